@@ -1,0 +1,253 @@
+//! Moving files out of the way without losing them.
+//!
+//! [`archive_files`] moves a set of files (paths relative to a base directory) into
+//! `{dir}/{folder}/{UTC YYYYMMDDTHHMMSS}/`, keeping their relative paths, and returns
+//! that archive directory. An existing archive is never reused or overwritten: a
+//! second archive within the same second gets a `-1`, `-2`... suffix. Moves are
+//! renames within one file system, made durable by fsyncing the directories touched.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use jiff::Timestamp;
+
+use crate::json::fsync_dir;
+
+/// The folder [`archive_legacy`] uses.
+pub const LEGACY_FOLDER: &str = "_legacy";
+
+/// Why files could not be archived.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Nothing was given to archive.
+    #[error("nothing to archive in {dir}")]
+    Empty {
+        /// The base directory.
+        dir: PathBuf,
+    },
+    /// A path was absolute or climbed out of the base directory.
+    #[error("cannot archive {path}: not a plain path inside {dir}")]
+    OutsideDir {
+        /// The offending path.
+        path: PathBuf,
+        /// The base directory.
+        dir: PathBuf,
+    },
+    /// A file to archive does not exist.
+    #[error("cannot archive {path}: no such file")]
+    Missing {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// The file system refused an operation.
+    #[error("cannot archive into {path}: {source}")]
+    Io {
+        /// The path at fault.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// Moves `files` (relative to `dir`) into `{dir}/_legacy/{now}/`; see [`archive_files`].
+pub fn archive_legacy(dir: &Path, files: &[PathBuf]) -> Result<PathBuf, ArchiveError> {
+    archive_files(dir, LEGACY_FOLDER, files, Timestamp::now())
+}
+
+/// Moves `files` (relative to `dir`) into a new `{dir}/{folder}/{timestamp}[-N]/`,
+/// keeping their relative paths, and returns that directory. Checks every file before
+/// moving any.
+pub fn archive_files(
+    dir: &Path,
+    folder: &str,
+    files: &[PathBuf],
+    now: Timestamp,
+) -> Result<PathBuf, ArchiveError> {
+    if files.is_empty() {
+        return Err(ArchiveError::Empty {
+            dir: dir.to_path_buf(),
+        });
+    }
+    for file in files {
+        let plain = file.components().all(|c| matches!(c, Component::Normal(_)));
+        if !plain {
+            return Err(ArchiveError::OutsideDir {
+                path: file.clone(),
+                dir: dir.to_path_buf(),
+            });
+        }
+        let source = dir.join(file);
+        if fs::symlink_metadata(&source).is_err() {
+            return Err(ArchiveError::Missing { path: source });
+        }
+    }
+
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError::Io { path, source }
+    };
+    let base = dir.join(folder);
+    let base_existed = base.is_dir();
+    fs::create_dir_all(&base).map_err(io_err(&base))?;
+    if !base_existed {
+        fsync_dir(dir).map_err(io_err(dir))?;
+    }
+    let archive = create_unique_dir(&base, &now.strftime("%Y%m%dT%H%M%S").to_string())?;
+
+    let mut dirs_to_sync = vec![archive.clone(), base];
+    for file in files {
+        let source = dir.join(file);
+        let target = archive.join(file);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+            dirs_to_sync.push(parent.to_path_buf());
+        }
+        fs::rename(&source, &target).map_err(io_err(&source))?;
+        if let Some(parent) = source.parent() {
+            dirs_to_sync.push(parent.to_path_buf());
+        }
+    }
+    dirs_to_sync.sort();
+    dirs_to_sync.dedup();
+    // Deepest first, so each directory's new entries are durable before its parent's.
+    for d in dirs_to_sync.iter().rev() {
+        fsync_dir(d).map_err(io_err(d))?;
+    }
+    Ok(archive)
+}
+
+/// Creates `{base}/{stem}`, or `{stem}-1`, `{stem}-2`... if taken; never reuses one.
+fn create_unique_dir(base: &Path, stem: &str) -> Result<PathBuf, ArchiveError> {
+    for n in 0u32.. {
+        let name = if n == 0 {
+            stem.to_string()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let candidate = base.join(name);
+        match fs::create_dir(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(source) => {
+                return Err(ArchiveError::Io {
+                    path: candidate,
+                    source,
+                });
+            }
+        }
+    }
+    unreachable!("u32 range exhausted while naming an archive")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(dir: &Path, rel: &str, content: &str) {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn moves_files_keeping_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "log.json", "L");
+        touch(dir.path(), "study/progress/u1.json", "P");
+        let files = vec![
+            PathBuf::from("log.json"),
+            PathBuf::from("study/progress/u1.json"),
+        ];
+        let archive =
+            archive_files(dir.path(), "_legacy", &files, at("2026-04-07T14:36:50Z")).unwrap();
+        assert_eq!(archive, dir.path().join("_legacy/20260407T143650"));
+        assert_eq!(fs::read_to_string(archive.join("log.json")).unwrap(), "L");
+        assert_eq!(
+            fs::read_to_string(archive.join("study/progress/u1.json")).unwrap(),
+            "P"
+        );
+        assert!(!dir.path().join("log.json").exists());
+        assert!(!dir.path().join("study/progress/u1.json").exists());
+    }
+
+    #[test]
+    fn never_overwrites_an_archive_from_the_same_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = at("2026-04-07T14:36:50Z");
+        let mut archives = Vec::new();
+        for content in ["first", "second", "third"] {
+            touch(dir.path(), "log.json", content);
+            archives.push(
+                archive_files(dir.path(), "_legacy", &[PathBuf::from("log.json")], now).unwrap(),
+            );
+        }
+        let names: Vec<_> = archives
+            .iter()
+            .map(|a| a.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["20260407T143650", "20260407T143650-1", "20260407T143650-2"]
+        );
+        for (archive, content) in archives.iter().zip(["first", "second", "third"]) {
+            assert_eq!(
+                fs::read_to_string(archive.join("log.json")).unwrap(),
+                content
+            );
+        }
+    }
+
+    #[test]
+    fn missing_file_is_refused_before_anything_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "a.json", "A");
+        let err = archive_files(
+            dir.path(),
+            "_legacy",
+            &[PathBuf::from("a.json"), PathBuf::from("b.json")],
+            Timestamp::now(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::Missing { .. }), "{err}");
+        assert!(dir.path().join("a.json").exists());
+        assert!(!dir.path().join("_legacy").exists());
+    }
+
+    #[test]
+    fn paths_outside_the_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["../x.json", "/etc/passwd", "a/../../b"] {
+            let err = archive_files(
+                dir.path(),
+                "_legacy",
+                &[PathBuf::from(bad)],
+                Timestamp::now(),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::OutsideDir { .. }),
+                "{bad}: {err}"
+            );
+        }
+        assert!(matches!(
+            archive_files(dir.path(), "_legacy", &[], Timestamp::now()),
+            Err(ArchiveError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn legacy_archive_uses_the_legacy_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "x.json", "X");
+        let archive = archive_legacy(dir.path(), &[PathBuf::from("x.json")]).unwrap();
+        assert_eq!(archive.parent().unwrap(), dir.path().join(LEGACY_FOLDER));
+        let name = archive.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(name.len(), "YYYYMMDDTHHMMSS".len());
+        assert_eq!(&name[8..9], "T");
+    }
+}

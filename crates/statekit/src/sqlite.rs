@@ -1,0 +1,481 @@
+//! SQLite opened the right way, and shared per file.
+//!
+//! [`open_connection`] creates missing parent directories, sets `busy_timeout` first
+//! (so the switch to WAL waits for other connections instead of failing), then
+//! `journal_mode=WAL` (and checks that it took: WAL is what lets readers run while a
+//! writer holds a transaction), `foreign_keys=ON` and `synchronous` (`FULL` by default,
+//! so a committed transaction survives power loss).
+//!
+//! [`Database`] owns one writer connection and a small pool of read-only readers for
+//! one file: writes in this process are serialised on the writer, and readers never
+//! wait for an open write transaction. [`DatabaseCache`] hands out one [`Database`]
+//! per file, so every part of a program shares the same writer.
+//!
+//! The application never checkpoints or vacuums in place, which keeps the files safe to
+//! replicate with WAL-shipping tools.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// No syncs: fast, loses recent commits on power loss. For throwaway data only.
+    Off,
+    /// Syncs at checkpoints: in WAL mode a power loss may roll back recent commits.
+    Normal,
+    /// Syncs every commit: an acknowledged commit survives power loss.
+    #[default]
+    Full,
+    /// Like `Full`, and also syncs the directory after deleting journals.
+    Extra,
+}
+
+impl Synchronous {
+    fn pragma_value(self) -> i64 {
+        match self {
+            Synchronous::Off => 0,
+            Synchronous::Normal => 1,
+            Synchronous::Full => 2,
+            Synchronous::Extra => 3,
+        }
+    }
+}
+
+/// How to open a database.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Durability of commits; `Full` by default.
+    pub synchronous: Synchronous,
+    /// How long a statement waits for another connection's lock; 5 s by default.
+    pub busy_timeout: Duration,
+    /// Most reader connections a [`Database`] keeps open; 4 by default.
+    pub max_readers: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_readers: 4,
+        }
+    }
+}
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    /// The parent directory could not be created.
+    #[error("cannot create directory {path}: {source}")]
+    CreateDir {
+        /// The directory at fault.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// SQLite refused to open or configure the file.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// A pragma did not take the value asked for (e.g. WAL on a file system without
+    /// shared memory).
+    #[error("database {path}: PRAGMA {pragma} is {actual:?}, expected {expected:?}")]
+    Pragma {
+        /// The database file.
+        path: PathBuf,
+        /// The pragma's name.
+        pragma: &'static str,
+        /// What the database reports.
+        actual: String,
+        /// What was asked for.
+        expected: String,
+    },
+}
+
+/// Opens a configured read-write connection to `path` (see the module docs).
+pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, SqliteError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|source| SqliteError::CreateDir {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    let open_err = |source| SqliteError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
+
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(open_err)?;
+    expect_pragma(path, "journal_mode", &mode.to_ascii_lowercase(), "wal")?;
+
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(open_err)?;
+    let fk: i64 = conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .map_err(open_err)?;
+    expect_pragma(path, "foreign_keys", &fk.to_string(), "1")?;
+
+    let sync = opts.synchronous.pragma_value();
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(open_err)?;
+    Ok(conn)
+}
+
+fn expect_pragma(
+    path: &Path,
+    pragma: &'static str,
+    actual: &str,
+    expected: &str,
+) -> Result<(), SqliteError> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(SqliteError::Pragma {
+        path: path.to_path_buf(),
+        pragma,
+        actual: actual.to_string(),
+        expected: expected.to_string(),
+    })
+}
+
+/// One database file: a writer connection and a pool of read-only readers.
+#[derive(Debug)]
+pub struct Database {
+    path: PathBuf,
+    opts: OpenOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<ReaderPool>,
+    reader_free: Condvar,
+}
+
+#[derive(Debug)]
+struct ReaderPool {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path, opts: OpenOptions) -> Result<Database, SqliteError> {
+        let writer = open_connection(path, &opts)?;
+        Ok(Database {
+            path: path.to_path_buf(),
+            opts,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(ReaderPool {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            reader_free: Condvar::new(),
+        })
+    }
+
+    /// The file this database lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the writer connection, waiting for other writers of this process.
+    /// Open a transaction inside `f` for anything that writes more than one row.
+    pub fn write<R, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, E>,
+    ) -> Result<R, E> {
+        // A panic inside `f` drops its transaction (rolled back), so the connection
+        // is still sound and a poisoned lock can be taken over.
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn)
+    }
+
+    /// Runs `f` on a read-only connection from the pool. Readers see the last
+    /// committed state and never wait for an open write transaction.
+    pub fn read<R, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let conn = self.checkout_reader()?;
+        let result = f(&conn);
+        self.checkin_reader(conn);
+        result
+    }
+
+    fn checkout_reader(&self) -> Result<Connection, rusqlite::Error> {
+        let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(conn);
+            }
+            if pool.open < self.opts.max_readers.max(1) {
+                pool.open += 1;
+                drop(pool);
+                return self.open_reader().inspect_err(|_| {
+                    let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+                    pool.open -= 1;
+                    self.reader_free.notify_one();
+                });
+            }
+            pool = self
+                .reader_free
+                .wait(pool)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn checkin_reader(&self, conn: Connection) {
+        let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.idle.push(conn);
+        self.reader_free.notify_one();
+    }
+
+    fn open_reader(&self) -> Result<Connection, rusqlite::Error> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(self.opts.busy_timeout)?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+}
+
+/// Shares one [`Database`] per file across a program.
+#[derive(Debug, Default)]
+pub struct DatabaseCache {
+    opts: OpenOptions,
+    open: Mutex<HashMap<PathBuf, Arc<Database>>>,
+}
+
+impl DatabaseCache {
+    /// An empty cache whose databases open with `opts`.
+    pub fn new(opts: OpenOptions) -> Self {
+        DatabaseCache {
+            opts,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The database at `path`, opened on first use. Two spellings of one file give
+    /// the same [`Database`].
+    pub fn get(&self, path: &Path) -> Result<Arc<Database>, SqliteError> {
+        let key = cache_key(path)?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = open.get(&key) {
+            return Ok(Arc::clone(db));
+        }
+        let db = Arc::new(Database::open(&key, self.opts.clone())?);
+        open.insert(key, Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Forgets the database at `path` (call before moving or deleting the file). Its
+    /// connections close when the last user drops its handle.
+    pub fn evict(&self, path: &Path) {
+        if let Ok(key) = cache_key(path) {
+            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            open.remove(&key);
+        }
+    }
+}
+
+/// The canonical spelling of `path`: canonical parent directory plus file name.
+fn cache_key(path: &Path) -> Result<PathBuf, SqliteError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mkerr = |source| SqliteError::CreateDir {
+        path: parent.to_path_buf(),
+        source,
+    };
+    fs::create_dir_all(parent).map_err(mkerr)?;
+    let parent = parent.canonicalize().map_err(mkerr)?;
+    Ok(match path.file_name() {
+        Some(name) => parent.join(name),
+        None => parent,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn pragma(conn: &Connection, name: &str) -> String {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+            r.get::<_, rusqlite::types::Value>(0)
+        })
+        .map(|v| match v {
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            rusqlite::types::Value::Text(t) => t,
+            other => format!("{other:?}"),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn opens_in_wal_with_foreign_keys_full_sync_and_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/app.db");
+        let conn = open_connection(&path, &OpenOptions::default()).unwrap();
+        assert!(path.exists(), "parent directories are created");
+        assert_eq!(pragma(&conn, "journal_mode"), "wal");
+        assert_eq!(pragma(&conn, "foreign_keys"), "1");
+        assert_eq!(pragma(&conn, "synchronous"), "2");
+        assert_eq!(pragma(&conn, "busy_timeout"), "5000");
+    }
+
+    #[test]
+    fn synchronous_and_busy_timeout_are_configurable() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = OpenOptions {
+            synchronous: Synchronous::Normal,
+            busy_timeout: Duration::from_millis(250),
+            ..OpenOptions::default()
+        };
+        let conn = open_connection(&dir.path().join("a.db"), &opts).unwrap();
+        assert_eq!(pragma(&conn, "synchronous"), "1");
+        assert_eq!(pragma(&conn, "busy_timeout"), "250");
+    }
+
+    #[test]
+    fn foreign_keys_are_enforced_on_writer_and_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("fk.db"), OpenOptions::default()).unwrap();
+        db.write(|c| {
+            c.execute_batch(
+                "CREATE TABLE p(id INTEGER PRIMARY KEY);
+                 CREATE TABLE c(p INTEGER NOT NULL REFERENCES p(id));",
+            )
+        })
+        .unwrap();
+        let err = db
+            .write(|c| c.execute("INSERT INTO c(p) VALUES (42)", []))
+            .unwrap_err();
+        assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+        let fk: i64 = db
+            .read(|c| c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn readers_are_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("ro.db"), OpenOptions::default()).unwrap();
+        db.write(|c| c.execute_batch("CREATE TABLE t(x)")).unwrap();
+        assert!(
+            db.read(|c| c.execute("INSERT INTO t VALUES (1)", []))
+                .is_err()
+        );
+    }
+
+    /// Holds a write transaction open on another thread while this one reads.
+    #[test]
+    fn readers_complete_while_a_write_transaction_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            Arc::new(Database::open(&dir.path().join("rw.db"), OpenOptions::default()).unwrap());
+        db.write(|c| c.execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1);"))
+            .unwrap();
+
+        let (in_tx_tx, in_tx_rx) = mpsc::channel();
+        let (commit_tx, commit_rx) = mpsc::channel::<()>();
+        let writer = {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                db.write(|c| {
+                    let tx =
+                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    tx.execute("INSERT INTO t VALUES (2)", [])?;
+                    in_tx_tx.send(()).unwrap();
+                    commit_rx.recv().unwrap();
+                    tx.commit()
+                })
+            })
+        };
+        in_tx_rx.recv().unwrap();
+
+        // The writer now holds RESERVED with an uncommitted row: readers still answer,
+        // from the last committed state, on several pooled connections at once.
+        let counts: Vec<i64> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        db.read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(counts, vec![1, 1, 1]);
+
+        commit_tx.send(()).unwrap();
+        writer.join().unwrap().unwrap();
+        let after: i64 = db
+            .read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(after, 2);
+    }
+
+    #[test]
+    fn readers_on_another_connection_are_not_blocked_by_a_foreign_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let db = Database::open(&path, OpenOptions::default()).unwrap();
+        db.write(|c| c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);"))
+            .unwrap();
+        let mut other = open_connection(&path, &OpenOptions::default()).unwrap();
+        let tx = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .unwrap();
+        tx.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let n: i64 = db
+            .read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(n, 1);
+        tx.rollback().unwrap();
+    }
+
+    #[test]
+    fn reader_pool_is_bounded_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = OpenOptions {
+            max_readers: 2,
+            ..OpenOptions::default()
+        };
+        let db = Database::open(&dir.path().join("p.db"), opts).unwrap();
+        for _ in 0..10 {
+            db.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+                .unwrap();
+        }
+        let pool = db.readers.lock().unwrap();
+        assert_eq!(pool.open, 1, "sequential reads reuse one connection");
+    }
+
+    #[test]
+    fn cache_returns_one_database_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DatabaseCache::new(OpenOptions::default());
+        let a = cache.get(&dir.path().join("db/one.db")).unwrap();
+        let b = cache.get(&dir.path().join("db/../db/./one.db")).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = cache.get(&dir.path().join("db/two.db")).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        cache.evict(&dir.path().join("db/one.db"));
+        let d = cache.get(&dir.path().join("db/one.db")).unwrap();
+        assert!(!Arc::ptr_eq(&a, &d), "evicted entries are reopened");
+    }
+}

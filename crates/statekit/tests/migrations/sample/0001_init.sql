@@ -1,0 +1,1 @@
+CREATE TABLE note_owner (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
