@@ -1,0 +1,544 @@
+//! The compliance data model: baseline actions, events, statuses and folded state.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The state of a compliance action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not started.
+    Open,
+    /// Being worked on.
+    InProgress,
+    /// Waiting on something outside the team.
+    Blocked,
+    /// Finished.
+    Done,
+    /// Formally not required.
+    Waived,
+}
+
+impl Status {
+    /// Every status, in display order.
+    pub const ALL: [Status; 5] = [
+        Status::Open,
+        Status::InProgress,
+        Status::Blocked,
+        Status::Done,
+        Status::Waived,
+    ];
+
+    /// The wire name (`in_progress`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::InProgress => "in_progress",
+            Status::Blocked => "blocked",
+            Status::Done => "done",
+            Status::Waived => "waived",
+        }
+    }
+
+    /// Whether the action still needs doing.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Open | Status::InProgress | Status::Blocked)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a text is not a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid status {0:?}: expected one of open, in_progress, blocked, done, waived")]
+pub struct StatusError(pub String);
+
+impl FromStr for Status {
+    type Err = StatusError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StatusError(s.to_string()))
+    }
+}
+
+/// The property named in a baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropertyInfo {
+    /// The property's slug as ingest wrote it.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// One action as ingest listed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineAction {
+    /// Stable id, e.g. `ACT-001`.
+    pub id: String,
+    /// What must be done.
+    pub title: String,
+    /// Grouping, e.g. "Fire safety".
+    pub category: String,
+    /// Status at ingest.
+    pub status: Status,
+    /// Due date (`YYYY-MM-DD`), if any.
+    #[serde(default)]
+    pub due: Option<String>,
+    /// Where the obligation comes from, e.g. "Lease 12.3".
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// `compliance.json`: the property and its baseline actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The property.
+    pub property: PropertyInfo,
+    /// Its actions, in ingest order.
+    pub actions: Vec<BaselineAction>,
+}
+
+impl Baseline {
+    /// The action with this id.
+    pub fn action(&self, id: &str) -> Option<&BaselineAction> {
+        self.actions.iter().find(|a| a.id == id)
+    }
+}
+
+/// One entry of the compliance log. Unknown types and extra fields are kept verbatim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id; re-importing an event with a known id is a no-op.
+    pub event_id: String,
+    /// The action it is about.
+    pub action_id: String,
+    /// `status_changed`, `note_added`, `assignee_changed`, `due_changed`, or anything
+    /// else (kept, skipped by the fold).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Type-specific data.
+    #[serde(default)]
+    pub payload: Value,
+    /// Who did it.
+    pub actor: String,
+    /// When (RFC 3339), kept as written.
+    pub at: String,
+    /// Any other fields, kept so that an export writes them back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// A legacy log entry, whose `event_id` may be missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegacyEvent {
+    /// The id, if the writer gave one.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// The action it is about.
+    pub action_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Type-specific data.
+    #[serde(default)]
+    pub payload: Value,
+    /// Who did it.
+    pub actor: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Any other fields.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `compliance-log.json` as the legacy writer kept it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LegacyLog {
+    /// The events, oldest first.
+    pub events: Vec<LegacyEvent>,
+}
+
+impl LegacyLog {
+    /// Gives every event an id: its own, or one derived from its content and from how
+    /// many identical events came before it, so re-importing the same log yields the
+    /// same ids (never duplicates) and two genuinely repeated events both survive.
+    pub fn into_events(self) -> Vec<Event> {
+        let digests = digests_of_unnamed(&self.events);
+        let mut seen: std::collections::HashMap<[u8; 32], u32> = std::collections::HashMap::new();
+        self.events
+            .into_iter()
+            .zip(digests)
+            .map(|(e, digest)| {
+                let event_id = match e.event_id {
+                    Some(id) => id,
+                    None => {
+                        let n = seen.entry(digest).or_insert(0);
+                        *n += 1;
+                        derived_id(&digest, *n)
+                    }
+                };
+                Event {
+                    event_id,
+                    action_id: e.action_id,
+                    kind: e.kind,
+                    payload: e.payload,
+                    actor: e.actor,
+                    at: e.at,
+                    extra: e.extra,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Content digests of the events that lack an id (zero for the others), computed on
+/// every core: hashing dominates the cost of reading a large legacy log.
+fn digests_of_unnamed(events: &[LegacyEvent]) -> Vec<[u8; 32]> {
+    let digest = |e: &LegacyEvent| {
+        if e.event_id.is_some() {
+            [0; 32]
+        } else {
+            content_digest(e)
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || events.len() < 10_000 {
+        return events.iter().map(digest).collect();
+    }
+    let chunk = events.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = events
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(events.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+fn content_digest(e: &LegacyEvent) -> [u8; 32] {
+    // Each field is length-prefixed, so no two different events hash the same input;
+    // serde_json's maps are ordered by key, so the JSON parts are canonical.
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(e.action_id.as_bytes());
+    field(e.kind.as_bytes());
+    field(e.payload.to_string().as_bytes());
+    field(e.actor.as_bytes());
+    field(e.at.as_bytes());
+    if !e.extra.is_empty() {
+        field(
+            serde_json::to_string(&e.extra)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+    }
+    h.finalize().into()
+}
+
+fn derived_id(digest: &[u8; 32], occurrence: u32) -> String {
+    use std::fmt::Write as _;
+    let mut id = String::with_capacity(48);
+    id.push_str("legacy-");
+    for b in &digest[..16] {
+        let _ = write!(id, "{b:02x}");
+    }
+    if occurrence > 1 {
+        let _ = write!(id, "-{occurrence}");
+    }
+    id
+}
+
+/// A fresh, unique event id for an event created now.
+pub fn new_event_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = jiff::Timestamp::now().as_nanosecond();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed = format!("{now}:{}:{n}", std::process::id());
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut id = String::from("ev-");
+    for b in &digest[..12] {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
+/// The whole log of one property, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComplianceLog {
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+/// A known event's meaning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `status_changed {"status": "..."}`.
+    Status(Status),
+    /// `note_added {"note": "..."}`.
+    Note(String),
+    /// `assignee_changed {"assignee": "..." | null}`.
+    Assignee(Option<String>),
+    /// `due_changed {"due": "YYYY-MM-DD" | null}`.
+    Due(Option<String>),
+}
+
+/// Why a known event type carries an unusable payload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// A required field is missing or has the wrong type.
+    #[error("{kind} needs a {field:?} field of type {expected}")]
+    Field {
+        /// The event type.
+        kind: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// The status is not one of the five.
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    /// The date is not `YYYY-MM-DD`.
+    #[error("invalid due date {0:?}: expected YYYY-MM-DD")]
+    Date(String),
+    /// A note must say something.
+    #[error("a note cannot be empty")]
+    EmptyNote,
+}
+
+impl Change {
+    /// Event type names the fold understands.
+    pub const KINDS: [&'static str; 4] = [
+        "status_changed",
+        "note_added",
+        "assignee_changed",
+        "due_changed",
+    ];
+
+    /// The meaning of an event; `Ok(None)` for a type the fold does not know.
+    pub fn from_event(kind: &str, payload: &Value) -> Result<Option<Change>, PayloadError> {
+        let field = |name| payload.get(name);
+        Ok(Some(match kind {
+            "status_changed" => {
+                let s = field("status")
+                    .and_then(Value::as_str)
+                    .ok_or(PayloadError::Field {
+                        kind: "status_changed",
+                        field: "status",
+                        expected: "string",
+                    })?;
+                Change::Status(s.parse()?)
+            }
+            "note_added" => {
+                let s = field("note")
+                    .and_then(Value::as_str)
+                    .ok_or(PayloadError::Field {
+                        kind: "note_added",
+                        field: "note",
+                        expected: "string",
+                    })?;
+                if s.trim().is_empty() {
+                    return Err(PayloadError::EmptyNote);
+                }
+                Change::Note(s.to_string())
+            }
+            "assignee_changed" => match field("assignee") {
+                Some(Value::String(s)) if !s.trim().is_empty() => Change::Assignee(Some(s.clone())),
+                Some(Value::String(_)) | Some(Value::Null) | None => Change::Assignee(None),
+                Some(_) => {
+                    return Err(PayloadError::Field {
+                        kind: "assignee_changed",
+                        field: "assignee",
+                        expected: "string or null",
+                    });
+                }
+            },
+            "due_changed" => match field("due") {
+                Some(Value::String(s)) => {
+                    s.parse::<jiff::civil::Date>()
+                        .map_err(|_| PayloadError::Date(s.clone()))?;
+                    Change::Due(Some(s.clone()))
+                }
+                Some(Value::Null) | None => Change::Due(None),
+                Some(_) => {
+                    return Err(PayloadError::Field {
+                        kind: "due_changed",
+                        field: "due",
+                        expected: "YYYY-MM-DD or null",
+                    });
+                }
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The event type and payload that record this change.
+    pub fn to_wire(&self) -> (&'static str, Value) {
+        use serde_json::json;
+        match self {
+            Change::Status(s) => ("status_changed", json!({ "status": s.as_str() })),
+            Change::Note(n) => ("note_added", json!({ "note": n })),
+            Change::Assignee(a) => ("assignee_changed", json!({ "assignee": a })),
+            Change::Due(d) => ("due_changed", json!({ "due": d })),
+        }
+    }
+}
+
+/// A note on an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    /// What was said.
+    pub text: String,
+    /// Who said it.
+    pub actor: String,
+    /// When.
+    pub at: String,
+}
+
+/// An action's current state: the baseline with every event applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionState {
+    /// Stable id.
+    pub id: String,
+    /// What must be done.
+    pub title: String,
+    /// Grouping.
+    pub category: String,
+    /// Current status.
+    pub status: Status,
+    /// Current due date (`YYYY-MM-DD`).
+    pub due: Option<String>,
+    /// Origin of the obligation.
+    pub source: Option<String>,
+    /// Who is on it.
+    pub assignee: Option<String>,
+    /// Notes, oldest first.
+    pub notes: Vec<Note>,
+    /// Time of the last event applied, if any.
+    pub updated_at: Option<String>,
+}
+
+impl ActionState {
+    /// The state before any event.
+    pub fn from_baseline(a: &BaselineAction) -> ActionState {
+        ActionState {
+            id: a.id.clone(),
+            title: a.title.clone(),
+            category: a.category.clone(),
+            status: a.status,
+            due: a.due.clone(),
+            source: a.source.clone(),
+            assignee: None,
+            notes: Vec::new(),
+            updated_at: None,
+        }
+    }
+
+    /// Whether the action is active and its due date is before `today`.
+    pub fn is_overdue(&self, today: jiff::civil::Date) -> bool {
+        self.status.is_active()
+            && self
+                .due
+                .as_deref()
+                .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+                .is_some_and(|d| d < today)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn legacy(v: Value) -> LegacyLog {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinguish_repeats() {
+        let log = json!({"events": [
+            {"action_id": "A", "type": "note_added", "payload": {"note": "x"}, "actor": "a", "at": "t"},
+            {"action_id": "A", "type": "note_added", "payload": {"note": "x"}, "actor": "a", "at": "t"},
+            {"event_id": "given", "action_id": "A", "type": "note_added", "payload": {"note": "y"}, "actor": "a", "at": "t"}
+        ]});
+        let first = legacy(log.clone()).into_events();
+        let second = legacy(log).into_events();
+        let ids: Vec<_> = first.iter().map(|e| e.event_id.clone()).collect();
+        assert_eq!(
+            ids,
+            second
+                .iter()
+                .map(|e| e.event_id.clone())
+                .collect::<Vec<_>>()
+        );
+        assert!(ids[0].starts_with("legacy-"));
+        assert_ne!(ids[0], ids[1], "a repeated event keeps its own id");
+        assert_eq!(ids[2], "given");
+    }
+
+    #[test]
+    fn extra_fields_survive_a_round_trip() {
+        let v = json!({"event_id": "e1", "action_id": "A", "type": "x", "payload": {}, "actor": "a", "at": "t", "source": "ui"});
+        let e: Event = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(e.extra["source"], "ui");
+        assert_eq!(serde_json::to_value(&e).unwrap(), v);
+    }
+
+    #[test]
+    fn change_parses_known_types_and_ignores_unknown() {
+        assert_eq!(
+            Change::from_event("status_changed", &json!({"status": "in_progress"})).unwrap(),
+            Some(Change::Status(Status::InProgress))
+        );
+        assert_eq!(Change::from_event("photo_added", &json!({})).unwrap(), None);
+        assert!(matches!(
+            Change::from_event("status_changed", &json!({"status": "finished"})),
+            Err(PayloadError::Status(_))
+        ));
+        assert!(matches!(
+            Change::from_event("due_changed", &json!({"due": "May 1"})),
+            Err(PayloadError::Date(_))
+        ));
+        for change in [
+            Change::Status(Status::Done),
+            Change::Note("n".into()),
+            Change::Assignee(Some("kim".into())),
+            Change::Assignee(None),
+            Change::Due(Some("2026-05-01".into())),
+            Change::Due(None),
+        ] {
+            let (kind, payload) = change.to_wire();
+            assert_eq!(Change::from_event(kind, &payload).unwrap(), Some(change));
+        }
+    }
+
+    #[test]
+    fn new_event_ids_are_unique() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| new_event_id()).collect();
+        assert_eq!(ids.len(), 1000);
+    }
+}

@@ -1,0 +1,112 @@
+//! Where honestcam keeps its data: resolved once from flags and the environment.
+
+use std::path::{Path, PathBuf};
+
+use crate::property::{PropertyPaths, Slug};
+
+/// Environment variable naming the data dir.
+pub const DATA_DIR_ENV: &str = "HONESTCAM_DATA_DIR";
+/// File name of the global study database inside the data dir.
+pub const STUDY_DB: &str = "honestcam-study.db";
+
+/// The data dir: one folder per property plus the global study database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    /// `flag` if given and non-empty, else `./data`. (The CLI feeds `HONESTCAM_DATA_DIR`
+    /// into `flag`, so an unset or empty variable means `./data`.)
+    pub fn resolve(flag: Option<&Path>) -> DataDir {
+        match flag {
+            Some(p) if !p.as_os_str().is_empty() => DataDir(p.to_path_buf()),
+            _ => DataDir(PathBuf::from("data")),
+        }
+    }
+
+    /// A data dir at exactly `path`.
+    pub fn new(path: impl Into<PathBuf>) -> DataDir {
+        DataDir(path.into())
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `{data}/honestcam-study.db`.
+    pub fn study_db(&self) -> PathBuf {
+        self.0.join(STUDY_DB)
+    }
+
+    /// The paths of one property.
+    pub fn property(&self, slug: &Slug) -> PropertyPaths {
+        PropertyPaths::new(&self.0, slug.clone())
+    }
+
+    /// Every folder in the data dir whose name is a valid slug and that holds
+    /// property data (a baseline, a database or a legacy log), sorted.
+    pub fn properties(&self) -> std::io::Result<Vec<Slug>> {
+        let entries = match std::fs::read_dir(&self.0) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut slugs = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let Ok(slug) = Slug::parse(&entry.file_name().to_string_lossy()) else {
+                continue;
+            };
+            let p = self.property(&slug);
+            if p.baseline().exists()
+                || p.db().exists()
+                || p.legacy_log().exists()
+                || p.legacy_users().exists()
+            {
+                slugs.push(slug);
+            }
+        }
+        slugs.sort();
+        Ok(slugs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_or_empty_means_data() {
+        assert_eq!(DataDir::resolve(None).path(), Path::new("data"));
+        assert_eq!(
+            DataDir::resolve(Some(Path::new(""))).path(),
+            Path::new("data")
+        );
+        assert_eq!(
+            DataDir::resolve(Some(Path::new("/srv/x"))).path(),
+            Path::new("/srv/x")
+        );
+    }
+
+    #[test]
+    fn lists_only_property_folders_with_valid_slugs() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["alpha", "beta", "Not-A-Slug", "_legacy", "empty"] {
+            std::fs::create_dir_all(dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("alpha/compliance.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("beta/honestcam.db"), "").unwrap();
+        std::fs::write(dir.path().join("Not-A-Slug/compliance.json"), "{}").unwrap();
+        let data = DataDir::new(dir.path());
+        let names: Vec<_> = data
+            .properties()
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(names, ["alpha", "beta"]);
+    }
+}
