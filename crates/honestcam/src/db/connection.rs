@@ -1,0 +1,186 @@
+//! Opening honestcam's databases through `statekit`, migrated on first use.
+//!
+//! Two kinds: the per-property database (`migrations/property/`) and the global study
+//! database (`migrations/study/`). [`Databases`] caches one `statekit::sqlite::Database`
+//! per file and applies pending migrations the first time a file is opened.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use include_dir::{Dir, include_dir};
+use rusqlite::{Connection, OpenFlags};
+use statekit::migrate::Migrations;
+use statekit::sqlite::{Database, DatabaseCache, OpenOptions};
+
+use super::DbError;
+
+static PROPERTY_MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations/property");
+static STUDY_MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations/study");
+
+/// The embedded migrations of the per-property database.
+pub fn property_migrations() -> Result<Migrations, DbError> {
+    Ok(Migrations::from_dir(&PROPERTY_MIGRATIONS)?)
+}
+
+/// The embedded migrations of the global study database.
+pub fn study_migrations() -> Result<Migrations, DbError> {
+    Ok(Migrations::from_dir(&STUDY_MIGRATIONS)?)
+}
+
+/// Every database this process uses, opened once and migrated on first use.
+#[derive(Debug)]
+pub struct Databases {
+    cache: DatabaseCache,
+    property: Migrations,
+    study: Migrations,
+    migrated: Mutex<HashSet<PathBuf>>,
+}
+
+impl Databases {
+    /// A cache opening files with `opts`.
+    pub fn new(opts: OpenOptions) -> Result<Databases, DbError> {
+        Ok(Databases {
+            cache: DatabaseCache::new(opts),
+            property: property_migrations()?,
+            study: study_migrations()?,
+            migrated: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The property migrations.
+    pub fn property_migrations(&self) -> &Migrations {
+        &self.property
+    }
+
+    /// The study migrations.
+    pub fn study_migrations(&self) -> &Migrations {
+        &self.study
+    }
+
+    /// The per-property database at `path`, created and migrated if needed.
+    pub fn property(&self, path: &Path) -> Result<Arc<Database>, DbError> {
+        self.open(path, &self.property)
+    }
+
+    /// The global study database at `path`, created and migrated if needed.
+    pub fn study(&self, path: &Path) -> Result<Arc<Database>, DbError> {
+        self.open(path, &self.study)
+    }
+
+    /// Forgets the database at `path`, so it can be moved. Its connections close when
+    /// the last handle is dropped.
+    pub fn evict(&self, path: &Path) {
+        self.cache.evict(path);
+        let mut migrated = self.migrated.lock().unwrap_or_else(PoisonError::into_inner);
+        migrated.retain(|p| !p.ends_with(path) && p != path);
+    }
+
+    fn open(&self, path: &Path, migrations: &Migrations) -> Result<Arc<Database>, DbError> {
+        let db = self.cache.get(path)?;
+        let key = db.path().to_path_buf();
+        let done = self
+            .migrated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&key);
+        if !done {
+            db.write(|conn| migrations.apply(conn).map(|_| ()).map_err(DbError::from))?;
+            self.migrated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key);
+        }
+        Ok(db)
+    }
+}
+
+/// Opens an existing database for reading without changing anything on disk: no
+/// `-wal`/`-shm` files are created for a cleanly closed database. For dry runs and
+/// status reports.
+pub fn open_read_only(path: &Path) -> Result<Connection, DbError> {
+    let wal = {
+        let mut p = path.as_os_str().to_owned();
+        p.push("-wal");
+        PathBuf::from(p)
+    };
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            '%' => uri.push_str("%25"),
+            c => uri.push(c),
+        }
+    }
+    // A database with no WAL file was closed cleanly: its main file is complete, and
+    // `immutable` reads it without creating the shared-memory file. Otherwise some
+    // process has it open (or crashed), and a read-only connection reads the WAL too.
+    uri.push_str(if wal.exists() {
+        "?mode=ro"
+    } else {
+        "?immutable=1"
+    });
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Ok(Connection::open_with_flags(uri, flags)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_migrations_load() {
+        assert!(property_migrations().unwrap().latest() >= 1);
+        assert!(study_migrations().unwrap().latest() >= 1);
+    }
+
+    #[test]
+    fn databases_are_migrated_on_first_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::new(OpenOptions::default()).unwrap();
+        let db = dbs.property(&dir.path().join("p/honestcam.db")).unwrap();
+        let v = db
+            .read(|c| {
+                dbs.property_migrations()
+                    .current_version(c)
+                    .map_err(DbError::from)
+            })
+            .unwrap();
+        assert_eq!(v, dbs.property_migrations().latest());
+        let study = dbs.study(&dir.path().join("honestcam-study.db")).unwrap();
+        let n: i64 = study
+            .read(|c| c.query_row("SELECT count(*) FROM study_users", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn read_only_open_leaves_a_closed_database_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("honestcam.db");
+        {
+            let dbs = Databases::new(OpenOptions::default()).unwrap();
+            dbs.property(&path).unwrap();
+        }
+        let before: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let bytes = std::fs::read(&path).unwrap();
+        let conn = open_read_only(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM compliance_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        drop(conn);
+        let after: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(before, after);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}

@@ -1,0 +1,35 @@
+//! SQLite storage: connections and migrations ([`connection`]), the append-only
+//! compliance log ([`compliance_repo`]) and study users and progress ([`study_repo`]).
+//!
+//! Repos are plain functions over a connection or transaction: callers decide the
+//! transaction boundaries (one per import, one per portal write).
+
+pub mod compliance_repo;
+pub mod connection;
+pub mod study_repo;
+
+pub use connection::Databases;
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Opening or configuring the file failed.
+    #[error(transparent)]
+    Open(#[from] statekit::sqlite::SqliteError),
+    /// Applying or checking migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] statekit::migrate::MigrateError),
+    /// A statement failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored JSON column does not parse.
+    #[error("corrupt row in {table} ({key}): {source}")]
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+        /// What the parser said.
+        source: serde_json::Error,
+    },
+}

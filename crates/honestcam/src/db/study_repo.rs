@@ -1,0 +1,174 @@
+//! Study users and progress in the global study database.
+//!
+//! Users are upserted; a progress blob is overwritten whole (last write wins).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::DbError;
+use crate::property::Slug;
+use crate::study::{Progress, StudyUser, UserId};
+
+/// Inserts or updates a user of `property`.
+pub fn upsert_user(conn: &Connection, property: &Slug, user: &StudyUser) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO study_users (property, user_id, name, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (property, user_id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at",
+    )?
+    .execute(params![property.as_str(), user.user_id.as_str(), user.name, user.created_at])?;
+    Ok(())
+}
+
+/// The users of `property`, by creation time then id.
+pub fn users(conn: &Connection, property: &Slug) -> Result<Vec<StudyUser>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, name, created_at FROM study_users WHERE property = ?1 ORDER BY created_at, user_id",
+    )?;
+    let rows = stmt.query_map([property.as_str()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, name, created_at) = row?;
+        let user_id = UserId::parse(&id).map_err(|e| DbError::CorruptRow {
+            table: "study_users",
+            key: id.clone(),
+            source: serde::de::Error::custom(e),
+        })?;
+        out.push(StudyUser {
+            user_id,
+            name,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Replaces `user`'s whole progress blob.
+pub fn save_progress(
+    conn: &Connection,
+    property: &Slug,
+    user: &UserId,
+    progress: &Progress,
+    updated_at: &str,
+) -> Result<(), DbError> {
+    let blob = serde_json::Value::Object(progress.clone()).to_string();
+    conn.prepare_cached(
+        "INSERT INTO study_progress (property, user_id, blob, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (property, user_id) DO UPDATE SET blob = excluded.blob, updated_at = excluded.updated_at",
+    )?
+    .execute(params![property.as_str(), user.as_str(), blob, updated_at])?;
+    Ok(())
+}
+
+/// `user`'s progress blob, if saved.
+pub fn progress(
+    conn: &Connection,
+    property: &Slug,
+    user: &UserId,
+) -> Result<Option<Progress>, DbError> {
+    let blob: Option<String> = conn
+        .prepare_cached("SELECT blob FROM study_progress WHERE property = ?1 AND user_id = ?2")?
+        .query_row([property.as_str(), user.as_str()], |r| r.get(0))
+        .optional()?;
+    blob.map(|b| parse_blob(user.as_str(), &b)).transpose()
+}
+
+/// Every saved progress blob of `property`, by user id.
+pub fn all_progress(
+    conn: &Connection,
+    property: &Slug,
+) -> Result<Vec<(UserId, Progress)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, blob FROM study_progress WHERE property = ?1 ORDER BY user_id",
+    )?;
+    let rows = stmt.query_map([property.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, blob) = row?;
+        let user = UserId::parse(&id).map_err(|e| DbError::CorruptRow {
+            table: "study_progress",
+            key: id.clone(),
+            source: serde::de::Error::custom(e),
+        })?;
+        out.push((user, parse_blob(&id, &blob)?));
+    }
+    Ok(out)
+}
+
+fn parse_blob(user: &str, blob: &str) -> Result<Progress, DbError> {
+    serde_json::from_str(blob).map_err(|source| DbError::CorruptRow {
+        table: "study_progress",
+        key: user.to_string(),
+        source,
+    })
+}
+
+/// `(users, progress blobs)` stored for `property`.
+pub fn counts(conn: &Connection, property: &Slug) -> Result<(u64, u64), DbError> {
+    let users: i64 = conn.query_row(
+        "SELECT count(*) FROM study_users WHERE property = ?1",
+        [property.as_str()],
+        |r| r.get(0),
+    )?;
+    let progress: i64 = conn.query_row(
+        "SELECT count(*) FROM study_progress WHERE property = ?1",
+        [property.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok((users as u64, progress as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Databases;
+    use serde_json::json;
+    use statekit::sqlite::OpenOptions;
+
+    #[test]
+    fn users_upsert_and_progress_overwrites_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::new(OpenOptions::default()).unwrap();
+        let db = dbs.study(&dir.path().join("study.db")).unwrap();
+        let p = Slug::parse("bamboo").unwrap();
+        let other = Slug::parse("other").unwrap();
+        let u = StudyUser {
+            user_id: UserId::parse("u1").unwrap(),
+            name: "Ann".into(),
+            created_at: "2026-04-01T00:00:00Z".into(),
+        };
+        db.write(|c| upsert_user(c, &p, &u)).unwrap();
+        let renamed = StudyUser {
+            name: "Anne".into(),
+            ..u.clone()
+        };
+        db.write(|c| upsert_user(c, &p, &renamed)).unwrap();
+        assert_eq!(db.read(|c| users(c, &p)).unwrap(), vec![renamed]);
+        assert!(
+            db.read(|c| users(c, &other)).unwrap().is_empty(),
+            "properties are separate"
+        );
+
+        let first = json!({"a": 1, "b": 2}).as_object().unwrap().clone();
+        let second = json!({"c": 3}).as_object().unwrap().clone();
+        db.write(|c| save_progress(c, &p, &u.user_id, &first, "t1"))
+            .unwrap();
+        db.write(|c| save_progress(c, &p, &u.user_id, &second, "t2"))
+            .unwrap();
+        assert_eq!(
+            db.read(|c| progress(c, &p, &u.user_id)).unwrap(),
+            Some(second.clone())
+        );
+        assert_eq!(
+            db.read(|c| all_progress(c, &p)).unwrap(),
+            vec![(u.user_id.clone(), second)]
+        );
+        assert_eq!(db.read(|c| counts(c, &p)).unwrap(), (1, 1));
+    }
+}
