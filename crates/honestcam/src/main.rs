@@ -1,1 +1,67 @@
-fn main() {}
+//! The `honestcam` command line: parses arguments, calls the library, reports.
+//! Exit codes: 0 success, 1 failure, 2 usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Property-compliance and study portal: databases, legacy import and rollback.
+#[derive(Debug, Parser)]
+#[command(name = "honestcam", version, about, long_about = None)]
+struct Args {
+    /// Data directory: one folder per property plus the global study database.
+    /// Unset or empty means ./data.
+    #[arg(long, global = true, env = "HONESTCAM_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    DbInit(cli::db_init::Args),
+    DbMigrate(cli::db_migrate::Args),
+    DbRollback(cli::db_rollback::Args),
+    DbStatus(cli::db_status::Args),
+    DemoData(cli::demo_data::Args),
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let data = honestcam::config::DataDir::resolve(args.data_dir.as_deref());
+    let result = match args.command {
+        Command::DbInit(a) => cli::db_init::run(&data, a),
+        Command::DbMigrate(a) => cli::db_migrate::run(&data, a),
+        Command::DbRollback(a) => cli::db_rollback::run(&data, a),
+        Command::DbStatus(a) => cli::db_status::run(&data, a),
+        Command::DemoData(a) => cli::demo_data::run(&data, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(cli::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! `honestcam db-status [<slug>]`.
+
+use anyhow::Context;
+use honestcam::admin::db_status;
+use honestcam::config::DataDir;
+
+use super::{open_storage, parse_slug};
+
+/// Show, per property, the backend in use, schema versions and counts. Reads only.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this property (default: every property in the data dir).
+    slug: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
+    let slugs = args
+        .slug
+        .as_deref()
+        .map(parse_slug)
+        .transpose()?
+        .into_iter()
+        .collect::<Vec<_>>();
+    let storage = open_storage(data)?;
+    let rows = db_status(&storage, &slugs)
+        .with_context(|| format!("db-status in {}", data.path().display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no properties in {}", data.path().display());
+        return Ok(());
+    }
+    let version = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
+    println!(
+        "{:<24} {:<7} {:>7} {:>6} {:>10} {:>6} {:>9}",
+        "property", "backend", "schema", "study", "events", "users", "progress"
+    );
+    for r in rows {
+        let backend = serde_json::to_value(r.backend)?
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        println!(
+            "{:<24} {:<7} {:>7} {:>6} {:>10} {:>6} {:>9}",
+            r.slug,
+            backend,
+            version(r.property_schema),
+            version(r.study_schema),
+            r.events,
+            r.users,
+            r.progress
+        );
+    }
+    Ok(())
+}

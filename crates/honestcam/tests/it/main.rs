@@ -1,0 +1,5 @@
+//! honestcam integration tests: one binary, a module per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod migrate;
+mod support;

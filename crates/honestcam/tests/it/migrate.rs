@@ -1,0 +1,426 @@
+//! The db CLI: migrate, re-run, crash and re-run, rollback, init, status, bad input.
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use honestcam::compliance::Change;
+use honestcam::compliance::Status;
+use honestcam::compliance::loader::{load_compliance_log, record_change};
+use honestcam::demo::DemoOptions;
+use honestcam::migrate::import;
+use honestcam::study::UserId;
+use honestcam::study::store as study;
+use serde_json::json;
+
+use crate::support::{Fixture, SLUG, count, live_files, snapshot, state};
+
+#[test]
+fn dry_run_is_the_default_and_leaves_the_data_dir_byte_identical() {
+    let f = Fixture::new();
+    let before = snapshot(&f.dir());
+    let plan = f.plan(&["db-migrate", SLUG]);
+    assert_eq!(plan["mode"], "dry-run");
+    assert_eq!(count(&plan, import::EVENTS), 12);
+    assert_eq!(count(&plan, import::USERS), 3);
+    assert_eq!(count(&plan, import::PROGRESS), 3);
+    assert_eq!(plan["changes"], true);
+    f.plan(&["db-migrate", SLUG, "--dry-run"]);
+    f.ok(&["db-migrate", SLUG]); // text output
+    assert_eq!(snapshot(&f.dir()), before);
+}
+
+#[test]
+fn dry_run_after_a_migration_is_byte_identical_too() {
+    let f = Fixture::new();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    let before = snapshot(&f.dir());
+    let plan = f.plan(&["db-migrate", SLUG]);
+    assert_eq!(plan["changes"], false);
+    f.ok(&["db-status"]);
+    f.plan(&["db-rollback", SLUG]);
+    assert_eq!(snapshot(&f.dir()), before);
+}
+
+#[test]
+fn execute_imports_the_exact_counts_and_archives_the_legacy_files() {
+    let f = Fixture::with(DemoOptions {
+        events: 250,
+        with_event_ids: false,
+    });
+    let legacy_log = fs::read(f.prop().join("compliance-log.json")).unwrap();
+    let plan = f.plan(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(plan["mode"], "execute");
+    assert_eq!(count(&plan, import::EVENTS), 250);
+
+    let status: serde_json::Value =
+        serde_json::from_str(&f.ok(&["db-status", SLUG, "--json"])).unwrap();
+    assert_eq!(status[0]["backend"], "sqlite");
+    assert_eq!(status[0]["events"], 250);
+    assert_eq!(status[0]["users"], 3);
+    assert_eq!(status[0]["progress"], 3);
+
+    assert_eq!(
+        live_files(&f.dir()),
+        [
+            "bamboo-house/compliance.json",
+            "bamboo-house/honestcam.db",
+            "honestcam-study.db"
+        ]
+    );
+    let archives: Vec<_> = fs::read_dir(f.prop().join("_legacy")).unwrap().collect();
+    assert_eq!(archives.len(), 1);
+    let archive = archives[0].as_ref().unwrap().path();
+    assert_eq!(
+        fs::read(archive.join("compliance-log.json")).unwrap(),
+        legacy_log
+    );
+    for file in [
+        "study/users.json",
+        "study/progress/u1.json",
+        "study/progress/u2.json",
+        "study/progress/u3.json",
+    ] {
+        assert!(archive.join(file).is_file(), "{file} archived");
+    }
+    let notes = plan["notes"].to_string();
+    assert!(notes.contains("_legacy"), "{notes}");
+}
+
+#[test]
+fn second_execute_is_a_no_op() {
+    let f = Fixture::new();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    let before = snapshot(&f.dir());
+    let again = f.plan(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(again["changes"], false);
+    for a in again["actions"].as_array().unwrap() {
+        assert_eq!(a["count"], 0, "{a}");
+    }
+    let after = snapshot(&f.dir());
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        fs::read_dir(f.prop().join("_legacy")).unwrap().count(),
+        1,
+        "no second archive"
+    );
+}
+
+#[test]
+fn migrated_events_keep_their_content_and_fold_the_same() {
+    let f = Fixture::with(DemoOptions {
+        events: 80,
+        with_event_ids: false,
+    });
+    let storage = f.storage();
+    let before = load_compliance_log(&storage, &f.slug()).unwrap();
+    let baseline = honestcam::compliance::loader::load_baseline(&storage, &f.slug()).unwrap();
+    let folded_before = honestcam::compliance::apply_events(&baseline, &before.events);
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    let after = load_compliance_log(&f.storage(), &f.slug()).unwrap();
+    assert_eq!(before, after);
+    assert_eq!(
+        folded_before,
+        honestcam::compliance::apply_events(&baseline, &after.events)
+    );
+}
+
+/// The final state of a property after an uninterrupted migration of the same data.
+fn reference_state(
+    opts: &DemoOptions,
+) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let f = Fixture::with(opts.clone());
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    state(&f.storage(), &f.slug())
+}
+
+#[test]
+fn a_crash_at_any_step_then_re_run_equals_an_uninterrupted_run() {
+    let opts = DemoOptions {
+        events: 500,
+        with_event_ids: false,
+    };
+    let reference = reference_state(&opts);
+    for step in ["study", "events"] {
+        let f = Fixture::with(opts.clone());
+        let out = f.run_env(
+            &["db-migrate", SLUG, "--execute"],
+            &[("HONESTCAM_TEST_ABORT_AFTER", step)],
+        );
+        assert!(
+            !out.status.success(),
+            "the process must have died after {step}"
+        );
+        let plan = f.plan(&["db-migrate", SLUG, "--execute"]);
+        assert_eq!(
+            state(&f.storage(), &f.slug()),
+            reference,
+            "after a crash at {step}"
+        );
+        assert_eq!(
+            live_files(&f.dir()).len(),
+            3,
+            "legacy files archived after {step}: {plan}"
+        );
+        let again = f.plan(&["db-migrate", SLUG, "--execute"]);
+        assert_eq!(again["changes"], false);
+    }
+}
+
+#[test]
+fn kill_9_during_the_event_import_then_re_run_equals_an_uninterrupted_run() {
+    let opts = DemoOptions {
+        events: 100_000,
+        with_event_ids: false,
+    };
+    let reference = reference_state(&opts);
+    let f = Fixture::with(opts);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_honestcam"))
+        .args(["db-migrate", SLUG, "--execute"])
+        .env("HONESTCAM_DATA_DIR", f.dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the import is writing its staging database, then kill it.
+    let staging = f.prop().join("honestcam.db.importing");
+    let mut killed_mid_import = false;
+    for _ in 0..20_000 {
+        if staging.exists() {
+            child.kill().unwrap();
+            killed_mid_import = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    child.wait().unwrap();
+    if killed_mid_import {
+        assert!(
+            !f.prop().join("honestcam.db").exists(),
+            "property not switched to a half-built database"
+        );
+    }
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(state(&f.storage(), &f.slug()), reference);
+    assert!(!staging.exists(), "staging file cleaned up");
+}
+
+#[test]
+fn migrate_write_rollback_write_migrate_loses_and_duplicates_nothing() {
+    let f = Fixture::new();
+    let slug = f.slug();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+
+    // Writes on SQLite after the migration.
+    let storage = f.storage();
+    let on_sqlite = record_change(
+        &storage,
+        &slug,
+        "ACT-001",
+        &Change::Status(Status::Done),
+        "kim",
+    )
+    .unwrap();
+    let u1 = UserId::parse("u1").unwrap();
+    let blob = json!({"quiz": {"answers": {}}, "written": "on sqlite"})
+        .as_object()
+        .unwrap()
+        .clone();
+    study::save_progress(&storage, &slug, &u1, &blob).unwrap();
+    drop(storage);
+
+    let plan = f.plan(&["db-rollback", SLUG, "--execute"]);
+    assert_eq!(count(&plan, "export compliance events"), 13);
+    assert!(!f.prop().join("honestcam.db").exists());
+    assert_eq!(fs::read_dir(f.prop().join("_rollback")).unwrap().count(), 1);
+
+    // Back on JSON: the SQLite-era writes are there, and new writes land in JSON.
+    let storage = f.storage();
+    let log = load_compliance_log(&storage, &slug).unwrap();
+    assert_eq!(log.events.len(), 13);
+    assert!(log.events.contains(&on_sqlite));
+    assert_eq!(
+        study::progress(&storage, &slug, &u1).unwrap().unwrap()["written"],
+        "on sqlite"
+    );
+    let on_json = record_change(
+        &storage,
+        &slug,
+        "ACT-002",
+        &Change::Note("after rollback".into()),
+        "lee",
+    )
+    .unwrap();
+    let blob = json!({"written": "on json"}).as_object().unwrap().clone();
+    study::save_progress(&storage, &slug, &u1, &blob).unwrap();
+    drop(storage);
+
+    let plan = f.plan(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(count(&plan, import::EVENTS), 14);
+    let storage = f.storage();
+    let log = load_compliance_log(&storage, &slug).unwrap();
+    assert_eq!(log.events.len(), 14, "nothing duplicated");
+    let ids: std::collections::HashSet<_> = log.events.iter().map(|e| &e.event_id).collect();
+    assert_eq!(ids.len(), 14);
+    assert!(log.events.contains(&on_sqlite) && log.events.contains(&on_json));
+    assert_eq!(
+        study::progress(&storage, &slug, &u1).unwrap().unwrap()["written"],
+        "on json"
+    );
+    assert_eq!(study::users(&storage, &slug).unwrap().len(), 3);
+}
+
+#[test]
+fn rollback_crash_after_export_then_re_run_completes() {
+    let f = Fixture::new();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    let reference = state(&f.storage(), &f.slug());
+    let out = f.run_env(
+        &["db-rollback", SLUG, "--execute"],
+        &[("HONESTCAM_TEST_ABORT_AFTER", "exported")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        f.prop().join("honestcam.db").exists(),
+        "still on SQLite after the crash"
+    );
+    f.plan(&["db-rollback", SLUG, "--execute"]);
+    assert!(!f.prop().join("honestcam.db").exists());
+    assert_eq!(state(&f.storage(), &f.slug()), reference);
+}
+
+#[test]
+fn update_and_delete_fail_at_the_database() {
+    let f = Fixture::new();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    let conn = rusqlite::Connection::open(f.prop().join("honestcam.db")).unwrap();
+    let upd = conn
+        .execute("UPDATE compliance_events SET actor = 'x'", [])
+        .unwrap_err();
+    assert!(upd.to_string().contains("append-only"), "{upd}");
+    let del = conn
+        .execute("DELETE FROM compliance_events WHERE seq = 1", [])
+        .unwrap_err();
+    assert!(del.to_string().contains("append-only"), "{del}");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM compliance_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 12);
+}
+
+#[test]
+fn a_bad_slug_is_a_usage_error_and_touches_nothing() {
+    let f = Fixture::new();
+    let before = snapshot(&f.dir());
+    for bad in ["../x", "Bamboo", "a/b", ""] {
+        let out = f.run(&["db-migrate", bad, "--execute"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid property slug"), "{bad}: {err}");
+    }
+    assert_eq!(snapshot(&f.dir()), before);
+    assert!(!f.tmp.path().join("x").exists());
+}
+
+#[test]
+fn a_malformed_legacy_file_is_named_with_its_position_and_nothing_changes() {
+    let f = Fixture::new();
+    fs::write(
+        f.prop().join("study/users.json"),
+        "[\n  {\"user_id\": \"u1\",\n   \"name\": }\n]\n",
+    )
+    .unwrap();
+    let before = snapshot(&f.dir());
+    let out = f.run(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("study/users.json"), "{err}");
+    assert!(err.contains("line 3, column"), "{err}");
+    assert_eq!(snapshot(&f.dir()), before);
+}
+
+#[test]
+fn an_unknown_action_is_refused_and_nothing_changes() {
+    let f = Fixture::new();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    let storage = f.storage();
+    let before = load_compliance_log(&storage, &f.slug()).unwrap();
+    let err = record_change(
+        &storage,
+        &f.slug(),
+        "ACT-999",
+        &Change::Status(Status::Done),
+        "kim",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("ACT-999"), "{err}");
+    assert_eq!(load_compliance_log(&storage, &f.slug()).unwrap(), before);
+}
+
+#[test]
+fn unknown_event_types_are_kept_through_import_and_rollback() {
+    let f = Fixture::new();
+    let log_path = f.prop().join("compliance-log.json");
+    let mut log: serde_json::Value = serde_json::from_slice(&fs::read(&log_path).unwrap()).unwrap();
+    log["events"].as_array_mut().unwrap().push(json!({
+        "event_id": "odd-1", "action_id": "ACT-001", "type": "photo_added",
+        "payload": {"url": "p.jpg"}, "actor": "kim", "at": "2026-02-01T00:00:00Z", "device": "phone"
+    }));
+    fs::write(&log_path, serde_json::to_vec(&log).unwrap()).unwrap();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    f.plan(&["db-rollback", SLUG, "--execute"]);
+    let back: serde_json::Value = serde_json::from_slice(&fs::read(&log_path).unwrap()).unwrap();
+    let odd = back["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_id"] == "odd-1")
+        .unwrap();
+    assert_eq!(odd["type"], "photo_added");
+    assert_eq!(odd["device"], "phone");
+    assert_eq!(odd["payload"]["url"], "p.jpg");
+}
+
+#[test]
+fn db_init_creates_fresh_databases_once_and_refuses_legacy_properties() {
+    let f = Fixture::new();
+    let dry = f.plan(&["db-init", "fresh-one"]);
+    assert_eq!(dry["changes"], true);
+    assert!(
+        !f.dir().join("fresh-one").exists(),
+        "dry run creates nothing"
+    );
+    let done = f.plan(&["db-init", "fresh-one", "--execute"]);
+    assert_eq!(count(&done, honestcam::admin::CREATE_PROPERTY_DB), 1);
+    assert!(f.dir().join("fresh-one/honestcam.db").is_file());
+    assert!(f.dir().join("honestcam-study.db").is_file());
+    let again = f.plan(&["db-init", "fresh-one", "--execute"]);
+    assert_eq!(again["changes"], false);
+
+    let out = f.run(&["db-init", SLUG, "--execute"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("db-migrate"));
+}
+
+#[test]
+fn every_command_explains_itself() {
+    let f = Fixture::new();
+    let top = f.ok(&["--help"]);
+    for cmd in [
+        "db-init",
+        "db-migrate",
+        "db-rollback",
+        "db-status",
+        "demo-data",
+    ] {
+        assert!(top.contains(cmd), "{cmd} listed");
+        let help = f.ok(&[cmd, "--help"]);
+        assert!(help.contains("Usage: honestcam"), "{cmd}: {help}");
+    }
+    assert!(f.ok(&["db-migrate", "--help"]).contains("--execute"));
+}
