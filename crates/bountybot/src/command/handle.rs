@@ -1,0 +1,469 @@
+//! Command + store -> reply. Decides who may do what; never touches files itself.
+
+use jiff::Timestamp;
+
+use super::parse::{COMMANDS, Command, Parsed, parse};
+use super::render::{escape, list_messages};
+use crate::domain::{BountyId, ChatId, UserId, date_to_ts};
+use crate::store::{Bounty, BountyStore, NewBounty, StoreError};
+
+/// Who is speaking, where and when.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// The chat the message came from.
+    pub chat: ChatId,
+    /// The sender.
+    pub user: UserId,
+    /// The time of handling.
+    pub now: Timestamp,
+    /// This bot's username, for `/cmd@ThisBot`.
+    pub bot_username: &'a str,
+}
+
+/// The bot's answer: one or more Telegram HTML messages, sent in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply(pub Vec<String>);
+
+impl Reply {
+    fn one(s: impl Into<String>) -> Option<Reply> {
+        Some(Reply(vec![s.into()]))
+    }
+}
+
+/// Handles one message; `None` means the bot stays silent (not a command, or a
+/// command for another bot or, in a group, one it does not know).
+pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<Reply> {
+    let today = ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    match parse(text, ctx.bot_username, today) {
+        Parsed::NotACommand | Parsed::OtherBot => None,
+        Parsed::Unknown(name) => {
+            if ctx.chat.is_group() {
+                None
+            } else {
+                Reply::one(format!(
+                    "I don't know /{}. Send /help for what I can do.",
+                    escape(&name)
+                ))
+            }
+        }
+        Parsed::Usage { command, reason } => Reply::one(format!(
+            "⚠️ {}\nUsage: {}",
+            escape(&reason),
+            escape(usage_of(command))
+        )),
+        Parsed::Command(cmd) => Some(
+            run(store, ctx, today, cmd)
+                .unwrap_or_else(|e| Reply(vec![format!("⚠️ {}", escape(&e.to_string()))])),
+        ),
+    }
+}
+
+fn usage_of(command: &str) -> &'static str {
+    COMMANDS
+        .iter()
+        .find(|(n, _)| *n == command)
+        .map_or("/help", |(_, u)| u)
+}
+
+fn no_such(id: BountyId) -> Reply {
+    Reply(vec![format!(
+        "There is no bounty #{id} in this chat. Send /bounty for the list."
+    )])
+}
+
+fn run(
+    store: &dyn BountyStore,
+    ctx: &Context<'_>,
+    today: jiff::civil::Date,
+    cmd: Command,
+) -> Result<Reply, StoreError> {
+    let chat = ctx.chat;
+    Ok(match cmd {
+        Command::List => {
+            let list = store.list(chat)?;
+            if list.is_empty() {
+                Reply(vec![
+                    "No bounties yet. Add one with /add <text> [link] [due].".into(),
+                ])
+            } else {
+                let title = if chat.is_group() {
+                    "Bounties in this group"
+                } else {
+                    "Your bounties"
+                };
+                Reply(list_messages(title, list, today))
+            }
+        }
+        Command::Add { text, link, due } => {
+            let b = store.add(
+                chat,
+                NewBounty {
+                    created_by_user_id: ctx.user,
+                    text: text.into_string(),
+                    link,
+                    due_date_ts: due.map(date_to_ts),
+                    created_at: ctx.now.as_second(),
+                },
+            )?;
+            Reply(vec![format!(
+                "Added bounty <b>#{}</b>: {}",
+                b.id,
+                escape(&b.text)
+            )])
+        }
+        Command::Edit { id, changes } => {
+            let Some(mut b) = store.get(chat, id)? else {
+                return Ok(no_such(id));
+            };
+            if b.created_by_user_id != ctx.user {
+                return Ok(Reply(vec![format!(
+                    "Only the creator of #{id} can edit it."
+                )]));
+            }
+            if let Some(text) = changes.text {
+                b.text = text.into_string();
+            }
+            if let Some(link) = changes.link {
+                b.link = link;
+            }
+            if let Some(due) = changes.due {
+                b.due_date_ts = due.map(date_to_ts);
+            }
+            if !store.update(chat, &b)? {
+                return Ok(no_such(id));
+            }
+            Reply(list_messages(&format!("Updated #{id}"), vec![b], today))
+        }
+        Command::Delete(id) => {
+            let Some(b) = store.get(chat, id)? else {
+                return Ok(no_such(id));
+            };
+            if b.created_by_user_id != ctx.user {
+                return Ok(Reply(vec![format!(
+                    "Only the creator of #{id} can delete it."
+                )]));
+            }
+            if !store.delete(chat, id)? {
+                return Ok(no_such(id));
+            }
+            Reply(vec![format!("Deleted bounty #{id}.")])
+        }
+        Command::Track(id) => {
+            if store.get(chat, id)?.is_none() {
+                return Ok(no_such(id));
+            }
+            if store.track(chat, ctx.user, id)? {
+                Reply(vec![format!("Tracking #{id}. See your list with /my.")])
+            } else {
+                Reply(vec![format!("You already track #{id}.")])
+            }
+        }
+        Command::Untrack(id) => {
+            if store.untrack(chat, ctx.user, id)? {
+                Reply(vec![format!("Stopped tracking #{id}.")])
+            } else {
+                Reply(vec![format!("You were not tracking #{id}.")])
+            }
+        }
+        Command::My => {
+            let tracked = store.tracked(chat, ctx.user)?;
+            let all = store.list(chat)?;
+            let mine: Vec<Bounty> = all
+                .into_iter()
+                .filter(|b| tracked.contains(&b.id))
+                .collect();
+            if mine.is_empty() {
+                Reply(vec![
+                    "You track no bounties here. Use /track <id> to bookmark one.".into(),
+                ])
+            } else {
+                Reply(list_messages("Your tracked bounties", mine, today))
+            }
+        }
+        Command::Start => {
+            store.ensure_user(chat, ctx.user)?;
+            Reply(vec![format!(
+                "Hi! I keep track of bounties {}. Send /help to see how.",
+                if chat.is_group() {
+                    "for this group"
+                } else {
+                    "for you"
+                }
+            )])
+        }
+        Command::Help => Reply(vec![help_text()]),
+    })
+}
+
+/// Usage of every command, with examples.
+pub fn help_text() -> String {
+    let mut s = String::from("<b>Bounty bot</b>\n");
+    for (name, what) in COMMANDS {
+        s.push_str(&format!("/{name}: {}\n", escape(what)));
+    }
+    s.push_str(
+        "\n<b>Examples</b>\n\
+         /add Fix the login bug https://example.org/issues/1 +3d\n\
+         /add Write the release notes 2026-12-01\n\
+         /edit 2 text=Write better notes due=tomorrow\n\
+         /edit 2 link=- due=-\n\
+         /track 2\n\n\
+         Due dates: YYYY-MM-DD, today, tomorrow, +3d (days), +2w (weeks). \
+         Only a bounty's creator can edit or delete it.",
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::json::JsonStore;
+
+    const GROUP: ChatId = ChatId(-100_123);
+    const OTHER_GROUP: ChatId = ChatId(-100_999);
+    const ANN: UserId = UserId(11);
+    const BOB: UserId = UserId(22);
+
+    struct Bot {
+        _dir: tempfile::TempDir,
+        store: JsonStore,
+    }
+
+    impl Bot {
+        fn new() -> Bot {
+            let dir = tempfile::tempdir().unwrap();
+            let store = JsonStore::new(dir.path());
+            Bot { _dir: dir, store }
+        }
+
+        fn say(&self, chat: ChatId, user: UserId, text: &str) -> String {
+            self.try_say(chat, user, text)
+                .unwrap_or_else(|| panic!("no reply to {text:?}"))
+        }
+
+        fn try_say(&self, chat: ChatId, user: UserId, text: &str) -> Option<String> {
+            let ctx = Context {
+                chat,
+                user,
+                now: "2026-11-23T12:00:00Z".parse().unwrap(),
+                bot_username: "BountyBot",
+            };
+            handle(&self.store, &ctx, text).map(|r| r.0.join("\n---\n"))
+        }
+    }
+
+    fn private(u: UserId) -> ChatId {
+        ChatId(u.0)
+    }
+
+    #[test]
+    fn add_and_list_in_a_group_and_in_private() {
+        let bot = Bot::new();
+        for chat in [GROUP, private(ANN)] {
+            assert_eq!(
+                bot.say(chat, ANN, "/add First one"),
+                "Added bounty <b>#1</b>: First one"
+            );
+            assert_eq!(
+                bot.say(chat, ANN, "/add Second https://x.org +2d"),
+                "Added bounty <b>#2</b>: Second"
+            );
+            let list = bot.say(chat, ANN, "/bounty");
+            assert!(
+                list.find("Second").unwrap() < list.find("First one").unwrap(),
+                "dated first: {list}"
+            );
+            assert!(list.contains("due in 2 days"), "{list}");
+        }
+        assert!(
+            bot.say(GROUP, ANN, "/bounty")
+                .starts_with("<b>Bounties in this group</b>")
+        );
+        assert!(
+            bot.say(private(ANN), ANN, "/bounty")
+                .starts_with("<b>Your bounties</b>")
+        );
+    }
+
+    #[test]
+    fn empty_lists_say_how_to_start() {
+        let bot = Bot::new();
+        for chat in [GROUP, private(ANN)] {
+            assert!(bot.say(chat, ANN, "/bounty").contains("No bounties yet"));
+            assert!(
+                bot.say(chat, ANN, "/my")
+                    .contains("You track no bounties here")
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_creator_edits_or_deletes() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add Ann's task");
+        assert_eq!(
+            bot.say(GROUP, BOB, "/edit 1 text=mine now"),
+            "Only the creator of #1 can edit it."
+        );
+        assert_eq!(
+            bot.say(GROUP, BOB, "/delete 1"),
+            "Only the creator of #1 can delete it."
+        );
+        let edited = bot.say(
+            GROUP,
+            ANN,
+            "/edit 1 text=Renamed due=2026-12-01 link=https://x.org/9",
+        );
+        assert!(
+            edited.contains("Updated #1")
+                && edited.contains("Renamed")
+                && edited.contains("2026-12-01"),
+            "{edited}"
+        );
+        let cleared = bot.say(GROUP, ANN, "/edit 1 link=- due=-");
+        assert!(
+            !cleared.contains("link") && !cleared.contains("due"),
+            "{cleared}"
+        );
+        assert_eq!(bot.say(GROUP, ANN, "/delete 1"), "Deleted bounty #1.");
+        assert!(bot.say(GROUP, ANN, "/bounty").contains("No bounties yet"));
+    }
+
+    #[test]
+    fn missing_bounties_and_bad_input_get_reasons() {
+        let bot = Bot::new();
+        for chat in [GROUP, private(ANN)] {
+            assert!(
+                bot.say(chat, ANN, "/edit 999 text=x")
+                    .contains("no bounty #999")
+            );
+            assert!(bot.say(chat, ANN, "/delete 999").contains("no bounty #999"));
+            assert!(bot.say(chat, ANN, "/track 999").contains("no bounty #999"));
+            assert!(
+                bot.say(chat, ANN, "/delete abc")
+                    .contains("not a bounty number")
+            );
+            assert!(bot.say(chat, ANN, "/add").contains("what is the bounty"));
+            assert!(
+                bot.say(chat, ANN, "/add Thing 01/12/2026")
+                    .contains("not a date")
+            );
+            assert!(
+                bot.say(chat, ANN, &format!("/add {}", "y".repeat(1001)))
+                    .contains("limit is 1000")
+            );
+        }
+    }
+
+    #[test]
+    fn ids_are_never_reused_after_a_delete() {
+        let bot = Bot::new();
+        for chat in [GROUP, private(ANN)] {
+            bot.say(chat, ANN, "/add a");
+            bot.say(chat, ANN, "/add b");
+            bot.say(chat, ANN, "/delete 2");
+            assert_eq!(bot.say(chat, ANN, "/add c"), "Added bounty <b>#3</b>: c");
+        }
+    }
+
+    #[test]
+    fn track_untrack_and_my() {
+        let bot = Bot::new();
+        for chat in [GROUP, private(ANN)] {
+            bot.say(chat, ANN, "/add one");
+            bot.say(chat, ANN, "/add two");
+            assert!(bot.say(chat, ANN, "/track 2").starts_with("Tracking #2"));
+            assert_eq!(bot.say(chat, ANN, "/track 2"), "You already track #2.");
+            let my = bot.say(chat, ANN, "/my");
+            assert!(my.contains("two") && !my.contains("one"), "{my}");
+            assert_eq!(bot.say(chat, ANN, "/untrack 2"), "Stopped tracking #2.");
+            assert_eq!(
+                bot.say(chat, ANN, "/untrack 2"),
+                "You were not tracking #2."
+            );
+        }
+        // In a group, bookmarks are per user.
+        bot.say(GROUP, ANN, "/track 1");
+        assert!(bot.say(GROUP, BOB, "/my").contains("You track no bounties"));
+    }
+
+    #[test]
+    fn groups_cannot_see_or_track_each_others_bounties() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add secret plan");
+        assert!(
+            bot.say(OTHER_GROUP, ANN, "/bounty")
+                .contains("No bounties yet")
+        );
+        assert!(
+            bot.say(OTHER_GROUP, ANN, "/track 1")
+                .contains("no bounty #1")
+        );
+        assert!(
+            bot.say(OTHER_GROUP, ANN, "/edit 1 text=x")
+                .contains("no bounty #1")
+        );
+    }
+
+    #[test]
+    fn start_creates_files_and_help_lists_every_command() {
+        let bot = Bot::new();
+        assert!(bot.say(GROUP, ANN, "/start").contains("for this group"));
+        assert!(bot.store.chat_dir(GROUP).join("group.json").is_file());
+        assert!(bot.store.chat_dir(GROUP).join("11.json").is_file());
+        assert!(bot.say(private(ANN), ANN, "/start").contains("for you"));
+        assert!(bot.store.chat_dir(private(ANN)).join("user.json").is_file());
+        bot.say(GROUP, ANN, "/add keep me");
+        bot.say(GROUP, ANN, "/start");
+        assert!(
+            bot.say(GROUP, ANN, "/bounty").contains("keep me"),
+            "start never deletes"
+        );
+        let help = bot.say(GROUP, ANN, "/help");
+        for (name, _) in COMMANDS {
+            assert!(help.contains(&format!("/{name}")), "{name}");
+        }
+    }
+
+    #[test]
+    fn silence_for_chatter_other_bots_and_unknown_group_commands() {
+        let bot = Bot::new();
+        assert_eq!(bot.try_say(GROUP, ANN, "just talking"), None);
+        assert_eq!(bot.try_say(GROUP, ANN, "/bounty@OtherBot"), None);
+        assert_eq!(bot.try_say(GROUP, ANN, "/weather"), None);
+        assert!(bot.try_say(GROUP, ANN, "/bounty@bountybot").is_some());
+        assert!(bot.say(private(ANN), ANN, "/weather").contains("/help"));
+    }
+
+    #[test]
+    fn user_text_is_escaped_in_every_reply() {
+        let bot = Bot::new();
+        let added = bot.say(GROUP, ANN, "/add <b>bold</b> & \"quoted\"");
+        assert!(
+            added.contains("&lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot;"),
+            "{added}"
+        );
+        assert!(!bot.say(GROUP, ANN, "/bounty").contains("<b>bold"));
+    }
+
+    #[test]
+    fn a_corrupt_chat_file_gets_a_clear_reply_is_kept_and_other_chats_work() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add fine");
+        let file = bot.store.chat_dir(GROUP).join("group.json");
+        std::fs::write(&file, "{\n  \"group_id\": -100123,\n  \"next_id\": oops\n}").unwrap();
+        let before = std::fs::read(&file).unwrap();
+        for cmd in ["/bounty", "/add more", "/delete 1", "/start"] {
+            let reply = bot.say(GROUP, ANN, cmd);
+            assert!(
+                reply.contains("damaged")
+                    && reply.contains("group.json")
+                    && reply.contains("line 3"),
+                "{cmd}: {reply}"
+            );
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), before, "never overwritten");
+        assert!(bot.say(OTHER_GROUP, ANN, "/add unaffected").contains("#1"));
+        assert!(bot.say(private(BOB), BOB, "/add mine").contains("#1"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The bot's brain: [`parse`] (text to command), [`handle`] (command and store to
+//! reply) and [`render`] (replies as Telegram HTML). Pure apart from the store calls
+//! in `handle`; no file or network access.
+
+pub mod handle;
+pub mod parse;
+pub mod render;
+
+pub use handle::{Context, Reply, handle};

@@ -1,0 +1,451 @@
+//! Text to [`Command`]: the only place that knows the command syntax.
+//!
+//! A message is a command when its first token starts with `/`. Tokens are split on
+//! any whitespace, so `/add\nFix the bug` works. `/cmd@OtherBot` is not for us and is
+//! ignored; `/cmd@ThisBot` (any letter case) is. For `/add` and positional `/edit`: a
+//! token starting with `http://` or `https://` is the link, a final token that is a
+//! date (`YYYY-MM-DD`, `today`, `tomorrow`, `+3d`, `+2w`) is the due date, the rest is
+//! the text. `/edit` also takes `text=...`, `link=...`, `due=...`, with `link=-` and
+//! `due=-` clearing the field.
+
+use jiff::civil::Date;
+
+use crate::domain::{BountyId, BountyText, DateToken, FieldError, is_link, parse_due, parse_id};
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `/bounty`: list the chat's bounties.
+    List,
+    /// `/add <text> [link] [due]`.
+    Add {
+        /// Description.
+        text: BountyText,
+        /// Optional link.
+        link: Option<String>,
+        /// Optional due date.
+        due: Option<Date>,
+    },
+    /// `/edit <id> ...`.
+    Edit {
+        /// Which bounty.
+        id: BountyId,
+        /// What to change.
+        changes: Changes,
+    },
+    /// `/delete <id>`.
+    Delete(BountyId),
+    /// `/track <id>`.
+    Track(BountyId),
+    /// `/untrack <id>`.
+    Untrack(BountyId),
+    /// `/my`.
+    My,
+    /// `/start`.
+    Start,
+    /// `/help`.
+    Help,
+}
+
+/// Fields an `/edit` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New description.
+    pub text: Option<BountyText>,
+    /// New link, or `Some(None)` to clear it.
+    pub link: Option<Option<String>>,
+    /// New due date, or `Some(None)` to clear it.
+    pub due: Option<Option<Date>>,
+}
+
+impl Changes {
+    fn is_empty(&self) -> bool {
+        self.text.is_none() && self.link.is_none() && self.due.is_none()
+    }
+}
+
+/// The commands the bot knows, for `/help` and `setMyCommands`.
+pub const COMMANDS: [(&str, &str); 9] = [
+    ("bounty", "list this chat's bounties"),
+    ("add", "add a bounty: /add <text> [link] [due]"),
+    ("edit", "change your bounty: /edit <id> [text] [link] [due]"),
+    ("delete", "delete your bounty: /delete <id>"),
+    ("track", "bookmark a bounty: /track <id>"),
+    ("untrack", "remove a bookmark: /untrack <id>"),
+    ("my", "your bookmarked bounties in this chat"),
+    ("start", "say hello"),
+    ("help", "how to use the bot"),
+];
+
+/// What a message means to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// Plain text, not a command.
+    NotACommand,
+    /// A command addressed to another bot (`/cmd@OtherBot`).
+    OtherBot,
+    /// A command name the bot does not know.
+    Unknown(String),
+    /// A known command used wrongly: the command and the reason.
+    Usage {
+        /// The command name.
+        command: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A valid command.
+    Command(Command),
+}
+
+/// Parses `text` for the bot named `bot_username`, with relative dates from `today`.
+pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
+    let text = text.trim_start();
+    let Some(rest) = text.strip_prefix('/') else {
+        return Parsed::NotACommand;
+    };
+    let (head, args) = match rest.find(char::is_whitespace) {
+        Some(i) => (&rest[..i], rest[i..].trim()),
+        None => (rest, ""),
+    };
+    let (name, addressee) = match head.split_once('@') {
+        Some((n, bot)) => (n, Some(bot)),
+        None => (head, None),
+    };
+    if let Some(bot) = addressee
+        && !bot.eq_ignore_ascii_case(bot_username)
+    {
+        return Parsed::OtherBot;
+    }
+    if name.is_empty() {
+        return Parsed::NotACommand;
+    }
+    let name = name.to_ascii_lowercase();
+    let tokens: Vec<&str> = args.split_whitespace().collect();
+    let result = match name.as_str() {
+        "bounty" | "bounties" | "list" => no_args("bounty", &tokens, Command::List),
+        "my" => no_args("my", &tokens, Command::My),
+        "start" => Ok(Command::Start),
+        "help" => Ok(Command::Help),
+        "add" => parse_add(&tokens, today),
+        "edit" => parse_edit(&tokens, today),
+        "delete" => one_id("delete", &tokens).map(Command::Delete),
+        "track" => one_id("track", &tokens).map(Command::Track),
+        "untrack" => one_id("untrack", &tokens).map(Command::Untrack),
+        _ => return Parsed::Unknown(name),
+    };
+    match result {
+        Ok(c) => Parsed::Command(c),
+        Err((command, reason)) => Parsed::Usage { command, reason },
+    }
+}
+
+type ParseResult = Result<Command, (&'static str, String)>;
+
+fn no_args(command: &'static str, tokens: &[&str], c: Command) -> ParseResult {
+    if tokens.is_empty() {
+        Ok(c)
+    } else {
+        Err((command, format!("/{command} takes no arguments")))
+    }
+}
+
+fn one_id(command: &'static str, tokens: &[&str]) -> Result<BountyId, (&'static str, String)> {
+    match tokens {
+        [id] => parse_id(id.trim_start_matches('#')).map_err(|e| (command, e.to_string())),
+        [] => Err((command, "which bounty? Give its number".to_string())),
+        _ => Err((command, "give just one bounty number".to_string())),
+    }
+}
+
+/// Splits tokens into (text, link, due) the positional way.
+#[allow(clippy::type_complexity)]
+fn positional(
+    command: &'static str,
+    tokens: &[&str],
+    today: Date,
+) -> Result<(String, Option<String>, Option<Date>), (&'static str, String)> {
+    let mut tokens = tokens.to_vec();
+    let mut due = None;
+    if let Some(last) = tokens.last() {
+        match parse_due(last, today) {
+            DateToken::Date(d) => {
+                due = Some(d);
+                tokens.pop();
+            }
+            DateToken::Bad => {
+                return Err((
+                    command,
+                    FieldError::BadDate((*last).to_string()).to_string(),
+                ));
+            }
+            DateToken::NotADate => {}
+        }
+    }
+    let mut link = None;
+    let mut text = Vec::new();
+    for t in tokens {
+        if link.is_none() && is_link(t) {
+            link = Some(t.to_string());
+        } else {
+            text.push(t);
+        }
+    }
+    Ok((text.join(" "), link, due))
+}
+
+fn parse_add(tokens: &[&str], today: Date) -> ParseResult {
+    if tokens.is_empty() {
+        return Err((
+            "add",
+            "what is the bounty? Example: /add Fix the login bug https://example.org/1 +3d".into(),
+        ));
+    }
+    let (text, link, due) = positional("add", tokens, today)?;
+    let text = BountyText::parse(&text).map_err(|e| ("add", e.to_string()))?;
+    Ok(Command::Add { text, link, due })
+}
+
+fn parse_edit(tokens: &[&str], today: Date) -> ParseResult {
+    let Some((id, rest)) = tokens.split_first() else {
+        return Err(("edit", "which bounty? Example: /edit 3 due=+1w".into()));
+    };
+    let id = parse_id(id.trim_start_matches('#')).map_err(|e| ("edit", e.to_string()))?;
+    let keyed = rest.iter().any(|t| key_of(t).is_some());
+    let changes = if keyed {
+        keyed_changes(rest, today)?
+    } else {
+        positional_changes(rest, today)?
+    };
+    if changes.is_empty() {
+        return Err((
+            "edit",
+            "nothing to change. Example: /edit 3 text=New text link=- due=2026-12-01".into(),
+        ));
+    }
+    Ok(Command::Edit { id, changes })
+}
+
+fn key_of(token: &str) -> Option<(&'static str, &str)> {
+    for key in ["text", "link", "due"] {
+        if let Some(v) = token.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
+            return Some((key, v));
+        }
+    }
+    None
+}
+
+fn positional_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str, String)> {
+    let (text, link, due) = positional("edit", tokens, today)?;
+    let text = if text.is_empty() {
+        None
+    } else {
+        Some(BountyText::parse(&text).map_err(|e| ("edit", e.to_string()))?)
+    };
+    Ok(Changes {
+        text,
+        link: link.map(Some),
+        due: due.map(Some),
+    })
+}
+
+fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str, String)> {
+    // Each key's value runs until the next key: `text=Fix the bug due=+1w`.
+    let mut fields: Vec<(&'static str, Vec<&str>)> = Vec::new();
+    for t in tokens {
+        match key_of(t) {
+            Some((key, v)) => {
+                if fields.iter().any(|(k, _)| *k == key) {
+                    return Err(("edit", format!("{key}= given twice")));
+                }
+                fields.push((key, if v.is_empty() { vec![] } else { vec![v] }));
+            }
+            None => match fields.last_mut() {
+                Some((_, words)) => words.push(t),
+                None => {
+                    return Err((
+                        "edit",
+                        format!("{t:?} comes before any text=, link= or due=; use one style"),
+                    ));
+                }
+            },
+        }
+    }
+    let mut changes = Changes::default();
+    for (key, words) in fields {
+        let value = words.join(" ");
+        match key {
+            "text" => {
+                changes.text = Some(BountyText::parse(&value).map_err(|e| ("edit", e.to_string()))?)
+            }
+            "link" if value == "-" => changes.link = Some(None),
+            "link" if is_link(&value) && words.len() == 1 => changes.link = Some(Some(value)),
+            "link" => {
+                return Err((
+                    "edit",
+                    format!("{value:?} is not a link (http:// or https://); link=- clears it"),
+                ));
+            }
+            "due" if value == "-" => changes.due = Some(None),
+            _ => match parse_due(&value, today) {
+                DateToken::Date(d) => changes.due = Some(Some(d)),
+                _ => return Err(("edit", FieldError::BadDate(value).to_string())),
+            },
+        }
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BOT: &str = "BountyBot";
+
+    fn today() -> Date {
+        "2026-11-23".parse().unwrap()
+    }
+
+    fn p(s: &str) -> Parsed {
+        parse(s, BOT, today())
+    }
+
+    fn cmd(s: &str) -> Command {
+        match p(s) {
+            Parsed::Command(c) => c,
+            other => panic!("{s:?} gave {other:?}"),
+        }
+    }
+
+    fn usage(s: &str) -> String {
+        match p(s) {
+            Parsed::Usage { reason, .. } => reason,
+            other => panic!("{s:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn add_splits_text_link_and_due() {
+        let Command::Add { text, link, due } =
+            cmd("/add Fix the login bug https://x.org/1 2026-12-01")
+        else {
+            panic!()
+        };
+        assert_eq!(text.as_str(), "Fix the login bug");
+        assert_eq!(link.as_deref(), Some("https://x.org/1"));
+        assert_eq!(due, Some("2026-12-01".parse().unwrap()));
+        let Command::Add { text, link, due } = cmd("/add\nWrite docs +2w") else {
+            panic!()
+        };
+        assert_eq!(
+            (text.as_str(), link, due),
+            ("Write docs", None, Some("2026-12-07".parse().unwrap()))
+        );
+        let Command::Add { text, due, .. } = cmd("/add meet today at noon") else {
+            panic!()
+        };
+        assert_eq!(
+            (text.as_str(), due),
+            ("meet today at noon", None),
+            "only a final date token counts"
+        );
+    }
+
+    #[test]
+    fn addressing_other_bots_and_this_bot() {
+        assert_eq!(p("/bounty@OtherBot"), Parsed::OtherBot);
+        assert_eq!(cmd("/bounty@bountybot"), Command::List);
+        assert_eq!(cmd("/BOUNTY"), Command::List);
+        assert_eq!(p("hello"), Parsed::NotACommand);
+        assert_eq!(p("/"), Parsed::NotACommand);
+        assert_eq!(p("/frobnicate"), Parsed::Unknown("frobnicate".into()));
+    }
+
+    #[test]
+    fn bad_inputs_get_reasons() {
+        assert!(usage("/add").contains("what is the bounty"));
+        assert!(usage("/add   ").contains("what is the bounty"));
+        assert!(usage("/add https://x.org").contains("description"));
+        assert!(usage("/delete abc").contains("not a bounty number"));
+        assert!(usage("/delete").contains("which bounty"));
+        assert!(usage("/delete 1 2").contains("just one"));
+        assert!(usage("/add Fix it 2026/12/01").contains("not a date"));
+        assert!(usage("/add Fix it 2026-02-30").contains("not a date"));
+        assert!(usage(&format!("/add {}", "x".repeat(1001))).contains("limit is 1000"));
+        assert!(usage("/edit 3").contains("nothing to change"));
+        assert!(usage("/edit x text=a").contains("not a bounty number"));
+        assert!(usage("/edit 3 link=notalink").contains("not a link"));
+        assert!(usage("/edit 3 due=soon").contains("not a date"));
+        assert!(usage("/my extra").contains("no arguments"));
+    }
+
+    #[test]
+    fn edit_keyed_and_positional() {
+        let Command::Edit { id, changes } = cmd("/edit 3 text=New words here link=- due=+1d")
+        else {
+            panic!()
+        };
+        assert_eq!(id, BountyId(3));
+        assert_eq!(changes.text.unwrap().as_str(), "New words here");
+        assert_eq!(changes.link, Some(None));
+        assert_eq!(changes.due, Some(Some("2026-11-24".parse().unwrap())));
+        let Command::Edit { changes, .. } = cmd("/edit #4 due=-") else {
+            panic!()
+        };
+        assert_eq!(
+            (changes.text, changes.link, changes.due),
+            (None, None, Some(None))
+        );
+        let Command::Edit { changes, .. } = cmd("/edit 4 https://x.org/2") else {
+            panic!()
+        };
+        assert_eq!(changes.text, None);
+        assert_eq!(changes.link, Some(Some("https://x.org/2".into())));
+        let Command::Edit { changes, .. } = cmd("/edit 4 Better title tomorrow") else {
+            panic!()
+        };
+        assert_eq!(changes.text.unwrap().as_str(), "Better title");
+        assert_eq!(changes.due, Some(Some("2026-11-24".parse().unwrap())));
+    }
+
+    #[test]
+    fn id_commands() {
+        assert_eq!(cmd("/delete 7"), Command::Delete(BountyId(7)));
+        assert_eq!(cmd("/track #2"), Command::Track(BountyId(2)));
+        assert_eq!(cmd("/untrack 2"), Command::Untrack(BountyId(2)));
+        assert_eq!(cmd("/start whatever"), Command::Start);
+        assert_eq!(cmd("/help"), Command::Help);
+        assert_eq!(cmd("/my"), Command::My);
+    }
+
+    proptest! {
+        #[test]
+        fn random_text_never_panics(s in "\\PC{0,300}") {
+            let _ = p(&s);
+            let _ = p(&format!("/add {s}"));
+            let _ = p(&format!("/edit {s}"));
+            let _ = p(&format!("/edit 1 {s}"));
+        }
+
+        #[test]
+        fn random_command_shaped_text_never_panics(
+            name in "(add|edit|delete|track|untrack|bounty|my|x)",
+            args in proptest::collection::vec("(text=|link=|due=|\\+[0-9]{1,12}[dwx]?|https?://[a-z./]{0,10}|[0-9-/.]{1,12}|-|\\PC{1,8})", 0..8),
+            sep in "[ \\n\\t]{1,3}",
+        ) {
+            let _ = p(&format!("/{name}{sep}{}", args.join(&sep)));
+        }
+
+        #[test]
+        fn added_text_survives_parsing(words in proptest::collection::vec("[a-zA-Z]{0,9}x", 1..20)) {
+            let text = words.join(" ");
+            match p(&format!("/add {text}")) {
+                Parsed::Command(Command::Add { text: t, .. }) => {
+                    // A final word like "today" is a due date; everything else is text.
+                    prop_assert_eq!(t.as_str(), text.as_str());
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+}
