@@ -1,1 +1,13 @@
-//! bountybot
+//! bountybot: tracks bounties (tasks with an optional link and due date) per chat.
+//!
+//! - [`domain`]: ids, text, links and dates, parsed at the edge;
+//! - [`command`]: parse a message, handle it against a store, render the reply;
+//! - [`store`]: the [`store::BountyStore`] trait and its JSON backend;
+//! - [`repl`]: a local front end reading messages from stdin.
+//!
+//! The binary (`main.rs`) wires these to the command line.
+
+pub mod command;
+pub mod domain;
+pub mod repl;
+pub mod store;

@@ -1,0 +1,361 @@
+//! The default backend: one folder per chat, JSON files written atomically.
+//!
+//! ```text
+//! {data}/{group_id}/group.json       {"group_id", "next_id", "bounties": [...]}       (group ids are negative)
+//! {data}/{group_id}/{user_id}.json   {"user_id", "tracked": [ids]}
+//! {data}/{user_id}/user.json         {"user_id", "next_id", "bounties": [...], "tracked": [ids]}
+//! ```
+//!
+//! The chat id is the way in: no scanning. Folder names are formatted from the integer
+//! id, never from outside text. Every change runs under the chat folder's
+//! [`DirLock`] (excluding other processes and threads) as read, modify, atomic write;
+//! reads need no lock because a file is only ever replaced whole. A corrupt file is
+//! reported with its position and never overwritten.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use statekit::json::{JsonError, read_json, sweep_temp_files, write_json_atomic};
+use statekit::lock::DirLock;
+
+use super::{Bounty, BountyStore, NewBounty, StoreError};
+use crate::domain::{BountyId, ChatId, UserId};
+
+/// Name of a group's bounty file.
+pub const GROUP_FILE: &str = "group.json";
+/// Name of a private chat's file.
+pub const USER_FILE: &str = "user.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GroupFile {
+    group_id: ChatId,
+    next_id: u64,
+    bounties: Vec<Bounty>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MemberFile {
+    user_id: UserId,
+    tracked: Vec<BountyId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PrivateFile {
+    user_id: UserId,
+    next_id: u64,
+    bounties: Vec<Bounty>,
+    #[serde(default)]
+    tracked: Vec<BountyId>,
+}
+
+/// Bounties and id counter of one chat, whichever file holds them.
+enum Doc {
+    Group(GroupFile),
+    Private(PrivateFile),
+}
+
+impl Doc {
+    fn parts(&mut self) -> (&mut u64, &mut Vec<Bounty>) {
+        match self {
+            Doc::Group(g) => (&mut g.next_id, &mut g.bounties),
+            Doc::Private(p) => (&mut p.next_id, &mut p.bounties),
+        }
+    }
+
+    fn bounties(&self) -> &[Bounty] {
+        match self {
+            Doc::Group(g) => &g.bounties,
+            Doc::Private(p) => &p.bounties,
+        }
+    }
+
+    /// The next id, never below one past the highest id present.
+    fn next_id(&mut self) -> u64 {
+        let (next, bounties) = self.parts();
+        let floor = bounties.iter().map(|b| b.id.0 + 1).max().unwrap_or(1);
+        (*next).max(floor)
+    }
+}
+
+/// JSON files under a data dir.
+#[derive(Debug, Clone)]
+pub struct JsonStore {
+    root: PathBuf,
+}
+
+impl JsonStore {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> JsonStore {
+        JsonStore { root: root.into() }
+    }
+
+    /// The data dir.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `{data}/{chat}`.
+    pub fn chat_dir(&self, chat: ChatId) -> PathBuf {
+        self.root.join(chat.0.to_string())
+    }
+
+    fn bounty_file(&self, chat: ChatId) -> PathBuf {
+        self.chat_dir(chat).join(if chat.is_group() {
+            GROUP_FILE
+        } else {
+            USER_FILE
+        })
+    }
+
+    fn member_file(&self, chat: ChatId, user: UserId) -> PathBuf {
+        self.chat_dir(chat).join(format!("{}.json", user.0))
+    }
+
+    fn err(&self, chat: ChatId, e: JsonError) -> StoreError {
+        match e {
+            JsonError::Malformed {
+                path, line, column, ..
+            } => StoreError::Corrupt {
+                chat,
+                file: path
+                    .strip_prefix(&self.root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string(),
+                line,
+                column,
+            },
+            other => StoreError::Io {
+                chat,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn read<T: DeserializeOwned>(
+        &self,
+        chat: ChatId,
+        path: &Path,
+    ) -> Result<Option<T>, StoreError> {
+        read_json(path).map_err(|e| self.err(chat, e))
+    }
+
+    fn write<T: Serialize>(&self, chat: ChatId, path: &Path, value: &T) -> Result<(), StoreError> {
+        write_json_atomic(path, value).map_err(|e| self.err(chat, e))
+    }
+
+    fn lock(&self, chat: ChatId) -> Result<DirLock, StoreError> {
+        DirLock::acquire(&self.chat_dir(chat)).map_err(|e| StoreError::Io {
+            chat,
+            message: e.to_string(),
+        })
+    }
+
+    fn load_doc(&self, chat: ChatId) -> Result<Option<Doc>, StoreError> {
+        let path = self.bounty_file(chat);
+        Ok(if chat.is_group() {
+            self.read::<GroupFile>(chat, &path)?.map(Doc::Group)
+        } else {
+            self.read::<PrivateFile>(chat, &path)?.map(Doc::Private)
+        })
+    }
+
+    fn empty_doc(chat: ChatId) -> Doc {
+        if chat.is_group() {
+            Doc::Group(GroupFile {
+                group_id: chat,
+                next_id: 1,
+                bounties: Vec::new(),
+            })
+        } else {
+            Doc::Private(PrivateFile {
+                user_id: UserId(chat.0),
+                next_id: 1,
+                bounties: Vec::new(),
+                tracked: Vec::new(),
+            })
+        }
+    }
+
+    fn save_doc(&self, chat: ChatId, doc: &Doc) -> Result<(), StoreError> {
+        let path = self.bounty_file(chat);
+        match doc {
+            Doc::Group(g) => self.write(chat, &path, g),
+            Doc::Private(p) => self.write(chat, &path, p),
+        }
+    }
+
+    /// Runs `f` on the chat's bounties under the chat lock; saves when `f` says so.
+    fn modify<R>(
+        &self,
+        chat: ChatId,
+        f: impl FnOnce(&mut Doc) -> (R, bool),
+    ) -> Result<R, StoreError> {
+        let _lock = self.lock(chat)?;
+        let mut doc = self
+            .load_doc(chat)?
+            .unwrap_or_else(|| Self::empty_doc(chat));
+        let (result, changed) = f(&mut doc);
+        if changed {
+            self.save_doc(chat, &doc)?;
+        }
+        Ok(result)
+    }
+
+    /// Runs `f` on a user's bookmarks in a chat under the chat lock.
+    fn modify_tracked<R>(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        f: impl FnOnce(&mut Vec<BountyId>) -> (R, bool),
+    ) -> Result<R, StoreError> {
+        if chat.is_group() {
+            let _lock = self.lock(chat)?;
+            let path = self.member_file(chat, user);
+            let mut member = self.read::<MemberFile>(chat, &path)?.unwrap_or(MemberFile {
+                user_id: user,
+                tracked: Vec::new(),
+            });
+            let (result, changed) = f(&mut member.tracked);
+            if changed {
+                self.write(chat, &path, &member)?;
+            }
+            Ok(result)
+        } else {
+            let mut outer = None;
+            let changed = self.modify(chat, |doc| match doc {
+                Doc::Private(p) => {
+                    let (r, changed) = f(&mut p.tracked);
+                    outer = Some(r);
+                    ((), changed)
+                }
+                Doc::Group(_) => ((), false),
+            });
+            changed?;
+            outer.ok_or_else(|| StoreError::Io {
+                chat,
+                message: "private chat file has the wrong shape".into(),
+            })
+        }
+    }
+}
+
+impl BountyStore for JsonStore {
+    fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+        let _lock = self.lock(chat)?;
+        let _ = sweep_temp_files(&self.chat_dir(chat));
+        if self.load_doc(chat)?.is_none() {
+            self.save_doc(chat, &Self::empty_doc(chat))?;
+        }
+        if chat.is_group() {
+            let path = self.member_file(chat, user);
+            if self.read::<MemberFile>(chat, &path)?.is_none() {
+                self.write(
+                    chat,
+                    &path,
+                    &MemberFile {
+                        user_id: user,
+                        tracked: Vec::new(),
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&self, chat: ChatId, new: NewBounty) -> Result<Bounty, StoreError> {
+        self.modify(chat, |doc| {
+            let id = doc.next_id();
+            let bounty = Bounty {
+                id: BountyId(id),
+                created_by_user_id: new.created_by_user_id,
+                text: new.text,
+                link: new.link,
+                due_date_ts: new.due_date_ts,
+                created_at: new.created_at,
+            };
+            let (next, bounties) = doc.parts();
+            bounties.push(bounty.clone());
+            *next = id + 1;
+            (bounty, true)
+        })
+    }
+
+    fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+        Ok(self
+            .load_doc(chat)?
+            .and_then(|d| d.bounties().iter().find(|b| b.id == id).cloned()))
+    }
+
+    fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+        let mut list = self
+            .load_doc(chat)?
+            .map(|d| d.bounties().to_vec())
+            .unwrap_or_default();
+        list.sort_by_key(|b| b.id);
+        Ok(list)
+    }
+
+    fn update(&self, chat: ChatId, bounty: &Bounty) -> Result<bool, StoreError> {
+        self.modify(chat, |doc| {
+            let (_, bounties) = doc.parts();
+            match bounties.iter_mut().find(|b| b.id == bounty.id) {
+                Some(slot) => {
+                    *slot = bounty.clone();
+                    (true, true)
+                }
+                None => (false, false),
+            }
+        })
+    }
+
+    fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError> {
+        self.modify(chat, |doc| {
+            // Pin the counter first so the deleted id is never handed out again.
+            let next = doc.next_id();
+            let (counter, bounties) = doc.parts();
+            let before = bounties.len();
+            bounties.retain(|b| b.id != id);
+            let removed = bounties.len() != before;
+            if removed {
+                *counter = next;
+            }
+            (removed, removed)
+        })
+    }
+
+    fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+        self.modify_tracked(chat, user, |tracked| {
+            if tracked.contains(&id) {
+                (false, false)
+            } else {
+                tracked.push(id);
+                (true, true)
+            }
+        })
+    }
+
+    fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+        self.modify_tracked(chat, user, |tracked| {
+            let before = tracked.len();
+            tracked.retain(|t| *t != id);
+            let removed = tracked.len() != before;
+            (removed, removed)
+        })
+    }
+
+    fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
+        if chat.is_group() {
+            Ok(self
+                .read::<MemberFile>(chat, &self.member_file(chat, user))?
+                .map(|m| m.tracked)
+                .unwrap_or_default())
+        } else {
+            Ok(match self.load_doc(chat)? {
+                Some(Doc::Private(p)) => p.tracked,
+                _ => Vec::new(),
+            })
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Where bounties live: the [`BountyStore`] trait and its backends.
+//!
+//! The trait stores and loads; it decides nothing (who may edit, what to reply is the
+//! command layer's business). Each method is one durable, serialised unit of work on
+//! one chat: when it returns `Ok`, the change survives a crash, and two calls on the
+//! same chat from two threads or two processes never lose each other's writes.
+
+pub mod json;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{BountyId, ChatId, UserId};
+
+/// A stored bounty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounty {
+    /// Number within its chat.
+    pub id: BountyId,
+    /// Who added it (only they may edit or delete it).
+    pub created_by_user_id: UserId,
+    /// Description.
+    pub text: String,
+    /// Optional link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Optional due date: unix seconds of 00:00 UTC of the due day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date_ts: Option<i64>,
+    /// When it was added (unix seconds).
+    pub created_at: i64,
+}
+
+/// A bounty before it has an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBounty {
+    /// Who adds it.
+    pub created_by_user_id: UserId,
+    /// Description.
+    pub text: String,
+    /// Optional link.
+    pub link: Option<String>,
+    /// Optional due date (unix seconds).
+    pub due_date_ts: Option<i64>,
+    /// When (unix seconds).
+    pub created_at: i64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A chat's file is corrupt; it is left untouched.
+    #[error(
+        "stored data of chat {chat} is damaged ({file}, line {line}, column {column}); nothing was changed"
+    )]
+    Corrupt {
+        /// The chat.
+        chat: ChatId,
+        /// The file name, relative to the data dir.
+        file: String,
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+    },
+    /// Reading or writing failed.
+    #[error("storage error for chat {chat}: {message}")]
+    Io {
+        /// The chat.
+        chat: ChatId,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The storage behind the bot.
+pub trait BountyStore: Send + Sync {
+    /// Creates the caller's files in this chat if missing; never deletes anything.
+    fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError>;
+    /// Adds a bounty with the chat's next id.
+    fn add(&self, chat: ChatId, bounty: NewBounty) -> Result<Bounty, StoreError>;
+    /// One bounty.
+    fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError>;
+    /// Every bounty of the chat, by id.
+    fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError>;
+    /// Replaces the stored bounty with the same id; false if there is none.
+    fn update(&self, chat: ChatId, bounty: &Bounty) -> Result<bool, StoreError>;
+    /// Deletes a bounty; false if there was none. Its id is never reused.
+    fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError>;
+    /// Bookmarks a bounty for a user; false if it already was.
+    fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError>;
+    /// Removes a bookmark; false if there was none.
+    fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError>;
+    /// A user's bookmarks in a chat, in the order they were made.
+    fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError>;
+}

@@ -1,0 +1,175 @@
+//! The CLI front ends and the exact on-disk layout.
+
+use serde_json::json;
+
+use crate::support::{Data, files};
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+#[test]
+fn group_files_have_the_documented_layout_and_shape() {
+    let d = Data::new();
+    let reply = d.send(
+        -100123,
+        456,
+        "/add Fix login bug https://github.com/example/repo/issues/1 2026-12-01",
+    );
+    assert_eq!(reply, "Added bounty <b>#1</b>: Fix login bug\n");
+    d.send(-100123, 456, "/track 1");
+    assert_eq!(
+        files(&d.dir()),
+        ["-100123/.lock", "-100123/456.json", "-100123/group.json"]
+    );
+
+    let mut group = d.json("-100123/group.json");
+    let created = group["bounties"][0]["created_at"].as_i64().unwrap();
+    assert!((now() - created).abs() < 600, "created_at is now");
+    group["bounties"][0]["created_at"] = json!(0);
+    assert_eq!(
+        group,
+        json!({
+            "group_id": -100123,
+            "next_id": 2,
+            "bounties": [{
+                "id": 1,
+                "created_by_user_id": 456,
+                "text": "Fix login bug",
+                "link": "https://github.com/example/repo/issues/1",
+                "due_date_ts": 1_796_083_200,
+                "created_at": 0
+            }]
+        })
+    );
+    assert_eq!(
+        d.json("-100123/456.json"),
+        json!({"user_id": 456, "tracked": [1]})
+    );
+}
+
+#[test]
+fn private_chat_files_have_the_documented_layout_and_shape() {
+    let d = Data::new();
+    d.send(123, 123, "/start");
+    assert_eq!(files(&d.dir()), ["123/.lock", "123/user.json"]);
+    assert_eq!(
+        d.json("123/user.json"),
+        json!({"user_id": 123, "next_id": 1, "bounties": [], "tracked": []})
+    );
+    d.send(123, 123, "/add Personal errand");
+    d.send(123, 123, "/track 1");
+    let user = d.json("123/user.json");
+    assert_eq!(user["next_id"], 2);
+    assert_eq!(user["tracked"], json!([1]));
+    assert_eq!(user["bounties"][0]["text"], "Personal errand");
+    assert_eq!(user["bounties"][0]["created_by_user_id"], 123);
+    assert!(
+        user["bounties"][0].get("link").is_none(),
+        "absent optional fields are omitted"
+    );
+}
+
+#[test]
+fn repl_switches_sender_and_chat_and_prints_only_replies_when_piped() {
+    let d = Data::new();
+    let out = d.repl(
+        &["--chat", "-100500", "--user", "1"],
+        "/add shared task\n:as 2\n/edit 1 text=stolen\n/track 1\n:chat 2\n/add my own\nhello there\n/bounty\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0], "Added bounty <b>#1</b>: shared task",
+        "no prompt or banner first"
+    );
+    assert_eq!(lines[1], "Only the creator of #1 can edit it.");
+    assert!(lines[2].starts_with("Tracking #1"));
+    assert_eq!(
+        lines[3], "Added bounty <b>#1</b>: my own",
+        "private chat of user 2 has its own ids"
+    );
+    assert_eq!(lines[4], "<b>Your bounties</b>");
+    assert_eq!(lines.len(), 6, "plain chatter gets no reply: {stdout}");
+    assert_eq!(
+        files(&d.dir()),
+        [
+            "-100500/.lock",
+            "-100500/2.json",
+            "-100500/group.json",
+            "2/.lock",
+            "2/user.json"
+        ]
+    );
+}
+
+#[test]
+fn repl_defaults_to_a_private_chat() {
+    let d = Data::new();
+    let out = d.repl(&[], "/add solo\n");
+    assert!(out.status.success());
+    assert_eq!(d.json("1/user.json")["bounties"][0]["text"], "solo");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let d = Data::new();
+    let out = d.cmd().args(["send", "--chat", "5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = d
+        .cmd()
+        .args(["send", "--chat", "0", "--user", "1", "/bounty"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = d.cmd().args(["repl", "--user", "-3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let help = d.cmd().arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("repl") && help.contains("send"));
+}
+
+#[test]
+fn bot_username_decides_which_addressed_commands_are_answered() {
+    let d = Data::new();
+    let out = d
+        .cmd()
+        .args([
+            "--bot-username",
+            "TrackerBot",
+            "send",
+            "--chat",
+            "-1",
+            "--user",
+            "1",
+            "/bounty@OtherBot",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let out = d
+        .cmd()
+        .args([
+            "--bot-username",
+            "TrackerBot",
+            "send",
+            "--chat",
+            "-1",
+            "--user",
+            "1",
+            "/bounty@trackerbot",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("No bounties yet")
+    );
+}

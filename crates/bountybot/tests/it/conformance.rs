@@ -1,0 +1,194 @@
+//! One storage test suite, run against every [`BountyStore`] backend, so that the
+//! backends cannot drift apart. Each test is a generic function over a factory that
+//! opens a store on a data dir; `backend_suite!` instantiates them per backend.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bountybot::domain::{BountyId, ChatId, UserId};
+use bountybot::store::{BountyStore, NewBounty};
+
+pub type Open = fn(&Path) -> Arc<dyn BountyStore>;
+
+const GROUP: ChatId = ChatId(-1_001_234_567_890);
+const OTHER: ChatId = ChatId(-42);
+const ANN: UserId = UserId(7);
+const BOB: UserId = UserId(8);
+
+fn new(text: &str, by: UserId) -> NewBounty {
+    NewBounty {
+        created_by_user_id: by,
+        text: text.into(),
+        link: Some("https://x.org/1".into()),
+        due_date_ts: Some(1_796_083_200),
+        created_at: 1_795_000_000,
+    }
+}
+
+pub fn ids_are_sequential_per_chat(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for chat in [GROUP, OTHER, ChatId(ANN.0)] {
+        for expected in 1..=3 {
+            assert_eq!(s.add(chat, new("t", ANN)).unwrap().id, BountyId(expected));
+        }
+    }
+}
+
+pub fn stored_bounties_read_back_exactly(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let b = s
+        .add(GROUP, new("Exact <text> & \"quotes\" é", ANN))
+        .unwrap();
+    assert_eq!(s.get(GROUP, b.id).unwrap(), Some(b.clone()));
+    assert_eq!(s.list(GROUP).unwrap(), vec![b.clone()]);
+    let mut bare = new("no extras", BOB);
+    bare.link = None;
+    bare.due_date_ts = None;
+    let b2 = s.add(GROUP, bare).unwrap();
+    assert_eq!(s.get(GROUP, b2.id).unwrap().unwrap().link, None);
+    assert_eq!(s.list(GROUP).unwrap(), vec![b, b2]);
+    assert_eq!(s.get(GROUP, BountyId(99)).unwrap(), None);
+}
+
+pub fn update_replaces_and_reports_missing(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let mut b = s.add(GROUP, new("old", ANN)).unwrap();
+    b.text = "new".into();
+    b.link = None;
+    assert!(s.update(GROUP, &b).unwrap());
+    assert_eq!(s.get(GROUP, b.id).unwrap(), Some(b.clone()));
+    b.id = BountyId(50);
+    assert!(!s.update(GROUP, &b).unwrap());
+}
+
+pub fn deleted_ids_are_never_reused(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.add(GROUP, new("a", ANN)).unwrap();
+    let b = s.add(GROUP, new("b", ANN)).unwrap();
+    assert!(s.delete(GROUP, b.id).unwrap());
+    assert!(!s.delete(GROUP, b.id).unwrap());
+    assert_eq!(s.add(GROUP, new("c", ANN)).unwrap().id, BountyId(3));
+    // Even when the highest id is gone and the store is reopened.
+    assert!(s.delete(GROUP, BountyId(3)).unwrap());
+    drop(s);
+    let s = open(dir.path());
+    assert_eq!(s.add(GROUP, new("d", ANN)).unwrap().id, BountyId(4));
+}
+
+pub fn tracking_is_per_user_per_chat(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for chat in [GROUP, OTHER] {
+        s.add(chat, new("a", ANN)).unwrap();
+        s.add(chat, new("b", ANN)).unwrap();
+    }
+    assert!(s.track(GROUP, ANN, BountyId(2)).unwrap());
+    assert!(!s.track(GROUP, ANN, BountyId(2)).unwrap());
+    assert!(s.track(GROUP, ANN, BountyId(1)).unwrap());
+    assert_eq!(
+        s.tracked(GROUP, ANN).unwrap(),
+        vec![BountyId(2), BountyId(1)]
+    );
+    assert!(s.tracked(GROUP, BOB).unwrap().is_empty());
+    assert!(s.tracked(OTHER, ANN).unwrap().is_empty());
+    assert!(s.untrack(GROUP, ANN, BountyId(2)).unwrap());
+    assert!(!s.untrack(GROUP, ANN, BountyId(2)).unwrap());
+    assert_eq!(s.tracked(GROUP, ANN).unwrap(), vec![BountyId(1)]);
+    let private = ChatId(ANN.0);
+    s.add(private, new("mine", ANN)).unwrap();
+    assert!(s.track(private, ANN, BountyId(1)).unwrap());
+    assert_eq!(s.tracked(private, ANN).unwrap(), vec![BountyId(1)]);
+}
+
+pub fn chats_are_isolated(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let b = s.add(GROUP, new("group only", ANN)).unwrap();
+    assert!(s.list(OTHER).unwrap().is_empty());
+    assert_eq!(s.get(OTHER, b.id).unwrap(), None);
+    assert!(!s.delete(OTHER, b.id).unwrap());
+    assert!(!s.update(OTHER, &b).unwrap());
+    assert_eq!(s.list(GROUP).unwrap(), vec![b]);
+}
+
+pub fn ensure_user_creates_and_never_deletes(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.ensure_user(GROUP, ANN).unwrap();
+    assert!(s.list(GROUP).unwrap().is_empty());
+    let b = s.add(GROUP, new("keep", ANN)).unwrap();
+    s.track(GROUP, ANN, b.id).unwrap();
+    s.ensure_user(GROUP, ANN).unwrap();
+    s.ensure_user(ChatId(ANN.0), ANN).unwrap();
+    assert_eq!(s.list(GROUP).unwrap(), vec![b.clone()]);
+    assert_eq!(s.tracked(GROUP, ANN).unwrap(), vec![b.id]);
+}
+
+pub fn concurrent_adds_from_threads_lose_nothing(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let s = Arc::clone(&s);
+            scope.spawn(move || {
+                for i in 0..25 {
+                    s.add(GROUP, new(&format!("{t}-{i}"), ANN)).unwrap();
+                }
+            });
+        }
+    });
+    let ids: Vec<u64> = s.list(GROUP).unwrap().iter().map(|b| b.id.0).collect();
+    assert_eq!(ids, (1..=200).collect::<Vec<_>>());
+}
+
+/// Instantiates every conformance test for one backend.
+#[macro_export]
+macro_rules! backend_suite {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use $crate::conformance as c;
+            #[test]
+            fn ids_are_sequential_per_chat() {
+                c::ids_are_sequential_per_chat($open)
+            }
+            #[test]
+            fn stored_bounties_read_back_exactly() {
+                c::stored_bounties_read_back_exactly($open)
+            }
+            #[test]
+            fn update_replaces_and_reports_missing() {
+                c::update_replaces_and_reports_missing($open)
+            }
+            #[test]
+            fn deleted_ids_are_never_reused() {
+                c::deleted_ids_are_never_reused($open)
+            }
+            #[test]
+            fn tracking_is_per_user_per_chat() {
+                c::tracking_is_per_user_per_chat($open)
+            }
+            #[test]
+            fn chats_are_isolated() {
+                c::chats_are_isolated($open)
+            }
+            #[test]
+            fn ensure_user_creates_and_never_deletes() {
+                c::ensure_user_creates_and_never_deletes($open)
+            }
+            #[test]
+            fn concurrent_adds_from_threads_lose_nothing() {
+                c::concurrent_adds_from_threads_lose_nothing($open)
+            }
+        }
+    };
+}
+
+fn open_json(dir: &Path) -> Arc<dyn BountyStore> {
+    Arc::new(bountybot::store::json::JsonStore::new(dir.join("data")))
+}
+
+backend_suite!(json, super::open_json);

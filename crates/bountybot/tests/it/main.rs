@@ -1,0 +1,7 @@
+//! bountybot integration tests: one binary, a module per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod concurrency;
+mod conformance;
+mod support;
