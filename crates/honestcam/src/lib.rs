@@ -6,7 +6,8 @@
 //! - [`storage`]: the entry point to persistent state, choosing SQLite or legacy JSON
 //!   per property; [`db`] and [`legacy`] are the two backends;
 //! - [`migrate`]: import legacy JSON into SQLite, and roll back;
-//! - [`admin`]: `db-init` and `db-status`; [`demo`]: demo property generator.
+//! - [`admin`]: `db-init` and `db-status`; [`demo`]: demo property generator;
+//! - [`web`]: the portal (pages, JSON API) over [`storage`].
 //!
 //! The command-line interface is in `main.rs` and `cli/`; it only parses arguments
 //! and calls these modules.
@@ -21,3 +22,4 @@ pub mod migrate;
 pub mod property;
 pub mod storage;
 pub mod study;
+pub mod web;

@@ -28,6 +28,7 @@ enum Command {
     DbRollback(cli::db_rollback::Args),
     DbStatus(cli::db_status::Args),
     DemoData(cli::demo_data::Args),
+    Serve(cli::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         Command::DbRollback(a) => cli::db_rollback::run(&data, a),
         Command::DbStatus(a) => cli::db_status::run(&data, a),
         Command::DemoData(a) => cli::demo_data::run(&data, a),
+        Command::Serve(a) => cli::serve::run(&data, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod db_migrate;
 pub mod db_rollback;
 pub mod db_status;
 pub mod demo_data;
+pub mod serve;
 
 use clap::Args as ClapArgs;
 use honestcam::config::DataDir;

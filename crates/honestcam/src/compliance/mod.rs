@@ -8,6 +8,7 @@
 pub mod events;
 pub mod loader;
 pub mod model;
+pub mod snapshot;
 
 pub use events::{ComplianceState, apply_events};
 pub use model::{ActionState, Baseline, Change, ComplianceLog, Event, Status};

@@ -143,3 +143,89 @@ pub fn state(
         serde_json::to_value(progress).unwrap(),
     )
 }
+
+/// A running `honestcam serve` on a free loopback port; stopped (SIGTERM) on drop.
+pub struct App {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Fixture {
+    /// Starts the real server on this data dir.
+    pub fn spawn_app(&self, extra: &[&str], env: &[(&str, &str)]) -> App {
+        use std::io::BufRead;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_honestcam"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("HONESTCAM_DATA_DIR", self.dir())
+            .env("RUST_LOG", "warn")
+            .env_remove("HONESTCAM_ADMIN_KEY")
+            .env_remove("HONESTCAM_PROPERTY")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().expect("server printed nothing").unwrap();
+        let base = first
+            .strip_prefix("honestcam listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        std::thread::spawn(move || lines.for_each(drop));
+        App { child, base }
+    }
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits; returns whether the server exited 0.
+    pub fn stop(mut self) -> bool {
+        let ok = terminate(&mut self.child);
+        std::mem::forget(self);
+        ok
+    }
+}
+
+fn terminate(child: &mut std::process::Child) -> bool {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().map(|s| s.success()).unwrap_or(false)
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// An HTTP client that does not follow redirects, with a timeout so that a blocked
+/// server fails the test instead of hanging it.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The migrated demo property, ready to serve.
+pub fn migrated() -> Fixture {
+    let f = Fixture::new();
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    f
+}
+
+/// Rows in the property's compliance_events.
+pub fn event_rows(f: &Fixture) -> i64 {
+    let conn = rusqlite::Connection::open(f.prop().join("honestcam.db")).unwrap();
+    conn.query_row("SELECT count(*) FROM compliance_events", [], |r| r.get(0))
+        .unwrap()
+}

@@ -1,0 +1,114 @@
+//! `honestcam serve`.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use honestcam::config::DataDir;
+use honestcam::demo::{DemoOptions, write_demo};
+use honestcam::migrate::{NoProgress, import::db_migrate};
+use honestcam::property::Slug;
+use honestcam::storage::Storage;
+use honestcam::web::{self, AdminKey, AppState};
+use statekit::plan::Mode;
+
+use super::{UsageError, open_storage, parse_slug};
+
+/// The slug of the property `--demo` creates.
+pub const DEMO_SLUG: &str = "demo-plaza";
+
+/// Serve the portal: compliance pages, the study quiz, its admin page and the JSON API.
+///
+/// The bare routes (/compliance/, /study/) show the default property: --property, else
+/// HONESTCAM_PROPERTY, else the only property in the data dir. Every property is also
+/// under /p/{slug}/. The admin page needs HONESTCAM_ADMIN_KEY (it is disabled without
+/// it). Stops gracefully on SIGINT or SIGTERM, finishing requests in flight.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Default property for the bare routes.
+    #[arg(long, env = "HONESTCAM_PROPERTY")]
+    property: Option<String>,
+    /// On first start, create a demo property (migrated to SQLite) so the portal has
+    /// something to show.
+    #[arg(long)]
+    demo: bool,
+    /// Key for /study/admin (prefer the environment variable).
+    #[arg(
+        long,
+        env = "HONESTCAM_ADMIN_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    admin_key: String,
+}
+
+fn ensure_demo(storage: &Storage) -> anyhow::Result<Slug> {
+    let slug = parse_slug(DEMO_SLUG)?;
+    let paths = storage.data().property(&slug);
+    if !paths.baseline().exists() {
+        write_demo(&paths, "Demo Plaza", &DemoOptions::default())
+            .context("writing the demo property")?;
+        db_migrate(storage, &slug, Mode::Execute, &NoProgress)
+            .context("migrating the demo property")?;
+        eprintln!("created demo property {slug} in {}", paths.dir.display());
+    }
+    Ok(slug)
+}
+
+pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
+    let storage = open_storage(data)?;
+    let demo = if args.demo {
+        Some(ensure_demo(&storage)?)
+    } else {
+        None
+    };
+    let default = match args.property.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let slug = parse_slug(p)?;
+            storage
+                .property(&slug)
+                .map_err(|e| UsageError(e.to_string()))?;
+            Some(slug)
+        }
+        None => {
+            let all = storage
+                .data()
+                .properties()
+                .with_context(|| format!("listing {}", data.path().display()))?;
+            match (all.len(), demo) {
+                (1, _) => all.into_iter().next(),
+                (_, Some(d)) => Some(d),
+                (0, None) => bail!(UsageError(format!(
+                    "no properties in {}: create one with `honestcam demo-data <slug>`, or start with --demo",
+                    data.path().display()
+                ))),
+                _ => None,
+            }
+        }
+    };
+    let state = AppState::new(storage, default.clone(), AdminKey::new(args.admin_key));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        println!("honestcam listening on http://{addr}/");
+        match &default {
+            Some(slug) => println!("default property: {slug} (http://{addr}/compliance/)"),
+            None => println!("no default property: open http://{addr}/p/<slug>/compliance/"),
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        web::serve(listener, state, web::shutdown_signal())
+            .await
+            .context("serving")?;
+        println!("honestcam stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,247 @@
+//! The JSON API: everything the pages do, for scripts and other front ends. Errors are
+//! `{"error": "..."}` with the matching status code.
+//!
+//! | method | path | does |
+//! |---|---|---|
+//! | GET | `/api/properties` | slug, name and backend of every property |
+//! | GET | `/api/p/{slug}/actions[?status=]` | actions with their current state |
+//! | POST | `/api/p/{slug}/actions/{id}/events` | `{"type", "payload", "actor"?}`: append an event (201) |
+//! | GET | `/api/p/{slug}/study/users` | study users |
+//! | POST | `/api/p/{slug}/study/users` | `{"name"}`: create a user (201) |
+//! | GET/PUT | `/api/p/{slug}/study/progress/{user_id}` | a user's whole progress blob |
+//! | POST | `/api/p/{slug}/study/answers` | `{"user_id", "question", "choice"}`: record an answer |
+//! | GET | `/api/p/{slug}/study/admin?key=` | every user's summary (admin key) |
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::compliance::{PORTAL_ACTOR, action_param, actions, apply, parse_filter};
+use super::study::{KeyQuery, answer, check_admin, create_user};
+use super::{AppError, AppState, Prop};
+use crate::compliance::Change;
+use crate::compliance::model::PayloadError;
+use crate::legacy;
+use crate::study::{UserId, quiz, store};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/properties", get(properties))
+        .route("/p/{slug}/actions", get(list_actions))
+        .route("/p/{slug}/actions/{id}/events", post(post_event))
+        .route("/p/{slug}/study/users", get(list_users).post(post_user))
+        .route(
+            "/p/{slug}/study/progress/{user_id}",
+            get(get_progress).put(put_progress),
+        )
+        .route("/p/{slug}/study/answers", post(post_answer))
+        .route("/p/{slug}/study/admin", get(admin))
+        .fallback(|| async { AppError::not_found("no such API route").json(true) })
+}
+
+fn api(e: AppError) -> AppError {
+    e.json(true)
+}
+
+async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    state
+        .run(|storage, _| {
+            let slugs = storage
+                .data()
+                .properties()
+                .map_err(|e| AppError::internal(e.to_string()))?;
+            let mut out = Vec::new();
+            for slug in slugs {
+                let paths = storage.data().property(&slug);
+                let name = legacy::read_baseline(&paths)
+                    .map(|b| b.property.name)
+                    .unwrap_or_default();
+                out.push(json!({"slug": slug, "name": name, "backend": storage.backend(&paths)}));
+            }
+            Ok(Json(Value::Array(out)))
+        })
+        .await
+        .map_err(api)
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn list_actions(
+    State(state): State<AppState>,
+    prop: Prop,
+    Query(q): Query<StatusQuery>,
+) -> Result<Json<Value>, AppError> {
+    let filter = parse_filter(q.status.as_deref(), true)?;
+    let (name, actions) = actions(&state, &prop, filter).await.map_err(api)?;
+    Ok(Json(
+        json!({"property": prop.slug, "name": name, "actions": actions}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    payload: Value,
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+async fn post_event(
+    State(state): State<AppState>,
+    prop: Prop,
+    Path(params): Path<Vec<(String, String)>>,
+    Json(body): Json<EventBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let id = action_param(&params).map_err(api)?;
+    let change = match Change::from_event(&body.kind, &body.payload) {
+        Ok(Some(change)) => change,
+        Ok(None) => {
+            return Err(api(AppError::unprocessable(format!(
+                "unknown event type {:?}: expected one of {}",
+                body.kind,
+                Change::KINDS.join(", ")
+            ))));
+        }
+        Err(e @ PayloadError::Field { .. }) | Err(e) => {
+            return Err(api(AppError::unprocessable(e.to_string())));
+        }
+    };
+    let actor = body
+        .actor
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| PORTAL_ACTOR.to_string());
+    let events = apply(&state, &prop, id, vec![change], actor, true).await?;
+    Ok((StatusCode::CREATED, Json(json!({"event": events.first()}))))
+}
+
+async fn list_users(State(state): State<AppState>, prop: Prop) -> Result<Json<Value>, AppError> {
+    let slug = prop.slug.clone();
+    let users = state
+        .run(move |storage, _| Ok(store::users(storage, &slug)?))
+        .await
+        .map_err(api)?;
+    Ok(Json(json!({"users": users})))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewUser {
+    name: String,
+}
+
+async fn post_user(
+    State(state): State<AppState>,
+    prop: Prop,
+    Json(body): Json<NewUser>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let slug = prop.slug.clone();
+    let user = state
+        .run(move |storage, _| create_user(storage, &slug, &body.name))
+        .await
+        .map_err(api)?;
+    Ok((StatusCode::CREATED, Json(json!({"user": user}))))
+}
+
+fn user_param(params: &[(String, String)]) -> Result<UserId, AppError> {
+    let raw = params
+        .iter()
+        .find(|(k, _)| k == "user_id")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    UserId::parse(raw).map_err(|e| api(AppError::unprocessable(e.to_string())))
+}
+
+async fn get_progress(
+    State(state): State<AppState>,
+    prop: Prop,
+    Path(params): Path<Vec<(String, String)>>,
+) -> Result<Json<Value>, AppError> {
+    let user = user_param(&params)?;
+    let slug = prop.slug.clone();
+    let shown = user.clone();
+    let blob = state
+        .run(move |storage, _| Ok(store::progress(storage, &slug, &user)?))
+        .await
+        .map_err(api)?;
+    match blob {
+        Some(b) => Ok(Json(Value::Object(b))),
+        None => Err(api(AppError::not_found(format!(
+            "no progress saved for {shown}"
+        )))),
+    }
+}
+
+async fn put_progress(
+    State(state): State<AppState>,
+    prop: Prop,
+    Path(params): Path<Vec<(String, String)>>,
+    Json(body): Json<Value>,
+) -> Result<StatusCode, AppError> {
+    let user = user_param(&params)?;
+    let Value::Object(blob) = body else {
+        return Err(api(AppError::unprocessable(
+            "progress must be a JSON object",
+        )));
+    };
+    let slug = prop.slug.clone();
+    state
+        .run(move |storage, _| Ok(store::save_progress(storage, &slug, &user, &blob)?))
+        .await
+        .map_err(api)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct AnswerBody {
+    user_id: String,
+    question: String,
+    choice: usize,
+}
+
+async fn post_answer(
+    State(state): State<AppState>,
+    prop: Prop,
+    Json(body): Json<AnswerBody>,
+) -> Result<Json<Value>, AppError> {
+    let user =
+        UserId::parse(&body.user_id).map_err(|e| api(AppError::unprocessable(e.to_string())))?;
+    let slug = prop.slug.clone();
+    let (record, summary) = state
+        .run(move |storage, _| answer(storage, &slug, &user, &body.question, body.choice))
+        .await
+        .map_err(api)?;
+    Ok(Json(json!({"answer": record, "summary": summary})))
+}
+
+async fn admin(
+    State(state): State<AppState>,
+    prop: Prop,
+    Query(q): Query<KeyQuery>,
+) -> Result<Json<Value>, AppError> {
+    check_admin(&state, q_key(&q), true)?;
+    let slug = prop.slug.clone();
+    state
+        .run(move |storage, _| {
+            let mut out = Vec::new();
+            for u in store::users(storage, &slug)? {
+                let blob = store::progress(storage, &slug, &u.user_id)?.unwrap_or_default();
+                let summary = quiz::summarize(&blob).ok();
+                out.push(json!({"user": u, "summary": summary}));
+            }
+            Ok(Json(json!({"users": out})))
+        })
+        .await
+        .map_err(api)
+}
+
+fn q_key(q: &KeyQuery) -> Option<&str> {
+    q.key()
+}

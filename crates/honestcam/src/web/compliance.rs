@@ -1,0 +1,236 @@
+//! `/compliance/`: the actions with their current state, and the forms that change
+//! them (status with an optional note, a note, the assignee). Each POST appends events
+//! and redirects back with 303.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, Redirect};
+use serde::Deserialize;
+
+use super::{AppError, AppState, Prop};
+use crate::compliance::loader::record_change;
+use crate::compliance::model::{ActionState, Note};
+use crate::compliance::{Change, Status};
+
+/// Who the portal records as the actor of changes made through the forms.
+pub const PORTAL_ACTOR: &str = "portal";
+
+struct Row {
+    id: String,
+    title: String,
+    category: String,
+    status: &'static str,
+    due: String,
+    overdue: bool,
+    assignee: String,
+    source: String,
+    notes: Vec<Note>,
+}
+
+#[derive(Template)]
+#[template(path = "compliance.html")]
+struct Page {
+    base: String,
+    property_name: String,
+    filter: String,
+    statuses: Vec<&'static str>,
+    rows: Vec<Row>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// Parses an optional status filter; an unknown one is a 422.
+pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, AppError> {
+    match raw.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|e: crate::compliance::model::StatusError| {
+                AppError::unprocessable(e.to_string()).json(json)
+            }),
+    }
+}
+
+/// The actions of a property, filtered, in baseline order.
+pub async fn actions(
+    state: &AppState,
+    prop: &Prop,
+    filter: Option<Status>,
+) -> Result<(String, Vec<ActionState>), AppError> {
+    let slug = prop.slug.clone();
+    let (baseline, actions) = state
+        .run(move |storage, snapshots| Ok(snapshots.current(storage, &slug)?))
+        .await?;
+    let actions = actions
+        .into_iter()
+        .filter(|a| filter.is_none_or(|f| a.status == f))
+        .collect();
+    Ok((baseline.property.name.clone(), actions))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    prop: Prop,
+    Query(q): Query<Filter>,
+) -> Result<Html<String>, AppError> {
+    let filter = parse_filter(q.status.as_deref(), false)?;
+    let (name, actions) = actions(&state, &prop, filter).await?;
+    let today = jiff::Zoned::now().date();
+    let rows = actions
+        .into_iter()
+        .map(|a| Row {
+            overdue: a.is_overdue(today),
+            status: a.status.as_str(),
+            due: a.due.clone().unwrap_or_default(),
+            assignee: a.assignee.clone().unwrap_or_default(),
+            source: a.source.clone().unwrap_or_default(),
+            notes: a.notes.iter().rev().take(3).cloned().collect(),
+            id: a.id,
+            title: a.title,
+            category: a.category,
+        })
+        .collect();
+    let page = Page {
+        base: prop.base,
+        property_name: name,
+        filter: filter.map(|f| f.as_str().to_string()).unwrap_or_default(),
+        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+        rows,
+    };
+    Ok(Html(
+        page.render()
+            .map_err(|e| AppError::internal(e.to_string()))?,
+    ))
+}
+
+/// Appends `changes` to `action` (all or nothing is validated first), as `actor`.
+pub async fn apply(
+    state: &AppState,
+    prop: &Prop,
+    action: String,
+    changes: Vec<Change>,
+    actor: String,
+    json: bool,
+) -> Result<Vec<crate::compliance::Event>, AppError> {
+    let slug = prop.slug.clone();
+    state
+        .run(move |storage, _| {
+            let mut events = Vec::new();
+            for change in &changes {
+                events.push(
+                    record_change(storage, &slug, &action, change, &actor)
+                        .map_err(|e| AppError::from(e).json(json))?,
+                );
+            }
+            Ok(events)
+        })
+        .await
+}
+
+fn back(prop: &Prop, action: &str) -> Redirect {
+    Redirect::to(&format!("{}/compliance/#action-{action}", prop.base))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatusForm {
+    status: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn post_status(
+    State(state): State<AppState>,
+    prop: Prop,
+    Path(params): Path<Vec<(String, String)>>,
+    Form(form): Form<StatusForm>,
+) -> Result<Redirect, AppError> {
+    let id = action_param(&params)?;
+    let status: Status =
+        form.status
+            .parse()
+            .map_err(|e: crate::compliance::model::StatusError| {
+                AppError::unprocessable(e.to_string())
+            })?;
+    let mut changes = vec![Change::Status(status)];
+    if !form.note.trim().is_empty() {
+        changes.push(Change::Note(form.note.trim().to_string()));
+    }
+    apply(
+        &state,
+        &prop,
+        id.clone(),
+        changes,
+        PORTAL_ACTOR.into(),
+        false,
+    )
+    .await?;
+    Ok(back(&prop, &id))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NoteForm {
+    note: String,
+}
+
+pub async fn post_note(
+    State(state): State<AppState>,
+    prop: Prop,
+    Path(params): Path<Vec<(String, String)>>,
+    Form(form): Form<NoteForm>,
+) -> Result<Redirect, AppError> {
+    let id = action_param(&params)?;
+    if form.note.trim().is_empty() {
+        return Err(AppError::unprocessable("a note cannot be empty"));
+    }
+    apply(
+        &state,
+        &prop,
+        id.clone(),
+        vec![Change::Note(form.note.trim().to_string())],
+        PORTAL_ACTOR.into(),
+        false,
+    )
+    .await?;
+    Ok(back(&prop, &id))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssigneeForm {
+    #[serde(default)]
+    assignee: String,
+}
+
+pub async fn post_assignee(
+    State(state): State<AppState>,
+    prop: Prop,
+    Path(params): Path<Vec<(String, String)>>,
+    Form(form): Form<AssigneeForm>,
+) -> Result<Redirect, AppError> {
+    let id = action_param(&params)?;
+    let assignee = Some(form.assignee.trim().to_string()).filter(|a| !a.is_empty());
+    apply(
+        &state,
+        &prop,
+        id.clone(),
+        vec![Change::Assignee(assignee)],
+        PORTAL_ACTOR.into(),
+        false,
+    )
+    .await?;
+    Ok(back(&prop, &id))
+}
+
+/// The `{id}` path parameter (the routes also carry `{slug}` under `/p/`).
+pub fn action_param(params: &[(String, String)]) -> Result<String, AppError> {
+    params
+        .iter()
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| AppError::not_found("no action id"))
+}

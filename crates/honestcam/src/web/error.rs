@@ -1,0 +1,102 @@
+//! One error type for every handler: status code and message, shown as an HTML page
+//! or a JSON body. 4xx answers show their message; 5xx answers log the detail and show
+//! a generic text.
+
+use askama::Template;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::storage::StoreError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct AppError {
+    status: StatusCode,
+    message: String,
+    json: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+impl AppError {
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 422: the input is understood but not acceptable.
+    pub fn unprocessable(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 500; `detail` is logged, not shown.
+    pub fn internal(detail: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, detail)
+    }
+
+    fn new(status: StatusCode, message: impl Into<String>) -> AppError {
+        AppError {
+            status,
+            message: message.into(),
+            json: false,
+        }
+    }
+
+    /// Answer with a JSON body instead of a page.
+    pub fn json(mut self, json: bool) -> AppError {
+        self.json = json;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        match &e {
+            StoreError::UnknownProperty { .. } | StoreError::UnknownAction { .. } => {
+                AppError::not_found(e.to_string())
+            }
+            StoreError::InvalidChange(_) => AppError::unprocessable(e.to_string()),
+            _ => AppError::internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let shown = if self.status.is_server_error() {
+            tracing::error!(status = %self.status, "{}", self.message);
+            "something went wrong on our side; the error was logged".to_string()
+        } else {
+            self.message
+        };
+        if self.json {
+            return (self.status, Json(serde_json::json!({ "error": shown }))).into_response();
+        }
+        let page = ErrorPage {
+            status: self.status.as_u16(),
+            reason: self.status.canonical_reason().unwrap_or("Error"),
+            message: &shown,
+        };
+        match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => (self.status, shown).into_response(),
+        }
+    }
+}

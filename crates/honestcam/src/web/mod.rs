@@ -1,0 +1,216 @@
+//! The portal: server-rendered pages, the JSON API and health check, over [`Storage`].
+//!
+//! [`router`] builds the whole app from an [`AppState`], so tests call it in-process
+//! or serve it on a real listener with [`serve`]. Every page and API route exists for
+//! each property under `/p/{slug}/...`; the bare routes use the default property.
+//! Storage calls run on the blocking pool ([`AppState::run`]).
+
+pub mod api;
+pub mod compliance;
+pub mod error;
+pub mod study;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use subtle::ConstantTimeEq;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+
+use crate::compliance::snapshot::Snapshots;
+use crate::property::Slug;
+use crate::storage::Storage;
+pub use error::AppError;
+
+/// The admin key for `/study/admin`; never printed.
+#[derive(Clone)]
+pub struct AdminKey(String);
+
+impl AdminKey {
+    /// A key; empty means none.
+    pub fn new(key: String) -> Option<AdminKey> {
+        if key.is_empty() {
+            None
+        } else {
+            Some(AdminKey(key))
+        }
+    }
+
+    /// Compares in constant time.
+    pub fn matches(&self, given: &str) -> bool {
+        self.0.as_bytes().ct_eq(given.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminKey(<redacted>)")
+    }
+}
+
+/// Everything handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    storage: Storage,
+    snapshots: Snapshots,
+    default_property: Option<Slug>,
+    admin_key: Option<AdminKey>,
+}
+
+impl AppState {
+    /// State over `storage`; bare routes use `default_property`.
+    pub fn new(
+        storage: Storage,
+        default_property: Option<Slug>,
+        admin_key: Option<AdminKey>,
+    ) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                storage,
+                snapshots: Snapshots::new(),
+                default_property,
+                admin_key,
+            }),
+        }
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// Runs storage work on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Storage, &Snapshots) -> Result<T, AppError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state.inner.storage, &state.inner.snapshots))
+            .await
+            .map_err(|e| AppError::internal(format!("storage task failed: {e}")))?
+    }
+}
+
+/// The property a request is about, and the URL prefix its links use.
+#[derive(Debug, Clone)]
+pub struct Prop {
+    /// The property.
+    pub slug: Slug,
+    /// `""` for the bare routes, `/p/{slug}` otherwise.
+    pub base: String,
+}
+
+impl FromRequestParts<AppState> for Prop {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Prop, AppError> {
+        let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| p)
+            .unwrap_or_default();
+        let json = parts.uri.path().starts_with("/api/");
+        match params.get("slug") {
+            Some(raw) => {
+                let slug =
+                    Slug::parse(raw).map_err(|e| AppError::not_found(e.to_string()).json(json))?;
+                if !state.storage().data().property(&slug).dir.is_dir() {
+                    return Err(AppError::not_found(format!("no property {slug}")).json(json));
+                }
+                Ok(Prop {
+                    base: format!("/p/{slug}"),
+                    slug,
+                })
+            }
+            None => match &state.inner.default_property {
+                Some(slug) => Ok(Prop {
+                    slug: slug.clone(),
+                    base: String::new(),
+                }),
+                None => Err(AppError::not_found(
+                    "no default property: start with --property, or open /p/{slug}/compliance/",
+                )
+                .json(json)),
+            },
+        }
+    }
+}
+
+fn property_pages() -> Router<AppState> {
+    Router::new()
+        .route("/compliance/", get(compliance::page))
+        .route(
+            "/compliance/actions/{id}/status",
+            post(compliance::post_status),
+        )
+        .route("/compliance/actions/{id}/note", post(compliance::post_note))
+        .route(
+            "/compliance/actions/{id}/assignee",
+            post(compliance::post_assignee),
+        )
+        .route("/study/", get(study::page))
+        .route("/study/name", post(study::post_name))
+        .route("/study/answer", post(study::post_answer))
+        .route("/study/admin", get(study::admin))
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/compliance/") }))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(property_pages())
+        .nest("/p/{slug}", property_pages())
+        .nest("/api", api::routes())
+        .fallback(|| async { AppError::not_found("no such page") })
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Serves the app on `listener` until `shutdown` completes, then finishes the requests
+/// in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves when the process gets SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

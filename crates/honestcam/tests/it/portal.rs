@@ -1,0 +1,609 @@
+//! The portal against a real server on a loopback port, plus in-process checks.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use honestcam::storage::Storage;
+use honestcam::web::{AdminKey, AppState, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::support::{App, Fixture, SLUG, client, event_rows, migrated};
+
+async fn text(app: &App, path: &str) -> (u16, String) {
+    let r = client().get(app.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn post_form(app: &App, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(app.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The status shown for an action on the compliance page.
+fn shown_status(page: &str, action: &str) -> String {
+    let card = &page[page.find(&format!("id=\"action-{action}\"")).unwrap()..];
+    let at = card.find("data-status=\"").unwrap() + "data-status=\"".len();
+    card[at..at + card[at..].find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn health_compliance_page_filters_and_property_routes() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    assert_eq!(text(&app, "/healthz").await, (200, "ok".into()));
+    let (status, page) = text(&app, "/compliance/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Bamboo House") && page.contains("ACT-001") && page.contains("ACT-008"));
+    let (_, per_property) = text(&app, &format!("/p/{SLUG}/compliance/")).await;
+    assert!(per_property.contains(&format!(
+        "action=\"/p/{SLUG}/compliance/actions/ACT-001/status\""
+    )));
+    let (status, filtered) = text(&app, "/compliance/?status=waived").await;
+    assert_eq!(status, 200);
+    let shown: Vec<_> = filtered
+        .match_indices("data-status=\"")
+        .map(|(i, _)| &filtered[i + 13..i + 19])
+        .collect();
+    assert!(shown.iter().all(|s| *s == "waived"), "{shown:?}");
+    assert_eq!(text(&app, "/compliance/?status=finished").await.0, 422);
+    assert_eq!(text(&app, "/p/no-such-place/compliance/").await.0, 404);
+    assert_eq!(text(&app, "/p/..%2Fetc/compliance/").await.0, 404);
+    assert_eq!(text(&app, "/").await.0, 303);
+}
+
+#[tokio::test]
+async fn a_status_post_lands_one_row_and_survives_a_restart() {
+    let f = migrated();
+    let before = event_rows(&f);
+    let app = f.spawn_app(&[], &[]);
+    let r = post_form(
+        &app,
+        "/compliance/actions/ACT-003/status",
+        &[("status", "blocked"), ("note", "")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/compliance/#action-ACT-003");
+    assert_eq!(event_rows(&f), before + 1, "exactly one row appended");
+    let (_, page) = text(&app, "/compliance/").await;
+    assert_eq!(shown_status(&page, "ACT-003"), "blocked");
+    assert!(app.stop(), "SIGTERM exits 0");
+
+    let app = f.spawn_app(&[], &[]);
+    let (_, page) = text(&app, "/compliance/").await;
+    assert_eq!(
+        shown_status(&page, "ACT-003"),
+        "blocked",
+        "state survives a restart"
+    );
+}
+
+#[tokio::test]
+async fn note_and_assignee_forms_and_the_status_note() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let before = event_rows(&f);
+    assert_eq!(
+        post_form(
+            &app,
+            "/compliance/actions/ACT-002/status",
+            &[("status", "done"), ("note", "batteries swapped")]
+        )
+        .await
+        .status(),
+        303
+    );
+    assert_eq!(
+        post_form(
+            &app,
+            "/compliance/actions/ACT-002/note",
+            &[("note", "receipt filed")]
+        )
+        .await
+        .status(),
+        303
+    );
+    assert_eq!(
+        post_form(
+            &app,
+            "/compliance/actions/ACT-002/assignee",
+            &[("assignee", "Robin")]
+        )
+        .await
+        .status(),
+        303
+    );
+    assert_eq!(event_rows(&f), before + 4);
+    let (_, page) = text(&app, "/compliance/").await;
+    let card = &page[page.find("id=\"action-ACT-002\"").unwrap()..];
+    let card = &card[..card.find("</section>").unwrap()];
+    assert!(
+        card.contains("batteries swapped")
+            && card.contains("receipt filed")
+            && card.contains("assigned to Robin"),
+        "{card}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_action_is_404_invalid_status_is_422_and_nothing_lands() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let before = event_rows(&f);
+    let r = post_form(
+        &app,
+        "/compliance/actions/ACT-404/status",
+        &[("status", "done")],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("ACT-404"));
+    let r = post_form(
+        &app,
+        "/compliance/actions/ACT-001/status",
+        &[("status", "finished")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("invalid status"));
+    assert_eq!(
+        post_form(&app, "/compliance/actions/ACT-001/note", &[("note", "  ")])
+            .await
+            .status(),
+        422
+    );
+    assert_eq!(event_rows(&f), before);
+}
+
+#[tokio::test]
+async fn html_is_escaped_in_notes_and_display_names() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[("HONESTCAM_ADMIN_KEY", "k")]);
+    post_form(
+        &app,
+        "/compliance/actions/ACT-001/note",
+        &[("note", "<script>alert('note')</script>")],
+    )
+    .await;
+    let (_, page) = text(&app, "/compliance/").await;
+    assert!(
+        !page.contains("<script>alert"),
+        "raw script in compliance page"
+    );
+    assert!(page.contains("&#60;script&#62;") || page.contains("&lt;script&gt;"));
+
+    let r = post_form(
+        &app,
+        "/study/name",
+        &[("name", "<script>alert('name')</script>")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client()
+        .get(app.url("/study/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script>alert"), "raw script in study page");
+    let (_, admin) = text(&app, "/study/admin?key=k").await;
+    assert!(!admin.contains("<script>alert"), "raw script in admin page");
+    assert!(admin.contains("script&#62;") || admin.contains("script&gt;"));
+}
+
+#[tokio::test]
+async fn quiz_flow_saves_progress_and_shows_the_score() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let (status, page) = text(&app, "/study/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Who is studying?") && page.contains("Dana Ortiz"),
+        "name form and existing users"
+    );
+    let r = post_form(&app, "/study/name", &[("name", "Quinn")]).await;
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client()
+        .get(app.url("/study/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Studying as <strong id=\"study-user\">Quinn</strong>"));
+    let first = &honestcam::study::questions::QUESTIONS[0];
+    assert!(page.contains(first.prompt));
+    let r = client()
+        .post(app.url("/study/answer"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("question", first.id),
+            ("choice", &first.answer.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = client()
+        .get(app.url(r.headers()["location"].to_str().unwrap()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Right!"), "feedback shown");
+    assert!(page.contains("Score: 1 of 1 right (100%)"), "score shown");
+    // The whole blob was saved for that user.
+    let user_id = cookie.split('=').nth(1).unwrap();
+    let blob: Value = client()
+        .get(app.url(&format!("/api/p/{SLUG}/study/progress/{user_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(blob["quiz"]["answers"][first.id]["correct"], true);
+}
+
+#[tokio::test]
+async fn admin_page_needs_the_key() {
+    let f = migrated();
+    let without = f.spawn_app(&[], &[]);
+    assert_eq!(
+        text(&without, "/study/admin?key=anything").await.0,
+        404,
+        "disabled without a configured key"
+    );
+    drop(without);
+    let app = f.spawn_app(&[], &[("HONESTCAM_ADMIN_KEY", "s3cret-key")]);
+    assert_eq!(text(&app, "/study/admin").await.0, 403);
+    assert_eq!(text(&app, "/study/admin?key=s3cret-kez").await.0, 403);
+    assert_eq!(
+        text(&app, "/study/admin?key=s3cret-key-longer").await.0,
+        403
+    );
+    let (status, page) = text(&app, "/study/admin?key=s3cret-key").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Dana Ortiz") && page.contains('%'));
+}
+
+#[tokio::test]
+async fn json_api_covers_what_the_pages_do() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[("HONESTCAM_ADMIN_KEY", "k")]);
+    let c = client();
+    let props: Value = c
+        .get(app.url("/api/properties"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        props,
+        json!([{"slug": SLUG, "name": "Bamboo House", "backend": "sqlite"}])
+    );
+
+    let url = app.url(&format!("/api/p/{SLUG}/actions/ACT-005/events"));
+    let r = c
+        .post(&url)
+        .json(
+            &json!({"type": "status_changed", "payload": {"status": "done"}, "actor": "api-test"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["event"]["actor"], "api-test");
+    for (body, code) in [
+        (
+            json!({"type": "status_changed", "payload": {"status": "nope"}}),
+            422,
+        ),
+        (json!({"type": "teleported", "payload": {}}), 422),
+        (json!({"type": "note_added", "payload": {}}), 422),
+    ] {
+        let r = c.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), code, "{body}");
+        assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    }
+    let r = c
+        .post(app.url(&format!("/api/p/{SLUG}/actions/NOPE/events")))
+        .json(&json!({"type": "note_added", "payload": {"note": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("NOPE")
+    );
+
+    let done: Value = c
+        .get(app.url(&format!("/api/p/{SLUG}/actions?status=done")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        done["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "ACT-005")
+    );
+    assert_eq!(
+        c.get(app.url(&format!("/api/p/{SLUG}/actions?status=bad")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+
+    let r = c
+        .post(app.url(&format!("/api/p/{SLUG}/study/users")))
+        .json(&json!({"name": "Api User"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let user: Value = r.json().await.unwrap();
+    let uid = user["user"]["user_id"].as_str().unwrap().to_string();
+    let progress_url = app.url(&format!("/api/p/{SLUG}/study/progress/{uid}"));
+    assert_eq!(c.get(&progress_url).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.put(&progress_url)
+            .json(&json!({"level": 2}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        c.put(&progress_url)
+            .json(&json!({"level": 3}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        c.get(&progress_url)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap(),
+        json!({"level": 3})
+    );
+    assert_eq!(
+        c.put(&progress_url)
+            .json(&json!([1, 2]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    let q = &honestcam::study::questions::QUESTIONS[1];
+    let r: Value = c
+        .post(app.url(&format!("/api/p/{SLUG}/study/answers")))
+        .json(&json!({"user_id": uid, "question": q.id, "choice": q.answer}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["answer"]["correct"], true);
+    assert_eq!(r["summary"]["answered"], 1);
+    let users: Value = c
+        .get(app.url(&format!("/api/p/{SLUG}/study/users")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["users"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        c.get(app.url(&format!("/api/p/{SLUG}/study/admin?key=no")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        c.get(app.url(&format!("/api/p/{SLUG}/study/admin?key=k")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(app.url("/api/nothing"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn rollback_drill_with_the_server_restarted_on_json() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    post_form(
+        &app,
+        "/compliance/actions/ACT-004/status",
+        &[("status", "in_progress"), ("note", "crew booked")],
+    )
+    .await;
+    let (_, on_sqlite) = text(&app, "/compliance/").await;
+    assert!(app.stop());
+
+    f.plan(&["db-rollback", SLUG, "--execute"]);
+    assert!(!f.prop().join("honestcam.db").exists());
+
+    let app = f.spawn_app(&[], &[]);
+    let props: Value = client()
+        .get(app.url("/api/properties"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(props[0]["backend"], "json");
+    let (_, on_json) = text(&app, "/compliance/").await;
+    assert_eq!(on_json, on_sqlite, "same state after the rollback");
+    assert_eq!(
+        post_form(
+            &app,
+            "/compliance/actions/ACT-004/status",
+            &[("status", "done")]
+        )
+        .await
+        .status(),
+        303
+    );
+    let (_, page) = text(&app, "/compliance/").await;
+    assert_eq!(
+        shown_status(&page, "ACT-004"),
+        "done",
+        "writes accepted on JSON"
+    );
+    let log: Value =
+        serde_json::from_slice(&std::fs::read(f.prop().join("compliance-log.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        log["events"].as_array().unwrap().last().unwrap()["payload"]["status"],
+        "done"
+    );
+}
+
+#[tokio::test]
+async fn readers_are_not_blocked_by_an_open_write_transaction() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let mut conn = rusqlite::Connection::open(f.prop().join("honestcam.db")).unwrap();
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute(
+        "INSERT INTO compliance_events (event_id, action_id, type, payload, actor, at) VALUES ('held', 'ACT-001', 'note_added', '{\"note\":\"uncommitted\"}', 't', 't')",
+        [],
+    )
+    .unwrap();
+    // The client times out after 10 s, so a blocked reader fails here.
+    let (status, page) = text(&app, "/compliance/").await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("uncommitted"),
+        "readers see only committed state"
+    );
+    tx.rollback().unwrap();
+}
+
+#[tokio::test]
+async fn demo_mode_creates_a_working_portal_on_an_empty_data_dir() {
+    let f = Fixture {
+        tmp: tempfile::tempdir().unwrap(),
+    };
+    let app = f.spawn_app(&["--demo"], &[]);
+    let (status, page) = text(&app, "/compliance/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Demo Plaza"));
+    assert!(
+        f.dir().join("demo-plaza/honestcam.db").is_file(),
+        "demo property migrated to SQLite"
+    );
+    assert_eq!(text(&app, "/study/").await.0, 200);
+}
+
+fn in_process() -> (Fixture, axum::Router) {
+    let f = migrated();
+    let storage = Storage::open(f.data(), statekit::sqlite::OpenOptions::default()).unwrap();
+    let app = router(AppState::new(
+        storage,
+        Some(f.slug()),
+        AdminKey::new("k".into()),
+    ));
+    (f, app)
+}
+
+#[tokio::test]
+async fn in_process_routes_answer_without_a_listener() {
+    let (_f, app) = in_process();
+    let r = app
+        .clone()
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .clone()
+        .oneshot(
+            Request::get("/api/p/bamboo-house/actions")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["actions"].as_array().unwrap().len(), 8);
+    let r = app
+        .oneshot(Request::get("/nowhere").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn admin_key_is_redacted_in_debug_output() {
+    let key = AdminKey::new("super-secret".into()).unwrap();
+    assert!(!format!("{key:?}").contains("super-secret"));
+    assert!(key.matches("super-secret") && !key.matches("super-secreT") && !key.matches(""));
+    assert!(AdminKey::new(String::new()).is_none());
+}
