@@ -32,6 +32,8 @@ struct Snapshot {
     baseline: Arc<Baseline>,
     state: ComplianceState,
     position: Position,
+    /// The state as handed out; rebuilt only after events were applied.
+    view: Arc<Vec<ActionState>>,
 }
 
 /// Folded state per property, shared by request handlers.
@@ -46,12 +48,13 @@ impl Snapshots {
         Snapshots::default()
     }
 
-    /// The baseline and the current state of every action of `slug`.
+    /// The baseline and the current state of every action of `slug`, shared: callers
+    /// take what they show instead of copying the whole state.
     pub fn current(
         &self,
         storage: &Storage,
         slug: &Slug,
-    ) -> Result<(Arc<Baseline>, Vec<ActionState>), StoreError> {
+    ) -> Result<(Arc<Baseline>, Arc<Vec<ActionState>>), StoreError> {
         let paths = storage.property(slug)?;
         let baseline = storage.baseline(&paths)?;
         let slot = {
@@ -77,6 +80,7 @@ impl Snapshots {
             }
             *slot = Some(Snapshot {
                 baseline: Arc::clone(&baseline),
+                view: Arc::new(state.actions().to_vec()),
                 state,
                 position: position.clone(),
             });
@@ -87,15 +91,16 @@ impl Snapshots {
         // On SQLite, apply what was appended since; a reused JSON snapshot is current.
         if let Position::Sqlite { seq, .. } = &mut snapshot.position {
             let db = storage.property_db(&paths)?;
-            for (s, event) in db.read(|c| compliance_repo::load_events_after(c, *seq))? {
-                snapshot.state.apply(&event);
-                *seq = s;
+            let new = db.read(|c| compliance_repo::load_events_after(c, *seq))?;
+            for (s, event) in &new {
+                snapshot.state.apply(event);
+                *seq = *s;
+            }
+            if !new.is_empty() {
+                snapshot.view = Arc::new(snapshot.state.actions().to_vec());
             }
         }
-        Ok((
-            Arc::clone(&snapshot.baseline),
-            snapshot.state.actions().to_vec(),
-        ))
+        Ok((Arc::clone(&snapshot.baseline), Arc::clone(&snapshot.view)))
     }
 }
 

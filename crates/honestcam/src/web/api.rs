@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::compliance::{PORTAL_ACTOR, action_param, actions, apply, parse_filter};
+use super::compliance::{PORTAL_ACTOR, action_param, actions, apply, parse_filter, shown};
 use super::study::{KeyQuery, answer, check_admin, create_user};
 use super::{AppError, AppState, Prop};
 use crate::compliance::Change;
@@ -79,9 +79,10 @@ async fn list_actions(
     Query(q): Query<StatusQuery>,
 ) -> Result<Json<Value>, AppError> {
     let filter = parse_filter(q.status.as_deref(), true)?;
-    let (name, actions) = actions(&state, &prop, filter).await.map_err(api)?;
+    let (name, actions) = actions(&state, &prop).await.map_err(api)?;
+    let shown: Vec<_> = actions.iter().filter(|a| shown(a, filter)).collect();
     Ok(Json(
-        json!({"property": prop.slug, "name": name, "actions": actions}),
+        json!({"property": prop.slug, "name": name, "actions": shown}),
     ))
 }
 

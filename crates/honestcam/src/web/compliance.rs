@@ -2,6 +2,8 @@
 //! them (status with an optional note, a note, the assignee). Each POST appends events
 //! and redirects back with 303.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -12,6 +14,9 @@ use super::{AppError, AppState, Prop};
 use crate::compliance::loader::record_change;
 use crate::compliance::model::{ActionState, Note};
 use crate::compliance::{Change, Status};
+
+/// Notes shown per action on the page (newest first).
+pub const LATEST_NOTES: usize = 3;
 
 /// Who the portal records as the actor of changes made through the forms.
 pub const PORTAL_ACTOR: &str = "portal";
@@ -57,21 +62,21 @@ pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, App
     }
 }
 
-/// The actions of a property, filtered, in baseline order.
+/// The property's name and the current state of its actions (shared, unfiltered).
 pub async fn actions(
     state: &AppState,
     prop: &Prop,
-    filter: Option<Status>,
-) -> Result<(String, Vec<ActionState>), AppError> {
+) -> Result<(String, Arc<Vec<ActionState>>), AppError> {
     let slug = prop.slug.clone();
     let (baseline, actions) = state
         .run(move |storage, snapshots| Ok(snapshots.current(storage, &slug)?))
         .await?;
-    let actions = actions
-        .into_iter()
-        .filter(|a| filter.is_none_or(|f| a.status == f))
-        .collect();
     Ok((baseline.property.name.clone(), actions))
+}
+
+/// Whether `a` passes the status filter.
+pub fn shown(a: &ActionState, filter: Option<Status>) -> bool {
+    filter.is_none_or(|f| a.status == f)
 }
 
 pub async fn page(
@@ -80,20 +85,21 @@ pub async fn page(
     Query(q): Query<Filter>,
 ) -> Result<Html<String>, AppError> {
     let filter = parse_filter(q.status.as_deref(), false)?;
-    let (name, actions) = actions(&state, &prop, filter).await?;
+    let (name, actions) = actions(&state, &prop).await?;
     let today = jiff::Zoned::now().date();
     let rows = actions
-        .into_iter()
+        .iter()
+        .filter(|a| shown(a, filter))
         .map(|a| Row {
             overdue: a.is_overdue(today),
             status: a.status.as_str(),
             due: a.due.clone().unwrap_or_default(),
             assignee: a.assignee.clone().unwrap_or_default(),
             source: a.source.clone().unwrap_or_default(),
-            notes: a.notes.iter().rev().take(3).cloned().collect(),
-            id: a.id,
-            title: a.title,
-            category: a.category,
+            notes: a.notes.iter().rev().take(LATEST_NOTES).cloned().collect(),
+            id: a.id.clone(),
+            title: a.title.clone(),
+            category: a.category.clone(),
         })
         .collect();
     let page = Page {

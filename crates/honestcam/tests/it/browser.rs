@@ -1,0 +1,189 @@
+//! The real pages in headless Chromium, driven through chromedriver (WebDriver).
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test says loudly
+//! that it was skipped, unless HONESTCAM_REQUIRE_BROWSER=1 (set by `.ci/run`), under
+//! which a missing browser fails the test.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::migrated;
+
+const CHROMIUM: &[&str] = &[
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+];
+const CHROMEDRIVER: &[&str] = &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
+
+fn first_existing(paths: &[&str]) -> Option<PathBuf> {
+    paths.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver(driver: &Path) -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until chromedriver accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+#[tokio::test]
+async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
+    let required = std::env::var("HONESTCAM_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let (Some(chromium), Some(driver)) = (first_existing(CHROMIUM), first_existing(CHROMEDRIVER))
+    else {
+        assert!(
+            !required,
+            "HONESTCAM_REQUIRE_BROWSER=1 but chromium/chromedriver are not installed"
+        );
+        eprintln!(
+            "\n!!!! SKIPPED browser test: chromium and chromium-driver are not installed !!!!\n"
+        );
+        return;
+    };
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let driver = start_driver(&driver);
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let c = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap();
+
+    // Compliance: change ACT-006's status through its form and see it.
+    c.goto(&app.url("/compliance/")).await.unwrap();
+    let card = c.find(Locator::Css("#action-ACT-006")).await.unwrap();
+    let select = card
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap();
+    select.select_by_value("done").await.unwrap();
+    card.find(Locator::Css("input[name=note]"))
+        .await
+        .unwrap()
+        .send_keys("done in the browser")
+        .await
+        .unwrap();
+    card.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // After the 303 back to the page: wait for the card whose note shows the change.
+    c.wait()
+        .for_element(Locator::XPath(
+            "//section[@id='action-ACT-006']//li[contains(., 'done in the browser')]",
+        ))
+        .await
+        .unwrap();
+    let status = c
+        .find(Locator::Css("#action-ACT-006 .status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(status, "done");
+    let card_text = c
+        .find(Locator::Css("#action-ACT-006"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(card_text.contains("done in the browser"), "{card_text}");
+
+    // Study: enter a name, answer the first question, see the score.
+    c.goto(&app.url("/study/")).await.unwrap();
+    c.find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("Browser Tester")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=name] + button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let first = &honestcam::study::questions::QUESTIONS[0];
+    let radio = format!("input[name=choice][value='{}']", first.answer);
+    c.wait()
+        .for_element(Locator::Css(&radio))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css(".choices + button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let score = match c.wait().for_element(Locator::Css("#score")).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => panic!("no score ({e}); page was:\n{}", c.source().await.unwrap()),
+    };
+    assert_eq!(score, "Score: 1 of 1 right (100%)");
+    assert!(
+        c.find(Locator::Css("#feedback"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("Right!")
+    );
+    c.close().await.unwrap();
+}
