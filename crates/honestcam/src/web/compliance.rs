@@ -49,6 +49,22 @@ pub struct Filter {
     status: Option<String>,
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_shown_to_the_minute_in_utc() {
+        assert_eq!(
+            super::display_time("2026-11-23T01:50:39.153565505Z"),
+            "2026-11-23 01:50 UTC"
+        );
+        assert_eq!(
+            super::display_time("2026-11-23T03:50:39+02:00"),
+            "2026-11-23 01:50 UTC"
+        );
+        assert_eq!(super::display_time("last tuesday"), "last tuesday");
+    }
+}
+
 /// Parses an optional status filter; an unknown one is a 422.
 pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, AppError> {
     match raw.filter(|s| !s.is_empty()) {
@@ -74,6 +90,14 @@ pub async fn actions(
     Ok((baseline.property.name.clone(), actions))
 }
 
+/// `2026-11-23 01:50 UTC` for an RFC 3339 time; other text as it is.
+pub fn display_time(at: &str) -> String {
+    match at.parse::<jiff::Timestamp>() {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
 /// Whether `a` passes the status filter.
 pub fn shown(a: &ActionState, filter: Option<Status>) -> bool {
     filter.is_none_or(|f| a.status == f)
@@ -96,7 +120,16 @@ pub async fn page(
             due: a.due.clone().unwrap_or_default(),
             assignee: a.assignee.clone().unwrap_or_default(),
             source: a.source.clone().unwrap_or_default(),
-            notes: a.notes.iter().rev().take(LATEST_NOTES).cloned().collect(),
+            notes: a
+                .notes
+                .iter()
+                .rev()
+                .take(LATEST_NOTES)
+                .map(|n| Note {
+                    at: display_time(&n.at),
+                    ..n.clone()
+                })
+                .collect(),
             id: a.id.clone(),
             title: a.title.clone(),
             category: a.category.clone(),
