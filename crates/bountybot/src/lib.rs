@@ -3,7 +3,8 @@
 //! - [`domain`]: ids, text, links and dates, parsed at the edge;
 //! - [`command`]: parse a message, handle it against a store, render the reply;
 //! - [`store`]: the [`store::BountyStore`] trait and its JSON backend;
-//! - [`repl`]: a local front end reading messages from stdin.
+//! - [`repl`]: a local front end reading messages from stdin;
+//! - [`telegram`]: the bot on the Telegram Bot API (polling or webhook).
 //!
 //! The binary (`main.rs`) wires these to the command line.
 
@@ -11,3 +12,4 @@ pub mod command;
 pub mod domain;
 pub mod repl;
 pub mod store;
+pub mod telegram;

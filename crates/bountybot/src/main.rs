@@ -3,12 +3,15 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
 use bountybot::repl::{self, ReplOptions};
+use bountybot::store::BountyStore;
 use bountybot::store::json::JsonStore;
+use bountybot::telegram::{self, RunOptions};
 use clap::{Parser, Subcommand};
 
 /// A bot that tracks bounties (tasks with an optional link and due date) per chat.
@@ -49,6 +52,24 @@ enum Command {
         /// User to start as.
         #[arg(long, default_value_t = 1)]
         user: i64,
+    },
+    /// Run the bot on Telegram. The token comes from BOUNTYBOT_TOKEN (or TELOXIDE_TOKEN).
+    /// Long polling by default; --webhook <public-url> --listen <addr> for webhook mode.
+    /// Stops on SIGINT or SIGTERM after finishing the update in flight.
+    Run {
+        /// Bot API server to use instead of Telegram's (e.g. a local telegram-bot-api).
+        #[arg(long, env = "BOUNTYBOT_API_URL")]
+        api_url: Option<url::Url>,
+        /// Webhook mode: the public HTTPS URL Telegram should post updates to.
+        #[arg(long, requires = "listen")]
+        webhook: Option<url::Url>,
+        /// Webhook mode: the local address to listen on.
+        #[arg(long, requires = "webhook")]
+        listen: Option<std::net::SocketAddr>,
+        /// Webhook mode: secret Telegram sends in X-Telegram-Bot-Api-Secret-Token;
+        /// requests without it are refused (401).
+        #[arg(long, env = "BOUNTYBOT_WEBHOOK_SECRET", hide_env_values = true)]
+        secret_token: Option<String>,
     },
     /// Send one message and print the reply (printed once its write is durable).
     Send {
@@ -92,6 +113,41 @@ fn usage(msg: &str) -> ExitCode {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let store = JsonStore::new(&args.data_dir);
     match args.command {
+        Command::Run {
+            api_url,
+            webhook,
+            listen,
+            secret_token,
+        } => {
+            let token = ["BOUNTYBOT_TOKEN", "TELOXIDE_TOKEN"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|t| !t.trim().is_empty()));
+            let Some(token) = token else {
+                return Ok(usage(
+                    "no bot token: set BOUNTYBOT_TOKEN (or TELOXIDE_TOKEN) to the token BotFather gave you",
+                ));
+            };
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let opts = RunOptions {
+                token,
+                api_url,
+                webhook: webhook
+                    .zip(listen)
+                    .map(|(url, addr)| (url, addr, secret_token)),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            let store: Arc<dyn BountyStore> = Arc::new(store);
+            runtime.block_on(telegram::run(opts, store, &args.data_dir))?;
+        }
         Command::Repl { chat, user } => {
             if user <= 0 {
                 return Ok(usage("--user must be a positive id"));

@@ -83,7 +83,7 @@ fn run(
             let list = store.list(chat)?;
             if list.is_empty() {
                 Reply(vec![
-                    "No bounties yet. Add one with /add <text> [link] [due].".into(),
+                    "No bounties yet. Add one with /add &lt;text&gt; [link] [due].".into(),
                 ])
             } else {
                 let title = if chat.is_group() {
@@ -174,7 +174,7 @@ fn run(
                 .collect();
             if mine.is_empty() {
                 Reply(vec![
-                    "You track no bounties here. Use /track <id> to bookmark one.".into(),
+                    "You track no bounties here. Use /track &lt;id&gt; to bookmark one.".into(),
                 ])
             } else {
                 Reply(list_messages("Your tracked bounties", mine, today))
@@ -433,6 +433,52 @@ mod tests {
         assert_eq!(bot.try_say(GROUP, ANN, "/weather"), None);
         assert!(bot.try_say(GROUP, ANN, "/bounty@bountybot").is_some());
         assert!(bot.say(private(ANN), ANN, "/weather").contains("/help"));
+    }
+
+    /// Telegram's HTML mode understands only a few tags; anything else is refused.
+    fn assert_telegram_html(reply: &str) {
+        let mut rest = reply;
+        while let Some(i) = rest.find('<') {
+            let tag = &rest[i..i
+                + rest[i..]
+                    .find('>')
+                    .unwrap_or_else(|| panic!("unclosed tag in {reply:?}"))
+                + 1];
+            let ok = ["<b>", "</b>", "</a>", "<i>", "</i>", "<code>", "</code>"].contains(&tag)
+                || tag.starts_with("<a href=\"");
+            assert!(ok, "tag {tag:?} is not Telegram HTML in {reply:?}");
+            rest = &rest[i + tag.len()..];
+        }
+    }
+
+    #[test]
+    fn every_reply_is_valid_telegram_html() {
+        let bot = Bot::new();
+        let mut script = vec![
+            "/help",
+            "/start",
+            "/bounty",
+            "/my",
+            "/add",
+            "/add <i>x</i> & y https://x.org/?a=<b> +2d",
+            "/edit 1",
+            "/edit 1 text=<new>",
+            "/track 1",
+            "/my",
+            "/bounty",
+            "/untrack 9",
+            "/delete x",
+            "/delete 1",
+            "/frob",
+        ];
+        script.push("/add Fix it 2026/12/01");
+        for chat in [GROUP, private(ANN)] {
+            for line in &script {
+                if let Some(reply) = bot.try_say(chat, ANN, line) {
+                    assert_telegram_html(&reply);
+                }
+            }
+        }
     }
 
     #[test]

@@ -345,6 +345,66 @@ impl BountyStore for JsonStore {
         })
     }
 
+    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
+        if from == to || !from.is_group() || !to.is_group() {
+            return Err(StoreError::Io {
+                chat: from,
+                message: format!("cannot move chat {from} to {to}: both must be distinct groups"),
+            });
+        }
+        // Lock both folders, lower id first, so two migrations cannot deadlock.
+        let (first, second) = if from.0 < to.0 {
+            (from, to)
+        } else {
+            (to, from)
+        };
+        let _a = self.lock(first)?;
+        let _b = self.lock(second)?;
+        let from_dir = self.chat_dir(from);
+        let to_dir = self.chat_dir(to);
+        let io = |chat: ChatId, e: std::io::Error| StoreError::Io {
+            chat,
+            message: e.to_string(),
+        };
+        let mut files: Vec<_> = match std::fs::read_dir(&from_dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json") && !statekit::json::is_temp_file(n))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io(from, e)),
+        };
+        let moved = !files.is_empty();
+        if files.iter().any(|f| f == GROUP_FILE)
+            && let Some(Doc::Group(existing)) = self.load_doc(to)?
+            && !existing.bounties.is_empty()
+        {
+            return Err(StoreError::Io {
+                chat: to,
+                message: format!("cannot move chat {from} into {to}: {to} already has bounties"),
+            });
+        }
+        // Members first and the group file last: a crash in between leaves the group
+        // file in the old folder, so a re-run moves the rest.
+        files.sort_by_key(|f| f == GROUP_FILE);
+        for name in &files {
+            std::fs::rename(from_dir.join(name), to_dir.join(name)).map_err(|e| io(from, e))?;
+        }
+        if moved {
+            statekit::json::fsync_dir(&to_dir).map_err(|e| io(to, e))?;
+            statekit::json::fsync_dir(&from_dir).map_err(|e| io(from, e))?;
+        }
+        // The ids inside follow the folder (also repairs a run cut short before this).
+        if let Some(Doc::Group(mut g)) = self.load_doc(to)?
+            && g.group_id != to
+        {
+            g.group_id = to;
+            self.save_doc(to, &Doc::Group(g))?;
+        }
+        Ok(moved)
+    }
+
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
         if chat.is_group() {
             Ok(self

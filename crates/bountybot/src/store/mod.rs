@@ -92,4 +92,7 @@ pub trait BountyStore: Send + Sync {
     fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError>;
     /// A user's bookmarks in a chat, in the order they were made.
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError>;
+    /// Moves everything of chat `from` to chat `to` (a group upgraded to a supergroup).
+    /// Idempotent: true if anything moved, false if `from` had nothing (already moved).
+    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError>;
 }

@@ -145,6 +145,33 @@ pub fn concurrent_adds_from_threads_lose_nothing(open: Open) {
     assert_eq!(ids, (1..=200).collect::<Vec<_>>());
 }
 
+pub fn migrating_a_chat_moves_everything_once(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    const NEW: ChatId = ChatId(-1_000_000_000_042);
+    let a = s.add(OTHER, new("a", ANN)).unwrap();
+    let b = s.add(OTHER, new("b", BOB)).unwrap();
+    s.delete(OTHER, b.id).unwrap();
+    s.track(OTHER, BOB, a.id).unwrap();
+    assert!(s.migrate_chat(OTHER, NEW).unwrap());
+    assert!(
+        !s.migrate_chat(OTHER, NEW).unwrap(),
+        "a second migration finds nothing to move"
+    );
+    assert!(s.list(OTHER).unwrap().is_empty());
+    assert_eq!(s.list(NEW).unwrap(), vec![a.clone()]);
+    assert_eq!(s.tracked(NEW, BOB).unwrap(), vec![a.id]);
+    assert_eq!(
+        s.add(NEW, new("c", ANN)).unwrap().id,
+        BountyId(3),
+        "the counter moved too"
+    );
+    assert!(
+        s.migrate_chat(GROUP, ChatId(5)).is_err(),
+        "only group to group"
+    );
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -178,6 +205,10 @@ macro_rules! backend_suite {
             #[test]
             fn ensure_user_creates_and_never_deletes() {
                 c::ensure_user_creates_and_never_deletes($open)
+            }
+            #[test]
+            fn migrating_a_chat_moves_everything_once() {
+                c::migrating_a_chat_moves_everything_once($open)
             }
             #[test]
             fn concurrent_adds_from_threads_lose_nothing() {

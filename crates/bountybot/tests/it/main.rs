@@ -5,3 +5,4 @@ mod cli;
 mod concurrency;
 mod conformance;
 mod support;
+mod telegram;

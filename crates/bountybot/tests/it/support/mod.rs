@@ -113,3 +113,4 @@ pub fn ids(doc: &serde_json::Value) -> Vec<u64> {
         .map(|b| b["id"].as_u64().unwrap())
         .collect()
 }
+pub mod fake_bot_api;

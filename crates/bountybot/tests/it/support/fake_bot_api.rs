@@ -1,0 +1,293 @@
+//! A small fake Telegram Bot API for end-to-end tests, on a loopback port.
+//!
+//! Serves `getMe`, `getUpdates` (offset semantics: updates below the offset are
+//! confirmed and dropped), `setMyCommands`, `sendMessage`, `deleteWebhook` and
+//! `setWebhook` (method names in any letter case, as the real API accepts), records
+//! what the bot sent, and fails the next sends with 429 or 403 on demand.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+pub const BOT_USERNAME: &str = "TestBountyBot";
+
+/// A message the bot sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub chat_id: i64,
+    pub text: String,
+}
+
+/// A scripted failure for the next `sendMessage`.
+#[derive(Debug, Clone, Copy)]
+pub enum Failure {
+    /// 429 with `retry_after` seconds.
+    RetryAfter(u32),
+    /// 403: the bot was removed from the chat.
+    Forbidden,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Updates not yet confirmed by an offset.
+    queue: Mutex<Vec<Value>>,
+    /// Every update ever delivered, for re-delivery.
+    delivered: Mutex<Vec<Value>>,
+    sent: Mutex<Vec<Sent>>,
+    send_attempts: Mutex<u32>,
+    failures: Mutex<VecDeque<Failure>>,
+    send_delay: Mutex<Duration>,
+    calls: Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+/// The running fake; its server stops when the test's runtime ends.
+#[derive(Clone)]
+pub struct FakeBotApi {
+    pub url: String,
+    inner: Arc<Inner>,
+}
+
+impl FakeBotApi {
+    pub async fn start() -> FakeBotApi {
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new()
+            .route("/{bot}/{method}", post(dispatch))
+            .with_state(Arc::clone(&inner));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeBotApi { url, inner }
+    }
+
+    /// Queues an update for `getUpdates`.
+    pub fn push(&self, update: Value) {
+        self.inner.queue.lock().unwrap().push(update);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Puts every update delivered so far back in the queue (as after a crash that
+    /// lost the confirmation).
+    pub fn redeliver_all(&self) {
+        let delivered = self.inner.delivered.lock().unwrap().clone();
+        let mut queue = self.inner.queue.lock().unwrap();
+        for u in delivered {
+            if !queue.iter().any(|q| q["update_id"] == u["update_id"]) {
+                queue.push(u);
+            }
+        }
+        queue.sort_by_key(|u| u["update_id"].as_i64());
+        self.inner.changed.notify_waiters();
+    }
+
+    pub fn fail_next_send(&self, f: Failure) {
+        self.inner.failures.lock().unwrap().push_back(f);
+    }
+
+    pub fn set_send_delay(&self, d: Duration) {
+        *self.inner.send_delay.lock().unwrap() = d;
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.inner.sent.lock().unwrap().clone()
+    }
+
+    pub fn send_attempts(&self) -> u32 {
+        *self.inner.send_attempts.lock().unwrap()
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.inner.calls.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 30 s) until `pred` holds for what was sent.
+    pub async fn wait_until(&self, what: &str, pred: impl Fn(&[Sent], u32) -> bool) -> Vec<Sent> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let notified = self.inner.changed.notified();
+            {
+                let sent = self.sent();
+                if pred(&sent, self.send_attempts()) {
+                    return sent;
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "timed out waiting for {what}; sent so far: {:#?}",
+                    self.sent()
+                );
+            }
+        }
+    }
+
+    /// Waits until `n` messages were sent in total.
+    pub async fn wait_for_sent(&self, n: usize) -> Vec<Sent> {
+        self.wait_until(&format!("{n} sent messages"), |s, _| s.len() >= n)
+            .await
+    }
+}
+
+fn ok(result: Value) -> (StatusCode, Json<Value>) {
+    (StatusCode::OK, Json(json!({"ok": true, "result": result})))
+}
+
+fn chat_json(id: i64) -> Value {
+    if id > 0 {
+        json!({"id": id, "type": "private", "first_name": "User"})
+    } else if id <= -1_000_000_000_000 {
+        json!({"id": id, "type": "supergroup", "title": "Super group"})
+    } else {
+        json!({"id": id, "type": "group", "title": "Group"})
+    }
+}
+
+async fn dispatch(
+    State(inner): State<Arc<Inner>>,
+    Path((_bot, method)): Path<(String, String)>,
+    body: String,
+) -> (StatusCode, Json<Value>) {
+    let method = method.to_ascii_lowercase();
+    inner.calls.lock().unwrap().push(method.clone());
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    match method.as_str() {
+        "getme" => ok(json!({
+            "id": 4242, "is_bot": true, "first_name": "Bounty", "username": BOT_USERNAME,
+            "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+            "can_connect_to_business": false, "has_main_web_app": false
+        })),
+        "setmycommands" | "deletewebhook" | "setwebhook" => ok(json!(true)),
+        "getwebhookinfo" => {
+            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+        }
+        "getupdates" => {
+            let offset = body["offset"].as_i64().unwrap_or(0);
+            let wait = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0))
+                .min(Duration::from_millis(500));
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let notified = inner.changed.notified();
+                {
+                    let mut queue = inner.queue.lock().unwrap();
+                    queue.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+                    if !queue.is_empty() {
+                        let batch = queue.clone();
+                        let mut delivered = inner.delivered.lock().unwrap();
+                        for u in &batch {
+                            if !delivered.iter().any(|d| d["update_id"] == u["update_id"]) {
+                                delivered.push(u.clone());
+                            }
+                        }
+                        return ok(Value::Array(batch));
+                    }
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return ok(json!([]));
+                }
+            }
+        }
+        "sendmessage" => {
+            *inner.send_attempts.lock().unwrap() += 1;
+            let failure = inner.failures.lock().unwrap().pop_front();
+            inner.changed.notify_waiters();
+            match failure {
+                Some(Failure::RetryAfter(n)) => {
+                    return (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        Json(
+                            json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {n}"), "parameters": {"retry_after": n}}),
+                        ),
+                    );
+                }
+                Some(Failure::Forbidden) => {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        Json(
+                            json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was kicked from the group chat"}),
+                        ),
+                    );
+                }
+                None => {}
+            }
+            let chat_id = body["chat_id"].as_i64().unwrap_or(0);
+            let text = body["text"].as_str().unwrap_or("").to_string();
+            let n = {
+                let mut sent = inner.sent.lock().unwrap();
+                sent.push(Sent {
+                    chat_id,
+                    text: text.clone(),
+                });
+                sent.len()
+            };
+            inner.changed.notify_waiters();
+            let delay = *inner.send_delay.lock().unwrap();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            ok(
+                json!({"message_id": n, "date": 1_795_000_000, "chat": chat_json(chat_id), "text": text}),
+            )
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"}),
+            ),
+        ),
+    }
+}
+
+/// A text message update in `chat` from `user`, with a `bot_command` entity when it
+/// starts with `/`.
+pub fn message(update_id: i64, chat: i64, user: i64, text: &str) -> Value {
+    let mut msg = json!({
+        "message_id": update_id,
+        "date": 1_795_000_000,
+        "chat": chat_json(chat),
+        "from": {"id": user, "is_bot": false, "first_name": format!("User{user}")},
+        "text": text,
+    });
+    if text.starts_with('/') {
+        let len = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .encode_utf16()
+            .count();
+        msg["entities"] = json!([{"type": "bot_command", "offset": 0, "length": len}]);
+    }
+    json!({"update_id": update_id, "message": msg})
+}
+
+/// The service message in the old group saying it became supergroup `to`.
+pub fn migrated_to(update_id: i64, chat: i64, to: i64) -> Value {
+    json!({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_795_000_000, "chat": chat_json(chat),
+        "from": {"id": 1, "is_bot": false, "first_name": "Admin"},
+        "migrate_to_chat_id": to
+    }})
+}
+
+/// The service message in the new supergroup saying it came from group `from`.
+pub fn migrated_from(update_id: i64, chat: i64, from: i64) -> Value {
+    json!({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_795_000_000, "chat": chat_json(chat),
+        "from": {"id": 1, "is_bot": false, "first_name": "Admin"},
+        "migrate_from_chat_id": from
+    }})
+}
+
+/// A sticker message (no text).
+pub fn sticker(update_id: i64, chat: i64, user: i64) -> Value {
+    json!({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_795_000_000, "chat": chat_json(chat),
+        "from": {"id": user, "is_bot": false, "first_name": "U"},
+        "sticker": {"file_id": "x", "file_unique_id": "y", "type": "regular", "width": 1, "height": 1, "is_animated": false, "is_video": false}
+    }})
+}

@@ -1,0 +1,313 @@
+//! `bountybot run` (the real binary) against the fake Bot API on loopback.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::fake_bot_api::{
+    BOT_USERNAME, Failure, FakeBotApi, message, migrated_from, migrated_to, sticker,
+};
+use crate::support::{BIN, Data, ids};
+
+const GROUP: i64 = -4_100_200;
+const ANN: i64 = 501;
+const BOB: i64 = 502;
+
+struct Running {
+    child: Option<Child>,
+}
+
+impl Running {
+    /// Sends SIGTERM and returns whether the bot exited 0.
+    async fn stop(mut self) -> bool {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        tokio::task::spawn_blocking(move || child.wait().map(|s| s.success()).unwrap_or(false))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
+    let child = Command::new(BIN)
+        .arg("run")
+        .args(extra)
+        .env("BOUNTYBOT_DATA_DIR", d.dir())
+        .env("BOUNTYBOT_TOKEN", "123456:TEST")
+        .env("BOUNTYBOT_API_URL", &api.url)
+        .env("RUST_LOG", "warn")
+        .env_remove("TELOXIDE_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Running { child: Some(child) }
+}
+
+fn texts(sent: &[crate::support::fake_bot_api::Sent], chat: i64) -> Vec<String> {
+    sent.iter()
+        .filter(|s| s.chat_id == chat)
+        .map(|s| s.text.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_conversation_gets_the_right_replies_in_order() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let bot = start(&d, &api, &[]);
+    let script = [
+        (GROUP, ANN, "/start".to_string()),
+        (
+            GROUP,
+            ANN,
+            "/add Fix the login bug https://x.org/1 +3d".into(),
+        ),
+        (GROUP, BOB, "just chatting".into()),
+        (GROUP, BOB, format!("/add@{BOT_USERNAME} Write docs")),
+        (GROUP, BOB, "/edit 1 text=mine".into()),
+        (ANN, ANN, "/add Personal errand".into()),
+        (GROUP, ANN, "/bounty".into()),
+        (ANN, ANN, "/my".into()),
+    ];
+    for (i, (chat, user, text)) in script.iter().enumerate() {
+        api.push(message(i as i64 + 1, *chat, *user, text));
+    }
+    api.push(sticker(50, GROUP, ANN));
+    let sent = api.wait_for_sent(7).await;
+    let group = texts(&sent, GROUP);
+    assert!(group[0].contains("for this group"), "{group:?}");
+    assert_eq!(group[1], "Added bounty <b>#1</b>: Fix the login bug");
+    assert_eq!(group[2], "Added bounty <b>#2</b>: Write docs");
+    assert_eq!(group[3], "Only the creator of #1 can edit it.");
+    assert!(group[4].contains("Fix the login bug") && group[4].contains("Write docs"));
+    let private = texts(&sent, ANN);
+    assert_eq!(
+        private,
+        [
+            "Added bounty <b>#1</b>: Personal errand",
+            "You track no bounties here. Use /track &lt;id&gt; to bookmark one."
+        ]
+    );
+    assert!(api.calls().contains(&"setmycommands".to_string()));
+    assert!(bot.stop().await);
+    assert_eq!(api.sent().len(), 7, "chatter and the sticker got no reply");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_for_another_bot_are_ignored() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    api.push(message(1, GROUP, ANN, "/add@OtherBot not for us"));
+    api.push(message(2, GROUP, ANN, "/bounty@OtherBot"));
+    api.push(message(3, GROUP, ANN, "/bounty"));
+    let sent = api.wait_for_sent(1).await;
+    assert!(sent[0].text.contains("No bounties yet"), "{sent:?}");
+    assert!(!d.dir().join(GROUP.to_string()).join("group.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_retried_after_retry_after() {
+    let api = FakeBotApi::start().await;
+    api.fail_next_send(Failure::RetryAfter(1));
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    api.push(message(1, ANN, ANN, "/add Rate limited"));
+    let sent = api.wait_for_sent(1).await;
+    assert_eq!(sent[0].text, "Added bounty <b>#1</b>: Rate limited");
+    assert_eq!(
+        api.send_attempts(),
+        2,
+        "one refused attempt, then the retry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_does_not_stop_the_bot() {
+    let api = FakeBotApi::start().await;
+    api.fail_next_send(Failure::Forbidden);
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    api.push(message(1, GROUP, ANN, "/add From a chat that kicked us"));
+    api.wait_until("the refused send", |_, attempts| attempts >= 1)
+        .await;
+    api.push(message(2, BOB, BOB, "/bounty"));
+    let sent = api.wait_for_sent(1).await;
+    assert_eq!(sent[0].chat_id, BOB);
+    assert_eq!(
+        ids(&d.json(&format!("{GROUP}/group.json"))),
+        [1],
+        "the write itself was kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_does_not_reprocess_updates() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let bot = start(&d, &api, &[]);
+    api.push(message(1, GROUP, ANN, "/add Only once"));
+    api.wait_for_sent(1).await;
+    assert!(bot.stop().await);
+
+    // Telegram delivers the same update again (the confirmation was lost).
+    api.redeliver_all();
+    let bot = start(&d, &api, &[]);
+    api.push(message(2, GROUP, ANN, "/bounty"));
+    let sent = api.wait_for_sent(2).await;
+    assert!(sent[1].text.contains("Only once"), "{sent:?}");
+    assert_eq!(
+        ids(&d.json(&format!("{GROUP}/group.json"))),
+        [1],
+        "no duplicate bounty"
+    );
+    assert!(bot.stop().await);
+    assert_eq!(api.sent().len(), 2, "the replayed /add got no second reply");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supergroup_migration_keeps_every_bounty_under_the_new_id() {
+    const OLD: i64 = -4_555;
+    const NEW: i64 = -1_000_000_004_555;
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    api.push(message(1, OLD, ANN, "/add First"));
+    api.push(message(2, OLD, BOB, "/add Second"));
+    api.push(message(3, OLD, BOB, "/track 1"));
+    api.wait_for_sent(3).await;
+    // Both service messages, in the "wrong" order and one of them twice.
+    api.push(migrated_from(4, NEW, OLD));
+    api.push(migrated_to(5, OLD, NEW));
+    api.push(migrated_from(6, NEW, OLD));
+    api.push(message(7, NEW, BOB, "/bounty"));
+    api.push(message(8, NEW, BOB, "/my"));
+    api.push(message(9, NEW, ANN, "/add Third"));
+    let sent = api.wait_for_sent(6).await;
+    let new = texts(&sent, NEW);
+    assert!(
+        new[0].contains("First") && new[0].contains("Second"),
+        "{new:?}"
+    );
+    assert!(
+        new[1].contains("First") && !new[1].contains("Second"),
+        "bookmarks moved too: {new:?}"
+    );
+    assert_eq!(new[2], "Added bounty <b>#3</b>: Third", "ids continue");
+    let group = d.json(&format!("{NEW}/group.json"));
+    assert_eq!(group["group_id"], json!(NEW));
+    assert_eq!(ids(&group), [1, 2, 3]);
+    assert!(!d.dir().join(OLD.to_string()).join("group.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_0_with_the_in_flight_reply_sent() {
+    let api = FakeBotApi::start().await;
+    api.set_send_delay(Duration::from_millis(800));
+    let d = Data::new();
+    let bot = start(&d, &api, &[]);
+    api.push(message(1, ANN, ANN, "/add In flight"));
+    // The reply is on the wire (the fake holds its answer): now ask the bot to stop.
+    api.wait_until("the send to start", |_, attempts| attempts >= 1)
+        .await;
+    assert!(bot.stop().await, "exit code 0");
+    assert_eq!(api.sent()[0].text, "Added bounty <b>#1</b>: In flight");
+    assert_eq!(ids(&d.json(&format!("{ANN}/user.json"))), [1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_takes_updates_and_refuses_a_wrong_secret() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = format!("http://127.0.0.1:{port}/telegram-hook");
+    let listen = format!("127.0.0.1:{port}");
+    let _bot = start(
+        &d,
+        &api,
+        &[
+            "--webhook",
+            &hook,
+            "--listen",
+            &listen,
+            "--secret-token",
+            "s3cret",
+        ],
+    );
+    let client = reqwest::Client::new();
+    // Wait (bounded) for the listener to come up.
+    let mut up = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "webhook listener did not start");
+    let wrong = client
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", "guess")
+        .json(&message(1, ANN, ANN, "/add Forged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let missing = client
+        .post(&hook)
+        .json(&message(2, ANN, ANN, "/add Forged too"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+    let right = client
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret")
+        .json(&message(3, ANN, ANN, "/add Via webhook"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    let sent = api.wait_for_sent(1).await;
+    assert_eq!(sent[0].text, "Added bounty <b>#1</b>: Via webhook");
+    assert_eq!(
+        ids(&d.json(&format!("{ANN}/user.json"))),
+        [1],
+        "forged updates changed nothing"
+    );
+    assert!(api.calls().contains(&"setwebhook".to_string()));
+}
+
+#[test]
+fn a_missing_token_is_a_usage_error() {
+    let d = Data::new();
+    let out = d
+        .cmd()
+        .arg("run")
+        .env_remove("BOUNTYBOT_TOKEN")
+        .env_remove("TELOXIDE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BOUNTYBOT_TOKEN"));
+}
