@@ -91,8 +91,9 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
             ]
         }),
     );
-    let c = ClientBuilder::rustls()
-        .unwrap()
+    // chromedriver speaks plain HTTP on loopback: no TLS stack involved.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let c = ClientBuilder::new(connector)
         .capabilities(caps)
         .connect(&driver.url)
         .await
