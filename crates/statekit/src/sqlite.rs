@@ -135,6 +135,38 @@ pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, Sq
     Ok(conn)
 }
 
+/// Opens an existing database for reading without changing anything on disk: a
+/// cleanly closed database (no `-wal` file) is opened `immutable`, so no `-wal`/`-shm`
+/// files are created; otherwise some process has it open (or crashed) and a plain
+/// read-only connection reads the WAL too. For dry runs, status and stats.
+pub fn open_read_only(path: &Path) -> Result<Connection, SqliteError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mode = if Path::new(&wal).exists() {
+        "mode=ro"
+    } else {
+        "immutable=1"
+    };
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            '%' => uri.push_str("%25"),
+            c => uri.push(c),
+        }
+    }
+    uri.push('?');
+    uri.push_str(mode);
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(uri, flags).map_err(|source| SqliteError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn expect_pragma(
     path: &Path,
     pragma: &'static str,
@@ -447,6 +479,37 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         tx.rollback().unwrap();
+    }
+
+    #[test]
+    fn read_only_open_leaves_a_closed_database_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd?name#%.db");
+        {
+            let db = Database::open(&path, OpenOptions::default()).unwrap();
+            db.write(|c| c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (7);"))
+                .unwrap();
+        }
+        let names = || {
+            let mut n: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            n.sort();
+            n
+        };
+        let (before, bytes) = (names(), fs::read(&path).unwrap());
+        let conn = open_read_only(&path).unwrap();
+        let x: i64 = conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(x, 7);
+        assert!(
+            conn.execute("INSERT INTO t VALUES (8)", []).is_err(),
+            "read-only"
+        );
+        drop(conn);
+        assert_eq!(names(), before, "no -wal or -shm left behind");
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        assert!(open_read_only(&dir.path().join("missing.db")).is_err());
     }
 
     #[test]

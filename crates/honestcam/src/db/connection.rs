@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use include_dir::{Dir, include_dir};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use statekit::migrate::Migrations;
 use statekit::sqlite::{Database, DatabaseCache, OpenOptions};
 
@@ -95,36 +95,10 @@ impl Databases {
     }
 }
 
-/// Opens an existing database for reading without changing anything on disk: no
-/// `-wal`/`-shm` files are created for a cleanly closed database. For dry runs and
-/// status reports.
+/// Opens an existing database read-only without changing anything on disk; see
+/// [`statekit::sqlite::open_read_only`].
 pub fn open_read_only(path: &Path) -> Result<Connection, DbError> {
-    let wal = {
-        let mut p = path.as_os_str().to_owned();
-        p.push("-wal");
-        PathBuf::from(p)
-    };
-    let mut uri = String::from("file:");
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            '%' => uri.push_str("%25"),
-            c => uri.push(c),
-        }
-    }
-    // A database with no WAL file was closed cleanly: its main file is complete, and
-    // `immutable` reads it without creating the shared-memory file. Otherwise some
-    // process has it open (or crashed), and a read-only connection reads the WAL too.
-    uri.push_str(if wal.exists() {
-        "?mode=ro"
-    } else {
-        "?immutable=1"
-    });
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    Ok(Connection::open_with_flags(uri, flags)?)
+    Ok(statekit::sqlite::open_read_only(path)?)
 }
 
 #[cfg(test)]
