@@ -10,9 +10,10 @@ use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
 use bountybot::repl::{self, ReplOptions};
 use bountybot::store::BountyStore;
-use bountybot::store::json::JsonStore;
+use bountybot::store::migrate::{self, Backend};
 use bountybot::telegram::{self, RunOptions};
 use clap::{Parser, Subcommand};
+use statekit::plan::Mode;
 
 /// A bot that tracks bounties (tasks with an optional link and due date) per chat.
 #[derive(Debug, Parser)]
@@ -27,6 +28,11 @@ struct Args {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
+
+    /// Storage backend. Default: what the data dir holds (bountybot.db means sqlite),
+    /// json for an empty dir. A data dir holding both is refused.
+    #[arg(long, global = true, env = "BOUNTYBOT_STORAGE", value_enum)]
+    storage: Option<Backend>,
 
     /// The bot's username, so that /cmd@<username> is answered and other bots' commands are not.
     #[arg(
@@ -71,6 +77,29 @@ enum Command {
         #[arg(long, env = "BOUNTYBOT_WEBHOOK_SECRET", hide_env_values = true)]
         secret_token: Option<String>,
     },
+    /// Copy every chat's bounties, id counters and bookmarks to the other backend, verify
+    /// the copy, then archive the source to {data}/_legacy/{ts}/. Without --execute only
+    /// reports. Safe to re-run; stop the bot first.
+    MigrateStorage {
+        /// The backend to move to.
+        #[arg(long, value_enum)]
+        to: Backend,
+        /// Only report what would be copied (the default).
+        #[arg(long, conflicts_with = "execute")]
+        dry_run: bool,
+        /// Copy, verify and archive.
+        #[arg(long)]
+        execute: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chats, bounties and tracked entries per backend in the data dir. Reads only.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send one message and print the reply (printed once its write is durable).
     Send {
         /// Chat id (negative for a group).
@@ -110,9 +139,79 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+fn open_store(args: &Args) -> anyhow::Result<Result<Arc<dyn BountyStore>, ExitCode>> {
+    let backend = match migrate::choose(&args.data_dir, args.storage) {
+        Ok(b) => b,
+        Err(
+            e @ (migrate::MigrateError::BothPresent(_) | migrate::MigrateError::Mismatch { .. }),
+        ) => {
+            return Ok(Err(usage(&e.to_string())));
+        }
+        Err(e) => return Err(e).context("choosing the storage backend"),
+    };
+    let store = migrate::open(&args.data_dir, backend).with_context(|| {
+        format!(
+            "opening {:?} storage in {}",
+            backend,
+            args.data_dir.display()
+        )
+    })?;
+    Ok(Ok(store))
+}
+
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let store = JsonStore::new(&args.data_dir);
+    if let Command::MigrateStorage {
+        to, execute, json, ..
+    } = args.command
+    {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let plan = migrate::migrate_storage(
+            &args.data_dir,
+            to,
+            Mode::from_execute_flag(execute),
+            &|phase| bar.set_message(phase.to_string()),
+        )
+        .with_context(|| format!("migrate-storage in {}", args.data_dir.display()))?;
+        bar.finish_and_clear();
+        if json {
+            println!("{}", plan.to_json());
+        } else {
+            println!("{plan}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Stats { json } = args.command {
+        let stats = migrate::stats(&args.data_dir)
+            .with_context(|| format!("stats of {}", args.data_dir.display()))?;
+        if json {
+            let rows: Vec<_> = stats.iter().map(|(b, c)| serde_json::json!({"backend": b, "chats": c.chats, "bounties": c.bounties, "tracked": c.tracked})).collect();
+            println!("{}", serde_json::Value::Array(rows));
+        } else if stats.is_empty() {
+            println!("no data in {}", args.data_dir.display());
+        } else {
+            println!(
+                "{:<8} {:>8} {:>10} {:>10}",
+                "backend", "chats", "bounties", "tracked"
+            );
+            for (b, c) in stats {
+                println!(
+                    "{:<8} {:>8} {:>10} {:>10}",
+                    b.to_string(),
+                    c.chats,
+                    c.bounties,
+                    c.tracked
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = match open_store(&args)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     match args.command {
+        Command::MigrateStorage { .. } | Command::Stats { .. } => unreachable!("handled above"),
         Command::Run {
             api_url,
             webhook,
@@ -145,7 +244,6 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
-            let store: Arc<dyn BountyStore> = Arc::new(store);
             runtime.block_on(telegram::run(opts, store, &args.data_dir))?;
         }
         Command::Repl { chat, user } => {
@@ -163,7 +261,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bot_username: args.bot_username,
                 interactive: stdin.is_terminal(),
             };
-            repl::run(&store, &opts, stdin.lock(), std::io::stdout().lock()).context("repl")?;
+            repl::run(
+                store.as_ref(),
+                &opts,
+                stdin.lock(),
+                std::io::stdout().lock(),
+            )
+            .context("repl")?;
         }
         Command::Send {
             chat,
@@ -179,7 +283,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 now: jiff::Timestamp::now(),
                 bot_username: &args.bot_username,
             };
-            if let Some(reply) = handle(&store, &ctx, &message) {
+            if let Some(reply) = handle(store.as_ref(), &ctx, &message) {
                 for m in reply.0 {
                     println!("{m}");
                 }

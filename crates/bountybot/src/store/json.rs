@@ -419,3 +419,129 @@ impl BountyStore for JsonStore {
         }
     }
 }
+
+impl JsonStore {
+    /// Chat ids that have a folder with at least one JSON file, sorted.
+    pub fn chats(&self) -> Result<Vec<ChatId>, StoreError> {
+        let io = |e: std::io::Error| StoreError::Io {
+            chat: ChatId(0),
+            message: format!("cannot list {}: {e}", self.root.display()),
+        };
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(e)),
+        };
+        let mut chats = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io)?;
+            let Ok(id) = entry.file_name().to_string_lossy().parse::<i64>() else {
+                continue;
+            };
+            if id == 0 || !entry.path().is_dir() {
+                continue;
+            }
+            if !self.json_files(ChatId(id))?.is_empty() {
+                chats.push(ChatId(id));
+            }
+        }
+        chats.sort();
+        Ok(chats)
+    }
+
+    /// Names of the data files in a chat folder (no lock or temp files), sorted.
+    pub fn json_files(&self, chat: ChatId) -> Result<Vec<String>, StoreError> {
+        let dir = self.chat_dir(chat);
+        let mut files: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json") && !statekit::json::is_temp_file(n))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    chat,
+                    message: e.to_string(),
+                });
+            }
+        };
+        files.sort();
+        Ok(files)
+    }
+}
+
+impl super::Portable for JsonStore {
+    fn export(&self) -> Result<Vec<super::ChatData>, StoreError> {
+        let mut out = Vec::new();
+        for chat in self.chats()? {
+            let mut doc = self
+                .load_doc(chat)?
+                .unwrap_or_else(|| Self::empty_doc(chat));
+            let next_id = doc.next_id();
+            let mut bounties = doc.bounties().to_vec();
+            bounties.sort_by_key(|b| b.id);
+            let members = match &doc {
+                Doc::Private(p) => vec![(p.user_id, p.tracked.clone())],
+                Doc::Group(_) => {
+                    let mut members = Vec::new();
+                    for name in self.json_files(chat)? {
+                        let Some(user) = name
+                            .strip_suffix(".json")
+                            .and_then(|s| s.parse::<i64>().ok())
+                        else {
+                            continue;
+                        };
+                        let path = self.chat_dir(chat).join(&name);
+                        if let Some(m) = self.read::<MemberFile>(chat, &path)? {
+                            members.push((UserId(user), m.tracked));
+                        }
+                    }
+                    members.sort_by_key(|(u, _)| *u);
+                    members
+                }
+            };
+            out.push(super::ChatData {
+                chat,
+                next_id,
+                bounties,
+                members,
+            });
+        }
+        Ok(out)
+    }
+
+    fn import(&self, chats: &[super::ChatData]) -> Result<(), StoreError> {
+        for d in chats {
+            let _lock = self.lock(d.chat)?;
+            if d.chat.is_group() {
+                let group = GroupFile {
+                    group_id: d.chat,
+                    next_id: d.next_id,
+                    bounties: d.bounties.clone(),
+                };
+                self.save_doc(d.chat, &Doc::Group(group))?;
+                for (user, tracked) in &d.members {
+                    let member = MemberFile {
+                        user_id: *user,
+                        tracked: tracked.clone(),
+                    };
+                    self.write(d.chat, &self.member_file(d.chat, *user), &member)?;
+                }
+            } else {
+                let private = PrivateFile {
+                    user_id: UserId(d.chat.0),
+                    next_id: d.next_id,
+                    bounties: d.bounties.clone(),
+                    tracked: d
+                        .members
+                        .first()
+                        .map(|(_, t)| t.clone())
+                        .unwrap_or_default(),
+                };
+                self.save_doc(d.chat, &Doc::Private(private))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -6,6 +6,8 @@
 //! same chat from two threads or two processes never lose each other's writes.
 
 pub mod json;
+pub mod migrate;
+pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,4 +97,27 @@ pub trait BountyStore: Send + Sync {
     /// Moves everything of chat `from` to chat `to` (a group upgraded to a supergroup).
     /// Idempotent: true if anything moved, false if `from` had nothing (already moved).
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError>;
+}
+
+/// Everything stored for one chat, in a backend-neutral form: what a storage migration
+/// copies and compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatData {
+    /// The chat.
+    pub chat: ChatId,
+    /// Its id counter.
+    pub next_id: u64,
+    /// Its bounties, by id.
+    pub bounties: Vec<Bounty>,
+    /// Per user (by user id), bookmarks in the order made. In a group, every member the
+    /// bot knows, even with no bookmarks; in a private chat, the chat's owner.
+    pub members: Vec<(UserId, Vec<BountyId>)>,
+}
+
+/// Whole-store export and import, for moving data between backends.
+pub trait Portable {
+    /// Every chat's data, ordered by chat id.
+    fn export(&self) -> Result<Vec<ChatData>, StoreError>;
+    /// Writes `chats` into this (empty) store.
+    fn import(&self, chats: &[ChatData]) -> Result<(), StoreError>;
 }

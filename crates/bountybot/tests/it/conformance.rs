@@ -223,3 +223,10 @@ fn open_json(dir: &Path) -> Arc<dyn BountyStore> {
 }
 
 backend_suite!(json, super::open_json);
+
+fn open_sqlite(dir: &Path) -> Arc<dyn BountyStore> {
+    let path = bountybot::store::sqlite::SqliteStore::path_in(&dir.join("data"));
+    Arc::new(bountybot::store::sqlite::SqliteStore::open(&path).unwrap())
+}
+
+backend_suite!(sqlite, super::open_sqlite);

@@ -4,5 +4,6 @@
 mod cli;
 mod concurrency;
 mod conformance;
+mod storage;
 mod support;
 mod telegram;

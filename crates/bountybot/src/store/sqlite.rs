@@ -1,0 +1,342 @@
+//! The SQLite backend: `{data}/bountybot.db`, opened through `statekit` (WAL, foreign
+//! keys, numbered migrations from `migrations/`), with the JSON backend's semantics.
+//!
+//! Every change is one `IMMEDIATE` transaction, so concurrent writers (threads or
+//! processes) queue on the database lock instead of failing half-way, and a commit is
+//! durable (`synchronous=FULL`) when the method returns.
+
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use statekit::migrate::Migrations;
+use statekit::sqlite::{Database, OpenOptions};
+
+use super::{Bounty, BountyStore, ChatData, NewBounty, Portable, StoreError};
+use crate::domain::{BountyId, ChatId, UserId};
+
+/// The database file name inside the data dir.
+pub const DB_FILE: &str = "bountybot.db";
+
+static MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    db: Database,
+}
+
+fn err(chat: ChatId) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Io {
+        chat,
+        message: format!("sqlite: {e}"),
+    }
+}
+
+/// In a private chat, bookmarks belong to the chat (as in `user.json`).
+fn owner(chat: ChatId, user: UserId) -> UserId {
+    if chat.is_group() {
+        user
+    } else {
+        UserId(chat.0)
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let fail = |message: String| StoreError::Io {
+            chat: ChatId(0),
+            message,
+        };
+        let db = Database::open(path, OpenOptions::default()).map_err(|e| fail(e.to_string()))?;
+        let migrations = Migrations::from_dir(&MIGRATIONS).map_err(|e| fail(e.to_string()))?;
+        db.write(|c| {
+            migrations
+                .apply(c)
+                .map(|_| ())
+                .map_err(|e| fail(e.to_string()))
+        })?;
+        Ok(SqliteStore { db })
+    }
+
+    /// `{data}/bountybot.db`.
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join(DB_FILE)
+    }
+
+    fn write<R>(
+        &self,
+        chat: ChatId,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.db
+            .write(|c: &mut Connection| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let r = f(&tx)?;
+                tx.commit()?;
+                Ok(r)
+            })
+            .map_err(err(chat))
+    }
+
+    fn read<R>(
+        &self,
+        chat: ChatId,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.db.read(f).map_err(err(chat))
+    }
+}
+
+fn row_to_bounty(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bounty> {
+    Ok(Bounty {
+        id: BountyId(r.get::<_, i64>(0)? as u64),
+        created_by_user_id: UserId(r.get(1)?),
+        text: r.get(2)?,
+        link: r.get(3)?,
+        due_date_ts: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at";
+
+fn list_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<Bounty>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 ORDER BY id"
+    ))?;
+    stmt.query_map([chat.0], row_to_bounty)?.collect()
+}
+
+fn tracked_in(c: &Connection, chat: ChatId, user: UserId) -> rusqlite::Result<Vec<BountyId>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT bounty_id FROM tracked WHERE chat_id = ?1 AND user_id = ?2 ORDER BY seq",
+    )?;
+    stmt.query_map([chat.0, user.0], |r| {
+        Ok(BountyId(r.get::<_, i64>(0)? as u64))
+    })?
+    .collect()
+}
+
+fn ensure_chat(tx: &Connection, chat: ChatId) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO chats (chat_id) VALUES (?1)")?
+        .execute([chat.0])?;
+    Ok(())
+}
+
+impl BountyStore for SqliteStore {
+    fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+        self.write(chat, |tx| {
+            ensure_chat(tx, chat)?;
+            if chat.is_group() {
+                tx.execute(
+                    "INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)",
+                    [chat.0, user.0],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn add(&self, chat: ChatId, new: NewBounty) -> Result<Bounty, StoreError> {
+        self.write(chat, |tx| {
+            ensure_chat(tx, chat)?;
+            let next: i64 = tx.query_row(
+                "SELECT max(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = ?1), 1))
+                 FROM chats WHERE chat_id = ?1",
+                [chat.0],
+                |r| r.get(0),
+            )?;
+            tx.prepare_cached(
+                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![chat.0, next, new.created_by_user_id.0, new.text, new.link, new.due_date_ts, new.created_at])?;
+            tx.prepare_cached("UPDATE chats SET next_id = ?2 WHERE chat_id = ?1")?.execute([chat.0, next + 1])?;
+            Ok(Bounty {
+                id: BountyId(next as u64),
+                created_by_user_id: new.created_by_user_id,
+                text: new.text,
+                link: new.link,
+                due_date_ts: new.due_date_ts,
+                created_at: new.created_at,
+            })
+        })
+    }
+
+    fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+        self.read(chat, |c| {
+            c.prepare_cached(&format!(
+                "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
+            ))?
+            .query_row([chat.0, id.0 as i64], row_to_bounty)
+            .optional()
+        })
+    }
+
+    fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+        self.read(chat, |c| list_in(c, chat))
+    }
+
+    fn update(&self, chat: ChatId, b: &Bounty) -> Result<bool, StoreError> {
+        self.write(chat, |tx| {
+            let n = tx.execute(
+                "UPDATE bounties SET created_by_user_id = ?3, text = ?4, link = ?5, due_date_ts = ?6, created_at = ?7
+                 WHERE chat_id = ?1 AND id = ?2",
+                params![chat.0, b.id.0 as i64, b.created_by_user_id.0, b.text, b.link, b.due_date_ts, b.created_at],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError> {
+        self.write(chat, |tx| {
+            // The counter already sits past every id handed out, so the id stays retired.
+            let n = tx.execute(
+                "DELETE FROM bounties WHERE chat_id = ?1 AND id = ?2",
+                [chat.0, id.0 as i64],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+        let user = owner(chat, user);
+        self.write(chat, |tx| {
+            ensure_chat(tx, chat)?;
+            if chat.is_group() {
+                tx.execute("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)", [chat.0, user.0])?;
+            }
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO tracked (chat_id, user_id, bounty_id, seq)
+                 VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = ?1 AND user_id = ?2))",
+                [chat.0, user.0, id.0 as i64],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+        let user = owner(chat, user);
+        self.write(chat, |tx| {
+            let n = tx.execute(
+                "DELETE FROM tracked WHERE chat_id = ?1 AND user_id = ?2 AND bounty_id = ?3",
+                [chat.0, user.0, id.0 as i64],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
+        let user = owner(chat, user);
+        self.read(chat, |c| tracked_in(c, chat, user))
+    }
+
+    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
+        if from == to || !from.is_group() || !to.is_group() {
+            return Err(StoreError::Io {
+                chat: from,
+                message: format!("cannot move chat {from} to {to}: both must be distinct groups"),
+            });
+        }
+        let outcome = self.write(from, |tx| {
+            let exists: bool = tx.query_row(
+                "SELECT count(*) > 0 FROM chats WHERE chat_id = ?1",
+                [from.0],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(Some(false));
+            }
+            let target_bounties: i64 = tx.query_row(
+                "SELECT count(*) FROM bounties WHERE chat_id = ?1",
+                [to.0],
+                |r| r.get(0),
+            )?;
+            if target_bounties > 0 {
+                return Ok(None);
+            }
+            tx.execute("DELETE FROM chats WHERE chat_id = ?1", [to.0])?; // an empty row from a /start
+            tx.execute(
+                "UPDATE chats SET chat_id = ?2 WHERE chat_id = ?1",
+                [from.0, to.0],
+            )?;
+            Ok(Some(true))
+        })?;
+        outcome.ok_or_else(|| StoreError::Io {
+            chat: to,
+            message: format!("cannot move chat {from} into {to}: {to} already has bounties"),
+        })
+    }
+}
+
+/// Every chat's data from a connection (read-only use is fine).
+pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
+    let chats: Vec<(i64, i64)> = c
+        .prepare("SELECT chat_id, next_id FROM chats ORDER BY chat_id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(chats.len());
+    for (id, next_id) in chats {
+        let chat = ChatId(id);
+        let users: Vec<i64> = if chat.is_group() {
+            c.prepare_cached("SELECT user_id FROM members WHERE chat_id = ?1 ORDER BY user_id")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        } else {
+            vec![id]
+        };
+        let mut members = Vec::with_capacity(users.len());
+        for u in users {
+            members.push((UserId(u), tracked_in(c, chat, UserId(u))?));
+        }
+        out.push(ChatData {
+            chat,
+            next_id: next_id as u64,
+            bounties: list_in(c, chat)?,
+            members,
+        });
+    }
+    Ok(out)
+}
+
+impl Portable for SqliteStore {
+    fn export(&self) -> Result<Vec<ChatData>, StoreError> {
+        self.read(ChatId(0), export_conn)
+    }
+
+    fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
+        self.write(ChatId(0), |tx| {
+            for d in chats {
+                tx.execute("INSERT INTO chats (chat_id, next_id) VALUES (?1, ?2)", [d.chat.0, d.next_id as i64])?;
+                for b in &d.bounties {
+                    tx.prepare_cached(
+                        "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![d.chat.0, b.id.0 as i64, b.created_by_user_id.0, b.text, b.link, b.due_date_ts, b.created_at])?;
+                }
+                for (user, tracked) in &d.members {
+                    if d.chat.is_group() {
+                        tx.prepare_cached("INSERT INTO members (chat_id, user_id) VALUES (?1, ?2)")?.execute([d.chat.0, user.0])?;
+                    }
+                    for (seq, id) in tracked.iter().enumerate() {
+                        tx.prepare_cached("INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)")?
+                            .execute([d.chat.0, owner(d.chat, *user).0, id.0 as i64, seq as i64 + 1])?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Io {
+            chat: ChatId(0),
+            message: format!("sqlite: {e}"),
+        }
+    }
+}
