@@ -59,7 +59,7 @@ fn cookie_user(headers: &HeaderMap) -> Option<UserId> {
 }
 
 /// A new user id for a display name: readable and unique.
-pub fn new_user_id(name: &str) -> UserId {
+pub fn new_user_id(name: &str) -> Result<UserId, AppError> {
     let stem: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -72,7 +72,7 @@ pub fn new_user_id(name: &str) -> UserId {
     } else {
         format!("{stem}-{suffix}")
     };
-    UserId::parse(&id).unwrap_or_else(|_| UserId::parse("user").unwrap_or_else(|_| unreachable!()))
+    UserId::parse(&id).map_err(|e| AppError::internal(e.to_string()))
 }
 
 /// Creates a study user with display name `name` in `slug`.
@@ -84,7 +84,7 @@ pub fn create_user(storage: &Storage, slug: &Slug, name: &str) -> Result<StudyUs
         ));
     }
     let user = StudyUser {
-        user_id: new_user_id(name),
+        user_id: new_user_id(name)?,
         name: name.to_string(),
         created_at: jiff::Timestamp::now().to_string(),
     };
@@ -345,4 +345,29 @@ pub async fn admin(
         page.render()
             .map_err(|e| AppError::internal(e.to_string()))?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_come_from_any_display_name() {
+        for name in [
+            "Quinn",
+            "<script>",
+            "Zoë Ångström",
+            "a very long display name that goes on and on",
+            "!!!",
+        ] {
+            let id = new_user_id(name).unwrap();
+            assert!(UserId::parse(id.as_str()).is_ok(), "{name} gave {id}");
+        }
+        assert!(new_user_id("Quinn").unwrap().as_str().starts_with("quinn-"));
+        assert_ne!(
+            new_user_id("Quinn").unwrap(),
+            new_user_id("Quinn").unwrap(),
+            "unique"
+        );
+    }
 }
