@@ -366,15 +366,7 @@ impl BountyStore for JsonStore {
             chat,
             message: e.to_string(),
         };
-        let mut files: Vec<_> = match std::fs::read_dir(&from_dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".json") && !statekit::json::is_temp_file(n))
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(from, e)),
-        };
+        let mut files = self.json_files(from)?;
         let moved = !files.is_empty();
         if files.iter().any(|f| f == GROUP_FILE)
             && let Some(Doc::Group(existing)) = self.load_doc(to)?
