@@ -172,19 +172,23 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .click()
         .await
         .unwrap();
-    let score = match c.wait().for_element(Locator::Css("#score")).await {
+    // #feedback exists only on the page after an answer (the page before it already
+    // has a #score), so waiting for it cannot catch the old page mid-navigation.
+    let feedback = match c.wait().for_element(Locator::Css("#feedback")).await {
         Ok(e) => e.text().await.unwrap(),
-        Err(e) => panic!("no score ({e}); page was:\n{}", c.source().await.unwrap()),
+        Err(e) => panic!(
+            "no feedback ({e}); page was:\n{}",
+            c.source().await.unwrap()
+        ),
     };
+    assert!(feedback.contains("Right!"), "{feedback}");
+    let score = c
+        .find(Locator::Css("#score"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(score, "Score: 1 of 1 right (100%)");
-    assert!(
-        c.find(Locator::Css("#feedback"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains("Right!")
-    );
     c.close().await.unwrap();
 }
