@@ -186,8 +186,11 @@ fn kill_9_during_the_event_import_then_re_run_equals_an_uninterrupted_run() {
         .unwrap();
     // Wait (bounded) until the import is writing its staging database, then kill it.
     let staging = f.prop().join("honestcam.db.importing");
+    // Poll (bounded by time, not by a count that may run out before the child starts)
+    // until the import is writing its staging database, then kill it there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let mut killed_mid_import = false;
-    for _ in 0..20_000 {
+    while std::time::Instant::now() < deadline {
         if staging.exists() {
             child.kill().unwrap();
             killed_mid_import = true;
@@ -196,15 +199,17 @@ fn kill_9_during_the_event_import_then_re_run_equals_an_uninterrupted_run() {
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     child.wait().unwrap();
-    if killed_mid_import {
-        assert!(
-            !f.prop().join("honestcam.db").exists(),
-            "property not switched to a half-built database"
-        );
-    }
+    assert!(
+        killed_mid_import,
+        "the import was killed while building its database"
+    );
+    assert!(
+        !f.prop().join("honestcam.db").exists(),
+        "property not switched to a half-built database"
+    );
     f.plan(&["db-migrate", SLUG, "--execute"]);
     assert_eq!(state(&f.storage(), &f.slug()), reference);
     assert!(!staging.exists(), "staging file cleaned up");
