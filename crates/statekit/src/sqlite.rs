@@ -299,24 +299,39 @@ impl DatabaseCache {
     }
 
     /// The database at `path`, opened on first use. Two spellings of one file give
-    /// the same [`Database`].
+    /// the same [`Database`]. A spelling seen before is found without touching the
+    /// file system.
     pub fn get(&self, path: &Path) -> Result<Arc<Database>, SqliteError> {
-        let key = cache_key(path)?;
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(db) = open.get(&key) {
+        if let Some(db) = self
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+        {
             return Ok(Arc::clone(db));
         }
-        let db = Arc::new(Database::open(&key, self.opts.clone())?);
+        let key = cache_key(path)?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let db = match open.get(&key) {
+            Some(db) => Arc::clone(db),
+            None => Arc::new(Database::open(&key, self.opts.clone())?),
+        };
         open.insert(key, Arc::clone(&db));
+        open.insert(path.to_path_buf(), Arc::clone(&db));
         Ok(db)
     }
 
     /// Forgets the database at `path` (call before moving or deleting the file). Its
     /// connections close when the last user drops its handle.
     pub fn evict(&self, path: &Path) {
-        if let Ok(key) = cache_key(path) {
-            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-            open.remove(&key);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let target = open
+            .get(path)
+            .cloned()
+            .or_else(|| cache_key(path).ok().and_then(|k| open.get(&k).cloned()));
+        if let Some(db) = target {
+            // Forget every spelling that leads to this database.
+            open.retain(|_, d| !Arc::ptr_eq(d, &db));
         }
     }
 }
