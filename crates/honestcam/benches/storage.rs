@@ -2,8 +2,9 @@
 //!
 //! - legacy import rate: `db-migrate --execute` of a 1,000,000-event legacy log
 //!   (parse, derive ids, one transaction with a prepared statement, archive);
+//!   with the time of each step;
 //! - durable single-event append rate with `synchronous=FULL`, next to the raw fsync
-//!   rate of the same disk (append 4 KiB + fdatasync), measured in the same run.
+//!   rate of the same disk (append 4 KiB + fsync), measured in alternating rounds.
 //!
 //! `cargo bench -p honestcam` (set HONESTCAM_BENCH_EVENTS to change the log size).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -16,7 +17,7 @@ use honestcam::compliance::Change;
 use honestcam::compliance::loader::record_change;
 use honestcam::config::DataDir;
 use honestcam::demo::{DemoOptions, write_demo};
-use honestcam::migrate::{NoProgress, import::db_migrate};
+use honestcam::migrate::{NoProgress, import::db_migrate_timed};
 use honestcam::property::Slug;
 use honestcam::storage::Storage;
 use statekit::plan::Mode;
@@ -57,7 +58,7 @@ fn main() {
 
     let storage = Storage::open(data.clone(), DbOptions::default()).unwrap();
     let start = Instant::now();
-    let plan = db_migrate(&storage, &slug, Mode::Execute, &NoProgress).unwrap();
+    let (plan, timings) = db_migrate_timed(&storage, &slug, Mode::Execute, &NoProgress).unwrap();
     let import_secs = start.elapsed().as_secs_f64();
     assert_eq!(plan.count(honestcam::migrate::import::EVENTS), Some(events));
 
@@ -113,6 +114,13 @@ fn main() {
         log_bytes as f64 / 1e6,
         import_secs,
         events as f64 / import_secs
+    );
+    println!(
+        "| of which: read and parse {:.2} s; events load (one transaction, prepared statement) {:.2} s = {:.0} events/s; archive {:.2} s | | |",
+        timings.read.as_secs_f64(),
+        timings.events.as_secs_f64(),
+        events as f64 / timings.events.as_secs_f64(),
+        timings.archive.as_secs_f64()
     );
     println!(
         "| durable append (synchronous=FULL), {appends} events | {append_rate:.0} appends/s | |"

@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use statekit::plan::{Mode, Plan};
 
@@ -94,6 +95,19 @@ fn read_legacy(paths: &PropertyPaths) -> Result<Legacy, ImportError> {
     })
 }
 
+/// How long each step of an executed import took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Reading and checking the legacy files.
+    pub read: Duration,
+    /// Upserting study users and progress.
+    pub study: Duration,
+    /// Loading the events (one transaction, prepared statement).
+    pub events: Duration,
+    /// Archiving the legacy files.
+    pub archive: Duration,
+}
+
 /// Plans, and with [`Mode::Execute`] performs, the import of `slug`'s legacy JSON.
 pub fn db_migrate(
     storage: &Storage,
@@ -101,10 +115,21 @@ pub fn db_migrate(
     mode: Mode,
     progress: &dyn Progress,
 ) -> Result<Plan, ImportError> {
+    db_migrate_timed(storage, slug, mode, progress).map(|(plan, _)| plan)
+}
+
+/// [`db_migrate`], also returning how long each step took.
+pub fn db_migrate_timed(
+    storage: &Storage,
+    slug: &Slug,
+    mode: Mode,
+    progress: &dyn Progress,
+) -> Result<(Plan, Timings), ImportError> {
     let paths = storage.property(slug)?;
-    let started = std::time::Instant::now();
+    let mut timings = Timings::default();
+    let mut step = Instant::now();
     let legacy = read_legacy(&paths)?;
-    tracing::debug!(elapsed = ?started.elapsed(), events = legacy.events.len(), "read legacy files");
+    timings.read = step.elapsed();
     let db_exists = paths.on_sqlite();
 
     let new_events = if db_exists {
@@ -133,10 +158,11 @@ pub fn db_migrate(
     plan.push(PROGRESS, legacy.progress.len() as u64);
     plan.push(ARCHIVE, legacy.files.len() as u64);
     if !mode.is_execute() || !plan.changes() {
-        return Ok(plan);
+        return Ok((plan, timings));
     }
 
     // 2. Study users and progress: idempotent upserts in one transaction.
+    step = Instant::now();
     if !legacy.users.is_empty() || !legacy.progress.is_empty() {
         let now = jiff::Timestamp::now().to_string();
         storage.study_db()?.write(|conn| {
@@ -152,9 +178,10 @@ pub fn db_migrate(
         })?;
     }
     crash_point("study");
-    tracing::debug!(elapsed = ?started.elapsed(), "study data imported");
+    timings.study = step.elapsed();
 
     // 3. Events, into the live database or a staging one renamed into place.
+    step = Instant::now();
     let total = legacy.events.len() as u64;
     let report = |done| progress.update(done, total);
     if db_exists {
@@ -164,9 +191,10 @@ pub fn db_migrate(
         build_staged_db(storage, &paths, &legacy.events, &report)?;
     }
     crash_point("events");
-    tracing::debug!(elapsed = ?started.elapsed(), "events imported");
+    timings.events = step.elapsed();
 
     // 4. Archive what was imported.
+    step = Instant::now();
     let files: Vec<PathBuf> = legacy
         .files
         .into_iter()
@@ -176,7 +204,16 @@ pub fn db_migrate(
         let archive = statekit::archive::archive_legacy(&paths.dir, &files)?;
         plan.note(format!("legacy files archived to {}", archive.display()));
     }
-    Ok(plan)
+    timings.archive = step.elapsed();
+    plan.note(format!(
+        "took {:.1} s: reading {:.1} s, study data {:.1} s, events {:.1} s, archiving {:.1} s",
+        (timings.read + timings.study + timings.events + timings.archive).as_secs_f64(),
+        timings.read.as_secs_f64(),
+        timings.study.as_secs_f64(),
+        timings.events.as_secs_f64(),
+        timings.archive.as_secs_f64()
+    ));
+    Ok((plan, timings))
 }
 
 /// Page cache for an import connection (negative: KiB), so the indexes of a large log
