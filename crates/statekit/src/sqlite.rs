@@ -117,10 +117,8 @@ pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, Sq
     let conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
 
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(open_err)?;
-    expect_pragma(path, "journal_mode", &mode.to_ascii_lowercase(), "wal")?;
+    let mode = switch_to_wal(&conn, opts.busy_timeout).map_err(open_err)?;
+    expect_pragma(path, "journal_mode", &mode, "wal")?;
 
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(open_err)?;
@@ -165,6 +163,41 @@ pub fn open_read_only(path: &Path) -> Result<Connection, SqliteError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Puts the database in WAL mode and returns the mode it ends in. The switch needs an
+/// exclusive lock, and when several connections open a new file at once SQLite can
+/// answer "database is locked" without waiting; so a file already in WAL is left
+/// alone, and a busy switch is retried until `timeout` has passed.
+fn switch_to_wal(conn: &Connection, timeout: Duration) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let attempt = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .and_then(|mode| {
+                if mode.eq_ignore_ascii_case("wal") {
+                    Ok(mode)
+                } else {
+                    conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+                }
+            });
+        match attempt {
+            Ok(mode) => return Ok(mode.to_ascii_lowercase()),
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn expect_pragma(
@@ -381,6 +414,24 @@ mod tests {
         assert_eq!(pragma(&conn, "foreign_keys"), "1");
         assert_eq!(pragma(&conn, "synchronous"), "2");
         assert_eq!(pragma(&conn, "busy_timeout"), "5000");
+    }
+
+    #[test]
+    fn many_connections_can_open_a_new_file_at_once() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("race-{round}.db"));
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| {
+                        barrier.wait();
+                        let conn = open_connection(&path, &OpenOptions::default()).unwrap();
+                        assert_eq!(pragma(&conn, "journal_mode"), "wal");
+                    });
+                }
+            });
+        }
     }
 
     #[test]
