@@ -4,8 +4,8 @@ use jiff::Timestamp;
 
 use super::parse::{COMMANDS, Command, Parsed, parse};
 use super::render::{escape, list_messages};
-use crate::domain::{BountyId, ChatId, UserId, date_to_ts};
-use crate::store::{Bounty, BountyStore, NewBounty, StoreError};
+use crate::domain::{BountyId, BountyText, ChatId, UserId, date_to_ts};
+use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
 
 /// Who is speaking, where and when.
 #[derive(Debug, Clone)]
@@ -112,26 +112,26 @@ fn run(
             )])
         }
         Command::Edit { id, changes } => {
-            let Some(mut b) = store.get(chat, id)? else {
+            let Some(b) = store.get(chat, id)? else {
                 return Ok(no_such(id));
             };
+            // The creator never changes and ids are never reused, so this check stays
+            // true for the update below.
             if b.created_by_user_id != ctx.user {
                 return Ok(Reply(vec![format!(
                     "Only the creator of #{id} can edit it."
                 )]));
             }
-            if let Some(text) = changes.text {
-                b.text = text.into_string();
-            }
-            if let Some(link) = changes.link {
-                b.link = link;
-            }
-            if let Some(due) = changes.due {
-                b.due_date_ts = due.map(date_to_ts);
-            }
-            if !store.update(chat, &b)? {
+            let patch = BountyPatch {
+                text: changes.text.map(BountyText::into_string),
+                link: changes.link,
+                due_date_ts: changes.due.map(|d| d.map(date_to_ts)),
+            };
+            // Applied by the store in one unit of work, so a concurrent edit of another
+            // field is kept; `None` means the bounty was deleted meanwhile.
+            let Some(b) = store.update(chat, id, &patch)? else {
                 return Ok(no_such(id));
-            }
+            };
             Reply(list_messages(&format!("Updated #{id}"), vec![b], today))
         }
         Command::Delete(id) => {
@@ -433,6 +433,91 @@ mod tests {
         assert_eq!(bot.try_say(GROUP, ANN, "/weather"), None);
         assert!(bot.try_say(GROUP, ANN, "/bounty@bountybot").is_some());
         assert!(bot.say(private(ANN), ANN, "/weather").contains("/help"));
+    }
+
+    /// Delegates to a JSON store, but the first `get` lets another writer set a due
+    /// date first: the interleaving of two edits from two processes, made
+    /// deterministic.
+    struct EditRace {
+        inner: JsonStore,
+        raced: std::sync::atomic::AtomicBool,
+    }
+
+    impl BountyStore for EditRace {
+        fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+            self.inner.ensure_user(chat, user)
+        }
+        fn add(&self, chat: ChatId, b: NewBounty) -> Result<Bounty, StoreError> {
+            self.inner.add(chat, b)
+        }
+        fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+            let seen = self.inner.get(chat, id);
+            if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let other = BountyPatch {
+                    due_date_ts: Some(Some(date_to_ts("2026-12-24".parse().unwrap()))),
+                    ..BountyPatch::default()
+                };
+                self.inner.update(chat, id, &other)?;
+            }
+            seen
+        }
+        fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+            self.inner.list(chat)
+        }
+        fn update(
+            &self,
+            chat: ChatId,
+            id: BountyId,
+            patch: &BountyPatch,
+        ) -> Result<Option<Bounty>, StoreError> {
+            self.inner.update(chat, id, patch)
+        }
+        fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError> {
+            self.inner.delete(chat, id)
+        }
+        fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+            self.inner.track(chat, user, id)
+        }
+        fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+            self.inner.untrack(chat, user, id)
+        }
+        fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
+            self.inner.tracked(chat, user)
+        }
+        fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
+            self.inner.migrate_chat(from, to)
+        }
+    }
+
+    #[test]
+    fn an_edit_keeps_a_concurrent_edit_of_another_field() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add original text");
+        let racing = EditRace {
+            inner: bot.store.clone(),
+            raced: std::sync::atomic::AtomicBool::new(false),
+        };
+        let ctx = Context {
+            chat: GROUP,
+            user: ANN,
+            now: "2026-11-23T12:00:00Z".parse().unwrap(),
+            bot_username: "BountyBot",
+        };
+        let reply = handle(&racing, &ctx, "/edit 1 text=renamed")
+            .unwrap()
+            .0
+            .join("\n");
+        assert!(
+            reply.contains("renamed") && reply.contains("2026-12-24"),
+            "{reply}"
+        );
+        let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+        assert_eq!(stored.text, "renamed");
+        assert_eq!(
+            stored.due_date_ts,
+            Some(date_to_ts("2026-12-24".parse().unwrap())),
+            "the other writer's due date survives"
+        );
     }
 
     /// Telegram's HTML mode understands only a few tags; anything else is refused.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use statekit::json::{JsonError, read_json, sweep_temp_files, write_json_atomic};
 use statekit::lock::DirLock;
 
-use super::{Bounty, BountyStore, NewBounty, StoreError};
+use super::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
 use crate::domain::{BountyId, ChatId, UserId};
 
 /// Name of a group's bounty file.
@@ -297,15 +297,20 @@ impl BountyStore for JsonStore {
         Ok(list)
     }
 
-    fn update(&self, chat: ChatId, bounty: &Bounty) -> Result<bool, StoreError> {
+    fn update(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        patch: &BountyPatch,
+    ) -> Result<Option<Bounty>, StoreError> {
         self.modify(chat, |doc| {
             let (_, bounties) = doc.parts();
-            match bounties.iter_mut().find(|b| b.id == bounty.id) {
+            match bounties.iter_mut().find(|b| b.id == id) {
                 Some(slot) => {
-                    *slot = bounty.clone();
-                    (true, true)
+                    patch.apply_to(slot);
+                    (Some(slot.clone()), true)
                 }
-                None => (false, false),
+                None => (None, false),
             }
         })
     }

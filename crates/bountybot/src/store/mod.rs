@@ -47,6 +47,34 @@ pub struct NewBounty {
     pub created_at: i64,
 }
 
+/// Field changes for [`BountyStore::update`]: `None` leaves a field as it is. The
+/// store applies them to the stored bounty inside one unit of work, so two edits of
+/// different fields that arrive at once both survive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BountyPatch {
+    /// New description.
+    pub text: Option<String>,
+    /// New link, or `Some(None)` to clear it.
+    pub link: Option<Option<String>>,
+    /// New due date (unix seconds), or `Some(None)` to clear it.
+    pub due_date_ts: Option<Option<i64>>,
+}
+
+impl BountyPatch {
+    /// Writes the given fields into `b`; id, creator and creation time never change.
+    pub fn apply_to(&self, b: &mut Bounty) {
+        if let Some(text) = &self.text {
+            b.text.clone_from(text);
+        }
+        if let Some(link) = &self.link {
+            b.link.clone_from(link);
+        }
+        if let Some(due) = self.due_date_ts {
+            b.due_date_ts = due;
+        }
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -84,8 +112,14 @@ pub trait BountyStore: Send + Sync {
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError>;
     /// Every bounty of the chat, by id.
     fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError>;
-    /// Replaces the stored bounty with the same id; false if there is none.
-    fn update(&self, chat: ChatId, bounty: &Bounty) -> Result<bool, StoreError>;
+    /// Applies `patch` to the stored bounty `id` and returns the result; `None` if there
+    /// is no such bounty.
+    fn update(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        patch: &BountyPatch,
+    ) -> Result<Option<Bounty>, StoreError>;
     /// Deletes a bounty; false if there was none. Its id is never reused.
     fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError>;
     /// Bookmarks a bounty for a user; false if it already was.

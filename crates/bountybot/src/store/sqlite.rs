@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use statekit::migrate::Migrations;
 use statekit::sqlite::{Database, OpenOptions};
 
-use super::{Bounty, BountyStore, ChatData, NewBounty, Portable, StoreError};
+use super::{Bounty, BountyPatch, BountyStore, ChatData, NewBounty, Portable, StoreError};
 use crate::domain::{BountyId, ChatId, UserId};
 
 /// The database file name inside the data dir.
@@ -179,14 +179,29 @@ impl BountyStore for SqliteStore {
         self.read(chat, |c| list_in(c, chat))
     }
 
-    fn update(&self, chat: ChatId, b: &Bounty) -> Result<bool, StoreError> {
+    fn update(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        patch: &BountyPatch,
+    ) -> Result<Option<Bounty>, StoreError> {
+        // Read and write in one IMMEDIATE transaction: no other writer in between.
         self.write(chat, |tx| {
-            let n = tx.execute(
-                "UPDATE bounties SET created_by_user_id = ?3, text = ?4, link = ?5, due_date_ts = ?6, created_at = ?7
-                 WHERE chat_id = ?1 AND id = ?2",
-                params![chat.0, b.id.0 as i64, b.created_by_user_id.0, b.text, b.link, b.due_date_ts, b.created_at],
+            let Some(mut b) = tx
+                .prepare_cached(&format!(
+                    "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
+                ))?
+                .query_row([chat.0, id.0 as i64], row_to_bounty)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            patch.apply_to(&mut b);
+            tx.execute(
+                "UPDATE bounties SET text = ?3, link = ?4, due_date_ts = ?5 WHERE chat_id = ?1 AND id = ?2",
+                params![chat.0, id.0 as i64, b.text, b.link, b.due_date_ts],
             )?;
-            Ok(n > 0)
+            Ok(Some(b))
         })
     }
 

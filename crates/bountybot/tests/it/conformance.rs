@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bountybot::domain::{BountyId, ChatId, UserId};
-use bountybot::store::{BountyStore, NewBounty};
+use bountybot::store::{BountyPatch, BountyStore, NewBounty};
 
 pub type Open = fn(&Path) -> Arc<dyn BountyStore>;
 
@@ -52,16 +52,65 @@ pub fn stored_bounties_read_back_exactly(open: Open) {
     assert_eq!(s.get(GROUP, BountyId(99)).unwrap(), None);
 }
 
-pub fn update_replaces_and_reports_missing(open: Open) {
+pub fn update_changes_only_the_given_fields(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let mut b = s.add(GROUP, new("old", ANN)).unwrap();
-    b.text = "new".into();
-    b.link = None;
-    assert!(s.update(GROUP, &b).unwrap());
-    assert_eq!(s.get(GROUP, b.id).unwrap(), Some(b.clone()));
-    b.id = BountyId(50);
-    assert!(!s.update(GROUP, &b).unwrap());
+    let b = s.add(GROUP, new("old", ANN)).unwrap();
+    let text_only = BountyPatch {
+        text: Some("new".into()),
+        ..BountyPatch::default()
+    };
+    let mut want = b.clone();
+    want.text = "new".into();
+    assert_eq!(
+        s.update(GROUP, b.id, &text_only).unwrap(),
+        Some(want.clone())
+    );
+    // A second edit of other fields keeps the first one's text.
+    let clear = BountyPatch {
+        link: Some(None),
+        due_date_ts: Some(Some(1_800_000_000)),
+        ..BountyPatch::default()
+    };
+    want.link = None;
+    want.due_date_ts = Some(1_800_000_000);
+    assert_eq!(s.update(GROUP, b.id, &clear).unwrap(), Some(want.clone()));
+    assert_eq!(s.get(GROUP, b.id).unwrap(), Some(want));
+    assert_eq!(s.update(GROUP, BountyId(50), &text_only).unwrap(), None);
+}
+
+pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let b = s.add(GROUP, new("start", ANN)).unwrap();
+    std::thread::scope(|scope| {
+        let texts = Arc::clone(&s);
+        scope.spawn(move || {
+            for i in 0..50 {
+                let patch = BountyPatch {
+                    text: Some(format!("text {i}")),
+                    ..BountyPatch::default()
+                };
+                texts.update(GROUP, b.id, &patch).unwrap();
+            }
+        });
+        let dues = Arc::clone(&s);
+        scope.spawn(move || {
+            for i in 0..50 {
+                let patch = BountyPatch {
+                    due_date_ts: Some(Some(1_800_000_000 + i)),
+                    ..BountyPatch::default()
+                };
+                dues.update(GROUP, b.id, &patch).unwrap();
+            }
+        });
+    });
+    let got = s.get(GROUP, b.id).unwrap().unwrap();
+    assert_eq!(
+        (got.text.as_str(), got.due_date_ts),
+        ("text 49", Some(1_800_000_049)),
+        "the last edit of each field wins; neither is lost"
+    );
 }
 
 pub fn deleted_ids_are_never_reused(open: Open) {
@@ -111,7 +160,11 @@ pub fn chats_are_isolated(open: Open) {
     assert!(s.list(OTHER).unwrap().is_empty());
     assert_eq!(s.get(OTHER, b.id).unwrap(), None);
     assert!(!s.delete(OTHER, b.id).unwrap());
-    assert!(!s.update(OTHER, &b).unwrap());
+    let patch = BountyPatch {
+        text: Some("hijacked".into()),
+        ..BountyPatch::default()
+    };
+    assert_eq!(s.update(OTHER, b.id, &patch).unwrap(), None);
     assert_eq!(s.list(GROUP).unwrap(), vec![b]);
 }
 
@@ -187,8 +240,12 @@ macro_rules! backend_suite {
                 c::stored_bounties_read_back_exactly($open)
             }
             #[test]
-            fn update_replaces_and_reports_missing() {
-                c::update_replaces_and_reports_missing($open)
+            fn update_changes_only_the_given_fields() {
+                c::update_changes_only_the_given_fields($open)
+            }
+            #[test]
+            fn concurrent_edits_of_different_fields_both_survive() {
+                c::concurrent_edits_of_different_fields_both_survive($open)
             }
             #[test]
             fn deleted_ids_are_never_reused() {
