@@ -39,12 +39,21 @@ pub fn run(
             "bountybot repl: chat {chat}, user {user}. :as <user_id>, :chat <chat_id>, Ctrl-D to quit."
         )?;
     }
-    for line in input.lines() {
+    let mut input = input;
+    let mut buf = Vec::new();
+    loop {
         if opts.interactive {
             write!(out, "[{chat} as {user}] > ")?;
             out.flush()?;
         }
-        let line = line?;
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        // A line that is not UTF-8 is still a message (with replacement characters),
+        // not the end of the session.
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end_matches(['\r', '\n']);
         let trimmed = line.trim();
         if let Some(arg) = trimmed.strip_prefix(":as") {
             match arg.trim().parse::<i64>() {
@@ -63,7 +72,7 @@ pub fn run(
                 now: jiff::Timestamp::now(),
                 bot_username: &opts.bot_username,
             };
-            if let Some(reply) = handle(store, &ctx, &line) {
+            if let Some(reply) = handle(store, &ctx, line) {
                 for message in reply.0 {
                     writeln!(out, "{message}")?;
                 }
@@ -71,5 +80,66 @@ pub fn run(
         }
         out.flush()?;
     }
+    if opts.interactive {
+        writeln!(out)?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::json::JsonStore;
+
+    fn run_on(input: &[u8], interactive: bool) -> (String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let opts = ReplOptions {
+            chat: ChatId(-7),
+            user: UserId(3),
+            bot_username: "bountybot".into(),
+            interactive,
+        };
+        let mut out = Vec::new();
+        run(&store, &opts, input, &mut out).unwrap();
+        (String::from_utf8(out).unwrap(), dir)
+    }
+
+    #[test]
+    fn a_terminal_sees_each_prompt_before_typing_and_the_reply_after() {
+        let (out, _dir) = run_on(b"/add first\n:as 4\n", true);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("bountybot repl: chat -7, user 3."),
+            "{out}"
+        );
+        assert_eq!(lines[1], "[-7 as 3] > Added bounty <b>#1</b>: first");
+        assert_eq!(
+            lines[2], "[-7 as 3] > [-7 as 4] > ",
+            "prompt follows the switch"
+        );
+        assert_eq!(lines.len(), 3, "{out:?}");
+    }
+
+    #[test]
+    fn piped_input_gets_replies_only() {
+        let (out, _dir) = run_on(b"/add first\r\n\n:as x\n/bounty@bountybot\n", false);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "Added bounty <b>#1</b>: first");
+        assert_eq!(lines[1], "usage: :as <positive user id>");
+        assert_eq!(lines[2], "<b>Bounties in this group</b>");
+        assert!(lines[3].starts_with("<b>#1</b> first · by user 3"), "{out}");
+        assert_eq!(lines.len(), 4, "{out:?}");
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_does_not_end_the_session() {
+        let (out, dir) = run_on(b"/add caf\xe9 bill\n/add next\n", false);
+        assert_eq!(
+            out,
+            "Added bounty <b>#1</b>: caf\u{fffd} bill\nAdded bounty <b>#2</b>: next\n"
+        );
+        let store = JsonStore::new(dir.path());
+        assert_eq!(store.list(ChatId(-7)).unwrap().len(), 2);
+    }
 }
