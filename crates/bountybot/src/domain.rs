@@ -60,11 +60,26 @@ pub enum FieldError {
     #[error("the description is {0} characters; the limit is 1000")]
     TextTooLong(usize),
     /// Not a date the bot understands.
-    #[error("{0:?} is not a date: use YYYY-MM-DD, today, tomorrow, +3d or +2w")]
+    #[error("{} is not a date: use YYYY-MM-DD, today, tomorrow, +3d or +2w", quoted(.0))]
     BadDate(String),
     /// Not a bounty number.
-    #[error("{0:?} is not a bounty number")]
+    #[error("{} is not a bounty number", quoted(.0))]
     BadId(String),
+}
+
+/// Longest piece of user input quoted back in a reason, in characters.
+pub const MAX_QUOTE_CHARS: usize = 40;
+
+/// `s` in quotes for a reason reply, cut to [`MAX_QUOTE_CHARS`] characters so that a
+/// long bad token cannot push the reply over Telegram's message size limit.
+pub fn quoted(s: &str) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(MAX_QUOTE_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{:?}", format!("{head}…"))
+    } else {
+        format!("{head:?}")
+    }
 }
 
 /// Validated bounty text: 1 to 1000 characters, trimmed.
@@ -239,6 +254,17 @@ mod tests {
         assert_eq!(
             BountyText::parse(&"é".repeat(1001)),
             Err(FieldError::TextTooLong(1001))
+        );
+    }
+
+    #[test]
+    fn quotes_are_cut_to_a_bounded_length() {
+        assert_eq!(quoted("abc"), "\"abc\"");
+        let long = quoted(&"é".repeat(5000));
+        assert_eq!(long, format!("\"{}…\"", "é".repeat(MAX_QUOTE_CHARS)));
+        assert_eq!(
+            FieldError::BadId("x".repeat(100)).to_string(),
+            format!("\"{}…\" is not a bounty number", "x".repeat(40))
         );
     }
 

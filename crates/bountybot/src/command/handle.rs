@@ -4,7 +4,7 @@ use jiff::Timestamp;
 
 use super::parse::{COMMANDS, Command, Parsed, parse};
 use super::render::{escape, list_messages};
-use crate::domain::{BountyId, BountyText, ChatId, UserId, date_to_ts};
+use crate::domain::{BountyId, BountyText, ChatId, UserId, date_to_ts, quoted};
 use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
 
 /// Who is speaking, where and when.
@@ -41,8 +41,8 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
                 None
             } else {
                 Reply::one(format!(
-                    "I don't know /{}. Send /help for what I can do.",
-                    escape(&name)
+                    "I don't know {}. Send /help for what I can do.",
+                    escape(&quoted(&format!("/{name}")))
                 ))
             }
         }
@@ -518,6 +518,31 @@ mod tests {
             Some(date_to_ts("2026-12-24".parse().unwrap())),
             "the other writer's due date survives"
         );
+    }
+
+    #[test]
+    fn replies_to_huge_bad_input_stay_under_the_message_limit() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add something");
+        let junk = "&".repeat(4000);
+        for text in [
+            format!("/edit 1 due={junk}"),
+            format!("/edit 1 link={junk}"),
+            format!("/edit 1 {junk} text=x"),
+            format!("/edit {junk}"),
+            format!("/delete {junk}"),
+            format!("/add thing 1/2/{}", "3".repeat(4000)),
+            format!("/add {junk}"),
+            format!("/{}", "x".repeat(4000)),
+        ] {
+            let reply = bot.say(private(ANN), ANN, &text);
+            let visible = reply.replace("&amp;", "&").replace("&quot;", "\"");
+            assert!(
+                visible.encode_utf16().count() < 200,
+                "{}: {reply}",
+                &text[..20]
+            );
+        }
     }
 
     /// Telegram's HTML mode understands only a few tags; anything else is refused.

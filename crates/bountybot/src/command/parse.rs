@@ -10,7 +10,9 @@
 
 use jiff::civil::Date;
 
-use crate::domain::{BountyId, BountyText, DateToken, FieldError, is_link, parse_due, parse_id};
+use crate::domain::{
+    BountyId, BountyText, DateToken, FieldError, is_link, parse_due, parse_id, quoted,
+};
 
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,7 +266,10 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
                 None => {
                     return Err((
                         "edit",
-                        format!("{t:?} comes before any text=, link= or due=; use one style"),
+                        format!(
+                            "{} comes before any text=, link= or due=; use one style",
+                            quoted(t)
+                        ),
                     ));
                 }
             },
@@ -282,7 +287,10 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
             "link" => {
                 return Err((
                     "edit",
-                    format!("{value:?} is not a link (http:// or https://); link=- clears it"),
+                    format!(
+                        "{} is not a link (http:// or https://); link=- clears it",
+                        quoted(&value)
+                    ),
                 ));
             }
             "due" if value == "-" => changes.due = Some(None),
