@@ -300,33 +300,46 @@ mod tests {
     #[test]
     fn only_the_creator_edits_or_deletes() {
         let bot = Bot::new();
-        bot.say(GROUP, ANN, "/add Ann's task");
-        assert_eq!(
-            bot.say(GROUP, BOB, "/edit 1 text=mine now"),
-            "Only the creator of #1 can edit it."
-        );
-        assert_eq!(
-            bot.say(GROUP, BOB, "/delete 1"),
-            "Only the creator of #1 can delete it."
-        );
-        let edited = bot.say(
-            GROUP,
-            ANN,
-            "/edit 1 text=Renamed due=2026-12-01 link=https://x.org/9",
-        );
-        assert!(
-            edited.contains("Updated #1")
-                && edited.contains("Renamed")
-                && edited.contains("2026-12-01"),
-            "{edited}"
-        );
-        let cleared = bot.say(GROUP, ANN, "/edit 1 link=- due=-");
-        assert!(
-            !cleared.contains("link") && !cleared.contains("due"),
-            "{cleared}"
-        );
-        assert_eq!(bot.say(GROUP, ANN, "/delete 1"), "Deleted bounty #1.");
-        assert!(bot.say(GROUP, ANN, "/bounty").contains("No bounties yet"));
+        // In a private chat only its owner writes; locally (`repl`'s `:as`) another
+        // sender can still reach it and is refused the same way.
+        for chat in [GROUP, private(ANN)] {
+            bot.say(chat, ANN, "/add Ann's task");
+            assert_eq!(
+                bot.say(chat, BOB, "/edit 1 text=mine now"),
+                "Only the creator of #1 can edit it."
+            );
+            assert_eq!(
+                bot.say(chat, BOB, "/delete 1"),
+                "Only the creator of #1 can delete it."
+            );
+            assert!(
+                bot.say(chat, ANN, "/bounty").contains("Ann's task"),
+                "refused writes change nothing"
+            );
+            let edited = bot.say(
+                chat,
+                ANN,
+                "/edit 1 text=Renamed due=2026-12-01 link=https://x.org/9",
+            );
+            assert_eq!(
+                edited,
+                "<b>Updated #1</b>\n<b>#1</b> Renamed · <a href=\"https://x.org/9\">link</a> · due in 8 days (2026-12-01) · by user 11"
+            );
+            let positional = bot.say(chat, ANN, "/edit 1 Shorter name +1d");
+            assert!(
+                positional.contains("Shorter name · <a href")
+                    && positional.contains("due tomorrow"),
+                "link kept, text and due changed: {positional}"
+            );
+            let cleared = bot.say(chat, ANN, "/edit 1 link=- due=-");
+            assert_eq!(
+                cleared,
+                "<b>Updated #1</b>\n<b>#1</b> Shorter name · by user 11"
+            );
+            assert_eq!(bot.say(chat, ANN, "/delete 1"), "Deleted bounty #1.");
+            assert!(bot.say(chat, ANN, "/bounty").contains("No bounties yet"));
+            assert!(bot.say(chat, ANN, "/delete 1").contains("no bounty #1"));
+        }
     }
 
     #[test]
@@ -344,6 +357,20 @@ mod tests {
                     .contains("not a bounty number")
             );
             assert!(bot.say(chat, ANN, "/add").contains("what is the bounty"));
+            assert_eq!(
+                bot.say(chat, ANN, "/track abc"),
+                "⚠️ &quot;abc&quot; is not a bounty number\nUsage: bookmark a bounty: /track &lt;id&gt;"
+            );
+            assert!(bot.say(chat, ANN, "/untrack").contains("which bounty?"));
+            assert!(bot.say(chat, ANN, "/edit 1").contains("nothing to change"));
+            assert!(
+                bot.say(chat, ANN, "/my please")
+                    .contains("/my takes no arguments")
+            );
+            assert!(
+                bot.say(chat, ANN, "/bounty 3")
+                    .contains("/bounty takes no arguments")
+            );
             assert!(
                 bot.say(chat, ANN, "/add Thing 01/12/2026")
                     .contains("not a date")
