@@ -4,7 +4,8 @@
 //! update: skip it if already processed ([`dedup`]); run the command (its store write
 //! is durable when `handle` returns); record the update as processed; send the replies
 //! ([`send`]). teloxide's dispatcher runs one chat's updates in order and different
-//! chats concurrently. SIGINT and SIGTERM stop fetching, let the update in flight
+//! chats concurrently; the command itself also takes the chat's turn on a
+//! [`KeyedMutex`] and runs in a blocking task, as every async front end does. SIGINT and SIGTERM stop fetching, let the update in flight
 //! finish, and exit.
 
 pub mod dedup;
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use statekit::lock::KeyedMutex;
 use teloxide::dispatching::Dispatcher;
 use teloxide::dptree;
 use teloxide::prelude::*;
@@ -38,6 +40,10 @@ pub struct RunOptions {
 
 struct BotState {
     store: Arc<dyn BountyStore>,
+    /// One turn at a time per chat in this process. teloxide already runs one chat's
+    /// updates in order; this keeps the command layer's per-chat ordering independent
+    /// of how the dispatcher distributes updates.
+    chats: KeyedMutex<Chat>,
     processed: dedup::Processed,
     username: String,
 }
@@ -68,6 +74,7 @@ pub async fn run(
         dedup::Processed::open(data_dir).context("reading the processed-updates record")?;
     let state = Arc::new(BotState {
         store,
+        chats: KeyedMutex::new(),
         processed,
         username: username.clone(),
     });
@@ -145,6 +152,7 @@ async fn on_update(bot: Bot, update: Update, state: Arc<BotState>) -> ResponseRe
     let user = User(from.id.0 as i64);
     let text = text.to_string();
     let st = Arc::clone(&state);
+    let turn = state.chats.lock(chat).await;
     let reply = tokio::task::spawn_blocking(move || {
         let ctx = Context {
             chat,
@@ -157,6 +165,7 @@ async fn on_update(bot: Bot, update: Update, state: Arc<BotState>) -> ResponseRe
     .await
     .ok()
     .flatten();
+    drop(turn);
     record(&state, id).await?;
     if let Some(reply) = reply {
         send::send_all(&bot, &state.store, chat, reply.0).await;
