@@ -1,4 +1,4 @@
-//! The bot's brain: [`parse`] (text to command), [`handle`] (command and store to
+//! The bot's brain: [`parse`] (text to command), [`handle`](mod@handle) (command and store to
 //! reply) and [`render`] (replies as Telegram HTML). Pure apart from the store calls
 //! in `handle`; no file or network access.
 
