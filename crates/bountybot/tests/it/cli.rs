@@ -173,3 +173,34 @@ fn bot_username_decides_which_addressed_commands_are_answered() {
             .contains("No bounties yet")
     );
 }
+
+#[test]
+fn a_damaged_file_is_reported_kept_and_leaves_everything_else_working() {
+    let d = Data::new();
+    d.send(-300, 7, "/add shared");
+    d.send(-300, 7, "/track 1");
+    d.send(-300, 8, "/track 1");
+    let member = d.dir().join("-300/7.json");
+    std::fs::write(&member, "{\"user_id\": 7,\n \"tracked\": [1,]}\n").unwrap();
+    let before = std::fs::read(&member).unwrap();
+
+    for cmd in ["/my", "/track 1", "/untrack 1"] {
+        assert_eq!(
+            d.send(-300, 7, cmd),
+            "⚠️ stored data of chat -300 is damaged (-300/7.json, line 2, column 16); nothing was changed\n",
+            "{cmd}"
+        );
+    }
+    assert_eq!(std::fs::read(&member).unwrap(), before, "never overwritten");
+    // The group's bounties, another member's bookmarks and other chats still work.
+    assert!(d.send(-300, 7, "/bounty").contains("shared"));
+    assert!(d.send(-300, 8, "/my").contains("shared"));
+    assert_eq!(
+        d.send(-300, 8, "/add more"),
+        "Added bounty <b>#2</b>: more\n"
+    );
+    assert_eq!(
+        d.send(-400, 7, "/add elsewhere"),
+        "Added bounty <b>#1</b>: elsewhere\n"
+    );
+}
