@@ -351,12 +351,7 @@ impl BountyStore for JsonStore {
     }
 
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
-        if from == to || !from.is_group() || !to.is_group() {
-            return Err(StoreError::Io {
-                chat: from,
-                message: format!("cannot move chat {from} to {to}: both must be distinct groups"),
-            });
-        }
+        super::check_migration(from, to)?;
         // Lock both folders, lower id first, so two migrations cannot deadlock.
         let (first, second) = if from.0 < to.0 {
             (from, to)

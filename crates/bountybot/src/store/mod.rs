@@ -133,6 +133,17 @@ pub trait BountyStore: Send + Sync {
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError>;
 }
 
+/// The one chat move a backend accepts: from a group to a different group.
+pub(crate) fn check_migration(from: ChatId, to: ChatId) -> Result<(), StoreError> {
+    if from == to || !from.is_group() || !to.is_group() {
+        return Err(StoreError::Io {
+            chat: from,
+            message: format!("cannot move chat {from} to {to}: both must be distinct groups"),
+        });
+    }
+    Ok(())
+}
+
 /// Everything stored for one chat, in a backend-neutral form: what a storage migration
 /// copies and compares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -249,12 +249,7 @@ impl BountyStore for SqliteStore {
     }
 
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
-        if from == to || !from.is_group() || !to.is_group() {
-            return Err(StoreError::Io {
-                chat: from,
-                message: format!("cannot move chat {from} to {to}: both must be distinct groups"),
-            });
-        }
+        super::check_migration(from, to)?;
         let outcome = self.write(from, |tx| {
             let exists: bool = tx.query_row(
                 "SELECT count(*) > 0 FROM chats WHERE chat_id = ?1",
