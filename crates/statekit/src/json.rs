@@ -23,11 +23,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 
 /// Why a JSON file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -140,12 +141,24 @@ pub(crate) fn commit_temp(temp: &Path, path: &Path) -> Result<(), JsonError> {
 /// Reads and parses `path`. `Ok(None)` when the file does not exist; an error naming
 /// the file, line and column when it holds anything but the expected JSON.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, JsonError> {
+    read_json_seed(path, PhantomData::<T>)
+}
+
+/// [`read_json`] with a [`DeserializeSeed`]: the seed sees the values as they are
+/// parsed, so a large file's items can be handled one at a time instead of all being
+/// held at once. The whole file must still be valid JSON with nothing after the value.
+pub fn read_json_seed<S, T>(path: &Path, seed: S) -> Result<Option<T>, JsonError>
+where
+    S: for<'de> DeserializeSeed<'de, Value = T>,
+{
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(JsonError::io(path, source)),
     };
-    serde_json::from_slice(&bytes)
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    seed.deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
         .map(Some)
         .map_err(|source| JsonError::Malformed {
             path: path.to_path_buf(),
@@ -301,6 +314,60 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("bad.json"), "{msg}");
         assert!(msg.contains("line 3, column 17"), "{msg}");
+    }
+
+    /// Sums a JSON array of numbers without collecting it.
+    struct Sum;
+
+    impl<'de> DeserializeSeed<'de> for Sum {
+        type Value = (u64, usize);
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = (u64, usize);
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an array of numbers")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Self::Value, A::Error> {
+                    let (mut sum, mut n) = (0, 0);
+                    while let Some(x) = seq.next_element::<u64>()? {
+                        sum += x;
+                        n += 1;
+                    }
+                    Ok((sum, n))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+
+    #[test]
+    fn seeded_read_sees_each_item_and_reports_errors_like_read_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nums.json");
+        assert_eq!(read_json_seed(&path, Sum).unwrap(), None);
+        fs::write(&path, "[1, 2,\n 3]\n").unwrap();
+        assert_eq!(read_json_seed(&path, Sum).unwrap(), Some((6, 3)));
+        fs::write(&path, "[1, 2]\n[3]").unwrap();
+        assert!(
+            matches!(
+                read_json_seed(&path, Sum),
+                Err(JsonError::Malformed {
+                    line: 2,
+                    column: 1,
+                    ..
+                })
+            ),
+            "trailing content is refused"
+        );
+        fs::write(&path, "[1,\n \"x\"]").unwrap();
+        assert!(matches!(
+            read_json_seed(&path, Sum),
+            Err(JsonError::Malformed { line: 2, .. })
+        ));
     }
 
     #[test]
