@@ -1,5 +1,7 @@
 //! `honestcam db-migrate <slug>`.
 
+use std::cell::Cell;
+
 use anyhow::Context;
 use honestcam::config::DataDir;
 use honestcam::migrate::import::db_migrate;
@@ -22,29 +24,53 @@ pub struct Args {
     flags: PlanFlags,
 }
 
-struct Bar(ProgressBar);
+/// The import's progress on stderr (drawn only on a terminal; hidden when piped): a
+/// bar when the number of events is known, a running count while the log is still
+/// being read.
+struct Bar {
+    bar: ProgressBar,
+    /// Whether the total is known, as of the last update.
+    known: Cell<Option<bool>>,
+}
+
+impl Bar {
+    fn new() -> Bar {
+        Bar {
+            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            known: Cell::new(None),
+        }
+    }
+
+    fn style(known: bool) -> ProgressStyle {
+        let template = if known {
+            "importing events {bar:40} {human_pos}/{human_len} ({elapsed}, eta {eta})"
+        } else {
+            "importing events {spinner} {human_pos} ({elapsed})"
+        };
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+    }
+}
 
 impl honestcam::migrate::Progress for Bar {
-    fn update(&self, done: u64, total: u64) {
-        self.0.set_length(total);
-        self.0.set_position(done);
+    fn update(&self, done: u64, total: Option<u64>) {
+        if self.known.replace(Some(total.is_some())) != Some(total.is_some()) {
+            self.bar.set_style(Bar::style(total.is_some()));
+        }
+        match total {
+            Some(total) => self.bar.set_length(total),
+            None => self.bar.unset_length(),
+        }
+        self.bar.set_position(done);
     }
 }
 
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let slug = parse_slug(&args.slug)?;
     let storage = open_storage(data)?;
-    // Drawn only on a terminal; hidden when stderr is piped.
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "importing events {bar:40} {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let plan = db_migrate(&storage, &slug, args.flags.mode(), &Bar(bar.clone()))
+    let bar = Bar::new();
+    let plan = db_migrate(&storage, &slug, args.flags.mode(), &bar)
         .with_context(|| format!("db-migrate {slug} in {}", data.path().display()))?;
-    bar.finish_and_clear();
+    bar.bar.finish_and_clear();
     print_plan(&plan, args.flags.json);
     Ok(())
 }

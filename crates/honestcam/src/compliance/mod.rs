@@ -5,9 +5,11 @@
 //! baseline into the current state of each action, as a pure function. [`loader`]
 //! reads and appends the log on whichever backend the property uses.
 
+pub mod event_json;
 pub mod events;
 pub mod loader;
 pub mod model;
+pub mod record;
 pub mod snapshot;
 
 pub use events::{ComplianceState, apply_events};

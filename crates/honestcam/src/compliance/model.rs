@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::record::LegacyIds;
+
 /// The state of a compliance action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,7 +120,10 @@ impl Baseline {
 }
 
 /// One entry of the compliance log. Unknown types and extra fields are kept verbatim.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read from JSON field by field (see [`super::event_json`]), so a large log parses
+/// without buffering each event first, as `#[serde(flatten)]` would.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Unique id; re-importing an event with a known id is a no-op.
     pub event_id: String,
@@ -128,8 +133,7 @@ pub struct Event {
     /// else (kept, skipped by the fold).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Type-specific data.
-    #[serde(default)]
+    /// Type-specific data (`null` when absent).
     pub payload: Value,
     /// Who did it.
     pub actor: String,
@@ -141,18 +145,16 @@ pub struct Event {
 }
 
 /// A legacy log entry, whose `event_id` may be missing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LegacyEvent {
     /// The id, if the writer gave one.
-    #[serde(default)]
     pub event_id: Option<String>,
     /// The action it is about.
     pub action_id: String,
     /// The event type.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Type-specific data.
-    #[serde(default)]
+    /// Type-specific data (`null` when absent).
     pub payload: Value,
     /// Who did it.
     pub actor: String,
@@ -171,105 +173,12 @@ pub struct LegacyLog {
 }
 
 impl LegacyLog {
-    /// Gives every event an id: its own, or one derived from its content and from how
-    /// many identical events came before it, so re-importing the same log yields the
-    /// same ids (never duplicates) and two genuinely repeated events both survive.
+    /// Gives every event an id: its own, or one derived from its content (see
+    /// [`LegacyIds`]).
     pub fn into_events(self) -> Vec<Event> {
-        let digests = digests_of_unnamed(&self.events);
-        let mut seen: std::collections::HashMap<[u8; 32], u32> = std::collections::HashMap::new();
-        self.events
-            .into_iter()
-            .zip(digests)
-            .map(|(e, digest)| {
-                let event_id = match e.event_id {
-                    Some(id) => id,
-                    None => {
-                        let n = seen.entry(digest).or_insert(0);
-                        *n += 1;
-                        derived_id(&digest, *n)
-                    }
-                };
-                Event {
-                    event_id,
-                    action_id: e.action_id,
-                    kind: e.kind,
-                    payload: e.payload,
-                    actor: e.actor,
-                    at: e.at,
-                    extra: e.extra,
-                }
-            })
-            .collect()
+        let mut ids = LegacyIds::default();
+        self.events.into_iter().map(|e| ids.event(e)).collect()
     }
-}
-
-/// Content digests of the events that lack an id (zero for the others), computed on
-/// every core: hashing dominates the cost of reading a large legacy log.
-fn digests_of_unnamed(events: &[LegacyEvent]) -> Vec<[u8; 32]> {
-    let digest = |e: &LegacyEvent| {
-        if e.event_id.is_some() {
-            [0; 32]
-        } else {
-            content_digest(e)
-        }
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads < 2 || events.len() < 10_000 {
-        return events.iter().map(digest).collect();
-    }
-    let chunk = events.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = events
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
-            .collect();
-        let mut out = Vec::with_capacity(events.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
-    })
-}
-
-fn content_digest(e: &LegacyEvent) -> [u8; 32] {
-    // Each field is length-prefixed, so no two different events hash the same input;
-    // serde_json's maps are ordered by key, so the JSON parts are canonical.
-    let mut h = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
-    field(e.action_id.as_bytes());
-    field(e.kind.as_bytes());
-    field(e.payload.to_string().as_bytes());
-    field(e.actor.as_bytes());
-    field(e.at.as_bytes());
-    if !e.extra.is_empty() {
-        field(
-            serde_json::to_string(&e.extra)
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-    }
-    h.finalize().into()
-}
-
-fn derived_id(digest: &[u8; 32], occurrence: u32) -> String {
-    use std::fmt::Write as _;
-    let mut id = String::with_capacity(48);
-    id.push_str("legacy-");
-    for b in &digest[..16] {
-        let _ = write!(id, "{b:02x}");
-    }
-    if occurrence > 1 {
-        let _ = write!(id, "-{occurrence}");
-    }
-    id
 }
 
 /// A fresh, unique event id for an event created now.
@@ -473,32 +382,6 @@ impl ActionState {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn legacy(v: Value) -> LegacyLog {
-        serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn derived_ids_are_stable_and_distinguish_repeats() {
-        let log = json!({"events": [
-            {"action_id": "A", "type": "note_added", "payload": {"note": "x"}, "actor": "a", "at": "t"},
-            {"action_id": "A", "type": "note_added", "payload": {"note": "x"}, "actor": "a", "at": "t"},
-            {"event_id": "given", "action_id": "A", "type": "note_added", "payload": {"note": "y"}, "actor": "a", "at": "t"}
-        ]});
-        let first = legacy(log.clone()).into_events();
-        let second = legacy(log).into_events();
-        let ids: Vec<_> = first.iter().map(|e| e.event_id.clone()).collect();
-        assert_eq!(
-            ids,
-            second
-                .iter()
-                .map(|e| e.event_id.clone())
-                .collect::<Vec<_>>()
-        );
-        assert!(ids[0].starts_with("legacy-"));
-        assert_ne!(ids[0], ids[1], "a repeated event keeps its own id");
-        assert_eq!(ids[2], "given");
-    }
 
     #[test]
     fn extra_fields_survive_a_round_trip() {

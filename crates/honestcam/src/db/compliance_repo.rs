@@ -3,49 +3,54 @@
 //! This is the only code that writes `compliance_events`, and it only inserts; the
 //! schema's triggers refuse `UPDATE` and `DELETE` for everyone else too.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::DbError;
 use crate::compliance::Event;
+use crate::compliance::record::EventRecord;
+
+const INSERT: &str =
+    "INSERT INTO compliance_events (event_id, action_id, type, payload, actor, at, extra)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// How often, in events, long inserts report progress.
+const PROGRESS_EVERY: u64 = 10_000;
+
+fn insert(stmt: &mut Statement<'_>, r: &EventRecord) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        r.event_id,
+        r.action_id,
+        r.kind,
+        r.payload,
+        r.actor,
+        r.at,
+        r.extra
+    ])
+}
 
 /// Inserts the events whose `event_id` is not stored yet, in order, with one prepared
 /// statement; returns how many were new. Run it inside a transaction.
 pub fn insert_events<'a>(
     conn: &Connection,
     events: impl IntoIterator<Item = &'a Event>,
+    on_progress: impl FnMut(u64),
+) -> Result<u64, DbError> {
+    insert_records(conn, events.into_iter().map(EventRecord::from), on_progress)
+}
+
+/// [`insert_events`] for events already encoded.
+pub fn insert_records(
+    conn: &Connection,
+    records: impl IntoIterator<Item = impl std::borrow::Borrow<EventRecord>>,
     mut on_progress: impl FnMut(u64),
 ) -> Result<u64, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO compliance_events (event_id, action_id, type, payload, actor, at, extra)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    let mut inserted = 0;
-    let mut seen = 0u64;
-    let mut payload = String::new();
-    let mut extra = String::new();
-    for e in events {
-        payload.clear();
-        extra.clear();
-        // Writing into a String cannot fail for a serde_json::Value.
-        payload.push_str(&e.payload.to_string());
-        if e.extra.is_empty() {
-            extra.push_str("{}");
-        } else {
-            extra.push_str(
-                &serde_json::Value::from(serde_json::Map::from_iter(e.extra.clone())).to_string(),
-            );
-        }
-        inserted += stmt.execute(params![
-            e.event_id,
-            e.action_id,
-            e.kind,
-            payload,
-            e.actor,
-            e.at,
-            extra
-        ])? as u64;
+    let mut stmt = conn.prepare_cached(INSERT)?;
+    let (mut inserted, mut seen) = (0, 0u64);
+    for r in records {
+        // The schema's trigger skips a known event_id: 0 rows changed.
+        inserted += insert(&mut stmt, r.borrow())? as u64;
         seen += 1;
-        if seen.is_multiple_of(10_000) {
+        if seen.is_multiple_of(PROGRESS_EVERY) {
             on_progress(seen);
         }
     }
@@ -53,35 +58,76 @@ pub fn insert_events<'a>(
     Ok(inserted)
 }
 
-/// Loads `events` into an empty log in one go: the table's indexes and triggers are
-/// dropped, the rows inserted in order, and everything recreated from its stored SQL,
-/// so each index is built by one sort instead of a million random inserts. Duplicate
-/// ids in `events` are skipped first. Run inside a transaction; the schema is the same
-/// when it commits.
-pub fn bulk_load_into_empty(
-    conn: &Connection,
-    events: &[Event],
-    on_progress: impl FnMut(u64),
-) -> Result<u64, DbError> {
-    let mut seen = std::collections::HashSet::with_capacity(events.len());
-    let unique = events.iter().filter(|e| seen.insert(e.event_id.as_str()));
-    let deferred: Vec<(String, String, String)> = {
-        let mut stmt = conn.prepare(
-            "SELECT type, name, sql FROM sqlite_master
-             WHERE tbl_name = 'compliance_events' AND type IN ('index', 'trigger') AND sql IS NOT NULL",
-        )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?
-    };
-    for (kind, name, _) in &deferred {
-        let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
-        conn.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "\"\"")))?;
+/// Loads events into an empty log in one go. [`BulkLoad::begin`] drops the table's
+/// indexes and triggers, [`BulkLoad::push`] appends rows in order, and
+/// [`BulkLoad::finish`] recreates everything from its stored SQL, so each index is
+/// built by one sort instead of a million random inserts.
+///
+/// Nothing skips a known id meanwhile: the caller pushes each id once (see
+/// [`crate::compliance::record::LegacyIds`]), and `finish` fails on the unique index
+/// otherwise. Run inside a transaction, and roll back (or discard the file) if
+/// `finish` is not reached: until then the table has no indexes and no append-only
+/// triggers.
+#[derive(Debug)]
+pub struct BulkLoad<'c> {
+    conn: &'c Connection,
+    stmt: Statement<'c>,
+    deferred: Vec<String>,
+    loaded: u64,
+}
+
+impl<'c> BulkLoad<'c> {
+    /// Starts a bulk load; the log must be empty.
+    pub fn begin(conn: &'c Connection) -> Result<BulkLoad<'c>, DbError> {
+        if count_events(conn)? > 0 {
+            return Err(DbError::NotEmpty("compliance_events"));
+        }
+        let deferred: Vec<(String, String, String)> = {
+            let mut stmt = conn.prepare(
+                "SELECT type, name, sql FROM sqlite_master
+                 WHERE tbl_name = 'compliance_events' AND type IN ('index', 'trigger') AND sql IS NOT NULL",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (kind, name, _) in &deferred {
+            let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
+            conn.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "\"\"")))?;
+        }
+        Ok(BulkLoad {
+            conn,
+            stmt: conn.prepare(INSERT)?,
+            deferred: deferred.into_iter().map(|(_, _, sql)| sql).collect(),
+            loaded: 0,
+        })
     }
-    let n = insert_events(conn, unique, on_progress)?;
-    for (_, _, sql) in &deferred {
-        conn.execute_batch(sql)?;
+
+    /// Appends `record`, whose id no earlier push had.
+    pub fn push(&mut self, record: &EventRecord) -> Result<(), DbError> {
+        insert(&mut self.stmt, record)?;
+        self.loaded += 1;
+        Ok(())
     }
-    Ok(n)
+
+    /// How many events were appended so far.
+    pub fn loaded(&self) -> u64 {
+        self.loaded
+    }
+
+    /// Recreates the indexes and triggers; returns how many events were appended.
+    pub fn finish(self) -> Result<u64, DbError> {
+        let BulkLoad {
+            conn,
+            stmt,
+            deferred,
+            loaded,
+        } = self;
+        drop(stmt);
+        for sql in &deferred {
+            conn.execute_batch(sql)?;
+        }
+        Ok(loaded)
+    }
 }
 
 /// Every event, in the order they were appended.
@@ -188,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn bulk_load_skips_duplicates_and_leaves_the_schema_as_migrated() {
+    fn bulk_load_leaves_the_schema_as_migrated_and_refuses_a_repeated_id() {
         let (_dir, db) = db();
         let schema = |db: &statekit::sqlite::Database| -> Vec<(String, String)> {
             db.read(|c| {
@@ -201,23 +247,34 @@ mod tests {
             .unwrap()
         };
         let before = schema(&db);
-        let events = vec![event("a"), event("b"), event("a")];
-        let n = db
-            .write(|c| {
+        let load = |events: &[Event]| {
+            db.write(|c| {
                 let tx = c.transaction()?;
-                let n = bulk_load_into_empty(&tx, &events, |_| {})?;
+                let mut load = BulkLoad::begin(&tx)?;
+                for e in events {
+                    load.push(&EventRecord::from(e))?;
+                }
+                assert_eq!(load.loaded(), events.len() as u64);
+                let n = load.finish()?;
                 tx.commit()?;
                 Ok::<_, DbError>(n)
             })
-            .unwrap();
-        assert_eq!(n, 2);
+        };
+        let repeated = load(&[event("a"), event("a")]).unwrap_err();
+        assert!(repeated.to_string().contains("UNIQUE"), "{repeated}");
+        assert_eq!(schema(&db), before, "rolled back whole");
+        assert_eq!(load(&[event("a"), event("b")]).unwrap(), 2);
         assert_eq!(schema(&db), before);
+        let stored: Vec<_> = db.read(load_events).unwrap();
+        assert_eq!(stored, vec![event("a"), event("b")], "in order");
         assert_eq!(
             db.write(|c| insert_events(c, &[event("b")], |_| {}))
                 .unwrap(),
             0,
-            "dedup still enforced"
+            "known ids are skipped again"
         );
+        let again = db.write(|c| BulkLoad::begin(c).map(|_| ())).unwrap_err();
+        assert!(matches!(again, DbError::NotEmpty(_)), "{again}");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub enum DbError {
     /// A statement failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A bulk load needs an empty table.
+    #[error("table {0} is not empty")]
+    NotEmpty(&'static str),
     /// A stored JSON column does not parse.
     #[error("corrupt row in {table} ({key}): {source}")]
     CorruptRow {

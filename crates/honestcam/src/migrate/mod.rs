@@ -5,10 +5,12 @@
 pub mod import;
 pub mod rollback;
 
-/// Reports progress of long work: `(done, total)`.
+/// Reports progress of long work.
 pub trait Progress {
-    /// Called now and then while items are processed.
-    fn update(&self, done: u64, total: u64);
+    /// Called now and then while items are processed: how many are done, and how many
+    /// there are in all when that is known (an import that reads and loads the log at
+    /// the same time learns the total only at the end).
+    fn update(&self, done: u64, total: Option<u64>);
 }
 
 /// Ignores progress.
@@ -16,7 +18,7 @@ pub trait Progress {
 pub struct NoProgress;
 
 impl Progress for NoProgress {
-    fn update(&self, _done: u64, _total: u64) {}
+    fn update(&self, _done: u64, _total: Option<u64>) {}
 }
 
 /// Environment variable that makes an import or rollback abort (as a crash would)

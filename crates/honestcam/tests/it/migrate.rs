@@ -143,7 +143,7 @@ fn a_crash_at_any_step_then_re_run_equals_an_uninterrupted_run() {
         with_event_ids: false,
     };
     let reference = reference_state(&opts);
-    for step in ["study", "events"] {
+    for step in ["staged", "study", "events"] {
         let f = Fixture::with(opts.clone());
         let out = f.run_env(
             &["db-migrate", SLUG, "--execute"],
@@ -347,6 +347,79 @@ fn a_malformed_legacy_file_is_named_with_its_position_and_nothing_changes() {
     assert!(err.contains("study/users.json"), "{err}");
     assert!(err.contains("line 3, column"), "{err}");
     assert_eq!(snapshot(&f.dir()), before);
+}
+
+#[test]
+fn a_log_malformed_after_many_events_stops_the_import_and_changes_nothing() {
+    // Enough events that several batches are loaded into the staging database before
+    // the parser reaches the fault.
+    let f = Fixture::with(DemoOptions {
+        events: 20_000,
+        with_event_ids: false,
+    });
+    let log_path = f.prop().join("compliance-log.json");
+    let text = fs::read_to_string(&log_path).unwrap();
+    let cut = text.rfind("\"actor\"").unwrap();
+    let broken = format!("{}\"actor\": ,{}", &text[..cut], &text[cut + 7..]);
+    let line = broken[..cut].lines().count();
+    fs::write(&log_path, broken).unwrap();
+    let before = snapshot(&f.dir());
+    let out = f.run(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("compliance-log.json"), "{err}");
+    assert!(err.contains(&format!("line {line},")), "line {line}: {err}");
+    assert_eq!(snapshot(&f.dir()), before, "no staging file, no study rows");
+}
+
+#[test]
+fn repeated_ids_in_the_log_are_imported_once_first_one_wins() {
+    let f = Fixture::new();
+    let event = |id: Option<&str>, note: &str| {
+        let mut e = json!({"action_id": "ACT-001", "type": "note_added",
+            "payload": {"note": note}, "actor": "kim", "at": "2026-02-01T00:00:00Z"});
+        if let Some(id) = id {
+            e["event_id"] = json!(id);
+        }
+        e
+    };
+    // The id an id-less "twin" event gets, claimed first by an explicit event.
+    let twin = event(None, "twin");
+    let twin_text = twin.to_string();
+    let twin_id = honestcam::compliance::record::LegacyIds::default()
+        .record(serde_json::from_str(&twin_text).unwrap())
+        .event_id;
+    let log = json!({"events": [
+        event(Some("e1"), "first"),
+        event(Some("e1"), "second"),
+        event(Some(&twin_id), "claimed"),
+        twin,
+        event(None, "same"),
+        event(None, "same"),
+    ]});
+    fs::write(
+        f.prop().join("compliance-log.json"),
+        serde_json::to_vec_pretty(&log).unwrap(),
+    )
+    .unwrap();
+    let dry = f.plan(&["db-migrate", SLUG]);
+    assert_eq!(count(&dry, import::EVENTS), 4);
+    let done = f.plan(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(
+        count(&done, import::EVENTS),
+        4,
+        "the plan and the import agree"
+    );
+    let stored = load_compliance_log(&f.storage(), &f.slug()).unwrap().events;
+    let notes: Vec<_> = stored
+        .iter()
+        .map(|e| (e.event_id.as_str(), e.payload["note"].as_str().unwrap()))
+        .collect();
+    assert_eq!(notes.len(), 4);
+    assert_eq!(notes[0], ("e1", "first"));
+    assert_eq!(notes[1], (twin_id.as_str(), "claimed"));
+    assert_eq!(notes[2].1, "same");
+    assert_eq!(notes[3], (format!("{}-2", notes[2].0).as_str(), "same"));
 }
 
 #[test]
