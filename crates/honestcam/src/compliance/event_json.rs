@@ -63,18 +63,12 @@ impl<'de> Deserialize<'de> for LegacyEvent {
 
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let e = LegacyEventRef::deserialize(d)?.into_owned();
-        Ok(Event {
-            event_id: e
-                .event_id
-                .ok_or_else(|| de::Error::missing_field("event_id"))?,
-            action_id: e.action_id,
-            kind: e.kind,
-            payload: e.payload,
-            actor: e.actor,
-            at: e.at,
-            extra: e.extra,
-        })
+        let mut e = LegacyEventRef::deserialize(d)?.into_owned();
+        let id = e
+            .event_id
+            .take()
+            .ok_or_else(|| de::Error::missing_field("event_id"))?;
+        Ok(e.with_id(id))
     }
 }
 

@@ -165,6 +165,21 @@ pub struct LegacyEvent {
     pub extra: BTreeMap<String, Value>,
 }
 
+impl LegacyEvent {
+    /// The event with `event_id` as its id (whatever it had).
+    pub fn with_id(self, event_id: String) -> Event {
+        Event {
+            event_id,
+            action_id: self.action_id,
+            kind: self.kind,
+            payload: self.payload,
+            actor: self.actor,
+            at: self.at,
+            extra: self.extra,
+        }
+    }
+}
+
 /// `compliance-log.json` as the legacy writer kept it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LegacyLog {

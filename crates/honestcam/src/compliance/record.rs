@@ -93,8 +93,8 @@ pub struct LegacyIds {
 
 impl LegacyIds {
     /// The event with its id.
-    pub fn event(&mut self, e: LegacyEvent) -> Event {
-        let event_id = match e.event_id {
+    pub fn event(&mut self, mut e: LegacyEvent) -> Event {
+        let event_id = match e.event_id.take() {
             Some(id) => {
                 self.note_own(&id);
                 id
@@ -112,15 +112,7 @@ impl LegacyIds {
                 id
             }
         };
-        Event {
-            event_id,
-            action_id: e.action_id,
-            kind: e.kind,
-            payload: e.payload,
-            actor: e.actor,
-            at: e.at,
-            extra: e.extra,
-        }
+        e.with_id(event_id)
     }
 
     /// The event with its id, encoded for storage.
