@@ -5,7 +5,8 @@
 //!   [`IMPORT_RUNS`] times on fresh copies of the same data; the median run is
 //!   reported, with the range and the time of each step;
 //! - durable single-event append rate with `synchronous=FULL`, next to the raw fsync
-//!   rate of the same disk (append 4 KiB + fsync), measured in alternating rounds.
+//!   rate of the same disk (append 4 KiB + fsync), measured in [`ROUNDS`] alternating
+//!   rounds.
 //!
 //! `cargo bench -p honestcam` (set HONESTCAM_BENCH_EVENTS to change the log size).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -25,7 +26,11 @@ use honestcam::storage::Storage;
 use statekit::plan::Mode;
 use statekit::sqlite::OpenOptions as DbOptions;
 
-const APPENDS: u32 = 1000;
+const APPENDS: u32 = 2000;
+
+/// Rounds the appends and the raw fsyncs alternate in: short rounds, so both see the
+/// same disk weather.
+const ROUNDS: u32 = 40;
 
 /// Imports timed per benchmark run (the median is reported: this disk and CPU are
 /// shared, and single runs vary by 20% and more).
@@ -109,7 +114,7 @@ fn main() {
         .unwrap();
     let block = [7u8; 4096];
     let (mut append_secs, mut fsync_secs) = (0.0, 0.0);
-    let rounds = 5;
+    let rounds = ROUNDS.min(appends);
     let per_round = appends / rounds;
     for round in 0..rounds {
         let start = Instant::now();
