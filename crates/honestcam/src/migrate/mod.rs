@@ -4,6 +4,7 @@
 
 pub mod import;
 pub mod rollback;
+mod staging;
 
 /// Reports progress of long work.
 pub trait Progress {
