@@ -92,13 +92,12 @@ pub struct LegacyIds {
 }
 
 impl LegacyIds {
-    /// The event with its id.
+    /// The event with its id. Keeps no note of the ids given (it does not say which
+    /// event is the first with its id), so reading a log that has ids builds no set of
+    /// them; do not mix it with [`LegacyIds::fill`] on one `LegacyIds`.
     pub fn event(&mut self, mut e: LegacyEvent) -> Event {
         let event_id = match e.event_id.take() {
-            Some(id) => {
-                self.note_own(&id);
-                id
-            }
+            Some(id) => id,
             None => {
                 let (mut payload, mut extra, mut id) =
                     (String::new(), String::new(), String::new());
