@@ -50,6 +50,39 @@ pub enum ArchiveError {
     },
 }
 
+/// Moves the SQLite database `{dir}/{name}` aside into a new `{dir}/{folder}/{now}/`
+/// together with its `-wal` and `-shm` files, so that the three are never separated
+/// (a `-wal` left behind would be replayed onto whatever database is later put under
+/// that name). Moves whichever of the three exist, the database first; `Ok(None)` when
+/// none does. Re-running it after a crash between two moves moves the rest.
+///
+/// Any process that still has the database open keeps reading and writing the moved
+/// file; callers make sure no writer can use it (a lock) before moving it.
+pub fn archive_database(
+    dir: &Path,
+    name: &str,
+    folder: &str,
+    now: Timestamp,
+) -> Result<Option<PathBuf>, ArchiveError> {
+    let present: Vec<PathBuf> = database_files(name)
+        .into_iter()
+        .filter(|f| fs::symlink_metadata(dir.join(f)).is_ok())
+        .collect();
+    if present.is_empty() {
+        return Ok(None);
+    }
+    archive_files(dir, folder, &present, now).map(Some)
+}
+
+/// The database `name` and its two sidecars, relative to their directory.
+pub fn database_files(name: &str) -> [PathBuf; 3] {
+    [
+        PathBuf::from(name),
+        PathBuf::from(format!("{name}-wal")),
+        PathBuf::from(format!("{name}-shm")),
+    ]
+}
+
 /// Moves `files` (relative to `dir`) into `{dir}/_legacy/{now}/`; see [`archive_files`].
 pub fn archive_legacy(dir: &Path, files: &[PathBuf]) -> Result<PathBuf, ArchiveError> {
     archive_files(dir, LEGACY_FOLDER, files, Timestamp::now())
@@ -249,5 +282,34 @@ mod tests {
         let name = archive.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(name.len(), "YYYYMMDDTHHMMSS".len());
         assert_eq!(&name[8..9], "T");
+    }
+
+    #[test]
+    fn a_database_moves_with_its_sidecars_and_a_rerun_moves_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["x.db", "x.db-wal", "x.db-shm", "other"] {
+            fs::write(d.join(f), f).unwrap();
+        }
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let moved = archive_database(d, "x.db", "_rollback", now)
+            .unwrap()
+            .unwrap();
+        for f in ["x.db", "x.db-wal", "x.db-shm"] {
+            assert_eq!(fs::read_to_string(moved.join(f)).unwrap(), f);
+            assert!(!d.join(f).exists());
+        }
+        assert!(d.join("other").exists());
+        assert_eq!(archive_database(d, "x.db", "_rollback", now).unwrap(), None);
+        // A crash after the database moved but before its WAL did.
+        fs::write(d.join("x.db-wal"), "stray").unwrap();
+        let second = archive_database(d, "x.db", "_rollback", now)
+            .unwrap()
+            .unwrap();
+        assert_ne!(second, moved);
+        assert_eq!(
+            fs::read_to_string(second.join("x.db-wal")).unwrap(),
+            "stray"
+        );
     }
 }

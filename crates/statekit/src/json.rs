@@ -21,7 +21,7 @@
 //! This module knows nothing of locking: callers that load, modify and save serialise
 //! that cycle themselves (see [`crate::lock`]).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -197,10 +197,7 @@ pub fn sweep_temp_files(dir: &Path) -> Result<usize, JsonError> {
     Ok(removed)
 }
 
-/// Flushes a directory's entries (creations, renames, removals) to disk.
-pub fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+pub use crate::fs::fsync_dir;
 
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

@@ -4,17 +4,26 @@
 //!
 //! - [`json`]: atomic JSON files (temp file, fsync, rename, fsync of the directory) and
 //!   strict reads that never mistake a corrupt file for an empty one;
-//! - [`lock`]: a cross-process directory lock and an in-process keyed async mutex;
+//! - [`fs`]: directory fsync, sidecar names, a file's identity (device and inode);
+//! - [`lock`]: cross-process directory locks (exclusive, and reader-writer) and an
+//!   in-process keyed async mutex;
 //! - [`sqlite`]: connections opened in WAL mode with foreign keys on, one writer and a
 //!   reader pool per file, shared through a cache;
 //! - [`migrate`]: numbered SQL migrations embedded at build time, one transaction each,
 //!   with checksums;
-//! - [`archive`]: moving files aside into timestamped folders without overwriting;
+//! - [`staged`]: building a whole database under a staging name and putting it in
+//!   place only when complete;
+//! - [`archive`]: moving files (or a database with its `-wal`/`-shm`) aside into
+//!   timestamped folders without overwriting;
+//! - [`crash`]: crash points that let tests stop a real binary between two writes;
 //! - [`plan`]: the report of a `--dry-run`/`--execute` command, as text or JSON.
 
 pub mod archive;
+pub mod crash;
+pub mod fs;
 pub mod json;
 pub mod lock;
 pub mod migrate;
 pub mod plan;
 pub mod sqlite;
+pub mod staged;

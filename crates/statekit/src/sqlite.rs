@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::fs::FileId;
+
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Synchronous {
@@ -87,6 +89,14 @@ pub enum SqliteError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The opened file could not be identified on disk.
+    #[error("cannot identify database file {path}: {source}")]
+    Identity {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// A pragma did not take the value asked for (e.g. WAL on a file system without
     /// shared memory).
     #[error("database {path}: PRAGMA {pragma} is {actual:?}, expected {expected:?}")]
@@ -102,7 +112,8 @@ pub enum SqliteError {
     },
 }
 
-/// Opens a configured read-write connection to `path` (see the module docs).
+/// Opens a configured read-write connection to `path` (see the module docs),
+/// creating the file and its parent directories if missing.
 pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, SqliteError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|source| SqliteError::CreateDir {
@@ -110,11 +121,31 @@ pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, Sq
             source,
         })?;
     }
+    configure(path, opts, Connection::open(path))
+}
+
+/// [`open_connection`] for a database that must exist already: a missing file is an
+/// error, never a new empty database.
+pub fn open_existing_connection(
+    path: &Path,
+    opts: &OpenOptions,
+) -> Result<Connection, SqliteError> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    configure(path, opts, Connection::open_with_flags(path, flags))
+}
+
+fn configure(
+    path: &Path,
+    opts: &OpenOptions,
+    opened: rusqlite::Result<Connection>,
+) -> Result<Connection, SqliteError> {
     let open_err = |source| SqliteError::Open {
         path: path.to_path_buf(),
         source,
     };
-    let conn = Connection::open(path).map_err(open_err)?;
+    let conn = opened.map_err(open_err)?;
     conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
 
     let mode = switch_to_wal(&conn, opts.busy_timeout).map_err(open_err)?;
@@ -218,9 +249,14 @@ fn expect_pragma(
 }
 
 /// One database file: a writer connection and a pool of read-only readers.
+///
+/// It stays bound to the file it opened: if that file is replaced or moved away (a
+/// rollback, a restore), [`Database::is_current`] turns false and new readers refuse
+/// to open, so nothing reads one file and writes another under the same name.
 #[derive(Debug)]
 pub struct Database {
     path: PathBuf,
+    id: FileId,
     opts: OpenOptions,
     writer: Mutex<Connection>,
     readers: Mutex<ReaderPool>,
@@ -237,8 +273,29 @@ impl Database {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, opts: OpenOptions) -> Result<Database, SqliteError> {
         let writer = open_connection(path, &opts)?;
+        Database::with_writer(path, opts, writer)
+    }
+
+    /// Opens the database at `path`, which must exist.
+    pub fn open_existing(path: &Path, opts: OpenOptions) -> Result<Database, SqliteError> {
+        let writer = open_existing_connection(path, &opts)?;
+        Database::with_writer(path, opts, writer)
+    }
+
+    fn with_writer(
+        path: &Path,
+        opts: OpenOptions,
+        writer: Connection,
+    ) -> Result<Database, SqliteError> {
+        let id = FileId::of(path)
+            .and_then(|id| id.ok_or_else(|| std::io::ErrorKind::NotFound.into()))
+            .map_err(|source| SqliteError::Identity {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Database {
             path: path.to_path_buf(),
+            id,
             opts,
             writer: Mutex::new(writer),
             readers: Mutex::new(ReaderPool {
@@ -252,6 +309,12 @@ impl Database {
     /// The file this database lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether [`Database::path`] still names the file this database opened (it was
+    /// not replaced, moved or deleted since).
+    pub fn is_current(&self) -> bool {
+        FileId::of(&self.path).is_ok_and(|id| id == Some(self.id))
     }
 
     /// Runs `f` on the writer connection, waiting for other writers of this process.
@@ -307,7 +370,20 @@ impl Database {
     }
 
     fn open_reader(&self) -> Result<Connection, rusqlite::Error> {
-        let conn = Connection::open(&self.path)?;
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        // The name may lead to another file by now; never read that one as this one.
+        if !self.is_current() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!(
+                    "database {} was replaced or moved since it was opened",
+                    self.path.display()
+                )),
+            ));
+        }
         conn.busy_timeout(self.opts.busy_timeout)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "query_only", true)?;
@@ -331,27 +407,55 @@ impl DatabaseCache {
         }
     }
 
-    /// The database at `path`, opened on first use. Two spellings of one file give
-    /// the same [`Database`]. A spelling seen before is found without touching the
-    /// file system.
+    /// The database at `path`, opened (and created if missing) on first use. Two
+    /// spellings of one file give the same [`Database`]. A file replaced since it was
+    /// opened (compared by device and inode) is opened afresh: a cached handle never
+    /// writes to a file that is no longer at `path`.
     pub fn get(&self, path: &Path) -> Result<Arc<Database>, SqliteError> {
-        if let Some(db) = self
+        self.lookup(path, true)?
+            .ok_or_else(|| SqliteError::Identity {
+                path: path.to_path_buf(),
+                source: std::io::ErrorKind::NotFound.into(),
+            })
+    }
+
+    /// [`DatabaseCache::get`] for a database that must exist: `Ok(None)` when there is
+    /// no file at `path` (and nothing is created).
+    pub fn get_existing(&self, path: &Path) -> Result<Option<Arc<Database>>, SqliteError> {
+        self.lookup(path, false)
+    }
+
+    fn lookup(&self, path: &Path, create: bool) -> Result<Option<Arc<Database>>, SqliteError> {
+        let cached = self
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(path)
-        {
-            return Ok(Arc::clone(db));
+            .cloned();
+        if let Some(db) = cached {
+            if db.is_current() {
+                return Ok(Some(db));
+            }
+            self.evict(path);
+        }
+        if !create && !path.exists() {
+            return Ok(None);
         }
         let key = cache_key(path)?;
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let db = match open.get(&key) {
+        let db = match open.get(&key).filter(|db| db.is_current()) {
             Some(db) => Arc::clone(db),
-            None => Arc::new(Database::open(&key, self.opts.clone())?),
+            None if create => Arc::new(Database::open(&key, self.opts.clone())?),
+            None => match Database::open_existing(&key, self.opts.clone()) {
+                Ok(db) => Arc::new(db),
+                Err(_) if !key.exists() => return Ok(None),
+                Err(e) => return Err(e),
+            },
         };
+        open.retain(|_, d| d.path != db.path || Arc::ptr_eq(d, &db));
         open.insert(key, Arc::clone(&db));
         open.insert(path.to_path_buf(), Arc::clone(&db));
-        Ok(db)
+        Ok(Some(db))
     }
 
     /// Forgets the database at `path` (call before moving or deleting the file). Its
@@ -606,5 +710,54 @@ mod tests {
         cache.evict(&dir.path().join("db/one.db"));
         let d = cache.get(&dir.path().join("db/one.db")).unwrap();
         assert!(!Arc::ptr_eq(&a, &d), "evicted entries are reopened");
+    }
+
+    #[test]
+    fn the_cache_reopens_a_replaced_file_and_never_creates_an_existing_only_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let cache = DatabaseCache::new(OpenOptions::default());
+        assert!(cache.get_existing(&path).unwrap().is_none());
+        assert!(!path.exists(), "get_existing creates nothing");
+        let first = cache.get(&path).unwrap();
+        first
+            .write(|c| c.execute_batch("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('old')"))
+            .unwrap();
+        // Another process moves the database aside with its sidecars (a rollback) and
+        // puts a new one in its place (a re-migration), while this handle stays open.
+        crate::archive::archive_database(dir.path(), "p.db", "_aside", jiff::Timestamp::now())
+            .unwrap()
+            .unwrap();
+        let other = dir.path().join("new.db");
+        let conn = open_connection(&other, &OpenOptions::default()).unwrap();
+        conn.execute_batch("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('new')")
+            .unwrap();
+        drop(conn);
+        std::fs::rename(&other, &path).unwrap();
+        assert!(!first.is_current());
+        let stale_read =
+            first.read(|c| c.query_row("SELECT v FROM t", [], |r| r.get::<_, String>(0)));
+        assert!(
+            stale_read.unwrap_err().to_string().contains("replaced"),
+            "a stale handle opens no reader on the new file"
+        );
+        let second = cache.get_existing(&path).unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        second
+            .write(|c| c.execute("INSERT INTO t VALUES ('after')", []))
+            .unwrap();
+        let rows: Vec<String> = second
+            .read(|c| {
+                let mut s = c.prepare("SELECT v FROM t ORDER BY rowid")?;
+                s.query_map([], |r| r.get(0))?.collect()
+            })
+            .unwrap();
+        assert_eq!(
+            rows,
+            ["new", "after"],
+            "the write went to the file now at the path"
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert!(cache.get_existing(&path).unwrap().is_none());
     }
 }

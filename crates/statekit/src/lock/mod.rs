@@ -9,6 +9,10 @@
 //!   process without blocking threads; FIFO-fair, so work on one key runs in the order
 //!   it asked for the lock.
 //!
+//! - [`RwDirLock`] is a reader-writer version of [`DirLock`] across processes: many
+//!   short shared holders (a server's writes) or one exclusive holder (a command that
+//!   replaces the storage), with waiting writers let in first.
+//!
 //! A typical async caller takes the [`KeyedMutex`] first (cheap, in-process ordering)
 //! and then the [`DirLock`] inside a blocking task (the cross-process guarantee).
 
@@ -20,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+mod rw;
+pub use rw::{Access, Busy, GATE_FILE_NAME, RwDirLock};
 
 /// Name of the lock file created inside a locked directory.
 pub const LOCK_FILE_NAME: &str = ".lock";

@@ -1,0 +1,72 @@
+//! Small file-system mechanics shared by the other modules and both applications:
+//! durable directory entries, sidecar names, and a file's identity on disk.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Flushes a directory's entries (creations, renames, removals) to disk.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `path` with `suffix` appended to its file name: `honestcam.db` + `-wal`.
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = OsString::from(path.as_os_str());
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Removes `path`; `Ok(false)` if it did not exist.
+pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Which file a path names right now: device and inode. A file replaced by a rename
+/// has another identity under the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file at `path`; `Ok(None)` if there is none.
+    pub fn of(path: &Path) -> io::Result<Option<FileId>> {
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(Some(FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_over_file_has_another_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, "1").unwrap();
+        std::fs::write(&b, "2").unwrap();
+        let first = FileId::of(&a).unwrap().unwrap();
+        assert_eq!(FileId::of(&a).unwrap(), Some(first));
+        std::fs::rename(&b, &a).unwrap();
+        assert_ne!(FileId::of(&a).unwrap(), Some(first));
+        assert!(remove_if_exists(&a).unwrap());
+        assert!(!remove_if_exists(&a).unwrap());
+        assert_eq!(FileId::of(&a).unwrap(), None);
+        assert_eq!(sidecar(&a, "-wal"), dir.path().join("a-wal"));
+    }
+}
