@@ -16,14 +16,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use honestcam::compliance::Change;
-use honestcam::compliance::loader::record_change;
 use honestcam::config::DataDir;
-use honestcam::demo::{DemoOptions, write_demo};
-use honestcam::migrate::{NoProgress, import::db_migrate_timed};
+use honestcam::domain::Change;
+use honestcam::ops::demo::{DemoOptions, write_demo};
+use honestcam::ops::{NoProgress, Run, import::db_migrate_timed};
 use honestcam::property::Slug;
-use honestcam::storage::Storage;
-use statekit::plan::Mode;
+use honestcam::service::compliance::record_change;
+use honestcam::storage::{Storage, Wait};
 use statekit::sqlite::OpenOptions as DbOptions;
 
 const APPENDS: u32 = 2000;
@@ -89,10 +88,14 @@ fn main() {
         copy_tree(pristine.path(), data.path());
         let storage = Storage::open(data.clone(), DbOptions::default()).unwrap();
         let start = Instant::now();
+        let lock = storage
+            .lock_property(&slug, "bench", Wait::No, |_| {})
+            .unwrap();
         let (plan, timings) =
-            db_migrate_timed(&storage, &slug, Mode::Execute, &NoProgress).unwrap();
+            db_migrate_timed(&storage, &slug, Run::Execute(&lock), &NoProgress).unwrap();
+        drop(lock);
         imports.push((start.elapsed().as_secs_f64(), timings));
-        assert_eq!(plan.count(honestcam::migrate::import::EVENTS), Some(events));
+        assert_eq!(plan.count(honestcam::ops::import::EVENTS), Some(events));
         if run + 1 < runs {
             drop(storage);
             std::fs::remove_dir_all(data.path()).unwrap();

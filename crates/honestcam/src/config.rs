@@ -60,12 +60,7 @@ impl DataDir {
             let Ok(slug) = Slug::parse(&entry.file_name().to_string_lossy()) else {
                 continue;
             };
-            let p = self.property(&slug);
-            if p.baseline().exists()
-                || p.db().exists()
-                || p.legacy_log().exists()
-                || p.legacy_users().exists()
-            {
+            if self.property(&slug).holds_data() {
                 slugs.push(slug);
             }
         }

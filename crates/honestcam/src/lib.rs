@@ -1,25 +1,23 @@
 //! honestcam: a property-compliance and study portal's state and tools.
 //!
-//! - [`compliance`]: the event model and the pure fold (`apply_events`), plus the
-//!   loader that reads and appends the log on either backend;
-//! - [`study`]: study users, progress blobs, the CAM question bank and the quiz;
-//! - [`storage`]: the entry point to persistent state, choosing SQLite or legacy JSON
-//!   per property; [`db`] and [`legacy`] are the two backends;
-//! - [`migrate`]: import legacy JSON into SQLite, and roll back;
-//! - [`admin`]: `db-init` and `db-status`; [`demo`]: demo property generator;
-//! - [`web`]: the portal (pages, JSON API) over [`storage`].
+//! Layers, each using only those below it:
+//!
+//! - [`domain`]: pure rules and data (statuses, events, changes, the fold, the quiz);
+//!   [`property`] (slugs and paths) and [`config`] (the data dir) sit beside it;
+//! - [`storage`]: where state lives (SQLite and the legacy JSON files side by side),
+//!   the property lock, and [`storage::PropertyStore`], one unit of work's handle;
+//! - [`service`]: what the portal does to a property (record a change, answer a
+//!   question), one unit of work per call;
+//! - [`ops`]: the commands that create, import, roll back and report on storage;
+//! - [`web`]: the portal (pages, JSON API) over the services.
 //!
 //! The command-line interface is in `main.rs` and `cli/`; it only parses arguments
 //! and calls these modules.
 
-pub mod admin;
-pub mod compliance;
 pub mod config;
-pub mod db;
-pub mod demo;
-pub mod legacy;
-pub mod migrate;
+pub mod domain;
+pub mod ops;
 pub mod property;
+pub mod service;
 pub mod storage;
-pub mod study;
 pub mod web;

@@ -51,6 +51,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let data = honestcam::config::DataDir::resolve(args.data_dir.as_deref());
+    let json = match &args.command {
+        Command::DbInit(a) => a.wants_json(),
+        Command::DbMigrate(a) => a.wants_json(),
+        Command::DbRollback(a) => a.wants_json(),
+        Command::DbStatus(a) => a.wants_json(),
+        Command::DemoData(_) | Command::Serve(_) => false,
+    };
     let result = match args.command {
         Command::DbInit(a) => cli::db_init::run(&data, a),
         Command::DbMigrate(a) => cli::db_migrate::run(&data, a),
@@ -63,6 +70,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            // A command that printed its JSON report already says so in the error.
+            if json && !e.chain().any(|c| c.is::<cli::ReportedAsJson>()) {
+                cli::print_json_error(&e);
+            }
             ExitCode::from(cli::exit_code(&e))
         }
     }

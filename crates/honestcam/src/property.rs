@@ -98,6 +98,15 @@ impl PropertyPaths {
         PropertyPaths { slug, dir }
     }
 
+    /// Whether the folder holds property data (a baseline, a database or legacy
+    /// files): a folder with nothing else (say, only lock files) is no property.
+    pub fn holds_data(&self) -> bool {
+        self.baseline().exists()
+            || self.db().exists()
+            || self.legacy_log().exists()
+            || self.legacy_users().exists()
+    }
+
     /// `{dir}/honestcam.db`.
     pub fn db(&self) -> PathBuf {
         self.dir.join(PROPERTY_DB)
@@ -121,11 +130,6 @@ impl PropertyPaths {
     /// `{dir}/study/progress`.
     pub fn legacy_progress_dir(&self) -> PathBuf {
         self.dir.join(LEGACY_PROGRESS_DIR)
-    }
-
-    /// Whether the property runs on SQLite (its database exists).
-    pub fn on_sqlite(&self) -> bool {
-        self.db().is_file()
     }
 }
 

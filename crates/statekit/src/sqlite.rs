@@ -311,6 +311,11 @@ impl Database {
         &self.path
     }
 
+    /// The identity of the file this database opened.
+    pub fn file_id(&self) -> FileId {
+        self.id
+    }
+
     /// Whether [`Database::path`] still names the file this database opened (it was
     /// not replaced, moved or deleted since).
     pub fn is_current(&self) -> bool {

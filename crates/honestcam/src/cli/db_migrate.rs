@@ -4,10 +4,13 @@ use std::cell::Cell;
 
 use anyhow::Context;
 use honestcam::config::DataDir;
-use honestcam::migrate::import::db_migrate;
+use honestcam::ops::import::db_migrate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use statekit::plan::Mode;
 
-use super::{PlanFlags, open_storage, parse_slug, print_plan};
+use honestcam::ops::Run;
+
+use super::{PlanFlags, lock_property, open_storage, parse_slug, print_plan};
 
 /// Import a property's legacy JSON files into SQLite, then archive them.
 ///
@@ -51,7 +54,7 @@ impl Bar {
     }
 }
 
-impl honestcam::migrate::Progress for Bar {
+impl honestcam::ops::Progress for Bar {
     fn update(&self, done: u64, total: Option<u64>) {
         if self.known.replace(Some(total.is_some())) != Some(total.is_some()) {
             self.bar.set_style(Bar::style(total.is_some()));
@@ -64,11 +67,23 @@ impl honestcam::migrate::Progress for Bar {
     }
 }
 
+impl Args {
+    /// Whether the report (and an error) is wanted as JSON.
+    pub fn wants_json(&self) -> bool {
+        self.flags.json
+    }
+}
+
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let slug = parse_slug(&args.slug)?;
     let storage = open_storage(data)?;
+    let lock = match args.flags.mode() {
+        Mode::Execute => Some(lock_property(&storage, &slug, "db-migrate", &args.flags)?),
+        Mode::DryRun => None,
+    };
+    let run = lock.as_ref().map_or(Run::DryRun, Run::Execute);
     let bar = Bar::new();
-    let plan = db_migrate(&storage, &slug, args.flags.mode(), &bar)
+    let plan = db_migrate(&storage, &slug, run, &bar)
         .with_context(|| format!("db-migrate {slug} in {}", data.path().display()))?;
     bar.bar.finish_and_clear();
     print_plan(&plan, args.flags.json);

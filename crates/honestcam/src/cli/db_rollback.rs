@@ -2,9 +2,12 @@
 
 use anyhow::Context;
 use honestcam::config::DataDir;
-use honestcam::migrate::rollback::db_rollback;
+use honestcam::ops::rollback::db_rollback;
 
-use super::{PlanFlags, open_storage, parse_slug, print_plan};
+use honestcam::ops::Run;
+use statekit::plan::Mode;
+
+use super::{PlanFlags, lock_property, open_storage, parse_slug, print_plan};
 
 /// Put a property back on the legacy JSON files.
 ///
@@ -20,10 +23,22 @@ pub struct Args {
     flags: PlanFlags,
 }
 
+impl Args {
+    /// Whether the report (and an error) is wanted as JSON.
+    pub fn wants_json(&self) -> bool {
+        self.flags.json
+    }
+}
+
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let slug = parse_slug(&args.slug)?;
     let storage = open_storage(data)?;
-    let plan = db_rollback(&storage, &slug, args.flags.mode())
+    let lock = match args.flags.mode() {
+        Mode::Execute => Some(lock_property(&storage, &slug, "db-rollback", &args.flags)?),
+        Mode::DryRun => None,
+    };
+    let run = lock.as_ref().map_or(Run::DryRun, Run::Execute);
+    let plan = db_rollback(&storage, &slug, run)
         .with_context(|| format!("db-rollback {slug} in {}", data.path().display()))?;
     print_plan(&plan, args.flags.json);
     Ok(())

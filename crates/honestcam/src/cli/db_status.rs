@@ -1,10 +1,10 @@
 //! `honestcam db-status [<slug>]`.
 
 use anyhow::Context;
-use honestcam::admin::db_status;
 use honestcam::config::DataDir;
+use honestcam::ops::status::db_status;
 
-use super::{open_storage, parse_slug};
+use super::{ReportedAsJson, open_storage, parse_slug};
 
 /// Show, per property, the backend in use, schema versions and counts. Reads only.
 #[derive(Debug, clap::Args)]
@@ -14,6 +14,13 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl Args {
+    /// Whether the report (and an error) is wanted as JSON.
+    pub fn wants_json(&self) -> bool {
+        self.json
+    }
 }
 
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
@@ -27,9 +34,18 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage(data)?;
     let rows = db_status(&storage, &slugs)
         .with_context(|| format!("db-status in {}", data.path().display()))?;
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let result = if failed == 0 {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "{failed} of {} properties could not be read (see above)",
+            rows.len()
+        ))
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        return result.map_err(|e| ReportedAsJson(e.to_string()).into());
     }
     if rows.is_empty() {
         println!("no properties in {}", data.path().display());
@@ -55,6 +71,9 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
             r.users,
             r.progress
         );
+        if let Some(e) = &r.error {
+            println!("  error: {e}");
+        }
     }
-    Ok(())
+    result
 }

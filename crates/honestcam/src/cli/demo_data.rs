@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use honestcam::config::DataDir;
-use honestcam::demo::{DemoOptions, write_demo};
+use honestcam::ops::demo::{DemoOptions, write_demo};
 
 use super::parse_slug;
 

@@ -9,20 +9,28 @@ pub mod serve;
 
 use clap::Args as ClapArgs;
 use honestcam::config::DataDir;
+use honestcam::ops::init::InitError;
 use honestcam::property::{Slug, SlugError};
-use honestcam::storage::Storage;
+use honestcam::storage::{ExclusiveLock, Storage, Wait};
 use statekit::plan::{Mode, Plan};
 
-/// `--dry-run` / `--execute` / `--json`, shared by the commands that change data.
+/// `--dry-run` / `--execute` / `--json` / `--no-wait`, shared by the commands that
+/// change data.
 #[derive(Debug, ClapArgs)]
 pub struct PlanFlags {
-    /// Only report what would change (the default).
+    /// Only report what would change (the default). Takes no lock and changes nothing.
     #[arg(long, conflicts_with = "execute")]
     pub dry_run: bool,
-    /// Make the changes.
+    /// Make the changes. Holds the property's lock for the whole run: the portal's
+    /// requests for that property wait until it is done, and another command on the
+    /// same property waits for it (saying who holds the lock).
     #[arg(long)]
     pub execute: bool,
-    /// Print the report as JSON.
+    /// With --execute: if another command holds the property, exit 1 at once instead
+    /// of waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print the report (or the error) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -33,20 +41,57 @@ impl PlanFlags {
     }
 }
 
+/// Takes `slug`'s exclusive lock for `command`, telling the user on stderr whom it
+/// waits for (or failing at once with `--no-wait`).
+pub fn lock_property(
+    storage: &Storage,
+    slug: &Slug,
+    command: &str,
+    flags: &PlanFlags,
+) -> anyhow::Result<ExclusiveLock> {
+    let holder = format!(
+        "pid {}: honestcam {command} {slug}, since {}",
+        std::process::id(),
+        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let wait = if flags.no_wait { Wait::No } else { Wait::Block };
+    let lock = storage.lock_property(slug, &holder, wait, |busy| {
+        let who = busy
+            .holder
+            .as_deref()
+            .unwrap_or("the portal's requests, or another command");
+        eprintln!("waiting for property {slug}: it is held by {who}");
+    })?;
+    Ok(lock)
+}
+
 /// A usage error: bad input rather than a failure of the work (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// An error whose details are in the JSON report already printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReportedAsJson(pub String);
+
+/// Prints `e` as `{"error": ...}` on stdout, for commands run with `--json`.
+pub fn print_json_error(e: &anyhow::Error) {
+    println!(
+        "{}",
+        serde_json::json!({ "error": format!("{e:#}"), "exit_code": exit_code(e) })
+    );
+}
+
 /// Exit code for an error: 2 for bad input, 1 for anything else.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.chain()
-        .any(|c| c.is::<UsageError>() || c.is::<SlugError>())
-    {
-        2
-    } else {
-        1
-    }
+    let bad_input = |c: &(dyn std::error::Error + 'static)| {
+        c.is::<UsageError>()
+            || c.is::<SlugError>()
+            || c.downcast_ref::<InitError>()
+                .is_some_and(|e| matches!(e, InitError::NoBaseline { .. }))
+    };
+    if e.chain().any(bad_input) { 2 } else { 1 }
 }
 
 pub fn parse_slug(s: &str) -> anyhow::Result<Slug> {

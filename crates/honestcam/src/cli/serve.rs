@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 use honestcam::config::DataDir;
-use honestcam::demo::{DemoOptions, write_demo};
-use honestcam::migrate::{NoProgress, import::db_migrate};
+use honestcam::ops::demo::{DemoOptions, write_demo};
+use honestcam::ops::{NoProgress, Run, import::db_migrate};
 use honestcam::property::Slug;
 use honestcam::storage::Storage;
+use honestcam::storage::Wait;
 use honestcam::web::{self, AdminKey, AppState};
-use statekit::plan::Mode;
 
 use super::{UsageError, open_storage, parse_slug};
 
@@ -50,7 +50,9 @@ fn ensure_demo(storage: &Storage) -> anyhow::Result<Slug> {
     if !paths.baseline().exists() {
         write_demo(&paths, "Demo Plaza", &DemoOptions::default())
             .context("writing the demo property")?;
-        db_migrate(storage, &slug, Mode::Execute, &NoProgress)
+        let holder = format!("pid {}: honestcam serve --demo", std::process::id());
+        let lock = storage.lock_property(&slug, &holder, Wait::Block, |_| {})?;
+        db_migrate(storage, &slug, Run::Execute(&lock), &NoProgress)
             .context("migrating the demo property")?;
         eprintln!("created demo property {slug} in {}", paths.dir.display());
     }

@@ -20,12 +20,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::compliance::{PORTAL_ACTOR, action_param, actions, apply, parse_filter, shown};
-use super::study::{KeyQuery, answer, check_admin, create_user};
+use super::study::{KeyQuery, check_admin};
 use super::{AppError, AppState, Prop};
-use crate::compliance::Change;
-use crate::compliance::model::PayloadError;
-use crate::legacy;
-use crate::study::{UserId, quiz, store};
+use crate::domain::{Change, PayloadError, UserId, quiz};
+use crate::service::compliance::Unchanged;
+use crate::service::study::{self as store, answer, create_user};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -56,8 +55,9 @@ async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppErr
             let mut out = Vec::new();
             for slug in slugs {
                 let paths = storage.data().property(&slug);
-                let name = legacy::read_baseline(&paths)
-                    .map(|b| b.property.name)
+                let name = storage
+                    .baseline(&paths)
+                    .map(|b| b.property.name.clone())
                     .unwrap_or_default();
                 out.push(json!({"slug": slug, "name": name, "backend": storage.backend(&paths)}));
             }
@@ -120,7 +120,16 @@ async fn post_event(
         .actor
         .filter(|a| !a.trim().is_empty())
         .unwrap_or_else(|| PORTAL_ACTOR.to_string());
-    let events = apply(&state, &prop, id, vec![change], actor, true).await?;
+    let events = apply(
+        &state,
+        &prop,
+        id,
+        vec![change],
+        actor,
+        Unchanged::Record,
+        true,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"event": events.first()}))))
 }
 
@@ -145,7 +154,7 @@ async fn post_user(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let slug = prop.slug.clone();
     let user = state
-        .run(move |storage, _| create_user(storage, &slug, &body.name))
+        .run(move |storage, _| Ok(create_user(storage, &slug, &body.name)?))
         .await
         .map_err(api)?;
     Ok((StatusCode::CREATED, Json(json!({"user": user}))))
@@ -216,7 +225,7 @@ async fn post_answer(
         UserId::parse(&body.user_id).map_err(|e| api(AppError::unprocessable(e.to_string())))?;
     let slug = prop.slug.clone();
     let (record, summary) = state
-        .run(move |storage, _| answer(storage, &slug, &user, &body.question, body.choice))
+        .run(move |storage, _| Ok(answer(storage, &slug, &user, &body.question, body.choice)?))
         .await
         .map_err(api)?;
     Ok(Json(json!({"answer": record, "summary": summary})))

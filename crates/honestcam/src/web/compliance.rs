@@ -11,9 +11,8 @@ use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
 use super::{AppError, AppState, Prop};
-use crate::compliance::loader::record_change;
-use crate::compliance::model::{ActionState, Note};
-use crate::compliance::{Change, Status};
+use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
+use crate::service::compliance::{Unchanged, record_changes};
 
 /// Notes shown per action on the page (newest first).
 pub const LATEST_NOTES: usize = 3;
@@ -23,6 +22,8 @@ pub const PORTAL_ACTOR: &str = "portal";
 
 struct Row {
     id: String,
+    /// The id as a URL path segment (percent-encoded).
+    url_id: String,
     title: String,
     category: String,
     status: &'static str,
@@ -52,6 +53,13 @@ pub struct Filter {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn action_ids_are_encoded_as_one_path_segment() {
+        assert_eq!(super::path_segment("ACT-001"), "ACT-001");
+        assert_eq!(super::path_segment("ACT%41"), "ACT%2541");
+        assert_eq!(super::path_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
     fn times_are_shown_to_the_minute_in_utc() {
         assert_eq!(
             super::display_time("2026-11-23T01:50:39.153565505Z"),
@@ -72,9 +80,7 @@ pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, App
         Some(s) => s
             .parse()
             .map(Some)
-            .map_err(|e: crate::compliance::model::StatusError| {
-                AppError::unprocessable(e.to_string()).json(json)
-            }),
+            .map_err(|e: StatusError| AppError::unprocessable(e.to_string()).json(json)),
     }
 }
 
@@ -85,7 +91,7 @@ pub async fn actions(
 ) -> Result<(String, Arc<Vec<ActionState>>), AppError> {
     let slug = prop.slug.clone();
     let (baseline, actions) = state
-        .run(move |storage, snapshots| Ok(snapshots.current(storage, &slug)?))
+        .run(move |storage, snapshots| Ok(snapshots.current(&storage.read(&slug)?)?))
         .await?;
     Ok((baseline.property.name.clone(), actions))
 }
@@ -131,6 +137,7 @@ pub async fn page(
                 })
                 .collect(),
             id: a.id.clone(),
+            url_id: path_segment(&a.id),
             title: a.title.clone(),
             category: a.category.clone(),
         })
@@ -148,32 +155,46 @@ pub async fn page(
     ))
 }
 
-/// Appends `changes` to `action` (all or nothing is validated first), as `actor`.
+/// Appends `changes` to `action` as `actor`, in one unit of work (all validated
+/// first, all or nothing); with [`Unchanged::Skip`], changes to the current value are
+/// left out.
 pub async fn apply(
     state: &AppState,
     prop: &Prop,
     action: String,
     changes: Vec<Change>,
     actor: String,
+    unchanged: Unchanged,
     json: bool,
-) -> Result<Vec<crate::compliance::Event>, AppError> {
+) -> Result<Vec<Event>, AppError> {
     let slug = prop.slug.clone();
     state
-        .run(move |storage, _| {
-            let mut events = Vec::new();
-            for change in &changes {
-                events.push(
-                    record_change(storage, &slug, &action, change, &actor)
-                        .map_err(|e| AppError::from(e).json(json))?,
-                );
-            }
-            Ok(events)
+        .run(move |storage, snapshots| {
+            record_changes(
+                storage, snapshots, &slug, &action, &changes, &actor, unchanged,
+            )
+            .map_err(|e| AppError::from(e).json(json))
         })
         .await
 }
 
+/// `text` as one URL path segment or fragment: everything but unreserved characters
+/// percent-encoded, so an id like `ACT%41` or `a/b` comes back as itself.
+pub fn path_segment(text: &str) -> String {
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
+}
+
 fn back(prop: &Prop, action: &str) -> Redirect {
-    Redirect::to(&format!("{}/compliance/#action-{action}", prop.base))
+    Redirect::to(&format!(
+        "{}/compliance/#action-{}",
+        prop.base,
+        path_segment(action)
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,12 +211,10 @@ pub async fn post_status(
     Form(form): Form<StatusForm>,
 ) -> Result<Redirect, AppError> {
     let id = action_param(&params)?;
-    let status: Status =
-        form.status
-            .parse()
-            .map_err(|e: crate::compliance::model::StatusError| {
-                AppError::unprocessable(e.to_string())
-            })?;
+    let status: Status = form
+        .status
+        .parse()
+        .map_err(|e: StatusError| AppError::unprocessable(e.to_string()))?;
     let mut changes = vec![Change::Status(status)];
     if !form.note.trim().is_empty() {
         changes.push(Change::Note(form.note.trim().to_string()));
@@ -206,6 +225,7 @@ pub async fn post_status(
         id.clone(),
         changes,
         PORTAL_ACTOR.into(),
+        Unchanged::Skip,
         false,
     )
     .await?;
@@ -233,6 +253,7 @@ pub async fn post_note(
         id.clone(),
         vec![Change::Note(form.note.trim().to_string())],
         PORTAL_ACTOR.into(),
+        Unchanged::Skip,
         false,
     )
     .await?;
@@ -259,6 +280,7 @@ pub async fn post_assignee(
         id.clone(),
         vec![Change::Assignee(assignee)],
         PORTAL_ACTOR.into(),
+        Unchanged::Skip,
         false,
     )
     .await?;

@@ -7,6 +7,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::service::compliance::ChangeError;
+use crate::service::study::StudyError;
 use crate::storage::StoreError;
 
 /// An error answer.
@@ -69,13 +71,50 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
         match &e {
-            StoreError::UnknownProperty { .. } | StoreError::UnknownAction { .. } => {
-                AppError::not_found(e.to_string())
+            StoreError::UnknownProperty { .. } => AppError::not_found(e.to_string()),
+            StoreError::Busy { .. } => {
+                AppError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
-            StoreError::InvalidChange(_) => AppError::unprocessable(e.to_string()),
-            _ => AppError::internal(e.to_string()),
+            _ => AppError::internal(chain(&e)),
         }
     }
+}
+
+impl From<ChangeError> for AppError {
+    fn from(e: ChangeError) -> AppError {
+        match e {
+            ChangeError::UnknownAction { .. } => AppError::not_found(e.to_string()),
+            ChangeError::Invalid(_) | ChangeError::Unchanged(_) => {
+                AppError::unprocessable(e.to_string())
+            }
+            ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StudyError> for AppError {
+    fn from(e: StudyError) -> AppError {
+        match e {
+            StudyError::BadName | StudyError::Quiz(_) => AppError::unprocessable(e.to_string()),
+            StudyError::Id(_) => AppError::internal(chain(&e)),
+            StudyError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// An error and its sources, for the log.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl IntoResponse for AppError {

@@ -23,8 +23,8 @@ use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
-use crate::compliance::snapshot::Snapshots;
 use crate::property::Slug;
+use crate::service::snapshot::Snapshots;
 use crate::storage::Storage;
 pub use error::AppError;
 
@@ -125,7 +125,7 @@ impl FromRequestParts<AppState> for Prop {
             Some(raw) => {
                 let slug =
                     Slug::parse(raw).map_err(|e| AppError::not_found(e.to_string()).json(json))?;
-                if !state.storage().data().property(&slug).dir.is_dir() {
+                if state.storage().property(&slug).is_err() {
                     return Err(AppError::not_found(format!("no property {slug}")).json(json));
                 }
                 Ok(Prop {

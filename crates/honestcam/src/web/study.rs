@@ -11,10 +11,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{AppError, AppState, Prop};
-use crate::property::Slug;
-use crate::storage::Storage;
-use crate::study::questions::{self, Question};
-use crate::study::{StudyUser, UserId, quiz, store};
+use crate::domain::questions::{self, Question};
+use crate::domain::{UserId, quiz};
+use crate::service::study::{self as store, answer, create_user};
 
 /// Cookie holding the study user's id.
 pub const USER_COOKIE: &str = "honestcam_study_user";
@@ -56,57 +55,6 @@ fn cookie_user(headers: &HeaderMap) -> Option<UserId> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == USER_COOKIE)
         .and_then(|(_, v)| UserId::parse(v).ok())
-}
-
-/// A new user id for a display name: readable and unique.
-pub fn new_user_id(name: &str) -> Result<UserId, AppError> {
-    let stem: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(20)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let suffix = &crate::compliance::model::new_event_id()[3..11];
-    let id = if stem.is_empty() {
-        format!("u-{suffix}")
-    } else {
-        format!("{stem}-{suffix}")
-    };
-    UserId::parse(&id).map_err(|e| AppError::internal(e.to_string()))
-}
-
-/// Creates a study user with display name `name` in `slug`.
-pub fn create_user(storage: &Storage, slug: &Slug, name: &str) -> Result<StudyUser, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 80 {
-        return Err(AppError::unprocessable(
-            "a display name needs 1 to 80 characters",
-        ));
-    }
-    let user = StudyUser {
-        user_id: new_user_id(name)?,
-        name: name.to_string(),
-        created_at: jiff::Timestamp::now().to_string(),
-    };
-    store::upsert_user(storage, slug, &user)?;
-    Ok(user)
-}
-
-/// Records an answer in the user's progress and saves the whole blob.
-pub fn answer(
-    storage: &Storage,
-    slug: &Slug,
-    user: &UserId,
-    question: &str,
-    choice: usize,
-) -> Result<(quiz::AnswerRecord, quiz::Summary), AppError> {
-    let mut blob = store::progress(storage, slug, user)?.unwrap_or_default();
-    let at = jiff::Timestamp::now().to_string();
-    let record = quiz::record_answer(&mut blob, question, choice, &at)
-        .map_err(|e| AppError::unprocessable(e.to_string()))?;
-    store::save_progress(storage, slug, user, &blob)?;
-    let summary = quiz::summarize(&blob).map_err(|e| AppError::unprocessable(e.to_string()))?;
-    Ok((record, summary))
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,7 +193,7 @@ pub async fn post_answer(
     let slug = prop.slug.clone();
     let question = form.question.clone();
     state
-        .run(move |storage, _| answer(storage, &slug, &user, &question, form.choice))
+        .run(move |storage, _| Ok(answer(storage, &slug, &user, &question, form.choice)?))
         .await?;
     Ok(Redirect::to(&format!(
         "{}/study/?answered={}",
@@ -345,29 +293,4 @@ pub async fn admin(
         page.render()
             .map_err(|e| AppError::internal(e.to_string()))?,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_ids_come_from_any_display_name() {
-        for name in [
-            "Quinn",
-            "<script>",
-            "Zoë Ångström",
-            "a very long display name that goes on and on",
-            "!!!",
-        ] {
-            let id = new_user_id(name).unwrap();
-            assert!(UserId::parse(id.as_str()).is_ok(), "{name} gave {id}");
-        }
-        assert!(new_user_id("Quinn").unwrap().as_str().starts_with("quinn-"));
-        assert_ne!(
-            new_user_id("Quinn").unwrap(),
-            new_user_id("Quinn").unwrap(),
-            "unique"
-        );
-    }
 }

@@ -157,7 +157,7 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .click()
         .await
         .unwrap();
-    let first = &honestcam::study::questions::QUESTIONS[0];
+    let first = &honestcam::domain::questions::QUESTIONS[0];
     let radio = format!("input[name=choice][value='{}']", first.answer);
     c.wait()
         .for_element(Locator::Css(&radio))

@@ -3,13 +3,13 @@
 use std::fs;
 use std::process::{Command, Stdio};
 
-use honestcam::compliance::Change;
-use honestcam::compliance::Status;
-use honestcam::compliance::loader::{load_compliance_log, record_change};
-use honestcam::demo::DemoOptions;
-use honestcam::migrate::import;
-use honestcam::study::UserId;
-use honestcam::study::store as study;
+use honestcam::domain::Change;
+use honestcam::domain::Status;
+use honestcam::domain::UserId;
+use honestcam::ops::demo::DemoOptions;
+use honestcam::ops::import;
+use honestcam::service::compliance::{load_events, record_change};
+use honestcam::service::study;
 use serde_json::json;
 
 use crate::support::{Fixture, SLUG, count, live_files, snapshot, state};
@@ -115,15 +115,17 @@ fn migrated_events_keep_their_content_and_fold_the_same() {
         with_event_ids: false,
     });
     let storage = f.storage();
-    let before = load_compliance_log(&storage, &f.slug()).unwrap();
-    let baseline = honestcam::compliance::loader::load_baseline(&storage, &f.slug()).unwrap();
-    let folded_before = honestcam::compliance::apply_events(&baseline, &before.events);
+    let before = load_events(&storage, &f.slug()).unwrap();
+    let baseline = storage
+        .baseline(&storage.property(&f.slug()).unwrap())
+        .unwrap();
+    let folded_before = honestcam::domain::apply_events(&baseline, &before);
     f.plan(&["db-migrate", SLUG, "--execute"]);
-    let after = load_compliance_log(&f.storage(), &f.slug()).unwrap();
+    let after = load_events(&f.storage(), &f.slug()).unwrap();
     assert_eq!(before, after);
     assert_eq!(
         folded_before,
-        honestcam::compliance::apply_events(&baseline, &after.events)
+        honestcam::domain::apply_events(&baseline, &after)
     );
 }
 
@@ -185,7 +187,7 @@ fn kill_9_during_the_event_import_then_re_run_equals_an_uninterrupted_run() {
         .spawn()
         .unwrap();
     // Wait (bounded) until the import is writing its staging database, then kill it.
-    let staging = f.prop().join("honestcam.db.importing");
+    let staging = f.prop().join("honestcam.db.staging");
     // Poll (bounded by time, not by a count that may run out before the child starts)
     // until the import is writing its staging database, then kill it there.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -246,9 +248,9 @@ fn migrate_write_rollback_write_migrate_loses_and_duplicates_nothing() {
 
     // Back on JSON: the SQLite-era writes are there, and new writes land in JSON.
     let storage = f.storage();
-    let log = load_compliance_log(&storage, &slug).unwrap();
-    assert_eq!(log.events.len(), 13);
-    assert!(log.events.contains(&on_sqlite));
+    let log = load_events(&storage, &slug).unwrap();
+    assert_eq!(log.len(), 13);
+    assert!(log.contains(&on_sqlite));
     assert_eq!(
         study::progress(&storage, &slug, &u1).unwrap().unwrap()["written"],
         "on sqlite"
@@ -268,11 +270,11 @@ fn migrate_write_rollback_write_migrate_loses_and_duplicates_nothing() {
     let plan = f.plan(&["db-migrate", SLUG, "--execute"]);
     assert_eq!(count(&plan, import::EVENTS), 14);
     let storage = f.storage();
-    let log = load_compliance_log(&storage, &slug).unwrap();
-    assert_eq!(log.events.len(), 14, "nothing duplicated");
-    let ids: std::collections::HashSet<_> = log.events.iter().map(|e| &e.event_id).collect();
+    let log = load_events(&storage, &slug).unwrap();
+    assert_eq!(log.len(), 14, "nothing duplicated");
+    let ids: std::collections::HashSet<_> = log.iter().map(|e| &e.event_id).collect();
     assert_eq!(ids.len(), 14);
-    assert!(log.events.contains(&on_sqlite) && log.events.contains(&on_json));
+    assert!(log.contains(&on_sqlite) && log.contains(&on_json));
     assert_eq!(
         study::progress(&storage, &slug, &u1).unwrap().unwrap()["written"],
         "on json"
@@ -373,7 +375,7 @@ fn a_log_malformed_after_many_events_stops_the_import_and_changes_nothing() {
 }
 
 #[test]
-fn repeated_ids_in_the_log_are_imported_once_first_one_wins() {
+fn events_written_twice_in_the_log_are_imported_once() {
     let f = Fixture::new();
     let event = |id: Option<&str>, note: &str| {
         let mut e = json!({"action_id": "ACT-001", "type": "note_added",
@@ -383,25 +385,32 @@ fn repeated_ids_in_the_log_are_imported_once_first_one_wins() {
         }
         e
     };
-    // The id an id-less "twin" event gets, claimed first by an explicit event.
+    // The id an id-less "twin" event gets, given first by an explicit event with the
+    // same content: one event written twice.
     let twin = event(None, "twin");
     let twin_text = twin.to_string();
-    let twin_id = honestcam::compliance::record::LegacyIds::default()
+    let twin_id = honestcam::storage::legacy::LegacyIds::default()
         .record(serde_json::from_str(&twin_text).unwrap())
+        .unwrap()
+        .unwrap()
         .event_id;
-    let log = json!({"events": [
+    let mut claimed = twin.clone();
+    claimed["event_id"] = json!(twin_id);
+    let write = |events: Vec<serde_json::Value>| {
+        fs::write(
+            f.prop().join("compliance-log.json"),
+            serde_json::to_vec_pretty(&json!({ "events": events })).unwrap(),
+        )
+        .unwrap()
+    };
+    write(vec![
         event(Some("e1"), "first"),
-        event(Some("e1"), "second"),
-        event(Some(&twin_id), "claimed"),
+        event(Some("e1"), "first"),
+        claimed,
         twin,
         event(None, "same"),
         event(None, "same"),
-    ]});
-    fs::write(
-        f.prop().join("compliance-log.json"),
-        serde_json::to_vec_pretty(&log).unwrap(),
-    )
-    .unwrap();
+    ]);
     let dry = f.plan(&["db-migrate", SLUG]);
     assert_eq!(count(&dry, import::EVENTS), 4);
     let done = f.plan(&["db-migrate", SLUG, "--execute"]);
@@ -410,16 +419,44 @@ fn repeated_ids_in_the_log_are_imported_once_first_one_wins() {
         4,
         "the plan and the import agree"
     );
-    let stored = load_compliance_log(&f.storage(), &f.slug()).unwrap().events;
+    let stored = load_events(&f.storage(), &f.slug()).unwrap();
     let notes: Vec<_> = stored
         .iter()
         .map(|e| (e.event_id.as_str(), e.payload["note"].as_str().unwrap()))
         .collect();
     assert_eq!(notes.len(), 4);
     assert_eq!(notes[0], ("e1", "first"));
-    assert_eq!(notes[1], (twin_id.as_str(), "claimed"));
+    assert_eq!(notes[1], (twin_id.as_str(), "twin"));
     assert_eq!(notes[2].1, "same");
     assert_eq!(notes[3], (format!("{}-2", notes[2].0).as_str(), "same"));
+}
+
+#[test]
+fn two_different_events_sharing_an_id_are_an_error_naming_both_and_nothing_changes() {
+    let f = Fixture::new();
+    let event = |note: &str, status: &str| {
+        json!({"event_id": "dup", "action_id": "ACT-001", "type": "status_changed",
+            "payload": {"status": status}, "actor": note, "at": "2026-02-01T00:00:00Z"})
+    };
+    let log = json!({"events": [event("a", "blocked"), event("b", "open"), event("a", "done")]});
+    fs::write(
+        f.prop().join("compliance-log.json"),
+        serde_json::to_vec_pretty(&log).unwrap(),
+    )
+    .unwrap();
+    let before = snapshot(&f.dir());
+    for args in [
+        &["db-migrate", SLUG][..],
+        &["db-migrate", SLUG, "--execute"],
+    ] {
+        let out = f.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("event #1 and event #2"), "{err}");
+        assert!(err.contains("\"dup\""), "{err}");
+        assert!(err.contains("compliance-log.json"), "{err}");
+    }
+    assert_eq!(snapshot(&f.dir()), before, "nothing changed");
 }
 
 #[test]
@@ -427,7 +464,7 @@ fn an_unknown_action_is_refused_and_nothing_changes() {
     let f = Fixture::new();
     f.plan(&["db-migrate", SLUG, "--execute"]);
     let storage = f.storage();
-    let before = load_compliance_log(&storage, &f.slug()).unwrap();
+    let before = load_events(&storage, &f.slug()).unwrap();
     let err = record_change(
         &storage,
         &f.slug(),
@@ -437,7 +474,7 @@ fn an_unknown_action_is_refused_and_nothing_changes() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("ACT-999"), "{err}");
-    assert_eq!(load_compliance_log(&storage, &f.slug()).unwrap(), before);
+    assert_eq!(load_events(&storage, &f.slug()).unwrap(), before);
 }
 
 #[test]
@@ -467,15 +504,48 @@ fn unknown_event_types_are_kept_through_import_and_rollback() {
 #[test]
 fn db_init_creates_fresh_databases_once_and_refuses_legacy_properties() {
     let f = Fixture::new();
-    let dry = f.plan(&["db-init", "fresh-one"]);
+    // A mistyped slug: refused as bad input, and no folder appears for it.
+    for args in [
+        &["db-init", "fresh-one"][..],
+        &["db-init", "fresh-one", "--execute"],
+    ] {
+        let out = f.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no compliance.json") && err.contains("--create"),
+            "{err}"
+        );
+        assert!(
+            !f.dir().join("fresh-one").exists(),
+            "{args:?} created a stray folder"
+        );
+    }
+    let dry = f.plan(&["db-init", "fresh-one", "--create"]);
     assert_eq!(dry["changes"], true);
     assert!(
         !f.dir().join("fresh-one").exists(),
         "dry run creates nothing"
     );
-    let done = f.plan(&["db-init", "fresh-one", "--execute"]);
-    assert_eq!(count(&done, honestcam::admin::CREATE_PROPERTY_DB), 1);
+    let done = f.plan(&[
+        "db-init",
+        "fresh-one",
+        "--create",
+        "--name",
+        "Fresh One",
+        "--execute",
+    ]);
+    assert_eq!(count(&done, honestcam::ops::init::CREATE_PROPERTY_DB), 1);
+    assert_eq!(count(&done, honestcam::ops::init::CREATE_BASELINE), 1);
     assert!(f.dir().join("fresh-one/honestcam.db").is_file());
+    let baseline = f
+        .storage()
+        .baseline(
+            &f.data()
+                .property(&honestcam::property::Slug::parse("fresh-one").unwrap()),
+        )
+        .unwrap();
+    assert_eq!(baseline.property.name, "Fresh One");
     assert!(f.dir().join("honestcam-study.db").is_file());
     let again = f.plan(&["db-init", "fresh-one", "--execute"]);
     assert_eq!(again["changes"], false);

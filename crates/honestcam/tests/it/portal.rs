@@ -234,7 +234,7 @@ async fn quiz_flow_saves_progress_and_shows_the_score() {
         .await
         .unwrap();
     assert!(page.contains("Studying as <strong id=\"study-user\">Quinn</strong>"));
-    let first = &honestcam::study::questions::QUESTIONS[0];
+    let first = &honestcam::domain::questions::QUESTIONS[0];
     assert!(page.contains(first.prompt));
     let r = client()
         .post(app.url("/study/answer"))
@@ -421,7 +421,7 @@ async fn json_api_covers_what_the_pages_do() {
             .status(),
         422
     );
-    let q = &honestcam::study::questions::QUESTIONS[1];
+    let q = &honestcam::domain::questions::QUESTIONS[1];
     let r: Value = c
         .post(app.url(&format!("/api/p/{SLUG}/study/answers")))
         .json(&json!({"user_id": uid, "question": q.id, "choice": q.answer}))

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use honestcam::config::DataDir;
-use honestcam::demo::{DemoOptions, write_demo};
+use honestcam::ops::demo::{DemoOptions, write_demo};
 use honestcam::property::Slug;
 use honestcam::storage::Storage;
 use statekit::sqlite::OpenOptions;
@@ -96,7 +96,8 @@ pub fn count(plan: &serde_json::Value, what: &str) -> u64 {
         .unwrap()
 }
 
-/// Every file under `dir` with its bytes.
+/// Every file under `dir` with its bytes, but the property locks' files (`.lock`,
+/// `.lock-gate`): a command that ran and changed nothing still took its lock.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -104,6 +105,10 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         for entry in std::fs::read_dir(&d).unwrap() {
             let entry = entry.unwrap();
             let path = entry.path();
+            let name = entry.file_name();
+            if name == statekit::lock::LOCK_FILE_NAME || name == statekit::lock::GATE_FILE_NAME {
+                continue;
+            }
             if entry.file_type().unwrap().is_dir() {
                 out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), Vec::new());
                 stack.push(path);
@@ -134,11 +139,11 @@ pub fn state(
     storage: &Storage,
     slug: &Slug,
 ) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
-    let log = honestcam::compliance::loader::load_compliance_log(storage, slug).unwrap();
-    let users = honestcam::study::store::users(storage, slug).unwrap();
-    let progress = honestcam::study::store::all_progress(storage, slug).unwrap();
+    let log = honestcam::service::compliance::load_events(storage, slug).unwrap();
+    let users = honestcam::service::study::users(storage, slug).unwrap();
+    let progress = honestcam::service::study::all_progress(storage, slug).unwrap();
     (
-        serde_json::to_value(log.events).unwrap(),
+        serde_json::to_value(log).unwrap(),
         serde_json::to_value(users).unwrap(),
         serde_json::to_value(progress).unwrap(),
     )

@@ -1,15 +1,13 @@
-//! The compliance data model: baseline actions, events, statuses and folded state.
+//! The compliance data model: baseline actions, events, statuses, changes and the
+//! state of an action. Pure data and rules: no I/O, no clock, no logging; the legacy
+//! wire format lives with the legacy storage, the row format with SQLite.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-use super::record::LegacyIds;
 
 /// The state of a compliance action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,6 +115,54 @@ impl Baseline {
     pub fn action(&self, id: &str) -> Option<&BaselineAction> {
         self.actions.iter().find(|a| a.id == id)
     }
+
+    /// Checks what serde cannot: a property name, and actions with distinct,
+    /// non-empty ids, titles and valid due dates. The error names the field at fault.
+    pub fn validate(&self) -> Result<(), BaselineError> {
+        let bad = |field: String, reason: &str| {
+            Err(BaselineError {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if self.property.name.trim().is_empty() {
+            return bad("property.name".into(), "must not be empty");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, a) in self.actions.iter().enumerate() {
+            if a.id.trim().is_empty() {
+                return bad(format!("actions[{i}].id"), "must not be empty");
+            }
+            if !seen.insert(a.id.as_str()) {
+                return bad(
+                    format!("actions[{i}].id"),
+                    &format!("{:?} is used by an earlier action", a.id),
+                );
+            }
+            if a.title.trim().is_empty() {
+                return bad(format!("actions[{i}].title"), "must not be empty");
+            }
+            if let Some(due) = &a.due
+                && due.parse::<jiff::civil::Date>().is_err()
+            {
+                return bad(
+                    format!("actions[{i}].due"),
+                    &format!("{due:?} is not a date (YYYY-MM-DD)"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a baseline is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct BaselineError {
+    /// The field at fault, e.g. `actions[3].due`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// One entry of the compliance log. Unknown types and extra fields are kept verbatim.
@@ -142,79 +188,6 @@ pub struct Event {
     /// Any other fields, kept so that an export writes them back.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
-}
-
-/// A legacy log entry, whose `event_id` may be missing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LegacyEvent {
-    /// The id, if the writer gave one.
-    pub event_id: Option<String>,
-    /// The action it is about.
-    pub action_id: String,
-    /// The event type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Type-specific data (`null` when absent).
-    pub payload: Value,
-    /// Who did it.
-    pub actor: String,
-    /// When (RFC 3339).
-    pub at: String,
-    /// Any other fields.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
-}
-
-impl LegacyEvent {
-    /// The event with `event_id` as its id (whatever it had).
-    pub fn with_id(self, event_id: String) -> Event {
-        Event {
-            event_id,
-            action_id: self.action_id,
-            kind: self.kind,
-            payload: self.payload,
-            actor: self.actor,
-            at: self.at,
-            extra: self.extra,
-        }
-    }
-}
-
-/// `compliance-log.json` as the legacy writer kept it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LegacyLog {
-    /// The events, oldest first.
-    pub events: Vec<LegacyEvent>,
-}
-
-impl LegacyLog {
-    /// Gives every event an id: its own, or one derived from its content (see
-    /// [`LegacyIds`]).
-    pub fn into_events(self) -> Vec<Event> {
-        let mut ids = LegacyIds::default();
-        self.events.into_iter().map(|e| ids.event(e)).collect()
-    }
-}
-
-/// A fresh, unique event id for an event created now.
-pub fn new_event_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let now = jiff::Timestamp::now().as_nanosecond();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let seed = format!("{now}:{}:{n}", std::process::id());
-    let digest = Sha256::digest(seed.as_bytes());
-    let mut id = String::from("ev-");
-    for b in &digest[..12] {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
-}
-
-/// The whole log of one property, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ComplianceLog {
-    /// The events.
-    pub events: Vec<Event>,
 }
 
 /// A known event's meaning.
@@ -252,7 +225,14 @@ pub enum PayloadError {
     /// A note must say something.
     #[error("a note cannot be empty")]
     EmptyNote,
+    /// A new note is longer than [`MAX_NOTE_CHARS`].
+    #[error("a note can have at most {MAX_NOTE_CHARS} characters, this one has {0}")]
+    NoteTooLong(usize),
 }
+
+/// Most characters a new note may have (notes already in the log are kept whatever
+/// their length).
+pub const MAX_NOTE_CHARS: usize = 5_000;
 
 impl Change {
     /// Event type names the fold understands.
@@ -320,6 +300,17 @@ impl Change {
         }))
     }
 
+    /// Checks a change someone is making now (the fold accepts more, so that old
+    /// logs keep folding): a note within [`MAX_NOTE_CHARS`].
+    pub fn check_new(&self) -> Result<(), PayloadError> {
+        if let Change::Note(n) = self
+            && n.chars().count() > MAX_NOTE_CHARS
+        {
+            return Err(PayloadError::NoteTooLong(n.chars().count()));
+        }
+        Ok(())
+    }
+
     /// The event type and payload that record this change.
     pub fn to_wire(&self) -> (&'static str, Value) {
         use serde_json::json;
@@ -382,6 +373,17 @@ impl ActionState {
         }
     }
 
+    /// Whether recording `change` would change this action: a status, assignee or
+    /// due date equal to the current one changes nothing; a note always adds.
+    pub fn would_change(&self, change: &Change) -> bool {
+        match change {
+            Change::Status(s) => *s != self.status,
+            Change::Note(_) => true,
+            Change::Assignee(a) => *a != self.assignee,
+            Change::Due(d) => *d != self.due,
+        }
+    }
+
     /// Whether the action is active and its due date is before `today`.
     pub fn is_overdue(&self, today: jiff::civil::Date) -> bool {
         self.status.is_active()
@@ -398,12 +400,50 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn baseline(json: Value) -> Baseline {
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
-    fn extra_fields_survive_a_round_trip() {
-        let v = json!({"event_id": "e1", "action_id": "A", "type": "x", "payload": {}, "actor": "a", "at": "t", "source": "ui"});
-        let e: Event = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(e.extra["source"], "ui");
-        assert_eq!(serde_json::to_value(&e).unwrap(), v);
+    fn a_baseline_names_the_field_at_fault() {
+        let ok = json!({"property": {"slug": "p", "name": "P"}, "actions": [
+            {"id": "A", "title": "a", "category": "c", "status": "open", "due": "2026-01-02"}]});
+        assert_eq!(baseline(ok.clone()).validate(), Ok(()));
+        let mut cases = Vec::new();
+        let mut no_name = ok.clone();
+        no_name["property"]["name"] = json!(" ");
+        cases.push((no_name, "property.name"));
+        let mut twice = ok.clone();
+        twice["actions"] = json!([ok["actions"][0], ok["actions"][0]]);
+        cases.push((twice, "actions[1].id"));
+        let mut bad_due = ok.clone();
+        bad_due["actions"][0]["due"] = json!("soon");
+        cases.push((bad_due, "actions[0].due"));
+        let mut no_title = ok;
+        no_title["actions"][0]["title"] = json!("");
+        cases.push((no_title, "actions[0].title"));
+        for (b, field) in cases {
+            let err = baseline(b).validate().unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn a_change_to_the_current_value_changes_nothing() {
+        let a = ActionState::from_baseline(&BaselineAction {
+            id: "A".into(),
+            title: "t".into(),
+            category: "c".into(),
+            status: Status::Open,
+            due: Some("2026-01-02".into()),
+            source: None,
+        });
+        assert!(!a.would_change(&Change::Status(Status::Open)));
+        assert!(a.would_change(&Change::Status(Status::Done)));
+        assert!(!a.would_change(&Change::Assignee(None)));
+        assert!(a.would_change(&Change::Assignee(Some("kim".into()))));
+        assert!(!a.would_change(&Change::Due(Some("2026-01-02".into()))));
+        assert!(a.would_change(&Change::Note("n".into())));
     }
 
     #[test]
@@ -421,6 +461,11 @@ mod tests {
             Change::from_event("due_changed", &json!({"due": "May 1"})),
             Err(PayloadError::Date(_))
         ));
+        assert_eq!(
+            Change::Note("x".repeat(MAX_NOTE_CHARS + 1)).check_new(),
+            Err(PayloadError::NoteTooLong(MAX_NOTE_CHARS + 1))
+        );
+        assert_eq!(Change::Note("x".repeat(MAX_NOTE_CHARS)).check_new(), Ok(()));
         for change in [
             Change::Status(Status::Done),
             Change::Note("n".into()),
@@ -432,11 +477,5 @@ mod tests {
             let (kind, payload) = change.to_wire();
             assert_eq!(Change::from_event(kind, &payload).unwrap(), Some(change));
         }
-    }
-
-    #[test]
-    fn new_event_ids_are_unique() {
-        let ids: std::collections::HashSet<_> = (0..1000).map(|_| new_event_id()).collect();
-        assert_eq!(ids.len(), 1000);
     }
 }

@@ -10,7 +10,9 @@
 //! Every write goes through `statekit::json` (atomic replace); every read error names
 //! the file and, for malformed JSON, the line and column.
 
+mod ids;
 mod scan;
+pub mod wire;
 
 use std::fs;
 use std::ops::ControlFlow;
@@ -18,11 +20,12 @@ use std::path::{Path, PathBuf};
 
 use statekit::json::{JsonError, is_temp_file, read_json, write_json_atomic};
 
-use crate::compliance::model::{Baseline, ComplianceLog, LegacyLog};
-
+use crate::domain::{Baseline, BaselineError, Event, Progress, StudyUser, UserId};
 use crate::property::PropertyPaths;
-use crate::study::{Progress, StudyUser, UserId};
+use crate::storage::record::EventRecord;
+pub use ids::{IdConflict, LegacyIds};
 pub use scan::{Scan, scan_log};
+pub use wire::{ComplianceLog, LegacyEvent, LegacyEventRef, LegacyLog};
 
 /// Why legacy files could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,22 @@ pub enum LegacyError {
     /// A required file is missing.
     #[error("missing {0}")]
     Missing(PathBuf),
+    /// The baseline parses but is not usable.
+    #[error("invalid {path}: {source}")]
+    Baseline {
+        /// The file.
+        path: PathBuf,
+        /// The field at fault and why.
+        source: BaselineError,
+    },
+    /// Two events of the log share an id but differ.
+    #[error("{path}: {source}")]
+    IdConflict {
+        /// The log.
+        path: PathBuf,
+        /// The two events.
+        source: IdConflict,
+    },
     /// A progress file is named after an invalid user id.
     #[error("progress file {path} is not named after a valid user id: {reason}")]
     BadProgressName {
@@ -51,12 +70,26 @@ pub enum LegacyError {
     },
 }
 
-/// The baseline (`compliance.json`); an error if missing.
+/// The baseline (`compliance.json`), checked (see [`Baseline::validate`]); an error
+/// naming the file if it is missing, malformed or invalid.
 pub fn read_baseline(p: &PropertyPaths) -> Result<Baseline, LegacyError> {
-    read_json(&p.baseline())?.ok_or_else(|| LegacyError::Missing(p.baseline()))
+    let baseline: Baseline =
+        read_json(&p.baseline())?.ok_or_else(|| LegacyError::Missing(p.baseline()))?;
+    baseline
+        .validate()
+        .map_err(|source| LegacyError::Baseline {
+            path: p.baseline(),
+            source,
+        })?;
+    Ok(baseline)
 }
 
-/// The legacy log, if the file exists.
+/// Writes the baseline (for a property created empty by `db-init --create`).
+pub fn write_baseline(p: &PropertyPaths, baseline: &Baseline) -> Result<(), LegacyError> {
+    Ok(write_json_atomic(&p.baseline(), baseline)?)
+}
+
+/// The legacy log as written, if the file exists.
 pub fn read_log(p: &PropertyPaths) -> Result<Option<LegacyLog>, LegacyError> {
     let mut events = Vec::new();
     Ok(
@@ -70,9 +103,41 @@ pub fn read_log(p: &PropertyPaths) -> Result<Option<LegacyLog>, LegacyError> {
     )
 }
 
-/// Replaces the legacy log (every event keeps its id).
-pub fn write_log(p: &PropertyPaths, log: &ComplianceLog) -> Result<(), LegacyError> {
-    Ok(write_json_atomic(&p.legacy_log(), log)?)
+/// The log's events with their ids, oldest first, as an import would store them: an
+/// event written twice (same id, same content) counts once, and two events sharing an
+/// id but differing are an error naming both. Empty when there is no log.
+pub fn read_events(p: &PropertyPaths) -> Result<Vec<Event>, LegacyError> {
+    let mut ids = LegacyIds::default();
+    let mut scratch = EventRecord::default();
+    let mut events = Vec::new();
+    let mut conflict = None;
+    scan_log(p, |e| {
+        match ids.fill(&mut scratch, e.clone()) {
+            Ok(true) => events.push(e.into_owned().with_id(scratch.event_id.clone())),
+            Ok(false) => {}
+            Err(c) => {
+                conflict = Some(c);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    match conflict {
+        Some(source) => Err(LegacyError::IdConflict {
+            path: p.legacy_log(),
+            source,
+        }),
+        None => Ok(events),
+    }
+}
+
+/// Replaces the legacy log with `events` (every event keeps its id).
+pub fn write_log(p: &PropertyPaths, events: &[Event]) -> Result<(), LegacyError> {
+    #[derive(serde::Serialize)]
+    struct Log<'a> {
+        events: &'a [Event],
+    }
+    Ok(write_json_atomic(&p.legacy_log(), &Log { events })?)
 }
 
 /// The legacy users, if the file exists.
@@ -171,6 +236,37 @@ pub fn mutable_files(p: &PropertyPaths) -> Result<Vec<PathBuf>, LegacyError> {
 mod tests {
     use super::*;
     use crate::property::Slug;
+
+    #[test]
+    fn events_written_twice_count_once_and_a_conflict_names_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PropertyPaths::new(dir.path(), Slug::parse("x").unwrap());
+        fs::create_dir_all(&p.dir).unwrap();
+        let ev = |id: &str, status: &str| {
+            format!(
+                r#"{{"event_id": "{id}", "action_id": "A", "type": "status_changed", "payload": {{"status": "{status}"}}, "actor": "a", "at": "t"}}"#
+            )
+        };
+        let write = |events: &[String]| {
+            fs::write(
+                p.legacy_log(),
+                format!(r#"{{"events": [{}]}}"#, events.join(",")),
+            )
+            .unwrap()
+        };
+        write(&[ev("e1", "done"), ev("e2", "open"), ev("e1", "done")]);
+        let ids: Vec<_> = read_events(&p)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(ids, ["e1", "e2"]);
+        write(&[ev("e1", "done"), ev("e2", "open"), ev("e1", "blocked")]);
+        let msg = read_events(&p).unwrap_err().to_string();
+        assert!(msg.contains("compliance-log.json"), "{msg}");
+        assert!(msg.contains("event #1 and event #3"), "{msg}");
+        assert!(msg.contains("\"e1\""), "{msg}");
+    }
 
     #[test]
     fn malformed_legacy_file_error_names_file_and_position() {

@@ -7,7 +7,7 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, V
 use statekit::json::read_json_seed;
 
 use super::LegacyError;
-use crate::compliance::event_json::LegacyEventRef;
+use super::wire::LegacyEventRef;
 use crate::property::PropertyPaths;
 
 /// How a [`scan_log`] ended.
@@ -126,8 +126,8 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::legacy::read_log;
     use crate::property::Slug;
+    use crate::storage::legacy::read_log;
 
     #[test]
     fn scanning_the_log_sees_each_event_in_order_and_can_stop() {

@@ -4,10 +4,9 @@
 use serde_json::json;
 use statekit::json::write_json_atomic;
 
-use crate::compliance::model::{Baseline, BaselineAction, PropertyInfo, Status};
-use crate::legacy::{self, LegacyError};
+use crate::domain::{Baseline, BaselineAction, PropertyInfo, Status, StudyUser, UserId};
 use crate::property::PropertyPaths;
-use crate::study::{StudyUser, UserId};
+use crate::storage::legacy::{self, LegacyError};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -222,7 +221,7 @@ pub fn write_demo(
     legacy::write_users(paths, &users)?;
     for (i, u) in users.iter().enumerate() {
         let mut answers = serde_json::Map::new();
-        for q in crate::study::questions::QUESTIONS.iter().take(3 + i * 2) {
+        for q in crate::domain::questions::QUESTIONS.iter().take(3 + i * 2) {
             let choice = if next(3) == 0 {
                 (q.answer + 1) % q.choices.len()
             } else {

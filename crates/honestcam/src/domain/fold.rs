@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use super::model::{ActionState, Baseline, Change, Event, Note, Status};
+use serde_json::Value;
+
+use super::compliance::{ActionState, Baseline, Change, Event, Note, Status};
 
 /// What the fold did with one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,24 +49,13 @@ impl ComplianceState {
         }
     }
 
-    /// Applies one event.
+    /// Applies one event; says why when it is skipped (the caller decides whether
+    /// to tell anyone).
     pub fn apply(&mut self, event: &Event) -> Applied {
         self.events_seen += 1;
-        let result = self.apply_inner(event);
-        if let Applied::Skipped(reason) = &result {
-            tracing::warn!(event_id = %event.event_id, kind = %event.kind, "skipping event: {reason}");
-        }
-        result
-    }
-
-    fn apply_inner(&mut self, event: &Event) -> Applied {
-        let change = match Change::from_event(&event.kind, &event.payload) {
-            Ok(Some(change)) => change,
-            Ok(None) => return Applied::Skipped(format!("unknown event type {:?}", event.kind)),
-            Err(e) => return Applied::Skipped(e.to_string()),
-        };
-        let Some(&i) = self.index.get(&event.action_id) else {
-            return Applied::Skipped(format!("unknown action {:?}", event.action_id));
+        let (i, change) = match self.resolve(&event.action_id, &event.kind, &event.payload) {
+            Ok(found) => found,
+            Err(reason) => return Applied::Skipped(reason),
         };
         let action = &mut self.actions[i];
         match change {
@@ -75,6 +66,29 @@ impl ComplianceState {
         }
         action.updated_at = Some(event.at.clone());
         Applied::Applied
+    }
+
+    /// Why an event with these parts would be skipped, if it would: an unknown type,
+    /// an unusable payload, or an action the baseline does not list. Changes nothing.
+    pub fn check(&self, action_id: &str, kind: &str, payload: &Value) -> Result<(), String> {
+        self.resolve(action_id, kind, payload).map(drop)
+    }
+
+    fn resolve(
+        &self,
+        action_id: &str,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<(usize, Change), String> {
+        let change = match Change::from_event(kind, payload) {
+            Ok(Some(change)) => change,
+            Ok(None) => return Err(format!("unknown event type {kind:?}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        match self.index.get(action_id) {
+            Some(&i) => Ok((i, change)),
+            None => Err(format!("unknown action {action_id:?}")),
+        }
     }
 
     /// The actions, in baseline order.
@@ -130,8 +144,8 @@ pub fn apply_events(baseline: &Baseline, events: &[Event]) -> Vec<ActionState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compliance::model::{BaselineAction, PropertyInfo};
-    use serde_json::{Value, json};
+    use crate::domain::compliance::{BaselineAction, PropertyInfo};
+    use serde_json::json;
 
     fn baseline() -> Baseline {
         let action = |id: &str, status| BaselineAction {

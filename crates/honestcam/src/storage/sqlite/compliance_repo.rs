@@ -6,8 +6,8 @@
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::DbError;
-use crate::compliance::Event;
-use crate::compliance::record::EventRecord;
+use crate::domain::Event;
+use crate::storage::record::EventRecord;
 
 const INSERT: &str =
     "INSERT INTO compliance_events (event_id, action_id, type, payload, actor, at, extra)
@@ -64,7 +64,7 @@ pub fn insert_records(
 /// built by one sort instead of a million random inserts.
 ///
 /// Nothing skips a known id meanwhile: the caller pushes each id once (see
-/// [`crate::compliance::record::LegacyIds`]), and `finish` fails on the unique index
+/// [`crate::storage::legacy::LegacyIds`]), and `finish` fails on the unique index
 /// otherwise. Run inside a transaction, and roll back (or discard the file) if
 /// `finish` is not reached: until then the table has no indexes and no append-only
 /// triggers.
@@ -191,7 +191,7 @@ pub fn contains(conn: &Connection, event_id: &str) -> Result<bool, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Databases;
+    use crate::storage::sqlite::Databases;
     use serde_json::json;
     use statekit::sqlite::OpenOptions;
 

@@ -1,4 +1,5 @@
-//! Reading events from JSON, field by field.
+//! The legacy log's wire format: `{"events": [...]}` with events whose `event_id`
+//! may be missing, read field by field.
 //!
 //! An event object is read in one pass: the known keys into their fields, every other
 //! key verbatim into `extra` (what `#[serde(flatten)]` would do, without buffering the
@@ -13,7 +14,9 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::model::{Event, LegacyEvent};
+use serde::{Deserialize as DeriveDeserialize, Serialize};
+
+use crate::domain::Event;
 
 /// A legacy event as parsed: text borrowed from the input where it holds no escapes.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,6 +186,56 @@ impl<'de> Visitor<'de> for EventFields {
             extra,
         })
     }
+}
+
+/// A legacy log entry, whose `event_id` may be missing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LegacyEvent {
+    /// The id, if the writer gave one.
+    pub event_id: Option<String>,
+    /// The action it is about.
+    pub action_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Type-specific data (`null` when absent).
+    pub payload: Value,
+    /// Who did it.
+    pub actor: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Any other fields.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl LegacyEvent {
+    /// The event with `event_id` as its id (whatever it had).
+    pub fn with_id(self, event_id: String) -> Event {
+        Event {
+            event_id,
+            action_id: self.action_id,
+            kind: self.kind,
+            payload: self.payload,
+            actor: self.actor,
+            at: self.at,
+            extra: self.extra,
+        }
+    }
+}
+
+/// `compliance-log.json` as the legacy writer kept it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, DeriveDeserialize)]
+pub struct LegacyLog {
+    /// The events, oldest first.
+    pub events: Vec<LegacyEvent>,
+}
+
+/// The whole log of one property, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, DeriveDeserialize)]
+pub struct ComplianceLog {
+    /// The events.
+    pub events: Vec<Event>,
 }
 
 #[cfg(test)]

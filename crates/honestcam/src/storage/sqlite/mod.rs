@@ -1,4 +1,4 @@
-//! SQLite storage: connections and migrations ([`connection`]), the append-only
+//! The SQLite backend: connections and migrations ([`connection`]), the append-only
 //! compliance log ([`compliance_repo`]) and study users and progress ([`study_repo`]).
 //!
 //! Repos are plain functions over a connection or transaction: callers decide the

@@ -5,8 +5,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::DbError;
+use crate::domain::{Progress, StudyUser, UserId};
 use crate::property::Slug;
-use crate::study::{Progress, StudyUser, UserId};
 
 /// Inserts or updates a user of `property`.
 pub fn upsert_user(conn: &Connection, property: &Slug, user: &StudyUser) -> Result<(), DbError> {
@@ -127,7 +127,7 @@ pub fn counts(conn: &Connection, property: &Slug) -> Result<(u64, u64), DbError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Databases;
+    use crate::storage::sqlite::Databases;
     use serde_json::json;
     use statekit::sqlite::OpenOptions;
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
+use statekit::fs::FileId;
 use statekit::migrate::Migrations;
 use statekit::sqlite::{Database, DatabaseCache, OpenOptions};
 
@@ -34,7 +35,7 @@ pub struct Databases {
     cache: DatabaseCache,
     property: Migrations,
     study: Migrations,
-    migrated: Mutex<HashSet<PathBuf>>,
+    migrated: Mutex<HashSet<(PathBuf, FileId)>>,
 }
 
 impl Databases {
@@ -63,22 +64,52 @@ impl Databases {
         self.open(path, &self.property)
     }
 
+    /// The per-property database at `path` if it exists (migrated if needed); never
+    /// creates one, so a property without a database stays on its legacy files.
+    pub fn property_existing(&self, path: &Path) -> Result<Option<Arc<Database>>, DbError> {
+        self.open_existing(path, &self.property)
+    }
+
     /// The global study database at `path`, created and migrated if needed.
     pub fn study(&self, path: &Path) -> Result<Arc<Database>, DbError> {
         self.open(path, &self.study)
+    }
+
+    /// The global study database at `path` if it exists (migrated if needed).
+    pub fn study_existing(&self, path: &Path) -> Result<Option<Arc<Database>>, DbError> {
+        self.open_existing(path, &self.study)
     }
 
     /// Forgets the database at `path`, so it can be moved. Its connections close when
     /// the last handle is dropped.
     pub fn evict(&self, path: &Path) {
         self.cache.evict(path);
-        let mut migrated = self.migrated.lock().unwrap_or_else(PoisonError::into_inner);
-        migrated.retain(|p| !p.ends_with(path) && p != path);
     }
 
     fn open(&self, path: &Path, migrations: &Migrations) -> Result<Arc<Database>, DbError> {
         let db = self.cache.get(path)?;
-        let key = db.path().to_path_buf();
+        self.migrated(db, migrations)
+    }
+
+    fn open_existing(
+        &self,
+        path: &Path,
+        migrations: &Migrations,
+    ) -> Result<Option<Arc<Database>>, DbError> {
+        match self.cache.get_existing(path)? {
+            Some(db) => self.migrated(db, migrations).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies pending migrations the first time this process sees this file (by
+    /// identity: a replaced file is checked again).
+    fn migrated(
+        &self,
+        db: Arc<Database>,
+        migrations: &Migrations,
+    ) -> Result<Arc<Database>, DbError> {
+        let key = (db.path().to_path_buf(), db.file_id());
         let done = self
             .migrated
             .lock()

@@ -1,0 +1,22 @@
+//! The domain, pure: what a compliance action, an event, a change, a study user and
+//! the quiz are, and the rules over them. No I/O, no clock, no logging, no file or
+//! row formats: everything here is tested without disks, and everything above
+//! (storage, services, operations, the web) builds on it.
+//!
+//! - [`compliance`]: statuses, the baseline, events, changes, an action's state;
+//! - [`fold`]: `apply_events`, folding events over the baseline;
+//! - [`study`]: study users and their progress blobs;
+//! - [`questions`] and [`quiz`]: the CAM question bank and scoring.
+
+pub mod compliance;
+pub mod fold;
+pub mod questions;
+pub mod quiz;
+pub mod study;
+
+pub use compliance::{
+    ActionState, Baseline, BaselineAction, BaselineError, Change, Event, Note, PayloadError,
+    PropertyInfo, Status, StatusError,
+};
+pub use fold::{Applied, ComplianceState, apply_events};
+pub use study::{Progress, StudyUser, UserId, UserIdError};

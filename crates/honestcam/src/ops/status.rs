@@ -1,0 +1,119 @@
+//! `db-status`: what each property's storage holds, read without changing anything.
+//! A property that cannot be read gets its error in its row; the others are still
+//! reported.
+
+use serde::Serialize;
+
+use crate::property::{PropertyPaths, Slug};
+use crate::storage::sqlite::connection::open_read_only;
+use crate::storage::sqlite::{DbError, compliance_repo, study_repo};
+use crate::storage::{Backend, Storage, StoreError, legacy};
+
+/// One property's storage at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct PropertyStatus {
+    /// The property.
+    pub slug: String,
+    /// Backend in use.
+    pub backend: Backend,
+    /// Property database schema version (SQLite only).
+    pub property_schema: Option<u32>,
+    /// Study database schema version, if that database exists.
+    pub study_schema: Option<u32>,
+    /// Compliance events stored.
+    pub events: u64,
+    /// Study users.
+    pub users: u64,
+    /// Progress blobs.
+    pub progress: u64,
+    /// Why the property could not be read (the counts are then zero).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Status of `slugs` (every property when empty). Reads only; an error reading one
+/// property is reported in its row.
+pub fn db_status(storage: &Storage, slugs: &[Slug]) -> Result<Vec<PropertyStatus>, StoreError> {
+    let all;
+    let slugs = if slugs.is_empty() {
+        all = storage.data().properties().map_err(|source| {
+            StoreError::Legacy(legacy::LegacyError::Io {
+                path: storage.data().path().to_path_buf(),
+                source,
+            })
+        })?;
+        &all
+    } else {
+        for slug in slugs {
+            storage.property(slug)?;
+        }
+        slugs
+    };
+    let study_path = storage.data().study_db();
+    let study = if study_path.exists() {
+        Some(open_read_only(&study_path)?)
+    } else {
+        None
+    };
+    let study_schema = match &study {
+        Some(c) => Some(
+            storage
+                .databases()
+                .study_migrations()
+                .current_version(c)
+                .map_err(DbError::from)?,
+        ),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for slug in slugs {
+        let paths = storage.data().property(slug);
+        let backend = storage.backend(&paths);
+        let mut row = PropertyStatus {
+            slug: slug.to_string(),
+            backend,
+            property_schema: None,
+            study_schema,
+            events: 0,
+            users: 0,
+            progress: 0,
+            error: None,
+        };
+        if let Err(e) = fill(storage, &paths, study.as_ref(), &mut row) {
+            row.error = Some(e.to_string());
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+fn fill(
+    storage: &Storage,
+    paths: &PropertyPaths,
+    study: Option<&rusqlite::Connection>,
+    row: &mut PropertyStatus,
+) -> Result<(), StoreError> {
+    storage.baseline(paths)?;
+    match row.backend {
+        Backend::Sqlite => {
+            let conn = open_read_only(&paths.db())?;
+            if let Some(c) = study {
+                (row.users, row.progress) = study_repo::counts(c, &paths.slug)?;
+            }
+            row.property_schema = Some(
+                storage
+                    .databases()
+                    .property_migrations()
+                    .current_version(&conn)
+                    .map_err(DbError::from)?,
+            );
+            row.events = compliance_repo::count_events(&conn)?;
+        }
+        Backend::Json => {
+            row.events = legacy::read_log(paths)?.map_or(0, |l| l.events.len() as u64);
+            row.users = legacy::read_users(paths)?.map_or(0, |u| u.len() as u64);
+            row.progress = legacy::progress_files(paths)?.len() as u64;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Recording changes to compliance actions, and reading and appending a property's log,
+//! on whichever backend it is on.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::snapshot::Snapshots;
+use crate::domain::{Change, Event, PayloadError};
+use crate::property::Slug;
+use crate::storage::{Storage, StoreError};
+
+/// Why a change was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The action is not in the property's baseline.
+    #[error("property {slug} has no action {action:?}")]
+    UnknownAction {
+        /// The property.
+        slug: Slug,
+        /// The action id asked for.
+        action: String,
+    },
+    /// The change is not valid.
+    #[error(transparent)]
+    Invalid(#[from] PayloadError),
+    /// The change would change nothing (asked with [`Unchanged::Skip`]).
+    #[error("action {0:?} already has that value")]
+    Unchanged(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A fresh, unique event id for an event created now.
+pub fn new_event_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = jiff::Timestamp::now().as_nanosecond();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed = format!("{now}:{}:{n}", std::process::id());
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut id = String::from("ev-");
+    for b in &digest[..12] {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
+/// The property's whole compliance log, oldest first.
+pub fn load_events(storage: &Storage, slug: &Slug) -> Result<Vec<Event>, StoreError> {
+    storage.read(slug)?.events()
+}
+
+/// Appends the events not stored yet (by `event_id`), in one unit; returns how many
+/// were new. Safe to call with a whole log.
+pub fn save_events(storage: &Storage, slug: &Slug, events: &[Event]) -> Result<u64, StoreError> {
+    storage.write(slug)?.append(events)
+}
+
+/// What [`record_changes`] does with a change that would change nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unchanged {
+    /// Record it anyway (the API: the caller asked for that event).
+    Record,
+    /// Leave it out (a form submitted with the current values).
+    Skip,
+}
+
+/// Records `changes` to `action_id` by `actor` now, in one unit, after checking that
+/// the action exists and every change is valid (all or nothing); returns the events
+/// stored, which may be none when `unchanged` is [`Unchanged::Skip`].
+pub fn record_changes(
+    storage: &Storage,
+    snapshots: &Snapshots,
+    slug: &Slug,
+    action_id: &str,
+    changes: &[Change],
+    actor: &str,
+    unchanged: Unchanged,
+) -> Result<Vec<Event>, ChangeError> {
+    let store = storage.write(slug)?;
+    if store.baseline()?.action(action_id).is_none() {
+        return Err(ChangeError::UnknownAction {
+            slug: slug.clone(),
+            action: action_id.to_string(),
+        });
+    }
+    let mut wire = Vec::with_capacity(changes.len());
+    for change in changes {
+        change.check_new()?;
+        let (kind, payload) = change.to_wire();
+        // Round-trip through the parser so a change that would not fold is never stored.
+        Change::from_event(kind, &payload)?;
+        wire.push((change, kind, payload));
+    }
+    if unchanged == Unchanged::Skip {
+        let (_, actions) = snapshots.current(&store)?;
+        if let Some(action) = actions.iter().find(|a| a.id == action_id) {
+            wire.retain(|(change, _, _)| action.would_change(change));
+        }
+    }
+    let at = jiff::Timestamp::now().to_string();
+    let events: Vec<Event> = wire
+        .into_iter()
+        .map(|(_, kind, payload)| Event {
+            event_id: new_event_id(),
+            action_id: action_id.to_string(),
+            kind: kind.to_string(),
+            payload,
+            actor: actor.to_string(),
+            at: at.clone(),
+            extra: Default::default(),
+        })
+        .collect();
+    if !events.is_empty() {
+        store.append(&events)?;
+    }
+    Ok(events)
+}
+
+/// Records one change, whatever the current value (see [`record_changes`]); returns
+/// the stored event.
+pub fn record_change(
+    storage: &Storage,
+    slug: &Slug,
+    action_id: &str,
+    change: &Change,
+    actor: &str,
+) -> Result<Event, ChangeError> {
+    let snapshots = Snapshots::new();
+    let changes = std::slice::from_ref(change);
+    record_changes(
+        storage,
+        &snapshots,
+        slug,
+        action_id,
+        changes,
+        actor,
+        Unchanged::Record,
+    )?
+    .pop()
+    .ok_or_else(|| ChangeError::Unchanged(action_id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_event_ids_are_unique() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| new_event_id()).collect();
+        assert_eq!(ids.len(), 1000);
+    }
+}

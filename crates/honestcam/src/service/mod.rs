@@ -1,0 +1,11 @@
+//! Application services: what the portal and the commands do to a property, each call
+//! one unit of work on one [`crate::storage::PropertyStore`] (so under the property's
+//! lock, on one backend). They decide; storage stores; the domain says what is valid.
+//!
+//! - [`compliance`]: recording changes to actions, reading and appending the log;
+//! - [`snapshot`]: the folded state per property, kept between requests;
+//! - [`study`]: study users, progress, and answering the quiz.
+
+pub mod compliance;
+pub mod snapshot;
+pub mod study;

@@ -1,0 +1,585 @@
+//! honestcam's persistent state: where it lives, who may change it, and one handle per
+//! unit of work that hides which backend a property is on.
+//!
+//! A property is on SQLite when `{data}/{slug}/honestcam.db` exists, and on the legacy
+//! JSON files otherwise (before `db-migrate`, or after `db-rollback`). Commands that
+//! replace a property's storage (`db-init`, `db-migrate`, `db-rollback`) hold the
+//! property's lock exclusively for their whole run ([`Storage::lock_property`]); every
+//! other use of a property goes through a [`PropertyStore`], which takes the same lock
+//! shared (exclusive for a write on the JSON files, which are rewritten whole) and only
+//! then looks at which backend the property is on. So a store never sees a backend
+//! change under it, a command never replaces storage under a write, and a database
+//! file that was replaced since it was last opened is opened afresh (see
+//! `statekit::sqlite::DatabaseCache`), never written through a stale handle.
+//!
+//! The global study database has a lock of its own at the data dir, taken the same
+//! way (shared by study writes; exclusive by a command that would replace it), always
+//! after the property's lock.
+//!
+//! [`sqlite`] and [`legacy`] are the two backends, side by side, each owning its file
+//! formats; [`record`] is the encoded event both use.
+
+pub mod legacy;
+pub mod record;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use statekit::fs::FileId;
+use statekit::lock::{Busy, LockError, RwDirLock};
+use statekit::sqlite::{Database, OpenOptions};
+
+use crate::config::DataDir;
+use crate::domain::{Baseline, Event, Progress, StudyUser, UserId};
+use crate::property::{PropertyPaths, Slug};
+use legacy::LegacyError;
+use sqlite::{Databases, DbError, compliance_repo, study_repo};
+
+/// Where a property's mutable state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// `honestcam.db` plus the global study database.
+    Sqlite,
+    /// The legacy JSON files.
+    Json,
+}
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such property folder.
+    #[error("no property {slug} in {dir}")]
+    UnknownProperty {
+        /// The slug asked for.
+        slug: Slug,
+        /// The data dir.
+        dir: String,
+    },
+    /// A database operation failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A legacy file could not be read or written.
+    #[error(transparent)]
+    Legacy(#[from] LegacyError),
+    /// A lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The operation needs the property's database, and it has none.
+    #[error("property {0} has no database")]
+    NotOnSqlite(Slug),
+    /// Someone else holds the lock and the caller would not wait.
+    #[error(
+        "{what} is locked by {}; try again when it is done",
+        holder_text(holder)
+    )]
+    Busy {
+        /// What is locked: `property x`, `the study database`.
+        what: String,
+        /// What the holder said about itself.
+        holder: Option<String>,
+    },
+}
+
+fn holder_text(holder: &Option<String>) -> &str {
+    holder
+        .as_deref()
+        .unwrap_or("another process (the portal's writes, or a command)")
+}
+
+/// Whether a command waits for a lock that is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait; `on_wait` hears once who holds it.
+    Block,
+    /// Fail at once with [`StoreError::Busy`].
+    No,
+}
+
+/// An exclusive hold on a property (or on the study database), for a command's whole
+/// run; released on drop.
+#[derive(Debug)]
+pub struct ExclusiveLock {
+    _lock: RwDirLock,
+    slug: Option<Slug>,
+}
+
+impl ExclusiveLock {
+    /// The property held, if this is a property's lock.
+    pub fn slug(&self) -> Option<&Slug> {
+        self.slug.as_ref()
+    }
+}
+
+/// The data dir and its open databases.
+#[derive(Debug)]
+pub struct Storage {
+    data: DataDir,
+    dbs: Databases,
+    baselines: Mutex<HashMap<Slug, (SystemTime, Arc<Baseline>)>>,
+}
+
+impl Storage {
+    /// Storage over `data`, opening databases with `opts`.
+    pub fn open(data: DataDir, opts: OpenOptions) -> Result<Storage, StoreError> {
+        Ok(Storage {
+            data,
+            dbs: Databases::new(opts)?,
+            baselines: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The data dir.
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// The database cache.
+    pub fn databases(&self) -> &Databases {
+        &self.dbs
+    }
+
+    /// The paths of an existing property; an error if its folder holds no property
+    /// data.
+    pub fn property(&self, slug: &Slug) -> Result<PropertyPaths, StoreError> {
+        let paths = self.data.property(slug);
+        if !paths.holds_data() {
+            return Err(StoreError::UnknownProperty {
+                slug: slug.clone(),
+                dir: self.data.path().display().to_string(),
+            });
+        }
+        Ok(paths)
+    }
+
+    /// The property's baseline, parsed and checked once, re-read when the file changes.
+    pub fn baseline(&self, paths: &PropertyPaths) -> Result<Arc<Baseline>, StoreError> {
+        let file = paths.baseline();
+        let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+        let mut cache = self
+            .baselines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let (Some(modified), Some((seen, baseline))) = (modified, cache.get(&paths.slug))
+            && *seen == modified
+        {
+            return Ok(Arc::clone(baseline));
+        }
+        let baseline = Arc::new(legacy::read_baseline(paths)?);
+        if let Some(modified) = modified {
+            cache.insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
+        }
+        Ok(baseline)
+    }
+
+    /// Which backend the property is on right now (a hint: it can change as soon as
+    /// this returns; units of work use [`Storage::read`] and [`Storage::write`]).
+    pub fn backend(&self, paths: &PropertyPaths) -> Backend {
+        if paths.db().is_file() {
+            Backend::Sqlite
+        } else {
+            Backend::Json
+        }
+    }
+
+    /// The property for reading: its lock held shared, its backend resolved under it.
+    pub fn read(&self, slug: &Slug) -> Result<PropertyStore<'_>, StoreError> {
+        let paths = self.property(slug)?;
+        let lock = RwDirLock::shared(&paths.dir)?;
+        self.resolve(paths, Held::Own(lock))
+    }
+
+    /// The property for a write: its lock held shared when it is on SQLite (SQLite
+    /// orders writers itself), exclusive when it is on the JSON files (rewritten whole).
+    pub fn write(&self, slug: &Slug) -> Result<PropertyStore<'_>, StoreError> {
+        let store = self.read(slug)?;
+        if store.backend() == Backend::Sqlite {
+            return Ok(store);
+        }
+        let paths = store.paths.clone();
+        drop(store);
+        let holder = format!("pid {}: honestcam serve (a write)", std::process::id());
+        let lock = RwDirLock::exclusive(&paths.dir, &holder, |_| {})?;
+        // It may have moved to SQLite while we waited; exclusive serves that too.
+        self.resolve(paths, Held::Own(lock))
+    }
+
+    /// The property under a lock the caller already holds exclusively (a command's).
+    pub fn under<'s>(&'s self, lock: &'s ExclusiveLock) -> Result<PropertyStore<'s>, StoreError> {
+        let slug = lock.slug.as_ref().ok_or_else(|| StoreError::Busy {
+            what: "a property".into(),
+            holder: Some("(internal) a study lock used as a property lock".into()),
+        })?;
+        let paths = self.data.property(slug);
+        self.resolve(paths, Held::Caller(lock))
+    }
+
+    /// Holds the property exclusively, for a command that replaces or creates its
+    /// storage. `holder` says who asks (kept in the lock file so that a second command
+    /// can say what it waits for); with [`Wait::Block`], `on_wait` hears once who holds
+    /// it before the wait begins. Creates the property folder if missing.
+    pub fn lock_property(
+        &self,
+        slug: &Slug,
+        holder: &str,
+        wait: Wait,
+        on_wait: impl FnOnce(&Busy),
+    ) -> Result<ExclusiveLock, StoreError> {
+        let dir = self.data.property(slug).dir;
+        let lock = exclusive(&dir, holder, wait, on_wait, || format!("property {slug}"))?;
+        Ok(ExclusiveLock {
+            _lock: lock,
+            slug: Some(slug.clone()),
+        })
+    }
+
+    /// Holds the global study database exclusively (for a command that would replace
+    /// it). Take it after any property lock.
+    pub fn lock_study(
+        &self,
+        holder: &str,
+        wait: Wait,
+        on_wait: impl FnOnce(&Busy),
+    ) -> Result<ExclusiveLock, StoreError> {
+        let lock = exclusive(self.data.path(), holder, wait, on_wait, || {
+            "the study database".into()
+        })?;
+        Ok(ExclusiveLock {
+            _lock: lock,
+            slug: None,
+        })
+    }
+
+    /// The global study database (created and migrated if missing).
+    pub fn study_db(&self) -> Result<Arc<Database>, StoreError> {
+        Ok(self.dbs.study(&self.data.study_db())?)
+    }
+
+    /// The global study database if it exists (nothing is created).
+    pub fn study_db_existing(&self) -> Result<Option<Arc<Database>>, StoreError> {
+        Ok(self.dbs.study_existing(&self.data.study_db())?)
+    }
+
+    fn resolve<'s>(
+        &'s self,
+        paths: PropertyPaths,
+        held: Held<'s>,
+    ) -> Result<PropertyStore<'s>, StoreError> {
+        let kind = match self.dbs.property_existing(&paths.db())? {
+            Some(db) => Kind::Sqlite(db),
+            None => Kind::Json,
+        };
+        Ok(PropertyStore {
+            storage: self,
+            paths,
+            kind,
+            _held: held,
+        })
+    }
+}
+
+fn exclusive(
+    dir: &std::path::Path,
+    holder: &str,
+    wait: Wait,
+    on_wait: impl FnOnce(&Busy),
+    what: impl FnOnce() -> String,
+) -> Result<RwDirLock, StoreError> {
+    match wait {
+        Wait::Block => Ok(RwDirLock::exclusive(dir, holder, on_wait)?),
+        Wait::No => match RwDirLock::try_exclusive(dir, holder)? {
+            Ok(lock) => Ok(lock),
+            Err(busy) => Err(StoreError::Busy {
+                what: what(),
+                holder: busy.holder,
+            }),
+        },
+    }
+}
+
+/// How a [`PropertyStore`] holds the property's lock.
+#[derive(Debug)]
+enum Held<'s> {
+    /// Its own guard, shared or exclusive.
+    Own(RwDirLock),
+    /// The caller's exclusive lock.
+    Caller(#[allow(dead_code)] &'s ExclusiveLock),
+}
+
+#[derive(Debug)]
+enum Kind {
+    Sqlite(Arc<Database>),
+    Json,
+}
+
+/// Where the stored log of a property stands, to tell whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogVersion {
+    /// This database file; events past a `seq` are read incrementally.
+    Sqlite(FileId),
+    /// The legacy log's modification time and length (`None` when absent).
+    Json(Option<(SystemTime, u64)>),
+}
+
+/// One property for one unit of work: its lock held, its backend resolved once.
+/// Every method works on whichever backend that is. Drop it to release the lock.
+#[derive(Debug)]
+pub struct PropertyStore<'s> {
+    storage: &'s Storage,
+    paths: PropertyPaths,
+    kind: Kind,
+    _held: Held<'s>,
+}
+
+impl PropertyStore<'_> {
+    /// The backend this unit of work uses.
+    pub fn backend(&self) -> Backend {
+        match self.kind {
+            Kind::Sqlite(_) => Backend::Sqlite,
+            Kind::Json => Backend::Json,
+        }
+    }
+
+    /// The property's paths.
+    pub fn paths(&self) -> &PropertyPaths {
+        &self.paths
+    }
+
+    /// The property.
+    pub fn slug(&self) -> &Slug {
+        &self.paths.slug
+    }
+
+    /// The property's baseline.
+    pub fn baseline(&self) -> Result<Arc<Baseline>, StoreError> {
+        self.storage.baseline(&self.paths)
+    }
+
+    /// Where the stored log stands now.
+    pub fn log_version(&self) -> Result<LogVersion, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(LogVersion::Sqlite(db.file_id())),
+            Kind::Json => {
+                let file = self.paths.legacy_log();
+                let io = |source| LegacyError::Io {
+                    path: file.clone(),
+                    source,
+                };
+                Ok(LogVersion::Json(match std::fs::metadata(&file) {
+                    Ok(m) => Some((m.modified().map_err(io)?, m.len())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(io(e).into()),
+                }))
+            }
+        }
+    }
+
+    /// Every event, oldest first.
+    pub fn events(&self) -> Result<Vec<Event>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db.read(compliance_repo::load_events)?),
+            Kind::Json => Ok(legacy::read_events(&self.paths)?),
+        }
+    }
+
+    /// The events stored after position `seq`, with their positions: the database's
+    /// `seq` on SQLite, the index in the log (from 1) on JSON.
+    pub fn events_after(&self, seq: i64) -> Result<Vec<(i64, Event)>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db.read(|c| compliance_repo::load_events_after(c, seq))?),
+            Kind::Json => Ok(legacy::read_events(&self.paths)?
+                .into_iter()
+                .zip(1..)
+                .map(|(e, i)| (i, e))
+                .skip(usize::try_from(seq).unwrap_or(0))
+                .collect()),
+        }
+    }
+
+    /// Appends the events whose ids are not stored yet, in order and all in one unit
+    /// (one transaction, or one file replacement); returns how many were new.
+    pub fn append(&self, events: &[Event]) -> Result<u64, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db.write(|conn| {
+                let tx = conn.transaction()?;
+                let n = compliance_repo::insert_events(&tx, events, |_| {})?;
+                tx.commit()?;
+                Ok::<_, DbError>(n)
+            })?),
+            Kind::Json => {
+                let mut log = legacy::read_events(&self.paths)?;
+                let mut known: std::collections::HashSet<String> =
+                    log.iter().map(|e| e.event_id.clone()).collect();
+                let before = log.len();
+                log.extend(
+                    events
+                        .iter()
+                        .filter(|e| known.insert(e.event_id.clone()))
+                        .cloned(),
+                );
+                let added = (log.len() - before) as u64;
+                if added > 0 {
+                    legacy::write_log(&self.paths, &log)?;
+                }
+                Ok(added)
+            }
+        }
+    }
+
+    /// Appends records already encoded (an import into an existing database), in one
+    /// transaction, known ids skipped; returns how many were new.
+    pub fn append_records(
+        &self,
+        records: &[record::EventRecord],
+        on_progress: impl FnMut(u64),
+    ) -> Result<u64, StoreError> {
+        let Kind::Sqlite(db) = &self.kind else {
+            return Err(StoreError::NotOnSqlite(self.slug().clone()));
+        };
+        Ok(db.write(|conn| {
+            let tx = conn.transaction()?;
+            let n = compliance_repo::insert_records(&tx, records, on_progress)?;
+            tx.commit()?;
+            Ok::<_, DbError>(n)
+        })?)
+    }
+
+    /// Runs `f` on the global study database's writer (created if missing), holding
+    /// the study database's lock shared: for writes that span several rows.
+    pub fn with_study_db<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        let _study = RwDirLock::shared(self.storage.data.path())?;
+        Ok(self.storage.study_db()?.write(f)?)
+    }
+
+    /// The property's study users, oldest first (then by id).
+    pub fn users(&self) -> Result<Vec<StudyUser>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => match self.storage.study_db_existing()? {
+                Some(db) => Ok(db.read(|c| study_repo::users(c, self.slug()))?),
+                None => Ok(Vec::new()),
+            },
+            Kind::Json => {
+                let mut users = legacy::read_users(&self.paths)?.unwrap_or_default();
+                users.sort_by(|a, b| (&a.created_at, &a.user_id).cmp(&(&b.created_at, &b.user_id)));
+                Ok(users)
+            }
+        }
+    }
+
+    /// Adds or renames a study user.
+    pub fn upsert_user(&self, user: &StudyUser) -> Result<(), StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => {
+                let _study = RwDirLock::shared(self.storage.data.path())?;
+                Ok(self
+                    .storage
+                    .study_db()?
+                    .write(|c| study_repo::upsert_user(c, self.slug(), user))?)
+            }
+            Kind::Json => {
+                let mut users = legacy::read_users(&self.paths)?.unwrap_or_default();
+                match users.iter_mut().find(|u| u.user_id == user.user_id) {
+                    Some(existing) => *existing = user.clone(),
+                    None => users.push(user.clone()),
+                }
+                Ok(legacy::write_users(&self.paths, &users)?)
+            }
+        }
+    }
+
+    /// `user`'s progress blob, if saved.
+    pub fn progress(&self, user: &UserId) -> Result<Option<Progress>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => match self.storage.study_db_existing()? {
+                Some(db) => Ok(db.read(|c| study_repo::progress(c, self.slug(), user))?),
+                None => Ok(None),
+            },
+            Kind::Json => Ok(legacy::read_progress(&self.paths, user)?),
+        }
+    }
+
+    /// Every saved progress blob of the property, by user id.
+    pub fn all_progress(&self) -> Result<Vec<(UserId, Progress)>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => match self.storage.study_db_existing()? {
+                Some(db) => Ok(db.read(|c| study_repo::all_progress(c, self.slug()))?),
+                None => Ok(Vec::new()),
+            },
+            Kind::Json => Ok(legacy::read_all_progress(&self.paths)?),
+        }
+    }
+
+    /// Reads `user`'s progress, lets `change` edit it, and saves it, as one unit: no
+    /// other change to that blob can land in between (one `IMMEDIATE` transaction on
+    /// SQLite; the property's exclusive lock on JSON). Nothing is saved if `change`
+    /// fails.
+    pub fn update_progress<T, E>(
+        &self,
+        user: &UserId,
+        change: impl FnOnce(&mut Progress) -> Result<T, E>,
+    ) -> Result<Result<T, E>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => {
+                let _study = RwDirLock::shared(self.storage.data.path())?;
+                let now = jiff::Timestamp::now().to_string();
+                Ok(self.storage.study_db()?.write(|c| {
+                    let tx =
+                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let mut blob =
+                        study_repo::progress(&tx, self.slug(), user)?.unwrap_or_default();
+                    let out = change(&mut blob);
+                    if out.is_ok() {
+                        study_repo::save_progress(&tx, self.slug(), user, &blob, &now)?;
+                        tx.commit()?;
+                    }
+                    Ok::<_, DbError>(out)
+                })?)
+            }
+            Kind::Json => {
+                if !self.is_exclusive() {
+                    return Err(StoreError::Busy {
+                        what: format!("property {}", self.slug()),
+                        holder: Some("(internal) a JSON write without the exclusive lock".into()),
+                    });
+                }
+                let mut blob = legacy::read_progress(&self.paths, user)?.unwrap_or_default();
+                let out = change(&mut blob);
+                if out.is_ok() {
+                    legacy::write_progress(&self.paths, user, &blob)?;
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Replaces `user`'s whole progress blob (last write wins).
+    pub fn save_progress(&self, user: &UserId, progress: &Progress) -> Result<(), StoreError> {
+        self.update_progress(user, |blob| {
+            *blob = progress.clone();
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .map(|r| match r {
+            Ok(()) => (),
+            Err(never) => match never {},
+        })
+    }
+
+    fn is_exclusive(&self) -> bool {
+        match &self._held {
+            Held::Own(lock) => lock.access() == statekit::lock::Access::Exclusive,
+            Held::Caller(_) => true,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.into())
+    }
+}
