@@ -3,5 +3,6 @@
 
 mod browser;
 mod migrate;
+mod overlap;
 mod portal;
 mod support;
