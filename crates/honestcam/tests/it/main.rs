@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod conformance;
 mod edges;
 mod migrate;
 mod overlap;
