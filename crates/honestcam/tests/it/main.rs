@@ -8,3 +8,4 @@ mod migrate;
 mod overlap;
 mod portal;
 mod support;
+mod tidy;

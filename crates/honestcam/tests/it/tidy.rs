@@ -1,0 +1,136 @@
+//! The invariants ARCHITECTURE.md states that a grep can check: honestcam's `src/`
+//! (outside `#[cfg(test)]` modules) opens no SQLite connection and writes no state
+//! file but through `statekit`, keeps errors' causes, and its layers only use the
+//! layers below them.
+//!
+//! The one place that writes a database without a journal (the bulk load of an
+//! import) is `statekit::staged`, so it is not an exception here.
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, with its text up to its first `#[cfg(test)]`.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = match text.find("#[cfg(test)]") {
+                    Some(at) => text[..at].to_string(),
+                    None => text,
+                };
+                out.push((path, code));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no source files under {}", dir.display());
+    out
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Lines of code (comments skipped) under `dir` that contain any of `needles`.
+fn offending(dir: &Path, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, code) in sources(dir) {
+        for (n, line) in code.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("//") {
+                continue;
+            }
+            if let Some(needle) = needles.iter().find(|w| line.contains(*w)) {
+                found.push(format!(
+                    "{}:{}: {needle}: {}",
+                    path.display(),
+                    n + 1,
+                    trimmed
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn application_code_opens_sqlite_and_writes_state_only_through_statekit() {
+    assert!(
+        sources(&src()).len() > 20,
+        "the walk found the crate's files"
+    );
+    let found = offending(
+        &src(),
+        &[
+            "Connection::open",
+            "open_with_flags",
+            "journal_mode",
+            "fs::write(",
+            "File::create(",
+            "OpenOptions::new(",
+            "fs::rename(",
+            "fs::remove_file(",
+            "fs::hard_link(",
+            "fs::copy(",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "use statekit instead:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn errors_keep_their_cause() {
+    let found = offending(&src(), &["Error::other(", "io::Error::new("]);
+    assert!(
+        found.is_empty(),
+        "wrap the error as a source:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn layers_only_use_the_layers_below_them() {
+    let rules: [(&str, &[&str]); 6] = [
+        (
+            "domain",
+            &[
+                "crate::storage",
+                "crate::service",
+                "crate::ops",
+                "crate::web",
+                "crate::config",
+                "statekit",
+                "rusqlite",
+                "std::fs",
+                "std::env",
+                "tracing::",
+                "Timestamp::now",
+            ],
+        ),
+        ("storage", &["crate::service", "crate::ops", "crate::web"]),
+        ("service", &["crate::ops", "crate::web"]),
+        ("ops", &["crate::web", "crate::service"]),
+        // The two backends side by side: neither uses the other.
+        ("storage/sqlite", &["legacy::", "crate::storage::legacy"]),
+        (
+            "storage/legacy",
+            &["sqlite::", "crate::storage::sqlite", "rusqlite"],
+        ),
+    ];
+    let mut found = Vec::new();
+    for (layer, banned) in rules {
+        found.extend(offending(&src().join(layer), banned));
+    }
+    assert!(
+        found.is_empty(),
+        "an arrow points up or sideways:\n{}",
+        found.join("\n")
+    );
+}
