@@ -34,10 +34,7 @@ pub const ARCHIVE: &str = "archive the source";
 pub const ABORT_AFTER_ENV: &str = "BOUNTYBOT_TEST_ABORT_AFTER";
 
 fn crash_point(step: &str) {
-    if std::env::var(ABORT_AFTER_ENV).is_ok_and(|v| v == step) {
-        eprintln!("aborting after {step} ({ABORT_AFTER_ENV})");
-        std::process::abort();
-    }
+    statekit::crash::crash_point(ABORT_AFTER_ENV, step);
 }
 
 /// A storage backend.

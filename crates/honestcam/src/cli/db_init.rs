@@ -4,9 +4,8 @@ use anyhow::Context;
 use honestcam::config::DataDir;
 use honestcam::ops::Run;
 use honestcam::ops::init::{self, Create};
-use statekit::plan::Mode;
 
-use super::{PlanFlags, lock_property, open_storage, parse_slug, print_plan};
+use super::{PlanFlags, lock_if_executing, open_storage, parse_slug, print_plan};
 
 /// Create a property's database and the global study database, and apply migrations.
 ///
@@ -42,10 +41,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     // Refuse a mistyped slug before the lock creates anything for it.
     init::check(&storage, &slug, create)
         .with_context(|| format!("db-init {slug} in {}", data.path().display()))?;
-    let lock = match args.flags.mode() {
-        Mode::Execute => Some(lock_property(&storage, &slug, "db-init", &args.flags)?),
-        Mode::DryRun => None,
-    };
+    let lock = lock_if_executing(&storage, &slug, "db-init", &args.flags)?;
     let run = lock.as_ref().map_or(Run::DryRun, Run::Execute);
     let plan = init::db_init(&storage, &slug, run, create)
         .with_context(|| format!("db-init {slug} in {}", data.path().display()))?;

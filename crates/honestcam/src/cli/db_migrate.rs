@@ -6,11 +6,10 @@ use anyhow::Context;
 use honestcam::config::DataDir;
 use honestcam::ops::import::db_migrate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use statekit::plan::Mode;
 
 use honestcam::ops::Run;
 
-use super::{PlanFlags, lock_property, open_storage, parse_slug, print_plan};
+use super::{PlanFlags, lock_if_executing, open_storage, parse_slug, print_plan};
 
 /// Import a property's legacy JSON files into SQLite, then archive them.
 ///
@@ -77,10 +76,7 @@ impl Args {
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let slug = parse_slug(&args.slug)?;
     let storage = open_storage(data)?;
-    let lock = match args.flags.mode() {
-        Mode::Execute => Some(lock_property(&storage, &slug, "db-migrate", &args.flags)?),
-        Mode::DryRun => None,
-    };
+    let lock = lock_if_executing(&storage, &slug, "db-migrate", &args.flags)?;
     let run = lock.as_ref().map_or(Run::DryRun, Run::Execute);
     let bar = Bar::new();
     let plan = db_migrate(&storage, &slug, run, &bar)

@@ -5,9 +5,8 @@ use honestcam::config::DataDir;
 use honestcam::ops::rollback::db_rollback;
 
 use honestcam::ops::Run;
-use statekit::plan::Mode;
 
-use super::{PlanFlags, lock_property, open_storage, parse_slug, print_plan};
+use super::{PlanFlags, lock_if_executing, open_storage, parse_slug, print_plan};
 
 /// Put a property back on the legacy JSON files.
 ///
@@ -33,10 +32,7 @@ impl Args {
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let slug = parse_slug(&args.slug)?;
     let storage = open_storage(data)?;
-    let lock = match args.flags.mode() {
-        Mode::Execute => Some(lock_property(&storage, &slug, "db-rollback", &args.flags)?),
-        Mode::DryRun => None,
-    };
+    let lock = lock_if_executing(&storage, &slug, "db-rollback", &args.flags)?;
     let run = lock.as_ref().map_or(Run::DryRun, Run::Execute);
     let plan = db_rollback(&storage, &slug, run)
         .with_context(|| format!("db-rollback {slug} in {}", data.path().display()))?;

@@ -41,6 +41,20 @@ impl PlanFlags {
     }
 }
 
+/// With `--execute`, `slug`'s exclusive lock for `command` (see [`lock_property`]);
+/// nothing for a dry run, which takes no lock.
+pub fn lock_if_executing(
+    storage: &Storage,
+    slug: &Slug,
+    command: &str,
+    flags: &PlanFlags,
+) -> anyhow::Result<Option<ExclusiveLock>> {
+    match flags.mode() {
+        Mode::Execute => lock_property(storage, slug, command, flags).map(Some),
+        Mode::DryRun => Ok(None),
+    }
+}
+
 /// Takes `slug`'s exclusive lock for `command`, telling the user on stderr whom it
 /// waits for (or failing at once with `--no-wait`).
 pub fn lock_property(

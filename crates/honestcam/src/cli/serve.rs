@@ -59,6 +59,19 @@ fn ensure_demo(storage: &Storage) -> anyhow::Result<Slug> {
     Ok(slug)
 }
 
+/// Says at start which properties cannot be served (their pages would answer 500),
+/// naming the file and field at fault; the others are served as usual.
+fn warn_about_broken_properties(storage: &Storage) {
+    let Ok(slugs) = storage.data().properties() else {
+        return;
+    };
+    for slug in slugs {
+        if let Err(e) = storage.baseline(&storage.data().property(&slug)) {
+            tracing::warn!("property {slug} cannot be served: {e}");
+        }
+    }
+}
+
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage(data)?;
     let demo = if args.demo {
@@ -90,6 +103,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
             }
         }
     };
+    warn_about_broken_properties(&storage);
     let state = AppState::new(storage, default.clone(), AdminKey::new(args.admin_key));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -25,6 +25,14 @@ pub enum DbError {
     /// A bulk load needs an empty table.
     #[error("table {0} is not empty")]
     NotEmpty(&'static str),
+    /// A stored user id is not a valid one.
+    #[error("corrupt row in {table}: {source}")]
+    BadUserId {
+        /// The table.
+        table: &'static str,
+        /// Why the id is refused (it names the id).
+        source: crate::domain::UserIdError,
+    },
     /// A stored JSON column does not parse.
     #[error("corrupt row in {table} ({key}): {source}")]
     CorruptRow {

@@ -33,10 +33,9 @@ pub fn users(conn: &Connection, property: &Slug) -> Result<Vec<StudyUser>, DbErr
     let mut out = Vec::new();
     for row in rows {
         let (id, name, created_at) = row?;
-        let user_id = UserId::parse(&id).map_err(|e| DbError::CorruptRow {
+        let user_id = UserId::parse(&id).map_err(|source| DbError::BadUserId {
             table: "study_users",
-            key: id.clone(),
-            source: serde::de::Error::custom(e),
+            source,
         })?;
         out.push(StudyUser {
             user_id,
@@ -91,10 +90,9 @@ pub fn all_progress(
     let mut out = Vec::new();
     for row in rows {
         let (id, blob) = row?;
-        let user = UserId::parse(&id).map_err(|e| DbError::CorruptRow {
+        let user = UserId::parse(&id).map_err(|source| DbError::BadUserId {
             table: "study_progress",
-            key: id.clone(),
-            source: serde::de::Error::custom(e),
+            source,
         })?;
         out.push((user, parse_blob(&id, &blob)?));
     }
