@@ -2,15 +2,27 @@
 //!
 //! A data dir holds one backend: `bountybot.db` means SQLite, chat folders with JSON
 //! files mean JSON, nothing means JSON. A data dir holding both is refused until
-//! `migrate-storage` finishes. Stop the bot before migrating.
+//! `migrate-storage` resolves it, and so is a `bountybot.db-wal`/`-shm` without its
+//! database (SQLite would replay it onto whatever database is put there next). The
+//! caller holds the data dir exclusively (the binary's lock), so no bot writes
+//! meanwhile.
+//!
+//! When both backends hold data, they are compared chat by chat, bounty by bounty
+//! ([`compare`]): if one holds everything the other does, the move goes on from the
+//! fuller side and the other is archived; if each holds something the other lacks, the
+//! differences are reported and nothing changes, unless the caller names the side to
+//! keep. Nothing is ever deleted: a losing side is archived to `_legacy/{ts}/`.
 //!
 //! JSON to SQLite: read every chat (any error stops here, nothing changed); build the
-//! database under `bountybot.db.importing`, verify it by exporting it again and
-//! comparing, then rename it into place; then move each chat folder to
+//! database under a fresh staging name (`statekit::staged`: no journal, no stale
+//! `-wal`), verify it by exporting it again and comparing, then put it in place (never
+//! over a file, never beside a stray `-wal`); then move each chat folder to
 //! `_legacy/{ts}/` (one rename per chat, so a chat is never split). SQLite to JSON:
-//! write every chat's files, verify them the same way, then move the database aside
-//! to `_legacy/{ts}/`. A crash anywhere is finished by running the command again.
+//! write every chat's files, verify them the same way, then checkpoint the database and
+//! move it aside with its `-wal`/`-shm` to `_legacy/{ts}/`. A crash anywhere is finished
+//! by running the command again.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,7 +30,7 @@ use serde::Serialize;
 use statekit::plan::{Mode, Plan};
 
 use super::json::JsonStore;
-use super::sqlite::{DB_FILE, SqliteStore, export_conn};
+use super::sqlite::{DB_FILE, SqliteStore, export_conn, import_conn};
 use super::{BountyStore, ChatData, Portable, StoreError};
 
 /// Plan line: chats to copy.
@@ -61,7 +73,7 @@ impl std::fmt::Display for Backend {
 pub enum MigrateError {
     /// Both backends hold data.
     #[error(
-        "{} holds both bountybot.db and JSON chat files; finish the move with `bountybot migrate-storage --to <json|sqlite> --execute`, or move one of them away",
+        "{} holds both bountybot.db and JSON chat files; run `bountybot migrate-storage --to <json|sqlite>`: it compares the two and keeps everything, or says what differs",
         .0.display()
     )]
     BothPresent(PathBuf),
@@ -77,27 +89,43 @@ pub enum MigrateError {
         /// What was asked for.
         asked: Backend,
     },
-    /// A database exists but does not match the JSON data being imported.
-    #[error("{} already exists and differs from the JSON data; resolve by hand", .0.display())]
-    Conflict(PathBuf),
+    /// A `-wal`/`-shm` file without its database.
+    #[error(
+        "{} is left from a database that was moved without it; move it back beside its bountybot.db, or out of the data dir if that database is gone for good",
+        .0.display()
+    )]
+    StraySidecar(PathBuf),
+    /// Each backend holds something the other lacks.
+    #[error(
+        "both backends hold data the other lacks; nothing was changed. Differences:\n  {}\nRe-run with --prefer json or --prefer sqlite to keep one side (the other is archived, not deleted)",
+        .0.join("\n  ")
+    )]
+    Diverged(Vec<String>),
     /// The copy did not read back equal to the source.
     #[error("verification failed: the copy in {} differs from the source; the source is untouched", .0.display())]
     Verify(PathBuf),
+    /// The database's `-wal` did not go away after a checkpoint: something still has
+    /// it open.
+    #[error("{} is still there after a checkpoint; is a bot still running on this data dir?", .0.display())]
+    WalRemains(PathBuf),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Opening or reading the database failed.
+    /// Opening the database failed.
     #[error(transparent)]
     Sqlite(#[from] statekit::sqlite::SqliteError),
-    /// A file operation failed.
-    #[error("{0}")]
-    Io(String),
-}
-
-impl From<rusqlite::Error> for MigrateError {
-    fn from(e: rusqlite::Error) -> Self {
-        MigrateError::Io(format!("sqlite: {e}"))
-    }
+    /// A statement failed.
+    #[error("sqlite: {0}")]
+    Statement(#[from] rusqlite::Error),
+    /// The embedded migrations could not be read or applied.
+    #[error(transparent)]
+    Migrations(#[from] statekit::migrate::MigrateError),
+    /// Building the new database or putting it in place failed.
+    #[error(transparent)]
+    Staged(#[from] statekit::staged::StagedError),
+    /// Moving files aside failed.
+    #[error(transparent)]
+    Archive(#[from] statekit::archive::ArchiveError),
 }
 
 /// What a data dir holds.
@@ -109,6 +137,17 @@ pub struct Present {
     pub sqlite: bool,
 }
 
+/// A `-wal` or `-shm` file at `dir` with no `bountybot.db` beside it.
+fn stray_sidecar(dir: &Path) -> Option<PathBuf> {
+    if dir.join(DB_FILE).exists() {
+        return None;
+    }
+    ["-wal", "-shm"]
+        .iter()
+        .map(|s| dir.join(format!("{DB_FILE}{s}")))
+        .find(|p| p.exists())
+}
+
 /// Looks at `dir`.
 pub fn detect(dir: &Path) -> Result<Present, MigrateError> {
     Ok(Present {
@@ -118,8 +157,12 @@ pub fn detect(dir: &Path) -> Result<Present, MigrateError> {
 }
 
 /// The backend to use for `dir`: the one asked for, checked against what the dir
-/// holds; else what it holds; JSON for an empty dir. Both present is refused.
+/// holds; else what it holds; JSON for an empty dir. Both present is refused, and so is
+/// a stray `-wal`/`-shm`.
 pub fn choose(dir: &Path, asked: Option<Backend>) -> Result<Backend, MigrateError> {
+    if let Some(stray) = stray_sidecar(dir) {
+        return Err(MigrateError::StraySidecar(stray));
+    }
     let p = detect(dir)?;
     let found = match (p.json, p.sqlite) {
         (true, true) => return Err(MigrateError::BothPresent(dir.to_path_buf())),
@@ -194,34 +237,101 @@ pub fn stats(dir: &Path) -> Result<Vec<(Backend, Counts)>, MigrateError> {
     Ok(out)
 }
 
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
+/// How two copies of the store relate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relation {
+    /// They hold the same.
+    Same,
+    /// The first holds everything the second does, and more (listed).
+    FirstCovers(Vec<String>),
+    /// The second holds everything the first does, and more (listed).
+    SecondCovers(Vec<String>),
+    /// Each holds something the other lacks: what only the first has, then what only
+    /// the second has (a bounty that differs counts on both sides).
+    Diverged(Vec<String>, Vec<String>),
 }
 
-fn remove_if_exists(path: &Path) -> Result<(), MigrateError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(MigrateError::Io(format!(
-            "cannot remove {}: {e}",
-            path.display()
-        ))),
+/// Compares two copies of the store, chat by chat: bounties by id (and content), id
+/// counters, members and their bookmarks. `names` label the two sides in the lists.
+pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> Relation {
+    let index = |d: &[ChatData]| -> BTreeMap<i64, ChatData> {
+        d.iter().map(|c| (c.chat.0, c.clone())).collect()
+    };
+    let (a, b) = (index(first), index(second));
+    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
+    let chats: std::collections::BTreeSet<i64> = a.keys().chain(b.keys()).copied().collect();
+    for chat in chats {
+        match (a.get(&chat), b.get(&chat)) {
+            (Some(x), None) => only_a.push(format!(
+                "chat {chat}: only in {} ({} bounties)",
+                names.0,
+                x.bounties.len()
+            )),
+            (None, Some(y)) => only_b.push(format!(
+                "chat {chat}: only in {} ({} bounties)",
+                names.1,
+                y.bounties.len()
+            )),
+            (Some(x), Some(y)) => {
+                chat_differences(chat, x, y, names.0, &mut only_a);
+                chat_differences(chat, y, x, names.1, &mut only_b);
+            }
+            (None, None) => {}
+        }
+    }
+    match (only_a.is_empty(), only_b.is_empty()) {
+        (true, true) => Relation::Same,
+        (false, true) => Relation::FirstCovers(only_a),
+        (true, false) => Relation::SecondCovers(only_b),
+        (false, false) => Relation::Diverged(only_a, only_b),
     }
 }
 
-/// Plans, and with [`Mode::Execute`] performs, the move of every chat to `to`.
+/// What chat `x` (on side `name`) holds that `y` lacks.
+fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut Vec<String>) {
+    for bx in &x.bounties {
+        match y.bounties.iter().find(|by| by.id == bx.id) {
+            None => out.push(format!("chat {chat}: bounty {} only in {name}", bx.id.0)),
+            Some(by) if by != bx => out.push(format!(
+                "chat {chat}: bounty {} differs ({name}: {:?})",
+                bx.id.0, bx.text
+            )),
+            Some(_) => {}
+        }
+    }
+    if x.next_id > y.next_id {
+        out.push(format!(
+            "chat {chat}: {name} has used ids up to {} (a bounty added, maybe deleted since)",
+            x.next_id.saturating_sub(1)
+        ));
+    }
+    for (user, tracked) in &x.members {
+        let theirs = y.members.iter().find(|(u, _)| u == user).map(|(_, t)| t);
+        match theirs {
+            None => out.push(format!("chat {chat}: member {} only in {name}", user.0)),
+            Some(t) if t != tracked => out.push(format!(
+                "chat {chat}: member {}'s bookmarks differ ({name}: {:?})",
+                user.0,
+                tracked.iter().map(|b| b.0).collect::<Vec<_>>()
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Plans, and with [`Mode::Execute`] performs, the move of every chat to `to`. When
+/// both backends hold data, `prefer` names the side to keep if they diverge.
 /// `progress` receives short phase descriptions.
 pub fn migrate_storage(
     dir: &Path,
     to: Backend,
+    prefer: Option<Backend>,
     mode: Mode,
     progress: &dyn Fn(&str),
 ) -> Result<Plan, MigrateError> {
     match to {
-        Backend::Sqlite => to_sqlite(dir, mode, progress),
-        Backend::Json => to_json(dir, mode, progress),
+        Backend::Sqlite => to_sqlite(dir, prefer, mode, progress),
+        Backend::Json => to_json(dir, prefer, mode, progress),
     }
 }
 
@@ -234,57 +344,92 @@ fn plan_for(to: Backend, mode: Mode, c: Counts, archive: u64) -> Plan {
     plan
 }
 
-fn to_sqlite(dir: &Path, mode: Mode, progress: &dyn Fn(&str)) -> Result<Plan, MigrateError> {
+/// Which side wins when both hold data: `None` to refuse (the differences are in the
+/// error).
+fn winner(
+    relation: Relation,
+    prefer: Option<Backend>,
+    plan: &mut Plan,
+) -> Result<Option<Backend>, MigrateError> {
+    match relation {
+        Relation::Same => Ok(None),
+        Relation::FirstCovers(more) => {
+            plan.note(format!("the JSON files hold more: {}", more.join("; ")));
+            Ok(Some(Backend::Json))
+        }
+        Relation::SecondCovers(more) => {
+            plan.note(format!("bountybot.db holds more: {}", more.join("; ")));
+            Ok(Some(Backend::Sqlite))
+        }
+        Relation::Diverged(a, b) => match prefer {
+            Some(side) => {
+                plan.note(format!(
+                    "both sides hold data the other lacks; keeping {side} as asked (--prefer)"
+                ));
+                Ok(Some(side))
+            }
+            None => Err(MigrateError::Diverged(a.into_iter().chain(b).collect())),
+        },
+    }
+}
+
+fn to_sqlite(
+    dir: &Path,
+    prefer: Option<Backend>,
+    mode: Mode,
+    progress: &dyn Fn(&str),
+) -> Result<Plan, MigrateError> {
+    if let Some(stray) = stray_sidecar(dir) {
+        return Err(MigrateError::StraySidecar(stray));
+    }
     let json = JsonStore::new(dir);
     progress("reading the JSON files");
     let chats = json.chats()?;
     let source = json.export()?;
     let mut plan = plan_for(Backend::Sqlite, mode, counts(&source), chats.len() as u64);
-    if !mode.is_execute() || chats.is_empty() {
+    if chats.is_empty() {
         return Ok(plan);
     }
     let db = dir.join(DB_FILE);
-    if db.exists() {
-        // A run that stopped after the rename: the database must hold exactly what
-        // is still in JSON (chats already archived are in it too).
+    // With a database already there: compare; the fuller side wins.
+    let rebuild = if db.exists() {
         let have = export_conn(&statekit::sqlite::open_read_only(&db)?)?;
-        if !source.iter().all(|d| have.contains(d)) {
-            return Err(MigrateError::Conflict(db));
+        let relation = compare(&source, &have, ("the JSON files", "bountybot.db"));
+        match winner(relation, prefer, &mut plan)? {
+            // The database holds everything: only the JSON files go.
+            None | Some(Backend::Sqlite) => false,
+            Some(Backend::Json) => true,
         }
     } else {
-        let staging = sidecar(&db, ".importing");
-        for stale in [
-            staging.clone(),
-            sidecar(&staging, "-wal"),
-            sidecar(&staging, "-shm"),
-        ] {
-            remove_if_exists(&stale)?;
+        true
+    };
+    if !mode.is_execute() {
+        return Ok(plan);
+    }
+    if rebuild {
+        if db.exists() {
+            progress("moving the older bountybot.db aside");
+            let moved = move_database_aside(dir)?;
+            plan.note(format!(
+                "the older database was moved to {}",
+                moved.display()
+            ));
         }
         progress("writing bountybot.db");
-        {
-            let store = SqliteStore::open(&staging)?;
-            store.import(&source)?;
+        let migrations = super::sqlite::migrations()?;
+        let (staged, ()) = statekit::staged::build(&db, |conn| {
+            migrations.apply(conn)?;
+            let tx = conn.transaction()?;
+            import_conn(&tx, &source)?;
+            tx.commit()?;
             progress("verifying");
-            if store.export()? != source {
-                drop(store);
-                remove_if_exists(&staging)?;
-                return Err(MigrateError::Verify(staging));
+            if export_conn(conn)? != source {
+                return Err(MigrateError::Verify(db.clone()));
             }
-        } // closed: the WAL is checkpointed and removed
-        if sidecar(&staging, "-wal").exists() {
-            return Err(MigrateError::Io(format!(
-                "{} did not close cleanly; run again",
-                staging.display()
-            )));
-        }
-        std::fs::File::open(&staging)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| MigrateError::Io(format!("cannot sync {}: {e}", staging.display())))?;
-        crash_point("staged");
-        std::fs::rename(&staging, &db).map_err(|e| {
-            MigrateError::Io(format!("cannot move {} into place: {e}", staging.display()))
+            Ok::<_, MigrateError>(())
         })?;
-        statekit::json::fsync_dir(dir).map_err(|e| MigrateError::Io(e.to_string()))?;
+        crash_point("staged");
+        staged.put_in_place()?;
     }
     crash_point("renamed");
     progress("archiving the JSON files");
@@ -293,8 +438,7 @@ fn to_sqlite(dir: &Path, mode: Mode, progress: &dyn Fn(&str)) -> Result<Plan, Mi
         .map(|c| PathBuf::from(c.0.to_string()))
         .collect();
     let archive =
-        statekit::archive::archive_files(dir, "_legacy", &folders, jiff::Timestamp::now())
-            .map_err(|e| MigrateError::Io(e.to_string()))?;
+        statekit::archive::archive_files(dir, "_legacy", &folders, jiff::Timestamp::now())?;
     plan.note(format!(
         "JSON chat folders archived to {}",
         archive.display()
@@ -302,34 +446,92 @@ fn to_sqlite(dir: &Path, mode: Mode, progress: &dyn Fn(&str)) -> Result<Plan, Mi
     Ok(plan)
 }
 
-fn to_json(dir: &Path, mode: Mode, progress: &dyn Fn(&str)) -> Result<Plan, MigrateError> {
+fn to_json(
+    dir: &Path,
+    prefer: Option<Backend>,
+    mode: Mode,
+    progress: &dyn Fn(&str),
+) -> Result<Plan, MigrateError> {
     let db = dir.join(DB_FILE);
     if !db.exists() {
-        return Ok(plan_for(Backend::Json, mode, Counts::default(), 0));
+        let mut plan = plan_for(Backend::Json, mode, Counts::default(), 0);
+        // A run that stopped between moving the database and its -wal: move the rest.
+        if stray_sidecar(dir).is_some() && mode.is_execute() {
+            if let Some(moved) = statekit::archive::archive_database(
+                dir,
+                DB_FILE,
+                "_legacy",
+                jiff::Timestamp::now(),
+            )? {
+                plan.note(format!(
+                    "the rest of the database was moved to {}",
+                    moved.display()
+                ));
+            }
+        }
+        return Ok(plan);
     }
     progress("reading bountybot.db");
     let source = export_conn(&statekit::sqlite::open_read_only(&db)?)?;
     let mut plan = plan_for(Backend::Json, mode, counts(&source), 1);
+    let json = JsonStore::new(dir);
+    let existing = json.chats()?;
+    // With JSON files already there: compare; the fuller side wins.
+    let write_json = if existing.is_empty() {
+        true
+    } else {
+        let have = json.export()?;
+        let relation = compare(&have, &source, ("the JSON files", "bountybot.db"));
+        match winner(relation, prefer, &mut plan)? {
+            // The JSON files hold everything: only the database goes.
+            None | Some(Backend::Json) => false,
+            Some(Backend::Sqlite) => true,
+        }
+    };
     if !mode.is_execute() {
         return Ok(plan);
     }
-    let json = JsonStore::new(dir);
-    progress("writing the JSON files");
-    json.import(&source)?;
-    progress("verifying");
-    if json.export()? != source {
-        return Err(MigrateError::Verify(dir.to_path_buf()));
+    if write_json {
+        if !existing.is_empty() {
+            progress("archiving the older JSON files");
+            let folders: Vec<PathBuf> = existing
+                .iter()
+                .map(|c| PathBuf::from(c.0.to_string()))
+                .collect();
+            let moved =
+                statekit::archive::archive_files(dir, "_legacy", &folders, jiff::Timestamp::now())?;
+            plan.note(format!(
+                "the older JSON files were moved to {}",
+                moved.display()
+            ));
+        }
+        progress("writing the JSON files");
+        json.import(&source)?;
+        progress("verifying");
+        if json.export()? != source {
+            return Err(MigrateError::Verify(dir.to_path_buf()));
+        }
     }
     crash_point("exported");
     progress("moving bountybot.db aside");
-    let mut files = vec![PathBuf::from(DB_FILE)];
-    for suffix in ["-wal", "-shm"] {
-        if dir.join(format!("{DB_FILE}{suffix}")).exists() {
-            files.push(PathBuf::from(format!("{DB_FILE}{suffix}")));
-        }
-    }
-    let archive = statekit::archive::archive_files(dir, "_legacy", &files, jiff::Timestamp::now())
-        .map_err(|e| MigrateError::Io(e.to_string()))?;
+    let archive = move_database_aside(dir)?;
     plan.note(format!("database moved to {}", archive.display()));
     Ok(plan)
+}
+
+/// Checkpoints `bountybot.db` (so its content is in the one file), checks that its
+/// `-wal` went away, and moves it with whatever sidecars remain to `_legacy/{ts}/`.
+fn move_database_aside(dir: &Path) -> Result<PathBuf, MigrateError> {
+    let db = dir.join(DB_FILE);
+    let conn = statekit::sqlite::open_existing_connection(&db, &Default::default())?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.close().map_err(|(_, e)| e)?;
+    let wal = dir.join(format!("{DB_FILE}-wal"));
+    if wal.exists() {
+        return Err(MigrateError::WalRemains(wal));
+    }
+    let moved =
+        statekit::archive::archive_database(dir, DB_FILE, "_legacy", jiff::Timestamp::now())?;
+    // `db` exists, so something was moved.
+    Ok(moved.unwrap_or_else(|| dir.join("_legacy")))
 }

@@ -317,29 +317,42 @@ impl Portable for SqliteStore {
     }
 
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
-        self.write(ChatId(0), |tx| {
-            for d in chats {
-                tx.execute("INSERT INTO chats (chat_id, next_id) VALUES (?1, ?2)", [d.chat.0, d.next_id as i64])?;
-                for b in &d.bounties {
-                    tx.prepare_cached(
+        self.write(ChatId(0), |tx| import_conn(tx, chats))
+    }
+}
+
+/// The embedded migrations of `bountybot.db`.
+pub fn migrations() -> Result<Migrations, statekit::migrate::MigrateError> {
+    Migrations::from_dir(&MIGRATIONS)
+}
+
+/// Writes `chats` into an empty database through `c` (inside the caller's transaction).
+pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
+    let tx = c;
+    for d in chats {
+        tx.execute(
+            "INSERT INTO chats (chat_id, next_id) VALUES (?1, ?2)",
+            [d.chat.0, d.next_id as i64],
+        )?;
+        for b in &d.bounties {
+            tx.prepare_cached(
                         "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?
                     .execute(params![d.chat.0, b.id.0 as i64, b.created_by_user_id.0, b.text, b.link, b.due_date_ts, b.created_at])?;
-                }
-                for (user, tracked) in &d.members {
-                    if d.chat.is_group() {
-                        tx.prepare_cached("INSERT INTO members (chat_id, user_id) VALUES (?1, ?2)")?.execute([d.chat.0, user.0])?;
-                    }
-                    for (seq, id) in tracked.iter().enumerate() {
-                        tx.prepare_cached("INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)")?
-                            .execute([d.chat.0, owner(d.chat, *user).0, id.0 as i64, seq as i64 + 1])?;
-                    }
-                }
+        }
+        for (user, tracked) in &d.members {
+            if d.chat.is_group() {
+                tx.prepare_cached("INSERT INTO members (chat_id, user_id) VALUES (?1, ?2)")?
+                    .execute([d.chat.0, user.0])?;
             }
-            Ok(())
-        })
+            for (seq, id) in tracked.iter().enumerate() {
+                tx.prepare_cached("INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)")?
+                            .execute([d.chat.0, owner(d.chat, *user).0, id.0 as i64, seq as i64 + 1])?;
+            }
+        }
     }
+    Ok(())
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -27,15 +27,49 @@ use crate::command::{Context, handle};
 use crate::domain::{ChatId as Chat, UserId as User};
 use crate::store::BountyStore;
 
+/// The bot token from BotFather; its `Debug` never shows it.
+#[derive(Clone)]
+pub struct BotToken(String);
+
+impl BotToken {
+    /// Wraps a token.
+    pub fn new(token: String) -> BotToken {
+        BotToken(token)
+    }
+}
+
+impl std::fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BotToken(<redacted>)")
+    }
+}
+
+/// The webhook's secret token; its `Debug` never shows it.
+#[derive(Clone)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// Wraps a secret.
+    pub fn new(secret: String) -> WebhookSecret {
+        WebhookSecret(secret)
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
 /// How to reach Telegram and receive updates.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Bot token from BotFather.
-    pub token: String,
+    pub token: BotToken,
     /// Another Bot API server (a local telegram-bot-api, or a test server).
     pub api_url: Option<url::Url>,
-    /// Webhook mode: the public URL Telegram posts to, and the local address.
-    pub webhook: Option<(url::Url, SocketAddr, Option<String>)>,
+    /// Webhook mode: the public URL Telegram posts to, the local address, the secret.
+    pub webhook: Option<(url::Url, SocketAddr, Option<WebhookSecret>)>,
 }
 
 struct BotState {
@@ -54,7 +88,7 @@ pub async fn run(
     store: Arc<dyn BountyStore>,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let mut bot = Bot::new(opts.token);
+    let mut bot = Bot::new(opts.token.0);
     if let Some(url) = opts.api_url {
         bot = bot.set_api_url(url);
     }
@@ -106,7 +140,7 @@ pub async fn run(
         Some((url, listen, secret)) => {
             let mut options = webhooks::Options::new(listen, url);
             if let Some(secret) = secret {
-                options = options.secret_token(secret);
+                options = options.secret_token(secret.0);
             }
             let listener = webhooks::axum(bot, options)
                 .await

@@ -20,7 +20,13 @@ fn group_files_have_the_documented_layout_and_shape() {
     d.send(-100123, 456, "/track 1");
     assert_eq!(
         files(&d.dir()),
-        ["-100123/.lock", "-100123/456.json", "-100123/group.json"]
+        [
+            "-100123/.lock",
+            "-100123/456.json",
+            "-100123/group.json",
+            ".lock",
+            ".lock-gate"
+        ]
     );
 
     let mut group = d.json("-100123/group.json");
@@ -52,7 +58,10 @@ fn group_files_have_the_documented_layout_and_shape() {
 fn private_chat_files_have_the_documented_layout_and_shape() {
     let d = Data::new();
     d.send(123, 123, "/start");
-    assert_eq!(files(&d.dir()), ["123/.lock", "123/user.json"]);
+    assert_eq!(
+        files(&d.dir()),
+        [".lock", ".lock-gate", "123/.lock", "123/user.json"]
+    );
     assert_eq!(
         d.json("123/user.json"),
         json!({"user_id": 123, "next_id": 1, "bounties": [], "tracked": []})
@@ -102,6 +111,8 @@ fn repl_switches_sender_and_chat_and_prints_only_replies_when_piped() {
             "-100500/.lock",
             "-100500/2.json",
             "-100500/group.json",
+            ".lock",
+            ".lock-gate",
             "2/.lock",
             "2/user.json"
         ]

@@ -4,6 +4,7 @@
 mod cli;
 mod concurrency;
 mod conformance;
+mod moves;
 mod storage;
 mod support;
 mod telegram;

@@ -1,0 +1,47 @@
+//! `bountybot repl`.
+
+use std::io::IsTerminal;
+
+use anyhow::Context as _;
+use bountybot::domain::{ChatId, UserId};
+use bountybot::repl::{self, ReplOptions};
+
+use super::{Global, UsageError, open_store, use_data_dir};
+
+/// Chat with the bot on the terminal: one message per line; `:as <user_id>` and
+/// `:chat <chat_id>` switch sender and chat (negative chat ids are groups).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Chat to start in (default: the user's private chat).
+    #[arg(long, allow_negative_numbers = true)]
+    chat: Option<i64>,
+    /// User to start as.
+    #[arg(long, default_value_t = 1)]
+    user: i64,
+}
+
+pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
+    if args.user <= 0 {
+        return Err(UsageError("--user must be a positive id".into()).into());
+    }
+    let chat = args.chat.unwrap_or(args.user);
+    if chat == 0 {
+        return Err(UsageError("--chat cannot be 0".into()).into());
+    }
+    let _lock = use_data_dir(&g.data_dir)?;
+    let store = open_store(g)?;
+    let stdin = std::io::stdin();
+    let opts = ReplOptions {
+        chat: ChatId(chat),
+        user: UserId(args.user),
+        bot_username: g.bot_username.clone(),
+        interactive: stdin.is_terminal(),
+    };
+    repl::run(
+        store.as_ref(),
+        &opts,
+        stdin.lock(),
+        std::io::stdout().lock(),
+    )
+    .context("repl")
+}

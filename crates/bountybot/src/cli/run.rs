@@ -1,0 +1,62 @@
+//! `bountybot run`.
+
+use anyhow::Context as _;
+use bountybot::telegram::{self, BotToken, RunOptions, WebhookSecret};
+
+use super::{Global, UsageError, open_store, use_data_dir};
+
+/// Run the bot on Telegram. The token comes from BOUNTYBOT_TOKEN (or TELOXIDE_TOKEN).
+/// Long polling by default; --webhook <public-url> --listen <addr> for webhook mode.
+/// Holds the data dir while it runs (migrate-storage refuses meanwhile). Stops on
+/// SIGINT or SIGTERM after finishing the update in flight.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Bot API server to use instead of Telegram's (e.g. a local telegram-bot-api).
+    #[arg(long, env = "BOUNTYBOT_API_URL")]
+    api_url: Option<url::Url>,
+    /// Webhook mode: the public HTTPS URL Telegram should post updates to.
+    #[arg(long, requires = "listen")]
+    webhook: Option<url::Url>,
+    /// Webhook mode: the local address to listen on.
+    #[arg(long, requires = "webhook")]
+    listen: Option<std::net::SocketAddr>,
+    /// Webhook mode: secret Telegram sends in X-Telegram-Bot-Api-Secret-Token;
+    /// requests without it are refused (401).
+    #[arg(long, env = "BOUNTYBOT_WEBHOOK_SECRET", hide_env_values = true)]
+    secret_token: Option<String>,
+}
+
+pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
+    let token = ["BOUNTYBOT_TOKEN", "TELOXIDE_TOKEN"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|t| !t.trim().is_empty()));
+    let Some(token) = token else {
+        return Err(UsageError(
+            "no bot token: set BOUNTYBOT_TOKEN (or TELOXIDE_TOKEN) to the token BotFather gave you"
+                .into(),
+        )
+        .into());
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let _lock = use_data_dir(&g.data_dir)?;
+    let store = open_store(g)?;
+    let opts = RunOptions {
+        token: BotToken::new(token),
+        api_url: args.api_url,
+        webhook: args
+            .webhook
+            .zip(args.listen)
+            .map(|(url, addr)| (url, addr, args.secret_token.map(WebhookSecret::new))),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(telegram::run(opts, store, &g.data_dir))
+}

@@ -1,0 +1,39 @@
+//! `bountybot send`.
+
+use bountybot::command::{Context, handle};
+use bountybot::domain::{ChatId, UserId};
+
+use super::{Global, UsageError, open_store, use_data_dir};
+
+/// Send one message and print the reply (printed once its write is durable).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Chat id (negative for a group).
+    #[arg(long, allow_negative_numbers = true)]
+    chat: i64,
+    /// Sender's user id.
+    #[arg(long)]
+    user: i64,
+    /// The message, e.g. "/add Fix the login bug +3d".
+    message: String,
+}
+
+pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
+    if args.user <= 0 || args.chat == 0 {
+        return Err(UsageError("--user must be positive and --chat non-zero".into()).into());
+    }
+    let _lock = use_data_dir(&g.data_dir)?;
+    let store = open_store(g)?;
+    let ctx = Context {
+        chat: ChatId(args.chat),
+        user: UserId(args.user),
+        now: jiff::Timestamp::now(),
+        bot_username: &g.bot_username,
+    };
+    if let Some(reply) = handle(store.as_ref(), &ctx, &args.message) {
+        for m in reply.0 {
+            println!("{m}");
+        }
+    }
+    Ok(())
+}
