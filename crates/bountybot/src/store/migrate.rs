@@ -456,18 +456,19 @@ fn to_json(
     if !db.exists() {
         let mut plan = plan_for(Backend::Json, mode, Counts::default(), 0);
         // A run that stopped between moving the database and its -wal: move the rest.
-        if stray_sidecar(dir).is_some() && mode.is_execute() {
-            if let Some(moved) = statekit::archive::archive_database(
+        let resume = stray_sidecar(dir).is_some() && mode.is_execute();
+        if resume
+            && let Some(moved) = statekit::archive::archive_database(
                 dir,
                 DB_FILE,
                 "_legacy",
                 jiff::Timestamp::now(),
-            )? {
-                plan.note(format!(
-                    "the rest of the database was moved to {}",
-                    moved.display()
-                ));
-            }
+            )?
+        {
+            plan.note(format!(
+                "the rest of the database was moved to {}",
+                moved.display()
+            ));
         }
         return Ok(plan);
     }
