@@ -9,6 +9,7 @@
 //! finish, and exit.
 
 pub mod dedup;
+pub mod identity;
 pub mod send;
 
 use std::net::SocketAddr;
@@ -180,10 +181,16 @@ async fn on_update(bot: Bot, update: Update, state: Arc<BotState>) -> ResponseRe
         migrate(&state, Chat(from.0), chat).await;
         return record(&state, id).await;
     }
-    let (Some(text), Some(from)) = (msg.text(), msg.from.as_ref()) else {
+    let Some(text) = msg.text() else {
         return record(&state, id).await; // stickers, photos, service messages
     };
-    let user = User(from.id.0 as i64);
+    let user = match identity::sender(&msg) {
+        identity::Sender::Acting(user) => user,
+        identity::Sender::Ignored(why) => {
+            tracing::debug!(update_id = id, %chat, "ignoring {why}");
+            return record(&state, id).await;
+        }
+    };
     let text = text.to_string();
     let st = Arc::clone(&state);
     let turn = state.chats.lock(chat).await;

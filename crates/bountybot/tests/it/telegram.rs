@@ -14,13 +14,13 @@ const GROUP: i64 = -4_100_200;
 const ANN: i64 = 501;
 const BOB: i64 = 502;
 
-struct Running {
+pub struct Running {
     child: Option<Child>,
 }
 
 impl Running {
     /// Sends SIGTERM and returns whether the bot exited 0.
-    async fn stop(mut self) -> bool {
+    pub async fn stop(mut self) -> bool {
         let mut child = self.child.take().unwrap();
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -40,7 +40,7 @@ impl Drop for Running {
     }
 }
 
-fn start(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
+pub fn start(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
     let child = Command::new(BIN)
         .arg("run")
         .args(extra)
@@ -56,7 +56,7 @@ fn start(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
     Running { child: Some(child) }
 }
 
-fn texts(sent: &[crate::support::fake_bot_api::Sent], chat: i64) -> Vec<String> {
+pub fn texts(sent: &[crate::support::fake_bot_api::Sent], chat: i64) -> Vec<String> {
     sent.iter()
         .filter(|s| s.chat_id == chat)
         .map(|s| s.text.clone())

@@ -265,6 +265,25 @@ pub fn message(update_id: i64, chat: i64, user: i64, text: &str) -> Value {
     json!({"update_id": update_id, "message": msg})
 }
 
+/// [`message`] with more fields merged into the message (`sender_chat`, a bot `from`,
+/// `is_automatic_forward`, `message_thread_id`...).
+pub fn message_with(update_id: i64, chat: i64, user: i64, text: &str, extra: Value) -> Value {
+    let mut update = message(update_id, chat, user, text);
+    if let (Some(msg), Some(extra)) = (update["message"].as_object_mut(), extra.as_object()) {
+        msg.extend(extra.clone());
+    }
+    update
+}
+
+/// The `sender_chat` of a message posted as channel `id`, and the placeholder user
+/// Telegram puts in `from` then.
+pub fn as_channel(id: i64) -> Value {
+    json!({
+        "from": {"id": 136_817_688, "is_bot": false, "first_name": "Channel", "username": "Channel_Bot"},
+        "sender_chat": {"id": id, "type": "channel", "title": format!("Channel {id}")}
+    })
+}
+
 /// The service message in the old group saying it became supergroup `to`.
 pub fn migrated_to(update_id: i64, chat: i64, to: i64) -> Value {
     json!({"update_id": update_id, "message": {

@@ -1,0 +1,101 @@
+//! Who a message acts as, through the real binary and the fake Bot API: channels and
+//! anonymous administrators each have their own identity; automatic forwards and other
+//! bots are ignored.
+
+use serde_json::json;
+
+use crate::support::Data;
+use crate::support::fake_bot_api::{FakeBotApi, as_channel, message, message_with};
+use crate::telegram::{start, texts};
+
+const GROUP: i64 = -1_001_500_600_700;
+const ANN: i64 = 501;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_channel_cannot_edit_or_delete_what_another_channel_created() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    api.push(message_with(
+        1,
+        GROUP,
+        0,
+        "/add Channel A's task",
+        as_channel(-1001),
+    ));
+    api.push(message_with(
+        2,
+        GROUP,
+        0,
+        "/edit 1 text=hijacked",
+        as_channel(-1002),
+    ));
+    api.push(message_with(3, GROUP, 0, "/delete 1", as_channel(-1002)));
+    api.push(message(4, GROUP, ANN, "/delete 1"));
+    api.push(message_with(
+        5,
+        GROUP,
+        0,
+        "/edit 1 text=renamed by A",
+        as_channel(-1001),
+    ));
+    let sent = api.wait_for_sent(5).await;
+    let group = texts(&sent, GROUP);
+    assert!(group[0].contains("#1"), "{group:?}");
+    assert!(group[1].contains("Only the creator of #1"), "{group:?}");
+    assert!(group[2].contains("Only the creator of #1"), "{group:?}");
+    assert!(group[3].contains("Only the creator of #1"), "{group:?}");
+    assert!(!group[4].contains("Only the creator"), "{group:?}");
+    let stored =
+        std::fs::read_to_string(d.dir().join(GROUP.to_string()).join("group.json")).unwrap();
+    assert!(stored.contains("renamed by A"), "{stored}");
+    assert!(stored.contains("-1001"), "created by channel A: {stored}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_admins_act_as_the_group_not_as_a_shared_bot_user() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    let anonymous = json!({
+        "from": {"id": 1_087_968_824, "is_bot": true, "first_name": "Group", "username": "GroupAnonymousBot"},
+        "sender_chat": {"id": GROUP, "type": "supergroup", "title": "G"}
+    });
+    api.push(message_with(
+        1,
+        GROUP,
+        0,
+        "/add Admin task",
+        anonymous.clone(),
+    ));
+    // A channel is not the anonymous admins.
+    api.push(message_with(2, GROUP, 0, "/delete 1", as_channel(-1001)));
+    api.push(message_with(3, GROUP, 0, "/delete 1", anonymous));
+    let sent = api.wait_for_sent(3).await;
+    let group = texts(&sent, GROUP);
+    assert!(group[0].contains("#1"), "{group:?}");
+    assert!(group[1].contains("Only the creator of #1"), "{group:?}");
+    assert!(!group[2].contains("Only the creator"), "{group:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_forwards_and_other_bots_run_no_command() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    let mut forward = as_channel(-1001);
+    forward["is_automatic_forward"] = json!(true);
+    api.push(message_with(
+        1,
+        GROUP,
+        0,
+        "/add from the linked channel",
+        forward,
+    ));
+    let bot = json!({"from": {"id": 777, "is_bot": true, "first_name": "OtherBot"}});
+    api.push(message_with(2, GROUP, 0, "/add from a bot", bot));
+    api.push(message(3, GROUP, ANN, "/bounty"));
+    let sent = api.wait_for_sent(1).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].text.contains("No bounties"), "{sent:?}");
+}
