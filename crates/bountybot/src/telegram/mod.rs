@@ -25,7 +25,7 @@ use teloxide::update_listeners::webhooks;
 
 use crate::command::parse::COMMANDS;
 use crate::command::{Context, handle};
-use crate::domain::{ChatId as Chat, UserId as User};
+use crate::domain::ChatId as Chat;
 use crate::store::BountyStore;
 
 /// The bot token from BotFather; its `Debug` never shows it.
