@@ -1,5 +1,7 @@
 //! `bountybot run`.
 
+use std::io::IsTerminal;
+
 use anyhow::Context as _;
 use bountybot::telegram::{self, BotToken, RunOptions, WebhookSecret};
 
@@ -43,6 +45,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let _lock = use_data_dir(&g.data_dir)?;
     let store = open_store(g)?;

@@ -62,6 +62,9 @@ impl std::fmt::Debug for WebhookSecret {
     }
 }
 
+/// How long a stopping bot waits for queued replies.
+pub const FLUSH_ON_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How to reach Telegram and receive updates.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -75,6 +78,7 @@ pub struct RunOptions {
 
 struct BotState {
     store: Arc<dyn BountyStore>,
+    outbox: Arc<send::Outbox>,
     /// One turn at a time per chat in this process. teloxide already runs one chat's
     /// updates in order; this keeps the command layer's per-chat ordering independent
     /// of how the dispatcher distributes updates.
@@ -108,6 +112,7 @@ pub async fn run(
     let processed =
         dedup::Processed::open(data_dir).context("reading the processed-updates record")?;
     let state = Arc::new(BotState {
+        outbox: send::Outbox::new(bot.clone(), Arc::clone(&store)),
         store,
         chats: KeyedMutex::new(),
         processed,
@@ -117,7 +122,7 @@ pub async fn run(
 
     let handler = dptree::endpoint(on_update);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
-        .dependencies(dptree::deps![state])
+        .dependencies(dptree::deps![Arc::clone(&state)])
         .default_handler(|_| async {})
         .build();
     let token = dispatcher.shutdown_token();
@@ -157,11 +162,12 @@ pub async fn run(
             dispatcher.dispatch_with_listener(listener, errors).await;
         }
     }
+    state.outbox.flush(FLUSH_ON_STOP).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn on_update(bot: Bot, update: Update, state: Arc<BotState>) -> ResponseResult<()> {
+async fn on_update(_bot: Bot, update: Update, state: Arc<BotState>) -> ResponseResult<()> {
     let id = update.id.0;
     if state.processed.contains(id) {
         tracing::info!(update_id = id, "skipping an update processed before");
@@ -209,7 +215,16 @@ async fn on_update(bot: Bot, update: Update, state: Arc<BotState>) -> ResponseRe
     drop(turn);
     record(&state, id).await?;
     if let Some(reply) = reply {
-        send::send_all(&bot, &state.store, chat, reply.0).await;
+        let target = send::Target {
+            chat,
+            thread: msg.thread_id.filter(|_| msg.is_topic_message),
+            reply_to: Some(msg.id),
+        };
+        state.outbox.push(send::Job {
+            target,
+            messages: reply.0,
+            update_id: id,
+        });
     }
     Ok(())
 }

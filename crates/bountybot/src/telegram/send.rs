@@ -1,14 +1,27 @@
-//! Sending replies: in order, split already under Telegram's limit, with Telegram's
-//! errors handled: 429 waits `retry_after` and retries; 403 (bot blocked or removed)
-//! is logged and the reply dropped; network errors back off and retry; a chat that
-//! became a supergroup gets its data moved and the reply sent to the new id.
+//! Sending replies, outside the chat's turn.
+//!
+//! The update handler hands each reply to the [`Outbox`] and returns: the next update of
+//! the chat does not wait for Telegram. The outbox keeps one queue per chat, drained in
+//! order by a task that lives while the queue has work, so a chat's replies still
+//! arrive in the order of its commands while a slow or failing send in one chat never
+//! holds up any chat's commands.
+//!
+//! Each reply goes to the forum topic the command came from, as a reply to the command
+//! (sent anyway if that message is gone), with link previews off. Telegram's errors:
+//! 429 waits `retry_after` and retries; a 5xx, a garbled answer or a network error backs
+//! off and retries; 403 (bot blocked or removed) drops the reply; a chat that became a
+//! supergroup gets its data moved and the reply sent to the new id. A reply given up
+//! after [`MAX_ATTEMPTS`] is logged at error level with its chat and update id.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use teloxide::prelude::*;
-use teloxide::types::ParseMode;
+use teloxide::types::{LinkPreviewOptions, MessageId, ParseMode, ReplyParameters, ThreadId};
 use teloxide::{ApiError, RequestError};
+use tokio::sync::{Notify, mpsc};
 
 use crate::domain::ChatId as Chat;
 use crate::store::BountyStore;
@@ -16,52 +29,230 @@ use crate::store::BountyStore;
 /// Attempts per message before giving up.
 pub const MAX_ATTEMPTS: u32 = 6;
 
-/// Sends `messages` to `chat` one after another.
-pub async fn send_all(bot: &Bot, store: &Arc<dyn BountyStore>, chat: Chat, messages: Vec<String>) {
-    let mut target = chat;
-    for text in messages {
-        let mut backoff = Duration::from_millis(500);
-        for attempt in 1..=MAX_ATTEMPTS {
-            match bot
-                .send_message(ChatId(target.0), text.clone())
-                .parse_mode(ParseMode::Html)
-                .await
-            {
-                Ok(_) => break,
-                Err(RequestError::RetryAfter(wait)) => {
-                    tracing::warn!(chat = %target, "rate limited: retrying in {:?}", wait.duration());
-                    tokio::time::sleep(wait.duration()).await;
-                }
-                Err(RequestError::MigrateToChatId(to)) => {
-                    let (from, to) = (target, Chat(to.0));
-                    let store = Arc::clone(store);
-                    if let Ok(Err(e)) =
-                        tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await
-                    {
-                        tracing::error!(%from, %to, "cannot move chat data: {e}");
-                    }
-                    target = to;
-                }
-                Err(RequestError::Api(e)) if is_gone(&e) => {
-                    tracing::warn!(chat = %target, "cannot reach the chat ({e}); dropping the reply");
+/// First pause after a failed attempt; doubled each time, at most [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Longest pause between attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Where a reply goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The chat.
+    pub chat: Chat,
+    /// The forum topic the command was posted in, if any.
+    pub thread: Option<ThreadId>,
+    /// The command's message, which the reply answers.
+    pub reply_to: Option<MessageId>,
+}
+
+/// A reply to send: its messages, in order.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Where to.
+    pub target: Target,
+    /// The messages (Telegram HTML, each under the length limit).
+    pub messages: Vec<String>,
+    /// The update it answers, for the log.
+    pub update_id: u32,
+}
+
+/// Replies waiting to be sent, one ordered queue per chat.
+pub struct Outbox {
+    bot: Bot,
+    store: Arc<dyn BountyStore>,
+    queues: Mutex<HashMap<Chat, mpsc::UnboundedSender<Job>>>,
+    pending: AtomicUsize,
+    idle: Notify,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    /// An empty outbox sending through `bot`.
+    pub fn new(bot: Bot, store: Arc<dyn BountyStore>) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            bot,
+            store,
+            queues: Mutex::new(HashMap::new()),
+            pending: AtomicUsize::new(0),
+            idle: Notify::new(),
+        })
+    }
+
+    /// Queues `job` behind the chat's earlier replies; returns at once.
+    pub fn push(self: &Arc<Self>, job: Job) {
+        let chat = job.target.chat;
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        let job = match queues.get(&chat) {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                // Its worker is gone; start another.
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        // A fresh channel's receiver is alive: this send cannot fail.
+        let _ = tx.send(job);
+        queues.insert(chat, tx);
+        drop(queues);
+        tokio::spawn(Arc::clone(self).drain_chat(chat, rx));
+    }
+
+    /// Waits until every queued reply was sent or given up, at most `limit`.
+    pub async fn flush(&self, limit: Duration) {
+        let done = async {
+            loop {
+                let notified = self.idle.notified();
+                if self.pending.load(Ordering::SeqCst) == 0 {
                     return;
                 }
-                Err(RequestError::Network(e)) if attempt < MAX_ATTEMPTS => {
-                    tracing::warn!(chat = %target, "network error ({e}); retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-                Err(e) => {
-                    tracing::error!(chat = %target, attempt, "cannot send a reply: {e}");
-                    if attempt >= MAX_ATTEMPTS
-                        || !matches!(e, RequestError::Network(_) | RequestError::Io(_))
-                    {
-                        return;
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(limit, done).await.is_err() {
+            tracing::error!(
+                unsent = self.pending.load(Ordering::SeqCst),
+                "stopping with replies still unsent"
+            );
+        }
+    }
+
+    async fn drain_chat(self: Arc<Self>, chat: Chat, mut rx: mpsc::UnboundedReceiver<Job>) {
+        loop {
+            let job = match rx.try_recv() {
+                Ok(job) => job,
+                Err(_) => {
+                    // Leave only when nothing can be queued behind our back.
+                    let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+                    match rx.try_recv() {
+                        Ok(job) => job,
+                        Err(_) => {
+                            queues.remove(&chat);
+                            return;
+                        }
                     }
-                    tokio::time::sleep(backoff).await;
                 }
+            };
+            send_job(&self.bot, &self.store, job).await;
+            if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.idle.notify_waiters();
             }
         }
+    }
+}
+
+/// Sends a job's messages one after another.
+async fn send_job(bot: &Bot, store: &Arc<dyn BountyStore>, job: Job) {
+    let mut target = job.target;
+    for text in job.messages {
+        if !send_one(bot, store, &mut target, text, job.update_id).await {
+            return;
+        }
+    }
+}
+
+/// Sends one message, retrying what can be retried; false if the chat cannot be
+/// reached any more (the rest of the reply is dropped too).
+async fn send_one(
+    bot: &Bot,
+    store: &Arc<dyn BountyStore>,
+    target: &mut Target,
+    text: String,
+    update_id: u32,
+) -> bool {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last = String::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let mut request = bot
+            .send_message(ChatId(target.chat.0), text.clone())
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(LinkPreviewOptions {
+                is_disabled: true,
+                url: None,
+                prefer_small_media: false,
+                prefer_large_media: false,
+                show_above_text: false,
+            });
+        if let Some(thread) = target.thread {
+            request = request.message_thread_id(thread);
+        }
+        if let Some(reply_to) = target.reply_to {
+            request = request
+                .reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
+        }
+        let error = match request.await {
+            Ok(_) => return true,
+            Err(e) => e,
+        };
+        last = error.to_string();
+        match error {
+            RequestError::RetryAfter(wait) => {
+                tracing::warn!(chat = %target.chat, update_id, "rate limited: retrying in {:?}", wait.duration());
+                tokio::time::sleep(wait.duration()).await;
+            }
+            RequestError::MigrateToChatId(to) => {
+                let (from, to) = (target.chat, Chat(to.0));
+                let store = Arc::clone(store);
+                match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
+                    Err(e) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
+                }
+                target.chat = to;
+                // The old chat's message ids and topics mean nothing in the new one.
+                target.thread = None;
+                target.reply_to = None;
+            }
+            RequestError::Api(e) if is_gone(&e) => {
+                tracing::warn!(chat = %target.chat, update_id, "cannot reach the chat ({e}); dropping the reply");
+                return false;
+            }
+            e if is_transient(&e) => {
+                tracing::warn!(chat = %target.chat, update_id, attempt, "cannot send a reply ({e}); retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            e => {
+                tracing::error!(chat = %target.chat, update_id, "reply refused by Telegram, dropped: {e}");
+                return true;
+            }
+        }
+    }
+    tracing::error!(
+        chat = %target.chat,
+        update_id,
+        attempts = MAX_ATTEMPTS,
+        "giving up on a reply: {last}"
+    );
+    true
+}
+
+/// Errors worth another attempt: the network, Telegram's own failures (5xx, which
+/// come back as an unknown API error or as a page that is not JSON).
+fn is_transient(e: &RequestError) -> bool {
+    match e {
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => true,
+        RequestError::Api(ApiError::Unknown(text)) => {
+            let text = text.to_ascii_lowercase();
+            [
+                "internal server error",
+                "bad gateway",
+                "service unavailable",
+                "gateway timeout",
+            ]
+            .iter()
+            .any(|s| text.contains(s))
+        }
+        _ => false,
     }
 }
 

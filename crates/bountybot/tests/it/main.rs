@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod conformance;
 mod moves;
+mod replies;
 mod senders;
 mod storage;
 mod support;

@@ -23,6 +23,12 @@ pub const BOT_USERNAME: &str = "TestBountyBot";
 pub struct Sent {
     pub chat_id: i64,
     pub text: String,
+    /// `message_thread_id`: the forum topic.
+    pub thread: Option<i64>,
+    /// `reply_parameters.message_id`: the message answered.
+    pub reply_to: Option<i64>,
+    /// `link_preview_options.is_disabled`.
+    pub preview_off: bool,
 }
 
 /// A scripted failure for the next `sendMessage`.
@@ -32,9 +38,10 @@ pub enum Failure {
     RetryAfter(u32),
     /// 403: the bot was removed from the chat.
     Forbidden,
+    /// 500, with the JSON body Telegram sends.
+    ServerError,
 }
 
-#[derive(Default)]
 struct Inner {
     /// Updates not yet confirmed by an offset.
     queue: Mutex<Vec<Value>>,
@@ -44,6 +51,8 @@ struct Inner {
     send_attempts: Mutex<u32>,
     failures: Mutex<VecDeque<Failure>>,
     send_delay: Mutex<Duration>,
+    /// While set, `sendMessage` answers only once it is cleared.
+    held: tokio::sync::watch::Sender<bool>,
     calls: Mutex<Vec<String>>,
     changed: Notify,
 }
@@ -57,7 +66,17 @@ pub struct FakeBotApi {
 
 impl FakeBotApi {
     pub async fn start() -> FakeBotApi {
-        let inner = Arc::new(Inner::default());
+        let inner = Arc::new(Inner {
+            queue: Mutex::default(),
+            delivered: Mutex::default(),
+            sent: Mutex::default(),
+            send_attempts: Mutex::default(),
+            failures: Mutex::default(),
+            send_delay: Mutex::default(),
+            held: tokio::sync::watch::Sender::new(false),
+            calls: Mutex::default(),
+            changed: Notify::new(),
+        });
         let app = axum::Router::new()
             .route("/{bot}/{method}", post(dispatch))
             .with_state(Arc::clone(&inner));
@@ -89,6 +108,15 @@ impl FakeBotApi {
 
     pub fn fail_next_send(&self, f: Failure) {
         self.inner.failures.lock().unwrap().push_back(f);
+    }
+
+    /// Makes every `sendMessage` wait until [`FakeBotApi::release_sends`].
+    pub fn hold_sends(&self) {
+        self.inner.held.send_replace(true);
+    }
+
+    pub fn release_sends(&self) {
+        self.inner.held.send_replace(false);
     }
 
     pub fn set_send_delay(&self, d: Duration) {
@@ -193,6 +221,8 @@ async fn dispatch(
             }
         }
         "sendmessage" => {
+            let mut held = inner.held.subscribe();
+            let _ = held.wait_for(|h| !*h).await;
             *inner.send_attempts.lock().unwrap() += 1;
             let failure = inner.failures.lock().unwrap().pop_front();
             inner.changed.notify_waiters();
@@ -202,6 +232,14 @@ async fn dispatch(
                         StatusCode::TOO_MANY_REQUESTS,
                         Json(
                             json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {n}"), "parameters": {"retry_after": n}}),
+                        ),
+                    );
+                }
+                Some(Failure::ServerError) => {
+                    return (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(
+                            json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}),
                         ),
                     );
                 }
@@ -222,6 +260,9 @@ async fn dispatch(
                 sent.push(Sent {
                     chat_id,
                     text: text.clone(),
+                    thread: body["message_thread_id"].as_i64(),
+                    reply_to: body["reply_parameters"]["message_id"].as_i64(),
+                    preview_off: body["link_preview_options"]["is_disabled"] == true,
                 });
                 sent.len()
             };
