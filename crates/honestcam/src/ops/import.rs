@@ -12,8 +12,12 @@
 //!    log is read (see `staging.rs`); the staging file is private and removed on any
 //!    error, so a bad file still changes nothing. A property that has a database gets
 //!    the log read whole and checked first;
-//! 2. upsert the study users and progress blobs into the global study database
-//!    (one transaction; upserts are idempotent);
+//! 2. write the study users and progress blobs into the global study database (one
+//!    transaction). For a property getting its first database the JSON files are the
+//!    current copy and overwrite what the study database holds (rows left by an
+//!    earlier migration, before a rollback). For a property that already has a database
+//!    the files are leftovers of an interrupted run (or rollback) and the portal may
+//!    have changed the rows since: only missing rows are added, nothing is overwritten;
 //! 3. put the events live: the staging database goes in place (the property switches
 //!    to SQLite only once its database is complete), or the events go into the
 //!    existing database in one transaction, known `event_id`s skipped;
@@ -250,7 +254,10 @@ pub fn db_migrate_timed(
         }
     };
 
-    upsert_study(storage, lock, slug, &study, &mut timings)?;
+    // Without a staged database the property was already on SQLite: the files are
+    // older than the rows the portal has been writing.
+    let overwrite = staged.is_some();
+    upsert_study(storage, lock, slug, &study, overwrite, &mut timings)?;
 
     step = Instant::now();
     if let Some(staged) = staged {
@@ -337,12 +344,14 @@ fn read_new_events(
     }
 }
 
-/// Upserts the study users and progress blobs in one transaction (idempotent).
+/// Writes the study users and progress blobs in one transaction (idempotent): over
+/// what is stored when `overwrite`, else only where nothing is stored yet.
 fn upsert_study(
     storage: &Storage,
     lock: &crate::storage::ExclusiveLock,
     slug: &Slug,
     study: &StudyFiles,
+    overwrite: bool,
     timings: &mut Timings,
 ) -> Result<(), ImportError> {
     let step = Instant::now();
@@ -351,10 +360,18 @@ fn upsert_study(
         storage.under(lock)?.with_study_db(|conn| {
             let tx = conn.transaction()?;
             for u in &study.users {
-                study_repo::upsert_user(&tx, slug, u)?;
+                if overwrite {
+                    study_repo::upsert_user(&tx, slug, u)?;
+                } else {
+                    study_repo::insert_user_if_missing(&tx, slug, u)?;
+                }
             }
             for (user, blob) in &study.progress {
-                study_repo::save_progress(&tx, slug, user, blob, &now)?;
+                if overwrite {
+                    study_repo::save_progress(&tx, slug, user, blob, &now)?;
+                } else {
+                    study_repo::insert_progress_if_missing(&tx, slug, user, blob, &now)?;
+                }
             }
             tx.commit()?;
             Ok::<_, DbError>(())

@@ -172,6 +172,52 @@ fn a_crash_at_any_step_then_re_run_equals_an_uninterrupted_run() {
 }
 
 #[test]
+fn a_re_run_after_a_crash_keeps_what_the_portal_wrote_in_between() {
+    let f = Fixture::new();
+    let out = f.run_env(
+        &["db-migrate", SLUG, "--execute"],
+        &[("HONESTCAM_TEST_ABORT_AFTER", "events")],
+    );
+    assert!(!out.status.success(), "died after the database went live");
+    assert!(f.prop().join("honestcam.db").exists());
+    assert!(
+        f.prop().join("study/users.json").exists(),
+        "not archived yet"
+    );
+    // The portal now runs on SQLite and takes writes.
+    let storage = f.storage();
+    let slug = f.slug();
+    let users = study::users(&storage, &slug).unwrap();
+    let user = users[0].user_id.clone();
+    let q = honestcam::domain::questions::QUESTIONS[24].id;
+    study::answer(&storage, &slug, &user, q, 1).unwrap();
+    let renamed = honestcam::domain::StudyUser {
+        name: "Renamed on the portal".into(),
+        ..users[0].clone()
+    };
+    study::upsert_user(&storage, &slug, &renamed).unwrap();
+    drop(storage);
+
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    assert_eq!(live_files(&f.dir()).len(), 3, "archived now");
+    let storage = f.storage();
+    let blob = study::progress(&storage, &slug, &user).unwrap().unwrap();
+    assert!(
+        blob["quiz"]["answers"][q].is_object(),
+        "the answer given after the crash survives the re-run: {blob:?}"
+    );
+    let names: Vec<_> = study::users(&storage, &slug)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert!(
+        names.contains(&"Renamed on the portal".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn kill_9_during_the_event_import_then_re_run_equals_an_uninterrupted_run() {
     let opts = DemoOptions {
         events: 100_000,

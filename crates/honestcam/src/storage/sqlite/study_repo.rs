@@ -18,6 +18,46 @@ pub fn upsert_user(conn: &Connection, property: &Slug, user: &StudyUser) -> Resu
     Ok(())
 }
 
+/// Inserts a user of `property` unless one with that id is stored (then nothing
+/// changes); returns whether it was inserted.
+pub fn insert_user_if_missing(
+    conn: &Connection,
+    property: &Slug,
+    user: &StudyUser,
+) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO study_users (property, user_id, name, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (property, user_id) DO NOTHING",
+        )?
+        .execute(params![
+            property.as_str(),
+            user.user_id.as_str(),
+            user.name,
+            user.created_at
+        ])?;
+    Ok(n > 0)
+}
+
+/// Stores `user`'s progress blob unless one is stored (then nothing changes); returns
+/// whether it was inserted.
+pub fn insert_progress_if_missing(
+    conn: &Connection,
+    property: &Slug,
+    user: &UserId,
+    progress: &Progress,
+    updated_at: &str,
+) -> Result<bool, DbError> {
+    let blob = serde_json::Value::Object(progress.clone()).to_string();
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO study_progress (property, user_id, blob, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (property, user_id) DO NOTHING",
+        )?
+        .execute(params![property.as_str(), user.as_str(), blob, updated_at])?;
+    Ok(n > 0)
+}
+
 /// The users of `property`, by creation time then id.
 pub fn users(conn: &Connection, property: &Slug) -> Result<Vec<StudyUser>, DbError> {
     let mut stmt = conn.prepare_cached(
