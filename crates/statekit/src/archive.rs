@@ -54,7 +54,8 @@ pub enum ArchiveError {
 /// together with its `-wal` and `-shm` files, so that the three are never separated
 /// (a `-wal` left behind would be replayed onto whatever database is later put under
 /// that name). Moves whichever of the three exist, the database first; `Ok(None)` when
-/// none does. Re-running it after a crash between two moves moves the rest.
+/// none does. Re-running it after a crash between two moves moves the rest into the
+/// same archive: the newest one that holds the database but not that sidecar.
 ///
 /// Any process that still has the database open keeps reading and writing the moved
 /// file; callers make sure no writer can use it (a lock) before moving it.
@@ -71,7 +72,62 @@ pub fn archive_database(
     if present.is_empty() {
         return Ok(None);
     }
+    if !present.iter().any(|p| p.as_os_str() == name)
+        && let Some(earlier) = unfinished_archive(&dir.join(folder), name, &present)?
+    {
+        for file in &present {
+            let target = earlier.join(file);
+            fs::rename(dir.join(file), &target).map_err(|source| ArchiveError::Io {
+                path: target.clone(),
+                source,
+            })?;
+        }
+        for d in [&earlier, dir] {
+            fsync_dir(d).map_err(|source| ArchiveError::Io {
+                path: d.to_path_buf(),
+                source,
+            })?;
+        }
+        return Ok(Some(earlier));
+    }
     archive_files(dir, folder, &present, now).map(Some)
+}
+
+/// The newest archive under `base` holding the database `name` but none of `rest`.
+fn unfinished_archive(
+    base: &Path,
+    name: &str,
+    rest: &[PathBuf],
+) -> Result<Option<PathBuf>, ArchiveError> {
+    let entries = match fs::read_dir(base) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ArchiveError::Io {
+                path: base.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut candidates: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(name).exists() && rest.iter().all(|r| !p.join(r).exists()))
+        .collect();
+    // Archive names are UTC timestamps (with -N for a second in the same second):
+    // the newest sorts last, comparing the timestamp and then N.
+    candidates.sort_by_key(|p| {
+        let n = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (stamp, seq) = match n.split_once('-') {
+            Some((stamp, seq)) => (stamp.to_string(), seq.parse::<u32>().unwrap_or(0)),
+            None => (n, 0),
+        };
+        (stamp, seq)
+    });
+    Ok(candidates.pop())
 }
 
 /// The database `name` and its two sidecars, relative to their directory.

@@ -32,6 +32,10 @@ impl Args {
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let slug = parse_slug(&args.slug)?;
     let storage = open_storage(data)?;
+    // An unknown property is refused before the lock creates a folder for it.
+    storage
+        .property(&slug)
+        .with_context(|| format!("db-rollback {slug} in {}", data.path().display()))?;
     let lock = lock_if_executing(&storage, &slug, "db-rollback", &args.flags)?;
     let run = lock.as_ref().map_or(Run::DryRun, Run::Execute);
     let plan = db_rollback(&storage, &slug, run)

@@ -62,5 +62,13 @@ pub(crate) fn crash_point(step: &str) {
     statekit::crash::crash_point(ABORT_AFTER_ENV, step);
 }
 
+/// Environment variable that makes an import stop at the named point (saying so on
+/// stderr) until it is killed. For kill tests only.
+pub const PAUSE_AT_ENV: &str = "HONESTCAM_TEST_PAUSE_AT";
+
+pub(crate) fn pause_point(step: &str) {
+    statekit::crash::pause_point(PAUSE_AT_ENV, step);
+}
+
 /// How many events that cannot apply a plan lists by position.
 pub const LISTED_UNAPPLIABLE: usize = 5;

@@ -168,6 +168,8 @@ fn stream_log_into(
                 }
             }
             progress.update(load.loaded(), None);
+            // Kill tests stop here: the staging database is half-loaded.
+            super::pause_point("loading");
             // The parser may be done already; then the batch is simply dropped.
             let _ = to_parser.send(batch);
         }

@@ -12,9 +12,9 @@
 //! file that was replaced since it was last opened is opened afresh (see
 //! `statekit::sqlite::DatabaseCache`), never written through a stale handle.
 //!
-//! The global study database has a lock of its own at the data dir, taken the same
-//! way (shared by study writes; exclusive by a command that would replace it), always
-//! after the property's lock.
+//! The global study database has a lock of its own at the data dir, taken shared by
+//! study writes, always after the property's lock; a command that replaces that
+//! database will take it exclusively (none does yet).
 //!
 //! [`sqlite`] and [`legacy`] are the two backends, side by side, each owning its file
 //! formats; [`record`] is the encoded event both use.
@@ -71,6 +71,10 @@ pub enum StoreError {
     /// The operation needs the property's database, and it has none.
     #[error("property {0} has no database")]
     NotOnSqlite(Slug),
+    /// A write to the JSON files was attempted through a store opened for reading (a
+    /// bug: JSON writes need the property's exclusive lock; see [`Storage::write`]).
+    #[error("property {0}: a write to its JSON files without the exclusive lock")]
+    NotExclusive(Slug),
     /// Someone else holds the lock and the caller would not wait.
     #[error(
         "{what} is locked by {}; try again when it is done",
@@ -95,22 +99,22 @@ fn holder_text(holder: &Option<String>) -> &str {
 pub enum Wait {
     /// Wait; `on_wait` hears once who holds it.
     Block,
-    /// Fail at once with [`StoreError::Busy`].
+    /// Fail at once with [`StoreError::Busy`] if another command holds it; wait only
+    /// for the portal's requests in flight (they hold it for milliseconds).
     No,
 }
 
-/// An exclusive hold on a property (or on the study database), for a command's whole
-/// run; released on drop.
+/// An exclusive hold on a property, for a command's whole run; released on drop.
 #[derive(Debug)]
 pub struct ExclusiveLock {
     _lock: RwDirLock,
-    slug: Option<Slug>,
+    slug: Slug,
 }
 
 impl ExclusiveLock {
-    /// The property held, if this is a property's lock.
-    pub fn slug(&self) -> Option<&Slug> {
-        self.slug.as_ref()
+    /// The property held.
+    pub fn slug(&self) -> &Slug {
+        &self.slug
     }
 }
 
@@ -209,11 +213,7 @@ impl Storage {
 
     /// The property under a lock the caller already holds exclusively (a command's).
     pub fn under<'s>(&'s self, lock: &'s ExclusiveLock) -> Result<PropertyStore<'s>, StoreError> {
-        let slug = lock.slug.as_ref().ok_or_else(|| StoreError::Busy {
-            what: "a property".into(),
-            holder: Some("(internal) a study lock used as a property lock".into()),
-        })?;
-        let paths = self.data.property(slug);
+        let paths = self.data.property(&lock.slug);
         self.resolve(paths, Held::Caller(lock))
     }
 
@@ -232,24 +232,7 @@ impl Storage {
         let lock = exclusive(&dir, holder, wait, on_wait, || format!("property {slug}"))?;
         Ok(ExclusiveLock {
             _lock: lock,
-            slug: Some(slug.clone()),
-        })
-    }
-
-    /// Holds the global study database exclusively (for a command that would replace
-    /// it). Take it after any property lock.
-    pub fn lock_study(
-        &self,
-        holder: &str,
-        wait: Wait,
-        on_wait: impl FnOnce(&Busy),
-    ) -> Result<ExclusiveLock, StoreError> {
-        let lock = exclusive(self.data.path(), holder, wait, on_wait, || {
-            "the study database".into()
-        })?;
-        Ok(ExclusiveLock {
-            _lock: lock,
-            slug: None,
+            slug: slug.clone(),
         })
     }
 
@@ -292,10 +275,12 @@ fn exclusive(
         Wait::Block => Ok(RwDirLock::exclusive(dir, holder, on_wait)?),
         Wait::No => match RwDirLock::try_exclusive(dir, holder)? {
             Ok(lock) => Ok(lock),
-            Err(busy) => Err(StoreError::Busy {
+            // A command says who it is; shared holders (requests) say nothing.
+            Err(busy) if busy.holder.is_some() => Err(StoreError::Busy {
                 what: what(),
                 holder: busy.holder,
             }),
+            Err(_) => Ok(RwDirLock::exclusive(dir, holder, |_| {})?),
         },
     }
 }
@@ -410,6 +395,7 @@ impl PropertyStore<'_> {
                 Ok::<_, DbError>(n)
             })?),
             Kind::Json => {
+                self.check_exclusive()?;
                 let mut log = legacy::read_events(&self.paths)?;
                 let mut known: std::collections::HashSet<String> =
                     log.iter().map(|e| e.event_id.clone()).collect();
@@ -483,6 +469,7 @@ impl PropertyStore<'_> {
                     .write(|c| study_repo::upsert_user(c, self.slug(), user))?)
             }
             Kind::Json => {
+                self.check_exclusive()?;
                 let mut users = legacy::read_users(&self.paths)?.unwrap_or_default();
                 match users.iter_mut().find(|u| u.user_id == user.user_id) {
                     Some(existing) => *existing = user.clone(),
@@ -542,12 +529,7 @@ impl PropertyStore<'_> {
                 })?)
             }
             Kind::Json => {
-                if !self.is_exclusive() {
-                    return Err(StoreError::Busy {
-                        what: format!("property {}", self.slug()),
-                        holder: Some("(internal) a JSON write without the exclusive lock".into()),
-                    });
-                }
+                self.check_exclusive()?;
                 let mut blob = legacy::read_progress(&self.paths, user)?.unwrap_or_default();
                 let out = change(&mut blob);
                 if out.is_ok() {
@@ -570,10 +552,16 @@ impl PropertyStore<'_> {
         })
     }
 
-    fn is_exclusive(&self) -> bool {
-        match &self._held {
+    /// JSON files are rewritten whole: only an exclusive holder may write them.
+    fn check_exclusive(&self) -> Result<(), StoreError> {
+        let exclusive = match &self._held {
             Held::Own(lock) => lock.access() == statekit::lock::Access::Exclusive,
             Held::Caller(_) => true,
+        };
+        if exclusive {
+            Ok(())
+        } else {
+            Err(StoreError::NotExclusive(self.slug().clone()))
         }
     }
 }

@@ -50,29 +50,6 @@ pub struct Filter {
     status: Option<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn action_ids_are_encoded_as_one_path_segment() {
-        assert_eq!(super::path_segment("ACT-001"), "ACT-001");
-        assert_eq!(super::path_segment("ACT%41"), "ACT%2541");
-        assert_eq!(super::path_segment("a/b c"), "a%2Fb%20c");
-    }
-
-    #[test]
-    fn times_are_shown_to_the_minute_in_utc() {
-        assert_eq!(
-            super::display_time("2026-11-23T01:50:39.153565505Z"),
-            "2026-11-23 01:50 UTC"
-        );
-        assert_eq!(
-            super::display_time("2026-11-23T03:50:39+02:00"),
-            "2026-11-23 01:50 UTC"
-        );
-        assert_eq!(super::display_time("last tuesday"), "last tuesday");
-    }
-}
-
 /// Parses an optional status filter; an unknown one is a 422.
 pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, AppError> {
     match raw.filter(|s| !s.is_empty()) {
@@ -294,4 +271,27 @@ pub fn action_param(params: &[(String, String)]) -> Result<String, AppError> {
         .find(|(k, _)| k == "id")
         .map(|(_, v)| v.clone())
         .ok_or_else(|| AppError::not_found("no action id"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn action_ids_are_encoded_as_one_path_segment() {
+        assert_eq!(super::path_segment("ACT-001"), "ACT-001");
+        assert_eq!(super::path_segment("ACT%41"), "ACT%2541");
+        assert_eq!(super::path_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn times_are_shown_to_the_minute_in_utc() {
+        assert_eq!(
+            super::display_time("2026-11-23T01:50:39.153565505Z"),
+            "2026-11-23 01:50 UTC"
+        );
+        assert_eq!(
+            super::display_time("2026-11-23T03:50:39+02:00"),
+            "2026-11-23 01:50 UTC"
+        );
+        assert_eq!(super::display_time("last tuesday"), "last tuesday");
+    }
 }

@@ -225,35 +225,24 @@ fn kill_9_during_the_event_import_then_re_run_equals_an_uninterrupted_run() {
     };
     let reference = reference_state(&opts);
     let f = Fixture::with(opts);
+    // The import stops, half-loaded, at its pause point; it is killed there.
     let mut child = Command::new(env!("CARGO_BIN_EXE_honestcam"))
         .args(["db-migrate", SLUG, "--execute"])
         .env("HONESTCAM_DATA_DIR", f.dir())
+        .env("HONESTCAM_TEST_PAUSE_AT", "loading")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait (bounded) until the import is writing its staging database, then kill it.
     let staging = f.prop().join("honestcam.db.staging");
-    // Poll (bounded by time, not by a count that may run out before the child starts)
-    // until the import is writing its staging database, then kill it there.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let mut killed_mid_import = false;
-    while std::time::Instant::now() < deadline {
-        if staging.exists() {
-            child.kill().unwrap();
-            killed_mid_import = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let paused = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .any(|l| l.contains("paused at loading"));
+    assert!(paused, "the import reached its pause point");
+    assert!(staging.exists(), "killed while building its database");
+    child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        killed_mid_import,
-        "the import was killed while building its database"
-    );
     assert!(
         !f.prop().join("honestcam.db").exists(),
         "property not switched to a half-built database"

@@ -258,12 +258,16 @@ struct Migration {
 }
 
 impl Migration {
-    fn start(f: &Fixture, extra: &[&str]) -> Migration {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_honestcam"))
-            .args(["db-migrate", SLUG, "--execute"])
-            .args(extra)
+    fn start(f: &Fixture, pause_at: Option<&str>) -> Migration {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_honestcam"));
+        cmd.args(["db-migrate", SLUG, "--execute"])
             .env("HONESTCAM_DATA_DIR", f.dir())
             .env_remove("HONESTCAM_TEST_ABORT_AFTER")
+            .env_remove("HONESTCAM_TEST_PAUSE_AT");
+        if let Some(step) = pause_at {
+            cmd.env("HONESTCAM_TEST_PAUSE_AT", step);
+        }
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -292,19 +296,6 @@ impl Migration {
     }
 }
 
-/// Waits (bounded by time) until `path` exists.
-fn wait_for(path: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 #[test]
 fn a_second_migration_waits_for_the_first_and_a_killed_one_harms_neither() {
     let opts = DemoOptions {
@@ -326,7 +317,7 @@ fn a_second_migration_waits_for_the_first_and_a_killed_one_harms_neither() {
         .unwrap();
 
     // B waits, says for whom, and is killed while waiting: harmless.
-    let mut b = Migration::start(&f, &[]);
+    let mut b = Migration::start(&f, None);
     let said = b.expect_line("waiting for property");
     assert!(said.contains("a long test command"), "{said}");
     b.child.kill().unwrap();
@@ -342,32 +333,24 @@ fn a_second_migration_waits_for_the_first_and_a_killed_one_harms_neither() {
     );
     assert!(!f.prop().join("honestcam.db").exists());
 
-    // A and C both wait; once the test lets go, one of them builds the database and
-    // is killed mid-import (its pid is in the lock file); the other then takes over
-    // and finishes the job.
-    let mut a = Migration::start(&f, &[]);
+    // A waits; once the test lets go, A builds the database and stops half-way (its
+    // pause point); C then waits for A. A is killed mid-import; C takes over and
+    // finishes the job.
+    let mut a = Migration::start(&f, Some("loading"));
     a.expect_line("waiting for property");
-    let mut c = Migration::start(&f, &[]);
-    c.expect_line("waiting for property");
     drop(held);
-    wait_for(&staging);
-    let holder = std::fs::read_to_string(f.prop().join(".lock")).unwrap();
-    let (victim, survivor) = if holder.contains(&format!("pid {}:", a.child.id())) {
-        (&mut a, &mut c)
-    } else {
-        assert!(
-            holder.contains(&format!("pid {}:", c.child.id())),
-            "{holder}"
-        );
-        (&mut c, &mut a)
-    };
-    victim.child.kill().unwrap();
-    victim.child.wait().unwrap();
+    a.expect_line("paused at loading");
+    assert!(staging.exists(), "A is building");
+    let mut c = Migration::start(&f, None);
+    let said = c.expect_line("waiting for property");
+    assert!(said.contains(&format!("pid {}:", a.child.id())), "{said}");
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
     assert!(
         !f.prop().join("honestcam.db").exists(),
         "nothing half-built went live"
     );
-    assert!(survivor.child.wait().unwrap().success());
+    assert!(c.child.wait().unwrap().success());
 
     assert_integrity(&f);
     assert_eq!(crate::support::state(&f.storage(), &f.slug()), reference);

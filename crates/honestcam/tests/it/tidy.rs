@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every `.rs` file under `dir`, with its text up to its first `#[cfg(test)]`.
+/// Every `.rs` file under `dir`, with its text up to its first `#[cfg(test)]` (the
+/// test module, which [`test_modules_come_last`] checks is the end of the file).
 fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -82,6 +83,43 @@ fn application_code_opens_sqlite_and_writes_state_only_through_statekit() {
         found.is_empty(),
         "use statekit instead:\n{}",
         found.join("\n")
+    );
+}
+
+#[test]
+fn test_modules_come_last() {
+    let mut checked = 0;
+    let mut misplaced = Vec::new();
+    let mut stack = vec![src()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Some(at) = text.find("#[cfg(test)]") else {
+                continue;
+            };
+            checked += 1;
+            // After the marker: the module's opening line, then only indented lines,
+            // blank lines and its closing brace.
+            let mut lines = text[at..].lines().skip(1);
+            let opens = lines.next().is_some_and(|l| l.starts_with("mod tests"));
+            let top_level: Vec<_> = lines
+                .filter(|l| !l.is_empty() && !l.starts_with(' ') && *l != "}")
+                .collect();
+            if !opens || !top_level.is_empty() {
+                misplaced.push(format!("{}: {top_level:?}", path.display()));
+            }
+        }
+    }
+    assert!(checked > 10, "found {checked} test modules");
+    assert!(
+        misplaced.is_empty(),
+        "code after the test module:\n{}",
+        misplaced.join("\n")
     );
 }
 
