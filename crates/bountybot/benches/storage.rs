@@ -123,6 +123,7 @@ fn say(store: &dyn BountyStore, text: &str) -> usize {
         user: UserId(1000),
         now: jiff::Timestamp::now(),
         bot_username: "bountybot",
+        update: None,
     };
     handle(store, &ctx, text).map_or(0, |r| r.0.len())
 }

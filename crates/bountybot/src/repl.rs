@@ -71,6 +71,7 @@ pub fn run(
                 user,
                 now: jiff::Timestamp::now(),
                 bot_username: &opts.bot_username,
+                update: None,
             };
             if let Some(reply) = handle(store, &ctx, line) {
                 for message in reply.0 {

@@ -29,6 +29,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         user: UserId(args.user),
         now: jiff::Timestamp::now(),
         bot_username: &g.bot_username,
+        update: None,
     };
     if let Some(reply) = handle(store.as_ref(), &ctx, &args.message) {
         for m in reply.0 {

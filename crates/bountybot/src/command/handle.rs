@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use super::parse::{COMMANDS, Command, Parsed, parse};
 use super::render::{escape, list_messages};
 use crate::domain::{BountyId, BountyText, ChatId, UserId, date_to_ts, quoted};
-use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
+use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError, UpdateId};
 
 /// Who is speaking, where and when.
 #[derive(Debug, Clone)]
@@ -18,6 +18,9 @@ pub struct Context<'a> {
     pub now: Timestamp,
     /// This bot's username, for `/cmd@ThisBot`.
     pub bot_username: &'a str,
+    /// The Telegram update being handled, if any: its change is stored together with
+    /// its id, so a redelivered update changes nothing twice.
+    pub update: Option<UpdateId>,
 }
 
 /// The bot's answer: one or more Telegram HTML messages, sent in order.
@@ -51,10 +54,12 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
             escape(&reason),
             escape(usage_of(command))
         )),
-        Parsed::Command(cmd) => Some(
-            run(store, ctx, today, cmd)
-                .unwrap_or_else(|e| Reply(vec![format!("⚠️ {}", escape(&e.to_string()))])),
-        ),
+        Parsed::Command(cmd) => match run(store, ctx, today, cmd) {
+            Ok(reply) => Some(reply),
+            // A redelivered update whose change is stored: nothing to do again.
+            Err(StoreError::AlreadyProcessed { .. }) => None,
+            Err(e) => Some(Reply(vec![format!("⚠️ {}", escape(&e.to_string()))])),
+        },
     }
 }
 
@@ -104,6 +109,7 @@ fn run(
                     due_date_ts: due.map(date_to_ts),
                     created_at: ctx.now.as_second(),
                 },
+                ctx.update,
             )?;
             Reply(vec![format!(
                 "Added bounty <b>#{}</b>: {}",
@@ -129,7 +135,7 @@ fn run(
             };
             // Applied by the store in one unit of work, so a concurrent edit of another
             // field is kept; `None` means the bounty was deleted meanwhile.
-            let Some(b) = store.update(chat, id, &patch)? else {
+            let Some(b) = store.update(chat, id, &patch, ctx.update)? else {
                 return Ok(no_such(id));
             };
             Reply(list_messages(&format!("Updated #{id}"), vec![b], today))
@@ -143,7 +149,7 @@ fn run(
                     "Only the creator of #{id} can delete it."
                 )]));
             }
-            if !store.delete(chat, id)? {
+            if !store.delete(chat, id, ctx.update)? {
                 return Ok(no_such(id));
             }
             Reply(vec![format!("Deleted bounty #{id}.")])
@@ -152,14 +158,14 @@ fn run(
             if store.get(chat, id)?.is_none() {
                 return Ok(no_such(id));
             }
-            if store.track(chat, ctx.user, id)? {
+            if store.track(chat, ctx.user, id, ctx.update)? {
                 Reply(vec![format!("Tracking #{id}. See your list with /my.")])
             } else {
                 Reply(vec![format!("You already track #{id}.")])
             }
         }
         Command::Untrack(id) => {
-            if store.untrack(chat, ctx.user, id)? {
+            if store.untrack(chat, ctx.user, id, ctx.update)? {
                 Reply(vec![format!("Stopped tracking #{id}.")])
             } else {
                 Reply(vec![format!("You were not tracking #{id}.")])
@@ -247,6 +253,7 @@ mod tests {
                 user,
                 now: "2026-11-23T12:00:00Z".parse().unwrap(),
                 bot_username: "BountyBot",
+                update: None,
             };
             handle(&self.store, &ctx, text).map(|r| r.0.join("\n---\n"))
         }
@@ -474,8 +481,21 @@ mod tests {
         fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
             self.inner.ensure_user(chat, user)
         }
-        fn add(&self, chat: ChatId, b: NewBounty) -> Result<Bounty, StoreError> {
-            self.inner.add(chat, b)
+        fn processed(
+            &self,
+            chat: ChatId,
+            user: UserId,
+            update: UpdateId,
+        ) -> Result<bool, StoreError> {
+            self.inner.processed(chat, user, update)
+        }
+        fn add(
+            &self,
+            chat: ChatId,
+            b: NewBounty,
+            update: Option<UpdateId>,
+        ) -> Result<Bounty, StoreError> {
+            self.inner.add(chat, b, update)
         }
         fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
             let seen = self.inner.get(chat, id);
@@ -484,7 +504,7 @@ mod tests {
                     due_date_ts: Some(Some(date_to_ts("2026-12-24".parse().unwrap()))),
                     ..BountyPatch::default()
                 };
-                self.inner.update(chat, id, &other)?;
+                self.inner.update(chat, id, &other, None)?;
             }
             seen
         }
@@ -496,17 +516,35 @@ mod tests {
             chat: ChatId,
             id: BountyId,
             patch: &BountyPatch,
+            update: Option<UpdateId>,
         ) -> Result<Option<Bounty>, StoreError> {
-            self.inner.update(chat, id, patch)
+            self.inner.update(chat, id, patch, update)
         }
-        fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError> {
-            self.inner.delete(chat, id)
+        fn delete(
+            &self,
+            chat: ChatId,
+            id: BountyId,
+            update: Option<UpdateId>,
+        ) -> Result<bool, StoreError> {
+            self.inner.delete(chat, id, update)
         }
-        fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
-            self.inner.track(chat, user, id)
+        fn track(
+            &self,
+            chat: ChatId,
+            user: UserId,
+            id: BountyId,
+            update: Option<UpdateId>,
+        ) -> Result<bool, StoreError> {
+            self.inner.track(chat, user, id, update)
         }
-        fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
-            self.inner.untrack(chat, user, id)
+        fn untrack(
+            &self,
+            chat: ChatId,
+            user: UserId,
+            id: BountyId,
+            update: Option<UpdateId>,
+        ) -> Result<bool, StoreError> {
+            self.inner.untrack(chat, user, id, update)
         }
         fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
             self.inner.tracked(chat, user)
@@ -529,6 +567,7 @@ mod tests {
             user: ANN,
             now: "2026-11-23T12:00:00Z".parse().unwrap(),
             bot_username: "BountyBot",
+            update: None,
         };
         let reply = handle(&racing, &ctx, "/edit 1 text=renamed")
             .unwrap()

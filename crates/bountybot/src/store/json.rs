@@ -6,20 +6,28 @@
 //! {data}/{user_id}/user.json         {"user_id", "next_id", "bounties": [...], "tracked": [ids]}
 //! ```
 //!
+//! Each file may also hold `"updates"`: the ids of the latest Telegram updates whose
+//! change this file's last writes stored, recorded in the same atomic replace as the
+//! change, so a redelivered update is recognised (absent until the bot writes one, so
+//! files written by the REPL look as documented). Fields this version does not know
+//! are kept as they are when a file is rewritten.
+//!
 //! The chat id is the way in: no scanning. Folder names are formatted from the integer
 //! id, never from outside text. Every change runs under the chat folder's
 //! [`DirLock`] (excluding other processes and threads) as read, modify, atomic write;
 //! reads need no lock because a file is only ever replaced whole. A corrupt file is
 //! reported with its position and never overwritten.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use statekit::json::{JsonError, read_json, sweep_temp_files, write_json_atomic};
 use statekit::lock::DirLock;
 
-use super::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
+use super::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError, UpdateId};
 use crate::domain::{BountyId, ChatId, UserId};
 
 /// Name of a group's bounty file.
@@ -27,17 +35,39 @@ pub const GROUP_FILE: &str = "group.json";
 /// Name of a private chat's file.
 pub const USER_FILE: &str = "user.json";
 
+/// Updates remembered per file: far more than Telegram redelivers after a crash.
+pub const UPDATES_KEPT: usize = 256;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct GroupFile {
     group_id: ChatId,
     next_id: u64,
     bounties: Vec<Bounty>,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    updates: VecDeque<UpdateId>,
+    #[serde(flatten)]
+    unknown: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MemberFile {
     user_id: UserId,
     tracked: Vec<BountyId>,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    updates: VecDeque<UpdateId>,
+    #[serde(flatten)]
+    unknown: Map<String, Value>,
+}
+
+impl MemberFile {
+    fn new(user_id: UserId) -> MemberFile {
+        MemberFile {
+            user_id,
+            tracked: Vec::new(),
+            updates: VecDeque::new(),
+            unknown: Map::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +77,26 @@ struct PrivateFile {
     bounties: Vec<Bounty>,
     #[serde(default)]
     tracked: Vec<BountyId>,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    updates: VecDeque<UpdateId>,
+    #[serde(flatten)]
+    unknown: Map<String, Value>,
+}
+
+/// Records `update` in a file's window of processed updates; refuses one already
+/// there.
+fn note_update(window: &mut VecDeque<UpdateId>, update: Option<UpdateId>) -> Result<(), UpdateId> {
+    let Some(update) = update else {
+        return Ok(());
+    };
+    if window.contains(&update) {
+        return Err(update);
+    }
+    window.push_back(update);
+    while window.len() > UPDATES_KEPT {
+        window.pop_front();
+    }
+    Ok(())
 }
 
 /// Bounties and id counter of one chat, whichever file holds them.
@@ -67,6 +117,13 @@ impl Doc {
         match self {
             Doc::Group(g) => &g.bounties,
             Doc::Private(p) => &p.bounties,
+        }
+    }
+
+    fn updates(&mut self) -> &mut VecDeque<UpdateId> {
+        match self {
+            Doc::Group(g) => &mut g.updates,
+            Doc::Private(p) => &mut p.updates,
         }
     }
 
@@ -167,6 +224,8 @@ impl JsonStore {
                 group_id: chat,
                 next_id: 1,
                 bounties: Vec::new(),
+                updates: VecDeque::new(),
+                unknown: Map::new(),
             })
         } else {
             Doc::Private(PrivateFile {
@@ -174,6 +233,8 @@ impl JsonStore {
                 next_id: 1,
                 bounties: Vec::new(),
                 tracked: Vec::new(),
+                updates: VecDeque::new(),
+                unknown: Map::new(),
             })
         }
     }
@@ -186,18 +247,27 @@ impl JsonStore {
         }
     }
 
-    /// Runs `f` on the chat's bounties under the chat lock; saves when `f` says so.
+    /// Runs `f` on the chat's bounties under the chat lock; saves when `f` says so,
+    /// with `update` recorded in the same file.
     fn modify<R>(
         &self,
         chat: ChatId,
+        update: Option<UpdateId>,
         f: impl FnOnce(&mut Doc) -> (R, bool),
     ) -> Result<R, StoreError> {
         let _lock = self.lock(chat)?;
         let mut doc = self
             .load_doc(chat)?
             .unwrap_or_else(|| Self::empty_doc(chat));
+        if let Some(u) = update
+            && doc.updates().contains(&u)
+        {
+            return Err(StoreError::AlreadyProcessed { update: u });
+        }
         let (result, changed) = f(&mut doc);
         if changed {
+            note_update(doc.updates(), update)
+                .map_err(|update| StoreError::AlreadyProcessed { update })?;
             self.save_doc(chat, &doc)?;
         }
         Ok(result)
@@ -208,23 +278,30 @@ impl JsonStore {
         &self,
         chat: ChatId,
         user: UserId,
+        update: Option<UpdateId>,
         f: impl FnOnce(&mut Vec<BountyId>) -> (R, bool),
     ) -> Result<R, StoreError> {
         if chat.is_group() {
             let _lock = self.lock(chat)?;
             let path = self.member_file(chat, user);
-            let mut member = self.read::<MemberFile>(chat, &path)?.unwrap_or(MemberFile {
-                user_id: user,
-                tracked: Vec::new(),
-            });
+            let mut member = self
+                .read::<MemberFile>(chat, &path)?
+                .unwrap_or_else(|| MemberFile::new(user));
+            if let Some(u) = update
+                && member.updates.contains(&u)
+            {
+                return Err(StoreError::AlreadyProcessed { update: u });
+            }
             let (result, changed) = f(&mut member.tracked);
             if changed {
+                note_update(&mut member.updates, update)
+                    .map_err(|update| StoreError::AlreadyProcessed { update })?;
                 self.write(chat, &path, &member)?;
             }
             Ok(result)
         } else {
             let mut outer = None;
-            let changed = self.modify(chat, |doc| match doc {
+            let changed = self.modify(chat, update, |doc| match doc {
                 Doc::Private(p) => {
                     let (r, changed) = f(&mut p.tracked);
                     outer = Some(r);
@@ -251,21 +328,33 @@ impl BountyStore for JsonStore {
         if chat.is_group() {
             let path = self.member_file(chat, user);
             if self.read::<MemberFile>(chat, &path)?.is_none() {
-                self.write(
-                    chat,
-                    &path,
-                    &MemberFile {
-                        user_id: user,
-                        tracked: Vec::new(),
-                    },
-                )?;
+                self.write(chat, &path, &MemberFile::new(user))?;
             }
         }
         Ok(())
     }
 
-    fn add(&self, chat: ChatId, new: NewBounty) -> Result<Bounty, StoreError> {
-        self.modify(chat, |doc| {
+    fn processed(&self, chat: ChatId, user: UserId, update: UpdateId) -> Result<bool, StoreError> {
+        if let Some(mut doc) = self.load_doc(chat)?
+            && doc.updates().contains(&update)
+        {
+            return Ok(true);
+        }
+        if chat.is_group()
+            && let Some(member) = self.read::<MemberFile>(chat, &self.member_file(chat, user))?
+        {
+            return Ok(member.updates.contains(&update));
+        }
+        Ok(false)
+    }
+
+    fn add(
+        &self,
+        chat: ChatId,
+        new: NewBounty,
+        update: Option<UpdateId>,
+    ) -> Result<Bounty, StoreError> {
+        self.modify(chat, update, |doc| {
             let id = doc.next_id();
             let bounty = Bounty {
                 id: BountyId(id),
@@ -302,8 +391,9 @@ impl BountyStore for JsonStore {
         chat: ChatId,
         id: BountyId,
         patch: &BountyPatch,
+        update: Option<UpdateId>,
     ) -> Result<Option<Bounty>, StoreError> {
-        self.modify(chat, |doc| {
+        self.modify(chat, update, |doc| {
             let (_, bounties) = doc.parts();
             match bounties.iter_mut().find(|b| b.id == id) {
                 Some(slot) => {
@@ -315,8 +405,13 @@ impl BountyStore for JsonStore {
         })
     }
 
-    fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError> {
-        self.modify(chat, |doc| {
+    fn delete(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
+        self.modify(chat, update, |doc| {
             // Pin the counter first so the deleted id is never handed out again.
             let next = doc.next_id();
             let (counter, bounties) = doc.parts();
@@ -330,8 +425,14 @@ impl BountyStore for JsonStore {
         })
     }
 
-    fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
-        self.modify_tracked(chat, user, |tracked| {
+    fn track(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
+        self.modify_tracked(chat, user, update, |tracked| {
             if tracked.contains(&id) {
                 (false, false)
             } else {
@@ -341,8 +442,14 @@ impl BountyStore for JsonStore {
         })
     }
 
-    fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
-        self.modify_tracked(chat, user, |tracked| {
+    fn untrack(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
+        self.modify_tracked(chat, user, update, |tracked| {
             let before = tracked.len();
             tracked.retain(|t| *t != id);
             let removed = tracked.len() != before;
@@ -511,12 +618,14 @@ impl super::Portable for JsonStore {
                     group_id: d.chat,
                     next_id: d.next_id,
                     bounties: d.bounties.clone(),
+                    updates: VecDeque::new(),
+                    unknown: Map::new(),
                 };
                 self.save_doc(d.chat, &Doc::Group(group))?;
                 for (user, tracked) in &d.members {
                     let member = MemberFile {
-                        user_id: *user,
                         tracked: tracked.clone(),
+                        ..MemberFile::new(*user)
                     };
                     self.write(d.chat, &self.member_file(d.chat, *user), &member)?;
                 }
@@ -530,10 +639,57 @@ impl super::Portable for JsonStore {
                         .first()
                         .map(|(_, t)| t.clone())
                         .unwrap_or_default(),
+                    updates: VecDeque::new(),
+                    unknown: Map::new(),
                 };
                 self.save_doc(d.chat, &Doc::Private(private))?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_this_version_does_not_know_survive_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let chat = ChatId(-5);
+        std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
+        std::fs::write(
+            store.chat_dir(chat).join(GROUP_FILE),
+            r#"{"group_id": -5, "next_id": 1, "bounties": [], "title": "Ops", "settings": {"tz": "UTC"}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            store.chat_dir(chat).join("7.json"),
+            r#"{"user_id": 7, "tracked": [], "name": "Ann"}"#,
+        )
+        .unwrap();
+        let new = NewBounty {
+            created_by_user_id: UserId(7),
+            text: "t".into(),
+            link: None,
+            due_date_ts: None,
+            created_at: 0,
+        };
+        let b = store.add(chat, new, None).unwrap();
+        store.track(chat, UserId(7), b.id, None).unwrap();
+        let read = |name: &str| -> Value {
+            serde_json::from_slice(&std::fs::read(store.chat_dir(chat).join(name)).unwrap())
+                .unwrap()
+        };
+        let group = read(GROUP_FILE);
+        assert_eq!(group["title"], "Ops");
+        assert_eq!(group["settings"]["tz"], "UTC");
+        assert_eq!(group["bounties"][0]["text"], "t");
+        assert_eq!(read("7.json")["name"], "Ann");
+        assert!(
+            group.get("updates").is_none(),
+            "absent until a bot writes one"
+        );
     }
 }

@@ -13,6 +13,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{BountyId, ChatId, UserId};
 
+/// A Telegram update's id. A change made for an update is stored together with this
+/// id, in the same atomic unit (one transaction, or one file replace), so that the
+/// update, delivered again after a crash, is recognised and not applied twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UpdateId(pub u32);
+
+impl std::fmt::Display for UpdateId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A stored bounty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bounty {
@@ -92,6 +105,12 @@ pub enum StoreError {
         /// Column of the error.
         column: usize,
     },
+    /// The update's change is stored already (a redelivered update); nothing changed.
+    #[error("update {update} was processed already")]
+    AlreadyProcessed {
+        /// The update.
+        update: UpdateId,
+    },
     /// Reading or writing failed.
     #[error("storage error for chat {chat}: {message}")]
     Io {
@@ -106,8 +125,17 @@ pub enum StoreError {
 pub trait BountyStore: Send + Sync {
     /// Creates the caller's files in this chat if missing; never deletes anything.
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError>;
-    /// Adds a bounty with the chat's next id.
-    fn add(&self, chat: ChatId, bounty: NewBounty) -> Result<Bounty, StoreError>;
+    /// Whether the change of `update` is stored (for `user` in `chat`).
+    fn processed(&self, chat: ChatId, user: UserId, update: UpdateId) -> Result<bool, StoreError>;
+    /// Adds a bounty with the chat's next id. With `update`, that update is recorded as
+    /// processed in the same unit (see [`UpdateId`]); a second change for the same
+    /// update is refused with [`StoreError::AlreadyProcessed`].
+    fn add(
+        &self,
+        chat: ChatId,
+        bounty: NewBounty,
+        update: Option<UpdateId>,
+    ) -> Result<Bounty, StoreError>;
     /// One bounty.
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError>;
     /// Every bounty of the chat, by id.
@@ -119,13 +147,31 @@ pub trait BountyStore: Send + Sync {
         chat: ChatId,
         id: BountyId,
         patch: &BountyPatch,
+        update: Option<UpdateId>,
     ) -> Result<Option<Bounty>, StoreError>;
     /// Deletes a bounty; false if there was none. Its id is never reused.
-    fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError>;
+    fn delete(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError>;
     /// Bookmarks a bounty for a user; false if it already was.
-    fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError>;
+    fn track(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError>;
     /// Removes a bookmark; false if there was none.
-    fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError>;
+    fn untrack(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError>;
     /// A user's bookmarks in a chat, in the order they were made.
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError>;
     /// Moves everything of chat `from` to chat `to` (a group upgraded to a supergroup).

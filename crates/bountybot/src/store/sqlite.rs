@@ -12,8 +12,16 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use statekit::migrate::Migrations;
 use statekit::sqlite::{Database, OpenOptions};
 
-use super::{Bounty, BountyPatch, BountyStore, ChatData, NewBounty, Portable, StoreError};
+use super::{
+    Bounty, BountyPatch, BountyStore, ChatData, NewBounty, Portable, StoreError, UpdateId,
+};
 use crate::domain::{BountyId, ChatId, UserId};
+
+/// How long a processed update is remembered (Telegram redelivers within a day).
+const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
+
+/// Old processed updates are pruned once every this many updates.
+const PRUNE_EVERY: u32 = 128;
 
 /// The database file name inside the data dir.
 pub const DB_FILE: &str = "bountybot.db";
@@ -70,14 +78,50 @@ impl SqliteStore {
         chat: ChatId,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        self.db
-            .write(|c: &mut Connection| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let r = f(&tx)?;
-                tx.commit()?;
-                Ok(r)
-            })
-            .map_err(err(chat))
+        self.write_for(chat, None, f)
+    }
+
+    /// One `IMMEDIATE` transaction running `f` and, with `update`, recording that
+    /// update as processed: both commit together, or neither does.
+    fn write_for<R>(
+        &self,
+        chat: ChatId,
+        update: Option<UpdateId>,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let outcome = self.db.write(|c: &mut Connection| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(u) = update {
+                let seen: bool = tx.query_row(
+                    "SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1",
+                    [u.0],
+                    |r| r.get(0),
+                )?;
+                if seen {
+                    return Ok(Err(u));
+                }
+            }
+            let r = f(&tx)?;
+            if let Some(u) = update {
+                let now = jiff::Timestamp::now().as_second();
+                tx.prepare_cached(
+                    "INSERT INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![u.0, chat.0, now])?;
+                if u.0 % PRUNE_EVERY == 0 {
+                    tx.execute(
+                        "DELETE FROM processed_updates WHERE at < ?1",
+                        [now - UPDATES_KEPT_SECS],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(Ok(r))
+        });
+        match outcome.map_err(err(chat))? {
+            Ok(r) => Ok(r),
+            Err(update) => Err(StoreError::AlreadyProcessed { update }),
+        }
     }
 
     fn read<R>(
@@ -139,8 +183,25 @@ impl BountyStore for SqliteStore {
         })
     }
 
-    fn add(&self, chat: ChatId, new: NewBounty) -> Result<Bounty, StoreError> {
-        self.write(chat, |tx| {
+    fn processed(
+        &self,
+        _chat: ChatId,
+        _user: UserId,
+        update: UpdateId,
+    ) -> Result<bool, StoreError> {
+        self.read(ChatId(0), |c| {
+            c.prepare_cached("SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1")?
+                .query_row([update.0], |r| r.get(0))
+        })
+    }
+
+    fn add(
+        &self,
+        chat: ChatId,
+        new: NewBounty,
+        update: Option<UpdateId>,
+    ) -> Result<Bounty, StoreError> {
+        self.write_for(chat, update, |tx| {
             ensure_chat(tx, chat)?;
             let next: i64 = tx.query_row(
                 "SELECT max(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = ?1), 1))
@@ -184,9 +245,10 @@ impl BountyStore for SqliteStore {
         chat: ChatId,
         id: BountyId,
         patch: &BountyPatch,
+        update: Option<UpdateId>,
     ) -> Result<Option<Bounty>, StoreError> {
         // Read and write in one IMMEDIATE transaction: no other writer in between.
-        self.write(chat, |tx| {
+        self.write_for(chat, update, |tx| {
             let Some(mut b) = tx
                 .prepare_cached(&format!(
                     "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
@@ -205,8 +267,13 @@ impl BountyStore for SqliteStore {
         })
     }
 
-    fn delete(&self, chat: ChatId, id: BountyId) -> Result<bool, StoreError> {
-        self.write(chat, |tx| {
+    fn delete(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
+        self.write_for(chat, update, |tx| {
             // The counter already sits past every id handed out, so the id stays retired.
             let n = tx.execute(
                 "DELETE FROM bounties WHERE chat_id = ?1 AND id = ?2",
@@ -216,9 +283,15 @@ impl BountyStore for SqliteStore {
         })
     }
 
-    fn track(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+    fn track(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write(chat, |tx| {
+        self.write_for(chat, update, |tx| {
             ensure_chat(tx, chat)?;
             if chat.is_group() {
                 tx.execute("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)", [chat.0, user.0])?;
@@ -232,9 +305,15 @@ impl BountyStore for SqliteStore {
         })
     }
 
-    fn untrack(&self, chat: ChatId, user: UserId, id: BountyId) -> Result<bool, StoreError> {
+    fn untrack(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write(chat, |tx| {
+        self.write_for(chat, update, |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = ?1 AND user_id = ?2 AND bounty_id = ?3",
                 [chat.0, user.0, id.0 as i64],

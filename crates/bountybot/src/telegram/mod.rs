@@ -206,6 +206,7 @@ async fn on_update(_bot: Bot, update: Update, state: Arc<BotState>) -> ResponseR
             user,
             now: jiff::Timestamp::now(),
             bot_username: &st.username,
+            update: None,
         };
         handle(st.store.as_ref(), &ctx, &text)
     })

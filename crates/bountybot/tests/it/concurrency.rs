@@ -105,6 +105,7 @@ async fn eight_tasks_adding_at_once_lose_nothing() {
                         user: UserId(t),
                         now: jiff::Timestamp::now(),
                         bot_username: "bountybot",
+                        update: None,
                     };
                     handle(store.as_ref(), &ctx, &format!("/add task {t}-{i}"))
                 })

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bountybot::domain::{BountyId, ChatId, UserId};
-use bountybot::store::{BountyPatch, BountyStore, NewBounty};
+use bountybot::store::{BountyPatch, BountyStore, NewBounty, StoreError, UpdateId};
 
 pub type Open = fn(&Path) -> Arc<dyn BountyStore>;
 
@@ -30,7 +30,10 @@ pub fn ids_are_sequential_per_chat(open: Open) {
     let s = open(dir.path());
     for chat in [GROUP, OTHER, ChatId(ANN.0)] {
         for expected in 1..=3 {
-            assert_eq!(s.add(chat, new("t", ANN)).unwrap().id, BountyId(expected));
+            assert_eq!(
+                s.add(chat, new("t", ANN), None).unwrap().id,
+                BountyId(expected)
+            );
         }
     }
 }
@@ -39,14 +42,14 @@ pub fn stored_bounties_read_back_exactly(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let b = s
-        .add(GROUP, new("Exact <text> & \"quotes\" é", ANN))
+        .add(GROUP, new("Exact <text> & \"quotes\" é", ANN), None)
         .unwrap();
     assert_eq!(s.get(GROUP, b.id).unwrap(), Some(b.clone()));
     assert_eq!(s.list(GROUP).unwrap(), vec![b.clone()]);
     let mut bare = new("no extras", BOB);
     bare.link = None;
     bare.due_date_ts = None;
-    let b2 = s.add(GROUP, bare).unwrap();
+    let b2 = s.add(GROUP, bare, None).unwrap();
     assert_eq!(s.get(GROUP, b2.id).unwrap().unwrap().link, None);
     assert_eq!(s.list(GROUP).unwrap(), vec![b, b2]);
     assert_eq!(s.get(GROUP, BountyId(99)).unwrap(), None);
@@ -55,7 +58,7 @@ pub fn stored_bounties_read_back_exactly(open: Open) {
 pub fn update_changes_only_the_given_fields(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let b = s.add(GROUP, new("old", ANN)).unwrap();
+    let b = s.add(GROUP, new("old", ANN), None).unwrap();
     let text_only = BountyPatch {
         text: Some("new".into()),
         ..BountyPatch::default()
@@ -63,7 +66,7 @@ pub fn update_changes_only_the_given_fields(open: Open) {
     let mut want = b.clone();
     want.text = "new".into();
     assert_eq!(
-        s.update(GROUP, b.id, &text_only).unwrap(),
+        s.update(GROUP, b.id, &text_only, None).unwrap(),
         Some(want.clone())
     );
     // A second edit of other fields keeps the first one's text.
@@ -74,15 +77,21 @@ pub fn update_changes_only_the_given_fields(open: Open) {
     };
     want.link = None;
     want.due_date_ts = Some(1_800_000_000);
-    assert_eq!(s.update(GROUP, b.id, &clear).unwrap(), Some(want.clone()));
+    assert_eq!(
+        s.update(GROUP, b.id, &clear, None).unwrap(),
+        Some(want.clone())
+    );
     assert_eq!(s.get(GROUP, b.id).unwrap(), Some(want));
-    assert_eq!(s.update(GROUP, BountyId(50), &text_only).unwrap(), None);
+    assert_eq!(
+        s.update(GROUP, BountyId(50), &text_only, None).unwrap(),
+        None
+    );
 }
 
 pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let b = s.add(GROUP, new("start", ANN)).unwrap();
+    let b = s.add(GROUP, new("start", ANN), None).unwrap();
     std::thread::scope(|scope| {
         let texts = Arc::clone(&s);
         scope.spawn(move || {
@@ -91,7 +100,7 @@ pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
                     text: Some(format!("text {i}")),
                     ..BountyPatch::default()
                 };
-                texts.update(GROUP, b.id, &patch).unwrap();
+                texts.update(GROUP, b.id, &patch, None).unwrap();
             }
         });
         let dues = Arc::clone(&s);
@@ -101,7 +110,7 @@ pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
                     due_date_ts: Some(Some(1_800_000_000 + i)),
                     ..BountyPatch::default()
                 };
-                dues.update(GROUP, b.id, &patch).unwrap();
+                dues.update(GROUP, b.id, &patch, None).unwrap();
             }
         });
     });
@@ -116,55 +125,55 @@ pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
 pub fn deleted_ids_are_never_reused(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.add(GROUP, new("a", ANN)).unwrap();
-    let b = s.add(GROUP, new("b", ANN)).unwrap();
-    assert!(s.delete(GROUP, b.id).unwrap());
-    assert!(!s.delete(GROUP, b.id).unwrap());
-    assert_eq!(s.add(GROUP, new("c", ANN)).unwrap().id, BountyId(3));
+    s.add(GROUP, new("a", ANN), None).unwrap();
+    let b = s.add(GROUP, new("b", ANN), None).unwrap();
+    assert!(s.delete(GROUP, b.id, None).unwrap());
+    assert!(!s.delete(GROUP, b.id, None).unwrap());
+    assert_eq!(s.add(GROUP, new("c", ANN), None).unwrap().id, BountyId(3));
     // Even when the highest id is gone and the store is reopened.
-    assert!(s.delete(GROUP, BountyId(3)).unwrap());
+    assert!(s.delete(GROUP, BountyId(3), None).unwrap());
     drop(s);
     let s = open(dir.path());
-    assert_eq!(s.add(GROUP, new("d", ANN)).unwrap().id, BountyId(4));
+    assert_eq!(s.add(GROUP, new("d", ANN), None).unwrap().id, BountyId(4));
 }
 
 pub fn tracking_is_per_user_per_chat(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     for chat in [GROUP, OTHER] {
-        s.add(chat, new("a", ANN)).unwrap();
-        s.add(chat, new("b", ANN)).unwrap();
+        s.add(chat, new("a", ANN), None).unwrap();
+        s.add(chat, new("b", ANN), None).unwrap();
     }
-    assert!(s.track(GROUP, ANN, BountyId(2)).unwrap());
-    assert!(!s.track(GROUP, ANN, BountyId(2)).unwrap());
-    assert!(s.track(GROUP, ANN, BountyId(1)).unwrap());
+    assert!(s.track(GROUP, ANN, BountyId(2), None).unwrap());
+    assert!(!s.track(GROUP, ANN, BountyId(2), None).unwrap());
+    assert!(s.track(GROUP, ANN, BountyId(1), None).unwrap());
     assert_eq!(
         s.tracked(GROUP, ANN).unwrap(),
         vec![BountyId(2), BountyId(1)]
     );
     assert!(s.tracked(GROUP, BOB).unwrap().is_empty());
     assert!(s.tracked(OTHER, ANN).unwrap().is_empty());
-    assert!(s.untrack(GROUP, ANN, BountyId(2)).unwrap());
-    assert!(!s.untrack(GROUP, ANN, BountyId(2)).unwrap());
+    assert!(s.untrack(GROUP, ANN, BountyId(2), None).unwrap());
+    assert!(!s.untrack(GROUP, ANN, BountyId(2), None).unwrap());
     assert_eq!(s.tracked(GROUP, ANN).unwrap(), vec![BountyId(1)]);
     let private = ChatId(ANN.0);
-    s.add(private, new("mine", ANN)).unwrap();
-    assert!(s.track(private, ANN, BountyId(1)).unwrap());
+    s.add(private, new("mine", ANN), None).unwrap();
+    assert!(s.track(private, ANN, BountyId(1), None).unwrap());
     assert_eq!(s.tracked(private, ANN).unwrap(), vec![BountyId(1)]);
 }
 
 pub fn chats_are_isolated(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let b = s.add(GROUP, new("group only", ANN)).unwrap();
+    let b = s.add(GROUP, new("group only", ANN), None).unwrap();
     assert!(s.list(OTHER).unwrap().is_empty());
     assert_eq!(s.get(OTHER, b.id).unwrap(), None);
-    assert!(!s.delete(OTHER, b.id).unwrap());
+    assert!(!s.delete(OTHER, b.id, None).unwrap());
     let patch = BountyPatch {
         text: Some("hijacked".into()),
         ..BountyPatch::default()
     };
-    assert_eq!(s.update(OTHER, b.id, &patch).unwrap(), None);
+    assert_eq!(s.update(OTHER, b.id, &patch, None).unwrap(), None);
     assert_eq!(s.list(GROUP).unwrap(), vec![b]);
 }
 
@@ -173,8 +182,8 @@ pub fn ensure_user_creates_and_never_deletes(open: Open) {
     let s = open(dir.path());
     s.ensure_user(GROUP, ANN).unwrap();
     assert!(s.list(GROUP).unwrap().is_empty());
-    let b = s.add(GROUP, new("keep", ANN)).unwrap();
-    s.track(GROUP, ANN, b.id).unwrap();
+    let b = s.add(GROUP, new("keep", ANN), None).unwrap();
+    s.track(GROUP, ANN, b.id, None).unwrap();
     s.ensure_user(GROUP, ANN).unwrap();
     s.ensure_user(ChatId(ANN.0), ANN).unwrap();
     assert_eq!(s.list(GROUP).unwrap(), vec![b.clone()]);
@@ -189,7 +198,7 @@ pub fn concurrent_adds_from_threads_lose_nothing(open: Open) {
             let s = Arc::clone(&s);
             scope.spawn(move || {
                 for i in 0..25 {
-                    s.add(GROUP, new(&format!("{t}-{i}"), ANN)).unwrap();
+                    s.add(GROUP, new(&format!("{t}-{i}"), ANN), None).unwrap();
                 }
             });
         }
@@ -202,10 +211,10 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     const NEW: ChatId = ChatId(-1_000_000_000_042);
-    let a = s.add(OTHER, new("a", ANN)).unwrap();
-    let b = s.add(OTHER, new("b", BOB)).unwrap();
-    s.delete(OTHER, b.id).unwrap();
-    s.track(OTHER, BOB, a.id).unwrap();
+    let a = s.add(OTHER, new("a", ANN), None).unwrap();
+    let b = s.add(OTHER, new("b", BOB), None).unwrap();
+    s.delete(OTHER, b.id, None).unwrap();
+    s.track(OTHER, BOB, a.id, None).unwrap();
     assert!(s.migrate_chat(OTHER, NEW).unwrap());
     assert!(
         !s.migrate_chat(OTHER, NEW).unwrap(),
@@ -215,7 +224,7 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     assert_eq!(s.list(NEW).unwrap(), vec![a.clone()]);
     assert_eq!(s.tracked(NEW, BOB).unwrap(), vec![a.id]);
     assert_eq!(
-        s.add(NEW, new("c", ANN)).unwrap().id,
+        s.add(NEW, new("c", ANN), None).unwrap().id,
         BountyId(3),
         "the counter moved too"
     );
@@ -227,6 +236,42 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
 
 /// Instantiates every conformance test for one backend.
 #[macro_export]
+pub fn an_update_changes_the_store_once(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let (u1, u2, u3) = (UpdateId(901), UpdateId(902), UpdateId(903));
+    assert!(!s.processed(GROUP, ANN, u1).unwrap());
+    let b = s.add(GROUP, new("once", ANN), Some(u1)).unwrap();
+    assert!(
+        s.processed(GROUP, ANN, u1).unwrap(),
+        "recorded with the change"
+    );
+    let again = s.add(GROUP, new("once", ANN), Some(u1)).unwrap_err();
+    assert!(
+        matches!(again, StoreError::AlreadyProcessed { update } if update == u1),
+        "{again}"
+    );
+    assert_eq!(s.list(GROUP).unwrap().len(), 1, "not added twice");
+    // Bookmarks live in their own file on JSON: recorded there, seen there.
+    assert!(s.track(GROUP, BOB, b.id, Some(u2)).unwrap());
+    assert!(s.processed(GROUP, BOB, u2).unwrap());
+    assert!(
+        s.untrack(GROUP, BOB, b.id, Some(u2)).is_err(),
+        "same update again"
+    );
+    assert_eq!(s.tracked(GROUP, BOB).unwrap(), vec![b.id]);
+    assert!(s.delete(GROUP, b.id, Some(u3)).unwrap());
+    assert!(matches!(
+        s.delete(GROUP, b.id, Some(u3)),
+        Err(StoreError::AlreadyProcessed { .. })
+    ));
+    assert!(!s.processed(OTHER, ANN, UpdateId(904)).unwrap());
+    // Without an update id, nothing is recorded and nothing refused.
+    s.add(GROUP, new("plain", ANN), None).unwrap();
+    s.add(GROUP, new("plain", ANN), None).unwrap();
+    assert_eq!(s.list(GROUP).unwrap().len(), 2);
+}
+
 macro_rules! backend_suite {
     ($backend:ident, $open:expr) => {
         mod $backend {
@@ -266,6 +311,10 @@ macro_rules! backend_suite {
             #[test]
             fn migrating_a_chat_moves_everything_once() {
                 c::migrating_a_chat_moves_everything_once($open)
+            }
+            #[test]
+            fn an_update_changes_the_store_once() {
+                c::an_update_changes_the_store_once($open)
             }
             #[test]
             fn concurrent_adds_from_threads_lose_nothing() {

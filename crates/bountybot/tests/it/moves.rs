@@ -66,7 +66,7 @@ fn moving_to_json_keeps_json_that_is_newer_than_the_database() {
     ok(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     restore_archived_json(&d.dir());
     JsonStore::new(d.dir())
-        .add(ChatId(GROUP), bounty("B"))
+        .add(ChatId(GROUP), bounty("B"), None)
         .unwrap();
 
     let out = ok(&d, &["migrate-storage", "--to", "json", "--execute"]);
@@ -91,11 +91,12 @@ fn diverged_backends_are_reported_and_kept_until_a_side_is_chosen() {
     ok(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     restore_archived_json(&d.dir());
     JsonStore::new(d.dir())
-        .add(ChatId(GROUP), bounty("only in json"))
+        .add(ChatId(GROUP), bounty("only in json"), None)
         .unwrap();
     {
         let db = SqliteStore::open(&d.dir().join("bountybot.db")).unwrap();
-        db.add(ChatId(GROUP), bounty("only in sqlite")).unwrap();
+        db.add(ChatId(GROUP), bounty("only in sqlite"), None)
+            .unwrap();
     }
     let before = files(&d.dir());
     for to in ["json", "sqlite"] {
@@ -142,7 +143,7 @@ fn unclean_stop_with(dir: &Path, text: &str) {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::copy(dir.join("bountybot.db"), work.join("bountybot.db")).unwrap();
     let store = SqliteStore::open(&work.join("bountybot.db")).unwrap();
-    store.add(ChatId(GROUP), bounty(text)).unwrap();
+    store.add(ChatId(GROUP), bounty(text), None).unwrap();
     for f in ["bountybot.db", "bountybot.db-wal"] {
         std::fs::copy(work.join(f), dir.join(f)).unwrap();
     }
@@ -164,7 +165,7 @@ fn a_stray_wal_is_never_replayed_onto_a_new_database() {
     // Someone moves only the database away, and the bot runs on JSON again.
     std::fs::rename(d.dir().join("bountybot.db"), d.tmp.path().join("moved.db")).unwrap();
     JsonStore::new(d.dir())
-        .add(ChatId(-800), bounty("new json"))
+        .add(ChatId(-800), bounty("new json"), None)
         .unwrap();
     let before = files(&d.dir());
     for args in [
