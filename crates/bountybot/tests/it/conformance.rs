@@ -234,8 +234,6 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     );
 }
 
-/// Instantiates every conformance test for one backend.
-#[macro_export]
 pub fn an_update_changes_the_store_once(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
@@ -272,6 +270,8 @@ pub fn an_update_changes_the_store_once(open: Open) {
     assert_eq!(s.list(GROUP).unwrap().len(), 2);
 }
 
+/// Instantiates every conformance test for one backend.
+#[macro_export]
 macro_rules! backend_suite {
     ($backend:ident, $open:expr) => {
         mod $backend {
