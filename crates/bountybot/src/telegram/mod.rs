@@ -1,32 +1,50 @@
-//! The bot on the Telegram Bot API, through teloxide.
+//! The bot on the Telegram Bot API, through teloxide's client.
 //!
-//! Every update goes through the same command layer as the REPL. Order of work for one
-//! update: skip it if already processed ([`dedup`]); run the command (its store write
-//! is durable when `handle` returns); record the update as processed; send the replies
-//! ([`send`]). teloxide's dispatcher runs one chat's updates in order and different
-//! chats concurrently; the command itself also takes the chat's turn on a
-//! [`KeyedMutex`] and runs in a blocking task, as every async front end does. SIGINT and SIGTERM stop fetching, let the update in flight
-//! finish, and exit.
+//! Every update goes through the same command layer as the REPL. Exactly once, per
+//! update:
+//!
+//! 1. updates arrive by long polling ([`poll`]) or webhook ([`serve_webhook`]); an
+//!    update is confirmed to Telegram only after it was processed (polling: the next
+//!    `getUpdates` offset moves past a batch only once the whole batch is done;
+//!    webhook: the answer 200 is sent once the update is done), so a crash never
+//!    loses an update Telegram considers delivered;
+//! 2. processing takes the chat's turn ([`KeyedMutex`], FIFO: a chat's updates in
+//!    order, chats in parallel), skips an update whose change is stored already
+//!    (`BountyStore::processed`), and runs the command with the update's id: the store
+//!    records that id in the same transaction or file replace as the change, so a
+//!    redelivered update is never applied twice, at the cost of one durable write;
+//! 3. the reply goes to the [`send::Outbox`] and is sent outside the chat's turn.
+//!
+//! SIGINT and SIGTERM stop fetching, let the updates in flight finish, send what is
+//! queued (for at most [`FLUSH_ON_STOP`]), and exit.
 
-pub mod dedup;
 pub mod identity;
 pub mod send;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use statekit::lock::KeyedMutex;
-use teloxide::dispatching::Dispatcher;
-use teloxide::dptree;
 use teloxide::prelude::*;
-use teloxide::types::{BotCommand, UpdateKind};
-use teloxide::update_listeners::webhooks;
+use teloxide::types::{AllowedUpdate, BotCommand, UpdateKind};
 
 use crate::command::parse::COMMANDS;
 use crate::command::{Context, handle};
 use crate::domain::ChatId as Chat;
-use crate::store::BountyStore;
+use crate::store::{BountyStore, UpdateId};
+
+/// Environment variable making the bot abort (as a crash would) right after the named
+/// step of processing an update: `received`, `stored`, `sent`. For crash tests only.
+pub const ABORT_AFTER_ENV: &str = "BOUNTYBOT_TEST_ABORT_AFTER";
+
+pub(crate) fn crash_point(step: &str) {
+    statekit::crash::crash_point(ABORT_AFTER_ENV, step);
+}
+
+/// Long-polling wait per `getUpdates`.
+pub const POLL_TIMEOUT_SECS: u32 = 10;
 
 /// The bot token from BotFather; its `Debug` never shows it.
 #[derive(Clone)]
@@ -56,6 +74,18 @@ impl WebhookSecret {
     }
 }
 
+impl WebhookSecret {
+    /// Whether `given` is the secret, compared in constant time.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        let want = self.0.as_bytes();
+        let mut diff = u8::from(want.len() != given.len());
+        for (i, w) in want.iter().enumerate() {
+            diff |= w ^ given.get(i).copied().unwrap_or(0);
+        }
+        diff == 0
+    }
+}
+
 impl std::fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WebhookSecret(<redacted>)")
@@ -79,11 +109,8 @@ pub struct RunOptions {
 struct BotState {
     store: Arc<dyn BountyStore>,
     outbox: Arc<send::Outbox>,
-    /// One turn at a time per chat in this process. teloxide already runs one chat's
-    /// updates in order; this keeps the command layer's per-chat ordering independent
-    /// of how the dispatcher distributes updates.
+    /// One turn at a time per chat in this process, in arrival order.
     chats: KeyedMutex<Chat>,
-    processed: dedup::Processed,
     username: String,
 }
 
@@ -91,7 +118,7 @@ struct BotState {
 pub async fn run(
     opts: RunOptions,
     store: Arc<dyn BountyStore>,
-    data_dir: &std::path::Path,
+    _data_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let mut bot = Bot::new(opts.token.0);
     if let Some(url) = opts.api_url {
@@ -109,112 +136,221 @@ pub async fn run(
     if let Err(e) = bot.set_my_commands(commands).await {
         tracing::warn!("setMyCommands failed: {e}");
     }
-    let processed =
-        dedup::Processed::open(data_dir).context("reading the processed-updates record")?;
     let state = Arc::new(BotState {
         outbox: send::Outbox::new(bot.clone(), Arc::clone(&store)),
         store,
         chats: KeyedMutex::new(),
-        processed,
         username: username.clone(),
     });
     tracing::info!(bot = %username, "bot started");
-
-    let handler = dptree::endpoint(on_update);
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
-        .dependencies(dptree::deps![Arc::clone(&state)])
-        .default_handler(|_| async {})
-        .build();
-    let token = dispatcher.shutdown_token();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("stopping: finishing the update in flight");
-        // Retry while the dispatcher is still starting up (idle error).
-        loop {
-            match token.shutdown() {
-                Ok(done) => {
-                    done.await;
-                    break;
-                }
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            }
-        }
-    });
-
-    let errors = LoggingErrorHandler::with_custom_text("update listener error");
     match opts.webhook {
         Some((url, listen, secret)) => {
-            let mut options = webhooks::Options::new(listen, url);
-            if let Some(secret) = secret {
-                options = options.secret_token(secret.0);
-            }
-            let listener = webhooks::axum(bot, options)
-                .await
-                .context("setting up the webhook")?;
-            dispatcher.dispatch_with_listener(listener, errors).await;
+            serve_webhook(&bot, Arc::clone(&state), url, listen, secret).await?;
         }
-        None => {
-            let listener = teloxide::update_listeners::Polling::builder(bot)
-                .timeout(std::time::Duration::from_secs(10))
-                .delete_webhook()
-                .await
-                .build();
-            dispatcher.dispatch_with_listener(listener, errors).await;
-        }
+        None => poll(&bot, Arc::clone(&state)).await?,
     }
     state.outbox.flush(FLUSH_ON_STOP).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn on_update(_bot: Bot, update: Update, state: Arc<BotState>) -> ResponseResult<()> {
-    let id = update.id.0;
-    if state.processed.contains(id) {
-        tracing::info!(update_id = id, "skipping an update processed before");
-        return Ok(());
+/// Long polling until SIGINT or SIGTERM: each batch is processed whole (chats in
+/// parallel, each chat in order) before the next `getUpdates` confirms it.
+async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
+    bot.delete_webhook()
+        .await
+        .context("deleteWebhook failed (needed for long polling)")?;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut offset: i32 = 0;
+    let mut backoff = send::FIRST_BACKOFF;
+    loop {
+        let request = bot
+            .get_updates()
+            .offset(offset)
+            .timeout(POLL_TIMEOUT_SECS)
+            .allowed_updates([AllowedUpdate::Message]);
+        let updates = tokio::select! {
+            () = &mut stop => break,
+            r = request.send() => r,
+        };
+        let updates = match updates {
+            Ok(u) => {
+                backoff = send::FIRST_BACKOFF;
+                u
+            }
+            Err(e) => {
+                tracing::warn!("getUpdates failed ({e}); retrying in {backoff:?}");
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(send::MAX_BACKOFF);
+                continue;
+            }
+        };
+        let Some(last) = updates.iter().map(|u| u.id.0).max() else {
+            continue;
+        };
+        process_batch(&state, updates).await;
+        offset = i32::try_from(last).unwrap_or(i32::MAX).saturating_add(1);
     }
+    tracing::info!("stopping: the updates in flight are done");
+    // Confirm what was processed, so a restart does not fetch it again.
+    if offset != 0
+        && let Err(e) = bot.get_updates().offset(offset).limit(1).timeout(0).await
+    {
+        tracing::warn!(
+            "could not confirm the last updates ({e}); they will be skipped as processed"
+        );
+    }
+    Ok(())
+}
+
+/// Processes a batch: one task per chat, each chat's updates in order.
+async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) {
+    let mut per_chat: HashMap<Option<i64>, Vec<Update>> = HashMap::new();
+    for u in updates {
+        let key = match &u.kind {
+            UpdateKind::Message(m) => Some(m.chat.id.0),
+            _ => None,
+        };
+        per_chat.entry(key).or_default().push(u);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (_, chat_updates) in per_chat {
+        let state = Arc::clone(state);
+        tasks.spawn(async move {
+            for u in chat_updates {
+                process_update(&state, u).await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!("an update task failed: {e}");
+        }
+    }
+}
+
+/// Webhook mode until SIGINT or SIGTERM: Telegram posts each update to the path of
+/// `url`; it is answered 200 only once processed (401 without the secret).
+async fn serve_webhook(
+    bot: &Bot,
+    state: Arc<BotState>,
+    url: url::Url,
+    listen: SocketAddr,
+    secret: Option<WebhookSecret>,
+) -> anyhow::Result<()> {
+    let mut set = bot
+        .set_webhook(url.clone())
+        .allowed_updates([AllowedUpdate::Message]);
+    if let Some(s) = &secret {
+        set = set.secret_token(s.0.clone());
+    }
+    set.await.context("setWebhook failed")?;
+    let path = match url.path() {
+        "" => "/".to_string(),
+        p => p.to_string(),
+    };
+    let app = axum::Router::new()
+        .route(&path, axum::routing::post(on_webhook))
+        .with_state((state, secret.map(Arc::new)));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving the webhook")?;
+    tracing::info!("stopping: the updates in flight are done");
+    Ok(())
+}
+
+type WebhookState = (Arc<BotState>, Option<Arc<WebhookSecret>>);
+
+async fn on_webhook(
+    axum::extract::State((state, secret)): axum::extract::State<WebhookState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    if let Some(secret) = secret {
+        let given = headers
+            .get("x-telegram-bot-api-secret-token")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !secret.matches(given) {
+            return StatusCode::UNAUTHORIZED;
+        }
+    }
+    match serde_json::from_slice::<Update>(&body) {
+        Ok(update) => {
+            process_update(&state, update).await;
+            StatusCode::OK
+        }
+        Err(e) => {
+            tracing::warn!("a webhook request that is not an update: {e}");
+            StatusCode::BAD_REQUEST
+        }
+    }
+}
+
+/// Processes one update (see the module docs for the order of work).
+async fn process_update(state: &Arc<BotState>, update: Update) {
+    let id = UpdateId(update.id.0);
     let UpdateKind::Message(msg) = update.kind else {
-        // Edited messages, callbacks and the rest are not for this bot.
-        return record(&state, id).await;
+        return; // Edited messages, callbacks and the rest are not for this bot.
     };
     let chat = Chat(msg.chat.id.0);
-
     if let Some(to) = msg.migrate_to_chat_id() {
-        migrate(&state, chat, Chat(to.0)).await;
-        return record(&state, id).await;
+        return migrate(state, chat, Chat(to.0)).await;
     }
     if let Some(from) = msg.migrate_from_chat_id() {
-        migrate(&state, Chat(from.0), chat).await;
-        return record(&state, id).await;
+        return migrate(state, Chat(from.0), chat).await;
     }
     let Some(text) = msg.text() else {
-        return record(&state, id).await; // stickers, photos, service messages
+        return; // stickers, photos, service messages
     };
     let user = match identity::sender(&msg) {
         identity::Sender::Acting(user) => user,
         identity::Sender::Ignored(why) => {
-            tracing::debug!(update_id = id, %chat, "ignoring {why}");
-            return record(&state, id).await;
+            tracing::debug!(update_id = %id, %chat, "ignoring {why}");
+            return;
         }
     };
     let text = text.to_string();
-    let st = Arc::clone(&state);
+    let st = Arc::clone(state);
     let turn = state.chats.lock(chat).await;
+    crash_point("received");
     let reply = tokio::task::spawn_blocking(move || {
+        match st.store.processed(chat, user, id) {
+            Ok(true) => {
+                tracing::info!(update_id = %id, %chat, "skipping an update processed before");
+                return None;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {e}"),
+        }
         let ctx = Context {
             chat,
             user,
             now: jiff::Timestamp::now(),
             bot_username: &st.username,
-            update: None,
+            update: Some(id),
         };
         handle(st.store.as_ref(), &ctx, &text)
     })
-    .await
-    .ok()
-    .flatten();
+    .await;
+    crash_point("stored");
     drop(turn);
-    record(&state, id).await?;
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(update_id = %id, %chat, "the command failed: {e}");
+            None
+        }
+    };
     if let Some(reply) = reply {
         let target = send::Target {
             chat,
@@ -224,21 +360,9 @@ async fn on_update(_bot: Bot, update: Update, state: Arc<BotState>) -> ResponseR
         state.outbox.push(send::Job {
             target,
             messages: reply.0,
-            update_id: id,
+            update_id: id.0,
         });
     }
-    Ok(())
-}
-
-async fn record(state: &Arc<BotState>, id: u32) -> ResponseResult<()> {
-    let st = Arc::clone(state);
-    let result = tokio::task::spawn_blocking(move || st.processed.record(id)).await;
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(update_id = id, "cannot record a processed update: {e}"),
-        Err(e) => tracing::error!(update_id = id, "cannot record a processed update: {e}"),
-    }
-    Ok(())
 }
 
 /// Moves a chat's data after a group became a supergroup; idempotent.

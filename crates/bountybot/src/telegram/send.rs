@@ -190,7 +190,10 @@ async fn send_one(
                 .reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
         }
         let error = match request.await {
-            Ok(_) => return true,
+            Ok(_) => {
+                super::crash_point("sent");
+                return true;
+            }
             Err(e) => e,
         };
         last = error.to_string();
