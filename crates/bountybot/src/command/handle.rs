@@ -1,4 +1,7 @@
 //! Command + store -> reply. Decides who may do what; never touches files itself.
+//!
+//! A storage failure is logged for the operator with its whole cause chain and the
+//! chat, and the chat gets a short text without server paths or OS errors.
 
 use jiff::Timestamp;
 
@@ -51,10 +54,62 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
             escape(&reason),
             escape(usage_of(command))
         )),
-        Parsed::Command(cmd) => Some(
-            run(store, ctx, today, cmd)
-                .unwrap_or_else(|e| Reply(vec![format!("⚠️ {}", escape(&e.to_string()))])),
+        Parsed::Command(cmd) => {
+            Some(run(store, ctx, today, cmd).unwrap_or_else(|e| storage_failure(ctx, &e)))
+        }
+    }
+}
+
+/// Logs `e` for the operator and tells the chat as little as is useful.
+fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
+    tracing::error!(
+        chat = %ctx.chat,
+        user = %ctx.user,
+        error = %cause_chain(e),
+        "a command failed in storage"
+    );
+    let text = match e {
+        // The chat's own file: worth telling them, by its name within the data dir.
+        StoreError::Corrupt {
+            chat,
+            file,
+            line,
+            column,
+            ..
+        } => format!(
+            "⚠️ stored data of chat {chat} is damaged ({}, line {line}, column {column}); nothing was changed",
+            escape(&data_relative(file))
         ),
+        _ => "⚠️ Sorry, something went wrong storing that; the operator has been told.".into(),
+    };
+    Reply(vec![text])
+}
+
+/// `e` and each of its sources, joined by `: `, leaving out a source whose text the
+/// message before already includes.
+fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = cause.source();
+    }
+    chain
+}
+
+/// A stored file's name as the chat may see it: relative to the data dir, never an
+/// absolute server path (only the file name is left of one).
+fn data_relative(file: &str) -> String {
+    let path = std::path::Path::new(file);
+    if path.is_absolute() {
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    } else {
+        file.to_string()
     }
 }
 
@@ -627,6 +682,21 @@ mod tests {
             "{added}"
         );
         assert!(!bot.say(GROUP, ANN, "/bounty").contains("<b>bold"));
+    }
+
+    #[test]
+    fn the_cause_chain_names_every_cause_once_and_no_server_path_reaches_the_chat() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer: {0}")]
+        struct Repeats(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Hides(#[source] std::io::Error);
+        let io = || std::io::Error::other("disk on fire");
+        assert_eq!(cause_chain(&Repeats(io())), "outer: disk on fire");
+        assert_eq!(cause_chain(&Hides(io())), "outer: disk on fire");
+        assert_eq!(data_relative("-5/group.json"), "-5/group.json");
+        assert_eq!(data_relative("/srv/bot/data/-5/group.json"), "group.json");
     }
 
     #[test]
