@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use super::parse::{COMMANDS, Command, Parsed, parse};
-use super::render::{escape, list_messages};
+use super::render::{PAGE_SIZE, Page, escape, list_page};
 use crate::domain::{BountyId, BountyText, ChatId, UserId, date_to_ts, quoted};
 use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
 
@@ -113,6 +113,18 @@ fn data_relative(file: &str) -> String {
     }
 }
 
+/// The answer to a page past the end of a listing.
+fn past_the_end(pages: usize, what: &str, command: &str) -> Reply {
+    let (verb, noun) = if pages == 1 {
+        ("is", "page")
+    } else {
+        ("are", "pages")
+    };
+    Reply(vec![format!(
+        "There {verb} only {pages} {noun} of {what} here. The last one: /{command} {pages}"
+    )])
+}
+
 fn usage_of(command: &str) -> &'static str {
     COMMANDS
         .iter()
@@ -134,7 +146,7 @@ fn run(
 ) -> Result<Reply, StoreError> {
     let chat = ctx.chat;
     Ok(match cmd {
-        Command::List => {
+        Command::List { page } => {
             let list = store.list(chat)?;
             if list.is_empty() {
                 Reply(vec![
@@ -146,7 +158,10 @@ fn run(
                 } else {
                     "Your bounties"
                 };
-                Reply(list_messages(title, list, today))
+                match list_page(title, "bounty", list, page, today) {
+                    Page::Shown(message) => Reply(vec![message]),
+                    Page::PastTheEnd(pages) => past_the_end(pages, "bounties", "bounty"),
+                }
             }
         }
         Command::Add { text, link, due } => {
@@ -187,7 +202,10 @@ fn run(
             let Some(b) = store.update(chat, id, &patch)? else {
                 return Ok(no_such(id));
             };
-            Reply(list_messages(&format!("Updated #{id}"), vec![b], today))
+            match list_page(&format!("Updated #{id}"), "bounty", vec![b], 1, today) {
+                Page::Shown(message) => Reply(vec![message]),
+                Page::PastTheEnd(_) => no_such(id),
+            }
         }
         Command::Delete(id) => {
             let Some(b) = store.get(chat, id)? else {
@@ -220,7 +238,7 @@ fn run(
                 Reply(vec![format!("You were not tracking #{id}.")])
             }
         }
-        Command::My => {
+        Command::My { page } => {
             let tracked = store.tracked(chat, ctx.user)?;
             let all = store.list(chat)?;
             let mine: Vec<Bounty> = all
@@ -232,7 +250,10 @@ fn run(
                     "You track no bounties here. Use /track &lt;id&gt; to bookmark one.".into(),
                 ])
             } else {
-                Reply(list_messages("Your tracked bounties", mine, today))
+                match list_page("Your tracked bounties", "my", mine, page, today) {
+                    Page::Shown(message) => Reply(vec![message]),
+                    Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
+                }
             }
         }
         Command::Start => {
@@ -262,10 +283,14 @@ pub fn help_text() -> String {
          /add Write the release notes 2026-12-01\n\
          /edit 2 text=Write better notes due=tomorrow\n\
          /edit 2 link=- due=-\n\
-         /track 2\n\n\
+         /track 2\n\
+         /bounty 2\n\n\
          Due dates: YYYY-MM-DD, today, tomorrow, +3d (days), +2w (weeks). \
          Only a bounty's creator can edit or delete it.",
     );
+    s.push_str(&format!(
+        " Lists show {PAGE_SIZE} bounties a page: /bounty 2 shows the next."
+    ));
     s
 }
 
@@ -418,13 +443,15 @@ mod tests {
             );
             assert!(bot.say(chat, ANN, "/untrack").contains("which bounty?"));
             assert!(bot.say(chat, ANN, "/edit 1").contains("nothing to change"));
-            assert!(
-                bot.say(chat, ANN, "/my please")
-                    .contains("/my takes no arguments")
+            assert_eq!(
+                bot.say(chat, ANN, "/my please"),
+                "⚠️ &quot;please&quot; is not a page number; pages start at 1\n\
+                 Usage: your bookmarked bounties here: /my [page]"
             );
+            assert!(bot.say(chat, ANN, "/bounty 3").contains("No bounties yet"));
             assert!(
-                bot.say(chat, ANN, "/bounty 3")
-                    .contains("/bounty takes no arguments")
+                bot.say(chat, ANN, "/bounty three")
+                    .contains("not a page number")
             );
             assert!(
                 bot.say(chat, ANN, "/add Thing 01/12/2026")
@@ -653,6 +680,9 @@ mod tests {
             "/my",
             "/add",
             "/add <i>x</i> & y https://x.org/?a=<b> +2d",
+            "/bounty 1",
+            "/bounty 9",
+            "/my 3",
             "/edit 1",
             "/edit 1 text=<new>",
             "/track 1",

@@ -6,7 +6,7 @@
 //! token starting with `http://` or `https://` is the link, a final token that is a
 //! date (`YYYY-MM-DD`, `today`, `tomorrow`, `+3d`, `+2w`) is the due date, the rest is
 //! the text. `/edit` also takes `text=...`, `link=...`, `due=...`, with `link=-` and
-//! `due=-` clearing the field.
+//! `due=-` clearing the field. `/bounty` and `/my` take an optional page number.
 
 use jiff::civil::Date;
 
@@ -17,8 +17,11 @@ use crate::domain::{
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `/bounty`: list the chat's bounties.
-    List,
+    /// `/bounty [page]`: one page of the chat's bounties.
+    List {
+        /// Which page, from 1.
+        page: usize,
+    },
     /// `/add <text> [link] [due]`.
     Add {
         /// Description.
@@ -41,8 +44,11 @@ pub enum Command {
     Track(BountyId),
     /// `/untrack <id>`.
     Untrack(BountyId),
-    /// `/my`.
-    My,
+    /// `/my [page]`: one page of the sender's tracked bounties.
+    My {
+        /// Which page, from 1.
+        page: usize,
+    },
     /// `/start`.
     Start,
     /// `/help`.
@@ -68,13 +74,13 @@ impl Changes {
 
 /// The commands the bot knows, for `/help` and `setMyCommands`.
 pub const COMMANDS: [(&str, &str); 9] = [
-    ("bounty", "list this chat's bounties"),
+    ("bounty", "list this chat's bounties: /bounty [page]"),
     ("add", "add a bounty: /add <text> [link] [due]"),
     ("edit", "change your bounty: /edit <id> [text] [link] [due]"),
     ("delete", "delete your bounty: /delete <id>"),
     ("track", "bookmark a bounty: /track <id>"),
     ("untrack", "remove a bookmark: /untrack <id>"),
-    ("my", "your bookmarked bounties in this chat"),
+    ("my", "your bookmarked bounties here: /my [page]"),
     ("start", "say hello"),
     ("help", "how to use the bot"),
 ];
@@ -124,8 +130,10 @@ pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
     let name = name.to_ascii_lowercase();
     let tokens: Vec<&str> = args.split_whitespace().collect();
     let result = match name.as_str() {
-        "bounty" | "bounties" | "list" => no_args("bounty", &tokens, Command::List),
-        "my" => no_args("my", &tokens, Command::My),
+        "bounty" | "bounties" | "list" => {
+            page("bounty", &tokens).map(|page| Command::List { page })
+        }
+        "my" => page("my", &tokens).map(|page| Command::My { page }),
         "start" => Ok(Command::Start),
         "help" => Ok(Command::Help),
         "add" => parse_add(&tokens, today),
@@ -143,11 +151,17 @@ pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
 
 type ParseResult = Result<Command, (&'static str, String)>;
 
-fn no_args(command: &'static str, tokens: &[&str], c: Command) -> ParseResult {
-    if tokens.is_empty() {
-        Ok(c)
-    } else {
-        Err((command, format!("/{command} takes no arguments")))
+fn page(command: &'static str, tokens: &[&str]) -> Result<usize, (&'static str, String)> {
+    match tokens {
+        [] => Ok(1),
+        [n] => match n.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err((
+                command,
+                format!("{} is not a page number; pages start at 1", quoted(n)),
+            )),
+        },
+        _ => Err((command, "give just one page number".to_string())),
     }
 }
 
@@ -362,8 +376,8 @@ mod tests {
     #[test]
     fn addressing_other_bots_and_this_bot() {
         assert_eq!(p("/bounty@OtherBot"), Parsed::OtherBot);
-        assert_eq!(cmd("/bounty@bountybot"), Command::List);
-        assert_eq!(cmd("/BOUNTY"), Command::List);
+        assert_eq!(cmd("/bounty@bountybot"), Command::List { page: 1 });
+        assert_eq!(cmd("/BOUNTY"), Command::List { page: 1 });
         assert_eq!(p("hello"), Parsed::NotACommand);
         assert_eq!(p("/"), Parsed::NotACommand);
         assert_eq!(p("/frobnicate"), Parsed::Unknown("frobnicate".into()));
@@ -384,7 +398,9 @@ mod tests {
         assert!(usage("/edit x text=a").contains("not a bounty number"));
         assert!(usage("/edit 3 link=notalink").contains("not a link"));
         assert!(usage("/edit 3 due=soon").contains("not a date"));
-        assert!(usage("/my extra").contains("no arguments"));
+        assert!(usage("/my extra").contains("\"extra\" is not a page number"));
+        assert!(usage("/bounty 0").contains("\"0\" is not a page number"));
+        assert!(usage("/bounty 1 2").contains("just one page number"));
     }
 
     #[test]
@@ -423,7 +439,10 @@ mod tests {
         assert_eq!(cmd("/untrack 2"), Command::Untrack(BountyId(2)));
         assert_eq!(cmd("/start whatever"), Command::Start);
         assert_eq!(cmd("/help"), Command::Help);
-        assert_eq!(cmd("/my"), Command::My);
+        assert_eq!(cmd("/my"), Command::My { page: 1 });
+        assert_eq!(cmd("/my 2"), Command::My { page: 2 });
+        assert_eq!(cmd("/bounty 3"), Command::List { page: 3 });
+        assert_eq!(cmd("/list 4"), Command::List { page: 4 });
     }
 
     proptest! {

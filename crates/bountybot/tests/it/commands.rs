@@ -142,3 +142,145 @@ fn a_damaged_file_is_named_without_a_server_path_and_logged() {
         "{log}"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// 1. One page at a time
+
+impl Bot {
+    fn one(&self, text: &str) -> String {
+        let reply = self.say(text);
+        assert_eq!(reply.len(), 1, "one message for {text:?}: {reply:?}");
+        reply.into_iter().next().unwrap()
+    }
+}
+
+/// What a reader sees: tags dropped, entities decoded.
+fn visible(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + rest[i..].find('>').unwrap() + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// Ids of the bounty lines (`<b>#N</b>`) of a listing, in order.
+fn listed_ids(message: &str) -> Vec<u64> {
+    message
+        .split("<b>#")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn twenty_thousand_bounties_are_one_message_with_the_way_to_page_two() {
+    let bot = Bot::with_bounties(20_000);
+    let page = bot.one("/bounty");
+    assert_eq!(listed_ids(&page), (1..=20).collect::<Vec<_>>());
+    assert!(
+        visible(&page).contains("page 1 of 1000"),
+        "says where we are: {page}"
+    );
+    assert!(
+        visible(&page).ends_with("Next page: /bounty 2"),
+        "says how to go on: {page}"
+    );
+}
+
+#[test]
+fn pages_show_every_bounty_once_and_the_last_has_no_next() {
+    let bot = Bot::with_bounties(45);
+    let mut seen = Vec::new();
+    for n in 1..=3 {
+        let page = bot.one(&format!("/bounty {n}"));
+        seen.extend(listed_ids(&page));
+        let next = format!("/bounty {}", n + 1);
+        assert_eq!(visible(&page).contains(&next), n < 3, "{page}");
+        assert!(visible(&page).contains(&format!("page {n} of 3")), "{page}");
+    }
+    assert_eq!(seen, (1..=45).collect::<Vec<_>>());
+    let small = Bot::with_bounties(3);
+    let only = small.one("/bounty");
+    assert!(
+        !visible(&only).contains("page"),
+        "one page needs no pager: {only}"
+    );
+}
+
+#[test]
+fn my_shows_one_page_of_tracked_bounties_at_a_time() {
+    let bot = Bot::new();
+    let bounties = (1..=60).map(|i| bounty(i, &format!("task {i}"))).collect();
+    let tracked: Vec<u64> = (1..=60).filter(|i| i % 2 == 0).collect(); // 30 of them
+    bot.import(bounties, &tracked);
+    let first = bot.one("/my");
+    assert_eq!(listed_ids(&first), tracked[..20].to_vec());
+    assert!(visible(&first).ends_with("Next page: /my 2"), "{first}");
+    let second = bot.one("/my 2");
+    assert_eq!(listed_ids(&second), tracked[20..].to_vec());
+    assert!(!visible(&second).contains("Next page"), "{second}");
+}
+
+#[test]
+fn a_page_past_the_end_gets_a_short_clear_answer() {
+    let bot = Bot::with_bounties(45);
+    let past = bot.one("/bounty 4");
+    assert_eq!(
+        past,
+        "There are only 3 pages of bounties here. The last one: /bounty 3"
+    );
+    bot.say("/track 1");
+    assert_eq!(
+        bot.one("/my 2"),
+        "There is only 1 page of your tracked bounties here. The last one: /my 1"
+    );
+    for (text, reason) in [
+        ("/bounty 0", "\"0\" is not a page number"),
+        ("/bounty two", "\"two\" is not a page number"),
+        ("/my 1 2", "give just one page number"),
+        ("/bounty 99999999999999999999999", "is not a page number"),
+    ] {
+        let reply = visible(&bot.one(text));
+        assert!(reply.contains(reason), "{text}: {reply}");
+        assert!(reply.chars().count() < 200, "{text}: {reply}");
+    }
+    let empty = Bot::new();
+    assert!(empty.one("/bounty 2").contains("No bounties yet"));
+}
+
+#[test]
+fn a_page_of_the_longest_texts_and_links_still_fits_one_message() {
+    let bot = Bot::new();
+    let text = format!("{}<&>", "😀é".repeat(332)); // 999 chars, 1,667 UTF-16 units
+    let bounties = (1..=25)
+        .map(|i| {
+            let mut b = bounty(u64::MAX - 100 + i, &text);
+            b.created_by_user_id = UserId(i64::MAX);
+            b.link = Some(format!("https://example.org/{}", "x".repeat(2000)));
+            b.due_date_ts = Some(-86_400 * 3_000_000); // very overdue, from old data
+            b
+        })
+        .collect();
+    bot.import(bounties, &[]);
+    let page = bot.one("/bounty");
+    let shown = visible(&page);
+    assert!(
+        shown.encode_utf16().count() <= 4096,
+        "{} UTF-16 units",
+        shown.encode_utf16().count()
+    );
+    assert_eq!(listed_ids(&page).len(), 20, "a full page: {shown}");
+    assert!(shown.contains("😀é😀é"), "texts are shortened, not dropped");
+    assert!(shown.contains('…'), "a shortened text says so");
+    assert_eq!(
+        page.matches("<a href=").count(),
+        20,
+        "every link still reachable"
+    );
+}
