@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::parse::{COMMANDS, Command, Parsed, parse};
 use super::render::{PAGE_SIZE, Page, escape, list_page};
-use crate::domain::{BountyId, BountyText, ChatId, UserId, date_to_ts, quoted};
+use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted};
 use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
 
 /// Who is speaking, where and when.
@@ -171,7 +171,7 @@ fn run(
                     created_by_user_id: ctx.user,
                     text: text.into_string(),
                     link,
-                    due_date_ts: due.map(date_to_ts),
+                    due_date_ts: due.map(DueDate::timestamp),
                     created_at: ctx.now.as_second(),
                 },
             )?;
@@ -195,7 +195,7 @@ fn run(
             let patch = BountyPatch {
                 text: changes.text.map(BountyText::into_string),
                 link: changes.link,
-                due_date_ts: changes.due.map(|d| d.map(date_to_ts)),
+                due_date_ts: changes.due.map(|d| d.map(DueDate::timestamp)),
             };
             // Applied by the store in one unit of work, so a concurrent edit of another
             // field is kept; `None` means the bounty was deleted meanwhile.
@@ -281,11 +281,13 @@ pub fn help_text() -> String {
         "\n<b>Examples</b>\n\
          /add Fix the login bug https://example.org/issues/1 +3d\n\
          /add Write the release notes 2026-12-01\n\
+         /add Team lunch friday\n\
          /edit 2 text=Write better notes due=tomorrow\n\
          /edit 2 link=- due=-\n\
          /track 2\n\
          /bounty 2\n\n\
-         Due dates: YYYY-MM-DD, today, tomorrow, +3d (days), +2w (weeks). \
+         Due dates: YYYY-MM-DD (2000-01-01 to 2200-12-31), today, tomorrow, +3d (days), \
+         +2w (weeks), or a weekday (friday: the next Friday). \
          Only a bounty's creator can edit or delete it.",
     );
     s.push_str(&format!(
@@ -297,6 +299,7 @@ pub fn help_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::date_to_ts;
     use crate::store::json::JsonStore;
 
     const GROUP: ChatId = ChatId(-100_123);

@@ -3,15 +3,16 @@
 //! A message is a command when its first token starts with `/`. Tokens are split on
 //! any whitespace, so `/add\nFix the bug` works. `/cmd@OtherBot` is not for us and is
 //! ignored; `/cmd@ThisBot` (any letter case) is. For `/add` and positional `/edit`: a
-//! token starting with `http://` or `https://` is the link, a final token that is a
-//! date (`YYYY-MM-DD`, `today`, `tomorrow`, `+3d`, `+2w`) is the due date, the rest is
-//! the text. `/edit` also takes `text=...`, `link=...`, `due=...`, with `link=-` and
-//! `due=-` clearing the field. `/bounty` and `/my` take an optional page number.
+//! token starting with `http://` or `https://` is the link, a final token shaped like
+//! a date (`YYYY-MM-DD`, `today`, `tomorrow`, `+3d`, `+2w`, a weekday name) is the
+//! due date, the rest is the text. `/edit` also takes `text=...`, `link=...`,
+//! `due=...`, with `link=-` and `due=-` clearing the field. `/bounty` and `/my` take
+//! an optional page number.
 
 use jiff::civil::Date;
 
 use crate::domain::{
-    BountyId, BountyText, DateToken, FieldError, is_link, parse_due, parse_id, quoted,
+    BountyId, BountyText, DateToken, DueDate, FieldError, is_link, parse_due, parse_id, quoted,
 };
 
 /// A parsed command.
@@ -29,7 +30,7 @@ pub enum Command {
         /// Optional link.
         link: Option<String>,
         /// Optional due date.
-        due: Option<Date>,
+        due: Option<DueDate>,
     },
     /// `/edit <id> ...`.
     Edit {
@@ -63,7 +64,7 @@ pub struct Changes {
     /// New link, or `Some(None)` to clear it.
     pub link: Option<Option<String>>,
     /// New due date, or `Some(None)` to clear it.
-    pub due: Option<Option<Date>>,
+    pub due: Option<Option<DueDate>>,
 }
 
 impl Changes {
@@ -179,7 +180,7 @@ fn positional(
     command: &'static str,
     tokens: &[&str],
     today: Date,
-) -> Result<(String, Option<String>, Option<Date>), (&'static str, String)> {
+) -> Result<(String, Option<String>, Option<DueDate>), (&'static str, String)> {
     let mut tokens = tokens.to_vec();
     let mut due = None;
     if let Some(last) = tokens.last() {
@@ -188,12 +189,7 @@ fn positional(
                 due = Some(d);
                 tokens.pop();
             }
-            DateToken::Bad => {
-                return Err((
-                    command,
-                    FieldError::BadDate((*last).to_string()).to_string(),
-                ));
-            }
+            DateToken::Bad(e) => return Err((command, e.to_string())),
             DateToken::NotADate => {}
         }
     }
@@ -310,7 +306,10 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
             "due" if value == "-" => changes.due = Some(None),
             _ => match parse_due(&value, today) {
                 DateToken::Date(d) => changes.due = Some(Some(d)),
-                _ => return Err(("edit", FieldError::BadDate(value).to_string())),
+                DateToken::Bad(e) => return Err(("edit", e.to_string())),
+                DateToken::NotADate => {
+                    return Err(("edit", FieldError::BadDate(value).to_string()));
+                }
             },
         }
     }
@@ -320,6 +319,7 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{FIRST_DUE, LAST_DUE};
     use proptest::prelude::*;
 
     const BOT: &str = "BountyBot";
@@ -339,6 +339,10 @@ mod tests {
         }
     }
 
+    fn day(d: Option<DueDate>) -> Option<String> {
+        d.map(|d| d.to_string())
+    }
+
     fn usage(s: &str) -> String {
         match p(s) {
             Parsed::Usage { reason, .. } => reason,
@@ -355,13 +359,13 @@ mod tests {
         };
         assert_eq!(text.as_str(), "Fix the login bug");
         assert_eq!(link.as_deref(), Some("https://x.org/1"));
-        assert_eq!(due, Some("2026-12-01".parse().unwrap()));
+        assert_eq!(day(due), Some("2026-12-01".into()));
         let Command::Add { text, link, due } = cmd("/add\nWrite docs +2w") else {
             panic!()
         };
         assert_eq!(
-            (text.as_str(), link, due),
-            ("Write docs", None, Some("2026-12-07".parse().unwrap()))
+            (text.as_str(), link, day(due)),
+            ("Write docs", None, Some("2026-12-07".into()))
         );
         let Command::Add { text, due, .. } = cmd("/add meet today at noon") else {
             panic!()
@@ -398,6 +402,8 @@ mod tests {
         assert!(usage("/edit x text=a").contains("not a bounty number"));
         assert!(usage("/edit 3 link=notalink").contains("not a link"));
         assert!(usage("/edit 3 due=soon").contains("not a date"));
+        assert!(usage("/add Fix it 9999-12-31").contains("between 2000-01-01 and 2200-12-31"));
+        assert!(usage("/edit 3 due=9999-12-31").contains("between 2000-01-01 and 2200-12-31"));
         assert!(usage("/my extra").contains("\"extra\" is not a page number"));
         assert!(usage("/bounty 0").contains("\"0\" is not a page number"));
         assert!(usage("/bounty 1 2").contains("just one page number"));
@@ -412,7 +418,7 @@ mod tests {
         assert_eq!(id, BountyId(3));
         assert_eq!(changes.text.unwrap().as_str(), "New words here");
         assert_eq!(changes.link, Some(None));
-        assert_eq!(changes.due, Some(Some("2026-11-24".parse().unwrap())));
+        assert_eq!(changes.due.map(day), Some(Some("2026-11-24".into())));
         let Command::Edit { changes, .. } = cmd("/edit #4 due=-") else {
             panic!()
         };
@@ -429,7 +435,7 @@ mod tests {
             panic!()
         };
         assert_eq!(changes.text.unwrap().as_str(), "Better title");
-        assert_eq!(changes.due, Some(Some("2026-11-24".parse().unwrap())));
+        assert_eq!(changes.due.map(day), Some(Some("2026-11-24".into())));
     }
 
     #[test]
@@ -461,6 +467,41 @@ mod tests {
             sep in "[ \\n\\t]{1,3}",
         ) {
             let _ = p(&format!("/{name}{sep}{}", args.join(&sep)));
+        }
+
+        #[test]
+        fn an_accepted_due_date_is_always_in_range(
+            token in "(today|tomorrow|[a-z]{3,9}day|\\+[0-9]{1,7}[dwDW]|[0-9]{4}-[0-9]{2}-[0-9]{2})",
+            days in -80_000i64..80_000,
+        ) {
+            let today = jiff::civil::date(2026, 1, 1)
+                .checked_add(jiff::Span::new().days(days))
+                .unwrap();
+            for text in [format!("/add thing {token}"), format!("/edit 1 due={token}")] {
+                match parse(&text, BOT, today) {
+                    Parsed::Command(Command::Add { due: Some(d), .. }) => {
+                        prop_assert!((FIRST_DUE..=LAST_DUE).contains(&d.date()), "{d}");
+                    }
+                    Parsed::Command(Command::Edit { changes, .. }) => {
+                        let d = changes.due.flatten().unwrap();
+                        prop_assert!((FIRST_DUE..=LAST_DUE).contains(&d.date()), "{d}");
+                    }
+                    Parsed::Command(Command::Add { due: None, .. }) | Parsed::Usage { .. } => {}
+                    other => prop_assert!(false, "{other:?}"),
+                }
+            }
+        }
+
+        #[test]
+        fn numbers_and_versions_at_the_end_stay_text(
+            word in "(v?[0-9]{1,3}(\\.[0-9]{1,3}){1,3}|[0-9]{3}-[0-9]{3}-[0-9]{4}|[0-9]{1,9}|v[0-9]{1,3})",
+        ) {
+            match p(&format!("/add Ship {word}")) {
+                Parsed::Command(Command::Add { text, due: None, .. }) => {
+                    prop_assert_eq!(text.as_str(), format!("Ship {word}"));
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
         }
 
         #[test]

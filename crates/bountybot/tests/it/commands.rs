@@ -284,3 +284,75 @@ fn a_page_of_the_longest_texts_and_links_still_fits_one_message() {
         "every link still reachable"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// 3. Dates
+
+#[test]
+fn dates_outside_2000_to_2200_are_refused_not_stored_as_1970() {
+    let bot = Bot::new();
+    for text in [
+        "/add Far future 9999-12-31",
+        "/add Long ago 1999-12-31",
+        "/add Just after 2201-01-01",
+        "/add Much later +99999d",
+    ] {
+        let reply = bot.one(text);
+        assert!(
+            reply.contains("due dates must be between 2000-01-01 and 2200-12-31"),
+            "{text}: {reply}"
+        );
+    }
+    assert!(bot.store.list(GROUP).unwrap().is_empty(), "nothing stored");
+    bot.one("/add Edge 2200-12-31");
+    let reply = bot.one("/edit 1 due=9999-12-31");
+    assert!(
+        reply.contains("between 2000-01-01 and 2200-12-31"),
+        "{reply}"
+    );
+    let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+    assert_eq!(stored.due_date_ts, Some(7_289_568_000), "2200-12-31 kept");
+}
+
+#[test]
+fn ordinary_last_words_stay_in_the_text() {
+    for word in [
+        "1.2.3",
+        "192.168.0.1",
+        "555-123-4567",
+        "v2",
+        "2024",
+        "1-2-3",
+        "+5k",
+    ] {
+        let bot = Bot::new();
+        let reply = bot.one(&format!("/add Check {word}"));
+        assert_eq!(reply, format!("Added bounty <b>#1</b>: Check {word}"));
+        let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+        assert_eq!(
+            (stored.text.as_str(), stored.due_date_ts),
+            (format!("Check {word}").as_str(), None)
+        );
+    }
+}
+
+#[test]
+fn weekday_names_mean_the_next_such_day() {
+    let bot = Bot::new();
+    bot.one("/add Team lunch friday");
+    bot.one("/add Weekly report Monday"); // today is a Monday: the next one
+    let stored: Vec<(String, Option<i64>)> = bot
+        .store
+        .list(GROUP)
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.text, b.due_date_ts))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("Team lunch".into(), Some(1_795_737_600)), // 2026-11-27
+            ("Weekly report".into(), Some(1_795_996_800)), // 2026-11-30
+        ]
+    );
+}
