@@ -135,6 +135,27 @@ pub fn is_link(token: &str) -> bool {
         || (lower.starts_with("https://") && token.len() > 8)
 }
 
+/// The link in a whitespace-free `token`, without the brackets, quotes and
+/// punctuation around it as people write them: `(https://x.org/a),` gives
+/// `https://x.org/a`. A closing bracket that the link itself opened stays
+/// (`https://en.wikipedia.org/wiki/Rust_(language)`).
+pub fn link_in(token: &str) -> Option<&str> {
+    let mut t = token.trim_start_matches(['(', '[', '<', '"', '\'', '«']);
+    loop {
+        let before = t;
+        t = t.trim_end_matches(['.', ',', ';', ':', '!', '?', '"', '\'', '»']);
+        for (open, close) in [('(', ')'), ('[', ']'), ('<', '>')] {
+            if t.matches(close).count() > t.matches(open).count() {
+                t = t.strip_suffix(close).unwrap_or(t);
+            }
+        }
+        if t == before {
+            break;
+        }
+    }
+    is_link(t).then_some(t)
+}
+
 /// Parses a bounty number.
 pub fn parse_id(s: &str) -> Result<BountyId, FieldError> {
     match s.parse::<u64>() {
@@ -416,6 +437,25 @@ mod tests {
         assert!(parse_id("0").is_err());
         assert!(parse_id("abc").is_err());
         assert!(parse_id("-1").is_err());
+    }
+
+    #[test]
+    fn links_are_found_inside_brackets_and_punctuation() {
+        assert_eq!(link_in("https://x.org/a"), Some("https://x.org/a"));
+        assert_eq!(link_in("(https://x.org/a),"), Some("https://x.org/a"));
+        assert_eq!(link_in("\"https://x.org/a\"."), Some("https://x.org/a"));
+        assert_eq!(link_in("[https://x.org/a]"), Some("https://x.org/a"));
+        assert_eq!(
+            link_in("https://en.wikipedia.org/wiki/Rust_(language)"),
+            Some("https://en.wikipedia.org/wiki/Rust_(language)")
+        );
+        assert_eq!(
+            link_in("(https://en.wikipedia.org/wiki/Rust_(language))"),
+            Some("https://en.wikipedia.org/wiki/Rust_(language)")
+        );
+        assert_eq!(link_in("(https://)"), None);
+        assert_eq!(link_in("see"), None);
+        assert_eq!(link_in("x-https://x.org"), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use super::parse::{COMMANDS, Command, Parsed, parse};
-use super::render::{PAGE_SIZE, Page, escape, list_page};
+use super::render::{PAGE_SIZE, Page, confirmation, escape, list_page};
 use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted};
 use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError};
 
@@ -175,11 +175,7 @@ fn run(
                     created_at: ctx.now.as_second(),
                 },
             )?;
-            Reply(vec![format!(
-                "Added bounty <b>#{}</b>: {}",
-                b.id,
-                escape(&b.text)
-            )])
+            Reply(vec![confirmation("Added", &b, today)])
         }
         Command::Edit { id, changes } => {
             let Some(b) = store.get(chat, id)? else {
@@ -202,10 +198,7 @@ fn run(
             let Some(b) = store.update(chat, id, &patch)? else {
                 return Ok(no_such(id));
             };
-            match list_page(&format!("Updated #{id}"), "bounty", vec![b], 1, today) {
-                Page::Shown(message) => Reply(vec![message]),
-                Page::PastTheEnd(_) => no_such(id),
-            }
+            Reply(vec![confirmation("Updated", &b, today)])
         }
         Command::Delete(id) => {
             let Some(b) = store.get(chat, id)? else {
@@ -281,13 +274,14 @@ pub fn help_text() -> String {
         "\n<b>Examples</b>\n\
          /add Fix the login bug https://example.org/issues/1 +3d\n\
          /add Write the release notes 2026-12-01\n\
-         /add Team lunch friday\n\
+         /add Read https://example.org/spec and comment friday\n\
          /edit 2 text=Write better notes due=tomorrow\n\
          /edit 2 link=- due=-\n\
          /track 2\n\
          /bounty 2\n\n\
          Due dates: YYYY-MM-DD (2000-01-01 to 2200-12-31), today, tomorrow, +3d (days), \
-         +2w (weeks), or a weekday (friday: the next Friday). \
+         +2w (weeks), or a weekday (friday: the next Friday). A link after the text is \
+         the bounty's link; links inside the text stay there (the first one is the link). \
          Only a bounty's creator can edit or delete it.",
     );
     s.push_str(&format!(
@@ -349,7 +343,9 @@ mod tests {
             );
             assert_eq!(
                 bot.say(chat, ANN, "/add Second https://x.org +2d"),
-                "Added bounty <b>#2</b>: Second"
+                "Added bounty <b>#2</b>: Second\n\
+                 Link: <a href=\"https://x.org\">https://x.org</a>\n\
+                 Due: 2026-11-25 (due in 2 days)"
             );
             let list = bot.say(chat, ANN, "/bounty");
             assert!(
@@ -406,19 +402,20 @@ mod tests {
             );
             assert_eq!(
                 edited,
-                "<b>Updated #1</b>\n<b>#1</b> Renamed · <a href=\"https://x.org/9\">link</a> · due in 8 days (2026-12-01) · by user 11"
+                "Updated bounty <b>#1</b>: Renamed\n\
+                 Link: <a href=\"https://x.org/9\">https://x.org/9</a>\n\
+                 Due: 2026-12-01 (due in 8 days)"
             );
             let positional = bot.say(chat, ANN, "/edit 1 Shorter name +1d");
-            assert!(
-                positional.contains("Shorter name · <a href")
-                    && positional.contains("due tomorrow"),
-                "link kept, text and due changed: {positional}"
+            assert_eq!(
+                positional,
+                "Updated bounty <b>#1</b>: Shorter name\n\
+                 Link: <a href=\"https://x.org/9\">https://x.org/9</a>\n\
+                 Due: 2026-11-24 (due tomorrow)",
+                "link kept, text and due changed"
             );
             let cleared = bot.say(chat, ANN, "/edit 1 link=- due=-");
-            assert_eq!(
-                cleared,
-                "<b>Updated #1</b>\n<b>#1</b> Shorter name · by user 11"
-            );
+            assert_eq!(cleared, "Updated bounty <b>#1</b>: Shorter name");
             assert_eq!(bot.say(chat, ANN, "/delete 1"), "Deleted bounty #1.");
             assert!(bot.say(chat, ANN, "/bounty").contains("No bounties yet"));
             assert!(bot.say(chat, ANN, "/delete 1").contains("no bounty #1"));
@@ -683,6 +680,7 @@ mod tests {
             "/my",
             "/add",
             "/add <i>x</i> & y https://x.org/?a=<b> +2d",
+            "/add see https://x.org/?a=\"<b>\" & <i>y</i> friday",
             "/bounty 1",
             "/bounty 9",
             "/my 3",

@@ -2,17 +2,21 @@
 //!
 //! A message is a command when its first token starts with `/`. Tokens are split on
 //! any whitespace, so `/add\nFix the bug` works. `/cmd@OtherBot` is not for us and is
-//! ignored; `/cmd@ThisBot` (any letter case) is. For `/add` and positional `/edit`: a
-//! token starting with `http://` or `https://` is the link, a final token shaped like
-//! a date (`YYYY-MM-DD`, `today`, `tomorrow`, `+3d`, `+2w`, a weekday name) is the
-//! due date, the rest is the text. `/edit` also takes `text=...`, `link=...`,
+//! ignored; `/cmd@ThisBot` (any letter case) is.
+//!
+//! For `/add` and positional `/edit`: a final token shaped like a date (`YYYY-MM-DD`,
+//! `today`, `tomorrow`, `+3d`, `+2w`, a weekday name) is the due date; anything else
+//! is text. The first link (`http://` or `https://`, brackets and punctuation around
+//! it allowed) is the bounty's link. Links stay in the text where they were written,
+//! except the documented `/add <text> [link] [due]` form: a single link that comes
+//! after all the text is the link alone. `/edit` also takes `text=...`, `link=...`,
 //! `due=...`, with `link=-` and `due=-` clearing the field. `/bounty` and `/my` take
 //! an optional page number.
 
 use jiff::civil::Date;
 
 use crate::domain::{
-    BountyId, BountyText, DateToken, DueDate, FieldError, is_link, parse_due, parse_id, quoted,
+    BountyId, BountyText, DateToken, DueDate, FieldError, link_in, parse_due, parse_id, quoted,
 };
 
 /// A parsed command.
@@ -193,16 +197,19 @@ fn positional(
             DateToken::NotADate => {}
         }
     }
-    let mut link = None;
-    let mut text = Vec::new();
-    for t in tokens {
-        if link.is_none() && is_link(t) {
-            link = Some(t.to_string());
-        } else {
-            text.push(t);
-        }
+    let links: Vec<(usize, &str)> = tokens
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| link_in(t).map(|l| (i, l)))
+        .collect();
+    let link = links.first().map(|(_, l)| (*l).to_string());
+    // `/add <text> [link] [due]`: one link after all the text is the link alone.
+    if let [(i, _)] = links[..]
+        && i + 1 == tokens.len()
+    {
+        tokens.pop();
     }
-    Ok((text.join(" "), link, due))
+    Ok((tokens.join(" "), link, due))
 }
 
 fn parse_add(tokens: &[&str], today: Date) -> ParseResult {
@@ -293,7 +300,9 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
                 changes.text = Some(BountyText::parse(&value).map_err(|e| ("edit", e.to_string()))?)
             }
             "link" if value == "-" => changes.link = Some(None),
-            "link" if is_link(&value) && words.len() == 1 => changes.link = Some(Some(value)),
+            "link" if words.len() == 1 && link_in(&value).is_some() => {
+                changes.link = Some(link_in(&value).map(str::to_string));
+            }
             "link" => {
                 return Err((
                     "edit",
@@ -378,6 +387,40 @@ mod tests {
     }
 
     #[test]
+    fn links_stay_in_the_text_unless_they_come_after_it() {
+        let add = |s: &str| match cmd(s) {
+            Command::Add { text, link, due } => (text.into_string(), link, day(due)),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            add("/add Read https://x.org/a and comment +1d"),
+            (
+                "Read https://x.org/a and comment".into(),
+                Some("https://x.org/a".into()),
+                Some("2026-11-24".into())
+            )
+        );
+        assert_eq!(
+            add("/add Compare https://x.org/a with https://x.org/b"),
+            (
+                "Compare https://x.org/a with https://x.org/b".into(),
+                Some("https://x.org/a".into()),
+                None
+            ),
+            "two links: both stay, the first is the link"
+        );
+        assert_eq!(
+            add("/add Fix the bug (https://x.org/1)"),
+            ("Fix the bug".into(), Some("https://x.org/1".into()), None),
+            "a single link after the text, as inline_text_links writes it"
+        );
+        assert_eq!(
+            add("/add Release 1.2.3"),
+            ("Release 1.2.3".into(), None, None)
+        );
+    }
+
+    #[test]
     fn addressing_other_bots_and_this_bot() {
         assert_eq!(p("/bounty@OtherBot"), Parsed::OtherBot);
         assert_eq!(cmd("/bounty@bountybot"), Command::List { page: 1 });
@@ -436,6 +479,19 @@ mod tests {
         };
         assert_eq!(changes.text.unwrap().as_str(), "Better title");
         assert_eq!(changes.due.map(day), Some(Some("2026-11-24".into())));
+        let Command::Edit { changes, .. } = cmd("/edit 4 See https://x.org/3 first") else {
+            panic!()
+        };
+        assert_eq!(
+            changes.text.unwrap().as_str(),
+            "See https://x.org/3 first",
+            "a link inside the text stays there"
+        );
+        assert_eq!(changes.link, Some(Some("https://x.org/3".into())));
+        let Command::Edit { changes, .. } = cmd("/edit 4 link=(https://x.org/4).") else {
+            panic!()
+        };
+        assert_eq!(changes.link, Some(Some("https://x.org/4".into())));
     }
 
     #[test]
@@ -499,6 +555,28 @@ mod tests {
             match p(&format!("/add Ship {word}")) {
                 Parsed::Command(Command::Add { text, due: None, .. }) => {
                     prop_assert_eq!(text.as_str(), format!("Ship {word}"));
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_link_among_words_stays_where_it_was_written(
+            before in proptest::collection::vec("[a-zA-Z]{1,9}x", 0..6),
+            after in proptest::collection::vec("[a-zA-Z]{1,9}x", 1..6),
+            path in "[a-z0-9/._-]{0,20}",
+        ) {
+            let link = format!("https://example.org/{path}");
+            let text = [before.join(" "), link.clone(), after.join(" ")]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            match p(&format!("/add {text}")) {
+                Parsed::Command(Command::Add { text: t, link: l, .. }) => {
+                    prop_assert_eq!(t.as_str(), text.as_str());
+                    prop_assert_eq!(l.as_deref(), link_in(&link));
                 }
                 other => prop_assert!(false, "{other:?}"),
             }

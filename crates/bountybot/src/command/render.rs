@@ -12,6 +12,10 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// Bounties per page of `/bounty` and `/my`.
 pub const PAGE_SIZE: usize = 20;
 
+/// Most characters of a link shown as text in a confirmation (the link itself is
+/// kept whole in the `href`).
+const MAX_LINK_SHOWN: usize = 200;
+
 /// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -69,13 +73,42 @@ pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     format!("{head}…").into()
 }
 
+/// `text` as HTML with `link` clickable where it is written (the first time it
+/// stands as a word of its own, brackets and punctuation around it allowed); `None`
+/// when `text` does not contain it so.
+fn with_inline_link(text: &str, link: &str) -> Option<String> {
+    if link.is_empty() {
+        return None;
+    }
+    let opens = |c: char| c.is_whitespace() || "([<\"'«".contains(c);
+    let closes = |c: char| c.is_whitespace() || ")]>.,;:!?\"'»".contains(c);
+    let (at, _) = text.match_indices(link).find(|(at, _)| {
+        text[..*at].chars().next_back().is_none_or(opens)
+            && text[at + link.len()..].chars().next().is_none_or(closes)
+    })?;
+    let href = escape(link);
+    Some(format!(
+        "{}<a href=\"{href}\">{href}</a>{}",
+        escape(&text[..at]),
+        escape(&text[at + link.len()..])
+    ))
+}
+
 /// One bounty as a listing line with its text cut to `max_text` UTF-16 units, and
-/// the line's visible length.
+/// the line's visible length. A link written in the text is made clickable where it
+/// stands; a link that is not in the (shown) text follows as ` · link`.
 pub fn bounty_line(b: &Bounty, today: Date, max_text: usize) -> (String, usize) {
     let text = shorten(&b.text, max_text);
-    let mut html = format!("<b>#{}</b> {}", b.id, escape(&text));
+    let inline = b.link.as_deref().and_then(|l| with_inline_link(&text, l));
+    let mut html = format!(
+        "<b>#{}</b> {}",
+        b.id,
+        inline.clone().unwrap_or_else(|| escape(&text))
+    );
     let mut plain = format!("#{} {text}", b.id);
-    if let Some(link) = &b.link {
+    if let Some(link) = &b.link
+        && inline.is_none()
+    {
         html.push_str(&format!(" · <a href=\"{}\">link</a>", escape(link)));
         plain.push_str(" · link");
     }
@@ -94,6 +127,23 @@ pub fn bounty_line(b: &Bounty, today: Date, max_text: usize) -> (String, usize) 
 /// Sorts by due date (undated last), then id.
 pub fn sort_for_display(bounties: &mut [Bounty]) {
     bounties.sort_by_key(|b| (b.due_date_ts.is_none(), b.due_date_ts, b.id));
+}
+
+/// A reply to `/add` or `/edit`: what was stored, field by field, text in full.
+pub fn confirmation(what: &str, b: &Bounty, today: Date) -> String {
+    let mut s = format!("{what} bounty <b>#{}</b>: {}", b.id, escape(&b.text));
+    if let Some(link) = &b.link {
+        s.push_str(&format!(
+            "\nLink: <a href=\"{}\">{}</a>",
+            escape(link),
+            escape(&shorten(link, MAX_LINK_SHOWN))
+        ));
+    }
+    if let Some(ts) = b.due_date_ts {
+        let due = ts_to_date(ts);
+        s.push_str(&format!("\nDue: {due} ({})", relative_due(due, today)));
+    }
+    s
 }
 
 /// One page of a listing, or how many pages there are when `page` is past the end.
@@ -234,6 +284,11 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("<script>"));
+        let shown = confirmation("Added", &b, today());
+        assert!(
+            shown.contains("&lt;script&gt;") && shown.contains("&amp;b=&quot;2&quot;"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -298,6 +353,32 @@ mod tests {
     }
 
     #[test]
+    fn a_link_in_the_text_is_made_clickable_there_and_not_repeated() {
+        let mut b = bounty(1, "Read https://x.org/a, then https://x.org/ab", None);
+        b.link = Some("https://x.org/a".into());
+        let (line, len) = bounty_line(&b, today(), 1000);
+        assert_eq!(
+            line,
+            "<b>#1</b> Read <a href=\"https://x.org/a\">https://x.org/a</a>, then https://x.org/ab · by user 42"
+        );
+        assert_eq!(len, visible(&line).encode_utf16().count());
+        b.text = "Read it".into();
+        let (line, _) = bounty_line(&b, today(), 1000);
+        assert_eq!(
+            line,
+            "<b>#1</b> Read it · <a href=\"https://x.org/a\">link</a> · by user 42"
+        );
+        b.text = "See https://x.org/abc".into();
+        let (line, _) = bounty_line(&b, today(), 1000);
+        assert!(
+            line.ends_with(
+                "See https://x.org/abc · <a href=\"https://x.org/a\">link</a> · by user 42"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn shortening_never_breaks_a_link_or_a_character() {
         assert_eq!(shorten("short", 10), "short");
         assert_eq!(shorten("abcdefghij", 5), "abcd…");
@@ -309,6 +390,27 @@ mod tests {
         assert_eq!(shorten("see https://x.org/long/path", 15), "see…");
         assert_eq!(shorten("a\u{3000}https://x.org/long", 10), "a…");
         assert_eq!(shorten("abc", 0), "…");
+        let mut b = bounty(1, "Read https://x.org/long/path/to/it and more", None);
+        b.link = Some("https://x.org/long/path/to/it".into());
+        let (line, _) = bounty_line(&b, today(), 12);
+        assert_eq!(
+            line,
+            "<b>#1</b> Read… · <a href=\"https://x.org/long/path/to/it\">link</a> · by user 42",
+            "a link cut out of the text still follows it"
+        );
+    }
+
+    #[test]
+    fn confirmations_show_text_link_and_due() {
+        let mut b = bounty(7, "Fix it", Some("2026-11-30"));
+        assert_eq!(
+            confirmation("Added", &b, today()),
+            "Added bounty <b>#7</b>: Fix it\nDue: 2026-11-30 (due in 7 days)"
+        );
+        b.link = Some(format!("https://x.org/{}", "a".repeat(5000)));
+        let shown = confirmation("Updated", &b, today());
+        assert!(shown.contains(&format!("href=\"{}\"", b.link.as_deref().unwrap())));
+        assert!(visible(&shown).encode_utf16().count() < 300, "{shown}");
     }
 
     proptest! {

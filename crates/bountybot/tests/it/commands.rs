@@ -286,7 +286,7 @@ fn a_page_of_the_longest_texts_and_links_still_fits_one_message() {
 }
 
 // ---------------------------------------------------------------------------------
-// 3. Dates
+// 3. Dates, links and confirmations
 
 #[test]
 fn dates_outside_2000_to_2200_are_refused_not_stored_as_1970() {
@@ -355,4 +355,61 @@ fn weekday_names_mean_the_next_such_day() {
             ("Weekly report".into(), Some(1_795_996_800)), // 2026-11-30
         ]
     );
+}
+
+#[test]
+fn a_link_in_the_middle_stays_in_the_text_and_is_the_bounty_link() {
+    let bot = Bot::new();
+    bot.one("/add Read https://x.org/a?b=1&c=2 and comment");
+    let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+    assert_eq!(stored.text, "Read https://x.org/a?b=1&c=2 and comment");
+    assert_eq!(stored.link.as_deref(), Some("https://x.org/a?b=1&c=2"));
+    let list = bot.one("/bounty");
+    assert!(
+        list.contains("Read <a href=\"https://x.org/a?b=1&amp;c=2\">https://x.org/a?b=1&amp;c=2</a> and comment"),
+        "the link is clickable where it was written: {list}"
+    );
+    assert_eq!(
+        visible(&list).matches("https://x.org/a").count(),
+        1,
+        "shown once: {list}"
+    );
+    assert!(!visible(&list).contains("· link"), "{list}");
+}
+
+#[test]
+fn a_link_after_the_text_is_the_bounty_link_and_links_in_brackets_count() {
+    let bot = Bot::new();
+    bot.one("/add Fix the login bug https://x.org/1 +3d");
+    bot.one("/add See the spec (https://x.org/spec), then decide");
+    let b1 = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+    assert_eq!(
+        (b1.text.as_str(), b1.link.as_deref()),
+        ("Fix the login bug", Some("https://x.org/1"))
+    );
+    let b2 = bot.store.get(GROUP, BountyId(2)).unwrap().unwrap();
+    assert_eq!(
+        (b2.text.as_str(), b2.link.as_deref()),
+        (
+            "See the spec (https://x.org/spec), then decide",
+            Some("https://x.org/spec")
+        )
+    );
+}
+
+#[test]
+fn add_and_edit_confirmations_echo_text_link_and_due() {
+    let bot = Bot::new();
+    let added = bot.one("/add Fix the login bug https://x.org/1 2026-12-01");
+    assert_eq!(
+        visible(&added),
+        "Added bounty #1: Fix the login bug\nLink: https://x.org/1\nDue: 2026-12-01 (due in 8 days)"
+    );
+    let edited = bot.one("/edit 1 Shorter https://x.org/2 tomorrow");
+    assert_eq!(
+        visible(&edited),
+        "Updated bounty #1: Shorter\nLink: https://x.org/2\nDue: 2026-11-24 (due tomorrow)"
+    );
+    let cleared = bot.one("/edit 1 link=- due=-");
+    assert_eq!(visible(&cleared), "Updated bounty #1: Shorter");
 }
