@@ -9,6 +9,7 @@
 //! finish, and exit.
 
 pub mod dedup;
+pub mod entities;
 pub mod send;
 
 use std::net::SocketAddr;
