@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use jiff::civil::Date;
+use jiff::civil::{Date, Weekday};
 use serde::{Deserialize, Serialize};
 
 /// A Telegram chat id: negative for groups and supergroups, positive for a private
@@ -50,6 +50,11 @@ impl fmt::Display for BountyId {
 /// Longest bounty text, in characters.
 pub const MAX_TEXT_CHARS: usize = 1000;
 
+/// Earliest due date the bot accepts.
+pub const FIRST_DUE: Date = jiff::civil::date(2000, 1, 1);
+/// Latest due date the bot accepts.
+pub const LAST_DUE: Date = jiff::civil::date(2200, 12, 31);
+
 /// Why a bounty field was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldError {
@@ -59,9 +64,21 @@ pub enum FieldError {
     /// Text over [`MAX_TEXT_CHARS`].
     #[error("the description is {0} characters; the limit is 1000")]
     TextTooLong(usize),
-    /// Not a date the bot understands.
-    #[error("{} is not a date: use YYYY-MM-DD, today, tomorrow, +3d or +2w", quoted(.0))]
+    /// Shaped like a date but not a real one (`2026-02-30`), or a date in another
+    /// format (`01/12/2026`).
+    #[error(
+        "{} is not a date: use YYYY-MM-DD, today, tomorrow, +3d, +2w or a weekday like friday",
+        quoted(.0)
+    )]
     BadDate(String),
+    /// A real date outside [`FIRST_DUE`]..=[`LAST_DUE`].
+    #[error(
+        "{} is out of range: due dates must be between {} and {}",
+        quoted(.0),
+        FIRST_DUE,
+        LAST_DUE
+    )]
+    DateOutOfRange(String),
     /// Not a bounty number.
     #[error("{} is not a bounty number", quoted(.0))]
     BadId(String),
@@ -118,6 +135,27 @@ pub fn is_link(token: &str) -> bool {
         || (lower.starts_with("https://") && token.len() > 8)
 }
 
+/// The link in a whitespace-free `token`, without the brackets, quotes and
+/// punctuation around it as people write them: `(https://x.org/a),` gives
+/// `https://x.org/a`. A closing bracket that the link itself opened stays
+/// (`https://en.wikipedia.org/wiki/Rust_(language)`).
+pub fn link_in(token: &str) -> Option<&str> {
+    let mut t = token.trim_start_matches(['(', '[', '<', '"', '\'', '«']);
+    loop {
+        let before = t;
+        t = t.trim_end_matches(['.', ',', ';', ':', '!', '?', '"', '\'', '»']);
+        for (open, close) in [('(', ')'), ('[', ']'), ('<', '>')] {
+            if t.matches(close).count() > t.matches(open).count() {
+                t = t.strip_suffix(close).unwrap_or(t);
+            }
+        }
+        if t == before {
+            break;
+        }
+    }
+    is_link(t).then_some(t)
+}
+
 /// Parses a bounty number.
 pub fn parse_id(s: &str) -> Result<BountyId, FieldError> {
     match s.parse::<u64>() {
@@ -126,63 +164,122 @@ pub fn parse_id(s: &str) -> Result<BountyId, FieldError> {
     }
 }
 
+/// A due date the bot accepts: a real date within [`FIRST_DUE`]..=[`LAST_DUE`], so it
+/// always has a timestamp and always reads back as itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DueDate(Date);
+
+impl DueDate {
+    /// `date` if it is within range; `token` is what the user wrote, for the reason.
+    pub fn new(date: Date, token: &str) -> Result<DueDate, FieldError> {
+        if (FIRST_DUE..=LAST_DUE).contains(&date) {
+            Ok(DueDate(date))
+        } else {
+            Err(FieldError::DateOutOfRange(token.to_string()))
+        }
+    }
+
+    /// The date.
+    pub fn date(self) -> Date {
+        self.0
+    }
+
+    /// Unix seconds of 00:00 UTC of the day (exact: the range is well inside what a
+    /// timestamp holds).
+    pub fn timestamp(self) -> i64 {
+        date_to_ts(self.0)
+    }
+}
+
+impl fmt::Display for DueDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// What a token says about a due date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DateToken {
-    /// A valid date.
-    Date(Date),
-    /// Looks like an attempt at a date but is not one the bot accepts.
-    Bad,
+    /// A valid due date.
+    Date(DueDate),
+    /// Looks like a date but is not one the bot accepts, and why.
+    Bad(FieldError),
     /// Not a date at all (ordinary text).
     NotADate,
 }
 
-/// Reads `token` as a due date relative to `today`: `YYYY-MM-DD`, `today`,
-/// `tomorrow`, `+Nd`, `+Nw`.
+/// Weekday names, as `parse_due` reads them.
+const WEEKDAYS: [(&str, Weekday); 7] = [
+    ("monday", Weekday::Monday),
+    ("tuesday", Weekday::Tuesday),
+    ("wednesday", Weekday::Wednesday),
+    ("thursday", Weekday::Thursday),
+    ("friday", Weekday::Friday),
+    ("saturday", Weekday::Saturday),
+    ("sunday", Weekday::Sunday),
+];
+
+/// Reads `token` as a due date relative to `today`. Only tokens shaped like one of
+/// the accepted forms count as dates: `YYYY-MM-DD`, `today`, `tomorrow`, `+Nd`, `+Nw`
+/// and weekday names (`friday`: the next Friday after today; never today). Anything
+/// else is ordinary text (`1.2.3`, `555-123-4567`, `v2`, `2024`), except a date in
+/// another format (`01/12/2026`, `2026-5-1`), which gets a reason. A date outside
+/// [`FIRST_DUE`]..=[`LAST_DUE`] is refused.
 pub fn parse_due(token: &str, today: Date) -> DateToken {
     let t = token.to_ascii_lowercase();
+    let in_range = |d: Option<Date>| match d {
+        Some(d) => DueDate::new(d, token).map_or_else(DateToken::Bad, DateToken::Date),
+        None => DateToken::Bad(FieldError::DateOutOfRange(token.to_string())),
+    };
     match t.as_str() {
-        "today" => return DateToken::Date(today),
-        "tomorrow" => return today.tomorrow().map_or(DateToken::Bad, DateToken::Date),
+        "today" => return in_range(Some(today)),
+        "tomorrow" => return in_range(today.tomorrow().ok()),
         _ => {}
     }
-    if let Some(rest) = t.strip_prefix('+') {
-        let mut chars = rest.chars();
-        let unit = chars.next_back();
-        let num = chars.as_str();
-        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-            return if rest.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
-                DateToken::Bad
-            } else {
-                DateToken::NotADate
-            };
-        }
-        let Ok(n) = num.parse::<i64>() else {
-            return DateToken::Bad;
-        };
-        let days = match unit {
-            Some('d') => n,
-            Some('w') => n.saturating_mul(7),
-            _ => return DateToken::Bad,
-        };
-        if days > 36_600 {
-            return DateToken::Bad;
-        }
-        return today
-            .checked_add(jiff::Span::new().days(days))
-            .map_or(DateToken::Bad, DateToken::Date);
+    if let Some((_, day)) = WEEKDAYS.iter().find(|(name, _)| *name == t) {
+        return in_range(today.nth_weekday(1, *day).ok());
     }
-    let b = t.as_bytes();
-    let is_iso_shape = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
-    if is_iso_shape {
-        return t.parse::<Date>().map_or(DateToken::Bad, DateToken::Date);
+    if let Some(rest) = t.strip_prefix('+')
+        && let Some(num) = rest.strip_suffix(['d', 'w'])
+        && !num.is_empty()
+        && num.bytes().all(|b| b.is_ascii_digit())
+    {
+        let per_unit = if rest.ends_with('w') { 7 } else { 1 };
+        // More days than the whole accepted range is out of range however it is added.
+        let days = num
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| n.checked_mul(per_unit))
+            .filter(|&d| d <= 100_000);
+        return in_range(days.and_then(|d| today.checked_add(jiff::Span::new().days(d)).ok()));
     }
-    // Digits with date-like separators (05/01/2026, 2026.5.1, 2026-5-1): a date in the
-    // wrong format, which deserves a reason rather than silently becoming text.
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let seps = b.iter().filter(|c| matches!(c, b'-' | b'/' | b'.')).count();
-    if digits >= 3 && seps >= 2 && digits + seps == b.len() && b[0].is_ascii_digit() {
-        return DateToken::Bad;
+    let groups: Vec<&str> = t.split(['-', '/']).collect();
+    let [first, second, third] = groups[..] else {
+        return DateToken::NotADate;
+    };
+    if !groups
+        .iter()
+        .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return DateToken::NotADate;
+    }
+    if (first.len(), second.len(), third.len()) == (4, 2, 2) && !t.contains('/') {
+        return match t.parse::<Date>() {
+            Ok(d) => in_range(Some(d)),
+            Err(_) => DateToken::Bad(FieldError::BadDate(token.to_string())),
+        };
+    }
+    // A date in another format: a four-digit year at one end, day and month of one
+    // or two digits, one kind of separator. Other digit groups (phone numbers,
+    // `1-2-3`) are text.
+    let small = |g: &str| g.len() <= 2 && g.parse::<u8>().is_ok_and(|n| (1..=31).contains(&n));
+    let year = |g: &str| g.len() == 4 && g.parse::<u16>().is_ok_and(|y| (1900..=2999).contains(&y));
+    let one_separator = !(t.contains('-') && t.contains('/'));
+    if one_separator
+        && ((year(first) && small(second) && small(third))
+            || (small(first) && small(second) && year(third)))
+    {
+        return DateToken::Bad(FieldError::BadDate(token.to_string()));
     }
     DateToken::NotADate
 }
@@ -209,39 +306,101 @@ mod tests {
         "2026-11-23".parse().unwrap()
     }
 
+    fn d(s: &str) -> String {
+        match parse_due(s, today()) {
+            DateToken::Date(d) => d.to_string(),
+            DateToken::Bad(e) => format!("Bad: {e}"),
+            DateToken::NotADate => "NotADate".to_string(),
+        }
+    }
+
     #[test]
     fn due_dates_in_every_accepted_form() {
-        let d = |s: &str| match parse_due(s, today()) {
-            DateToken::Date(d) => d.to_string(),
-            other => format!("{other:?}"),
-        };
         assert_eq!(d("2026-12-01"), "2026-12-01");
         assert_eq!(d("today"), "2026-11-23");
         assert_eq!(d("Tomorrow"), "2026-11-24");
         assert_eq!(d("+3d"), "2026-11-26");
-        assert_eq!(d("+2w"), "2026-12-07");
+        assert_eq!(d("+2W"), "2026-12-07");
+        assert_eq!(d("+0d"), "2026-11-23");
     }
 
     #[test]
-    fn near_misses_are_bad_and_words_are_not_dates() {
+    fn weekday_names_are_the_next_such_day_never_today() {
+        assert_eq!(today().weekday(), Weekday::Monday);
+        assert_eq!(d("tuesday"), "2026-11-24");
+        assert_eq!(d("Sunday"), "2026-11-29");
+        assert_eq!(d("monday"), "2026-11-30", "a week away, not today");
+        for short in ["mon", "sun", "sat", "wed", "fri"] {
+            assert_eq!(d(short), "NotADate", "{short} is an ordinary word");
+        }
+    }
+
+    #[test]
+    fn dates_outside_the_range_are_refused() {
+        for far in [
+            "9999-12-31",
+            "1999-12-31",
+            "2201-01-01",
+            "0000-01-01",
+            "+99999d",
+        ] {
+            assert_eq!(
+                parse_due(far, today()),
+                DateToken::Bad(FieldError::DateOutOfRange(far.to_string())),
+                "{far}"
+            );
+        }
         assert_eq!(
-            parse_due("+3é", today()),
-            DateToken::Bad,
-            "multi-byte unit must not panic"
+            d("+99999999999999999999999w"),
+            "Bad: \"+99999999999999999999999w\" is out of range: due dates must be between 2000-01-01 and 2200-12-31"
         );
-        assert_eq!(parse_due("+𐿢", today()), DateToken::NotADate);
+        assert_eq!(d("2000-01-01"), "2000-01-01");
+        assert_eq!(d("2200-12-31"), "2200-12-31");
+        let late = "2200-12-30".parse().unwrap();
+        assert_eq!(
+            parse_due("tomorrow", late),
+            DateToken::Date(DueDate(LAST_DUE))
+        );
+        assert!(matches!(parse_due("+2d", late), DateToken::Bad(_)));
+        assert!(matches!(parse_due("friday", late), DateToken::Bad(_)));
+    }
+
+    #[test]
+    fn dates_in_other_formats_are_bad_and_ordinary_words_are_not_dates() {
         for bad in [
             "2026-02-30",
             "2026-13-01",
             "05/01/2026",
-            "2026.5.1",
-            "+3m",
-            "+99999999999d",
-            "1-2-3",
+            "2026/12/01",
+            "2026-5-1",
         ] {
-            assert_eq!(parse_due(bad, today()), DateToken::Bad, "{bad}");
+            assert_eq!(
+                parse_due(bad, today()),
+                DateToken::Bad(FieldError::BadDate(bad.to_string())),
+                "{bad}"
+            );
         }
-        for word in ["fix", "v1.2", "+", "+x", "bug#12", "2026"] {
+        for word in [
+            "fix",
+            "v1.2",
+            "v2",
+            "+",
+            "+x",
+            "+3m",
+            "+5k",
+            "+3é",
+            "+𐿢",
+            "bug#12",
+            "2024",
+            "1.2.3",
+            "2026.5.1",
+            "192.168.0.1",
+            "555-123-4567",
+            "1-2-3",
+            "12-34-5678",
+            "2026-12/01",
+            "2026-12-01-02",
+        ] {
             assert_eq!(parse_due(word, today()), DateToken::NotADate, "{word}");
         }
     }
@@ -281,9 +440,36 @@ mod tests {
     }
 
     #[test]
+    fn links_are_found_inside_brackets_and_punctuation() {
+        assert_eq!(link_in("https://x.org/a"), Some("https://x.org/a"));
+        assert_eq!(link_in("(https://x.org/a),"), Some("https://x.org/a"));
+        assert_eq!(link_in("\"https://x.org/a\"."), Some("https://x.org/a"));
+        assert_eq!(link_in("[https://x.org/a]"), Some("https://x.org/a"));
+        assert_eq!(
+            link_in("https://en.wikipedia.org/wiki/Rust_(language)"),
+            Some("https://en.wikipedia.org/wiki/Rust_(language)")
+        );
+        assert_eq!(
+            link_in("(https://en.wikipedia.org/wiki/Rust_(language))"),
+            Some("https://en.wikipedia.org/wiki/Rust_(language)")
+        );
+        assert_eq!(link_in("(https://)"), None);
+        assert_eq!(link_in("see"), None);
+        assert_eq!(link_in("x-https://x.org"), None);
+    }
+
+    #[test]
     fn dates_and_timestamps_round_trip() {
         let d: Date = "2026-05-01".parse().unwrap();
         assert_eq!(ts_to_date(date_to_ts(d)), d);
         assert_eq!(date_to_ts(d), 1_777_593_600);
+        for edge in [FIRST_DUE, LAST_DUE] {
+            let due = DueDate::new(edge, "x").unwrap();
+            assert_eq!(ts_to_date(due.timestamp()), edge);
+        }
+        assert_eq!(
+            DueDate::new(LAST_DUE, "x").unwrap().timestamp(),
+            7_289_568_000
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! Command + store -> reply. Decides who may do what; never touches files itself.
+//!
+//! A storage failure is logged for the operator with its whole cause chain and the
+//! chat, and the chat gets a short text without server paths or OS errors.
 
 use jiff::Timestamp;
 
 use super::parse::{COMMANDS, Command, Parsed, parse};
-use super::render::{escape, list_messages};
-use crate::domain::{BountyId, BountyText, ChatId, UserId, date_to_ts, quoted};
+use super::render::{PAGE_SIZE, Page, confirmation, escape, list_page};
+use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted};
 use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError, UpdateId};
 
 /// Who is speaking, where and when.
@@ -58,9 +61,74 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
             Ok(reply) => Some(reply),
             // A redelivered update whose change is stored: nothing to do again.
             Err(StoreError::AlreadyProcessed { .. }) => None,
-            Err(e) => Some(Reply(vec![format!("⚠️ {}", escape(&e.to_string()))])),
+            Err(e) => Some(storage_failure(ctx, &e)),
         },
     }
+}
+
+/// Logs `e` for the operator and tells the chat as little as is useful.
+fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
+    tracing::error!(
+        chat = %ctx.chat,
+        user = %ctx.user,
+        error = %cause_chain(e),
+        "a command failed in storage"
+    );
+    let text = match e {
+        // The chat's own file: worth telling them, by its name within the data dir.
+        StoreError::Corrupt {
+            chat,
+            file,
+            line,
+            column,
+            ..
+        } => format!(
+            "⚠️ stored data of chat {chat} is damaged ({}, line {line}, column {column}); nothing was changed",
+            escape(&data_relative(file))
+        ),
+        _ => "⚠️ Sorry, something went wrong storing that; the operator has been told.".into(),
+    };
+    Reply(vec![text])
+}
+
+/// `e` and each of its sources, joined by `: `, leaving out a source whose text the
+/// message before already includes.
+fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = cause.source();
+    }
+    chain
+}
+
+/// A stored file's name as the chat may see it: relative to the data dir, never an
+/// absolute server path (only the file name is left of one).
+fn data_relative(file: &str) -> String {
+    let path = std::path::Path::new(file);
+    if path.is_absolute() {
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    } else {
+        file.to_string()
+    }
+}
+
+/// The answer to a page past the end of a listing.
+fn past_the_end(pages: usize, what: &str, command: &str) -> Reply {
+    let (verb, noun) = if pages == 1 {
+        ("is", "page")
+    } else {
+        ("are", "pages")
+    };
+    Reply(vec![format!(
+        "There {verb} only {pages} {noun} of {what} here. The last one: /{command} {pages}"
+    )])
 }
 
 fn usage_of(command: &str) -> &'static str {
@@ -84,7 +152,7 @@ fn run(
 ) -> Result<Reply, StoreError> {
     let chat = ctx.chat;
     Ok(match cmd {
-        Command::List => {
+        Command::List { page } => {
             let list = store.list(chat)?;
             if list.is_empty() {
                 Reply(vec![
@@ -96,7 +164,10 @@ fn run(
                 } else {
                     "Your bounties"
                 };
-                Reply(list_messages(title, list, today))
+                match list_page(title, "bounty", list, page, today) {
+                    Page::Shown(message) => Reply(vec![message]),
+                    Page::PastTheEnd(pages) => past_the_end(pages, "bounties", "bounty"),
+                }
             }
         }
         Command::Add { text, link, due } => {
@@ -106,16 +177,12 @@ fn run(
                     created_by_user_id: ctx.user,
                     text: text.into_string(),
                     link,
-                    due_date_ts: due.map(date_to_ts),
+                    due_date_ts: due.map(DueDate::timestamp),
                     created_at: ctx.now.as_second(),
                 },
                 ctx.update,
             )?;
-            Reply(vec![format!(
-                "Added bounty <b>#{}</b>: {}",
-                b.id,
-                escape(&b.text)
-            )])
+            Reply(vec![confirmation("Added", &b, today)])
         }
         Command::Edit { id, changes } => {
             let Some(b) = store.get(chat, id)? else {
@@ -131,14 +198,14 @@ fn run(
             let patch = BountyPatch {
                 text: changes.text.map(BountyText::into_string),
                 link: changes.link,
-                due_date_ts: changes.due.map(|d| d.map(date_to_ts)),
+                due_date_ts: changes.due.map(|d| d.map(DueDate::timestamp)),
             };
             // Applied by the store in one unit of work, so a concurrent edit of another
             // field is kept; `None` means the bounty was deleted meanwhile.
             let Some(b) = store.update(chat, id, &patch, ctx.update)? else {
                 return Ok(no_such(id));
             };
-            Reply(list_messages(&format!("Updated #{id}"), vec![b], today))
+            Reply(vec![confirmation("Updated", &b, today)])
         }
         Command::Delete(id) => {
             let Some(b) = store.get(chat, id)? else {
@@ -171,7 +238,7 @@ fn run(
                 Reply(vec![format!("You were not tracking #{id}.")])
             }
         }
-        Command::My => {
+        Command::My { page } => {
             let tracked = store.tracked(chat, ctx.user)?;
             let all = store.list(chat)?;
             let mine: Vec<Bounty> = all
@@ -183,7 +250,10 @@ fn run(
                     "You track no bounties here. Use /track &lt;id&gt; to bookmark one.".into(),
                 ])
             } else {
-                Reply(list_messages("Your tracked bounties", mine, today))
+                match list_page("Your tracked bounties", "my", mine, page, today) {
+                    Page::Shown(message) => Reply(vec![message]),
+                    Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
+                }
             }
         }
         Command::Start => {
@@ -211,18 +281,26 @@ pub fn help_text() -> String {
         "\n<b>Examples</b>\n\
          /add Fix the login bug https://example.org/issues/1 +3d\n\
          /add Write the release notes 2026-12-01\n\
+         /add Read https://example.org/spec and comment friday\n\
          /edit 2 text=Write better notes due=tomorrow\n\
          /edit 2 link=- due=-\n\
-         /track 2\n\n\
-         Due dates: YYYY-MM-DD, today, tomorrow, +3d (days), +2w (weeks). \
+         /track 2\n\
+         /bounty 2\n\n\
+         Due dates: YYYY-MM-DD (2000-01-01 to 2200-12-31), today, tomorrow, +3d (days), \
+         +2w (weeks), or a weekday (friday: the next Friday). A link after the text is \
+         the bounty's link; links inside the text stay there (the first one is the link). \
          Only a bounty's creator can edit or delete it.",
     );
+    s.push_str(&format!(
+        " Lists show {PAGE_SIZE} bounties a page: /bounty 2 shows the next."
+    ));
     s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::date_to_ts;
     use crate::store::json::JsonStore;
 
     const GROUP: ChatId = ChatId(-100_123);
@@ -273,7 +351,9 @@ mod tests {
             );
             assert_eq!(
                 bot.say(chat, ANN, "/add Second https://x.org +2d"),
-                "Added bounty <b>#2</b>: Second"
+                "Added bounty <b>#2</b>: Second\n\
+                 Link: <a href=\"https://x.org\">https://x.org</a>\n\
+                 Due: 2026-11-25 (due in 2 days)"
             );
             let list = bot.say(chat, ANN, "/bounty");
             assert!(
@@ -330,19 +410,20 @@ mod tests {
             );
             assert_eq!(
                 edited,
-                "<b>Updated #1</b>\n<b>#1</b> Renamed · <a href=\"https://x.org/9\">link</a> · due in 8 days (2026-12-01) · by user 11"
+                "Updated bounty <b>#1</b>: Renamed\n\
+                 Link: <a href=\"https://x.org/9\">https://x.org/9</a>\n\
+                 Due: 2026-12-01 (due in 8 days)"
             );
             let positional = bot.say(chat, ANN, "/edit 1 Shorter name +1d");
-            assert!(
-                positional.contains("Shorter name · <a href")
-                    && positional.contains("due tomorrow"),
-                "link kept, text and due changed: {positional}"
+            assert_eq!(
+                positional,
+                "Updated bounty <b>#1</b>: Shorter name\n\
+                 Link: <a href=\"https://x.org/9\">https://x.org/9</a>\n\
+                 Due: 2026-11-24 (due tomorrow)",
+                "link kept, text and due changed"
             );
             let cleared = bot.say(chat, ANN, "/edit 1 link=- due=-");
-            assert_eq!(
-                cleared,
-                "<b>Updated #1</b>\n<b>#1</b> Shorter name · by user 11"
-            );
+            assert_eq!(cleared, "Updated bounty <b>#1</b>: Shorter name");
             assert_eq!(bot.say(chat, ANN, "/delete 1"), "Deleted bounty #1.");
             assert!(bot.say(chat, ANN, "/bounty").contains("No bounties yet"));
             assert!(bot.say(chat, ANN, "/delete 1").contains("no bounty #1"));
@@ -370,13 +451,15 @@ mod tests {
             );
             assert!(bot.say(chat, ANN, "/untrack").contains("which bounty?"));
             assert!(bot.say(chat, ANN, "/edit 1").contains("nothing to change"));
-            assert!(
-                bot.say(chat, ANN, "/my please")
-                    .contains("/my takes no arguments")
+            assert_eq!(
+                bot.say(chat, ANN, "/my please"),
+                "⚠️ &quot;please&quot; is not a page number; pages start at 1\n\
+                 Usage: your bookmarked bounties here: /my [page]"
             );
+            assert!(bot.say(chat, ANN, "/bounty 3").contains("No bounties yet"));
             assert!(
-                bot.say(chat, ANN, "/bounty 3")
-                    .contains("/bounty takes no arguments")
+                bot.say(chat, ANN, "/bounty three")
+                    .contains("not a page number")
             );
             assert!(
                 bot.say(chat, ANN, "/add Thing 01/12/2026")
@@ -637,6 +720,10 @@ mod tests {
             "/my",
             "/add",
             "/add <i>x</i> & y https://x.org/?a=<b> +2d",
+            "/add see https://x.org/?a=\"<b>\" & <i>y</i> friday",
+            "/bounty 1",
+            "/bounty 9",
+            "/my 3",
             "/edit 1",
             "/edit 1 text=<new>",
             "/track 1",
@@ -666,6 +753,21 @@ mod tests {
             "{added}"
         );
         assert!(!bot.say(GROUP, ANN, "/bounty").contains("<b>bold"));
+    }
+
+    #[test]
+    fn the_cause_chain_names_every_cause_once_and_no_server_path_reaches_the_chat() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer: {0}")]
+        struct Repeats(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Hides(#[source] std::io::Error);
+        let io = || std::io::Error::other("disk on fire");
+        assert_eq!(cause_chain(&Repeats(io())), "outer: disk on fire");
+        assert_eq!(cause_chain(&Hides(io())), "outer: disk on fire");
+        assert_eq!(data_relative("-5/group.json"), "-5/group.json");
+        assert_eq!(data_relative("/srv/bot/data/-5/group.json"), "group.json");
     }
 
     #[test]

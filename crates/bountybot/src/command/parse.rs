@@ -2,23 +2,31 @@
 //!
 //! A message is a command when its first token starts with `/`. Tokens are split on
 //! any whitespace, so `/add\nFix the bug` works. `/cmd@OtherBot` is not for us and is
-//! ignored; `/cmd@ThisBot` (any letter case) is. For `/add` and positional `/edit`: a
-//! token starting with `http://` or `https://` is the link, a final token that is a
-//! date (`YYYY-MM-DD`, `today`, `tomorrow`, `+3d`, `+2w`) is the due date, the rest is
-//! the text. `/edit` also takes `text=...`, `link=...`, `due=...`, with `link=-` and
-//! `due=-` clearing the field.
+//! ignored; `/cmd@ThisBot` (any letter case) is.
+//!
+//! For `/add` and positional `/edit`: a final token shaped like a date (`YYYY-MM-DD`,
+//! `today`, `tomorrow`, `+3d`, `+2w`, a weekday name) is the due date; anything else
+//! is text. The first link (`http://` or `https://`, brackets and punctuation around
+//! it allowed) is the bounty's link. Links stay in the text where they were written,
+//! except the documented `/add <text> [link] [due]` form: a single link that comes
+//! after all the text is the link alone. `/edit` also takes `text=...`, `link=...`,
+//! `due=...`, with `link=-` and `due=-` clearing the field. `/bounty` and `/my` take
+//! an optional page number.
 
 use jiff::civil::Date;
 
 use crate::domain::{
-    BountyId, BountyText, DateToken, FieldError, is_link, parse_due, parse_id, quoted,
+    BountyId, BountyText, DateToken, DueDate, FieldError, link_in, parse_due, parse_id, quoted,
 };
 
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `/bounty`: list the chat's bounties.
-    List,
+    /// `/bounty [page]`: one page of the chat's bounties.
+    List {
+        /// Which page, from 1.
+        page: usize,
+    },
     /// `/add <text> [link] [due]`.
     Add {
         /// Description.
@@ -26,7 +34,7 @@ pub enum Command {
         /// Optional link.
         link: Option<String>,
         /// Optional due date.
-        due: Option<Date>,
+        due: Option<DueDate>,
     },
     /// `/edit <id> ...`.
     Edit {
@@ -41,8 +49,11 @@ pub enum Command {
     Track(BountyId),
     /// `/untrack <id>`.
     Untrack(BountyId),
-    /// `/my`.
-    My,
+    /// `/my [page]`: one page of the sender's tracked bounties.
+    My {
+        /// Which page, from 1.
+        page: usize,
+    },
     /// `/start`.
     Start,
     /// `/help`.
@@ -57,7 +68,7 @@ pub struct Changes {
     /// New link, or `Some(None)` to clear it.
     pub link: Option<Option<String>>,
     /// New due date, or `Some(None)` to clear it.
-    pub due: Option<Option<Date>>,
+    pub due: Option<Option<DueDate>>,
 }
 
 impl Changes {
@@ -68,13 +79,13 @@ impl Changes {
 
 /// The commands the bot knows, for `/help` and `setMyCommands`.
 pub const COMMANDS: [(&str, &str); 9] = [
-    ("bounty", "list this chat's bounties"),
+    ("bounty", "list this chat's bounties: /bounty [page]"),
     ("add", "add a bounty: /add <text> [link] [due]"),
     ("edit", "change your bounty: /edit <id> [text] [link] [due]"),
     ("delete", "delete your bounty: /delete <id>"),
     ("track", "bookmark a bounty: /track <id>"),
     ("untrack", "remove a bookmark: /untrack <id>"),
-    ("my", "your bookmarked bounties in this chat"),
+    ("my", "your bookmarked bounties here: /my [page]"),
     ("start", "say hello"),
     ("help", "how to use the bot"),
 ];
@@ -124,8 +135,10 @@ pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
     let name = name.to_ascii_lowercase();
     let tokens: Vec<&str> = args.split_whitespace().collect();
     let result = match name.as_str() {
-        "bounty" | "bounties" | "list" => no_args("bounty", &tokens, Command::List),
-        "my" => no_args("my", &tokens, Command::My),
+        "bounty" | "bounties" | "list" => {
+            page("bounty", &tokens).map(|page| Command::List { page })
+        }
+        "my" => page("my", &tokens).map(|page| Command::My { page }),
         "start" => Ok(Command::Start),
         "help" => Ok(Command::Help),
         "add" => parse_add(&tokens, today),
@@ -143,11 +156,17 @@ pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
 
 type ParseResult = Result<Command, (&'static str, String)>;
 
-fn no_args(command: &'static str, tokens: &[&str], c: Command) -> ParseResult {
-    if tokens.is_empty() {
-        Ok(c)
-    } else {
-        Err((command, format!("/{command} takes no arguments")))
+fn page(command: &'static str, tokens: &[&str]) -> Result<usize, (&'static str, String)> {
+    match tokens {
+        [] => Ok(1),
+        [n] => match n.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err((
+                command,
+                format!("{} is not a page number; pages start at 1", quoted(n)),
+            )),
+        },
+        _ => Err((command, "give just one page number".to_string())),
     }
 }
 
@@ -165,7 +184,7 @@ fn positional(
     command: &'static str,
     tokens: &[&str],
     today: Date,
-) -> Result<(String, Option<String>, Option<Date>), (&'static str, String)> {
+) -> Result<(String, Option<String>, Option<DueDate>), (&'static str, String)> {
     let mut tokens = tokens.to_vec();
     let mut due = None;
     if let Some(last) = tokens.last() {
@@ -174,25 +193,23 @@ fn positional(
                 due = Some(d);
                 tokens.pop();
             }
-            DateToken::Bad => {
-                return Err((
-                    command,
-                    FieldError::BadDate((*last).to_string()).to_string(),
-                ));
-            }
+            DateToken::Bad(e) => return Err((command, e.to_string())),
             DateToken::NotADate => {}
         }
     }
-    let mut link = None;
-    let mut text = Vec::new();
-    for t in tokens {
-        if link.is_none() && is_link(t) {
-            link = Some(t.to_string());
-        } else {
-            text.push(t);
-        }
+    let links: Vec<(usize, &str)> = tokens
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| link_in(t).map(|l| (i, l)))
+        .collect();
+    let link = links.first().map(|(_, l)| (*l).to_string());
+    // `/add <text> [link] [due]`: one link after all the text is the link alone.
+    if let [(i, _)] = links[..]
+        && i + 1 == tokens.len()
+    {
+        tokens.pop();
     }
-    Ok((text.join(" "), link, due))
+    Ok((tokens.join(" "), link, due))
 }
 
 fn parse_add(tokens: &[&str], today: Date) -> ParseResult {
@@ -283,7 +300,9 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
                 changes.text = Some(BountyText::parse(&value).map_err(|e| ("edit", e.to_string()))?)
             }
             "link" if value == "-" => changes.link = Some(None),
-            "link" if is_link(&value) && words.len() == 1 => changes.link = Some(Some(value)),
+            "link" if words.len() == 1 && link_in(&value).is_some() => {
+                changes.link = Some(link_in(&value).map(str::to_string));
+            }
             "link" => {
                 return Err((
                     "edit",
@@ -296,7 +315,10 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
             "due" if value == "-" => changes.due = Some(None),
             _ => match parse_due(&value, today) {
                 DateToken::Date(d) => changes.due = Some(Some(d)),
-                _ => return Err(("edit", FieldError::BadDate(value).to_string())),
+                DateToken::Bad(e) => return Err(("edit", e.to_string())),
+                DateToken::NotADate => {
+                    return Err(("edit", FieldError::BadDate(value).to_string()));
+                }
             },
         }
     }
@@ -306,6 +328,7 @@ fn keyed_changes(tokens: &[&str], today: Date) -> Result<Changes, (&'static str,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{FIRST_DUE, LAST_DUE};
     use proptest::prelude::*;
 
     const BOT: &str = "BountyBot";
@@ -325,6 +348,10 @@ mod tests {
         }
     }
 
+    fn day(d: Option<DueDate>) -> Option<String> {
+        d.map(|d| d.to_string())
+    }
+
     fn usage(s: &str) -> String {
         match p(s) {
             Parsed::Usage { reason, .. } => reason,
@@ -341,13 +368,13 @@ mod tests {
         };
         assert_eq!(text.as_str(), "Fix the login bug");
         assert_eq!(link.as_deref(), Some("https://x.org/1"));
-        assert_eq!(due, Some("2026-12-01".parse().unwrap()));
+        assert_eq!(day(due), Some("2026-12-01".into()));
         let Command::Add { text, link, due } = cmd("/add\nWrite docs +2w") else {
             panic!()
         };
         assert_eq!(
-            (text.as_str(), link, due),
-            ("Write docs", None, Some("2026-12-07".parse().unwrap()))
+            (text.as_str(), link, day(due)),
+            ("Write docs", None, Some("2026-12-07".into()))
         );
         let Command::Add { text, due, .. } = cmd("/add meet today at noon") else {
             panic!()
@@ -360,10 +387,44 @@ mod tests {
     }
 
     #[test]
+    fn links_stay_in_the_text_unless_they_come_after_it() {
+        let add = |s: &str| match cmd(s) {
+            Command::Add { text, link, due } => (text.into_string(), link, day(due)),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            add("/add Read https://x.org/a and comment +1d"),
+            (
+                "Read https://x.org/a and comment".into(),
+                Some("https://x.org/a".into()),
+                Some("2026-11-24".into())
+            )
+        );
+        assert_eq!(
+            add("/add Compare https://x.org/a with https://x.org/b"),
+            (
+                "Compare https://x.org/a with https://x.org/b".into(),
+                Some("https://x.org/a".into()),
+                None
+            ),
+            "two links: both stay, the first is the link"
+        );
+        assert_eq!(
+            add("/add Fix the bug (https://x.org/1)"),
+            ("Fix the bug".into(), Some("https://x.org/1".into()), None),
+            "a single link after the text, as inline_text_links writes it"
+        );
+        assert_eq!(
+            add("/add Release 1.2.3"),
+            ("Release 1.2.3".into(), None, None)
+        );
+    }
+
+    #[test]
     fn addressing_other_bots_and_this_bot() {
         assert_eq!(p("/bounty@OtherBot"), Parsed::OtherBot);
-        assert_eq!(cmd("/bounty@bountybot"), Command::List);
-        assert_eq!(cmd("/BOUNTY"), Command::List);
+        assert_eq!(cmd("/bounty@bountybot"), Command::List { page: 1 });
+        assert_eq!(cmd("/BOUNTY"), Command::List { page: 1 });
         assert_eq!(p("hello"), Parsed::NotACommand);
         assert_eq!(p("/"), Parsed::NotACommand);
         assert_eq!(p("/frobnicate"), Parsed::Unknown("frobnicate".into()));
@@ -384,7 +445,11 @@ mod tests {
         assert!(usage("/edit x text=a").contains("not a bounty number"));
         assert!(usage("/edit 3 link=notalink").contains("not a link"));
         assert!(usage("/edit 3 due=soon").contains("not a date"));
-        assert!(usage("/my extra").contains("no arguments"));
+        assert!(usage("/add Fix it 9999-12-31").contains("between 2000-01-01 and 2200-12-31"));
+        assert!(usage("/edit 3 due=9999-12-31").contains("between 2000-01-01 and 2200-12-31"));
+        assert!(usage("/my extra").contains("\"extra\" is not a page number"));
+        assert!(usage("/bounty 0").contains("\"0\" is not a page number"));
+        assert!(usage("/bounty 1 2").contains("just one page number"));
     }
 
     #[test]
@@ -396,7 +461,7 @@ mod tests {
         assert_eq!(id, BountyId(3));
         assert_eq!(changes.text.unwrap().as_str(), "New words here");
         assert_eq!(changes.link, Some(None));
-        assert_eq!(changes.due, Some(Some("2026-11-24".parse().unwrap())));
+        assert_eq!(changes.due.map(day), Some(Some("2026-11-24".into())));
         let Command::Edit { changes, .. } = cmd("/edit #4 due=-") else {
             panic!()
         };
@@ -413,7 +478,20 @@ mod tests {
             panic!()
         };
         assert_eq!(changes.text.unwrap().as_str(), "Better title");
-        assert_eq!(changes.due, Some(Some("2026-11-24".parse().unwrap())));
+        assert_eq!(changes.due.map(day), Some(Some("2026-11-24".into())));
+        let Command::Edit { changes, .. } = cmd("/edit 4 See https://x.org/3 first") else {
+            panic!()
+        };
+        assert_eq!(
+            changes.text.unwrap().as_str(),
+            "See https://x.org/3 first",
+            "a link inside the text stays there"
+        );
+        assert_eq!(changes.link, Some(Some("https://x.org/3".into())));
+        let Command::Edit { changes, .. } = cmd("/edit 4 link=(https://x.org/4).") else {
+            panic!()
+        };
+        assert_eq!(changes.link, Some(Some("https://x.org/4".into())));
     }
 
     #[test]
@@ -423,7 +501,10 @@ mod tests {
         assert_eq!(cmd("/untrack 2"), Command::Untrack(BountyId(2)));
         assert_eq!(cmd("/start whatever"), Command::Start);
         assert_eq!(cmd("/help"), Command::Help);
-        assert_eq!(cmd("/my"), Command::My);
+        assert_eq!(cmd("/my"), Command::My { page: 1 });
+        assert_eq!(cmd("/my 2"), Command::My { page: 2 });
+        assert_eq!(cmd("/bounty 3"), Command::List { page: 3 });
+        assert_eq!(cmd("/list 4"), Command::List { page: 4 });
     }
 
     proptest! {
@@ -442,6 +523,63 @@ mod tests {
             sep in "[ \\n\\t]{1,3}",
         ) {
             let _ = p(&format!("/{name}{sep}{}", args.join(&sep)));
+        }
+
+        #[test]
+        fn an_accepted_due_date_is_always_in_range(
+            token in "(today|tomorrow|[a-z]{3,9}day|\\+[0-9]{1,7}[dwDW]|[0-9]{4}-[0-9]{2}-[0-9]{2})",
+            days in -80_000i64..80_000,
+        ) {
+            let today = jiff::civil::date(2026, 1, 1)
+                .checked_add(jiff::Span::new().days(days))
+                .unwrap();
+            for text in [format!("/add thing {token}"), format!("/edit 1 due={token}")] {
+                match parse(&text, BOT, today) {
+                    Parsed::Command(Command::Add { due: Some(d), .. }) => {
+                        prop_assert!((FIRST_DUE..=LAST_DUE).contains(&d.date()), "{d}");
+                    }
+                    Parsed::Command(Command::Edit { changes, .. }) => {
+                        let d = changes.due.flatten().unwrap();
+                        prop_assert!((FIRST_DUE..=LAST_DUE).contains(&d.date()), "{d}");
+                    }
+                    Parsed::Command(Command::Add { due: None, .. }) | Parsed::Usage { .. } => {}
+                    other => prop_assert!(false, "{other:?}"),
+                }
+            }
+        }
+
+        #[test]
+        fn numbers_and_versions_at_the_end_stay_text(
+            word in "(v?[0-9]{1,3}(\\.[0-9]{1,3}){1,3}|[0-9]{3}-[0-9]{3}-[0-9]{4}|[0-9]{1,9}|v[0-9]{1,3})",
+        ) {
+            match p(&format!("/add Ship {word}")) {
+                Parsed::Command(Command::Add { text, due: None, .. }) => {
+                    prop_assert_eq!(text.as_str(), format!("Ship {word}"));
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_link_among_words_stays_where_it_was_written(
+            before in proptest::collection::vec("[a-zA-Z]{1,9}x", 0..6),
+            after in proptest::collection::vec("[a-zA-Z]{1,9}x", 1..6),
+            path in "[a-z0-9/._-]{0,20}",
+        ) {
+            let link = format!("https://example.org/{path}");
+            let text = [before.join(" "), link.clone(), after.join(" ")]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            match p(&format!("/add {text}")) {
+                Parsed::Command(Command::Add { text: t, link: l, .. }) => {
+                    prop_assert_eq!(t.as_str(), text.as_str());
+                    prop_assert_eq!(l.as_deref(), link_in(&link));
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
         }
 
         #[test]

@@ -1,5 +1,5 @@
-//! Replies as Telegram HTML: user text escaped, lists sorted and split under the
-//! message size limit.
+//! Replies as Telegram HTML: user text escaped, lists sorted and shown one page (one
+//! message) at a time, texts shortened when a page would not fit in one message.
 
 use jiff::civil::Date;
 
@@ -8,6 +8,13 @@ use crate::store::Bounty;
 
 /// Telegram's limit is 4096 characters after entity parsing; keep a margin.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// Bounties per page of `/bounty` and `/my`.
+pub const PAGE_SIZE: usize = 20;
+
+/// Most characters of a link shown as text in a confirmation (the link itself is
+/// kept whole in the `href`).
+const MAX_LINK_SHOWN: usize = 200;
 
 /// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`).
 pub fn escape(s: &str) -> String {
@@ -41,11 +48,67 @@ fn visible_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-/// One bounty as an HTML line, and its visible length.
-pub fn bounty_line(b: &Bounty, today: Date) -> (String, usize) {
-    let mut html = format!("<b>#{}</b> {}", b.id, escape(&b.text));
-    let mut plain = format!("#{} {}", b.id, b.text);
-    if let Some(link) = &b.link {
+/// `s` cut to at most `max` UTF-16 units, `…` included, between characters. A link
+/// the cut would break is left out whole, so no half link is shown.
+pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if visible_len(s) <= max {
+        return s.into();
+    }
+    let mut end = 0;
+    let mut units = 0;
+    for (i, c) in s.char_indices() {
+        if units + c.len_utf16() + 1 > max {
+            break;
+        }
+        units += c.len_utf16();
+        end = i + c.len_utf8();
+    }
+    let mut head = &s[..end];
+    let last_word = head.rsplit(char::is_whitespace).next().unwrap_or_default();
+    let word_start = head.len() - last_word.len();
+    let whole_word = s[word_start..].split(char::is_whitespace).next();
+    if whole_word.is_some_and(|w| w.contains("://")) {
+        head = head[..word_start].trim_end();
+    }
+    format!("{head}…").into()
+}
+
+/// `text` as HTML with `link` clickable where it is written (the first time it
+/// stands as a word of its own, brackets and punctuation around it allowed); `None`
+/// when `text` does not contain it so.
+fn with_inline_link(text: &str, link: &str) -> Option<String> {
+    if link.is_empty() {
+        return None;
+    }
+    let opens = |c: char| c.is_whitespace() || "([<\"'«".contains(c);
+    let closes = |c: char| c.is_whitespace() || ")]>.,;:!?\"'»".contains(c);
+    let (at, _) = text.match_indices(link).find(|(at, _)| {
+        text[..*at].chars().next_back().is_none_or(opens)
+            && text[at + link.len()..].chars().next().is_none_or(closes)
+    })?;
+    let href = escape(link);
+    Some(format!(
+        "{}<a href=\"{href}\">{href}</a>{}",
+        escape(&text[..at]),
+        escape(&text[at + link.len()..])
+    ))
+}
+
+/// One bounty as a listing line with its text cut to `max_text` UTF-16 units, and
+/// the line's visible length. A link written in the text is made clickable where it
+/// stands; a link that is not in the (shown) text follows as ` · link`.
+pub fn bounty_line(b: &Bounty, today: Date, max_text: usize) -> (String, usize) {
+    let text = shorten(&b.text, max_text);
+    let inline = b.link.as_deref().and_then(|l| with_inline_link(&text, l));
+    let mut html = format!(
+        "<b>#{}</b> {}",
+        b.id,
+        inline.clone().unwrap_or_else(|| escape(&text))
+    );
+    let mut plain = format!("#{} {text}", b.id);
+    if let Some(link) = &b.link
+        && inline.is_none()
+    {
         html.push_str(&format!(" · <a href=\"{}\">link</a>", escape(link)));
         plain.push_str(" · link");
     }
@@ -66,33 +129,108 @@ pub fn sort_for_display(bounties: &mut [Bounty]) {
     bounties.sort_by_key(|b| (b.due_date_ts.is_none(), b.due_date_ts, b.id));
 }
 
-/// A titled list split into messages of at most [`MAX_MESSAGE_CHARS`] visible
-/// characters, breaking only between lines (so never inside a tag).
-pub fn list_messages(title: &str, mut bounties: Vec<Bounty>, today: Date) -> Vec<String> {
-    sort_for_display(&mut bounties);
-    let header = format!("<b>{}</b>", escape(title));
-    let header_len = visible_len(title);
-    let mut messages = Vec::new();
-    let mut current = header.clone();
-    let mut current_len = header_len;
-    for b in &bounties {
-        let (line, len) = bounty_line(b, today);
-        if current_len + 1 + len > MAX_MESSAGE_CHARS && current_len > header_len {
-            messages.push(std::mem::replace(&mut current, format!("{header} (cont.)")));
-            current_len = header_len + 8;
-        }
-        current.push('\n');
-        current.push_str(&line);
-        current_len += 1 + len;
+/// A reply to `/add` or `/edit`: what was stored, field by field, text in full.
+pub fn confirmation(what: &str, b: &Bounty, today: Date) -> String {
+    let mut s = format!("{what} bounty <b>#{}</b>: {}", b.id, escape(&b.text));
+    if let Some(link) = &b.link {
+        s.push_str(&format!(
+            "\nLink: <a href=\"{}\">{}</a>",
+            escape(link),
+            escape(&shorten(link, MAX_LINK_SHOWN))
+        ));
     }
-    messages.push(current);
-    messages
+    if let Some(ts) = b.due_date_ts {
+        let due = ts_to_date(ts);
+        s.push_str(&format!("\nDue: {due} ({})", relative_due(due, today)));
+    }
+    s
 }
 
+/// One page of a listing, or how many pages there are when `page` is past the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// The page as one message.
+    Shown(String),
+    /// `page` is past the last page; there are this many.
+    PastTheEnd(usize),
+}
+
+/// Page `page` (from 1) of `bounties`, sorted for display, as one message of at most
+/// [`MAX_MESSAGE_CHARS`] visible characters: the title (with "page n of m" when there
+/// is more than one), up to [`PAGE_SIZE`] lines, and `Next page: /{command} n+1`
+/// unless it is the last. When the lines would not fit, the longest texts are cut
+/// (to the same length, as long as fits).
+pub fn list_page(
+    title: &str,
+    command: &str,
+    mut bounties: Vec<Bounty>,
+    page: usize,
+    today: Date,
+) -> Page {
+    let pages = bounties.len().div_ceil(PAGE_SIZE).max(1);
+    let page = page.max(1);
+    if page > pages {
+        return Page::PastTheEnd(pages);
+    }
+    sort_for_display(&mut bounties);
+    let start = (page - 1) * PAGE_SIZE;
+    let shown = &bounties[start..bounties.len().min(start + PAGE_SIZE)];
+    let mut head = format!("<b>{}</b>", escape(title));
+    let mut frame = visible_len(title);
+    if pages > 1 {
+        let of = format!(" (page {page} of {pages})");
+        frame += visible_len(&of);
+        head.push_str(&of);
+    }
+    let mut foot = String::new();
+    if page < pages {
+        foot = format!("\nNext page: /{command} {}", page + 1);
+        frame += visible_len(&foot);
+    }
+    let lines_fit = |max_text: usize| {
+        let mut total = frame;
+        let lines: Vec<String> = shown
+            .iter()
+            .map(|b| {
+                let (line, len) = bounty_line(b, today, max_text);
+                total += 1 + len;
+                line
+            })
+            .collect();
+        (total <= MAX_MESSAGE_CHARS).then_some(lines)
+    };
+    // The longest text cut that fits: binary search over the cut length (a full text
+    // is at most 2,000 UTF-16 units, so the search is short).
+    let longest = shown
+        .iter()
+        .map(|b| visible_len(&b.text))
+        .max()
+        .unwrap_or(0);
+    let lines = lines_fit(longest).unwrap_or_else(|| {
+        let (mut fits, mut fails) = (0, longest);
+        while fails - fits > 1 {
+            let mid = fits + (fails - fits) / 2;
+            if lines_fit(mid).is_some() {
+                fits = mid;
+            } else {
+                fails = mid;
+            }
+        }
+        lines_fit(fits).unwrap_or_default()
+    });
+    let mut message = head;
+    for line in lines {
+        message.push('\n');
+        message.push_str(&line);
+    }
+    message.push_str(&foot);
+    Page::Shown(message)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::{BountyId, UserId, date_to_ts};
+    use proptest::prelude::*;
 
     fn today() -> Date {
         "2026-11-23".parse().unwrap()
@@ -109,6 +247,28 @@ mod tests {
         }
     }
 
+    fn shown(page: Page) -> String {
+        match page {
+            Page::Shown(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Visible text of Telegram HTML: tags dropped, entities decoded.
+    fn visible(html: &str) -> String {
+        let mut out = String::new();
+        let mut rest = html;
+        while let Some(i) = rest.find('<') {
+            out.push_str(&rest[..i]);
+            rest = &rest[i + rest[i..].find('>').unwrap() + 1..];
+        }
+        out.push_str(rest);
+        out.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+    }
+
     #[test]
     fn escapes_html() {
         assert_eq!(
@@ -117,13 +277,18 @@ mod tests {
         );
         let mut b = bounty(1, "<script>alert(1)</script>", None);
         b.link = Some("https://x.org/?a=1&b=\"2\"".into());
-        let (line, _) = bounty_line(&b, today());
+        let (line, _) = bounty_line(&b, today(), 1000);
         assert!(line.contains("&lt;script&gt;"), "{line}");
         assert!(
             line.contains("href=\"https://x.org/?a=1&amp;b=&quot;2&quot;\""),
             "{line}"
         );
         assert!(!line.contains("<script>"));
+        let shown = confirmation("Added", &b, today());
+        assert!(
+            shown.contains("&lt;script&gt;") && shown.contains("&amp;b=&quot;2&quot;"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -138,45 +303,149 @@ mod tests {
 
     #[test]
     fn sorted_by_due_then_id_with_undated_last() {
-        let msgs = list_messages(
+        let page = shown(list_page(
             "Bounties",
+            "bounty",
             vec![
                 bounty(1, "undated", None),
                 bounty(2, "later", Some("2026-12-10")),
                 bounty(3, "sooner", Some("2026-11-25")),
                 bounty(4, "also later", Some("2026-12-10")),
             ],
+            1,
             today(),
-        );
-        assert_eq!(msgs.len(), 1);
+        ));
         let order: Vec<_> = ["sooner", "later", "also later", "undated"]
             .iter()
-            .map(|t| msgs[0].find(&format!("</b> {t} ")).unwrap())
+            .map(|t| page.find(&format!("</b> {t} ")).unwrap())
             .collect();
-        assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", msgs[0]);
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{page}");
+        assert!(
+            page.starts_with("<b>Bounties</b>\n"),
+            "no pager on one page"
+        );
     }
 
     #[test]
-    fn long_lists_split_between_lines_under_the_limit() {
-        let bounties: Vec<_> = (1..=200)
-            .map(|i| bounty(i, &"é<".repeat(60), None))
+    fn pages_follow_the_sorted_order_and_say_how_to_go_on() {
+        let bounties: Vec<_> = (1..=41)
+            .map(|i| bounty(i, &format!("t{i}"), (i > 30).then_some("2026-12-01")))
             .collect();
-        let msgs = list_messages("Bounties", bounties, today());
-        assert!(msgs.len() > 1);
-        let mut seen = 0;
-        for m in &msgs {
-            let visible: String = m
-                .replace("&lt;", "<")
-                .replace("<b>", "")
-                .replace("</b>", "");
-            assert!(visible.encode_utf16().count() <= 4096, "{}", visible.len());
-            assert_eq!(
-                m.matches("<b>").count(),
-                m.matches("</b>").count(),
-                "tags balanced"
-            );
-            seen += m.matches("<b>#").count();
+        let first = shown(list_page("B", "my", bounties.clone(), 1, today()));
+        assert!(
+            first.starts_with("<b>B</b> (page 1 of 3)\n<b>#31</b>"),
+            "{first}"
+        );
+        assert!(first.ends_with("\nNext page: /my 2"), "{first}");
+        let last = shown(list_page("B", "my", bounties.clone(), 3, today()));
+        assert_eq!(
+            last, "<b>B</b> (page 3 of 3)\n<b>#30</b> t30 · by user 42",
+            "the last page has no next"
+        );
+        assert_eq!(
+            list_page("B", "my", bounties, 4, today()),
+            Page::PastTheEnd(3)
+        );
+        assert_eq!(
+            list_page("B", "my", vec![], 2, today()),
+            Page::PastTheEnd(1)
+        );
+    }
+
+    #[test]
+    fn a_link_in_the_text_is_made_clickable_there_and_not_repeated() {
+        let mut b = bounty(1, "Read https://x.org/a, then https://x.org/ab", None);
+        b.link = Some("https://x.org/a".into());
+        let (line, len) = bounty_line(&b, today(), 1000);
+        assert_eq!(
+            line,
+            "<b>#1</b> Read <a href=\"https://x.org/a\">https://x.org/a</a>, then https://x.org/ab · by user 42"
+        );
+        assert_eq!(len, visible(&line).encode_utf16().count());
+        b.text = "Read it".into();
+        let (line, _) = bounty_line(&b, today(), 1000);
+        assert_eq!(
+            line,
+            "<b>#1</b> Read it · <a href=\"https://x.org/a\">link</a> · by user 42"
+        );
+        b.text = "See https://x.org/abc".into();
+        let (line, _) = bounty_line(&b, today(), 1000);
+        assert!(
+            line.ends_with(
+                "See https://x.org/abc · <a href=\"https://x.org/a\">link</a> · by user 42"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn shortening_never_breaks_a_link_or_a_character() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("abcdefghij", 5), "abcd…");
+        assert_eq!(
+            shorten("😀😀😀", 4),
+            "😀…",
+            "UTF-16 units, whole characters"
+        );
+        assert_eq!(shorten("see https://x.org/long/path", 15), "see…");
+        assert_eq!(shorten("a\u{3000}https://x.org/long", 10), "a…");
+        assert_eq!(shorten("abc", 0), "…");
+        let mut b = bounty(1, "Read https://x.org/long/path/to/it and more", None);
+        b.link = Some("https://x.org/long/path/to/it".into());
+        let (line, _) = bounty_line(&b, today(), 12);
+        assert_eq!(
+            line,
+            "<b>#1</b> Read… · <a href=\"https://x.org/long/path/to/it\">link</a> · by user 42",
+            "a link cut out of the text still follows it"
+        );
+    }
+
+    #[test]
+    fn confirmations_show_text_link_and_due() {
+        let mut b = bounty(7, "Fix it", Some("2026-11-30"));
+        assert_eq!(
+            confirmation("Added", &b, today()),
+            "Added bounty <b>#7</b>: Fix it\nDue: 2026-11-30 (due in 7 days)"
+        );
+        b.link = Some(format!("https://x.org/{}", "a".repeat(5000)));
+        let shown = confirmation("Updated", &b, today());
+        assert!(shown.contains(&format!("href=\"{}\"", b.link.as_deref().unwrap())));
+        assert!(visible(&shown).encode_utf16().count() < 300, "{shown}");
+    }
+
+    proptest! {
+        #[test]
+        fn a_page_always_fits_one_message(
+            texts in proptest::collection::vec("\\PC{1,1000}", 1..45),
+            page in 1usize..4,
+            id_base in proptest::num::u64::ANY,
+            user in proptest::num::i64::ANY,
+            due in proptest::option::of(proptest::num::i64::ANY),
+            link in proptest::option::of("https://[a-z]{1,3000}"),
+        ) {
+            let n = texts.len();
+            let bounties: Vec<Bounty> = texts
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| Bounty {
+                    id: BountyId(id_base.wrapping_add(i as u64)),
+                    created_by_user_id: UserId(user),
+                    text,
+                    link: link.clone(),
+                    due_date_ts: due,
+                    created_at: 0,
+                })
+                .collect();
+            match list_page("Bounties in this group", "bounty", bounties, page, today()) {
+                Page::Shown(html) => {
+                    let seen = visible(&html);
+                    prop_assert!(seen.encode_utf16().count() <= MAX_MESSAGE_CHARS);
+                    let lines = html.matches("<b>#").count();
+                    prop_assert_eq!(lines, n.saturating_sub((page - 1) * PAGE_SIZE).min(PAGE_SIZE));
+                    prop_assert_eq!(html.matches("<a ").count(), html.matches("</a>").count());
+                }
+                Page::PastTheEnd(pages) => prop_assert!(page > pages && pages == n.div_ceil(PAGE_SIZE)),
+            }
         }
-        assert_eq!(seen, 200, "every bounty shown once, in order");
     }
 }

@@ -18,6 +18,7 @@
 //! SIGINT and SIGTERM stop fetching, let the updates in flight finish, send what is
 //! queued (for at most [`FLUSH_ON_STOP`]), and exit.
 
+pub mod entities;
 pub mod identity;
 pub mod send;
 
@@ -319,7 +320,8 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
             return;
         }
     };
-    let text = text.to_string();
+    // Words with a hidden link (`text_link`) keep their URL for the parser.
+    let text = entities::inline_text_links(text, msg.entities().unwrap_or(&[]));
     let st = Arc::clone(state);
     let turn = state.chats.lock(chat).await;
     crash_point("received");

@@ -16,7 +16,12 @@ fn group_files_have_the_documented_layout_and_shape() {
         456,
         "/add Fix login bug https://github.com/example/repo/issues/1 2026-12-01",
     );
-    assert_eq!(reply, "Added bounty <b>#1</b>: Fix login bug\n");
+    assert!(
+        reply.starts_with(
+            "Added bounty <b>#1</b>: Fix login bug\nLink: <a href=\"https://github.com/example/repo/issues/1\">"
+        ) && reply.contains("\nDue: 2026-12-01 ("),
+        "{reply}"
+    );
     d.send(-100123, 456, "/track 1");
     assert_eq!(
         files(&d.dir()),

@@ -99,3 +99,26 @@ async fn automatic_forwards_and_other_bots_run_no_command() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].text.contains("No bounties"), "{sent:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_word_with_a_hidden_link_keeps_its_url() {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    let text = "/add Read the spec";
+    let at = text.find("spec").unwrap();
+    let entities = json!({"entities": [
+        {"type": "bot_command", "offset": 0, "length": 4},
+        {"type": "text_link", "offset": at, "length": 4, "url": "https://x.org/spec"}
+    ]});
+    api.push(message_with(1, GROUP, ANN, text, entities));
+    api.wait_for_sent(1).await;
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.dir().join(GROUP.to_string()).join("group.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored["bounties"][0]["link"], "https://x.org/spec",
+        "{stored}"
+    );
+}

@@ -89,7 +89,12 @@ async fn a_scripted_conversation_gets_the_right_replies_in_order() {
     let sent = api.wait_for_sent(7).await;
     let group = texts(&sent, GROUP);
     assert!(group[0].contains("for this group"), "{group:?}");
-    assert_eq!(group[1], "Added bounty <b>#1</b>: Fix the login bug");
+    assert!(
+        group[1].starts_with(
+            "Added bounty <b>#1</b>: Fix the login bug\nLink: <a href=\"https://x.org/1\">"
+        ) && group[1].ends_with("(due in 3 days)"),
+        "{group:?}"
+    );
     assert_eq!(group[2], "Added bounty <b>#2</b>: Write docs");
     assert_eq!(group[3], "Only the creator of #1 can edit it.");
     assert!(group[4].contains("Fix the login bug") && group[4].contains("Write docs"));
