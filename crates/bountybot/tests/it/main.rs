@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod concurrency;
 mod conformance;
+mod exactly_once;
 mod moves;
 mod replies;
 mod senders;

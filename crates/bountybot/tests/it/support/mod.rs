@@ -7,12 +7,28 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_bountybot");
 
 pub struct Data {
     pub tmp: tempfile::TempDir,
+    sqlite: std::cell::Cell<bool>,
 }
 
 impl Data {
     pub fn new() -> Data {
         Data {
             tmp: tempfile::tempdir().unwrap(),
+            sqlite: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Makes the bot started on this data dir use SQLite.
+    pub fn use_sqlite(&self) {
+        self.sqlite.set(true);
+    }
+
+    /// `--storage sqlite` when asked for, else nothing.
+    pub fn storage_args(&self) -> Vec<&'static str> {
+        if self.sqlite.get() {
+            vec!["--storage", "sqlite"]
+        } else {
+            Vec::new()
         }
     }
 

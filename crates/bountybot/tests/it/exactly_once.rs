@@ -1,0 +1,119 @@
+//! Exactly once per update: the bot is crashed (abort) at each step between receiving
+//! an update and finishing it, restarted, and Telegram delivers the unconfirmed update
+//! again. The change is never applied twice and never lost.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::fake_bot_api::{FakeBotApi, message};
+use crate::support::{BIN, Data};
+
+const GROUP: i64 = -4_300_200;
+const ANN: i64 = 501;
+
+fn spawn(d: &Data, api: &FakeBotApi, abort_after: Option<&str>) -> std::process::Child {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .args(d.storage_args())
+        .env("BOUNTYBOT_DATA_DIR", d.dir())
+        .env("BOUNTYBOT_TOKEN", "123456:TEST")
+        .env("BOUNTYBOT_API_URL", &api.url)
+        .env("RUST_LOG", "warn")
+        .env_remove("TELOXIDE_TOKEN")
+        .env_remove("BOUNTYBOT_TEST_ABORT_AFTER")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(step) = abort_after {
+        cmd.env("BOUNTYBOT_TEST_ABORT_AFTER", step);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn bounties(d: &Data) -> Vec<String> {
+    let path = d.dir().join(GROUP.to_string()).join("group.json");
+    if path.exists() {
+        let v = d.json(&format!("{GROUP}/group.json"));
+        return v["bounties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"].as_str().unwrap().to_string())
+            .collect();
+    }
+    let db = d.dir().join("bountybot.db");
+    if !db.exists() {
+        return Vec::new();
+    }
+    let c = statekit::sqlite::open_read_only(&db).unwrap();
+    let mut s = c
+        .prepare("SELECT text FROM bounties WHERE chat_id = ?1 ORDER BY id")
+        .unwrap();
+    s.query_map([GROUP], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+async fn crash_then_redeliver(sqlite: bool) {
+    for step in ["received", "stored", "sent"] {
+        let api = FakeBotApi::start().await;
+        let d = Data::new();
+        if sqlite {
+            d.use_sqlite();
+        }
+        let mut crashed = spawn(&d, &api, Some(step));
+        api.push(message(1, GROUP, ANN, "/add Exactly once"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = crashed.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no crash at {step}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(!status.success(), "aborted at {step}");
+        let replies_before = api.sent().len();
+
+        // Restarted: update 1 comes again (never confirmed), then a second one.
+        let mut bot = spawn(&d, &api, None);
+        api.push(message(2, GROUP, ANN, "/bounty"));
+        let sent = api
+            .wait_until("the list after the restart", |s, _| {
+                s.iter()
+                    .any(|m| m.text.contains("Exactly once") && !m.text.contains("Added"))
+                    || s.iter().any(|m| m.text.contains("No bounties"))
+            })
+            .await;
+        let _ = bot.kill();
+        let _ = bot.wait();
+        assert_eq!(
+            bounties(&d),
+            ["Exactly once"],
+            "added once, after a crash at {step}"
+        );
+        let added = sent.iter().filter(|m| m.text.contains("Added")).count();
+        let expected = match step {
+            // Not processed before the crash: processed after the restart.
+            "received" => 1,
+            // Stored, reply not sent: skipped on redelivery (the reply is lost).
+            "stored" => 0,
+            // Stored and answered: skipped on redelivery.
+            _ => 1,
+        };
+        assert_eq!(
+            added, expected,
+            "confirmations after a crash at {step}: {sent:?}"
+        );
+        assert!(sent.len() > replies_before, "the restarted bot answered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_step_then_redelivery_applies_the_update_once_on_json() {
+    crash_then_redeliver(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_step_then_redelivery_applies_the_update_once_on_sqlite() {
+    crash_then_redeliver(true).await;
+}
