@@ -124,6 +124,7 @@ fn say(store: &dyn BountyStore, text: &str) -> usize {
         now: jiff::Timestamp::now(),
         bot_username: "bountybot",
         update: None,
+        admin: false,
     };
     handle(store, &ctx, text).map_or(0, |r| r.0.len())
 }

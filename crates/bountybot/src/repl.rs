@@ -72,6 +72,7 @@ pub fn run(
                 now: jiff::Timestamp::now(),
                 bot_username: &opts.bot_username,
                 update: None,
+                admin: false,
             };
             if let Some(reply) = handle(store, &ctx, line) {
                 for message in reply.0 {

@@ -30,6 +30,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         now: jiff::Timestamp::now(),
         bot_username: &g.bot_username,
         update: None,
+        admin: false,
     };
     if let Some(reply) = handle(store.as_ref(), &ctx, &args.message) {
         for m in reply.0 {

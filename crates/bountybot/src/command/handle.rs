@@ -24,6 +24,9 @@ pub struct Context<'a> {
     /// The Telegram update being handled, if any: its change is stored together with
     /// its id, so a redelivered update changes nothing twice.
     pub update: Option<UpdateId>,
+    /// Whether the sender administers this group (then they may delete any bounty in
+    /// it). The front end finds out; false where there is nobody to ask.
+    pub admin: bool,
 }
 
 /// The bot's answer: one or more Telegram HTML messages, sent in order.
@@ -211,9 +214,9 @@ fn run(
             let Some(b) = store.get(chat, id)? else {
                 return Ok(no_such(id));
             };
-            if b.created_by_user_id != ctx.user {
+            if b.created_by_user_id != ctx.user && !(chat.is_group() && ctx.admin) {
                 return Ok(Reply(vec![format!(
-                    "Only the creator of #{id} can delete it."
+                    "Only the creator of #{id} (or a group administrator) can delete it."
                 )]));
             }
             if !store.delete(chat, id, ctx.update)? {
@@ -289,7 +292,8 @@ pub fn help_text() -> String {
          Due dates: YYYY-MM-DD (2000-01-01 to 2200-12-31), today, tomorrow, +3d (days), \
          +2w (weeks), or a weekday (friday: the next Friday). A link after the text is \
          the bounty's link; links inside the text stay there (the first one is the link). \
-         Only a bounty's creator can edit or delete it.",
+         Only a bounty's creator can edit it; its creator or a group administrator can \
+         delete it.",
     );
     s.push_str(&format!(
         " Lists show {PAGE_SIZE} bounties a page: /bounty 2 shows the next."
@@ -332,6 +336,7 @@ mod tests {
                 now: "2026-11-23T12:00:00Z".parse().unwrap(),
                 bot_username: "BountyBot",
                 update: None,
+                admin: false,
             };
             handle(&self.store, &ctx, text).map(|r| r.0.join("\n---\n"))
         }
@@ -385,6 +390,26 @@ mod tests {
     }
 
     #[test]
+    fn a_group_administrator_may_delete_any_bounty_but_edit_none() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add Ann's task");
+        let admin = |text: &str| {
+            let ctx = Context {
+                chat: GROUP,
+                user: BOB,
+                now: "2026-11-23T12:00:00Z".parse().unwrap(),
+                bot_username: "BountyBot",
+                update: None,
+                admin: true,
+            };
+            handle(&bot.store, &ctx, text).unwrap().0.join("\n")
+        };
+        assert!(admin("/edit 1 text=mine").contains("Only the creator of #1 can edit"));
+        assert_eq!(admin("/delete 1"), "Deleted bounty #1.");
+        assert!(bot.say(GROUP, ANN, "/bounty").contains("No bounties"));
+    }
+
+    #[test]
     fn only_the_creator_edits_or_deletes() {
         let bot = Bot::new();
         // In a private chat only its owner writes; locally (`repl`'s `:as`) another
@@ -397,7 +422,7 @@ mod tests {
             );
             assert_eq!(
                 bot.say(chat, BOB, "/delete 1"),
-                "Only the creator of #1 can delete it."
+                "Only the creator of #1 (or a group administrator) can delete it."
             );
             assert!(
                 bot.say(chat, ANN, "/bounty").contains("Ann's task"),
@@ -651,6 +676,7 @@ mod tests {
             now: "2026-11-23T12:00:00Z".parse().unwrap(),
             bot_username: "BountyBot",
             update: None,
+            admin: false,
         };
         let reply = handle(&racing, &ctx, "/edit 1 text=renamed")
             .unwrap()

@@ -18,6 +18,7 @@
 //! SIGINT and SIGTERM stop fetching, let the updates in flight finish, send what is
 //! queued (for at most [`FLUSH_ON_STOP`]), and exit.
 
+pub mod admins;
 pub mod entities;
 pub mod identity;
 pub mod send;
@@ -112,6 +113,7 @@ struct BotState {
     outbox: Arc<send::Outbox>,
     /// One turn at a time per chat in this process, in arrival order.
     chats: KeyedMutex<Chat>,
+    admins: admins::Admins,
     username: String,
 }
 
@@ -141,6 +143,7 @@ pub async fn run(
         outbox: send::Outbox::new(bot.clone(), Arc::clone(&store)),
         store,
         chats: KeyedMutex::new(),
+        admins: admins::Admins::new(bot.clone()),
         username: username.clone(),
     });
     tracing::info!(bot = %username, "bot started");
@@ -322,6 +325,9 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
     };
     // Words with a hidden link (`text_link`) keep their URL for the parser.
     let text = entities::inline_text_links(text, msg.entities().unwrap_or(&[]));
+    // Only a deletion asks who administers the group.
+    let admin =
+        chat.is_group() && admins::is_delete(&text) && state.admins.is_admin(chat, user).await;
     let st = Arc::clone(state);
     let turn = state.chats.lock(chat).await;
     crash_point("received");
@@ -340,6 +346,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
             now: jiff::Timestamp::now(),
             bot_username: &st.username,
             update: Some(id),
+            admin,
         };
         handle(st.store.as_ref(), &ctx, &text)
     })

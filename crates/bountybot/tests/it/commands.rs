@@ -59,6 +59,7 @@ fn say(store: &dyn BountyStore, text: &str) -> Option<Vec<String>> {
         now: NOW.parse().unwrap(),
         bot_username: "BountyBot",
         update: None,
+        admin: false,
     };
     handle(store, &ctx, text).map(|r| r.0)
 }

@@ -106,6 +106,7 @@ async fn eight_tasks_adding_at_once_lose_nothing() {
                         now: jiff::Timestamp::now(),
                         bot_username: "bountybot",
                         update: None,
+                        admin: false,
                     };
                     handle(store.as_ref(), &ctx, &format!("/add task {t}-{i}"))
                 })

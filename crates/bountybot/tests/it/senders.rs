@@ -122,3 +122,37 @@ async fn a_word_with_a_hidden_link_keeps_its_url() {
         "{stored}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_administrator_may_delete_any_bounty() {
+    const BOB: i64 = 502;
+    const CAROL: i64 = 503;
+    let api = FakeBotApi::start().await;
+    api.set_admins(GROUP, &[BOB]);
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    api.push(message(1, GROUP, ANN, "/add Ann's first"));
+    api.push(message(2, GROUP, ANN, "/add Ann's second"));
+    api.push(message(3, GROUP, CAROL, "/delete 1"));
+    api.push(message(4, GROUP, BOB, "/delete 1"));
+    api.push(message(5, GROUP, BOB, "/delete 2"));
+    api.push(message(6, GROUP, BOB, "/edit 2 text=not even an admin"));
+    api.push(message(7, GROUP, ANN, "/help"));
+    let sent = api.wait_for_sent(7).await;
+    let group = texts(&sent, GROUP);
+    assert!(group[2].contains("Only the creator of #1"), "{group:?}");
+    assert_eq!(group[3], "Deleted bounty #1.", "{group:?}");
+    assert_eq!(group[4], "Deleted bounty #2.", "{group:?}");
+    assert!(group[5].contains("no bounty #2"), "{group:?}");
+    assert!(
+        group[6].contains("group administrator"),
+        "/help says so: {}",
+        group[6]
+    );
+    let asked = api
+        .calls()
+        .iter()
+        .filter(|c| *c == "getchatadministrators")
+        .count();
+    assert_eq!(asked, 1, "asked once, then cached");
+}

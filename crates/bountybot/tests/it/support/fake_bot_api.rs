@@ -54,6 +54,8 @@ struct Inner {
     /// While set, `sendMessage` answers only once it is cleared.
     held: tokio::sync::watch::Sender<bool>,
     calls: Mutex<Vec<String>>,
+    /// Administrators per chat, for `getChatAdministrators`.
+    admins: Mutex<std::collections::HashMap<i64, Vec<i64>>>,
     changed: Notify,
 }
 
@@ -75,6 +77,7 @@ impl FakeBotApi {
             send_delay: Mutex::default(),
             held: tokio::sync::watch::Sender::new(false),
             calls: Mutex::default(),
+            admins: Mutex::default(),
             changed: Notify::new(),
         });
         let app = axum::Router::new()
@@ -108,6 +111,15 @@ impl FakeBotApi {
 
     pub fn fail_next_send(&self, f: Failure) {
         self.inner.failures.lock().unwrap().push_back(f);
+    }
+
+    /// The administrators `getChatAdministrators` reports for `chat`.
+    pub fn set_admins(&self, chat: i64, users: &[i64]) {
+        self.inner
+            .admins
+            .lock()
+            .unwrap()
+            .insert(chat, users.to_vec());
     }
 
     /// Makes every `sendMessage` wait until [`FakeBotApi::release_sends`].
@@ -191,6 +203,24 @@ async fn dispatch(
             "can_connect_to_business": false, "has_main_web_app": false
         })),
         "setmycommands" | "deletewebhook" | "setwebhook" => ok(json!(true)),
+        "getchatadministrators" => {
+            let chat = body["chat_id"].as_i64().unwrap_or(0);
+            let admins = inner
+                .admins
+                .lock()
+                .unwrap()
+                .get(&chat)
+                .cloned()
+                .unwrap_or_default();
+            let members: Vec<Value> = admins
+                .iter()
+                .map(|id| {
+                    json!({"user": {"id": id, "is_bot": false, "first_name": format!("Admin{id}")},
+                        "status": "creator", "is_anonymous": false})
+                })
+                .collect();
+            ok(Value::Array(members))
+        }
         "getwebhookinfo" => {
             ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
         }

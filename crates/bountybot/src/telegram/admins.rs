@@ -1,0 +1,98 @@
+//! Who administers a group, asked of Telegram (`getChatAdministrators`) only when a
+//! group member sends `/delete`, and kept for [`TTL`], so a burst of deletions costs
+//! one request. A group's anonymous administrators act as the group itself (see
+//! [`super::identity`]) and count as administrators without asking.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use teloxide::prelude::*;
+
+use crate::domain::{ChatId as Chat, UserId};
+
+/// How long a group's list of administrators is trusted.
+pub const TTL: Duration = Duration::from_secs(300);
+
+/// Whether `text` is a `/delete` command (with or without `@bot`).
+pub fn is_delete(text: &str) -> bool {
+    let first = text.split_whitespace().next().unwrap_or("");
+    let name = first.split('@').next().unwrap_or("");
+    name.eq_ignore_ascii_case("/delete")
+}
+
+/// Administrators per group, cached.
+pub struct Admins {
+    bot: Bot,
+    cache: Mutex<HashMap<Chat, (Instant, HashSet<i64>)>>,
+}
+
+impl std::fmt::Debug for Admins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admins").finish_non_exhaustive()
+    }
+}
+
+impl Admins {
+    /// An empty cache asking through `bot`.
+    pub fn new(bot: Bot) -> Admins {
+        Admins {
+            bot,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `user` administers group `chat`. When Telegram cannot be asked, the
+    /// answer is no (the creator can still delete), and the failure is logged.
+    pub async fn is_admin(&self, chat: Chat, user: UserId) -> bool {
+        if user.0 == chat.0 {
+            return true; // the group's anonymous administrators
+        }
+        let cached = {
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache
+                .get(&chat)
+                .filter(|(at, _)| at.elapsed() < TTL)
+                .map(|(_, ids)| ids.contains(&user.0))
+        };
+        if let Some(answer) = cached {
+            return answer;
+        }
+        match self.bot.get_chat_administrators(ChatId(chat.0)).await {
+            Ok(members) => {
+                let ids: HashSet<i64> = members
+                    .iter()
+                    .filter(|m| m.is_privileged())
+                    .filter_map(|m| i64::try_from(m.user.id.0).ok())
+                    .collect();
+                let answer = ids.contains(&user.0);
+                self.cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(chat, (Instant::now(), ids));
+                answer
+            }
+            Err(e) => {
+                tracing::warn!(%chat, "cannot ask who administers the group ({e}); treating the sender as a member");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_delete_commands_ask() {
+        assert!(is_delete("/delete 3"));
+        assert!(is_delete("/DELETE@BountyBot 3"));
+        assert!(!is_delete("/deleted 3"));
+        assert!(!is_delete("/add delete this"));
+        assert!(!is_delete(""));
+    }
+}
