@@ -657,7 +657,11 @@ mod tests {
         fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
             self.inner.tracked(chat, user)
         }
-        fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
+        fn migrate_chat(
+            &self,
+            from: ChatId,
+            to: ChatId,
+        ) -> Result<crate::store::ChatMove, StoreError> {
             self.inner.migrate_chat(from, to)
         }
     }

@@ -27,7 +27,9 @@ use serde_json::{Map, Value};
 use statekit::json::{JsonError, read_json, sweep_temp_files, write_json_atomic};
 use statekit::lock::DirLock;
 
-use super::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError, UpdateId};
+use super::{
+    Bounty, BountyPatch, BountyStore, ChatMove, NewBounty, StoreError, UpdateId, renumber,
+};
 use crate::domain::{BountyId, ChatId, UserId};
 
 /// Name of a group's bounty file.
@@ -38,6 +40,14 @@ pub const USER_FILE: &str = "user.json";
 /// Updates remembered per file: far more than Telegram redelivers after a crash.
 pub const UPDATES_KEPT: usize = 256;
 
+/// A chat merged into this one (see [`BountyStore::migrate_chat`]) and the ids its
+/// bounties got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Merged {
+    chat: ChatId,
+    renumbered: Vec<(BountyId, BountyId)>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct GroupFile {
     group_id: ChatId,
@@ -45,6 +55,8 @@ struct GroupFile {
     bounties: Vec<Bounty>,
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     updates: VecDeque<UpdateId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merged_from: Vec<Merged>,
     #[serde(flatten)]
     unknown: Map<String, Value>,
 }
@@ -225,6 +237,7 @@ impl JsonStore {
                 next_id: 1,
                 bounties: Vec::new(),
                 updates: VecDeque::new(),
+                merged_from: Vec::new(),
                 unknown: Map::new(),
             })
         } else {
@@ -245,6 +258,148 @@ impl JsonStore {
             Doc::Group(g) => self.write(chat, &path, g),
             Doc::Private(p) => self.write(chat, &path, p),
         }
+    }
+
+    /// Moves `from`'s files into `to`, which has no bounty file yet. Members first and
+    /// the group file last: a crash in between leaves the group file in the old folder,
+    /// so a re-run moves the rest.
+    fn rename_chat(
+        &self,
+        from: ChatId,
+        to: ChatId,
+        mut files: Vec<String>,
+    ) -> Result<ChatMove, StoreError> {
+        let (from_dir, to_dir) = (self.chat_dir(from), self.chat_dir(to));
+        let io = |chat: ChatId, e: std::io::Error| StoreError::Io {
+            chat,
+            message: e.to_string(),
+        };
+        files.sort_by_key(|f| f == GROUP_FILE);
+        for name in &files {
+            let target = to_dir.join(name);
+            if name != GROUP_FILE && target.exists() {
+                // A member file `to` got first: keep both sets of bookmarks.
+                let theirs = self.read::<MemberFile>(from, &from_dir.join(name))?;
+                let mut ours =
+                    self.read::<MemberFile>(to, &target)?
+                        .ok_or_else(|| StoreError::Io {
+                            chat: to,
+                            message: format!("{name} vanished"),
+                        })?;
+                for id in theirs.map(|m| m.tracked).unwrap_or_default() {
+                    if !ours.tracked.contains(&id) {
+                        ours.tracked.push(id);
+                    }
+                }
+                self.write(to, &target, &ours)?;
+                std::fs::remove_file(from_dir.join(name)).map_err(|e| io(from, e))?;
+                continue;
+            }
+            std::fs::rename(from_dir.join(name), &target).map_err(|e| io(from, e))?;
+        }
+        statekit::fs::fsync_dir(&to_dir).map_err(|e| io(to, e))?;
+        statekit::fs::fsync_dir(&from_dir).map_err(|e| io(from, e))?;
+        // The ids inside follow the folder.
+        if let Some(Doc::Group(mut g)) = self.load_doc(to)?
+            && g.group_id != to
+        {
+            g.group_id = to;
+            self.save_doc(to, &Doc::Group(g))?;
+        }
+        Ok(ChatMove {
+            moved: true,
+            merged: false,
+            renumbered: Vec::new(),
+        })
+    }
+
+    /// Joins `from`'s bounties and bookmarks to `to`, which has a bounty file already
+    /// (the new supergroup was written to before the migration message arrived).
+    /// First the joined bounty file is written, with a note of the merge and its id
+    /// map, in one atomic replace; then the bookmarks follow; then `from`'s files go,
+    /// its bounty file last. A re-run after a crash finds the note and finishes.
+    fn merge_chat(
+        &self,
+        from: ChatId,
+        to: ChatId,
+        files: &[String],
+    ) -> Result<ChatMove, StoreError> {
+        let from_dir = self.chat_dir(from);
+        let io = |e: std::io::Error| StoreError::Io {
+            chat: from,
+            message: e.to_string(),
+        };
+        let Some(Doc::Group(mut target)) = self.load_doc(to)? else {
+            return Err(StoreError::Io {
+                chat: to,
+                message: "the new chat's file has the wrong shape".into(),
+            });
+        };
+        let had_bounties = !target.bounties.is_empty();
+        let map = match target.merged_from.iter().find(|m| m.chat == from) {
+            // Merged before a crash: finish with the same id map.
+            Some(done) => done.renumbered.clone(),
+            None => {
+                let source = match self.load_doc(from)? {
+                    Some(Doc::Group(g)) => g,
+                    _ => GroupFile {
+                        group_id: from,
+                        next_id: 1,
+                        bounties: Vec::new(),
+                        updates: VecDeque::new(),
+                        merged_from: Vec::new(),
+                        unknown: Map::new(),
+                    },
+                };
+                let from_ids: Vec<BountyId> = source.bounties.iter().map(|b| b.id).collect();
+                let to_ids: Vec<BountyId> = target.bounties.iter().map(|b| b.id).collect();
+                let to_next = Doc::Group(target.clone()).next_id();
+                let (map, next) = renumber(&from_ids, source.next_id, &to_ids, to_next);
+                for (b, (_, new)) in source.bounties.into_iter().zip(&map) {
+                    target.bounties.push(Bounty { id: *new, ..b });
+                }
+                target.bounties.sort_by_key(|b| b.id);
+                target.next_id = next;
+                let renumbered: Vec<_> = map.iter().copied().filter(|(a, b)| a != b).collect();
+                target.merged_from.push(Merged {
+                    chat: from,
+                    renumbered: renumbered.clone(),
+                });
+                self.save_doc(to, &Doc::Group(target.clone()))?;
+                renumbered
+            }
+        };
+        let remap = |id: BountyId| {
+            map.iter()
+                .find(|(old, _)| *old == id)
+                .map_or(id, |(_, new)| *new)
+        };
+        for name in files.iter().filter(|f| *f != GROUP_FILE) {
+            let Some(theirs) = self.read::<MemberFile>(from, &from_dir.join(name))? else {
+                continue;
+            };
+            let path = self.member_file(to, theirs.user_id);
+            let mut ours = self
+                .read::<MemberFile>(to, &path)?
+                .unwrap_or_else(|| MemberFile::new(theirs.user_id));
+            for id in theirs.tracked.into_iter().map(remap) {
+                if !ours.tracked.contains(&id) {
+                    ours.tracked.push(id);
+                }
+            }
+            self.write(to, &path, &ours)?;
+        }
+        let mut order: Vec<&String> = files.iter().collect();
+        order.sort_by_key(|f| *f == GROUP_FILE);
+        for name in order {
+            statekit::fs::remove_if_exists(&from_dir.join(name)).map_err(io)?;
+        }
+        statekit::fs::fsync_dir(&from_dir).map_err(io)?;
+        Ok(ChatMove {
+            moved: true,
+            merged: had_bounties,
+            renumbered: map,
+        })
     }
 
     /// Runs `f` on the chat's bounties under the chat lock; saves when `f` says so,
@@ -457,7 +612,7 @@ impl BountyStore for JsonStore {
         })
     }
 
-    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
+    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // Lock both folders, lower id first, so two migrations cannot deadlock.
         let (first, second) = if from.0 < to.0 {
@@ -467,41 +622,15 @@ impl BountyStore for JsonStore {
         };
         let _a = self.lock(first)?;
         let _b = self.lock(second)?;
-        let from_dir = self.chat_dir(from);
-        let to_dir = self.chat_dir(to);
-        let io = |chat: ChatId, e: std::io::Error| StoreError::Io {
-            chat,
-            message: e.to_string(),
-        };
-        let mut files = self.json_files(from)?;
-        let moved = !files.is_empty();
-        if files.iter().any(|f| f == GROUP_FILE)
-            && let Some(Doc::Group(existing)) = self.load_doc(to)?
-            && !existing.bounties.is_empty()
-        {
-            return Err(StoreError::Io {
-                chat: to,
-                message: format!("cannot move chat {from} into {to}: {to} already has bounties"),
-            });
+        let files = self.json_files(from)?;
+        if files.is_empty() {
+            return Ok(ChatMove::default());
         }
-        // Members first and the group file last: a crash in between leaves the group
-        // file in the old folder, so a re-run moves the rest.
-        files.sort_by_key(|f| f == GROUP_FILE);
-        for name in &files {
-            std::fs::rename(from_dir.join(name), to_dir.join(name)).map_err(|e| io(from, e))?;
+        if self.bounty_file(to).exists() {
+            self.merge_chat(from, to, &files)
+        } else {
+            self.rename_chat(from, to, files)
         }
-        if moved {
-            statekit::json::fsync_dir(&to_dir).map_err(|e| io(to, e))?;
-            statekit::json::fsync_dir(&from_dir).map_err(|e| io(from, e))?;
-        }
-        // The ids inside follow the folder (also repairs a run cut short before this).
-        if let Some(Doc::Group(mut g)) = self.load_doc(to)?
-            && g.group_id != to
-        {
-            g.group_id = to;
-            self.save_doc(to, &Doc::Group(g))?;
-        }
-        Ok(moved)
     }
 
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
@@ -619,6 +748,7 @@ impl super::Portable for JsonStore {
                     next_id: d.next_id,
                     bounties: d.bounties.clone(),
                     updates: VecDeque::new(),
+                    merged_from: Vec::new(),
                     unknown: Map::new(),
                 };
                 self.save_doc(d.chat, &Doc::Group(group))?;

@@ -174,9 +174,50 @@ pub trait BountyStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// A user's bookmarks in a chat, in the order they were made.
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError>;
-    /// Moves everything of chat `from` to chat `to` (a group upgraded to a supergroup).
-    /// Idempotent: true if anything moved, false if `from` had nothing (already moved).
-    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError>;
+    /// Moves everything of chat `from` to chat `to` (a group upgraded to a supergroup),
+    /// whichever of the two Telegram messages about it came first: if `to` already has
+    /// bounties, `from`'s join them, renumbered only where an id is taken (or was used)
+    /// in `to`, bookmarks following. Idempotent, also after a crash half-way: a second
+    /// call finds nothing to move.
+    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError>;
+}
+
+/// What [`BountyStore::migrate_chat`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatMove {
+    /// Whether anything moved (false: `from` had nothing, e.g. already moved).
+    pub moved: bool,
+    /// Whether `to` had bounties already, so the two chats' bounties were merged.
+    pub merged: bool,
+    /// Bounties that got another id in `to`: (old id, new id).
+    pub renumbered: Vec<(BountyId, BountyId)>,
+}
+
+/// New ids for `from`'s bounties joining a chat whose ids up to `to_next - 1` are
+/// taken or were used (`to_ids` those still there): an id stays unless it collides;
+/// colliding ones get fresh ids past both counters. Returns the id map (old, new) in
+/// `from`'s order and the joined chat's next id.
+pub(crate) fn renumber(
+    from_ids: &[BountyId],
+    from_next: u64,
+    to_ids: &[BountyId],
+    to_next: u64,
+) -> (Vec<(BountyId, BountyId)>, u64) {
+    let mut next = from_next.max(to_next).max(1);
+    let mut map = Vec::with_capacity(from_ids.len());
+    for &id in from_ids {
+        let collides = id.0 < to_next || to_ids.contains(&id);
+        let new = if collides {
+            let fresh = BountyId(next);
+            next += 1;
+            fresh
+        } else {
+            id
+        };
+        map.push((id, new));
+    }
+    let highest = map.iter().map(|(_, n)| n.0 + 1).max().unwrap_or(1);
+    (map, next.max(highest))
 }
 
 /// The one chat move a backend accepts: from a group to a different group.

@@ -13,7 +13,8 @@ use statekit::migrate::Migrations;
 use statekit::sqlite::{Database, OpenOptions};
 
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatData, NewBounty, Portable, StoreError, UpdateId,
+    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, NewBounty, Portable, StoreError,
+    UpdateId, renumber,
 };
 use crate::domain::{BountyId, ChatId, UserId};
 
@@ -327,35 +328,77 @@ impl BountyStore for SqliteStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
-    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<bool, StoreError> {
+    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
-        let outcome = self.write(from, |tx| {
-            let exists: bool = tx.query_row(
-                "SELECT count(*) > 0 FROM chats WHERE chat_id = ?1",
-                [from.0],
-                |r| r.get(0),
-            )?;
-            if !exists {
-                return Ok(Some(false));
+        // One transaction: all of it moves, or nothing does.
+        self.write(from, |tx| {
+            let next_of = |chat: ChatId| -> rusqlite::Result<Option<u64>> {
+                tx.query_row(
+                    "SELECT next_id FROM chats WHERE chat_id = ?1",
+                    [chat.0],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()
+                .map(|n| n.map(|n| n as u64))
+            };
+            let Some(from_next) = next_of(from)? else {
+                return Ok(ChatMove::default());
+            };
+            let Some(to_next) = next_of(to)? else {
+                tx.execute(
+                    "UPDATE chats SET chat_id = ?2 WHERE chat_id = ?1",
+                    [from.0, to.0],
+                )?;
+                return Ok(ChatMove {
+                    moved: true,
+                    ..ChatMove::default()
+                });
+            };
+            let ids = |chat: ChatId| -> rusqlite::Result<Vec<BountyId>> {
+                tx.prepare_cached("SELECT id FROM bounties WHERE chat_id = ?1 ORDER BY id")?
+                    .query_map([chat.0], |r| r.get::<_, i64>(0).map(|i| BountyId(i as u64)))?
+                    .collect()
+            };
+            let (from_ids, to_ids) = (ids(from)?, ids(to)?);
+            let to_floor = to_ids.iter().map(|b| b.0 + 1).max().unwrap_or(1);
+            let (map, next) = renumber(&from_ids, from_next, &to_ids, to_next.max(to_floor));
+            for (old, new) in &map {
+                tx.execute(
+                    "UPDATE bounties SET chat_id = ?3, id = ?4 WHERE chat_id = ?1 AND id = ?2",
+                    params![from.0, old.0 as i64, to.0, new.0 as i64],
+                )?;
             }
-            let target_bounties: i64 = tx.query_row(
-                "SELECT count(*) FROM bounties WHERE chat_id = ?1",
-                [to.0],
-                |r| r.get(0),
-            )?;
-            if target_bounties > 0 {
-                return Ok(None);
-            }
-            tx.execute("DELETE FROM chats WHERE chat_id = ?1", [to.0])?; // an empty row from a /start
             tx.execute(
-                "UPDATE chats SET chat_id = ?2 WHERE chat_id = ?1",
+                "INSERT OR IGNORE INTO members (chat_id, user_id)
+                 SELECT ?2, user_id FROM members WHERE chat_id = ?1",
                 [from.0, to.0],
             )?;
-            Ok(Some(true))
-        })?;
-        outcome.ok_or_else(|| StoreError::Io {
-            chat: to,
-            message: format!("cannot move chat {from} into {to}: {to} already has bounties"),
+            let marks: Vec<(i64, i64)> = tx
+                .prepare("SELECT user_id, bounty_id FROM tracked WHERE chat_id = ?1 ORDER BY user_id, seq")?
+                .query_map([from.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            for (user, old) in marks {
+                let new = map
+                    .iter()
+                    .find(|(o, _)| o.0 as i64 == old)
+                    .map_or(old, |(_, n)| n.0 as i64);
+                tx.execute(
+                    "INSERT OR IGNORE INTO tracked (chat_id, user_id, bounty_id, seq)
+                     VALUES (?1, ?2, ?3,
+                       (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = ?1 AND user_id = ?2))",
+                    params![to.0, user, new],
+                )?;
+            }
+            tx.execute(
+                "UPDATE chats SET next_id = ?2 WHERE chat_id = ?1",
+                params![to.0, next as i64],
+            )?;
+            tx.execute("DELETE FROM chats WHERE chat_id = ?1", [from.0])?;
+            Ok(ChatMove {
+                moved: true,
+                merged: !to_ids.is_empty(),
+                renumbered: map.into_iter().filter(|(a, b)| a != b).collect(),
+            })
         })
     }
 }

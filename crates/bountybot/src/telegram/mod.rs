@@ -308,10 +308,10 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
     };
     let chat = Chat(msg.chat.id.0);
     if let Some(to) = msg.migrate_to_chat_id() {
-        return migrate(state, chat, Chat(to.0)).await;
+        return migrate(state, chat, Chat(to.0), id).await;
     }
     if let Some(from) = msg.migrate_from_chat_id() {
-        return migrate(state, Chat(from.0), chat).await;
+        return migrate(state, Chat(from.0), chat, id).await;
     }
     let Some(text) = msg.text() else {
         return; // stickers, photos, service messages
@@ -374,15 +374,48 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
     }
 }
 
-/// Moves a chat's data after a group became a supergroup; idempotent.
-async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat) {
+/// Moves a chat's data after a group became a supergroup; idempotent. When the new
+/// chat had bounties already (its first message came before the migration notice),
+/// the chat is told that the old ones joined them, and which got new numbers.
+async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) {
     let store = Arc::clone(&state.store);
-    match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
-        Ok(Ok(true)) => tracing::info!(%from, %to, "moved chat data to the supergroup"),
-        Ok(Ok(false)) => {}
-        Ok(Err(e)) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
-        Err(e) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
+    let moved = match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
+        Ok(Ok(moved)) => moved,
+        Ok(Err(e)) => return tracing::error!(%from, %to, "cannot move chat data: {e}"),
+        Err(e) => return tracing::error!(%from, %to, "cannot move chat data: {e}"),
+    };
+    if moved.moved {
+        tracing::info!(%from, %to, merged = moved.merged, "moved chat data to the supergroup");
     }
+    if let Some(text) = merge_notice(&moved) {
+        state.outbox.push(send::Job {
+            target: send::Target {
+                chat: to,
+                thread: None,
+                reply_to: None,
+            },
+            messages: vec![text],
+            update_id: update.0,
+        });
+    }
+}
+
+/// What to tell a supergroup whose old group's bounties joined its own.
+pub fn merge_notice(moved: &crate::store::ChatMove) -> Option<String> {
+    if !moved.merged {
+        return None;
+    }
+    let mut text =
+        String::from("This group became a supergroup; the bounties from before are here too.");
+    if !moved.renumbered.is_empty() {
+        let changes: Vec<String> = moved
+            .renumbered
+            .iter()
+            .map(|(old, new)| format!("#{} is now #{}", old.0, new.0))
+            .collect();
+        text.push_str(&format!(" Renumbered: {}.", changes.join(", ")));
+    }
+    Some(text)
 }
 
 /// Resolves on SIGINT or SIGTERM.

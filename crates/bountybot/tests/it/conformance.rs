@@ -215,9 +215,9 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     let b = s.add(OTHER, new("b", BOB), None).unwrap();
     s.delete(OTHER, b.id, None).unwrap();
     s.track(OTHER, BOB, a.id, None).unwrap();
-    assert!(s.migrate_chat(OTHER, NEW).unwrap());
+    assert!(s.migrate_chat(OTHER, NEW).unwrap().moved);
     assert!(
-        !s.migrate_chat(OTHER, NEW).unwrap(),
+        !s.migrate_chat(OTHER, NEW).unwrap().moved,
         "a second migration finds nothing to move"
     );
     assert!(s.list(OTHER).unwrap().is_empty());
@@ -231,6 +231,53 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     assert!(
         s.migrate_chat(GROUP, ChatId(5)).is_err(),
         "only group to group"
+    );
+}
+
+pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    const NEW: ChatId = ChatId(-1_000_000_000_043);
+    // The old group: #1, #2 (deleted), #3; Bob bookmarks #1 and #3.
+    let one = s.add(OTHER, new("old one", ANN), None).unwrap();
+    let two = s.add(OTHER, new("old two", ANN), None).unwrap();
+    let three = s.add(OTHER, new("old three", BOB), None).unwrap();
+    s.delete(OTHER, two.id, None).unwrap();
+    s.track(OTHER, BOB, one.id, None).unwrap();
+    s.track(OTHER, BOB, three.id, None).unwrap();
+    // The new supergroup was written to first: its own #1, bookmarked by Bob.
+    let fresh = s.add(NEW, new("new one", ANN), None).unwrap();
+    s.track(NEW, BOB, fresh.id, None).unwrap();
+
+    let moved = s.migrate_chat(OTHER, NEW).unwrap();
+    assert!(moved.moved && moved.merged);
+    // Old #1 collides with the new #1; old #3 is free in the new chat and keeps its id.
+    assert_eq!(moved.renumbered, vec![(BountyId(1), BountyId(4))]);
+    let texts: Vec<(u64, String)> = s
+        .list(NEW)
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.id.0, b.text))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (1, "new one".to_string()),
+            (3, "old three".into()),
+            (4, "old one".into())
+        ]
+    );
+    assert_eq!(
+        s.tracked(NEW, BOB).unwrap(),
+        vec![BountyId(1), BountyId(4), BountyId(3)],
+        "bookmarks follow their bounties"
+    );
+    assert!(s.list(OTHER).unwrap().is_empty());
+    assert!(!s.migrate_chat(OTHER, NEW).unwrap().moved, "idempotent");
+    assert_eq!(
+        s.add(NEW, new("next", ANN), None).unwrap().id,
+        BountyId(5),
+        "no id is handed out twice"
     );
 }
 
@@ -311,6 +358,10 @@ macro_rules! backend_suite {
             #[test]
             fn migrating_a_chat_moves_everything_once() {
                 c::migrating_a_chat_moves_everything_once($open)
+            }
+            #[test]
+            fn migrating_into_a_chat_with_bounties_joins_them() {
+                c::migrating_into_a_chat_with_bounties_joins_them($open)
             }
             #[test]
             fn an_update_changes_the_store_once() {

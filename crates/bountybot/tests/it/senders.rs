@@ -156,3 +156,30 @@ async fn a_group_administrator_may_delete_any_bounty() {
         .count();
     assert_eq!(asked, 1, "asked once, then cached");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supergroup_written_to_before_the_migration_notice_gets_the_old_bounties_too() {
+    use crate::support::fake_bot_api::migrated_from;
+    const OLD: i64 = -4_700_100;
+    const NEW: i64 = -1_004_700_100;
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    api.push(message(1, OLD, ANN, "/add From the old group"));
+    api.wait_for_sent(1).await;
+    // The first message in the supergroup arrives before the migration notice.
+    api.push(message(2, NEW, ANN, "/add First in the supergroup"));
+    api.wait_for_sent(2).await;
+    api.push(migrated_from(3, NEW, OLD));
+    let sent = api.wait_for_sent(3).await;
+    let notice = &texts(&sent, NEW)[1];
+    assert!(notice.contains("became a supergroup"), "{notice}");
+    assert!(notice.contains("#1 is now #2"), "{notice}");
+    api.push(message(4, NEW, ANN, "/bounty"));
+    let sent = api.wait_for_sent(4).await;
+    let list = texts(&sent, NEW).pop().unwrap();
+    assert!(
+        list.contains("From the old group") && list.contains("First in the supergroup"),
+        "{list}"
+    );
+}
