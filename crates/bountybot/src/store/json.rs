@@ -195,10 +195,7 @@ impl JsonStore {
                 line,
                 column,
             },
-            other => StoreError::Io {
-                chat,
-                message: other.to_string(),
-            },
+            source => StoreError::Json { chat, source },
         }
     }
 
@@ -215,10 +212,7 @@ impl JsonStore {
     }
 
     fn lock(&self, chat: ChatId) -> Result<DirLock, StoreError> {
-        DirLock::acquire(&self.chat_dir(chat)).map_err(|e| StoreError::Io {
-            chat,
-            message: e.to_string(),
-        })
+        DirLock::acquire(&self.chat_dir(chat)).map_err(|source| StoreError::Lock { chat, source })
     }
 
     fn load_doc(&self, chat: ChatId) -> Result<Option<Doc>, StoreError> {
@@ -270,9 +264,14 @@ impl JsonStore {
         mut files: Vec<String>,
     ) -> Result<ChatMove, StoreError> {
         let (from_dir, to_dir) = (self.chat_dir(from), self.chat_dir(to));
-        let io = |chat: ChatId, e: std::io::Error| StoreError::Io {
-            chat,
-            message: e.to_string(),
+        let io = |chat: ChatId, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Fs {
+                chat,
+                what: "cannot move",
+                path,
+                source,
+            }
         };
         files.sort_by_key(|f| f == GROUP_FILE);
         for name in &files {
@@ -280,25 +279,27 @@ impl JsonStore {
             if name != GROUP_FILE && target.exists() {
                 // A member file `to` got first: keep both sets of bookmarks.
                 let theirs = self.read::<MemberFile>(from, &from_dir.join(name))?;
-                let mut ours =
-                    self.read::<MemberFile>(to, &target)?
-                        .ok_or_else(|| StoreError::Io {
-                            chat: to,
-                            message: format!("{name} vanished"),
-                        })?;
+                let mut ours = self
+                    .read::<MemberFile>(to, &target)?
+                    .ok_or(StoreError::Shape {
+                        chat: to,
+                        what: "a member file vanished during a chat move",
+                    })?;
                 for id in theirs.map(|m| m.tracked).unwrap_or_default() {
                     if !ours.tracked.contains(&id) {
                         ours.tracked.push(id);
                     }
                 }
                 self.write(to, &target, &ours)?;
-                std::fs::remove_file(from_dir.join(name)).map_err(|e| io(from, e))?;
+                let old = from_dir.join(name);
+                std::fs::remove_file(&old).map_err(io(from, &old))?;
                 continue;
             }
-            std::fs::rename(from_dir.join(name), &target).map_err(|e| io(from, e))?;
+            let old = from_dir.join(name);
+            std::fs::rename(&old, &target).map_err(io(from, &old))?;
         }
-        statekit::fs::fsync_dir(&to_dir).map_err(|e| io(to, e))?;
-        statekit::fs::fsync_dir(&from_dir).map_err(|e| io(from, e))?;
+        statekit::fs::fsync_dir(&to_dir).map_err(io(to, &to_dir))?;
+        statekit::fs::fsync_dir(&from_dir).map_err(io(from, &from_dir))?;
         // The ids inside follow the folder.
         if let Some(Doc::Group(mut g)) = self.load_doc(to)?
             && g.group_id != to
@@ -325,14 +326,19 @@ impl JsonStore {
         files: &[String],
     ) -> Result<ChatMove, StoreError> {
         let from_dir = self.chat_dir(from);
-        let io = |e: std::io::Error| StoreError::Io {
-            chat: from,
-            message: e.to_string(),
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Fs {
+                chat: from,
+                what: "cannot remove",
+                path,
+                source,
+            }
         };
         let Some(Doc::Group(mut target)) = self.load_doc(to)? else {
-            return Err(StoreError::Io {
+            return Err(StoreError::Shape {
                 chat: to,
-                message: "the new chat's file has the wrong shape".into(),
+                what: "the new chat's file is not a group's",
             });
         };
         let had_bounties = !target.bounties.is_empty();
@@ -392,9 +398,10 @@ impl JsonStore {
         let mut order: Vec<&String> = files.iter().collect();
         order.sort_by_key(|f| *f == GROUP_FILE);
         for name in order {
-            statekit::fs::remove_if_exists(&from_dir.join(name)).map_err(io)?;
+            let old = from_dir.join(name);
+            statekit::fs::remove_if_exists(&old).map_err(io(&old))?;
         }
-        statekit::fs::fsync_dir(&from_dir).map_err(io)?;
+        statekit::fs::fsync_dir(&from_dir).map_err(io(&from_dir))?;
         Ok(ChatMove {
             moved: true,
             merged: had_bounties,
@@ -465,9 +472,9 @@ impl JsonStore {
                 Doc::Group(_) => ((), false),
             });
             changed?;
-            outer.ok_or_else(|| StoreError::Io {
+            outer.ok_or(StoreError::Shape {
                 chat,
-                message: "private chat file has the wrong shape".into(),
+                what: "a private chat's file is a group's",
             })
         }
     }
@@ -651,9 +658,11 @@ impl BountyStore for JsonStore {
 impl JsonStore {
     /// Chat ids that have a folder with at least one JSON file, sorted.
     pub fn chats(&self) -> Result<Vec<ChatId>, StoreError> {
-        let io = |e: std::io::Error| StoreError::Io {
+        let io = |source| StoreError::Fs {
             chat: ChatId(0),
-            message: format!("cannot list {}: {e}", self.root.display()),
+            what: "cannot list",
+            path: self.root.clone(),
+            source,
         };
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
@@ -687,10 +696,12 @@ impl JsonStore {
                 .filter(|n| n.ends_with(".json") && !statekit::json::is_temp_file(n))
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                return Err(StoreError::Io {
+            Err(source) => {
+                return Err(StoreError::Fs {
                     chat,
-                    message: e.to_string(),
+                    what: "cannot list",
+                    path: dir,
+                    source,
                 });
             }
         };

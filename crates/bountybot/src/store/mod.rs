@@ -111,13 +111,63 @@ pub enum StoreError {
         /// The update.
         update: UpdateId,
     },
-    /// Reading or writing failed.
-    #[error("storage error for chat {chat}: {message}")]
-    Io {
+    /// Reading or writing a JSON file failed (other than a damaged file).
+    #[error("storage error for chat {chat}: {source}")]
+    Json {
         /// The chat.
         chat: ChatId,
-        /// What went wrong.
-        message: String,
+        /// What failed, naming the file.
+        source: statekit::json::JsonError,
+    },
+    /// A file-system operation failed.
+    #[error("storage error for chat {chat}: {what} {}: {source}", .path.display())]
+    Fs {
+        /// The chat.
+        chat: ChatId,
+        /// What was being done.
+        what: &'static str,
+        /// The path at fault.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A chat folder could not be locked.
+    #[error("storage error for chat {chat}: {source}")]
+    Lock {
+        /// The chat.
+        chat: ChatId,
+        /// What failed.
+        source: statekit::lock::LockError,
+    },
+    /// An SQLite statement failed.
+    #[error("storage error for chat {chat}: sqlite: {source}")]
+    Sqlite {
+        /// The chat (0 for the whole store).
+        chat: ChatId,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The database could not be opened.
+    #[error(transparent)]
+    Open(#[from] statekit::sqlite::SqliteError),
+    /// The database's migrations could not be read or applied.
+    #[error(transparent)]
+    Migrations(#[from] statekit::migrate::MigrateError),
+    /// A stored file holds well-formed JSON of the wrong shape.
+    #[error("stored data of chat {chat} has the wrong shape: {what}")]
+    Shape {
+        /// The chat.
+        chat: ChatId,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A chat move that makes no sense (to itself, or not between groups).
+    #[error("cannot move chat {from} to {to}: both must be distinct groups")]
+    BadMove {
+        /// The old chat.
+        from: ChatId,
+        /// The new chat.
+        to: ChatId,
     },
 }
 
@@ -223,10 +273,7 @@ pub(crate) fn renumber(
 /// The one chat move a backend accepts: from a group to a different group.
 pub(crate) fn check_migration(from: ChatId, to: ChatId) -> Result<(), StoreError> {
     if from == to || !from.is_group() || !to.is_group() {
-        return Err(StoreError::Io {
-            chat: from,
-            message: format!("cannot move chat {from} to {to}: both must be distinct groups"),
-        });
+        return Err(StoreError::BadMove { from, to });
     }
     Ok(())
 }

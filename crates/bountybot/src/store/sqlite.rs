@@ -36,10 +36,7 @@ pub struct SqliteStore {
 }
 
 fn err(chat: ChatId) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Io {
-        chat,
-        message: format!("sqlite: {e}"),
-    }
+    move |source| StoreError::Sqlite { chat, source }
 }
 
 /// In a private chat, bookmarks belong to the chat (as in `user.json`).
@@ -54,18 +51,9 @@ fn owner(chat: ChatId, user: UserId) -> UserId {
 impl SqliteStore {
     /// Opens (creating and migrating) `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let fail = |message: String| StoreError::Io {
-            chat: ChatId(0),
-            message,
-        };
-        let db = Database::open(path, OpenOptions::default()).map_err(|e| fail(e.to_string()))?;
-        let migrations = Migrations::from_dir(&MIGRATIONS).map_err(|e| fail(e.to_string()))?;
-        db.write(|c| {
-            migrations
-                .apply(c)
-                .map(|_| ())
-                .map_err(|e| fail(e.to_string()))
-        })?;
+        let db = Database::open(path, OpenOptions::default())?;
+        let migrations = Migrations::from_dir(&MIGRATIONS)?;
+        db.write(|c| migrations.apply(c).map(|_| ()).map_err(StoreError::from))?;
         Ok(SqliteStore { db })
     }
 
@@ -479,9 +467,9 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Io {
+        StoreError::Sqlite {
             chat: ChatId(0),
-            message: format!("sqlite: {e}"),
+            source: e,
         }
     }
 }
