@@ -433,3 +433,36 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let opts = RunOptions {
+            token: BotToken::new("123456:SECRET-TOKEN".into()),
+            api_url: None,
+            webhook: Some((
+                "https://bot.example.org/hook".parse().unwrap(),
+                "127.0.0.1:8443".parse().unwrap(),
+                Some(WebhookSecret::new("hook-secret".into())),
+            )),
+        };
+        let shown = format!("{opts:?}");
+        assert!(
+            !shown.contains("SECRET-TOKEN") && !shown.contains("hook-secret"),
+            "{shown}"
+        );
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn the_webhook_secret_must_match_exactly() {
+        let s = WebhookSecret::new("s3cret".into());
+        assert!(s.matches(b"s3cret"));
+        for wrong in [&b""[..], b"s3cre", b"s3cret!", b"S3cret"] {
+            assert!(!s.matches(wrong), "{wrong:?}");
+        }
+    }
+}
