@@ -84,7 +84,12 @@ impl Drop for DirLock {
 }
 
 fn open_lock_file(dir: &Path) -> Result<(File, PathBuf), LockError> {
-    let path = dir.join(LOCK_FILE_NAME);
+    open_in(dir, LOCK_FILE_NAME)
+}
+
+/// Opens (creating it and its directory if missing) the lock file `{dir}/{name}`.
+pub(crate) fn open_in(dir: &Path, name: &str) -> Result<(File, PathBuf), LockError> {
+    let path = dir.join(name);
     let err = |source| LockError {
         path: path.clone(),
         source,

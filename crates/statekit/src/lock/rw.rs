@@ -17,7 +17,7 @@
 //! also works between threads of one process, and the OS releases it when the holder
 //! dies, even on `kill -9`.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -248,20 +248,7 @@ fn holder_of(dir: &Path) -> Result<Busy, LockError> {
 }
 
 fn open(dir: &Path, name: &str) -> Result<(File, PathBuf), LockError> {
-    let path = dir.join(name);
-    let err = |source| LockError {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(err)?;
-    Ok((file, path))
+    super::open_in(dir, name)
 }
 
 #[cfg(test)]
