@@ -22,8 +22,8 @@ pub struct Args {
     /// Webhook mode: the local address to listen on.
     #[arg(long, requires = "webhook")]
     listen: Option<std::net::SocketAddr>,
-    /// Webhook mode: secret Telegram sends in X-Telegram-Bot-Api-Secret-Token;
-    /// requests without it are refused (401).
+    /// Webhook mode (required there): secret Telegram sends in
+    /// X-Telegram-Bot-Api-Secret-Token; requests without it are refused (401).
     #[arg(long, env = "BOUNTYBOT_WEBHOOK_SECRET", hide_env_values = true)]
     secret_token: Option<String>,
 }
@@ -32,6 +32,13 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
     let token = ["BOUNTYBOT_TOKEN", "TELOXIDE_TOKEN"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|t| !t.trim().is_empty()));
+    if args.webhook.is_some() && args.secret_token.as_deref().is_none_or(str::is_empty) {
+        return Err(UsageError(
+            "webhook mode needs a secret: set BOUNTYBOT_WEBHOOK_SECRET (or --secret-token) to a long random string, so that only Telegram can post updates"
+                .into(),
+        )
+        .into());
+    }
     let Some(token) = token else {
         return Err(UsageError(
             "no bot token: set BOUNTYBOT_TOKEN (or TELOXIDE_TOKEN) to the token BotFather gave you"

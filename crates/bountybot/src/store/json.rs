@@ -36,6 +36,10 @@ use crate::domain::{BountyId, ChatId, UserId};
 pub const GROUP_FILE: &str = "group.json";
 /// Name of a private chat's file.
 pub const USER_FILE: &str = "user.json";
+/// In a group's folder after its move to a supergroup: the new chat's id. Every later
+/// read or write of the old chat goes to the new one (a late message, a redelivered
+/// update), so nothing lands where nobody looks.
+pub const MOVED_FILE: &str = "moved-to";
 
 /// Updates remembered per file: far more than Telegram redelivers after a crash.
 pub const UPDATES_KEPT: usize = 256;
@@ -46,6 +50,10 @@ pub const UPDATES_KEPT: usize = 256;
 struct Merged {
     chat: ChatId,
     renumbered: Vec<(BountyId, BountyId)>,
+    /// The bounties taken over, by old id and creation time: a bounty of the old chat
+    /// not among them (written there after the merge) is merged by the next call.
+    #[serde(default)]
+    taken: Vec<(BountyId, i64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +177,38 @@ impl JsonStore {
         self.root.join(chat.0.to_string())
     }
 
+    /// The chat that holds `chat`'s data now: `chat` itself, or where its moves led.
+    fn resolve(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        let mut at = chat;
+        for _ in 0..8 {
+            let path = self.chat_dir(at).join(MOVED_FILE);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(at),
+                Err(source) => {
+                    return Err(StoreError::Fs {
+                        chat,
+                        what: "cannot read",
+                        path,
+                        source,
+                    });
+                }
+            };
+            at = text
+                .trim()
+                .parse::<i64>()
+                .map(ChatId)
+                .map_err(|_| StoreError::Shape {
+                    chat,
+                    what: "the moved-to file does not hold a chat id",
+                })?;
+        }
+        Err(StoreError::Shape {
+            chat,
+            what: "the chat's moves go round in a circle",
+        })
+    }
+
     fn bounty_file(&self, chat: ChatId) -> PathBuf {
         self.chat_dir(chat).join(if chat.is_group() {
             GROUP_FILE
@@ -285,9 +325,16 @@ impl JsonStore {
                         chat: to,
                         what: "a member file vanished during a chat move",
                     })?;
-                for id in theirs.map(|m| m.tracked).unwrap_or_default() {
-                    if !ours.tracked.contains(&id) {
-                        ours.tracked.push(id);
+                if let Some(theirs) = theirs {
+                    for id in theirs.tracked {
+                        if !ours.tracked.contains(&id) {
+                            ours.tracked.push(id);
+                        }
+                    }
+                    for u in theirs.updates {
+                        if !ours.updates.contains(&u) {
+                            ours.updates.push_back(u);
+                        }
                     }
                 }
                 self.write(to, &target, &ours)?;
@@ -342,39 +389,56 @@ impl JsonStore {
             });
         };
         let had_bounties = !target.bounties.is_empty();
-        let map = match target.merged_from.iter().find(|m| m.chat == from) {
-            // Merged before a crash: finish with the same id map.
-            Some(done) => done.renumbered.clone(),
+        let source = match self.load_doc(from)? {
+            Some(Doc::Group(g)) => Some(g),
+            _ => None,
+        };
+        let note_at = match target.merged_from.iter().position(|m| m.chat == from) {
+            Some(i) => i,
             None => {
-                let source = match self.load_doc(from)? {
-                    Some(Doc::Group(g)) => g,
-                    _ => GroupFile {
-                        group_id: from,
-                        next_id: 1,
-                        bounties: Vec::new(),
-                        updates: VecDeque::new(),
-                        merged_from: Vec::new(),
-                        unknown: Map::new(),
-                    },
-                };
-                let from_ids: Vec<BountyId> = source.bounties.iter().map(|b| b.id).collect();
-                let to_ids: Vec<BountyId> = target.bounties.iter().map(|b| b.id).collect();
-                let to_next = Doc::Group(target.clone()).next_id();
-                let (map, next) = renumber(&from_ids, source.next_id, &to_ids, to_next);
-                for (b, (_, new)) in source.bounties.into_iter().zip(&map) {
-                    target.bounties.push(Bounty { id: *new, ..b });
-                }
-                target.bounties.sort_by_key(|b| b.id);
-                target.next_id = next;
-                let renumbered: Vec<_> = map.iter().copied().filter(|(a, b)| a != b).collect();
                 target.merged_from.push(Merged {
                     chat: from,
-                    renumbered: renumbered.clone(),
+                    renumbered: Vec::new(),
+                    taken: Vec::new(),
                 });
-                self.save_doc(to, &Doc::Group(target.clone()))?;
-                renumbered
+                target.merged_from.len() - 1
             }
         };
+        if let Some(source) = source {
+            // Only what is not merged yet: after a crash half-way, nothing is merged
+            // twice; a bounty written to the old chat since is merged now.
+            let taken = target.merged_from[note_at].taken.clone();
+            let fresh: Vec<Bounty> = source
+                .bounties
+                .iter()
+                .filter(|b| !taken.contains(&(b.id, b.created_at)))
+                .cloned()
+                .collect();
+            let from_ids: Vec<BountyId> = fresh.iter().map(|b| b.id).collect();
+            let to_ids: Vec<BountyId> = target.bounties.iter().map(|b| b.id).collect();
+            let to_next = Doc::Group(target.clone()).next_id();
+            // Floored past the highest id, as for any new id in the source.
+            let from_next = Doc::Group(source.clone()).next_id();
+            let (map, next) = renumber(&from_ids, from_next, &to_ids, to_next);
+            let note = &mut target.merged_from[note_at];
+            note.taken
+                .extend(fresh.iter().map(|b| (b.id, b.created_at)));
+            note.renumbered
+                .extend(map.iter().copied().filter(|(a, b)| a != b));
+            for (b, (_, new)) in fresh.into_iter().zip(&map) {
+                target.bounties.push(Bounty { id: *new, ..b });
+            }
+            target.bounties.sort_by_key(|b| b.id);
+            target.next_id = next.max(target.next_id);
+            // The old chat's processed updates are the new chat's now.
+            for u in source.updates {
+                if !target.updates.contains(&u) {
+                    target.updates.push_back(u);
+                }
+            }
+            self.save_doc(to, &Doc::Group(target.clone()))?;
+        }
+        let map = target.merged_from[note_at].renumbered.clone();
         let remap = |id: BountyId| {
             map.iter()
                 .find(|(old, _)| *old == id)
@@ -391,6 +455,11 @@ impl JsonStore {
             for id in theirs.tracked.into_iter().map(remap) {
                 if !ours.tracked.contains(&id) {
                     ours.tracked.push(id);
+                }
+            }
+            for u in theirs.updates {
+                if !ours.updates.contains(&u) {
+                    ours.updates.push_back(u);
                 }
             }
             self.write(to, &path, &ours)?;
@@ -482,6 +551,7 @@ impl JsonStore {
 
 impl BountyStore for JsonStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+        let chat = self.resolve(chat)?;
         let _lock = self.lock(chat)?;
         let _ = sweep_temp_files(&self.chat_dir(chat));
         if self.load_doc(chat)?.is_none() {
@@ -497,6 +567,7 @@ impl BountyStore for JsonStore {
     }
 
     fn processed(&self, chat: ChatId, user: UserId, update: UpdateId) -> Result<bool, StoreError> {
+        let chat = self.resolve(chat)?;
         if let Some(mut doc) = self.load_doc(chat)?
             && doc.updates().contains(&update)
         {
@@ -516,6 +587,7 @@ impl BountyStore for JsonStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
+        let chat = self.resolve(chat)?;
         self.modify(chat, update, |doc| {
             let id = doc.next_id();
             let bounty = Bounty {
@@ -534,12 +606,14 @@ impl BountyStore for JsonStore {
     }
 
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+        let chat = self.resolve(chat)?;
         Ok(self
             .load_doc(chat)?
             .and_then(|d| d.bounties().iter().find(|b| b.id == id).cloned()))
     }
 
     fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+        let chat = self.resolve(chat)?;
         let mut list = self
             .load_doc(chat)?
             .map(|d| d.bounties().to_vec())
@@ -555,6 +629,7 @@ impl BountyStore for JsonStore {
         patch: &BountyPatch,
         update: Option<UpdateId>,
     ) -> Result<Option<Bounty>, StoreError> {
+        let chat = self.resolve(chat)?;
         self.modify(chat, update, |doc| {
             let (_, bounties) = doc.parts();
             match bounties.iter_mut().find(|b| b.id == id) {
@@ -573,6 +648,7 @@ impl BountyStore for JsonStore {
         id: BountyId,
         update: Option<UpdateId>,
     ) -> Result<bool, StoreError> {
+        let chat = self.resolve(chat)?;
         self.modify(chat, update, |doc| {
             // Pin the counter first so the deleted id is never handed out again.
             let next = doc.next_id();
@@ -594,6 +670,7 @@ impl BountyStore for JsonStore {
         id: BountyId,
         update: Option<UpdateId>,
     ) -> Result<bool, StoreError> {
+        let chat = self.resolve(chat)?;
         self.modify_tracked(chat, user, update, |tracked| {
             if tracked.contains(&id) {
                 (false, false)
@@ -611,6 +688,7 @@ impl BountyStore for JsonStore {
         id: BountyId,
         update: Option<UpdateId>,
     ) -> Result<bool, StoreError> {
+        let chat = self.resolve(chat)?;
         self.modify_tracked(chat, user, update, |tracked| {
             let before = tracked.len();
             tracked.retain(|t| *t != id);
@@ -633,14 +711,20 @@ impl BountyStore for JsonStore {
         if files.is_empty() {
             return Ok(ChatMove::default());
         }
-        if self.bounty_file(to).exists() {
-            self.merge_chat(from, to, &files)
+        let moved = if self.bounty_file(to).exists() {
+            self.merge_chat(from, to, &files)?
         } else {
-            self.rename_chat(from, to, files)
-        }
+            self.rename_chat(from, to, files)?
+        };
+        // Last: from now on the old chat's reads and writes go to the new one.
+        let tombstone = self.chat_dir(from).join(MOVED_FILE);
+        statekit::json::write_bytes_atomic(&tombstone, to.0.to_string().as_bytes())
+            .map_err(|source| StoreError::Json { chat: from, source })?;
+        Ok(moved)
     }
 
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
+        let chat = self.resolve(chat)?;
         if chat.is_group() {
             Ok(self
                 .read::<MemberFile>(chat, &self.member_file(chat, user))?

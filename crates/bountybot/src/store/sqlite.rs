@@ -348,8 +348,13 @@ impl BountyStore for SqliteStore {
                     .collect()
             };
             let (from_ids, to_ids) = (ids(from)?, ids(to)?);
-            let to_floor = to_ids.iter().map(|b| b.0 + 1).max().unwrap_or(1);
-            let (map, next) = renumber(&from_ids, from_next, &to_ids, to_next.max(to_floor));
+            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.0 + 1).max().unwrap_or(1);
+            let (map, next) = renumber(
+                &from_ids,
+                from_next.max(floor(&from_ids)),
+                &to_ids,
+                to_next.max(floor(&to_ids)),
+            );
             for (old, new) in &map {
                 tx.execute(
                     "UPDATE bounties SET chat_id = ?3, id = ?4 WHERE chat_id = ?1 AND id = ?2",

@@ -246,9 +246,11 @@ async fn serve_webhook(
     listen: SocketAddr,
     secret: Option<WebhookSecret>,
 ) -> anyhow::Result<()> {
+    // One connection: Telegram then posts updates one after another, in order.
     let mut set = bot
         .set_webhook(url.clone())
-        .allowed_updates([AllowedUpdate::Message]);
+        .allowed_updates([AllowedUpdate::Message])
+        .max_connections(1);
     if let Some(s) = &secret {
         set = set.secret_token(s.0.clone());
     }
@@ -290,8 +292,15 @@ async fn on_webhook(
     }
     match serde_json::from_slice::<Update>(&body) {
         Ok(update) => {
-            process_update(&state, update).await;
-            StatusCode::OK
+            // In its own task: if Telegram hangs up, the update still finishes (and
+            // keeps its chat's turn until then); the answer waits for it either way.
+            match tokio::spawn(async move { process_update(&state, update).await }).await {
+                Ok(()) => StatusCode::OK,
+                Err(e) => {
+                    tracing::error!("an update task failed: {e}");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            }
         }
         Err(e) => {
             tracing::warn!("a webhook request that is not an update: {e}");

@@ -220,3 +220,24 @@ fn a_damaged_file_is_reported_kept_and_leaves_everything_else_working() {
         "Added bounty <b>#1</b>: elsewhere\n"
     );
 }
+
+#[test]
+fn webhook_mode_refuses_to_start_without_a_secret() {
+    let d = Data::new();
+    let out = d
+        .cmd()
+        .args([
+            "run",
+            "--webhook",
+            "https://bot.example.org/hook",
+            "--listen",
+            "127.0.0.1:1",
+        ])
+        .env("BOUNTYBOT_TOKEN", "123456:TEST")
+        .env_remove("BOUNTYBOT_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a secret"), "{err}");
+}

@@ -220,7 +220,9 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
         !s.migrate_chat(OTHER, NEW).unwrap().moved,
         "a second migration finds nothing to move"
     );
-    assert!(s.list(OTHER).unwrap().is_empty());
+    // The old id is dead: it shows nothing of its own (JSON leads it to the new chat).
+    let now_new = s.list(NEW).unwrap();
+    assert!(s.list(OTHER).unwrap().iter().all(|b| now_new.contains(b)));
     assert_eq!(s.list(NEW).unwrap(), vec![a.clone()]);
     assert_eq!(s.tracked(NEW, BOB).unwrap(), vec![a.id]);
     assert_eq!(
@@ -272,13 +274,57 @@ pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
         vec![BountyId(1), BountyId(4), BountyId(3)],
         "bookmarks follow their bounties"
     );
-    assert!(s.list(OTHER).unwrap().is_empty());
+    // The old id is dead: it shows nothing of its own (JSON leads it to the new chat).
+    let now_new = s.list(NEW).unwrap();
+    assert!(s.list(OTHER).unwrap().iter().all(|b| now_new.contains(b)));
     assert!(!s.migrate_chat(OTHER, NEW).unwrap().moved, "idempotent");
     assert_eq!(
         s.add(NEW, new("next", ANN), None).unwrap().id,
         BountyId(5),
         "no id is handed out twice"
     );
+}
+
+pub fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice(open: Open) {
+    for new_chat_has_bounties in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        const NEW: ChatId = ChatId(-1_000_000_000_044);
+        s.add(OTHER, new("before the move", ANN), Some(UpdateId(1)))
+            .unwrap();
+        s.track(OTHER, BOB, BountyId(1), Some(UpdateId(2))).unwrap();
+        if new_chat_has_bounties {
+            s.add(NEW, new("new chat's own", ANN), None).unwrap();
+        }
+        assert!(s.migrate_chat(OTHER, NEW).unwrap().moved);
+        // Delivered again after a crash: recognised, wherever the data went.
+        assert!(
+            s.processed(OTHER, ANN, UpdateId(1)).unwrap(),
+            "{new_chat_has_bounties}"
+        );
+        assert!(
+            s.processed(OTHER, BOB, UpdateId(2)).unwrap(),
+            "{new_chat_has_bounties}"
+        );
+        // A late message in the old chat, then the other migration notice.
+        s.add(OTHER, new("late in the old chat", ANN), None)
+            .unwrap();
+        s.migrate_chat(OTHER, NEW).unwrap();
+        let texts: Vec<String> = s.list(NEW).unwrap().into_iter().map(|b| b.text).collect();
+        let late = texts
+            .iter()
+            .filter(|t| *t == "late in the old chat")
+            .count();
+        assert_eq!(late, 1, "{texts:?}");
+        assert_eq!(
+            texts.iter().filter(|t| *t == "before the move").count(),
+            1,
+            "{texts:?}"
+        );
+        let mut ids: Vec<u64> = s.list(NEW).unwrap().iter().map(|b| b.id.0).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), texts.len(), "no id twice: {ids:?}");
+    }
 }
 
 pub fn an_update_changes_the_store_once(open: Open) {
@@ -362,6 +408,10 @@ macro_rules! backend_suite {
             #[test]
             fn migrating_into_a_chat_with_bounties_joins_them() {
                 c::migrating_into_a_chat_with_bounties_joins_them($open)
+            }
+            #[test]
+            fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice() {
+                c::after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice($open)
             }
             #[test]
             fn an_update_changes_the_store_once() {
