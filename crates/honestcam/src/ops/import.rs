@@ -263,6 +263,8 @@ pub fn db_migrate_timed(
     if let Some(staged) = staged {
         staged.put_in_place()?;
     }
+    // The database carries the baseline too, so it alone can bring the property back.
+    storage.sync_baseline(&paths)?;
     crash_point("events");
     timings.events += step.elapsed();
 

@@ -126,5 +126,6 @@ pub fn db_init(
     }
     dbs.property(&paths.db())?;
     dbs.study(&study_path)?;
+    storage.sync_baseline(&paths)?;
     Ok(plan)
 }

@@ -160,6 +160,8 @@ impl Storage {
     }
 
     /// The property's baseline, parsed and checked once, re-read when the file changes.
+    /// A property on SQLite keeps a copy in its database, refreshed whenever the file
+    /// changes; without the file (a restored database alone) the copy is served.
     pub fn baseline(&self, paths: &PropertyPaths) -> Result<Arc<Baseline>, StoreError> {
         let file = paths.baseline();
         let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
@@ -172,11 +174,57 @@ impl Storage {
         {
             return Ok(Arc::clone(baseline));
         }
+        let Some(modified) = modified else {
+            drop(cache);
+            return self.stored_baseline(paths);
+        };
         let baseline = Arc::new(legacy::read_baseline(paths)?);
-        if let Some(modified) = modified {
-            cache.insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
-        }
+        self.store_baseline(paths, &baseline)?;
+        cache.insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
         Ok(baseline)
+    }
+
+    /// Copies `baseline` into the property's database if it has one and holds another.
+    fn store_baseline(&self, paths: &PropertyPaths, baseline: &Baseline) -> Result<(), StoreError> {
+        let Some(db) = self.dbs.property_existing(&paths.db())? else {
+            return Ok(());
+        };
+        let json = serde_json::to_string(baseline).map_err(|source| LegacyError::Encode {
+            path: paths.baseline(),
+            source,
+        })?;
+        let sha = hex_sha256(json.as_bytes());
+        let now = jiff::Timestamp::now().to_string();
+        db.write(|c| sqlite::baseline_repo::store(c, &json, &sha, &now))?;
+        Ok(())
+    }
+
+    /// The baseline stored in the property's database (the file is gone).
+    fn stored_baseline(&self, paths: &PropertyPaths) -> Result<Arc<Baseline>, StoreError> {
+        let missing = || StoreError::Legacy(LegacyError::Missing(paths.baseline()));
+        let Some(db) = self.dbs.property_existing(&paths.db())? else {
+            return Err(missing());
+        };
+        let Some((json, _)) = db.read(sqlite::baseline_repo::load)? else {
+            return Err(missing());
+        };
+        let baseline: Baseline =
+            serde_json::from_str(&json).map_err(|source| DbError::CorruptRow {
+                table: "baseline",
+                key: "1".into(),
+                source,
+            })?;
+        Ok(Arc::new(baseline))
+    }
+
+    /// Makes sure the property's database holds its current baseline (after a command
+    /// created or replaced the database).
+    pub fn sync_baseline(&self, paths: &PropertyPaths) -> Result<(), StoreError> {
+        if paths.baseline().is_file() {
+            let baseline = legacy::read_baseline(paths)?;
+            self.store_baseline(paths, &baseline)?;
+        }
+        Ok(())
     }
 
     /// Which backend the property is on right now (a hint: it can change as soon as
@@ -564,6 +612,15 @@ impl PropertyStore<'_> {
             Err(StoreError::NotExclusive(self.slug().clone()))
         }
     }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl From<rusqlite::Error> for StoreError {

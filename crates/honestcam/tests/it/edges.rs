@@ -292,3 +292,36 @@ async fn concurrent_answers_by_one_user_all_land() {
         assert_eq!(kept.len(), questions.len(), "migrated: {migrate}: {blob}");
     }
 }
+
+#[tokio::test]
+async fn a_property_database_alone_serves_its_baseline() {
+    let f = migrated();
+    let conn = rusqlite::Connection::open(f.prop().join("honestcam.db")).unwrap();
+    let stored: String = conn
+        .query_row("SELECT json FROM baseline", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+    assert!(
+        stored.contains("Bamboo House"),
+        "stored at migration: {stored}"
+    );
+    // The ingest input changes: the copy follows.
+    edit_baseline(&f, |b| b["property"]["name"] = json!("Bamboo House II"));
+    let storage = f.storage();
+    let paths = storage.property(&f.slug()).unwrap();
+    assert_eq!(
+        storage.baseline(&paths).unwrap().property.name,
+        "Bamboo House II"
+    );
+    drop(storage);
+    // Without the file (a restored database alone), the portal still serves it.
+    fs::remove_file(f.prop().join("compliance.json")).unwrap();
+    let app = f.spawn_app(&[], &[]);
+    let page = client().get(app.url("/compliance/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("Bamboo House II") && page.contains("ACT-001"),
+        "{page}"
+    );
+}

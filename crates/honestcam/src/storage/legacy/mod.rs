@@ -36,6 +36,14 @@ pub enum LegacyError {
     /// A required file is missing.
     #[error("missing {0}")]
     Missing(PathBuf),
+    /// The baseline could not be encoded for its copy in the database.
+    #[error("cannot encode {path}: {source}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// What serde said.
+        source: serde_json::Error,
+    },
     /// The baseline parses but is not usable.
     #[error("invalid {path}: {source}")]
     Baseline {

@@ -4,6 +4,7 @@
 //! Repos are plain functions over a connection or transaction: callers decide the
 //! transaction boundaries (one per import, one per portal write).
 
+pub mod baseline_repo;
 pub mod compliance_repo;
 pub mod connection;
 pub mod study_repo;
