@@ -23,11 +23,13 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Backup(cli::backup::Args),
     DbInit(cli::db_init::Args),
     DbMigrate(cli::db_migrate::Args),
     DbRollback(cli::db_rollback::Args),
     DbStatus(cli::db_status::Args),
     DemoData(cli::demo_data::Args),
+    Restore(cli::restore::Args),
     Serve(cli::serve::Args),
 }
 
@@ -52,6 +54,8 @@ fn main() -> ExitCode {
         .init();
     let data = honestcam::config::DataDir::resolve(args.data_dir.as_deref());
     let json = match &args.command {
+        Command::Backup(a) => a.wants_json(),
+        Command::Restore(a) => a.wants_json(),
         Command::DbInit(a) => a.wants_json(),
         Command::DbMigrate(a) => a.wants_json(),
         Command::DbRollback(a) => a.wants_json(),
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::DemoData(_) | Command::Serve(_) => false,
     };
     let result = match args.command {
+        Command::Backup(a) => cli::backup::run(&data, a),
+        Command::Restore(a) => cli::restore::run(&data, a),
         Command::DbInit(a) => cli::db_init::run(&data, a),
         Command::DbMigrate(a) => cli::db_migrate::run(&data, a),
         Command::DbRollback(a) => cli::db_rollback::run(&data, a),

@@ -206,6 +206,58 @@ pub fn archive_files(
     Ok(archive)
 }
 
+/// Creates a new, empty `{base}/{UTC YYYYMMDDTHHMMSS}[-N]/` (creating `base` if
+/// needed) and returns it: a timestamped folder that no earlier call returned.
+pub fn new_dated_dir(base: &Path, now: Timestamp) -> Result<PathBuf, ArchiveError> {
+    fs::create_dir_all(base).map_err(|source| ArchiveError::Io {
+        path: base.to_path_buf(),
+        source,
+    })?;
+    create_unique_dir(base, &now.strftime("%Y%m%dT%H%M%S").to_string())
+}
+
+/// Removes all but the `keep` newest folders of `base` that hold a file named
+/// `marker` (folders made by [`new_dated_dir`]: their names sort by time); returns the
+/// folders removed.
+pub fn prune_dated_dirs(
+    base: &Path,
+    marker: &str,
+    keep: usize,
+) -> Result<Vec<PathBuf>, ArchiveError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError::Io { path, source }
+    };
+    let mut dirs: Vec<PathBuf> = fs::read_dir(base)
+        .map_err(io(base))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(marker).is_file())
+        .collect();
+    dirs.sort_by_key(|p| dated_key(p));
+    let cut = dirs.len().saturating_sub(keep);
+    let old: Vec<PathBuf> = dirs.drain(..cut).collect();
+    for d in &old {
+        fs::remove_dir_all(d).map_err(io(d))?;
+    }
+    if !old.is_empty() {
+        fsync_dir(base).map_err(io(base))?;
+    }
+    Ok(old)
+}
+
+/// Sort key of a dated folder: its timestamp, then its `-N`.
+fn dated_key(p: &Path) -> (String, u32) {
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match n.split_once('-') {
+        Some((stamp, seq)) => (stamp.to_string(), seq.parse().unwrap_or(0)),
+        None => (n, 0),
+    }
+}
+
 /// Creates `{base}/{stem}`, or `{stem}-1`, `{stem}-2`... if taken; never reuses one.
 fn create_unique_dir(base: &Path, stem: &str) -> Result<PathBuf, ArchiveError> {
     for n in 0u32.. {
@@ -367,5 +419,23 @@ mod tests {
             fs::read_to_string(second.join("x.db-wal")).unwrap(),
             "stray"
         );
+    }
+
+    #[test]
+    fn dated_dirs_are_new_and_pruned_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let made: Vec<PathBuf> = (0..4)
+            .map(|_| {
+                let d = new_dated_dir(dir.path(), now).unwrap();
+                fs::write(d.join("manifest.json"), "{}").unwrap();
+                d
+            })
+            .collect();
+        fs::create_dir(dir.path().join("not-a-snapshot")).unwrap();
+        let removed = prune_dated_dirs(dir.path(), "manifest.json", 2).unwrap();
+        assert_eq!(removed, made[..2].to_vec());
+        assert!(made[2].exists() && made[3].exists());
+        assert!(dir.path().join("not-a-snapshot").exists());
     }
 }

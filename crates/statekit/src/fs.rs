@@ -27,6 +27,28 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Copies `from` to `to` durably and never half-way: into a temporary name beside
+/// `to`, synced, renamed into place, directory synced. Refuses to replace `to`.
+pub fn copy_durably(from: &Path, to: &Path) -> io::Result<()> {
+    if to.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists", to.display()),
+        ));
+    }
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = sidecar(to, ".copying");
+    std::fs::copy(from, &tmp)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, to)?;
+    match to.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => fsync_dir(dir),
+        _ => Ok(()),
+    }
+}
+
 /// Which file a path names right now: device and inode. A file replaced by a rename
 /// has another identity under the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,5 +90,18 @@ mod tests {
         assert!(!remove_if_exists(&a).unwrap());
         assert_eq!(FileId::of(&a).unwrap(), None);
         assert_eq!(sidecar(&a, "-wal"), dir.path().join("a-wal"));
+    }
+
+    #[test]
+    fn a_durable_copy_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("sub/b"));
+        std::fs::write(&a, "x").unwrap();
+        copy_durably(&a, &b).unwrap();
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "x");
+        assert_eq!(
+            copy_durably(&a, &b).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
     }
 }

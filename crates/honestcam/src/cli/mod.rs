@@ -1,10 +1,12 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub mod backup;
 pub mod db_init;
 pub mod db_migrate;
 pub mod db_rollback;
 pub mod db_status;
 pub mod demo_data;
+pub mod restore;
 pub mod serve;
 
 use clap::Args as ClapArgs;

@@ -1,6 +1,7 @@
 //! Operations on a data dir, on top of storage and the domain: the commands that
 //! create ([`init`]), move between backends ([`import`], [`rollback`]), report on
-//! ([`status`]) and fill ([`demo`]) a property's storage.
+//! ([`status`]), back up and restore ([`backup`]) and fill ([`demo`]) a property's
+//! storage.
 //!
 //! A command that changes a property runs under the property's exclusive lock
 //! ([`crate::storage::Storage::lock_property`]), which the caller takes and hands in as
@@ -8,6 +9,7 @@
 //! reads and writes wait for the command instead of racing it. A dry run takes no lock
 //! and opens databases read-only: it changes nothing, not even a lock file.
 
+pub mod backup;
 pub mod demo;
 pub mod import;
 pub mod init;

@@ -391,6 +391,19 @@ impl PropertyStore<'_> {
         self.storage.baseline(&self.paths)
     }
 
+    /// Writes a consistent copy of the property's database to `target` (see
+    /// `statekit::sqlite::Database::snapshot_to`); `Ok(false)` for a property on the
+    /// JSON files, which has no database.
+    pub fn snapshot_to(&self, target: &std::path::Path) -> Result<bool, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => {
+                db.snapshot_to(target).map_err(DbError::from)?;
+                Ok(true)
+            }
+            Kind::Json => Ok(false),
+        }
+    }
+
     /// Where the stored log stands now.
     pub fn log_version(&self) -> Result<LogVersion, StoreError> {
         match &self.kind {

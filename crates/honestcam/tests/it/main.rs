@@ -3,6 +3,7 @@
 
 mod browser;
 mod conformance;
+mod drill;
 mod edges;
 mod migrate;
 mod overlap;

@@ -26,7 +26,7 @@ const MAX_LOAD: Duration = Duration::from_secs(60);
 
 /// A write load against a running portal: each client posts numbered notes to one
 /// action and remembers those answered 303.
-struct Load {
+pub struct Load {
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<String>>>,
     failed: Arc<Mutex<Vec<String>>>,
@@ -35,7 +35,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(app: &App, tag: &str) -> Load {
+    pub fn start(app: &App, tag: &str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let failed = Arc::new(Mutex::new(Vec::new()));
@@ -81,7 +81,7 @@ impl Load {
     }
 
     /// Waits (bounded) until `n` more writes were acknowledged.
-    async fn until_more(&self, n: usize) {
+    pub async fn until_more(&self, n: usize) {
         let target = self.count.load(Ordering::Relaxed) + n;
         let deadline = Instant::now() + MAX_LOAD;
         while self.count.load(Ordering::Relaxed) < target {
@@ -94,7 +94,12 @@ impl Load {
     }
 
     /// Stops the clients; returns the acknowledged notes.
-    async fn finish(self) -> Vec<String> {
+    /// The notes acknowledged so far.
+    pub fn acked_so_far(&self) -> Vec<String> {
+        self.acked.lock().unwrap().clone()
+    }
+
+    pub async fn finish(self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks {
             t.await.unwrap();
@@ -108,7 +113,7 @@ impl Load {
 }
 
 /// Runs a command against the fixture on the blocking pool, asserting success.
-async fn command(f: &Fixture, args: &[&str]) -> String {
+pub async fn command(f: &Fixture, args: &[&str]) -> String {
     let (dir, args): (_, Vec<String>) = (f.dir(), args.iter().map(|a| a.to_string()).collect());
     tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_honestcam"))
@@ -156,7 +161,7 @@ fn assert_all_stored_once(f: &Fixture, acked: &[String], backend: Backend) {
     }
 }
 
-fn assert_integrity(f: &Fixture) {
+pub fn assert_integrity(f: &Fixture) {
     let conn = rusqlite::Connection::open(f.prop().join("honestcam.db")).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -182,6 +182,17 @@ pub fn count_events(conn: &Connection) -> Result<u64, DbError> {
     )
 }
 
+/// The id of the event appended last, if any.
+pub fn last_event_id(conn: &Connection) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT event_id FROM compliance_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Whether an event with this id is stored.
 pub fn contains(conn: &Connection, event_id: &str) -> Result<bool, DbError> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM compliance_events WHERE event_id = ?1")?;

@@ -1,0 +1,261 @@
+//! `backup` and `restore` from local snapshots.
+//!
+//! `backup --to DIR` writes a new `DIR/{UTC timestamp}/` holding a consistent copy of
+//! every database (`VACUUM INTO`, each property under its lock held shared, so the
+//! portal goes on writing and no command replaces a database meanwhile) and a
+//! `manifest.json` with each file's size, SHA-256, event count and last event; older
+//! snapshots beyond `--keep` are removed. Each property database carries its baseline,
+//! so a snapshot alone brings every property back.
+//!
+//! `restore --from` a snapshot (or the newest in a backup folder) into an empty data
+//! dir: every file is checked against the manifest first, then copied durably, then each
+//! property's `compliance.json` is written from its database.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use statekit::plan::{Mode, Plan};
+
+use crate::config::DataDir;
+use crate::property::{PROPERTY_DB, Slug};
+use crate::storage::sqlite::connection::open_read_only;
+use crate::storage::sqlite::{DbError, compliance_repo};
+use crate::storage::{Storage, StoreError, Wait, hex_sha256, legacy};
+
+/// The manifest's file name in a snapshot.
+pub const MANIFEST: &str = "manifest.json";
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// When the snapshot was taken (RFC 3339, UTC).
+    pub created_at: String,
+    /// Each database, in the snapshot's folder.
+    pub databases: Vec<Entry>,
+    /// Properties not in the snapshot, with why (on the legacy JSON files).
+    #[serde(default)]
+    pub skipped: Vec<String>,
+}
+
+/// One database of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Its path, relative to the snapshot (and to the data dir it came from).
+    pub path: String,
+    /// The property, or none for the global study database.
+    pub property: Option<Slug>,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    /// Compliance events (property databases).
+    pub events: Option<u64>,
+    /// The last event's id (property databases with events).
+    pub last_event_id: Option<String>,
+}
+
+/// Why a backup or restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading a database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A file operation failed.
+    #[error("{what} {}: {source}", .path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path at fault.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Creating or pruning snapshot folders failed.
+    #[error(transparent)]
+    Archive(#[from] statekit::archive::ArchiveError),
+    /// The manifest could not be read or written.
+    #[error(transparent)]
+    Json(#[from] statekit::json::JsonError),
+    /// The source holds no snapshot.
+    #[error("no snapshot in {}: expected a {MANIFEST} there or in one of its folders", .0.display())]
+    NoSnapshot(PathBuf),
+    /// A file does not match the manifest.
+    #[error("{} does not match the manifest ({reason}); the snapshot is damaged", .path.display())]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// The data dir already has data.
+    #[error("{} already holds data; restore into an empty data dir", .0.display())]
+    NotEmpty(PathBuf),
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_path_buf();
+    move |source| BackupError::Io { what, path, source }
+}
+
+/// Describes a database file of a snapshot.
+fn entry(file: &Path, rel: String, property: Option<Slug>) -> Result<Entry, BackupError> {
+    let bytes = std::fs::read(file).map_err(io("cannot read", file))?;
+    let (events, last_event_id) = if property.is_some() {
+        let conn = open_read_only(file)?;
+        let events = compliance_repo::count_events(&conn)?;
+        let last = compliance_repo::last_event_id(&conn)?;
+        (Some(events), last)
+    } else {
+        (None, None)
+    };
+    Ok(Entry {
+        path: rel,
+        property,
+        bytes: bytes.len() as u64,
+        sha256: hex_sha256(&bytes),
+        events,
+        last_event_id,
+    })
+}
+
+/// Takes a snapshot of every database into a new folder of `to`; keeps the `keep`
+/// newest snapshots there. Returns the folder and its manifest.
+pub fn backup(
+    storage: &Storage,
+    to: &Path,
+    keep: Option<usize>,
+) -> Result<(PathBuf, Manifest), BackupError> {
+    let snapshot = statekit::archive::new_dated_dir(to, jiff::Timestamp::now())?;
+    let mut manifest = Manifest {
+        created_at: jiff::Timestamp::now().to_string(),
+        databases: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let slugs = storage
+        .data()
+        .properties()
+        .map_err(io("cannot list", storage.data().path()))?;
+    for slug in slugs {
+        let rel = format!("{slug}/{PROPERTY_DB}");
+        let target = snapshot.join(&rel);
+        std::fs::create_dir_all(snapshot.join(slug.as_str()))
+            .map_err(io("cannot create", &snapshot))?;
+        // Shared: the portal goes on; no command replaces the database meanwhile.
+        let store = storage.read(&slug)?;
+        if store.snapshot_to(&target)? {
+            drop(store);
+            manifest.databases.push(entry(&target, rel, Some(slug))?);
+        } else {
+            manifest.skipped.push(format!(
+                "{slug}: on the legacy JSON files (run db-migrate first)"
+            ));
+        }
+    }
+    if let Some(study) = storage.study_db_existing()? {
+        let rel = crate::config::STUDY_DB.to_string();
+        let target = snapshot.join(&rel);
+        study.snapshot_to(&target).map_err(DbError::from)?;
+        manifest.databases.push(entry(&target, rel, None)?);
+    }
+    statekit::json::write_json_atomic(&snapshot.join(MANIFEST), &manifest)?;
+    if let Some(keep) = keep {
+        statekit::archive::prune_dated_dirs(to, MANIFEST, keep.max(1))?;
+    }
+    Ok((snapshot, manifest))
+}
+
+/// The snapshot at `from`: `from` itself if it holds a manifest, else its newest
+/// folder that does.
+pub fn find_snapshot(from: &Path) -> Result<(PathBuf, Manifest), BackupError> {
+    let dir = if from.join(MANIFEST).is_file() {
+        from.to_path_buf()
+    } else {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(from)
+            .map_err(io("cannot list", from))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join(MANIFEST).is_file())
+            .collect();
+        dirs.sort();
+        dirs.pop()
+            .ok_or_else(|| BackupError::NoSnapshot(from.to_path_buf()))?
+    };
+    let manifest = statekit::json::read_json(&dir.join(MANIFEST))?
+        .ok_or_else(|| BackupError::NoSnapshot(from.to_path_buf()))?;
+    Ok((dir, manifest))
+}
+
+/// Plans, and with [`Mode::Execute`] performs, the restore of the snapshot at `from`
+/// into the empty data dir `data`.
+pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupError> {
+    let (dir, manifest) = find_snapshot(from)?;
+    let occupied = !data
+        .properties()
+        .map_err(io("cannot list", data.path()))?
+        .is_empty()
+        || data.study_db().exists();
+    if occupied {
+        return Err(BackupError::NotEmpty(data.path().to_path_buf()));
+    }
+    let mut plan = Plan::new(format!("restore from {}", dir.display()), mode);
+    plan.note(format!("snapshot taken at {}", manifest.created_at));
+    let properties: Vec<&Entry> = manifest
+        .databases
+        .iter()
+        .filter(|e| e.property.is_some())
+        .collect();
+    plan.push("restore property databases", properties.len() as u64);
+    plan.push(
+        "restore the study database",
+        u64::from(manifest.databases.iter().any(|e| e.property.is_none())),
+    );
+    plan.push(
+        "events in the restored properties",
+        properties.iter().filter_map(|e| e.events).sum(),
+    );
+    for e in &properties {
+        if let Some(slug) = &e.property {
+            plan.note(format!("{slug}: {} events", e.events.unwrap_or(0)));
+        }
+    }
+    for s in &manifest.skipped {
+        plan.note(format!("not in the snapshot: {s}"));
+    }
+    // Check every file before anything is copied.
+    for e in &manifest.databases {
+        let file = dir.join(&e.path);
+        let bytes = std::fs::read(&file).map_err(io("cannot read", &file))?;
+        let sha = hex_sha256(&bytes);
+        if bytes.len() as u64 != e.bytes || sha != e.sha256 {
+            return Err(BackupError::Damaged {
+                path: file,
+                reason: format!("{} bytes, SHA-256 {sha}", bytes.len()),
+            });
+        }
+    }
+    if !mode.is_execute() {
+        return Ok(plan);
+    }
+    let storage = Storage::open(data.clone(), statekit::sqlite::OpenOptions::default())?;
+    for e in &manifest.databases {
+        let target = data.path().join(&e.path);
+        match &e.property {
+            Some(slug) => {
+                let holder = format!("pid {}: honestcam restore", std::process::id());
+                let _lock = storage.lock_property(slug, &holder, Wait::Block, |_| {})?;
+                statekit::fs::copy_durably(&dir.join(&e.path), &target)
+                    .map_err(io("cannot restore", &target))?;
+                // The ingest file comes back from the copy in the database.
+                let paths = data.property(slug);
+                let baseline = storage.baseline(&paths)?;
+                legacy::write_baseline(&paths, &baseline).map_err(StoreError::from)?;
+            }
+            None => statekit::fs::copy_durably(&dir.join(&e.path), &target)
+                .map_err(io("cannot restore", &target))?,
+        }
+    }
+    Ok(plan)
+}

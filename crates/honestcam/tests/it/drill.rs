@@ -1,0 +1,110 @@
+//! Losing the machine, with local snapshots: `backup --to` taken while the portal takes
+//! writes, then every process killed, the data dir deleted, `restore` into a fresh
+//! one and the portal started again.
+
+use std::collections::HashSet;
+use std::fs;
+
+use crate::overlap::{Load, assert_integrity, command};
+use crate::support::{SLUG, client, migrated};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_taken_under_load_brings_every_property_back() {
+    let f = migrated();
+    f.ok(&["demo-data", "harbor", "--name", "Harbor Point"]);
+    f.plan(&["db-migrate", "harbor", "--execute"]);
+    let backups = f.tmp.path().join("backups");
+    let backups_arg = backups.to_string_lossy().into_owned();
+
+    let mut app = f.spawn_app(&[], &[]);
+    let load = Load::start(&app, "drill");
+    load.until_more(40).await;
+    let before: Vec<String> = load.acked_so_far();
+    let report = command(&f, &["backup", "--to", &backups_arg, "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["manifest"]["databases"].as_array().unwrap().len(), 3);
+    load.until_more(20).await;
+    load.finish().await;
+
+    // The machine is lost.
+    app.child.kill().unwrap();
+    app.child.wait().unwrap();
+    // Already dead: nothing left for its drop to stop.
+    std::mem::forget(app);
+    fs::remove_dir_all(f.dir()).unwrap();
+    fs::create_dir_all(f.dir()).unwrap();
+
+    let dry = f.plan(&["restore", "--from", &backups_arg]);
+    assert_eq!(crate::support::count(&dry, "restore property databases"), 2);
+    assert!(
+        f.dir().read_dir().unwrap().next().is_none(),
+        "a dry run restores nothing"
+    );
+    f.plan(&["restore", "--from", &backups_arg, "--execute"]);
+    assert_integrity(&f);
+    for slug in [SLUG, "harbor"] {
+        assert!(
+            f.dir().join(slug).join("compliance.json").is_file(),
+            "{slug}"
+        );
+    }
+
+    let app = f.spawn_app(&[], &[]);
+    for (slug, name) in [(SLUG, "Bamboo House"), ("harbor", "Harbor Point")] {
+        let page = client()
+            .get(app.url(&format!("/p/{slug}/compliance/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{slug}");
+        assert!(page.text().await.unwrap().contains(name), "{slug}");
+    }
+    let stored: HashSet<String> =
+        honestcam::service::compliance::load_events(&f.storage(), &f.slug())
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.payload["note"].as_str().map(str::to_string))
+            .collect();
+    let missing: Vec<_> = before.iter().filter(|n| !stored.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} writes acknowledged before the snapshot are missing",
+        missing.len(),
+        before.len()
+    );
+    assert!(!before.is_empty());
+
+    // A data dir that holds data is never restored over.
+    let out = f.run(&["restore", "--from", &backups_arg, "--execute"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds data"));
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_before_anything_is_copied() {
+    let f = migrated();
+    let backups = f.tmp.path().join("backups");
+    let arg = backups.to_string_lossy().into_owned();
+    f.ok(&["backup", "--to", &arg, "--keep", "2"]);
+    f.ok(&["backup", "--to", &arg, "--keep", "2"]);
+    f.ok(&["backup", "--to", &arg, "--keep", "2"]);
+    let snapshots: Vec<_> = fs::read_dir(&backups).unwrap().collect();
+    assert_eq!(snapshots.len(), 2, "--keep 2");
+    let newest = fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let db = newest.join(SLUG).join("honestcam.db");
+    let mut bytes = fs::read(&db).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&db, bytes).unwrap();
+    fs::remove_dir_all(f.dir()).unwrap();
+    let out = f.run(&["restore", "--from", &arg, "--execute"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not match the manifest"), "{err}");
+    let left = fs::read_dir(f.dir()).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "nothing restored");
+}
