@@ -24,6 +24,7 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Backup(cli::backup::Args),
+    BackupVerify(cli::backup_verify::Args),
     DbInit(cli::db_init::Args),
     DbMigrate(cli::db_migrate::Args),
     DbRollback(cli::db_rollback::Args),
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
     let data = honestcam::config::DataDir::resolve(args.data_dir.as_deref());
     let json = match &args.command {
         Command::Backup(a) => a.wants_json(),
+        Command::BackupVerify(a) => a.wants_json(),
         Command::Restore(a) => a.wants_json(),
         Command::DbInit(a) => a.wants_json(),
         Command::DbMigrate(a) => a.wants_json(),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
     };
     let result = match args.command {
         Command::Backup(a) => cli::backup::run(&data, a),
+        Command::BackupVerify(a) => cli::backup_verify::run(&data, a),
         Command::Restore(a) => cli::restore::run(&data, a),
         Command::DbInit(a) => cli::db_init::run(&data, a),
         Command::DbMigrate(a) => cli::db_migrate::run(&data, a),

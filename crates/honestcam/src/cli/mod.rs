@@ -1,6 +1,7 @@
 //! One module per subcommand: its arguments and its `run`.
 
 pub mod backup;
+pub mod backup_verify;
 pub mod db_init;
 pub mod db_migrate;
 pub mod db_rollback;

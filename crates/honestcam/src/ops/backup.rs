@@ -259,3 +259,116 @@ pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupEr
     }
     Ok(plan)
 }
+
+/// One database of a verified snapshot, next to the live data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checked {
+    /// The property, or none for the study database.
+    pub property: Option<Slug>,
+    /// What `PRAGMA integrity_check` said of the restored copy (`ok`), or `missing`.
+    pub integrity: String,
+    /// Events in the snapshot (property databases).
+    pub snapshot_events: Option<u64>,
+    /// Events in the live database now.
+    pub live_events: Option<u64>,
+    /// Events the snapshot lacks.
+    pub lag_events: u64,
+    /// Seconds since the snapshot, when it lacks events (0 when it is current).
+    pub lag_secs: i64,
+    /// Whether this database passes: restorable, intact, and not behind by more than
+    /// the allowed lag.
+    pub ok: bool,
+}
+
+/// Restores the snapshot at `from` into a temporary data dir, checks every database's
+/// integrity, and compares each property with the live one (event count and last
+/// event); a live property missing from the snapshot fails, and so does one behind by
+/// more than `max_lag`. The temporary copy is removed afterwards.
+pub fn verify(
+    storage: &Storage,
+    from: &Path,
+    max_lag: std::time::Duration,
+) -> Result<Vec<Checked>, BackupError> {
+    let (dir, manifest) = find_snapshot(from)?;
+    let taken: jiff::Timestamp = manifest.created_at.parse().unwrap_or_default();
+    let age_ms = jiff::Timestamp::now().as_millisecond() - taken.as_millisecond();
+    let scratch = std::env::temp_dir().join(format!(
+        "honestcam-verify-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond()
+    ));
+    let result = verify_in(storage, &dir, &manifest, &scratch, age_ms, max_lag);
+    // The copy was only for checking.
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn verify_in(
+    storage: &Storage,
+    dir: &Path,
+    manifest: &Manifest,
+    scratch: &Path,
+    age_ms: i64,
+    max_lag: std::time::Duration,
+) -> Result<Vec<Checked>, BackupError> {
+    let age = age_ms / 1000;
+    let too_old = age_ms > i64::try_from(max_lag.as_millis()).unwrap_or(i64::MAX);
+    restore(&DataDir::new(scratch), dir, Mode::Execute)?;
+    let mut out = Vec::new();
+    for e in &manifest.databases {
+        let conn = open_read_only(&scratch.join(&e.path))?;
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(DbError::from)?;
+        let mut row = Checked {
+            property: e.property.clone(),
+            ok: integrity == "ok",
+            integrity,
+            snapshot_events: None,
+            live_events: None,
+            lag_events: 0,
+            lag_secs: 0,
+        };
+        if let Some(slug) = &e.property {
+            let events = compliance_repo::count_events(&conn)?;
+            row.snapshot_events = Some(events);
+            let live = storage.data().property(slug).db();
+            if live.is_file() {
+                let live = open_read_only(&live)?;
+                let live_events = compliance_repo::count_events(&live)?;
+                row.live_events = Some(live_events);
+                row.lag_events = live_events.saturating_sub(events);
+                if row.lag_events > 0 {
+                    row.lag_secs = age;
+                    row.ok &= !too_old;
+                }
+            }
+        }
+        out.push(row);
+    }
+    // A live property on SQLite the snapshot does not hold.
+    let slugs = storage
+        .data()
+        .properties()
+        .map_err(io("cannot list", storage.data().path()))?;
+    for slug in slugs {
+        let held = manifest
+            .databases
+            .iter()
+            .any(|e| e.property.as_ref() == Some(&slug));
+        let live = storage.data().property(&slug).db();
+        if !held && live.is_file() {
+            let events = compliance_repo::count_events(&open_read_only(&live)?)?;
+            out.push(Checked {
+                property: Some(slug),
+                integrity: "missing".into(),
+                snapshot_events: None,
+                live_events: Some(events),
+                lag_events: events,
+                lag_secs: age,
+                ok: false,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -108,3 +108,62 @@ fn a_damaged_snapshot_is_refused_before_anything_is_copied() {
     let left = fs::read_dir(f.dir()).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "nothing restored");
 }
+
+#[test]
+fn backup_verify_reports_lag_and_missing_properties() {
+    let f = migrated();
+    let backups = f.tmp.path().join("backups");
+    let arg = backups.to_string_lossy().into_owned();
+    f.ok(&["backup", "--to", &arg]);
+    let rows: serde_json::Value =
+        serde_json::from_str(&f.ok(&["backup-verify", "--from", &arg, "--json"])).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        2,
+        "the property and the study database: {rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["ok"] == true && r["integrity"] == "ok"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| r["lag_events"] == 0));
+
+    // A write after the snapshot: behind by one event, within a minute.
+    honestcam::service::compliance::record_change(
+        &f.storage(),
+        &f.slug(),
+        "ACT-001",
+        &honestcam::domain::Change::Note("after the backup".into()),
+        "kim",
+    )
+    .unwrap();
+    let out = f.ok(&["backup-verify", "--from", &arg]);
+    assert!(out.contains(SLUG) && !out.contains("FAIL"), "{out}");
+    let strict = f.run(&["backup-verify", "--from", &arg, "--max-lag", "0s"]);
+    assert_eq!(strict.status.code(), Some(1), "behind by more than 0 s");
+    let text = String::from_utf8_lossy(&strict.stdout).into_owned();
+    let line = text.lines().find(|l| l.starts_with(SLUG)).unwrap();
+    assert!(line.contains("FAIL"), "{text}");
+
+    // A property the snapshot does not hold.
+    f.ok(&["demo-data", "harbor"]);
+    f.plan(&["db-migrate", "harbor", "--execute"]);
+    let missing = f.run(&["backup-verify", "--from", &arg, "--json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let rows: serde_json::Value = serde_json::from_slice(&missing.stdout).unwrap();
+    let harbor = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["property"] == "harbor")
+        .unwrap();
+    assert_eq!(harbor["integrity"], "missing");
+    let bad = f.run(&["backup-verify", "--from", &arg, "--max-lag", "soon"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad --max-lag is a usage error"
+    );
+}
