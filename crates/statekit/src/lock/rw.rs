@@ -56,53 +56,15 @@ pub struct RwDirLock {
 impl RwDirLock {
     /// Blocks until the lock can be held shared. Creates the directory if missing.
     pub fn shared(dir: &Path) -> Result<RwDirLock, LockError> {
-        let (gate, gate_path) = open(dir, GATE_FILE_NAME)?;
-        gate.lock().map_err(|source| LockError {
-            path: gate_path.clone(),
-            source,
-        })?;
-        let (main, path) = open(dir, LOCK_FILE_NAME)?;
-        let locked = main.lock_shared();
-        // Past the turnstile either way.
-        let _ = gate.unlock();
-        locked.map_err(|source| LockError {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(RwDirLock {
-            main,
-            gate: None,
-            access: Access::Shared,
-            path,
-        })
+        waited_for(
+            dir,
+            acquire(dir, Access::Shared, None, Some(&mut |_| Ok(()))),
+        )
     }
 
     /// Holds the lock shared if that is possible right now.
     pub fn try_shared(dir: &Path) -> Result<Result<RwDirLock, Busy>, LockError> {
-        let (gate, gate_path) = open(dir, GATE_FILE_NAME)?;
-        match gate.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return busy(dir),
-            Err(TryLockError::Error(source)) => {
-                return Err(LockError {
-                    path: gate_path,
-                    source,
-                });
-            }
-        }
-        let (main, path) = open(dir, LOCK_FILE_NAME)?;
-        let locked = main.try_lock_shared();
-        let _ = gate.unlock();
-        match locked {
-            Ok(()) => Ok(Ok(RwDirLock {
-                main,
-                gate: None,
-                access: Access::Shared,
-                path,
-            })),
-            Err(TryLockError::WouldBlock) => busy(dir),
-            Err(TryLockError::Error(source)) => Err(LockError { path, source }),
-        }
+        acquire(dir, Access::Shared, None, None)
     }
 
     /// Blocks until the lock can be held exclusively, then writes `holder` (who is
@@ -121,72 +83,15 @@ impl RwDirLock {
             }
             Ok(())
         };
-        let (gate, gate_path) = open(dir, GATE_FILE_NAME)?;
-        let gate_err = |source| LockError {
-            path: gate_path.clone(),
-            source,
-        };
-        match gate.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                waited(dir)?;
-                gate.lock().map_err(gate_err)?;
-            }
-            Err(TryLockError::Error(source)) => return Err(gate_err(source)),
-        }
-        let (main, path) = open(dir, LOCK_FILE_NAME)?;
-        let main_err = |source| LockError {
-            path: path.clone(),
-            source,
-        };
-        match main.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                waited(dir)?;
-                main.lock().map_err(main_err)?;
-            }
-            Err(TryLockError::Error(source)) => return Err(main_err(source)),
-        }
-        let mut lock = RwDirLock {
-            main,
-            gate: Some(gate),
-            access: Access::Exclusive,
-            path,
-        };
-        lock.write_holder(holder)?;
-        Ok(lock)
+        waited_for(
+            dir,
+            acquire(dir, Access::Exclusive, Some(holder), Some(&mut waited)),
+        )
     }
 
     /// Holds the lock exclusively if it is free right now (see [`RwDirLock::exclusive`]).
     pub fn try_exclusive(dir: &Path, holder: &str) -> Result<Result<RwDirLock, Busy>, LockError> {
-        let (gate, gate_path) = open(dir, GATE_FILE_NAME)?;
-        match gate.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return busy(dir),
-            Err(TryLockError::Error(source)) => {
-                return Err(LockError {
-                    path: gate_path,
-                    source,
-                });
-            }
-        }
-        let (main, path) = open(dir, LOCK_FILE_NAME)?;
-        match main.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let _ = gate.unlock();
-                return busy(dir);
-            }
-            Err(TryLockError::Error(source)) => return Err(LockError { path, source }),
-        }
-        let mut lock = RwDirLock {
-            main,
-            gate: Some(gate),
-            access: Access::Exclusive,
-            path,
-        };
-        lock.write_holder(holder)?;
-        Ok(Ok(lock))
+        acquire(dir, Access::Exclusive, Some(holder), None)
     }
 
     /// How this lock is held.
@@ -222,6 +127,90 @@ impl Drop for RwDirLock {
             let _ = gate.unlock();
         }
     }
+}
+
+/// Called before a wait with the directory; may report whom it waits for.
+type OnWait<'a> = &'a mut dyn FnMut(&Path) -> Result<(), LockError>;
+
+/// The protocol, once for all four ways in: pass the turnstile (an exclusive lock on
+/// the gate), take the lock itself as asked, then leave the turnstile, or keep it for
+/// as long as an exclusive lock is held. With `wait`, a taken lock is waited for (after
+/// `wait` hears of it); without, it is [`Busy`].
+fn acquire(
+    dir: &Path,
+    access: Access,
+    holder: Option<&str>,
+    mut wait: Option<OnWait<'_>>,
+) -> Result<Result<RwDirLock, Busy>, LockError> {
+    let (gate, gate_path) = open(dir, GATE_FILE_NAME)?;
+    if !take(&gate, &gate_path, Access::Exclusive, dir, &mut wait)? {
+        return busy(dir);
+    }
+    let (main, path) = open(dir, LOCK_FILE_NAME)?;
+    let taken = take(&main, &path, access, dir, &mut wait);
+    let keep_gate = access == Access::Exclusive && matches!(taken, Ok(true));
+    if !keep_gate {
+        let _ = gate.unlock();
+    }
+    if !taken? {
+        return busy(dir);
+    }
+    let mut lock = RwDirLock {
+        main,
+        gate: keep_gate.then_some(gate),
+        access,
+        path,
+    };
+    if let Some(holder) = holder {
+        lock.write_holder(holder)?;
+    }
+    Ok(Ok(lock))
+}
+
+/// Takes `file`'s OS lock as `access` asks; `Ok(false)` when it is taken and there is
+/// no `wait`.
+fn take(
+    file: &File,
+    path: &Path,
+    access: Access,
+    dir: &Path,
+    wait: &mut Option<OnWait<'_>>,
+) -> Result<bool, LockError> {
+    let err = |source| LockError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tried = match access {
+        Access::Shared => file.try_lock_shared(),
+        Access::Exclusive => file.try_lock(),
+    };
+    match tried {
+        Ok(()) => Ok(true),
+        Err(TryLockError::Error(source)) => Err(err(source)),
+        Err(TryLockError::WouldBlock) => match wait {
+            None => Ok(false),
+            Some(wait) => {
+                wait(dir)?;
+                match access {
+                    Access::Shared => file.lock_shared(),
+                    Access::Exclusive => file.lock(),
+                }
+                .map_err(err)?;
+                Ok(true)
+            }
+        },
+    }
+}
+
+/// The lock from an [`acquire`] that waited (so it is never [`Busy`]).
+fn waited_for(
+    dir: &Path,
+    got: Result<Result<RwDirLock, Busy>, LockError>,
+) -> Result<RwDirLock, LockError> {
+    got?.map_err(|_| LockError {
+        path: dir.join(LOCK_FILE_NAME),
+        source: std::io::ErrorKind::WouldBlock.into(),
+    })
 }
 
 /// What the lock file says about its holder, as a [`Busy`].
