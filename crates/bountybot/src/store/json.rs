@@ -88,6 +88,21 @@ impl MemberFile {
             unknown: Map::new(),
         }
     }
+
+    /// Takes over another chat's file of the same member (a chat move): its bookmarks
+    /// (ids through `remap`) and processed updates, each once, after our own.
+    fn absorb(&mut self, theirs: MemberFile, remap: impl Fn(BountyId) -> BountyId) {
+        for id in theirs.tracked.into_iter().map(remap) {
+            if !self.tracked.contains(&id) {
+                self.tracked.push(id);
+            }
+        }
+        for u in theirs.updates {
+            if !self.updates.contains(&u) {
+                self.updates.push_back(u);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -326,16 +341,7 @@ impl JsonStore {
                         what: "a member file vanished during a chat move",
                     })?;
                 if let Some(theirs) = theirs {
-                    for id in theirs.tracked {
-                        if !ours.tracked.contains(&id) {
-                            ours.tracked.push(id);
-                        }
-                    }
-                    for u in theirs.updates {
-                        if !ours.updates.contains(&u) {
-                            ours.updates.push_back(u);
-                        }
-                    }
+                    ours.absorb(theirs, |id| id);
                 }
                 self.write(to, &target, &ours)?;
                 let old = from_dir.join(name);
@@ -452,16 +458,7 @@ impl JsonStore {
             let mut ours = self
                 .read::<MemberFile>(to, &path)?
                 .unwrap_or_else(|| MemberFile::new(theirs.user_id));
-            for id in theirs.tracked.into_iter().map(remap) {
-                if !ours.tracked.contains(&id) {
-                    ours.tracked.push(id);
-                }
-            }
-            for u in theirs.updates {
-                if !ours.updates.contains(&u) {
-                    ours.updates.push_back(u);
-                }
-            }
+            ours.absorb(theirs, remap);
             self.write(to, &path, &ours)?;
         }
         let mut order: Vec<&String> = files.iter().collect();
