@@ -8,8 +8,9 @@
 //! so a snapshot alone brings every property back.
 //!
 //! `restore --from` a snapshot (or the newest in a backup folder) into an empty data
-//! dir: every file is checked against the manifest first, then copied durably, then each
-//! property's `compliance.json` is written from its database.
+//! dir, holding the data dir's lock exclusively (a second restore waits, then finds
+//! the data there): every file is checked against the manifest first, then copied
+//! durably, then each property's `compliance.json` is written from its database.
 
 use std::path::{Path, PathBuf};
 
@@ -188,10 +189,8 @@ pub fn find_snapshot(from: &Path) -> Result<(PathBuf, Manifest), BackupError> {
     Ok((dir, manifest))
 }
 
-/// Plans, and with [`Mode::Execute`] performs, the restore of the snapshot at `from`
-/// into the empty data dir `data`.
-pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupError> {
-    let (dir, manifest) = find_snapshot(from)?;
+/// Refuses a data dir that holds a property or the study database.
+fn check_empty(data: &DataDir) -> Result<(), BackupError> {
     let occupied = !data
         .properties()
         .map_err(io("cannot list", data.path()))?
@@ -200,6 +199,14 @@ pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupEr
     if occupied {
         return Err(BackupError::NotEmpty(data.path().to_path_buf()));
     }
+    Ok(())
+}
+
+/// Plans, and with [`Mode::Execute`] performs, the restore of the snapshot at `from`
+/// into the empty data dir `data`.
+pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupError> {
+    let (dir, manifest) = find_snapshot(from)?;
+    check_empty(data)?;
     let mut plan = Plan::new(format!("restore from {}", dir.display()), mode);
     plan.note(format!("snapshot taken at {}", manifest.created_at));
     let properties: Vec<&Entry> = manifest
@@ -239,6 +246,11 @@ pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupEr
     if !mode.is_execute() {
         return Ok(plan);
     }
+    // The whole data dir, held for the run: a second restore waits, then finds data.
+    let holder = format!("pid {}: honestcam restore", std::process::id());
+    let _whole = statekit::lock::RwDirLock::exclusive(data.path(), &holder, |_| {})
+        .map_err(StoreError::from)?;
+    check_empty(data)?;
     let storage = Storage::open(data.clone(), statekit::sqlite::OpenOptions::default())?;
     for e in &manifest.databases {
         let target = data.path().join(&e.path);

@@ -167,3 +167,52 @@ fn backup_verify_reports_lag_and_missing_properties() {
         "a bad --max-lag is a usage error"
     );
 }
+
+#[test]
+fn two_backups_at_once_make_two_good_snapshots_and_two_restores_at_once_make_one() {
+    let f = migrated();
+    let backups = f.tmp.path().join("backups");
+    let arg = backups.to_string_lossy().into_owned();
+    let run = |args: Vec<String>| {
+        let dir = f.dir();
+        std::thread::spawn(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_honestcam"))
+                .args(&args)
+                .env("HONESTCAM_DATA_DIR", dir)
+                .output()
+                .unwrap()
+        })
+    };
+    let backup = || run(vec!["backup".into(), "--to".into(), arg.clone()]);
+    let (a, b) = (backup(), backup());
+    assert!(a.join().unwrap().status.success() && b.join().unwrap().status.success());
+    let snapshots: Vec<_> = fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+    for s in &snapshots {
+        f.ok(&["backup-verify", "--from", &s.to_string_lossy()]);
+    }
+
+    fs::remove_dir_all(f.dir()).unwrap();
+    let restore = || {
+        run(vec![
+            "restore".into(),
+            "--from".into(),
+            arg.clone(),
+            "--execute".into(),
+        ])
+    };
+    let (a, b) = (restore(), restore());
+    let outs = [a.join().unwrap(), b.join().unwrap()];
+    let won = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "exactly one restore runs");
+    let lost = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert!(
+        String::from_utf8_lossy(&lost.stderr).contains("already holds data"),
+        "{}",
+        String::from_utf8_lossy(&lost.stderr)
+    );
+    assert_integrity(&f);
+}
