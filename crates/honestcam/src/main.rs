@@ -30,6 +30,7 @@ enum Command {
     DbRollback(cli::db_rollback::Args),
     DbStatus(cli::db_status::Args),
     DemoData(cli::demo_data::Args),
+    LitestreamConfig(cli::litestream_config::Args),
     Restore(cli::restore::Args),
     Serve(cli::serve::Args),
 }
@@ -62,11 +63,12 @@ fn main() -> ExitCode {
         Command::DbMigrate(a) => a.wants_json(),
         Command::DbRollback(a) => a.wants_json(),
         Command::DbStatus(a) => a.wants_json(),
-        Command::DemoData(_) | Command::Serve(_) => false,
+        Command::DemoData(_) | Command::LitestreamConfig(_) | Command::Serve(_) => false,
     };
     let result = match args.command {
         Command::Backup(a) => cli::backup::run(&data, a),
         Command::BackupVerify(a) => cli::backup_verify::run(&data, a),
+        Command::LitestreamConfig(a) => cli::litestream_config::run(&data, a),
         Command::Restore(a) => cli::restore::run(&data, a),
         Command::DbInit(a) => cli::db_init::run(&data, a),
         Command::DbMigrate(a) => cli::db_migrate::run(&data, a),

@@ -28,25 +28,37 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
 }
 
 /// Copies `from` to `to` durably and never half-way: into a temporary name beside
-/// `to`, synced, renamed into place, directory synced. Refuses to replace `to`.
+/// `to`, then [`rename_durably`]. Refuses to replace `to`.
 pub fn copy_durably(from: &Path, to: &Path) -> io::Result<()> {
+    refuse_existing(to)?;
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = sidecar(to, ".copying");
+    std::fs::copy(from, &tmp)?;
+    rename_durably(&tmp, to)
+}
+
+/// Puts the complete file `from` at `to` durably: its data synced, renamed, the
+/// directory synced. Refuses to replace `to`.
+pub fn rename_durably(from: &Path, to: &Path) -> io::Result<()> {
+    refuse_existing(to)?;
+    std::fs::File::open(from)?.sync_all()?;
+    std::fs::rename(from, to)?;
+    match to.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => fsync_dir(dir),
+        _ => Ok(()),
+    }
+}
+
+fn refuse_existing(to: &Path) -> io::Result<()> {
     if to.exists() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("{} exists", to.display()),
         ));
     }
-    if let Some(dir) = to.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = sidecar(to, ".copying");
-    std::fs::copy(from, &tmp)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, to)?;
-    match to.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => fsync_dir(dir),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// Which file a path names right now: device and inode. A file replaced by a rename

@@ -1,30 +1,32 @@
 //! `honestcam backup-verify --from <SOURCE>`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use honestcam::config::DataDir;
-use honestcam::ops::backup;
+use honestcam::ops::backup::{self, Source};
 
-use super::{ReportedAsJson, UsageError, open_storage};
+use super::{LitestreamFlag, ReportedAsJson, UsageError, open_storage};
 
 /// Check that a backup can bring the data back, and how far behind it is.
 ///
-/// Restores the snapshot (or the newest in a folder of snapshots) into a temporary
-/// directory, runs PRAGMA integrity_check on every database, and compares each
-/// property's event count with the live database: prints the lag per property (events
-/// and seconds). Exits 1 when a database is damaged, a live property is missing from the
-/// snapshot, or a property is behind by more than --max-lag: what a cron job or a
-/// monitoring check runs.
+/// Restores the replica (s3://..., by litestream) or the snapshot (or the newest in a
+/// folder of snapshots) into a temporary directory, runs PRAGMA integrity_check on
+/// every database, and compares each property's event count and last event with the
+/// live database: prints the lag per property (events, and seconds since the oldest
+/// write the copy lacks). Exits 1 when a database is damaged or has diverged, a live
+/// property is missing from the copy, or a property is behind by more than --max-lag:
+/// what a cron job or a monitoring check runs.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The snapshot (or folder of snapshots) to check.
+    /// The replica (s3://...) or the snapshot (or folder of snapshots) to check.
     #[arg(long, value_name = "SOURCE")]
-    from: PathBuf,
+    from: Source,
     /// Most a snapshot may lag behind the live data, e.g. 60s, 15m, 24h (default 60s).
     #[arg(long, default_value = "60s", value_parser = parse_lag)]
     max_lag: Duration,
+    #[command(flatten)]
+    litestream: LitestreamFlag,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -59,15 +61,16 @@ fn parse_lag(text: &str) -> Result<Duration, UsageError> {
 
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage(data)?;
-    let rows = backup::verify(&storage, &args.from, args.max_lag)
-        .with_context(|| format!("verifying the backup in {}", args.from.display()))?;
+    let litestream = args.litestream.litestream();
+    let rows = backup::verify(&storage, &args.from, args.max_lag, &litestream)
+        .with_context(|| format!("verifying the backup in {}", args.from))?;
     let failed = rows.iter().filter(|r| !r.ok).count();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         println!(
             "{:<24} {:<10} {:>10} {:>10} {:>10} {:>9}",
-            "database", "integrity", "snapshot", "live", "lag", "lag (s)"
+            "database", "integrity", "backup", "live", "lag", "lag (s)"
         );
         for r in &rows {
             let name = r

@@ -7,11 +7,13 @@ pub mod db_migrate;
 pub mod db_rollback;
 pub mod db_status;
 pub mod demo_data;
+pub mod litestream_config;
 pub mod restore;
 pub mod serve;
 
 use clap::Args as ClapArgs;
 use honestcam::config::DataDir;
+use honestcam::ops::backup::BackupError;
 use honestcam::ops::init::InitError;
 use honestcam::property::{Slug, SlugError};
 use honestcam::storage::{ExclusiveLock, Storage, Wait};
@@ -82,6 +84,25 @@ pub fn lock_property(
     Ok(lock)
 }
 
+/// `--litestream`: the binary that restores from an `s3://` replica.
+#[derive(Debug, ClapArgs)]
+pub struct LitestreamFlag {
+    /// The litestream binary used for s3:// sources (a path, or a name on PATH).
+    #[arg(
+        long = "litestream",
+        env = "HONESTCAM_LITESTREAM",
+        value_name = "PATH",
+        default_value = "litestream"
+    )]
+    pub bin: std::path::PathBuf,
+}
+
+impl LitestreamFlag {
+    pub fn litestream(&self) -> honestcam::ops::replica::litestream::Litestream {
+        honestcam::ops::replica::litestream::Litestream::new(&self.bin)
+    }
+}
+
 /// A usage error: bad input rather than a failure of the work (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -107,6 +128,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
             || c.is::<SlugError>()
             || c.downcast_ref::<InitError>()
                 .is_some_and(|e| matches!(e, InitError::NoBaseline { .. }))
+            || c.downcast_ref::<BackupError>()
+                .is_some_and(|e| matches!(e, BackupError::TimestampOfSnapshot))
     };
     if e.chain().any(bad_input) { 2 } else { 1 }
 }

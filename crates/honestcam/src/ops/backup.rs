@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use statekit::plan::{Mode, Plan};
 
 use crate::config::DataDir;
+use crate::ops::replica::{self, Replica, ReplicaUrlError, is_replica_url};
+use crate::ops::replica::litestream::{Litestream, LitestreamError};
+use crate::ops::replica::s3::ListError;
 use crate::property::{PROPERTY_DB, Slug};
 use crate::storage::sqlite::connection::open_read_only;
 use crate::storage::sqlite::{DbError, compliance_repo};
@@ -94,9 +97,61 @@ pub enum BackupError {
     /// The data dir already has data.
     #[error("{} already holds data; restore into an empty data dir", .0.display())]
     NotEmpty(PathBuf),
+    /// A replica could not be listed.
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// Litestream could not restore a database.
+    #[error(transparent)]
+    Litestream(#[from] LitestreamError),
+    /// The replica holds no database.
+    #[error("{0} holds no honestcam database (nothing under properties/ nor honestcam-study.db)")]
+    EmptyReplica(String),
+    /// A point in time was asked of a snapshot, which has only one.
+    #[error("--timestamp needs an s3:// replica: a snapshot holds one point in time")]
+    TimestampOfSnapshot,
 }
 
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+/// Where a restore or a check reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A snapshot folder made by [`backup`], or a folder of them.
+    Snapshot(PathBuf),
+    /// A Litestream replica.
+    Replica(Replica),
+}
+
+impl std::str::FromStr for Source {
+    type Err = ReplicaUrlError;
+    fn from_str(text: &str) -> Result<Source, ReplicaUrlError> {
+        if is_replica_url(text) {
+            Replica::parse(text).map(Source::Replica)
+        } else {
+            Ok(Source::Snapshot(PathBuf::from(text)))
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Snapshot(dir) => write!(f, "{}", dir.display()),
+            Source::Replica(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// How to restore: report or do it, as of when, and with which `litestream`.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Dry run or execute.
+    pub mode: Mode,
+    /// The point in time (replicas only); none means the newest.
+    pub timestamp: Option<jiff::Timestamp>,
+    /// The Litestream binary (replicas only).
+    pub litestream: Litestream,
+}
+
+pub(crate) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
     let path = path.to_path_buf();
     move |source| BackupError::Io { what, path, source }
 }
@@ -190,7 +245,7 @@ pub fn find_snapshot(from: &Path) -> Result<(PathBuf, Manifest), BackupError> {
 }
 
 /// Refuses a data dir that holds a property or the study database.
-fn check_empty(data: &DataDir) -> Result<(), BackupError> {
+pub(crate) fn check_empty(data: &DataDir) -> Result<(), BackupError> {
     let occupied = !data
         .properties()
         .map_err(io("cannot list", data.path()))?
@@ -202,9 +257,26 @@ fn check_empty(data: &DataDir) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Plans, and with [`Mode::Execute`] performs, the restore of the snapshot at `from`
-/// into the empty data dir `data`.
-pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupError> {
+/// Plans, and with [`Mode::Execute`] performs, the restore of `source` into the empty
+/// data dir `data`.
+pub fn restore(
+    data: &DataDir,
+    source: &Source,
+    opts: &RestoreOptions,
+) -> Result<Plan, BackupError> {
+    match source {
+        Source::Snapshot(dir) if opts.timestamp.is_none() => {
+            restore_snapshot(data, dir, opts.mode)
+        }
+        Source::Snapshot(_) => Err(BackupError::TimestampOfSnapshot),
+        Source::Replica(r) => {
+            replica::restore::restore(data, r, opts.timestamp, &opts.litestream, opts.mode)
+        }
+    }
+}
+
+/// Restores the snapshot at `from` (see [`restore`]).
+fn restore_snapshot(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupError> {
     let (dir, manifest) = find_snapshot(from)?;
     check_empty(data)?;
     let mut plan = Plan::new(format!("restore from {}", dir.display()), mode);
@@ -277,110 +349,156 @@ pub fn restore(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupEr
 pub struct Checked {
     /// The property, or none for the study database.
     pub property: Option<Slug>,
-    /// What `PRAGMA integrity_check` said of the restored copy (`ok`), or `missing`.
+    /// What `PRAGMA integrity_check` said of the restored copy (`ok`); `missing` when
+    /// the copy lacks a live property; `diverged` when its last event is not in the
+    /// live log.
     pub integrity: String,
-    /// Events in the snapshot (property databases).
+    /// Events in the restored copy (property databases).
     pub snapshot_events: Option<u64>,
     /// Events in the live database now.
     pub live_events: Option<u64>,
-    /// Events the snapshot lacks.
+    /// Events the copy lacks.
     pub lag_events: u64,
-    /// Seconds since the snapshot, when it lacks events (0 when it is current).
+    /// How long the copy has lacked them: the age in seconds of the oldest live event
+    /// it lacks (0 when it is current).
     pub lag_secs: i64,
     /// Whether this database passes: restorable, intact, and not behind by more than
     /// the allowed lag.
     pub ok: bool,
 }
 
-/// Restores the snapshot at `from` into a temporary data dir, checks every database's
-/// integrity, and compares each property with the live one (event count and last
-/// event); a live property missing from the snapshot fails, and so does one behind by
-/// more than `max_lag`. The temporary copy is removed afterwards.
+/// Restores `source` into a temporary data dir, checks every database's integrity,
+/// and compares each property with the live one: event count and last event (a copy
+/// whose last event the live log lacks has diverged). A live property missing from the
+/// copy fails, and so does one whose oldest write the copy lacks is older than
+/// `max_lag`. The temporary copy is removed afterwards.
 pub fn verify(
     storage: &Storage,
-    from: &Path,
+    source: &Source,
     max_lag: std::time::Duration,
+    litestream: &Litestream,
 ) -> Result<Vec<Checked>, BackupError> {
-    let (dir, manifest) = find_snapshot(from)?;
-    let taken: jiff::Timestamp = manifest.created_at.parse().unwrap_or_default();
-    let age_ms = jiff::Timestamp::now().as_millisecond() - taken.as_millisecond();
-    let scratch = std::env::temp_dir().join(format!(
+    let taken = match source {
+        Source::Snapshot(dir) => find_snapshot(dir)?.1.created_at.parse().ok(),
+        Source::Replica(_) => None,
+    };
+    let scratch = DataDir::new(std::env::temp_dir().join(format!(
         "honestcam-verify-{}-{}",
         std::process::id(),
         jiff::Timestamp::now().as_nanosecond()
-    ));
-    let result = verify_in(storage, &dir, &manifest, &scratch, age_ms, max_lag);
+    )));
+    let opts = RestoreOptions {
+        mode: Mode::Execute,
+        timestamp: None,
+        litestream: litestream.clone(),
+    };
+    let result = restore(&scratch, source, &opts)
+        .and_then(|_| check_restored(storage, &scratch, taken, max_lag));
     // The copy was only for checking.
-    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir_all(scratch.path());
     result
 }
 
-fn verify_in(
+/// How long the copy has lacked the live log's events from position `from` on: the age
+/// of the first of them (else of the snapshot, when its time is known). `None` when
+/// neither is known.
+fn lag_ms(
+    live: &rusqlite::Connection,
+    from: u64,
+    taken: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Result<Option<i64>, BackupError> {
+    let first_missing = compliance_repo::event_at(live, from)?
+        .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+        .or(taken);
+    Ok(first_missing.map(|t| (now.as_millisecond() - t.as_millisecond()).max(0)))
+}
+
+fn check_restored(
     storage: &Storage,
-    dir: &Path,
-    manifest: &Manifest,
-    scratch: &Path,
-    age_ms: i64,
+    copy: &DataDir,
+    taken: Option<jiff::Timestamp>,
     max_lag: std::time::Duration,
 ) -> Result<Vec<Checked>, BackupError> {
-    let age = age_ms / 1000;
-    let too_old = age_ms > i64::try_from(max_lag.as_millis()).unwrap_or(i64::MAX);
-    restore(&DataDir::new(scratch), dir, Mode::Execute)?;
-    let mut out = Vec::new();
-    for e in &manifest.databases {
-        let conn = open_read_only(&scratch.join(&e.path))?;
-        let integrity: String = conn
+    let now = jiff::Timestamp::now();
+    let max_ms = i64::try_from(max_lag.as_millis()).unwrap_or(i64::MAX);
+    let integrity = |conn: &rusqlite::Connection| -> Result<String, BackupError> {
+        Ok(conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(DbError::from)?;
+            .map_err(DbError::from)?)
+    };
+    let restored = copy.properties().map_err(io("cannot list", copy.path()))?;
+    let mut out = Vec::new();
+    for slug in &restored {
+        let conn = open_read_only(&copy.property(slug).db())?;
+        let integrity = integrity(&conn)?;
+        let events = compliance_repo::count_events(&conn)?;
         let mut row = Checked {
-            property: e.property.clone(),
+            property: Some(slug.clone()),
+            ok: integrity == "ok",
+            integrity,
+            snapshot_events: Some(events),
+            live_events: None,
+            lag_events: 0,
+            lag_secs: 0,
+        };
+        let live = storage.data().property(slug).db();
+        if live.is_file() {
+            let live = open_read_only(&live)?;
+            let live_events = compliance_repo::count_events(&live)?;
+            row.live_events = Some(live_events);
+            if let Some(last) = compliance_repo::last_event_id(&conn)?
+                && !compliance_repo::contains(&live, &last)?
+            {
+                row.integrity = "diverged".into();
+                row.ok = false;
+            }
+            row.lag_events = live_events.saturating_sub(events);
+            if row.lag_events > 0 {
+                match lag_ms(&live, events, taken, now)? {
+                    Some(ms) => {
+                        row.lag_secs = ms / 1000;
+                        row.ok &= ms <= max_ms;
+                    }
+                    None => row.ok = false,
+                }
+            }
+        }
+        out.push(row);
+    }
+    if copy.study_db().is_file() {
+        let integrity = integrity(&open_read_only(&copy.study_db())?)?;
+        out.push(Checked {
+            property: None,
             ok: integrity == "ok",
             integrity,
             snapshot_events: None,
             live_events: None,
             lag_events: 0,
             lag_secs: 0,
-        };
-        if let Some(slug) = &e.property {
-            let events = compliance_repo::count_events(&conn)?;
-            row.snapshot_events = Some(events);
-            let live = storage.data().property(slug).db();
-            if live.is_file() {
-                let live = open_read_only(&live)?;
-                let live_events = compliance_repo::count_events(&live)?;
-                row.live_events = Some(live_events);
-                row.lag_events = live_events.saturating_sub(events);
-                if row.lag_events > 0 {
-                    row.lag_secs = age;
-                    row.ok &= !too_old;
-                }
-            }
-        }
-        out.push(row);
+        });
     }
-    // A live property on SQLite the snapshot does not hold.
-    let slugs = storage
+    // A live property on SQLite the copy does not hold.
+    let live_slugs = storage
         .data()
         .properties()
         .map_err(io("cannot list", storage.data().path()))?;
-    for slug in slugs {
-        let held = manifest
-            .databases
-            .iter()
-            .any(|e| e.property.as_ref() == Some(&slug));
+    for slug in live_slugs {
         let live = storage.data().property(&slug).db();
-        if !held && live.is_file() {
-            let events = compliance_repo::count_events(&open_read_only(&live)?)?;
-            out.push(Checked {
-                property: Some(slug),
-                integrity: "missing".into(),
-                snapshot_events: None,
-                live_events: Some(events),
-                lag_events: events,
-                lag_secs: age,
-                ok: false,
-            });
+        if restored.contains(&slug) || !live.is_file() {
+            continue;
         }
+        let live = open_read_only(&live)?;
+        let events = compliance_repo::count_events(&live)?;
+        out.push(Checked {
+            property: Some(slug),
+            integrity: "missing".into(),
+            snapshot_events: None,
+            live_events: Some(events),
+            lag_events: events,
+            lag_secs: lag_ms(&live, 0, taken, now)?.unwrap_or(0) / 1000,
+            ok: false,
+        });
     }
     Ok(out)
 }

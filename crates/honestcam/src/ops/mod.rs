@@ -13,6 +13,7 @@ pub mod backup;
 pub mod demo;
 pub mod import;
 pub mod init;
+pub mod replica;
 pub mod rollback;
 mod staging;
 pub mod status;

@@ -8,5 +8,6 @@ mod edges;
 mod migrate;
 mod overlap;
 mod portal;
+mod replication;
 mod support;
 mod tidy;

@@ -36,11 +36,16 @@ pub struct Load {
 
 impl Load {
     pub fn start(app: &App, tag: &str) -> Load {
+        Load::start_on(app, SLUG, tag)
+    }
+
+    /// A load on the property `slug`.
+    pub fn start_on(app: &App, slug: &str, tag: &str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let failed = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
-        let url = app.url(&format!("/p/{SLUG}/compliance/actions/ACT-001/note"));
+        let url = app.url(&format!("/p/{slug}/compliance/actions/ACT-001/note"));
         let deadline = Instant::now() + MAX_LOAD;
         let tasks = (0..CLIENTS)
             .map(|c| {
@@ -93,12 +98,12 @@ impl Load {
         }
     }
 
-    /// Stops the clients; returns the acknowledged notes.
     /// The notes acknowledged so far.
     pub fn acked_so_far(&self) -> Vec<String> {
         self.acked.lock().unwrap().clone()
     }
 
+    /// Stops the clients; returns the acknowledged notes.
     pub async fn finish(self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks {

@@ -193,6 +193,19 @@ pub fn last_event_id(conn: &Connection) -> Result<Option<String>, DbError> {
         .optional()?)
 }
 
+/// When the event at position `offset` of the log (0 is the first) was written, as
+/// stored; `None` past the end.
+pub fn event_at(conn: &Connection, offset: u64) -> Result<Option<String>, DbError> {
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    Ok(conn
+        .query_row(
+            "SELECT at FROM compliance_events ORDER BY seq LIMIT 1 OFFSET ?1",
+            [offset],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Whether an event with this id is stored.
 pub fn contains(conn: &Connection, event_id: &str) -> Result<bool, DbError> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM compliance_events WHERE event_id = ?1")?;

@@ -1,0 +1,385 @@
+//! Losing the machine, with continuous replication: a local S3-compatible server
+//! (`moto_server`), `litestream replicate` with the configuration `honestcam
+//! litestream-config` prints, and the portal taking writes on two properties while a
+//! third is migrated. Then every process is killed (`kill -9`), the data dir deleted,
+//! `honestcam restore --from s3://...` run into a fresh one and the portal started
+//! again.
+//!
+//! The tools come from `HONESTCAM_DRILL_TOOLS` (a folder holding `litestream` and
+//! `moto_server`, as `.ci/drill-tools` installs them), else from `PATH`. Without them
+//! the test says loudly that it was skipped, unless `HONESTCAM_REQUIRE_DRILL=1` (set by
+//! `.ci/run`): then it fails.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::overlap::{Load, command};
+use crate::support::{SLUG, client, migrated};
+
+/// Any credentials do for the local server; Litestream and honestcam read these.
+const CREDENTIALS: [(&str, &str); 2] = [
+    ("LITESTREAM_ACCESS_KEY_ID", "drill"),
+    ("LITESTREAM_SECRET_ACCESS_KEY", "drill-secret"),
+];
+/// Longest the drill waits for a tool to come up or for replication to catch up.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct Tools {
+    litestream: PathBuf,
+    moto: PathBuf,
+}
+
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let dirs = std::env::var_os("HONESTCAM_DRILL_TOOLS")
+        .map(|d| vec![PathBuf::from(d)])
+        .unwrap_or_else(|| {
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect())
+                .unwrap_or_default()
+        });
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The drill's tools, or `None` after a loud notice (a failure under CI).
+fn tools() -> Option<Tools> {
+    let found = find_tool("litestream").zip(find_tool("moto_server"));
+    let required = std::env::var("HONESTCAM_REQUIRE_DRILL").is_ok_and(|v| v == "1");
+    match found {
+        Some((litestream, moto)) => Some(Tools { litestream, moto }),
+        None if required => {
+            panic!("HONESTCAM_REQUIRE_DRILL=1 but litestream and moto_server are not installed")
+        }
+        None => {
+            eprintln!(
+                "\n!!!! SKIPPED disaster drill: litestream and moto_server not found; run .ci/drill-tools and set HONESTCAM_DRILL_TOOLS=target/drill-venv/bin !!!!\n"
+            );
+            None
+        }
+    }
+}
+
+/// A child process killed (SIGKILL) on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `moto_server` on a free loopback port, with one bucket.
+struct S3 {
+    _server: Killed,
+    endpoint: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl S3 {
+    async fn start(tools: &Tools, log: &Path, bucket: &str) -> S3 {
+        let port = free_port();
+        let server = Command::new(&tools.moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let s3 = S3 {
+            _server: Killed(server),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            // The local server takes unsigned requests: create the bucket plainly.
+            let made = client()
+                .put(format!("{}/{bucket}", s3.endpoint))
+                .send()
+                .await;
+            if made.is_ok_and(|r| r.status().is_success()) {
+                return s3;
+            }
+            assert!(Instant::now() < deadline, "moto_server did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The environment of every honestcam and litestream process of the drill.
+fn drill_env(tools: &Tools) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = CREDENTIALS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push((
+        "HONESTCAM_LITESTREAM".into(),
+        tools.litestream.to_string_lossy().into_owned(),
+    ));
+    env
+}
+
+/// Runs honestcam on the data dir `dir` with the drill's environment. Litestream
+/// 0.5.17 refuses to start against S3 when `AWS_CA_BUNDLE` is set, as it may be on a
+/// build machine.
+fn honestcam(dir: &Path, tools: &Tools, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_honestcam"))
+        .args(args)
+        .env("HONESTCAM_DATA_DIR", dir)
+        .envs(drill_env(tools))
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, tools: &Tools, args: &[&str]) -> String {
+    let out = honestcam(dir, tools, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(dir: &Path, tools: &Tools, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, tools, args)).unwrap()
+}
+
+/// The notes stored for `slug` in the data dir `dir`.
+fn notes(dir: &Path, slug: &str) -> HashSet<String> {
+    let slug = honestcam::property::Slug::parse(slug).unwrap();
+    let storage = honestcam::storage::Storage::open(
+        honestcam::config::DataDir::new(dir),
+        statekit::sqlite::OpenOptions::default(),
+    )
+    .unwrap();
+    honestcam::service::compliance::load_events(&storage, &slug)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.payload["note"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The newest transaction the replica holds for one database, per Litestream.
+fn replicated_txid(tools: &Tools, url: &str, scratch: &Path) -> Option<String> {
+    let out = Command::new(&tools.litestream)
+        .args(["restore", "-dry-run", "-json", "-o"])
+        .arg(scratch.join("probe.db"))
+        .arg(url)
+        .envs(CREDENTIALS)
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    report["max_txid"].as_str().map(str::to_string)
+}
+
+/// Waits (bounded) until the replica of `url` holds a newer transaction than `seen`.
+async fn until_replicated_past(tools: &Tools, url: &str, seen: Option<&str>, scratch: &Path) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = replicated_txid(tools, url, scratch);
+        if now.is_some() && now.as_deref() > seen {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} was not replicated past {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Posts a note to `slug`'s first action and checks it was acknowledged.
+async fn post_note(base: &str, slug: &str, note: &str) {
+    let answer = client()
+        .post(format!("{base}/p/{slug}/compliance/actions/ACT-001/note"))
+        .form(&[("note", note)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{slug}: {note}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
+    let Some(tools) = tools() else { return };
+    let f = migrated();
+    f.ok(&["demo-data", "harbor", "--name", "Harbor Point"]);
+    f.plan(&["db-migrate", "harbor", "--execute"]);
+    f.ok(&["demo-data", "cove", "--name", "Cove Lodge"]);
+    let logs = f.tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+
+    let bucket = "honestcam-drill";
+    let s3 = S3::start(&tools, &logs.join("moto.log"), bucket).await;
+    let replica = format!(
+        "s3://{bucket}/site?endpoint={}&region=us-east-1&forcePathStyle=true",
+        s3.endpoint
+    );
+    let config = f.tmp.path().join("litestream.yml");
+    std::fs::write(
+        &config,
+        ok(&f.dir(), &tools, &["litestream-config", "--replica", &replica]),
+    )
+    .unwrap();
+    let litestream = Command::new(&tools.litestream)
+        .arg("replicate")
+        .arg("-config")
+        .arg(&config)
+        .envs(CREDENTIALS)
+        .env_remove("AWS_CA_BUNDLE")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(logs.join("litestream.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut litestream = Killed(litestream);
+
+    // The portal takes writes on two properties; a third is migrated meanwhile.
+    let mut app = f.spawn_app(&[], &[]);
+    let bamboo = Load::start_on(&app, SLUG, "bamboo");
+    let harbor = Load::start_on(&app, "harbor", "harbor");
+    bamboo.until_more(30).await;
+    harbor.until_more(30).await;
+    command(&f, &["db-migrate", "cove", "--execute"]).await;
+    let cove_url = format!(
+        "s3://{bucket}/site/properties/cove/honestcam.db?endpoint={}&region=us-east-1&forcePathStyle=true",
+        s3.endpoint
+    );
+    let probe = f.tmp.path().join("probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    until_replicated_past(&tools, &cove_url, None, &probe).await;
+
+    // Point in time: a note replicated before the mark, one written after it.
+    let before = replicated_txid(&tools, &cove_url, &probe);
+    post_note(&app.base, "cove", "before the mark").await;
+    until_replicated_past(&tools, &cove_url, before.as_deref(), &probe).await;
+    let mark = jiff::Timestamp::now();
+    // Restore points have the replica's clock granularity: step past the mark's second.
+    let past = mark.as_second() + 1;
+    while jiff::Timestamp::now().as_second() <= past {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    post_note(&app.base, "cove", "after the mark").await;
+
+    // Every write acknowledged by now is at least 5 s old when the machine is lost.
+    let must_survive = [
+        (SLUG, bamboo.acked_so_far()),
+        ("harbor", harbor.acked_so_far()),
+    ];
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let written_on = [
+        (SLUG, bamboo.finish().await.len()),
+        ("harbor", harbor.finish().await.len()),
+    ];
+
+    // The machine is lost: every process killed, the data gone.
+    app.child.kill().unwrap();
+    app.child.wait().unwrap();
+    // Already dead: nothing left for its drop to stop.
+    std::mem::forget(app);
+    litestream.0.kill().unwrap();
+    std::fs::remove_dir_all(f.dir()).unwrap();
+
+    let dry = json(&f.dir(), &tools, &["restore", "--from", &replica, "--json"]);
+    assert_eq!(
+        crate::support::count(&dry, "restore property databases"),
+        3,
+        "{dry}"
+    );
+    assert_eq!(crate::support::count(&dry, "restore the study database"), 1);
+    assert!(dry.to_string().contains("written at 20"), "{dry}");
+    assert!(!f.dir().exists(), "a dry run restores nothing");
+    ok(&f.dir(), &tools, &["restore", "--from", &replica, "--execute"]);
+
+    for (slug, acked) in &must_survive {
+        let stored = notes(&f.dir(), slug);
+        let missing: Vec<_> = acked.iter().filter(|n| !stored.contains(*n)).collect();
+        assert!(
+            missing.is_empty(),
+            "{slug}: {} of {} writes acknowledged 5 s before the loss are missing: {missing:?}",
+            missing.len(),
+            acked.len()
+        );
+        assert!(!acked.is_empty());
+    }
+    let cove = notes(&f.dir(), "cove");
+    assert!(cove.contains("before the mark") && cove.contains("after the mark"));
+    for slug in [SLUG, "harbor", "cove"] {
+        let db = f.dir().join(slug).join("honestcam.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "{slug}");
+        assert!(f.dir().join(slug).join("compliance.json").is_file(), "{slug}");
+    }
+
+    // The portal serves every property as before, baselines included.
+    let app = f.spawn_app(&[], &[]);
+    for (slug, name) in [
+        (SLUG, "Bamboo House"),
+        ("harbor", "Harbor Point"),
+        ("cove", "Cove Lodge"),
+    ] {
+        let page = client()
+            .get(app.url(&format!("/p/{slug}/compliance/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{slug}");
+        assert!(page.text().await.unwrap().contains(name), "{slug}");
+    }
+    drop(app);
+
+    // The replica is as current as the restored data: no lag.
+    let rows = json(
+        &f.dir(),
+        &tools,
+        &["backup-verify", "--from", &replica, "--json"],
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "three properties and the study database");
+    for r in rows {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["integrity"], "ok", "{r}");
+        assert_eq!(r["lag_events"], 0, "{r}");
+    }
+    // The loads wrote more than the part that had to survive.
+    for ((slug, acked), (_, written)) in must_survive.iter().zip(written_on) {
+        assert!(written >= acked.len(), "{slug}");
+    }
+
+    // Point in time: as of the mark, the later note is not there.
+    let pit = f.tmp.path().join("pit");
+    ok(
+        &pit,
+        &tools,
+        &[
+            "restore",
+            "--from",
+            &replica,
+            "--timestamp",
+            &mark.to_string(),
+            "--execute",
+        ],
+    );
+    let cove = notes(&pit, "cove");
+    assert!(cove.contains("before the mark"), "{cove:?}");
+    assert!(!cove.contains("after the mark"));
+
+    // A replica is never restored over data.
+    let again = honestcam(&f.dir(), &tools, &["restore", "--from", &replica, "--execute"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
+    drop(s3);
+}
