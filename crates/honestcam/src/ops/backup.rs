@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use statekit::plan::{Mode, Plan};
 
 use crate::config::DataDir;
-use crate::ops::replica::{self, Replica, ReplicaUrlError, is_replica_url};
 use crate::ops::replica::litestream::{Litestream, LitestreamError};
 use crate::ops::replica::s3::ListError;
+use crate::ops::replica::{self, Replica, ReplicaUrlError, is_replica_url};
 use crate::property::{PROPERTY_DB, Slug};
 use crate::storage::sqlite::connection::open_read_only;
 use crate::storage::sqlite::{DbError, compliance_repo};
@@ -265,9 +265,7 @@ pub fn restore(
     opts: &RestoreOptions,
 ) -> Result<Plan, BackupError> {
     match source {
-        Source::Snapshot(dir) if opts.timestamp.is_none() => {
-            restore_snapshot(data, dir, opts.mode)
-        }
+        Source::Snapshot(dir) if opts.timestamp.is_none() => restore_snapshot(data, dir, opts.mode),
         Source::Snapshot(_) => Err(BackupError::TimestampOfSnapshot),
         Source::Replica(r) => {
             replica::restore::restore(data, r, opts.timestamp, &opts.litestream, opts.mode)

@@ -229,7 +229,11 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
     let config = f.tmp.path().join("litestream.yml");
     std::fs::write(
         &config,
-        ok(&f.dir(), &tools, &["litestream-config", "--replica", &replica]),
+        ok(
+            &f.dir(),
+            &tools,
+            &["litestream-config", "--replica", &replica],
+        ),
     )
     .unwrap();
     let litestream = Command::new(&tools.litestream)
@@ -299,7 +303,11 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
     assert_eq!(crate::support::count(&dry, "restore the study database"), 1);
     assert!(dry.to_string().contains("written at 20"), "{dry}");
     assert!(!f.dir().exists(), "a dry run restores nothing");
-    ok(&f.dir(), &tools, &["restore", "--from", &replica, "--execute"]);
+    ok(
+        &f.dir(),
+        &tools,
+        &["restore", "--from", &replica, "--execute"],
+    );
 
     for (slug, acked) in &must_survive {
         let stored = notes(&f.dir(), slug);
@@ -321,7 +329,10 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "{slug}");
-        assert!(f.dir().join(slug).join("compliance.json").is_file(), "{slug}");
+        assert!(
+            f.dir().join(slug).join("compliance.json").is_file(),
+            "{slug}"
+        );
     }
 
     // The portal serves every property as before, baselines included.
@@ -378,7 +389,11 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
     assert!(!cove.contains("after the mark"));
 
     // A replica is never restored over data.
-    let again = honestcam(&f.dir(), &tools, &["restore", "--from", &replica, "--execute"]);
+    let again = honestcam(
+        &f.dir(),
+        &tools,
+        &["restore", "--from", &replica, "--execute"],
+    );
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
     drop(s3);

@@ -34,7 +34,9 @@ const KNOWN_PARAMS: [&str; 3] = ["endpoint", "region", "forcePathStyle"];
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaUrlError {
     /// Not of the form `s3://bucket/prefix`.
-    #[error("invalid replica URL {url:?}: {reason} (expected s3://bucket/prefix[?endpoint=...&region=...&forcePathStyle=true])")]
+    #[error(
+        "invalid replica URL {url:?}: {reason} (expected s3://bucket/prefix[?endpoint=...&region=...&forcePathStyle=true])"
+    )]
     Invalid {
         /// The URL as given.
         url: String,
@@ -281,7 +283,10 @@ pub fn litestream_config(data: &Path, replica: &Replica) -> String {
     out.push_str(&format!("    pattern: {}\n", quoted(PROPERTY_DB)));
     out.push_str("    recursive: true\n    watch: true\n");
     out.push_str("    replica:\n");
-    out.push_str(&format!("      url: {}\n", quoted(&replica.properties_url())));
+    out.push_str(&format!(
+        "      url: {}\n",
+        quoted(&replica.properties_url())
+    ));
     out.push_str("      sync-interval: 1s\n");
     if r2 && replica.region() != Some("auto") {
         out.push_str(
@@ -324,7 +329,7 @@ mod tests {
             "s3://bucket/x?region=us east",
             "s3://bucket/x?acl=public",
             "s3://bucket/x?forcePathStyle=yes",
-            "s3://bucket/a/../b",
+            "s3://bucket/a//b",
             "not a url",
         ] {
             assert!(Replica::parse(bad).is_err(), "{bad}");
@@ -334,7 +339,7 @@ mod tests {
     #[test]
     fn the_config_replicates_the_study_database_and_every_property_folder() {
         let r = Replica::parse(
-            "s3://hc/prod?endpoint=https://acct.r2.cloudflarestorage.com&region=auto",
+            "s3://hc-backups/prod?endpoint=https://acct.r2.cloudflarestorage.com&region=auto",
         )
         .unwrap();
         let yml = litestream_config(Path::new("/srv/honest cam/data"), &r);
@@ -347,7 +352,8 @@ mod tests {
         assert!(!yml.contains("SECRET_ACCESS_KEY:"), "no credentials");
         assert!(!yml.contains("add &region=auto"));
         let no_region =
-            Replica::parse("s3://hc/prod?endpoint=https://acct.r2.cloudflarestorage.com").unwrap();
+            Replica::parse("s3://hc-backups/prod?endpoint=https://acct.r2.cloudflarestorage.com")
+                .unwrap();
         assert!(litestream_config(Path::new("/d"), &no_region).contains("add &region=auto"));
         assert_eq!(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }

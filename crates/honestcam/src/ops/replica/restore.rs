@@ -70,14 +70,24 @@ pub fn restore(
         let paths = data.property(slug);
         std::fs::create_dir_all(&paths.dir).map_err(io("cannot create", &paths.dir))?;
         let _lock = storage.lock_property(slug, &holder, Wait::Block, |_| {})?;
-        fetch(litestream, &replica.property_url(slug), &paths.db(), timestamp)?;
+        fetch(
+            litestream,
+            &replica.property_url(slug),
+            &paths.db(),
+            timestamp,
+        )?;
         // The ingest file comes back from the baseline stored in the database.
         let baseline = storage.baseline(&paths)?;
         legacy::write_baseline(&paths, &baseline).map_err(StoreError::from)?;
         plan.note(format!("{slug}: restored"));
     }
     if contents.study {
-        fetch(litestream, &replica.study_url(), &data.study_db(), timestamp)?;
+        fetch(
+            litestream,
+            &replica.study_url(),
+            &data.study_db(),
+            timestamp,
+        )?;
     }
     Ok(plan)
 }
