@@ -357,4 +357,18 @@ mod tests {
         assert!(litestream_config(Path::new("/d"), &no_region).contains("add &region=auto"));
         assert_eq!(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }
+
+    #[test]
+    fn the_example_in_deploy_is_what_the_command_prints() {
+        let r = Replica::parse(
+            "s3://honestcam-backups/honestcam?endpoint=https://ACCOUNT.r2.cloudflarestorage.com&region=auto",
+        )
+        .unwrap();
+        let example = include_str!("../../../../../deploy/litestream-r2.yml");
+        assert_eq!(
+            example,
+            litestream_config(Path::new("/Users/honestcam/data"), &r),
+            "regenerate deploy/litestream-r2.yml with honestcam litestream-config"
+        );
+    }
 }
