@@ -138,7 +138,16 @@ pub fn parse_slug(s: &str) -> anyhow::Result<Slug> {
     Ok(Slug::parse(s)?)
 }
 
+/// The data dir's storage; refused while a restore into it is unfinished (its other
+/// databases are still to come: a study database created now would be kept in place
+/// of the backup's).
 pub fn open_storage(data: &DataDir) -> anyhow::Result<Storage> {
+    if let Some(origin) = honestcam::ops::backup::unfinished_restore(data)? {
+        anyhow::bail!(
+            "{} holds an unfinished restore from {origin}: run that restore again (honestcam restore --from ... --execute) to finish it",
+            data.path().display()
+        );
+    }
     Ok(Storage::open(
         data.clone(),
         statekit::sqlite::OpenOptions::default(),

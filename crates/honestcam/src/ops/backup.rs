@@ -106,6 +106,17 @@ pub enum BackupError {
     /// The replica holds no database.
     #[error("{0} holds no honestcam database (nothing under properties/ nor honestcam-study.db)")]
     EmptyReplica(String),
+    /// The data dir holds an unfinished restore from another source.
+    #[error(
+        "{} holds an unfinished restore from {origin}; run that restore again to finish it, or start over in an empty data dir",
+        .dir.display()
+    )]
+    OtherRestore {
+        /// The data dir.
+        dir: PathBuf,
+        /// What the unfinished restore reads from.
+        origin: String,
+    },
     /// A point in time was asked of a snapshot, which has only one.
     #[error("--timestamp needs an s3:// replica: a snapshot holds one point in time")]
     TimestampOfSnapshot,
@@ -244,6 +255,69 @@ pub fn find_snapshot(from: &Path) -> Result<(PathBuf, Manifest), BackupError> {
     Ok((dir, manifest))
 }
 
+/// Marks a data dir that a restore is filling, and names its source: written once the
+/// dir was found empty, removed when every database is in place. A restore that stops
+/// half-way (a crash, a failed download) leaves it: a second run from the same source
+/// finishes the job instead of refusing a data dir that now holds data, and the other
+/// commands refuse to work on a half-restored dir meanwhile.
+pub const RESTORE_MARKER: &str = ".restore-in-progress";
+
+/// The source of an unfinished restore into `data`, if there is one.
+pub fn unfinished_restore(data: &DataDir) -> Result<Option<String>, BackupError> {
+    let marker = data.path().join(RESTORE_MARKER);
+    match std::fs::read_to_string(&marker) {
+        Ok(origin) => Ok(Some(origin.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("cannot read", &marker)(e)),
+    }
+}
+
+/// Checks that a restore from `origin` may fill `data`: an empty data dir, or one an
+/// unfinished restore from the same origin left. Returns whether it resumes one.
+pub(crate) fn check_restorable(data: &DataDir, origin: &str) -> Result<bool, BackupError> {
+    match unfinished_restore(data)? {
+        Some(o) if o == origin => Ok(true),
+        Some(o) => Err(BackupError::OtherRestore {
+            dir: data.path().to_path_buf(),
+            origin: o,
+        }),
+        None => check_empty(data).map(|()| false),
+    }
+}
+
+/// A restore filling a data dir: holds the data dir's lock exclusively (a second
+/// restore waits, then finds the data), with the marker written.
+pub(crate) struct Restoring {
+    data: DataDir,
+    _whole: statekit::lock::RwDirLock,
+}
+
+impl Restoring {
+    /// Takes the data dir's lock, checks it again, and marks it as being restored from
+    /// `origin`.
+    pub(crate) fn begin(data: &DataDir, origin: &str) -> Result<Restoring, BackupError> {
+        let holder = format!("pid {}: honestcam restore", std::process::id());
+        let whole = statekit::lock::RwDirLock::exclusive(data.path(), &holder, |_| {})
+            .map_err(StoreError::from)?;
+        check_restorable(data, origin)?;
+        statekit::json::write_bytes_atomic(
+            &data.path().join(RESTORE_MARKER),
+            format!("{origin}\n").as_bytes(),
+        )?;
+        Ok(Restoring {
+            data: data.clone(),
+            _whole: whole,
+        })
+    }
+
+    /// Every database is in place: removes the marker.
+    pub(crate) fn finish(self) -> Result<(), BackupError> {
+        let marker = self.data.path().join(RESTORE_MARKER);
+        statekit::fs::remove_if_exists(&marker).map_err(io("cannot remove", &marker))?;
+        statekit::fs::fsync_dir(self.data.path()).map_err(io("cannot sync", self.data.path()))
+    }
+}
+
 /// Refuses a data dir that holds a property or the study database.
 pub(crate) fn check_empty(data: &DataDir) -> Result<(), BackupError> {
     let occupied = !data
@@ -276,9 +350,13 @@ pub fn restore(
 /// Restores the snapshot at `from` (see [`restore`]).
 fn restore_snapshot(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupError> {
     let (dir, manifest) = find_snapshot(from)?;
-    check_empty(data)?;
+    let origin = dir.display().to_string();
+    let resumes = check_restorable(data, &origin)?;
     let mut plan = Plan::new(format!("restore from {}", dir.display()), mode);
     plan.note(format!("snapshot taken at {}", manifest.created_at));
+    if resumes {
+        plan.note("finishes an unfinished restore: databases already in place are kept");
+    }
     let properties: Vec<&Entry> = manifest
         .databases
         .iter()
@@ -316,29 +394,31 @@ fn restore_snapshot(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, Bac
     if !mode.is_execute() {
         return Ok(plan);
     }
-    // The whole data dir, held for the run: a second restore waits, then finds data.
-    let holder = format!("pid {}: honestcam restore", std::process::id());
-    let _whole = statekit::lock::RwDirLock::exclusive(data.path(), &holder, |_| {})
-        .map_err(StoreError::from)?;
-    check_empty(data)?;
+    let restoring = Restoring::begin(data, &origin)?;
     let storage = Storage::open(data.clone(), statekit::sqlite::OpenOptions::default())?;
     for e in &manifest.databases {
         let target = data.path().join(&e.path);
-        match &e.property {
+        let _lock = match &e.property {
             Some(slug) => {
                 let holder = format!("pid {}: honestcam restore", std::process::id());
-                let _lock = storage.lock_property(slug, &holder, Wait::Block, |_| {})?;
-                statekit::fs::copy_durably(&dir.join(&e.path), &target)
-                    .map_err(io("cannot restore", &target))?;
-                // The ingest file comes back from the copy in the database.
-                let paths = data.property(slug);
-                let baseline = storage.baseline(&paths)?;
-                legacy::write_baseline(&paths, &baseline).map_err(StoreError::from)?;
+                Some(storage.lock_property(slug, &holder, Wait::Block, |_| {})?)
             }
-            None => statekit::fs::copy_durably(&dir.join(&e.path), &target)
-                .map_err(io("cannot restore", &target))?,
+            None => None,
+        };
+        // Each copy goes in place whole: one already there is complete.
+        if !target.exists() {
+            statekit::fs::copy_durably(&dir.join(&e.path), &target)
+                .map_err(io("cannot restore", &target))?;
         }
+        if let Some(slug) = &e.property {
+            // The ingest file comes back from the copy in the database.
+            let paths = data.property(slug);
+            let baseline = storage.baseline(&paths)?;
+            legacy::write_baseline(&paths, &baseline).map_err(StoreError::from)?;
+        }
+        super::crash_point("restored-database");
     }
+    restoring.finish()?;
     Ok(plan)
 }
 

@@ -216,3 +216,60 @@ fn two_backups_at_once_make_two_good_snapshots_and_two_restores_at_once_make_one
     );
     assert_integrity(&f);
 }
+
+#[test]
+fn a_restore_stopped_half_way_is_finished_by_running_it_again() {
+    let f = migrated();
+    f.ok(&["demo-data", "harbor"]);
+    f.plan(&["db-migrate", "harbor", "--execute"]);
+    let backups = f.tmp.path().join("backups");
+    let arg = backups.to_string_lossy().into_owned();
+    let other = f.tmp.path().join("other");
+    let other_arg = other.to_string_lossy().into_owned();
+    f.ok(&["backup", "--to", &arg]);
+    f.ok(&["backup", "--to", &other_arg]);
+    let events = crate::support::event_rows(&f);
+    fs::remove_dir_all(f.dir()).unwrap();
+
+    // Stopped after the first database, as a crash or a failed download would.
+    let crashed = f.run_env(
+        &["restore", "--from", &arg, "--execute"],
+        &[("HONESTCAM_TEST_ABORT_AFTER", "restored-database")],
+    );
+    assert!(!crashed.status.success());
+    assert!(f.dir().join(".restore-in-progress").is_file());
+    assert!(
+        f.prop().join("honestcam.db").is_file(),
+        "the first is in place"
+    );
+    assert!(
+        !f.dir().join("honestcam-study.db").exists(),
+        "the rest is not"
+    );
+
+    // Nothing else works on the half-restored dir, and no other restore mixes in.
+    let status = f.run(&["db-status"]);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains("unfinished restore"),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let mixed = f.run(&["restore", "--from", &other_arg, "--execute"]);
+    assert_eq!(mixed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("unfinished restore from"));
+
+    // The same restore again finishes the job.
+    let dry = f.plan(&["restore", "--from", &arg]);
+    assert!(
+        dry.to_string().contains("finishes an unfinished restore"),
+        "{dry}"
+    );
+    f.plan(&["restore", "--from", &arg, "--execute"]);
+    assert!(!f.dir().join(".restore-in-progress").exists());
+    assert_eq!(crate::support::event_rows(&f), events);
+    assert_integrity(&f);
+    let status: serde_json::Value = serde_json::from_str(&f.ok(&["db-status", "--json"])).unwrap();
+    assert_eq!(status.as_array().map(Vec::len), Some(2), "{status}");
+    assert!(f.dir().join("harbor").join("compliance.json").is_file());
+}

@@ -303,11 +303,23 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
     assert_eq!(crate::support::count(&dry, "restore the study database"), 1);
     assert!(dry.to_string().contains("written at 20"), "{dry}");
     assert!(!f.dir().exists(), "a dry run restores nothing");
+    // A restore stopped after its first database is finished by running it again.
+    let stopped = Command::new(env!("CARGO_BIN_EXE_honestcam"))
+        .args(["restore", "--from", &replica, "--execute"])
+        .env("HONESTCAM_DATA_DIR", f.dir())
+        .envs(drill_env(&tools))
+        .env_remove("AWS_CA_BUNDLE")
+        .env("HONESTCAM_TEST_ABORT_AFTER", "restored-database")
+        .output()
+        .unwrap();
+    assert!(!stopped.status.success());
+    assert!(f.dir().join(".restore-in-progress").is_file());
     ok(
         &f.dir(),
         &tools,
         &["restore", "--from", &replica, "--execute"],
     );
+    assert!(!f.dir().join(".restore-in-progress").exists());
 
     for (slug, acked) in &must_survive {
         let stored = notes(&f.dir(), slug);

@@ -13,7 +13,7 @@ use super::Replica;
 use super::litestream::Litestream;
 use super::s3::list_properties;
 use crate::config::DataDir;
-use crate::ops::backup::{BackupError, check_empty, io};
+use crate::ops::backup::{BackupError, Restoring, check_restorable, io};
 use crate::storage::{Storage, StoreError, Wait, legacy};
 
 /// Suffix of the private name a database is restored under.
@@ -32,13 +32,17 @@ pub fn restore(
     if contents.properties.is_empty() && !contents.study {
         return Err(BackupError::EmptyReplica(replica.to_string()));
     }
-    check_empty(data)?;
-    let at = timestamp.map(|t| t.to_string());
-    let mut plan = Plan::new(format!("restore from {replica}"), mode);
-    plan.note(match &at {
+    let point = match timestamp {
         Some(t) => format!("as of {t}"),
         None => "as of the newest replicated change".to_string(),
-    });
+    };
+    let origin = format!("{replica} {point}");
+    let resumes = check_restorable(data, &origin)?;
+    let mut plan = Plan::new(format!("restore from {replica}"), mode);
+    plan.note(point);
+    if resumes {
+        plan.note("finishes an unfinished restore: databases already in place are kept");
+    }
     plan.push(
         "restore property databases",
         contents.properties.len() as u64,
@@ -60,11 +64,8 @@ pub fn restore(
         }
         return Ok(plan);
     }
-    // The whole data dir, held for the run: a second restore waits, then finds data.
+    let restoring = Restoring::begin(data, &origin)?;
     let holder = format!("pid {}: honestcam restore", std::process::id());
-    let _whole = statekit::lock::RwDirLock::exclusive(data.path(), &holder, |_| {})
-        .map_err(StoreError::from)?;
-    check_empty(data)?;
     let storage = Storage::open(data.clone(), statekit::sqlite::OpenOptions::default())?;
     for slug in &contents.properties {
         let paths = data.property(slug);
@@ -80,6 +81,7 @@ pub fn restore(
         let baseline = storage.baseline(&paths)?;
         legacy::write_baseline(&paths, &baseline).map_err(StoreError::from)?;
         plan.note(format!("{slug}: restored"));
+        crate::ops::crash_point("restored-database");
     }
     if contents.study {
         fetch(
@@ -89,6 +91,7 @@ pub fn restore(
             timestamp,
         )?;
     }
+    restoring.finish()?;
     Ok(plan)
 }
 
@@ -125,13 +128,17 @@ fn as_of(
 }
 
 /// Restores `url` (as of `timestamp`) to its private name beside `target`, then
-/// renames it into place.
+/// renames it into place; a database already in place (an unfinished restore's) is
+/// complete and kept.
 fn fetch(
     litestream: &Litestream,
     url: &str,
     target: &std::path::Path,
     timestamp: Option<Timestamp>,
 ) -> Result<(), BackupError> {
+    if target.exists() {
+        return Ok(());
+    }
     let at = as_of(litestream, url, target, timestamp)?;
     let private = statekit::fs::sidecar(target, RESTORING);
     for suffix in ["", "-wal", "-shm"] {
