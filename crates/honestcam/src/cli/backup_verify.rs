@@ -22,7 +22,7 @@ pub struct Args {
     /// The replica (s3://...) or the snapshot (or folder of snapshots) to check.
     #[arg(long, value_name = "SOURCE")]
     from: Source,
-    /// Most a snapshot may lag behind the live data, e.g. 60s, 15m, 24h (default 60s).
+    /// Most a backup may lag behind the live data, e.g. 60s, 15m, 24h (default 60s).
     #[arg(long, default_value = "60s", value_parser = parse_lag)]
     max_lag: Duration,
     #[command(flatten)]

@@ -30,6 +30,6 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    print!("{}", litestream_config(&dir, &args.replica));
+    print!("{}", litestream_config(&dir, &args.replica)?);
     Ok(())
 }

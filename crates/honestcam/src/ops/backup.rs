@@ -117,6 +117,9 @@ pub enum BackupError {
         /// What the unfinished restore reads from.
         origin: String,
     },
+    /// A point in time out of range.
+    #[error("invalid --timestamp {0}")]
+    BadTimestamp(String),
     /// A point in time was asked of a snapshot, which has only one.
     #[error("--timestamp needs an s3:// replica: a snapshot holds one point in time")]
     TimestampOfSnapshot,
@@ -428,8 +431,8 @@ pub struct Checked {
     /// The property, or none for the study database.
     pub property: Option<Slug>,
     /// What `PRAGMA integrity_check` said of the restored copy (`ok`); `missing` when
-    /// the copy lacks a live property; `diverged` when its last event is not in the
-    /// live log.
+    /// the copy lacks a live database; `diverged` when its last event is not in the
+    /// live log; `stale` when the live property is back on the legacy files.
     pub integrity: String,
     /// Events in the restored copy (property databases).
     pub snapshot_events: Option<u64>,
@@ -456,9 +459,13 @@ pub fn verify(
     max_lag: std::time::Duration,
     litestream: &Litestream,
 ) -> Result<Vec<Checked>, BackupError> {
-    let taken = match source {
-        Source::Snapshot(dir) => find_snapshot(dir)?.1.created_at.parse().ok(),
-        Source::Replica(_) => None,
+    // A snapshot is found once: a backup taken meanwhile must not change which.
+    let (source, taken) = match source {
+        Source::Snapshot(dir) => {
+            let (dir, manifest) = find_snapshot(dir)?;
+            (Source::Snapshot(dir), manifest.created_at.parse().ok())
+        }
+        Source::Replica(_) => (source.clone(), None),
     };
     let scratch = DataDir::new(std::env::temp_dir().join(format!(
         "honestcam-verify-{}-{}",
@@ -470,7 +477,7 @@ pub fn verify(
         timestamp: None,
         litestream: litestream.clone(),
     };
-    let result = restore(&scratch, source, &opts)
+    let result = restore(&scratch, &source, &opts)
         .and_then(|_| check_restored(storage, &scratch, taken, max_lag));
     // The copy was only for checking.
     let _ = std::fs::remove_dir_all(scratch.path());
@@ -520,12 +527,20 @@ fn check_restored(
             lag_events: 0,
             lag_secs: 0,
         };
-        let live = storage.data().property(slug).db();
+        let live_paths = storage.data().property(slug);
+        let live = live_paths.db();
+        if !live.is_file() && live_paths.holds_data() {
+            // Rolled back to the legacy files: the copy's database is from before, and
+            // restoring it would lose what was written since.
+            row.integrity = "stale".into();
+            row.ok = false;
+        }
         if live.is_file() {
             let live = open_read_only(&live)?;
             let live_events = compliance_repo::count_events(&live)?;
             row.live_events = Some(live_events);
-            if let Some(last) = compliance_repo::last_event_id(&conn)?
+            if row.ok
+                && let Some(last) = compliance_repo::last_event_id(&conn)?
                 && !compliance_repo::contains(&live, &last)?
             {
                 row.integrity = "diverged".into();
@@ -544,17 +559,19 @@ fn check_restored(
         }
         out.push(row);
     }
+    let study = |integrity: String| Checked {
+        property: None,
+        ok: integrity == "ok",
+        integrity,
+        snapshot_events: None,
+        live_events: None,
+        lag_events: 0,
+        lag_secs: 0,
+    };
     if copy.study_db().is_file() {
-        let integrity = integrity(&open_read_only(&copy.study_db())?)?;
-        out.push(Checked {
-            property: None,
-            ok: integrity == "ok",
-            integrity,
-            snapshot_events: None,
-            live_events: None,
-            lag_events: 0,
-            lag_secs: 0,
-        });
+        out.push(study(integrity(&open_read_only(&copy.study_db())?)?));
+    } else if storage.data().study_db().is_file() {
+        out.push(study("missing".into()));
     }
     // A live property on SQLite the copy does not hold.
     let live_slugs = storage

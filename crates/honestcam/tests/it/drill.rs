@@ -273,3 +273,60 @@ fn a_restore_stopped_half_way_is_finished_by_running_it_again() {
     assert_eq!(status.as_array().map(Vec::len), Some(2), "{status}");
     assert!(f.dir().join("harbor").join("compliance.json").is_file());
 }
+
+/// The rows of `backup-verify --from <arg> --json`, which must fail.
+fn failing_verify(f: &crate::support::Fixture, arg: &str) -> Vec<serde_json::Value> {
+    let out = f.run(&["backup-verify", "--from", arg, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    rows.as_array().unwrap().clone()
+}
+
+fn row<'a>(rows: &'a [serde_json::Value], property: Option<&str>) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r["property"].as_str() == property)
+        .unwrap_or_else(|| panic!("no row for {property:?}: {rows:?}"))
+}
+
+#[test]
+fn backup_verify_tells_a_diverged_a_stale_and_a_missing_copy() {
+    let f = migrated();
+    let early = f.tmp.path().join("early");
+    let late = f.tmp.path().join("late");
+    let (early_arg, late_arg) = (
+        early.to_string_lossy().into_owned(),
+        late.to_string_lossy().into_owned(),
+    );
+    f.ok(&["backup", "--to", &early_arg]);
+    honestcam::service::compliance::record_change(
+        &f.storage(),
+        &f.slug(),
+        "ACT-001",
+        &honestcam::domain::Change::Note("only in the late backup".into()),
+        "kim",
+    )
+    .unwrap();
+    f.ok(&["backup", "--to", &late_arg]);
+
+    // The live data went back to the early backup: the late one holds an event the
+    // live log lacks.
+    fs::remove_dir_all(f.dir()).unwrap();
+    f.plan(&["restore", "--from", &early_arg, "--execute"]);
+    let rows = failing_verify(&f, &late_arg);
+    assert_eq!(row(&rows, Some(SLUG))["integrity"], "diverged");
+
+    // Rolled back to the legacy files: the backup's database is from before.
+    f.plan(&["db-rollback", SLUG, "--execute"]);
+    let rows = failing_verify(&f, &early_arg);
+    assert_eq!(row(&rows, Some(SLUG))["integrity"], "stale");
+    assert_eq!(row(&rows, None)["ok"], true, "the study database is fine");
+
+    // A backup without the study database the live data has.
+    f.plan(&["db-migrate", SLUG, "--execute"]);
+    let (snapshot, mut manifest) = honestcam::ops::backup::find_snapshot(&early).unwrap();
+    manifest.databases.retain(|e| e.property.is_some());
+    fs::remove_file(snapshot.join("honestcam-study.db")).unwrap();
+    statekit::json::write_json_atomic(&snapshot.join("manifest.json"), &manifest).unwrap();
+    let rows = failing_verify(&f, &early_arg);
+    assert_eq!(row(&rows, None)["integrity"], "missing");
+}

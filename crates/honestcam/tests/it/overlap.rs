@@ -103,6 +103,16 @@ impl Load {
         self.acked.lock().unwrap().clone()
     }
 
+    /// Stops the clients without judging the requests still in flight (the server was
+    /// killed under them); returns the acknowledged notes.
+    pub async fn abandon(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+
     /// Stops the clients; returns the acknowledged notes.
     pub async fn finish(self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);

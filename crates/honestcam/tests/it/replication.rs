@@ -33,8 +33,10 @@ struct Tools {
 }
 
 fn find_tool(name: &str) -> Option<PathBuf> {
+    // Tests run in the crate's folder: a relative folder is the workspace's.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dirs = std::env::var_os("HONESTCAM_DRILL_TOOLS")
-        .map(|d| vec![PathBuf::from(d)])
+        .map(|d| vec![workspace.join(d)])
         .unwrap_or_else(|| {
             std::env::var_os("PATH")
                 .map(|p| std::env::split_paths(&p).collect())
@@ -57,6 +59,23 @@ fn tools() -> Option<Tools> {
                 "\n!!!! SKIPPED disaster drill: litestream and moto_server not found; run .ci/drill-tools and set HONESTCAM_DRILL_TOOLS=target/drill-venv/bin !!!!\n"
             );
             None
+        }
+    }
+}
+
+/// Prints the tools' logs if the drill fails.
+struct ShowLogsOnFailure(PathBuf);
+
+impl Drop for ShowLogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for log in ["litestream.log", "moto.log"] {
+            let text = std::fs::read_to_string(self.0.join(log)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("---- last lines of {log}:");
+            tail.iter().rev().for_each(|l| eprintln!("{l}"));
         }
     }
 }
@@ -219,6 +238,7 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
     f.ok(&["demo-data", "cove", "--name", "Cove Lodge"]);
     let logs = f.tmp.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
+    let _show = ShowLogsOnFailure(logs.clone());
 
     let bucket = "honestcam-drill";
     let s3 = S3::start(&tools, &logs.join("moto.log"), bucket).await;
@@ -267,12 +287,12 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
     let before = replicated_txid(&tools, &cove_url, &probe);
     post_note(&app.base, "cove", "before the mark").await;
     until_replicated_past(&tools, &cove_url, before.as_deref(), &probe).await;
-    let mark = jiff::Timestamp::now();
-    // Restore points have the replica's clock granularity: step past the mark's second.
-    let past = mark.as_second() + 1;
-    while jiff::Timestamp::now().as_second() <= past {
+    // The replica's times are whole seconds: the mark goes in the next one.
+    let replicated = jiff::Timestamp::now().as_second();
+    while jiff::Timestamp::now().as_second() <= replicated {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let mark = jiff::Timestamp::now();
     post_note(&app.base, "cove", "after the mark").await;
 
     // Every write acknowledged by now is at least 5 s old when the machine is lost.
@@ -281,17 +301,17 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
         ("harbor", harbor.acked_so_far()),
     ];
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let written_on = [
-        (SLUG, bamboo.finish().await.len()),
-        ("harbor", harbor.finish().await.len()),
-    ];
 
-    // The machine is lost: every process killed, the data gone.
+    // The machine is lost while the writes go on: every process killed, the data gone.
     app.child.kill().unwrap();
+    litestream.0.kill().unwrap();
     app.child.wait().unwrap();
     // Already dead: nothing left for its drop to stop.
     std::mem::forget(app);
-    litestream.0.kill().unwrap();
+    let written_on = [
+        (SLUG, bamboo.abandon().await.len()),
+        ("harbor", harbor.abandon().await.len()),
+    ];
     std::fs::remove_dir_all(f.dir()).unwrap();
 
     let dry = json(&f.dir(), &tools, &["restore", "--from", &replica, "--json"]);
@@ -362,7 +382,6 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
         assert_eq!(page.status(), 200, "{slug}");
         assert!(page.text().await.unwrap().contains(name), "{slug}");
     }
-    drop(app);
 
     // The replica is as current as the restored data: no lag.
     let rows = json(
@@ -377,6 +396,31 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
         assert_eq!(r["integrity"], "ok", "{r}");
         assert_eq!(r["lag_events"], 0, "{r}");
     }
+    // Litestream is not running now: a new write is a lag the check reports.
+    post_note(&app.base, "harbor", "not replicated").await;
+    drop(app);
+    let behind = honestcam(
+        &f.dir(),
+        &tools,
+        &[
+            "backup-verify",
+            "--from",
+            &replica,
+            "--max-lag",
+            "0s",
+            "--json",
+        ],
+    );
+    assert_eq!(behind.status.code(), Some(1));
+    let rows: serde_json::Value = serde_json::from_slice(&behind.stdout).unwrap();
+    let harbor = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["property"] == "harbor")
+        .unwrap();
+    assert_eq!(harbor["lag_events"], 1, "{harbor}");
+    assert_eq!(harbor["ok"], false);
     // The loads wrote more than the part that had to survive.
     for ((slug, acked), (_, written)) in must_survive.iter().zip(written_on) {
         assert!(written >= acked.len(), "{slug}");

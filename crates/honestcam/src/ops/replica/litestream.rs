@@ -1,12 +1,18 @@
 //! Running `litestream restore` for one database.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 /// The Litestream release honestcam is tested with.
 pub const TESTED_VERSION: &str = "0.5.17";
+
+/// Longest one `litestream restore` may run before it is stopped: a stalled storage
+/// must not hang a restore, nor pile up the runs of a scheduled check.
+pub const RESTORE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Why Litestream could not restore a database.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +37,12 @@ pub enum LitestreamError {
         status: String,
         /// What it said.
         stderr: String,
+    },
+    /// It ran longer than [`RESTORE_TIMEOUT`] and was stopped.
+    #[error("litestream restore of {url} took longer than {} minutes and was stopped", RESTORE_TIMEOUT.as_secs() / 60)]
+    TimedOut {
+        /// The replica URL.
+        url: String,
     },
     /// Its report could not be read.
     #[error("litestream restore of {url}: unreadable report: {reason}")]
@@ -67,8 +79,11 @@ pub struct PlannedFile {
 
 impl RestorePlan {
     /// When the newest change it restores was written.
-    pub fn point_in_time(&self) -> Option<&str> {
-        self.files.iter().map(|f| f.timestamp.as_str()).max()
+    pub fn point_in_time(&self) -> Option<jiff::Timestamp> {
+        self.files
+            .iter()
+            .filter_map(|f| f.timestamp.parse::<jiff::Timestamp>().ok())
+            .max()
     }
 }
 
@@ -88,19 +103,64 @@ impl Litestream {
         cmd
     }
 
+    /// Runs `cmd` to the end (at most [`RESTORE_TIMEOUT`]); its stdout on success.
     fn run(&self, mut cmd: Command, url: &str) -> Result<Vec<u8>, LitestreamError> {
-        let output = cmd.output().map_err(|source| LitestreamError::Start {
+        let start = |source| LitestreamError::Start {
             bin: self.bin.clone(),
             source,
-        })?;
-        if !output.status.success() {
+        };
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(start)?;
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut p) = pipe {
+                    // A broken pipe ends the output; the exit status tells the rest.
+                    let _ = p.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let deadline = Instant::now() + RESTORE_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(start)? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                // Already gone if it exited meanwhile; either way it is reaped.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(LitestreamError::TimedOut {
+                    url: url.to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        if !status.success() {
             return Err(LitestreamError::Failed {
                 url: url.to_string(),
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+                status: status.to_string(),
+                stderr: String::from_utf8_lossy(&stderr).trim().to_string(),
             });
         }
-        Ok(output.stdout)
+        Ok(stdout)
     }
 
     /// What restoring `url` (as of `timestamp`, else the newest) would fetch.

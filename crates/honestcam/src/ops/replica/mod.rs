@@ -68,6 +68,9 @@ impl Replica {
         if url.scheme() != "s3" {
             return Err(bad("the scheme must be s3"));
         }
+        if url.fragment().is_some() {
+            return Err(bad("a replica URL has no #fragment"));
+        }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad(
                 "credentials do not belong in the URL; set LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY",
@@ -83,7 +86,17 @@ impl Replica {
                 "the bucket name needs 3 to 63 lowercase letters, digits, dots or hyphens",
             ));
         }
+        // Kept to characters every tool spells the same way: Litestream expands `$` in
+        // its configuration, and percent-encoding would make our keys differ from its.
         let prefix = url.path().trim_matches('/').to_string();
+        let plain = prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+        if !plain {
+            return Err(bad(
+                "the prefix may hold only letters, digits, '.', '_', '-' and '/'",
+            ));
+        }
         if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
             return Err(bad("the prefix may not hold empty, . or .. segments"));
         }
@@ -102,7 +115,9 @@ impl Replica {
                     let bare = matches!(endpoint.path(), "" | "/")
                         && endpoint.query().is_none()
                         && endpoint.fragment().is_none()
-                        && endpoint.username().is_empty();
+                        && endpoint.username().is_empty()
+                        && endpoint.password().is_none()
+                        && !value.contains('$');
                     if !matches!(endpoint.scheme(), "http" | "https") || !bare {
                         return Err(bad(
                             "the endpoint is an http or https URL of a host, e.g. https://ACCOUNT.r2.cloudflarestorage.com",
@@ -237,12 +252,36 @@ fn quoted(text: &str) -> String {
     out
 }
 
+/// Why no configuration can be written for a data dir.
+#[derive(Debug, thiserror::Error)]
+#[error("the data dir {path:?} cannot go in a litestream.yml: {reason}")]
+pub struct ConfigError {
+    /// The data dir, as far as it is text.
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
 /// A complete `litestream.yml` that replicates the data dir at `data` (an absolute
 /// path) to `replica`: the study database, and every property database in directory
-/// mode, so a property created later is replicated with no change here.
-pub fn litestream_config(data: &Path, replica: &Replica) -> String {
-    let data_text = data.to_string_lossy();
-    let study = data.join(STUDY_DB);
+/// mode, so a property created later is replicated with no change here. Refuses a path
+/// Litestream would read differently: not UTF-8, with a control character, or with a
+/// `$` (Litestream expands environment variables in its configuration).
+pub fn litestream_config(data: &Path, replica: &Replica) -> Result<String, ConfigError> {
+    let bad = |reason| ConfigError {
+        path: data.to_string_lossy().into_owned(),
+        reason,
+    };
+    let data_text = data.to_str().ok_or_else(|| bad("it is not UTF-8"))?;
+    if data_text.chars().any(char::is_control) {
+        return Err(bad("it holds a control character"));
+    }
+    if data_text.contains('$') {
+        return Err(bad(
+            "it holds a '$', which Litestream would expand as an environment variable",
+        ));
+    }
+    let study = format!("{}/{STUDY_DB}", data_text.trim_end_matches('/'));
     let r2 = replica
         .endpoint()
         .is_some_and(|e| e.contains("r2.cloudflarestorage.com"));
@@ -269,7 +308,7 @@ pub fn litestream_config(data: &Path, replica: &Replica) -> String {
         "  # The study database: users and their progress. Changes reach the replica\n\
          \x20 # within a second (the sync interval): the most a lost machine can lose.\n",
     );
-    out.push_str(&format!("  - path: {}\n", quoted(&study.to_string_lossy())));
+    out.push_str(&format!("  - path: {}\n", quoted(&study)));
     out.push_str("    replica:\n");
     out.push_str(&format!("      url: {}\n", quoted(&replica.study_url())));
     out.push_str("      sync-interval: 1s\n");
@@ -279,7 +318,7 @@ pub fn litestream_config(data: &Path, replica: &Replica) -> String {
          \x20 # Each goes to properties/{slug}/honestcam.db under the prefix. Databases\n\
          \x20 # a rollback moved aside ({slug}/_rollback/...) are replicated too.\n",
     );
-    out.push_str(&format!("  - dir: {}\n", quoted(&data_text)));
+    out.push_str(&format!("  - dir: {}\n", quoted(data_text)));
     out.push_str(&format!("    pattern: {}\n", quoted(PROPERTY_DB)));
     out.push_str("    recursive: true\n    watch: true\n");
     out.push_str("    replica:\n");
@@ -293,7 +332,7 @@ pub fn litestream_config(data: &Path, replica: &Replica) -> String {
             "\n# Cloudflare R2 expects region=auto in the replica URL: add &region=auto.\n",
         );
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -330,6 +369,10 @@ mod tests {
             "s3://bucket/x?acl=public",
             "s3://bucket/x?forcePathStyle=yes",
             "s3://bucket/a//b",
+            "s3://bucket/my prefix",
+            "s3://bucket/$HOME",
+            "s3://bucket/x#frag",
+            "s3://bucket/x?endpoint=http://:pw@h",
             "not a url",
         ] {
             assert!(Replica::parse(bad).is_err(), "{bad}");
@@ -342,7 +385,7 @@ mod tests {
             "s3://hc-backups/prod?endpoint=https://acct.r2.cloudflarestorage.com&region=auto",
         )
         .unwrap();
-        let yml = litestream_config(Path::new("/srv/honest cam/data"), &r);
+        let yml = litestream_config(Path::new("/srv/honest cam/data"), &r).unwrap();
         assert!(yml.contains("  - path: \"/srv/honest cam/data/honestcam-study.db\"\n"));
         assert!(yml.contains("  - dir: \"/srv/honest cam/data\"\n"));
         assert!(yml.contains("    pattern: \"honestcam.db\"\n"));
@@ -354,7 +397,14 @@ mod tests {
         let no_region =
             Replica::parse("s3://hc-backups/prod?endpoint=https://acct.r2.cloudflarestorage.com")
                 .unwrap();
-        assert!(litestream_config(Path::new("/d"), &no_region).contains("add &region=auto"));
+        assert!(
+            litestream_config(Path::new("/d"), &no_region)
+                .unwrap()
+                .contains("add &region=auto")
+        );
+        for bad in ["/srv/$HOME/data", "/srv/a\nb"] {
+            assert!(litestream_config(Path::new(bad), &r).is_err(), "{bad:?}");
+        }
         assert_eq!(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }
 
@@ -367,7 +417,7 @@ mod tests {
         let example = include_str!("../../../../../deploy/litestream-r2.yml");
         assert_eq!(
             example,
-            litestream_config(Path::new("/Users/honestcam/data"), &r),
+            litestream_config(Path::new("/Users/honestcam/data"), &r).unwrap(),
             "regenerate deploy/litestream-r2.yml with honestcam litestream-config"
         );
     }

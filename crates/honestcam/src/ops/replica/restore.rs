@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use statekit::plan::{Mode, Plan};
 
 use super::Replica;
-use super::litestream::Litestream;
+use super::litestream::{Litestream, LitestreamError, RestorePlan};
 use super::s3::list_properties;
 use crate::config::DataDir;
 use crate::ops::backup::{BackupError, Restoring, check_restorable, io};
@@ -32,120 +32,155 @@ pub fn restore(
     if contents.properties.is_empty() && !contents.study {
         return Err(BackupError::EmptyReplica(replica.to_string()));
     }
-    let point = match timestamp {
+    let when = match timestamp {
         Some(t) => format!("as of {t}"),
         None => "as of the newest replicated change".to_string(),
     };
-    let origin = format!("{replica} {point}");
+    let origin = format!("{replica} {when}");
     let resumes = check_restorable(data, &origin)?;
     let mut plan = Plan::new(format!("restore from {replica}"), mode);
-    plan.note(point);
+    plan.note(when);
     if resumes {
         plan.note("finishes an unfinished restore: databases already in place are kept");
     }
-    plan.push(
-        "restore property databases",
-        contents.properties.len() as u64,
-    );
-    plan.push("restore the study database", u64::from(contents.study));
-    if !mode.is_execute() {
-        // Litestream says what it would fetch, and up to when.
-        for slug in &contents.properties {
-            let (url, target) = (replica.property_url(slug), data.property(slug).db());
-            let at = as_of(litestream, &url, &target, timestamp)?;
-            let p = litestream.plan(&url, &target, at.as_deref())?;
-            plan.note(describe(slug.as_str(), &p));
+    // What each database restores to, as Litestream plans it.
+    let mut properties = Vec::new();
+    for slug in &contents.properties {
+        let (url, target) = (replica.property_url(slug), data.property(slug).db());
+        let point = point(litestream, &url, &target, timestamp)?;
+        plan.note(point.describe(slug.as_str()));
+        if !matches!(point, Point::Nothing(_)) {
+            properties.push((slug, url, point));
         }
-        if contents.study {
+    }
+    let study = match contents.study {
+        true => {
             let (url, target) = (replica.study_url(), data.study_db());
-            let at = as_of(litestream, &url, &target, timestamp)?;
-            let p = litestream.plan(&url, &target, at.as_deref())?;
-            plan.note(describe("study database", &p));
+            let point = point(litestream, &url, &target, timestamp)?;
+            plan.note(point.describe("study database"));
+            Some((url, point)).filter(|(_, p)| !matches!(p, Point::Nothing(_)))
         }
+        false => None,
+    };
+    plan.push("restore property databases", properties.len() as u64);
+    plan.push("restore the study database", u64::from(study.is_some()));
+    if !mode.is_execute() {
         return Ok(plan);
     }
     let restoring = Restoring::begin(data, &origin)?;
     let holder = format!("pid {}: honestcam restore", std::process::id());
     let storage = Storage::open(data.clone(), statekit::sqlite::OpenOptions::default())?;
-    for slug in &contents.properties {
+    for (slug, url, point) in &properties {
         let paths = data.property(slug);
         std::fs::create_dir_all(&paths.dir).map_err(io("cannot create", &paths.dir))?;
         let _lock = storage.lock_property(slug, &holder, Wait::Block, |_| {})?;
-        fetch(
-            litestream,
-            &replica.property_url(slug),
-            &paths.db(),
-            timestamp,
-        )?;
+        fetch(litestream, url, &paths.db(), point)?;
         // The ingest file comes back from the baseline stored in the database.
         let baseline = storage.baseline(&paths)?;
         legacy::write_baseline(&paths, &baseline).map_err(StoreError::from)?;
-        plan.note(format!("{slug}: restored"));
         crate::ops::crash_point("restored-database");
     }
-    if contents.study {
-        fetch(
-            litestream,
-            &replica.study_url(),
-            &data.study_db(),
-            timestamp,
-        )?;
+    if let Some((url, point)) = &study {
+        fetch(litestream, url, &data.study_db(), point)?;
     }
     restoring.finish()?;
     Ok(plan)
 }
 
-fn describe(what: &str, p: &super::litestream::RestorePlan) -> String {
-    format!(
-        "{what}: up to transaction {}, written at {}",
-        p.max_txid,
-        p.point_in_time().unwrap_or("an unknown time")
-    )
+/// The state a database is restored to.
+#[derive(Debug)]
+enum Point {
+    /// The newest the replica holds (also when asked for a moment after it).
+    Newest(RestorePlan),
+    /// As of this `-timestamp`.
+    At(String, RestorePlan),
+    /// None: the replica holds nothing as of the moment asked for (the database was
+    /// created later), in Litestream's words.
+    Nothing(String),
 }
 
-/// The `-timestamp` to restore `url` as of `timestamp`: none when the replica's newest
-/// change is a whole second or more before it (the replica's times are whole seconds),
-/// since the newest state is then the state as of `timestamp`. Litestream 0.5.17
-/// refuses ("timestamp does not exist") a timestamp well past a database's last
+impl Point {
+    fn describe(&self, what: &str) -> String {
+        let upto = |p: &RestorePlan| {
+            format!(
+                "{what}: up to transaction {}, written at {}",
+                p.max_txid,
+                p.point_in_time()
+                    .map_or("an unknown time".to_string(), |t| t.to_string())
+            )
+        };
+        match self {
+            Point::Newest(p) | Point::At(_, p) => upto(p),
+            Point::Nothing(why) => {
+                format!("{what}: nothing to restore at that moment ({why}); left out")
+            }
+        }
+    }
+}
+
+/// What restoring `url` as of `timestamp` (else the newest) restores.
+///
+/// The replica's times are whole seconds, and Litestream keeps a file written before
+/// the moment asked for: so the moment is cut down to its second, which never brings
+/// a later write (it may leave out writes of that same second). When the newest change
+/// is older than that second, the newest state is the state asked for: Litestream
+/// 0.5.17 refuses ("timestamp does not exist") a moment well after a database's last
 /// change, which an idle database has.
-fn as_of(
+fn point(
     litestream: &Litestream,
     url: &str,
     target: &std::path::Path,
     timestamp: Option<Timestamp>,
-) -> Result<Option<String>, BackupError> {
-    let Some(t) = timestamp else {
-        return Ok(None);
-    };
+) -> Result<Point, BackupError> {
     let newest = litestream.plan(url, target, None)?;
-    let idle_since = newest
+    let Some(t) = timestamp else {
+        return Ok(Point::Newest(newest));
+    };
+    let second = Timestamp::from_second(t.as_second())
+        .map_err(|e| BackupError::BadTimestamp(format!("{t}: {e}")))?;
+    if newest
         .point_in_time()
-        .and_then(|p| p.parse::<Timestamp>().ok());
-    match idle_since {
-        Some(p) if p.as_second() < t.as_second() => Ok(None),
-        _ => Ok(Some(t.to_string())),
+        .is_some_and(|p| p.as_second() < second.as_second())
+    {
+        return Ok(Point::Newest(newest));
+    }
+    let at = second.to_string();
+    match litestream.plan(url, target, Some(&at)) {
+        Ok(p) => Ok(Point::At(at, p)),
+        Err(LitestreamError::Failed { stderr, .. })
+            if stderr.contains("timestamp does not exist")
+                || stderr.contains("no matching backup files") =>
+        {
+            Ok(Point::Nothing(stderr))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
-/// Restores `url` (as of `timestamp`) to its private name beside `target`, then
-/// renames it into place; a database already in place (an unfinished restore's) is
-/// complete and kept.
+/// Restores `url` to `point` under a private name beside `target`, then renames it
+/// into place; a database already in place (an unfinished restore's) is complete and
+/// kept.
 fn fetch(
     litestream: &Litestream,
     url: &str,
     target: &std::path::Path,
-    timestamp: Option<Timestamp>,
+    point: &Point,
 ) -> Result<(), BackupError> {
+    let at = match point {
+        Point::Newest(_) => None,
+        Point::At(at, _) => Some(at.as_str()),
+        Point::Nothing(_) => return Ok(()),
+    };
     if target.exists() {
         return Ok(());
     }
-    let at = as_of(litestream, url, target, timestamp)?;
     let private = statekit::fs::sidecar(target, RESTORING);
-    for suffix in ["", "-wal", "-shm"] {
+    // Left by a run that stopped: Litestream's own temporary file among them.
+    for suffix in ["", "-wal", "-shm", ".tmp"] {
         let leftover = statekit::fs::sidecar(&private, suffix);
         statekit::fs::remove_if_exists(&leftover).map_err(io("cannot remove", &leftover))?;
     }
-    litestream.restore(url, &private, at.as_deref())?;
+    litestream.restore(url, &private, at)?;
     statekit::fs::rename_durably(&private, target).map_err(io("cannot restore", target))?;
     Ok(())
 }

@@ -34,6 +34,14 @@ pub enum ListError {
         /// The underlying error.
         source: reqwest::Error,
     },
+    /// No credentials in the environment.
+    #[error(
+        "listing {replica}: no credentials; set LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    )]
+    NoCredentials {
+        /// The replica.
+        replica: String,
+    },
     /// The storage answered with an error.
     #[error("listing {replica}: the storage answered {status}: {body}")]
     Status {
@@ -54,23 +62,29 @@ pub enum ListError {
     },
 }
 
-/// The credentials Litestream would use: `LITESTREAM_ACCESS_KEY_ID` and
-/// `LITESTREAM_SECRET_ACCESS_KEY`, else `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+/// The credentials Litestream would use, in its order: `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY` (with `AWS_SESSION_TOKEN` if set), else
+/// `LITESTREAM_ACCESS_KEY_ID` and `LITESTREAM_SECRET_ACCESS_KEY`.
 fn credentials() -> Option<Credentials> {
-    let pair = |id: &str, secret: &str| {
-        let id = std::env::var(id).ok().filter(|v| !v.is_empty())?;
-        let secret = std::env::var(secret).ok().filter(|v| !v.is_empty())?;
-        Some(Credentials::new(id, secret))
-    };
-    pair("LITESTREAM_ACCESS_KEY_ID", "LITESTREAM_SECRET_ACCESS_KEY")
-        .or_else(|| pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let aws = var("AWS_ACCESS_KEY_ID")
+        .zip(var("AWS_SECRET_ACCESS_KEY"))
+        .map(|(id, secret)| match var("AWS_SESSION_TOKEN") {
+            Some(token) => Credentials::new_with_token(id, secret, token),
+            None => Credentials::new(id, secret),
+        });
+    aws.or_else(|| {
+        var("LITESTREAM_ACCESS_KEY_ID")
+            .zip(var("LITESTREAM_SECRET_ACCESS_KEY"))
+            .map(|(id, secret)| Credentials::new(id, secret))
+    })
 }
 
 /// A client for one replica's bucket.
 struct Lister {
     replica: Replica,
     bucket: Bucket,
-    credentials: Option<Credentials>,
+    credentials: Credentials,
     http: reqwest::blocking::Client,
 }
 
@@ -80,13 +94,18 @@ impl Lister {
             replica: replica.to_string(),
             reason,
         };
+        let credentials = credentials().ok_or_else(|| ListError::NoCredentials {
+            replica: replica.to_string(),
+        })?;
+        // As Litestream: AWS S3 in us-east-1 unless a region is given (a bucket
+        // elsewhere needs its region=); path style whenever an endpoint is given.
         let region = replica.region().unwrap_or("us-east-1").to_string();
         let endpoint = match replica.endpoint() {
             Some(e) => e.to_string(),
             None => format!("https://s3.{region}.amazonaws.com"),
         };
         let endpoint = url::Url::parse(&endpoint).map_err(|e| address(e.to_string()))?;
-        let style = if replica.force_path_style() {
+        let style = if replica.force_path_style() || replica.endpoint().is_some() {
             UrlStyle::Path
         } else {
             UrlStyle::VirtualHost
@@ -103,7 +122,7 @@ impl Lister {
         Ok(Lister {
             replica: replica.clone(),
             bucket,
-            credentials: credentials(),
+            credentials,
             http,
         })
     }
@@ -121,7 +140,7 @@ impl Lister {
         let mut prefixes = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut action = ListObjectsV2::new(&self.bucket, self.credentials.as_ref());
+            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
             action.with_prefix(prefix);
             if let Some(d) = delimiter {
                 action.with_delimiter(d);
@@ -133,18 +152,19 @@ impl Lister {
                 action.with_continuation_token(t.as_str());
             }
             let url = action.sign(SIGNED_FOR);
+            // The signed URL carries a signature: keep it out of errors.
             let answer = self
                 .http
                 .get(url)
                 .send()
                 .map_err(|source| ListError::Request {
                     replica: who(),
-                    source,
+                    source: source.without_url(),
                 })?;
             let status = answer.status();
             let body = answer.text().map_err(|source| ListError::Request {
                 replica: who(),
-                source,
+                source: source.without_url(),
             })?;
             if !status.is_success() {
                 return Err(ListError::Status {
