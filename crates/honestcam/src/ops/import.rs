@@ -262,6 +262,9 @@ pub fn db_migrate_timed(
     step = Instant::now();
     if let Some(staged) = staged {
         staged.put_in_place()?;
+        if super::replica::litestream_follows(&paths.db()) {
+            plan.note(super::replica::RESTART_LITESTREAM);
+        }
     }
     // The database carries the baseline too, so it alone can bring the property back.
     storage.sync_baseline(&paths)?;

@@ -88,6 +88,9 @@ pub fn db_rollback(storage: &Storage, slug: &Slug, run: Run<'_>) -> Result<Plan,
     storage.databases().evict(&paths.db());
     if let Some(moved) = move_aside(&paths.dir)? {
         plan.note(format!("database moved to {}", moved.display()));
+        if super::replica::litestream_follows(&paths.db()) {
+            plan.note(super::replica::RESTART_LITESTREAM);
+        }
     }
     Ok(plan)
 }

@@ -231,6 +231,20 @@ impl fmt::Display for Replica {
     }
 }
 
+/// Whether Litestream replicates (or did replicate) the database at `db`: it keeps its
+/// own state beside it, in `.{name}-litestream/`.
+pub fn litestream_follows(db: &Path) -> bool {
+    let name = db.file_name().map(|n| n.to_string_lossy().into_owned());
+    let state = name.map(|n| db.with_file_name(format!(".{n}-litestream")));
+    state.is_some_and(|s| s.is_dir())
+}
+
+/// What a command that moved or replaced a replicated database tells the operator.
+pub const RESTART_LITESTREAM: &str = "Litestream replicates this property: restart it now \
+     (e.g. systemctl restart honestcam-litestream). Litestream 0.5.17 stops following a \
+     database moved or replaced under it; until it restarts, nothing of this property \
+     is replicated and backup-verify reports the lag";
+
 /// Whether `text` names a replica rather than a local folder.
 pub fn is_replica_url(text: &str) -> bool {
     text.starts_with("s3://")
