@@ -2,11 +2,10 @@
 //! writes, then every process killed, the data dir deleted, `restore` into a fresh
 //! one and the portal started again.
 
-use std::collections::HashSet;
 use std::fs;
 
 use crate::overlap::{Load, assert_integrity, command};
-use crate::support::{SLUG, client, migrated};
+use crate::support::{SLUG, assert_acked_present, assert_serves, migrated};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_snapshot_taken_under_load_brings_every_property_back() {
@@ -50,29 +49,9 @@ async fn a_snapshot_taken_under_load_brings_every_property_back() {
     }
 
     let app = f.spawn_app(&[], &[]);
-    for (slug, name) in [(SLUG, "Bamboo House"), ("harbor", "Harbor Point")] {
-        let page = client()
-            .get(app.url(&format!("/p/{slug}/compliance/")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200, "{slug}");
-        assert!(page.text().await.unwrap().contains(name), "{slug}");
-    }
-    let stored: HashSet<String> =
-        honestcam::service::compliance::load_events(&f.storage(), &f.slug())
-            .unwrap()
-            .into_iter()
-            .filter_map(|e| e.payload["note"].as_str().map(str::to_string))
-            .collect();
-    let missing: Vec<_> = before.iter().filter(|n| !stored.contains(*n)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} writes acknowledged before the snapshot are missing",
-        missing.len(),
-        before.len()
-    );
-    assert!(!before.is_empty());
+    assert_serves(&app, &[(SLUG, "Bamboo House"), ("harbor", "Harbor Point")]).await;
+    // Every write acknowledged before the snapshot was taken.
+    assert_acked_present(&f.dir(), SLUG, &before);
 
     // A data dir that holds data is never restored over.
     let out = f.run(&["restore", "--from", &backups_arg, "--execute"]);

@@ -10,14 +10,13 @@
 //! the test says loudly that it was skipped, unless `HONESTCAM_REQUIRE_DRILL=1` (set by
 //! `.ci/run`): then it fails.
 
-use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::overlap::{Load, command};
-use crate::support::{SLUG, client, migrated};
+use crate::support::{SLUG, assert_acked_present, assert_serves, client, migrated, notes};
 
 /// Any credentials do for the local server; Litestream and honestcam read these.
 const CREDENTIALS: [(&str, &str); 2] = [
@@ -171,21 +170,6 @@ fn ok(dir: &Path, tools: &Tools, args: &[&str]) -> String {
 
 fn json(dir: &Path, tools: &Tools, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(dir, tools, args)).unwrap()
-}
-
-/// The notes stored for `slug` in the data dir `dir`.
-fn notes(dir: &Path, slug: &str) -> HashSet<String> {
-    let slug = honestcam::property::Slug::parse(slug).unwrap();
-    let storage = honestcam::storage::Storage::open(
-        honestcam::config::DataDir::new(dir),
-        statekit::sqlite::OpenOptions::default(),
-    )
-    .unwrap();
-    honestcam::service::compliance::load_events(&storage, &slug)
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| e.payload["note"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// The newest transaction the replica holds for one database, per Litestream.
@@ -391,16 +375,9 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
     );
     assert!(!f.dir().join(".restore-in-progress").exists());
 
+    // Every write acknowledged at least 5 s before the loss.
     for (slug, acked) in &must_survive {
-        let stored = notes(&f.dir(), slug);
-        let missing: Vec<_> = acked.iter().filter(|n| !stored.contains(*n)).collect();
-        assert!(
-            missing.is_empty(),
-            "{slug}: {} of {} writes acknowledged 5 s before the loss are missing: {missing:?}",
-            missing.len(),
-            acked.len()
-        );
-        assert!(!acked.is_empty());
+        assert_acked_present(&f.dir(), slug, acked);
     }
     let cove = notes(&f.dir(), "cove");
     assert!(cove.contains("before the mark") && cove.contains("after the mark"));
@@ -419,19 +396,15 @@ async fn a_replica_brings_every_property_back_after_the_machine_is_lost() {
 
     // The portal serves every property as before, baselines included.
     let app = f.spawn_app(&[], &[]);
-    for (slug, name) in [
-        (SLUG, "Bamboo House"),
-        ("harbor", "Harbor Point"),
-        ("cove", "Cove Lodge"),
-    ] {
-        let page = client()
-            .get(app.url(&format!("/p/{slug}/compliance/")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200, "{slug}");
-        assert!(page.text().await.unwrap().contains(name), "{slug}");
-    }
+    assert_serves(
+        &app,
+        &[
+            (SLUG, "Bamboo House"),
+            ("harbor", "Harbor Point"),
+            ("cove", "Cove Lodge"),
+        ],
+    )
+    .await;
 
     // The replica is as current as the restored data: no lag.
     let rows = json(

@@ -234,3 +234,40 @@ pub fn event_rows(f: &Fixture) -> i64 {
     conn.query_row("SELECT count(*) FROM compliance_events", [], |r| r.get(0))
         .unwrap()
 }
+
+/// The notes stored for `slug` in the data dir `dir`.
+pub fn notes(dir: &Path, slug: &str) -> std::collections::HashSet<String> {
+    let slug = Slug::parse(slug).unwrap();
+    let storage = Storage::open(DataDir::new(dir), OpenOptions::default()).unwrap();
+    honestcam::service::compliance::load_events(&storage, &slug)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.payload["note"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Asserts that every note in `acked` (and at least one) is stored for `slug` in `dir`.
+pub fn assert_acked_present(dir: &Path, slug: &str, acked: &[String]) {
+    let stored = notes(dir, slug);
+    let missing: Vec<_> = acked.iter().filter(|n| !stored.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "{slug}: {} of {} acknowledged writes are missing: {missing:?}",
+        missing.len(),
+        acked.len()
+    );
+    assert!(!acked.is_empty(), "{slug}: no write was acknowledged");
+}
+
+/// Asserts that the portal serves each property's compliance page with its name.
+pub async fn assert_serves(app: &App, properties: &[(&str, &str)]) {
+    for (slug, name) in properties {
+        let page = client()
+            .get(app.url(&format!("/p/{slug}/compliance/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{slug}");
+        assert!(page.text().await.unwrap().contains(name), "{slug}");
+    }
+}
