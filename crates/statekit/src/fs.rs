@@ -105,6 +105,26 @@ mod tests {
     }
 
     #[test]
+    fn a_durable_rename_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        std::fs::write(&a, "new").unwrap();
+        std::fs::write(&b, "kept").unwrap();
+        assert_eq!(
+            rename_durably(&a, &b).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "kept");
+        rename_durably(&a, &c).unwrap();
+        assert_eq!(std::fs::read_to_string(&c).unwrap(), "new");
+        assert!(!a.exists());
+    }
+
+    #[test]
     fn a_durable_copy_never_replaces_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("sub/b"));
