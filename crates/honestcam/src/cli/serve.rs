@@ -9,7 +9,7 @@ use honestcam::ops::{NoProgress, Run, import::db_migrate};
 use honestcam::property::Slug;
 use honestcam::storage::Storage;
 use honestcam::storage::Wait;
-use honestcam::web::{self, AdminKey, AppState};
+use honestcam::web::{self, AdminKey, AppState, Site};
 
 use super::{UsageError, open_storage, parse_slug};
 
@@ -42,6 +42,12 @@ pub struct Args {
         default_value = ""
     )]
     admin_key: String,
+    /// The URL people open, when it is not the listening address (behind Cloudflare
+    /// Tunnel or a proxy), e.g. https://portal.example.org. Requests for another host
+    /// name, and writes posted from another site, are refused; with https, cookies are
+    /// Secure. Required when listening on every address (0.0.0.0).
+    #[arg(long, env = "HONESTCAM_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
 }
 
 fn ensure_demo(storage: &Storage) -> anyhow::Result<Slug> {
@@ -104,7 +110,6 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         }
     };
     warn_about_broken_properties(&storage);
-    let state = AppState::new(storage, default.clone(), AdminKey::new(args.admin_key));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,6 +119,14 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
+        let site = Site::new(args.public_url.as_deref().filter(|u| !u.is_empty()), addr)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let state = AppState::new(
+            storage,
+            default.clone(),
+            AdminKey::new(args.admin_key),
+            site,
+        );
         println!("honestcam listening on http://{addr}/");
         match &default {
             Some(slug) => println!("default property: {slug} (http://{addr}/compliance/)"),

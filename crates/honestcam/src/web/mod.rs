@@ -8,6 +8,7 @@
 pub mod api;
 pub mod compliance;
 pub mod error;
+pub mod guard;
 pub mod study;
 
 use std::collections::HashMap;
@@ -17,16 +18,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
+use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::property::Slug;
 use crate::service::snapshot::Snapshots;
 use crate::storage::Storage;
 pub use error::AppError;
+pub use guard::Site;
 
 /// The admin key for `/study/admin`; never printed.
 #[derive(Clone)]
@@ -66,14 +69,17 @@ struct Inner {
     snapshots: Snapshots,
     default_property: Option<Slug>,
     admin_key: Option<AdminKey>,
+    site: Site,
 }
 
 impl AppState {
-    /// State over `storage`; bare routes use `default_property`.
+    /// State over `storage` for the portal at `site`; bare routes use
+    /// `default_property`.
     pub fn new(
         storage: Storage,
         default_property: Option<Slug>,
         admin_key: Option<AdminKey>,
+        site: Site,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -81,8 +87,14 @@ impl AppState {
                 snapshots: Snapshots::new(),
                 default_property,
                 admin_key,
+                site,
             }),
         }
+    }
+
+    /// Where the portal is reached.
+    pub fn site(&self) -> &Site {
+        &self.inner.site
     }
 
     /// The storage.
@@ -165,18 +177,46 @@ fn property_pages() -> Router<AppState> {
         .route("/study/admin", get(study::admin))
 }
 
+/// The stylesheet of every page (served, not inline: the CSP allows no inline code).
+const STYLESHEET: &str = include_str!("templates/portal.css");
+
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}
+
+/// The request's span: method and path only. The query string and the headers may
+/// carry credentials, so they are never logged.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path()
+    )
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/compliance/") }))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/assets/portal.css", get(stylesheet))
         .merge(property_pages())
         .nest("/p/{slug}", property_pages())
         .nest("/api", api::routes())
         .fallback(|| async { AppError::not_found("no such page") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)

@@ -168,8 +168,10 @@ pub async fn post_name(
         wanted
     };
     let mut response = Redirect::to(&format!("{}/study/", prop.base)).into_response();
-    let cookie =
-        format!("{USER_COOKIE}={user_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000");
+    let secure = if state.site().https() { "; Secure" } else { "" };
+    let cookie = format!(
+        "{USER_COOKIE}={user_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}"
+    );
     let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
     response.headers_mut().insert(SET_COOKIE, value);
     Ok(response)

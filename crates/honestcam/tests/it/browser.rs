@@ -190,5 +190,47 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .await
         .unwrap();
     assert_eq!(score, "Score: 1 of 1 right (100%)");
+
+    // A page on another origin whose form posts to the portal: refused, nothing changes.
+    let before = crate::support::event_rows(&f);
+    let target = app.url("/compliance/actions/ACT-002/status");
+    let evil = serve_html(format!(
+        "<!doctype html><form method=post action='{target}'>\
+         <input type=hidden name=status value=waived><button id=go>win a prize</button></form>"
+    ))
+    .await;
+    c.goto(&evil).await.unwrap();
+    c.find(Locator::Css("#go"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let refusal = c
+        .wait()
+        .for_element(Locator::Css("#error-message"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        refusal.contains("did not come from the portal"),
+        "{refusal}"
+    );
+    assert_eq!(crate::support::event_rows(&f), before, "nothing changed");
     c.close().await.unwrap();
+}
+
+/// Serves `html` at `/` on a loopback port of its own (another origin than the
+/// portal's); returns its URL.
+async fn serve_html(html: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(html) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }

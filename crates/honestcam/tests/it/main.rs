@@ -5,6 +5,7 @@ mod browser;
 mod conformance;
 mod drill;
 mod edges;
+mod guard;
 mod migrate;
 mod overlap;
 mod portal;

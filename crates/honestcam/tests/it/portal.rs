@@ -563,40 +563,39 @@ async fn demo_mode_creates_a_working_portal_on_an_empty_data_dir() {
 fn in_process() -> (Fixture, axum::Router) {
     let f = migrated();
     let storage = Storage::open(f.data(), statekit::sqlite::OpenOptions::default()).unwrap();
+    let site = honestcam::web::Site::new(None, "127.0.0.1:8080".parse().unwrap()).unwrap();
     let app = router(AppState::new(
         storage,
         Some(f.slug()),
         AdminKey::new("k".into()),
+        site,
     ));
     (f, app)
+}
+
+/// A GET as a browser on the portal's address sends it.
+fn get(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header("host", "127.0.0.1:8080")
+        .body(Body::empty())
+        .unwrap()
 }
 
 #[tokio::test]
 async fn in_process_routes_answer_without_a_listener() {
     let (_f, app) = in_process();
-    let r = app
-        .clone()
-        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let r = app.clone().oneshot(get("/healthz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
         .clone()
-        .oneshot(
-            Request::get("/api/p/bamboo-house/actions")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .oneshot(get("/api/p/bamboo-house/actions"))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["actions"].as_array().unwrap().len(), 8);
-    let r = app
-        .oneshot(Request::get("/nowhere").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let r = app.oneshot(get("/nowhere")).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 

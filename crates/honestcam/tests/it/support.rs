@@ -158,16 +158,30 @@ pub struct App {
 impl Fixture {
     /// Starts the real server on this data dir.
     pub fn spawn_app(&self, extra: &[&str], env: &[(&str, &str)]) -> App {
+        self.spawn_app_logging(extra, env, None)
+    }
+
+    /// Starts the real server; with `log`, its log (at info level) goes to that file.
+    pub fn spawn_app_logging(
+        &self,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> App {
         use std::io::BufRead;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_honestcam"));
         cmd.args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra)
             .env("HONESTCAM_DATA_DIR", self.dir())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
             .env_remove("HONESTCAM_ADMIN_KEY")
             .env_remove("HONESTCAM_PROPERTY")
+            .env_remove("HONESTCAM_PUBLIC_URL")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
+            .stderr(match log {
+                Some(path) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),
+                None => std::process::Stdio::inherit(),
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -212,9 +226,17 @@ impl Drop for App {
 }
 
 /// An HTTP client that does not follow redirects, with a timeout so that a blocked
-/// server fails the test instead of hanging it.
+/// server fails the test instead of hanging it. It says what a browser says of a
+/// request from the portal's own pages (`Sec-Fetch-Site: same-origin`); the tests of
+/// cross-site requests build their own.
 pub fn client() -> reqwest::Client {
+    let mut same_origin = reqwest::header::HeaderMap::new();
+    same_origin.insert(
+        "sec-fetch-site",
+        reqwest::header::HeaderValue::from_static("same-origin"),
+    );
     reqwest::Client::builder()
+        .default_headers(same_origin)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
         .build()
