@@ -3,17 +3,20 @@
 //! row formats: everything here is tested without disks, and everything above
 //! (storage, services, operations, the web) builds on it.
 //!
+//! - [`account`]: roles and account names: who may do what;
 //! - [`compliance`]: statuses, the baseline, events, changes, an action's state;
 //! - [`fold`]: `apply_events`, folding events over the baseline;
 //! - [`study`]: study users and their progress blobs;
 //! - [`questions`] and [`quiz`]: the CAM question bank and scoring.
 
+pub mod account;
 pub mod compliance;
 pub mod fold;
 pub mod questions;
 pub mod quiz;
 pub mod study;
 
+pub use account::{Role, RoleError};
 pub use compliance::{
     ActionState, Baseline, BaselineAction, BaselineError, Change, Event, Note, PayloadError,
     PropertyInfo, Status, StatusError,

@@ -2,10 +2,12 @@
 //! one unit of work on one [`crate::storage::PropertyStore`] (so under the property's
 //! lock, on one backend). They decide; storage stores; the domain says what is valid.
 //!
+//! - [`accounts`]: accounts and API tokens (who may use the portal);
 //! - [`compliance`]: recording changes to actions, reading and appending the log;
 //! - [`snapshot`]: the folded state per property, kept between requests;
 //! - [`study`]: study users, progress, and answering the quiz.
 
+pub mod accounts;
 pub mod compliance;
 pub mod snapshot;
 pub mod study;

@@ -4,6 +4,7 @@
 //! Repos are plain functions over a connection or transaction: callers decide the
 //! transaction boundaries (one per import, one per portal write).
 
+pub mod account_repo;
 pub mod baseline_repo;
 pub mod compliance_repo;
 pub mod connection;
@@ -33,6 +34,14 @@ pub enum DbError {
         table: &'static str,
         /// Why the id is refused (it names the id).
         source: crate::domain::UserIdError,
+    },
+    /// A stored role is not one.
+    #[error("corrupt row in {table}: {source}")]
+    BadRole {
+        /// The table.
+        table: &'static str,
+        /// The role as stored.
+        source: crate::domain::RoleError,
     },
     /// A stored JSON column does not parse.
     #[error("corrupt row in {table} ({key}): {source}")]

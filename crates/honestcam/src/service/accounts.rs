@@ -1,0 +1,254 @@
+//! Accounts and API tokens: who may use the portal, kept in the global database.
+//!
+//! An API token is 32 random bytes shown once (`hc_` and 64 hex digits); only its
+//! SHA-256 is stored, so a copy of the database gives no usable token. A token acts as
+//! `token:{name}` in the audit trail.
+
+use crate::domain::Role;
+use crate::domain::account::{AccountNameError, check_account_name};
+use crate::storage::sqlite::DbError;
+use crate::storage::sqlite::account_repo::{self, AccountRow, TokenRow};
+use crate::storage::{Storage, StoreError, hex_sha256};
+
+/// Prefix of every API token.
+pub const TOKEN_PREFIX: &str = "hc_";
+
+/// Why an account or token operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The name cannot be an account's.
+    #[error(transparent)]
+    Name(#[from] AccountNameError),
+    /// The name is taken.
+    #[error("{what} {name} exists already")]
+    Exists {
+        /// Account or token.
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// There is no such account or token.
+    #[error("no {what} named {name}")]
+    NoSuch {
+        /// Account or token.
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The system's random source failed.
+    #[error("cannot draw random bytes: {0}")]
+    Random(String),
+    /// Opening the global database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A statement failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for AccountError {
+    fn from(e: rusqlite::Error) -> AccountError {
+        AccountError::Db(DbError::from(e))
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Adds an account with `role` and, for a local login, a password hash.
+pub fn add_account(
+    storage: &Storage,
+    name: &str,
+    role: Role,
+    password_hash: Option<String>,
+) -> Result<(), AccountError> {
+    check_account_name(name)?;
+    let row = AccountRow {
+        name: name.to_string(),
+        role,
+        password_hash,
+        created_at: now(),
+    };
+    let added = storage
+        .study_db()?
+        .write(|c| account_repo::insert_account(c, &row))?;
+    if !added {
+        return Err(AccountError::Exists {
+            what: "account",
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn found(done: bool, what: &'static str, name: &str) -> Result<(), AccountError> {
+    if done {
+        Ok(())
+    } else {
+        Err(AccountError::NoSuch {
+            what,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Changes an account's role.
+pub fn set_role(storage: &Storage, name: &str, role: Role) -> Result<(), AccountError> {
+    let done = storage
+        .study_db()?
+        .write(|c| account_repo::set_role(c, name, role))?;
+    found(done, "account", name)
+}
+
+/// Sets an account's password hash; its sessions end.
+pub fn set_password_hash(storage: &Storage, name: &str, hash: String) -> Result<(), AccountError> {
+    let done = storage.study_db()?.write(|c| {
+        let tx = c.transaction()?;
+        let done = account_repo::set_password_hash(&tx, name, &hash)?;
+        tx.commit()?;
+        Ok::<_, AccountError>(done)
+    })?;
+    found(done, "account", name)
+}
+
+/// Removes an account and its sessions.
+pub fn remove_account(storage: &Storage, name: &str) -> Result<(), AccountError> {
+    let done = storage
+        .study_db()?
+        .write(|c| account_repo::remove_account(c, name))?;
+    found(done, "account", name)
+}
+
+/// Every account, by name.
+pub fn accounts(storage: &Storage) -> Result<Vec<AccountRow>, AccountError> {
+    Ok(storage.study_db()?.read(account_repo::accounts)?)
+}
+
+/// The account named `name`.
+pub fn account(storage: &Storage, name: &str) -> Result<Option<AccountRow>, AccountError> {
+    Ok(storage
+        .study_db()?
+        .read(|c| account_repo::account(c, name))?)
+}
+
+/// Creates a token named `name` with `role`; returns its secret, which is not stored
+/// and cannot be shown again.
+pub fn create_token(storage: &Storage, name: &str, role: Role) -> Result<String, AccountError> {
+    check_account_name(name)?;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AccountError::Random(e.to_string()))?;
+    let secret = format!(
+        "{TOKEN_PREFIX}{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let row = TokenRow {
+        name: name.to_string(),
+        role,
+        created_at: now(),
+    };
+    let sha = hex_sha256(secret.as_bytes());
+    let added = storage
+        .study_db()?
+        .write(|c| account_repo::insert_token(c, &row, &sha))?;
+    if !added {
+        return Err(AccountError::Exists {
+            what: "token",
+            name: name.to_string(),
+        });
+    }
+    Ok(secret)
+}
+
+/// The token whose secret is `secret`, if any.
+pub fn token(storage: &Storage, secret: &str) -> Result<Option<TokenRow>, AccountError> {
+    if !secret.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let sha = hex_sha256(secret.as_bytes());
+    Ok(storage
+        .study_db()?
+        .read(|c| account_repo::token_by_sha256(c, &sha))?)
+}
+
+/// Every token, by name.
+pub fn tokens(storage: &Storage) -> Result<Vec<TokenRow>, AccountError> {
+    Ok(storage.study_db()?.read(account_repo::tokens)?)
+}
+
+/// Revokes a token.
+pub fn revoke_token(storage: &Storage, name: &str) -> Result<(), AccountError> {
+    let done = storage
+        .study_db()?
+        .write(|c| account_repo::remove_token(c, name))?;
+    found(done, "token", name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DataDir;
+
+    fn storage() -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(
+            DataDir::new(dir.path()),
+            statekit::sqlite::OpenOptions::default(),
+        )
+        .unwrap();
+        (dir, storage)
+    }
+
+    #[test]
+    fn accounts_are_added_once_changed_and_removed() {
+        let (_dir, s) = storage();
+        add_account(&s, "kim@example.org", Role::Editor, None).unwrap();
+        assert!(matches!(
+            add_account(&s, "kim@example.org", Role::Admin, None),
+            Err(AccountError::Exists { .. })
+        ));
+        assert!(matches!(
+            add_account(&s, "kim lee", Role::Admin, None),
+            Err(AccountError::Name(_))
+        ));
+        set_role(&s, "kim@example.org", Role::Admin).unwrap();
+        assert_eq!(
+            account(&s, "kim@example.org").unwrap().unwrap().role,
+            Role::Admin
+        );
+        assert_eq!(accounts(&s).unwrap().len(), 1);
+        remove_account(&s, "kim@example.org").unwrap();
+        assert!(matches!(
+            remove_account(&s, "kim@example.org"),
+            Err(AccountError::NoSuch { .. })
+        ));
+        assert!(matches!(
+            set_role(&s, "nobody", Role::Viewer),
+            Err(AccountError::NoSuch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_token_is_shown_once_and_stored_only_as_a_hash() {
+        let (dir, s) = storage();
+        let secret = create_token(&s, "indexer", Role::Viewer).unwrap();
+        assert!(secret.starts_with(TOKEN_PREFIX) && secret.len() == 3 + 64);
+        assert_eq!(token(&s, &secret).unwrap().unwrap().name, "indexer");
+        assert_eq!(token(&s, "hc_wrong").unwrap(), None);
+        assert_eq!(token(&s, "not-a-token").unwrap(), None);
+        let other = create_token(&s, "other", Role::Editor).unwrap();
+        assert_ne!(secret, other);
+        assert!(
+            create_token(&s, "indexer", Role::Viewer).is_err(),
+            "name taken"
+        );
+        assert_eq!(tokens(&s).unwrap().len(), 2);
+        revoke_token(&s, "other").unwrap();
+        assert_eq!(token(&s, &other).unwrap(), None, "revoked");
+        for file in ["honestcam-study.db", "honestcam-study.db-wal"] {
+            let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&secret[3..]), "the secret is not in {file}");
+        }
+    }
+}

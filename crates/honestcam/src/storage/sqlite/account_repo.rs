@@ -1,0 +1,187 @@
+//! Accounts, login sessions and API tokens in the global database
+//! (`migrations/study/0002_accounts.sql`).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::DbError;
+use crate::domain::Role;
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Its name: a login or an email.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Its Argon2id password hash (PHC string); none for identities vouched for
+    /// elsewhere.
+    pub password_hash: Option<String>,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// An API token as stored (its secret is not: only its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Its name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+fn role(table: &'static str, text: String) -> Result<Role, DbError> {
+    text.parse()
+        .map_err(|source| DbError::BadRole { table, source })
+}
+
+/// Inserts an account; `Ok(false)` if one has that name (nothing changes).
+pub fn insert_account(conn: &Connection, row: &AccountRow) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO accounts (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(params![
+            row.name,
+            row.role.as_str(),
+            row.password_hash,
+            row.created_at
+        ])?;
+    Ok(n > 0)
+}
+
+/// The account named `name`.
+pub fn account(conn: &Connection, name: &str) -> Result<Option<AccountRow>, DbError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT name, role, password_hash, created_at FROM accounts WHERE name = ?1",
+        )?
+        .query_row([name], |r| {
+            Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    found
+        .map(|(name, r, password_hash, created_at)| {
+            Ok(AccountRow {
+                name,
+                role: role("accounts", r)?,
+                password_hash,
+                created_at,
+            })
+        })
+        .transpose()
+}
+
+/// Every account, by name.
+pub fn accounts(conn: &Connection) -> Result<Vec<AccountRow>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, role, password_hash, created_at FROM accounts ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, r, password_hash, created_at) = row?;
+        out.push(AccountRow {
+            name,
+            role: role("accounts", r)?,
+            password_hash,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Sets an account's role; `Ok(false)` if there is no such account.
+pub fn set_role(conn: &Connection, name: &str, role: Role) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached("UPDATE accounts SET role = ?2 WHERE name = ?1")?
+        .execute(params![name, role.as_str()])?;
+    Ok(n > 0)
+}
+
+/// Sets an account's password hash and ends its sessions; `Ok(false)` if there is no
+/// such account.
+pub fn set_password_hash(conn: &Connection, name: &str, hash: &str) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached("UPDATE accounts SET password_hash = ?2 WHERE name = ?1")?
+        .execute(params![name, hash])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE account = ?1")?
+        .execute([name])?;
+    Ok(n > 0)
+}
+
+/// Removes an account and its sessions; `Ok(false)` if there was none.
+pub fn remove_account(conn: &Connection, name: &str) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached("DELETE FROM accounts WHERE name = ?1")?
+        .execute([name])?;
+    Ok(n > 0)
+}
+
+/// Inserts a token; `Ok(false)` if one has that name (nothing changes).
+pub fn insert_token(
+    conn: &Connection,
+    row: &TokenRow,
+    token_sha256: &str,
+) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO api_tokens (name, role, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(params![
+            row.name,
+            row.role.as_str(),
+            token_sha256,
+            row.created_at
+        ])?;
+    Ok(n > 0)
+}
+
+/// The token whose secret hashes to `token_sha256`.
+pub fn token_by_sha256(conn: &Connection, token_sha256: &str) -> Result<Option<TokenRow>, DbError> {
+    let found = conn
+        .prepare_cached("SELECT name, role, created_at FROM api_tokens WHERE token_sha256 = ?1")?
+        .query_row([token_sha256], |r| {
+            Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?))
+        })
+        .optional()?;
+    found
+        .map(|(name, r, created_at)| {
+            Ok(TokenRow {
+                name,
+                role: role("api_tokens", r)?,
+                created_at,
+            })
+        })
+        .transpose()
+}
+
+/// Every token, by name.
+pub fn tokens(conn: &Connection) -> Result<Vec<TokenRow>, DbError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT name, role, created_at FROM api_tokens ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, r, created_at) = row?;
+        out.push(TokenRow {
+            name,
+            role: role("api_tokens", r)?,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Removes a token; `Ok(false)` if there was none.
+pub fn remove_token(conn: &Connection, name: &str) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached("DELETE FROM api_tokens WHERE name = ?1")?
+        .execute([name])?;
+    Ok(n > 0)
+}
