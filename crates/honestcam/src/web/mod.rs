@@ -6,6 +6,7 @@
 //! Storage calls run on the blocking pool ([`AppState::run`]).
 
 pub mod api;
+pub mod auth;
 pub mod compliance;
 pub mod error;
 pub mod guard;
