@@ -33,6 +33,8 @@ enum Command {
     LitestreamConfig(cli::litestream_config::Args),
     Restore(cli::restore::Args),
     Serve(cli::serve::Args),
+    Token(cli::token::Args),
+    User(cli::user::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +65,11 @@ fn main() -> ExitCode {
         Command::DbMigrate(a) => a.wants_json(),
         Command::DbRollback(a) => a.wants_json(),
         Command::DbStatus(a) => a.wants_json(),
-        Command::DemoData(_) | Command::LitestreamConfig(_) | Command::Serve(_) => false,
+        Command::DemoData(_)
+        | Command::LitestreamConfig(_)
+        | Command::Serve(_)
+        | Command::Token(_)
+        | Command::User(_) => false,
     };
     let result = match args.command {
         Command::Backup(a) => cli::backup::run(&data, a),
@@ -76,6 +82,8 @@ fn main() -> ExitCode {
         Command::DbStatus(a) => cli::db_status::run(&data, a),
         Command::DemoData(a) => cli::demo_data::run(&data, a),
         Command::Serve(a) => cli::serve::run(&data, a),
+        Command::Token(a) => cli::token::run(&data, a),
+        Command::User(a) => cli::user::run(&data, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,8 @@ pub mod demo_data;
 pub mod litestream_config;
 pub mod restore;
 pub mod serve;
+pub mod token;
+pub mod user;
 
 use clap::Args as ClapArgs;
 use honestcam::config::DataDir;

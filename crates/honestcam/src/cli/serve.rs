@@ -9,7 +9,8 @@ use honestcam::ops::{NoProgress, Run, import::db_migrate};
 use honestcam::property::Slug;
 use honestcam::storage::Storage;
 use honestcam::storage::Wait;
-use honestcam::web::{self, AdminKey, AppState, Site};
+use honestcam::web::auth::access::{AccessConfig, AccessVerifier};
+use honestcam::web::{self, AppState, AuthMode, Site};
 
 use super::{UsageError, open_storage, parse_slug};
 
@@ -20,8 +21,10 @@ pub const DEMO_SLUG: &str = "demo-plaza";
 ///
 /// The bare routes (/compliance/, /study/) show the default property: --property, else
 /// HONESTCAM_PROPERTY, else the only property in the data dir. Every property is also
-/// under /p/{slug}/. The admin page needs HONESTCAM_ADMIN_KEY (it is disabled without
-/// it). Stops gracefully on SIGINT or SIGTERM, finishing requests in flight.
+/// under /p/{slug}/. Who may do what is decided by --auth (there is no default):
+/// viewers read, editors change, admins also see every user's study progress; API
+/// clients use `honestcam token create` tokens (Authorization: Bearer) in every mode.
+/// Stops gracefully on SIGINT or SIGTERM, finishing requests in flight.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on (port 0 picks a free port).
@@ -34,20 +37,71 @@ pub struct Args {
     /// something to show.
     #[arg(long)]
     demo: bool,
-    /// Key for /study/admin (prefer the environment variable).
-    #[arg(
-        long,
-        env = "HONESTCAM_ADMIN_KEY",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    admin_key: String,
+    /// How requests are identified: cloudflare-access (behind Cloudflare Access; needs
+    /// --access-team-domain and --access-aud), or none (everyone is an admin; only on
+    /// a loopback address).
+    #[arg(long, env = "HONESTCAM_AUTH", value_enum)]
+    auth: AuthFlag,
+    /// The Cloudflare Access team domain, e.g. https://myteam.cloudflareaccess.com.
+    #[arg(long, env = "HONESTCAM_ACCESS_TEAM_DOMAIN", value_name = "URL")]
+    access_team_domain: Option<String>,
+    /// The Access application's AUD tag (Zero Trust dashboard, the application's
+    /// overview).
+    #[arg(long, env = "HONESTCAM_ACCESS_AUD", value_name = "TAG")]
+    access_aud: Option<String>,
+    /// Where Access's signing keys are fetched (default:
+    /// {team domain}/cdn-cgi/access/certs).
+    #[arg(long, env = "HONESTCAM_ACCESS_CERTS_URL", value_name = "URL")]
+    access_certs_url: Option<String>,
     /// The URL people open, when it is not the listening address (behind Cloudflare
     /// Tunnel or a proxy), e.g. https://portal.example.org. Requests for another host
     /// name, and writes posted from another site, are refused; with https, cookies are
     /// Secure. Required when listening on every address (0.0.0.0).
     #[arg(long, env = "HONESTCAM_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+}
+
+/// `--auth`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AuthFlag {
+    /// Cloudflare Access in front: a valid Access token on every request.
+    CloudflareAccess,
+    /// No authentication: every request is an admin (loopback addresses only).
+    None,
+}
+
+/// The authentication `args` ask for, checked against the address listened on.
+fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
+    match args.auth {
+        AuthFlag::None => {
+            if !args.addr.ip().is_loopback() {
+                bail!(UsageError(format!(
+                    "--auth none serves everyone as an admin: only on a loopback address, not {}",
+                    args.addr
+                )));
+            }
+            tracing::warn!(
+                "authentication is off (--auth none): every request on {} acts as an admin",
+                args.addr
+            );
+            Ok(AuthMode::None)
+        }
+        AuthFlag::CloudflareAccess => {
+            let (Some(team), Some(aud)) = (
+                args.access_team_domain.as_deref().filter(|t| !t.is_empty()),
+                args.access_aud.as_deref().filter(|a| !a.is_empty()),
+            ) else {
+                bail!(UsageError(
+                    "--auth cloudflare-access needs --access-team-domain and --access-aud".into()
+                ));
+            };
+            let mut config = AccessConfig::new(team, aud).map_err(|e| UsageError(e.to_string()))?;
+            if let Some(url) = args.access_certs_url.as_deref().filter(|u| !u.is_empty()) {
+                config.certs_url = url.to_string();
+            }
+            Ok(AuthMode::CloudflareAccess(AccessVerifier::new(config)))
+        }
+    }
 }
 
 fn ensure_demo(storage: &Storage) -> anyhow::Result<Slug> {
@@ -80,6 +134,7 @@ fn warn_about_broken_properties(storage: &Storage) {
 
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage(data)?;
+    let auth = auth_mode(&args)?;
     let demo = if args.demo {
         Some(ensure_demo(&storage)?)
     } else {
@@ -121,12 +176,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let site = Site::new(args.public_url.as_deref().filter(|u| !u.is_empty()), addr)
             .map_err(|e| UsageError(e.to_string()))?;
-        let state = AppState::new(
-            storage,
-            default.clone(),
-            AdminKey::new(args.admin_key),
-            site,
-        );
+        let state = AppState::new(storage, default.clone(), site, auth);
         println!("honestcam listening on http://{addr}/");
         match &default {
             Some(slug) => println!("default property: {slug} (http://{addr}/compliance/)"),

@@ -355,6 +355,8 @@ pub struct ActionState {
     pub notes: Vec<Note>,
     /// Time of the last event applied, if any.
     pub updated_at: Option<String>,
+    /// Who made the last change applied, if any: the audit trail's actor.
+    pub updated_by: Option<String>,
 }
 
 impl ActionState {
@@ -370,6 +372,7 @@ impl ActionState {
             assignee: None,
             notes: Vec::new(),
             updated_at: None,
+            updated_by: None,
         }
     }
 

@@ -65,6 +65,7 @@ impl ComplianceState {
             Change::Due(d) => apply_due(action, d),
         }
         action.updated_at = Some(event.at.clone());
+        action.updated_by = Some(event.actor.clone());
         Applied::Applied
     }
 
@@ -204,6 +205,11 @@ mod tests {
         );
         assert_eq!(a[0].status, Status::Done);
         assert_eq!(a[0].updated_at.as_deref(), Some("2026-04-02T10:00:00Z"));
+        assert_eq!(
+            a[0].updated_by.as_deref(),
+            Some("kim"),
+            "the last change's actor"
+        );
         assert_eq!(a[1].status, Status::Blocked, "other actions untouched");
     }
 

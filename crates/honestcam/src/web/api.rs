@@ -5,12 +5,16 @@
 //! |---|---|---|
 //! | GET | `/api/properties` | slug, name and backend of every property |
 //! | GET | `/api/p/{slug}/actions[?status=]` | actions with their current state |
-//! | POST | `/api/p/{slug}/actions/{id}/events` | `{"type", "payload", "actor"?}`: append an event (201) |
+//! | POST | `/api/p/{slug}/actions/{id}/events` | `{"type", "payload"}`: append an event (201) |
 //! | GET | `/api/p/{slug}/study/users` | study users |
 //! | POST | `/api/p/{slug}/study/users` | `{"name"}`: create a user (201) |
 //! | GET/PUT | `/api/p/{slug}/study/progress/{user_id}` | a user's whole progress blob |
 //! | POST | `/api/p/{slug}/study/answers` | `{"user_id", "question", "choice"}`: record an answer |
-//! | GET | `/api/p/{slug}/study/admin?key=` | every user's summary (admin key) |
+//! | GET | `/api/p/{slug}/study/admin` | every user's summary (admins) |
+//!
+//! Every route needs an identity (see `web::auth`): `Authorization: Bearer <token>`
+//! works in every mode. Reads need a viewer, changes an editor. The actor of a change
+//! is the caller; a body that names an `actor` is refused.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -19,8 +23,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::compliance::{PORTAL_ACTOR, action_param, actions, apply, parse_filter, shown};
-use super::study::{KeyQuery, check_admin};
+use super::auth::Caller;
+use super::compliance::{action_param, actions, apply, parse_filter, shown};
 use super::{AppError, AppState, Prop};
 use crate::domain::{Change, PayloadError, UserId, quiz};
 use crate::service::compliance::Unchanged;
@@ -92,17 +96,24 @@ struct EventBody {
     kind: String,
     #[serde(default)]
     payload: Value,
+    /// Refused when present: the actor is who is asking.
     #[serde(default)]
-    actor: Option<String>,
+    actor: Option<Value>,
 }
 
 async fn post_event(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Path(params): Path<Vec<(String, String)>>,
     Json(body): Json<EventBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let id = action_param(&params).map_err(api)?;
+    if body.actor.is_some() {
+        return Err(api(AppError::unprocessable(
+            "\"actor\" is not accepted: a change is recorded as made by whoever is signed in",
+        )));
+    }
     let change = match Change::from_event(&body.kind, &body.payload) {
         Ok(Some(change)) => change,
         Ok(None) => {
@@ -116,16 +127,12 @@ async fn post_event(
             return Err(api(AppError::unprocessable(e.to_string())));
         }
     };
-    let actor = body
-        .actor
-        .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| PORTAL_ACTOR.to_string());
     let events = apply(
         &state,
         &prop,
         id,
         vec![change],
-        actor,
+        caller.name,
         Unchanged::Record,
         true,
     )
@@ -231,12 +238,8 @@ async fn post_answer(
     Ok(Json(json!({"answer": record, "summary": summary})))
 }
 
-async fn admin(
-    State(state): State<AppState>,
-    prop: Prop,
-    Query(q): Query<KeyQuery>,
-) -> Result<Json<Value>, AppError> {
-    check_admin(&state, q_key(&q), true)?;
+/// Every user's summary: admins only (see `auth::required_role`).
+async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Json<Value>, AppError> {
     let slug = prop.slug.clone();
     state
         .run(move |storage, _| {
@@ -250,8 +253,4 @@ async fn admin(
         })
         .await
         .map_err(api)
-}
-
-fn q_key(q: &KeyQuery) -> Option<&str> {
-    q.key()
 }

@@ -10,15 +10,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::{AppError, AppState, Prop};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
 use crate::service::compliance::{Unchanged, record_changes};
 
 /// Notes shown per action on the page (newest first).
 pub const LATEST_NOTES: usize = 3;
-
-/// Who the portal records as the actor of changes made through the forms.
-pub const PORTAL_ACTOR: &str = "portal";
 
 struct Row {
     id: String,
@@ -31,6 +29,9 @@ struct Row {
     overdue: bool,
     assignee: String,
     source: String,
+    /// Who made the last change, and when ("" before any).
+    changed_by: String,
+    changed_at: String,
     notes: Vec<Note>,
 }
 
@@ -103,6 +104,12 @@ pub async fn page(
             due: a.due.clone().unwrap_or_default(),
             assignee: a.assignee.clone().unwrap_or_default(),
             source: a.source.clone().unwrap_or_default(),
+            changed_by: a.updated_by.clone().unwrap_or_default(),
+            changed_at: a
+                .updated_at
+                .as_deref()
+                .map(display_time)
+                .unwrap_or_default(),
             notes: a
                 .notes
                 .iter()
@@ -184,6 +191,7 @@ pub struct StatusForm {
 pub async fn post_status(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Path(params): Path<Vec<(String, String)>>,
     Form(form): Form<StatusForm>,
 ) -> Result<Redirect, AppError> {
@@ -201,7 +209,7 @@ pub async fn post_status(
         &prop,
         id.clone(),
         changes,
-        PORTAL_ACTOR.into(),
+        caller.name,
         Unchanged::Skip,
         false,
     )
@@ -217,6 +225,7 @@ pub struct NoteForm {
 pub async fn post_note(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Path(params): Path<Vec<(String, String)>>,
     Form(form): Form<NoteForm>,
 ) -> Result<Redirect, AppError> {
@@ -229,7 +238,7 @@ pub async fn post_note(
         &prop,
         id.clone(),
         vec![Change::Note(form.note.trim().to_string())],
-        PORTAL_ACTOR.into(),
+        caller.name,
         Unchanged::Skip,
         false,
     )
@@ -246,6 +255,7 @@ pub struct AssigneeForm {
 pub async fn post_assignee(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Path(params): Path<Vec<(String, String)>>,
     Form(form): Form<AssigneeForm>,
 ) -> Result<Redirect, AppError> {
@@ -256,7 +266,7 @@ pub async fn post_assignee(
         &prop,
         id.clone(),
         vec![Change::Assignee(assignee)],
-        PORTAL_ACTOR.into(),
+        caller.name,
         Unchanged::Skip,
         false,
     )

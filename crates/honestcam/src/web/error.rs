@@ -38,6 +38,11 @@ impl AppError {
         AppError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
 
+    /// 401: who is asking is not known.
+    pub fn unauthorized(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::FORBIDDEN, message)

@@ -23,40 +23,14 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Redirect;
 use axum::routing::{get, post};
-use subtle::ConstantTimeEq;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::property::Slug;
 use crate::service::snapshot::Snapshots;
 use crate::storage::Storage;
+pub use auth::AuthMode;
 pub use error::AppError;
 pub use guard::Site;
-
-/// The admin key for `/study/admin`; never printed.
-#[derive(Clone)]
-pub struct AdminKey(String);
-
-impl AdminKey {
-    /// A key; empty means none.
-    pub fn new(key: String) -> Option<AdminKey> {
-        if key.is_empty() {
-            None
-        } else {
-            Some(AdminKey(key))
-        }
-    }
-
-    /// Compares in constant time.
-    pub fn matches(&self, given: &str) -> bool {
-        self.0.as_bytes().ct_eq(given.as_bytes()).into()
-    }
-}
-
-impl std::fmt::Debug for AdminKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminKey(<redacted>)")
-    }
-}
 
 /// Everything handlers share.
 #[derive(Debug, Clone)]
@@ -69,28 +43,33 @@ struct Inner {
     storage: Storage,
     snapshots: Snapshots,
     default_property: Option<Slug>,
-    admin_key: Option<AdminKey>,
     site: Site,
+    auth: AuthMode,
 }
 
 impl AppState {
-    /// State over `storage` for the portal at `site`; bare routes use
-    /// `default_property`.
+    /// State over `storage` for the portal at `site`, identifying requests by `auth`;
+    /// bare routes use `default_property`.
     pub fn new(
         storage: Storage,
         default_property: Option<Slug>,
-        admin_key: Option<AdminKey>,
         site: Site,
+        auth: AuthMode,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 storage,
                 snapshots: Snapshots::new(),
                 default_property,
-                admin_key,
                 site,
+                auth,
             }),
         }
+    }
+
+    /// How requests are identified.
+    pub fn auth(&self) -> &AuthMode {
+        &self.inner.auth
     }
 
     /// Where the portal is reached.
@@ -211,6 +190,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/p/{slug}", property_pages())
         .nest("/api", api::routes())
         .fallback(|| async { AppError::not_found("no such page") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

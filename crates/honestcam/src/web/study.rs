@@ -1,6 +1,6 @@
 //! `/study/`: the CAM quiz. A user picks or enters a display name (kept in a cookie),
 //! answers questions, sees the score and the topics that need work. Every answer saves
-//! the user's whole progress blob. `/study/admin?key=...` lists every user's progress.
+//! the user's whole progress blob. `/study/admin` lists every user's progress (admins).
 
 use askama::Template;
 use axum::Form;
@@ -220,37 +220,8 @@ struct AdminPage {
     rows: Vec<AdminRow>,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct KeyQuery {
-    #[serde(default)]
-    key: Option<String>,
-}
-
-impl KeyQuery {
-    /// The key given, if any.
-    pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
-    }
-}
-
-/// Checks the admin key: 404 when none is configured, 403 when wrong or missing.
-pub fn check_admin(state: &AppState, given: Option<&str>, json: bool) -> Result<(), AppError> {
-    let Some(key) = &state.inner.admin_key else {
-        return Err(AppError::not_found("no such page").json(json));
-    };
-    if given.is_some_and(|g| key.matches(g)) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden("a valid admin key is required").json(json))
-    }
-}
-
-pub async fn admin(
-    State(state): State<AppState>,
-    prop: Prop,
-    Query(q): Query<KeyQuery>,
-) -> Result<Html<String>, AppError> {
-    check_admin(&state, q.key.as_deref(), false)?;
+/// Every user's progress: admins only (see `auth::required_role`).
+pub async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Html<String>, AppError> {
     let slug = prop.slug.clone();
     let rows = state
         .run(move |storage, _| {

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use crate::support::{SLUG, client, event_rows, migrated};
 
 /// A client that sends only what the test gives it (no `Sec-Fetch-Site`).
-fn bare() -> reqwest::Client {
+pub fn bare() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -174,21 +174,20 @@ async fn the_study_cookie_is_secure_behind_https() {
 async fn the_log_never_holds_a_secret() {
     let f = migrated();
     let log = f.tmp.path().join("serve.log");
-    let app = f.spawn_app_logging(
-        &[],
-        &[("HONESTCAM_ADMIN_KEY", "admin-key-4a7f")],
-        Some(&log),
-    );
-    let secrets = ["admin-key-4a7f", "bearer-9c2e", "cookie-5d1b", "query-8e3a"];
+    let app = f.spawn_app_logging(&[], &[], Some(&log));
+    let token = crate::auth::token(&f, "admin");
+    let secrets = [&token[3..], "access-jwt-5d1b", "cookie-7e2c", "query-8e3a"];
     client()
-        .get(app.url("/study/admin?key=admin-key-4a7f"))
+        .get(app.url("/study/admin?key=query-8e3a"))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     client()
         .get(app.url(&format!("/api/p/{SLUG}/actions?token=query-8e3a")))
-        .header("authorization", "Bearer bearer-9c2e")
-        .header("cookie", "honestcam_session=cookie-5d1b")
+        .header("authorization", "Bearer hc_wrong")
+        .header("cf-access-jwt-assertion", "access-jwt-5d1b")
+        .header("cookie", "honestcam_session=cookie-7e2c")
         .send()
         .await
         .unwrap();

@@ -1,6 +1,7 @@
 //! honestcam integration tests: one binary, a module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod browser;
 mod conformance;
 mod drill;

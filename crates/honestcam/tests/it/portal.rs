@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use honestcam::storage::Storage;
-use honestcam::web::{AdminKey, AppState, router};
+use honestcam::web::{AppState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -162,7 +162,7 @@ async fn unknown_action_is_404_invalid_status_is_422_and_nothing_lands() {
 #[tokio::test]
 async fn html_is_escaped_in_notes_and_display_names() {
     let f = migrated();
-    let app = f.spawn_app(&[], &[("HONESTCAM_ADMIN_KEY", "k")]);
+    let app = f.spawn_app(&[], &[]);
     post_form(
         &app,
         "/compliance/actions/ACT-001/note",
@@ -200,7 +200,7 @@ async fn html_is_escaped_in_notes_and_display_names() {
         .await
         .unwrap();
     assert!(!page.contains("<script>alert"), "raw script in study page");
-    let (_, admin) = text(&app, "/study/admin?key=k").await;
+    let (_, admin) = text(&app, "/study/admin").await;
     assert!(!admin.contains("<script>alert"), "raw script in admin page");
     assert!(admin.contains("script&#62;") || admin.contains("script&gt;"));
 }
@@ -272,31 +272,31 @@ async fn quiz_flow_saves_progress_and_shows_the_score() {
 }
 
 #[tokio::test]
-async fn admin_page_needs_the_key() {
+async fn the_admin_page_is_for_admins() {
     let f = migrated();
-    let without = f.spawn_app(&[], &[]);
+    let app = f.spawn_app(&[], &[]);
+    let (status, page) = text(&app, "/study/admin").await;
     assert_eq!(
-        text(&without, "/study/admin?key=anything").await.0,
-        404,
-        "disabled without a configured key"
+        status, 200,
+        "without authentication everyone is the local admin"
     );
-    drop(without);
-    let app = f.spawn_app(&[], &[("HONESTCAM_ADMIN_KEY", "s3cret-key")]);
-    assert_eq!(text(&app, "/study/admin").await.0, 403);
-    assert_eq!(text(&app, "/study/admin?key=s3cret-kez").await.0, 403);
-    assert_eq!(
-        text(&app, "/study/admin?key=s3cret-key-longer").await.0,
-        403
-    );
-    let (status, page) = text(&app, "/study/admin?key=s3cret-key").await;
-    assert_eq!(status, 200);
     assert!(page.contains("Dana Ortiz") && page.contains('%'));
+    for (role, code) in [("viewer", 403), ("editor", 403), ("admin", 200)] {
+        let token = crate::auth::token(&f, role);
+        let answer = client()
+            .get(app.url("/study/admin"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), code, "{role}");
+    }
 }
 
 #[tokio::test]
 async fn json_api_covers_what_the_pages_do() {
     let f = migrated();
-    let app = f.spawn_app(&[], &[("HONESTCAM_ADMIN_KEY", "k")]);
+    let app = f.spawn_app(&[], &[]);
     let c = client();
     let props: Value = c
         .get(app.url("/api/properties"))
@@ -314,15 +314,13 @@ async fn json_api_covers_what_the_pages_do() {
     let url = app.url(&format!("/api/p/{SLUG}/actions/ACT-005/events"));
     let r = c
         .post(&url)
-        .json(
-            &json!({"type": "status_changed", "payload": {"status": "done"}, "actor": "api-test"}),
-        )
+        .json(&json!({"type": "status_changed", "payload": {"status": "done"}}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["event"]["actor"], "api-test");
+    assert_eq!(body["event"]["actor"], "local", "the caller is the actor");
     for (body, code) in [
         (
             json!({"type": "status_changed", "payload": {"status": "nope"}}),
@@ -330,6 +328,10 @@ async fn json_api_covers_what_the_pages_do() {
         ),
         (json!({"type": "teleported", "payload": {}}), 422),
         (json!({"type": "note_added", "payload": {}}), 422),
+        (
+            json!({"type": "note_added", "payload": {"note": "x"}, "actor": "someone else"}),
+            422,
+        ),
     ] {
         let r = c.post(&url).json(&body).send().await.unwrap();
         assert_eq!(r.status(), code, "{body}");
@@ -443,7 +445,8 @@ async fn json_api_covers_what_the_pages_do() {
         .unwrap();
     assert_eq!(users["users"].as_array().unwrap().len(), 4);
     assert_eq!(
-        c.get(app.url(&format!("/api/p/{SLUG}/study/admin?key=no")))
+        c.get(app.url(&format!("/api/p/{SLUG}/study/admin")))
+            .bearer_auth(crate::auth::token(&f, "editor"))
             .send()
             .await
             .unwrap()
@@ -451,7 +454,7 @@ async fn json_api_covers_what_the_pages_do() {
         403
     );
     assert_eq!(
-        c.get(app.url(&format!("/api/p/{SLUG}/study/admin?key=k")))
+        c.get(app.url(&format!("/api/p/{SLUG}/study/admin")))
             .send()
             .await
             .unwrap()
@@ -567,8 +570,8 @@ fn in_process() -> (Fixture, axum::Router) {
     let app = router(AppState::new(
         storage,
         Some(f.slug()),
-        AdminKey::new("k".into()),
         site,
+        honestcam::web::AuthMode::None,
     ));
     (f, app)
 }
@@ -597,12 +600,4 @@ async fn in_process_routes_answer_without_a_listener() {
     assert_eq!(v["actions"].as_array().unwrap().len(), 8);
     let r = app.oneshot(get("/nowhere")).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-}
-
-#[test]
-fn admin_key_is_redacted_in_debug_output() {
-    let key = AdminKey::new("super-secret".into()).unwrap();
-    assert!(!format!("{key:?}").contains("super-secret"));
-    assert!(key.matches("super-secret") && !key.matches("super-secreT") && !key.matches(""));
-    assert!(AdminKey::new(String::new()).is_none());
 }

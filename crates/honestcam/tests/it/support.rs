@@ -170,11 +170,14 @@ impl Fixture {
     ) -> App {
         use std::io::BufRead;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_honestcam"));
-        cmd.args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .env("HONESTCAM_DATA_DIR", self.dir())
+        cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
+        // Authentication off unless the test chooses a mode (loopback only).
+        if !extra.contains(&"--auth") {
+            cmd.args(["--auth", "none"]);
+        }
+        cmd.env("HONESTCAM_DATA_DIR", self.dir())
             .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
-            .env_remove("HONESTCAM_ADMIN_KEY")
+            .env_remove("HONESTCAM_AUTH")
             .env_remove("HONESTCAM_PROPERTY")
             .env_remove("HONESTCAM_PUBLIC_URL")
             .stdout(std::process::Stdio::piped())

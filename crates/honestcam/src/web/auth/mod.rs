@@ -1,3 +1,230 @@
-//! Who is asking: checks the proofs of identity a request carries.
+//! Who is asking, and whether they may.
+//!
+//! [`authenticate`] runs on every request after the guard: it establishes the caller's
+//! [`Identity`] and refuses a request whose role is below what [`required_role`] asks
+//! for that method and path, so no route is left unguarded by mistake. Handlers get
+//! the identity with the [`Caller`] extractor; it is the actor of every change.
+//!
+//! How a request is identified ([`AuthMode`]):
+//! - an `Authorization: Bearer` API token (in every mode): the token's role, acting as
+//!   `token:{name}`;
+//! - `cloudflare-access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds, checked
+//!   by [`access::AccessVerifier`]; the role is the account of that email, else viewer;
+//! - `none`: every request is `local`, an admin (allowed on a loopback address only).
 
 pub mod access;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{AppError, AppState};
+use crate::domain::Role;
+use crate::service::accounts;
+
+/// The header Cloudflare Access adds to every request it lets through.
+pub const ACCESS_HEADER: &str = "cf-access-jwt-assertion";
+/// The identity of every request when authentication is off.
+pub const LOCAL_IDENTITY: &str = "local";
+/// The role of an Access identity without an account.
+pub const ACCESS_DEFAULT_ROLE: Role = Role::Viewer;
+
+/// How requests are identified.
+#[derive(Debug, Clone)]
+pub enum AuthMode {
+    /// No authentication: every request acts as [`LOCAL_IDENTITY`], an admin.
+    None,
+    /// Cloudflare Access in front: a valid token on every request.
+    CloudflareAccess(access::AccessVerifier),
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The name recorded as the actor of their changes: an email, a login,
+    /// `token:{name}` or `local`.
+    pub name: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+/// The least role a request needs: every page and API read needs a viewer, every
+/// change an editor, and the pages listing every user's progress an admin.
+pub fn required_role(method: &Method, path: &str) -> Role {
+    if path.ends_with("/study/admin") {
+        Role::Admin
+    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        Role::Viewer
+    } else {
+        Role::Editor
+    }
+}
+
+/// Paths anyone may fetch: the health check and the stylesheet.
+fn is_public(path: &str) -> bool {
+    path == "/healthz" || path.starts_with("/assets/")
+}
+
+/// The bearer token of the request: `None` without an `Authorization` header,
+/// `Some(None)` with one that is not `Bearer <token>` (refused, never ignored).
+fn bearer(headers: &HeaderMap) -> Option<Option<&str>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty());
+    Some(token)
+}
+
+fn unauthorized(message: &str, json: bool) -> Response {
+    AppError::unauthorized(message).json(json).into_response()
+}
+
+/// Establishes who is asking, refuses them if their role is too low, and hands the
+/// identity to the handler.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    if is_public(&path) {
+        return next.run(request).await;
+    }
+    let json = path.starts_with("/api/");
+    let identity = match identify(&state, request.headers()).await {
+        Ok(identity) => identity,
+        Err(response) => return response(json),
+    };
+    let needed = required_role(request.method(), &path);
+    if !identity.role.allows(needed) {
+        return AppError::forbidden(format!(
+            "{} is a {}; this needs an {needed}",
+            identity.name, identity.role
+        ))
+        .json(json)
+        .into_response();
+    }
+    request.extensions_mut().insert(identity);
+    next.run(request).await
+}
+
+type Refusal = Box<dyn FnOnce(bool) -> Response + Send>;
+
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Refusal> {
+    if let Some(given) = bearer(headers) {
+        let Some(secret) = given else {
+            return Err(Box::new(|json| {
+                unauthorized("the Authorization header must be: Bearer <token>", json)
+            }));
+        };
+        let secret = secret.to_string();
+        let found = state
+            .run(move |storage, _| {
+                accounts::token(storage, &secret).map_err(|e| AppError::internal(e.to_string()))
+            })
+            .await;
+        return match found {
+            Ok(Some(token)) => Ok(Identity {
+                name: format!("token:{}", token.name),
+                role: token.role,
+            }),
+            Ok(None) => Err(Box::new(|json| {
+                unauthorized("the bearer token is not valid (revoked, or mistyped)", json)
+            })),
+            Err(e) => Err(Box::new(move |json| e.json(json).into_response())),
+        };
+    }
+    match state.auth() {
+        AuthMode::None => Ok(Identity {
+            name: LOCAL_IDENTITY.to_string(),
+            role: Role::Admin,
+        }),
+        AuthMode::CloudflareAccess(verifier) => {
+            let Some(token) = headers.get(ACCESS_HEADER).and_then(|v| v.to_str().ok()) else {
+                return Err(Box::new(|json| {
+                    unauthorized(
+                        "sign in through Cloudflare Access: no Access token came with the request",
+                        json,
+                    )
+                }));
+            };
+            let who = match verifier.verify(token).await {
+                Ok(who) => who,
+                Err(e) => {
+                    tracing::info!("Access token refused: {e}");
+                    return Err(Box::new(|json| {
+                        unauthorized(
+                            "the Cloudflare Access token is not valid; sign in again",
+                            json,
+                        )
+                    }));
+                }
+            };
+            let name = who.name.clone();
+            let role = state
+                .run(move |storage, _| {
+                    accounts::account(storage, &name).map_err(|e| AppError::internal(e.to_string()))
+                })
+                .await
+                .map_err(|e| -> Refusal { Box::new(move |json| e.json(json).into_response()) })?
+                .map_or(ACCESS_DEFAULT_ROLE, |a| a.role);
+            Ok(Identity {
+                name: who.name,
+                role,
+            })
+        }
+    }
+}
+
+/// The caller of a request, as [`authenticate`] established it.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Caller, AppError> {
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| AppError::internal("a route without authentication"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_need_a_viewer_changes_an_editor_and_everyones_progress_an_admin() {
+        let cases = [
+            (Method::GET, "/compliance/", Role::Viewer),
+            (Method::GET, "/api/p/x/actions", Role::Viewer),
+            (Method::POST, "/compliance/actions/A/status", Role::Editor),
+            (Method::PUT, "/api/p/x/study/progress/u", Role::Editor),
+            (Method::DELETE, "/api/p/x/anything", Role::Editor),
+            (Method::GET, "/study/admin", Role::Admin),
+            (Method::GET, "/p/x/study/admin", Role::Admin),
+            (Method::GET, "/api/p/x/study/admin", Role::Admin),
+        ];
+        for (method, path, role) in cases {
+            assert_eq!(required_role(&method, path), role, "{method} {path}");
+        }
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Bearer hc_abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some(Some("hc_abc")));
+        for refused in ["Basic abc", "Bearer", "Bearer  ", "hc_abc"] {
+            h.insert(header::AUTHORIZATION, refused.parse().unwrap());
+            assert_eq!(bearer(&h), Some(None), "{refused}");
+        }
+    }
+}

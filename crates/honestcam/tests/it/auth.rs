@@ -1,0 +1,412 @@
+//! Who may change what: API tokens, roles on every route, and Cloudflare Access
+//! identities as the actor of their changes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use rsa::RsaPrivateKey;
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use serde_json::{Value, json};
+
+use crate::support::{App, Fixture, SLUG, client, migrated};
+
+/// Creates an API token with `role` through the command line; returns its secret.
+pub fn token(f: &Fixture, role: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("{role}-{}", N.fetch_add(1, Ordering::Relaxed));
+    f.ok(&["token", "create", "--name", &name, "--role", role])
+        .trim()
+        .to_string()
+}
+
+/// What a request with each role is answered: refused (403) below `needed`, anything
+/// but 401/403 from it on.
+async fn check_route(app: &App, tokens: &[(&str, String)], route: &Route) {
+    for (role, secret) in tokens {
+        let mut request = client()
+            .request(route.method.clone(), app.url(&route.path))
+            .bearer_auth(secret);
+        request = match &route.body {
+            Body::None => request,
+            Body::Form(pairs) => request.form(pairs),
+            Body::Json(v) => request.json(v),
+        };
+        let status = request.send().await.unwrap().status();
+        let allowed = rank(role) >= rank(route.needs);
+        if allowed {
+            assert!(
+                status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                "{role} {} {}: {status}",
+                route.method,
+                route.path
+            );
+        } else {
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{role} {} {}",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
+
+fn rank(role: &str) -> u8 {
+    match role {
+        "viewer" => 0,
+        "editor" => 1,
+        _ => 2,
+    }
+}
+
+enum Body {
+    None,
+    Form(Vec<(&'static str, &'static str)>),
+    Json(Value),
+}
+
+struct Route {
+    method: Method,
+    path: String,
+    body: Body,
+    needs: &'static str,
+}
+
+fn route(method: Method, path: &str, body: Body, needs: &'static str) -> Route {
+    Route {
+        method,
+        path: path.to_string(),
+        body,
+        needs,
+    }
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_every_route() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let tokens: Vec<(&str, String)> = ["viewer", "editor", "admin"]
+        .into_iter()
+        .map(|r| (r, token(&f, r)))
+        .collect();
+    let users: Value = client()
+        .get(app.url(&format!("/api/p/{SLUG}/study/users")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uid = users["users"][0]["user_id"].as_str().unwrap().to_string();
+    let p = format!("/p/{SLUG}");
+    let api = format!("/api/p/{SLUG}");
+    let status = Body::Form(vec![("status", "in_progress")]);
+    let routes = vec![
+        route(Method::GET, "/compliance/", Body::None, "viewer"),
+        route(
+            Method::GET,
+            &format!("{p}/compliance/"),
+            Body::None,
+            "viewer",
+        ),
+        route(Method::GET, "/study/", Body::None, "viewer"),
+        route(Method::GET, &format!("{p}/study/"), Body::None, "viewer"),
+        route(Method::GET, "/study/admin", Body::None, "admin"),
+        route(
+            Method::GET,
+            &format!("{p}/study/admin"),
+            Body::None,
+            "admin",
+        ),
+        route(Method::GET, "/api/properties", Body::None, "viewer"),
+        route(Method::GET, &format!("{api}/actions"), Body::None, "viewer"),
+        route(
+            Method::GET,
+            &format!("{api}/study/users"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
+            &format!("{api}/study/progress/{uid}"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
+            &format!("{api}/study/admin"),
+            Body::None,
+            "admin",
+        ),
+        route(
+            Method::POST,
+            "/compliance/actions/ACT-001/status",
+            status,
+            "editor",
+        ),
+        route(
+            Method::POST,
+            &format!("{p}/compliance/actions/ACT-001/note"),
+            Body::Form(vec![("note", "roles")]),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            "/compliance/actions/ACT-001/assignee",
+            Body::Form(vec![("assignee", "kim")]),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            "/study/name",
+            Body::Form(vec![("name", "Roles")]),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            "/study/answer",
+            Body::Form(vec![("question", "q"), ("choice", "0")]),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            &format!("{api}/actions/ACT-001/events"),
+            Body::Json(json!({"type": "note_added", "payload": {"note": "roles"}})),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            &format!("{api}/study/users"),
+            Body::Json(json!({"name": "Roles"})),
+            "editor",
+        ),
+        route(
+            Method::PUT,
+            &format!("{api}/study/progress/{uid}"),
+            Body::Json(json!({})),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            &format!("{api}/study/answers"),
+            Body::Json(json!({"user_id": uid, "question": "q", "choice": 0})),
+            "editor",
+        ),
+    ];
+    for r in &routes {
+        check_route(&app, &tokens, r).await;
+    }
+    // What anyone may fetch.
+    for path in ["/healthz", "/assets/portal.css"] {
+        let answer = crate::guard::bare()
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_acts_under_its_name_until_revoked() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let secret = token(&f, "editor");
+    let name = f.ok(&["token", "list"]);
+    let name = name.split_whitespace().next().unwrap().to_string();
+    let post = |secret: String| {
+        client()
+            .post(app.url(&format!("/api/p/{SLUG}/actions/ACT-003/events")))
+            .bearer_auth(secret)
+            .json(&json!({"type": "note_added", "payload": {"note": "by token"}}))
+            .send()
+    };
+    let answer = post(secret.clone()).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["event"]["actor"], format!("token:{name}"));
+    for bad in ["hc_0000", "not-a-token", ""] {
+        let answer = post(bad.to_string()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{bad:?}");
+    }
+    f.ok(&["token", "revoke", "--name", &name]);
+    let answer = post(secret).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "revoked");
+    let listed = f.ok(&["token", "list"]);
+    assert!(!listed.contains(&name), "{listed}");
+}
+
+#[test]
+fn serve_refuses_a_missing_or_unsafe_authentication_mode() {
+    let f = migrated();
+    for (args, says) in [
+        (vec!["serve", "--addr", "127.0.0.1:0"], "--auth"),
+        (
+            vec![
+                "serve",
+                "--addr",
+                "0.0.0.0:0",
+                "--auth",
+                "none",
+                "--public-url",
+                "http://mini.lan",
+            ],
+            "loopback",
+        ),
+        (
+            vec![
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--auth",
+                "cloudflare-access",
+            ],
+            "--access-team-domain",
+        ),
+        (
+            vec![
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--auth",
+                "cloudflare-access",
+                "--access-team-domain",
+                "http://team.example.org",
+                "--access-aud",
+                "tag",
+            ],
+            "https",
+        ),
+    ] {
+        let out = f.run_env(&args, &[("HONESTCAM_AUTH", "")]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// One signing key and the key set that publishes it, made once (slow in debug).
+fn signing_key() -> &'static (EncodingKey, JwkSet) {
+    static KEY: OnceLock<(EncodingKey, JwkSet)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let signing = EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes());
+        let mut jwk = Jwk::from_encoding_key(&signing, Algorithm::RS256).unwrap();
+        jwk.common.key_id = Some("drill-key".into());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        (signing, JwkSet { keys: vec![jwk] })
+    })
+}
+
+/// Serves the key set at `/cdn-cgi/access/certs` on a loopback port; returns the
+/// team domain (its origin).
+async fn serve_team(keys: Arc<Mutex<JwkSet>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let team = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/cdn-cgi/access/certs",
+        axum::routing::get(move || {
+            let keys = keys.lock().unwrap().clone();
+            async move { axum::Json(keys) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    team
+}
+
+fn access_token(team: &str, aud: &str, email: &str) -> String {
+    let now = jiff::Timestamp::now().as_second();
+    let claims = json!({
+        "iss": team, "aud": [aud], "email": email, "sub": "s",
+        "iat": now, "nbf": now, "exp": now + 600, "type": "app",
+    });
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("drill-key".into());
+    jsonwebtoken::encode(&header, &claims, &signing_key().0).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_identity_is_the_actor_of_its_changes() {
+    let f = migrated();
+    let keys = Arc::new(Mutex::new(signing_key().1.clone()));
+    let team = serve_team(keys).await;
+    let app = f.spawn_app(
+        &[
+            "--auth",
+            "cloudflare-access",
+            "--access-team-domain",
+            &team,
+            "--access-aud",
+            "portal-aud",
+        ],
+        &[],
+    );
+    let page = app.url("/compliance/");
+    let note = app.url("/compliance/actions/ACT-004/note");
+    let kim = access_token(&team, "portal-aud", "kim@example.org");
+
+    let anonymous = client().get(&page).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let viewer = client()
+        .get(&page)
+        .header("cf-access-jwt-assertion", &kim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer.status(), StatusCode::OK, "an Access identity reads");
+    let refused = client()
+        .post(&note)
+        .header("cf-access-jwt-assertion", &kim)
+        .form(&[("note", "as a viewer")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "but is a viewer");
+    for forged in [
+        access_token(&team, "another-app", "kim@example.org"),
+        access_token(
+            "https://other.cloudflareaccess.com",
+            "portal-aud",
+            "kim@example.org",
+        ),
+        format!("{kim}x"),
+    ] {
+        let answer = client()
+            .get(&page)
+            .header("cf-access-jwt-assertion", forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    f.ok(&["user", "add", "kim@example.org", "--role", "editor"]);
+    let written = client()
+        .post(&note)
+        .header("cf-access-jwt-assertion", &kim)
+        .form(&[("note", "signed in through Access")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), StatusCode::SEE_OTHER);
+    let events = honestcam::service::compliance::load_events(&f.storage(), &f.slug()).unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.actor, "kim@example.org");
+    let html = client()
+        .get(&page)
+        .header("cf-access-jwt-assertion", &kim)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("last changed by kim@example.org"),
+        "the page shows who made the change"
+    );
+}
