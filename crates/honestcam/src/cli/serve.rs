@@ -9,6 +9,7 @@ use honestcam::ops::{NoProgress, Run, import::db_migrate};
 use honestcam::property::Slug;
 use honestcam::storage::Storage;
 use honestcam::storage::Wait;
+use honestcam::web::auth::LocalAuth;
 use honestcam::web::auth::access::{AccessConfig, AccessVerifier};
 use honestcam::web::{self, AppState, AuthMode, Site};
 
@@ -38,8 +39,9 @@ pub struct Args {
     #[arg(long)]
     demo: bool,
     /// How requests are identified: cloudflare-access (behind Cloudflare Access; needs
-    /// --access-team-domain and --access-aud), or none (everyone is an admin; only on
-    /// a loopback address).
+    /// --access-team-domain and --access-aud), local (accounts with passwords, made with
+    /// `honestcam user add NAME --role R --password-stdin`, signing in at /login), or
+    /// none (everyone is an admin; only on a loopback address).
     #[arg(long, env = "HONESTCAM_AUTH", value_enum)]
     auth: AuthFlag,
     /// The Cloudflare Access team domain, e.g. https://myteam.cloudflareaccess.com.
@@ -53,6 +55,9 @@ pub struct Args {
     /// {team domain}/cdn-cgi/access/certs).
     #[arg(long, env = "HONESTCAM_ACCESS_CERTS_URL", value_name = "URL")]
     access_certs_url: Option<String>,
+    /// With --auth local: hours a sign-in lasts.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=24 * 90))]
+    session_hours: u64,
     /// The URL people open, when it is not the listening address (behind Cloudflare
     /// Tunnel or a proxy), e.g. https://portal.example.org. Requests for another host
     /// name, and writes posted from another site, are refused; with https, cookies are
@@ -66,6 +71,8 @@ pub struct Args {
 enum AuthFlag {
     /// Cloudflare Access in front: a valid Access token on every request.
     CloudflareAccess,
+    /// Local accounts with passwords, signing in at /login.
+    Local,
     /// No authentication: every request is an admin (loopback addresses only).
     None,
 }
@@ -86,6 +93,9 @@ fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
             );
             Ok(AuthMode::None)
         }
+        AuthFlag::Local => Ok(AuthMode::Local(LocalAuth::new(
+            std::time::Duration::from_secs(args.session_hours * 3600),
+        ))),
         AuthFlag::CloudflareAccess => {
             let (Some(team), Some(aud)) = (
                 args.access_team_domain.as_deref().filter(|t| !t.is_empty()),

@@ -9,8 +9,10 @@ use super::{UsageError, open_storage};
 
 /// Manage who may use the portal and what they may do.
 ///
-/// An account is a Cloudflare Access email (its role applies when that person signs in
-/// through Access; an Access identity without an account is a viewer). Roles: viewer
+/// An account is a local login for `serve --auth local` (with a password, read from
+/// standard input with --password-stdin), or a Cloudflare Access email (no password:
+/// its role applies when that person signs in through Access; an Access identity
+/// without an account is a viewer). Roles: viewer
 /// (reads), editor (also changes compliance actions and their own study progress),
 /// admin (also sees every user's progress). Accounts live in the global database.
 #[derive(Debug, clap::Args)]
@@ -23,11 +25,20 @@ pub struct Args {
 enum Command {
     /// Add an account with a role.
     Add {
-        /// The account: an email for Cloudflare Access.
+        /// The account: a login name, or an email for Cloudflare Access.
         name: String,
         /// viewer, editor or admin.
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        /// Read a password (at least 10 characters) from the first line of standard
+        /// input, for signing in with --auth local.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set an account's password (first line of standard input); its sessions end.
+    Passwd {
+        /// The account.
+        name: String,
     },
     /// List the accounts and their roles.
     List {
@@ -55,13 +66,41 @@ pub fn parse_role(text: &str) -> Result<Role, UsageError> {
         .map_err(|e: honestcam::domain::RoleError| UsageError(e.to_string()))
 }
 
+/// The password on the first line of standard input, hashed.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    match accounts::hash_password(password) {
+        Err(e @ accounts::AccountError::WeakPassword) => Err(UsageError(e.to_string()).into()),
+        other => Ok(other?),
+    }
+}
+
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage(data)?;
     match args.command {
-        Command::Add { name, role } => {
-            accounts::add_account(&storage, &name, role, None)
+        Command::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let hash = if password_stdin {
+                Some(password_from_stdin()?)
+            } else {
+                None
+            };
+            accounts::add_account(&storage, &name, role, hash)
                 .with_context(|| format!("adding account {name}"))?;
             println!("added {name} as {role}");
+        }
+        Command::Passwd { name } => {
+            let hash = password_from_stdin()?;
+            accounts::set_password_hash(&storage, &name, hash)
+                .with_context(|| format!("setting the password of {name}"))?;
+            println!("password of {name} set; its sessions ended");
         }
         Command::List { json } => {
             let rows = accounts::accounts(&storage).context("listing accounts")?;

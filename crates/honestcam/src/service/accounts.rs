@@ -2,7 +2,9 @@
 //!
 //! An API token is 32 random bytes shown once (`hc_` and 64 hex digits); only its
 //! SHA-256 is stored, so a copy of the database gives no usable token. A token acts as
-//! `token:{name}` in the audit trail.
+//! `token:{name}` in the audit trail. Local passwords are stored as Argon2id hashes
+//! (PHC strings); a login session is 32 random bytes in a cookie, stored as its
+//! SHA-256 with an expiry.
 
 use crate::domain::Role;
 use crate::domain::account::{AccountNameError, check_account_name};
@@ -12,6 +14,8 @@ use crate::storage::{Storage, StoreError, hex_sha256};
 
 /// Prefix of every API token.
 pub const TOKEN_PREFIX: &str = "hc_";
+/// Fewest characters of a local password.
+pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// Why an account or token operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,15 @@ pub enum AccountError {
         /// The name.
         name: String,
     },
+    /// A password too short to set.
+    #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
+    WeakPassword,
+    /// Hashing a password failed.
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+    /// A session length beyond what a timestamp holds.
+    #[error("a session of {0:?} ends past any date")]
+    SessionLength(std::time::Duration),
     /// The system's random source failed.
     #[error("cannot draw random bytes: {0}")]
     Random(String),
@@ -132,16 +145,107 @@ pub fn account(storage: &Storage, name: &str) -> Result<Option<AccountRow>, Acco
         .read(|c| account_repo::account(c, name))?)
 }
 
+/// `n` random bytes as lowercase hex.
+fn random_hex(n: usize) -> Result<String, AccountError> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| AccountError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The Argon2id hash (PHC string) of `password`, with a fresh salt.
+pub fn hash_password(password: &str) -> Result<String, AccountError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AccountError::WeakPassword);
+    }
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| AccountError::Random(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+/// A hash that matches no password, checked when the account does not exist or has
+/// no password, so that a wrong name takes as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("not a password of anyone's").unwrap_or_default())
+}
+
+fn password_matches(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// The account `name` if `password` is its password; `None` otherwise (a wrong name
+/// and a wrong password cost the same time).
+pub fn check_password(
+    storage: &Storage,
+    name: &str,
+    password: &str,
+) -> Result<Option<AccountRow>, AccountError> {
+    let found = account(storage, name)?;
+    let hash = found
+        .as_ref()
+        .and_then(|a| a.password_hash.clone())
+        .unwrap_or_else(|| decoy_hash().to_string());
+    let ok = password_matches(password, &hash);
+    Ok(found.filter(|a| ok && a.password_hash.is_some()))
+}
+
+/// Starts a session of `account` for `ttl`; returns its id (for the cookie), which is
+/// stored only as its SHA-256. Expired sessions are cleared on the way.
+pub fn start_session(
+    storage: &Storage,
+    account: &str,
+    ttl: std::time::Duration,
+) -> Result<String, AccountError> {
+    let id = random_hex(32)?;
+    let now = jiff::Timestamp::now();
+    let expires = jiff::SignedDuration::try_from(ttl)
+        .ok()
+        .and_then(|span| now.checked_add(span).ok())
+        .ok_or(AccountError::SessionLength(ttl))?;
+    let sha = hex_sha256(id.as_bytes());
+    storage.study_db()?.write(|c| {
+        let tx = c.transaction()?;
+        account_repo::remove_expired_sessions(&tx, &now.to_string())?;
+        account_repo::insert_session(&tx, &sha, account, &now.to_string(), &expires.to_string())?;
+        tx.commit()?;
+        Ok::<_, AccountError>(())
+    })?;
+    Ok(id)
+}
+
+/// The account of the session `id`, if it is live.
+pub fn session(storage: &Storage, id: &str) -> Result<Option<AccountRow>, AccountError> {
+    let sha = hex_sha256(id.as_bytes());
+    let now = jiff::Timestamp::now().to_string();
+    Ok(storage
+        .study_db()?
+        .read(|c| account_repo::session_account(c, &sha, &now))?)
+}
+
+/// Ends the session `id` (nothing if there is none).
+pub fn end_session(storage: &Storage, id: &str) -> Result<(), AccountError> {
+    let sha = hex_sha256(id.as_bytes());
+    storage
+        .study_db()?
+        .write(|c| account_repo::remove_session(c, &sha))?;
+    Ok(())
+}
+
 /// Creates a token named `name` with `role`; returns its secret, which is not stored
 /// and cannot be shown again.
 pub fn create_token(storage: &Storage, name: &str, role: Role) -> Result<String, AccountError> {
     check_account_name(name)?;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AccountError::Random(e.to_string()))?;
-    let secret = format!(
-        "{TOKEN_PREFIX}{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let secret = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
     let row = TokenRow {
         name: name.to_string(),
         role,
@@ -226,6 +330,54 @@ mod tests {
             set_role(&s, "nobody", Role::Viewer),
             Err(AccountError::NoSuch { .. })
         ));
+    }
+
+    #[test]
+    fn a_password_is_checked_against_its_hash_and_a_session_lives_until_it_ends() {
+        let (_dir, s) = storage();
+        assert!(matches!(
+            hash_password("short"),
+            Err(AccountError::WeakPassword)
+        ));
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert_ne!(
+            hash,
+            hash_password("correct horse battery").unwrap(),
+            "salted"
+        );
+        add_account(&s, "kim", Role::Editor, Some(hash)).unwrap();
+        add_account(&s, "kim@example.org", Role::Admin, None).unwrap();
+        assert_eq!(
+            check_password(&s, "kim", "correct horse battery")
+                .unwrap()
+                .map(|a| a.name),
+            Some("kim".into())
+        );
+        for (name, password) in [
+            ("kim", "wrong horse battery"),
+            ("nobody", "correct horse battery"),
+            ("kim@example.org", "not a password of anyone's"),
+        ] {
+            assert_eq!(check_password(&s, name, password).unwrap(), None, "{name}");
+        }
+        let id = start_session(&s, "kim", std::time::Duration::from_secs(3600)).unwrap();
+        assert_eq!(
+            session(&s, &id).unwrap().map(|a| a.role),
+            Some(Role::Editor)
+        );
+        assert_eq!(session(&s, "forged").unwrap(), None);
+        end_session(&s, &id).unwrap();
+        assert_eq!(session(&s, &id).unwrap(), None, "ended");
+        let id = start_session(&s, "kim", std::time::Duration::from_secs(3600)).unwrap();
+        set_password_hash(&s, "kim", hash_password("another long one").unwrap()).unwrap();
+        assert_eq!(
+            session(&s, &id).unwrap(),
+            None,
+            "a new password ends sessions"
+        );
+        let id = start_session(&s, "kim", std::time::Duration::ZERO).unwrap();
+        assert_eq!(session(&s, &id).unwrap(), None, "expired");
     }
 
     #[test]

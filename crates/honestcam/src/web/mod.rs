@@ -186,6 +186,11 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/compliance/") }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/assets/portal.css", get(stylesheet))
+        .route("/login", get(auth::login::page).post(auth::login::sign_in))
+        .route(
+            "/logout",
+            get(auth::login::logout_page).post(auth::login::sign_out),
+        )
         .merge(property_pages())
         .nest("/p/{slug}", property_pages())
         .nest("/api", api::routes())

@@ -410,3 +410,202 @@ async fn an_access_identity_is_the_actor_of_its_changes() {
         "the page shows who made the change"
     );
 }
+
+/// Adds a local account with a password through the command line.
+pub fn add_local(f: &Fixture, name: &str, role: &str, password: &str) {
+    let out = f.run_stdin(
+        &["user", "add", name, "--role", role, "--password-stdin"],
+        &format!("{password}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Signs in through the login form; returns the answer.
+async fn sign_in(app: &App, name: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(app.url("/login"))
+        .form(&[
+            ("name", name),
+            ("password", password),
+            ("next", "/compliance/"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The session cookie an answer sets (`name=value`).
+fn session(answer: &reqwest::Response) -> String {
+    let set = answer.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn local_accounts_sign_in_change_what_their_role_allows_and_sign_out() {
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    add_local(&f, "lee", "viewer", "lee's long password");
+    let weak = f.run_stdin(
+        &["user", "add", "max", "--role", "viewer", "--password-stdin"],
+        "short\n",
+    );
+    assert_eq!(weak.status.code(), Some(2), "a short password is refused");
+    let app = f.spawn_app(&["--auth", "local"], &[]);
+
+    // Not signed in: pages send to the login page, the API answers 401.
+    let page = client().get(app.url("/compliance/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page.headers()["location"], "/login?next=%2Fcompliance%2F");
+    let api = client()
+        .get(app.url(&format!("/api/p/{SLUG}/actions")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    let form = client().get(app.url("/login")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+
+    for (name, password) in [
+        ("kim", "wrong password!"),
+        ("nobody", "kim's long password"),
+    ] {
+        let answer = sign_in(&app, name, password).await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert!(
+            answer
+                .text()
+                .await
+                .unwrap()
+                .contains("Wrong name or password")
+        );
+    }
+    let answer = sign_in(&app, "kim", "kim's long password").await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(answer.headers()["location"], "/compliance/");
+    let set = answer.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"));
+    let kim = session(&answer);
+
+    let note = app.url("/compliance/actions/ACT-004/note");
+    let written = client()
+        .post(&note)
+        .header("cookie", &kim)
+        .form(&[("note", "signed in locally")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), StatusCode::SEE_OTHER);
+    let events = honestcam::service::compliance::load_events(&f.storage(), &f.slug()).unwrap();
+    assert_eq!(events.last().unwrap().actor, "kim");
+
+    let lee = session(&sign_in(&app, "lee", "lee's long password").await);
+    let read = client()
+        .get(app.url("/compliance/"))
+        .header("cookie", &lee)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK, "a viewer reads");
+    let refused = client()
+        .post(&note)
+        .header("cookie", &lee)
+        .form(&[("note", "as a viewer")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "but changes nothing"
+    );
+
+    // Signing out ends the session: the old cookie is worth nothing.
+    let out = client()
+        .post(app.url("/logout"))
+        .header("cookie", &kim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = client()
+        .post(&note)
+        .header("cookie", &kim)
+        .form(&[("note", "after signing out")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+
+    // An expired session is no session.
+    let kim = session(&sign_in(&app, "kim", "kim's long password").await);
+    let db = rusqlite::Connection::open(f.dir().join("honestcam-study.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute(
+        "UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z' WHERE account = 'kim'",
+        [],
+    )
+    .unwrap();
+    let expired = client()
+        .get(app.url("/compliance/"))
+        .header("cookie", &kim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expired.status(),
+        StatusCode::SEE_OTHER,
+        "back to the login page"
+    );
+
+    // A new password ends every session of the account.
+    let lee_again = client()
+        .get(app.url("/compliance/"))
+        .header("cookie", &lee)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lee_again.status(), StatusCode::OK);
+    let out = f.run_stdin(&["user", "passwd", "lee"], "lee's new long password\n");
+    assert!(out.status.success());
+    let lee_after = client()
+        .get(app.url("/compliance/"))
+        .header("cookie", &lee)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lee_after.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_hold_the_account() {
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    let app = f.spawn_app(&["--auth", "local"], &[]);
+    for _ in 0..5 {
+        let answer = sign_in(&app, "kim", "a wrong guess!").await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    let held = sign_in(&app, "kim", "kim's long password").await;
+    assert_eq!(
+        held.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password"
+    );
+    assert!(held.headers().contains_key("retry-after"));
+    assert!(
+        held.text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins")
+    );
+}

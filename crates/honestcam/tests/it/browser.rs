@@ -219,6 +219,49 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         "{refusal}"
     );
     assert_eq!(crate::support::event_rows(&f), before, "nothing changed");
+
+    // With local accounts: the portal sends to the login form, and after signing in
+    // the forms work as before, recorded under the account's name.
+    crate::auth::add_local(&f, "kim", "editor", "kim's long password");
+    let local = f.spawn_app(&["--auth", "local"], &[]);
+    c.goto(&local.url("/compliance/")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("kim")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("kim's long password")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#sign-in")).await.unwrap().click().await.unwrap();
+    let card = c
+        .wait()
+        .for_element(Locator::Css("#action-ACT-005"))
+        .await
+        .unwrap();
+    card.find(Locator::Css("input[name=note]"))
+        .await
+        .unwrap()
+        .send_keys("after signing in")
+        .await
+        .unwrap();
+    card.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::XPath(
+            "//section[@id='action-ACT-005']//span[contains(., 'last changed by kim')]",
+        ))
+        .await
+        .unwrap();
     c.close().await.unwrap();
 }
 

@@ -185,3 +185,50 @@ pub fn remove_token(conn: &Connection, name: &str) -> Result<bool, DbError> {
         .execute([name])?;
     Ok(n > 0)
 }
+
+/// Inserts a session of `account` until `expires_at`.
+pub fn insert_session(
+    conn: &Connection,
+    id_sha256: &str,
+    account: &str,
+    created_at: &str,
+    expires_at: &str,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (id_sha256, account, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id_sha256, account, created_at, expires_at])?;
+    Ok(())
+}
+
+/// The account of the session whose id hashes to `id_sha256`, if it has not expired
+/// by `now` (RFC 3339 times compare as text when both are UTC).
+pub fn session_account(
+    conn: &Connection,
+    id_sha256: &str,
+    now: &str,
+) -> Result<Option<AccountRow>, DbError> {
+    let name: Option<String> = conn
+        .prepare_cached("SELECT account FROM sessions WHERE id_sha256 = ?1 AND expires_at > ?2")?
+        .query_row(params![id_sha256, now], |r| r.get(0))
+        .optional()?;
+    match name {
+        Some(name) => account(conn, &name),
+        None => Ok(None),
+    }
+}
+
+/// Ends a session; `Ok(false)` if there was none.
+pub fn remove_session(conn: &Connection, id_sha256: &str) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached("DELETE FROM sessions WHERE id_sha256 = ?1")?
+        .execute([id_sha256])?;
+    Ok(n > 0)
+}
+
+/// Removes the sessions expired by `now`; returns how many.
+pub fn remove_expired_sessions(conn: &Connection, now: &str) -> Result<usize, DbError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .execute([now])?)
+}

@@ -10,15 +10,22 @@
 //!   `token:{name}`;
 //! - `cloudflare-access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds, checked
 //!   by [`access::AccessVerifier`]; the role is the account of that email, else viewer;
+//! - `local`: accounts of the global database with Argon2id passwords, signing in at
+//!   `/login` ([`login`]) for a server-side session; failures throttled ([`throttle`]);
 //! - `none`: every request is `local`, an admin (allowed on a loopback address only).
 
 pub mod access;
+pub mod login;
+pub mod throttle;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{AppError, AppState};
 use crate::domain::Role;
@@ -38,6 +45,27 @@ pub enum AuthMode {
     None,
     /// Cloudflare Access in front: a valid token on every request.
     CloudflareAccess(access::AccessVerifier),
+    /// Local accounts signing in with a password.
+    Local(LocalAuth),
+}
+
+/// Settings and state of local sign-in.
+#[derive(Debug, Clone)]
+pub struct LocalAuth {
+    /// How long a session lasts.
+    pub session_ttl: Duration,
+    /// Failed sign-ins, counted.
+    pub throttle: Arc<throttle::Throttle>,
+}
+
+impl LocalAuth {
+    /// Sessions lasting `session_ttl`.
+    pub fn new(session_ttl: Duration) -> LocalAuth {
+        LocalAuth {
+            session_ttl,
+            throttle: Arc::default(),
+        }
+    }
 }
 
 /// Who is asking.
@@ -62,9 +90,9 @@ pub fn required_role(method: &Method, path: &str) -> Role {
     }
 }
 
-/// Paths anyone may fetch: the health check and the stylesheet.
+/// Paths anyone may fetch: the health check, the stylesheet, and signing in and out.
 fn is_public(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/assets/")
+    matches!(path, "/healthz" | "/login" | "/logout") || path.starts_with("/assets/")
 }
 
 /// The bearer token of the request: `None` without an `Authorization` header,
@@ -97,7 +125,12 @@ pub async fn authenticate(
         return next.run(request).await;
     }
     let json = path.starts_with("/api/");
-    let identity = match identify(&state, request.headers()).await {
+    let back_to = request
+        .uri()
+        .path_and_query()
+        .map_or(path.clone(), |p| p.to_string());
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    let identity = match identify(&state, request.headers(), reads.then_some(back_to)).await {
         Ok(identity) => identity,
         Err(response) => return response(json),
     };
@@ -116,7 +149,13 @@ pub async fn authenticate(
 
 type Refusal = Box<dyn FnOnce(bool) -> Response + Send>;
 
-async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Refusal> {
+/// Who sent `headers`. `sign_in_then` is where a browser comes back to after signing
+/// in, when it should be sent to the login page rather than refused.
+async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+    sign_in_then: Option<String>,
+) -> Result<Identity, Refusal> {
     if let Some(given) = bearer(headers) {
         let Some(secret) = given else {
             return Err(Box::new(|json| {
@@ -178,6 +217,36 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Ref
                 name: who.name,
                 role,
             })
+        }
+        AuthMode::Local(_) => {
+            let session = login::session_cookie(headers).map(str::to_string);
+            let found = match session {
+                Some(id) => state
+                    .run(move |storage, _| {
+                        accounts::session(storage, &id)
+                            .map_err(|e| AppError::internal(e.to_string()))
+                    })
+                    .await
+                    .map_err(|e| -> Refusal {
+                        Box::new(move |json| e.json(json).into_response())
+                    })?,
+                None => None,
+            };
+            match found {
+                Some(account) => Ok(Identity {
+                    name: account.name,
+                    role: account.role,
+                }),
+                None => Err(Box::new(move |json| match sign_in_then {
+                    Some(back) if !json => {
+                        let query = url::form_urlencoded::Serializer::new(String::new())
+                            .append_pair("next", &back)
+                            .finish();
+                        Redirect::to(&format!("/login?{query}")).into_response()
+                    }
+                    _ => unauthorized("sign in first (at /login), or use an API token", json),
+                })),
+            }
         }
     }
 }

@@ -1,0 +1,232 @@
+//! Local accounts signing in and out (`--auth local`): a login form, a server-side
+//! session in a cookie, and failed attempts throttled per account and per address.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{AuthMode, LocalAuth};
+use crate::service::accounts;
+use crate::web::{AppError, AppState};
+
+/// The cookie holding a session's id.
+pub const SESSION_COOKIE: &str = "honestcam_session";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    next: &'a str,
+    name: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage;
+
+/// Where to go after signing in: a path of this site, else `/`.
+fn safe_next(next: &str) -> &str {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    if local { next } else { "/" }
+}
+
+/// The session id the request's cookie carries.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+        .filter(|v| !v.is_empty())
+}
+
+fn render(page: impl Template, status: StatusCode) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => AppError::internal(e.to_string()).into_response(),
+    }
+}
+
+fn local(state: &AppState) -> Result<&LocalAuth, AppError> {
+    match state.auth() {
+        AuthMode::Local(local) => Ok(local),
+        _ => Err(AppError::not_found(
+            "no sign-in here: this portal does not use local accounts",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// `GET /login`.
+pub async fn page(State(state): State<AppState>, Query(q): Query<NextQuery>) -> Response {
+    if let Err(e) = local(&state) {
+        return e.into_response();
+    }
+    render(
+        LoginPage {
+            next: safe_next(&q.next),
+            name: "",
+            message: "",
+        },
+        StatusCode::OK,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /login`: a session on the right password, 401 on a wrong one, 429 when the
+/// account or the address has failed too often.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let local = match local(&state) {
+        Ok(l) => l.clone(),
+        Err(e) => return e.into_response(),
+    };
+    let address = peer.map_or(
+        std::net::IpAddr::from([0, 0, 0, 0]),
+        |Extension(ConnectInfo(a))| a.ip(),
+    );
+    let next = safe_next(&form.next).to_string();
+    if let Some(wait) = local.throttle.wait(&form.name, address, Instant::now()) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let message = format!("Too many failed sign-ins: try again in {minutes} minutes.");
+        let mut response = render(
+            LoginPage {
+                next: &next,
+                name: &form.name,
+                message: &message,
+            },
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
+    let (name, password, ttl) = (form.name.clone(), form.password, local.session_ttl);
+    let started = state
+        .run(move |storage, _| {
+            let internal = |e: accounts::AccountError| AppError::internal(e.to_string());
+            match accounts::check_password(storage, &name, &password).map_err(internal)? {
+                Some(account) => accounts::start_session(storage, &account.name, ttl)
+                    .map(Some)
+                    .map_err(internal),
+                None => Ok(None),
+            }
+        })
+        .await;
+    match started {
+        Ok(Some(session)) => {
+            local.throttle.succeeded(&form.name);
+            let secure = if state.site().https() { "; Secure" } else { "" };
+            let cookie = format!(
+                "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                ttl.as_secs()
+            );
+            let mut response = Redirect::to(&next).into_response();
+            match HeaderValue::from_str(&cookie) {
+                Ok(v) => {
+                    response.headers_mut().insert(header::SET_COOKIE, v);
+                    response
+                }
+                Err(e) => AppError::internal(e.to_string()).into_response(),
+            }
+        }
+        Ok(None) => {
+            local.throttle.failed(&form.name, address, Instant::now());
+            render(
+                LoginPage {
+                    next: &next,
+                    name: &form.name,
+                    message: "Wrong name or password.",
+                },
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /logout`: a button that signs out (a change needs a POST from this site).
+pub async fn logout_page() -> Response {
+    render(LogoutPage, StatusCode::OK)
+}
+
+/// `POST /logout`: ends the session and clears the cookie.
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers).map(str::to_string) {
+        let ended = state
+            .run(move |storage, _| {
+                accounts::end_session(storage, &id).map_err(|e| AppError::internal(e.to_string()))
+            })
+            .await;
+        if let Err(e) = ended {
+            return e.into_response();
+        }
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("honestcam_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_signing_in() {
+        for (given, kept) in [
+            ("/compliance/", "/compliance/"),
+            ("/p/x/study/?a=1", "/p/x/study/?a=1"),
+            ("//evil.example/", "/"),
+            ("https://evil.example/", "/"),
+            ("/\\evil.example", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(safe_next(given), kept, "{given}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; honestcam_session=abc; b=2".parse().unwrap(),
+        );
+        assert_eq!(session_cookie(&h), Some("abc"));
+        h.insert(header::COOKIE, "honestcam_session=".parse().unwrap());
+        assert_eq!(session_cookie(&h), None);
+    }
+}
