@@ -302,13 +302,14 @@ fn signing_key() -> &'static (EncodingKey, JwkSet) {
     })
 }
 
-/// Serves the key set at `/cdn-cgi/access/certs` on a loopback port; returns the
-/// team domain (its origin).
+/// Serves the key set at `/keys` on a loopback port (not Access's own path, so the
+/// portal finds it only through `--access-certs-url`); returns the team domain (its
+/// origin).
 async fn serve_team(keys: Arc<Mutex<JwkSet>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let team = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().route(
-        "/cdn-cgi/access/certs",
+        "/keys",
         axum::routing::get(move || {
             let keys = keys.lock().unwrap().clone();
             async move { axum::Json(keys) }
@@ -342,6 +343,8 @@ async fn an_access_identity_is_the_actor_of_its_changes() {
             &team,
             "--access-aud",
             "portal-aud",
+            "--access-certs-url",
+            &format!("{team}/keys"),
         ],
         &[],
     );
