@@ -81,6 +81,19 @@ enum AuthFlag {
 fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
     match args.auth {
         AuthFlag::None => {
+            let public = args.public_url.as_deref().filter(|u| !u.is_empty());
+            let public_is_local = public.is_none_or(|u| {
+                url::Url::parse(u).is_ok_and(|u| {
+                    matches!(u.host(), Some(url::Host::Domain("localhost")))
+                        || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                })
+            });
+            if !public_is_local {
+                bail!(UsageError(
+                    "--auth none serves everyone as an admin: not with a public URL (behind a tunnel, everyone on the internet would be one)".into()
+                ));
+            }
             if !args.addr.ip().is_loopback() {
                 bail!(UsageError(format!(
                     "--auth none serves everyone as an admin: only on a loopback address, not {}",
@@ -93,9 +106,13 @@ fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
             );
             Ok(AuthMode::None)
         }
-        AuthFlag::Local => Ok(AuthMode::Local(LocalAuth::new(
-            std::time::Duration::from_secs(args.session_hours * 3600),
-        ))),
+        AuthFlag::Local => {
+            // Made now, so the first sign-in with an unknown name is not slower.
+            honestcam::service::accounts::prepare_password_checks();
+            Ok(AuthMode::Local(LocalAuth::new(
+                std::time::Duration::from_secs(args.session_hours * 3600),
+            )))
+        }
         AuthFlag::CloudflareAccess => {
             let (Some(team), Some(aud)) = (
                 args.access_team_domain.as_deref().filter(|t| !t.is_empty()),

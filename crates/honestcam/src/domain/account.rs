@@ -61,16 +61,23 @@ impl FromStr for Role {
 
 /// An account name that cannot be one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid account name {0:?}: 1 to 254 characters, no spaces or control characters")]
+#[error(
+    "invalid account name {0:?}: 1 to 254 characters, no spaces, control characters or ':', and not \"local\""
+)]
 pub struct AccountNameError(pub String);
 
 /// Checks an account name: a login or an email, 1 to 254 characters, without
 /// whitespace or control characters (it is shown on pages and recorded as the actor
-/// of every change the account makes).
+/// of every change the account makes). `:` and the name `local` are kept for the
+/// actors that are not accounts (`token:{name}`, and `local` without authentication),
+/// so that no account can pass for one of them in the audit trail.
 pub fn check_account_name(name: &str) -> Result<(), AccountNameError> {
     let ok = !name.is_empty()
         && name.chars().count() <= 254
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+        && name != "local"
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':');
     if ok {
         Ok(())
     } else {
@@ -94,11 +101,18 @@ mod tests {
 
     #[test]
     fn account_names_are_printable_and_bounded() {
-        for ok in ["kim", "kim@example.org", "token:indexer"] {
+        for ok in ["kim", "kim@example.org", "indexer", "localhost"] {
             assert!(check_account_name(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(255);
-        for bad in ["", "kim lee", "kim\n", long.as_str()] {
+        for bad in [
+            "",
+            "kim lee",
+            "kim\n",
+            long.as_str(),
+            "token:indexer",
+            "local",
+        ] {
             assert!(check_account_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -77,8 +77,14 @@ pub fn add_account(
     password_hash: Option<String>,
 ) -> Result<(), AccountError> {
     check_account_name(name)?;
+    // An email is matched without regard to case (see `web::auth`): stored lowercase.
+    let name = if name.contains('@') {
+        name.to_lowercase()
+    } else {
+        name.to_string()
+    };
     let row = AccountRow {
-        name: name.to_string(),
+        name: name.clone(),
         role,
         password_hash,
         created_at: now(),
@@ -89,7 +95,7 @@ pub fn add_account(
     if !added {
         return Err(AccountError::Exists {
             what: "account",
-            name: name.to_string(),
+            name,
         });
     }
     Ok(())
@@ -174,6 +180,12 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("not a password of anyone's").unwrap_or_default())
 }
 
+/// Prepares what password checks need (the decoy hash), so the first check of an
+/// unknown name takes no longer than any other.
+pub fn prepare_password_checks() {
+    decoy_hash();
+}
+
 fn password_matches(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(hash).is_ok_and(|parsed| {
@@ -199,13 +211,16 @@ pub fn check_password(
     Ok(found.filter(|a| ok && a.password_hash.is_some()))
 }
 
-/// Starts a session of `account` for `ttl`; returns its id (for the cookie), which is
-/// stored only as its SHA-256. Expired sessions are cleared on the way.
+/// Starts a session of `account` for `ttl`, if its password hash is still
+/// `password_hash` (the one just checked: a password changed meanwhile wins); returns
+/// its id (for the cookie), stored only as its SHA-256. Expired sessions are cleared on
+/// the way.
 pub fn start_session(
     storage: &Storage,
     account: &str,
+    password_hash: Option<&str>,
     ttl: std::time::Duration,
-) -> Result<String, AccountError> {
+) -> Result<Option<String>, AccountError> {
     let id = random_hex(32)?;
     let now = jiff::Timestamp::now();
     let expires = jiff::SignedDuration::try_from(ttl)
@@ -213,14 +228,23 @@ pub fn start_session(
         .and_then(|span| now.checked_add(span).ok())
         .ok_or(AccountError::SessionLength(ttl))?;
     let sha = hex_sha256(id.as_bytes());
-    storage.study_db()?.write(|c| {
-        let tx = c.transaction()?;
+    let started = storage.study_db()?.write(|c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = account_repo::account(&tx, account)?;
+        if current
+            .map(|a| a.password_hash)
+            .as_ref()
+            .map(Option::as_deref)
+            != Some(password_hash)
+        {
+            return Ok::<_, AccountError>(false);
+        }
         account_repo::remove_expired_sessions(&tx, &now.to_string())?;
         account_repo::insert_session(&tx, &sha, account, &now.to_string(), &expires.to_string())?;
         tx.commit()?;
-        Ok::<_, AccountError>(())
+        Ok(true)
     })?;
-    Ok(id)
+    Ok(started.then_some(id))
 }
 
 /// The account of the session `id`, if it is live.
@@ -361,7 +385,16 @@ mod tests {
         ] {
             assert_eq!(check_password(&s, name, password).unwrap(), None, "{name}");
         }
-        let id = start_session(&s, "kim", std::time::Duration::from_secs(3600)).unwrap();
+        let kim = check_password(&s, "kim", "correct horse battery")
+            .unwrap()
+            .unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        let start = |ttl| {
+            start_session(&s, "kim", kim.password_hash.as_deref(), ttl)
+                .unwrap()
+                .unwrap()
+        };
+        let id = start(hour);
         assert_eq!(
             session(&s, &id).unwrap().map(|a| a.role),
             Some(Role::Editor)
@@ -369,15 +402,22 @@ mod tests {
         assert_eq!(session(&s, "forged").unwrap(), None);
         end_session(&s, &id).unwrap();
         assert_eq!(session(&s, &id).unwrap(), None, "ended");
-        let id = start_session(&s, "kim", std::time::Duration::from_secs(3600)).unwrap();
+        let expired = start(std::time::Duration::ZERO);
+        assert_eq!(session(&s, &expired).unwrap(), None, "expired");
+        let id = start(hour);
         set_password_hash(&s, "kim", hash_password("another long one").unwrap()).unwrap();
         assert_eq!(
             session(&s, &id).unwrap(),
             None,
             "a new password ends sessions"
         );
-        let id = start_session(&s, "kim", std::time::Duration::ZERO).unwrap();
-        assert_eq!(session(&s, &id).unwrap(), None, "expired");
+        assert_eq!(
+            start_session(&s, "kim", kim.password_hash.as_deref(), hour).unwrap(),
+            None,
+            "a password checked before it changed starts no session"
+        );
+        let debug = format!("{kim:?}");
+        assert!(!debug.contains("argon2"), "{debug}");
     }
 
     #[test]

@@ -253,9 +253,21 @@ fn serve_refuses_a_missing_or_unsafe_authentication_mode() {
                 "--auth",
                 "none",
                 "--public-url",
-                "http://mini.lan",
+                "http://127.0.0.1:1",
             ],
             "loopback",
+        ),
+        (
+            vec![
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--auth",
+                "none",
+                "--public-url",
+                "https://portal.example.org",
+            ],
+            "public URL",
         ),
         (
             vec![

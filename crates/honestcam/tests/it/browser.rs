@@ -238,7 +238,12 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .send_keys("kim's long password")
         .await
         .unwrap();
-    c.find(Locator::Css("#sign-in")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let card = c
         .wait()
         .for_element(Locator::Css("#action-ACT-005"))

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::DbError;
 use crate::domain::Role;
 
-/// An account as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An account as stored. Its `Debug` hides the password hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AccountRow {
     /// Its name: a login or an email.
     pub name: String,
@@ -18,6 +18,20 @@ pub struct AccountRow {
     pub password_hash: Option<String>,
     /// When it was created (RFC 3339).
     pub created_at: String,
+}
+
+impl std::fmt::Debug for AccountRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRow")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// An API token as stored (its secret is not: only its SHA-256).
@@ -202,14 +216,17 @@ pub fn insert_session(
 }
 
 /// The account of the session whose id hashes to `id_sha256`, if it has not expired
-/// by `now` (RFC 3339 times compare as text when both are UTC).
+/// by `now` (compared as instants, whatever the fractions of a second).
 pub fn session_account(
     conn: &Connection,
     id_sha256: &str,
     now: &str,
 ) -> Result<Option<AccountRow>, DbError> {
     let name: Option<String> = conn
-        .prepare_cached("SELECT account FROM sessions WHERE id_sha256 = ?1 AND expires_at > ?2")?
+        .prepare_cached(
+            "SELECT account FROM sessions
+         WHERE id_sha256 = ?1 AND unixepoch(expires_at, 'subsec') > unixepoch(?2, 'subsec')",
+        )?
         .query_row(params![id_sha256, now], |r| r.get(0))
         .optional()?;
     match name {
@@ -229,6 +246,8 @@ pub fn remove_session(conn: &Connection, id_sha256: &str) -> Result<bool, DbErro
 /// Removes the sessions expired by `now`; returns how many.
 pub fn remove_expired_sessions(conn: &Connection, now: &str) -> Result<usize, DbError> {
     Ok(conn
-        .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .prepare_cached(
+            "DELETE FROM sessions WHERE unixepoch(expires_at, 'subsec') <= unixepoch(?1, 'subsec')",
+        )?
         .execute([now])?)
 }

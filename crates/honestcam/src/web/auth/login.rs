@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{AuthMode, LocalAuth};
+use crate::domain::account::check_account_name;
 use crate::service::accounts;
 use crate::web::{AppError, AppState};
 
@@ -30,9 +31,14 @@ struct LoginPage<'a> {
 #[template(path = "logout.html")]
 struct LogoutPage;
 
-/// Where to go after signing in: a path of this site, else `/`.
+/// Where to go after signing in: a path of this site, else `/`. Only printable ASCII
+/// without a backslash: browsers drop tabs and newlines from a URL, so `/\t/host`
+/// would become `//host`, another site.
 fn safe_next(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    let printable = next
+        .bytes()
+        .all(|b| (0x21..0x7f).contains(&b) && b != b'\\');
+    let local = printable && next.starts_with('/') && !next.starts_with("//");
     if local { next } else { "/" }
 }
 
@@ -119,7 +125,19 @@ pub async fn sign_in(
         |Extension(ConnectInfo(a))| a.ip(),
     );
     let next = safe_next(&form.next).to_string();
-    if let Some(wait) = local.throttle.wait(&form.name, address, Instant::now()) {
+    if check_account_name(&form.name).is_err() {
+        return render(
+            LoginPage {
+                next: &next,
+                name: "",
+                message: "Wrong name or password.",
+            },
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    // Counted as failed before the password is checked (and cleared on success), so
+    // guesses sent in parallel cannot all slip under the limit.
+    if let Some(wait) = local.throttle.attempt(&form.name, address, Instant::now()) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let message = format!("Too many failed sign-ins: try again in {minutes} minutes.");
         let mut response = render(
@@ -136,20 +154,28 @@ pub async fn sign_in(
         return response;
     }
     let (name, password, ttl) = (form.name.clone(), form.password, local.session_ttl);
+    // At most a few password checks at once: each takes ~19 MiB and a core for a while.
+    let Ok(_permit) = local.checking.clone().acquire_owned().await else {
+        return AppError::internal("the password check queue is closed").into_response();
+    };
     let started = state
         .run(move |storage, _| {
             let internal = |e: accounts::AccountError| AppError::internal(e.to_string());
             match accounts::check_password(storage, &name, &password).map_err(internal)? {
-                Some(account) => accounts::start_session(storage, &account.name, ttl)
-                    .map(Some)
-                    .map_err(internal),
+                Some(account) => accounts::start_session(
+                    storage,
+                    &account.name,
+                    account.password_hash.as_deref(),
+                    ttl,
+                )
+                .map_err(internal),
                 None => Ok(None),
             }
         })
         .await;
     match started {
         Ok(Some(session)) => {
-            local.throttle.succeeded(&form.name);
+            local.throttle.succeeded(&form.name, address);
             let secure = if state.site().https() { "; Secure" } else { "" };
             let cookie = format!(
                 "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
@@ -165,7 +191,7 @@ pub async fn sign_in(
             }
         }
         Ok(None) => {
-            local.throttle.failed(&form.name, address, Instant::now());
+            // Already counted by `attempt`.
             render(
                 LoginPage {
                     next: &next,
@@ -216,6 +242,10 @@ mod tests {
             ("//evil.example/", "/"),
             ("https://evil.example/", "/"),
             ("/\\evil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\n/evil.example", "/"),
+            ("/\r\nSet-Cookie:x", "/"),
+            ("/a b", "/"),
             ("", "/"),
         ] {
             assert_eq!(safe_next(given), kept, "{given}");

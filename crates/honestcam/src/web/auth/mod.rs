@@ -49,6 +49,9 @@ pub enum AuthMode {
     Local(LocalAuth),
 }
 
+/// Password checks allowed to run at once.
+pub const PASSWORD_CHECKS_AT_ONCE: usize = 2;
+
 /// Settings and state of local sign-in.
 #[derive(Debug, Clone)]
 pub struct LocalAuth {
@@ -56,6 +59,8 @@ pub struct LocalAuth {
     pub session_ttl: Duration,
     /// Failed sign-ins, counted.
     pub throttle: Arc<throttle::Throttle>,
+    /// Password checks running at once (each is slow and takes memory on purpose).
+    pub checking: Arc<tokio::sync::Semaphore>,
 }
 
 impl LocalAuth {
@@ -64,6 +69,7 @@ impl LocalAuth {
         LocalAuth {
             session_ttl,
             throttle: Arc::default(),
+            checking: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
         }
     }
 }
@@ -81,7 +87,9 @@ pub struct Identity {
 /// The least role a request needs: every page and API read needs a viewer, every
 /// change an editor, and the pages listing every user's progress an admin.
 pub fn required_role(method: &Method, path: &str) -> Role {
-    if path.ends_with("/study/admin") {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let admin = segments.windows(2).any(|w| w == ["study", "admin"]);
+    if admin {
         Role::Admin
     } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         Role::Viewer
@@ -196,7 +204,7 @@ async fn identify(
             let who = match verifier.verify(token).await {
                 Ok(who) => who,
                 Err(e) => {
-                    tracing::info!("Access token refused: {e}");
+                    tracing::debug!("Access token refused: {e}");
                     return Err(Box::new(|json| {
                         unauthorized(
                             "the Cloudflare Access token is not valid; sign in again",
@@ -205,7 +213,9 @@ async fn identify(
                     }));
                 }
             };
-            let name = who.name.clone();
+            // Emails are matched without regard to case, as mail systems do.
+            let name = who.name.to_lowercase();
+            let who_name = name.clone();
             let role = state
                 .run(move |storage, _| {
                     accounts::account(storage, &name).map_err(|e| AppError::internal(e.to_string()))
@@ -214,7 +224,7 @@ async fn identify(
                 .map_err(|e| -> Refusal { Box::new(move |json| e.json(json).into_response()) })?
                 .map_or(ACCESS_DEFAULT_ROLE, |a| a.role);
             Ok(Identity {
-                name: who.name,
+                name: who_name,
                 role,
             })
         }
@@ -283,6 +293,10 @@ mod tests {
             (Method::GET, "/study/admin", Role::Admin),
             (Method::GET, "/p/x/study/admin", Role::Admin),
             (Method::GET, "/api/p/x/study/admin", Role::Admin),
+            (Method::GET, "/study/admin/", Role::Admin),
+            (Method::GET, "/p/x/study/admin/export", Role::Admin),
+            (Method::HEAD, "/study/admin", Role::Admin),
+            (Method::GET, "/p/study/compliance/", Role::Viewer),
         ];
         for (method, path, role) in cases {
             assert_eq!(required_role(&method, path), role, "{method} {path}");

@@ -19,7 +19,23 @@ const MAX_KEYS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Account(String),
+    /// An IPv4 address, or an IPv6 /64 (one host usually holds a whole /64).
     Address(IpAddr),
+}
+
+fn address_key(address: IpAddr) -> Key {
+    match address {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            Key::Address(IpAddr::V6(segments.into()))
+        }
+        IpAddr::V6(v6) => Key::Address(IpAddr::V4(
+            v6.to_ipv4_mapped()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        )),
+        v4 => Key::Address(v4),
+    }
 }
 
 /// The failure counts.
@@ -32,40 +48,100 @@ impl Throttle {
     /// How long sign-ins for `account` from `address` must wait; `None` when allowed.
     pub fn wait(&self, account: &str, address: IpAddr, now: Instant) -> Option<Duration> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let over = |key: Key, limit: u32| {
-            map.get(&key).and_then(|(n, since)| {
-                let left = WINDOW.checked_sub(now.duration_since(*since))?;
-                (*n >= limit).then_some(left)
-            })
-        };
-        over(Key::Account(account.to_string()), PER_ACCOUNT)
-            .into_iter()
-            .chain(over(Key::Address(address), PER_ADDRESS))
-            .max()
+        held(&map, account, address, now)
+    }
+
+    /// Checks and counts a sign-in attempt in one step, before the password is
+    /// checked: `Some(wait)` when it must wait (nothing counted), else the attempt
+    /// counts as failed until [`Throttle::succeeded`] clears it.
+    pub fn attempt(&self, account: &str, address: IpAddr, now: Instant) -> Option<Duration> {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = held(&map, account, address, now);
+        if wait.is_none() {
+            count(
+                &mut map,
+                [Key::Account(account.to_string()), address_key(address)],
+                now,
+            );
+        }
+        wait
     }
 
     /// Counts a failed sign-in.
     pub fn failed(&self, account: &str, address: IpAddr, now: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, (_, since)| now.duration_since(*since) < WINDOW);
-        if map.len() >= MAX_KEYS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, (_, since))| *since)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        for key in [Key::Account(account.to_string()), Key::Address(address)] {
-            let entry = map.entry(key).or_insert((0, now));
-            entry.0 += 1;
-        }
+        count(
+            &mut map,
+            [Key::Account(account.to_string()), address_key(address)],
+            now,
+        );
     }
 
-    /// A successful sign-in clears the account's failures.
-    pub fn succeeded(&self, account: &str) {
+    /// A successful sign-in clears the account's failures (and the one attempt it
+    /// counted for its address).
+    pub fn succeeded(&self, account: &str, address: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&Key::Account(account.to_string()));
+        if let Some((n, _)) = map.get_mut(&address_key(address)) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// How long `account` or `address` is held, if it is.
+fn held(
+    map: &HashMap<Key, (u32, Instant)>,
+    account: &str,
+    address: IpAddr,
+    now: Instant,
+) -> Option<Duration> {
+    let over = |key: Key, limit: u32| {
+        map.get(&key).and_then(|(n, since)| {
+            let left = WINDOW.checked_sub(now.duration_since(*since))?;
+            (*n >= limit && !left.is_zero()).then_some(left)
+        })
+    };
+    over(Key::Account(account.to_string()), PER_ACCOUNT)
+        .into_iter()
+        .chain(over(address_key(address), PER_ADDRESS))
+        .max()
+}
+
+/// Adds one failure to each key. Windows that ended are dropped; when the map is full,
+/// the oldest window that is not over its limit goes, so flooding it with new keys
+/// cannot free an account that is held.
+fn count<const N: usize>(map: &mut HashMap<Key, (u32, Instant)>, keys: [Key; N], now: Instant) {
+    let ended = |since: &Instant| now.duration_since(*since) >= WINDOW;
+    for key in &keys {
+        if map.get(key).is_some_and(|(_, since)| ended(since)) {
+            map.remove(key);
+        }
+    }
+    if map.len() + N > MAX_KEYS {
+        map.retain(|_, (_, since)| !ended(since));
+    }
+    while map.len() + N > MAX_KEYS {
+        let oldest = map
+            .iter()
+            .filter(|(k, (n, _))| {
+                let limit = match k {
+                    Key::Account(_) => PER_ACCOUNT,
+                    Key::Address(_) => PER_ADDRESS,
+                };
+                *n < limit
+            })
+            .min_by_key(|(_, (_, since))| *since)
+            .map(|(k, _)| k.clone());
+        match oldest {
+            Some(k) => {
+                map.remove(&k);
+            }
+            // Every key is held: nothing new is remembered until windows end.
+            None => return,
+        }
+    }
+    for key in keys {
+        map.entry(key).or_insert((0, now)).0 += 1;
     }
 }
 
@@ -95,11 +171,48 @@ mod tests {
         }
         assert!(t.wait("someone", b, start).is_some(), "the address is held");
         assert_eq!(t.wait("someone", a, start), None);
-        t.succeeded("kim");
+        t.succeeded("kim", a);
         assert_eq!(
             t.wait("kim", a, start),
             None,
             "a success clears the account"
         );
+    }
+
+    #[test]
+    fn an_attempt_counts_before_the_password_is_checked() {
+        let t = Throttle::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let now = Instant::now();
+        // Guesses racing each other: each attempt is counted as it starts.
+        for _ in 0..PER_ACCOUNT {
+            assert_eq!(t.attempt("kim", a, now), None);
+        }
+        assert!(t.attempt("kim", a, now).is_some(), "the sixth waits");
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_net: IpAddr = "2001:db8::ffff".parse().unwrap();
+        for i in 0..PER_ADDRESS {
+            t.failed(&format!("g{i}"), v6, now);
+        }
+        assert!(
+            t.wait("x", same_net, now).is_some(),
+            "one /64 is one address"
+        );
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_does_not_free_a_held_account() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..PER_ACCOUNT {
+            t.failed("kim", a, now);
+        }
+        // Two keys a failure: enough to fill the map and go on past it.
+        for i in 0..(MAX_KEYS / 2 + 50) as u32 {
+            let from = IpAddr::from(i.to_be_bytes());
+            t.failed(&format!("flood{i}"), from, now);
+        }
+        assert!(t.wait("kim", a, now).is_some(), "still held");
     }
 }
