@@ -453,6 +453,29 @@ async fn sign_in(app: &App, name: &str, password: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `GET path` with the session cookie `cookie`; the status.
+async fn page_as(app: &App, path: &str, cookie: &str) -> StatusCode {
+    client()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Posts a note to ACT-004 with the session cookie `cookie`; the status.
+async fn note_as(app: &App, cookie: &str, note: &str) -> StatusCode {
+    client()
+        .post(app.url("/compliance/actions/ACT-004/note"))
+        .header("cookie", cookie)
+        .form(&[("note", note)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// The session cookie an answer sets (`name=value`).
 fn session(answer: &reqwest::Response) -> String {
     let set = answer.headers()["set-cookie"].to_str().unwrap();
@@ -505,38 +528,16 @@ async fn local_accounts_sign_in_change_what_their_role_allows_and_sign_out() {
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"));
     let kim = session(&answer);
 
-    let note = app.url("/compliance/actions/ACT-004/note");
-    let written = client()
-        .post(&note)
-        .header("cookie", &kim)
-        .form(&[("note", "signed in locally")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(written.status(), StatusCode::SEE_OTHER);
+    let written = note_as(&app, &kim, "signed in locally").await;
+    assert_eq!(written, StatusCode::SEE_OTHER);
     let events = honestcam::service::compliance::load_events(&f.storage(), &f.slug()).unwrap();
     assert_eq!(events.last().unwrap().actor, "kim");
 
     let lee = session(&sign_in(&app, "lee", "lee's long password").await);
-    let read = client()
-        .get(app.url("/compliance/"))
-        .header("cookie", &lee)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), StatusCode::OK, "a viewer reads");
-    let refused = client()
-        .post(&note)
-        .header("cookie", &lee)
-        .form(&[("note", "as a viewer")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        refused.status(),
-        StatusCode::FORBIDDEN,
-        "but changes nothing"
-    );
+    let read = page_as(&app, "/compliance/", &lee).await;
+    assert_eq!(read, StatusCode::OK, "a viewer reads");
+    let refused = note_as(&app, &lee, "as a viewer").await;
+    assert_eq!(refused, StatusCode::FORBIDDEN, "but changes nothing");
 
     // Signing out ends the session: the old cookie is worth nothing.
     let out = client()
@@ -552,14 +553,8 @@ async fn local_accounts_sign_in_change_what_their_role_allows_and_sign_out() {
             .unwrap()
             .contains("Max-Age=0")
     );
-    let after = client()
-        .post(&note)
-        .header("cookie", &kim)
-        .form(&[("note", "after signing out")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    let after = note_as(&app, &kim, "after signing out").await;
+    assert_eq!(after, StatusCode::UNAUTHORIZED);
 
     // An expired session is no session.
     let kim = session(&sign_in(&app, "kim", "kim's long password").await);
@@ -570,35 +565,16 @@ async fn local_accounts_sign_in_change_what_their_role_allows_and_sign_out() {
         [],
     )
     .unwrap();
-    let expired = client()
-        .get(app.url("/compliance/"))
-        .header("cookie", &kim)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        expired.status(),
-        StatusCode::SEE_OTHER,
-        "back to the login page"
-    );
+    let expired = page_as(&app, "/compliance/", &kim).await;
+    assert_eq!(expired, StatusCode::SEE_OTHER, "back to the login page");
 
     // A new password ends every session of the account.
-    let lee_again = client()
-        .get(app.url("/compliance/"))
-        .header("cookie", &lee)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(lee_again.status(), StatusCode::OK);
+    let lee_again = page_as(&app, "/compliance/", &lee).await;
+    assert_eq!(lee_again, StatusCode::OK);
     let out = f.run_stdin(&["user", "passwd", "lee"], "lee's new long password\n");
     assert!(out.status.success());
-    let lee_after = client()
-        .get(app.url("/compliance/"))
-        .header("cookie", &lee)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(lee_after.status(), StatusCode::SEE_OTHER);
+    let lee_after = page_as(&app, "/compliance/", &lee).await;
+    assert_eq!(lee_after, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

@@ -107,18 +107,7 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .await
         .unwrap();
     select.select_by_value("done").await.unwrap();
-    card.find(Locator::Css("input[name=note]"))
-        .await
-        .unwrap()
-        .send_keys("done in the browser")
-        .await
-        .unwrap();
-    card.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_status_form(&card, "done in the browser").await;
     // After the 303 back to the page: wait for the card whose note shows the change.
     c.wait()
         .for_element(Locator::XPath(
@@ -249,10 +238,22 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .for_element(Locator::Css("#action-ACT-005"))
         .await
         .unwrap();
+    submit_status_form(&card, "after signing in").await;
+    c.wait()
+        .for_element(Locator::XPath(
+            "//section[@id='action-ACT-005']//span[contains(., 'last changed by kim')]",
+        ))
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+}
+
+/// Types `note` into an action card's status form and submits it.
+async fn submit_status_form(card: &fantoccini::elements::Element, note: &str) {
     card.find(Locator::Css("input[name=note]"))
         .await
         .unwrap()
-        .send_keys("after signing in")
+        .send_keys(note)
         .await
         .unwrap();
     card.find(Locator::Css("button[type=submit]"))
@@ -261,13 +262,6 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .click()
         .await
         .unwrap();
-    c.wait()
-        .for_element(Locator::XPath(
-            "//section[@id='action-ACT-005']//span[contains(., 'last changed by kim')]",
-        ))
-        .await
-        .unwrap();
-    c.close().await.unwrap();
 }
 
 /// Serves `html` at `/` on a loopback port of its own (another origin than the
