@@ -93,6 +93,7 @@ pub fn create_user(storage: &Storage, slug: &Slug, name: &str) -> Result<StudyUs
         user_id: new_user_id(name)?,
         name: name.to_string(),
         created_at: jiff::Timestamp::now().to_string(),
+        owner: None,
     };
     upsert_user(storage, slug, &user)?;
     Ok(user)

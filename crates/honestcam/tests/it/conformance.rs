@@ -28,6 +28,7 @@ fn user(id: &str, name: &str, created_at: &str) -> StudyUser {
         user_id: UserId::parse(id).unwrap(),
         name: name.into(),
         created_at: created_at.into(),
+        owner: None,
     }
 }
 

@@ -21,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{AppError, AppState};
+pub use crate::domain::Identity;
 use crate::domain::Role;
 use crate::service::accounts;
 
@@ -38,16 +39,6 @@ pub enum AuthMode {
     None,
     /// Cloudflare Access in front: a valid token on every request.
     CloudflareAccess(access::AccessVerifier),
-}
-
-/// Who is asking.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// The name recorded as the actor of their changes: an email, a login,
-    /// `token:{name}` or `local`.
-    pub name: String,
-    /// What they may do.
-    pub role: Role,
 }
 
 /// The least role a request needs: every page and API read needs a viewer, every
