@@ -55,8 +55,8 @@ pub struct Args {
     access_certs_url: Option<String>,
     /// The URL people open, when it is not the listening address (behind Cloudflare
     /// Tunnel or a proxy), e.g. https://portal.example.org. Requests for another host
-    /// name, and writes posted from another site, are refused; with https, cookies are
-    /// Secure. Required when listening on every address (0.0.0.0).
+    /// name, and writes posted from another site, are refused. Required when listening
+    /// on every address (0.0.0.0).
     #[arg(long, env = "HONESTCAM_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
 }

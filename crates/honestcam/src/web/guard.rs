@@ -109,7 +109,8 @@ impl Site {
         })
     }
 
-    /// Whether cookies must be `Secure` (the public URL is https).
+    /// Whether the public URL is https (a cookie would then need `Secure`; the portal
+    /// sets none today).
     pub fn https(&self) -> bool {
         self.https
     }

@@ -145,7 +145,7 @@ async fn every_response_carries_the_security_headers() {
 }
 
 #[tokio::test]
-async fn the_study_cookie_is_secure_behind_https() {
+async fn the_study_pages_set_no_cookie_the_caller_is_the_study_identity() {
     let f = migrated();
     let app = f.spawn_app(&["--public-url", "https://portal.example.org"], &[]);
     let answer = client()
@@ -154,20 +154,19 @@ async fn the_study_cookie_is_secure_behind_https() {
         .send()
         .await
         .unwrap();
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(
-        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
-        "{cookie}"
-    );
-    let plain = f.spawn_app(&[], &[]);
-    let answer = client()
-        .post(plain.url("/study/name"))
-        .form(&[("name", "Lee")])
+    assert_eq!(answer.status(), 303);
+    assert!(answer.headers().get("set-cookie").is_none());
+    // A cookie naming another study user changes nothing: the caller is who studies.
+    let page = client()
+        .get(app.url("/study/"))
+        .header("cookie", "honestcam_study_user=u1")
         .send()
         .await
         .unwrap();
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(page.headers().get("set-cookie").is_none());
+    let page = page.text().await.unwrap();
+    assert!(page.contains(">Kim</strong>"), "{page}");
+    assert!(!page.contains("Dana Ortiz"), "u1 is Dana Ortiz");
 }
 
 #[tokio::test]
