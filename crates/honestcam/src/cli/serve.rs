@@ -60,8 +60,9 @@ pub struct Args {
     session_hours: u64,
     /// The URL people open, when it is not the listening address (behind Cloudflare
     /// Tunnel or a proxy), e.g. https://portal.example.org. Requests for another host
-    /// name, and writes posted from another site, are refused; with https, cookies are
-    /// Secure. Required when listening on every address (0.0.0.0).
+    /// name, and writes posted from another site, are refused; with https, the sign-in
+    /// cookie of --auth local is Secure. Required when listening on every address
+    /// (0.0.0.0).
     #[arg(long, env = "HONESTCAM_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
 }

@@ -44,6 +44,24 @@ impl fmt::Display for Role {
     }
 }
 
+/// Who is asking: established by the web layer for every request (an Access email, a
+/// local login, `token:{name}`, or `local`), and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The name recorded as the actor of their changes and as the owner of their study
+    /// user: an email, a login, `token:{name}` or `local`.
+    pub name: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+impl Identity {
+    /// Whether they are an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role.allows(Role::Admin)
+    }
+}
+
 /// A role name that is none of `viewer`, `editor`, `admin`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown role {0:?}: use viewer, editor or admin")]

@@ -6,7 +6,8 @@
 //! - [`account`]: roles and account names: who may do what;
 //! - [`compliance`]: statuses, the baseline, events, changes, an action's state;
 //! - [`fold`]: `apply_events`, folding events over the baseline;
-//! - [`study`]: study users and their progress blobs;
+//! - [`study`]: study users, their owners and progress blobs, and who may read or
+//!   change which;
 //! - [`questions`] and [`quiz`]: the CAM question bank and scoring.
 
 pub mod account;
@@ -16,10 +17,10 @@ pub mod questions;
 pub mod quiz;
 pub mod study;
 
-pub use account::{Role, RoleError};
+pub use account::{Identity, Role, RoleError};
 pub use compliance::{
     ActionState, Baseline, BaselineAction, BaselineError, Change, Event, Note, PayloadError,
     PropertyInfo, Status, StatusError,
 };
 pub use fold::{Applied, ComplianceState, apply_events};
-pub use study::{Progress, StudyUser, UserId, UserIdError};
+pub use study::{Access, Progress, StudyUser, UserId, UserIdError};

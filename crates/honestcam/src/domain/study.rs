@@ -1,8 +1,15 @@
-//! Study users and progress.
+//! Study users, who owns them, and their progress.
+//!
+//! A study user belongs to the identity that created it (its `owner`): only the owner
+//! changes its progress (and only as an editor or admin), and only the owner and
+//! admins read it. Users from before identities have no owner: admins read them, and
+//! nobody changes them through the portal. [`access`] is that rule, in one place.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use super::account::{Identity, Role};
 
 /// A user's progress: any JSON object, saved whole (last write wins).
 pub type Progress = serde_json::Map<String, serde_json::Value>;
@@ -65,6 +72,42 @@ pub struct StudyUser {
     pub name: String,
     /// When the user was created (RFC 3339).
     pub created_at: String,
+    /// The identity that created it ([`Identity::name`]); `None` for users from before
+    /// study identities (legacy users).
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+impl StudyUser {
+    /// What `who` may do with this user's progress.
+    pub fn access(&self, who: &Identity) -> Access {
+        access(self.owner.as_deref(), who)
+    }
+}
+
+/// What a caller may do with a study user's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Nothing; not even learn whether the user exists.
+    None,
+    /// Read it.
+    Read,
+    /// Read and change it.
+    Write,
+}
+
+/// What `who` may do with the progress of a user owned by `owner` (`None`: a legacy
+/// user, or an id no user has): the owner writes if an editor and reads if a viewer;
+/// an admin reads everyone's; nobody else sees anything.
+pub fn access(owner: Option<&str>, who: &Identity) -> Access {
+    let own = owner == Some(who.name.as_str());
+    if own && who.role.allows(Role::Editor) {
+        Access::Write
+    } else if own || who.is_admin() {
+        Access::Read
+    } else {
+        Access::None
+    }
 }
 
 #[cfg(test)]
@@ -78,5 +121,42 @@ mod tests {
         for bad in ["", "../x", "a/b", "a.b", "a b", &"x".repeat(65)] {
             assert!(UserId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn who(name: &str, role: Role) -> Identity {
+        Identity {
+            name: name.into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn the_owner_writes_an_admin_reads_and_nobody_else_sees() {
+        let kim = Some("kim@example.org");
+        let cases = [
+            (kim, who("kim@example.org", Role::Editor), Access::Write),
+            (kim, who("kim@example.org", Role::Admin), Access::Write),
+            (kim, who("kim@example.org", Role::Viewer), Access::Read),
+            (kim, who("lee@example.org", Role::Admin), Access::Read),
+            (kim, who("lee@example.org", Role::Editor), Access::None),
+            (kim, who("lee@example.org", Role::Viewer), Access::None),
+            (kim, who("KIM@example.org", Role::Editor), Access::None),
+            // Legacy users (and ids nobody has): admins read, nobody writes.
+            (None, who("local", Role::Admin), Access::Read),
+            (None, who("kim@example.org", Role::Editor), Access::None),
+        ];
+        for (owner, caller, expected) in cases {
+            assert_eq!(access(owner, &caller), expected, "{owner:?} {caller:?}");
+        }
+        let user = StudyUser {
+            user_id: UserId::parse("u1").unwrap(),
+            name: "Kim".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            owner: kim.map(String::from),
+        };
+        assert_eq!(
+            user.access(&who("kim@example.org", Role::Editor)),
+            Access::Write
+        );
     }
 }

@@ -215,6 +215,7 @@ pub fn write_demo(
             user_id: UserId::parse(id).ok()?,
             name: name.to_string(),
             created_at: format!("2026-01-0{}T09:00:00Z", i + 1),
+            owner: None,
         })
     })
     .collect();

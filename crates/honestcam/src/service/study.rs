@@ -1,13 +1,20 @@
 //! Study users, progress, and answering the quiz, on whichever backend the property
-//! is on. Answers by one user are serialised: reading the blob, recording the answer
-//! and saving it happen in one unit of work (see
+//! is on, for an identity. Every portal request goes through the functions that take
+//! an [`Identity`]: they decide, by [`crate::domain::study::access`], whose user and
+//! progress the caller may see or change. Each identity has at most one study user per
+//! property, created on first use ([`own_user_or_create`]).
+//!
+//! Answers by one user are serialised: reading the blob, recording the answer and
+//! saving it happen in one unit of work (see
 //! [`crate::storage::PropertyStore::update_progress`]), so concurrent answers all land.
+//! The functions without an identity ([`users`], [`upsert_user`], [`progress`],
+//! [`save_progress`], [`all_progress`]) are for commands and tests: they check nothing.
 
 use crate::domain::quiz::{self, AnswerRecord, QuizError, Summary};
-use crate::domain::{Progress, StudyUser, UserId, UserIdError};
+use crate::domain::{Access, Identity, Progress, Role, StudyUser, UserId, UserIdError};
 use crate::property::Slug;
 use crate::service::compliance::new_event_id;
-use crate::storage::{Storage, StoreError};
+use crate::storage::{PropertyStore, Storage, StoreError};
 
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 80;
@@ -24,6 +31,31 @@ pub enum StudyError {
     /// The answer or the stored blob is not acceptable.
     #[error(transparent)]
     Quiz(#[from] QuizError),
+    /// The user is not the caller's (or the caller only reads it): the same answer
+    /// whether or not it exists, to whoever may not know.
+    #[error("{who} may not {} the progress of study user {user}", if *.write { "change" } else { "read" })]
+    NotYours {
+        /// The caller.
+        who: String,
+        /// The user asked for.
+        user: UserId,
+        /// Whether it was a change.
+        write: bool,
+    },
+    /// Only editors and admins keep progress of their own.
+    #[error("{who} is a {role}; answering and keeping study progress needs an editor")]
+    NotEditor {
+        /// The caller.
+        who: String,
+        /// Their role.
+        role: Role,
+    },
+    /// No such user (told only to whoever may read anyone's).
+    #[error("no study user {0}")]
+    UnknownUser(UserId),
+    /// The user has saved nothing yet.
+    #[error("no progress saved for {0}")]
+    NoProgress(UserId),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -34,7 +66,8 @@ pub fn users(storage: &Storage, slug: &Slug) -> Result<Vec<StudyUser>, StoreErro
     storage.read(slug)?.users()
 }
 
-/// Adds or renames a study user.
+/// Adds a study user or replaces the one with its id (no check: for commands and
+/// tests).
 pub fn upsert_user(storage: &Storage, slug: &Slug, user: &StudyUser) -> Result<(), StoreError> {
     storage.write(slug)?.upsert_user(user)
 }
@@ -48,7 +81,8 @@ pub fn progress(
     storage.read(slug)?.progress(user)
 }
 
-/// Replaces `user`'s whole progress blob (last write wins).
+/// Replaces `user`'s whole progress blob, last write wins (no check: for commands
+/// and tests).
 pub fn save_progress(
     storage: &Storage,
     slug: &Slug,
@@ -83,32 +117,192 @@ pub fn new_user_id(name: &str) -> Result<UserId, UserIdError> {
     UserId::parse(&text)
 }
 
-/// Creates a study user with display name `name`.
-pub fn create_user(storage: &Storage, slug: &Slug, name: &str) -> Result<StudyUser, StudyError> {
+/// `name` trimmed, if it is a usable display name.
+fn display_name(name: &str) -> Result<String, StudyError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(StudyError::BadName);
     }
-    let user = StudyUser {
-        user_id: new_user_id(name)?,
-        name: name.to_string(),
+    Ok(name.to_string())
+}
+
+/// The display name an identity starts with: its name, cut to [`MAX_NAME_CHARS`].
+pub fn default_name(who: &Identity) -> String {
+    who.name.chars().take(MAX_NAME_CHARS).collect()
+}
+
+/// A new study user owned by `who`, named `name`.
+fn new_user(who: &Identity, name: String) -> Result<StudyUser, StudyError> {
+    Ok(StudyUser {
+        user_id: new_user_id(&name)?,
+        name,
         created_at: jiff::Timestamp::now().to_string(),
+        owner: Some(who.name.clone()),
+    })
+}
+
+/// `who`'s study user of the property, if they have one.
+pub fn own_user(
+    storage: &Storage,
+    slug: &Slug,
+    who: &Identity,
+) -> Result<Option<StudyUser>, StoreError> {
+    storage.read(slug)?.owned_user(&who.name)
+}
+
+/// The study users `who` may see: everyone for an admin (legacy users too), else
+/// their own, if any.
+pub fn visible_users(
+    storage: &Storage,
+    slug: &Slug,
+    who: &Identity,
+) -> Result<Vec<StudyUser>, StoreError> {
+    if who.is_admin() {
+        users(storage, slug)
+    } else {
+        Ok(own_user(storage, slug, who)?.into_iter().collect())
+    }
+}
+
+/// `who`'s study user within `store`, stored now (named `name`, else after the
+/// identity) if they have none; and whether it was.
+fn own_user_in(
+    store: &PropertyStore,
+    who: &Identity,
+    name: Option<&str>,
+) -> Result<(StudyUser, bool), StudyError> {
+    if !who.role.allows(Role::Editor) {
+        return Err(StudyError::NotEditor {
+            who: who.name.clone(),
+            role: who.role,
+        });
+    }
+    if let Some(user) = store.owned_user(&who.name)? {
+        return Ok((user, false));
+    }
+    let name = match name {
+        Some(name) => display_name(name)?,
+        None => default_name(who),
     };
-    upsert_user(storage, slug, &user)?;
+    let candidate = new_user(who, name)?;
+    let stored = store.insert_owned_user(&candidate)?;
+    let created = stored.user_id == candidate.user_id;
+    Ok((stored, created))
+}
+
+/// `who`'s study user, created (named `name`, else after the identity) on first use;
+/// and whether it was created now. Two first uses at once create one. Editors and
+/// admins only.
+pub fn own_user_or_create(
+    storage: &Storage,
+    slug: &Slug,
+    who: &Identity,
+    name: Option<&str>,
+) -> Result<(StudyUser, bool), StudyError> {
+    own_user_in(&storage.write(slug)?, who, name)
+}
+
+/// Renames `who`'s study user (created with that name if they have none yet).
+pub fn rename_own_user(
+    storage: &Storage,
+    slug: &Slug,
+    who: &Identity,
+    name: &str,
+) -> Result<StudyUser, StudyError> {
+    let name = display_name(name)?;
+    let store = storage.write(slug)?;
+    let (mut user, created) = own_user_in(&store, who, Some(&name))?;
+    if !created && user.name != name {
+        store.rename_user(&user.user_id, &name)?;
+        user.name = name;
+    }
     Ok(user)
 }
 
-/// Records an answer in the user's progress and saves the whole blob, as one unit.
+/// What `who` may do with `user`'s progress, looked up in `store`: an id nobody has
+/// counts as a user without an owner (admins only).
+fn access_to(
+    store: &PropertyStore,
+    who: &Identity,
+    user: &UserId,
+) -> Result<(Option<StudyUser>, Access), StoreError> {
+    let found = store.user(user)?;
+    let access = match &found {
+        Some(u) => u.access(who),
+        None => crate::domain::study::access(None, who),
+    };
+    Ok((found, access))
+}
+
+/// `user`'s progress, for `who`: the owner's own, or anyone's for an admin.
+pub fn progress_for(
+    storage: &Storage,
+    slug: &Slug,
+    who: &Identity,
+    user: &UserId,
+) -> Result<Progress, StudyError> {
+    let store = storage.read(slug)?;
+    let (found, access) = access_to(&store, who, user)?;
+    if access == Access::None {
+        return Err(StudyError::NotYours {
+            who: who.name.clone(),
+            user: user.clone(),
+            write: false,
+        });
+    }
+    match store.progress(user)? {
+        Some(blob) => Ok(blob),
+        None if found.is_some() => Err(StudyError::NoProgress(user.clone())),
+        None => Err(StudyError::UnknownUser(user.clone())),
+    }
+}
+
+/// Checks, within `store`, that `who` may change `user`'s progress.
+fn check_writes(store: &PropertyStore, who: &Identity, user: &UserId) -> Result<(), StudyError> {
+    match access_to(store, who, user)? {
+        (_, Access::Write) => Ok(()),
+        (None, Access::Read) => Err(StudyError::UnknownUser(user.clone())),
+        _ => Err(StudyError::NotYours {
+            who: who.name.clone(),
+            user: user.clone(),
+            write: true,
+        }),
+    }
+}
+
+/// Replaces the whole progress blob of `user`, which must be `who`'s own.
+pub fn save_progress_for(
+    storage: &Storage,
+    slug: &Slug,
+    who: &Identity,
+    user: &UserId,
+    progress: &Progress,
+) -> Result<(), StudyError> {
+    let store = storage.write(slug)?;
+    check_writes(&store, who, user)?;
+    Ok(store.save_progress(user, progress)?)
+}
+
+/// Records an answer in the progress of `who`'s own user and saves the whole blob, as
+/// one unit. `user`, if given, must be that user; if not, it is created on first use.
 pub fn answer(
     storage: &Storage,
     slug: &Slug,
-    user: &UserId,
+    who: &Identity,
+    user: Option<&UserId>,
     question: &str,
     choice: usize,
 ) -> Result<(AnswerRecord, Summary), StudyError> {
     let at = jiff::Timestamp::now().to_string();
     let store = storage.write(slug)?;
-    let recorded = store.update_progress(user, |blob| {
+    let user = match user {
+        Some(user) => {
+            check_writes(&store, who, user)?;
+            user.clone()
+        }
+        None => own_user_in(&store, who, None)?.0.user_id,
+    };
+    let recorded = store.update_progress(&user, |blob| {
         let record = quiz::record_answer(blob, question, choice, &at)?;
         let summary = quiz::summarize(blob)?;
         Ok::<_, QuizError>((record, summary))

@@ -519,7 +519,91 @@ impl PropertyStore<'_> {
         }
     }
 
-    /// Adds or renames a study user.
+    /// The property's study user with id `user`, if any.
+    pub fn user(&self, user: &UserId) -> Result<Option<StudyUser>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => match self.storage.study_db_existing()? {
+                Some(db) => Ok(db.read(|c| study_repo::user(c, self.slug(), user))?),
+                None => Ok(None),
+            },
+            Kind::Json => Ok(legacy::read_users(&self.paths)?
+                .unwrap_or_default()
+                .into_iter()
+                .find(|u| u.user_id == *user)),
+        }
+    }
+
+    /// The property's study user that `owner` owns, if any.
+    pub fn owned_user(&self, owner: &str) -> Result<Option<StudyUser>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => match self.storage.study_db_existing()? {
+                Some(db) => Ok(db.read(|c| study_repo::owned_user(c, self.slug(), owner))?),
+                None => Ok(None),
+            },
+            Kind::Json => Ok(legacy::read_users(&self.paths)?
+                .unwrap_or_default()
+                .into_iter()
+                .find(|u| u.owner.as_deref() == Some(owner))),
+        }
+    }
+
+    /// The study user that `user.owner` owns: `user` stored if the owner has none yet,
+    /// else the one stored, unchanged. One unit: concurrent calls for one owner store
+    /// one user (the unique index on SQLite, the exclusive lock on JSON).
+    pub fn insert_owned_user(&self, user: &StudyUser) -> Result<StudyUser, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => {
+                let _study = RwDirLock::shared(self.storage.data.path())?;
+                Ok(self
+                    .storage
+                    .study_db()?
+                    .write(|c| study_repo::insert_owned_user(c, self.slug(), user))?)
+            }
+            Kind::Json => {
+                self.check_exclusive()?;
+                let Some(owner) = user.owner.as_deref() else {
+                    return Err(DbError::NoOwner(user.user_id.clone()).into());
+                };
+                Ok(legacy::update_users(&self.paths, |users| {
+                    match users.iter().find(|u| u.owner.as_deref() == Some(owner)) {
+                        Some(stored) => stored.clone(),
+                        None => {
+                            users.push(user.clone());
+                            user.clone()
+                        }
+                    }
+                })?)
+            }
+        }
+    }
+
+    /// Changes the display name of `user`; returns whether it exists.
+    pub fn rename_user(&self, user: &UserId, name: &str) -> Result<bool, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(_) => {
+                let _study = RwDirLock::shared(self.storage.data.path())?;
+                Ok(self
+                    .storage
+                    .study_db()?
+                    .write(|c| study_repo::rename_user(c, self.slug(), user, name))?)
+            }
+            Kind::Json => {
+                self.check_exclusive()?;
+                Ok(legacy::update_users(&self.paths, |users| {
+                    match users.iter_mut().find(|u| u.user_id == *user) {
+                        Some(found) => {
+                            found.name = name.to_string();
+                            true
+                        }
+                        None => false,
+                    }
+                })?)
+            }
+        }
+    }
+
+    /// Adds a study user, or replaces the one with its id (every field, the owner too):
+    /// for imports, commands and tests; the portal inserts and renames only.
     pub fn upsert_user(&self, user: &StudyUser) -> Result<(), StoreError> {
         match &self.kind {
             Kind::Sqlite(_) => {
@@ -531,12 +615,12 @@ impl PropertyStore<'_> {
             }
             Kind::Json => {
                 self.check_exclusive()?;
-                let mut users = legacy::read_users(&self.paths)?.unwrap_or_default();
-                match users.iter_mut().find(|u| u.user_id == user.user_id) {
-                    Some(existing) => *existing = user.clone(),
-                    None => users.push(user.clone()),
-                }
-                Ok(legacy::write_users(&self.paths, &users)?)
+                Ok(legacy::update_users(&self.paths, |users| {
+                    match users.iter_mut().find(|u| u.user_id == user.user_id) {
+                        Some(existing) => *existing = user.clone(),
+                        None => users.push(user.clone()),
+                    }
+                })?)
             }
         }
     }

@@ -6,15 +6,17 @@
 //! | GET | `/api/properties` | slug, name and backend of every property |
 //! | GET | `/api/p/{slug}/actions[?status=]` | actions with their current state |
 //! | POST | `/api/p/{slug}/actions/{id}/events` | `{"type", "payload"}`: append an event (201) |
-//! | GET | `/api/p/{slug}/study/users` | study users |
-//! | POST | `/api/p/{slug}/study/users` | `{"name"}`: create a user (201) |
-//! | GET/PUT | `/api/p/{slug}/study/progress/{user_id}` | a user's whole progress blob |
-//! | POST | `/api/p/{slug}/study/answers` | `{"user_id", "question", "choice"}`: record an answer |
+//! | GET | `/api/p/{slug}/study/users` | the caller's study user (every user for an admin) |
+//! | POST | `/api/p/{slug}/study/users` | `{"name"?}`: the caller's study user, created (201) or as it was (200) |
+//! | GET/PUT | `/api/p/{slug}/study/progress/{user_id}` | a user's whole progress blob: the owner reads and writes, an admin reads |
+//! | POST | `/api/p/{slug}/study/answers` | `{"user_id"?, "question", "choice"}`: record an answer as the caller's own user |
 //! | GET | `/api/p/{slug}/study/admin` | every user's summary (admins) |
 //!
 //! Every route needs an identity (see `web::auth`): `Authorization: Bearer <token>`
 //! works in every mode. Reads need a viewer, changes an editor. The actor of a change
-//! is the caller; a body that names an `actor` is refused.
+//! is the caller; a body that names an `actor` is refused. A study user belongs to the
+//! identity that created it: anyone else gets 403 for it (an admin may read it), and
+//! 404 for a user that does not exist is told only to admins.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -28,7 +30,9 @@ use super::compliance::{action_param, actions, apply, parse_filter, shown};
 use super::{AppError, AppState, Prop};
 use crate::domain::{Change, PayloadError, UserId, quiz};
 use crate::service::compliance::Unchanged;
-use crate::service::study::{self as store, answer, create_user};
+use crate::service::study::{
+    self as store, answer, own_user_or_create, progress_for, save_progress_for, visible_users,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -140,10 +144,15 @@ async fn post_event(
     Ok((StatusCode::CREATED, Json(json!({"event": events.first()}))))
 }
 
-async fn list_users(State(state): State<AppState>, prop: Prop) -> Result<Json<Value>, AppError> {
+/// The caller's own study user, or every user for an admin.
+async fn list_users(
+    State(state): State<AppState>,
+    prop: Prop,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, AppError> {
     let slug = prop.slug.clone();
     let users = state
-        .run(move |storage, _| Ok(store::users(storage, &slug)?))
+        .run(move |storage, _| Ok(visible_users(storage, &slug, &caller)?))
         .await
         .map_err(api)?;
     Ok(Json(json!({"users": users})))
@@ -151,20 +160,37 @@ async fn list_users(State(state): State<AppState>, prop: Prop) -> Result<Json<Va
 
 #[derive(Debug, Deserialize)]
 struct NewUser {
-    name: String,
+    /// The display name of a new user (the identity's name if absent); an existing
+    /// user keeps theirs.
+    #[serde(default)]
+    name: Option<String>,
 }
 
+/// The caller's own study user: 201 if created now, 200 if it was there.
 async fn post_user(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let slug = prop.slug.clone();
-    let user = state
-        .run(move |storage, _| Ok(create_user(storage, &slug, &body.name)?))
+    let (user, created) = state
+        .run(move |storage, _| {
+            Ok(own_user_or_create(
+                storage,
+                &slug,
+                &caller,
+                body.name.as_deref(),
+            )?)
+        })
         .await
         .map_err(api)?;
-    Ok((StatusCode::CREATED, Json(json!({"user": user}))))
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({"user": user}))))
 }
 
 fn user_param(params: &[(String, String)]) -> Result<UserId, AppError> {
@@ -176,29 +202,27 @@ fn user_param(params: &[(String, String)]) -> Result<UserId, AppError> {
     UserId::parse(raw).map_err(|e| api(AppError::unprocessable(e.to_string())))
 }
 
+/// A user's progress: the owner's own, or anyone's for an admin.
 async fn get_progress(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Path(params): Path<Vec<(String, String)>>,
 ) -> Result<Json<Value>, AppError> {
     let user = user_param(&params)?;
     let slug = prop.slug.clone();
-    let shown = user.clone();
     let blob = state
-        .run(move |storage, _| Ok(store::progress(storage, &slug, &user)?))
+        .run(move |storage, _| Ok(progress_for(storage, &slug, &caller, &user)?))
         .await
         .map_err(api)?;
-    match blob {
-        Some(b) => Ok(Json(Value::Object(b))),
-        None => Err(api(AppError::not_found(format!(
-            "no progress saved for {shown}"
-        )))),
-    }
+    Ok(Json(Value::Object(blob)))
 }
 
+/// Replaces the whole progress of the caller's own user.
 async fn put_progress(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Path(params): Path<Vec<(String, String)>>,
     Json(body): Json<Value>,
 ) -> Result<StatusCode, AppError> {
@@ -210,7 +234,7 @@ async fn put_progress(
     };
     let slug = prop.slug.clone();
     state
-        .run(move |storage, _| Ok(store::save_progress(storage, &slug, &user, &blob)?))
+        .run(move |storage, _| Ok(save_progress_for(storage, &slug, &caller, &user, &blob)?))
         .await
         .map_err(api)?;
     Ok(StatusCode::NO_CONTENT)
@@ -218,21 +242,39 @@ async fn put_progress(
 
 #[derive(Debug, Deserialize)]
 struct AnswerBody {
-    user_id: String,
+    /// Must be the caller's own user if given; absent: the caller's own (created on
+    /// first use).
+    #[serde(default)]
+    user_id: Option<String>,
     question: String,
     choice: usize,
 }
 
+/// Records an answer as the caller's own user.
 async fn post_answer(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Json(body): Json<AnswerBody>,
 ) -> Result<Json<Value>, AppError> {
-    let user =
-        UserId::parse(&body.user_id).map_err(|e| api(AppError::unprocessable(e.to_string())))?;
+    let user = body
+        .user_id
+        .as_deref()
+        .map(UserId::parse)
+        .transpose()
+        .map_err(|e| api(AppError::unprocessable(e.to_string())))?;
     let slug = prop.slug.clone();
     let (record, summary) = state
-        .run(move |storage, _| Ok(answer(storage, &slug, &user, &body.question, body.choice)?))
+        .run(move |storage, _| {
+            Ok(answer(
+                storage,
+                &slug,
+                &caller,
+                user.as_ref(),
+                &body.question,
+                body.choice,
+            )?)
+        })
         .await
         .map_err(api)?;
     Ok(Json(json!({"answer": record, "summary": summary})))

@@ -101,6 +101,12 @@ impl From<StudyError> for AppError {
     fn from(e: StudyError) -> AppError {
         match e {
             StudyError::BadName | StudyError::Quiz(_) => AppError::unprocessable(e.to_string()),
+            StudyError::NotYours { .. } | StudyError::NotEditor { .. } => {
+                AppError::forbidden(e.to_string())
+            }
+            StudyError::UnknownUser(_) | StudyError::NoProgress(_) => {
+                AppError::not_found(e.to_string())
+            }
             StudyError::Id(_) => AppError::internal(chain(&e)),
             StudyError::Store(e) => e.into(),
         }

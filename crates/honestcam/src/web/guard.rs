@@ -109,7 +109,7 @@ impl Site {
         })
     }
 
-    /// Whether cookies must be `Secure` (the public URL is https).
+    /// Whether the public URL is https (the sign-in cookie is then `Secure`).
     pub fn https(&self) -> bool {
         self.https
     }

@@ -1,22 +1,20 @@
-//! `/study/`: the CAM quiz. A user picks or enters a display name (kept in a cookie),
-//! answers questions, sees the score and the topics that need work. Every answer saves
-//! the user's whole progress blob. `/study/admin` lists every user's progress (admins).
+//! `/study/`: the CAM quiz. Each signed-in identity has its own study user per
+//! property, created on first use and named after the identity until renamed through
+//! the name form; the identity comes from [`Caller`], never from a cookie. The caller
+//! answers questions, sees the score and the topics that need work; every answer saves
+//! their whole progress blob. `/study/admin` lists every user's progress (admins).
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::{AppError, AppState, Prop};
 use crate::domain::questions::{self, Question};
-use crate::domain::{UserId, quiz};
-use crate::service::study::{self as store, answer, create_user};
-
-/// Cookie holding the study user's id.
-pub const USER_COOKIE: &str = "honestcam_study_user";
+use crate::domain::{Role, quiz};
+use crate::service::study::{self as store, answer, default_name, rename_own_user};
 
 struct Feedback {
     correct: bool,
@@ -35,8 +33,10 @@ struct ShownQuestion {
 #[template(path = "study.html")]
 struct Page {
     base: String,
-    user: Option<String>,
-    users: Vec<(String, String)>,
+    /// The display name: the caller's study user's, or the one it will start with.
+    user: String,
+    /// Whether the caller may answer and rename (an editor or admin).
+    can_write: bool,
     answered: u32,
     correct: u32,
     percent: u32,
@@ -46,84 +46,61 @@ struct Page {
     question: Option<ShownQuestion>,
 }
 
-fn cookie_user(headers: &HeaderMap) -> Option<UserId> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == USER_COOKIE)
-        .and_then(|(_, v)| UserId::parse(v).ok())
-}
-
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     #[serde(default)]
     answered: Option<String>,
 }
 
+/// The caller's own study user and progress (nothing is created by looking).
 pub async fn page(
     State(state): State<AppState>,
     prop: Prop,
-    headers: HeaderMap,
+    Caller(caller): Caller,
     Query(q): Query<PageQuery>,
 ) -> Result<Html<String>, AppError> {
     let slug = prop.slug.clone();
-    let cookie = cookie_user(&headers);
-    let (users, current) = state
-        .run(move |storage, _| {
-            let users = store::users(storage, &slug)?;
-            let current =
-                match cookie.and_then(|id| users.iter().find(|u| u.user_id == id).cloned()) {
-                    Some(u) => Some((
-                        u.clone(),
-                        store::progress(storage, &slug, &u.user_id)?.unwrap_or_default(),
-                    )),
-                    None => None,
-                };
-            Ok((users, current))
-        })
+    let who = caller.clone();
+    let (name, blob) = state
+        .run(
+            move |storage, _| match store::own_user(storage, &slug, &who)? {
+                Some(u) => {
+                    let blob = store::progress(storage, &slug, &u.user_id)?.unwrap_or_default();
+                    Ok((u.name, blob))
+                }
+                None => Ok((default_name(&who), Default::default())),
+            },
+        )
         .await?;
+    let summary = quiz::summarize(&blob).map_err(|e| AppError::unprocessable(e.to_string()))?;
     let mut page = Page {
         base: prop.base,
-        user: None,
-        users: users
-            .iter()
-            .map(|u| (u.user_id.to_string(), u.name.clone()))
-            .collect(),
-        answered: 0,
-        correct: 0,
-        percent: 0,
+        user: name,
+        can_write: caller.role.allows(Role::Editor),
+        answered: summary.answered,
+        correct: summary.correct,
+        percent: summary.percent,
         total: questions::QUESTIONS.len() as u32,
-        weak: Vec::new(),
+        weak: summary.weak_topics().map(|t| t.label).collect(),
         feedback: None,
         question: None,
     };
-    if let Some((user, blob)) = current {
-        let summary = quiz::summarize(&blob).map_err(|e| AppError::unprocessable(e.to_string()))?;
-        page.user = Some(user.name);
-        page.answered = summary.answered;
-        page.correct = summary.correct;
-        page.percent = summary.percent;
-        page.weak = summary.weak_topics().map(|t| t.label).collect();
-        if let Some(qid) = q.answered.as_deref()
-            && let (Some(question), Some(record)) = (
-                questions::find(qid),
-                quiz::answer_for(&blob, qid).ok().flatten(),
-            )
-        {
-            page.feedback = Some(feedback(question, record.correct));
-        }
-        page.question = quiz::next_question(&blob)
-            .map_err(|e| AppError::unprocessable(e.to_string()))?
-            .map(|q| ShownQuestion {
-                id: q.id,
-                prompt: q.prompt,
-                topic: q.topic.label(),
-                choices: q.choices,
-            });
+    if let Some(qid) = q.answered.as_deref()
+        && let (Some(question), Some(record)) = (
+            questions::find(qid),
+            quiz::answer_for(&blob, qid).ok().flatten(),
+        )
+    {
+        page.feedback = Some(feedback(question, record.correct));
     }
+    page.question = quiz::next_question(&blob)
+        .map_err(|e| AppError::unprocessable(e.to_string()))?
+        .map(|q| ShownQuestion {
+            id: q.id,
+            prompt: q.prompt,
+            topic: q.topic.label(),
+            choices: q.choices,
+        });
     Ok(Html(
         page.render()
             .map_err(|e| AppError::internal(e.to_string()))?,
@@ -142,39 +119,20 @@ fn feedback(q: &'static Question, correct: bool) -> Feedback {
 pub struct NameForm {
     #[serde(default)]
     name: String,
-    #[serde(default)]
-    user_id: String,
 }
 
+/// Renames the caller's own study user (creating it with that name on first use).
 pub async fn post_name(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Form(form): Form<NameForm>,
-) -> Result<Response, AppError> {
+) -> Result<Redirect, AppError> {
     let slug = prop.slug.clone();
-    let user_id = if form.user_id.is_empty() {
-        state
-            .run(move |storage, _| Ok(create_user(storage, &slug, &form.name)?.user_id))
-            .await?
-    } else {
-        let wanted =
-            UserId::parse(&form.user_id).map_err(|e| AppError::unprocessable(e.to_string()))?;
-        let known = state
-            .run(move |storage, _| Ok(store::users(storage, &slug)?))
-            .await?;
-        if !known.iter().any(|u| u.user_id == wanted) {
-            return Err(AppError::not_found(format!("no study user {wanted}")));
-        }
-        wanted
-    };
-    let mut response = Redirect::to(&format!("{}/study/", prop.base)).into_response();
-    let secure = if state.site().https() { "; Secure" } else { "" };
-    let cookie = format!(
-        "{USER_COOKIE}={user_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}"
-    );
-    let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
-    response.headers_mut().insert(SET_COOKIE, value);
-    Ok(response)
+    state
+        .run(move |storage, _| Ok(rename_own_user(storage, &slug, &caller, &form.name)?))
+        .await?;
+    Ok(Redirect::to(&format!("{}/study/", prop.base)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,19 +141,26 @@ pub struct AnswerForm {
     choice: usize,
 }
 
+/// Answers as the caller's own study user (created on first use).
 pub async fn post_answer(
     State(state): State<AppState>,
     prop: Prop,
-    headers: HeaderMap,
+    Caller(caller): Caller,
     Form(form): Form<AnswerForm>,
 ) -> Result<Redirect, AppError> {
-    let Some(user) = cookie_user(&headers) else {
-        return Ok(Redirect::to(&format!("{}/study/", prop.base)));
-    };
     let slug = prop.slug.clone();
     let question = form.question.clone();
     state
-        .run(move |storage, _| Ok(answer(storage, &slug, &user, &question, form.choice)?))
+        .run(move |storage, _| {
+            Ok(answer(
+                storage,
+                &slug,
+                &caller,
+                None,
+                &question,
+                form.choice,
+            )?)
+        })
         .await?;
     Ok(Redirect::to(&format!(
         "{}/study/?answered={}",
@@ -206,6 +171,7 @@ pub async fn post_answer(
 struct AdminRow {
     user_id: String,
     name: String,
+    owner: String,
     answered: u32,
     correct: u32,
     total: u32,
@@ -218,6 +184,11 @@ struct AdminRow {
 struct AdminPage {
     base: String,
     rows: Vec<AdminRow>,
+}
+
+/// Who a user belongs to, as the admin page shows it.
+fn owner_text(owner: Option<String>) -> String {
+    owner.unwrap_or_else(|| "(from before sign-in; read only)".to_string())
 }
 
 /// Every user's progress: admins only (see `auth::required_role`).
@@ -233,6 +204,7 @@ pub async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Html<Str
                     Ok(s) => AdminRow {
                         user_id: u.user_id.to_string(),
                         name: u.name,
+                        owner: owner_text(u.owner),
                         answered: s.answered,
                         correct: s.correct,
                         total: s.total,
@@ -246,6 +218,7 @@ pub async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Html<Str
                     Err(e) => AdminRow {
                         user_id: u.user_id.to_string(),
                         name: u.name,
+                        owner: owner_text(u.owner),
                         answered: 0,
                         correct: 0,
                         total: 0,

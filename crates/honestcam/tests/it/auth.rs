@@ -15,24 +15,44 @@ use crate::support::{App, Fixture, SLUG, client, migrated};
 
 /// Creates an API token with `role` through the command line; returns its secret.
 pub fn token(f: &Fixture, role: &str) -> String {
+    named_token(f, role).1
+}
+
+/// Creates an API token with `role`; returns the identity it acts as
+/// (`token:{name}`) and its secret.
+pub fn named_token(f: &Fixture, role: &str) -> (String, String) {
     static N: AtomicUsize = AtomicUsize::new(0);
     let name = format!("{role}-{}", N.fetch_add(1, Ordering::Relaxed));
-    f.ok(&["token", "create", "--name", &name, "--role", role])
+    let secret = f
+        .ok(&["token", "create", "--name", &name, "--role", role])
         .trim()
-        .to_string()
+        .to_string();
+    (format!("token:{name}"), secret)
+}
+
+/// A role's token, and the id of its own study user (which `{own}` in a route's path
+/// or body stands for).
+struct Caller {
+    role: &'static str,
+    secret: String,
+    own: String,
 }
 
 /// What a request with each role is answered: refused (403) below `needed`, anything
 /// but 401/403 from it on.
-async fn check_route(app: &App, tokens: &[(&str, String)], route: &Route) {
-    for (role, secret) in tokens {
+async fn check_route(app: &App, callers: &[Caller], route: &Route) {
+    for Caller { role, secret, own } in callers {
+        let path = route.path.replace("{own}", own);
         let mut request = client()
-            .request(route.method.clone(), app.url(&route.path))
+            .request(route.method.clone(), app.url(&path))
             .bearer_auth(secret);
         request = match &route.body {
             Body::None => request,
             Body::Form(pairs) => request.form(pairs),
-            Body::Json(v) => request.json(v),
+            Body::Json(v) => {
+                let text = v.to_string().replace("{own}", own);
+                request.json(&serde_json::from_str::<Value>(&text).unwrap())
+            }
         };
         let status = request.send().await.unwrap().status();
         let allowed = rank(role) >= rank(route.needs);
@@ -89,19 +109,27 @@ fn route(method: Method, path: &str, body: Body, needs: &'static str) -> Route {
 async fn roles_are_enforced_on_every_route() {
     let f = migrated();
     let app = f.spawn_app(&[], &[]);
-    let tokens: Vec<(&str, String)> = ["viewer", "editor", "admin"]
-        .into_iter()
-        .map(|r| (r, token(&f, r)))
-        .collect();
-    let users: Value = client()
-        .get(app.url(&format!("/api/p/{SLUG}/study/users")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
+    // Each caller's own study user, so that the study routes answer on their role
+    // alone (whose progress may be touched is `tests/it/study.rs`'s concern). A viewer
+    // cannot make one, so theirs is stored directly.
+    let mut callers = Vec::new();
+    for role in ["viewer", "editor", "admin"] {
+        let (identity, secret) = named_token(&f, role);
+        let own = format!("own-{role}");
+        honestcam::service::study::upsert_user(
+            &f.storage(),
+            &f.slug(),
+            &honestcam::domain::StudyUser {
+                user_id: honestcam::domain::UserId::parse(&own).unwrap(),
+                name: role.into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                owner: Some(identity),
+            },
+        )
         .unwrap();
-    let uid = users["users"][0]["user_id"].as_str().unwrap().to_string();
+        callers.push(Caller { role, secret, own });
+    }
+    let uid = "{own}";
     let p = format!("/p/{SLUG}");
     let api = format!("/api/p/{SLUG}");
     let status = Body::Form(vec![("status", "in_progress")]);
@@ -198,7 +226,7 @@ async fn roles_are_enforced_on_every_route() {
         ),
     ];
     for r in &routes {
-        check_route(&app, &tokens, r).await;
+        check_route(&app, &callers, r).await;
     }
     // What anyone may fetch.
     for path in ["/healthz", "/assets/portal.css"] {

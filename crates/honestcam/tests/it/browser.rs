@@ -132,20 +132,31 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .unwrap();
     assert!(card_text.contains("done in the browser"), "{card_text}");
 
-    // Study: enter a name, answer the first question, see the score.
+    // Study: change the name (it starts as the caller's), answer the first question,
+    // see the score.
     c.goto(&app.url("/study/")).await.unwrap();
-    c.find(Locator::Css("input[name=name]"))
-        .await
-        .unwrap()
-        .send_keys("Browser Tester")
-        .await
-        .unwrap();
+    let name = c.find(Locator::Css("input[name=name]")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("Browser Tester").await.unwrap();
     c.find(Locator::Css("input[name=name] + button"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    // The page before the rename has the same form and question, so wait for the
+    // new name before answering.
+    let mut renamed = false;
+    for _ in 0..100 {
+        if let Ok(e) = c.find(Locator::Css("#study-user")).await
+            && e.text().await.is_ok_and(|t| t == "Browser Tester")
+        {
+            renamed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(renamed, "page was:\n{}", c.source().await.unwrap());
     let first = &honestcam::domain::questions::QUESTIONS[0];
     let radio = format!("input[name=choice][value='{}']", first.answer);
     c.wait()
@@ -179,6 +190,14 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .await
         .unwrap();
     assert_eq!(score, "Score: 1 of 1 right (100%)");
+    let shown = c
+        .find(Locator::Css("#study-user"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(shown, "Browser Tester", "the caller's user, renamed");
 
     // A page on another origin whose form posts to the portal: refused, nothing changes.
     let before = crate::support::event_rows(&f);

@@ -1,9 +1,9 @@
 //! One storage suite, run against both property backends (SQLite and the legacy JSON
 //! files) through [`honestcam::storage::PropertyStore`], so the two cannot drift.
 
-use honestcam::domain::{Change, Event, Progress, StudyUser, UserId};
+use honestcam::domain::{Change, Event, Identity, Progress, Role, StudyUser, UserId};
 use honestcam::service::compliance::{load_events, record_change, save_events};
-use honestcam::service::study;
+use honestcam::service::study::{self, StudyError};
 use honestcam::storage::Backend;
 use serde_json::json;
 
@@ -28,6 +28,14 @@ fn user(id: &str, name: &str, created_at: &str) -> StudyUser {
         user_id: UserId::parse(id).unwrap(),
         name: name.into(),
         created_at: created_at.into(),
+        owner: None,
+    }
+}
+
+fn who(name: &str, role: Role) -> Identity {
+    Identity {
+        name: name.into(),
+        role,
     }
 }
 
@@ -156,19 +164,187 @@ fn a_failed_progress_update_saves_nothing(f: Fixture, backend: Backend) {
     check_backend(&f, backend);
     let storage = f.storage();
     let slug = f.slug();
-    let u = UserId::parse("p-fail").unwrap();
+    let kim = who("kim@example.org", Role::Editor);
+    let (own, _) = study::own_user_or_create(&storage, &slug, &kim, None).unwrap();
+    let u = own.user_id;
     study::save_progress(&storage, &slug, &u, &blob(json!({"keep": true}))).unwrap();
-    let err = study::answer(&storage, &slug, &u, "no-such-question", 0).unwrap_err();
+    let err = study::answer(&storage, &slug, &kim, None, "no-such-question", 0).unwrap_err();
     assert!(err.to_string().contains("unknown question"), "{err}");
     assert_eq!(
         study::progress(&storage, &slug, &u).unwrap(),
         Some(blob(json!({"keep": true})))
     );
     let q = honestcam::domain::questions::QUESTIONS[0].id;
-    study::answer(&storage, &slug, &u, q, 0).unwrap();
+    study::answer(&storage, &slug, &kim, Some(&u), q, 0).unwrap();
     let saved = study::progress(&storage, &slug, &u).unwrap().unwrap();
     assert_eq!(saved["keep"], true, "other keys kept");
     assert!(saved["quiz"]["answers"][q].is_object());
+}
+
+fn an_identity_has_one_user_made_on_first_use_and_renamed_in_place(f: Fixture, backend: Backend) {
+    check_backend(&f, backend);
+    let storage = f.storage();
+    let slug = f.slug();
+    let kim = who("kim@example.org", Role::Editor);
+    let legacy = study::users(&storage, &slug).unwrap();
+    assert!(!legacy.is_empty() && legacy.iter().all(|u| u.owner.is_none()));
+    assert_eq!(study::own_user(&storage, &slug, &kim).unwrap(), None);
+    assert_eq!(
+        study::visible_users(&storage, &slug, &kim).unwrap(),
+        [],
+        "an editor sees no legacy user"
+    );
+
+    let (first, created) = study::own_user_or_create(&storage, &slug, &kim, None).unwrap();
+    assert!(created);
+    assert_eq!(first.name, "kim@example.org", "named after the identity");
+    assert_eq!(first.owner.as_deref(), Some("kim@example.org"));
+    let (again, created) = study::own_user_or_create(&storage, &slug, &kim, Some("Other")).unwrap();
+    assert!(!created);
+    assert_eq!(again, first, "the same user, name unchanged");
+
+    let renamed = study::rename_own_user(&storage, &slug, &kim, "  Kim  ").unwrap();
+    assert_eq!(
+        (renamed.user_id.clone(), renamed.name.as_str()),
+        (first.user_id.clone(), "Kim")
+    );
+    assert_eq!(
+        study::own_user(&storage, &slug, &kim).unwrap(),
+        Some(renamed.clone())
+    );
+    assert_eq!(
+        study::visible_users(&storage, &slug, &kim).unwrap(),
+        std::slice::from_ref(&renamed)
+    );
+    assert!(matches!(
+        study::rename_own_user(&storage, &slug, &kim, " "),
+        Err(StudyError::BadName)
+    ));
+
+    // Another identity's first rename creates its user under that name.
+    let lee = who("lee@example.org", Role::Editor);
+    let lees = study::rename_own_user(&storage, &slug, &lee, "Lee").unwrap();
+    assert_ne!(lees.user_id, renamed.user_id);
+    assert_eq!(lees.owner.as_deref(), Some("lee@example.org"));
+    let admin = who("boss", Role::Admin);
+    assert_eq!(
+        study::visible_users(&storage, &slug, &admin).unwrap().len(),
+        legacy.len() + 2,
+        "an admin sees everyone"
+    );
+
+    let viewer = who("vic", Role::Viewer);
+    assert!(matches!(
+        study::own_user_or_create(&storage, &slug, &viewer, None),
+        Err(StudyError::NotEditor { .. })
+    ));
+    assert_eq!(study::own_user(&storage, &slug, &viewer).unwrap(), None);
+}
+
+fn only_the_owner_writes_progress_and_an_admin_reads_it(f: Fixture, backend: Backend) {
+    check_backend(&f, backend);
+    let storage = f.storage();
+    let slug = f.slug();
+    let (kim, lee, boss) = (
+        who("kim", Role::Editor),
+        who("lee", Role::Editor),
+        who("boss", Role::Admin),
+    );
+    let kims = study::own_user_or_create(&storage, &slug, &kim, None)
+        .unwrap()
+        .0
+        .user_id;
+    assert!(matches!(
+        study::progress_for(&storage, &slug, &kim, &kims),
+        Err(StudyError::NoProgress(_))
+    ));
+    study::save_progress_for(&storage, &slug, &kim, &kims, &blob(json!({"mine": 1}))).unwrap();
+    assert_eq!(
+        study::progress_for(&storage, &slug, &kim, &kims).unwrap(),
+        blob(json!({"mine": 1}))
+    );
+
+    let q = honestcam::domain::questions::QUESTIONS[0].id;
+    let refused = [
+        study::progress_for(&storage, &slug, &lee, &kims).map(|_| ()),
+        study::save_progress_for(&storage, &slug, &lee, &kims, &blob(json!({}))),
+        study::answer(&storage, &slug, &lee, Some(&kims), q, 0).map(|_| ()),
+        study::save_progress_for(&storage, &slug, &boss, &kims, &blob(json!({}))),
+        study::answer(&storage, &slug, &boss, Some(&kims), q, 0).map(|_| ()),
+    ];
+    for r in refused {
+        assert!(matches!(r, Err(StudyError::NotYours { .. })), "{r:?}");
+    }
+    assert_eq!(
+        study::progress_for(&storage, &slug, &boss, &kims).unwrap(),
+        blob(json!({"mine": 1})),
+        "an admin reads, and nothing above changed it"
+    );
+
+    // A legacy user: admins read it, nobody writes it.
+    let legacy = study::users(&storage, &slug).unwrap()[0].user_id.clone();
+    let before = study::progress(&storage, &slug, &legacy).unwrap();
+    assert!(before.is_some(), "the demo's users have progress");
+    assert_eq!(
+        study::progress_for(&storage, &slug, &boss, &legacy).ok(),
+        before
+    );
+    for caller in [&kim, &boss] {
+        let r = study::save_progress_for(&storage, &slug, caller, &legacy, &blob(json!({})));
+        assert!(matches!(r, Err(StudyError::NotYours { .. })), "{r:?}");
+        let r = study::answer(&storage, &slug, caller, Some(&legacy), q, 0);
+        assert!(matches!(r, Err(StudyError::NotYours { .. })), "{r:?}");
+    }
+    assert!(matches!(
+        study::progress_for(&storage, &slug, &kim, &legacy),
+        Err(StudyError::NotYours { .. })
+    ));
+    assert_eq!(study::progress(&storage, &slug, &legacy).unwrap(), before);
+
+    // An id nobody has: 403 to an editor, "no such user" only to an admin.
+    let nobody = UserId::parse("nobody").unwrap();
+    assert!(matches!(
+        study::progress_for(&storage, &slug, &kim, &nobody),
+        Err(StudyError::NotYours { .. })
+    ));
+    assert!(matches!(
+        study::save_progress_for(&storage, &slug, &kim, &nobody, &blob(json!({}))),
+        Err(StudyError::NotYours { .. })
+    ));
+    assert!(matches!(
+        study::progress_for(&storage, &slug, &boss, &nobody),
+        Err(StudyError::UnknownUser(_))
+    ));
+    assert!(matches!(
+        study::save_progress_for(&storage, &slug, &boss, &nobody, &blob(json!({}))),
+        Err(StudyError::UnknownUser(_))
+    ));
+    assert_eq!(study::progress(&storage, &slug, &nobody).unwrap(), None);
+}
+
+fn first_uses_at_once_make_one_user(f: Fixture, backend: Backend) {
+    check_backend(&f, backend);
+    let storage = std::sync::Arc::new(f.storage());
+    let slug = f.slug();
+    let kim = who("kim", Role::Editor);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (storage, slug, kim) = (storage.clone(), slug.clone(), kim.clone());
+            std::thread::spawn(move || study::own_user_or_create(&storage, &slug, &kim, None))
+        })
+        .collect();
+    let made: Vec<_> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    assert_eq!(made.iter().filter(|(_, created)| *created).count(), 1);
+    assert!(made.iter().all(|(u, _)| u == &made[0].0), "{made:?}");
+    let owned: Vec<_> = study::users(&storage, &slug)
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.owner.is_some())
+        .collect();
+    assert_eq!(owned, [made[0].0.clone()]);
 }
 
 macro_rules! backend_suite {
@@ -199,6 +375,23 @@ macro_rules! backend_suite {
             #[test]
             fn a_failed_progress_update_saves_nothing() {
                 super::a_failed_progress_update_saves_nothing($fixture, $kind)
+            }
+
+            #[test]
+            fn an_identity_has_one_user_made_on_first_use_and_renamed_in_place() {
+                super::an_identity_has_one_user_made_on_first_use_and_renamed_in_place(
+                    $fixture, $kind,
+                )
+            }
+
+            #[test]
+            fn only_the_owner_writes_progress_and_an_admin_reads_it() {
+                super::only_the_owner_writes_progress_and_an_admin_reads_it($fixture, $kind)
+            }
+
+            #[test]
+            fn first_uses_at_once_make_one_user() {
+                super::first_uses_at_once_make_one_user($fixture, $kind)
             }
         }
     };

@@ -39,15 +39,39 @@ async fn a_foreign_host_name_is_refused() {
         "localhost is the loopback address"
     );
 
-    // Behind a tunnel: the public name is accepted too.
-    let behind = f.spawn_app(&["--public-url", "https://portal.example.org"], &[]);
+    // Behind a tunnel: the public name is accepted too, and a session cookie is Secure.
+    let behind = f.spawn_app(
+        &[
+            "--auth",
+            "local",
+            "--public-url",
+            "https://portal.example.org",
+        ],
+        &[],
+    );
     let public = bare()
         .get(behind.url("/compliance/"))
         .header("host", "portal.example.org")
+        .bearer_auth(crate::auth::token(&f, "viewer"))
         .send()
         .await
         .unwrap();
     assert_eq!(public.status(), StatusCode::OK);
+    crate::auth::add_local(&f, "kim", "editor", "kim's long password");
+    let signed_in = bare()
+        .post(behind.url("/login"))
+        .header("host", "portal.example.org")
+        .header("origin", "https://portal.example.org")
+        .form(&[("name", "kim"), ("password", "kim's long password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]
@@ -145,29 +169,28 @@ async fn every_response_carries_the_security_headers() {
 }
 
 #[tokio::test]
-async fn the_study_cookie_is_secure_behind_https() {
+async fn the_study_pages_set_no_cookie_the_caller_is_the_study_identity() {
     let f = migrated();
-    let app = f.spawn_app(&["--public-url", "https://portal.example.org"], &[]);
+    let app = f.spawn_app(&[], &[]);
     let answer = client()
         .post(app.url("/study/name"))
         .form(&[("name", "Kim")])
         .send()
         .await
         .unwrap();
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(
-        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
-        "{cookie}"
-    );
-    let plain = f.spawn_app(&[], &[]);
-    let answer = client()
-        .post(plain.url("/study/name"))
-        .form(&[("name", "Lee")])
+    assert_eq!(answer.status(), 303);
+    assert!(answer.headers().get("set-cookie").is_none());
+    // A cookie naming another study user changes nothing: the caller is who studies.
+    let page = client()
+        .get(app.url("/study/"))
+        .header("cookie", "honestcam_study_user=u1")
         .send()
         .await
         .unwrap();
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(page.headers().get("set-cookie").is_none());
+    let page = page.text().await.unwrap();
+    assert!(page.contains(">Kim</strong>"), "{page}");
+    assert!(!page.contains("Dana Ortiz"), "u1 is Dana Ortiz");
 }
 
 #[tokio::test]

@@ -11,5 +11,6 @@ mod migrate;
 mod overlap;
 mod portal;
 mod replication;
+mod study;
 mod support;
 mod tidy;

@@ -187,15 +187,15 @@ fn a_re_run_after_a_crash_keeps_what_the_portal_wrote_in_between() {
     // The portal now runs on SQLite and takes writes.
     let storage = f.storage();
     let slug = f.slug();
-    let users = study::users(&storage, &slug).unwrap();
-    let user = users[0].user_id.clone();
-    let q = honestcam::domain::questions::QUESTIONS[24].id;
-    study::answer(&storage, &slug, &user, q, 1).unwrap();
-    let renamed = honestcam::domain::StudyUser {
-        name: "Renamed on the portal".into(),
-        ..users[0].clone()
+    let kim = honestcam::domain::Identity {
+        name: "kim@example.org".into(),
+        role: honestcam::domain::Role::Editor,
     };
-    study::upsert_user(&storage, &slug, &renamed).unwrap();
+    let user = study::rename_own_user(&storage, &slug, &kim, "Named on the portal")
+        .unwrap()
+        .user_id;
+    let q = honestcam::domain::questions::QUESTIONS[24].id;
+    study::answer(&storage, &slug, &kim, None, q, 1).unwrap();
     drop(storage);
 
     f.plan(&["db-migrate", SLUG, "--execute"]);
@@ -206,15 +206,13 @@ fn a_re_run_after_a_crash_keeps_what_the_portal_wrote_in_between() {
         blob["quiz"]["answers"][q].is_object(),
         "the answer given after the crash survives the re-run: {blob:?}"
     );
-    let names: Vec<_> = study::users(&storage, &slug)
-        .unwrap()
-        .into_iter()
-        .map(|u| u.name)
-        .collect();
-    assert!(
-        names.contains(&"Renamed on the portal".to_string()),
-        "{names:?}"
+    let own = study::own_user(&storage, &slug, &kim).unwrap().unwrap();
+    assert_eq!(
+        (own.user_id, own.name.as_str()),
+        (user, "Named on the portal"),
+        "the user created after the crash survives, still kim's"
     );
+    assert_eq!(study::users(&storage, &slug).unwrap().len(), 4);
 }
 
 #[test]
@@ -274,6 +272,11 @@ fn migrate_write_rollback_write_migrate_loses_and_duplicates_nothing() {
         .unwrap()
         .clone();
     study::save_progress(&storage, &slug, &u1, &blob).unwrap();
+    let kim = honestcam::domain::Identity {
+        name: "kim@example.org".into(),
+        role: honestcam::domain::Role::Editor,
+    };
+    let kims = study::rename_own_user(&storage, &slug, &kim, "Kim").unwrap();
     drop(storage);
 
     let plan = f.plan(&["db-rollback", SLUG, "--execute"]);
@@ -290,6 +293,13 @@ fn migrate_write_rollback_write_migrate_loses_and_duplicates_nothing() {
         study::progress(&storage, &slug, &u1).unwrap().unwrap()["written"],
         "on sqlite"
     );
+    assert_eq!(
+        study::own_user(&storage, &slug, &kim).unwrap().as_ref(),
+        Some(&kims),
+        "a study user keeps its owner on JSON"
+    );
+    let users_file = fs::read_to_string(f.prop().join("study/users.json")).unwrap();
+    assert_eq!(users_file.matches("\"owner\"").count(), 1, "{users_file}");
     let on_json = record_change(
         &storage,
         &slug,
@@ -314,7 +324,12 @@ fn migrate_write_rollback_write_migrate_loses_and_duplicates_nothing() {
         study::progress(&storage, &slug, &u1).unwrap().unwrap()["written"],
         "on json"
     );
-    assert_eq!(study::users(&storage, &slug).unwrap().len(), 3);
+    assert_eq!(study::users(&storage, &slug).unwrap().len(), 4);
+    assert_eq!(
+        study::own_user(&storage, &slug, &kim).unwrap(),
+        Some(kims),
+        "and back on SQLite"
+    );
 }
 
 #[test]

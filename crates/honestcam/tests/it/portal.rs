@@ -183,22 +183,12 @@ async fn html_is_escaped_in_notes_and_display_names() {
     )
     .await;
     assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = client()
-        .get(app.url("/study/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = text(&app, "/study/").await;
+    assert!(
+        page.contains("id=\"study-user\">&#60;script")
+            || page.contains("id=\"study-user\">&lt;script"),
+        "the caller's new name is shown, escaped"
+    );
     assert!(!page.contains("<script>alert"), "raw script in study page");
     let (_, admin) = text(&app, "/study/admin").await;
     assert!(!admin.contains("<script>alert"), "raw script in admin page");
@@ -209,57 +199,54 @@ async fn html_is_escaped_in_notes_and_display_names() {
 async fn quiz_flow_saves_progress_and_shows_the_score() {
     let f = migrated();
     let app = f.spawn_app(&[], &[]);
+    let before = honestcam::service::study::users(&f.storage(), &f.slug()).unwrap();
     let (status, page) = text(&app, "/study/").await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("Who is studying?") && page.contains("Dana Ortiz"),
-        "name form and existing users"
+        page.contains("Studying as <strong id=\"study-user\">local</strong>"),
+        "the caller studies as itself"
+    );
+    assert!(
+        !page.contains("Dana Ortiz"),
+        "other users are not offered to pick"
+    );
+    assert_eq!(
+        honestcam::service::study::users(&f.storage(), &f.slug()).unwrap(),
+        before,
+        "looking creates nothing"
     );
     let r = post_form(&app, "/study/name", &[("name", "Quinn")]).await;
     assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = client()
-        .get(app.url("/study/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert!(r.headers().get("set-cookie").is_none(), "no study cookie");
+    let (_, page) = text(&app, "/study/").await;
     assert!(page.contains("Studying as <strong id=\"study-user\">Quinn</strong>"));
     let first = &honestcam::domain::questions::QUESTIONS[0];
     assert!(page.contains(first.prompt));
-    let r = client()
-        .post(app.url("/study/answer"))
-        .header("cookie", &cookie)
-        .form(&[
+    let r = post_form(
+        &app,
+        "/study/answer",
+        &[
             ("question", first.id),
             ("choice", &first.answer.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 303);
-    let page = client()
-        .get(app.url(r.headers()["location"].to_str().unwrap()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = text(&app, r.headers()["location"].to_str().unwrap()).await;
     assert!(page.contains("Right!"), "feedback shown");
     assert!(page.contains("Score: 1 of 1 right (100%)"), "score shown");
-    // The whole blob was saved for that user.
-    let user_id = cookie.split('=').nth(1).unwrap();
+    // Renaming kept the one user: the API returns it, with the answer saved.
+    let r = client()
+        .post(app.url(&format!("/api/p/{SLUG}/study/users")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "it exists already");
+    let user: Value = r.json().await.unwrap();
+    assert_eq!(user["user"]["name"], "Quinn");
+    assert_eq!(user["user"]["owner"], "local");
+    let user_id = user["user"]["user_id"].as_str().unwrap();
     let blob: Value = client()
         .get(app.url(&format!("/api/p/{SLUG}/study/progress/{user_id}")))
         .send()
@@ -269,6 +256,12 @@ async fn quiz_flow_saves_progress_and_shows_the_score() {
         .await
         .unwrap();
     assert_eq!(blob["quiz"]["answers"][first.id]["correct"], true);
+    assert_eq!(
+        honestcam::service::study::users(&f.storage(), &f.slug())
+            .unwrap()
+            .len(),
+        before.len() + 1
+    );
 }
 
 #[tokio::test]
@@ -384,6 +377,15 @@ async fn json_api_covers_what_the_pages_do() {
     assert_eq!(r.status(), 201);
     let user: Value = r.json().await.unwrap();
     let uid = user["user"]["user_id"].as_str().unwrap().to_string();
+    assert_eq!(user["user"]["name"], "Api User");
+    let again = c
+        .post(app.url(&format!("/api/p/{SLUG}/study/users")))
+        .json(&json!({"name": "Another"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "one user per identity");
+    assert_eq!(again.json::<Value>().await.unwrap(), user);
     let progress_url = app.url(&format!("/api/p/{SLUG}/study/progress/{uid}"));
     assert_eq!(c.get(&progress_url).send().await.unwrap().status(), 404);
     assert_eq!(

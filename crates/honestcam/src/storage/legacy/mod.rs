@@ -3,7 +3,7 @@
 //! ```text
 //! {data}/{slug}/compliance.json                 baseline (read-only input)
 //! {data}/{slug}/compliance-log.json             {"events": [...]}
-//! {data}/{slug}/study/users.json                [{"user_id", "name", "created_at"}]
+//! {data}/{slug}/study/users.json                [{"user_id", "name", "created_at", "owner"?}]
 //! {data}/{slug}/study/progress/{user_id}.json   any JSON object
 //! ```
 //!
@@ -25,7 +25,7 @@ use crate::property::PropertyPaths;
 use crate::storage::record::EventRecord;
 pub use ids::{IdConflict, LegacyIds};
 pub use scan::{Scan, scan_log};
-pub use wire::{ComplianceLog, LegacyEvent, LegacyEventRef, LegacyLog};
+pub use wire::{ComplianceLog, LegacyEvent, LegacyEventRef, LegacyLog, LegacyUser};
 
 /// Why legacy files could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,18 @@ pub enum LegacyError {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// Two study users name the same owner (each identity has one user per property).
+    #[error("{path}: study users {first} and {second} both belong to {owner:?}")]
+    DuplicateOwner {
+        /// The users file.
+        path: PathBuf,
+        /// The owner.
+        owner: String,
+        /// The first user.
+        first: UserId,
+        /// The second user.
+        second: UserId,
     },
     /// Listing a directory failed.
     #[error("cannot list {path}: {source}")]
@@ -148,14 +160,75 @@ pub fn write_log(p: &PropertyPaths, events: &[Event]) -> Result<(), LegacyError>
     Ok(write_json_atomic(&p.legacy_log(), &Log { events })?)
 }
 
-/// The legacy users, if the file exists.
-pub fn read_users(p: &PropertyPaths) -> Result<Option<Vec<StudyUser>>, LegacyError> {
-    Ok(read_json(&p.legacy_users())?)
+/// The entries of the users file, if it exists; checked: one user per owner.
+fn read_user_entries(p: &PropertyPaths) -> Result<Option<Vec<LegacyUser>>, LegacyError> {
+    let entries: Option<Vec<LegacyUser>> = read_json(&p.legacy_users())?;
+    if let Some(entries) = &entries {
+        let mut owners = std::collections::HashMap::new();
+        for e in entries {
+            let Some(owner) = e.owner.as_deref() else {
+                continue;
+            };
+            if let Some(first) = owners.insert(owner, &e.user_id) {
+                return Err(LegacyError::DuplicateOwner {
+                    path: p.legacy_users(),
+                    owner: owner.to_string(),
+                    first: first.clone(),
+                    second: e.user_id.clone(),
+                });
+            }
+        }
+    }
+    Ok(entries)
 }
 
-/// Replaces the legacy users file.
+/// The legacy users, if the file exists (an error if two have one owner).
+pub fn read_users(p: &PropertyPaths) -> Result<Option<Vec<StudyUser>>, LegacyError> {
+    Ok(read_user_entries(p)?.map(|e| e.into_iter().map(|u| u.split().0).collect()))
+}
+
+/// Replaces the legacy users file (with no fields but the known ones).
 pub fn write_users(p: &PropertyPaths, users: &[StudyUser]) -> Result<(), LegacyError> {
-    Ok(write_json_atomic(&p.legacy_users(), users)?)
+    let entries: Vec<LegacyUser> = users
+        .iter()
+        .map(|u| LegacyUser::new(u.clone(), Default::default()))
+        .collect();
+    Ok(write_json_atomic(&p.legacy_users(), &entries)?)
+}
+
+/// Reads the legacy users (none if the file is missing), lets `change` edit them, and
+/// writes the file back if they changed, keeping each user's unknown fields. The
+/// caller holds the property's exclusive lock, so this is one unit.
+pub fn update_users<T>(
+    p: &PropertyPaths,
+    change: impl FnOnce(&mut Vec<StudyUser>) -> T,
+) -> Result<T, LegacyError> {
+    let entries = read_user_entries(p)?.unwrap_or_default();
+    let (before, mut extras): (Vec<StudyUser>, Vec<_>) = entries
+        .into_iter()
+        .map(|e| {
+            let (user, extra) = e.split();
+            let id = user.user_id.clone();
+            (user, (id, extra))
+        })
+        .unzip();
+    let mut users = before.clone();
+    let out = change(&mut users);
+    if users != before {
+        let entries: Vec<LegacyUser> = users
+            .into_iter()
+            .map(|u| {
+                let extra = extras
+                    .iter_mut()
+                    .find(|(id, _)| *id == u.user_id)
+                    .map(|(_, extra)| std::mem::take(extra))
+                    .unwrap_or_default();
+                LegacyUser::new(u, extra)
+            })
+            .collect();
+        write_json_atomic(&p.legacy_users(), &entries)?;
+    }
+    Ok(out)
 }
 
 /// The path of `user`'s legacy progress file.
@@ -285,6 +358,66 @@ mod tests {
         let msg = read_log(&p).unwrap_err().to_string();
         assert!(msg.contains("compliance-log.json"), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn users_keep_their_unknown_fields_through_an_update_and_owners_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PropertyPaths::new(dir.path(), Slug::parse("x").unwrap());
+        fs::create_dir_all(p.legacy_users().parent().unwrap()).unwrap();
+        fs::write(
+            p.legacy_users(),
+            r#"[{"user_id": "u1", "name": "Ann", "created_at": "t1", "team": "north"},
+                {"user_id": "u2", "name": "Bo", "created_at": "t2", "owner": "bo", "x": [1]}]"#,
+        )
+        .unwrap();
+        let unchanged = fs::read(p.legacy_users()).unwrap();
+        let seen = update_users(&p, |users| users.len()).unwrap();
+        assert_eq!(seen, 2);
+        assert_eq!(
+            fs::read(p.legacy_users()).unwrap(),
+            unchanged,
+            "not rewritten when nothing changed"
+        );
+        update_users(&p, |users| {
+            users[0].name = "Anne".into();
+            users.push(StudyUser {
+                user_id: UserId::parse("u3").unwrap(),
+                name: "Cy".into(),
+                created_at: "t3".into(),
+                owner: Some("cy".into()),
+            });
+        })
+        .unwrap();
+        let written: serde_json::Value =
+            serde_json::from_slice(&fs::read(p.legacy_users()).unwrap()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!([
+                {"user_id": "u1", "name": "Anne", "created_at": "t1", "team": "north"},
+                {"user_id": "u2", "name": "Bo", "created_at": "t2", "owner": "bo", "x": [1]},
+                {"user_id": "u3", "name": "Cy", "created_at": "t3", "owner": "cy"},
+            ])
+        );
+        let owners: Vec<_> = read_users(&p)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|u| u.owner)
+            .collect();
+        assert_eq!(owners, [None, Some("bo".into()), Some("cy".into())]);
+
+        fs::write(
+            p.legacy_users(),
+            r#"[{"user_id": "u1", "name": "A", "created_at": "t", "owner": "bo"},
+                {"user_id": "u2", "name": "B", "created_at": "t", "owner": "bo"}]"#,
+        )
+        .unwrap();
+        let msg = read_users(&p).unwrap_err().to_string();
+        assert!(
+            msg.contains("users.json") && msg.contains("u1 and u2") && msg.contains("\"bo\""),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The legacy log's wire format: `{"events": [...]}` with events whose `event_id`
-//! may be missing, read field by field.
+//! may be missing, read field by field; and the study users file's entries
+//! ([`LegacyUser`]), unknown fields kept.
 //!
 //! An event object is read in one pass: the known keys into their fields, every other
 //! key verbatim into `extra` (what `#[serde(flatten)]` would do, without buffering the
@@ -16,7 +17,7 @@ use serde_json::Value;
 
 use serde::{Deserialize as DeriveDeserialize, Serialize};
 
-use crate::domain::Event;
+use crate::domain::{Event, StudyUser, UserId};
 
 /// A legacy event as parsed: text borrowed from the input where it holds no escapes.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,6 +239,50 @@ pub struct ComplianceLog {
     pub events: Vec<Event>,
 }
 
+/// An entry of `study/users.json`: the known fields, `owner` only when it has one (so
+/// files without owners read and write as before), and any other field kept verbatim.
+#[derive(Debug, Clone, PartialEq, Serialize, DeriveDeserialize)]
+pub struct LegacyUser {
+    /// Stable id.
+    pub user_id: UserId,
+    /// Display name.
+    pub name: String,
+    /// When the user was created (RFC 3339).
+    pub created_at: String,
+    /// The identity that owns it; absent for users from before identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Any other fields.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl LegacyUser {
+    /// The entry for `user`, with `extra` fields.
+    pub fn new(user: StudyUser, extra: BTreeMap<String, Value>) -> LegacyUser {
+        LegacyUser {
+            user_id: user.user_id,
+            name: user.name,
+            created_at: user.created_at,
+            owner: user.owner,
+            extra,
+        }
+    }
+
+    /// The study user, and the fields it does not know.
+    pub fn split(self) -> (StudyUser, BTreeMap<String, Value>) {
+        (
+            StudyUser {
+                user_id: self.user_id,
+                name: self.name,
+                created_at: self.created_at,
+                owner: self.owner,
+            },
+            self.extra,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +328,29 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(from_value.action_id, "A", "owned input works too");
+    }
+
+    #[test]
+    fn users_keep_unknown_fields_and_write_an_owner_only_when_they_have_one() {
+        let text = r#"{"user_id": "u1", "name": "Ann", "created_at": "t", "team": "north"}"#;
+        let entry: LegacyUser = serde_json::from_str(text).unwrap();
+        let (user, extra) = entry.clone().split();
+        assert_eq!(user.owner, None);
+        assert_eq!(extra["team"], "north");
+        let back = serde_json::to_value(&entry).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<Value>(text).unwrap(),
+            "as read"
+        );
+        let owned = StudyUser {
+            owner: Some("kim@example.org".into()),
+            ..user
+        };
+        let written = serde_json::to_value(LegacyUser::new(owned.clone(), extra)).unwrap();
+        assert_eq!(written["owner"], "kim@example.org");
+        assert_eq!(written["team"], "north");
+        let read: LegacyUser = serde_json::from_value(written).unwrap();
+        assert_eq!(read.split().0, owned);
     }
 }

@@ -35,6 +35,9 @@ pub enum DbError {
         /// Why the id is refused (it names the id).
         source: crate::domain::UserIdError,
     },
+    /// A user inserted for its owner has none (a caller's mistake).
+    #[error("study user {0} has no owner to be inserted for")]
+    NoOwner(crate::domain::UserId),
     /// A stored role is not one.
     #[error("corrupt row in {table}: {source}")]
     BadRole {

@@ -1,6 +1,8 @@
 //! Study users and progress in the global study database.
 //!
-//! Users are upserted; a progress blob is overwritten whole (last write wins).
+//! Users are upserted (by an import) or inserted for an owner, at most one per owner
+//! and property (a unique index); a progress blob is overwritten whole (last write
+//! wins).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -8,13 +10,19 @@ use super::DbError;
 use crate::domain::{Progress, StudyUser, UserId};
 use crate::property::Slug;
 
-/// Inserts or updates a user of `property`.
+/// Inserts or updates a user of `property` (all of its fields, the owner too).
 pub fn upsert_user(conn: &Connection, property: &Slug, user: &StudyUser) -> Result<(), DbError> {
     conn.prepare_cached(
-        "INSERT INTO study_users (property, user_id, name, created_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (property, user_id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at",
+        "INSERT INTO study_users (property, user_id, name, created_at, owner) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (property, user_id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at, owner = excluded.owner",
     )?
-    .execute(params![property.as_str(), user.user_id.as_str(), user.name, user.created_at])?;
+    .execute(params![
+        property.as_str(),
+        user.user_id.as_str(),
+        user.name,
+        user.created_at,
+        user.owner
+    ])?;
     Ok(())
 }
 
@@ -27,15 +35,55 @@ pub fn insert_user_if_missing(
 ) -> Result<bool, DbError> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO study_users (property, user_id, name, created_at) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO study_users (property, user_id, name, created_at, owner) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (property, user_id) DO NOTHING",
         )?
         .execute(params![
             property.as_str(),
             user.user_id.as_str(),
             user.name,
-            user.created_at
+            user.created_at,
+            user.owner
         ])?;
+    Ok(n > 0)
+}
+
+/// The user of `property` that `user.owner` owns: `user` inserted if the owner has
+/// none yet, else the one stored (unchanged). One statement and a read, safe against
+/// a concurrent insert for the same owner (by any process): the unique index decides.
+pub fn insert_owned_user(
+    conn: &Connection,
+    property: &Slug,
+    user: &StudyUser,
+) -> Result<StudyUser, DbError> {
+    let Some(owner) = user.owner.as_deref() else {
+        return Err(DbError::NoOwner(user.user_id.clone()));
+    };
+    conn.prepare_cached(
+        "INSERT INTO study_users (property, user_id, name, created_at, owner) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (property, owner) WHERE owner IS NOT NULL DO NOTHING",
+    )?
+    .execute(params![
+        property.as_str(),
+        user.user_id.as_str(),
+        user.name,
+        user.created_at,
+        owner
+    ])?;
+    // Inserted, or kept out by the owner's row: either way the row is there.
+    owned_user(conn, property, owner)?.ok_or(DbError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+}
+
+/// Changes the display name of `user`; returns whether it exists.
+pub fn rename_user(
+    conn: &Connection,
+    property: &Slug,
+    user: &UserId,
+    name: &str,
+) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached("UPDATE study_users SET name = ?3 WHERE property = ?1 AND user_id = ?2")?
+        .execute(params![property.as_str(), user.as_str(), name])?;
     Ok(n > 0)
 }
 
@@ -58,21 +106,26 @@ pub fn insert_progress_if_missing(
     Ok(n > 0)
 }
 
-/// The users of `property`, by creation time then id.
-pub fn users(conn: &Connection, property: &Slug) -> Result<Vec<StudyUser>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT user_id, name, created_at FROM study_users WHERE property = ?1 ORDER BY created_at, user_id",
-    )?;
-    let rows = stmt.query_map([property.as_str()], |r| {
+const SELECT_USERS: &str = "SELECT user_id, name, created_at, owner FROM study_users";
+
+/// The users `sql` (a `SELECT_USERS` query) finds with `args`.
+fn query_users(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<StudyUser>, DbError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(args, |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, name, created_at) = row?;
+        let (id, name, created_at, owner) = row?;
         let user_id = UserId::parse(&id).map_err(|source| DbError::BadUserId {
             table: "study_users",
             source,
@@ -81,9 +134,47 @@ pub fn users(conn: &Connection, property: &Slug) -> Result<Vec<StudyUser>, DbErr
             user_id,
             name,
             created_at,
+            owner,
         });
     }
     Ok(out)
+}
+
+/// The users of `property`, by creation time then id.
+pub fn users(conn: &Connection, property: &Slug) -> Result<Vec<StudyUser>, DbError> {
+    query_users(
+        conn,
+        &format!("{SELECT_USERS} WHERE property = ?1 ORDER BY created_at, user_id"),
+        [property.as_str()],
+    )
+}
+
+/// The user of `property` with id `user`, if any.
+pub fn user(
+    conn: &Connection,
+    property: &Slug,
+    user: &UserId,
+) -> Result<Option<StudyUser>, DbError> {
+    Ok(query_users(
+        conn,
+        &format!("{SELECT_USERS} WHERE property = ?1 AND user_id = ?2"),
+        [property.as_str(), user.as_str()],
+    )?
+    .pop())
+}
+
+/// The user of `property` that `owner` owns, if any.
+pub fn owned_user(
+    conn: &Connection,
+    property: &Slug,
+    owner: &str,
+) -> Result<Option<StudyUser>, DbError> {
+    Ok(query_users(
+        conn,
+        &format!("{SELECT_USERS} WHERE property = ?1 AND owner = ?2"),
+        [property.as_str(), owner],
+    )?
+    .pop())
 }
 
 /// Replaces `user`'s whole progress blob.
@@ -180,6 +271,7 @@ mod tests {
             user_id: UserId::parse("u1").unwrap(),
             name: "Ann".into(),
             created_at: "2026-04-01T00:00:00Z".into(),
+            owner: None,
         };
         db.write(|c| upsert_user(c, &p, &u)).unwrap();
         let renamed = StudyUser {
@@ -208,5 +300,96 @@ mod tests {
             vec![(u.user_id.clone(), second)]
         );
         assert_eq!(db.read(|c| counts(c, &p)).unwrap(), (1, 1));
+    }
+
+    #[test]
+    fn a_study_database_from_before_owners_keeps_its_users_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("study.db");
+        let before: Vec<_> = crate::storage::sqlite::connection::study_migrations()
+            .unwrap()
+            .list()
+            .iter()
+            .filter(|m| m.version < 3)
+            .map(|m| (m.name.clone(), m.sql.clone()))
+            .collect();
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            statekit::migrate::Migrations::from_files(before)
+                .unwrap()
+                .apply(&mut conn)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO study_users (property, user_id, name, created_at) VALUES ('bamboo', 'u1', 'Ann', 't')",
+                [],
+            )
+            .unwrap();
+        }
+        let dbs = Databases::new(OpenOptions::default()).unwrap();
+        let db = dbs.study(&path).unwrap();
+        let p = Slug::parse("bamboo").unwrap();
+        let stored = db.read(|c| users(c, &p)).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (stored[0].name.as_str(), stored[0].owner.as_deref()),
+            ("Ann", None)
+        );
+        assert_eq!(db.read(|c| owned_user(c, &p, "Ann")).unwrap(), None);
+    }
+
+    #[test]
+    fn an_owner_has_one_user_per_property_and_keeps_it_through_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::new(OpenOptions::default()).unwrap();
+        let db = dbs.study(&dir.path().join("study.db")).unwrap();
+        let p = Slug::parse("bamboo").unwrap();
+        let other = Slug::parse("other").unwrap();
+        let candidate = |id: &str| StudyUser {
+            user_id: UserId::parse(id).unwrap(),
+            name: "kim".into(),
+            created_at: "2026-04-01T00:00:00Z".into(),
+            owner: Some("kim@example.org".into()),
+        };
+        let first = db
+            .write(|c| insert_owned_user(c, &p, &candidate("k1")))
+            .unwrap();
+        assert_eq!(first, candidate("k1"));
+        let again = db
+            .write(|c| insert_owned_user(c, &p, &candidate("k2")))
+            .unwrap();
+        assert_eq!(again, first, "the stored one, not a second");
+        let elsewhere = db
+            .write(|c| insert_owned_user(c, &other, &candidate("k3")))
+            .unwrap();
+        assert_eq!(elsewhere.user_id.as_str(), "k3", "one per property");
+        assert!(
+            db.write(|c| rename_user(c, &p, &first.user_id, "Kim"))
+                .unwrap()
+        );
+        let found = db
+            .read(|c| owned_user(c, &p, "kim@example.org"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.name.as_str(), found.owner), ("Kim", first.owner));
+        assert_eq!(
+            db.read(|c| user(c, &p, &first.user_id))
+                .unwrap()
+                .unwrap()
+                .name,
+            "Kim"
+        );
+        let unknown = UserId::parse("nobody").unwrap();
+        assert!(!db.write(|c| rename_user(c, &p, &unknown, "X")).unwrap());
+        assert_eq!(db.read(|c| user(c, &p, &unknown)).unwrap(), None);
+        let legacy = StudyUser {
+            owner: None,
+            ..candidate("old")
+        };
+        assert!(matches!(
+            db.write(|c| insert_owned_user(c, &p, &legacy)),
+            Err(DbError::NoOwner(_))
+        ));
+        db.write(|c| upsert_user(c, &p, &legacy)).unwrap();
+        assert_eq!(db.read(|c| users(c, &p)).unwrap().len(), 2, "k1 and old");
     }
 }

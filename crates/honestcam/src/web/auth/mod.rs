@@ -28,6 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{AppError, AppState};
+pub use crate::domain::Identity;
 use crate::domain::Role;
 use crate::service::accounts;
 
@@ -72,16 +73,6 @@ impl LocalAuth {
             checking: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
         }
     }
-}
-
-/// Who is asking.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// The name recorded as the actor of their changes: an email, a login,
-    /// `token:{name}` or `local`.
-    pub name: String,
-    /// What they may do.
-    pub role: Role,
 }
 
 /// The least role a request needs: every page and API read needs a viewer, every
