@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
-use super::auth::Caller;
+use super::auth::{Caller, SignedIn};
 use super::{AppError, AppState, Prop};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
 use crate::service::compliance::{Unchanged, record_changes};
@@ -39,6 +39,7 @@ struct Row {
 #[template(path = "compliance.html")]
 struct Page {
     base: String,
+    signed_in: SignedIn,
     property_name: String,
     filter: String,
     statuses: Vec<&'static str>,
@@ -90,6 +91,7 @@ pub fn shown(a: &ActionState, filter: Option<Status>) -> bool {
 pub async fn page(
     State(state): State<AppState>,
     prop: Prop,
+    Caller(caller): Caller,
     Query(q): Query<Filter>,
 ) -> Result<Html<String>, AppError> {
     let filter = parse_filter(q.status.as_deref(), false)?;
@@ -128,6 +130,7 @@ pub async fn page(
         .collect();
     let page = Page {
         base: prop.base,
+        signed_in: SignedIn::new(&caller, state.auth()),
         property_name: name,
         filter: filter.map(|f| f.as_str().to_string()).unwrap_or_default(),
         statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),

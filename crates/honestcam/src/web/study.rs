@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
-use super::auth::Caller;
+use super::auth::{Caller, SignedIn};
 use super::{AppError, AppState, Prop};
 use crate::domain::questions::{self, Question};
 use crate::domain::{Role, quiz};
@@ -33,6 +33,7 @@ struct ShownQuestion {
 #[template(path = "study.html")]
 struct Page {
     base: String,
+    signed_in: SignedIn,
     /// The display name: the caller's study user's, or the one it will start with.
     user: String,
     /// Whether the caller may answer and rename (an editor or admin).
@@ -75,6 +76,7 @@ pub async fn page(
     let summary = quiz::summarize(&blob).map_err(|e| AppError::unprocessable(e.to_string()))?;
     let mut page = Page {
         base: prop.base,
+        signed_in: SignedIn::new(&caller, state.auth()),
         user: name,
         can_write: caller.role.allows(Role::Editor),
         answered: summary.answered,
@@ -183,6 +185,7 @@ struct AdminRow {
 #[template(path = "admin.html")]
 struct AdminPage {
     base: String,
+    signed_in: SignedIn,
     rows: Vec<AdminRow>,
 }
 
@@ -192,7 +195,11 @@ fn owner_text(owner: Option<String>) -> String {
 }
 
 /// Every user's progress: admins only (see `auth::required_role`).
-pub async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Html<String>, AppError> {
+pub async fn admin(
+    State(state): State<AppState>,
+    prop: Prop,
+    Caller(caller): Caller,
+) -> Result<Html<String>, AppError> {
     let slug = prop.slug.clone();
     let rows = state
         .run(move |storage, _| {
@@ -233,6 +240,7 @@ pub async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Html<Str
         .await?;
     let page = AdminPage {
         base: prop.base,
+        signed_in: SignedIn::new(&caller, state.auth()),
         rows,
     };
     Ok(Html(

@@ -452,6 +452,10 @@ async fn an_access_identity_is_the_actor_of_its_changes() {
         html.contains("last changed by kim@example.org"),
         "the page shows who made the change"
     );
+    assert!(
+        html.contains(r#"kim@example.org · <a href="/cdn-cgi/access/logout">sign out</a>"#),
+        "the header shows who is signed in"
+    );
 }
 
 /// Adds a local account with a password through the command line.
@@ -556,6 +560,19 @@ async fn local_accounts_sign_in_change_what_their_role_allows_and_sign_out() {
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"));
     let kim = session(&answer);
 
+    let header = client()
+        .get(app.url("/compliance/"))
+        .header("cookie", &kim)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        header.contains(r#"kim · <a href="/logout">sign out</a>"#),
+        "the header shows who is signed in, and where to sign out"
+    );
     let written = note_as(&app, &kim, "signed in locally").await;
     assert_eq!(written, StatusCode::SEE_OTHER);
     let events = honestcam::service::compliance::load_events(&f.storage(), &f.slug()).unwrap();

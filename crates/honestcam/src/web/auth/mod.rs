@@ -252,6 +252,30 @@ async fn identify(
     }
 }
 
+/// Who is signed in, as every page's header shows it, with where to sign out.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The caller's name.
+    pub name: String,
+    /// Where signing out happens (empty when there is nothing to sign out of).
+    pub sign_out: &'static str,
+}
+
+impl SignedIn {
+    /// The header of a page for `caller` under `mode`.
+    pub fn new(caller: &Identity, mode: &AuthMode) -> SignedIn {
+        let sign_out = match mode {
+            AuthMode::Local(_) => "/logout",
+            AuthMode::CloudflareAccess(_) => "/cdn-cgi/access/logout",
+            AuthMode::None => "",
+        };
+        SignedIn {
+            name: caller.name.clone(),
+            sign_out,
+        }
+    }
+}
+
 /// The caller of a request, as [`authenticate`] established it.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Identity);
