@@ -1033,4 +1033,98 @@ mod tests {
             "absent until a bot writes one"
         );
     }
+
+    /// A group file and a member file as the original design wrote them (no status,
+    /// claimer, done time or name).
+    const ORIGINAL_GROUP: &str = r#"{
+  "group_id": -5,
+  "next_id": 3,
+  "bounties": [
+    {
+      "id": 1,
+      "created_by_user_id": 7,
+      "text": "first",
+      "link": "https://x.org/1",
+      "due_date_ts": 1796083200,
+      "created_at": 1795000000
+    },
+    {
+      "id": 2,
+      "created_by_user_id": 8,
+      "text": "second",
+      "created_at": 1795000001
+    }
+  ]
+}
+"#;
+    const ORIGINAL_MEMBER: &str = r#"{
+  "user_id": 7,
+  "tracked": [
+    2
+  ]
+}
+"#;
+
+    #[test]
+    fn files_of_the_original_design_load_as_open_unclaimed_and_rewrite_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let chat = ChatId(-5);
+        let folder = store.chat_dir(chat);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(GROUP_FILE), ORIGINAL_GROUP).unwrap();
+        std::fs::write(folder.join("7.json"), ORIGINAL_MEMBER).unwrap();
+        let list = store.list(chat).unwrap();
+        assert_eq!(list.len(), 2);
+        for b in &list {
+            assert_eq!(
+                (b.status, b.claimed_by_user_id, b.done_at),
+                (Status::Open, None, None)
+            );
+        }
+        assert_eq!(store.names(chat).unwrap(), vec![]);
+        // Rewrites that use none of the new features give the same bytes.
+        let same = BountyPatch {
+            text: Some("first".into()),
+            ..BountyPatch::default()
+        };
+        store.update(chat, BountyId(1), &same, None).unwrap();
+        store.track(chat, UserId(7), BountyId(2), None).unwrap();
+        store.untrack(chat, UserId(7), BountyId(1), None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
+            ORIGINAL_GROUP
+        );
+        assert_eq!(
+            std::fs::read_to_string(folder.join("7.json")).unwrap(),
+            ORIGINAL_MEMBER
+        );
+        // Using them adds the fields, and undoing them removes them again.
+        let done = BountyPatch {
+            claimed_by_user_id: Some(Some(UserId(8))),
+            status: Some((Status::Done, Some(1_796_000_000))),
+            ..BountyPatch::default()
+        };
+        store.update(chat, BountyId(2), &done, None).unwrap();
+        let text = std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap();
+        assert!(
+            text.contains("\"status\": \"done\"") && text.contains("\"claimed_by_user_id\": 8"),
+            "{text}"
+        );
+        let undo = BountyPatch {
+            claimed_by_user_id: Some(None),
+            status: Some((Status::Open, None)),
+            ..BountyPatch::default()
+        };
+        store.update(chat, BountyId(2), &undo, None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
+            ORIGINAL_GROUP
+        );
+        store.remember_name(chat, UserId(7), "Ann").unwrap();
+        let member: Value =
+            serde_json::from_str(&std::fs::read_to_string(folder.join("7.json")).unwrap()).unwrap();
+        assert_eq!(member["name"], "Ann");
+        assert_eq!(member["tracked"], serde_json::json!([2]));
+    }
 }
