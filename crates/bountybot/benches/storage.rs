@@ -125,6 +125,7 @@ fn say(store: &dyn BountyStore, text: &str) -> usize {
         bot_username: "bountybot",
         update: None,
         admin: false,
+        name: None,
     };
     handle(store, &ctx, text).map_or(0, |r| r.0.len())
 }

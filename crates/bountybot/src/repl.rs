@@ -73,6 +73,7 @@ pub fn run(
                 bot_username: &opts.bot_username,
                 update: None,
                 admin: false,
+                name: None,
             };
             if let Some(reply) = handle(store, &ctx, line) {
                 for message in reply.0 {

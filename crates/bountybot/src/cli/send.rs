@@ -31,6 +31,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         bot_username: &g.bot_username,
         update: None,
         admin: false,
+        name: None,
     };
     if let Some(reply) = handle(store.as_ref(), &ctx, &args.message) {
         for m in reply.0 {

@@ -5,10 +5,10 @@
 
 use jiff::Timestamp;
 
-use super::parse::{COMMANDS, Command, Parsed, parse};
-use super::render::{PAGE_SIZE, Page, confirmation, escape, list_page};
-use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted};
-use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, StoreError, UpdateId};
+use super::parse::{COMMANDS, Command, Filter, Parsed, parse};
+use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
+use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted, ts_to_date};
+use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, Status, StoreError, UpdateId};
 
 /// Who is speaking, where and when.
 #[derive(Debug, Clone)]
@@ -24,9 +24,14 @@ pub struct Context<'a> {
     /// The Telegram update being handled, if any: its change is stored together with
     /// its id, so a redelivered update changes nothing twice.
     pub update: Option<UpdateId>,
-    /// Whether the sender administers this group (then they may delete any bounty in
-    /// it). The front end finds out; false where there is nobody to ask.
+    /// Whether the sender administers this group (then they may delete, unclaim,
+    /// finish and reopen any bounty in it). The front end finds out; false where there
+    /// is nobody to ask.
     pub admin: bool,
+    /// The sender's display name, when the front end knows it (Telegram: first and
+    /// last name, or the title of a chat posting as itself): remembered per chat so
+    /// listings show names.
+    pub name: Option<&'a str>,
 }
 
 /// The bot's answer: one or more Telegram HTML messages, sent in order.
@@ -60,12 +65,25 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
             escape(&reason),
             escape(usage_of(command))
         )),
-        Parsed::Command(cmd) => match run(store, ctx, today, cmd) {
-            Ok(reply) => Some(reply),
-            // A redelivered update whose change is stored: nothing to do again.
-            Err(StoreError::AlreadyProcessed { .. }) => None,
-            Err(e) => Some(storage_failure(ctx, &e)),
-        },
+        Parsed::Command(cmd) => {
+            remember(store, ctx);
+            match run(store, ctx, today, cmd) {
+                Ok(reply) => Some(reply),
+                // A redelivered update whose change is stored: nothing to do again.
+                Err(StoreError::AlreadyProcessed { .. }) => None,
+                Err(e) => Some(storage_failure(ctx, &e)),
+            }
+        }
+    }
+}
+
+/// Remembers the sender's name. A failure is logged and does not stop the command
+/// (a damaged file is reported by the command itself).
+fn remember(store: &dyn BountyStore, ctx: &Context<'_>) {
+    if let Some(name) = ctx.name
+        && let Err(e) = store.remember_name(ctx.chat, ctx.user, name)
+    {
+        tracing::warn!(chat = %ctx.chat, user = %ctx.user, error = %cause_chain(&e), "cannot remember a name");
     }
 }
 
@@ -155,24 +173,61 @@ fn run(
 ) -> Result<Reply, StoreError> {
     let chat = ctx.chat;
     Ok(match cmd {
-        Command::List { page } => {
-            let list = store.list(chat)?;
-            if list.is_empty() {
-                Reply(vec![
+        Command::List { filter, page } => {
+            let all = store.list(chat)?;
+            if all.is_empty() {
+                return Ok(Reply(vec![
                     "No bounties yet. Add one with /add &lt;text&gt; [link] [due].".into(),
-                ])
-            } else {
-                let title = if chat.is_group() {
-                    "Bounties in this group"
-                } else {
-                    "Your bounties"
-                };
-                match list_page(title, "bounty", list, page, today) {
-                    Page::Shown(message) => Reply(vec![message]),
-                    Page::PastTheEnd(pages) => past_the_end(pages, "bounties", "bounty"),
-                }
+                ]));
+            }
+            let list: Vec<Bounty> = all
+                .into_iter()
+                .filter(|b| shown_by(filter, b, today))
+                .collect();
+            let none = match filter {
+                Filter::Open => "No open bounties. /bounty all shows every one.",
+                Filter::Done => "No bounties are done yet.",
+                Filter::All => "No bounties yet.",
+                Filter::Overdue => "Nothing is overdue.",
+            };
+            if list.is_empty() {
+                return Ok(Reply(vec![none.into()]));
+            }
+            let title = match (filter, chat.is_group()) {
+                (Filter::Open, true) => "Bounties in this group",
+                (Filter::Open, false) => "Your bounties",
+                (Filter::Done, true) => "Done bounties in this group",
+                (Filter::Done, false) => "Your done bounties",
+                (Filter::All, true) => "All bounties in this group",
+                (Filter::All, false) => "All your bounties",
+                (Filter::Overdue, true) => "Overdue bounties in this group",
+                (Filter::Overdue, false) => "Your overdue bounties",
+            };
+            let command = match filter {
+                Filter::Open => "bounty".to_string(),
+                f => format!("bounty {}", f.word()),
+            };
+            let names = names(store, ctx);
+            match list_page(title, &command, list, page, today, &names) {
+                Page::Shown(message) => Reply(vec![message]),
+                Page::PastTheEnd(pages) => past_the_end(pages, "bounties", &command),
             }
         }
+        Command::Show(id) => {
+            let Some(b) = store.get(chat, id)? else {
+                return Ok(no_such(id));
+            };
+            let names = names(store, ctx);
+            let trackers = store
+                .trackers(chat, id)
+                .inspect_err(|e| warn_decoration(ctx, e, "trackers"))
+                .ok();
+            Reply(vec![full_view(&b, today, &names, trackers.as_deref())])
+        }
+        Command::Claim(id) => claim(store, ctx, id)?,
+        Command::Unclaim(id) => unclaim(store, ctx, id)?,
+        Command::Done(id) => finish(store, ctx, id, Status::Done)?,
+        Command::Reopen(id) => finish(store, ctx, id, Status::Open)?,
         Command::Add { text, link, due } => {
             let b = store.add(
                 chat,
@@ -202,6 +257,7 @@ fn run(
                 text: changes.text.map(BountyText::into_string),
                 link: changes.link,
                 due_date_ts: changes.due.map(|d| d.map(DueDate::timestamp)),
+                ..BountyPatch::default()
             };
             // Applied by the store in one unit of work, so a concurrent edit of another
             // field is kept; `None` means the bounty was deleted meanwhile.
@@ -253,7 +309,8 @@ fn run(
                     "You track no bounties here. Use /track &lt;id&gt; to bookmark one.".into(),
                 ])
             } else {
-                match list_page("Your tracked bounties", "my", mine, page, today) {
+                let names = names(store, ctx);
+                match list_page("Your tracked bounties", "my", mine, page, today, &names) {
                     Page::Shown(message) => Reply(vec![message]),
                     Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
                 }
@@ -274,6 +331,179 @@ fn run(
     })
 }
 
+/// Whether `/bounty` with `filter` lists `b`.
+fn shown_by(filter: Filter, b: &Bounty, today: jiff::civil::Date) -> bool {
+    match filter {
+        Filter::Open => b.status == Status::Open,
+        Filter::Done => b.status == Status::Done,
+        Filter::All => true,
+        Filter::Overdue => {
+            b.status == Status::Open && b.due_date_ts.is_some_and(|ts| ts_to_date(ts) < today)
+        }
+    }
+}
+
+/// The chat's remembered names. They only decorate a reply, so a failure to read them
+/// (a damaged member file) is logged and the reply shows ids instead.
+fn names(store: &dyn BountyStore, ctx: &Context<'_>) -> Names {
+    store
+        .names(ctx.chat)
+        .inspect_err(|e| warn_decoration(ctx, e, "names"))
+        .map(Names::new)
+        .unwrap_or_default()
+}
+
+fn warn_decoration(ctx: &Context<'_>, e: &StoreError, what: &str) {
+    tracing::warn!(chat = %ctx.chat, error = %cause_chain(e), "cannot read the chat's {what}; replying without them");
+}
+
+/// `user`'s name as a reply shows it (escaped).
+fn name_in(store: &dyn BountyStore, ctx: &Context<'_>, user: UserId) -> String {
+    escape(&names(store, ctx).of(user))
+}
+
+/// Whether the sender administers the group (never in a private chat).
+fn group_admin(ctx: &Context<'_>) -> bool {
+    ctx.chat.is_group() && ctx.admin
+}
+
+/// `/claim`: anyone, when nobody else holds the bounty and it is open. The store sets
+/// the claimer only if the bounty is still unclaimed, so of two claims at once one
+/// wins and the other is told who did.
+fn claim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<Reply, StoreError> {
+    let chat = ctx.chat;
+    let Some(b) = store.get(chat, id)? else {
+        return Ok(no_such(id));
+    };
+    if b.status == Status::Done {
+        return Ok(Reply(vec![format!(
+            "#{id} is done already. /reopen {id} first if there is more to do."
+        )]));
+    }
+    let taken = |holder: UserId| -> Result<Reply, StoreError> {
+        Ok(Reply(vec![format!(
+            "#{id} is claimed by {} already. They can /unclaim {id} (or a group administrator can).",
+            name_in(store, ctx, holder)
+        )]))
+    };
+    match b.claimed_by_user_id {
+        Some(holder) if holder == ctx.user => {
+            return Ok(Reply(vec![format!("You claim #{id} already.")]));
+        }
+        Some(holder) => return taken(holder),
+        None => {}
+    }
+    let patch = BountyPatch {
+        claimed_by_user_id: Some(Some(ctx.user)),
+        if_claimed_by: Some(None),
+        ..BountyPatch::default()
+    };
+    let Some(b) = store.update(chat, id, &patch, ctx.update)? else {
+        return Ok(no_such(id));
+    };
+    match b.claimed_by_user_id {
+        Some(holder) if holder == ctx.user => Ok(Reply(vec![format!(
+            "You claimed #{id}: {}. /done {id} when it is finished.",
+            escape(&b.text)
+        )])),
+        Some(holder) => taken(holder),
+        None => Ok(no_such(id)),
+    }
+}
+
+/// `/unclaim`: the claimer, or a group administrator.
+fn unclaim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<Reply, StoreError> {
+    let chat = ctx.chat;
+    let Some(b) = store.get(chat, id)? else {
+        return Ok(no_such(id));
+    };
+    let Some(holder) = b.claimed_by_user_id else {
+        return Ok(Reply(vec![format!("Nobody claims #{id}.")]));
+    };
+    if holder != ctx.user && !group_admin(ctx) {
+        return Ok(Reply(vec![format!(
+            "Only {}, who claims #{id} (or a group administrator), can unclaim it.",
+            name_in(store, ctx, holder)
+        )]));
+    }
+    // Only if the claim is still the one checked: a claim made meanwhile is not undone.
+    let patch = BountyPatch {
+        claimed_by_user_id: Some(None),
+        if_claimed_by: Some(Some(holder)),
+        ..BountyPatch::default()
+    };
+    match store.update(chat, id, &patch, ctx.update)? {
+        None => Ok(no_such(id)),
+        Some(b) if b.claimed_by_user_id.is_none() => {
+            let whose = if holder == ctx.user {
+                "your claim".to_string()
+            } else {
+                format!("{}'s claim", name_in(store, ctx, holder))
+            };
+            Ok(Reply(vec![format!(
+                "Released {whose} on #{id}; anyone can /claim {id} now."
+            )]))
+        }
+        Some(_) => Ok(Reply(vec![format!(
+            "#{id} changed meanwhile; see /bounty #{id}."
+        )])),
+    }
+}
+
+/// `/done` (to [`Status::Done`]) and `/reopen` (to [`Status::Open`]): the creator,
+/// the claimer, or a group administrator. When only the claim allows it, the store
+/// changes the status only if the claim still holds.
+fn finish(
+    store: &dyn BountyStore,
+    ctx: &Context<'_>,
+    id: BountyId,
+    to: Status,
+) -> Result<Reply, StoreError> {
+    let chat = ctx.chat;
+    let verb = if to == Status::Done {
+        "finish"
+    } else {
+        "reopen"
+    };
+    let Some(b) = store.get(chat, id)? else {
+        return Ok(no_such(id));
+    };
+    if b.status == to {
+        return Ok(Reply(vec![if to == Status::Done {
+            format!("#{id} is done already.")
+        } else {
+            format!("#{id} is open already.")
+        }]));
+    }
+    let creator = b.created_by_user_id == ctx.user;
+    let claimer = b.claimed_by_user_id == Some(ctx.user);
+    if !creator && !claimer && !group_admin(ctx) {
+        return Ok(Reply(vec![format!(
+            "Only the creator of #{id}, its claimer or a group administrator can {verb} it."
+        )]));
+    }
+    let at = (to == Status::Done).then(|| ctx.now.as_second());
+    let patch = BountyPatch {
+        status: Some((to, at)),
+        if_claimed_by: (!creator && !group_admin(ctx)).then_some(Some(ctx.user)),
+        ..BountyPatch::default()
+    };
+    match store.update(chat, id, &patch, ctx.update)? {
+        None => Ok(no_such(id)),
+        Some(b) if b.status == to && to == Status::Done => Ok(Reply(vec![format!(
+            "Done: bounty <b>#{id}</b>: {}. /reopen {id} if it is not.",
+            escape(&b.text)
+        )])),
+        Some(b) if b.status == to => Ok(Reply(vec![format!(
+            "Reopened bounty <b>#{id}</b>: {}.",
+            escape(&b.text)
+        )])),
+        Some(_) => Ok(Reply(vec![format!(
+            "#{id} changed meanwhile; see /bounty #{id}."
+        )])),
+    }
+}
+
 /// Usage of every command, with examples.
 pub fn help_text() -> String {
     let mut s = String::from("<b>Bounty bot</b>\n");
@@ -288,12 +518,20 @@ pub fn help_text() -> String {
          /edit 2 text=Write better notes due=tomorrow\n\
          /edit 2 link=- due=-\n\
          /track 2\n\
-         /bounty 2\n\n\
+         /claim 2\n\
+         /done 2\n\
+         /bounty done\n\
+         /bounty all 2\n\
+         /bounty #2\n\n\
          Due dates: YYYY-MM-DD (2000-01-01 to 2200-12-31), today, tomorrow, +3d (days), \
          +2w (weeks), or a weekday (friday: the next Friday). A link after the text is \
          the bounty's link; links inside the text stay there (the first one is the link). \
          Only a bounty's creator can edit it; its creator or a group administrator can \
-         delete it.",
+         delete it. Anyone can claim an open bounty nobody else claims; the claimer or a \
+         group administrator can unclaim it; its creator, its claimer or a group \
+         administrator can mark it done or reopen it. /bounty lists open bounties; \
+         /bounty done, /bounty all and /bounty overdue filter; /bounty #5 (with #) or \
+         /show 5 shows bounty 5 in full.",
     );
     s.push_str(&format!(
         " Lists show {PAGE_SIZE} bounties a page: /bounty 2 shows the next."
@@ -337,6 +575,7 @@ mod tests {
                 bot_username: "BountyBot",
                 update: None,
                 admin: false,
+                name: None,
             };
             handle(&self.store, &ctx, text).map(|r| r.0.join("\n---\n"))
         }
@@ -401,6 +640,7 @@ mod tests {
                 bot_username: "BountyBot",
                 update: None,
                 admin: true,
+                name: None,
             };
             handle(&bot.store, &ctx, text).unwrap().0.join("\n")
         };
@@ -664,6 +904,15 @@ mod tests {
         ) -> Result<crate::store::ChatMove, StoreError> {
             self.inner.migrate_chat(from, to)
         }
+        fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+            self.inner.remember_name(chat, user, name)
+        }
+        fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+            self.inner.trackers(chat, id)
+        }
+        fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+            self.inner.names(chat)
+        }
     }
 
     #[test]
@@ -681,6 +930,7 @@ mod tests {
             bot_username: "BountyBot",
             update: None,
             admin: false,
+            name: None,
         };
         let reply = handle(&racing, &ctx, "/edit 1 text=renamed")
             .unwrap()

@@ -10,8 +10,10 @@
 //! it allowed) is the bounty's link. Links stay in the text where they were written,
 //! except the documented `/add <text> [link] [due]` form: a single link that comes
 //! after all the text is the link alone. `/edit` also takes `text=...`, `link=...`,
-//! `due=...`, with `link=-` and `due=-` clearing the field. `/bounty` and `/my` take
-//! an optional page number.
+//! `due=...`, with `link=-` and `due=-` clearing the field. `/bounty` takes an
+//! optional filter (`open`, the default, `done`, `all`, `overdue`) and an optional page
+//! number (`/bounty 2`, `/bounty all 2`); `/bounty #5` (or `/show 5`) shows bounty 5 in
+//! full: a number with `#` is a bounty, without it a page. `/my` takes a page number.
 
 use jiff::civil::Date;
 
@@ -22,11 +24,23 @@ use crate::domain::{
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `/bounty [page]`: one page of the chat's bounties.
+    /// `/bounty [open|done|all|overdue] [page]`: one page of the chat's bounties.
     List {
+        /// Which bounties.
+        filter: Filter,
         /// Which page, from 1.
         page: usize,
     },
+    /// `/bounty #<id>` or `/show <id>`: one bounty in full.
+    Show(BountyId),
+    /// `/claim <id>`.
+    Claim(BountyId),
+    /// `/unclaim <id>`.
+    Unclaim(BountyId),
+    /// `/done <id>`.
+    Done(BountyId),
+    /// `/reopen <id>`.
+    Reopen(BountyId),
     /// `/add <text> [link] [due]`.
     Add {
         /// Description.
@@ -60,6 +74,38 @@ pub enum Command {
     Help,
 }
 
+/// Which bounties `/bounty` lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Filter {
+    /// Not done (the default).
+    #[default]
+    Open,
+    /// Done.
+    Done,
+    /// Every bounty.
+    All,
+    /// Open with a due date before today.
+    Overdue,
+}
+
+impl Filter {
+    /// The word that selects it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Filter::Open => "open",
+            Filter::Done => "done",
+            Filter::All => "all",
+            Filter::Overdue => "overdue",
+        }
+    }
+
+    fn from_word(w: &str) -> Option<Filter> {
+        [Filter::Open, Filter::Done, Filter::All, Filter::Overdue]
+            .into_iter()
+            .find(|f| w.eq_ignore_ascii_case(f.word()))
+    }
+}
+
 /// Fields an `/edit` changes; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -78,10 +124,18 @@ impl Changes {
 }
 
 /// The commands the bot knows, for `/help` and `setMyCommands`.
-pub const COMMANDS: [(&str, &str); 9] = [
-    ("bounty", "list this chat's bounties: /bounty [page]"),
+pub const COMMANDS: [(&str, &str); 14] = [
+    (
+        "bounty",
+        "list bounties: /bounty [open|done|all|overdue] [page]; one in full: /bounty #<id>",
+    ),
+    ("show", "one bounty in full: /show <id>"),
     ("add", "add a bounty: /add <text> [link] [due]"),
     ("edit", "change your bounty: /edit <id> [text] [link] [due]"),
+    ("claim", "say you work on a bounty: /claim <id>"),
+    ("unclaim", "give a claimed bounty back: /unclaim <id>"),
+    ("done", "mark a bounty done: /done <id>"),
+    ("reopen", "open a done bounty again: /reopen <id>"),
     ("delete", "delete your bounty: /delete <id>"),
     ("track", "bookmark a bounty: /track <id>"),
     ("untrack", "remove a bookmark: /untrack <id>"),
@@ -135,9 +189,12 @@ pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
     let name = name.to_ascii_lowercase();
     let tokens: Vec<&str> = args.split_whitespace().collect();
     let result = match name.as_str() {
-        "bounty" | "bounties" | "list" => {
-            page("bounty", &tokens).map(|page| Command::List { page })
-        }
+        "bounty" | "bounties" | "list" => parse_list(&tokens),
+        "show" => one_id("show", &tokens).map(Command::Show),
+        "claim" => one_id("claim", &tokens).map(Command::Claim),
+        "unclaim" => one_id("unclaim", &tokens).map(Command::Unclaim),
+        "done" => one_id("done", &tokens).map(Command::Done),
+        "reopen" => one_id("reopen", &tokens).map(Command::Reopen),
         "my" => page("my", &tokens).map(|page| Command::My { page }),
         "start" => Ok(Command::Start),
         "help" => Ok(Command::Help),
@@ -168,6 +225,34 @@ fn page(command: &'static str, tokens: &[&str]) -> Result<usize, (&'static str, 
         },
         _ => Err((command, "give just one page number".to_string())),
     }
+}
+
+fn parse_list(tokens: &[&str]) -> ParseResult {
+    if let [first] = tokens
+        && let Some(id) = first.strip_prefix('#')
+    {
+        return parse_id(id)
+            .map(Command::Show)
+            .map_err(|e| ("bounty", e.to_string()));
+    }
+    let (filter, rest) = match tokens.split_first() {
+        Some((w, rest)) if !w.starts_with(|c: char| c.is_ascii_digit()) => {
+            match Filter::from_word(w) {
+                Some(f) => (f, rest),
+                None => {
+                    return Err((
+                        "bounty",
+                        format!(
+                            "{} is not a page number or a filter (open, done, all, overdue); /bounty #5 shows bounty 5",
+                            quoted(w)
+                        ),
+                    ));
+                }
+            }
+        }
+        _ => (Filter::Open, tokens),
+    };
+    page("bounty", rest).map(|page| Command::List { filter, page })
 }
 
 fn one_id(command: &'static str, tokens: &[&str]) -> Result<BountyId, (&'static str, String)> {
@@ -423,8 +508,20 @@ mod tests {
     #[test]
     fn addressing_other_bots_and_this_bot() {
         assert_eq!(p("/bounty@OtherBot"), Parsed::OtherBot);
-        assert_eq!(cmd("/bounty@bountybot"), Command::List { page: 1 });
-        assert_eq!(cmd("/BOUNTY"), Command::List { page: 1 });
+        assert_eq!(
+            cmd("/bounty@bountybot"),
+            Command::List {
+                filter: Filter::Open,
+                page: 1
+            }
+        );
+        assert_eq!(
+            cmd("/BOUNTY"),
+            Command::List {
+                filter: Filter::Open,
+                page: 1
+            }
+        );
         assert_eq!(p("hello"), Parsed::NotACommand);
         assert_eq!(p("/"), Parsed::NotACommand);
         assert_eq!(p("/frobnicate"), Parsed::Unknown("frobnicate".into()));
@@ -503,8 +600,61 @@ mod tests {
         assert_eq!(cmd("/help"), Command::Help);
         assert_eq!(cmd("/my"), Command::My { page: 1 });
         assert_eq!(cmd("/my 2"), Command::My { page: 2 });
-        assert_eq!(cmd("/bounty 3"), Command::List { page: 3 });
-        assert_eq!(cmd("/list 4"), Command::List { page: 4 });
+        assert_eq!(
+            cmd("/bounty 3"),
+            Command::List {
+                filter: Filter::Open,
+                page: 3
+            }
+        );
+        assert_eq!(
+            cmd("/list 4"),
+            Command::List {
+                filter: Filter::Open,
+                page: 4
+            }
+        );
+        assert_eq!(
+            cmd("/bounty all 2"),
+            Command::List {
+                filter: Filter::All,
+                page: 2
+            }
+        );
+        assert_eq!(
+            cmd("/bounty Overdue"),
+            Command::List {
+                filter: Filter::Overdue,
+                page: 1
+            }
+        );
+        assert_eq!(
+            cmd("/bounty done"),
+            Command::List {
+                filter: Filter::Done,
+                page: 1
+            }
+        );
+        assert_eq!(cmd("/bounty #5"), Command::Show(BountyId(5)));
+        assert_eq!(cmd("/show 5"), Command::Show(BountyId(5)));
+        assert_eq!(cmd("/show #5"), Command::Show(BountyId(5)));
+        assert_eq!(cmd("/claim 2"), Command::Claim(BountyId(2)));
+        assert_eq!(cmd("/unclaim #2"), Command::Unclaim(BountyId(2)));
+        assert_eq!(cmd("/done 3"), Command::Done(BountyId(3)));
+        assert_eq!(cmd("/reopen 3"), Command::Reopen(BountyId(3)));
+        for bad in [
+            "/bounty #x",
+            "/bounty soon",
+            "/bounty all x",
+            "/bounty all 2 3",
+            "/claim",
+            "/done 0",
+        ] {
+            assert!(
+                matches!(parse(bad, "bountybot", today()), Parsed::Usage { .. }),
+                "{bad}"
+            );
+        }
     }
 
     proptest! {

@@ -1,10 +1,12 @@
 //! Replies as Telegram HTML: user text escaped, lists sorted and shown one page (one
 //! message) at a time, texts shortened when a page would not fit in one message.
 
+use std::collections::HashMap;
+
 use jiff::civil::Date;
 
-use crate::domain::ts_to_date;
-use crate::store::Bounty;
+use crate::domain::{UserId, ts_to_date};
+use crate::store::{Bounty, Status};
 
 /// Telegram's limit is 4096 characters after entity parsing; keep a margin.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -15,6 +17,32 @@ pub const PAGE_SIZE: usize = 20;
 /// Most characters of a link shown as text in a confirmation (the link itself is
 /// kept whole in the `href`).
 const MAX_LINK_SHOWN: usize = 200;
+
+/// Most characters of a display name shown in a listing.
+pub const MAX_NAME_SHOWN: usize = 32;
+
+/// Most trackers named in a bounty's full view; the rest are counted.
+pub const MAX_TRACKERS_SHOWN: usize = 20;
+
+/// Display names the bot remembers in a chat; a user it has no name for is shown as
+/// `user 42`.
+#[derive(Debug, Clone, Default)]
+pub struct Names(HashMap<UserId, String>);
+
+impl Names {
+    /// From the store's (user, name) pairs.
+    pub fn new(pairs: Vec<(UserId, String)>) -> Names {
+        Names(pairs.into_iter().collect())
+    }
+
+    /// `user`'s name as plain text (not escaped), cut to [`MAX_NAME_SHOWN`].
+    pub fn of(&self, user: UserId) -> String {
+        match self.0.get(&user) {
+            Some(name) => shorten(name, MAX_NAME_SHOWN).into_owned(),
+            None => format!("user {user}"),
+        }
+    }
+}
 
 /// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`).
 pub fn escape(s: &str) -> String {
@@ -97,15 +125,16 @@ fn with_inline_link(text: &str, link: &str) -> Option<String> {
 /// One bounty as a listing line with its text cut to `max_text` UTF-16 units, and
 /// the line's visible length. A link written in the text is made clickable where it
 /// stands; a link that is not in the (shown) text follows as ` · link`.
-pub fn bounty_line(b: &Bounty, today: Date, max_text: usize) -> (String, usize) {
+pub fn bounty_line(b: &Bounty, today: Date, max_text: usize, names: &Names) -> (String, usize) {
     let text = shorten(&b.text, max_text);
     let inline = b.link.as_deref().and_then(|l| with_inline_link(&text, l));
+    let mark = if b.status == Status::Done { "✅ " } else { "" };
     let mut html = format!(
-        "<b>#{}</b> {}",
+        "<b>#{}</b> {mark}{}",
         b.id,
         inline.clone().unwrap_or_else(|| escape(&text))
     );
-    let mut plain = format!("#{} {text}", b.id);
+    let mut plain = format!("#{} {mark}{text}", b.id);
     if let Some(link) = &b.link
         && inline.is_none()
     {
@@ -114,13 +143,22 @@ pub fn bounty_line(b: &Bounty, today: Date, max_text: usize) -> (String, usize) 
     }
     if let Some(ts) = b.due_date_ts {
         let due = ts_to_date(ts);
-        let rel = relative_due(due, today);
-        html.push_str(&format!(" · {rel} ({due})"));
-        plain.push_str(&format!(" · {rel} ({due})"));
+        let when = if b.status == Status::Done {
+            format!("due {due}")
+        } else {
+            format!("{} ({due})", relative_due(due, today))
+        };
+        html.push_str(&format!(" · {when}"));
+        plain.push_str(&format!(" · {when}"));
     }
-    let by = format!(" · by user {}", b.created_by_user_id);
-    html.push_str(&by);
-    plain.push_str(&by);
+    let by = names.of(b.created_by_user_id);
+    html.push_str(&format!(" · by {}", escape(&by)));
+    plain.push_str(&format!(" · by {by}"));
+    if let Some(claimer) = b.claimed_by_user_id {
+        let who = names.of(claimer);
+        html.push_str(&format!(" · claimed by {}", escape(&who)));
+        plain.push_str(&format!(" · claimed by {who}"));
+    }
     (html, visible_len(&plain))
 }
 
@@ -146,6 +184,71 @@ pub fn confirmation(what: &str, b: &Bounty, today: Date) -> String {
     s
 }
 
+/// `/bounty #id`: one bounty in full: status, text (link clickable where written), link,
+/// due date, creator, claimer, trackers (the first [`MAX_TRACKERS_SHOWN`], then a
+/// count; `None`: they could not be read). Fits one message: text and link are bounded, names cut.
+pub fn full_view(b: &Bounty, today: Date, names: &Names, trackers: Option<&[UserId]>) -> String {
+    let status = match (b.status, b.done_at) {
+        (Status::Done, Some(at)) => format!("done on {}", ts_to_date(at)),
+        (Status::Done, None) => "done".to_string(),
+        (Status::Open, _) => "open".to_string(),
+    };
+    let text = b
+        .link
+        .as_deref()
+        .and_then(|l| with_inline_link(&b.text, l))
+        .unwrap_or_else(|| escape(&b.text));
+    let mut s = format!("<b>Bounty #{}</b> ({status})\n{text}", b.id);
+    if let Some(link) = &b.link {
+        s.push_str(&format!(
+            "\nLink: <a href=\"{}\">{}</a>",
+            escape(link),
+            escape(&shorten(link, MAX_LINK_SHOWN))
+        ));
+    }
+    if let Some(ts) = b.due_date_ts {
+        let due = ts_to_date(ts);
+        if b.status == Status::Done {
+            s.push_str(&format!("\nDue: {due}"));
+        } else {
+            s.push_str(&format!("\nDue: {due} ({})", relative_due(due, today)));
+        }
+    }
+    s.push_str(&format!(
+        "\nCreated by {} on {}",
+        escape(&names.of(b.created_by_user_id)),
+        ts_to_date(b.created_at)
+    ));
+    match b.claimed_by_user_id {
+        Some(u) => s.push_str(&format!("\nClaimed by {}", escape(&names.of(u)))),
+        None if b.status == Status::Open => {
+            s.push_str(&format!("\nNot claimed: /claim {}", b.id));
+        }
+        None => {}
+    }
+    let Some(trackers) = trackers else {
+        s.push_str("\nTrackers: cannot be read just now");
+        return s;
+    };
+    if trackers.is_empty() {
+        s.push_str("\nTracked by nobody");
+    } else {
+        let shown: Vec<String> = trackers
+            .iter()
+            .take(MAX_TRACKERS_SHOWN)
+            .map(|u| escape(&names.of(*u)))
+            .collect();
+        s.push_str(&format!("\nTracked by {}", shown.join(", ")));
+        if trackers.len() > MAX_TRACKERS_SHOWN {
+            s.push_str(&format!(
+                " and {} more",
+                trackers.len() - MAX_TRACKERS_SHOWN
+            ));
+        }
+    }
+    s
+}
+
 /// One page of a listing, or how many pages there are when `page` is past the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Page {
@@ -166,6 +269,7 @@ pub fn list_page(
     mut bounties: Vec<Bounty>,
     page: usize,
     today: Date,
+    names: &Names,
 ) -> Page {
     let pages = bounties.len().div_ceil(PAGE_SIZE).max(1);
     let page = page.max(1);
@@ -192,7 +296,7 @@ pub fn list_page(
         let lines: Vec<String> = shown
             .iter()
             .map(|b| {
-                let (line, len) = bounty_line(b, today, max_text);
+                let (line, len) = bounty_line(b, today, max_text, names);
                 total += 1 + len;
                 line
             })
@@ -244,6 +348,9 @@ mod tests {
             link: None,
             due_date_ts: due.map(|d| date_to_ts(d.parse().unwrap())),
             created_at: 0,
+            status: Status::Open,
+            claimed_by_user_id: None,
+            done_at: None,
         }
     }
 
@@ -277,7 +384,7 @@ mod tests {
         );
         let mut b = bounty(1, "<script>alert(1)</script>", None);
         b.link = Some("https://x.org/?a=1&b=\"2\"".into());
-        let (line, _) = bounty_line(&b, today(), 1000);
+        let (line, _) = bounty_line(&b, today(), 1000, &Names::default());
         assert!(line.contains("&lt;script&gt;"), "{line}");
         assert!(
             line.contains("href=\"https://x.org/?a=1&amp;b=&quot;2&quot;\""),
@@ -314,6 +421,7 @@ mod tests {
             ],
             1,
             today(),
+            &Names::default(),
         ));
         let order: Vec<_> = ["sooner", "later", "also later", "undated"]
             .iter()
@@ -331,23 +439,37 @@ mod tests {
         let bounties: Vec<_> = (1..=41)
             .map(|i| bounty(i, &format!("t{i}"), (i > 30).then_some("2026-12-01")))
             .collect();
-        let first = shown(list_page("B", "my", bounties.clone(), 1, today()));
+        let first = shown(list_page(
+            "B",
+            "my",
+            bounties.clone(),
+            1,
+            today(),
+            &Names::default(),
+        ));
         assert!(
             first.starts_with("<b>B</b> (page 1 of 3)\n<b>#31</b>"),
             "{first}"
         );
         assert!(first.ends_with("\nNext page: /my 2"), "{first}");
-        let last = shown(list_page("B", "my", bounties.clone(), 3, today()));
+        let last = shown(list_page(
+            "B",
+            "my",
+            bounties.clone(),
+            3,
+            today(),
+            &Names::default(),
+        ));
         assert_eq!(
             last, "<b>B</b> (page 3 of 3)\n<b>#30</b> t30 · by user 42",
             "the last page has no next"
         );
         assert_eq!(
-            list_page("B", "my", bounties, 4, today()),
+            list_page("B", "my", bounties, 4, today(), &Names::default()),
             Page::PastTheEnd(3)
         );
         assert_eq!(
-            list_page("B", "my", vec![], 2, today()),
+            list_page("B", "my", vec![], 2, today(), &Names::default()),
             Page::PastTheEnd(1)
         );
     }
@@ -356,20 +478,20 @@ mod tests {
     fn a_link_in_the_text_is_made_clickable_there_and_not_repeated() {
         let mut b = bounty(1, "Read https://x.org/a, then https://x.org/ab", None);
         b.link = Some("https://x.org/a".into());
-        let (line, len) = bounty_line(&b, today(), 1000);
+        let (line, len) = bounty_line(&b, today(), 1000, &Names::default());
         assert_eq!(
             line,
             "<b>#1</b> Read <a href=\"https://x.org/a\">https://x.org/a</a>, then https://x.org/ab · by user 42"
         );
         assert_eq!(len, visible(&line).encode_utf16().count());
         b.text = "Read it".into();
-        let (line, _) = bounty_line(&b, today(), 1000);
+        let (line, _) = bounty_line(&b, today(), 1000, &Names::default());
         assert_eq!(
             line,
             "<b>#1</b> Read it · <a href=\"https://x.org/a\">link</a> · by user 42"
         );
         b.text = "See https://x.org/abc".into();
-        let (line, _) = bounty_line(&b, today(), 1000);
+        let (line, _) = bounty_line(&b, today(), 1000, &Names::default());
         assert!(
             line.ends_with(
                 "See https://x.org/abc · <a href=\"https://x.org/a\">link</a> · by user 42"
@@ -392,7 +514,7 @@ mod tests {
         assert_eq!(shorten("abc", 0), "…");
         let mut b = bounty(1, "Read https://x.org/long/path/to/it and more", None);
         b.link = Some("https://x.org/long/path/to/it".into());
-        let (line, _) = bounty_line(&b, today(), 12);
+        let (line, _) = bounty_line(&b, today(), 12, &Names::default());
         assert_eq!(
             line,
             "<b>#1</b> Read… · <a href=\"https://x.org/long/path/to/it\">link</a> · by user 42",
@@ -434,9 +556,12 @@ mod tests {
                     link: link.clone(),
                     due_date_ts: due,
                     created_at: 0,
+                    status: Status::Open,
+                    claimed_by_user_id: None,
+                    done_at: None,
                 })
                 .collect();
-            match list_page("Bounties in this group", "bounty", bounties, page, today()) {
+            match list_page("Bounties in this group", "bounty", bounties, page, today(), &Names::default()) {
                 Page::Shown(html) => {
                     let seen = visible(&html);
                     prop_assert!(seen.encode_utf16().count() <= MAX_MESSAGE_CHARS);

@@ -2,9 +2,15 @@
 //!
 //! ```text
 //! {data}/{group_id}/group.json       {"group_id", "next_id", "bounties": [...]}       (group ids are negative)
-//! {data}/{group_id}/{user_id}.json   {"user_id", "tracked": [ids]}
-//! {data}/{user_id}/user.json         {"user_id", "next_id", "bounties": [...], "tracked": [ids]}
+//! {data}/{group_id}/{user_id}.json   {"user_id", "tracked": [ids], "name"?}
+//! {data}/{user_id}/user.json         {"user_id", "next_id", "bounties": [...], "tracked": [ids], "name"?}
 //! ```
+//!
+//! A bounty is `{"id", "created_by_user_id", "text", "link"?, "due_date_ts"?,
+//! "created_at", "status"?, "claimed_by_user_id"?, "done_at"?}`: `status` is written
+//! only for `"done"` (absent means open), the claimer and `done_at` only when set, and
+//! `name` (the display name the bot last saw) only once one is known, so a file that
+//! uses none of these reads and writes exactly as before they existed.
 //!
 //! Each file may also hold `"updates"`: the ids of the latest Telegram updates whose
 //! change this file's last writes stored, recorded in the same atomic replace as the
@@ -28,7 +34,7 @@ use statekit::json::{JsonError, read_json, sweep_temp_files, write_json_atomic};
 use statekit::lock::DirLock;
 
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatMove, NewBounty, StoreError, UpdateId, renumber,
+    Bounty, BountyPatch, BountyStore, ChatMove, NewBounty, Status, StoreError, UpdateId, renumber,
 };
 use crate::domain::{BountyId, ChatId, UserId};
 
@@ -73,6 +79,8 @@ struct GroupFile {
 struct MemberFile {
     user_id: UserId,
     tracked: Vec<BountyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     updates: VecDeque<UpdateId>,
     #[serde(flatten)]
@@ -84,6 +92,7 @@ impl MemberFile {
         MemberFile {
             user_id,
             tracked: Vec::new(),
+            name: None,
             updates: VecDeque::new(),
             unknown: Map::new(),
         }
@@ -92,6 +101,9 @@ impl MemberFile {
     /// Takes over another chat's file of the same member (a chat move): its bookmarks
     /// (ids through `remap`) and processed updates, each once, after our own.
     fn absorb(&mut self, theirs: MemberFile, remap: impl Fn(BountyId) -> BountyId) {
+        if self.name.is_none() {
+            self.name = theirs.name;
+        }
         for id in theirs.tracked.into_iter().map(remap) {
             if !self.tracked.contains(&id) {
                 self.tracked.push(id);
@@ -112,6 +124,8 @@ struct PrivateFile {
     bounties: Vec<Bounty>,
     #[serde(default)]
     tracked: Vec<BountyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     updates: VecDeque<UpdateId>,
     #[serde(flatten)]
@@ -295,6 +309,7 @@ impl JsonStore {
                 next_id: 1,
                 bounties: Vec::new(),
                 tracked: Vec::new(),
+                name: None,
                 updates: VecDeque::new(),
                 unknown: Map::new(),
             })
@@ -594,6 +609,9 @@ impl BountyStore for JsonStore {
                 link: new.link,
                 due_date_ts: new.due_date_ts,
                 created_at: new.created_at,
+                status: Status::Open,
+                claimed_by_user_id: None,
+                done_at: None,
             };
             let (next, bounties) = doc.parts();
             bounties.push(bounty.clone());
@@ -630,6 +648,7 @@ impl BountyStore for JsonStore {
         self.modify(chat, update, |doc| {
             let (_, bounties) = doc.parts();
             match bounties.iter_mut().find(|b| b.id == id) {
+                Some(slot) if !patch.applies_to(slot) => (Some(slot.clone()), false),
                 Some(slot) => {
                     patch.apply_to(slot);
                     (Some(slot.clone()), true)
@@ -720,6 +739,73 @@ impl BountyStore for JsonStore {
         Ok(moved)
     }
 
+    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+        let Some(name) = super::clean_name(name) else {
+            return Ok(());
+        };
+        let chat = self.resolve(chat)?;
+        if chat.is_group() {
+            let path = self.member_file(chat, user);
+            let known = self.read::<MemberFile>(chat, &path)?;
+            if known.as_ref().and_then(|m| m.name.as_deref()) == Some(name.as_str()) {
+                return Ok(());
+            }
+            let _lock = self.lock(chat)?;
+            let mut member = self
+                .read::<MemberFile>(chat, &path)?
+                .unwrap_or_else(|| MemberFile::new(user));
+            member.name = Some(name);
+            self.write(chat, &path, &member)
+        } else {
+            if user.0 != chat.0 {
+                return Ok(());
+            }
+            if let Some(Doc::Private(p)) = self.load_doc(chat)?
+                && p.name.as_deref() == Some(name.as_str())
+            {
+                return Ok(());
+            }
+            self.modify(chat, None, |doc| match doc {
+                Doc::Private(p) => {
+                    p.name = Some(name);
+                    ((), true)
+                }
+                Doc::Group(_) => ((), false),
+            })
+        }
+    }
+
+    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+        let chat = self.resolve(chat)?;
+        if !chat.is_group() {
+            return Ok(match self.load_doc(chat)? {
+                Some(Doc::Private(p)) if p.tracked.contains(&id) => vec![p.user_id],
+                _ => Vec::new(),
+            });
+        }
+        Ok(self
+            .members(chat)?
+            .into_iter()
+            .filter(|m| m.tracked.contains(&id))
+            .map(|m| m.user_id)
+            .collect())
+    }
+
+    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+        let chat = self.resolve(chat)?;
+        if !chat.is_group() {
+            return Ok(match self.load_doc(chat)? {
+                Some(Doc::Private(p)) => p.name.map(|n| vec![(p.user_id, n)]).unwrap_or_default(),
+                _ => Vec::new(),
+            });
+        }
+        Ok(self
+            .members(chat)?
+            .into_iter()
+            .filter_map(|m| m.name.map(|n| (m.user_id, n)))
+            .collect())
+    }
+
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
         let chat = self.resolve(chat)?;
         if chat.is_group() {
@@ -791,6 +877,36 @@ impl JsonStore {
     }
 }
 
+/// The name of `user` among `names`.
+fn name_of(names: &[(UserId, String)], user: UserId) -> Option<String> {
+    names
+        .iter()
+        .find(|(u, _)| *u == user)
+        .map(|(_, n)| n.clone())
+}
+
+impl JsonStore {
+    /// A group's member files, by user id (the file name gives the id).
+    fn members(&self, chat: ChatId) -> Result<Vec<MemberFile>, StoreError> {
+        let mut members = Vec::new();
+        for name in self.json_files(chat)? {
+            let Some(user) = name
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let path = self.chat_dir(chat).join(&name);
+            if let Some(mut m) = self.read::<MemberFile>(chat, &path)? {
+                m.user_id = UserId(user);
+                members.push(m);
+            }
+        }
+        members.sort_by_key(|m| m.user_id);
+        Ok(members)
+    }
+}
+
 impl super::Portable for JsonStore {
     fn export(&self) -> Result<Vec<super::ChatData>, StoreError> {
         let mut out = Vec::new();
@@ -801,24 +917,24 @@ impl super::Portable for JsonStore {
             let next_id = doc.next_id();
             let mut bounties = doc.bounties().to_vec();
             bounties.sort_by_key(|b| b.id);
-            let members = match &doc {
-                Doc::Private(p) => vec![(p.user_id, p.tracked.clone())],
+            let (members, names) = match &doc {
+                Doc::Private(p) => (
+                    vec![(p.user_id, p.tracked.clone())],
+                    p.name
+                        .clone()
+                        .map(|n| vec![(p.user_id, n)])
+                        .unwrap_or_default(),
+                ),
                 Doc::Group(_) => {
-                    let mut members = Vec::new();
-                    for name in self.json_files(chat)? {
-                        let Some(user) = name
-                            .strip_suffix(".json")
-                            .and_then(|s| s.parse::<i64>().ok())
-                        else {
-                            continue;
-                        };
-                        let path = self.chat_dir(chat).join(&name);
-                        if let Some(m) = self.read::<MemberFile>(chat, &path)? {
-                            members.push((UserId(user), m.tracked));
-                        }
-                    }
-                    members.sort_by_key(|(u, _)| *u);
-                    members
+                    let files = self.members(chat)?;
+                    let names = files
+                        .iter()
+                        .filter_map(|m| m.name.clone().map(|n| (m.user_id, n)))
+                        .collect();
+                    (
+                        files.into_iter().map(|m| (m.user_id, m.tracked)).collect(),
+                        names,
+                    )
                 }
             };
             out.push(super::ChatData {
@@ -826,6 +942,7 @@ impl super::Portable for JsonStore {
                 next_id,
                 bounties,
                 members,
+                names,
             });
         }
         Ok(out)
@@ -847,6 +964,7 @@ impl super::Portable for JsonStore {
                 for (user, tracked) in &d.members {
                     let member = MemberFile {
                         tracked: tracked.clone(),
+                        name: name_of(&d.names, *user),
                         ..MemberFile::new(*user)
                     };
                     self.write(d.chat, &self.member_file(d.chat, *user), &member)?;
@@ -861,6 +979,7 @@ impl super::Portable for JsonStore {
                         .first()
                         .map(|(_, t)| t.clone())
                         .unwrap_or_default(),
+                    name: name_of(&d.names, UserId(d.chat.0)),
                     updates: VecDeque::new(),
                     unknown: Map::new(),
                 };
@@ -913,5 +1032,99 @@ mod tests {
             group.get("updates").is_none(),
             "absent until a bot writes one"
         );
+    }
+
+    /// A group file and a member file as the original design wrote them (no status,
+    /// claimer, done time or name).
+    const ORIGINAL_GROUP: &str = r#"{
+  "group_id": -5,
+  "next_id": 3,
+  "bounties": [
+    {
+      "id": 1,
+      "created_by_user_id": 7,
+      "text": "first",
+      "link": "https://x.org/1",
+      "due_date_ts": 1796083200,
+      "created_at": 1795000000
+    },
+    {
+      "id": 2,
+      "created_by_user_id": 8,
+      "text": "second",
+      "created_at": 1795000001
+    }
+  ]
+}
+"#;
+    const ORIGINAL_MEMBER: &str = r#"{
+  "user_id": 7,
+  "tracked": [
+    2
+  ]
+}
+"#;
+
+    #[test]
+    fn files_of_the_original_design_load_as_open_unclaimed_and_rewrite_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let chat = ChatId(-5);
+        let folder = store.chat_dir(chat);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(GROUP_FILE), ORIGINAL_GROUP).unwrap();
+        std::fs::write(folder.join("7.json"), ORIGINAL_MEMBER).unwrap();
+        let list = store.list(chat).unwrap();
+        assert_eq!(list.len(), 2);
+        for b in &list {
+            assert_eq!(
+                (b.status, b.claimed_by_user_id, b.done_at),
+                (Status::Open, None, None)
+            );
+        }
+        assert_eq!(store.names(chat).unwrap(), vec![]);
+        // Rewrites that use none of the new features give the same bytes.
+        let same = BountyPatch {
+            text: Some("first".into()),
+            ..BountyPatch::default()
+        };
+        store.update(chat, BountyId(1), &same, None).unwrap();
+        store.track(chat, UserId(7), BountyId(2), None).unwrap();
+        store.untrack(chat, UserId(7), BountyId(1), None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
+            ORIGINAL_GROUP
+        );
+        assert_eq!(
+            std::fs::read_to_string(folder.join("7.json")).unwrap(),
+            ORIGINAL_MEMBER
+        );
+        // Using them adds the fields, and undoing them removes them again.
+        let done = BountyPatch {
+            claimed_by_user_id: Some(Some(UserId(8))),
+            status: Some((Status::Done, Some(1_796_000_000))),
+            ..BountyPatch::default()
+        };
+        store.update(chat, BountyId(2), &done, None).unwrap();
+        let text = std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap();
+        assert!(
+            text.contains("\"status\": \"done\"") && text.contains("\"claimed_by_user_id\": 8"),
+            "{text}"
+        );
+        let undo = BountyPatch {
+            claimed_by_user_id: Some(None),
+            status: Some((Status::Open, None)),
+            ..BountyPatch::default()
+        };
+        store.update(chat, BountyId(2), &undo, None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
+            ORIGINAL_GROUP
+        );
+        store.remember_name(chat, UserId(7), "Ann").unwrap();
+        let member: Value =
+            serde_json::from_str(&std::fs::read_to_string(folder.join("7.json")).unwrap()).unwrap();
+        assert_eq!(member["name"], "Ann");
+        assert_eq!(member["tracked"], serde_json::json!([2]));
     }
 }

@@ -252,7 +252,7 @@ pub enum Relation {
 }
 
 /// Compares two copies of the store, chat by chat: bounties by id (and content), id
-/// counters, members and their bookmarks. `names` label the two sides in the lists.
+/// counters, members, their bookmarks and display names. `names` label the two sides in the lists.
 pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> Relation {
     let index = |d: &[ChatData]| -> BTreeMap<i64, ChatData> {
         d.iter().map(|c| (c.chat.0, c.clone())).collect()
@@ -315,6 +315,15 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
                 tracked.iter().map(|b| b.0).collect::<Vec<_>>()
             )),
             Some(_) => {}
+        }
+    }
+    for (user, n) in &x.names {
+        let theirs = y.names.iter().find(|(u, _)| u == user).map(|(_, t)| t);
+        if theirs != Some(n) {
+            out.push(format!(
+                "chat {chat}: user {}'s name differs ({name}: {n:?})",
+                user.0
+            ));
         }
     }
 }

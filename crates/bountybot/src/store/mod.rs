@@ -43,6 +43,50 @@ pub struct Bounty {
     pub due_date_ts: Option<i64>,
     /// When it was added (unix seconds).
     pub created_at: i64,
+    /// Open or done; absent in JSON means open.
+    #[serde(default, skip_serializing_if = "Status::is_open")]
+    pub status: Status,
+    /// Who works on it now, if anyone (one claimer at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by_user_id: Option<UserId>,
+    /// When it was marked done (unix seconds); `None` while open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<i64>,
+}
+
+/// Where a bounty is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Still to do (the default, and what an absent `status` means).
+    #[default]
+    Open,
+    /// Finished.
+    Done,
+}
+
+impl Status {
+    /// True for [`Status::Open`].
+    pub fn is_open(&self) -> bool {
+        *self == Status::Open
+    }
+
+    /// The word stored in SQLite and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Done => "done",
+        }
+    }
+
+    /// Reads a stored word; `None` for anything else.
+    pub fn from_stored(s: &str) -> Option<Status> {
+        match s {
+            "open" => Some(Status::Open),
+            "done" => Some(Status::Done),
+            _ => None,
+        }
+    }
 }
 
 /// A bounty before it has an id.
@@ -71,11 +115,33 @@ pub struct BountyPatch {
     pub link: Option<Option<String>>,
     /// New due date (unix seconds), or `Some(None)` to clear it.
     pub due_date_ts: Option<Option<i64>>,
+    /// New claimer, or `Some(None)` to release the claim.
+    pub claimed_by_user_id: Option<Option<UserId>>,
+    /// New status with its time (`done_at`: `Some` for done, `None` for open).
+    pub status: Option<(Status, Option<i64>)>,
+    /// A condition: apply the patch only when the stored claimer is this one (`Some(None)`:
+    /// only when unclaimed). When it does not hold, nothing changes and the stored
+    /// bounty is returned as it is, so a caller sees who got there first.
+    pub if_claimed_by: Option<Option<UserId>>,
 }
 
 impl BountyPatch {
+    /// Whether the patch's condition holds for `b`.
+    pub fn applies_to(&self, b: &Bounty) -> bool {
+        self.if_claimed_by
+            .is_none_or(|want| want == b.claimed_by_user_id)
+    }
+
     /// Writes the given fields into `b`; id, creator and creation time never change.
+    /// The condition is the caller's to check first ([`BountyPatch::applies_to`]).
     pub fn apply_to(&self, b: &mut Bounty) {
+        if let Some(claimer) = self.claimed_by_user_id {
+            b.claimed_by_user_id = claimer;
+        }
+        if let Some((status, at)) = self.status {
+            b.status = status;
+            b.done_at = at;
+        }
         if let Some(text) = &self.text {
             b.text.clone_from(text);
         }
@@ -191,7 +257,8 @@ pub trait BountyStore: Send + Sync {
     /// Every bounty of the chat, by id.
     fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError>;
     /// Applies `patch` to the stored bounty `id` and returns the result; `None` if there
-    /// is no such bounty.
+    /// is no such bounty. When the patch's condition does not hold, nothing changes and
+    /// the stored bounty is returned unchanged.
     fn update(
         &self,
         chat: ChatId,
@@ -230,6 +297,25 @@ pub trait BountyStore: Send + Sync {
     /// in `to`, bookmarks following. Idempotent, also after a crash half-way: a second
     /// call finds nothing to move.
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError>;
+    /// Remembers `user`'s display name in `chat` (a group member, or a private chat's
+    /// owner; other senders in a private chat are not remembered). Writes only when
+    /// the name is new or changed.
+    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError>;
+    /// Who tracks bounty `id` in `chat`, by user id.
+    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError>;
+    /// The display names remembered in `chat`, by user id.
+    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError>;
+}
+
+/// Longest display name kept, in characters (Telegram's first and last name together
+/// stay below it).
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// `name` trimmed and cut to [`MAX_NAME_CHARS`]; `None` when nothing is left.
+pub fn clean_name(name: &str) -> Option<String> {
+    let t: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+    let t = t.trim_end().to_string();
+    (!t.is_empty()).then_some(t)
 }
 
 /// What [`BountyStore::migrate_chat`] did.
@@ -291,6 +377,9 @@ pub struct ChatData {
     /// Per user (by user id), bookmarks in the order made. In a group, every member the
     /// bot knows, even with no bookmarks; in a private chat, the chat's owner.
     pub members: Vec<(UserId, Vec<BountyId>)>,
+    /// Remembered display names, by user id. In a group each named user is among
+    /// `members`; in a private chat only the owner is named.
+    pub names: Vec<(UserId, String)>,
 }
 
 /// Whole-store export and import, for moving data between backends.

@@ -13,7 +13,7 @@ use statekit::migrate::Migrations;
 use statekit::sqlite::{Database, OpenOptions};
 
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, NewBounty, Portable, StoreError,
+    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, NewBounty, Portable, Status, StoreError,
     UpdateId, renumber,
 };
 use crate::domain::{BountyId, ChatId, UserId};
@@ -123,6 +123,14 @@ impl SqliteStore {
 }
 
 fn row_to_bounty(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bounty> {
+    let status: String = r.get(6)?;
+    let status = Status::from_stored(&status).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            6,
+            rusqlite::types::Type::Text,
+            format!("unknown bounty status {status:?}").into(),
+        )
+    })?;
     Ok(Bounty {
         id: BountyId(r.get::<_, i64>(0)? as u64),
         created_by_user_id: UserId(r.get(1)?),
@@ -130,10 +138,19 @@ fn row_to_bounty(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bounty> {
         link: r.get(3)?,
         due_date_ts: r.get(4)?,
         created_at: r.get(5)?,
+        status,
+        claimed_by_user_id: r.get::<_, Option<i64>>(7)?.map(UserId),
+        done_at: r.get(8)?,
     })
 }
 
-const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at";
+const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at, status, claimed_by_user_id, done_at";
+
+fn names_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<(UserId, String)>> {
+    c.prepare_cached("SELECT user_id, name FROM names WHERE chat_id = ?1 ORDER BY user_id")?
+        .query_map([chat.0], |r| Ok((UserId(r.get(0)?), r.get(1)?)))?
+        .collect()
+}
 
 fn list_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<Bounty>> {
     let mut stmt = c.prepare_cached(&format!(
@@ -211,6 +228,9 @@ impl BountyStore for SqliteStore {
                 link: new.link,
                 due_date_ts: new.due_date_ts,
                 created_at: new.created_at,
+                status: Status::Open,
+                claimed_by_user_id: None,
+                done_at: None,
             })
         })
     }
@@ -247,10 +267,24 @@ impl BountyStore for SqliteStore {
             else {
                 return Ok(None);
             };
+            if !patch.applies_to(&b) {
+                return Ok(Some(b));
+            }
             patch.apply_to(&mut b);
             tx.execute(
-                "UPDATE bounties SET text = ?3, link = ?4, due_date_ts = ?5 WHERE chat_id = ?1 AND id = ?2",
-                params![chat.0, id.0 as i64, b.text, b.link, b.due_date_ts],
+                "UPDATE bounties SET text = ?3, link = ?4, due_date_ts = ?5, status = ?6,
+                   claimed_by_user_id = ?7, done_at = ?8
+                 WHERE chat_id = ?1 AND id = ?2",
+                params![
+                    chat.0,
+                    id.0 as i64,
+                    b.text,
+                    b.link,
+                    b.due_date_ts,
+                    b.status.as_str(),
+                    b.claimed_by_user_id.map(|u| u.0),
+                    b.done_at
+                ],
             )?;
             Ok(Some(b))
         })
@@ -366,6 +400,11 @@ impl BountyStore for SqliteStore {
                  SELECT ?2, user_id FROM members WHERE chat_id = ?1",
                 [from.0, to.0],
             )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO names (chat_id, user_id, name)
+                 SELECT ?2, user_id, name FROM names WHERE chat_id = ?1",
+                [from.0, to.0],
+            )?;
             let marks: Vec<(i64, i64)> = tx
                 .prepare("SELECT user_id, bounty_id FROM tracked WHERE chat_id = ?1 ORDER BY user_id, seq")?
                 .query_map([from.0], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -394,6 +433,52 @@ impl BountyStore for SqliteStore {
             })
         })
     }
+
+    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+        let Some(name) = super::clean_name(name) else {
+            return Ok(());
+        };
+        if !chat.is_group() && user.0 != chat.0 {
+            return Ok(());
+        }
+        let known: Option<String> = self.read(chat, |c| {
+            c.prepare_cached("SELECT name FROM names WHERE chat_id = ?1 AND user_id = ?2")?
+                .query_row([chat.0, user.0], |r| r.get(0))
+                .optional()
+        })?;
+        if known.as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        self.write(chat, |tx| {
+            ensure_chat(tx, chat)?;
+            if chat.is_group() {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)",
+                )?
+                .execute([chat.0, user.0])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
+            )?
+            .execute(params![chat.0, user.0, name])?;
+            Ok(())
+        })
+    }
+
+    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+        self.read(chat, |c| {
+            c.prepare_cached(
+                "SELECT user_id FROM tracked WHERE chat_id = ?1 AND bounty_id = ?2 ORDER BY user_id",
+            )?
+            .query_map([chat.0, id.0 as i64], |r| r.get(0).map(UserId))?
+            .collect()
+        })
+    }
+
+    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+        self.read(chat, |c| names_in(c, chat))
+    }
 }
 
 /// Every chat's data from a connection (read-only use is fine).
@@ -421,6 +506,7 @@ pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
             next_id: next_id as u64,
             bounties: list_in(c, chat)?,
             members,
+            names: names_in(c, chat)?,
         });
     }
     Ok(out)
@@ -451,10 +537,22 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
         )?;
         for b in &d.bounties {
             tx.prepare_cached(
-                        "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?
-                    .execute(params![d.chat.0, b.id.0 as i64, b.created_by_user_id.0, b.text, b.link, b.due_date_ts, b.created_at])?;
+                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at,
+                   status, claimed_by_user_id, done_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                d.chat.0,
+                b.id.0 as i64,
+                b.created_by_user_id.0,
+                b.text,
+                b.link,
+                b.due_date_ts,
+                b.created_at,
+                b.status.as_str(),
+                b.claimed_by_user_id.map(|u| u.0),
+                b.done_at
+            ])?;
         }
         for (user, tracked) in &d.members {
             if d.chat.is_group() {
@@ -465,6 +563,10 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
                 tx.prepare_cached("INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)")?
                             .execute([d.chat.0, owner(d.chat, *user).0, id.0 as i64, seq as i64 + 1])?;
             }
+        }
+        for (user, name) in &d.names {
+            tx.prepare_cached("INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)")?
+                .execute(params![d.chat.0, user.0, name])?;
         }
     }
     Ok(())

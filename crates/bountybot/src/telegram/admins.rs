@@ -1,5 +1,6 @@
 //! Who administers a group, asked of Telegram (`getChatAdministrators`) only when a
-//! group member sends `/delete`, and kept for [`TTL`], so a burst of deletions costs
+//! group member sends a command an administrator may use on others' bounties
+//! (`/delete`, `/unclaim`, `/done`, `/reopen`), and kept for [`TTL`], so a burst of deletions costs
 //! one request. A group's anonymous administrators act as the group itself (see
 //! [`super::identity`]) and count as administrators without asking.
 
@@ -14,11 +15,15 @@ use crate::domain::{ChatId as Chat, UserId};
 /// How long a group's list of administrators is trusted.
 pub const TTL: Duration = Duration::from_secs(300);
 
-/// Whether `text` is a `/delete` command (with or without `@bot`).
-pub fn is_delete(text: &str) -> bool {
+/// Commands whose answer depends on whether the sender administers the group.
+const ADMIN_COMMANDS: [&str; 4] = ["/delete", "/unclaim", "/done", "/reopen"];
+
+/// Whether `text` is a command an administrator may use on others' bounties (with or
+/// without `@bot`).
+pub fn needs_admin(text: &str) -> bool {
     let first = text.split_whitespace().next().unwrap_or("");
     let name = first.split('@').next().unwrap_or("");
-    name.eq_ignore_ascii_case("/delete")
+    ADMIN_COMMANDS.iter().any(|c| name.eq_ignore_ascii_case(c))
 }
 
 /// Administrators per group, cached.
@@ -88,11 +93,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_delete_commands_ask() {
-        assert!(is_delete("/delete 3"));
-        assert!(is_delete("/DELETE@BountyBot 3"));
-        assert!(!is_delete("/deleted 3"));
-        assert!(!is_delete("/add delete this"));
-        assert!(!is_delete(""));
+    fn only_commands_an_administrator_may_use_on_others_bounties_ask() {
+        assert!(needs_admin("/delete 3"));
+        assert!(needs_admin("/DELETE@BountyBot 3"));
+        assert!(needs_admin("/unclaim 3"));
+        assert!(needs_admin("/done 3"));
+        assert!(needs_admin("/reopen@BountyBot 3"));
+        assert!(!needs_admin("/deleted 3"));
+        assert!(!needs_admin("/claim 3"));
+        assert!(!needs_admin("/add delete this"));
+        assert!(!needs_admin(""));
     }
 }

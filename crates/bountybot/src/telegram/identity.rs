@@ -39,6 +39,15 @@ pub fn sender(msg: &Message) -> Sender {
     }
 }
 
+/// The display name of whom `msg` acts as: the title of a chat posting as itself, or
+/// the user's first and last name. `None` when there is none.
+pub fn display_name(msg: &Message) -> Option<String> {
+    if let Some(chat) = &msg.sender_chat {
+        return chat.title().map(str::to_string);
+    }
+    msg.from.as_ref().map(|u| u.full_name())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +96,19 @@ mod tests {
             unreachable!()
         };
         assert!(id < 0, "never a user's id");
+    }
+
+    #[test]
+    fn names_are_the_users_full_name_or_the_posting_chats_title() {
+        let m = message(
+            json!({"from": {"id": 42, "is_bot": false, "first_name": "Ann", "last_name": "Lee"}}),
+        );
+        assert_eq!(display_name(&m).as_deref(), Some("Ann Lee"));
+        let channel = message(json!({
+            "from": user(136_817_688, "Channel", false),
+            "sender_chat": {"id": -1001, "type": "channel", "title": "News"}
+        }));
+        assert_eq!(display_name(&channel).as_deref(), Some("News"));
     }
 
     #[test]

@@ -334,9 +334,11 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
     };
     // Words with a hidden link (`text_link`) keep their URL for the parser.
     let text = entities::inline_text_links(text, msg.entities().unwrap_or(&[]));
-    // Only a deletion asks who administers the group.
+    // Only commands an administrator may use on others' bounties ask who administers
+    // the group.
     let admin =
-        chat.is_group() && admins::is_delete(&text) && state.admins.is_admin(chat, user).await;
+        chat.is_group() && admins::needs_admin(&text) && state.admins.is_admin(chat, user).await;
+    let name = identity::display_name(&msg);
     let st = Arc::clone(state);
     let turn = state.chats.lock(chat).await;
     crash_point("received");
@@ -356,6 +358,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
             bot_username: &st.username,
             update: Some(id),
             admin,
+            name: name.as_deref(),
         };
         handle(st.store.as_ref(), &ctx, &text)
     })

@@ -42,6 +42,7 @@ impl Bot {
                 next_id,
                 bounties,
                 members: vec![(ANN, tracked.iter().map(|&i| BountyId(i)).collect())],
+                names: Vec::new(),
             }])
             .unwrap();
     }
@@ -60,6 +61,7 @@ fn say(store: &dyn BountyStore, text: &str) -> Option<Vec<String>> {
         bot_username: "BountyBot",
         update: None,
         admin: false,
+        name: None,
     };
     handle(store, &ctx, text).map(|r| r.0)
 }
@@ -72,6 +74,9 @@ fn bounty(id: u64, text: &str) -> Bounty {
         link: None,
         due_date_ts: None,
         created_at: 0,
+        status: Default::default(),
+        claimed_by_user_id: None,
+        done_at: None,
     }
 }
 

@@ -107,6 +107,7 @@ async fn eight_tasks_adding_at_once_lose_nothing() {
                         bot_username: "bountybot",
                         update: None,
                         admin: false,
+                        name: None,
                     };
                     handle(store.as_ref(), &ctx, &format!("/add task {t}-{i}"))
                 })

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bountybot::domain::{BountyId, ChatId, UserId};
-use bountybot::store::{BountyPatch, BountyStore, NewBounty, StoreError, UpdateId};
+use bountybot::store::{BountyPatch, BountyStore, NewBounty, Status, StoreError, UpdateId};
 
 pub type Open = fn(&Path) -> Arc<dyn BountyStore>;
 
@@ -363,6 +363,131 @@ pub fn an_update_changes_the_store_once(open: Open) {
     assert_eq!(s.list(GROUP).unwrap().len(), 2);
 }
 
+pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for chat in [GROUP, ChatId(ANN.0)] {
+        let b = s.add(chat, new("work", ANN), None).unwrap();
+        assert_eq!(b.status, Status::Open);
+        assert_eq!(b.claimed_by_user_id, None);
+        let claim = |who: UserId| BountyPatch {
+            claimed_by_user_id: Some(Some(who)),
+            if_claimed_by: Some(None),
+            ..BountyPatch::default()
+        };
+        let got = s.update(chat, b.id, &claim(BOB), None).unwrap().unwrap();
+        assert_eq!(got.claimed_by_user_id, Some(BOB));
+        // A second claim finds the bounty taken: nothing changes, the holder is shown.
+        let lost = s.update(chat, b.id, &claim(ANN), None).unwrap().unwrap();
+        assert_eq!(lost.claimed_by_user_id, Some(BOB));
+        assert_eq!(
+            s.get(chat, b.id).unwrap().unwrap().claimed_by_user_id,
+            Some(BOB)
+        );
+        let done = BountyPatch {
+            status: Some((Status::Done, Some(1_796_000_000))),
+            ..BountyPatch::default()
+        };
+        let finished = s.update(chat, b.id, &done, None).unwrap().unwrap();
+        assert_eq!(
+            (
+                finished.status,
+                finished.done_at,
+                finished.claimed_by_user_id
+            ),
+            (Status::Done, Some(1_796_000_000), Some(BOB))
+        );
+        assert_eq!(s.get(chat, b.id).unwrap(), Some(finished.clone()));
+        assert_eq!(s.list(chat).unwrap(), vec![finished]);
+        let reopen = BountyPatch {
+            status: Some((Status::Open, None)),
+            claimed_by_user_id: Some(None),
+            if_claimed_by: Some(Some(BOB)),
+            ..BountyPatch::default()
+        };
+        let open_again = s.update(chat, b.id, &reopen, None).unwrap().unwrap();
+        assert_eq!(
+            (
+                open_again.status,
+                open_again.done_at,
+                open_again.claimed_by_user_id
+            ),
+            (Status::Open, None, None)
+        );
+        assert_eq!(s.get(chat, b.id).unwrap(), Some(open_again));
+    }
+}
+
+pub fn names_are_remembered_per_chat_and_updated(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    assert_eq!(s.names(GROUP).unwrap(), vec![]);
+    s.remember_name(GROUP, BOB, "Bob").unwrap();
+    s.remember_name(GROUP, ANN, "  Ann  ").unwrap();
+    s.remember_name(GROUP, ANN, "   ").unwrap();
+    assert_eq!(
+        s.names(GROUP).unwrap(),
+        vec![(ANN, "Ann".to_string()), (BOB, "Bob".to_string())]
+    );
+    s.remember_name(GROUP, ANN, "Ann Lee").unwrap();
+    assert_eq!(s.names(GROUP).unwrap()[0], (ANN, "Ann Lee".to_string()));
+    assert_eq!(s.names(OTHER).unwrap(), vec![], "per chat");
+    // A private chat remembers its owner only.
+    let private = ChatId(ANN.0);
+    s.remember_name(private, BOB, "Bob").unwrap();
+    s.remember_name(private, ANN, "Ann").unwrap();
+    assert_eq!(s.names(private).unwrap(), vec![(ANN, "Ann".to_string())]);
+    // Long names are cut.
+    s.remember_name(OTHER, BOB, &"n".repeat(1000)).unwrap();
+    assert_eq!(s.names(OTHER).unwrap()[0].1.chars().count(), 128);
+}
+
+pub fn trackers_of_a_bounty_are_listed(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let b = s.add(GROUP, new("t", ANN), None).unwrap();
+    assert_eq!(s.trackers(GROUP, b.id).unwrap(), vec![]);
+    s.track(GROUP, BOB, b.id, None).unwrap();
+    s.track(GROUP, ANN, b.id, None).unwrap();
+    assert_eq!(s.trackers(GROUP, b.id).unwrap(), vec![ANN, BOB]);
+    let private = ChatId(ANN.0);
+    let p = s.add(private, new("p", ANN), None).unwrap();
+    s.track(private, ANN, p.id, None).unwrap();
+    assert_eq!(s.trackers(private, p.id).unwrap(), vec![ANN]);
+}
+
+pub fn names_claims_and_status_follow_a_chat_move(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for to in [ChatId(-500), ChatId(-600)] {
+        let from = ChatId(to.0 + 1);
+        let b = s.add(from, new("moving", ANN), None).unwrap();
+        if to == ChatId(-600) {
+            // The new chat has data already: the two are merged.
+            s.add(to, new("there first", BOB), None).unwrap();
+            s.remember_name(to, BOB, "Bob").unwrap();
+        }
+        s.remember_name(from, ANN, "Ann").unwrap();
+        let patch = BountyPatch {
+            claimed_by_user_id: Some(Some(ANN)),
+            status: Some((Status::Done, Some(5))),
+            ..BountyPatch::default()
+        };
+        s.update(from, b.id, &patch, None).unwrap();
+        s.migrate_chat(from, to).unwrap();
+        let moved = s.list(to).unwrap();
+        let m = moved.iter().find(|x| x.text == "moving").unwrap();
+        assert_eq!(
+            (m.status, m.done_at, m.claimed_by_user_id),
+            (Status::Done, Some(5), Some(ANN))
+        );
+        assert!(
+            s.names(to).unwrap().contains(&(ANN, "Ann".to_string())),
+            "{to}"
+        );
+    }
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -416,6 +541,22 @@ macro_rules! backend_suite {
             #[test]
             fn an_update_changes_the_store_once() {
                 c::an_update_changes_the_store_once($open)
+            }
+            #[test]
+            fn claims_and_status_are_stored_and_a_claim_is_conditional() {
+                c::claims_and_status_are_stored_and_a_claim_is_conditional($open)
+            }
+            #[test]
+            fn names_are_remembered_per_chat_and_updated() {
+                c::names_are_remembered_per_chat_and_updated($open)
+            }
+            #[test]
+            fn trackers_of_a_bounty_are_listed() {
+                c::trackers_of_a_bounty_are_listed($open)
+            }
+            #[test]
+            fn names_claims_and_status_follow_a_chat_move() {
+                c::names_claims_and_status_follow_a_chat_move($open)
             }
             #[test]
             fn concurrent_adds_from_threads_lose_nothing() {

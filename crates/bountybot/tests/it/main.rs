@@ -6,6 +6,7 @@ mod commands;
 mod concurrency;
 mod conformance;
 mod exactly_once;
+mod lifecycle;
 mod moves;
 mod replies;
 mod senders;

@@ -299,3 +299,48 @@ fn eight_processes_adding_at_once_lose_nothing_on_sqlite() {
     assert_eq!(data[0].next_id, 801);
     let _ = ids;
 }
+
+#[test]
+fn round_trip_carries_claims_done_bounties_and_names_exactly() {
+    use bountybot::domain::{ChatId, UserId};
+    use bountybot::store::{BountyStore, Status};
+    let d = Data::new();
+    seed(&d);
+    d.send(-100_200, 3, "/claim 1");
+    d.send(-100_200, 2, "/claim 2");
+    d.send(-100_200, 2, "/done 2");
+    d.send(55, 55, "/done 1");
+    {
+        let json = bountybot::store::json::JsonStore::new(d.dir());
+        json.remember_name(ChatId(-100_200), UserId(3), "Cat \"C\" <3>")
+            .unwrap();
+        json.remember_name(ChatId(-100_200), UserId(5), "Eve, new here")
+            .unwrap();
+        json.remember_name(ChatId(55), UserId(55), "Émile").unwrap();
+    }
+    let original = snapshot(&d.dir());
+    plan(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
+    let db = db_export(&d);
+    let group = db.iter().find(|c| c.chat.0 == -100_200).unwrap();
+    let b1 = &group.bounties[0];
+    assert_eq!(
+        (b1.status, b1.claimed_by_user_id),
+        (Status::Open, Some(UserId(3)))
+    );
+    let b2 = &group.bounties[1];
+    assert_eq!(b2.status, Status::Done);
+    assert!(b2.done_at.is_some());
+    assert_eq!(
+        group.names,
+        vec![
+            (UserId(3), "Cat \"C\" <3>".to_string()),
+            (UserId(5), "Eve, new here".to_string())
+        ]
+    );
+    assert!(group.members.iter().any(|(u, _)| *u == UserId(5)));
+    let private = db.iter().find(|c| c.chat.0 == 55).unwrap();
+    assert_eq!(private.names, vec![(UserId(55), "Émile".to_string())]);
+    assert_eq!(private.bounties[0].status, Status::Done);
+    plan(&d, &["migrate-storage", "--to", "json", "--execute"]);
+    assert_eq!(snapshot(&d.dir()), original, "same files, byte for byte");
+}
