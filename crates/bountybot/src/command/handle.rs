@@ -396,11 +396,18 @@ fn claim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<Rep
     let patch = BountyPatch {
         claimed_by_user_id: Some(Some(ctx.user)),
         if_claimed_by: Some(None),
+        if_status: Some(Status::Open),
         ..BountyPatch::default()
     };
     let Some(b) = store.update(chat, id, &patch, ctx.update)? else {
         return Ok(no_such(id));
     };
+    if b.status == Status::Done {
+        // Marked done between the check above and the claim: nothing was claimed.
+        return Ok(Reply(vec![format!(
+            "#{id} is done already. /reopen {id} first if there is more to do."
+        )]));
+    }
     match b.claimed_by_user_id {
         Some(holder) if holder == ctx.user => Ok(Reply(vec![format!(
             "You claimed #{id}: {}. /done {id} when it is finished.",

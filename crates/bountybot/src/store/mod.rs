@@ -123,13 +123,17 @@ pub struct BountyPatch {
     /// only when unclaimed). When it does not hold, nothing changes and the stored
     /// bounty is returned as it is, so a caller sees who got there first.
     pub if_claimed_by: Option<Option<UserId>>,
+    /// A condition: apply the patch only when the stored status is this one (a claim
+    /// needs an open bounty, also when it is being marked done at the same moment).
+    pub if_status: Option<Status>,
 }
 
 impl BountyPatch {
-    /// Whether the patch's condition holds for `b`.
+    /// Whether the patch's conditions hold for `b`.
     pub fn applies_to(&self, b: &Bounty) -> bool {
         self.if_claimed_by
             .is_none_or(|want| want == b.claimed_by_user_id)
+            && self.if_status.is_none_or(|want| want == b.status)
     }
 
     /// Writes the given fields into `b`; id, creator and creation time never change.

@@ -399,6 +399,19 @@ pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
         );
         assert_eq!(s.get(chat, b.id).unwrap(), Some(finished.clone()));
         assert_eq!(s.list(chat).unwrap(), vec![finished]);
+        // A claim that needs an open bounty finds it done: nothing changes.
+        let release = BountyPatch {
+            claimed_by_user_id: Some(None),
+            ..BountyPatch::default()
+        };
+        let released = s.update(chat, b.id, &release, None).unwrap().unwrap();
+        let late_claim = BountyPatch {
+            if_status: Some(Status::Open),
+            ..claim(ANN)
+        };
+        let refused = s.update(chat, b.id, &late_claim, None).unwrap().unwrap();
+        assert_eq!(refused, released, "a done bounty is not claimed");
+        let finished = s.update(chat, b.id, &claim(BOB), None).unwrap().unwrap();
         let reopen = BountyPatch {
             status: Some((Status::Open, None)),
             claimed_by_user_id: Some(None),
