@@ -411,7 +411,12 @@ pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
         };
         let refused = s.update(chat, b.id, &late_claim, None).unwrap().unwrap();
         assert_eq!(refused, released, "a done bounty is not claimed");
-        let finished = s.update(chat, b.id, &claim(BOB), None).unwrap().unwrap();
+        let reclaimed = s.update(chat, b.id, &claim(BOB), None).unwrap().unwrap();
+        assert_eq!(
+            reclaimed.claimed_by_user_id,
+            Some(BOB),
+            "no condition on status"
+        );
         let reopen = BountyPatch {
             status: Some((Status::Open, None)),
             claimed_by_user_id: Some(None),
