@@ -298,6 +298,132 @@ pub fn ts_to_date(ts: i64) -> Date {
         .date()
 }
 
+/// A chat's time zone: an IANA name known to the time-zone database bundled with the
+/// binary (so the answer never depends on the host's `/usr/share/zoneinfo`), kept in the
+/// database's own spelling (`europe/berlin` becomes `Europe/Berlin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ZoneName(String);
+
+/// Why a time-zone name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown time zone {}", quoted(.0))]
+pub struct UnknownZone(pub String);
+
+impl ZoneName {
+    /// Looks `name` up in the bundled time-zone database (ASCII case ignored).
+    pub fn parse(name: &str) -> Result<ZoneName, UnknownZone> {
+        let unknown = || UnknownZone(name.to_string());
+        let name = name.trim();
+        if name.is_empty() || name.len() > 64 || name.eq_ignore_ascii_case("Etc/Unknown") {
+            return Err(unknown());
+        }
+        let tz = jiff::tz::TimeZoneDatabase::bundled()
+            .get(name)
+            .map_err(|_| unknown())?;
+        let canonical = tz.iana_name().unwrap_or(name);
+        Ok(ZoneName(canonical.to_string()))
+    }
+
+    /// UTC, the default.
+    pub fn utc() -> ZoneName {
+        ZoneName("UTC".to_string())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The zone's rules, from the bundled database.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZoneDatabase::bundled()
+            .get(&self.0)
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+impl TryFrom<String> for ZoneName {
+    type Error = UnknownZone;
+    fn try_from(s: String) -> Result<ZoneName, UnknownZone> {
+        ZoneName::parse(&s)
+    }
+}
+
+impl From<ZoneName> for String {
+    fn from(z: ZoneName) -> String {
+        z.0
+    }
+}
+
+impl fmt::Display for ZoneName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A local time of day for the daily digest, `HH:MM` (00:00 to 23:59, two digits each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ReminderTime {
+    hour: u8,
+    minute: u8,
+}
+
+/// Why a reminder time was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is not a time of day: write HH:MM, from 00:00 to 23:59, e.g. 09:00", quoted(.0))]
+pub struct BadReminderTime(pub String);
+
+impl ReminderTime {
+    /// Parses `HH:MM`: exactly two digits, a colon, two digits.
+    pub fn parse(s: &str) -> Result<ReminderTime, BadReminderTime> {
+        let bad = || BadReminderTime(s.to_string());
+        let b = s.as_bytes();
+        if b.len() != 5 || b[2] != b':' {
+            return Err(bad());
+        }
+        let two = |x: &[u8]| -> Option<u8> {
+            (x.iter().all(u8::is_ascii_digit)).then(|| (x[0] - b'0') * 10 + (x[1] - b'0'))
+        };
+        match (two(&b[0..2]), two(&b[3..5])) {
+            (Some(hour), Some(minute)) if hour < 24 && minute < 60 => {
+                Ok(ReminderTime { hour, minute })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// The hour, 0-23.
+    pub fn hour(self) -> u8 {
+        self.hour
+    }
+
+    /// The minute, 0-59.
+    pub fn minute(self) -> u8 {
+        self.minute
+    }
+}
+
+impl TryFrom<String> for ReminderTime {
+    type Error = BadReminderTime;
+    fn try_from(s: String) -> Result<ReminderTime, BadReminderTime> {
+        ReminderTime::parse(&s)
+    }
+}
+
+impl From<ReminderTime> for String {
+    fn from(t: ReminderTime) -> String {
+        t.to_string()
+    }
+}
+
+impl fmt::Display for ReminderTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}:{:02}", self.hour, self.minute)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

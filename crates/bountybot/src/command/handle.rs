@@ -920,6 +920,45 @@ mod tests {
         fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
             self.inner.names(chat)
         }
+        fn settings(&self, chat: ChatId) -> Result<crate::store::ChatSettings, StoreError> {
+            self.inner.settings(chat)
+        }
+        fn update_settings(
+            &self,
+            chat: ChatId,
+            patch: &crate::store::SettingsPatch,
+            update: Option<UpdateId>,
+        ) -> Result<crate::store::ChatSettings, StoreError> {
+            self.inner.update_settings(chat, patch, update)
+        }
+        fn claim_digest(
+            &self,
+            chat: ChatId,
+            date: jiff::civil::Date,
+            now: i64,
+        ) -> Result<crate::store::DigestClaim, StoreError> {
+            self.inner.claim_digest(chat, date, now)
+        }
+        fn reclaim_digest(
+            &self,
+            chat: ChatId,
+            date: jiff::civil::Date,
+            now: i64,
+            older_than: i64,
+        ) -> Result<crate::store::DigestClaim, StoreError> {
+            self.inner.reclaim_digest(chat, date, now, older_than)
+        }
+        fn digest_sent(
+            &self,
+            chat: ChatId,
+            date: jiff::civil::Date,
+            message_id: i32,
+        ) -> Result<bool, StoreError> {
+            self.inner.digest_sent(chat, date, message_id)
+        }
+        fn digests(&self, chat: ChatId) -> Result<Vec<crate::store::DigestRecord>, StoreError> {
+            self.inner.digests(chat)
+        }
     }
 
     #[test]

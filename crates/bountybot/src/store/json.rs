@@ -33,10 +33,14 @@ use serde_json::{Map, Value};
 use statekit::json::{JsonError, read_json, sweep_temp_files, write_json_atomic};
 use statekit::lock::DirLock;
 
+use jiff::civil::Date;
+
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatMove, NewBounty, Status, StoreError, UpdateId, renumber,
+    Bounty, BountyPatch, BountyStore, ChatMove, ChatSettings, DigestClaim, DigestRecord,
+    NewBounty, SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from,
+    renumber,
 };
-use crate::domain::{BountyId, ChatId, UserId};
+use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
 /// Name of a group's bounty file.
 pub const GROUP_FILE: &str = "group.json";
@@ -67,6 +71,12 @@ struct GroupFile {
     group_id: ChatId,
     next_id: u64,
     bounties: Vec<Bounty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_zone: Option<ZoneName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remind_at: Option<ReminderTime>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    digests: Vec<Digest>,
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     updates: VecDeque<UpdateId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -126,10 +136,45 @@ struct PrivateFile {
     tracked: Vec<BountyId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_zone: Option<ZoneName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remind_at: Option<ReminderTime>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    digests: Vec<Digest>,
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     updates: VecDeque<UpdateId>,
     #[serde(flatten)]
     unknown: Map<String, Value>,
+}
+
+/// One digest record in a chat's file: `{"date", "claimed_at", "message_id"?}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Digest {
+    date: Date,
+    claimed_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<i32>,
+}
+
+impl From<Digest> for DigestRecord {
+    fn from(d: Digest) -> DigestRecord {
+        DigestRecord {
+            date: d.date,
+            claimed_at: d.claimed_at,
+            message_id: d.message_id,
+        }
+    }
+}
+
+impl From<DigestRecord> for Digest {
+    fn from(d: DigestRecord) -> Digest {
+        Digest {
+            date: d.date,
+            claimed_at: d.claimed_at,
+            message_id: d.message_id,
+        }
+    }
 }
 
 /// Records `update` in a file's window of processed updates; refuses one already
@@ -174,6 +219,36 @@ impl Doc {
             Doc::Group(g) => &mut g.updates,
             Doc::Private(p) => &mut p.updates,
         }
+    }
+
+    /// The chat's settings and digest records.
+    fn settings_parts(
+        &mut self,
+    ) -> (
+        &mut Option<ZoneName>,
+        &mut Option<ReminderTime>,
+        &mut Vec<Digest>,
+    ) {
+        match self {
+            Doc::Group(g) => (&mut g.time_zone, &mut g.remind_at, &mut g.digests),
+            Doc::Private(p) => (&mut p.time_zone, &mut p.remind_at, &mut p.digests),
+        }
+    }
+
+    fn settings(&mut self) -> ChatSettings {
+        let (time_zone, remind_at, _) = self.settings_parts();
+        ChatSettings {
+            time_zone: time_zone.clone(),
+            remind_at: *remind_at,
+        }
+    }
+
+    /// Digest records, by date.
+    fn digests(&mut self) -> Vec<DigestRecord> {
+        let (_, _, digests) = self.settings_parts();
+        let mut out: Vec<DigestRecord> = digests.iter().map(|d| (*d).into()).collect();
+        out.sort_by_key(|d| d.date);
+        out
     }
 
     /// The next id, never below one past the highest id present.
@@ -299,6 +374,9 @@ impl JsonStore {
                 group_id: chat,
                 next_id: 1,
                 bounties: Vec::new(),
+                time_zone: None,
+                remind_at: None,
+                digests: Vec::new(),
                 updates: VecDeque::new(),
                 merged_from: Vec::new(),
                 unknown: Map::new(),
@@ -310,6 +388,9 @@ impl JsonStore {
                 bounties: Vec::new(),
                 tracked: Vec::new(),
                 name: None,
+                time_zone: None,
+                remind_at: None,
+                digests: Vec::new(),
                 updates: VecDeque::new(),
                 unknown: Map::new(),
             })
@@ -451,6 +532,19 @@ impl JsonStore {
             }
             target.bounties.sort_by_key(|b| b.id);
             target.next_id = next.max(target.next_id);
+            // Settings the new chat lacks, and digest records of dates it has none for,
+            // come along (so a moved chat gets no second digest that day).
+            if target.time_zone.is_none() {
+                target.time_zone.clone_from(&source.time_zone);
+            }
+            if target.remind_at.is_none() {
+                target.remind_at = source.remind_at;
+            }
+            for d in &source.digests {
+                if !target.digests.iter().any(|t| t.date == d.date) {
+                    target.digests.push(*d);
+                }
+            }
             // The old chat's processed updates are the new chat's now.
             for u in source.updates {
                 if !target.updates.contains(&u) {
@@ -806,6 +900,71 @@ impl BountyStore for JsonStore {
             .collect())
     }
 
+    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        let chat = self.resolve(chat)?;
+        Ok(self
+            .load_doc(chat)?
+            .map(|mut d| d.settings())
+            .unwrap_or_default())
+    }
+
+    fn update_settings(
+        &self,
+        chat: ChatId,
+        patch: &SettingsPatch,
+        update: Option<UpdateId>,
+    ) -> Result<ChatSettings, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, update, |doc| {
+            let before = doc.settings();
+            let mut after = before.clone();
+            patch.apply_to(&mut after);
+            let (time_zone, remind_at, _) = doc.settings_parts();
+            time_zone.clone_from(&after.time_zone);
+            *remind_at = after.remind_at;
+            let changed = after != before;
+            (after, changed)
+        })
+    }
+
+    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, None, |doc| claim_in(doc, date, now, None))
+    }
+
+    fn reclaim_digest(
+        &self,
+        chat: ChatId,
+        date: Date,
+        now: i64,
+        older_than: i64,
+    ) -> Result<DigestClaim, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, None, |doc| claim_in(doc, date, now, Some(older_than)))
+    }
+
+    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, None, |doc| {
+            let (_, _, digests) = doc.settings_parts();
+            match digests.iter_mut().find(|d| d.date == date) {
+                Some(d) if d.message_id.is_none() => {
+                    d.message_id = Some(message_id);
+                    (true, true)
+                }
+                _ => (false, false),
+            }
+        })
+    }
+
+    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+        let chat = self.resolve(chat)?;
+        Ok(self
+            .load_doc(chat)?
+            .map(|mut d| d.digests())
+            .unwrap_or_default())
+    }
+
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
         let chat = self.resolve(chat)?;
         if chat.is_group() {
@@ -877,6 +1036,25 @@ impl JsonStore {
     }
 }
 
+/// Claims (or re-claims) the digest of `date` in a chat's file, already under the chat's
+/// lock; prunes records older than the kept window when it writes.
+fn claim_in(doc: &mut Doc, date: Date, now: i64, older_than: Option<i64>) -> (DigestClaim, bool) {
+    let (_, _, digests) = doc.settings_parts();
+    let existing = digests
+        .iter()
+        .find(|d| d.date == date)
+        .map(|d| DigestRecord::from(*d));
+    let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
+    let Some(record) = record else {
+        return (answer, false);
+    };
+    let keep_from = digests_kept_from(date);
+    digests.retain(|d| d.date != date && d.date >= keep_from);
+    digests.push(record.into());
+    digests.sort_by_key(|d| d.date);
+    (answer, true)
+}
+
 /// The name of `user` among `names`.
 fn name_of(names: &[(UserId, String)], user: UserId) -> Option<String> {
     names
@@ -943,6 +1121,8 @@ impl super::Portable for JsonStore {
                 bounties,
                 members,
                 names,
+                settings: doc.settings(),
+                digests: doc.digests(),
             });
         }
         Ok(out)
@@ -956,6 +1136,9 @@ impl super::Portable for JsonStore {
                     group_id: d.chat,
                     next_id: d.next_id,
                     bounties: d.bounties.clone(),
+                    time_zone: d.settings.time_zone.clone(),
+                    remind_at: d.settings.remind_at,
+                    digests: d.digests.iter().map(|r| (*r).into()).collect(),
                     updates: VecDeque::new(),
                     merged_from: Vec::new(),
                     unknown: Map::new(),
@@ -980,6 +1163,9 @@ impl super::Portable for JsonStore {
                         .map(|(_, t)| t.clone())
                         .unwrap_or_default(),
                     name: name_of(&d.names, UserId(d.chat.0)),
+                    time_zone: d.settings.time_zone.clone(),
+                    remind_at: d.settings.remind_at,
+                    digests: d.digests.iter().map(|r| (*r).into()).collect(),
                     updates: VecDeque::new(),
                     unknown: Map::new(),
                 };

@@ -252,7 +252,7 @@ pub enum Relation {
 }
 
 /// Compares two copies of the store, chat by chat: bounties by id (and content), id
-/// counters, members, their bookmarks and display names. `names` label the two sides in the lists.
+/// counters, members, their bookmarks and display names, settings and digest records. `names` label the two sides in the lists.
 pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> Relation {
     let index = |d: &[ChatData]| -> BTreeMap<i64, ChatData> {
         d.iter().map(|c| (c.chat.0, c.clone())).collect()
@@ -323,6 +323,22 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
             out.push(format!(
                 "chat {chat}: user {}'s name differs ({name}: {n:?})",
                 user.0
+            ));
+        }
+    }
+    let set = &x.settings;
+    if (set.time_zone.is_some() || set.remind_at.is_some()) && *set != y.settings {
+        out.push(format!(
+            "chat {chat}: settings differ ({name}: time zone {}, reminder {})",
+            set.zone(),
+            set.remind_at.map_or("off".to_string(), |t| t.to_string())
+        ));
+    }
+    for d in &x.digests {
+        if !y.digests.contains(d) {
+            out.push(format!(
+                "chat {chat}: digest record of {} only in {name}",
+                d.date
             ));
         }
     }

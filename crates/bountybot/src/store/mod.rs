@@ -11,7 +11,9 @@ pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BountyId, ChatId, UserId};
+use jiff::civil::Date;
+
+use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
 /// A Telegram update's id. A change made for an update is stored together with this
 /// id, in the same atomic unit (one transaction, or one file replace), so that the
@@ -156,6 +158,96 @@ impl BountyPatch {
             b.due_date_ts = due;
         }
     }
+}
+
+/// A chat's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatSettings {
+    /// The chat's time zone; `None` means the default, UTC.
+    pub time_zone: Option<ZoneName>,
+    /// The local time of the daily digest; `None` means off (the default).
+    pub remind_at: Option<ReminderTime>,
+}
+
+impl ChatSettings {
+    /// The time zone in effect: the chosen one, or UTC.
+    pub fn zone(&self) -> ZoneName {
+        self.time_zone.clone().unwrap_or_else(ZoneName::utc)
+    }
+}
+
+/// Changes for [`BountyStore::update_settings`]: `None` leaves a setting as it is,
+/// `Some(None)` clears it back to its default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    /// New time zone, or `Some(None)` for the default (UTC).
+    pub time_zone: Option<Option<ZoneName>>,
+    /// New reminder time, or `Some(None)` to turn the digest off.
+    pub remind_at: Option<Option<ReminderTime>>,
+}
+
+impl SettingsPatch {
+    /// Writes the given settings into `s`.
+    pub fn apply_to(&self, s: &mut ChatSettings) {
+        if let Some(tz) = &self.time_zone {
+            s.time_zone.clone_from(tz);
+        }
+        if let Some(at) = self.remind_at {
+            s.remind_at = at;
+        }
+    }
+}
+
+/// The record of one chat's digest for one local date: claimed (by whichever pass is
+/// about to send it) and, once Telegram accepted it, sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestRecord {
+    /// The chat's local date the digest is for.
+    pub date: Date,
+    /// When the current claim was made (unix seconds).
+    pub claimed_at: i64,
+    /// Telegram's id of the sent message; `None` while claimed and not sent.
+    pub message_id: Option<i32>,
+}
+
+/// What [`BountyStore::claim_digest`] and [`BountyStore::reclaim_digest`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestClaim {
+    /// This caller holds the claim now: it sends, then calls
+    /// [`BountyStore::digest_sent`].
+    Got,
+    /// Someone else claimed it at `since` (unix seconds) and has not recorded a send.
+    Pending {
+        /// When that claim was made.
+        since: i64,
+    },
+    /// Sent already, as message `message_id`.
+    Sent {
+        /// Telegram's message id.
+        message_id: i32,
+    },
+}
+
+impl DigestRecord {
+    /// The record as seen by a caller that did not get the claim.
+    pub fn state(&self) -> DigestClaim {
+        match self.message_id {
+            Some(message_id) => DigestClaim::Sent { message_id },
+            None => DigestClaim::Pending {
+                since: self.claimed_at,
+            },
+        }
+    }
+}
+
+/// Digest records are kept for this many days before the date being claimed; older
+/// ones are pruned when a digest is claimed.
+pub const DIGESTS_KEPT_DAYS: i32 = 7;
+
+/// The oldest date kept when `date` is claimed.
+pub(crate) fn digests_kept_from(date: Date) -> Date {
+    date.checked_sub(jiff::Span::new().days(DIGESTS_KEPT_DAYS))
+        .unwrap_or(date)
 }
 
 /// Why a store operation failed.
@@ -309,6 +401,61 @@ pub trait BountyStore: Send + Sync {
     fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError>;
     /// The display names remembered in `chat`, by user id.
     fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError>;
+    /// The chat's settings (defaults when none were set).
+    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError>;
+    /// Applies `patch` to the chat's settings in one unit of work and returns them.
+    fn update_settings(
+        &self,
+        chat: ChatId,
+        patch: &SettingsPatch,
+        update: Option<UpdateId>,
+    ) -> Result<ChatSettings, StoreError>;
+    /// Claims the digest of (`chat`, `date`) at `now` (unix seconds) unless a record of
+    /// it exists: [`DigestClaim::Got`] for exactly one caller, however many processes
+    /// ask at once; everyone else is told the record's state. Records more than
+    /// [`DIGESTS_KEPT_DAYS`] before `date` are pruned in the same unit.
+    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError>;
+    /// Takes over a claim of (`chat`, `date`) that is still unsent and was made more
+    /// than `older_than` seconds before `now` (a send that failed or was interrupted),
+    /// as a compare-and-set: of two callers at once, one gets it. Without a record it
+    /// claims as [`BountyStore::claim_digest`] does; otherwise it answers the state.
+    fn reclaim_digest(
+        &self,
+        chat: ChatId,
+        date: Date,
+        now: i64,
+        older_than: i64,
+    ) -> Result<DigestClaim, StoreError>;
+    /// Records that the digest of (`chat`, `date`) was sent as `message_id`. False when
+    /// there is no record, or it was recorded as sent already (the first id is kept).
+    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError>;
+    /// The chat's digest records, by date.
+    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError>;
+}
+
+/// The decision of [`BountyStore::claim_digest`] (`older_than: None`) and
+/// [`BountyStore::reclaim_digest`] over the stored record, for the backends: the new
+/// record to store, if the caller gets the claim, and the answer.
+pub(crate) fn decide_claim(
+    existing: Option<&DigestRecord>,
+    date: Date,
+    now: i64,
+    older_than: Option<i64>,
+) -> (Option<DigestRecord>, DigestClaim) {
+    let fresh = DigestRecord {
+        date,
+        claimed_at: now,
+        message_id: None,
+    };
+    match (existing, older_than) {
+        (None, _) => (Some(fresh), DigestClaim::Got),
+        (Some(r), Some(age))
+            if r.message_id.is_none() && now.saturating_sub(r.claimed_at) > age.max(0) =>
+        {
+            (Some(fresh), DigestClaim::Got)
+        }
+        (Some(r), _) => (None, r.state()),
+    }
 }
 
 /// Longest display name kept, in characters (Telegram's first and last name together
@@ -384,6 +531,10 @@ pub struct ChatData {
     /// Remembered display names, by user id. In a group each named user is among
     /// `members`; in a private chat only the owner is named.
     pub names: Vec<(UserId, String)>,
+    /// The chat's settings.
+    pub settings: ChatSettings,
+    /// Its digest records, by date.
+    pub digests: Vec<DigestRecord>,
 }
 
 /// Whole-store export and import, for moving data between backends.

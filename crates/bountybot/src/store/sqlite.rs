@@ -12,11 +12,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use statekit::migrate::Migrations;
 use statekit::sqlite::{Database, OpenOptions};
 
+use jiff::civil::Date;
+
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, NewBounty, Portable, Status, StoreError,
-    UpdateId, renumber,
+    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
+    NewBounty, Portable, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
+    digests_kept_from, renumber,
 };
-use crate::domain::{BountyId, ChatId, UserId};
+use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
 /// How long a processed update is remembered (Telegram redelivers within a day).
 const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
@@ -167,6 +170,109 @@ fn tracked_in(c: &Connection, chat: ChatId, user: UserId) -> rusqlite::Result<Ve
         Ok(BountyId(r.get::<_, i64>(0)? as u64))
     })?
     .collect()
+}
+
+/// A stored text that does not parse, as a conversion error of its column.
+fn bad_column(col: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.into())
+}
+
+fn settings_in(c: &Connection, chat: ChatId) -> rusqlite::Result<ChatSettings> {
+    let row: Option<(Option<String>, Option<String>)> = c
+        .prepare_cached("SELECT time_zone, remind_at FROM chat_settings WHERE chat_id = ?1")?
+        .query_row([chat.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((tz, at)) = row else {
+        return Ok(ChatSettings::default());
+    };
+    let time_zone = tz
+        .map(|t| ZoneName::parse(&t).map_err(|e| bad_column(0, e.to_string())))
+        .transpose()?;
+    let remind_at = at
+        .map(|a| ReminderTime::parse(&a).map_err(|e| bad_column(1, e.to_string())))
+        .transpose()?;
+    Ok(ChatSettings {
+        time_zone,
+        remind_at,
+    })
+}
+
+fn put_settings(c: &Connection, chat: ChatId, s: &ChatSettings) -> rusqlite::Result<()> {
+    if *s == ChatSettings::default() {
+        c.prepare_cached("DELETE FROM chat_settings WHERE chat_id = ?1")?
+            .execute([chat.0])?;
+        return Ok(());
+    }
+    c.prepare_cached(
+        "INSERT INTO chat_settings (chat_id, time_zone, remind_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (chat_id) DO UPDATE SET time_zone = excluded.time_zone, remind_at = excluded.remind_at",
+    )?
+    .execute(params![
+        chat.0,
+        s.time_zone.as_ref().map(ZoneName::as_str),
+        s.remind_at.map(|t| t.to_string())
+    ])?;
+    Ok(())
+}
+
+fn row_to_digest(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestRecord> {
+    let date: String = r.get(0)?;
+    let date: Date = date
+        .parse()
+        .map_err(|e: jiff::Error| bad_column(0, format!("bad digest date {date:?}: {e}")))?;
+    Ok(DigestRecord {
+        date,
+        claimed_at: r.get(1)?,
+        message_id: r.get(2)?,
+    })
+}
+
+fn digests_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<DigestRecord>> {
+    c.prepare_cached(
+        "SELECT local_date, claimed_at, message_id FROM digests WHERE chat_id = ?1 ORDER BY local_date",
+    )?
+    .query_map([chat.0], row_to_digest)?
+    .collect()
+}
+
+fn put_digest(c: &Connection, chat: ChatId, d: &DigestRecord) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO digests (chat_id, local_date, claimed_at, message_id) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (chat_id, local_date) DO UPDATE
+           SET claimed_at = excluded.claimed_at, message_id = excluded.message_id",
+    )?
+    .execute(params![
+        chat.0,
+        d.date.to_string(),
+        d.claimed_at,
+        d.message_id
+    ])?;
+    Ok(())
+}
+
+/// Claims (or re-claims) inside one `IMMEDIATE` transaction: the row is read and
+/// written with the database's write lock held, so no other claim interleaves.
+fn claim_tx(
+    tx: &Connection,
+    chat: ChatId,
+    date: Date,
+    now: i64,
+    older_than: Option<i64>,
+) -> rusqlite::Result<DigestClaim> {
+    let existing = tx
+        .prepare_cached(
+            "SELECT local_date, claimed_at, message_id FROM digests WHERE chat_id = ?1 AND local_date = ?2",
+        )?
+        .query_row(params![chat.0, date.to_string()], row_to_digest)
+        .optional()?;
+    let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
+    if let Some(record) = record {
+        ensure_chat(tx, chat)?;
+        put_digest(tx, chat, &record)?;
+        tx.prepare_cached("DELETE FROM digests WHERE chat_id = ?1 AND local_date < ?2")?
+            .execute(params![chat.0, digests_kept_from(date).to_string()])?;
+    }
+    Ok(answer)
 }
 
 fn ensure_chat(tx: &Connection, chat: ChatId) -> rusqlite::Result<()> {
@@ -405,6 +511,21 @@ impl BountyStore for SqliteStore {
                  SELECT ?2, user_id, name FROM names WHERE chat_id = ?1",
                 [from.0, to.0],
             )?;
+            // Settings the new chat lacks, and digest records of dates it has none for,
+            // come along (so a moved chat gets no second digest that day).
+            let (old, mut new) = (settings_in(tx, from)?, settings_in(tx, to)?);
+            if new.time_zone.is_none() {
+                new.time_zone = old.time_zone;
+            }
+            if new.remind_at.is_none() {
+                new.remind_at = old.remind_at;
+            }
+            put_settings(tx, to, &new)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO digests (chat_id, local_date, claimed_at, message_id)
+                 SELECT ?2, local_date, claimed_at, message_id FROM digests WHERE chat_id = ?1",
+                [from.0, to.0],
+            )?;
             let marks: Vec<(i64, i64)> = tx
                 .prepare("SELECT user_id, bounty_id FROM tracked WHERE chat_id = ?1 ORDER BY user_id, seq")?
                 .query_map([from.0], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -479,6 +600,55 @@ impl BountyStore for SqliteStore {
     fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
         self.read(chat, |c| names_in(c, chat))
     }
+
+    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        self.read(chat, |c| settings_in(c, chat))
+    }
+
+    fn update_settings(
+        &self,
+        chat: ChatId,
+        patch: &SettingsPatch,
+        update: Option<UpdateId>,
+    ) -> Result<ChatSettings, StoreError> {
+        self.write_for(chat, update, |tx| {
+            ensure_chat(tx, chat)?;
+            let mut s = settings_in(tx, chat)?;
+            patch.apply_to(&mut s);
+            put_settings(tx, chat, &s)?;
+            Ok(s)
+        })
+    }
+
+    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
+        self.write(chat, |tx| claim_tx(tx, chat, date, now, None))
+    }
+
+    fn reclaim_digest(
+        &self,
+        chat: ChatId,
+        date: Date,
+        now: i64,
+        older_than: i64,
+    ) -> Result<DigestClaim, StoreError> {
+        self.write(chat, |tx| claim_tx(tx, chat, date, now, Some(older_than)))
+    }
+
+    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
+        self.write(chat, |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE digests SET message_id = ?3
+                     WHERE chat_id = ?1 AND local_date = ?2 AND message_id IS NULL",
+                )?
+                .execute(params![chat.0, date.to_string(), message_id])?;
+            Ok(n == 1)
+        })
+    }
+
+    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+        self.read(chat, |c| digests_in(c, chat))
+    }
 }
 
 /// Every chat's data from a connection (read-only use is fine).
@@ -507,6 +677,8 @@ pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
             bounties: list_in(c, chat)?,
             members,
             names: names_in(c, chat)?,
+            settings: settings_in(c, chat)?,
+            digests: digests_in(c, chat)?,
         });
     }
     Ok(out)
@@ -567,6 +739,10 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
         for (user, name) in &d.names {
             tx.prepare_cached("INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)")?
                 .execute(params![d.chat.0, user.0, name])?;
+        }
+        put_settings(tx, d.chat, &d.settings)?;
+        for r in &d.digests {
+            put_digest(tx, d.chat, r)?;
         }
     }
     Ok(())

@@ -43,6 +43,8 @@ impl Bot {
                 bounties,
                 members: vec![(ANN, tracked.iter().map(|&i| BountyId(i)).collect())],
                 names: Vec::new(),
+                settings: Default::default(),
+                digests: Vec::new(),
             }])
             .unwrap();
     }
