@@ -5,8 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bountybot::domain::{BountyId, ChatId, UserId};
-use bountybot::store::{BountyPatch, BountyStore, NewBounty, Status, StoreError, UpdateId};
+use bountybot::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
+use bountybot::store::{
+    BountyPatch, BountyStore, ChatSettings, DigestClaim, DigestRecord, NewBounty, SettingsPatch,
+    Status, StoreError, UpdateId,
+};
+use jiff::civil::{Date, date};
 
 pub type Open = fn(&Path) -> Arc<dyn BountyStore>;
 
@@ -508,10 +512,297 @@ pub fn names_claims_and_status_follow_a_chat_move(open: Open) {
 
 /// Instantiates every conformance test for one backend.
 #[macro_export]
+fn zone(name: &str) -> ZoneName {
+    ZoneName::parse(name).unwrap()
+}
+
+fn at(hhmm: &str) -> ReminderTime {
+    ReminderTime::parse(hhmm).unwrap()
+}
+
+const DAY: Date = date(2026, 11, 20);
+const T0: i64 = 1_795_000_000;
+
+pub fn settings_default_to_utc_and_off_and_can_be_set_and_cleared(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for chat in [GROUP, ChatId(ANN.0)] {
+        let none = s.settings(chat).unwrap();
+        assert_eq!(none, ChatSettings::default());
+        assert_eq!(none.zone().as_str(), "UTC");
+        let tz = SettingsPatch {
+            time_zone: Some(Some(zone("Europe/Berlin"))),
+            ..SettingsPatch::default()
+        };
+        let after = s.update_settings(chat, &tz, None).unwrap();
+        assert_eq!(after.time_zone, Some(zone("Europe/Berlin")));
+        assert_eq!(after.remind_at, None);
+        let remind = SettingsPatch {
+            remind_at: Some(Some(at("09:30"))),
+            ..SettingsPatch::default()
+        };
+        s.update_settings(chat, &remind, None).unwrap();
+        let both = s.settings(chat).unwrap();
+        assert_eq!(
+            both,
+            ChatSettings {
+                time_zone: Some(zone("Europe/Berlin")),
+                remind_at: Some(at("09:30")),
+            },
+            "setting one leaves the other"
+        );
+        let off = SettingsPatch {
+            remind_at: Some(None),
+            ..SettingsPatch::default()
+        };
+        s.update_settings(chat, &off, None).unwrap();
+        assert_eq!(s.settings(chat).unwrap().remind_at, None);
+        assert_eq!(
+            s.settings(chat).unwrap().time_zone,
+            Some(zone("Europe/Berlin"))
+        );
+        let reset = SettingsPatch {
+            time_zone: Some(None),
+            ..SettingsPatch::default()
+        };
+        s.update_settings(chat, &reset, None).unwrap();
+        assert_eq!(s.settings(chat).unwrap(), ChatSettings::default());
+    }
+    assert_eq!(s.settings(OTHER).unwrap(), ChatSettings::default());
+    // A settings change for an update is recorded with it, once.
+    let tz = SettingsPatch {
+        time_zone: Some(Some(zone("Asia/Tokyo"))),
+        ..SettingsPatch::default()
+    };
+    s.update_settings(GROUP, &tz, Some(UpdateId(5))).unwrap();
+    assert!(s.processed(GROUP, ANN, UpdateId(5)).unwrap());
+    assert!(matches!(
+        s.update_settings(GROUP, &tz, Some(UpdateId(5))),
+        Err(StoreError::AlreadyProcessed { .. })
+    ));
+}
+
+pub fn a_digest_is_claimed_once_and_a_second_claim_sees_the_first(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    assert_eq!(s.digests(GROUP).unwrap(), vec![]);
+    assert_eq!(s.claim_digest(GROUP, DAY, T0).unwrap(), DigestClaim::Got);
+    assert_eq!(
+        s.claim_digest(GROUP, DAY, T0 + 60).unwrap(),
+        DigestClaim::Pending { since: T0 }
+    );
+    assert_eq!(
+        s.digests(GROUP).unwrap(),
+        vec![DigestRecord {
+            date: DAY,
+            claimed_at: T0,
+            message_id: None
+        }]
+    );
+    assert!(s.digest_sent(GROUP, DAY, 555).unwrap());
+    assert_eq!(
+        s.claim_digest(GROUP, DAY, T0 + 120).unwrap(),
+        DigestClaim::Sent { message_id: 555 }
+    );
+    // The first message id is kept; a send of an unclaimed day records nothing.
+    assert!(!s.digest_sent(GROUP, DAY, 556).unwrap());
+    assert!(!s.digest_sent(GROUP, DAY.tomorrow().unwrap(), 557).unwrap());
+    assert_eq!(
+        s.digests(GROUP).unwrap(),
+        vec![DigestRecord {
+            date: DAY,
+            claimed_at: T0,
+            message_id: Some(555)
+        }]
+    );
+}
+
+pub fn a_stale_unsent_claim_is_reclaimed_once_and_a_sent_one_never(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    assert_eq!(s.claim_digest(GROUP, DAY, T0).unwrap(), DigestClaim::Got);
+    // Younger than the age given: still the first claimer's.
+    assert_eq!(
+        s.reclaim_digest(GROUP, DAY, T0 + 300, 600).unwrap(),
+        DigestClaim::Pending { since: T0 }
+    );
+    // Older: taken over, once; the second caller sees the new claim.
+    assert_eq!(
+        s.reclaim_digest(GROUP, DAY, T0 + 601, 600).unwrap(),
+        DigestClaim::Got
+    );
+    assert_eq!(
+        s.reclaim_digest(GROUP, DAY, T0 + 601, 600).unwrap(),
+        DigestClaim::Pending { since: T0 + 601 }
+    );
+    assert_eq!(
+        s.reclaim_digest(GROUP, DAY, T0 + 601, 0).unwrap(),
+        DigestClaim::Pending { since: T0 + 601 },
+        "a claim made this very second is never stale"
+    );
+    assert!(s.digest_sent(GROUP, DAY, 9).unwrap());
+    assert_eq!(
+        s.reclaim_digest(GROUP, DAY, T0 + 86_000, 600).unwrap(),
+        DigestClaim::Sent { message_id: 9 }
+    );
+    // Without a record, a re-claim claims.
+    let next = DAY.tomorrow().unwrap();
+    assert_eq!(
+        s.reclaim_digest(GROUP, next, T0, 600).unwrap(),
+        DigestClaim::Got
+    );
+    assert_eq!(
+        s.claim_digest(GROUP, next, T0).unwrap(),
+        DigestClaim::Pending { since: T0 }
+    );
+}
+
+pub fn digests_are_per_chat_and_per_date(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let next = DAY.tomorrow().unwrap();
+    for chat in [GROUP, OTHER, ChatId(ANN.0)] {
+        assert_eq!(s.claim_digest(chat, DAY, T0).unwrap(), DigestClaim::Got);
+        assert_eq!(s.claim_digest(chat, next, T0).unwrap(), DigestClaim::Got);
+    }
+    s.digest_sent(OTHER, DAY, 1).unwrap();
+    assert_eq!(
+        s.claim_digest(GROUP, DAY, T0).unwrap(),
+        DigestClaim::Pending { since: T0 }
+    );
+    assert_eq!(
+        s.claim_digest(OTHER, DAY, T0).unwrap(),
+        DigestClaim::Sent { message_id: 1 }
+    );
+    assert_eq!(
+        s.claim_digest(OTHER, next, T0).unwrap(),
+        DigestClaim::Pending { since: T0 }
+    );
+    assert_eq!(s.digests(ChatId(ANN.0)).unwrap().len(), 2);
+    // Bounties and settings are untouched by digests.
+    assert_eq!(s.list(GROUP).unwrap(), vec![]);
+    assert_eq!(s.settings(GROUP).unwrap(), ChatSettings::default());
+}
+
+pub fn old_digest_records_are_pruned_when_a_digest_is_claimed(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let days: Vec<Date> = (0..10)
+        .map(|i| DAY.checked_add(jiff::Span::new().days(i)).unwrap())
+        .collect();
+    for (i, d) in days.iter().enumerate() {
+        assert_eq!(
+            s.claim_digest(GROUP, *d, T0 + i as i64 * 86_400).unwrap(),
+            DigestClaim::Got
+        );
+        s.digest_sent(GROUP, *d, i as i32 + 1).unwrap();
+    }
+    let kept: Vec<Date> = s.digests(GROUP).unwrap().iter().map(|r| r.date).collect();
+    // The last claimed day and the seven before it.
+    assert_eq!(kept, days[2..].to_vec());
+    // Another chat's records are its own.
+    s.claim_digest(OTHER, days[0], T0).unwrap();
+    assert_eq!(s.digests(OTHER).unwrap().len(), 1);
+}
+
+/// Two store instances over one data dir (as two processes would be), each claiming
+/// the same digests from its own thread at once: every (chat, date) is got once.
+pub fn two_stores_racing_claim_each_digest_once(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = [open(dir.path()), open(dir.path())];
+    let days: Vec<Date> = (0..25)
+        .map(|i| DAY.checked_add(jiff::Span::new().days(i)).unwrap())
+        .collect();
+    let barrier = std::sync::Barrier::new(2);
+    let got: Vec<Vec<(ChatId, Date)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|s| {
+                let (days, barrier) = (&days, &barrier);
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for d in days {
+                        for chat in [GROUP, OTHER] {
+                            barrier.wait();
+                            if s.claim_digest(chat, *d, T0).unwrap() == DigestClaim::Got {
+                                mine.push((chat, *d));
+                            }
+                            barrier.wait();
+                            // And the same for re-claims of a stale claim.
+                            if s.reclaim_digest(chat, *d, T0 + 3_600, 600).unwrap()
+                                == DigestClaim::Got
+                            {
+                                mine.push((chat, *d));
+                            }
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<(ChatId, Date)> = got.concat();
+    assert_eq!(all.len(), 2 * 2 * days.len(), "each claim and re-claim got once");
+    all.sort();
+    let mut expected: Vec<(ChatId, Date)> = days
+        .iter()
+        .flat_map(|d| [(GROUP, *d), (GROUP, *d), (OTHER, *d), (OTHER, *d)])
+        .collect();
+    expected.sort();
+    assert_eq!(all, expected);
+}
+
+pub fn settings_and_digests_follow_a_chat_move(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let tz = SettingsPatch {
+        time_zone: Some(Some(zone("America/New_York"))),
+        remind_at: Some(Some(at("08:00"))),
+    };
+    s.update_settings(OTHER, &tz, None).unwrap();
+    s.claim_digest(OTHER, DAY, T0).unwrap();
+    s.migrate_chat(OTHER, GROUP).unwrap();
+    assert_eq!(s.settings(GROUP).unwrap().remind_at, Some(at("08:00")));
+    assert_eq!(
+        s.claim_digest(GROUP, DAY, T0 + 1).unwrap(),
+        DigestClaim::Pending { since: T0 },
+        "no second digest that day after the move"
+    );
+}
+
 macro_rules! backend_suite {
     ($backend:ident, $open:expr) => {
         mod $backend {
             use $crate::conformance as c;
+            #[test]
+            fn settings_default_to_utc_and_off_and_can_be_set_and_cleared() {
+                c::settings_default_to_utc_and_off_and_can_be_set_and_cleared($open)
+            }
+            #[test]
+            fn a_digest_is_claimed_once_and_a_second_claim_sees_the_first() {
+                c::a_digest_is_claimed_once_and_a_second_claim_sees_the_first($open)
+            }
+            #[test]
+            fn a_stale_unsent_claim_is_reclaimed_once_and_a_sent_one_never() {
+                c::a_stale_unsent_claim_is_reclaimed_once_and_a_sent_one_never($open)
+            }
+            #[test]
+            fn digests_are_per_chat_and_per_date() {
+                c::digests_are_per_chat_and_per_date($open)
+            }
+            #[test]
+            fn old_digest_records_are_pruned_when_a_digest_is_claimed() {
+                c::old_digest_records_are_pruned_when_a_digest_is_claimed($open)
+            }
+            #[test]
+            fn two_stores_racing_claim_each_digest_once() {
+                c::two_stores_racing_claim_each_digest_once($open)
+            }
+            #[test]
+            fn settings_and_digests_follow_a_chat_move() {
+                c::settings_and_digests_follow_a_chat_move($open)
+            }
             #[test]
             fn ids_are_sequential_per_chat() {
                 c::ids_are_sequential_per_chat($open)
