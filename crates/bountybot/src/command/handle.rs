@@ -8,7 +8,10 @@ use jiff::Timestamp;
 use super::parse::{COMMANDS, Command, Filter, Parsed, parse};
 use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
 use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted, ts_to_date};
-use crate::store::{Bounty, BountyPatch, BountyStore, NewBounty, Status, StoreError, UpdateId};
+use crate::store::{
+    Bounty, BountyPatch, BountyStore, ChatSettings, NewBounty, SettingsPatch, Status, StoreError,
+    UpdateId,
+};
 
 /// Who is speaking, where and when.
 #[derive(Debug, Clone)]
@@ -328,7 +331,86 @@ fn run(
             )])
         }
         Command::Help => Reply(vec![help_text()]),
+        Command::Settings => settings_reply(&store.settings(chat)?, ctx),
+        Command::TimeZone(zone) => {
+            if let Some(refusal) = settings_refusal(ctx) {
+                return Ok(refusal);
+            }
+            let patch = SettingsPatch {
+                time_zone: Some(Some(zone)),
+                ..SettingsPatch::default()
+            };
+            let s = store.update_settings(chat, &patch, ctx.update)?;
+            let zone = s.zone();
+            let local = ctx.now.to_zoned(zone.time_zone());
+            Reply(vec![format!(
+                "Time zone set to <b>{}</b> (it is {} there now).{}",
+                escape(zone.as_str()),
+                local.strftime("%Y-%m-%d %H:%M"),
+                s.remind_at.map_or(String::new(), |t| format!(
+                    " The daily digest comes at {t} there."
+                ))
+            )])
+        }
+        Command::Remind(at) => {
+            if let Some(refusal) = settings_refusal(ctx) {
+                return Ok(refusal);
+            }
+            let patch = SettingsPatch {
+                remind_at: Some(at),
+                ..SettingsPatch::default()
+            };
+            let s = store.update_settings(chat, &patch, ctx.update)?;
+            Reply(vec![match s.remind_at {
+                Some(t) => format!(
+                    "Daily digest at <b>{t}</b> ({}): open bounties overdue, due today and \
+                     due tomorrow. /remind off turns it off.",
+                    escape(s.zone().as_str())
+                ),
+                None => "Daily digest off. /remind 09:00 turns it on.".to_string(),
+            }])
+        }
     })
+}
+
+/// Who may change a chat's settings: in a group its administrators, in a private
+/// chat its owner. `None` when the sender may; otherwise the answer.
+fn settings_refusal(ctx: &Context<'_>) -> Option<Reply> {
+    if ctx.chat.is_group() {
+        (!group_admin(ctx)).then(|| {
+            Reply(vec![
+                "Only a group administrator can change this chat's settings. /settings shows them."
+                    .to_string(),
+            ])
+        })
+    } else {
+        (ctx.user.0 != ctx.chat.0).then(|| {
+            Reply(vec![
+                "Only this chat's owner can change its settings.".to_string(),
+            ])
+        })
+    }
+}
+
+/// `/settings`: the time zone and the reminder, and how to change them.
+fn settings_reply(s: &ChatSettings, ctx: &Context<'_>) -> Reply {
+    let zone = match &s.time_zone {
+        Some(z) => format!("<b>{}</b>", escape(z.as_str())),
+        None => "<b>UTC</b> (the default)".to_string(),
+    };
+    let remind = match s.remind_at {
+        Some(t) => format!("at <b>{t}</b> local time"),
+        None => "<b>off</b>".to_string(),
+    };
+    let who = if ctx.chat.is_group() {
+        "group administrators"
+    } else {
+        "you"
+    };
+    Reply(vec![format!(
+        "<b>Settings</b>\nTime zone: {zone}\nDaily digest: {remind}\n\n\
+         To change them ({who}): /timezone Europe/Berlin, /remind 09:00, /remind off"
+    )])
 }
 
 /// Whether `/bounty` with `filter` lists `b`.
@@ -538,7 +620,10 @@ pub fn help_text() -> String {
          group administrator can unclaim it; its creator, its claimer or a group \
          administrator can mark it done or reopen it. /bounty lists open bounties; \
          /bounty done, /bounty all and /bounty overdue filter; /bounty #5 (with #) or \
-         /show 5 shows bounty 5 in full.",
+         /show 5 shows bounty 5 in full. /timezone takes an IANA name (Europe/Berlin, \
+         America/New_York, UTC; UTC is the default); /remind HH:MM sets the daily \
+         digest's local time (off by default); in a group only administrators change \
+         them.",
     );
     s.push_str(&format!(
         " Lists show {PAGE_SIZE} bounties a page: /bounty 2 shows the next."

@@ -18,7 +18,8 @@
 use jiff::civil::Date;
 
 use crate::domain::{
-    BountyId, BountyText, DateToken, DueDate, FieldError, link_in, parse_due, parse_id, quoted,
+    BountyId, BountyText, DateToken, DueDate, FieldError, ReminderTime, ZoneName, link_in,
+    parse_due, parse_id, quoted,
 };
 
 /// A parsed command.
@@ -68,6 +69,12 @@ pub enum Command {
         /// Which page, from 1.
         page: usize,
     },
+    /// `/timezone <IANA name>`: the chat's time zone.
+    TimeZone(ZoneName),
+    /// `/remind <HH:MM>` (`Some`) or `/remind off` (`None`): the daily digest's time.
+    Remind(Option<ReminderTime>),
+    /// `/settings`: shows the chat's settings.
+    Settings,
     /// `/start`.
     Start,
     /// `/help`.
@@ -124,7 +131,7 @@ impl Changes {
 }
 
 /// The commands the bot knows, for `/help` and `setMyCommands`.
-pub const COMMANDS: [(&str, &str); 14] = [
+pub const COMMANDS: [(&str, &str); 17] = [
     (
         "bounty",
         "list bounties: /bounty [open|done|all|overdue] [page]; one in full: /bounty #<id>",
@@ -140,6 +147,15 @@ pub const COMMANDS: [(&str, &str); 14] = [
     ("track", "bookmark a bounty: /track <id>"),
     ("untrack", "remove a bookmark: /untrack <id>"),
     ("my", "your bookmarked bounties here: /my [page]"),
+    (
+        "timezone",
+        "set the chat's time zone: /timezone Europe/Berlin",
+    ),
+    (
+        "remind",
+        "daily digest of due bounties: /remind 09:00 or /remind off",
+    ),
+    ("settings", "show the chat's time zone and reminder"),
     ("start", "say hello"),
     ("help", "how to use the bot"),
 ];
@@ -196,6 +212,9 @@ pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
         "done" => one_id("done", &tokens).map(Command::Done),
         "reopen" => one_id("reopen", &tokens).map(Command::Reopen),
         "my" => page("my", &tokens).map(|page| Command::My { page }),
+        "timezone" | "tz" => parse_timezone(&tokens),
+        "remind" => parse_remind(&tokens),
+        "settings" => Ok(Command::Settings),
         "start" => Ok(Command::Start),
         "help" => Ok(Command::Help),
         "add" => parse_add(&tokens, today),
@@ -253,6 +272,35 @@ fn parse_list(tokens: &[&str]) -> ParseResult {
         _ => (Filter::Open, tokens),
     };
     page("bounty", rest).map(|page| Command::List { filter, page })
+}
+
+/// An example in every time-zone reason.
+const ZONE_EXAMPLE: &str =
+    "Example: /timezone Europe/Berlin (names as in the IANA time-zone database: Area/City, or UTC)";
+
+fn parse_timezone(tokens: &[&str]) -> ParseResult {
+    match tokens {
+        [name] => ZoneName::parse(name)
+            .map(Command::TimeZone)
+            .map_err(|e| ("timezone", format!("{e}. {ZONE_EXAMPLE}"))),
+        [] => Err(("timezone", format!("which time zone? {ZONE_EXAMPLE}"))),
+        _ => Err((
+            "timezone",
+            format!("give one time-zone name. {ZONE_EXAMPLE}"),
+        )),
+    }
+}
+
+fn parse_remind(tokens: &[&str]) -> ParseResult {
+    const EXAMPLE: &str = "Example: /remind 09:00, or /remind off";
+    match tokens {
+        [w] if w.eq_ignore_ascii_case("off") => Ok(Command::Remind(None)),
+        [t] => ReminderTime::parse(t)
+            .map(|t| Command::Remind(Some(t)))
+            .map_err(|e| ("remind", format!("{e}; or /remind off"))),
+        [] => Err(("remind", format!("at what time? {EXAMPLE}"))),
+        _ => Err(("remind", format!("give one time. {EXAMPLE}"))),
+    }
 }
 
 fn one_id(command: &'static str, tokens: &[&str]) -> Result<BountyId, (&'static str, String)> {

@@ -1,6 +1,7 @@
 //! Who administers a group, asked of Telegram (`getChatAdministrators`) only when a
 //! group member sends a command an administrator may use on others' bounties
-//! (`/delete`, `/unclaim`, `/done`, `/reopen`), and kept for [`TTL`], so a burst of deletions costs
+//! (`/delete`, `/unclaim`, `/done`, `/reopen`) or changes the chat's settings
+//! (`/timezone`, `/remind`), and kept for [`TTL`], so a burst of deletions costs
 //! one request. A group's anonymous administrators act as the group itself (see
 //! [`super::identity`]) and count as administrators without asking.
 
@@ -16,7 +17,15 @@ use crate::domain::{ChatId as Chat, UserId};
 pub const TTL: Duration = Duration::from_secs(300);
 
 /// Commands whose answer depends on whether the sender administers the group.
-const ADMIN_COMMANDS: [&str; 4] = ["/delete", "/unclaim", "/done", "/reopen"];
+const ADMIN_COMMANDS: [&str; 7] = [
+    "/delete",
+    "/unclaim",
+    "/done",
+    "/reopen",
+    "/timezone",
+    "/tz",
+    "/remind",
+];
 
 /// Whether `text` is a command an administrator may use on others' bounties (with or
 /// without `@bot`).
@@ -101,6 +110,9 @@ mod tests {
         assert!(needs_admin("/reopen@BountyBot 3"));
         assert!(!needs_admin("/deleted 3"));
         assert!(!needs_admin("/claim 3"));
+        assert!(needs_admin("/timezone Europe/Berlin"));
+        assert!(needs_admin("/remind@BountyBot off"));
+        assert!(!needs_admin("/settings"));
         assert!(!needs_admin("/add delete this"));
         assert!(!needs_admin(""));
     }

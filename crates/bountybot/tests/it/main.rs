@@ -10,6 +10,7 @@ mod lifecycle;
 mod moves;
 mod replies;
 mod senders;
+mod settings;
 mod storage;
 mod support;
 mod telegram;
