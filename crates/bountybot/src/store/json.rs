@@ -36,9 +36,8 @@ use statekit::lock::DirLock;
 use jiff::civil::Date;
 
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from,
-    renumber,
+    Bounty, BountyPatch, BountyStore, ChatMove, ChatSettings, DigestClaim, DigestRecord, NewBounty,
+    SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
@@ -1312,5 +1311,72 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(folder.join("7.json")).unwrap()).unwrap();
         assert_eq!(member["name"], "Ann");
         assert_eq!(member["tracked"], serde_json::json!([2]));
+    }
+
+    #[test]
+    fn files_of_the_original_design_rewrite_byte_for_byte_until_settings_are_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let chat = ChatId(-5);
+        let folder = store.chat_dir(chat);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(GROUP_FILE), ORIGINAL_GROUP).unwrap();
+        assert_eq!(store.settings(chat).unwrap(), ChatSettings::default());
+        assert_eq!(store.digests(chat).unwrap(), vec![]);
+        // Setting nothing new, and a patch that changes nothing, write the same bytes.
+        store
+            .update_settings(chat, &SettingsPatch::default(), None)
+            .unwrap();
+        let same = BountyPatch {
+            text: Some("first".into()),
+            ..BountyPatch::default()
+        };
+        store.update(chat, BountyId(1), &same, None).unwrap();
+        let read = || std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap();
+        assert_eq!(read(), ORIGINAL_GROUP);
+        // Using them adds the fields; clearing them gives the original bytes back.
+        let on = SettingsPatch {
+            time_zone: Some(Some(ZoneName::parse("Europe/Berlin").unwrap())),
+            remind_at: Some(Some(ReminderTime::parse("09:00").unwrap())),
+        };
+        store.update_settings(chat, &on, None).unwrap();
+        let text = read();
+        assert!(
+            text.contains("\"time_zone\": \"Europe/Berlin\"")
+                && text.contains("\"remind_at\": \"09:00\""),
+            "{text}"
+        );
+        let off = SettingsPatch {
+            time_zone: Some(None),
+            remind_at: Some(None),
+        };
+        store.update_settings(chat, &off, None).unwrap();
+        assert_eq!(read(), ORIGINAL_GROUP);
+        // A digest record is stored in the chat's own file.
+        let day = jiff::civil::date(2026, 11, 20);
+        store.claim_digest(chat, day, 1_795_000_000).unwrap();
+        store.digest_sent(chat, day, 77).unwrap();
+        let v: Value = serde_json::from_str(&read()).unwrap();
+        assert_eq!(
+            v["digests"],
+            serde_json::json!([{"date": "2026-11-20", "claimed_at": 1_795_000_000, "message_id": 77}])
+        );
+    }
+
+    #[test]
+    fn a_damaged_setting_is_reported_with_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let chat = ChatId(-5);
+        std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
+        std::fs::write(
+            store.chat_dir(chat).join(GROUP_FILE),
+            r#"{"group_id": -5, "next_id": 1, "bounties": [], "remind_at": "25:00"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            store.settings(chat),
+            Err(StoreError::Corrupt { line: 1, .. })
+        ));
     }
 }

@@ -510,8 +510,6 @@ pub fn names_claims_and_status_follow_a_chat_move(open: Open) {
     }
 }
 
-/// Instantiates every conformance test for one backend.
-#[macro_export]
 fn zone(name: &str) -> ZoneName {
     ZoneName::parse(name).unwrap()
 }
@@ -743,7 +741,11 @@ pub fn two_stores_racing_claim_each_digest_once(open: Open) {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut all: Vec<(ChatId, Date)> = got.concat();
-    assert_eq!(all.len(), 2 * 2 * days.len(), "each claim and re-claim got once");
+    assert_eq!(
+        all.len(),
+        2 * 2 * days.len(),
+        "each claim and re-claim got once"
+    );
     all.sort();
     let mut expected: Vec<(ChatId, Date)> = days
         .iter()
@@ -771,6 +773,8 @@ pub fn settings_and_digests_follow_a_chat_move(open: Open) {
     );
 }
 
+/// Instantiates every conformance test for one backend.
+#[macro_export]
 macro_rules! backend_suite {
     ($backend:ident, $open:expr) => {
         mod $backend {

@@ -344,3 +344,51 @@ fn round_trip_carries_claims_done_bounties_and_names_exactly() {
     plan(&d, &["migrate-storage", "--to", "json", "--execute"]);
     assert_eq!(snapshot(&d.dir()), original, "same files, byte for byte");
 }
+
+#[test]
+fn round_trip_carries_settings_and_digest_records_exactly() {
+    use bountybot::domain::{ChatId, ReminderTime, ZoneName};
+    use bountybot::store::{BountyStore, DigestClaim, SettingsPatch};
+    let d = Data::new();
+    seed(&d);
+    let day = jiff::civil::date(2026, 11, 20);
+    {
+        let json = bountybot::store::json::JsonStore::new(d.dir());
+        let patch = SettingsPatch {
+            time_zone: Some(Some(ZoneName::parse("Europe/Berlin").unwrap())),
+            remind_at: Some(Some(ReminderTime::parse("09:00").unwrap())),
+        };
+        json.update_settings(ChatId(-100_200), &patch, None)
+            .unwrap();
+        let only_time = SettingsPatch {
+            remind_at: Some(Some(ReminderTime::parse("18:45").unwrap())),
+            ..SettingsPatch::default()
+        };
+        json.update_settings(ChatId(55), &only_time, None).unwrap();
+        assert_eq!(
+            json.claim_digest(ChatId(-100_200), day, 1_795_000_000)
+                .unwrap(),
+            DigestClaim::Got
+        );
+        json.digest_sent(ChatId(-100_200), day, 4242).unwrap();
+        json.claim_digest(ChatId(-100_200), day.tomorrow().unwrap(), 1_795_086_400)
+            .unwrap();
+        json.claim_digest(ChatId(55), day, 1_795_000_100).unwrap();
+    }
+    let original = snapshot(&d.dir());
+    plan(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
+    let db = db_export(&d);
+    let group = db.iter().find(|c| c.chat.0 == -100_200).unwrap();
+    assert_eq!(group.settings.zone().as_str(), "Europe/Berlin");
+    assert_eq!(group.digests.len(), 2);
+    assert_eq!(group.digests[0].message_id, Some(4242));
+    let private = db.iter().find(|c| c.chat.0 == 55).unwrap();
+    assert_eq!(private.settings.time_zone, None);
+    assert_eq!(
+        private.settings.remind_at.map(|t| t.to_string()).as_deref(),
+        Some("18:45")
+    );
+    assert_eq!(private.digests.len(), 1);
+    plan(&d, &["migrate-storage", "--to", "json", "--execute"]);
+    assert_eq!(snapshot(&d.dir()), original, "same files, byte for byte");
+}
