@@ -1,10 +1,14 @@
 //! The default backend: one folder per chat, JSON files written atomically.
 //!
 //! ```text
-//! {data}/{group_id}/group.json       {"group_id", "next_id", "bounties": [...]}       (group ids are negative)
+//! {data}/{group_id}/group.json       {"group_id", "next_id", "bounties": [...], settings?}  (group ids are negative)
 //! {data}/{group_id}/{user_id}.json   {"user_id", "tracked": [ids], "name"?}
-//! {data}/{user_id}/user.json         {"user_id", "next_id", "bounties": [...], "tracked": [ids], "name"?}
+//! {data}/{user_id}/user.json         {"user_id", "next_id", "bounties": [...], "tracked": [ids], "name"?, settings?}
 //! ```
+//!
+//! The settings are `"time_zone"?`, `"remind_at"?` and `"digests"?` (the digest
+//! records, `{"date", "claimed_at", "message_id"?}`), each absent while unused, and
+//! written under the chat's lock like every other change of the chat.
 //!
 //! A bounty is `{"id", "created_by_user_id", "text", "link"?, "due_date_ts"?,
 //! "created_at", "status"?, "claimed_by_user_id"?, "done_at"?}`: `status` is written
