@@ -10,6 +10,7 @@
 
 pub mod command;
 pub mod domain;
+pub mod reminder;
 pub mod repl;
 pub mod store;
 pub mod telegram;

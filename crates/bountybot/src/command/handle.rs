@@ -1044,6 +1044,9 @@ mod tests {
         fn digests(&self, chat: ChatId) -> Result<Vec<crate::store::DigestRecord>, StoreError> {
             self.inner.digests(chat)
         }
+        fn reminder_chats(&self) -> Result<Vec<(ChatId, crate::store::ChatSettings)>, StoreError> {
+            self.inner.reminder_chats()
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! reply) and [`render`] (replies as Telegram HTML). Pure apart from the store calls
 //! in `handle`; no file or network access.
 
+pub mod digest;
 pub mod handle;
 pub mod parse;
 pub mod render;

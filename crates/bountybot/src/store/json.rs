@@ -960,6 +960,21 @@ impl BountyStore for JsonStore {
         })
     }
 
+    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError> {
+        let mut out = Vec::new();
+        for chat in self.chats()? {
+            // A folder left behind by a chat move is read through its new id.
+            if self.resolve(chat)? != chat {
+                continue;
+            }
+            let settings = self.settings(chat)?;
+            if settings.remind_at.is_some() {
+                out.push((chat, settings));
+            }
+        }
+        Ok(out)
+    }
+
     fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
         let chat = self.resolve(chat)?;
         Ok(self

@@ -431,6 +431,8 @@ pub trait BountyStore: Send + Sync {
     fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError>;
     /// The chat's digest records, by date.
     fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError>;
+    /// Every chat whose daily digest is on, with its settings, ordered by chat id.
+    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError>;
 }
 
 /// The decision of [`BountyStore::claim_digest`] (`older_than: None`) and

@@ -605,6 +605,21 @@ impl BountyStore for SqliteStore {
         self.read(chat, |c| settings_in(c, chat))
     }
 
+    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError> {
+        self.read(ChatId(0), |c| {
+            let chats: Vec<i64> = c
+                .prepare_cached(
+                    "SELECT chat_id FROM chat_settings WHERE remind_at IS NOT NULL ORDER BY chat_id",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            chats
+                .into_iter()
+                .map(|id| Ok((ChatId(id), settings_in(c, ChatId(id))?)))
+                .collect()
+        })
+    }
+
     fn update_settings(
         &self,
         chat: ChatId,

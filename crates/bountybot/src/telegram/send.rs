@@ -241,7 +241,7 @@ async fn send_one(
 
 /// Errors worth another attempt: the network, Telegram's own failures (5xx, which
 /// come back as an unknown API error or as a page that is not JSON).
-fn is_transient(e: &RequestError) -> bool {
+pub(crate) fn is_transient(e: &RequestError) -> bool {
     match e {
         RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => true,
         RequestError::Api(ApiError::Unknown(text)) => {

@@ -1,0 +1,203 @@
+//! The daily digest: one message listing a chat's open bounties that are overdue, due
+//! today and due tomorrow (by the chat's local dates), each with its claimer and a
+//! mention of its trackers. [`render_digest`] is pure; [`digest`] reads what it needs
+//! from the store.
+
+use std::collections::HashMap;
+
+use jiff::civil::Date;
+
+use super::render::{MAX_MESSAGE_CHARS, Names, bounty_line, escape, sort_for_display};
+use crate::domain::{BountyId, ChatId, UserId, ZoneName, ts_to_date};
+use crate::store::{Bounty, BountyStore, StoreError};
+
+/// Most characters of a bounty's text shown in the digest.
+pub const MAX_DIGEST_TEXT: usize = 200;
+
+/// Room kept free for the closing "…and N more" line.
+const TAIL_ROOM: usize = 200;
+
+/// Which section of the digest a bounty belongs in, if any: open, with a due date on or
+/// before `today + 1`.
+fn section(b: &Bounty, today: Date) -> Option<usize> {
+    if !b.status.is_open() {
+        return None;
+    }
+    let days = (ts_to_date(b.due_date_ts?) - today).get_days();
+    match days {
+        d if d < 0 => Some(0),
+        0 => Some(1),
+        1 => Some(2),
+        _ => None,
+    }
+}
+
+/// A Telegram mention of `user` by name (a link that notifies them).
+fn mention(names: &Names, user: UserId) -> String {
+    format!(
+        "<a href=\"tg://user?id={user}\">{}</a>",
+        escape(&names.of(user))
+    )
+}
+
+/// The digest of `bounties` for the local date `today` in `zone`, or `None` when no
+/// open bounty is overdue, due today or due tomorrow. `trackers` maps a bounty to who
+/// tracks it; names come from `names` (a user without one shows as `user 42`). The
+/// message stays under [`MAX_MESSAGE_CHARS`]: what does not fit is counted at the end.
+pub fn render_digest(
+    bounties: &[Bounty],
+    trackers: &HashMap<BountyId, Vec<UserId>>,
+    names: &Names,
+    today: Date,
+    zone: &ZoneName,
+) -> Option<String> {
+    let mut due: Vec<Bounty> = bounties
+        .iter()
+        .filter(|b| section(b, today).is_some())
+        .cloned()
+        .collect();
+    if due.is_empty() {
+        return None;
+    }
+    sort_for_display(&mut due);
+    let mut out = format!("<b>Daily digest</b> · {today} ({})", escape(zone.as_str()));
+    let mut used = out.encode_utf16().count();
+    let mut left = 0usize;
+    let mut current = None;
+    for b in &due {
+        let sec = section(b, today);
+        let head = match sec {
+            Some(0) => "\n\n<b>Overdue</b>",
+            Some(1) => "\n\n<b>Due today</b>",
+            _ => "\n\n<b>Due tomorrow</b>",
+        };
+        let (mut line, mut len) = bounty_line(b, today, MAX_DIGEST_TEXT, names);
+        if let Some(ts) = trackers.get(&b.id).filter(|t| !t.is_empty()) {
+            let shown: Vec<String> = ts.iter().map(|u| mention(names, *u)).collect();
+            let plain: Vec<String> = ts.iter().map(|u| names.of(*u)).collect();
+            line.push_str(&format!(" · tracked by {}", shown.join(", ")));
+            len += " · tracked by ".len() + plain.join(", ").encode_utf16().count();
+        }
+        let head = if current == sec { "" } else { head };
+        let add = head.len() + 1 + len;
+        if left > 0 || used + add > MAX_MESSAGE_CHARS - TAIL_ROOM {
+            left += 1;
+            continue;
+        }
+        out.push_str(head);
+        out.push('\n');
+        out.push_str(&line);
+        used += add;
+        current = sec;
+    }
+    if left > 0 {
+        out.push_str(&format!(
+            "\n\n…and {left} more: see /bounty overdue and /bounty"
+        ));
+    }
+    Some(out)
+}
+
+/// The digest of `chat` for its local date `today` in `zone`, read from the store.
+pub fn digest(
+    store: &dyn BountyStore,
+    chat: ChatId,
+    today: Date,
+    zone: &ZoneName,
+) -> Result<Option<String>, StoreError> {
+    let bounties = store.list(chat)?;
+    let mut trackers = HashMap::new();
+    for b in bounties.iter().filter(|b| section(b, today).is_some()) {
+        trackers.insert(b.id, store.trackers(chat, b.id)?);
+    }
+    if trackers.is_empty() {
+        return Ok(None);
+    }
+    let names = Names::new(store.names(chat)?);
+    Ok(render_digest(&bounties, &trackers, &names, today, zone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::date_to_ts;
+    use crate::store::Status;
+
+    fn bounty(id: u64, text: &str, due: Option<&str>) -> Bounty {
+        Bounty {
+            id: BountyId(id),
+            created_by_user_id: UserId(1),
+            text: text.to_string(),
+            link: None,
+            due_date_ts: due.map(|d| date_to_ts(d.parse().unwrap())),
+            created_at: 0,
+            status: Status::Open,
+            claimed_by_user_id: None,
+            done_at: None,
+        }
+    }
+
+    #[test]
+    fn sections_in_order_with_claimer_trackers_and_escaping() {
+        let today: Date = "2026-03-10".parse().unwrap();
+        let mut claimed = bounty(2, "Fix <b> & co", Some("2026-03-10"));
+        claimed.claimed_by_user_id = Some(UserId(7));
+        let mut done = bounty(5, "Done one", Some("2026-03-09"));
+        done.status = Status::Done;
+        let bounties = vec![
+            bounty(1, "Late", Some("2026-03-01")),
+            claimed,
+            bounty(3, "Tomorrow", Some("2026-03-11")),
+            bounty(4, "Later", Some("2026-03-12")),
+            done,
+            bounty(6, "No date", None),
+        ];
+        let trackers = HashMap::from([(BountyId(3), vec![UserId(7), UserId(8)])]);
+        let names = Names::new(vec![
+            (UserId(1), "Ann".into()),
+            (UserId(7), "Bo <x>".into()),
+        ]);
+        let zone = ZoneName::parse("America/New_York").unwrap();
+        let d = render_digest(&bounties, &trackers, &names, today, &zone).unwrap();
+        assert_eq!(
+            d,
+            "<b>Daily digest</b> · 2026-03-10 (America/New_York)\n\n\
+             <b>Overdue</b>\n<b>#1</b> Late · overdue by 9 days (2026-03-01) · by Ann\n\n\
+             <b>Due today</b>\n<b>#2</b> Fix &lt;b&gt; &amp; co · due today (2026-03-10) · by Ann · claimed by Bo &lt;x&gt;\n\n\
+             <b>Due tomorrow</b>\n<b>#3</b> Tomorrow · due tomorrow (2026-03-11) · by Ann · tracked by \
+             <a href=\"tg://user?id=7\">Bo &lt;x&gt;</a>, <a href=\"tg://user?id=8\">user 8</a>"
+        );
+    }
+
+    #[test]
+    fn nothing_due_is_no_digest() {
+        let today: Date = "2026-03-10".parse().unwrap();
+        let bounties = vec![bounty(1, "Later", Some("2026-03-12")), bounty(2, "x", None)];
+        let d = render_digest(
+            &bounties,
+            &HashMap::new(),
+            &Names::default(),
+            today,
+            &ZoneName::utc(),
+        );
+        assert_eq!(d, None);
+    }
+
+    #[test]
+    fn a_long_digest_fits_one_message() {
+        let today: Date = "2026-03-10".parse().unwrap();
+        let bounties: Vec<Bounty> = (1..=300)
+            .map(|i| bounty(i, &"x".repeat(150), Some("2026-03-09")))
+            .collect();
+        let d = render_digest(
+            &bounties,
+            &HashMap::new(),
+            &Names::default(),
+            today,
+            &ZoneName::utc(),
+        )
+        .unwrap();
+        assert!(d.encode_utf16().count() <= MAX_MESSAGE_CHARS, "{}", d.len());
+        assert!(d.contains(" more: see /bounty overdue"), "{d}");
+    }
+}
