@@ -25,6 +25,7 @@ enum Command {
     MigrateStorage(cli::migrate_storage::Args),
     Stats(cli::stats::Args),
     Send(cli::send::Args),
+    Remind(cli::remind::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::MigrateStorage(a) => cli::migrate_storage::run(g, a),
         Command::Stats(a) => cli::stats::run(g, a),
         Command::Send(a) => cli::send::run(g, a),
+        Command::Remind(a) => cli::remind::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

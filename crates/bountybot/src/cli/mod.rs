@@ -4,6 +4,7 @@
 pub mod migrate_storage;
 pub mod repl;
 pub mod run;
+pub mod remind;
 pub mod send;
 pub mod stats;
 
