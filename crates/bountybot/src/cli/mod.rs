@@ -2,9 +2,9 @@
 //! data dir's lock here.
 
 pub mod migrate_storage;
+pub mod remind;
 pub mod repl;
 pub mod run;
-pub mod remind;
 pub mod send;
 pub mod stats;
 

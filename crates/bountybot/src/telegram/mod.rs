@@ -15,10 +15,14 @@
 //!    redelivered update is never applied twice, at the cost of one durable write;
 //! 3. the reply goes to the [`send::Outbox`] and is sent outside the chat's turn.
 //!
+//! Beside the updates, a [`Scheduler`] thread runs a reminder pass every minute and
+//! sends the daily digests that are due ([`crate::reminder`]).
+//!
 //! SIGINT and SIGTERM stop fetching, let the updates in flight finish, send what is
 //! queued (for at most [`FLUSH_ON_STOP`]), and exit.
 
 pub mod admins;
+pub mod digest;
 pub mod entities;
 pub mod identity;
 pub mod send;
@@ -35,6 +39,8 @@ use teloxide::types::{AllowedUpdate, BotCommand, UpdateKind};
 use crate::command::parse::COMMANDS;
 use crate::command::{Context, handle};
 use crate::domain::ChatId as Chat;
+use crate::reminder::PassOptions;
+use crate::reminder::schedule::Scheduler;
 use crate::store::{BountyStore, UpdateId};
 
 /// Environment variable making the bot abort (as a crash would) right after the named
@@ -147,12 +153,25 @@ pub async fn run(
         username: username.clone(),
     });
     tracing::info!(bot = %username, "bot started");
-    match opts.webhook {
+    let reminders = Scheduler::start(
+        Arc::clone(&state.store),
+        Box::new(digest::BotSender::new(
+            bot.clone(),
+            tokio::runtime::Handle::current(),
+        )),
+        PassOptions::default(),
+    )
+    .context("starting the reminder thread")?;
+    let served = match opts.webhook {
         Some((url, listen, secret)) => {
-            serve_webhook(&bot, Arc::clone(&state), url, listen, secret).await?;
+            serve_webhook(&bot, Arc::clone(&state), url, listen, secret).await
         }
-        None => poll(&bot, Arc::clone(&state)).await?,
+        None => poll(&bot, Arc::clone(&state)).await,
+    };
+    if let Err(e) = tokio::task::spawn_blocking(move || reminders.stop()).await {
+        tracing::error!("stopping the reminder thread: {e}");
     }
+    served?;
     state.outbox.flush(FLUSH_ON_STOP).await;
     tracing::info!("stopped");
     Ok(())

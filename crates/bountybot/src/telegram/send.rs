@@ -260,7 +260,7 @@ pub(crate) fn is_transient(e: &RequestError) -> bool {
 }
 
 /// Errors meaning the bot can no longer write to the chat.
-fn is_gone(e: &ApiError) -> bool {
+pub(crate) fn is_gone(e: &ApiError) -> bool {
     matches!(
         e,
         ApiError::BotBlocked
