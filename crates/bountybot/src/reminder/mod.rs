@@ -23,7 +23,7 @@ pub mod pace;
 pub mod schedule;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -83,8 +83,9 @@ pub trait DigestSender: Sync {
 /// How a pass sends.
 #[derive(Debug, Clone)]
 pub struct PassOptions {
-    /// Most digests sent per second, all chats together.
-    pub per_second: u32,
+    /// Spaces the sends (all chats together) and holds them back after a 429; the
+    /// scheduler keeps one across its passes, so a hold outlasts the pass it began in.
+    pub pace: Arc<Pace>,
     /// Digests in flight at once (Telegram answers each in a round trip).
     pub workers: usize,
     /// Attempts per digest in one pass.
@@ -96,7 +97,7 @@ pub struct PassOptions {
 impl Default for PassOptions {
     fn default() -> Self {
         PassOptions {
-            per_second: pace::DIGESTS_PER_SECOND,
+            pace: Arc::new(Pace::per_second(pace::DIGESTS_PER_SECOND)),
             workers: 8,
             attempts: 4,
             backoff: Duration::from_millis(500),
@@ -224,8 +225,8 @@ enum Outcome {
 }
 
 /// One reminder pass at `now` over every chat with its digest on: the chats due are
-/// served earliest reminder first, `opts.workers` at a time, at most
-/// `opts.per_second` sends per second. Once `stop` is set, no further chat is started.
+/// served earliest reminder first, `opts.workers` at a time, as fast as `opts.pace`
+/// allows. Once `stop` is set, no further chat is started.
 pub fn remind_pass(
     store: &dyn BountyStore,
     now: Timestamp,
@@ -234,7 +235,6 @@ pub fn remind_pass(
     stop: &AtomicBool,
 ) -> Result<Report, StoreError> {
     let (due, not_yet) = due_chats(store, now)?;
-    let pace = Pace::per_second(opts.per_second);
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<(usize, Result<Outcome, StoreError>)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -246,7 +246,7 @@ pub fn remind_pass(
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(d) = due.get(i) else { return };
-                    let outcome = deliver(store, d, now.as_second(), sender, &pace, opts, stop);
+                    let outcome = deliver(store, d, now.as_second(), sender, opts, stop);
                     outcomes
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -284,7 +284,6 @@ fn deliver(
     due: &Due,
     now: i64,
     sender: &dyn DigestSender,
-    pace: &Pace,
     opts: &PassOptions,
     stop: &AtomicBool,
 ) -> Result<Outcome, StoreError> {
@@ -297,10 +296,19 @@ fn deliver(
         store.digest_sent(chat, date, EMPTY_DIGEST)?;
         return Ok(Outcome::Empty);
     };
+    let (deadline, pace) = (claimed + SEND_DEADLINE, &opts.pace);
     let mut backoff = opts.backoff;
     let mut last = String::from("no attempt made");
     for _ in 0..opts.attempts.max(1) {
-        pace.wait();
+        // Never send past the deadline: by then another pass may take the claim over.
+        let slot = pace.reserve(Instant::now());
+        if slot > deadline {
+            last = format!("{last}; Telegram's limits leave no time to retry now");
+            break;
+        }
+        if nap_until(slot, stop) {
+            break;
+        }
         let error = match sender.send(chat, &text) {
             Ok(id) => {
                 crate::telegram::crash_point("digest-sent");
@@ -310,37 +318,32 @@ fn deliver(
             Err(e) => e,
         };
         last = error.reason.clone();
-        let wait = match error.failure {
-            Failure::RetryAfter(wait) => {
-                pace.hold_back(Instant::now(), wait);
-                wait
-            }
+        match error.failure {
+            // The pace holds every send back, this one's next attempt included.
+            Failure::RetryAfter(wait) => pace.hold_back(Instant::now(), wait),
             Failure::Transient => {
-                let wait = backoff;
+                let until = Instant::now() + backoff;
                 backoff = backoff.saturating_mul(2);
-                wait
+                if until > deadline || nap_until(until, stop) {
+                    break;
+                }
             }
             Failure::Moved(to) => {
                 // The claim moves with the chat's data.
                 store.migrate_chat(chat, to)?;
                 chat = to;
-                Duration::ZERO
             }
             Failure::Gone | Failure::Refused => {
                 store.digest_sent(chat, date, EMPTY_DIGEST)?;
                 return Ok(Outcome::Dropped(last));
             }
-        };
-        if claimed.elapsed() + wait > SEND_DEADLINE || nap(wait, stop) {
-            break;
         }
     }
     Ok(Outcome::Failed(last))
 }
 
-/// Sleeps `d`, waking early when `stop` is set; true if it was.
-fn nap(d: Duration, stop: &AtomicBool) -> bool {
-    let until = Instant::now() + d;
+/// Sleeps until `until`, waking early when `stop` is set; true if it was.
+fn nap_until(until: Instant, stop: &AtomicBool) -> bool {
     loop {
         if stop.load(Ordering::SeqCst) {
             return true;

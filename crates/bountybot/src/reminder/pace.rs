@@ -32,15 +32,6 @@ impl Pace {
         slot
     }
 
-    /// Waits for the next free slot.
-    pub fn wait(&self) {
-        let slot = self.reserve(Instant::now());
-        let now = Instant::now();
-        if slot > now {
-            std::thread::sleep(slot - now);
-        }
-    }
-
     /// Gives no slot before `now + wait` (Telegram said to retry after `wait`).
     pub fn hold_back(&self, now: Instant, wait: Duration) {
         let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
+use bountybot::reminder::pace::Pace;
 use bountybot::reminder::{
     DigestSender, EMPTY_DIGEST, Failure, PassOptions, Report, STALE_CLAIM_SECS, SendError,
     remind_pass,
@@ -117,7 +118,7 @@ impl DigestSender for Recorder {
 
 fn fast() -> PassOptions {
     PassOptions {
-        per_second: 100_000,
+        pace: Arc::new(Pace::per_second(100_000)),
         workers: 4,
         attempts: 3,
         backoff: Duration::ZERO,
@@ -513,6 +514,29 @@ fn retry_after_is_honoured_and_the_digest_still_goes_out_in_the_same_pass() {
         let attempts = sender.attempts.lock().unwrap().clone();
         assert_eq!(attempts.len(), 2);
         assert!(attempts[1].1 - attempts[0].1 >= Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_wait_longer_than_a_claim_may_last_leaves_every_digest_for_a_later_pass() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for i in 1..=3 {
+            chat_with_digest(store.as_ref(), ChatId(-100_080 - i), "UTC", "09:00");
+        }
+        // Telegram asks for ten minutes: no digest of this pass waits that long (its
+        // claim would go stale meanwhile); each is left for a pass after it.
+        let sender = Recorder::failing(vec![Failure::RetryAfter(Duration::from_secs(600))]);
+        let report = pass(store.as_ref(), ts("2026-11-24T09:00:00Z"), &sender);
+        assert_eq!(
+            (report.failed.len(), report.sent.len()),
+            (3, 0),
+            "{backend}"
+        );
+        assert_eq!(sender.attempts.lock().unwrap().len(), 1, "{backend}");
+        let later = pass(store.as_ref(), ts("2026-11-24T09:11:00Z"), &sender);
+        assert_eq!(later.sent.len(), 3, "{backend}: {later:?}");
     }
 }
 
