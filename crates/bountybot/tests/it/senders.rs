@@ -183,3 +183,81 @@ async fn a_supergroup_written_to_before_the_migration_notice_gets_the_old_bounti
         "{list}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lifecycle_and_settings_commands_ask_telegram_for_administrators_and_show_names() {
+    const BOB: i64 = 502;
+    const CAROL: i64 = 503;
+    const DAVE: i64 = 504;
+    let api = FakeBotApi::start().await;
+    api.set_admins(GROUP, &[BOB]);
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    let script = [
+        (ANN, "/add Ann's task"),
+        (CAROL, "/claim 1"),
+        (ANN, "/bounty #1"),
+        (DAVE, "/unclaim 1"),
+        (BOB, "/unclaim 1"),
+        (DAVE, "/done 1"),
+        (BOB, "/done 1"),
+        (DAVE, "/remind 09:00"),
+        (BOB, "/remind 09:00"),
+        (BOB, "/timezone europe/berlin"),
+        (DAVE, "/settings"),
+    ];
+    for (i, (user, text)) in script.iter().enumerate() {
+        api.push(message(i as i64 + 1, GROUP, *user, text));
+    }
+    let sent = api.wait_for_sent(script.len()).await;
+    let group = texts(&sent, GROUP);
+    assert!(group[1].starts_with("You claimed #1"), "{group:?}");
+    // Names come from the messages the bot saw (the fake calls each user `User<id>`).
+    assert!(
+        group[2].contains("Created by User501") && group[2].contains("Claimed by User503"),
+        "{}",
+        group[2]
+    );
+    assert!(
+        group[3].contains("Only User503, who claims #1 (or a group administrator)"),
+        "{}",
+        group[3]
+    );
+    assert!(
+        !group[4].contains("Only"),
+        "the administrator unclaims: {}",
+        group[4]
+    );
+    assert!(group[5].contains("Only the creator of #1, its claimer or a group administrator"));
+    assert!(
+        group[6].starts_with("Done: bounty <b>#1</b>"),
+        "{}",
+        group[6]
+    );
+    assert!(
+        group[7].starts_with("Only a group administrator can change"),
+        "{}",
+        group[7]
+    );
+    assert!(
+        group[8].starts_with("Daily digest at <b>09:00</b>"),
+        "{}",
+        group[8]
+    );
+    assert!(
+        group[9].starts_with("Time zone set to <b>Europe/Berlin</b>"),
+        "{}",
+        group[9]
+    );
+    assert!(
+        group[10].contains("Europe/Berlin") && group[10].contains("09:00"),
+        "{}",
+        group[10]
+    );
+    let asked = api
+        .calls()
+        .iter()
+        .filter(|c| *c == "getchatadministrators")
+        .count();
+    assert_eq!(asked, 1, "asked once, then cached");
+}
