@@ -773,6 +773,71 @@ pub fn settings_and_digests_follow_a_chat_move(open: Open) {
     );
 }
 
+pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let remind = |chat: ChatId, hhmm: Option<&str>| {
+        let patch = SettingsPatch {
+            remind_at: Some(hhmm.map(at)),
+            ..SettingsPatch::default()
+        };
+        s.update_settings(chat, &patch, None).unwrap();
+    };
+    let (a, b, c, private) = (ChatId(-300), ChatId(-200), ChatId(-100), ChatId(ANN.0));
+    s.add(c, new("no settings at all", ANN), None).unwrap();
+    remind(a, Some("09:00"));
+    remind(b, Some("18:30"));
+    remind(private, Some("07:15"));
+    let tz = SettingsPatch {
+        time_zone: Some(Some(zone("Asia/Tokyo"))),
+        ..SettingsPatch::default()
+    };
+    s.update_settings(b, &tz, None).unwrap();
+    // A time zone alone does not turn the digest on; off turns it off.
+    s.update_settings(c, &tz, None).unwrap();
+    remind(a, None);
+    remind(a, Some("10:00"));
+    let listed = s.reminder_chats().unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            (
+                a,
+                ChatSettings {
+                    time_zone: None,
+                    remind_at: Some(at("10:00")),
+                }
+            ),
+            (
+                b,
+                ChatSettings {
+                    time_zone: Some(zone("Asia/Tokyo")),
+                    remind_at: Some(at("18:30")),
+                }
+            ),
+            (
+                private,
+                ChatSettings {
+                    time_zone: None,
+                    remind_at: Some(at("07:15")),
+                }
+            ),
+        ]
+    );
+    // After a move the chat is listed once, under its new id.
+    let to = ChatId(-1_000_000_000_300);
+    s.migrate_chat(a, to).unwrap();
+    let ids: Vec<ChatId> = s
+        .reminder_chats()
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let mut want = vec![b, to, private];
+    want.sort();
+    assert_eq!(ids, want);
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -806,6 +871,10 @@ macro_rules! backend_suite {
             #[test]
             fn settings_and_digests_follow_a_chat_move() {
                 c::settings_and_digests_follow_a_chat_move($open)
+            }
+            #[test]
+            fn reminder_chats_are_the_chats_with_a_reminder_time_once_each() {
+                c::reminder_chats_are_the_chats_with_a_reminder_time_once_each($open)
             }
             #[test]
             fn ids_are_sequential_per_chat() {
