@@ -7,6 +7,7 @@
 
 pub mod json;
 pub mod migrate;
+pub mod postgres;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
@@ -309,6 +310,41 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// A PostgreSQL statement failed (or the connection did).
+    #[error("storage error for chat {chat}: postgres: {source}")]
+    Postgres {
+        /// The chat (0 for the whole store).
+        chat: ChatId,
+        /// What PostgreSQL (or the connection) said.
+        source: ::postgres::Error,
+    },
+    /// A value stored in PostgreSQL does not parse.
+    #[error("storage error for chat {chat}: postgres holds {what}")]
+    PostgresData {
+        /// The chat (0 for the whole store).
+        chat: ChatId,
+        /// What is wrong.
+        what: String,
+    },
+    /// The database URL does not parse (shown without its password).
+    #[error("bad database URL {url}: {source}")]
+    PostgresUrl {
+        /// The URL, password hidden.
+        url: String,
+        /// Why.
+        source: ::postgres::Error,
+    },
+    /// No connection to the database could be had.
+    #[error("cannot connect to {url}: {reason}")]
+    PostgresPool {
+        /// The URL, password hidden.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database's schema is not one this bountybot can use.
+    #[error("postgres schema: {0}")]
+    PostgresSchema(String),
     /// The database could not be opened.
     #[error(transparent)]
     Open(#[from] statekit::sqlite::SqliteError),

@@ -1,5 +1,5 @@
 //! The SQLite backend: `{data}/bountybot.db`, opened through `statekit` (WAL, foreign
-//! keys, numbered migrations from `migrations/`), with the JSON backend's semantics.
+//! keys, numbered migrations from `migrations/sqlite/`), with the JSON backend's semantics.
 //!
 //! Every change is one `IMMEDIATE` transaction, so concurrent writers (threads or
 //! processes) queue on the database lock instead of failing half-way, and a commit is
@@ -30,7 +30,7 @@ const PRUNE_EVERY: u32 = 128;
 /// The database file name inside the data dir.
 pub const DB_FILE: &str = "bountybot.db";
 
-static MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+static MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations/sqlite");
 
 /// The SQLite store.
 #[derive(Debug)]

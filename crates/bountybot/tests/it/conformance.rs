@@ -842,106 +842,184 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
 #[macro_export]
 macro_rules! backend_suite {
     ($backend:ident, $open:expr) => {
+        $crate::backend_suite!($backend, $open, true);
+    };
+    ($backend:ident, $open:expr, $available:expr) => {
         mod $backend {
             use $crate::conformance as c;
             #[test]
             fn settings_default_to_utc_and_off_and_can_be_set_and_cleared() {
+                if !$available {
+                    return;
+                }
                 c::settings_default_to_utc_and_off_and_can_be_set_and_cleared($open)
             }
             #[test]
             fn a_digest_is_claimed_once_and_a_second_claim_sees_the_first() {
+                if !$available {
+                    return;
+                }
                 c::a_digest_is_claimed_once_and_a_second_claim_sees_the_first($open)
             }
             #[test]
             fn a_stale_unsent_claim_is_reclaimed_once_and_a_sent_one_never() {
+                if !$available {
+                    return;
+                }
                 c::a_stale_unsent_claim_is_reclaimed_once_and_a_sent_one_never($open)
             }
             #[test]
             fn digests_are_per_chat_and_per_date() {
+                if !$available {
+                    return;
+                }
                 c::digests_are_per_chat_and_per_date($open)
             }
             #[test]
             fn old_digest_records_are_pruned_when_a_digest_is_claimed() {
+                if !$available {
+                    return;
+                }
                 c::old_digest_records_are_pruned_when_a_digest_is_claimed($open)
             }
             #[test]
             fn two_stores_racing_claim_each_digest_once() {
+                if !$available {
+                    return;
+                }
                 c::two_stores_racing_claim_each_digest_once($open)
             }
             #[test]
             fn settings_and_digests_follow_a_chat_move() {
+                if !$available {
+                    return;
+                }
                 c::settings_and_digests_follow_a_chat_move($open)
             }
             #[test]
             fn reminder_chats_are_the_chats_with_a_reminder_time_once_each() {
+                if !$available {
+                    return;
+                }
                 c::reminder_chats_are_the_chats_with_a_reminder_time_once_each($open)
             }
             #[test]
             fn ids_are_sequential_per_chat() {
+                if !$available {
+                    return;
+                }
                 c::ids_are_sequential_per_chat($open)
             }
             #[test]
             fn stored_bounties_read_back_exactly() {
+                if !$available {
+                    return;
+                }
                 c::stored_bounties_read_back_exactly($open)
             }
             #[test]
             fn update_changes_only_the_given_fields() {
+                if !$available {
+                    return;
+                }
                 c::update_changes_only_the_given_fields($open)
             }
             #[test]
             fn concurrent_edits_of_different_fields_both_survive() {
+                if !$available {
+                    return;
+                }
                 c::concurrent_edits_of_different_fields_both_survive($open)
             }
             #[test]
             fn deleted_ids_are_never_reused() {
+                if !$available {
+                    return;
+                }
                 c::deleted_ids_are_never_reused($open)
             }
             #[test]
             fn tracking_is_per_user_per_chat() {
+                if !$available {
+                    return;
+                }
                 c::tracking_is_per_user_per_chat($open)
             }
             #[test]
             fn chats_are_isolated() {
+                if !$available {
+                    return;
+                }
                 c::chats_are_isolated($open)
             }
             #[test]
             fn ensure_user_creates_and_never_deletes() {
+                if !$available {
+                    return;
+                }
                 c::ensure_user_creates_and_never_deletes($open)
             }
             #[test]
             fn migrating_a_chat_moves_everything_once() {
+                if !$available {
+                    return;
+                }
                 c::migrating_a_chat_moves_everything_once($open)
             }
             #[test]
             fn migrating_into_a_chat_with_bounties_joins_them() {
+                if !$available {
+                    return;
+                }
                 c::migrating_into_a_chat_with_bounties_joins_them($open)
             }
             #[test]
             fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice() {
+                if !$available {
+                    return;
+                }
                 c::after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice($open)
             }
             #[test]
             fn an_update_changes_the_store_once() {
+                if !$available {
+                    return;
+                }
                 c::an_update_changes_the_store_once($open)
             }
             #[test]
             fn claims_and_status_are_stored_and_a_claim_is_conditional() {
+                if !$available {
+                    return;
+                }
                 c::claims_and_status_are_stored_and_a_claim_is_conditional($open)
             }
             #[test]
             fn names_are_remembered_per_chat_and_updated() {
+                if !$available {
+                    return;
+                }
                 c::names_are_remembered_per_chat_and_updated($open)
             }
             #[test]
             fn trackers_of_a_bounty_are_listed() {
+                if !$available {
+                    return;
+                }
                 c::trackers_of_a_bounty_are_listed($open)
             }
             #[test]
             fn names_claims_and_status_follow_a_chat_move() {
+                if !$available {
+                    return;
+                }
                 c::names_claims_and_status_follow_a_chat_move($open)
             }
             #[test]
             fn concurrent_adds_from_threads_lose_nothing() {
+                if !$available {
+                    return;
+                }
                 c::concurrent_adds_from_threads_lose_nothing($open)
             }
         }
@@ -960,3 +1038,28 @@ fn open_sqlite(dir: &Path) -> Arc<dyn BountyStore> {
 }
 
 backend_suite!(sqlite, super::open_sqlite);
+
+/// A store on the database of `dir`: each temp dir gets a fresh database on the shared
+/// throwaway server, and opening the same dir again opens the same database (as a
+/// second process would).
+fn open_postgres(dir: &Path) -> Arc<dyn BountyStore> {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+    static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+    let url = {
+        let mut dbs = DATABASES.lock().unwrap();
+        let dbs = dbs.get_or_insert_with(HashMap::new);
+        dbs.entry(dir.to_path_buf())
+            .or_insert_with(|| crate::support::postgres::fresh_database().unwrap())
+            .clone()
+    };
+    let url = bountybot::store::postgres::DatabaseUrl::new(url);
+    Arc::new(bountybot::store::postgres::PostgresStore::open(&url).unwrap())
+}
+
+fn postgres_available() -> bool {
+    crate::support::postgres::server().is_some()
+}
+
+backend_suite!(postgres, super::open_postgres, super::postgres_available());

@@ -130,3 +130,4 @@ pub fn ids(doc: &serde_json::Value) -> Vec<u64> {
         .collect()
 }
 pub mod fake_bot_api;
+pub mod postgres;

@@ -1,0 +1,1025 @@
+//! The PostgreSQL backend: one database shared by any number of bot processes, with the
+//! other backends' semantics.
+//!
+//! Connections come from an `r2d2` pool of synchronous `postgres` clients (the store's
+//! methods are blocking, like the other backends'). Every change is one transaction
+//! that first takes the chat's advisory lock (`pg_advisory_xact_lock(chat_id)`, released
+//! at commit), so all changes of a chat, from any process, run one at a time in the
+//! order they got the lock; a move of a chat locks both chats, lower id first. A commit
+//! returns once PostgreSQL made it durable (its `synchronous_commit`, on by default).
+//!
+//! Migrations (`migrations/postgres/`) are applied at open, all pending files in one
+//! transaction under a migration advisory lock, so replicas starting together apply
+//! each once; each file's checksum is recorded and checked like statekit's.
+
+use std::time::Duration;
+
+use include_dir::{Dir, include_dir};
+use jiff::civil::Date;
+use postgres::{GenericClient, NoTls, Row, Transaction};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+use statekit::migrate::Migrations;
+
+use super::{
+    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
+    NewBounty, Portable, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
+    digests_kept_from, renumber,
+};
+use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
+
+/// How long a processed update is remembered (Telegram redelivers within a day).
+const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
+
+/// Old processed updates are pruned once every this many updates.
+const PRUNE_EVERY: u32 = 128;
+
+/// The first key of bountybot's own advisory locks (two-key form, which never collides
+/// with the one-key chat locks): "bb".
+pub const LOCK_CLASS: i32 = 0x6262;
+
+/// The second key of the lock held while migrations are applied.
+pub const MIGRATION_LOCK: i32 = 1;
+
+/// Most connections the pool opens.
+pub const POOL_SIZE: u32 = 16;
+
+/// How long a caller waits for a free connection (or for the server) before failing.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+static MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations/postgres");
+
+/// The history table of applied migrations.
+const HISTORY: &str = "bountybot_migrations";
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+/// A database URL whose password is never shown: `Debug` and `Display` print it with
+/// the password replaced.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a `postgres://` URL or a `key=value` connection string.
+    pub fn new(url: String) -> DatabaseUrl {
+        DatabaseUrl(url)
+    }
+
+    /// The URL as given, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password (if any) replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                // A URL with a password always has a host, so this cannot fail.
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(u) => u.to_string(),
+            // A key=value string: hide the value of password=.
+            Err(_) => self
+                .0
+                .split_whitespace()
+                .map(|kv| {
+                    if kv.to_ascii_lowercase().starts_with("password=") {
+                        "password=***"
+                    } else {
+                        kv
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    pool: Pool<Manager>,
+    url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Puts `chat` into a PostgreSQL error raised without one.
+fn in_chat(chat: ChatId) -> impl Fn(StoreError) -> StoreError {
+    move |e| match e {
+        StoreError::Postgres {
+            chat: ChatId(0),
+            source,
+        } => StoreError::Postgres { chat, source },
+        StoreError::PostgresData {
+            chat: ChatId(0),
+            what,
+        } => StoreError::PostgresData { chat, what },
+        e => e,
+    }
+}
+
+/// In a private chat, bookmarks belong to the chat (as in `user.json`).
+fn owner(chat: ChatId, user: UserId) -> UserId {
+    if chat.is_group() {
+        user
+    } else {
+        UserId(chat.0)
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` and applies the pending migrations.
+    pub fn open(url: &DatabaseUrl) -> Result<PostgresStore, StoreError> {
+        let config: postgres::Config =
+            url.expose()
+                .parse()
+                .map_err(|source| StoreError::PostgresUrl {
+                    url: url.redacted(),
+                    source,
+                })?;
+        let pool = Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(0))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .map_err(|e| StoreError::PostgresPool {
+                url: url.redacted(),
+                reason: e.to_string(),
+            })?;
+        let store = PostgresStore {
+            pool,
+            url: url.clone(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database this store uses, without its password.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(|e| StoreError::PostgresPool {
+            url: self.url.redacted(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Applies the pending migrations in one transaction under the migration lock.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let migrations = Migrations::from_dir(&MIGRATIONS)?;
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let run = |tx: &mut Transaction<'_>| -> Result<(), StoreError> {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                &[&LOCK_CLASS, &MIGRATION_LOCK],
+            )?;
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {HISTORY} (
+                   version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
+                   applied_at BIGINT NOT NULL)"
+            ))?;
+            let applied: Vec<(i32, String, String)> = tx
+                .query(
+                    &format!("SELECT version, name, checksum FROM {HISTORY} ORDER BY version"),
+                    &[],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            for (version, name, checksum) in &applied {
+                let known = u32::try_from(*version).ok().and_then(|v| migrations.get(v));
+                match known {
+                    None => {
+                        return Err(StoreError::PostgresSchema(format!(
+                            "the database is at migration {version} ({name}), which this bountybot does not know; run a newer bountybot"
+                        )));
+                    }
+                    Some(m) if m.checksum != *checksum => {
+                        return Err(StoreError::PostgresSchema(format!(
+                            "migration {version} ({name}) was applied from a different file than this bountybot's"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let now = jiff::Timestamp::now().as_second();
+            for m in migrations.list().iter().skip(applied.len()) {
+                tx.batch_execute(&m.sql)?;
+                let version = i32::try_from(m.version).unwrap_or(i32::MAX);
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {HISTORY} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"
+                    ),
+                    &[&version, &m.name, &m.checksum, &now],
+                )?;
+            }
+            Ok(())
+        };
+        run(&mut tx)?;
+        Ok(tx.commit()?)
+    }
+
+    fn write<R>(
+        &self,
+        chat: ChatId,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.write_for(chat, None, f)
+    }
+
+    /// One transaction holding `chat`'s lock, running `f` and, with `update`, recording
+    /// that update as processed: both commit together, or neither does.
+    fn write_for<R>(
+        &self,
+        chat: ChatId,
+        update: Option<UpdateId>,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut c = self.conn()?;
+        let run = || -> Result<Result<R, UpdateId>, StoreError> {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&chat.0])?;
+            if let Some(u) = update {
+                let seen = tx
+                    .query_opt(
+                        "SELECT 1 FROM processed_updates WHERE update_id = $1",
+                        &[&i64::from(u.0)],
+                    )?
+                    .is_some();
+                if seen {
+                    return Ok(Err(u));
+                }
+            }
+            let r = f(&mut tx)?;
+            if let Some(u) = update {
+                let now = jiff::Timestamp::now().as_second();
+                tx.execute(
+                    "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)",
+                    &[&i64::from(u.0), &chat.0, &now],
+                )?;
+                if u.0 % PRUNE_EVERY == 0 {
+                    tx.execute(
+                        "DELETE FROM processed_updates WHERE at < $1",
+                        &[&(now - UPDATES_KEPT_SECS)],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(Ok(r))
+        };
+        match run().map_err(in_chat(chat))? {
+            Ok(r) => Ok(r),
+            Err(update) => Err(StoreError::AlreadyProcessed { update }),
+        }
+    }
+
+    fn read<R>(
+        &self,
+        chat: ChatId,
+        f: impl FnOnce(&mut postgres::Client) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut c = self.conn()?;
+        f(&mut c).map_err(in_chat(chat))
+    }
+}
+
+/// A stored value that does not parse.
+fn bad_value(what: String) -> StoreError {
+    StoreError::PostgresData {
+        chat: ChatId(0),
+        what,
+    }
+}
+
+fn row_to_bounty(r: &Row) -> Result<Bounty, StoreError> {
+    let status: String = r.try_get(6)?;
+    let status = Status::from_stored(&status)
+        .ok_or_else(|| bad_value(format!("unknown bounty status {status:?}")))?;
+    Ok(Bounty {
+        id: BountyId(r.try_get::<_, i64>(0)? as u64),
+        created_by_user_id: UserId(r.try_get(1)?),
+        text: r.try_get(2)?,
+        link: r.try_get(3)?,
+        due_date_ts: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        status,
+        claimed_by_user_id: r.try_get::<_, Option<i64>>(7)?.map(UserId),
+        done_at: r.try_get(8)?,
+    })
+}
+
+const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at, status, claimed_by_user_id, done_at";
+
+fn names_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+    Ok(c.query(
+        "SELECT user_id, name FROM names WHERE chat_id = $1 ORDER BY user_id",
+        &[&chat.0],
+    )?
+    .iter()
+    .map(|r| (UserId(r.get(0)), r.get(1)))
+    .collect())
+}
+
+fn list_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+    c.query(
+        &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 ORDER BY id"),
+        &[&chat.0],
+    )?
+    .iter()
+    .map(row_to_bounty)
+    .collect()
+}
+
+fn get_in(
+    c: &mut impl GenericClient,
+    chat: ChatId,
+    id: BountyId,
+) -> Result<Option<Bounty>, StoreError> {
+    c.query_opt(
+        &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 AND id = $2"),
+        &[&chat.0, &(id.0 as i64)],
+    )?
+    .as_ref()
+    .map(row_to_bounty)
+    .transpose()
+}
+
+fn tracked_in(
+    c: &mut impl GenericClient,
+    chat: ChatId,
+    user: UserId,
+) -> Result<Vec<BountyId>, StoreError> {
+    Ok(c.query(
+        "SELECT bounty_id FROM tracked WHERE chat_id = $1 AND user_id = $2 ORDER BY seq",
+        &[&chat.0, &user.0],
+    )?
+    .iter()
+    .map(|r| BountyId(r.get::<_, i64>(0) as u64))
+    .collect())
+}
+
+fn settings_in(c: &mut impl GenericClient, chat: ChatId) -> Result<ChatSettings, StoreError> {
+    let Some(row) = c.query_opt(
+        "SELECT time_zone, remind_at FROM chat_settings WHERE chat_id = $1",
+        &[&chat.0],
+    )?
+    else {
+        return Ok(ChatSettings::default());
+    };
+    settings_of(row.get(0), row.get(1))
+}
+
+fn settings_of(tz: Option<String>, at: Option<String>) -> Result<ChatSettings, StoreError> {
+    let time_zone = tz
+        .map(|t| ZoneName::parse(&t).map_err(|e| bad_value(e.to_string())))
+        .transpose()?;
+    let remind_at = at
+        .map(|a| ReminderTime::parse(&a).map_err(|e| bad_value(e.to_string())))
+        .transpose()?;
+    Ok(ChatSettings {
+        time_zone,
+        remind_at,
+    })
+}
+
+fn put_settings(
+    c: &mut impl GenericClient,
+    chat: ChatId,
+    s: &ChatSettings,
+) -> Result<(), StoreError> {
+    if *s == ChatSettings::default() {
+        c.execute("DELETE FROM chat_settings WHERE chat_id = $1", &[&chat.0])?;
+        return Ok(());
+    }
+    c.execute(
+        "INSERT INTO chat_settings (chat_id, time_zone, remind_at) VALUES ($1, $2, $3)
+         ON CONFLICT (chat_id) DO UPDATE SET time_zone = excluded.time_zone, remind_at = excluded.remind_at",
+        &[
+            &chat.0,
+            &s.time_zone.as_ref().map(ZoneName::as_str),
+            &s.remind_at.map(|t| t.to_string()),
+        ],
+    )?;
+    Ok(())
+}
+
+fn row_to_digest(r: &Row) -> Result<DigestRecord, StoreError> {
+    let date: String = r.try_get(0)?;
+    let date: Date = date
+        .parse()
+        .map_err(|e: jiff::Error| bad_value(format!("bad digest date {date:?}: {e}")))?;
+    Ok(DigestRecord {
+        date,
+        claimed_at: r.try_get(1)?,
+        message_id: r.try_get(2)?,
+    })
+}
+
+const DIGEST_COLUMNS: &str = "local_date::text, claimed_at, message_id";
+
+fn digests_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+    c.query(
+        &format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1 ORDER BY local_date"),
+        &[&chat.0],
+    )?
+    .iter()
+    .map(row_to_digest)
+    .collect()
+}
+
+fn put_digest(
+    c: &mut impl GenericClient,
+    chat: ChatId,
+    d: &DigestRecord,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO digests (chat_id, local_date, claimed_at, message_id) VALUES ($1, $2::text::date, $3, $4)
+         ON CONFLICT (chat_id, local_date) DO UPDATE
+           SET claimed_at = excluded.claimed_at, message_id = excluded.message_id",
+        &[&chat.0, &d.date.to_string(), &d.claimed_at, &d.message_id],
+    )?;
+    Ok(())
+}
+
+/// Claims (or re-claims) inside the chat's locked transaction.
+fn claim_tx(
+    tx: &mut Transaction<'_>,
+    chat: ChatId,
+    date: Date,
+    now: i64,
+    older_than: Option<i64>,
+) -> Result<DigestClaim, StoreError> {
+    let existing = tx
+        .query_opt(
+            &format!(
+                "SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1 AND local_date = $2::text::date"
+            ),
+            &[&chat.0, &date.to_string()],
+        )?
+        .as_ref()
+        .map(row_to_digest)
+        .transpose()?;
+    let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
+    if let Some(record) = record {
+        ensure_chat(tx, chat)?;
+        put_digest(tx, chat, &record)?;
+        tx.execute(
+            "DELETE FROM digests WHERE chat_id = $1 AND local_date < $2::text::date",
+            &[&chat.0, &digests_kept_from(date).to_string()],
+        )?;
+    }
+    Ok(answer)
+}
+
+fn ensure_chat(c: &mut impl GenericClient, chat: ChatId) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO chats (chat_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        &[&chat.0],
+    )?;
+    Ok(())
+}
+
+fn ensure_member(c: &mut impl GenericClient, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+    if chat.is_group() {
+        c.execute(
+            "INSERT INTO members (chat_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&chat.0, &user.0],
+        )?;
+    }
+    Ok(())
+}
+
+impl BountyStore for PostgresStore {
+    fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+        self.write(chat, |tx| {
+            ensure_chat(tx, chat)?;
+            ensure_member(tx, chat, user)
+        })
+    }
+
+    fn processed(
+        &self,
+        _chat: ChatId,
+        _user: UserId,
+        update: UpdateId,
+    ) -> Result<bool, StoreError> {
+        self.read(ChatId(0), |c| {
+            Ok(c.query_opt(
+                "SELECT 1 FROM processed_updates WHERE update_id = $1",
+                &[&i64::from(update.0)],
+            )?
+            .is_some())
+        })
+    }
+
+    fn add(
+        &self,
+        chat: ChatId,
+        new: NewBounty,
+        update: Option<UpdateId>,
+    ) -> Result<Bounty, StoreError> {
+        self.write_for(chat, update, |tx| {
+            ensure_chat(tx, chat)?;
+            let next: i64 = tx
+                .query_one(
+                    "SELECT greatest(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = $1), 1))
+                     FROM chats WHERE chat_id = $1",
+                    &[&chat.0],
+                )?
+                .try_get(0)?;
+            tx.execute(
+                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &chat.0,
+                    &next,
+                    &new.created_by_user_id.0,
+                    &new.text,
+                    &new.link,
+                    &new.due_date_ts,
+                    &new.created_at,
+                ],
+            )?;
+            tx.execute(
+                "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
+                &[&chat.0, &(next + 1)],
+            )?;
+            Ok(Bounty {
+                id: BountyId(next as u64),
+                created_by_user_id: new.created_by_user_id,
+                text: new.text,
+                link: new.link,
+                due_date_ts: new.due_date_ts,
+                created_at: new.created_at,
+                status: Status::Open,
+                claimed_by_user_id: None,
+                done_at: None,
+            })
+        })
+    }
+
+    fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+        self.read(chat, |c| get_in(c, chat, id))
+    }
+
+    fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+        self.read(chat, |c| list_in(c, chat))
+    }
+
+    fn update(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        patch: &BountyPatch,
+        update: Option<UpdateId>,
+    ) -> Result<Option<Bounty>, StoreError> {
+        self.write_for(chat, update, |tx| {
+            let Some(mut b) = get_in(tx, chat, id)? else {
+                return Ok(None);
+            };
+            if !patch.applies_to(&b) {
+                return Ok(Some(b));
+            }
+            patch.apply_to(&mut b);
+            tx.execute(
+                "UPDATE bounties SET text = $3, link = $4, due_date_ts = $5, status = $6,
+                   claimed_by_user_id = $7, done_at = $8
+                 WHERE chat_id = $1 AND id = $2",
+                &[
+                    &chat.0,
+                    &(id.0 as i64),
+                    &b.text,
+                    &b.link,
+                    &b.due_date_ts,
+                    &b.status.as_str(),
+                    &b.claimed_by_user_id.map(|u| u.0),
+                    &b.done_at,
+                ],
+            )?;
+            Ok(Some(b))
+        })
+    }
+
+    fn delete(
+        &self,
+        chat: ChatId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
+        self.write_for(chat, update, |tx| {
+            // The counter already sits past every id handed out, so the id stays retired.
+            let n = tx.execute(
+                "DELETE FROM bounties WHERE chat_id = $1 AND id = $2",
+                &[&chat.0, &(id.0 as i64)],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn track(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
+        let user = owner(chat, user);
+        self.write_for(chat, update, |tx| {
+            ensure_chat(tx, chat)?;
+            ensure_member(tx, chat, user)?;
+            let n = tx.execute(
+                "INSERT INTO tracked (chat_id, user_id, bounty_id, seq)
+                 VALUES ($1, $2, $3, (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = $1 AND user_id = $2))
+                 ON CONFLICT DO NOTHING",
+                &[&chat.0, &user.0, &(id.0 as i64)],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn untrack(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        update: Option<UpdateId>,
+    ) -> Result<bool, StoreError> {
+        let user = owner(chat, user);
+        self.write_for(chat, update, |tx| {
+            let n = tx.execute(
+                "DELETE FROM tracked WHERE chat_id = $1 AND user_id = $2 AND bounty_id = $3",
+                &[&chat.0, &user.0, &(id.0 as i64)],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
+        let user = owner(chat, user);
+        self.read(chat, |c| tracked_in(c, chat, user))
+    }
+
+    fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
+        super::check_migration(from, to)?;
+        // One transaction holding both chats' locks, lower id first (two moves at once
+        // cannot deadlock): all of it moves, or nothing does.
+        self.write(from.min(to), |tx| {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&from.max(to).0])?;
+            let next_of = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Option<u64>, StoreError> {
+                Ok(tx
+                    .query_opt("SELECT next_id FROM chats WHERE chat_id = $1", &[&chat.0])?
+                    .map(|r| r.get::<_, i64>(0) as u64))
+            };
+            let Some(from_next) = next_of(tx, from)? else {
+                return Ok(ChatMove::default());
+            };
+            let Some(to_next) = next_of(tx, to)? else {
+                tx.execute(
+                    "UPDATE chats SET chat_id = $2 WHERE chat_id = $1",
+                    &[&from.0, &to.0],
+                )?;
+                return Ok(ChatMove {
+                    moved: true,
+                    ..ChatMove::default()
+                });
+            };
+            let ids = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Vec<BountyId>, StoreError> {
+                Ok(tx
+                    .query("SELECT id FROM bounties WHERE chat_id = $1 ORDER BY id", &[&chat.0])?
+                    .iter()
+                    .map(|r| BountyId(r.get::<_, i64>(0) as u64))
+                    .collect())
+            };
+            let (from_ids, to_ids) = (ids(tx, from)?, ids(tx, to)?);
+            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.0 + 1).max().unwrap_or(1);
+            let (map, next) = renumber(
+                &from_ids,
+                from_next.max(floor(&from_ids)),
+                &to_ids,
+                to_next.max(floor(&to_ids)),
+            );
+            for (old, new) in &map {
+                tx.execute(
+                    "UPDATE bounties SET chat_id = $3, id = $4 WHERE chat_id = $1 AND id = $2",
+                    &[&from.0, &(old.0 as i64), &to.0, &(new.0 as i64)],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO members (chat_id, user_id)
+                 SELECT $2, user_id FROM members WHERE chat_id = $1 ON CONFLICT DO NOTHING",
+                &[&from.0, &to.0],
+            )?;
+            tx.execute(
+                "INSERT INTO names (chat_id, user_id, name)
+                 SELECT $2, user_id, name FROM names WHERE chat_id = $1 ON CONFLICT DO NOTHING",
+                &[&from.0, &to.0],
+            )?;
+            // Settings the new chat lacks, and digest records of dates it has none for,
+            // come along (so a moved chat gets no second digest that day).
+            let (old, mut new) = (settings_in(tx, from)?, settings_in(tx, to)?);
+            if new.time_zone.is_none() {
+                new.time_zone = old.time_zone;
+            }
+            if new.remind_at.is_none() {
+                new.remind_at = old.remind_at;
+            }
+            put_settings(tx, to, &new)?;
+            tx.execute(
+                "INSERT INTO digests (chat_id, local_date, claimed_at, message_id)
+                 SELECT $2, local_date, claimed_at, message_id FROM digests WHERE chat_id = $1
+                 ON CONFLICT DO NOTHING",
+                &[&from.0, &to.0],
+            )?;
+            let marks: Vec<(i64, i64)> = tx
+                .query(
+                    "SELECT user_id, bounty_id FROM tracked WHERE chat_id = $1 ORDER BY user_id, seq",
+                    &[&from.0],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            for (user, old) in marks {
+                let new = map
+                    .iter()
+                    .find(|(o, _)| o.0 as i64 == old)
+                    .map_or(old, |(_, n)| n.0 as i64);
+                tx.execute(
+                    "INSERT INTO tracked (chat_id, user_id, bounty_id, seq)
+                     VALUES ($1, $2, $3,
+                       (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = $1 AND user_id = $2))
+                     ON CONFLICT DO NOTHING",
+                    &[&to.0, &user, &new],
+                )?;
+            }
+            tx.execute(
+                "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
+                &[&to.0, &(next as i64)],
+            )?;
+            tx.execute("DELETE FROM chats WHERE chat_id = $1", &[&from.0])?;
+            Ok(ChatMove {
+                moved: true,
+                merged: !to_ids.is_empty(),
+                renumbered: map.into_iter().filter(|(a, b)| a != b).collect(),
+            })
+        })
+    }
+
+    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+        let Some(name) = super::clean_name(name) else {
+            return Ok(());
+        };
+        if !chat.is_group() && user.0 != chat.0 {
+            return Ok(());
+        }
+        let known: Option<String> = self.read(chat, |c| {
+            Ok(c.query_opt(
+                "SELECT name FROM names WHERE chat_id = $1 AND user_id = $2",
+                &[&chat.0, &user.0],
+            )?
+            .map(|r| r.get(0)))
+        })?;
+        if known.as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        self.write(chat, |tx| {
+            ensure_chat(tx, chat)?;
+            ensure_member(tx, chat, user)?;
+            tx.execute(
+                "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
+                 ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
+                &[&chat.0, &user.0, &name],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+        self.read(chat, |c| {
+            Ok(c.query(
+                "SELECT user_id FROM tracked WHERE chat_id = $1 AND bounty_id = $2 ORDER BY user_id",
+                &[&chat.0, &(id.0 as i64)],
+            )?
+            .iter()
+            .map(|r| UserId(r.get(0)))
+            .collect())
+        })
+    }
+
+    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+        self.read(chat, |c| names_in(c, chat))
+    }
+
+    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        self.read(chat, |c| settings_in(c, chat))
+    }
+
+    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError> {
+        self.read(ChatId(0), |c| {
+            c.query(
+                "SELECT chat_id, time_zone, remind_at FROM chat_settings
+                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((ChatId(r.get(0)), settings_of(r.get(1), r.get(2))?)))
+            .collect()
+        })
+    }
+
+    fn update_settings(
+        &self,
+        chat: ChatId,
+        patch: &SettingsPatch,
+        update: Option<UpdateId>,
+    ) -> Result<ChatSettings, StoreError> {
+        self.write_for(chat, update, |tx| {
+            ensure_chat(tx, chat)?;
+            let mut s = settings_in(tx, chat)?;
+            patch.apply_to(&mut s);
+            put_settings(tx, chat, &s)?;
+            Ok(s)
+        })
+    }
+
+    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
+        self.write(chat, |tx| claim_tx(tx, chat, date, now, None))
+    }
+
+    fn reclaim_digest(
+        &self,
+        chat: ChatId,
+        date: Date,
+        now: i64,
+        older_than: i64,
+    ) -> Result<DigestClaim, StoreError> {
+        self.write(chat, |tx| claim_tx(tx, chat, date, now, Some(older_than)))
+    }
+
+    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
+        self.write(chat, |tx| {
+            let n = tx.execute(
+                "UPDATE digests SET message_id = $3
+                 WHERE chat_id = $1 AND local_date = $2::text::date AND message_id IS NULL",
+                &[&chat.0, &date.to_string(), &message_id],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+        self.read(chat, |c| digests_in(c, chat))
+    }
+}
+
+impl Portable for PostgresStore {
+    fn export(&self) -> Result<Vec<ChatData>, StoreError> {
+        // One snapshot of the whole database.
+        let mut c = self.conn()?;
+        let mut tx = c
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let chats: Vec<(i64, i64)> = tx
+            .query("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut out = Vec::with_capacity(chats.len());
+        for (id, next_id) in chats {
+            let chat = ChatId(id);
+            let users: Vec<i64> = if chat.is_group() {
+                tx.query(
+                    "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id",
+                    &[&id],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+            } else {
+                vec![id]
+            };
+            let mut members = Vec::with_capacity(users.len());
+            for u in users {
+                members.push((UserId(u), tracked_in(&mut tx, chat, UserId(u))?));
+            }
+            out.push(ChatData {
+                chat,
+                next_id: next_id as u64,
+                bounties: list_in(&mut tx, chat)?,
+                members,
+                names: names_in(&mut tx, chat)?,
+                settings: settings_in(&mut tx, chat)?,
+                digests: digests_in(&mut tx, chat)?,
+            });
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        for d in chats {
+            tx.execute(
+                "INSERT INTO chats (chat_id, next_id) VALUES ($1, $2)",
+                &[&d.chat.0, &(d.next_id as i64)],
+            )?;
+            for b in &d.bounties {
+                tx.execute(
+                    "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
+                       created_at, status, claimed_by_user_id, done_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    &[
+                        &d.chat.0,
+                        &(b.id.0 as i64),
+                        &b.created_by_user_id.0,
+                        &b.text,
+                        &b.link,
+                        &b.due_date_ts,
+                        &b.created_at,
+                        &b.status.as_str(),
+                        &b.claimed_by_user_id.map(|u| u.0),
+                        &b.done_at,
+                    ],
+                )?;
+            }
+            for (user, tracked) in &d.members {
+                ensure_member(&mut tx, d.chat, *user)?;
+                for (seq, id) in tracked.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES ($1, $2, $3, $4)",
+                        &[
+                            &d.chat.0,
+                            &owner(d.chat, *user).0,
+                            &(id.0 as i64),
+                            &(seq as i64 + 1),
+                        ],
+                    )?;
+                }
+            }
+            for (user, name) in &d.names {
+                tx.execute(
+                    "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)",
+                    &[&d.chat.0, &user.0, name],
+                )?;
+            }
+            put_settings(&mut tx, d.chat, &d.settings)?;
+            for r in &d.digests {
+                put_digest(&mut tx, d.chat, r)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(source: postgres::Error) -> Self {
+        StoreError::Postgres {
+            chat: ChatId(0),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_never_shows_its_password() {
+        let url = DatabaseUrl::new("postgres://bot:s3cret@db.example:5432/bounties".into());
+        assert_eq!(
+            url.redacted(),
+            "postgres://bot:***@db.example:5432/bounties"
+        );
+        assert!(!format!("{url:?} {url}").contains("s3cret"));
+        let kv = DatabaseUrl::new("host=db user=bot password=s3cret dbname=b".into());
+        assert_eq!(kv.redacted(), "host=db user=bot password=*** dbname=b");
+        let none = DatabaseUrl::new("postgres://bot@localhost/b".into());
+        assert_eq!(none.redacted(), "postgres://bot@localhost/b");
+    }
+}
