@@ -70,29 +70,32 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with its password (if any) replaced by `***`.
+    /// The URL with its password (if any) replaced by `***`; also for a URL that
+    /// does not parse, and for a `key=value` connection string.
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut u) if u.password().is_some() => {
-                // A URL with a password always has a host, so this cannot fail.
-                let _ = u.set_password(Some("***"));
-                u.to_string()
+        let s = &self.0;
+        if let Some(scheme_end) = s.find("://") {
+            let rest = &s[scheme_end + 3..];
+            // The userinfo ends at the last '@' before the path.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            if let Some(at) = rest[..authority_end].rfind('@')
+                && let Some(colon) = rest[..at].find(':')
+            {
+                let head = scheme_end + 3 + colon + 1;
+                return format!("{}***{}", &s[..head], &s[scheme_end + 3 + at..]);
             }
-            Ok(u) => u.to_string(),
-            // A key=value string: hide the value of password=.
-            Err(_) => self
-                .0
-                .split_whitespace()
-                .map(|kv| {
-                    if kv.to_ascii_lowercase().starts_with("password=") {
-                        "password=***"
-                    } else {
-                        kv
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
+            return s.clone();
         }
+        s.split_whitespace()
+            .map(|kv| {
+                if kv.to_ascii_lowercase().starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -1021,5 +1024,7 @@ mod tests {
         assert_eq!(kv.redacted(), "host=db user=bot password=*** dbname=b");
         let none = DatabaseUrl::new("postgres://bot@localhost/b".into());
         assert_eq!(none.redacted(), "postgres://bot@localhost/b");
+        let odd = DatabaseUrl::new("postgresql://bot:p@ss:w@rd@[::1/x".into());
+        assert_eq!(odd.redacted(), "postgresql://bot:***@[::1/x");
     }
 }

@@ -8,6 +8,7 @@ mod conformance;
 mod exactly_once;
 mod lifecycle;
 mod moves;
+mod postgres;
 mod remind_cli;
 mod reminders;
 mod replies;
