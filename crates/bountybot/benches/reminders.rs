@@ -68,9 +68,11 @@ fn seed(root: &Path, due: i64) {
 fn prepare(root: &Path, backend: Backend, due: i64) -> std::sync::Arc<dyn BountyStore> {
     seed(root, due);
     if backend == Backend::Sqlite {
-        migrate::migrate_storage(root, Backend::Sqlite, None, Mode::Execute, &|_| {}).unwrap();
+        let place = migrate::Place::dir(root);
+        migrate::migrate_storage(&place, None, Backend::Sqlite, None, Mode::Execute, &|_| {})
+            .unwrap();
     }
-    migrate::open(root, backend).unwrap()
+    migrate::open(&migrate::Place::dir(root), backend).unwrap()
 }
 
 fn timed(f: impl FnOnce() -> Report) -> (Duration, Report) {

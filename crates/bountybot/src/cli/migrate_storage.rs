@@ -7,20 +7,28 @@ use statekit::plan::Mode;
 
 use super::Global;
 
-/// Copy every chat's bounties, id counters and bookmarks to the other backend, verify
-/// the copy, then archive the source to {data}/_legacy/{ts}/. Without --execute only
-/// reports. Safe to re-run after a crash.
+/// Copy every chat (bounties, id counters, bookmarks, names, settings, digest records)
+/// to another backend, verify the copy, then archive the source: JSON folders and
+/// bountybot.db to {data}/_legacy/{ts}/, PostgreSQL's tables to a schema
+/// bountybot_archive_{ts} (with a marker so no bot starts afresh on it). Without
+/// --execute only reports. Safe to re-run after a crash.
 ///
-/// Refuses while the bot (or a repl or send) uses the data dir. When the data dir holds
-/// both backends (an interrupted move, or the bot run on the old one meanwhile), the two
-/// are compared first: if one holds everything the other does, the move goes on; if each
-/// holds something the other lacks, the differences are printed and nothing changes,
-/// unless --prefer names the side to keep (the other side is archived, never deleted).
+/// The source is the one other backend holding data (--from when several do);
+/// PostgreSQL takes part when BOUNTYBOT_DATABASE_URL (or --database-url) is given.
+/// Refuses while a bot (or a repl, send or remind) uses the data dir or the database.
+/// When the target holds data too (an interrupted move, or the bot run on the old one
+/// meanwhile), the two are compared first: if one holds everything the other does, the
+/// move goes on; if each holds something the other lacks, the differences are printed
+/// and nothing changes, unless --prefer names the side to keep (the other side is
+/// archived, never deleted).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The backend to move to.
     #[arg(long, value_enum)]
     to: Backend,
+    /// The backend to move from; default: the one other backend holding data.
+    #[arg(long, value_enum)]
+    from: Option<Backend>,
     /// When both backends hold data that the other lacks: the side whose data wins.
     /// The other side is archived to {data}/_legacy/{ts}/.
     #[arg(long, value_enum)]
@@ -58,7 +66,8 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let plan = migrate::migrate_storage(
-        dir,
+        &super::place(g),
+        args.from,
         args.to,
         args.prefer,
         Mode::from_execute_flag(args.execute),

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bountybot::store::BountyStore;
-use bountybot::store::migrate::{self, Backend, MigrateError};
+use bountybot::store::migrate::{self, Backend, MigrateError, Place};
+use bountybot::store::postgres::DatabaseUrl;
 use statekit::lock::RwDirLock;
 
 /// Options every subcommand takes.
@@ -30,9 +31,23 @@ pub struct Global {
     pub data_dir: PathBuf,
 
     /// Storage backend. Default: what the data dir holds (bountybot.db means sqlite),
-    /// json for an empty dir. A data dir holding both is refused (see migrate-storage).
+    /// postgres when a database URL is given, json for an empty dir. A data dir holding
+    /// both json and sqlite is refused (see migrate-storage).
     #[arg(long, global = true, env = "BOUNTYBOT_STORAGE", value_enum)]
     pub storage: Option<Backend>,
+
+    /// The PostgreSQL database for --storage postgres, as
+    /// postgres://user:password@host:port/database (better set in the environment,
+    /// which other users cannot read, than on the command line). Never printed with its
+    /// password.
+    #[arg(
+        long,
+        global = true,
+        env = "BOUNTYBOT_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
 
     /// The bot's username, so that /cmd@<username> is answered and other bots' commands are not.
     #[arg(
@@ -59,6 +74,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                     MigrateError::BothPresent(_)
                         | MigrateError::Mismatch { .. }
                         | MigrateError::StraySidecar(_)
+                        | MigrateError::NoDatabaseUrl
+                        | MigrateError::AmbiguousSource(_)
                 )
             })
     }) {
@@ -74,9 +91,25 @@ pub fn use_data_dir(dir: &Path) -> anyhow::Result<RwDirLock> {
     RwDirLock::shared(dir).with_context(|| format!("locking {}", dir.display()))
 }
 
+/// Where the data lives: the data dir, and the database if one is given.
+pub fn place(g: &Global) -> Place {
+    Place {
+        dir: g.data_dir.clone(),
+        database: g.database_url.clone().map(DatabaseUrl::new),
+    }
+}
+
 /// The store the data dir holds (or the one asked for), under the caller's lock.
 pub fn open_store(g: &Global) -> anyhow::Result<Arc<dyn BountyStore>> {
-    let backend = migrate::choose(&g.data_dir, g.storage)?;
-    migrate::open(&g.data_dir, backend)
-        .with_context(|| format!("opening {backend} storage in {}", g.data_dir.display()))
+    let place = place(g);
+    let backend = migrate::choose(&place, g.storage)?;
+    let store = migrate::open(&place, backend);
+    match (&place.database, backend) {
+        (Some(url), migrate::Backend::Postgres) => {
+            store.with_context(|| format!("opening postgres storage at {url}"))
+        }
+        _ => {
+            store.with_context(|| format!("opening {backend} storage in {}", g.data_dir.display()))
+        }
+    }
 }

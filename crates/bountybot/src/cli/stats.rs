@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
-    let stats = migrate::stats(&g.data_dir)
+    let stats = migrate::stats(&super::place(g))
         .with_context(|| format!("stats of {}", g.data_dir.display()))?;
     if args.json {
         let rows: Vec<_> = stats

@@ -1,26 +1,30 @@
-//! Choosing a backend, and moving every chat between JSON and SQLite.
+//! Choosing a backend, and moving every chat between any two of JSON, SQLite and
+//! PostgreSQL.
 //!
-//! A data dir holds one backend: `bountybot.db` means SQLite, chat folders with JSON
-//! files mean JSON, nothing means JSON. A data dir holding both is refused until
-//! `migrate-storage` resolves it, and so is a `bountybot.db-wal`/`-shm` without its
-//! database (SQLite would replay it onto whatever database is put there next). The
-//! caller holds the data dir exclusively (the binary's lock), so no bot writes
-//! meanwhile.
+//! A data dir holds one local backend: `bountybot.db` means SQLite, chat folders with
+//! JSON files mean JSON, nothing means JSON (or PostgreSQL when a database URL is
+//! given). A data dir holding both is refused until `migrate-storage` resolves it, and
+//! so is a `bountybot.db-wal`/`-shm` without its database (SQLite would replay it onto
+//! whatever database is put there next). The caller holds the data dir exclusively
+//! (the binary's lock), and a PostgreSQL database through its use lock
+//! ([`postgres::lock_exclusive`]), so no bot writes meanwhile.
 //!
-//! When both backends hold data, they are compared chat by chat, bounty by bounty
-//! ([`compare`]): if one holds everything the other does, the move goes on from the
-//! fuller side and the other is archived; if each holds something the other lacks, the
+//! Every move is the same five steps ([`migrate_storage`]): read the source (any error
+//! stops here, nothing changed); when the target holds data too, compare the two chat
+//! by chat, bounty by bounty ([`compare`]): if one holds everything the other does,
+//! the move goes on from the fuller side; if each holds something the other lacks, the
 //! differences are reported and nothing changes, unless the caller names the side to
-//! keep. Nothing is ever deleted: a losing side is archived to `_legacy/{ts}/`.
+//! keep; set the target's old data aside; write the target and verify it by reading it
+//! back; set the source aside. Nothing is ever deleted: JSON chat folders and a
+//! database file go to `_legacy/{ts}/`, PostgreSQL's tables to a schema
+//! `bountybot_archive_{ts}` with a marker that stops bots from starting afresh on the
+//! emptied database.
 //!
-//! JSON to SQLite: read every chat (any error stops here, nothing changed); build the
-//! database under a fresh staging name (`statekit::staged`: no journal, no stale
-//! `-wal`), verify it by exporting it again and comparing, then put it in place (never
-//! over a file, never beside a stray `-wal`); then move each chat folder to
-//! `_legacy/{ts}/` (one rename per chat, so a chat is never split). SQLite to JSON:
-//! write every chat's files, verify them the same way, then checkpoint the database and
-//! move it aside with its `-wal`/`-shm` to `_legacy/{ts}/`. A crash anywhere is finished
-//! by running the command again.
+//! Writing: JSON writes every chat's files; SQLite builds the database under a fresh
+//! staging name (`statekit::staged`: no journal, no stale `-wal`) and puts it in place
+//! (never over a file, never beside a stray `-wal`); PostgreSQL writes and reads back
+//! in one transaction. Each is verified by exporting it again and comparing. A crash
+//! anywhere is finished by running the command again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,7 @@ use serde::Serialize;
 use statekit::plan::{Mode, Plan};
 
 use super::json::JsonStore;
+use super::postgres::{self, DatabaseUrl, ExclusiveUse, PostgresStore};
 use super::sqlite::{DB_FILE, SqliteStore, export_conn, import_conn};
 use super::{BountyStore, ChatData, Portable, StoreError};
 
@@ -57,6 +62,8 @@ pub enum Backend {
     Json,
     /// `bountybot.db`.
     Sqlite,
+    /// A PostgreSQL database (`--database-url`).
+    Postgres,
 }
 
 impl std::fmt::Display for Backend {
@@ -64,6 +71,7 @@ impl std::fmt::Display for Backend {
         f.write_str(match self {
             Backend::Json => "json",
             Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         })
     }
 }
@@ -108,6 +116,16 @@ pub enum MigrateError {
     /// it open.
     #[error("{} is still there after a checkpoint; is a bot still running on this data dir?", .0.display())]
     WalRemains(PathBuf),
+    /// PostgreSQL was asked for without a database URL.
+    #[error(
+        "--storage postgres needs the database: set BOUNTYBOT_DATABASE_URL (or --database-url) to postgres://user:password@host/database"
+    )]
+    NoDatabaseUrl,
+    /// Several backends hold data and the source of a move is not clear.
+    #[error(
+        "{0} hold data; say which to move from with --from (the other is compared with the target first)"
+    )]
+    AmbiguousSource(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -126,6 +144,30 @@ pub enum MigrateError {
     /// Moving files aside failed.
     #[error(transparent)]
     Archive(#[from] statekit::archive::ArchiveError),
+}
+
+/// Where the data lives: the data dir (JSON chat folders or `bountybot.db`), and the
+/// PostgreSQL database when one is configured.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// The data dir.
+    pub dir: PathBuf,
+    /// The PostgreSQL database, if any.
+    pub database: Option<DatabaseUrl>,
+}
+
+impl Place {
+    /// Just a data dir.
+    pub fn dir(dir: &Path) -> Place {
+        Place {
+            dir: dir.to_path_buf(),
+            database: None,
+        }
+    }
+
+    fn database(&self) -> Result<&DatabaseUrl, MigrateError> {
+        self.database.as_ref().ok_or(MigrateError::NoDatabaseUrl)
+    }
 }
 
 /// What a data dir holds.
@@ -156,13 +198,15 @@ pub fn detect(dir: &Path) -> Result<Present, MigrateError> {
     })
 }
 
-/// The backend to use for `dir`: the one asked for, checked against what the dir
-/// holds; else what it holds; JSON for an empty dir. Both present is refused, and so is
-/// a stray `-wal`/`-shm`.
-pub fn choose(dir: &Path, asked: Option<Backend>) -> Result<Backend, MigrateError> {
+/// The backend to use: the one asked for (PostgreSQL when only a database URL is
+/// given), checked against what the data dir holds; else what it holds; JSON for an
+/// empty dir. Both local backends present is refused, and so is a stray `-wal`/`-shm`.
+pub fn choose(place: &Place, asked: Option<Backend>) -> Result<Backend, MigrateError> {
+    let dir = &place.dir;
     if let Some(stray) = stray_sidecar(dir) {
         return Err(MigrateError::StraySidecar(stray));
     }
+    let asked = asked.or(place.database.as_ref().map(|_| Backend::Postgres));
     let p = detect(dir)?;
     let found = match (p.json, p.sqlite) {
         (true, true) => return Err(MigrateError::BothPresent(dir.to_path_buf())),
@@ -181,11 +225,13 @@ pub fn choose(dir: &Path, asked: Option<Backend>) -> Result<Backend, MigrateErro
     }
 }
 
-/// Opens the chosen backend.
-pub fn open(dir: &Path, backend: Backend) -> Result<Arc<dyn BountyStore>, MigrateError> {
+/// Opens the chosen backend (PostgreSQL: holding its use lock shared).
+pub fn open(place: &Place, backend: Backend) -> Result<Arc<dyn BountyStore>, MigrateError> {
+    let dir = &place.dir;
     Ok(match backend {
         Backend::Json => Arc::new(JsonStore::new(dir)),
         Backend::Sqlite => Arc::new(SqliteStore::open(&SqliteStore::path_in(dir))?),
+        Backend::Postgres => Arc::new(PostgresStore::open(place.database()?)?),
     })
 }
 
@@ -212,8 +258,10 @@ fn counts(data: &[ChatData]) -> Counts {
     }
 }
 
-/// Counts per backend present in `dir`, without changing anything.
-pub fn stats(dir: &Path) -> Result<Vec<(Backend, Counts)>, MigrateError> {
+/// Counts per backend holding data, without changing anything (PostgreSQL only when
+/// a database is given; it is read in one snapshot).
+pub fn stats(place: &Place) -> Result<Vec<(Backend, Counts)>, MigrateError> {
+    let dir = &place.dir;
     let mut out = Vec::new();
     let json = JsonStore::new(dir);
     if !json.chats()?.is_empty() {
@@ -233,6 +281,12 @@ pub fn stats(dir: &Path) -> Result<Vec<(Backend, Counts)>, MigrateError> {
                 tracked: one("SELECT count(*) FROM tracked")?,
             },
         ));
+    }
+    if let Some(url) = &place.database {
+        let data = PostgresStore::open(url)?.export()?;
+        if !data.is_empty() {
+            out.push((Backend::Postgres, counts(&data)));
+        }
     }
     Ok(out)
 }
@@ -344,20 +398,109 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
     }
 }
 
-/// Plans, and with [`Mode::Execute`] performs, the move of every chat to `to`. When
-/// both backends hold data, `prefer` names the side to keep if they diverge.
-/// `progress` receives short phase descriptions.
+/// Plans, and with [`Mode::Execute`] performs, the move of every chat to `to` from
+/// `from`, or from the one other backend holding data. When the target holds data
+/// too, `prefer` names the side to keep if the two diverge. `progress` receives short
+/// phase descriptions.
 pub fn migrate_storage(
-    dir: &Path,
+    place: &Place,
+    from: Option<Backend>,
     to: Backend,
     prefer: Option<Backend>,
     mode: Mode,
     progress: &dyn Fn(&str),
 ) -> Result<Plan, MigrateError> {
-    match to {
-        Backend::Sqlite => to_sqlite(dir, prefer, mode, progress),
-        Backend::Json => to_json(dir, prefer, mode, progress),
+    if let Some(stray) = stray_sidecar(&place.dir) {
+        // A run that stopped between moving the database and its -wal: move the rest.
+        if to == Backend::Sqlite || !mode.is_execute() {
+            return Err(MigrateError::StraySidecar(stray));
+        }
+        let mut plan = plan_for(to, mode, Counts::default(), 0);
+        if let Some(moved) = statekit::archive::archive_database(
+            &place.dir,
+            DB_FILE,
+            "_legacy",
+            jiff::Timestamp::now(),
+        )? {
+            plan.note(format!(
+                "the rest of the database was moved to {}",
+                moved.display()
+            ));
+        }
+        return Ok(plan);
     }
+    // The database's use lock, held for the whole move when PostgreSQL takes part.
+    let pg_lock = match (
+        &place.database,
+        from == Some(Backend::Postgres) || to == Backend::Postgres,
+    ) {
+        (Some(url), _) => Some(postgres::lock_exclusive(url)?),
+        (None, true) => return Err(MigrateError::NoDatabaseUrl),
+        (None, false) => None,
+    };
+    let side = Sides {
+        place,
+        pg_lock: pg_lock.as_ref(),
+    };
+    let source = match from {
+        Some(b) if b == to => return Ok(plan_for(to, mode, Counts::default(), 0)),
+        Some(b) => Some(b),
+        None => {
+            let mut holding = Vec::new();
+            for b in [Backend::Json, Backend::Sqlite, Backend::Postgres] {
+                if b != to && side.holds(b)? {
+                    holding.push(b);
+                }
+            }
+            match holding.as_slice() {
+                [] => None,
+                [one] => Some(*one),
+                many => {
+                    let names: Vec<String> = many.iter().map(ToString::to_string).collect();
+                    return Err(MigrateError::AmbiguousSource(names.join(" and ")));
+                }
+            }
+        }
+    };
+    let Some(source) = source else {
+        return Ok(plan_for(to, mode, Counts::default(), 0));
+    };
+    progress(&format!("reading {}", side.name(source)));
+    let data = side.export(source)?;
+    let mut plan = plan_for(to, mode, counts(&data), side.archive_count(source)?);
+    if !side.holds(source)? {
+        return Ok(plan_for(to, mode, Counts::default(), 0));
+    }
+    // With data in the target already: compare; the fuller side wins.
+    let target_has = side.holds(to)?;
+    let rewrite = if target_has {
+        let have = side.export(to)?;
+        let relation = compare(&data, &have, (side.name(source), side.name(to)));
+        match winner(relation, source, to, prefer, &mut plan, &side)? {
+            // The target holds everything: only the source goes.
+            None => false,
+            Some(keep) => keep == source,
+        }
+    } else {
+        true
+    };
+    if !mode.is_execute() {
+        return Ok(plan);
+    }
+    if rewrite {
+        if target_has {
+            progress(&format!("moving the older {} aside", side.name(to)));
+            let note = side.set_aside(to, "replaced")?;
+            plan.note(format!("the older {} {note}", side.name(to)));
+        }
+        progress(&format!("writing {}", side.name(to)));
+        side.write(to, &data, progress)?;
+    }
+    crash_point("written");
+    progress(&format!("moving {} aside", side.name(source)));
+    let note = side.set_aside(source, &to.to_string())?;
+    plan.note(format!("{} {note}", side.name(source)));
+    Ok(plan)
 }
 
 fn plan_for(to: Backend, mode: Mode, c: Counts, archive: u64) -> Plan {
@@ -369,180 +512,175 @@ fn plan_for(to: Backend, mode: Mode, c: Counts, archive: u64) -> Plan {
     plan
 }
 
-/// Which side wins when both hold data: `None` to refuse (the differences are in the
-/// error).
+/// Which side wins when both hold data: `None` when they hold the same, and an error
+/// when they diverge and `prefer` does not say (the differences are in the error).
 fn winner(
     relation: Relation,
+    source: Backend,
+    target: Backend,
     prefer: Option<Backend>,
     plan: &mut Plan,
+    side: &Sides<'_>,
 ) -> Result<Option<Backend>, MigrateError> {
     match relation {
         Relation::Same => Ok(None),
         Relation::FirstCovers(more) => {
-            plan.note(format!("the JSON files hold more: {}", more.join("; ")));
-            Ok(Some(Backend::Json))
+            plan.note(format!(
+                "more in {}: {}",
+                side.name(source),
+                more.join("; ")
+            ));
+            Ok(Some(source))
         }
         Relation::SecondCovers(more) => {
-            plan.note(format!("bountybot.db holds more: {}", more.join("; ")));
-            Ok(Some(Backend::Sqlite))
+            plan.note(format!(
+                "more in {}: {}",
+                side.name(target),
+                more.join("; ")
+            ));
+            Ok(Some(target))
         }
         Relation::Diverged(a, b) => match prefer {
-            Some(side) => {
+            Some(keep) if keep == source || keep == target => {
                 plan.note(format!(
-                    "both sides hold data the other lacks; keeping {side} as asked (--prefer)"
+                    "both sides hold data the other lacks; keeping {keep} as asked (--prefer)"
                 ));
-                Ok(Some(side))
+                Ok(Some(keep))
             }
-            None => Err(MigrateError::Diverged(a.into_iter().chain(b).collect())),
+            _ => Err(MigrateError::Diverged(a.into_iter().chain(b).collect())),
         },
     }
 }
 
-fn to_sqlite(
-    dir: &Path,
-    prefer: Option<Backend>,
-    mode: Mode,
-    progress: &dyn Fn(&str),
-) -> Result<Plan, MigrateError> {
-    if let Some(stray) = stray_sidecar(dir) {
-        return Err(MigrateError::StraySidecar(stray));
-    }
-    let json = JsonStore::new(dir);
-    progress("reading the JSON files");
-    let chats = json.chats()?;
-    let source = json.export()?;
-    let mut plan = plan_for(Backend::Sqlite, mode, counts(&source), chats.len() as u64);
-    if chats.is_empty() {
-        return Ok(plan);
-    }
-    let db = dir.join(DB_FILE);
-    // With a database already there: compare; the fuller side wins.
-    let rebuild = if db.exists() {
-        let have = export_conn(&statekit::sqlite::open_read_only(&db)?)?;
-        let relation = compare(&source, &have, ("the JSON files", "bountybot.db"));
-        match winner(relation, prefer, &mut plan)? {
-            // The database holds everything: only the JSON files go.
-            None | Some(Backend::Sqlite) => false,
-            Some(Backend::Json) => true,
-        }
-    } else {
-        true
-    };
-    if !mode.is_execute() {
-        return Ok(plan);
-    }
-    if rebuild {
-        if db.exists() {
-            progress("moving the older bountybot.db aside");
-            let moved = move_database_aside(dir)?;
-            plan.note(format!(
-                "the older database was moved to {}",
-                moved.display()
-            ));
-        }
-        progress("writing bountybot.db");
-        let migrations = super::sqlite::migrations()?;
-        let (staged, ()) = statekit::staged::build(&db, |conn| {
-            migrations.apply(conn)?;
-            let tx = conn.transaction()?;
-            import_conn(&tx, &source)?;
-            tx.commit()?;
-            progress("verifying");
-            if export_conn(conn)? != source {
-                return Err(MigrateError::Verify(db.clone()));
-            }
-            Ok::<_, MigrateError>(())
-        })?;
-        crash_point("staged");
-        staged.put_in_place()?;
-    }
-    crash_point("renamed");
-    progress("archiving the JSON files");
-    let folders: Vec<PathBuf> = chats
-        .iter()
-        .map(|c| PathBuf::from(c.0.to_string()))
-        .collect();
-    let archive =
-        statekit::archive::archive_files(dir, "_legacy", &folders, jiff::Timestamp::now())?;
-    plan.note(format!(
-        "JSON chat folders archived to {}",
-        archive.display()
-    ));
-    Ok(plan)
+/// The backends of one place, as a move sees them.
+struct Sides<'a> {
+    place: &'a Place,
+    pg_lock: Option<&'a ExclusiveUse>,
 }
 
-fn to_json(
-    dir: &Path,
-    prefer: Option<Backend>,
-    mode: Mode,
-    progress: &dyn Fn(&str),
-) -> Result<Plan, MigrateError> {
-    let db = dir.join(DB_FILE);
-    if !db.exists() {
-        let mut plan = plan_for(Backend::Json, mode, Counts::default(), 0);
-        // A run that stopped between moving the database and its -wal: move the rest.
-        let resume = stray_sidecar(dir).is_some() && mode.is_execute();
-        if resume
-            && let Some(moved) = statekit::archive::archive_database(
-                dir,
-                DB_FILE,
-                "_legacy",
-                jiff::Timestamp::now(),
-            )?
-        {
-            plan.note(format!(
-                "the rest of the database was moved to {}",
-                moved.display()
-            ));
-        }
-        return Ok(plan);
-    }
-    progress("reading bountybot.db");
-    let source = export_conn(&statekit::sqlite::open_read_only(&db)?)?;
-    let mut plan = plan_for(Backend::Json, mode, counts(&source), 1);
-    let json = JsonStore::new(dir);
-    let existing = json.chats()?;
-    // With JSON files already there: compare; the fuller side wins.
-    let write_json = if existing.is_empty() {
-        true
-    } else {
-        let have = json.export()?;
-        let relation = compare(&have, &source, ("the JSON files", "bountybot.db"));
-        match winner(relation, prefer, &mut plan)? {
-            // The JSON files hold everything: only the database goes.
-            None | Some(Backend::Json) => false,
-            Some(Backend::Sqlite) => true,
-        }
-    };
-    if !mode.is_execute() {
-        return Ok(plan);
-    }
-    if write_json {
-        if !existing.is_empty() {
-            progress("archiving the older JSON files");
-            let folders: Vec<PathBuf> = existing
-                .iter()
-                .map(|c| PathBuf::from(c.0.to_string()))
-                .collect();
-            let moved =
-                statekit::archive::archive_files(dir, "_legacy", &folders, jiff::Timestamp::now())?;
-            plan.note(format!(
-                "the older JSON files were moved to {}",
-                moved.display()
-            ));
-        }
-        progress("writing the JSON files");
-        json.import(&source)?;
-        progress("verifying");
-        if json.export()? != source {
-            return Err(MigrateError::Verify(dir.to_path_buf()));
+impl Sides<'_> {
+    fn name(&self, b: Backend) -> &'static str {
+        match b {
+            Backend::Json => "the JSON files",
+            Backend::Sqlite => "bountybot.db",
+            Backend::Postgres => "the PostgreSQL database",
         }
     }
-    crash_point("exported");
-    progress("moving bountybot.db aside");
-    let archive = move_database_aside(dir)?;
-    plan.note(format!("database moved to {}", archive.display()));
-    Ok(plan)
+
+    fn pg(&self) -> Result<(&DatabaseUrl, &ExclusiveUse), MigrateError> {
+        match (&self.place.database, self.pg_lock) {
+            (Some(url), Some(lock)) => Ok((url, lock)),
+            _ => Err(MigrateError::NoDatabaseUrl),
+        }
+    }
+
+    fn holds(&self, b: Backend) -> Result<bool, MigrateError> {
+        let dir = &self.place.dir;
+        Ok(match b {
+            Backend::Json => !JsonStore::new(dir).chats()?.is_empty(),
+            Backend::Sqlite => dir.join(DB_FILE).exists(),
+            Backend::Postgres => match self.pg() {
+                Ok((url, lock)) => postgres::holds_data(url, lock)?,
+                Err(_) => false,
+            },
+        })
+    }
+
+    /// How many items setting `b` aside moves (chat folders, or one database).
+    fn archive_count(&self, b: Backend) -> Result<u64, MigrateError> {
+        Ok(match b {
+            Backend::Json => JsonStore::new(&self.place.dir).chats()?.len() as u64,
+            Backend::Sqlite | Backend::Postgres => 1,
+        })
+    }
+
+    fn export(&self, b: Backend) -> Result<Vec<ChatData>, MigrateError> {
+        let dir = &self.place.dir;
+        Ok(match b {
+            Backend::Json => JsonStore::new(dir).export()?,
+            Backend::Sqlite => {
+                let db = dir.join(DB_FILE);
+                if !db.exists() {
+                    return Ok(Vec::new());
+                }
+                export_conn(&statekit::sqlite::open_read_only(&db)?)?
+            }
+            Backend::Postgres => {
+                let (url, lock) = self.pg()?;
+                PostgresStore::open_for_move(url, lock)?.export()?
+            }
+        })
+    }
+
+    /// Writes `data` into `b`, which holds nothing now, and verifies it.
+    fn write(
+        &self,
+        b: Backend,
+        data: &[ChatData],
+        progress: &dyn Fn(&str),
+    ) -> Result<(), MigrateError> {
+        let dir = &self.place.dir;
+        match b {
+            Backend::Json => {
+                let json = JsonStore::new(dir);
+                json.import(data)?;
+                progress("verifying");
+                if json.export()? != data {
+                    return Err(MigrateError::Verify(dir.to_path_buf()));
+                }
+            }
+            Backend::Sqlite => {
+                let db = dir.join(DB_FILE);
+                let migrations = super::sqlite::migrations()?;
+                let (staged, ()) = statekit::staged::build(&db, |conn| {
+                    migrations.apply(conn)?;
+                    let tx = conn.transaction()?;
+                    import_conn(&tx, data)?;
+                    tx.commit()?;
+                    progress("verifying");
+                    if export_conn(conn)? != data {
+                        return Err(MigrateError::Verify(db.clone()));
+                    }
+                    Ok::<_, MigrateError>(())
+                })?;
+                crash_point("staged");
+                staged.put_in_place()?;
+            }
+            Backend::Postgres => {
+                let (url, lock) = self.pg()?;
+                let store = PostgresStore::open_for_move(url, lock)?;
+                if !store.import_verified(data)? {
+                    return Err(MigrateError::Verify(PathBuf::from(url.redacted())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `b`'s data out of the way (archived, never deleted); says where.
+    fn set_aside(&self, b: Backend, why: &str) -> Result<String, MigrateError> {
+        let dir = &self.place.dir;
+        let now = jiff::Timestamp::now();
+        Ok(match b {
+            Backend::Json => {
+                let folders: Vec<PathBuf> = JsonStore::new(dir)
+                    .chats()?
+                    .iter()
+                    .map(|c| PathBuf::from(c.0.to_string()))
+                    .collect();
+                let to = statekit::archive::archive_files(dir, "_legacy", &folders, now)?;
+                format!("archived to {}", to.display())
+            }
+            Backend::Sqlite => {
+                format!("moved to {}", move_database_aside(dir)?.display())
+            }
+            Backend::Postgres => {
+                let (url, lock) = self.pg()?;
+                let schema = postgres::archive(url, lock, why, now)?;
+                format!("moved to the schema {schema} of {url}")
+            }
+        })
+    }
 }
 
 /// Checkpoints `bountybot.db` (so its content is in the one file), checks that its

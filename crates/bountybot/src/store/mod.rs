@@ -342,6 +342,23 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// Another process holds the database in a way that excludes this one: a bot
+    /// runs on it (for `migrate-storage`), or `migrate-storage` does (for a bot).
+    #[error("{url} is in use: a bot runs on it, or migrate-storage does; stop it first")]
+    PostgresBusy {
+        /// The URL, password hidden.
+        url: String,
+    },
+    /// The database's data was moved to another backend by `migrate-storage`.
+    #[error(
+        "the data in {url} was moved to {moved}; run the bot with that backend, or `migrate-storage --to postgres` to move it back"
+    )]
+    PostgresMoved {
+        /// The URL, password hidden.
+        url: String,
+        /// Where and when, and the schema holding the old tables.
+        moved: String,
+    },
     /// The database's schema is not one this bountybot can use.
     #[error("postgres schema: {0}")]
     PostgresSchema(String),

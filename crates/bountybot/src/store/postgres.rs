@@ -12,6 +12,7 @@
 //! transaction under a migration advisory lock, so replicas starting together apply
 //! each once; each file's checksum is recorded and checked like statekit's.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use include_dir::{Dir, include_dir};
@@ -40,6 +41,27 @@ pub const LOCK_CLASS: i32 = 0x6262;
 
 /// The second key of the lock held while migrations are applied.
 pub const MIGRATION_LOCK: i32 = 1;
+
+/// The second key of the lock every process using the database holds shared for as
+/// long as it runs, and `migrate-storage` takes exclusively (or refuses).
+pub const USE_LOCK: i32 = 2;
+
+/// The table a move away from PostgreSQL leaves behind, so that no bot starts afresh
+/// on the emptied database.
+const MOVED_MARKER: &str = "bountybot_moved";
+
+/// Every table of the schema, moved together when the data is archived.
+const TABLES: [&str; 9] = [
+    "chats",
+    "bounties",
+    "members",
+    "tracked",
+    "names",
+    "chat_settings",
+    "digests",
+    "processed_updates",
+    HISTORY,
+];
 
 /// Most connections the pool opens.
 pub const POOL_SIZE: u32 = 16;
@@ -115,6 +137,9 @@ impl std::fmt::Display for DatabaseUrl {
 pub struct PostgresStore {
     pool: Pool<Manager>,
     url: DatabaseUrl,
+    /// The connection holding [`USE_LOCK`] shared; `None` for the store
+    /// `migrate-storage` opens while it holds the lock exclusively.
+    _in_use: Option<Mutex<postgres::Client>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -140,6 +165,127 @@ fn in_chat(chat: ChatId) -> impl Fn(StoreError) -> StoreError {
     }
 }
 
+fn config_of(url: &DatabaseUrl) -> Result<postgres::Config, StoreError> {
+    url.expose()
+        .parse()
+        .map_err(|source| StoreError::PostgresUrl {
+            url: url.redacted(),
+            source,
+        })
+}
+
+/// One connection outside the pool.
+fn connect(url: &DatabaseUrl) -> Result<postgres::Client, StoreError> {
+    let mut config = config_of(url)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.connect(NoTls).map_err(|e| StoreError::PostgresPool {
+        url: url.redacted(),
+        reason: e.to_string(),
+    })
+}
+
+/// Where the data went, if a move away from PostgreSQL left its marker.
+fn moved_to(c: &mut postgres::Client) -> Result<Option<String>, StoreError> {
+    let exists: bool = c
+        .query_one(
+            &format!("SELECT to_regclass('{MOVED_MARKER}') IS NOT NULL"),
+            &[],
+        )?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    Ok(c.query_opt(
+        &format!(
+            "SELECT moved_to || ' on ' || to_char(to_timestamp(moved_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC (old data kept in schema ' || archive_schema || ')'
+             FROM {MOVED_MARKER} ORDER BY moved_at DESC LIMIT 1"
+        ),
+        &[],
+    )?
+    .map(|r| r.get(0)))
+}
+
+/// `migrate-storage`'s hold on a database: the use lock taken exclusively, so no bot
+/// runs on it meanwhile; released when dropped.
+pub struct ExclusiveUse {
+    _conn: postgres::Client,
+}
+
+impl std::fmt::Debug for ExclusiveUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExclusiveUse")
+    }
+}
+
+/// Takes `url`'s use lock exclusively, or says it is busy (a bot runs on it).
+pub fn lock_exclusive(url: &DatabaseUrl) -> Result<ExclusiveUse, StoreError> {
+    let mut conn = connect(url)?;
+    let got: bool = conn
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, $2)",
+            &[&LOCK_CLASS, &USE_LOCK],
+        )?
+        .get(0);
+    if got {
+        Ok(ExclusiveUse { _conn: conn })
+    } else {
+        Err(StoreError::PostgresBusy {
+            url: url.redacted(),
+        })
+    }
+}
+
+/// Whether the database holds any chat (false for an empty or archived one).
+pub fn holds_data(url: &DatabaseUrl, _lock: &ExclusiveUse) -> Result<bool, StoreError> {
+    let mut c = connect(url)?;
+    let table: bool = c
+        .query_one("SELECT to_regclass('chats') IS NOT NULL", &[])?
+        .get(0);
+    if !table {
+        return Ok(false);
+    }
+    Ok(c.query_one("SELECT EXISTS (SELECT 1 FROM chats)", &[])?
+        .get(0))
+}
+
+/// Moves every table of the store into a new schema `bountybot_archive_{ts}` (kept,
+/// never dropped) and leaves the marker naming `moved_to`, in one transaction; the
+/// next open finds an empty database and refuses while the marker is there. Returns
+/// the schema's name.
+pub fn archive(
+    url: &DatabaseUrl,
+    _lock: &ExclusiveUse,
+    moved_to: &str,
+    now: jiff::Timestamp,
+) -> Result<String, StoreError> {
+    let mut c = connect(url)?;
+    let mut tx = c.transaction()?;
+    let schema = format!("bountybot_archive_{}", now.strftime("%Y%m%d_%H%M%S"));
+    tx.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+    for table in TABLES {
+        let exists: bool = tx
+            .query_one(&format!("SELECT to_regclass('{table}') IS NOT NULL"), &[])?
+            .get(0);
+        if exists {
+            tx.batch_execute(&format!("ALTER TABLE {table} SET SCHEMA {schema}"))?;
+        }
+    }
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {MOVED_MARKER} (
+           moved_to TEXT NOT NULL, moved_at BIGINT NOT NULL, archive_schema TEXT NOT NULL)"
+    ))?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {MOVED_MARKER} (moved_to, moved_at, archive_schema) VALUES ($1, $2, $3)"
+        ),
+        &[&moved_to, &now.as_second(), &schema],
+    )?;
+    tx.commit()?;
+    Ok(schema)
+}
+
 /// In a private chat, bookmarks belong to the chat (as in `user.json`).
 fn owner(chat: ChatId, user: UserId) -> UserId {
     if chat.is_group() {
@@ -150,15 +296,42 @@ fn owner(chat: ChatId, user: UserId) -> UserId {
 }
 
 impl PostgresStore {
-    /// Connects to `url` and applies the pending migrations.
+    /// Connects to `url`, refuses a database whose data was moved to another backend,
+    /// applies the pending migrations, and holds the database's use lock shared while
+    /// the store lives (so `migrate-storage` cannot run meanwhile).
     pub fn open(url: &DatabaseUrl) -> Result<PostgresStore, StoreError> {
-        let config: postgres::Config =
-            url.expose()
-                .parse()
-                .map_err(|source| StoreError::PostgresUrl {
-                    url: url.redacted(),
-                    source,
-                })?;
+        let mut in_use = connect(url)?;
+        let shared = in_use.query_one(
+            "SELECT pg_try_advisory_lock_shared($1, $2)",
+            &[&LOCK_CLASS, &USE_LOCK],
+        )?;
+        if !shared.get::<_, bool>(0) {
+            return Err(StoreError::PostgresBusy {
+                url: url.redacted(),
+            });
+        }
+        if let Some(moved) = moved_to(&mut in_use)? {
+            return Err(StoreError::PostgresMoved {
+                url: url.redacted(),
+                moved,
+            });
+        }
+        let mut store = PostgresStore::unlocked(url)?;
+        store._in_use = Some(Mutex::new(in_use));
+        Ok(store)
+    }
+
+    /// The store `migrate-storage` uses while it holds `lock`: no use lock, no check
+    /// for a move marker.
+    pub fn open_for_move(
+        url: &DatabaseUrl,
+        _lock: &ExclusiveUse,
+    ) -> Result<PostgresStore, StoreError> {
+        PostgresStore::unlocked(url)
+    }
+
+    fn unlocked(url: &DatabaseUrl) -> Result<PostgresStore, StoreError> {
+        let config = config_of(url)?;
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(0))
@@ -171,6 +344,7 @@ impl PostgresStore {
         let store = PostgresStore {
             pool,
             url: url.clone(),
+            _in_use: None,
         };
         store.migrate()?;
         Ok(store)
@@ -905,39 +1079,7 @@ impl Portable for PostgresStore {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let chats: Vec<(i64, i64)> = tx
-            .query("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let mut out = Vec::with_capacity(chats.len());
-        for (id, next_id) in chats {
-            let chat = ChatId(id);
-            let users: Vec<i64> = if chat.is_group() {
-                tx.query(
-                    "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id",
-                    &[&id],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
-            } else {
-                vec![id]
-            };
-            let mut members = Vec::with_capacity(users.len());
-            for u in users {
-                members.push((UserId(u), tracked_in(&mut tx, chat, UserId(u))?));
-            }
-            out.push(ChatData {
-                chat,
-                next_id: next_id as u64,
-                bounties: list_in(&mut tx, chat)?,
-                members,
-                names: names_in(&mut tx, chat)?,
-                settings: settings_in(&mut tx, chat)?,
-                digests: digests_in(&mut tx, chat)?,
-            });
-        }
+        let out = export_from(&mut tx)?;
         tx.commit()?;
         Ok(out)
     }
@@ -945,58 +1087,119 @@ impl Portable for PostgresStore {
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
-        for d in chats {
-            tx.execute(
-                "INSERT INTO chats (chat_id, next_id) VALUES ($1, $2)",
-                &[&d.chat.0, &(d.next_id as i64)],
-            )?;
-            for b in &d.bounties {
-                tx.execute(
-                    "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
-                       created_at, status, claimed_by_user_id, done_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    &[
-                        &d.chat.0,
-                        &(b.id.0 as i64),
-                        &b.created_by_user_id.0,
-                        &b.text,
-                        &b.link,
-                        &b.due_date_ts,
-                        &b.created_at,
-                        &b.status.as_str(),
-                        &b.claimed_by_user_id.map(|u| u.0),
-                        &b.done_at,
-                    ],
-                )?;
-            }
-            for (user, tracked) in &d.members {
-                ensure_member(&mut tx, d.chat, *user)?;
-                for (seq, id) in tracked.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES ($1, $2, $3, $4)",
-                        &[
-                            &d.chat.0,
-                            &owner(d.chat, *user).0,
-                            &(id.0 as i64),
-                            &(seq as i64 + 1),
-                        ],
-                    )?;
-                }
-            }
-            for (user, name) in &d.names {
-                tx.execute(
-                    "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)",
-                    &[&d.chat.0, &user.0, name],
-                )?;
-            }
-            put_settings(&mut tx, d.chat, &d.settings)?;
-            for r in &d.digests {
-                put_digest(&mut tx, d.chat, r)?;
-            }
-        }
+        import_tx(&mut tx, chats)?;
         tx.commit()?;
         Ok(())
     }
+}
+
+impl PostgresStore {
+    /// Writes `chats` into the empty database and reads everything back in the same
+    /// transaction: it commits (and the move marker goes) only if the copy equals
+    /// `chats`; otherwise nothing is written and the answer is false.
+    pub fn import_verified(&self, chats: &[ChatData]) -> Result<bool, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        tx.batch_execute(&format!("DROP TABLE IF EXISTS {MOVED_MARKER}"))?;
+        import_tx(&mut tx, chats)?;
+        if export_from(&mut tx)? != chats {
+            tx.rollback()?;
+            return Ok(false);
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+}
+
+fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreError> {
+    for d in chats {
+        tx.execute(
+            "INSERT INTO chats (chat_id, next_id) VALUES ($1, $2)",
+            &[&d.chat.0, &(d.next_id as i64)],
+        )?;
+        for b in &d.bounties {
+            tx.execute(
+                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
+                   created_at, status, claimed_by_user_id, done_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &d.chat.0,
+                    &(b.id.0 as i64),
+                    &b.created_by_user_id.0,
+                    &b.text,
+                    &b.link,
+                    &b.due_date_ts,
+                    &b.created_at,
+                    &b.status.as_str(),
+                    &b.claimed_by_user_id.map(|u| u.0),
+                    &b.done_at,
+                ],
+            )?;
+        }
+        for (user, tracked) in &d.members {
+            ensure_member(tx, d.chat, *user)?;
+            for (seq, id) in tracked.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES ($1, $2, $3, $4)",
+                    &[
+                        &d.chat.0,
+                        &owner(d.chat, *user).0,
+                        &(id.0 as i64),
+                        &(seq as i64 + 1),
+                    ],
+                )?;
+            }
+        }
+        for (user, name) in &d.names {
+            tx.execute(
+                "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)",
+                &[&d.chat.0, &user.0, name],
+            )?;
+        }
+        put_settings(tx, d.chat, &d.settings)?;
+        for r in &d.digests {
+            put_digest(tx, d.chat, r)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every chat's data, read through `tx`.
+fn export_from(tx: &mut Transaction<'_>) -> Result<Vec<ChatData>, StoreError> {
+    let chats: Vec<(i64, i64)> = tx
+        .query("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut out = Vec::with_capacity(chats.len());
+    for (id, next_id) in chats {
+        let chat = ChatId(id);
+        let users: Vec<i64> = if chat.is_group() {
+            tx.query(
+                "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id",
+                &[&id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+        } else {
+            vec![id]
+        };
+        let mut members = Vec::with_capacity(users.len());
+        for u in users {
+            members.push((UserId(u), tracked_in(tx, chat, UserId(u))?));
+        }
+        out.push(ChatData {
+            chat,
+            next_id: next_id as u64,
+            bounties: list_in(tx, chat)?,
+            members,
+            names: names_in(tx, chat)?,
+            settings: settings_in(tx, chat)?,
+            digests: digests_in(tx, chat)?,
+        });
+    }
+    Ok(out)
 }
 
 impl From<postgres::Error> for StoreError {

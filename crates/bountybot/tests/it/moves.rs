@@ -70,7 +70,7 @@ fn moving_to_json_keeps_json_that_is_newer_than_the_database() {
         .unwrap();
 
     let out = ok(&d, &["migrate-storage", "--to", "json", "--execute"]);
-    assert!(out.contains("JSON files hold more"), "{out}");
+    assert!(out.contains("more in the JSON files"), "{out}");
     assert_eq!(texts(&JsonStore::new(d.dir())), ["A", "B"], "B survives");
     assert!(
         !d.dir().join("bountybot.db").exists(),

@@ -177,7 +177,7 @@ fn a_crash_at_any_step_then_re_run_equals_an_uninterrupted_run() {
         &["migrate-storage", "--to", "sqlite", "--execute"],
     );
     let want_db = db_export(&reference);
-    for step in ["staged", "renamed"] {
+    for step in ["staged", "written"] {
         let d = Data::new();
         seed(&d);
         let out = d
@@ -201,7 +201,7 @@ fn a_crash_at_any_step_then_re_run_equals_an_uninterrupted_run() {
     let out = d
         .cmd()
         .args(["migrate-storage", "--to", "json", "--execute"])
-        .env("BOUNTYBOT_TEST_ABORT_AFTER", "exported")
+        .env("BOUNTYBOT_TEST_ABORT_AFTER", "written")
         .output()
         .unwrap();
     assert!(!out.status.success());
