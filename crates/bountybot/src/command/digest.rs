@@ -14,6 +14,13 @@ use crate::store::{Bounty, BountyStore, StoreError};
 /// Most characters of a bounty's text shown in the digest.
 pub const MAX_DIGEST_TEXT: usize = 200;
 
+/// Most trackers named per bounty; the rest are counted.
+pub const MAX_DIGEST_TRACKERS: usize = 10;
+
+/// Most mentions (links that notify) in one digest; trackers past them are named
+/// without a link (Telegram ignores mentions past a few dozen per message).
+pub const MAX_MENTIONS: usize = 50;
+
 /// Room kept free for the closing "…and N more" line.
 const TAIL_ROOM: usize = 200;
 
@@ -64,6 +71,7 @@ pub fn render_digest(
     let mut used = out.encode_utf16().count();
     let mut left = 0usize;
     let mut current = None;
+    let mut mentions = 0usize;
     for b in &due {
         let sec = section(b, today);
         let head = match sec {
@@ -73,10 +81,24 @@ pub fn render_digest(
         };
         let (mut line, mut len) = bounty_line(b, today, MAX_DIGEST_TEXT, names);
         if let Some(ts) = trackers.get(&b.id).filter(|t| !t.is_empty()) {
-            let shown: Vec<String> = ts.iter().map(|u| mention(names, *u)).collect();
-            let plain: Vec<String> = ts.iter().map(|u| names.of(*u)).collect();
-            line.push_str(&format!(" · tracked by {}", shown.join(", ")));
-            len += " · tracked by ".len() + plain.join(", ").encode_utf16().count();
+            let named = &ts[..ts.len().min(MAX_DIGEST_TRACKERS)];
+            let mut shown = Vec::with_capacity(named.len());
+            let mut plain = Vec::with_capacity(named.len());
+            for u in named {
+                if mentions < MAX_MENTIONS {
+                    shown.push(mention(names, *u));
+                    mentions += 1;
+                } else {
+                    shown.push(escape(&names.of(*u)));
+                }
+                plain.push(names.of(*u));
+            }
+            let more = match ts.len() - named.len() {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            line.push_str(&format!(" · tracked by {}{more}", shown.join(", ")));
+            len += " · tracked by ".len() + plain.join(", ").encode_utf16().count() + more.len();
         }
         let head = if current == sec { "" } else { head };
         let add = head.len() + 1 + len;
@@ -167,6 +189,29 @@ mod tests {
              <b>Due tomorrow</b>\n<b>#3</b> Tomorrow · due tomorrow (2026-03-11) · by Ann · tracked by \
              <a href=\"tg://user?id=7\">Bo &lt;x&gt;</a>, <a href=\"tg://user?id=8\">user 8</a>"
         );
+    }
+
+    #[test]
+    fn many_trackers_are_counted_and_mentions_are_capped() {
+        let today: Date = "2026-03-10".parse().unwrap();
+        let bounties: Vec<Bounty> = (1..=8)
+            .map(|i| bounty(i, "Busy", Some("2026-03-10")))
+            .collect();
+        let trackers: HashMap<BountyId, Vec<UserId>> = (1..=8)
+            .map(|i| (BountyId(i), (1..=150).map(UserId).collect()))
+            .collect();
+        let d = render_digest(
+            &bounties,
+            &trackers,
+            &Names::default(),
+            today,
+            &ZoneName::utc(),
+        )
+        .unwrap();
+        // Ten named per bounty, the rest counted: every bounty fits.
+        assert_eq!(d.matches(" and 140 more").count(), 8, "{d}");
+        assert_eq!(d.matches("tg://user?id=").count(), MAX_MENTIONS, "{d}");
+        assert!(!d.contains("…and"), "{d}");
     }
 
     #[test]

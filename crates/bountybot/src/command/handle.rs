@@ -1044,7 +1044,7 @@ mod tests {
         fn digests(&self, chat: ChatId) -> Result<Vec<crate::store::DigestRecord>, StoreError> {
             self.inner.digests(chat)
         }
-        fn reminder_chats(&self) -> Result<Vec<(ChatId, crate::store::ChatSettings)>, StoreError> {
+        fn reminder_chats(&self) -> Result<Vec<crate::store::ReminderChat>, StoreError> {
             self.inner.reminder_chats()
         }
     }

@@ -121,7 +121,8 @@ pub struct Report {
     pub not_yet: usize,
     /// Chats whose digest of today was done already, or is being sent by another pass.
     pub already: usize,
-    /// Chats left for the next pass because the pass was asked to stop.
+    /// Chats left for the next pass because the pass was asked to stop, or because
+    /// Telegram's 429 holds every send back too long for a claim to wait.
     pub stopped: usize,
     /// Chats the store could not answer for (nothing sent).
     pub errors: Vec<(ChatId, String)>,
@@ -141,7 +142,8 @@ pub struct Planned {
 /// The moment the reminder at `at` falls on `date` in `zone`. A time that does not
 /// exist that day (skipped by a daylight-saving change) falls at the next valid time,
 /// the moment the clocks jump (02:30 on a spring-forward day in Europe/Berlin is 03:00
-/// local); a time that exists twice falls on its first occurrence.
+/// local; when the jump crosses midnight, that is on the next local date); a time that
+/// exists twice falls on its first occurrence.
 pub fn reminder_moment(zone: &ZoneName, at: ReminderTime, date: Date) -> Option<Timestamp> {
     let tz = zone.time_zone();
     let local = date.at(
@@ -163,12 +165,22 @@ pub fn reminder_moment(zone: &ZoneName, at: ReminderTime, date: Date) -> Option<
     }
 }
 
-/// The chat's local date at `now` and the moment its reminder fell that day, if that
-/// moment has passed by `now`.
+/// The local date whose digest is due at `now` and the moment its reminder fell, if
+/// that moment has passed: today's, or yesterday's when a daylight-saving jump across
+/// midnight moved yesterday's reminder into today (and today's is not due yet).
 pub fn due_today(zone: &ZoneName, at: ReminderTime, now: Timestamp) -> Option<(Date, Timestamp)> {
-    let today = now.to_zoned(zone.time_zone()).date();
-    let moment = reminder_moment(zone, at, today)?;
-    (now >= moment).then_some((today, moment))
+    let tz = zone.time_zone();
+    let today = now.to_zoned(tz.clone()).date();
+    let falls_today = |m: Timestamp| m.to_zoned(tz.clone()).date() == today;
+    if let Some(m) = reminder_moment(zone, at, today)
+        && falls_today(m)
+        && now >= m
+    {
+        return Some((today, m));
+    }
+    let yesterday = today.yesterday().ok()?;
+    let m = reminder_moment(zone, at, yesterday)?;
+    (falls_today(m) && now >= m).then_some((yesterday, m))
 }
 
 /// A chat due in this pass.
@@ -179,23 +191,40 @@ struct Due {
     moment: Timestamp,
 }
 
-/// The chats due at `now`, earliest reminder first, and how many are not due yet.
-fn due_chats(store: &dyn BountyStore, now: Timestamp) -> Result<(Vec<Due>, usize), StoreError> {
-    let mut due = Vec::new();
-    let mut not_yet = 0;
+/// The chats due at `now`, earliest reminder first.
+struct DueChats {
+    due: Vec<Due>,
+    not_yet: usize,
+    /// Chats whose settings could not be read.
+    unreadable: Vec<(ChatId, String)>,
+}
+
+fn due_chats(store: &dyn BountyStore, now: Timestamp) -> Result<DueChats, StoreError> {
+    let mut out = DueChats {
+        due: Vec::new(),
+        not_yet: 0,
+        unreadable: Vec::new(),
+    };
     for (chat, settings) in store.reminder_chats()? {
+        let settings = match settings {
+            Ok(s) => s,
+            Err(e) => {
+                out.unreadable.push((chat, e.to_string()));
+                continue;
+            }
+        };
         match due_for(&settings, now) {
-            Some((zone, date, moment)) => due.push(Due {
+            Some((zone, date, moment)) => out.due.push(Due {
                 chat,
                 zone,
                 date,
                 moment,
             }),
-            None => not_yet += 1,
+            None => out.not_yet += 1,
         }
     }
-    due.sort_by_key(|d| (d.moment, d.chat));
-    Ok((due, not_yet))
+    out.due.sort_by_key(|d| (d.moment, d.chat));
+    Ok(out)
 }
 
 fn due_for(settings: &ChatSettings, now: Timestamp) -> Option<(ZoneName, Date, Timestamp)> {
@@ -222,6 +251,7 @@ enum Outcome {
     Failed(String),
     Dropped(String),
     Already,
+    HeldBack,
 }
 
 /// One reminder pass at `now` over every chat with its digest on: the chats due are
@@ -234,9 +264,15 @@ pub fn remind_pass(
     opts: &PassOptions,
     stop: &AtomicBool,
 ) -> Result<Report, StoreError> {
-    let (due, not_yet) = due_chats(store, now)?;
+    let started = Instant::now();
+    let DueChats {
+        due,
+        not_yet,
+        unreadable,
+    } = due_chats(store, now)?;
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<(usize, Result<Outcome, StoreError>)>> = Mutex::new(Vec::new());
+    let clock = PassClock { now, started };
     std::thread::scope(|scope| {
         for _ in 0..opts.workers.clamp(1, due.len().max(1)) {
             scope.spawn(|| {
@@ -246,7 +282,7 @@ pub fn remind_pass(
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(d) = due.get(i) else { return };
-                    let outcome = deliver(store, d, now.as_second(), sender, opts, stop);
+                    let outcome = deliver(store, d, &clock, sender, opts, stop);
                     outcomes
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -262,6 +298,7 @@ pub fn remind_pass(
     let mut report = Report {
         not_yet,
         stopped: due.len() - outcomes.len(),
+        errors: unreadable,
         ..Report::default()
     };
     for (i, outcome) in outcomes {
@@ -272,34 +309,67 @@ pub fn remind_pass(
             Ok(Outcome::Failed(why)) => report.failed.push((chat, date, why)),
             Ok(Outcome::Dropped(why)) => report.dropped.push((chat, date, why)),
             Ok(Outcome::Already) => report.already += 1,
+            Ok(Outcome::HeldBack) => report.stopped += 1,
             Err(e) => report.errors.push((chat, e.to_string())),
         }
     }
     Ok(report)
 }
 
+/// The pass's idea of the time: `now` when it started, moving on with the monotonic
+/// clock, so a claim records when it was made even late in a long pass.
+struct PassClock {
+    now: Timestamp,
+    started: Instant,
+}
+
+impl PassClock {
+    fn seconds(&self) -> i64 {
+        let elapsed = i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX);
+        self.now.as_second().saturating_add(elapsed)
+    }
+}
+
+/// Whether the unsent claim of (`chat`, `date`) made at `claimed_at` is still there
+/// (no other pass took it over, and it was not recorded as sent).
+fn still_ours(
+    store: &dyn BountyStore,
+    chat: ChatId,
+    date: Date,
+    claimed_at: i64,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .digests(chat)?
+        .iter()
+        .any(|r| r.date == date && r.claimed_at == claimed_at && r.message_id.is_none()))
+}
+
 /// Claims, renders, sends and records one chat's digest of today.
 fn deliver(
     store: &dyn BountyStore,
     due: &Due,
-    now: i64,
+    clock: &PassClock,
     sender: &dyn DigestSender,
     opts: &PassOptions,
     stop: &AtomicBool,
 ) -> Result<Outcome, StoreError> {
-    let (mut chat, date) = (due.chat, due.date);
-    if !claim(store, chat, date, now)? {
+    let (mut chat, date, pace) = (due.chat, due.date, &opts.pace);
+    // After a long 429 no claim could be sent in time: leave the chat unclaimed.
+    if pace.free_at(Instant::now()) > Instant::now() + SEND_DEADLINE / 2 {
+        return Ok(Outcome::HeldBack);
+    }
+    let claimed_at = clock.seconds();
+    if !claim(store, chat, date, claimed_at)? {
         return Ok(Outcome::Already);
     }
-    let claimed = Instant::now();
+    let deadline = Instant::now() + SEND_DEADLINE;
     let Some(text) = digest(store, chat, date, &due.zone)? else {
         store.digest_sent(chat, date, EMPTY_DIGEST)?;
         return Ok(Outcome::Empty);
     };
-    let (deadline, pace) = (claimed + SEND_DEADLINE, &opts.pace);
     let mut backoff = opts.backoff;
     let mut last = String::from("no attempt made");
-    for _ in 0..opts.attempts.max(1) {
+    for attempt in 0..opts.attempts.max(1) {
         // Never send past the deadline: by then another pass may take the claim over.
         let slot = pace.reserve(Instant::now());
         if slot > deadline {
@@ -308,6 +378,10 @@ fn deliver(
         }
         if nap_until(slot, stop) {
             break;
+        }
+        // A retry goes out only while the claim is still this pass's.
+        if attempt > 0 && !still_ours(store, chat, date, claimed_at)? {
+            return Ok(Outcome::Already);
         }
         let error = match sender.send(chat, &text) {
             Ok(id) => {
@@ -319,7 +393,7 @@ fn deliver(
         };
         last = error.reason.clone();
         match error.failure {
-            // The pace holds every send back, this one's next attempt included.
+            // The pace holds every digest back, this one's next attempt included.
             Failure::RetryAfter(wait) => pace.hold_back(Instant::now(), wait),
             Failure::Transient => {
                 let until = Instant::now() + backoff;
@@ -329,9 +403,13 @@ fn deliver(
                 }
             }
             Failure::Moved(to) => {
-                // The claim moves with the chat's data.
+                // The claim moves with the chat's data, unless the new chat has a
+                // record of that day already: then that one counts.
                 store.migrate_chat(chat, to)?;
                 chat = to;
+                if !still_ours(store, chat, date, claimed_at)? {
+                    return Ok(Outcome::Already);
+                }
             }
             Failure::Gone | Failure::Refused => {
                 store.digest_sent(chat, date, EMPTY_DIGEST)?;
@@ -360,9 +438,8 @@ fn nap_until(until: Instant, stop: &AtomicBool) -> bool {
 /// today is not recorded yet, or whose unsent claim is stale; earliest reminder first.
 pub fn plan(store: &dyn BountyStore, now: Timestamp) -> Result<Vec<Planned>, StoreError> {
     let secs = now.as_second();
-    let (due, _) = due_chats(store, now)?;
     let mut out = Vec::new();
-    for d in due {
+    for d in due_chats(store, now)?.due {
         let record = store
             .digests(d.chat)?
             .into_iter()
@@ -435,6 +512,25 @@ mod tests {
         assert_eq!(
             reminder_moment(&berlin, at("01:59"), spring),
             Some(ts("2026-03-29T00:59:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_time_skipped_by_a_jump_across_midnight_goes_out_just_after_it() {
+        // America/Nuuk: 23:00 on 28 March 2026 (UTC-2) jumps to 00:00 on the 29th.
+        let nuuk = ZoneName::parse("America/Nuuk").unwrap();
+        let day: Date = "2026-03-28".parse().unwrap();
+        let jump = ts("2026-03-29T01:00:00Z");
+        assert_eq!(reminder_moment(&nuuk, at("23:30"), day), Some(jump));
+        assert_eq!(
+            due_today(&nuuk, at("23:30"), ts("2026-03-29T00:59:00Z")),
+            None
+        );
+        assert_eq!(due_today(&nuuk, at("23:30"), jump), Some((day, jump)));
+        // The 29th's own reminder is due at its 23:30 as usual.
+        assert_eq!(
+            due_today(&nuuk, at("23:30"), ts("2026-03-30T00:30:00Z")),
+            Some(("2026-03-29".parse().unwrap(), ts("2026-03-30T00:30:00Z")))
         );
     }
 

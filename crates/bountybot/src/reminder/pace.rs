@@ -32,6 +32,12 @@ impl Pace {
         slot
     }
 
+    /// When the next slot would start if one were reserved at `now` (reserves none).
+    pub fn free_at(&self, now: Instant) -> Instant {
+        let next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        next.map_or(now, |n| n.max(now))
+    }
+
     /// Gives no slot before `now + wait` (Telegram said to retry after `wait`).
     pub fn hold_back(&self, now: Instant, wait: Duration) {
         let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
@@ -75,6 +81,10 @@ mod tests {
         pace.reserve(t0);
         pace.hold_back(t0, Duration::from_secs(7));
         assert_eq!(pace.reserve(t0), t0 + Duration::from_secs(7));
+        assert_eq!(
+            pace.free_at(t0),
+            t0 + Duration::from_secs(7) + Duration::from_secs(1) / 30
+        );
         // A shorter hold later does not shorten the longer one.
         pace.hold_back(t0, Duration::from_secs(1));
         assert!(pace.reserve(t0) > t0 + Duration::from_secs(7));

@@ -3,6 +3,7 @@
 //! from stored state alone, so a missed or late tick only delays a digest, and a
 //! restart after downtime sends the day's missed digest on its first pass.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{DigestSender, PassOptions, Report, remind_pass};
+use crate::domain::ChatId;
 use crate::store::BountyStore;
 
 /// The running scheduler; [`Scheduler::stop`] ends it.
@@ -65,6 +67,7 @@ impl Scheduler {
             std::thread::Builder::new()
                 .name("reminders".into())
                 .spawn(move || {
+                    let mut known = HashMap::new();
                     loop {
                         let now = Timestamp::now();
                         match remind_pass(
@@ -74,7 +77,7 @@ impl Scheduler {
                             &opts,
                             signal.flag(),
                         ) {
-                            Ok(report) => log(&report),
+                            Ok(report) => log(&report, &mut known),
                             Err(e) => tracing::error!("reminder pass failed: {e}"),
                         }
                         if signal.sleep(until_next_minute(Timestamp::now())) {
@@ -101,8 +104,10 @@ pub fn until_next_minute(now: Timestamp) -> Duration {
     Duration::from_millis(u64::try_from(60_000 - into).unwrap_or(60_000))
 }
 
-/// Logs what a pass did: each digest, and a summary when anything happened.
-pub fn log(report: &Report) {
+/// Logs what a pass did: each digest, and a summary when anything happened. A chat's
+/// error is logged when it first appears (or changes), not every minute; `known`
+/// carries the errors already logged from pass to pass.
+pub fn log(report: &Report, known: &mut HashMap<ChatId, String>) {
     for (chat, date, id) in &report.sent {
         tracing::info!(%chat, %date, message_id = id, "digest sent");
     }
@@ -113,8 +118,11 @@ pub fn log(report: &Report) {
         tracing::warn!(%chat, %date, "digest dropped for the day: {why}");
     }
     for (chat, why) in &report.errors {
-        tracing::error!(%chat, "digest not sent: {why}");
+        if known.get(chat) != Some(why) {
+            tracing::error!(%chat, "digest not sent: {why}");
+        }
     }
+    *known = report.errors.iter().cloned().collect();
     if !report.sent.is_empty() || !report.failed.is_empty() || !report.errors.is_empty() {
         tracing::info!(
             sent = report.sent.len(),

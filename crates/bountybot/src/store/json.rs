@@ -41,7 +41,8 @@ use jiff::civil::Date;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatMove, ChatSettings, DigestClaim, DigestRecord, NewBounty,
-    SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
+    ReminderChat, SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from,
+    renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
@@ -362,6 +363,26 @@ impl JsonStore {
         DirLock::acquire(&self.chat_dir(chat)).map_err(|source| StoreError::Lock { chat, source })
     }
 
+    /// Locks the chat that holds `chat`'s data now. The move is checked again under
+    /// the lock: a chat that moved between the caller's look-up and the lock is
+    /// followed, so nothing is written into a folder a move left behind.
+    fn lock_current(&self, chat: ChatId) -> Result<(ChatId, DirLock), StoreError> {
+        let mut at = self.resolve(chat)?;
+        for _ in 0..8 {
+            let lock = self.lock(at)?;
+            let now = self.resolve(at)?;
+            if now == at {
+                return Ok((at, lock));
+            }
+            drop(lock);
+            at = now;
+        }
+        Err(StoreError::Shape {
+            chat,
+            what: "the chat's moves go round in a circle",
+        })
+    }
+
     fn load_doc(&self, chat: ChatId) -> Result<Option<Doc>, StoreError> {
         let path = self.bounty_file(chat);
         Ok(if chat.is_group() {
@@ -595,7 +616,7 @@ impl JsonStore {
         update: Option<UpdateId>,
         f: impl FnOnce(&mut Doc) -> (R, bool),
     ) -> Result<R, StoreError> {
-        let _lock = self.lock(chat)?;
+        let (chat, _lock) = self.lock_current(chat)?;
         let mut doc = self
             .load_doc(chat)?
             .unwrap_or_else(|| Self::empty_doc(chat));
@@ -622,7 +643,7 @@ impl JsonStore {
         f: impl FnOnce(&mut Vec<BountyId>) -> (R, bool),
     ) -> Result<R, StoreError> {
         if chat.is_group() {
-            let _lock = self.lock(chat)?;
+            let (chat, _lock) = self.lock_current(chat)?;
             let path = self.member_file(chat, user);
             let mut member = self
                 .read::<MemberFile>(chat, &path)?
@@ -660,8 +681,7 @@ impl JsonStore {
 
 impl BountyStore for JsonStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-        let chat = self.resolve(chat)?;
-        let _lock = self.lock(chat)?;
+        let (chat, _lock) = self.lock_current(chat)?;
         let _ = sweep_temp_files(&self.chat_dir(chat));
         if self.load_doc(chat)?.is_none() {
             self.save_doc(chat, &Self::empty_doc(chat))?;
@@ -847,7 +867,8 @@ impl BountyStore for JsonStore {
             if known.as_ref().and_then(|m| m.name.as_deref()) == Some(name.as_str()) {
                 return Ok(());
             }
-            let _lock = self.lock(chat)?;
+            let (chat, _lock) = self.lock_current(chat)?;
+            let path = self.member_file(chat, user);
             let mut member = self
                 .read::<MemberFile>(chat, &path)?
                 .unwrap_or_else(|| MemberFile::new(user));
@@ -960,16 +981,21 @@ impl BountyStore for JsonStore {
         })
     }
 
-    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError> {
+    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
         let mut out = Vec::new();
         for chat in self.chats()? {
             // A folder left behind by a chat move is read through its new id.
-            if self.resolve(chat)? != chat {
-                continue;
+            match self.resolve(chat) {
+                Ok(at) if at != chat => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    out.push((chat, Err(e)));
+                    continue;
+                }
             }
-            let settings = self.settings(chat)?;
-            if settings.remind_at.is_some() {
-                out.push((chat, settings));
+            match self.settings(chat) {
+                Ok(s) if s.remind_at.is_none() => {}
+                settings => out.push((chat, settings)),
             }
         }
         Ok(out)

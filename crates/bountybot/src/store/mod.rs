@@ -161,6 +161,10 @@ impl BountyPatch {
     }
 }
 
+/// A chat listed by [`BountyStore::reminder_chats`]: its settings, or why they could
+/// not be read.
+pub type ReminderChat = (ChatId, Result<ChatSettings, StoreError>);
+
 /// A chat's settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatSettings {
@@ -484,8 +488,10 @@ pub trait BountyStore: Send + Sync {
     fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError>;
     /// The chat's digest records, by date.
     fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError>;
-    /// Every chat whose daily digest is on, with its settings, ordered by chat id.
-    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError>;
+    /// Every chat whose daily digest is on, with its settings, ordered by chat id. A
+    /// chat whose settings cannot be read comes with its error (it may have the digest
+    /// on), so one damaged chat does not keep the others from their digests.
+    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError>;
 }
 
 /// The decision of [`BountyStore::claim_digest`] (`older_than: None`) and

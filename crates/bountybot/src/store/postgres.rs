@@ -24,7 +24,7 @@ use statekit::migrate::Migrations;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, Portable, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
+    NewBounty, Portable, ReminderChat, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
     digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
@@ -1012,17 +1012,21 @@ impl BountyStore for PostgresStore {
         self.read(chat, |c| settings_in(c, chat))
     }
 
-    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError> {
-        self.read(ChatId(0), |c| {
-            c.query(
+    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
+        let rows = self.read(ChatId(0), |c| {
+            Ok(c.query(
                 "SELECT chat_id, time_zone, remind_at FROM chat_settings
                  WHERE remind_at IS NOT NULL ORDER BY chat_id",
                 &[],
-            )?
+            )?)
+        })?;
+        Ok(rows
             .iter()
-            .map(|r| Ok((ChatId(r.get(0)), settings_of(r.get(1), r.get(2))?)))
-            .collect()
-        })
+            .map(|r| {
+                let chat = ChatId(r.get(0));
+                (chat, settings_of(r.get(1), r.get(2)).map_err(in_chat(chat)))
+            })
+            .collect())
     }
 
     fn update_settings(

@@ -16,7 +16,7 @@ use jiff::civil::Date;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, Portable, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
+    NewBounty, Portable, ReminderChat, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
     digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
@@ -185,6 +185,10 @@ fn settings_in(c: &Connection, chat: ChatId) -> rusqlite::Result<ChatSettings> {
     let Some((tz, at)) = row else {
         return Ok(ChatSettings::default());
     };
+    settings_of(tz, at)
+}
+
+fn settings_of(tz: Option<String>, at: Option<String>) -> rusqlite::Result<ChatSettings> {
     let time_zone = tz
         .map(|t| ZoneName::parse(&t).map_err(|e| bad_column(0, e.to_string())))
         .transpose()?;
@@ -605,19 +609,22 @@ impl BountyStore for SqliteStore {
         self.read(chat, |c| settings_in(c, chat))
     }
 
-    fn reminder_chats(&self) -> Result<Vec<(ChatId, ChatSettings)>, StoreError> {
-        self.read(ChatId(0), |c| {
-            let chats: Vec<i64> = c
-                .prepare_cached(
-                    "SELECT chat_id FROM chat_settings WHERE remind_at IS NOT NULL ORDER BY chat_id",
-                )?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            chats
-                .into_iter()
-                .map(|id| Ok((ChatId(id), settings_in(c, ChatId(id))?)))
-                .collect()
-        })
+    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = self.read(ChatId(0), |c| {
+            c.prepare_cached(
+                "SELECT chat_id, time_zone, remind_at FROM chat_settings
+                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, tz, at)| {
+                let chat = ChatId(id);
+                (chat, settings_of(tz, at).map_err(err(chat)))
+            })
+            .collect())
     }
 
     fn update_settings(

@@ -681,3 +681,108 @@ fn a_stopped_pass_starts_no_further_chat() {
         5
     );
 }
+
+#[test]
+fn a_reminder_in_a_gap_across_midnight_still_goes_out_on_its_day() {
+    // America/Nuuk springs forward from 23:00 on 28 March 2026 straight to 00:00 on
+    // the 29th: 23:30 does not exist on the 28th.
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let chat = ChatId(-100_090);
+        chat_with_digest(store.as_ref(), chat, "America/Nuuk", "23:30");
+        let sender = Recorder::default();
+        let got = every_minute(
+            store.as_ref(),
+            &sender,
+            ts("2026-03-27T12:00:00Z"),
+            ts("2026-03-31T12:00:00Z"),
+        );
+        let dates: Vec<Date> = got.iter().map(|(_, _, d)| *d).collect();
+        assert_eq!(
+            dates,
+            ["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30"].map(date),
+            "{backend}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_chat_does_not_keep_the_others_from_their_digests() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let (bad, good) = (ChatId(-100_091), ChatId(-100_092));
+        chat_with_digest(store.as_ref(), bad, "UTC", "09:00");
+        chat_with_digest(store.as_ref(), good, "UTC", "09:00");
+        if backend == "json" {
+            let file = dir
+                .path()
+                .join("data")
+                .join(bad.0.to_string())
+                .join("group.json");
+            std::fs::write(file, "{ this is not json").unwrap();
+        } else {
+            let c =
+                rusqlite::Connection::open(dir.path().join("data").join("bountybot.db")).unwrap();
+            c.execute(
+                "UPDATE chat_settings SET time_zone = 'Mars/Olympus_Mons' WHERE chat_id = ?1",
+                [bad.0],
+            )
+            .unwrap();
+        }
+        let sender = Recorder::default();
+        let report = pass(store.as_ref(), ts("2026-11-24T09:00:00Z"), &sender);
+        assert_eq!(report.sent.len(), 1, "{backend}: {report:?}");
+        assert_eq!(sender.sent()[0].0, good, "{backend}");
+        assert_eq!(report.errors.len(), 1, "{backend}: {report:?}");
+        assert_eq!(report.errors[0].0, bad, "{backend}");
+    }
+}
+
+/// A sender whose first attempt finds the claim taken over by another pass (its own
+/// claim went stale meanwhile) and fails; it counts its attempts.
+struct TakenOver {
+    store: Arc<dyn BountyStore>,
+    date: Date,
+    attempts: AtomicI32,
+}
+
+impl DigestSender for TakenOver {
+    fn send(&self, chat: ChatId, _html: &str) -> Result<i32, SendError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let later = ts("2026-11-24T10:00:00Z").as_second();
+        let took = self
+            .store
+            .reclaim_digest(chat, self.date, later, STALE_CLAIM_SECS)
+            .unwrap();
+        assert_eq!(took, bountybot::store::DigestClaim::Got);
+        Err(SendError {
+            chat,
+            failure: Failure::Transient,
+            reason: "the answer never came".into(),
+        })
+    }
+}
+
+#[test]
+fn a_retry_stops_when_another_pass_took_the_claim_over() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let chat = ChatId(-100_093);
+        chat_with_digest(store.as_ref(), chat, "UTC", "09:00");
+        let sender = TakenOver {
+            store: Arc::clone(&store),
+            date: date("2026-11-24"),
+            attempts: AtomicI32::new(0),
+        };
+        let report = pass(store.as_ref(), ts("2026-11-24T09:00:00Z"), &sender);
+        assert_eq!(report.already, 1, "{backend}: {report:?}");
+        assert_eq!(
+            sender.attempts.load(Ordering::SeqCst),
+            1,
+            "{backend}: no retry"
+        );
+    }
+}
