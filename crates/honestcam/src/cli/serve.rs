@@ -20,9 +20,9 @@ pub const DEMO_SLUG: &str = "demo-plaza";
 
 /// Serve the portal: compliance pages, the study quiz, its admin page and the JSON API.
 ///
-/// The bare routes (/compliance/, /study/) show the default property: --property, else
-/// HONESTCAM_PROPERTY, else the only property in the data dir. Every property is also
-/// under /p/{slug}/. Who may do what is decided by --auth (there is no default):
+/// / lists every property, the most urgent first. The bare routes (/compliance/,
+/// /study/) show the default property: --property, else HONESTCAM_PROPERTY, else the
+/// only property in the data dir. Every property is also under /p/{slug}/. Who may do what is decided by --auth (there is no default):
 /// viewers read, editors change, admins also see every user's study progress; API
 /// clients use `honestcam token create` tokens (Authorization: Bearer) in every mode.
 /// Stops gracefully on SIGINT or SIGTERM, finishing requests in flight.
