@@ -98,20 +98,29 @@ pub fn record_changes(
         wire.push((change, kind, payload));
     }
     let at = jiff::Timestamp::now().to_string();
+    let to_event = |(_, kind, payload): (&Change, &str, serde_json::Value)| Event {
+        event_id: new_event_id(),
+        action_id: action_id.to_string(),
+        kind: kind.to_string(),
+        payload,
+        actor: actor.to_string(),
+        at: at.clone(),
+        extra: Default::default(),
+    };
+    if unchanged == Unchanged::Record {
+        // Nothing to compare with: no need to read the action's events.
+        let events: Vec<Event> = wire.into_iter().map(to_event).collect();
+        if !events.is_empty() {
+            store.append(&events)?;
+        }
+        return Ok(events);
+    }
     let stored = store.append_for_action(action_id, |prior| {
         let current = action_state(action, prior);
         let events: Vec<Event> = wire
             .into_iter()
-            .filter(|(change, _, _)| unchanged == Unchanged::Record || current.would_change(change))
-            .map(|(_, kind, payload)| Event {
-                event_id: new_event_id(),
-                action_id: action_id.to_string(),
-                kind: kind.to_string(),
-                payload,
-                actor: actor.to_string(),
-                at: at.clone(),
-                extra: Default::default(),
-            })
+            .filter(|(change, _, _)| current.would_change(change))
+            .map(to_event)
             .collect();
         Ok::<_, std::convert::Infallible>(events)
     })?;
