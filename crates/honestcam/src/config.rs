@@ -1,4 +1,5 @@
-//! Where honestcam keeps its data: resolved once from flags and the environment.
+//! Where honestcam keeps its data, and the zone the portal shows times in: resolved
+//! once from flags and the environment.
 
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,24 @@ impl DataDir {
     }
 }
 
+/// A time zone named on the command line that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown time zone {0:?}: expected an IANA name such as Europe/London, America/New_York or UTC"
+)]
+pub struct TimeZoneError(pub String);
+
+/// The time zone with this IANA name (from the system's tzdb, else the copy built in).
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, TimeZoneError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(TimeZoneError(name.to_string()));
+    }
+    jiff::tz::db()
+        .get(name)
+        .map_err(|_| TimeZoneError(name.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +103,16 @@ mod tests {
             DataDir::resolve(Some(Path::new("/srv/x"))).path(),
             Path::new("/srv/x")
         );
+    }
+
+    #[test]
+    fn time_zones_are_iana_names() {
+        assert!(time_zone("America/New_York").is_ok());
+        assert!(time_zone("UTC").is_ok());
+        for bad in ["", "Mars/Olympus_Mons", "EST5EDT/../x", "../etc/passwd"] {
+            let err = time_zone(bad).unwrap_err();
+            assert!(err.to_string().contains("IANA"), "{err}");
+        }
     }
 
     #[test]

@@ -20,9 +20,9 @@ pub const DEMO_SLUG: &str = "demo-plaza";
 
 /// Serve the portal: compliance pages, the study quiz, its admin page and the JSON API.
 ///
-/// The bare routes (/compliance/, /study/) show the default property: --property, else
-/// HONESTCAM_PROPERTY, else the only property in the data dir. Every property is also
-/// under /p/{slug}/. Who may do what is decided by --auth (there is no default):
+/// / lists every property, the most urgent first. The bare routes (/compliance/,
+/// /study/) show the default property: --property, else HONESTCAM_PROPERTY, else the
+/// only property in the data dir. Every property is also under /p/{slug}/. Who may do what is decided by --auth (there is no default):
 /// viewers read, editors change, admins also see every user's study progress; API
 /// clients use `honestcam token create` tokens (Authorization: Bearer) in every mode.
 /// Stops gracefully on SIGINT or SIGTERM, finishing requests in flight.
@@ -65,6 +65,26 @@ pub struct Args {
     /// (0.0.0.0).
     #[arg(long, env = "HONESTCAM_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// The time zone pages show times in, and in which "today" (for overdue and due
+    /// soon) is reckoned: an IANA name such as Europe/London. Default: the host's.
+    /// Stored times stay UTC.
+    #[arg(long, env = "HONESTCAM_TIMEZONE", value_name = "IANA NAME", value_parser = parse_time_zone)]
+    timezone: Option<jiff::tz::TimeZone>,
+}
+
+fn parse_time_zone(name: &str) -> Result<jiff::tz::TimeZone, honestcam::config::TimeZoneError> {
+    honestcam::config::time_zone(name)
+}
+
+/// `--timezone`, else the host's zone (UTC, with a warning, if it cannot be told).
+fn display_zone(args: &Args) -> jiff::tz::TimeZone {
+    match &args.timezone {
+        Some(tz) => tz.clone(),
+        None => jiff::tz::TimeZone::try_system().unwrap_or_else(|e| {
+            tracing::warn!("the host's time zone cannot be told ({e}); showing times in UTC");
+            jiff::tz::TimeZone::UTC
+        }),
+    }
 }
 
 /// `--auth`.
@@ -163,6 +183,7 @@ fn warn_about_broken_properties(storage: &Storage) {
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage(data)?;
     let auth = auth_mode(&args)?;
+    let time_zone = display_zone(&args);
     let demo = if args.demo {
         Some(ensure_demo(&storage)?)
     } else {
@@ -204,11 +225,11 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let site = Site::new(args.public_url.as_deref().filter(|u| !u.is_empty()), addr)
             .map_err(|e| UsageError(e.to_string()))?;
-        let state = AppState::new(storage, default.clone(), site, auth);
+        let state = AppState::new(storage, default.clone(), site, auth, time_zone);
         println!("honestcam listening on http://{addr}/");
         match &default {
             Some(slug) => println!("default property: {slug} (http://{addr}/compliance/)"),
-            None => println!("no default property: open http://{addr}/p/<slug>/compliance/"),
+            None => println!("no default property: http://{addr}/ lists every property"),
         }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();

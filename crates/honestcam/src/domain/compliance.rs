@@ -46,6 +46,17 @@ impl Status {
         }
     }
 
+    /// The name people read (`In progress`), on every page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Open => "Open",
+            Status::InProgress => "In progress",
+            Status::Blocked => "Blocked",
+            Status::Done => "Done",
+            Status::Waived => "Waived",
+        }
+    }
+
     /// Whether the action still needs doing.
     pub fn is_active(self) -> bool {
         matches!(self, Status::Open | Status::InProgress | Status::Blocked)
@@ -387,14 +398,14 @@ impl ActionState {
         }
     }
 
+    /// The due date, if there is one and it is a date.
+    pub fn due_date(&self) -> Option<jiff::civil::Date> {
+        self.due.as_deref().and_then(|d| d.parse().ok())
+    }
+
     /// Whether the action is active and its due date is before `today`.
     pub fn is_overdue(&self, today: jiff::civil::Date) -> bool {
-        self.status.is_active()
-            && self
-                .due
-                .as_deref()
-                .and_then(|d| d.parse::<jiff::civil::Date>().ok())
-                .is_some_and(|d| d < today)
+        self.status.is_active() && self.due_date().is_some_and(|d| d < today)
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::compliance::{ActionState, Baseline, Change, Event, Note, Status};
+use super::compliance::{ActionState, Baseline, BaselineAction, Change, Event, Note, Status};
 
 /// What the fold did with one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,15 +57,7 @@ impl ComplianceState {
             Ok(found) => found,
             Err(reason) => return Applied::Skipped(reason),
         };
-        let action = &mut self.actions[i];
-        match change {
-            Change::Status(s) => apply_status(action, s),
-            Change::Note(text) => apply_note(action, text, event),
-            Change::Assignee(a) => apply_assignee(action, a),
-            Change::Due(d) => apply_due(action, d),
-        }
-        action.updated_at = Some(event.at.clone());
-        action.updated_by = Some(event.actor.clone());
+        apply_change(&mut self.actions[i], change, event);
         Applied::Applied
     }
 
@@ -113,6 +105,17 @@ impl ComplianceState {
     }
 }
 
+fn apply_change(action: &mut ActionState, change: Change, event: &Event) {
+    match change {
+        Change::Status(s) => apply_status(action, s),
+        Change::Note(text) => apply_note(action, text, event),
+        Change::Assignee(a) => apply_assignee(action, a),
+        Change::Due(d) => apply_due(action, d),
+    }
+    action.updated_at = Some(event.at.clone());
+    action.updated_by = Some(event.actor.clone());
+}
+
 fn apply_status(action: &mut ActionState, status: Status) {
     action.status = status;
 }
@@ -140,6 +143,18 @@ pub fn apply_events(baseline: &Baseline, events: &[Event]) -> Vec<ActionState> {
         state.apply(e);
     }
     state.into_actions()
+}
+
+/// One action's current state: the events about it folded over its baseline, in
+/// order (events about other actions, and those the fold skips, change nothing).
+pub fn action_state(action: &BaselineAction, events: &[Event]) -> ActionState {
+    let mut state = ActionState::from_baseline(action);
+    for e in events.iter().filter(|e| e.action_id == action.id) {
+        if let Ok(Some(change)) = Change::from_event(&e.kind, &e.payload) {
+            apply_change(&mut state, change, e);
+        }
+    }
+    state
 }
 
 #[cfg(test)]
@@ -300,6 +315,21 @@ mod tests {
             state.action("ACT-001").unwrap().updated_at.as_deref(),
             Some("2026-04-04T10:00:00Z")
         );
+    }
+
+    #[test]
+    fn one_actions_state_is_the_whole_folds_state_of_it() {
+        let events = [
+            ev(1, "ACT-001", "status_changed", json!({"status": "blocked"})),
+            ev(2, "ACT-002", "note_added", json!({"note": "not mine"})),
+            ev(3, "ACT-001", "photo_added", json!({})),
+            ev(4, "ACT-001", "assignee_changed", json!({"assignee": "lee"})),
+            ev(5, "ACT-001", "note_added", json!({"note": "mine"})),
+        ];
+        let b = baseline();
+        let whole = apply_events(&b, &events);
+        assert_eq!(action_state(&b.actions[0], &events), whole[0]);
+        assert_eq!(action_state(&b.actions[1], &events), whole[1]);
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! - [`account`]: roles and account names: who may do what;
 //! - [`compliance`]: statuses, the baseline, events, changes, an action's state;
 //! - [`fold`]: `apply_events`, folding events over the baseline;
+//! - [`history`]: an action's events told as what each changed, from what to what;
+//! - [`urgency`]: what needs attention first: urgency groups, a property's summary,
+//!   the page's order, text search;
 //! - [`study`]: study users, their owners and progress blobs, and who may read or
 //!   change which;
 //! - [`questions`] and [`quiz`]: the CAM question bank and scoring.
@@ -13,14 +16,16 @@
 pub mod account;
 pub mod compliance;
 pub mod fold;
+pub mod history;
 pub mod questions;
 pub mod quiz;
 pub mod study;
+pub mod urgency;
 
 pub use account::{Identity, Role, RoleError};
 pub use compliance::{
     ActionState, Baseline, BaselineAction, BaselineError, Change, Event, Note, PayloadError,
     PropertyInfo, Status, StatusError,
 };
-pub use fold::{Applied, ComplianceState, apply_events};
+pub use fold::{Applied, ComplianceState, action_state, apply_events};
 pub use study::{Access, Progress, StudyUser, UserId, UserIdError};

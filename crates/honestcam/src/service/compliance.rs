@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::snapshot::Snapshots;
-use crate::domain::{Change, Event, PayloadError};
+use crate::domain::{
+    ActionState, BaselineAction, Change, Event, PayloadError, action_state, history,
+};
 use crate::property::Slug;
 use crate::storage::{Storage, StoreError};
 
@@ -66,12 +67,14 @@ pub enum Unchanged {
     Skip,
 }
 
-/// Records `changes` to `action_id` by `actor` now, in one unit, after checking that
-/// the action exists and every change is valid (all or nothing); returns the events
-/// stored, which may be none when `unchanged` is [`Unchanged::Skip`].
+/// Records `changes` to `action_id` by `actor` now, after checking that the action
+/// exists and every change is valid (all or nothing); returns the events stored, which
+/// may be none when `unchanged` is [`Unchanged::Skip`]. Comparing with the action's
+/// current state and appending are one unit of work (see
+/// [`crate::storage::PropertyStore::append_for_action`]): two equal changes submitted at
+/// once store one event, and the events of one call are stored together or not at all.
 pub fn record_changes(
     storage: &Storage,
-    snapshots: &Snapshots,
     slug: &Slug,
     action_id: &str,
     changes: &[Change],
@@ -79,12 +82,13 @@ pub fn record_changes(
     unchanged: Unchanged,
 ) -> Result<Vec<Event>, ChangeError> {
     let store = storage.write(slug)?;
-    if store.baseline()?.action(action_id).is_none() {
+    let baseline = store.baseline()?;
+    let Some(action) = baseline.action(action_id) else {
         return Err(ChangeError::UnknownAction {
             slug: slug.clone(),
             action: action_id.to_string(),
         });
-    }
+    };
     let mut wire = Vec::with_capacity(changes.len());
     for change in changes {
         change.check_new()?;
@@ -93,29 +97,34 @@ pub fn record_changes(
         Change::from_event(kind, &payload)?;
         wire.push((change, kind, payload));
     }
-    if unchanged == Unchanged::Skip {
-        let (_, actions) = snapshots.current(&store)?;
-        if let Some(action) = actions.iter().find(|a| a.id == action_id) {
-            wire.retain(|(change, _, _)| action.would_change(change));
-        }
-    }
     let at = jiff::Timestamp::now().to_string();
-    let events: Vec<Event> = wire
-        .into_iter()
-        .map(|(_, kind, payload)| Event {
-            event_id: new_event_id(),
-            action_id: action_id.to_string(),
-            kind: kind.to_string(),
-            payload,
-            actor: actor.to_string(),
-            at: at.clone(),
-            extra: Default::default(),
-        })
-        .collect();
-    if !events.is_empty() {
-        store.append(&events)?;
+    let to_event = |(_, kind, payload): (&Change, &str, serde_json::Value)| Event {
+        event_id: new_event_id(),
+        action_id: action_id.to_string(),
+        kind: kind.to_string(),
+        payload,
+        actor: actor.to_string(),
+        at: at.clone(),
+        extra: Default::default(),
+    };
+    if unchanged == Unchanged::Record {
+        // Nothing to compare with: no need to read the action's events.
+        let events: Vec<Event> = wire.into_iter().map(to_event).collect();
+        if !events.is_empty() {
+            store.append(&events)?;
+        }
+        return Ok(events);
     }
-    Ok(events)
+    let stored = store.append_for_action(action_id, |prior| {
+        let current = action_state(action, prior);
+        let events: Vec<Event> = wire
+            .into_iter()
+            .filter(|(change, _, _)| current.would_change(change))
+            .map(to_event)
+            .collect();
+        Ok::<_, std::convert::Infallible>(events)
+    })?;
+    Ok(stored.unwrap_or_else(|never| match never {}))
 }
 
 /// Records one change, whatever the current value (see [`record_changes`]); returns
@@ -127,19 +136,45 @@ pub fn record_change(
     change: &Change,
     actor: &str,
 ) -> Result<Event, ChangeError> {
-    let snapshots = Snapshots::new();
     let changes = std::slice::from_ref(change);
-    record_changes(
-        storage,
-        &snapshots,
-        slug,
-        action_id,
-        changes,
-        actor,
-        Unchanged::Record,
-    )?
-    .pop()
-    .ok_or_else(|| ChangeError::Unchanged(action_id.to_string()))
+    record_changes(storage, slug, action_id, changes, actor, Unchanged::Record)?
+        .pop()
+        .ok_or_else(|| ChangeError::Unchanged(action_id.to_string()))
+}
+
+/// An action as it stands and its history, read in one go: its baseline entry, its
+/// current state and its events, oldest first.
+#[derive(Debug, Clone)]
+pub struct ActionRecord {
+    /// The property's name.
+    pub property_name: String,
+    /// The action as ingest listed it.
+    pub baseline: BaselineAction,
+    /// Its current state.
+    pub state: ActionState,
+    /// What each of its events did, oldest first.
+    pub history: Vec<history::Entry>,
+}
+
+/// The action `action_id` of the property, with its history; `Ok(None)` when the
+/// baseline does not list it.
+pub fn action_record(
+    storage: &Storage,
+    slug: &Slug,
+    action_id: &str,
+) -> Result<Option<ActionRecord>, StoreError> {
+    let store = storage.read(slug)?;
+    let baseline = store.baseline()?;
+    let Some(action) = baseline.action(action_id) else {
+        return Ok(None);
+    };
+    let events = store.action_events(action_id)?;
+    Ok(Some(ActionRecord {
+        property_name: baseline.property.name.clone(),
+        state: action_state(action, &events),
+        history: history::history(action, &events),
+        baseline: action.clone(),
+    }))
 }
 
 #[cfg(test)]

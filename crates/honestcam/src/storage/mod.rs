@@ -445,6 +445,68 @@ impl PropertyStore<'_> {
         }
     }
 
+    /// The events about `action_id`, oldest first.
+    pub fn action_events(&self, action_id: &str) -> Result<Vec<Event>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db.read(|c| compliance_repo::load_action_events(c, action_id))?),
+            Kind::Json => Ok(legacy::read_events(&self.paths)?
+                .into_iter()
+                .filter(|e| e.action_id == action_id)
+                .collect()),
+        }
+    }
+
+    /// Shows `decide` the events about `action_id` stored so far and appends the
+    /// events it returns, as one unit: nothing else is appended to the log between the
+    /// read and the write (one `IMMEDIATE` transaction on SQLite; the property's
+    /// exclusive lock and one file replacement on JSON), and nothing is stored when
+    /// `decide` fails or returns no events. Events with known ids are skipped.
+    pub fn append_for_action<E>(
+        &self,
+        action_id: &str,
+        decide: impl FnOnce(&[Event]) -> Result<Vec<Event>, E>,
+    ) -> Result<Result<Vec<Event>, E>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db.write(|c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let prior = compliance_repo::load_action_events(&tx, action_id)?;
+                let out = decide(&prior);
+                if let Ok(events) = &out
+                    && !events.is_empty()
+                {
+                    compliance_repo::insert_events(&tx, events, |_| {})?;
+                    tx.commit()?;
+                }
+                Ok::<_, DbError>(out)
+            })?),
+            Kind::Json => {
+                self.check_exclusive()?;
+                let mut log = legacy::read_events(&self.paths)?;
+                let prior: Vec<Event> = log
+                    .iter()
+                    .filter(|e| e.action_id == action_id)
+                    .cloned()
+                    .collect();
+                let out = decide(&prior);
+                if let Ok(events) = &out
+                    && !events.is_empty()
+                {
+                    // As on SQLite, an id already in the log is skipped.
+                    let mut known: std::collections::HashSet<String> =
+                        log.iter().map(|e| e.event_id.clone()).collect();
+                    log.extend(
+                        events
+                            .iter()
+                            .filter(|e| known.insert(e.event_id.clone()))
+                            .cloned(),
+                    );
+                    legacy::write_log(&self.paths, &log)?;
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Appends the events whose ids are not stored yet, in order and all in one unit
     /// (one transaction, or one file replacement); returns how many were new.
     pub fn append(&self, events: &[Event]) -> Result<u64, StoreError> {

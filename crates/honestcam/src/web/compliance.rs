@@ -1,6 +1,16 @@
-//! `/compliance/`: the actions with their current state, and the forms that change
-//! them (status with an optional note, a note, the assignee). Each POST appends events
-//! and redirects back with 303.
+//! A property's compliance pages and the one form that changes an action.
+//!
+//! - `/compliance/`: a summary line (counts per status, overdue, due soon), a text
+//!   search and a status filter that combine (`?q=&status=`, a GET form), and the
+//!   actions grouped by urgency (overdue, due soon, open, blocked, done or waived),
+//!   each with its latest notes, a link to older ones, and its edit form.
+//! - `/compliance/actions/{id}`: one action, its edit form, and its whole history,
+//!   newest first, each event told in words with who and when.
+//! - `POST /compliance/actions/{id}`: status, assignee, due date and a note in one
+//!   submit; only the fields that changed are recorded, in one unit of work, and the
+//!   answer is a 303 back to where the form was.
+//!
+//! Statuses are shown by their labels (`In progress`), times in the portal's zone.
 
 use std::sync::Arc;
 
@@ -8,31 +18,129 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use super::auth::{Caller, SignedIn};
 use super::{AppError, AppState, Prop};
+use crate::domain::history::{Entry, What};
+use crate::domain::urgency::{Summary, Urgency, by_urgency};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
-use crate::service::compliance::{Unchanged, record_changes};
+use crate::service::compliance::{Unchanged, action_record, record_changes};
 
-/// Notes shown per action on the page (newest first).
+/// Notes shown per action on the property's page (newest first); the rest are on
+/// the action's page.
 pub const LATEST_NOTES: usize = 3;
 
+/// A status as a form option or filter: its wire value and its label.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusOption {
+    /// The wire name (`in_progress`).
+    pub value: &'static str,
+    /// The label (`In progress`).
+    pub label: &'static str,
+}
+
+fn status_options() -> Vec<StatusOption> {
+    Status::ALL
+        .iter()
+        .map(|s| StatusOption {
+            value: s.as_str(),
+            label: s.label(),
+        })
+        .collect()
+}
+
+/// How many actions have one status.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusCount {
+    /// The wire name (`in_progress`).
+    pub value: &'static str,
+    /// The label (`In progress`).
+    pub label: &'static str,
+    /// How many.
+    pub count: usize,
+}
+
+/// The statuses some action has, with their counts, in display order.
+pub fn status_counts(summary: &Summary) -> Vec<StatusCount> {
+    Status::ALL
+        .iter()
+        .map(|s| StatusCount {
+            value: s.as_str(),
+            label: s.label(),
+            count: summary.count(*s),
+        })
+        .filter(|c| c.count > 0)
+        .collect()
+}
+
+/// An action as its card and edit form show it.
 struct Row {
     id: String,
     /// The id as a URL path segment (percent-encoded).
     url_id: String,
     title: String,
     category: String,
+    /// The wire name (`in_progress`), for form values and `data-status`.
     status: &'static str,
+    /// The label (`In progress`).
+    status_label: &'static str,
     due: String,
     overdue: bool,
+    due_soon: bool,
     assignee: String,
     source: String,
     /// Who made the last change, and when ("" before any).
     changed_by: String,
     changed_at: String,
+    /// The latest notes, newest first.
     notes: Vec<Note>,
+    /// Notes not shown on the card.
+    older_notes: usize,
+}
+
+impl Row {
+    fn new(a: &ActionState, today: jiff::civil::Date, tz: &TimeZone, notes: usize) -> Row {
+        let shown: Vec<Note> = a
+            .notes
+            .iter()
+            .rev()
+            .take(notes)
+            .map(|n| Note {
+                at: display_time(&n.at, tz),
+                ..n.clone()
+            })
+            .collect();
+        Row {
+            id: a.id.clone(),
+            url_id: path_segment(&a.id),
+            title: a.title.clone(),
+            category: a.category.clone(),
+            status: a.status.as_str(),
+            status_label: a.status.label(),
+            due: a.due.clone().unwrap_or_default(),
+            overdue: a.is_overdue(today),
+            due_soon: a.is_due_soon(today),
+            assignee: a.assignee.clone().unwrap_or_default(),
+            source: a.source.clone().unwrap_or_default(),
+            changed_by: a.updated_by.clone().unwrap_or_default(),
+            changed_at: a
+                .updated_at
+                .as_deref()
+                .map(|t| display_time(t, tz))
+                .unwrap_or_default(),
+            older_notes: a.notes.len() - shown.len(),
+            notes: shown,
+        }
+    }
+}
+
+/// The actions of one urgency group.
+struct Group {
+    key: &'static str,
+    label: &'static str,
+    rows: Vec<Row>,
 }
 
 #[derive(Template)]
@@ -41,15 +149,27 @@ struct Page {
     base: String,
     signed_in: SignedIn,
     property_name: String,
+    /// The search as typed.
+    q: String,
+    /// The status filter's wire value, `""` for all.
     filter: String,
-    statuses: Vec<&'static str>,
-    rows: Vec<Row>,
+    statuses: Vec<StatusOption>,
+    total: usize,
+    counts: Vec<StatusCount>,
+    overdue: usize,
+    due_soon: usize,
+    /// Actions shown (after search and filter).
+    shown: usize,
+    groups: Vec<Group>,
 }
 
+/// `?status=&q=` of the property's page.
 #[derive(Debug, Deserialize)]
 pub struct Filter {
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
 }
 
 /// Parses an optional status filter; an unknown one is a 422.
@@ -75,10 +195,14 @@ pub async fn actions(
     Ok((baseline.property.name.clone(), actions))
 }
 
-/// `2026-11-23 01:50 UTC` for an RFC 3339 time; other text as it is.
-pub fn display_time(at: &str) -> String {
+/// `2026-11-23 01:50 UTC` for an RFC 3339 time in `tz` (with the zone's abbreviation,
+/// e.g. `2026-11-22 20:50 EST` in America/New_York); other text as it is.
+pub fn display_time(at: &str, tz: &TimeZone) -> String {
     match at.parse::<jiff::Timestamp>() {
-        Ok(t) => t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        Ok(t) => t
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
         Err(_) => at.to_string(),
     }
 }
@@ -92,54 +216,155 @@ pub async fn page(
     State(state): State<AppState>,
     prop: Prop,
     Caller(caller): Caller,
-    Query(q): Query<Filter>,
+    Query(query): Query<Filter>,
 ) -> Result<Html<String>, AppError> {
-    let filter = parse_filter(q.status.as_deref(), false)?;
+    let filter = parse_filter(query.status.as_deref(), false)?;
+    let q = query.q.unwrap_or_default().trim().to_string();
     let (name, actions) = actions(&state, &prop).await?;
-    let today = jiff::Zoned::now().date();
-    let rows = actions
+    let today = state.today();
+    let tz = state.time_zone();
+    let summary = Summary::of(actions.iter(), today);
+    let matching = actions.iter().filter(|a| shown(a, filter) && a.matches(&q));
+    let mut groups: Vec<Group> = Urgency::ALL
         .iter()
-        .filter(|a| shown(a, filter))
-        .map(|a| Row {
-            overdue: a.is_overdue(today),
-            status: a.status.as_str(),
-            due: a.due.clone().unwrap_or_default(),
-            assignee: a.assignee.clone().unwrap_or_default(),
-            source: a.source.clone().unwrap_or_default(),
-            changed_by: a.updated_by.clone().unwrap_or_default(),
-            changed_at: a
-                .updated_at
-                .as_deref()
-                .map(display_time)
-                .unwrap_or_default(),
-            notes: a
-                .notes
-                .iter()
-                .rev()
-                .take(LATEST_NOTES)
-                .map(|n| Note {
-                    at: display_time(&n.at),
-                    ..n.clone()
-                })
-                .collect(),
-            id: a.id.clone(),
-            url_id: path_segment(&a.id),
-            title: a.title.clone(),
-            category: a.category.clone(),
+        .map(|u| Group {
+            key: u.key(),
+            label: u.label(),
+            rows: Vec::new(),
         })
         .collect();
+    let mut count = 0;
+    for a in by_urgency(matching, today) {
+        let i = Urgency::ALL
+            .iter()
+            .position(|u| *u == a.urgency(today))
+            .unwrap_or(0);
+        groups[i].rows.push(Row::new(a, today, tz, LATEST_NOTES));
+        count += 1;
+    }
+    groups.retain(|g| !g.rows.is_empty());
     let page = Page {
         base: prop.base,
         signed_in: SignedIn::new(&caller, state.auth()),
         property_name: name,
+        q,
         filter: filter.map(|f| f.as_str().to_string()).unwrap_or_default(),
-        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
-        rows,
+        statuses: status_options(),
+        total: summary.total,
+        counts: status_counts(&summary),
+        overdue: summary.overdue,
+        due_soon: summary.due_soon,
+        shown: count,
+        groups,
     };
+    render(&page)
+}
+
+fn render(page: &impl Template) -> Result<Html<String>, AppError> {
     Ok(Html(
         page.render()
             .map_err(|e| AppError::internal(e.to_string()))?,
     ))
+}
+
+/// One event of an action's history as the page shows it.
+struct HistoryRow {
+    /// What happened, in words, starting with who.
+    text: String,
+    /// When, in the portal's zone.
+    at: String,
+    /// The event type, for styling and tests.
+    kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "action.html")]
+struct ActionPage {
+    base: String,
+    signed_in: SignedIn,
+    property_name: String,
+    r: Row,
+    history: Vec<HistoryRow>,
+    statuses: Vec<StatusOption>,
+}
+
+/// An event told in words: "Maria set status to Done (was Open)".
+pub fn describe(entry: &Entry) -> String {
+    let who = &entry.actor;
+    match &entry.what {
+        What::Status { from, to } if from == to => {
+            format!("{who} set status to {} (unchanged)", to.label())
+        }
+        What::Status { from, to } => {
+            format!("{who} set status to {} (was {})", to.label(), from.label())
+        }
+        What::Assignee { from, to } => match (from, to) {
+            (None, Some(to)) => format!("{who} assigned it to {to}"),
+            (Some(from), Some(to)) if from == to => format!("{who} assigned it to {to} again"),
+            (Some(from), Some(to)) => format!("{who} changed the assignee from {from} to {to}"),
+            (Some(from), None) => format!("{who} removed the assignee ({from})"),
+            (None, None) => format!("{who} left it unassigned"),
+        },
+        What::Due { from, to } => match (from, to) {
+            (None, Some(to)) => format!("{who} set the due date to {to}"),
+            (Some(from), Some(to)) if from == to => format!("{who} kept the due date {to}"),
+            (Some(from), Some(to)) => format!("{who} changed the due date from {from} to {to}"),
+            (Some(from), None) => format!("{who} removed the due date ({from})"),
+            (None, None) => format!("{who} left it without a due date"),
+        },
+        What::Note(text) => format!("{who} added a note: {text}"),
+        What::Unknown { kind } => {
+            format!("{who} recorded a {kind} event (not a kind this portal applies)")
+        }
+        What::Invalid { kind, reason } => {
+            format!("{who} recorded a {kind} event that could not be applied: {reason}")
+        }
+    }
+}
+
+/// `/compliance/actions/{id}`: the action, its edit form and its whole history.
+pub async fn action_page(
+    State(state): State<AppState>,
+    prop: Prop,
+    Caller(caller): Caller,
+    Path(params): Path<Vec<(String, String)>>,
+) -> Result<Html<String>, AppError> {
+    let id = action_param(&params)?;
+    let slug = prop.slug.clone();
+    let wanted = id.clone();
+    let record = state
+        .run(move |storage, _| Ok(action_record(storage, &slug, &wanted)?))
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(format!("property {} has no action {id:?}", prop.slug))
+        })?;
+    let tz = state.time_zone();
+    let history = record
+        .history
+        .iter()
+        .rev()
+        .map(|e| HistoryRow {
+            text: describe(e),
+            at: display_time(&e.at, tz),
+            kind: match &e.what {
+                What::Status { .. } => "status_changed",
+                What::Assignee { .. } => "assignee_changed",
+                What::Due { .. } => "due_changed",
+                What::Note(_) => "note_added",
+                What::Unknown { .. } | What::Invalid { .. } => "other",
+            }
+            .to_string(),
+        })
+        .collect();
+    let page = ActionPage {
+        base: prop.base,
+        signed_in: SignedIn::new(&caller, state.auth()),
+        property_name: record.property_name,
+        r: Row::new(&record.state, state.today(), tz, 0),
+        history,
+        statuses: status_options(),
+    };
+    render(&page)
 }
 
 /// Appends `changes` to `action` as `actor`, in one unit of work (all validated
@@ -156,11 +381,9 @@ pub async fn apply(
 ) -> Result<Vec<Event>, AppError> {
     let slug = prop.slug.clone();
     state
-        .run(move |storage, snapshots| {
-            record_changes(
-                storage, snapshots, &slug, &action, &changes, &actor, unchanged,
-            )
-            .map_err(|e| AppError::from(e).json(json))
+        .run(move |storage, _| {
+            record_changes(storage, &slug, &action, &changes, &actor, unchanged)
+                .map_err(|e| AppError::from(e).json(json))
         })
         .await
 }
@@ -176,37 +399,140 @@ pub fn path_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
 }
 
-fn back(prop: &Prop, action: &str) -> Redirect {
-    Redirect::to(&format!(
-        "{}/compliance/#action-{}",
-        prop.base,
-        path_segment(action)
-    ))
-}
-
+/// The edit form: every field optional. A field that is absent, or equal to the
+/// value the form showed (`shown_*`), is left alone, so a form opened before someone
+/// else's change does not undo it; a field equal to the current value records
+/// nothing. An empty assignee or due date clears it; a blank note adds nothing.
 #[derive(Debug, Deserialize)]
-pub struct StatusForm {
-    status: String,
+pub struct EditForm {
     #[serde(default)]
-    note: String,
+    status: Option<String>,
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    due: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    shown_status: Option<String>,
+    #[serde(default)]
+    shown_assignee: Option<String>,
+    #[serde(default)]
+    shown_due: Option<String>,
+    /// `action` to come back to the action's page; else the property's page, with
+    /// the search (`back_q`) and filter (`back_status`) it had.
+    #[serde(default)]
+    back: Option<String>,
+    #[serde(default)]
+    back_q: Option<String>,
+    #[serde(default)]
+    back_status: Option<String>,
 }
 
-pub async fn post_status(
+/// `Some(None)` for an empty (trimmed) field, `Some(Some(text))` otherwise.
+fn optional_text(raw: Option<&str>) -> Option<Option<String>> {
+    raw.map(|r| Some(r.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
+/// Whether a field was edited: present, and not what the form showed.
+fn edited<T: PartialEq>(value: &Option<T>, shown: Option<T>) -> bool {
+    match (value, shown) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(v), Some(s)) => *v != s,
+    }
+}
+
+impl EditForm {
+    /// The changes the form asks for, checked: a bad status or date is a 422.
+    fn changes(&self) -> Result<Vec<Change>, AppError> {
+        let mut changes = Vec::new();
+        let status = self
+            .status
+            .as_deref()
+            .map(str::trim)
+            .map(|s| {
+                s.parse::<Status>()
+                    .map_err(|e| AppError::unprocessable(e.to_string()))
+            })
+            .transpose()?;
+        let shown_status = self
+            .shown_status
+            .as_deref()
+            .and_then(|s| s.trim().parse::<Status>().ok());
+        if edited(&status, shown_status)
+            && let Some(s) = status
+        {
+            changes.push(Change::Status(s));
+        }
+        let assignee = optional_text(self.assignee.as_deref());
+        if edited(&assignee, optional_text(self.shown_assignee.as_deref()))
+            && let Some(a) = assignee
+        {
+            changes.push(Change::Assignee(a));
+        }
+        let due = optional_text(self.due.as_deref());
+        if let Some(Some(d)) = &due
+            && d.parse::<jiff::civil::Date>().is_err()
+        {
+            return Err(AppError::unprocessable(format!(
+                "invalid due date {d:?}: expected YYYY-MM-DD"
+            )));
+        }
+        if edited(&due, optional_text(self.shown_due.as_deref()))
+            && let Some(d) = due
+        {
+            changes.push(Change::Due(d));
+        }
+        if let Some(Some(note)) = optional_text(self.note.as_deref()) {
+            changes.push(Change::Note(note));
+        }
+        Ok(changes)
+    }
+
+    /// Where to go after the change.
+    fn back(&self, prop: &Prop, action: &str) -> String {
+        let id = path_segment(action);
+        if self.back.as_deref() == Some("action") {
+            return format!("{}/compliance/actions/{id}", prop.base);
+        }
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = self
+            .back_q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
+            query.append_pair("q", q);
+        }
+        if let Some(s) = self
+            .back_status
+            .as_deref()
+            .and_then(|s| s.parse::<Status>().ok())
+        {
+            query.append_pair("status", s.as_str());
+        }
+        let query = query.finish();
+        let query = if query.is_empty() {
+            query
+        } else {
+            format!("?{query}")
+        };
+        format!("{}/compliance/{query}#action-{id}", prop.base)
+    }
+}
+
+/// `POST /compliance/actions/{id}`: records what the edit form changed.
+pub async fn post_edit(
     State(state): State<AppState>,
     prop: Prop,
     Caller(caller): Caller,
     Path(params): Path<Vec<(String, String)>>,
-    Form(form): Form<StatusForm>,
+    Form(form): Form<EditForm>,
 ) -> Result<Redirect, AppError> {
     let id = action_param(&params)?;
-    let status: Status = form
-        .status
-        .parse()
-        .map_err(|e: StatusError| AppError::unprocessable(e.to_string()))?;
-    let mut changes = vec![Change::Status(status)];
-    if !form.note.trim().is_empty() {
-        changes.push(Change::Note(form.note.trim().to_string()));
-    }
+    let changes = form.changes()?;
+    // Even with nothing to record, an unknown action is a 404.
     apply(
         &state,
         &prop,
@@ -217,64 +543,7 @@ pub async fn post_status(
         false,
     )
     .await?;
-    Ok(back(&prop, &id))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NoteForm {
-    note: String,
-}
-
-pub async fn post_note(
-    State(state): State<AppState>,
-    prop: Prop,
-    Caller(caller): Caller,
-    Path(params): Path<Vec<(String, String)>>,
-    Form(form): Form<NoteForm>,
-) -> Result<Redirect, AppError> {
-    let id = action_param(&params)?;
-    if form.note.trim().is_empty() {
-        return Err(AppError::unprocessable("a note cannot be empty"));
-    }
-    apply(
-        &state,
-        &prop,
-        id.clone(),
-        vec![Change::Note(form.note.trim().to_string())],
-        caller.name,
-        Unchanged::Skip,
-        false,
-    )
-    .await?;
-    Ok(back(&prop, &id))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AssigneeForm {
-    #[serde(default)]
-    assignee: String,
-}
-
-pub async fn post_assignee(
-    State(state): State<AppState>,
-    prop: Prop,
-    Caller(caller): Caller,
-    Path(params): Path<Vec<(String, String)>>,
-    Form(form): Form<AssigneeForm>,
-) -> Result<Redirect, AppError> {
-    let id = action_param(&params)?;
-    let assignee = Some(form.assignee.trim().to_string()).filter(|a| !a.is_empty());
-    apply(
-        &state,
-        &prop,
-        id.clone(),
-        vec![Change::Assignee(assignee)],
-        caller.name,
-        Unchanged::Skip,
-        false,
-    )
-    .await?;
-    Ok(back(&prop, &id))
+    Ok(Redirect::to(&form.back(&prop, &id)))
 }
 
 /// The `{id}` path parameter (the routes also carry `{slug}` under `/p/`).
@@ -288,23 +557,178 @@ pub fn action_param(params: &[(String, String)]) -> Result<String, AppError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn action_ids_are_encoded_as_one_path_segment() {
-        assert_eq!(super::path_segment("ACT-001"), "ACT-001");
-        assert_eq!(super::path_segment("ACT%41"), "ACT%2541");
-        assert_eq!(super::path_segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(path_segment("ACT-001"), "ACT-001");
+        assert_eq!(path_segment("ACT%41"), "ACT%2541");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
 
     #[test]
-    fn times_are_shown_to_the_minute_in_utc() {
+    fn times_are_shown_to_the_minute_in_the_portals_zone() {
+        let utc = TimeZone::UTC;
         assert_eq!(
-            super::display_time("2026-11-23T01:50:39.153565505Z"),
+            display_time("2026-11-23T01:50:39.153565505Z", &utc),
             "2026-11-23 01:50 UTC"
         );
         assert_eq!(
-            super::display_time("2026-11-23T03:50:39+02:00"),
+            display_time("2026-11-23T03:50:39+02:00", &utc),
             "2026-11-23 01:50 UTC"
         );
-        assert_eq!(super::display_time("last tuesday"), "last tuesday");
+        assert_eq!(display_time("last tuesday", &utc), "last tuesday");
+        let new_york = jiff::tz::db().get("America/New_York").unwrap();
+        assert_eq!(
+            display_time("2026-11-23T01:50:39Z", &new_york),
+            "2026-11-22 20:50 EST"
+        );
+        assert_eq!(
+            display_time("2026-07-01T12:00:00Z", &new_york),
+            "2026-07-01 08:00 EDT"
+        );
+    }
+
+    /// The form as the browser would post `fields`.
+    fn form(fields: &[(&str, &str)]) -> EditForm {
+        let object: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(object)).unwrap()
+    }
+
+    #[test]
+    fn only_fields_edited_since_the_form_was_shown_become_changes() {
+        let shown = [
+            ("shown_status", "open"),
+            ("shown_assignee", "Kim"),
+            ("shown_due", "2026-12-01"),
+        ];
+        let same = [
+            ("status", "open"),
+            ("assignee", " Kim "),
+            ("due", "2026-12-01"),
+            ("note", "  "),
+        ];
+        let all: Vec<_> = shown.iter().chain(&same).copied().collect();
+        assert_eq!(form(&all).changes().unwrap(), []);
+        let edited: Vec<_> = shown
+            .iter()
+            .copied()
+            .chain([
+                ("status", "done"),
+                ("assignee", "Kim"),
+                ("due", ""),
+                ("note", "fixed"),
+            ])
+            .collect();
+        assert_eq!(
+            form(&edited).changes().unwrap(),
+            [
+                Change::Status(Status::Done),
+                Change::Due(None),
+                Change::Note("fixed".into())
+            ]
+        );
+        assert_eq!(
+            form(&[("assignee", "Lee")]).changes().unwrap(),
+            [Change::Assignee(Some("Lee".into()))],
+            "without shown values, a present field is a change to check"
+        );
+        assert_eq!(
+            form(&[("due", "soon")]).unwrap_err_status(),
+            422,
+            "a bad date"
+        );
+        assert_eq!(form(&[("status", "finished")]).unwrap_err_status(), 422);
+    }
+
+    impl EditForm {
+        fn unwrap_err_status(&self) -> u16 {
+            self.changes().unwrap_err().status().as_u16()
+        }
+    }
+
+    #[test]
+    fn every_event_type_is_told_in_words() {
+        let entry = |what| Entry {
+            event_id: "e".into(),
+            actor: "Maria".into(),
+            at: "t".into(),
+            what,
+        };
+        let some = |s: &str| Some(s.to_string());
+        let cases = [
+            (
+                What::Status {
+                    from: Status::Open,
+                    to: Status::Done,
+                },
+                "Maria set status to Done (was Open)",
+            ),
+            (
+                What::Status {
+                    from: Status::InProgress,
+                    to: Status::InProgress,
+                },
+                "Maria set status to In progress (unchanged)",
+            ),
+            (
+                What::Assignee {
+                    from: None,
+                    to: some("Kim"),
+                },
+                "Maria assigned it to Kim",
+            ),
+            (
+                What::Assignee {
+                    from: some("Kim"),
+                    to: some("Lee"),
+                },
+                "Maria changed the assignee from Kim to Lee",
+            ),
+            (
+                What::Assignee {
+                    from: some("Lee"),
+                    to: None,
+                },
+                "Maria removed the assignee (Lee)",
+            ),
+            (
+                What::Due {
+                    from: some("2026-05-01"),
+                    to: some("2026-06-01"),
+                },
+                "Maria changed the due date from 2026-05-01 to 2026-06-01",
+            ),
+            (
+                What::Due {
+                    from: None,
+                    to: some("2026-06-01"),
+                },
+                "Maria set the due date to 2026-06-01",
+            ),
+            (
+                What::Due {
+                    from: some("2026-06-01"),
+                    to: None,
+                },
+                "Maria removed the due date (2026-06-01)",
+            ),
+            (
+                What::Note("called the vendor".into()),
+                "Maria added a note: called the vendor",
+            ),
+            (
+                What::Unknown {
+                    kind: "photo_added".into(),
+                },
+                "Maria recorded a photo_added event (not a kind this portal applies)",
+            ),
+        ];
+        for (what, words) in cases {
+            assert_eq!(describe(&entry(what)), words);
+        }
     }
 }

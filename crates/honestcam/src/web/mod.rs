@@ -10,6 +10,7 @@ pub mod auth;
 pub mod compliance;
 pub mod error;
 pub mod guard;
+pub mod home;
 pub mod study;
 
 use std::collections::HashMap;
@@ -21,8 +22,8 @@ use axum::Router;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::Redirect;
 use axum::routing::{get, post};
+use jiff::tz::TimeZone;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::property::Slug;
@@ -45,16 +46,19 @@ struct Inner {
     default_property: Option<Slug>,
     site: Site,
     auth: AuthMode,
+    time_zone: TimeZone,
 }
 
 impl AppState {
     /// State over `storage` for the portal at `site`, identifying requests by `auth`;
-    /// bare routes use `default_property`.
+    /// bare routes use `default_property`; pages show times (and decide what is
+    /// overdue) in `time_zone`. Stored times stay UTC.
     pub fn new(
         storage: Storage,
         default_property: Option<Slug>,
         site: Site,
         auth: AuthMode,
+        time_zone: TimeZone,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -63,8 +67,21 @@ impl AppState {
                 default_property,
                 site,
                 auth,
+                time_zone,
             }),
         }
+    }
+
+    /// The zone pages show times in.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.inner.time_zone
+    }
+
+    /// Today's date in the portal's zone.
+    pub fn today(&self) -> jiff::civil::Date {
+        jiff::Timestamp::now()
+            .to_zoned(self.inner.time_zone.clone())
+            .date()
     }
 
     /// How requests are identified.
@@ -131,7 +148,7 @@ impl FromRequestParts<AppState> for Prop {
                     base: String::new(),
                 }),
                 None => Err(AppError::not_found(
-                    "no default property: start with --property, or open /p/{slug}/compliance/",
+                    "no default property: the home page (/) lists every property; or start with --property",
                 )
                 .json(json)),
             },
@@ -143,13 +160,8 @@ fn property_pages() -> Router<AppState> {
     Router::new()
         .route("/compliance/", get(compliance::page))
         .route(
-            "/compliance/actions/{id}/status",
-            post(compliance::post_status),
-        )
-        .route("/compliance/actions/{id}/note", post(compliance::post_note))
-        .route(
-            "/compliance/actions/{id}/assignee",
-            post(compliance::post_assignee),
+            "/compliance/actions/{id}",
+            get(compliance::action_page).post(compliance::post_edit),
         )
         .route("/study/", get(study::page))
         .route("/study/name", post(study::post_name))
@@ -183,7 +195,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/compliance/") }))
+        .route("/", get(home::page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/assets/portal.css", get(stylesheet))
         .route("/login", get(auth::login::page).post(auth::login::sign_in))

@@ -134,7 +134,20 @@ async fn roles_are_enforced_on_every_route() {
     let api = format!("/api/p/{SLUG}");
     let status = Body::Form(vec![("status", "in_progress")]);
     let routes = vec![
+        route(Method::GET, "/", Body::None, "viewer"),
         route(Method::GET, "/compliance/", Body::None, "viewer"),
+        route(
+            Method::GET,
+            "/compliance/actions/ACT-001",
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
+            &format!("{p}/compliance/actions/ACT-001"),
+            Body::None,
+            "viewer",
+        ),
         route(
             Method::GET,
             &format!("{p}/compliance/"),
@@ -172,19 +185,19 @@ async fn roles_are_enforced_on_every_route() {
         ),
         route(
             Method::POST,
-            "/compliance/actions/ACT-001/status",
+            "/compliance/actions/ACT-001",
             status,
             "editor",
         ),
         route(
             Method::POST,
-            &format!("{p}/compliance/actions/ACT-001/note"),
-            Body::Form(vec![("note", "roles")]),
+            &format!("{p}/compliance/actions/ACT-001"),
+            Body::Form(vec![("note", "roles"), ("due", "2027-01-31")]),
             "editor",
         ),
         route(
             Method::POST,
-            "/compliance/actions/ACT-001/assignee",
+            "/compliance/actions/ACT-001",
             Body::Form(vec![("assignee", "kim")]),
             "editor",
         ),
@@ -389,7 +402,7 @@ async fn an_access_identity_is_the_actor_of_its_changes() {
         &[],
     );
     let page = app.url("/compliance/");
-    let note = app.url("/compliance/actions/ACT-004/note");
+    let note = app.url("/compliance/actions/ACT-004");
     let kim = access_token(&team, "portal-aud", "kim@example.org");
 
     let anonymous = client().get(&page).send().await.unwrap();
@@ -499,7 +512,7 @@ async fn page_as(app: &App, path: &str, cookie: &str) -> StatusCode {
 /// Posts a note to ACT-004 with the session cookie `cookie`; the status.
 async fn note_as(app: &App, cookie: &str, note: &str) -> StatusCode {
     client()
-        .post(app.url("/compliance/actions/ACT-004/note"))
+        .post(app.url("/compliance/actions/ACT-004"))
         .header("cookie", cookie)
         .form(&[("note", note)])
         .send()

@@ -122,7 +122,7 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
         .text()
         .await
         .unwrap();
-    assert_eq!(status, "done");
+    assert_eq!(status, "Done", "the status's label");
     let card_text = c
         .find(Locator::Css("#action-ACT-006"))
         .await
@@ -201,7 +201,7 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
 
     // A page on another origin whose form posts to the portal: refused, nothing changes.
     let before = crate::support::event_rows(&f);
-    let target = app.url("/compliance/actions/ACT-002/status");
+    let target = app.url("/compliance/actions/ACT-002");
     let evil = serve_html(format!(
         "<!doctype html><form method=post action='{target}'>\
          <input type=hidden name=status value=waived><button id=go>win a prize</button></form>"
@@ -267,7 +267,7 @@ async fn change_a_status_and_answer_a_quiz_question_in_chromium() {
     c.close().await.unwrap();
 }
 
-/// Types `note` into an action card's status form and submits it.
+/// Types `note` into an action card's edit form and submits it.
 async fn submit_status_form(card: &fantoccini::elements::Element, note: &str) {
     card.find(Locator::Css("input[name=note]"))
         .await

@@ -2,7 +2,9 @@
 //! files) through [`honestcam::storage::PropertyStore`], so the two cannot drift.
 
 use honestcam::domain::{Change, Event, Identity, Progress, Role, StudyUser, UserId};
-use honestcam::service::compliance::{load_events, record_change, save_events};
+use honestcam::service::compliance::{
+    Unchanged, load_events, record_change, record_changes, save_events,
+};
 use honestcam::service::study::{self, StudyError};
 use honestcam::storage::Backend;
 use serde_json::json;
@@ -101,6 +103,75 @@ fn a_change_to_an_unknown_action_is_refused_and_stores_nothing(f: Fixture, backe
     );
     let e = e.unwrap();
     assert_eq!(load_events(&storage, &f.slug()).unwrap().last(), Some(&e));
+}
+
+fn equal_edits_at_once_record_one_event_and_each_edit_is_one_unit(f: Fixture, backend: Backend) {
+    check_backend(&f, backend);
+    let storage = std::sync::Arc::new(f.storage());
+    let slug = f.slug();
+    let before = load_events(&storage, &slug).unwrap().len();
+    // The same edit submitted eight times at once: each compares with the action as
+    // it stands inside its unit of work, so only the first records anything.
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (storage, slug) = (storage.clone(), slug.clone());
+            std::thread::spawn(move || {
+                record_changes(
+                    &storage,
+                    &slug,
+                    "ACT-004",
+                    &[
+                        Change::Assignee(Some("Zed Quill".into())),
+                        Change::Due(Some("2031-02-03".into())),
+                    ],
+                    &format!("editor-{i}"),
+                    Unchanged::Skip,
+                )
+                .unwrap()
+                .len()
+            })
+        })
+        .collect();
+    let stored: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut counts = stored.clone();
+    counts.sort();
+    assert_eq!(counts, [0, 0, 0, 0, 0, 0, 0, 2], "{stored:?}");
+    let after = load_events(&storage, &slug).unwrap();
+    assert_eq!(after.len(), before + 2);
+    let (assignee, due) = (&after[before], &after[before + 1]);
+    assert_eq!(assignee.kind, "assignee_changed");
+    assert_eq!(due.kind, "due_changed");
+    assert_eq!(assignee.actor, due.actor, "both from one edit");
+
+    // A decision that fails stores nothing; one that returns nothing stores nothing.
+    let store = storage.write(&slug).unwrap();
+    let failed = store
+        .append_for_action("ACT-004", |prior| {
+            assert!(prior.iter().all(|e| e.action_id == "ACT-004"));
+            assert_eq!(prior.last(), Some(due), "the action's events so far");
+            Err::<Vec<Event>, _>("changed my mind")
+        })
+        .unwrap();
+    assert_eq!(failed, Err("changed my mind"));
+    let none = store
+        .append_for_action("ACT-004", |_| Ok::<_, ()>(Vec::new()))
+        .unwrap();
+    assert_eq!(none, Ok(Vec::new()));
+    drop(store);
+    assert_eq!(load_events(&storage, &slug).unwrap(), after);
+    let history = storage
+        .read(&slug)
+        .unwrap()
+        .action_events("ACT-004")
+        .unwrap();
+    assert_eq!(
+        history,
+        after
+            .iter()
+            .filter(|e| e.action_id == "ACT-004")
+            .cloned()
+            .collect::<Vec<_>>()
+    );
 }
 
 fn users_are_ordered_by_creation_then_id_and_renamed_in_place(f: Fixture, backend: Backend) {
@@ -360,6 +431,13 @@ macro_rules! backend_suite {
             #[test]
             fn a_change_to_an_unknown_action_is_refused_and_stores_nothing() {
                 super::a_change_to_an_unknown_action_is_refused_and_stores_nothing($fixture, $kind)
+            }
+
+            #[test]
+            fn equal_edits_at_once_record_one_event_and_each_edit_is_one_unit() {
+                super::equal_edits_at_once_record_one_event_and_each_edit_is_one_unit(
+                    $fixture, $kind,
+                )
             }
 
             #[test]

@@ -137,7 +137,7 @@ fn a_rollback_dry_run_changes_nothing_even_with_migrations_pending() {
 async fn an_update_that_changes_nothing_appends_nothing() {
     let f = migrated();
     let app = f.spawn_app(&[], &[]);
-    let status_url = app.url("/compliance/actions/ACT-001/status");
+    let status_url = app.url("/compliance/actions/ACT-001");
     let c = client();
     let page = c.get(app.url("/compliance/")).send().await.unwrap();
     let page = page.text().await.unwrap();
@@ -162,7 +162,7 @@ async fn an_update_that_changes_nothing_appends_nothing() {
     assert_eq!(r.status(), 303);
     assert_eq!(event_rows(&f), rows + 1, "only the note");
     let assign = |who: &'static str| {
-        c.post(app.url("/compliance/actions/ACT-001/assignee"))
+        c.post(app.url("/compliance/actions/ACT-001"))
             .form(&[("assignee", who)])
             .send()
     };
@@ -184,7 +184,7 @@ async fn notes_have_a_size_limit() {
     let rows = event_rows(&f);
     let long = "x".repeat(honestcam::domain::compliance::MAX_NOTE_CHARS + 1);
     let r = c
-        .post(app.url("/compliance/actions/ACT-001/note"))
+        .post(app.url("/compliance/actions/ACT-001"))
         .form(&[("note", long.as_str())])
         .send()
         .await
@@ -223,7 +223,7 @@ async fn action_ids_go_into_form_urls_encoded() {
     let page = c.get(app.url("/compliance/")).send().await.unwrap();
     let page = page.text().await.unwrap();
     // The form's action as the page gives it, posted as a browser would.
-    let marker = "/compliance/actions/ACT%2541/note";
+    let marker = "/compliance/actions/ACT%2541";
     assert!(page.contains(marker), "no encoded form action");
     let r = c
         .post(app.url(marker))

@@ -78,7 +78,7 @@ async fn a_foreign_host_name_is_refused() {
 async fn a_write_from_another_site_is_refused_and_changes_nothing() {
     let f = migrated();
     let app = f.spawn_app(&[], &[]);
-    let url = app.url("/compliance/actions/ACT-002/status");
+    let url = app.url("/compliance/actions/ACT-002");
     let before = event_rows(&f);
     let forged: [&[(&str, &str)]; 4] = [
         &[("origin", "http://evil.example")],

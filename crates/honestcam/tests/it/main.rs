@@ -9,6 +9,7 @@ mod edges;
 mod guard;
 mod migrate;
 mod overlap;
+mod pages;
 mod portal;
 mod replication;
 mod study;

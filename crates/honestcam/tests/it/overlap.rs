@@ -45,7 +45,7 @@ impl Load {
         let acked = Arc::new(Mutex::new(Vec::new()));
         let failed = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
-        let url = app.url(&format!("/p/{slug}/compliance/actions/ACT-001/note"));
+        let url = app.url(&format!("/p/{slug}/compliance/actions/ACT-001"));
         let deadline = Instant::now() + MAX_LOAD;
         let tasks = (0..CLIENTS)
             .map(|c| {
@@ -216,7 +216,7 @@ async fn rollback_then_migrate_under_a_write_load_loses_and_duplicates_nothing()
     // A write after the re-migration goes to the live database, visible now and
     // after a restart (not to the database moved to _rollback/).
     let r = client()
-        .post(app.url("/compliance/actions/ACT-002/note"))
+        .post(app.url("/compliance/actions/ACT-002"))
         .form(&[("note", "after the re-migration")])
         .send()
         .await

@@ -205,7 +205,7 @@ async fn until_replicated_past(tools: &Tools, url: &str, seen: Option<&str>, scr
 /// Posts a note to `slug`'s first action and checks it was acknowledged.
 async fn post_note(base: &str, slug: &str, note: &str) {
     let answer = client()
-        .post(format!("{base}/p/{slug}/compliance/actions/ACT-001/note"))
+        .post(format!("{base}/p/{slug}/compliance/actions/ACT-001"))
         .form(&[("note", note)])
         .send()
         .await

@@ -200,6 +200,7 @@ impl Fixture {
             .env_remove("HONESTCAM_AUTH")
             .env_remove("HONESTCAM_PROPERTY")
             .env_remove("HONESTCAM_PUBLIC_URL")
+            .env_remove("HONESTCAM_TIMEZONE")
             .stdout(std::process::Stdio::piped())
             .stderr(match log {
                 Some(path) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),

@@ -144,7 +144,24 @@ pub fn load_events_after(conn: &Connection, seq: i64) -> Result<Vec<(i64, Event)
         "SELECT seq, event_id, action_id, type, payload, actor, at, extra
          FROM compliance_events WHERE seq > ?1 ORDER BY seq",
     )?;
-    let mut rows = stmt.query([seq])?;
+    read_rows(stmt.query([seq])?)
+}
+
+/// The events about `action_id`, in the order they were appended (by the index on
+/// action and position, not a scan of the log).
+pub fn load_action_events(conn: &Connection, action_id: &str) -> Result<Vec<Event>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, event_id, action_id, type, payload, actor, at, extra
+         FROM compliance_events WHERE action_id = ?1 ORDER BY seq",
+    )?;
+    Ok(read_rows(stmt.query([action_id])?)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
+/// Rows of `seq, event_id, action_id, type, payload, actor, at, extra` as events.
+fn read_rows(mut rows: rusqlite::Rows<'_>) -> Result<Vec<(i64, Event)>, DbError> {
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let event_id: String = row.get(1)?;
@@ -255,6 +272,29 @@ mod tests {
         let after = db.read(|c| load_events_after(c, 2)).unwrap();
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].0, 3);
+        let mut other = event("d");
+        other.action_id = "ACT-002".into();
+        db.write(|c| insert_events(c, [&other], |_| {})).unwrap();
+        let ids = |action: &str| -> Vec<String> {
+            db.read(|c| load_action_events(c, action))
+                .unwrap()
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect()
+        };
+        assert_eq!(ids("ACT-001"), ["a", "b", "c"]);
+        assert_eq!(ids("ACT-002"), ["d"]);
+        assert!(ids("ACT-404").is_empty());
+        let plan: String = db
+            .read(|c| {
+                c.query_row(
+                    "EXPLAIN QUERY PLAN SELECT seq FROM compliance_events WHERE action_id = 'x' ORDER BY seq",
+                    [],
+                    |r| r.get(3),
+                )
+            })
+            .unwrap();
+        assert!(plan.contains("compliance_events_action"), "{plan}");
     }
 
     #[test]
