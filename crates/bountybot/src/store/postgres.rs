@@ -262,7 +262,17 @@ pub fn archive(
 ) -> Result<String, StoreError> {
     let mut c = connect(url)?;
     let mut tx = c.transaction()?;
-    let schema = format!("bountybot_archive_{}", now.strftime("%Y%m%d_%H%M%S"));
+    let base = format!("bountybot_archive_{}", now.strftime("%Y%m%d_%H%M%S"));
+    let mut schema = base.clone();
+    for n in 2.. {
+        let taken = tx
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])?
+            .is_some();
+        if !taken {
+            break;
+        }
+        schema = format!("{base}_{n}");
+    }
     tx.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
     for table in TABLES {
         let exists: bool = tx

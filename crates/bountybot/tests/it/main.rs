@@ -15,5 +15,6 @@ mod replies;
 mod senders;
 mod settings;
 mod storage;
+mod storage_postgres;
 mod support;
 mod telegram;

@@ -9,7 +9,7 @@ use bountybot::store::sqlite::{SqliteStore, export_conn};
 use crate::support::{Data, ids};
 
 /// Every file under `dir` with its bytes (lock files and archives left out).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -36,7 +36,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// A varied data set: groups with members and bookmarks, private chats, a deleted id,
 /// optional fields set and unset.
-fn seed(d: &Data) {
+pub fn seed(d: &Data) {
     let script = [
         (-100_200, 1, "/start"),
         (-100_200, 1, "/add First https://x.org/1 2026-12-01"),
@@ -56,11 +56,11 @@ fn seed(d: &Data) {
     }
 }
 
-fn run(d: &Data, args: &[&str]) -> std::process::Output {
+pub fn run(d: &Data, args: &[&str]) -> std::process::Output {
     d.cmd().args(args).output().unwrap()
 }
 
-fn plan(d: &Data, args: &[&str]) -> serde_json::Value {
+pub fn plan(d: &Data, args: &[&str]) -> serde_json::Value {
     let mut args = args.to_vec();
     args.push("--json");
     let out = run(d, &args);
@@ -74,7 +74,7 @@ fn plan(d: &Data, args: &[&str]) -> serde_json::Value {
 
 /// The database's content, with creation times zeroed so two data sets seeded a moment
 /// apart compare equal.
-fn db_export(d: &Data) -> Vec<bountybot::store::ChatData> {
+pub fn db_export(d: &Data) -> Vec<bountybot::store::ChatData> {
     let mut data =
         export_conn(&statekit::sqlite::open_read_only(&d.dir().join("bountybot.db")).unwrap())
             .unwrap();
