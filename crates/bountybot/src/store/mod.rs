@@ -161,6 +161,43 @@ impl BountyPatch {
     }
 }
 
+/// What keeps a leadership ([`BountyStore::try_lead`]) alive.
+pub trait LeaderHold: Send {
+    /// Whether it is still held (false once its connection is gone).
+    fn still_held(&mut self) -> bool;
+}
+
+/// The right to poll Telegram, for as long as this value lives and
+/// [`Leadership::still_held`] says so.
+pub struct Leadership(Option<Box<dyn LeaderHold>>);
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Leadership(held)"
+        } else {
+            "Leadership(sole)"
+        })
+    }
+}
+
+impl Leadership {
+    /// Nobody else could poll: nothing to hold.
+    pub fn sole() -> Leadership {
+        Leadership(None)
+    }
+
+    /// Held through `hold`.
+    pub fn held(hold: Box<dyn LeaderHold>) -> Leadership {
+        Leadership(Some(hold))
+    }
+
+    /// Whether this process may still poll.
+    pub fn still_held(&mut self) -> bool {
+        self.0.as_mut().is_none_or(|h| h.still_held())
+    }
+}
+
 /// A chat listed by [`BountyStore::reminder_chats`]: its settings, or why they could
 /// not be read.
 pub type ReminderChat = (ChatId, Result<ChatSettings, StoreError>);
@@ -488,6 +525,33 @@ pub trait BountyStore: Send + Sync {
     fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError>;
     /// The chat's digest records, by date.
     fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError>;
+    /// Notes that Telegram's `update` of `chat` arrived, before it is processed, so
+    /// that replicas sharing the store can keep a chat's updates in order
+    /// ([`BountyStore::await_turn`]). Nothing for a store used by one process.
+    fn update_received(&self, _chat: ChatId, _update: UpdateId) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Waits, at most `limit`, until every earlier update of `chat` that arrived at any
+    /// replica is done and no earlier update id is still missing; true when the order
+    /// holds, false when it gave up waiting (the update then goes ahead, and later ones
+    /// do not wait for the missing ids again). At once for a store used by one process.
+    fn await_turn(
+        &self,
+        _chat: ChatId,
+        _update: UpdateId,
+        _limit: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Marks `update` done (processed, whatever it changed).
+    fn update_done(&self, _chat: ChatId, _update: UpdateId) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Asks to be the one process polling Telegram: `None` while another holds it.
+    /// A store used by one process always says yes.
+    fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
+        Ok(Some(Leadership::sole()))
+    }
     /// Every chat whose daily digest is on, with its settings, ordered by chat id. A
     /// chat whose settings cannot be read comes with its error (it may have the digest
     /// on), so one damaged chat does not keep the others from their digests.

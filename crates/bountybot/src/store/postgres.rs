@@ -24,8 +24,8 @@ use statekit::migrate::Migrations;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, Portable, ReminderChat, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
-    digests_kept_from, renumber,
+    LeaderHold, Leadership, NewBounty, Portable, ReminderChat, SettingsPatch, Status, StoreError,
+    UpdateId, decide_claim, digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
@@ -51,7 +51,9 @@ pub const USE_LOCK: i32 = 2;
 const MOVED_MARKER: &str = "bountybot_moved";
 
 /// Every table of the schema, moved together when the data is archived.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 11] = [
+    "inbox",
+    "inbox_floor",
     "chats",
     "bounties",
     "members",
@@ -62,6 +64,15 @@ const TABLES: [&str; 9] = [
     "processed_updates",
     HISTORY,
 ];
+
+/// The second key of the lock held by the replica that polls Telegram.
+pub const LEADER_LOCK: i32 = 3;
+
+/// How far back (in update ids) a missing predecessor is looked for.
+const ORDER_WINDOW: i64 = 1000;
+
+/// Inbox rows older than this (seconds) are pruned.
+const INBOX_KEPT_SECS: i64 = 24 * 3600;
 
 /// Most connections the pool opens.
 pub const POOL_SIZE: u32 = 16;
@@ -205,6 +216,16 @@ fn moved_to(c: &mut postgres::Client) -> Result<Option<String>, StoreError> {
         &[],
     )?
     .map(|r| r.get(0)))
+}
+
+/// The polling leader's hold: the session lock lives as long as this connection.
+struct LeaderConnection(postgres::Client);
+
+impl LeaderHold for LeaderConnection {
+    fn still_held(&mut self) -> bool {
+        // The lock is the session's: while the session answers, it is ours.
+        self.0.simple_query("SELECT 1").is_ok()
+    }
 }
 
 /// `migrate-storage`'s hold on a database: the use lock taken exclusively, so no bot
@@ -1056,6 +1077,90 @@ impl BountyStore for PostgresStore {
 
     fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
         self.write(chat, |tx| claim_tx(tx, chat, date, now, None))
+    }
+
+    fn update_received(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+        let id = i64::from(update.0);
+        let now = jiff::Timestamp::now().as_second();
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        // Ordering data, not data a user wrote: no need to wait for the disk.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+        tx.execute(
+            "INSERT INTO inbox (update_id, chat_id, received_at) VALUES ($1, $2, $3)
+             ON CONFLICT (update_id) DO NOTHING",
+            &[&id, &chat.0, &now],
+        )?;
+        // The first update ever seen: nothing below it is waited for.
+        tx.execute(
+            "INSERT INTO inbox_floor (id, floor) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            &[&id],
+        )?;
+        if update.0 % PRUNE_EVERY == 0 {
+            tx.execute(
+                "DELETE FROM inbox WHERE received_at < $1",
+                &[&(now - INBOX_KEPT_SECS)],
+            )?;
+        }
+        tx.commit().map_err(|e| in_chat(chat)(e.into()))
+    }
+
+    fn await_turn(
+        &self,
+        chat: ChatId,
+        update: UpdateId,
+        limit: Duration,
+    ) -> Result<bool, StoreError> {
+        let id = i64::from(update.0);
+        let deadline = std::time::Instant::now() + limit;
+        let mut c = self.conn()?;
+        loop {
+            let row = c.query_one(
+                "WITH f AS (SELECT greatest(coalesce((SELECT floor FROM inbox_floor WHERE id = 1), $2), $2 - $3) AS lo)
+                 SELECT
+                   EXISTS (SELECT 1 FROM inbox WHERE chat_id = $1 AND update_id < $2
+                             AND update_id >= (SELECT lo FROM f) AND NOT done),
+                   (SELECT count(*) FROM inbox WHERE update_id >= (SELECT lo FROM f) AND update_id < $2),
+                   $2 - (SELECT lo FROM f)",
+                &[&chat.0, &id, &ORDER_WINDOW],
+            )?;
+            let (pending, received, expected): (bool, i64, i64) =
+                (row.get(0), row.get(1), row.get(2));
+            if !pending && received >= expected {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                // Give up on what never came: later updates do not wait for it again.
+                c.execute(
+                    "UPDATE inbox_floor SET floor = greatest(floor, $1) WHERE id = 1",
+                    &[&id],
+                )?;
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn update_done(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+        tx.execute(
+            "UPDATE inbox SET done = true WHERE update_id = $1",
+            &[&i64::from(update.0)],
+        )?;
+        tx.commit().map_err(|e| in_chat(chat)(e.into()))
+    }
+
+    fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
+        let mut conn = connect(&self.url)?;
+        let got: bool = conn
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&LOCK_CLASS, &LEADER_LOCK],
+            )?
+            .get(0);
+        Ok(got.then(|| Leadership::held(Box::new(LeaderConnection(conn)))))
     }
 
     fn reclaim_digest(

@@ -41,7 +41,7 @@ use crate::command::{Context, handle};
 use crate::domain::ChatId as Chat;
 use crate::reminder::PassOptions;
 use crate::reminder::schedule::Scheduler;
-use crate::store::{BountyStore, UpdateId};
+use crate::store::{BountyStore, Leadership, UpdateId};
 
 /// Environment variable making the bot abort (as a crash would) right after the named
 /// step of processing an update: `received`, `stored`, `sent`. For crash tests only.
@@ -187,7 +187,22 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
     tokio::pin!(stop);
     let mut offset: i32 = 0;
     let mut backoff = send::FIRST_BACKOFF;
+    let mut lead: Option<Leadership> = None;
     loop {
+        // Only one replica polls: the one holding the store's leadership.
+        let held = match lead.take() {
+            Some(l) => still_held(l).await,
+            None => None,
+        };
+        lead = match held {
+            Some(l) => Some(l),
+            None => {
+                tokio::select! {
+                    () = &mut stop => break,
+                    l = take_lead(&state) => Some(l),
+                }
+            }
+        };
         let request = bot
             .get_updates()
             .offset(offset)
@@ -228,6 +243,45 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How often a replica that does not poll asks whether it may.
+pub const LEAD_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits until this process may poll (at once when it is the only one).
+async fn take_lead(state: &Arc<BotState>) -> Leadership {
+    let mut told = false;
+    loop {
+        let store = Arc::clone(&state.store);
+        match tokio::task::spawn_blocking(move || store.try_lead()).await {
+            Ok(Ok(Some(l))) => {
+                if told {
+                    tracing::info!("this replica polls Telegram now");
+                }
+                return l;
+            }
+            Ok(Ok(None)) => {
+                if !told {
+                    tracing::info!("another replica polls Telegram; standing by to take over");
+                    told = true;
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("cannot ask to poll: {e}"),
+            Err(e) => tracing::warn!("cannot ask to poll: {e}"),
+        }
+        tokio::time::sleep(LEAD_RETRY).await;
+    }
+}
+
+/// The leadership if still held, checked without blocking the runtime.
+async fn still_held(mut lead: Leadership) -> Option<Leadership> {
+    match tokio::task::spawn_blocking(move || lead.still_held().then_some(lead)).await {
+        Ok(Some(l)) => Some(l),
+        Ok(None) | Err(_) => {
+            tracing::warn!("lost the right to poll (the database connection went away)");
+            None
+        }
+    }
 }
 
 /// Processes a batch: one task per chat, each chat's updates in order.
@@ -328,12 +382,44 @@ async fn on_webhook(
     }
 }
 
-/// Processes one update (see the module docs for the order of work).
+/// How long an update waits for an earlier update of its chat that another replica
+/// has in work (or that has not arrived yet) before it goes ahead anyway.
+pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Processes one update (see the module docs for the order of work), in its chat's
+/// order across replicas: noted as received, after the chat's earlier updates, then
+/// marked done.
 async fn process_update(state: &Arc<BotState>, update: Update) {
     let id = UpdateId(update.id.0);
     let UpdateKind::Message(msg) = update.kind else {
         return; // Edited messages, callbacks and the rest are not for this bot.
     };
+    let chat = Chat(msg.chat.id.0);
+    let store = Arc::clone(&state.store);
+    let ordered = tokio::task::spawn_blocking(move || {
+        store.update_received(chat, id)?;
+        store.await_turn(chat, id, ORDER_WAIT)
+    })
+    .await;
+    match ordered {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            tracing::warn!(update_id = %id, %chat, "an earlier update of the chat did not come in time; going ahead");
+        }
+        Ok(Err(e)) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {e}"),
+        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {e}"),
+    }
+    process_message(state, id, msg).await;
+    let store = Arc::clone(&state.store);
+    match tokio::task::spawn_blocking(move || store.update_done(chat, id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {e}"),
+        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {e}"),
+    }
+}
+
+/// Processes one message of a chat.
+async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::types::Message) {
     let chat = Chat(msg.chat.id.0);
     if let Some(to) = msg.migrate_to_chat_id() {
         return migrate(state, chat, Chat(to.0), id).await;

@@ -11,6 +11,7 @@ mod moves;
 mod postgres;
 mod remind_cli;
 mod reminders;
+mod replicas;
 mod replies;
 mod senders;
 mod settings;

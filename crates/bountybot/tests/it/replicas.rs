@@ -1,0 +1,261 @@
+//! Several `bountybot run` processes on one throwaway PostgreSQL database: webhook
+//! replicas behind a (simulated) load balancer apply each update once and each chat's
+//! updates in `update_id` order, through duplicates and a replica killed half-way;
+//! among polling replicas one polls, and another takes over when it dies.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bountybot::domain::ChatId;
+use bountybot::store::postgres::{DatabaseUrl, PostgresStore};
+use bountybot::store::{BountyStore, Portable};
+use tokio::sync::Semaphore;
+
+use crate::support::fake_bot_api::{FakeBotApi, message};
+use crate::support::postgres::fresh_database;
+use crate::support::{BIN, Data};
+
+const SECRET: &str = "replica-secret";
+
+/// A `bountybot run` process, killed when dropped.
+struct Replica {
+    child: Child,
+    _data: Data,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    fn start(api: &FakeBotApi, url: &str, extra: &[&str]) -> Replica {
+        let data = Data::new();
+        let child = Command::new(BIN)
+            .arg("run")
+            .args(extra)
+            .env("BOUNTYBOT_DATA_DIR", data.dir())
+            .env("BOUNTYBOT_DATABASE_URL", url)
+            .env("BOUNTYBOT_TOKEN", "123456:TEST")
+            .env("BOUNTYBOT_API_URL", &api.url)
+            .env("BOUNTYBOT_WEBHOOK_SECRET", SECRET)
+            .env("RUST_LOG", "error")
+            .env_remove("TELOXIDE_TOKEN")
+            .env_remove("BOUNTYBOT_STORAGE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Replica { child, _data: data }
+    }
+
+    /// `kill -9`.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_listening(port: u16) {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("replica on port {port} did not start");
+}
+
+/// A small deterministic random source (xorshift), so a failure can be replayed.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Each chat's bounty texts in id order.
+fn texts_by_chat(url: &str) -> BTreeMap<i64, Vec<String>> {
+    let store = PostgresStore::open(&DatabaseUrl::new(url.to_string())).unwrap();
+    store
+        .export()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.chat.0, c.bounties.into_iter().map(|b| b.text).collect()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_webhook_replicas_apply_each_update_once_and_in_order_through_a_kill() {
+    let Some(url) = tokio::task::block_in_place(fresh_database) else {
+        return;
+    };
+    const UPDATES: i64 = 5_000;
+    const CHATS: i64 = 50;
+    let api = FakeBotApi::start().await;
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut replicas: Vec<Replica> = ports
+        .iter()
+        .map(|p| {
+            let hook = format!("http://127.0.0.1:{p}/hook");
+            let listen = format!("127.0.0.1:{p}");
+            Replica::start(&api, &url, &["--webhook", &hook, "--listen", &listen])
+        })
+        .collect();
+    for p in &ports {
+        wait_listening(*p).await;
+    }
+    // Telegram, as the test plays it: updates in id order, several in flight, each to
+    // a replica the load balancer picks; a tenth delivered a second time later; an
+    // update whose replica fails is delivered again to another.
+    let alive: Arc<std::sync::Mutex<Vec<bool>>> = Arc::new(std::sync::Mutex::new(vec![true; 3]));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let in_flight = Arc::new(Semaphore::new(8));
+    let mut dice = Dice(0x9E37_79B9_7F4A_7C15);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut expected: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut deliveries: Vec<(i64, usize)> = Vec::new();
+    for id in 1..=UPDATES {
+        let chat = -1_000_000 - (dice.below(CHATS as usize) as i64);
+        expected.entry(chat).or_default().push(format!("u{id}"));
+        deliveries.push((id, dice.below(3)));
+        if dice.below(10) == 0 {
+            // The duplicate comes a little later, to any replica.
+            deliveries.push((id, dice.below(3)));
+        }
+    }
+    let chat_of: BTreeMap<i64, i64> = expected
+        .iter()
+        .flat_map(|(c, ts)| ts.iter().map(move |t| (t[1..].parse::<i64>().unwrap(), *c)))
+        .collect();
+    // Duplicates go out a few positions after the original.
+    let mut order: Vec<(i64, usize)> = Vec::with_capacity(deliveries.len());
+    let mut held: Vec<(usize, (i64, usize))> = Vec::new();
+    for (i, d) in deliveries.into_iter().enumerate() {
+        if order.iter().any(|(id, _)| *id == d.0) {
+            held.push((i + 20, d));
+        } else {
+            order.push(d);
+        }
+        while let Some(pos) = held.iter().position(|(at, _)| *at <= i) {
+            order.push(held.remove(pos).1);
+        }
+    }
+    order.extend(held.into_iter().map(|(_, d)| d));
+    let total = order.len();
+    for (n, (id, first_choice)) in order.into_iter().enumerate() {
+        if n == total / 2 {
+            // Half-way: kill -9 one replica; what it had in flight is delivered again.
+            alive.lock().unwrap()[1] = false;
+            replicas[1].kill();
+        }
+        let permit = Arc::clone(&in_flight).acquire_owned().await.unwrap();
+        let (client, alive, ports) = (client.clone(), Arc::clone(&alive), ports.clone());
+        let body = message(id, chat_of[&id], 7, &format!("/add u{id}"));
+        tasks.spawn(async move {
+            let _permit = permit;
+            let mut target = first_choice;
+            for attempt in 0..20 {
+                if !alive.lock().unwrap()[target] {
+                    target = (target + 1) % 3;
+                    continue;
+                }
+                let answer = client
+                    .post(format!("http://127.0.0.1:{}/hook", ports[target]))
+                    .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+                    .json(&body)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status().is_success() => return,
+                    _ => {
+                        target = (target + 1 + attempt % 2) % 3;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            panic!("update {id} was never accepted");
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    drop(replicas);
+    let got = tokio::task::block_in_place(|| texts_by_chat(&url));
+    assert_eq!(got.len(), expected.len());
+    for (chat, want) in &expected {
+        assert_eq!(
+            got.get(chat),
+            Some(want),
+            "chat {chat}: each update once, numbered in update_id order"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_polling_replica_dies_another_takes_over_and_applies_nothing_twice() {
+    let Some(url) = tokio::task::block_in_place(fresh_database) else {
+        return;
+    };
+    const GROUP: i64 = -4_200_100;
+    let api = FakeBotApi::start().await;
+    let mut first = Replica::start(&api, &url, &[]);
+    // The first replica polls before the second starts.
+    for _ in 0..400 {
+        if api.calls().iter().any(|c| c == "getupdates") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let second = Replica::start(&api, &url, &[]);
+    for id in 1..=40 {
+        api.push(message(id, GROUP, 7, &format!("/add u{id}")));
+    }
+    api.wait_for_sent(40).await;
+    first.kill();
+    // What the dead replica fetched is delivered again, as Telegram does with updates
+    // whose confirmation never came; the survivor takes over and goes on.
+    api.redeliver_all();
+    for id in 41..=80 {
+        api.push(message(id, GROUP, 7, &format!("/add u{id}")));
+    }
+    api.wait_until("the survivor's replies", |sent, _| {
+        sent.iter().any(|s| s.text.contains(": u80"))
+    })
+    .await;
+    drop(second);
+    let got = tokio::task::block_in_place(|| texts_by_chat(&url));
+    let want: Vec<String> = (1..=80).map(|i| format!("u{i}")).collect();
+    assert_eq!(got.get(&GROUP), Some(&want), "every update once, in order");
+    let listed = tokio::task::block_in_place(|| {
+        let store = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();
+        store.list(ChatId(GROUP)).unwrap().len()
+    });
+    assert_eq!(listed, 80);
+}
