@@ -1096,7 +1096,7 @@ impl BountyStore for PostgresStore {
             "INSERT INTO inbox_floor (id, floor) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             &[&id],
         )?;
-        if update.0 % PRUNE_EVERY == 0 {
+        if update.0.is_multiple_of(PRUNE_EVERY) {
             tx.execute(
                 "DELETE FROM inbox WHERE received_at < $1",
                 &[&(now - INBOX_KEPT_SECS)],
