@@ -70,7 +70,8 @@ fn free_port() -> u16 {
 }
 
 impl Server {
-    fn start() -> Option<Server> {
+    /// Starts a server of its own (benchmarks want `fsync` on; tests share one without).
+    pub fn start(fsync: bool) -> Option<Server> {
         let Some(bin) = bin_dir() else {
             if std::env::var_os(REQUIRE_ENV).is_some() {
                 panic!(
@@ -129,8 +130,9 @@ impl Server {
         for _ in 0..5 {
             let port = free_port();
             let options = format!(
-                "-p {port} -h 127.0.0.1 -k {} -c fsync=off -c max_connections=300 -c shared_buffers=32MB",
-                dir.display()
+                "-p {port} -h 127.0.0.1 -k {} -c fsync={} -c max_connections=300 -c shared_buffers=64MB",
+                dir.display(),
+                if fsync { "on" } else { "off" }
             );
             let status = as_server_user(&bin.join("pg_ctl"), root)
                 .arg("-D")
@@ -157,17 +159,24 @@ impl Server {
 
 /// The shared server, started on first use; `None` when skipped.
 pub fn server() -> Option<&'static Server> {
-    SERVER.get_or_init(Server::start).as_ref()
+    SERVER.get_or_init(|| Server::start(false)).as_ref()
 }
 
 /// A new, empty database on the shared server; `None` when PostgreSQL is skipped.
 pub fn fresh_database() -> Option<String> {
-    let server = server()?;
-    let name = format!("t{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
-    let mut admin =
-        postgres::Client::connect(&server.url("postgres"), postgres::NoTls).expect("connect");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create database");
-    Some(server.url(&name))
+    server()?.fresh_database()
+}
+
+impl Server {
+    /// A new, empty database on this server.
+    pub fn fresh_database(&self) -> Option<String> {
+        let server = self;
+        let name = format!("t{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
+        let mut admin =
+            postgres::Client::connect(&server.url("postgres"), postgres::NoTls).expect("connect");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        Some(server.url(&name))
+    }
 }
