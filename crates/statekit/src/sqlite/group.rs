@@ -38,10 +38,11 @@
 //!   `COMMIT`, so it fails the whole batch: keep constraints immediate (SQLite's
 //!   default) on tables written through group commit.
 //! - A unit must not end the transaction it runs in (`COMMIT`, `ROLLBACK`, or
-//!   `RELEASE` of a savepoint it did not open). If one does, the writer notices, and
-//!   that unit and the ones before it in the batch get
-//!   [`WriteError::TransactionEnded`] (their outcome is unknown); the units after it
-//!   run in a fresh transaction.
+//!   `RELEASE` of a savepoint it did not open). When the transaction has ended after a
+//!   unit (that, or SQLite rolling it back after an I/O error or a full disk), the
+//!   units of the batch so far that succeeded get [`WriteError::TransactionEnded`]
+//!   (their outcome is unknown), those that failed their own error, and the units
+//!   after it run in a fresh transaction.
 //! - A unit must not submit work to its own writer: it would wait for itself.
 //!
 //! Dropping the [`GroupWriter`] stops taking work, finishes every queued unit, closes
@@ -161,9 +162,12 @@ pub enum WriteError<E> {
         /// What SQLite said (shared by every caller of the batch).
         source: Arc<rusqlite::Error>,
     },
-    /// A unit of the batch (this one or one before it) ended the batch's transaction
-    /// itself, so whether this unit's changes were committed is unknown.
-    #[error("a unit of work ended the write transaction on {path}; the outcome is unknown")]
+    /// The batch's transaction ended inside a unit of the batch (this one or one
+    /// before it): the unit ended it, or SQLite rolled it back after an error such as
+    /// a full disk. Whether this unit's changes were committed is unknown.
+    #[error(
+        "the write transaction on {path} ended inside a unit of work; whether this unit was committed is unknown"
+    )]
     TransactionEnded {
         /// The database file.
         path: PathBuf,
@@ -220,8 +224,8 @@ pub struct GroupWriter {
 }
 
 impl GroupWriter {
-    /// Opens (creating if needed) the database at `path` with
-    /// [`open_connection`](super::open_connection) and starts its writer.
+    /// Opens (creating if needed) the database at `path` with [`open_connection`] and
+    /// starts its writer.
     pub fn open(
         path: &Path,
         opts: &OpenOptions,
@@ -232,8 +236,7 @@ impl GroupWriter {
     }
 
     /// Starts a writer on `conn`, which it owns from now on. Open it with
-    /// [`open_connection`](super::open_connection) (WAL, `synchronous=FULL`) and apply
-    /// migrations before.
+    /// [`open_connection`] (WAL, `synchronous=FULL`) and apply migrations before.
     pub fn start(conn: Connection, group: GroupOptions) -> Result<GroupWriter, StartError> {
         let path = PathBuf::from(conn.path().unwrap_or(""));
         let (queue, incoming) = sync_channel(group.queue.max(1));
@@ -278,7 +281,7 @@ impl GroupWriter {
 
     /// Queues `unit` (blocking while the queue is full) and returns at once; the
     /// answer comes from [`Pending::wait`]. Units submitted from one thread run in the
-    /// order submitted.
+    /// order submitted. Dropping the [`Pending`] does not cancel the unit.
     pub fn submit<T, E, F>(&self, unit: F) -> Pending<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
@@ -382,9 +385,6 @@ trait Job: Send {
     /// Answers the caller: a unit that failed gets its own error, one that succeeded
     /// gets its value if the batch committed and the batch's error otherwise.
     fn answer(self: Box<Self>, end: &BatchEnd, path: &Path);
-    /// Answers the caller with the batch's error whatever the unit's outcome (for a
-    /// unit that ended the transaction itself).
-    fn fail(self: Box<Self>, end: &BatchEnd, path: &Path);
 }
 
 struct Unit<T, E, F> {
@@ -430,13 +430,6 @@ where
         };
         // The caller may have stopped waiting (dropped its `Pending`); nobody to tell.
         let _ = self.reply.send(answer);
-    }
-
-    fn fail(self: Box<Self>, end: &BatchEnd, path: &Path) {
-        let error = end.error(path).unwrap_or(WriteError::TransactionEnded {
-            path: path.to_path_buf(),
-        });
-        let _ = self.reply.send(Err(error));
     }
 }
 
@@ -525,9 +518,9 @@ impl Batcher {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
                 let end = BatchEnd::TransactionEnded;
-                job.fail(&end, &self.path);
+                job.answer(&end, &self.path);
                 for job in ran {
-                    job.fail(&end, &self.path);
+                    job.answer(&end, &self.path);
                 }
                 return;
             }
