@@ -8,7 +8,8 @@
 //! - [`lock`]: cross-process directory locks (exclusive, and reader-writer) and an
 //!   in-process keyed async mutex;
 //! - [`sqlite`]: connections opened in WAL mode with foreign keys on, one writer and a
-//!   reader pool per file, shared through a cache;
+//!   reader pool per file, shared through a cache; [`sqlite::group`]: group commit,
+//!   one writer thread committing many callers' units of work with one fsync;
 //! - [`migrate`]: numbered SQL migrations embedded at build time, one transaction each,
 //!   with checksums;
 //! - [`staged`]: building a whole database under a staging name and putting it in

@@ -11,8 +11,14 @@
 //! wait for an open write transaction. [`DatabaseCache`] hands out one [`Database`]
 //! per file, so every part of a program shares the same writer.
 //!
+//! [`group::GroupWriter`] is a second way to write: a writer thread that commits the
+//! units of work of many callers in one transaction (group commit), so concurrent
+//! durable writes are not capped by the disk's fsync rate.
+//!
 //! The application never checkpoints or vacuums in place, which keeps the files safe to
 //! replicate with WAL-shipping tools.
+
+pub mod group;
 
 use std::collections::HashMap;
 use std::fs;
