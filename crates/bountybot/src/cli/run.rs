@@ -22,6 +22,12 @@ pub struct Args {
     /// Webhook mode: the local address to listen on.
     #[arg(long, requires = "webhook")]
     listen: Option<std::net::SocketAddr>,
+    /// Webhook mode: how many connections Telegram may open at once (1 to 100). Keep 1
+    /// with JSON or SQLite storage, where one connection keeps each chat's updates in
+    /// order; with PostgreSQL replicas order is kept across connections, so raise it
+    /// to spread updates over the replicas.
+    #[arg(long, requires = "webhook", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=100))]
+    max_connections: u8,
     /// Webhook mode (required there): secret Telegram sends in
     /// X-Telegram-Bot-Api-Secret-Token; requests without it are refused (401).
     #[arg(long, env = "BOUNTYBOT_WEBHOOK_SECRET", hide_env_values = true)]
@@ -63,6 +69,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
             .webhook
             .zip(args.listen)
             .map(|(url, addr)| (url, addr, args.secret_token.map(WebhookSecret::new))),
+        max_connections: args.max_connections,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

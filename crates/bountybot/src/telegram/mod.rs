@@ -112,6 +112,8 @@ pub struct RunOptions {
     pub api_url: Option<url::Url>,
     /// Webhook mode: the public URL Telegram posts to, the local address, the secret.
     pub webhook: Option<(url::Url, SocketAddr, Option<WebhookSecret>)>,
+    /// Webhook mode: connections Telegram may open at once.
+    pub max_connections: u8,
 }
 
 struct BotState {
@@ -164,7 +166,15 @@ pub async fn run(
     .context("starting the reminder thread")?;
     let served = match opts.webhook {
         Some((url, listen, secret)) => {
-            serve_webhook(&bot, Arc::clone(&state), url, listen, secret).await
+            serve_webhook(
+                &bot,
+                Arc::clone(&state),
+                url,
+                listen,
+                secret,
+                opts.max_connections,
+            )
+            .await
         }
         None => poll(&bot, Arc::clone(&state)).await,
     };
@@ -318,12 +328,14 @@ async fn serve_webhook(
     url: url::Url,
     listen: SocketAddr,
     secret: Option<WebhookSecret>,
+    max_connections: u8,
 ) -> anyhow::Result<()> {
-    // One connection: Telegram then posts updates one after another, in order.
+    // One connection (the default): Telegram then posts updates one after another, in
+    // order. More: the store keeps each chat's order (PostgreSQL replicas).
     let mut set = bot
         .set_webhook(url.clone())
         .allowed_updates([AllowedUpdate::Message])
-        .max_connections(1);
+        .max_connections(max_connections);
     if let Some(s) = &secret {
         set = set.secret_token(s.0.clone());
     }
@@ -565,6 +577,7 @@ mod tests {
                 "127.0.0.1:8443".parse().unwrap(),
                 Some(WebhookSecret::new("hook-secret".into())),
             )),
+            max_connections: 1,
         };
         let shown = format!("{opts:?}");
         assert!(

@@ -122,7 +122,18 @@ async fn three_webhook_replicas_apply_each_update_once_and_in_order_through_a_ki
         .map(|p| {
             let hook = format!("http://127.0.0.1:{p}/hook");
             let listen = format!("127.0.0.1:{p}");
-            Replica::start(&api, &url, &["--webhook", &hook, "--listen", &listen])
+            Replica::start(
+                &api,
+                &url,
+                &[
+                    "--webhook",
+                    &hook,
+                    "--listen",
+                    &listen,
+                    "--max-connections",
+                    "40",
+                ],
+            )
         })
         .collect();
     for p in &ports {
@@ -215,6 +226,44 @@ async fn three_webhook_replicas_apply_each_update_once_and_in_order_through_a_ki
             Some(want),
             "chat {chat}: each update once, numbered in update_id order"
         );
+    }
+}
+
+#[test]
+fn max_connections_is_for_webhook_mode_and_between_1_and_100() {
+    for (args, ok) in [
+        (vec!["--max-connections", "5"], false),
+        (
+            vec![
+                "--webhook",
+                "https://x.org/h",
+                "--listen",
+                "127.0.0.1:1",
+                "--max-connections",
+                "0",
+            ],
+            false,
+        ),
+        (
+            vec![
+                "--webhook",
+                "https://x.org/h",
+                "--listen",
+                "127.0.0.1:1",
+                "--max-connections",
+                "101",
+            ],
+            false,
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .arg("run")
+            .args(&args)
+            .env("BOUNTYBOT_TOKEN", "123456:TEST")
+            .env("BOUNTYBOT_WEBHOOK_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(if ok { 0 } else { 2 }), "{args:?}");
     }
 }
 
