@@ -243,19 +243,37 @@ impl std::fmt::Debug for ExclusiveUse {
 /// Takes `url`'s use lock exclusively, or says it is busy (a bot runs on it).
 pub fn lock_exclusive(url: &DatabaseUrl) -> Result<ExclusiveUse, StoreError> {
     let mut conn = connect(url)?;
-    let got: bool = conn
-        .query_one(
-            "SELECT pg_try_advisory_lock($1, $2)",
-            &[&LOCK_CLASS, &USE_LOCK],
-        )?
-        .get(0);
-    if got {
-        Ok(ExclusiveUse { _conn: conn })
-    } else {
-        Err(StoreError::PostgresBusy {
-            url: url.redacted(),
-        })
+    take_use_lock(&mut conn, url, "pg_advisory_lock")?;
+    Ok(ExclusiveUse { _conn: conn })
+}
+
+/// How long taking the use lock waits for a process that holds it the other way (one
+/// that is just exiting lets go a moment after it is gone).
+const USE_LOCK_WAIT: &str = "5s";
+
+/// Takes the use lock with `function` (shared or exclusive), waiting at most
+/// [`USE_LOCK_WAIT`]; busy when it is not free by then.
+fn take_use_lock(
+    conn: &mut postgres::Client,
+    url: &DatabaseUrl,
+    function: &str,
+) -> Result<(), StoreError> {
+    conn.batch_execute(&format!("SET lock_timeout = '{USE_LOCK_WAIT}'"))?;
+    let taken = conn.execute(
+        &format!("SELECT {function}($1, $2)"),
+        &[&LOCK_CLASS, &USE_LOCK],
+    );
+    match taken {
+        Ok(_) => {}
+        Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            return Err(StoreError::PostgresBusy {
+                url: url.redacted(),
+            });
+        }
+        Err(e) => return Err(e.into()),
     }
+    conn.batch_execute("SET lock_timeout = 0")?;
+    Ok(())
 }
 
 /// Whether the database holds any chat (false for an empty or archived one).
@@ -332,15 +350,7 @@ impl PostgresStore {
     /// the store lives (so `migrate-storage` cannot run meanwhile).
     pub fn open(url: &DatabaseUrl) -> Result<PostgresStore, StoreError> {
         let mut in_use = connect(url)?;
-        let shared = in_use.query_one(
-            "SELECT pg_try_advisory_lock_shared($1, $2)",
-            &[&LOCK_CLASS, &USE_LOCK],
-        )?;
-        if !shared.get::<_, bool>(0) {
-            return Err(StoreError::PostgresBusy {
-                url: url.redacted(),
-            });
-        }
+        take_use_lock(&mut in_use, url, "pg_advisory_lock_shared")?;
         if let Some(moved) = moved_to(&mut in_use)? {
             return Err(StoreError::PostgresMoved {
                 url: url.redacted(),

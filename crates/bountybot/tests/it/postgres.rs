@@ -51,17 +51,17 @@ fn a_schema_from_a_newer_or_different_bountybot_is_refused() {
     PostgresStore::open(&url).unwrap();
     let mut c = postgres::Client::connect(url.expose(), postgres::NoTls).unwrap();
     c.execute(
-        "INSERT INTO bountybot_migrations VALUES (2, '0002_future.sql', 'x', 0)",
+        "INSERT INTO bountybot_migrations VALUES (99, '0099_future.sql', 'x', 0)",
         &[],
     )
     .unwrap();
     let e = PostgresStore::open(&url).unwrap_err();
     assert!(
-        matches!(&e, StoreError::PostgresSchema(m) if m.contains("migration 2 (0002_future.sql)") && m.contains("newer")),
+        matches!(&e, StoreError::PostgresSchema(m) if m.contains("migration 99 (0099_future.sql)") && m.contains("newer")),
         "{e}"
     );
     c.batch_execute(
-        "DELETE FROM bountybot_migrations WHERE version = 2;
+        "DELETE FROM bountybot_migrations WHERE version = 99;
          UPDATE bountybot_migrations SET checksum = 'edited' WHERE version = 1",
     )
     .unwrap();

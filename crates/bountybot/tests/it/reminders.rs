@@ -525,14 +525,27 @@ fn a_wait_longer_than_a_claim_may_last_leaves_every_digest_for_a_later_pass() {
         for i in 1..=3 {
             chat_with_digest(store.as_ref(), ChatId(-100_080 - i), "UTC", "09:00");
         }
-        // Telegram asks for ten minutes: no digest of this pass waits that long (its
-        // claim would go stale meanwhile); each is left for a pass after it.
+        // Telegram asks for ten minutes: the digest it refused is not retried in this
+        // pass (its claim would go stale meanwhile), and the chats after it are not
+        // even claimed; all are left for a pass after it. One chat at a time, so the
+        // refusal comes before the other chats start.
         let sender = Recorder::failing(vec![Failure::RetryAfter(Duration::from_secs(600))]);
-        let report = pass(store.as_ref(), ts("2026-11-24T09:00:00Z"), &sender);
+        let one_at_a_time = PassOptions {
+            workers: 1,
+            ..fast()
+        };
+        let report = remind_pass(
+            store.as_ref(),
+            ts("2026-11-24T09:00:00Z"),
+            &sender,
+            &one_at_a_time,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         assert_eq!(
-            (report.failed.len(), report.sent.len()),
-            (3, 0),
-            "{backend}"
+            (report.failed.len(), report.stopped, report.sent.len()),
+            (1, 2, 0),
+            "{backend}: {report:?}"
         );
         assert_eq!(sender.attempts.lock().unwrap().len(), 1, "{backend}");
         let later = pass(store.as_ref(), ts("2026-11-24T09:11:00Z"), &sender);

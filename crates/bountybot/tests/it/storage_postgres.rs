@@ -293,3 +293,51 @@ fn a_dry_run_changes_nothing_on_either_side() {
     assert_eq!(snapshot(&d.dir()), before);
     assert!(pg_export(&url).is_empty());
 }
+
+#[test]
+fn diverged_json_and_postgres_are_refused_unless_a_side_is_preferred() {
+    let Some(url) = fresh_database() else { return };
+    let d = Data::new();
+    seed(&d);
+    moved(
+        &d,
+        &url,
+        &["migrate-storage", "--to", "postgres", "--execute"],
+    );
+    // A bot left on JSON meanwhile: the data dir holds new JSON data, PostgreSQL the
+    // old chats; each lacks what the other has.
+    d.send(-100_300, 1, "/add Written to JSON after the move");
+    let out = with_db(
+        &d,
+        &url,
+        &["migrate-storage", "--to", "postgres", "--execute"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("both backends hold data the other lacks")
+            && stderr(&out).contains("chat -100300: only in the JSON files"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(d.dir().join("-100300").exists(), "nothing changed");
+    assert_eq!(pg_export(&url).len(), 4, "nothing changed");
+    let p = moved(
+        &d,
+        &url,
+        &[
+            "migrate-storage",
+            "--to",
+            "postgres",
+            "--prefer",
+            "json",
+            "--execute",
+        ],
+    );
+    assert_eq!(p["changes"], true);
+    let now: Vec<i64> = pg_export(&url).iter().map(|c| c.chat.0).collect();
+    assert_eq!(
+        now,
+        vec![-100_300],
+        "the JSON side kept; the old tables archived"
+    );
+}
