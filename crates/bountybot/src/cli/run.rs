@@ -1,6 +1,7 @@
 //! `bountybot run`.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use bountybot::telegram::{self, BotToken, RunOptions, WebhookSecret};
@@ -75,5 +76,9 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(telegram::run(opts, store, &g.data_dir))
+    let result = runtime.block_on(telegram::run(opts, Arc::clone(&store), &g.data_dir));
+    // The last reference to the store goes here, off the runtime: a PostgreSQL client
+    // closes by blocking, which the runtime's own threads must not do.
+    drop(store);
+    result
 }

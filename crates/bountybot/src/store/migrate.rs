@@ -283,9 +283,15 @@ pub fn stats(place: &Place) -> Result<Vec<(Backend, Counts)>, MigrateError> {
         ));
     }
     if let Some(url) = &place.database {
-        let data = PostgresStore::open(url)?.export()?;
-        if !data.is_empty() {
-            out.push((Backend::Postgres, counts(&data)));
+        match PostgresStore::open(url) {
+            // Its data was moved to another backend: nothing there to count.
+            Err(StoreError::PostgresMoved { .. }) => {}
+            store => {
+                let data = store?.export()?;
+                if !data.is_empty() {
+                    out.push((Backend::Postgres, counts(&data)));
+                }
+            }
         }
     }
     Ok(out)

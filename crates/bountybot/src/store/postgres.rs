@@ -103,32 +103,42 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with its password (if any) replaced by `***`; also for a URL that
-    /// does not parse, and for a `key=value` connection string.
+    /// What to show of the URL: rebuilt from what it says (user, hosts, ports,
+    /// database), never echoed, so no spelling of a password can leak; `***` marks
+    /// that it has one.
     pub fn redacted(&self) -> String {
-        let s = &self.0;
-        if let Some(scheme_end) = s.find("://") {
-            let rest = &s[scheme_end + 3..];
-            // The userinfo ends at the last '@' before the path.
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            if let Some(at) = rest[..authority_end].rfind('@')
-                && let Some(colon) = rest[..at].find(':')
-            {
-                let head = scheme_end + 3 + colon + 1;
-                return format!("{}***{}", &s[..head], &s[scheme_end + 3 + at..]);
-            }
-            return s.clone();
-        }
-        s.split_whitespace()
-            .map(|kv| {
-                if kv.to_ascii_lowercase().starts_with("password=") {
-                    "password=***"
-                } else {
-                    kv
+        let Ok(config) = self.0.parse::<postgres::Config>() else {
+            return "(a database URL that does not parse)".to_string();
+        };
+        let user = config.get_user().unwrap_or("");
+        let password = if config.get_password().is_some() {
+            ":***"
+        } else {
+            ""
+        };
+        let at = if user.is_empty() && password.is_empty() {
+            ""
+        } else {
+            "@"
+        };
+        let ports = config.get_ports();
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let host = match h {
+                    postgres::config::Host::Tcp(name) => name.clone(),
+                    postgres::config::Host::Unix(path) => path.display().to_string(),
+                };
+                match ports.get(i).or(ports.first()) {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
                 }
             })
-            .collect::<Vec<_>>()
-            .join(" ")
+            .collect();
+        let db = config.get_dbname().unwrap_or("");
+        format!("postgres://{user}{password}{at}{}/{db}", hosts.join(","))
     }
 }
 
@@ -176,13 +186,34 @@ fn in_chat(chat: ChatId) -> impl Fn(StoreError) -> StoreError {
     }
 }
 
+/// The connection settings of `url`, with TCP keepalives so that a connection to a
+/// machine that died is noticed within about half a minute, not hours.
 fn config_of(url: &DatabaseUrl) -> Result<postgres::Config, StoreError> {
-    url.expose()
-        .parse()
-        .map_err(|source| StoreError::PostgresUrl {
-            url: url.redacted(),
-            source,
-        })
+    let mut config: postgres::Config =
+        url.expose()
+            .parse()
+            .map_err(|source| StoreError::PostgresUrl {
+                url: url.redacted(),
+                source,
+            })?;
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(30));
+    Ok(config)
+}
+
+/// Makes the server drop this session within about half a minute of its client's
+/// machine going silent, so the session's locks (the polling leader's, a bot's use
+/// lock) do not outlive it by hours.
+fn server_keepalives(conn: &mut postgres::Client) -> Result<(), StoreError> {
+    conn.batch_execute(
+        "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;
+         SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000",
+    )?;
+    Ok(())
 }
 
 /// One connection outside the pool.
@@ -243,6 +274,7 @@ impl std::fmt::Debug for ExclusiveUse {
 /// Takes `url`'s use lock exclusively, or says it is busy (a bot runs on it).
 pub fn lock_exclusive(url: &DatabaseUrl) -> Result<ExclusiveUse, StoreError> {
     let mut conn = connect(url)?;
+    server_keepalives(&mut conn)?;
     take_use_lock(&mut conn, url, "pg_advisory_lock")?;
     Ok(ExclusiveUse { _conn: conn })
 }
@@ -350,6 +382,7 @@ impl PostgresStore {
     /// the store lives (so `migrate-storage` cannot run meanwhile).
     pub fn open(url: &DatabaseUrl) -> Result<PostgresStore, StoreError> {
         let mut in_use = connect(url)?;
+        server_keepalives(&mut in_use)?;
         take_use_lock(&mut in_use, url, "pg_advisory_lock_shared")?;
         if let Some(moved) = moved_to(&mut in_use)? {
             return Err(StoreError::PostgresMoved {
@@ -478,7 +511,13 @@ impl PostgresStore {
         let mut c = self.conn()?;
         let run = || -> Result<Result<R, UpdateId>, StoreError> {
             let mut tx = c.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&chat.0])?;
+            // Every write also holds the use lock shared: a move of the data
+            // (migrate-storage, holding it exclusively) and a write never overlap,
+            // even if this process lost its session lock (a server restart).
+            tx.execute(
+                "SELECT pg_advisory_xact_lock_shared($2, $3), pg_advisory_xact_lock($1)",
+                &[&chat.0, &LOCK_CLASS, &USE_LOCK],
+            )?;
             if let Some(u) = update {
                 let seen = tx
                     .query_opt(
@@ -1101,14 +1140,19 @@ impl BountyStore for PostgresStore {
              ON CONFLICT (update_id) DO NOTHING",
             &[&id, &chat.0, &now],
         )?;
-        // The first update ever seen: nothing below it is waited for.
+        // The first update ever seen, or ids that started again lower (Telegram picks
+        // a new start after a week without updates): nothing below it is waited for.
         tx.execute(
-            "INSERT INTO inbox_floor (id, floor) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-            &[&id],
+            "INSERT INTO inbox_floor (id, floor) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET floor = $1 WHERE inbox_floor.floor > $1 + $2",
+            &[&id, &ORDER_WINDOW],
         )?;
         if update.0.is_multiple_of(PRUNE_EVERY) {
+            // Pruned ids are not waited for either.
             tx.execute(
-                "DELETE FROM inbox WHERE received_at < $1",
+                "WITH gone AS (DELETE FROM inbox WHERE received_at < $1 RETURNING update_id)
+                 UPDATE inbox_floor SET floor = greatest(floor, (SELECT max(update_id) + 1 FROM gone))
+                 WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)",
                 &[&(now - INBOX_KEPT_SECS)],
             )?;
         }
@@ -1123,31 +1167,39 @@ impl BountyStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let id = i64::from(update.0);
         let deadline = std::time::Instant::now() + limit;
-        let mut c = self.conn()?;
+        let mut pause = Duration::from_millis(2);
         loop {
-            let row = c.query_one(
+            // A connection per look: a waiting update holds none of the pool's.
+            let row = self.conn()?.query_one(
                 "WITH f AS (SELECT greatest(coalesce((SELECT floor FROM inbox_floor WHERE id = 1), $2), $2 - $3) AS lo)
                  SELECT
                    EXISTS (SELECT 1 FROM inbox WHERE chat_id = $1 AND update_id < $2
-                             AND update_id >= (SELECT lo FROM f) AND NOT done),
+                             AND update_id >= $2 - $3 AND NOT done),
                    (SELECT count(*) FROM inbox WHERE update_id >= (SELECT lo FROM f) AND update_id < $2),
                    $2 - (SELECT lo FROM f)",
                 &[&chat.0, &id, &ORDER_WINDOW],
             )?;
+            // An earlier update of the chat in work anywhere, within the window; and
+            // earlier ids (above the floor) that have not arrived at all.
             let (pending, received, expected): (bool, i64, i64) =
                 (row.get(0), row.get(1), row.get(2));
             if !pending && received >= expected {
                 return Ok(true);
             }
             if std::time::Instant::now() >= deadline {
-                // Give up on what never came: later updates do not wait for it again.
-                c.execute(
-                    "UPDATE inbox_floor SET floor = greatest(floor, $1) WHERE id = 1",
-                    &[&id],
-                )?;
+                // Give up on ids that never came: later updates do not wait for them
+                // again. (A pending update of the chat is not skipped for others: it
+                // is done or redelivered soon, and each waits for it on its own.)
+                if received < expected {
+                    self.conn()?.execute(
+                        "UPDATE inbox_floor SET floor = greatest(floor, $1) WHERE id = 1",
+                        &[&id],
+                    )?;
+                }
                 return Ok(false);
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
@@ -1164,6 +1216,7 @@ impl BountyStore for PostgresStore {
 
     fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
         let mut conn = connect(&self.url)?;
+        server_keepalives(&mut conn)?;
         let got: bool = conn
             .query_one(
                 "SELECT pg_try_advisory_lock($1, $2)",
@@ -1346,17 +1399,31 @@ mod tests {
 
     #[test]
     fn a_database_url_never_shows_its_password() {
-        let url = DatabaseUrl::new("postgres://bot:s3cret@db.example:5432/bounties".into());
+        let shown = |u: &str| DatabaseUrl::new(u.to_string()).redacted();
         assert_eq!(
-            url.redacted(),
+            shown("postgres://bot:s3cret@db.example:5432/bounties"),
             "postgres://bot:***@db.example:5432/bounties"
         );
-        assert!(!format!("{url:?} {url}").contains("s3cret"));
-        let kv = DatabaseUrl::new("host=db user=bot password=s3cret dbname=b".into());
-        assert_eq!(kv.redacted(), "host=db user=bot password=*** dbname=b");
-        let none = DatabaseUrl::new("postgres://bot@localhost/b".into());
-        assert_eq!(none.redacted(), "postgres://bot@localhost/b");
-        let odd = DatabaseUrl::new("postgresql://bot:p@ss:w@rd@[::1/x".into());
-        assert_eq!(odd.redacted(), "postgresql://bot:***@[::1/x");
+        assert_eq!(
+            shown("host=db user=bot password=s3cret dbname=b"),
+            "postgres://bot:***@db/b"
+        );
+        assert_eq!(
+            shown("postgres://bot@localhost/b"),
+            "postgres://bot@localhost:5432/b"
+        );
+        for leaky in [
+            "postgres://bot:pa/ss@h/db",
+            "postgres://bot@h/db?password=s3cret",
+            "host=h password='two words' dbname=d",
+            "postgresql://bot:p@ss:w@rd@[::1/x",
+            "s3cret garbage",
+        ] {
+            let url = DatabaseUrl::new(leaky.to_string());
+            let out = format!("{} {url} {url:?}", url.redacted());
+            for secret in ["s3cret", "pa/ss", "two words", "words", "w@rd", "ss:w"] {
+                assert!(!out.contains(secret), "{leaky} shown as {out}");
+            }
+        }
     }
 }

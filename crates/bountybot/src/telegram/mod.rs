@@ -244,6 +244,10 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
         offset = i32::try_from(last).unwrap_or(i32::MAX).saturating_add(1);
     }
     tracing::info!("stopping: the updates in flight are done");
+    // A leadership may hold a blocking database client: let it go off the runtime.
+    if let Some(l) = lead.take() {
+        let _ = tokio::task::spawn_blocking(move || drop(l)).await;
+    }
     // Confirm what was processed, so a restart does not fetch it again.
     if offset != 0
         && let Err(e) = bot.get_updates().offset(offset).limit(1).timeout(0).await
@@ -404,7 +408,18 @@ pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 async fn process_update(state: &Arc<BotState>, update: Update) {
     let id = UpdateId(update.id.0);
     let UpdateKind::Message(msg) = update.kind else {
-        return; // Edited messages, callbacks and the rest are not for this bot.
+        // Edited messages, callbacks and the rest are not for this bot; their ids are
+        // noted anyway, so that no replica waits for them as missing.
+        let store = Arc::clone(&state.store);
+        let noted = tokio::task::spawn_blocking(move || {
+            store.update_received(Chat(0), id)?;
+            store.update_done(Chat(0), id)
+        })
+        .await;
+        if let Ok(Err(e)) = noted {
+            tracing::warn!(update_id = %id, "cannot note the update: {e}");
+        }
+        return;
     };
     let chat = Chat(msg.chat.id.0);
     let store = Arc::clone(&state.store);

@@ -53,6 +53,20 @@ impl Replica {
         Replica { child, _data: data }
     }
 
+    /// SIGTERM, then whether it exited 0 (within 30 s).
+    fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
     /// `kill -9`.
     fn kill(&mut self) {
         let _ = self.child.kill();
@@ -307,4 +321,46 @@ async fn when_the_polling_replica_dies_another_takes_over_and_applies_nothing_tw
         store.list(ChatId(GROUP)).unwrap().len()
     });
     assert_eq!(listed, 80);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_stop_cleanly_on_sigterm() {
+    let Some(url) = tokio::task::block_in_place(fresh_database) else {
+        return;
+    };
+    let api = FakeBotApi::start().await;
+    // Polling, after it answered an update (it holds the leadership by then).
+    let mut polling = Replica::start(&api, &url, &[]);
+    api.push(message(1, -4_300_100, 7, "/add before the stop"));
+    api.wait_for_sent(1).await;
+    assert!(
+        tokio::task::block_in_place(|| polling.terminate()),
+        "polling replica exits 0"
+    );
+    // Webhook mode.
+    let port = free_port();
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let listen = format!("127.0.0.1:{port}");
+    let mut webhook = Replica::start(&api, &url, &["--webhook", &hook, "--listen", &listen]);
+    wait_listening(port).await;
+    let answer = reqwest::Client::new()
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .json(&message(2, -4_300_100, 7, "/add via the hook"))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    assert!(
+        tokio::task::block_in_place(|| webhook.terminate()),
+        "webhook replica exits 0"
+    );
+    let got = tokio::task::block_in_place(|| texts_by_chat(&url));
+    assert_eq!(
+        got.get(&-4_300_100),
+        Some(&vec![
+            "before the stop".to_string(),
+            "via the hook".to_string()
+        ])
+    );
 }
