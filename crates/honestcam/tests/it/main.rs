@@ -4,6 +4,7 @@
 mod auth;
 mod browser;
 mod conformance;
+mod demo;
 mod drill;
 mod edges;
 mod guard;
