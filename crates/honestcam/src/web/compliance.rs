@@ -161,15 +161,20 @@ struct Page {
     /// Actions shown (after search and filter).
     shown: usize,
     groups: Vec<Group>,
+    /// The search and filter as a query string (`?q=...&status=...`, or empty), for
+    /// the CSV export of what is shown.
+    export_query: String,
 }
 
 /// `?status=&q=` of the property's page.
 #[derive(Debug, Deserialize)]
 pub struct Filter {
+    /// A status's wire name; empty or absent for all.
     #[serde(default)]
-    status: Option<String>,
+    pub status: Option<String>,
+    /// Words to search for.
     #[serde(default)]
-    q: Option<String>,
+    pub q: Option<String>,
 }
 
 /// Parses an optional status filter; an unknown one is a 422.
@@ -243,6 +248,17 @@ pub async fn page(
         count += 1;
     }
     groups.retain(|g| !g.rows.is_empty());
+    let mut export_query = url::form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        export_query.append_pair("q", &q);
+    }
+    if let Some(f) = filter {
+        export_query.append_pair("status", f.as_str());
+    }
+    let export_query = match export_query.finish() {
+        query if query.is_empty() => query,
+        query => format!("?{query}"),
+    };
     let page = Page {
         base: prop.base,
         signed_in: SignedIn::new(&caller, state.auth()),
@@ -256,6 +272,7 @@ pub async fn page(
         due_soon: summary.due_soon,
         shown: count,
         groups,
+        export_query,
     };
     render(&page)
 }

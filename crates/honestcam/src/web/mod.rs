@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod compliance;
 pub mod error;
+pub mod export;
 pub mod guard;
 pub mod home;
 pub mod study;
@@ -129,7 +130,12 @@ impl FromRequestParts<AppState> for Prop {
             .await
             .map(|Path(p)| p)
             .unwrap_or_default();
-        let json = parts.uri.path().starts_with("/api/");
+        // Under `nest("/api", ...)` the URI has lost its prefix; the original has it.
+        let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
+            Some(original) => original.path(),
+            None => parts.uri.path(),
+        };
+        let json = path.starts_with("/api/");
         match params.get("slug") {
             Some(raw) => {
                 let slug =
@@ -159,6 +165,8 @@ impl FromRequestParts<AppState> for Prop {
 fn property_pages() -> Router<AppState> {
     Router::new()
         .route("/compliance/", get(compliance::page))
+        .route("/compliance/export.csv", get(export::actions_page))
+        .route("/compliance/events.csv", get(export::events_page))
         .route(
             "/compliance/actions/{id}",
             get(compliance::action_page).post(compliance::post_edit),

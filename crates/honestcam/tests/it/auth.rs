@@ -167,6 +167,26 @@ async fn roles_are_enforced_on_every_route() {
         route(Method::GET, &format!("{api}/actions"), Body::None, "viewer"),
         route(
             Method::GET,
+            &format!("{api}/actions.csv"),
+            Body::None,
+            "viewer",
+        ),
+        route(Method::GET, &format!("{api}/events"), Body::None, "viewer"),
+        route(
+            Method::GET,
+            &format!("{api}/events.csv"),
+            Body::None,
+            "viewer",
+        ),
+        route(Method::GET, "/compliance/export.csv", Body::None, "viewer"),
+        route(
+            Method::GET,
+            &format!("{p}/compliance/events.csv"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
             &format!("{api}/study/users"),
             Body::None,
             "viewer",

@@ -7,6 +7,7 @@ mod conformance;
 mod demo;
 mod drill;
 mod edges;
+mod export;
 mod guard;
 mod migrate;
 mod overlap;
