@@ -16,12 +16,14 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use super::auth::{Caller, SignedIn};
+use super::rendered::PageKey;
 use super::{AppError, AppState, Prop};
 use crate::domain::history::{Entry, What};
 use crate::domain::urgency::{Summary, Urgency, by_urgency};
@@ -101,7 +103,9 @@ struct Row {
 }
 
 impl Row {
-    fn new(a: &ActionState, today: jiff::civil::Date, tz: &TimeZone, notes: usize) -> Row {
+    /// `a` as of `today` (whose urgency is `urgency`), its times in `tz`, with its
+    /// `notes` latest notes.
+    fn new(a: &ActionState, urgency: Urgency, tz: &TimeZone, notes: usize) -> Row {
         let shown: Vec<Note> = a
             .notes
             .iter()
@@ -120,8 +124,8 @@ impl Row {
             status: a.status.as_str(),
             status_label: a.status.label(),
             due: a.due.clone().unwrap_or_default(),
-            overdue: a.is_overdue(today),
-            due_soon: a.is_due_soon(today),
+            overdue: urgency == Urgency::Overdue,
+            due_soon: urgency == Urgency::DueSoon,
             assignee: a.assignee.clone().unwrap_or_default(),
             source: a.source.clone().unwrap_or_default(),
             changed_by: a.updated_by.clone().unwrap_or_default(),
@@ -217,16 +221,28 @@ pub fn shown(a: &ActionState, filter: Option<Status>) -> bool {
     filter.is_none_or(|f| a.status == f)
 }
 
+/// `/compliance/`: the summary, the search and filter, and the actions by urgency.
 pub async fn page(
     State(state): State<AppState>,
     prop: Prop,
     Caller(caller): Caller,
     Query(query): Query<Filter>,
-) -> Result<Html<String>, AppError> {
+) -> Result<Html<Bytes>, AppError> {
     let filter = parse_filter(query.status.as_deref(), false)?;
     let q = query.q.unwrap_or_default().trim().to_string();
     let (name, actions) = actions(&state, &prop).await?;
     let today = state.today();
+    // The page as rendered for the same state, unless it is a search.
+    let key = q.is_empty().then(|| PageKey {
+        slug: prop.slug.clone(),
+        base: prop.base.clone(),
+        filter,
+        today,
+        caller: caller.name.clone(),
+    });
+    if let Some(html) = key.as_ref().and_then(|k| state.pages().get(k, &actions)) {
+        return Ok(Html(html));
+    }
     let tz = state.time_zone();
     let summary = Summary::of(actions.iter(), today);
     let matching = actions.iter().filter(|a| shown(a, filter) && a.matches(&q));
@@ -240,11 +256,9 @@ pub async fn page(
         .collect();
     let mut count = 0;
     for a in by_urgency(matching, today) {
-        let i = Urgency::ALL
-            .iter()
-            .position(|u| *u == a.urgency(today))
-            .unwrap_or(0);
-        groups[i].rows.push(Row::new(a, today, tz, LATEST_NOTES));
+        let urgency = a.urgency(today);
+        let i = Urgency::ALL.iter().position(|u| *u == urgency).unwrap_or(0);
+        groups[i].rows.push(Row::new(a, urgency, tz, LATEST_NOTES));
         count += 1;
     }
     groups.retain(|g| !g.rows.is_empty());
@@ -274,7 +288,14 @@ pub async fn page(
         groups,
         export_query,
     };
-    render(&page)
+    let html = Bytes::from(
+        page.render()
+            .map_err(|e| AppError::internal(e.to_string()))?,
+    );
+    if let Some(key) = key {
+        state.pages().put(key, actions, html.clone());
+    }
+    Ok(Html(html))
 }
 
 fn render(page: &impl Template) -> Result<Html<String>, AppError> {
@@ -377,7 +398,7 @@ pub async fn action_page(
         base: prop.base,
         signed_in: SignedIn::new(&caller, state.auth()),
         property_name: record.property_name,
-        r: Row::new(&record.state, state.today(), tz, 0),
+        r: Row::new(&record.state, record.state.urgency(state.today()), tz, 0),
         history,
         statuses: status_options(),
     };

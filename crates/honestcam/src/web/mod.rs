@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod guard;
 pub mod home;
+pub mod rendered;
 pub mod study;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ pub struct AppState {
 struct Inner {
     storage: Storage,
     snapshots: Snapshots,
+    pages: rendered::RenderedPages,
     default_property: Option<Slug>,
     site: Site,
     auth: AuthMode,
@@ -65,6 +67,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 storage,
                 snapshots: Snapshots::new(),
+                pages: rendered::RenderedPages::default(),
                 default_property,
                 site,
                 auth,
@@ -83,6 +86,11 @@ impl AppState {
         jiff::Timestamp::now()
             .to_zoned(self.inner.time_zone.clone())
             .date()
+    }
+
+    /// Property pages as rendered.
+    pub fn pages(&self) -> &rendered::RenderedPages {
+        &self.inner.pages
     }
 
     /// How requests are identified.

@@ -424,6 +424,45 @@ async fn statuses_are_shown_by_their_labels_everywhere() {
 }
 
 #[tokio::test]
+async fn a_page_asked_for_again_shows_every_change_since_on_either_backend() {
+    let (f, app) = mixed();
+    let slug = Slug::parse("elm-house").unwrap();
+    let (_, first) = get(&app, "/compliance/").await;
+    let (_, again) = get(&app, "/compliance/").await;
+    assert_eq!(first, again, "nothing changed");
+    record_change(
+        &f.storage(),
+        &slug,
+        "LATER",
+        &Change::Status(Status::Done),
+        "kim",
+    )
+    .unwrap();
+    let (_, page) = get(&app, "/compliance/").await;
+    assert!(
+        card(&page, "LATER").contains(">Done</span>"),
+        "a change is shown"
+    );
+    let (_, filtered) = get(&app, "/compliance/?status=done").await;
+    assert_eq!(card_ids(&filtered), ["DONE", "LATER"]);
+    // A property on the legacy files, written behind the portal's back.
+    let legacy = crate::support::Fixture::new();
+    let app = self::app(&legacy, Some(crate::support::SLUG), TimeZone::UTC);
+    let (_, before) = get(&app, "/compliance/").await;
+    assert!(!card(&before, "ACT-003").contains("seen on the roof"));
+    record_change(
+        &legacy.storage(),
+        &legacy.slug(),
+        "ACT-003",
+        &Change::Note("seen on the roof".into()),
+        "lee",
+    )
+    .unwrap();
+    let (_, after) = get(&app, "/compliance/").await;
+    assert!(card(&after, "ACT-003").contains("seen on the roof"));
+}
+
+#[tokio::test]
 async fn older_notes_are_counted_and_linked_to_the_actions_page() {
     let (f, app) = mixed();
     let slug = Slug::parse("elm-house").unwrap();
