@@ -505,7 +505,7 @@ pub fn add_local(f: &Fixture, name: &str, role: &str, password: &str) {
 }
 
 /// Signs in through the login form; returns the answer.
-async fn sign_in(app: &App, name: &str, password: &str) -> reqwest::Response {
+pub async fn sign_in(app: &App, name: &str, password: &str) -> reqwest::Response {
     client()
         .post(app.url("/login"))
         .form(&[
@@ -542,7 +542,7 @@ async fn note_as(app: &App, cookie: &str, note: &str) -> StatusCode {
 }
 
 /// The session cookie an answer sets (`name=value`).
-fn session(answer: &reqwest::Response) -> String {
+pub fn session(answer: &reqwest::Response) -> String {
     let set = answer.headers()["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_string()
 }
