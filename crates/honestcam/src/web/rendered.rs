@@ -5,8 +5,10 @@
 //! handed out, which is replaced whenever an event is applied or the baseline
 //! changes), the same property and URL prefix, status filter, day and caller (whose
 //! name the header shows). Searches are not kept: their words are many and rarely
-//! asked twice. The pages kept are bounded by their total size; past it, the cache
-//! starts afresh.
+//! asked twice. A property's pages of an older state are dropped when a page of a
+//! newer one is kept (a state, once replaced, never comes back), so the cache holds on
+//! to at most one folded state per property. The pages kept are bounded by their total
+//! size; past it, the cache starts afresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +72,12 @@ impl RenderedPages {
         if html.len() > MAX_BYTES / 4 {
             return;
         }
+        // Pages of this property rendered from another state will never be asked
+        // for again: let that state go.
+        inner
+            .pages
+            .retain(|k, p| k.slug != key.slug || Arc::ptr_eq(&p.state, &state));
+        inner.bytes = inner.pages.values().map(|p| p.html.len()).sum();
         if inner.bytes + html.len() > MAX_BYTES {
             inner.pages.clear();
             inner.bytes = 0;
@@ -116,6 +124,31 @@ mod tests {
             ..key("kim")
         };
         assert_eq!(pages.get(&tomorrow, &state), None, "another day");
+    }
+
+    #[test]
+    fn a_newer_state_lets_the_older_pages_of_its_property_go() {
+        let pages = RenderedPages::default();
+        let old = Arc::new(Vec::new());
+        pages.put(key("kim"), Arc::clone(&old), Bytes::from_static(b"old kim"));
+        pages.put(key("lee"), Arc::clone(&old), Bytes::from_static(b"old lee"));
+        let other = PageKey {
+            slug: Slug::parse("q").unwrap(),
+            ..key("kim")
+        };
+        pages.put(other.clone(), Arc::clone(&old), Bytes::from_static(b"q"));
+        let new = Arc::new(Vec::new());
+        pages.put(key("kim"), Arc::clone(&new), Bytes::from_static(b"new kim"));
+        assert_eq!(
+            Arc::strong_count(&old),
+            2,
+            "held by the other property's page only"
+        );
+        assert_eq!(pages.get(&key("lee"), &old), None);
+        assert!(pages.get(&other, &old).is_some());
+        let inner = pages.inner.lock().unwrap();
+        assert_eq!(inner.pages.len(), 2);
+        assert_eq!(inner.bytes, b"new kim".len() + b"q".len());
     }
 
     #[test]
