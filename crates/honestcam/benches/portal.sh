@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# Portal benchmark: GET /compliance/ requests per second against the release build,
-# with 1,000 and with 100,000 events in the property's log. Uses wrk (Debian package
-# `wrk`, installed if missing). Prints a Markdown table.
+# Portal benchmark: requests per second against the release build, with wrk (Debian
+# package `wrk`, installed if missing; 2 threads, 32 connections, on the same machine
+# as the server). Properties are made by `honestcam demo-data` and migrated to SQLite
+# by `honestcam db-migrate`, the same path as real data:
+#
+#   - the demo's 8 actions with 1,000 and with 100,000 events: GET /compliance/
+#   - 200 actions with 100,000 events: GET /, GET /compliance/, and a search
+#     (GET /compliance/?q=act, which matches every action and is rendered afresh each
+#     time: rendered pages are kept only for unsearched views)
+#
+# Prints a Markdown table, with the server's CPU time per request (user + system, from
+# /proc) next to the rate: the rate depends on what else the machine runs, the CPU time
+# much less.
 #
 #   bash crates/honestcam/benches/portal.sh [duration-seconds]
 set -euo pipefail
@@ -13,7 +23,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 cargo build --release -q -p honestcam
-BIN="$PWD/target/release/honestcam"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/honestcam"
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
@@ -22,21 +32,47 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "| events in log | GET /compliance/ requests/s | mean latency |"
-echo "|---|---|---|"
-for EVENTS in 1000 100000; do
-  DATA="$WORK/data-$EVENTS"
-  "$BIN" --data-dir "$DATA" demo-data bench --events "$EVENTS" >/dev/null
-  "$BIN" --data-dir "$DATA" db-migrate bench --execute >/dev/null
-  OUT="$WORK/server-$EVENTS.out"
-  RUST_LOG=warn "$BIN" --data-dir "$DATA" serve --addr 127.0.0.1:0 --auth none >"$OUT" 2>/dev/null &
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# measure LABEL URL: one table row.
+measure() {
+  local label="$1" url="$2"
+  local size before after result rps lat requests cpu
+  size="$(curl -sf -o /dev/null -w '%{size_download}' "$url")"  # also warms the snapshot
+  before="$(cpu_ticks "$SERVER_PID")"
+  result="$(wrk -t2 -c32 -d"${DURATION}s" "$url")"
+  after="$(cpu_ticks "$SERVER_PID")"
+  rps="$(echo "$result" | awk '/Requests\/sec/ {print $2}')"
+  lat="$(echo "$result" | awk '/Latency/ {print $2; exit}')"
+  requests="$(echo "$result" | awk '/requests in/ {print $1}')"
+  cpu="$(awk -v t="$((after - before))" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%d", t * 1000000 / hz / n }')"
+  echo "| $label | $rps | $lat | $cpu µs | $((size / 1024)) KB |"
+}
+
+# serve ACTIONS EVENTS: starts the server on a fresh property; sets BASE.
+serve() {
+  local actions="$1" events="$2" data="$WORK/data-$1-$2"
+  "$BIN" --data-dir "$data" demo-data bench --actions "$actions" --events "$events" >/dev/null
+  "$BIN" --data-dir "$data" db-migrate bench --execute >/dev/null
+  local out="$WORK/server-$1-$2.out"
+  RUST_LOG=warn "$BIN" --data-dir "$data" serve --addr 127.0.0.1:0 --auth none >"$out" 2>/dev/null &
   SERVER_PID=$!
-  for _ in $(seq 1 100); do grep -q "listening on" "$OUT" 2>/dev/null && break; sleep 0.1; done
-  URL="$(sed -n 's/^honestcam listening on \(.*\)$/\1/p' "$OUT")compliance/"
-  curl -sf "$URL" >/dev/null  # warm the folded snapshot
-  RESULT="$(wrk -t2 -c32 -d"${DURATION}s" "$URL")"
-  RPS="$(echo "$RESULT" | awk '/Requests\/sec/ {print $2}')"
-  LAT="$(echo "$RESULT" | awk '/Latency/ {print $2; exit}')"
-  echo "| $EVENTS | $RPS | $LAT |"
-  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+  for _ in $(seq 1 100); do grep -q "listening on" "$out" 2>/dev/null && break; sleep 0.1; done
+  BASE="$(sed -n 's/^honestcam listening on \(.*\)\/$/\1/p' "$out")"
+}
+
+stop() { kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
+
+echo "| property, request | requests/s | mean latency | server CPU per request | page |"
+echo "|---|---|---|---|---|"
+for EVENTS in 1000 100000; do
+  serve 8 "$EVENTS"
+  measure "8 actions, $EVENTS events: GET /compliance/" "$BASE/compliance/"
+  stop
 done
+serve 200 100000
+measure "200 actions, 100000 events: GET /" "$BASE/"
+measure "200 actions, 100000 events: GET /compliance/" "$BASE/compliance/"
+measure "200 actions, 100000 events: GET /compliance/?q=act (a search)" "$BASE/compliance/?q=act"
+stop

@@ -72,7 +72,7 @@ fn main() {
         "Bench",
         &DemoOptions {
             events,
-            with_event_ids: false,
+            ..DemoOptions::dated(jiff::civil::date(2026, 4, 10))
         },
     )
     .unwrap();

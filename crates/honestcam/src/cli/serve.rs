@@ -152,11 +152,13 @@ fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
     }
 }
 
-fn ensure_demo(storage: &Storage) -> anyhow::Result<Slug> {
+/// Creates the demo property on first start, dated around today in `zone`.
+fn ensure_demo(storage: &Storage, zone: &jiff::tz::TimeZone) -> anyhow::Result<Slug> {
     let slug = parse_slug(DEMO_SLUG)?;
     let paths = storage.data().property(&slug);
     if !paths.baseline().exists() {
-        write_demo(&paths, "Demo Plaza", &DemoOptions::default())
+        let today = jiff::Timestamp::now().to_zoned(zone.clone()).date();
+        write_demo(&paths, "Demo Plaza", &DemoOptions::dated(today))
             .context("writing the demo property")?;
         let holder = format!("pid {}: honestcam serve --demo", std::process::id());
         let lock = storage.lock_property(&slug, &holder, Wait::Block, |_| {})?;
@@ -185,7 +187,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let auth = auth_mode(&args)?;
     let time_zone = display_zone(&args);
     let demo = if args.demo {
-        Some(ensure_demo(&storage)?)
+        Some(ensure_demo(&storage, &time_zone)?)
     } else {
         None
     };

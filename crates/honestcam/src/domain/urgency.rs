@@ -85,15 +85,14 @@ impl ActionState {
     /// The group the action is shown in.
     pub fn urgency(&self, today: Date) -> Urgency {
         if !self.status.is_active() {
-            Urgency::Closed
-        } else if self.is_overdue(today) {
-            Urgency::Overdue
-        } else if self.is_due_soon(today) {
-            Urgency::DueSoon
-        } else if self.status == Status::Blocked {
-            Urgency::Blocked
-        } else {
-            Urgency::Open
+            return Urgency::Closed;
+        }
+        // The due date is parsed once: this runs for every action of every page.
+        match self.due_date() {
+            Some(d) if d < today => Urgency::Overdue,
+            Some(d) if d <= soon_until(today) => Urgency::DueSoon,
+            _ if self.status == Status::Blocked => Urgency::Blocked,
+            _ => Urgency::Open,
         }
     }
 
@@ -104,18 +103,31 @@ impl ActionState {
         if words.is_empty() {
             return true;
         }
-        let mut fields = vec![
-            self.id.to_lowercase(),
-            self.title.to_lowercase(),
-            self.category.to_lowercase(),
-        ];
-        fields.extend(self.source.as_deref().map(str::to_lowercase));
-        fields.extend(self.assignee.as_deref().map(str::to_lowercase));
-        fields.extend(self.notes.iter().map(|n| n.text.to_lowercase()));
+        let fields = || {
+            [&self.id, &self.title, &self.category]
+                .into_iter()
+                .map(String::as_str)
+                .chain(self.source.as_deref())
+                .chain(self.assignee.as_deref())
+                .chain(self.notes.iter().map(|n| n.text.as_str()))
+        };
         words
             .iter()
-            .all(|w| fields.iter().any(|f| f.contains(w.as_str())))
+            .all(|w| fields().any(|f| contains_lowercase(f, w)))
     }
+}
+
+/// Whether `text`, lowercased, contains `word` (already lowercase); without copying
+/// `text` when it is ASCII, as most is.
+fn contains_lowercase(text: &str, word: &str) -> bool {
+    if !text.is_ascii() {
+        return text.to_lowercase().contains(word);
+    }
+    let (text, word) = (text.as_bytes(), word.as_bytes());
+    word.is_empty()
+        || text
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 /// `actions` in the order a property's page shows them: by [`Urgency`]; within a
@@ -126,7 +138,7 @@ pub fn by_urgency<'a>(
     today: Date,
 ) -> Vec<&'a ActionState> {
     let mut out: Vec<&ActionState> = actions.into_iter().collect();
-    out.sort_by_key(|a| {
+    out.sort_by_cached_key(|a| {
         let urgency = a.urgency(today);
         let due = match urgency {
             Urgency::Closed => None,
@@ -159,8 +171,9 @@ impl Summary {
             if let Some(i) = Status::ALL.iter().position(|st| *st == a.status) {
                 s.by_status[i] += 1;
             }
-            s.overdue += usize::from(a.is_overdue(today));
-            s.due_soon += usize::from(a.is_due_soon(today));
+            let urgency = a.urgency(today);
+            s.overdue += usize::from(urgency == Urgency::Overdue);
+            s.due_soon += usize::from(urgency == Urgency::DueSoon);
         }
         s
     }
@@ -286,6 +299,11 @@ mod tests {
             actor: "kim".into(),
             at: "t".into(),
         });
+        a.notes.push(Note {
+            text: "Die Grüne STRASSE, Straße".into(),
+            actor: "kim".into(),
+            at: "t".into(),
+        });
         for q in [
             "",
             "  ",
@@ -295,10 +313,12 @@ mod tests {
             "lease",
             "vendor maria",
             "tuesday",
+            "GRÜN",
+            "straße",
         ] {
             assert!(a.matches(q), "{q:?}");
         }
-        for q in ["kim", "maria plumbing", "elevator"] {
+        for q in ["kim", "maria plumbing", "elevator", "grün-x", "é"] {
             assert!(!a.matches(q), "{q:?}");
         }
     }

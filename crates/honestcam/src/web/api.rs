@@ -5,6 +5,9 @@
 //! |---|---|---|
 //! | GET | `/api/properties` | slug, name and backend of every property |
 //! | GET | `/api/p/{slug}/actions[?status=]` | actions with their current state |
+//! | GET | `/api/p/{slug}/actions.csv[?q=&status=]` | the same as CSV (see `web::export`) |
+//! | GET | `/api/p/{slug}/events` | the whole event log, oldest first |
+//! | GET | `/api/p/{slug}/events.csv` | the same as CSV |
 //! | POST | `/api/p/{slug}/actions/{id}/events` | `{"type", "payload"}`: append an event (201) |
 //! | GET | `/api/p/{slug}/study/users` | the caller's study user (every user for an admin) |
 //! | POST | `/api/p/{slug}/study/users` | `{"name"?}`: the caller's study user, created (201) or as it was (200) |
@@ -27,7 +30,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::compliance::{action_param, actions, apply, parse_filter, shown};
-use super::{AppError, AppState, Prop};
+use super::{AppError, AppState, Prop, export};
 use crate::domain::{Change, PayloadError, UserId, quiz};
 use crate::service::compliance::Unchanged;
 use crate::service::study::{
@@ -38,6 +41,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/properties", get(properties))
         .route("/p/{slug}/actions", get(list_actions))
+        .route("/p/{slug}/actions.csv", get(export::actions_api))
+        .route("/p/{slug}/events", get(export::events_json))
+        .route("/p/{slug}/events.csv", get(export::events_api))
         .route("/p/{slug}/actions/{id}/events", post(post_event))
         .route("/p/{slug}/study/users", get(list_users).post(post_user))
         .route(

@@ -16,12 +16,14 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use super::auth::{Caller, SignedIn};
+use super::rendered::PageKey;
 use super::{AppError, AppState, Prop};
 use crate::domain::history::{Entry, What};
 use crate::domain::urgency::{Summary, Urgency, by_urgency};
@@ -101,7 +103,9 @@ struct Row {
 }
 
 impl Row {
-    fn new(a: &ActionState, today: jiff::civil::Date, tz: &TimeZone, notes: usize) -> Row {
+    /// `a` as of `today` (whose urgency is `urgency`), its times in `tz`, with its
+    /// `notes` latest notes.
+    fn new(a: &ActionState, urgency: Urgency, tz: &TimeZone, notes: usize) -> Row {
         let shown: Vec<Note> = a
             .notes
             .iter()
@@ -120,8 +124,8 @@ impl Row {
             status: a.status.as_str(),
             status_label: a.status.label(),
             due: a.due.clone().unwrap_or_default(),
-            overdue: a.is_overdue(today),
-            due_soon: a.is_due_soon(today),
+            overdue: urgency == Urgency::Overdue,
+            due_soon: urgency == Urgency::DueSoon,
             assignee: a.assignee.clone().unwrap_or_default(),
             source: a.source.clone().unwrap_or_default(),
             changed_by: a.updated_by.clone().unwrap_or_default(),
@@ -161,15 +165,20 @@ struct Page {
     /// Actions shown (after search and filter).
     shown: usize,
     groups: Vec<Group>,
+    /// The search and filter as a query string (`?q=...&status=...`, or empty), for
+    /// the CSV export of what is shown.
+    export_query: String,
 }
 
 /// `?status=&q=` of the property's page.
 #[derive(Debug, Deserialize)]
 pub struct Filter {
+    /// A status's wire name; empty or absent for all.
     #[serde(default)]
-    status: Option<String>,
+    pub status: Option<String>,
+    /// Words to search for.
     #[serde(default)]
-    q: Option<String>,
+    pub q: Option<String>,
 }
 
 /// Parses an optional status filter; an unknown one is a 422.
@@ -199,10 +208,21 @@ pub async fn actions(
 /// e.g. `2026-11-22 20:50 EST` in America/New_York); other text as it is.
 pub fn display_time(at: &str, tz: &TimeZone) -> String {
     match at.parse::<jiff::Timestamp>() {
-        Ok(t) => t
-            .to_zoned(tz.clone())
-            .strftime("%Y-%m-%d %H:%M %Z")
-            .to_string(),
+        // Written out by hand: a page shows hundreds of times, and this is several
+        // times cheaper than building a `Zoned` and formatting it with `strftime`.
+        Ok(t) => {
+            let info = tz.to_offset_info(t);
+            let dt = info.offset().to_datetime(t);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} {}",
+                dt.year(),
+                dt.month(),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                info.abbreviation()
+            )
+        }
         Err(_) => at.to_string(),
     }
 }
@@ -212,16 +232,28 @@ pub fn shown(a: &ActionState, filter: Option<Status>) -> bool {
     filter.is_none_or(|f| a.status == f)
 }
 
+/// `/compliance/`: the summary, the search and filter, and the actions by urgency.
 pub async fn page(
     State(state): State<AppState>,
     prop: Prop,
     Caller(caller): Caller,
     Query(query): Query<Filter>,
-) -> Result<Html<String>, AppError> {
+) -> Result<Html<Bytes>, AppError> {
     let filter = parse_filter(query.status.as_deref(), false)?;
     let q = query.q.unwrap_or_default().trim().to_string();
     let (name, actions) = actions(&state, &prop).await?;
     let today = state.today();
+    // The page as rendered for the same state, unless it is a search.
+    let key = q.is_empty().then(|| PageKey {
+        slug: prop.slug.clone(),
+        base: prop.base.clone(),
+        filter,
+        today,
+        caller: caller.name.clone(),
+    });
+    if let Some(html) = key.as_ref().and_then(|k| state.pages().get(k, &actions)) {
+        return Ok(Html(html));
+    }
     let tz = state.time_zone();
     let summary = Summary::of(actions.iter(), today);
     let matching = actions.iter().filter(|a| shown(a, filter) && a.matches(&q));
@@ -235,14 +267,23 @@ pub async fn page(
         .collect();
     let mut count = 0;
     for a in by_urgency(matching, today) {
-        let i = Urgency::ALL
-            .iter()
-            .position(|u| *u == a.urgency(today))
-            .unwrap_or(0);
-        groups[i].rows.push(Row::new(a, today, tz, LATEST_NOTES));
+        let urgency = a.urgency(today);
+        let i = Urgency::ALL.iter().position(|u| *u == urgency).unwrap_or(0);
+        groups[i].rows.push(Row::new(a, urgency, tz, LATEST_NOTES));
         count += 1;
     }
     groups.retain(|g| !g.rows.is_empty());
+    let mut export_query = url::form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        export_query.append_pair("q", &q);
+    }
+    if let Some(f) = filter {
+        export_query.append_pair("status", f.as_str());
+    }
+    let export_query = match export_query.finish() {
+        query if query.is_empty() => query,
+        query => format!("?{query}"),
+    };
     let page = Page {
         base: prop.base,
         signed_in: SignedIn::new(&caller, state.auth()),
@@ -256,8 +297,16 @@ pub async fn page(
         due_soon: summary.due_soon,
         shown: count,
         groups,
+        export_query,
     };
-    render(&page)
+    let html = Bytes::from(
+        page.render()
+            .map_err(|e| AppError::internal(e.to_string()))?,
+    );
+    if let Some(key) = key {
+        state.pages().put(key, actions, html.clone());
+    }
+    Ok(Html(html))
 }
 
 fn render(page: &impl Template) -> Result<Html<String>, AppError> {
@@ -360,7 +409,7 @@ pub async fn action_page(
         base: prop.base,
         signed_in: SignedIn::new(&caller, state.auth()),
         property_name: record.property_name,
-        r: Row::new(&record.state, state.today(), tz, 0),
+        r: Row::new(&record.state, record.state.urgency(state.today()), tz, 0),
         history,
         statuses: status_options(),
     };
@@ -587,6 +636,29 @@ mod tests {
             display_time("2026-07-01T12:00:00Z", &new_york),
             "2026-07-01 08:00 EDT"
         );
+        // The same as jiff's own formatting, across zones and the clocks' changes.
+        for zone in [
+            "Europe/Berlin",
+            "Asia/Kolkata",
+            "America/St_Johns",
+            "Etc/GMT+5",
+        ] {
+            let tz = jiff::tz::db().get(zone).unwrap();
+            for at in [
+                "2026-03-29T00:59:59Z",
+                "2026-03-29T01:00:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-10-25T01:30:00Z",
+                "0001-01-01T00:00:00Z",
+            ] {
+                let t: jiff::Timestamp = at.parse().unwrap();
+                let jiff = t
+                    .to_zoned(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z")
+                    .to_string();
+                assert_eq!(display_time(at, &tz), jiff, "{zone} {at}");
+            }
+        }
     }
 
     /// The form as the browser would post `fields`.

@@ -114,7 +114,7 @@ impl From<StudyError> for AppError {
 }
 
 /// An error and its sources, for the log.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

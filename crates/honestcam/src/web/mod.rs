@@ -9,8 +9,10 @@ pub mod api;
 pub mod auth;
 pub mod compliance;
 pub mod error;
+pub mod export;
 pub mod guard;
 pub mod home;
+pub mod rendered;
 pub mod study;
 
 use std::collections::HashMap;
@@ -43,6 +45,7 @@ pub struct AppState {
 struct Inner {
     storage: Storage,
     snapshots: Snapshots,
+    pages: rendered::RenderedPages,
     default_property: Option<Slug>,
     site: Site,
     auth: AuthMode,
@@ -64,6 +67,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 storage,
                 snapshots: Snapshots::new(),
+                pages: rendered::RenderedPages::default(),
                 default_property,
                 site,
                 auth,
@@ -82,6 +86,11 @@ impl AppState {
         jiff::Timestamp::now()
             .to_zoned(self.inner.time_zone.clone())
             .date()
+    }
+
+    /// Property pages as rendered.
+    pub fn pages(&self) -> &rendered::RenderedPages {
+        &self.inner.pages
     }
 
     /// How requests are identified.
@@ -129,7 +138,12 @@ impl FromRequestParts<AppState> for Prop {
             .await
             .map(|Path(p)| p)
             .unwrap_or_default();
-        let json = parts.uri.path().starts_with("/api/");
+        // Under `nest("/api", ...)` the URI has lost its prefix; the original has it.
+        let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
+            Some(original) => original.path(),
+            None => parts.uri.path(),
+        };
+        let json = path.starts_with("/api/");
         match params.get("slug") {
             Some(raw) => {
                 let slug =
@@ -159,6 +173,8 @@ impl FromRequestParts<AppState> for Prop {
 fn property_pages() -> Router<AppState> {
     Router::new()
         .route("/compliance/", get(compliance::page))
+        .route("/compliance/export.csv", get(export::actions_page))
+        .route("/compliance/events.csv", get(export::events_page))
         .route(
             "/compliance/actions/{id}",
             get(compliance::action_page).post(compliance::post_edit),

@@ -3,6 +3,7 @@
 //! the name form; the identity comes from [`Caller`], never from a cookie. The caller
 //! answers questions, sees the score and the topics that need work; every answer saves
 //! their whole progress blob. `/study/admin` lists every user's progress (admins).
+//! "Switch user" signs out so that someone else can sign in ([`SwitchUser`]).
 
 use askama::Template;
 use axum::Form;
@@ -10,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
-use super::auth::{Caller, SignedIn};
+use super::auth::{ACCESS_LOGOUT, AuthMode, Caller, SignedIn};
 use super::{AppError, AppState, Prop};
 use crate::domain::questions::{self, Question};
 use crate::domain::{Role, quiz};
@@ -29,11 +30,39 @@ struct ShownQuestion {
     choices: &'static [&'static str],
 }
 
+/// How the person at the screen becomes someone else on the study page. The study
+/// user is always the signed-in identity (never a choice made in the page), so
+/// switching user is signing out and in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchUser {
+    /// Local accounts: sign out and back to the login form, then to the study page.
+    SignOutForm,
+    /// Cloudflare Access: its logout URL; the next page asks who you are.
+    Link(&'static str),
+    /// No sign-in: everyone is the same `local` user; nobody to switch to.
+    Nobody,
+}
+
+impl SwitchUser {
+    /// The way to switch under `mode`.
+    pub fn under(mode: &AuthMode) -> SwitchUser {
+        match mode {
+            AuthMode::Local(_) => SwitchUser::SignOutForm,
+            AuthMode::CloudflareAccess(_) => SwitchUser::Link(ACCESS_LOGOUT),
+            AuthMode::None => SwitchUser::Nobody,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "study.html")]
 struct Page {
     base: String,
     signed_in: SignedIn,
+    /// Whether "switch user" is a sign-out form (local accounts).
+    switch_form: bool,
+    /// Where "switch user" leads otherwise (empty: nowhere).
+    switch_link: &'static str,
     /// The display name: the caller's study user's, or the one it will start with.
     user: String,
     /// Whether the caller may answer and rename (an editor or admin).
@@ -74,9 +103,15 @@ pub async fn page(
         )
         .await?;
     let summary = quiz::summarize(&blob).map_err(|e| AppError::unprocessable(e.to_string()))?;
+    let switch = SwitchUser::under(state.auth());
     let mut page = Page {
         base: prop.base,
         signed_in: SignedIn::new(&caller, state.auth()),
+        switch_form: switch == SwitchUser::SignOutForm,
+        switch_link: match switch {
+            SwitchUser::Link(url) => url,
+            SwitchUser::SignOutForm | SwitchUser::Nobody => "",
+        },
         user: name,
         can_write: caller.role.allows(Role::Editor),
         answered: summary.answered,
@@ -247,4 +282,26 @@ pub async fn admin(
         page.render()
             .map_err(|e| AppError::internal(e.to_string()))?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::auth::LocalAuth;
+    use crate::web::auth::access::{AccessConfig, AccessVerifier};
+
+    #[test]
+    fn switching_user_is_signing_out_where_there_is_sign_in() {
+        let access = AccessConfig::new("https://team.cloudflareaccess.com", "aud").unwrap();
+        assert_eq!(
+            SwitchUser::under(&AuthMode::CloudflareAccess(AccessVerifier::new(access))),
+            SwitchUser::Link("/cdn-cgi/access/logout")
+        );
+        let local = LocalAuth::new(std::time::Duration::from_secs(60));
+        assert_eq!(
+            SwitchUser::under(&AuthMode::Local(local)),
+            SwitchUser::SignOutForm
+        );
+        assert_eq!(SwitchUser::under(&AuthMode::None), SwitchUser::Nobody);
+    }
 }

@@ -167,6 +167,26 @@ async fn roles_are_enforced_on_every_route() {
         route(Method::GET, &format!("{api}/actions"), Body::None, "viewer"),
         route(
             Method::GET,
+            &format!("{api}/actions.csv"),
+            Body::None,
+            "viewer",
+        ),
+        route(Method::GET, &format!("{api}/events"), Body::None, "viewer"),
+        route(
+            Method::GET,
+            &format!("{api}/events.csv"),
+            Body::None,
+            "viewer",
+        ),
+        route(Method::GET, "/compliance/export.csv", Body::None, "viewer"),
+        route(
+            Method::GET,
+            &format!("{p}/compliance/events.csv"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
             &format!("{api}/study/users"),
             Body::None,
             "viewer",
@@ -485,7 +505,7 @@ pub fn add_local(f: &Fixture, name: &str, role: &str, password: &str) {
 }
 
 /// Signs in through the login form; returns the answer.
-async fn sign_in(app: &App, name: &str, password: &str) -> reqwest::Response {
+pub async fn sign_in(app: &App, name: &str, password: &str) -> reqwest::Response {
     client()
         .post(app.url("/login"))
         .form(&[
@@ -522,7 +542,7 @@ async fn note_as(app: &App, cookie: &str, note: &str) -> StatusCode {
 }
 
 /// The session cookie an answer sets (`name=value`).
-fn session(answer: &reqwest::Response) -> String {
+pub fn session(answer: &reqwest::Response) -> String {
     let set = answer.headers()["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_string()
 }

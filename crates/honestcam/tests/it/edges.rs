@@ -75,7 +75,7 @@ fn one_broken_property_does_not_hide_the_others_in_db_status() {
         &f.data()
             .property(&honestcam::property::Slug::parse("other").unwrap()),
         "Other",
-        &Default::default(),
+        &honestcam::ops::demo::DemoOptions::dated(crate::support::TODAY),
     )
     .unwrap();
     edit_baseline(&f, |b| b["actions"][0]["due"] = json!("soon"));

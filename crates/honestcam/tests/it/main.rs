@@ -4,8 +4,10 @@
 mod auth;
 mod browser;
 mod conformance;
+mod demo;
 mod drill;
 mod edges;
+mod export;
 mod guard;
 mod migrate;
 mod overlap;

@@ -45,7 +45,7 @@ fn dry_run_after_a_migration_is_byte_identical_too() {
 fn execute_imports_the_exact_counts_and_archives_the_legacy_files() {
     let f = Fixture::with(DemoOptions {
         events: 250,
-        with_event_ids: false,
+        ..DemoOptions::dated(crate::support::TODAY)
     });
     let legacy_log = fs::read(f.prop().join("compliance-log.json")).unwrap();
     let plan = f.plan(&["db-migrate", SLUG, "--execute"]);
@@ -112,7 +112,7 @@ fn second_execute_is_a_no_op() {
 fn migrated_events_keep_their_content_and_fold_the_same() {
     let f = Fixture::with(DemoOptions {
         events: 80,
-        with_event_ids: false,
+        ..DemoOptions::dated(crate::support::TODAY)
     });
     let storage = f.storage();
     let before = load_events(&storage, &f.slug()).unwrap();
@@ -142,7 +142,7 @@ fn reference_state(
 fn a_crash_at_any_step_then_re_run_equals_an_uninterrupted_run() {
     let opts = DemoOptions {
         events: 500,
-        with_event_ids: false,
+        ..DemoOptions::dated(crate::support::TODAY)
     };
     let reference = reference_state(&opts);
     for step in ["staged", "study", "events"] {
@@ -219,7 +219,7 @@ fn a_re_run_after_a_crash_keeps_what_the_portal_wrote_in_between() {
 fn kill_9_during_the_event_import_then_re_run_equals_an_uninterrupted_run() {
     let opts = DemoOptions {
         events: 100_000,
-        with_event_ids: false,
+        ..DemoOptions::dated(crate::support::TODAY)
     };
     let reference = reference_state(&opts);
     let f = Fixture::with(opts);
@@ -407,7 +407,7 @@ fn a_log_malformed_after_many_events_stops_the_import_and_changes_nothing() {
     // the parser reaches the fault.
     let f = Fixture::with(DemoOptions {
         events: 20_000,
-        with_event_ids: false,
+        ..DemoOptions::dated(crate::support::TODAY)
     });
     let log_path = f.prop().join("compliance-log.json");
     let text = fs::read_to_string(&log_path).unwrap();

@@ -187,7 +187,7 @@ pub fn assert_integrity(f: &Fixture) {
 fn bigger_log() -> Fixture {
     Fixture::with(DemoOptions {
         events: 20_000,
-        with_event_ids: false,
+        ..DemoOptions::dated(crate::support::TODAY)
     })
 }
 
@@ -320,7 +320,7 @@ impl Migration {
 fn a_second_migration_waits_for_the_first_and_a_killed_one_harms_neither() {
     let opts = DemoOptions {
         events: 100_000,
-        with_event_ids: false,
+        ..DemoOptions::dated(crate::support::TODAY)
     };
     let reference = {
         let r = Fixture::with(opts.clone());

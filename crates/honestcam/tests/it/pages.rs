@@ -17,14 +17,14 @@ use tower::ServiceExt;
 use crate::support::{Fixture, migrated};
 
 /// A data dir with no property yet.
-fn empty() -> Fixture {
+pub fn empty() -> Fixture {
     Fixture {
         tmp: tempfile::tempdir().unwrap(),
     }
 }
 
 /// The date `days` from today (UTC, as the in-process portal reckons it).
-fn day(days: i64) -> String {
+pub fn day(days: i64) -> String {
     jiff::Timestamp::now()
         .to_zoned(TimeZone::UTC)
         .date()
@@ -33,7 +33,7 @@ fn day(days: i64) -> String {
 }
 
 /// An action of a test baseline: id, status, due in so many days from today.
-fn act(id: &str, title: &str, status: Status, due: Option<i64>) -> BaselineAction {
+pub fn act(id: &str, title: &str, status: Status, due: Option<i64>) -> BaselineAction {
     BaselineAction {
         id: id.into(),
         title: title.into(),
@@ -45,7 +45,7 @@ fn act(id: &str, title: &str, status: Status, due: Option<i64>) -> BaselineActio
 }
 
 /// Adds the property `slug` named `name` with `actions`, on SQLite.
-fn add_property(f: &Fixture, slug: &str, name: &str, actions: Vec<BaselineAction>) {
+pub fn add_property(f: &Fixture, slug: &str, name: &str, actions: Vec<BaselineAction>) {
     let slug = Slug::parse(slug).unwrap();
     let paths = f.data().property(&slug);
     std::fs::create_dir_all(&paths.dir).unwrap();
@@ -61,7 +61,7 @@ fn add_property(f: &Fixture, slug: &str, name: &str, actions: Vec<BaselineAction
 }
 
 /// The portal over `f`, without a default property unless `default`.
-fn app(f: &Fixture, default: Option<&str>, tz: TimeZone) -> axum::Router {
+pub fn app(f: &Fixture, default: Option<&str>, tz: TimeZone) -> axum::Router {
     let storage = Storage::open(f.data(), statekit::sqlite::OpenOptions::default()).unwrap();
     let site = Site::new(None, "127.0.0.1:8080".parse().unwrap()).unwrap();
     router(AppState::new(
@@ -73,7 +73,7 @@ fn app(f: &Fixture, default: Option<&str>, tz: TimeZone) -> axum::Router {
     ))
 }
 
-async fn get(app: &axum::Router, path: &str) -> (StatusCode, String) {
+pub async fn get(app: &axum::Router, path: &str) -> (StatusCode, String) {
     let request = Request::get(path)
         .header("host", "127.0.0.1:8080")
         .body(Body::empty())
@@ -85,7 +85,7 @@ async fn get(app: &axum::Router, path: &str) -> (StatusCode, String) {
 }
 
 /// A form posted from the portal's own page; the status and the `Location`.
-async fn post(app: &axum::Router, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+pub async fn post(app: &axum::Router, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
@@ -130,7 +130,7 @@ fn card<'p>(page: &'p str, action: &str) -> &'p str {
 
 /// The page's text as a reader sees it: tags (and their attributes) left out,
 /// the escapes askama writes read back.
-fn visible(page: &str) -> String {
+pub fn visible(page: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
     for c in page.chars() {
@@ -421,6 +421,45 @@ async fn statuses_are_shown_by_their_labels_everywhere() {
     let (_, page) = get(&app, "/compliance/").await;
     assert!(card(&page, "LATE-3").contains(">In progress</span>"));
     assert!(page.contains("<option value=\"in_progress\">In progress</option>"));
+}
+
+#[tokio::test]
+async fn a_page_asked_for_again_shows_every_change_since_on_either_backend() {
+    let (f, app) = mixed();
+    let slug = Slug::parse("elm-house").unwrap();
+    let (_, first) = get(&app, "/compliance/").await;
+    let (_, again) = get(&app, "/compliance/").await;
+    assert_eq!(first, again, "nothing changed");
+    record_change(
+        &f.storage(),
+        &slug,
+        "LATER",
+        &Change::Status(Status::Done),
+        "kim",
+    )
+    .unwrap();
+    let (_, page) = get(&app, "/compliance/").await;
+    assert!(
+        card(&page, "LATER").contains(">Done</span>"),
+        "a change is shown"
+    );
+    let (_, filtered) = get(&app, "/compliance/?status=done").await;
+    assert_eq!(card_ids(&filtered), ["DONE", "LATER"]);
+    // A property on the legacy files, written behind the portal's back.
+    let legacy = crate::support::Fixture::new();
+    let app = self::app(&legacy, Some(crate::support::SLUG), TimeZone::UTC);
+    let (_, before) = get(&app, "/compliance/").await;
+    assert!(!card(&before, "ACT-003").contains("seen on the roof"));
+    record_change(
+        &legacy.storage(),
+        &legacy.slug(),
+        "ACT-003",
+        &Change::Note("seen on the roof".into()),
+        "lee",
+    )
+    .unwrap();
+    let (_, after) = get(&app, "/compliance/").await;
+    assert!(card(&after, "ACT-003").contains("seen on the roof"));
 }
 
 #[tokio::test]

@@ -387,3 +387,120 @@ async fn first_visits_at_once_by_one_identity_make_one_user() {
         );
     }
 }
+
+/// `GET path` with the session cookie `cookie`: the page.
+async fn page_as(app: &App, path: &str, cookie: &str) -> String {
+    let r = client()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn switch_user_signs_out_and_back_in_as_someone_else() {
+    use crate::auth::{add_local, session, sign_in};
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    add_local(&f, "lee", "editor", "lee's long password");
+    let app = f.spawn_app(&["--auth", "local"], &[]);
+    let kim = session(&sign_in(&app, "kim", "kim's long password").await);
+    let study = format!("/p/{SLUG}/study/");
+    let page = page_as(&app, &study, &kim).await;
+    assert!(page.contains("Studying as <strong id=\"study-user\">kim</strong>"));
+    assert!(
+        page.contains(&format!(
+            "<form class=\"inline switch-user\" method=\"post\" action=\"/logout\">\n    <input type=\"hidden\" name=\"next\" value=\"{study}\">"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("id=\"switch-user\">Switch user</button>"));
+
+    // The form as the browser posts it: kim is signed out, and the login form will
+    // lead back to the study page.
+    let out = client()
+        .post(app.url("/logout"))
+        .header("cookie", &kim)
+        .form(&[("next", study.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let login = out.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(login, format!("/login?next=%2Fp%2F{SLUG}%2Fstudy%2F"));
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let form = client().get(app.url(&login)).send().await.unwrap();
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains(&format!("name=\"next\" value=\"{study}\"")),
+        "the login form keeps where to go"
+    );
+    let stale = client()
+        .get(app.url(&study))
+        .header("cookie", &kim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        StatusCode::SEE_OTHER,
+        "kim's session is over"
+    );
+
+    // Lee signs in and studies as lee, with lee's own progress.
+    let answer = client()
+        .post(app.url("/login"))
+        .form(&[
+            ("name", "lee"),
+            ("password", "lee's long password"),
+            ("next", study.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(answer.headers()["location"], study.as_str());
+    let lee = session(&answer);
+    let page = page_as(&app, &study, &lee).await;
+    assert!(page.contains("Studying as <strong id=\"study-user\">lee</strong>"));
+    assert!(page.contains("Not lee?"));
+
+    // A `next` to another site is not followed; signing out without one goes to the
+    // login form as before.
+    let out = client()
+        .post(app.url("/logout"))
+        .header("cookie", &lee)
+        .form(&[("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.headers()["location"], "/login?next=%2F");
+    let out = client().post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(out.headers()["location"], "/login");
+}
+
+#[tokio::test]
+async fn without_sign_in_the_study_page_says_there_is_nobody_to_switch_to() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let page = client()
+        .get(app.url("/study/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"switch-user-none\""), "{page}");
+    assert!(!page.contains("action=\"/logout\""));
+}

@@ -12,6 +12,9 @@ use statekit::sqlite::OpenOptions;
 
 pub const SLUG: &str = "bamboo-house";
 
+/// The day the fixtures' demo data is dated around.
+pub const TODAY: jiff::civil::Date = jiff::civil::date(2026, 4, 10);
+
 /// A temp data dir holding one demo property in the legacy layout.
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
@@ -19,7 +22,7 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
-        Fixture::with(DemoOptions::default())
+        Fixture::with(DemoOptions::dated(TODAY))
     }
 
     pub fn with(opts: DemoOptions) -> Fixture {

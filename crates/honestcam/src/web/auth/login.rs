@@ -210,8 +210,30 @@ pub async fn logout_page() -> Response {
     render(LogoutPage, StatusCode::OK)
 }
 
-/// `POST /logout`: ends the session and clears the cookie.
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// Where to sign in next after signing out: `/login`, with `next` (a path of this
+/// site, see [`safe_next`]) when the form gave one: "switch user" signs out and back in
+/// as someone else, landing where it started.
+fn after_sign_out(body: &[u8]) -> String {
+    let next = url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned());
+    match next {
+        Some(next) => {
+            let next: String =
+                url::form_urlencoded::byte_serialize(safe_next(&next).as_bytes()).collect();
+            format!("/login?next={next}")
+        }
+        None => "/login".to_string(),
+    }
+}
+
+/// `POST /logout` (a form, optionally with `next`): ends the session, clears the
+/// cookie, and sends to the login form.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if let Some(id) = session_cookie(&headers).map(str::to_string) {
         let ended = state
             .run(move |storage, _| {
@@ -222,7 +244,7 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
             return e.into_response();
         }
     }
-    let mut response = Redirect::to("/login").into_response();
+    let mut response = Redirect::to(&after_sign_out(&body)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("honestcam_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
@@ -250,6 +272,15 @@ mod tests {
         ] {
             assert_eq!(safe_next(given), kept, "{given}");
         }
+        assert_eq!(after_sign_out(b""), "/login");
+        assert_eq!(
+            after_sign_out(b"next=%2Fp%2Fx%2Fstudy%2F"),
+            "/login?next=%2Fp%2Fx%2Fstudy%2F"
+        );
+        assert_eq!(
+            after_sign_out(b"next=%2F%2Fevil.example"),
+            "/login?next=%2F"
+        );
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,

@@ -36,6 +36,8 @@ use crate::service::accounts;
 pub const ACCESS_HEADER: &str = "cf-access-jwt-assertion";
 /// The identity of every request when authentication is off.
 pub const LOCAL_IDENTITY: &str = "local";
+/// Where Cloudflare Access signs a browser out (served by Cloudflare, not the portal).
+pub const ACCESS_LOGOUT: &str = "/cdn-cgi/access/logout";
 /// The role of an Access identity without an account.
 pub const ACCESS_DEFAULT_ROLE: Role = Role::Viewer;
 
@@ -266,7 +268,7 @@ impl SignedIn {
     pub fn new(caller: &Identity, mode: &AuthMode) -> SignedIn {
         let sign_out = match mode {
             AuthMode::Local(_) => "/logout",
-            AuthMode::CloudflareAccess(_) => "/cdn-cgi/access/logout",
+            AuthMode::CloudflareAccess(_) => ACCESS_LOGOUT,
             AuthMode::None => "",
         };
         SignedIn {
