@@ -526,14 +526,17 @@ fn a_wait_longer_than_a_claim_may_last_leaves_every_digest_for_a_later_pass() {
             chat_with_digest(store.as_ref(), ChatId(-100_080 - i), "UTC", "09:00");
         }
         // Telegram asks for ten minutes: no digest of this pass waits that long (its
-        // claim would go stale meanwhile); each is left for a pass after it.
+        // claim would go stale meanwhile); each is left for a pass after it: claimed
+        // and failed, or (a worker that starts after the 429) held back unclaimed.
+        // Which of the two depends on how the workers' threads are scheduled.
         let sender = Recorder::failing(vec![Failure::RetryAfter(Duration::from_secs(600))]);
         let report = pass(store.as_ref(), ts("2026-11-24T09:00:00Z"), &sender);
         assert_eq!(
-            (report.failed.len(), report.sent.len()),
+            (report.failed.len() + report.stopped, report.sent.len()),
             (3, 0),
-            "{backend}"
+            "{backend}: {report:?}"
         );
+        assert!(!report.failed.is_empty(), "{backend}: the 429 was met");
         assert_eq!(sender.attempts.lock().unwrap().len(), 1, "{backend}");
         let later = pass(store.as_ref(), ts("2026-11-24T09:11:00Z"), &sender);
         assert_eq!(later.sent.len(), 3, "{backend}: {later:?}");
