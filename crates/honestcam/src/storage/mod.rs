@@ -165,22 +165,29 @@ impl Storage {
     pub fn baseline(&self, paths: &PropertyPaths) -> Result<Arc<Baseline>, StoreError> {
         let file = paths.baseline();
         let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
-        let mut cache = self
-            .baselines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let (Some(modified), Some((seen, baseline))) = (modified, cache.get(&paths.slug))
-            && *seen == modified
         {
-            return Ok(Arc::clone(baseline));
+            let cache = self
+                .baselines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let (Some(modified), Some((seen, baseline))) = (modified, cache.get(&paths.slug))
+                && *seen == modified
+            {
+                return Ok(Arc::clone(baseline));
+            }
         }
         let Some(modified) = modified else {
-            drop(cache);
             return self.stored_baseline(paths);
         };
+        // Read and stored without the cache's lock, which every property shares: a
+        // durable write to one property's database never holds up another property.
+        // Two requests may both read a changed file; storing it is idempotent.
         let baseline = Arc::new(legacy::read_baseline(paths)?);
         self.store_baseline(paths, &baseline)?;
-        cache.insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
+        self.baselines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
         Ok(baseline)
     }
 

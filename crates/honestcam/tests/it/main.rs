@@ -15,3 +15,4 @@ mod replication;
 mod study;
 mod support;
 mod tidy;
+mod writes;
