@@ -13,6 +13,9 @@
 # /proc) next to the rate: the rate depends on what else the machine runs, the CPU time
 # much less.
 #
+# Then durable note appends (POST, 32 connections) next to the disk's raw fsync rate
+# measured in the same run.
+#
 #   bash crates/honestcam/benches/portal.sh [duration-seconds]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -76,3 +79,51 @@ measure "200 actions, 100000 events: GET /" "$BASE/"
 measure "200 actions, 100000 events: GET /compliance/" "$BASE/compliance/"
 measure "200 actions, 100000 events: GET /compliance/?q=act (a search)" "$BASE/compliance/?q=act"
 stop
+
+# --- POST: durable note appends -------------------------------------------------
+# Every request appends one note_added event through the JSON API: one unit of work
+# on the property database's writer, acknowledged after its batch's COMMIT and fsync
+# (synchronous=FULL). The raw fsync rate (append 4 KiB with O_DSYNC, by dd) is
+# measured just before and just after the POST run; the reference is their mean.
+raw_fsync_rate() {
+  local file="$WORK/raw-fsync" n=3000 secs
+  rm -f "$file"
+  secs="$(LC_ALL=C dd if=/dev/zero of="$file" bs=4096 count="$n" oflag=dsync 2>&1 |
+    awk -F', ' '/copied/ {sub(/ s$/, "", $(NF-1)); print $(NF-1)}')"
+  rm -f "$file"
+  awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }'
+}
+
+post_row() {
+  local data="$WORK/data-post" out="$WORK/server-post.out" script="$WORK/post.lua"
+  "$BIN" --data-dir "$data" demo-data bench --events 1000 >/dev/null
+  "$BIN" --data-dir "$data" db-migrate bench --execute >/dev/null
+  RUST_LOG=warn "$BIN" --data-dir "$data" serve --addr 127.0.0.1:0 --auth none >"$out" 2>/dev/null &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$out" 2>/dev/null && break; sleep 0.1; done
+  local url
+  url="$(sed -n 's/^honestcam listening on \(.*\)$/\1/p' "$out")api/p/bench/actions/ACT-001/events"
+  cat >"$script" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"type": "note_added", "payload": {"note": "a durable note from the benchmark"}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Sec-Fetch-Site"] = "same-origin"
+LUA
+  curl -sf -X POST -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: same-origin' \
+    --data '{"type": "note_added", "payload": {"note": "warm-up"}}' "$url" >/dev/null
+  local before after result rps lat bad raw
+  before="$(raw_fsync_rate)"
+  result="$(wrk -t2 -c32 -d"${DURATION}s" -s "$script" "$url")"
+  after="$(raw_fsync_rate)"
+  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+  rps="$(echo "$result" | awk '/Requests\/sec/ {print $2}')"
+  lat="$(echo "$result" | awk '/Latency/ {print $2; exit}')"
+  bad="$(echo "$result" | awk '/Non-2xx/ {print $NF}')"
+  raw=$(( (before + after) / 2 ))
+  echo
+  echo "| POST note appends, 32 connections | requests/s | mean latency | raw fsyncs/s (before, after) | POST / raw fsync |"
+  echo "|---|---|---|---|---|"
+  echo "| durable (synchronous=FULL) | $rps | $lat | $raw ($before, $after) | $(awk -v a="$rps" -v b="$raw" 'BEGIN { printf "%.2fx", a / b }') |"
+  if [ -n "$bad" ]; then echo "($bad responses were not 2xx)"; fi
+}
+post_row

@@ -6,14 +6,18 @@
 //! writer holds a transaction), `foreign_keys=ON` and `synchronous` (`FULL` by default,
 //! so a committed transaction survives power loss).
 //!
-//! [`Database`] owns one writer connection and a small pool of read-only readers for
-//! one file: writes in this process are serialised on the writer, and readers never
-//! wait for an open write transaction. [`DatabaseCache`] hands out one [`Database`]
-//! per file, so every part of a program shares the same writer.
+//! [`Database`] owns one writer and a small pool of read-only readers for one file.
+//! The writer is a [`group::GroupWriter`]: a thread of its own with the database's
+//! only writer connection in this process, which commits the units of work of every
+//! caller waiting at that moment in one transaction (group commit), so concurrent
+//! durable writes are not capped by the disk's fsync rate. Readers never wait for an
+//! open write transaction. [`DatabaseCache`] hands out one [`Database`] per file, so
+//! every part of a program shares the same writer, and different files have writers
+//! of their own that never wait for each other.
 //!
-//! [`group::GroupWriter`] is a second way to write: a writer thread that commits the
-//! units of work of many callers in one transaction (group commit), so concurrent
-//! durable writes are not capped by the disk's fsync rate.
+//! Other processes writing the same file are ordered by SQLite's lock: each batch is
+//! one `BEGIN IMMEDIATE` transaction, which waits for another process's write up to
+//! the busy timeout.
 //!
 //! The application never checkpoints or vacuums in place, which keeps the files safe to
 //! replicate with WAL-shipping tools.
@@ -29,6 +33,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::fs::FileId;
+use group::{GroupOptions, GroupWriter, StartError, WriteError, WriteFailure};
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +69,8 @@ pub struct OpenOptions {
     pub busy_timeout: Duration,
     /// Most reader connections a [`Database`] keeps open; 4 by default.
     pub max_readers: usize,
+    /// Bounds of a [`Database`]'s writer (batch size, queue).
+    pub group: GroupOptions,
 }
 
 impl Default for OpenOptions {
@@ -72,6 +79,7 @@ impl Default for OpenOptions {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
             max_readers: 4,
+            group: GroupOptions::default(),
         }
     }
 }
@@ -94,6 +102,14 @@ pub enum SqliteError {
         path: PathBuf,
         /// What SQLite said.
         source: rusqlite::Error,
+    },
+    /// The writer's thread could not be started.
+    #[error("cannot start the writer thread of {path}: {source}")]
+    Writer {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
     },
     /// The opened file could not be identified on disk.
     #[error("cannot identify database file {path}: {source}")]
@@ -254,17 +270,30 @@ fn expect_pragma(
     })
 }
 
-/// One database file: a writer connection and a pool of read-only readers.
+/// One database file: a writer (a [`GroupWriter`] owning the writer connection) and a
+/// pool of read-only readers.
 ///
 /// It stays bound to the file it opened: if that file is replaced or moved away (a
 /// rollback, a restore), [`Database::is_current`] turns false and new readers refuse
 /// to open, so nothing reads one file and writes another under the same name.
+///
+/// # Writes
+///
+/// [`Database::write`] hands a unit of work to the writer and waits for its answer.
+/// The unit runs on the writer's thread, inside the transaction of its batch (in a
+/// `SAVEPOINT` of its own when the batch is shared), so it is atomic without opening a
+/// transaction itself, and it must not: no `BEGIN`, `COMMIT` or `ROLLBACK` in a unit.
+/// Its caller is answered only after the `COMMIT` (and its fsync) returned; a unit
+/// that fails is rolled back alone and its caller gets its error; units run in order
+/// of arrival. Units are `'static`: they own what they use (clone or move it in). Work
+/// that manages transactions itself (migrations, bulk loads) uses
+/// [`Database::exclusive`]. See [`group`] for the details.
 #[derive(Debug)]
 pub struct Database {
     path: PathBuf,
     id: FileId,
     opts: OpenOptions,
-    writer: Mutex<Connection>,
+    writer: GroupWriter,
     readers: Mutex<ReaderPool>,
     reader_free: Condvar,
 }
@@ -299,11 +328,15 @@ impl Database {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let writer = GroupWriter::start(writer, opts.group.clone()).map_err(|e| match e {
+            StartError::Open(e) => e,
+            StartError::Spawn { path, source } => SqliteError::Writer { path, source },
+        })?;
         Ok(Database {
             path: path.to_path_buf(),
             id,
             opts,
-            writer: Mutex::new(writer),
+            writer,
             readers: Mutex::new(ReaderPool {
                 idle: Vec::new(),
                 open: 0,
@@ -332,10 +365,11 @@ impl Database {
             source,
         };
         let text = target.to_string_lossy().into_owned();
-        {
-            let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            conn.execute("VACUUM INTO ?1", [text]).map_err(err)?;
-        }
+        // A connection of its own (readers are `query_only`, which refuses to write
+        // even the copy): it only reads this database, so writes go on meanwhile.
+        self.open_side_connection()
+            .and_then(|conn| conn.execute("VACUUM INTO ?1", [text]))
+            .map_err(err)?;
         let sync = |path: &Path| -> std::io::Result<()> {
             fs::File::open(path)?.sync_all()?;
             match path.parent() {
@@ -355,16 +389,34 @@ impl Database {
         FileId::of(&self.path).is_ok_and(|id| id == Some(self.id))
     }
 
-    /// Runs `f` on the writer connection, waiting for other writers of this process.
-    /// Open a transaction inside `f` for anything that writes more than one row.
-    pub fn write<R, E: From<rusqlite::Error>>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, E>,
-    ) -> Result<R, E> {
-        // A panic inside `f` drops its transaction (rolled back), so the connection
-        // is still sound and a poisoned lock can be taken over.
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
+    /// Runs `unit` on the writer, in its next batch, and waits until it is committed
+    /// (durably) or failed: see "Writes" above. The unit's own error comes back as
+    /// it is; a failure of the batch (or a panic of the unit) as `E::from`.
+    pub fn write<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<WriteFailure> + Send + 'static,
+    {
+        self.writer.write(unit).map_err(WriteError::flatten)
+    }
+
+    /// Runs `job` on the writer's connection alone, outside any transaction, and waits
+    /// for it: for migrations and bulk loads, which manage their own transactions
+    /// (see [`GroupWriter::exclusive`]).
+    pub fn exclusive<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<WriteFailure> + Send + 'static,
+    {
+        self.writer.exclusive(job).map_err(WriteError::flatten)
+    }
+
+    /// The writer itself: to submit without waiting, to see the errors apart, or to
+    /// read its counters.
+    pub fn writer(&self) -> &GroupWriter {
+        &self.writer
     }
 
     /// Runs `f` on a read-only connection from the pool. Readers see the last
@@ -408,6 +460,13 @@ impl Database {
     }
 
     fn open_reader(&self) -> Result<Connection, rusqlite::Error> {
+        let conn = self.open_side_connection()?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    /// A connection beside the writer, to this database's file only.
+    fn open_side_connection(&self) -> Result<Connection, rusqlite::Error> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
             | rusqlite::OpenFlags::SQLITE_OPEN_URI
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -424,7 +483,6 @@ impl Database {
         }
         conn.busy_timeout(self.opts.busy_timeout)?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
     }
 }
@@ -534,6 +592,15 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    /// An application's error type: its own errors beside the writer's.
+    #[derive(Debug, thiserror::Error)]
+    enum TestError {
+        #[error(transparent)]
+        Sqlite(#[from] rusqlite::Error),
+        #[error(transparent)]
+        Write(#[from] WriteFailure),
+    }
+
     fn pragma(conn: &Connection, name: &str) -> String {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| {
             r.get::<_, rusqlite::types::Value>(0)
@@ -593,15 +660,16 @@ mod tests {
     fn foreign_keys_are_enforced_on_writer_and_readers() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("fk.db"), OpenOptions::default()).unwrap();
-        db.write(|c| {
-            c.execute_batch(
-                "CREATE TABLE p(id INTEGER PRIMARY KEY);
+        db.writer()
+            .write(|c| {
+                c.execute_batch(
+                    "CREATE TABLE p(id INTEGER PRIMARY KEY);
                  CREATE TABLE c(p INTEGER NOT NULL REFERENCES p(id));",
-            )
-        })
-        .unwrap();
+                )
+            })
+            .unwrap();
         let err = db
-            .write(|c| c.execute("INSERT INTO c(p) VALUES (42)", []))
+            .write(|c| Ok::<_, TestError>(c.execute("INSERT INTO c(p) VALUES (42)", [])?))
             .unwrap_err();
         assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
         let fk: i64 = db
@@ -614,7 +682,9 @@ mod tests {
     fn readers_are_read_only() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("ro.db"), OpenOptions::default()).unwrap();
-        db.write(|c| c.execute_batch("CREATE TABLE t(x)")).unwrap();
+        db.writer()
+            .write(|c| c.execute_batch("CREATE TABLE t(x)"))
+            .unwrap();
         assert!(
             db.read(|c| c.execute("INSERT INTO t VALUES (1)", []))
                 .is_err()
@@ -627,7 +697,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db =
             Arc::new(Database::open(&dir.path().join("rw.db"), OpenOptions::default()).unwrap());
-        db.write(|c| c.execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1);"))
+        db.writer()
+            .write(|c| c.execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1);"))
             .unwrap();
 
         let (in_tx_tx, in_tx_rx) = mpsc::channel();
@@ -635,13 +706,13 @@ mod tests {
         let writer = {
             let db = Arc::clone(&db);
             std::thread::spawn(move || {
-                db.write(|c| {
-                    let tx =
-                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    tx.execute("INSERT INTO t VALUES (2)", [])?;
+                // The unit runs inside the writer's transaction: it holds the write
+                // lock with its row uncommitted until it returns.
+                db.writer().write(move |c| {
+                    c.execute("INSERT INTO t VALUES (2)", [])?;
                     in_tx_tx.send(()).unwrap();
                     commit_rx.recv().unwrap();
-                    tx.commit()
+                    Ok::<_, rusqlite::Error>(())
                 })
             })
         };
@@ -675,7 +746,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.db");
         let db = Database::open(&path, OpenOptions::default()).unwrap();
-        db.write(|c| c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);"))
+        db.writer()
+            .write(|c| c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);"))
             .unwrap();
         let mut other = open_connection(&path, &OpenOptions::default()).unwrap();
         let tx = other
@@ -695,7 +767,8 @@ mod tests {
         let path = dir.path().join("odd?name#%.db");
         {
             let db = Database::open(&path, OpenOptions::default()).unwrap();
-            db.write(|c| c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (7);"))
+            db.writer()
+                .write(|c| c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (7);"))
                 .unwrap();
         }
         let names = || {
@@ -759,6 +832,7 @@ mod tests {
         assert!(!path.exists(), "get_existing creates nothing");
         let first = cache.get(&path).unwrap();
         first
+            .writer()
             .write(|c| c.execute_batch("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('old')"))
             .unwrap();
         // Another process moves the database aside with its sidecars (a rollback) and
@@ -782,6 +856,7 @@ mod tests {
         let second = cache.get_existing(&path).unwrap().unwrap();
         assert!(!Arc::ptr_eq(&first, &second));
         second
+            .writer()
             .write(|c| c.execute("INSERT INTO t VALUES ('after')", []))
             .unwrap();
         let rows: Vec<String> = second
@@ -803,7 +878,8 @@ mod tests {
     fn a_snapshot_holds_what_was_committed_while_a_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("live.db"), OpenOptions::default()).unwrap();
-        db.write(|c| c.execute_batch("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);"))
+        db.writer()
+            .write(|c| c.execute_batch("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);"))
             .unwrap();
         // Another process is half-way through a write.
         let other = open_connection(&dir.path().join("live.db"), &OpenOptions::default()).unwrap();
@@ -822,5 +898,163 @@ mod tests {
             db.snapshot_to(&snap).is_err(),
             "never over an existing file"
         );
+    }
+
+    fn count(db: &Database, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        db.read(|c| c.query_row(&sql, [], |r| r.get(0))).unwrap()
+    }
+
+    #[test]
+    fn writes_to_two_databases_do_not_wait_for_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DatabaseCache::new(OpenOptions::default());
+        let a = cache.get(&dir.path().join("a/p.db")).unwrap();
+        let b = cache.get(&dir.path().join("b/p.db")).unwrap();
+        for db in [&a, &b] {
+            db.writer()
+                .write(|c| c.execute_batch("CREATE TABLE t (v INTEGER)"))
+                .unwrap();
+        }
+        // A unit of A blocks on A's writer thread, inside A's transaction...
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let held = a.writer().submit(move |c: &Connection| {
+            c.execute("INSERT INTO t VALUES (1)", [])?;
+            started_tx.send(()).unwrap();
+            let _ = released.recv();
+            Ok::<_, rusqlite::Error>(())
+        });
+        started.recv().unwrap();
+        // ...while B's writes, from several threads, commit meanwhile.
+        std::thread::scope(|s| {
+            for v in 0..4 {
+                let b = &b;
+                s.spawn(move || {
+                    b.write(move |c| {
+                        Ok::<_, TestError>(c.execute("INSERT INTO t VALUES (?1)", [v])?)
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        assert_eq!(count(&b, "t"), 4);
+        assert_eq!(count(&a, "t"), 0, "A's unit is still open");
+        release.send(()).unwrap();
+        held.wait().unwrap();
+        assert_eq!(count(&a, "t"), 1);
+    }
+
+    #[test]
+    fn a_unit_runs_inside_the_writers_transaction_and_exclusive_work_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("x.db"), OpenOptions::default()).unwrap();
+        let in_tx = db
+            .write(|c| Ok::<_, TestError>(!c.is_autocommit()))
+            .unwrap();
+        assert!(in_tx);
+        let nested = db
+            .write(|c| Ok::<_, TestError>(c.execute_batch("BEGIN")?))
+            .unwrap_err();
+        assert!(
+            nested.to_string().contains("within a transaction"),
+            "{nested}"
+        );
+        // Work that manages its own transactions (a migration) runs alone, outside.
+        let created = db
+            .exclusive(|c| {
+                let tx = c.transaction()?;
+                tx.execute_batch("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);")?;
+                tx.commit()?;
+                Ok::<_, TestError>(c.is_autocommit())
+            })
+            .unwrap();
+        assert!(created);
+        assert_eq!(count(&db, "t"), 1);
+    }
+
+    /// A writer elsewhere (another process's connection) holds the write lock for a
+    /// while: the batch's `BEGIN IMMEDIATE` waits on the busy timeout, then commits.
+    #[test]
+    fn a_write_waits_for_a_writer_of_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let db = Database::open(&path, OpenOptions::default()).unwrap();
+        db.writer()
+            .write(|c| c.execute_batch("CREATE TABLE t (v INTEGER)"))
+            .unwrap();
+        let other = open_connection(&path, &OpenOptions::default()).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let r =
+                    db.write(|c| Ok::<_, TestError>(c.execute("INSERT INTO t VALUES (2)", [])?));
+                done_tx.send(r.map_err(|e| e.to_string())).unwrap();
+            });
+            assert!(
+                done.recv_timeout(Duration::from_millis(300)).is_err(),
+                "the write waits while the other connection holds the lock"
+            );
+            other.execute_batch("COMMIT").unwrap();
+            assert_eq!(done.recv().unwrap(), Ok(1));
+        });
+        assert_eq!(count(&db, "t"), 2);
+    }
+
+    const WRITER_CHILD_ENV: &str = "STATEKIT_SQLITE_WRITER_CHILD_DB";
+
+    /// Writes `rows` rows from four threads through a `Database` of its own.
+    fn write_rows(path: &Path, process: i64, rows: i64) {
+        let db = Database::open(path, OpenOptions::default()).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let db = &db;
+                s.spawn(move || {
+                    for i in 0..rows / 4 {
+                        let v = process * 1_000_000 + t * 10_000 + i;
+                        db.write(move |c| {
+                            Ok::<_, TestError>(c.execute("INSERT INTO t VALUES (?1)", [v])?)
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+    }
+
+    /// Two processes, each with its own `Database` (its own writer thread), write the
+    /// same file at once: SQLite's lock orders their batches, and every row lands.
+    #[test]
+    fn two_processes_write_one_file_at_once() {
+        const ROWS: i64 = 400;
+        if let Some(path) = std::env::var_os(WRITER_CHILD_ENV) {
+            write_rows(Path::new(&path), 2, ROWS);
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        Database::open(&path, OpenOptions::default())
+            .unwrap()
+            .writer()
+            .write(|c| c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)"))
+            .unwrap();
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "sqlite::tests::two_processes_write_one_file_at_once",
+                "--exact",
+                "--test-threads=1",
+            ])
+            .env(WRITER_CHILD_ENV, &path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        write_rows(&path, 1, ROWS);
+        let status = child.wait_with_output().unwrap().status;
+        assert!(status.success(), "the other process failed: {status:?}");
+        let db = Database::open(&path, OpenOptions::default()).unwrap();
+        assert_eq!(count(&db, "t"), 2 * ROWS);
     }
 }

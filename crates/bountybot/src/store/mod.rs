@@ -351,6 +351,15 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The SQLite writer did not commit a change: its batch's transaction failed (the
+    /// change was rolled back with it), or the writer stopped.
+    #[error("storage error for chat {chat}: {source}")]
+    SqliteWrite {
+        /// The chat (0 for the whole store).
+        chat: ChatId,
+        /// What failed.
+        source: statekit::sqlite::group::WriteFailure,
+    },
     /// A PostgreSQL statement failed (or the connection did).
     #[error("storage error for chat {chat}: postgres: {source}")]
     Postgres {

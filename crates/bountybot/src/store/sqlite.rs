@@ -1,15 +1,19 @@
 //! The SQLite backend: `{data}/bountybot.db`, opened through `statekit` (WAL, foreign
 //! keys, numbered migrations from `migrations/sqlite/`), with the JSON backend's semantics.
 //!
-//! Every change is one `IMMEDIATE` transaction, so concurrent writers (threads or
-//! processes) queue on the database lock instead of failing half-way, and a commit is
-//! durable (`synchronous=FULL`) when the method returns.
+//! Every change is one unit of work on the database's writer (`statekit`'s group
+//! commit): the changes of concurrent callers are committed together, each in a
+//! savepoint of its own, in one `BEGIN IMMEDIATE` transaction, so writers in other
+//! processes queue on the database lock instead of failing half-way; a change is
+//! durable (`synchronous=FULL`) when the method returns, and one that fails is rolled
+//! back alone.
 
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use statekit::migrate::Migrations;
+use statekit::sqlite::group::{WriteError, WriteFailure};
 use statekit::sqlite::{Database, OpenOptions};
 
 use jiff::civil::Date;
@@ -42,6 +46,14 @@ fn err(chat: ChatId) -> impl Fn(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sqlite { chat, source }
 }
 
+/// A unit's own SQLite error, or the writer's failure, for `chat`.
+fn write_error(chat: ChatId, e: WriteError<rusqlite::Error>) -> StoreError {
+    match e.into_unit() {
+        Ok(source) => StoreError::Sqlite { chat, source },
+        Err(source) => StoreError::SqliteWrite { chat, source },
+    }
+}
+
 /// In a private chat, bookmarks belong to the chat (as in `user.json`).
 fn owner(chat: ChatId, user: UserId) -> UserId {
     if chat.is_group() {
@@ -56,7 +68,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let db = Database::open(path, OpenOptions::default())?;
         let migrations = Migrations::from_dir(&MIGRATIONS)?;
-        db.write(|c| migrations.apply(c).map(|_| ()).map_err(StoreError::from))?;
+        db.exclusive(move |c| migrations.apply(c).map(|_| ()).map_err(StoreError::from))?;
         Ok(SqliteStore { db })
     }
 
@@ -65,24 +77,24 @@ impl SqliteStore {
         data_dir.join(DB_FILE)
     }
 
-    fn write<R>(
+    fn write<R: Send + 'static>(
         &self,
         chat: ChatId,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
         self.write_for(chat, None, f)
     }
 
-    /// One `IMMEDIATE` transaction running `f` and, with `update`, recording that
-    /// update as processed: both commit together, or neither does.
-    fn write_for<R>(
+    /// One unit of work on the writer running `f` and, with `update`, recording that
+    /// update as processed: both commit together, or neither does (the unit runs in
+    /// the writer's transaction, rolled back alone if it fails).
+    fn write_for<R: Send + 'static>(
         &self,
         chat: ChatId,
         update: Option<UpdateId>,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let outcome = self.db.write(|c: &mut Connection| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = self.db.writer().write(move |tx: &Connection| {
             if let Some(u) = update {
                 let seen: bool = tx.query_row(
                     "SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1",
@@ -93,7 +105,7 @@ impl SqliteStore {
                     return Ok(Err(u));
                 }
             }
-            let r = f(&tx)?;
+            let r = f(tx)?;
             if let Some(u) = update {
                 let now = jiff::Timestamp::now().as_second();
                 tx.prepare_cached(
@@ -107,12 +119,12 @@ impl SqliteStore {
                     )?;
                 }
             }
-            tx.commit()?;
             Ok(Ok(r))
         });
-        match outcome.map_err(err(chat))? {
-            Ok(r) => Ok(r),
-            Err(update) => Err(StoreError::AlreadyProcessed { update }),
+        match outcome {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(update)) => Err(StoreError::AlreadyProcessed { update }),
+            Err(e) => Err(write_error(chat, e)),
         }
     }
 
@@ -254,8 +266,8 @@ fn put_digest(c: &Connection, chat: ChatId, d: &DigestRecord) -> rusqlite::Resul
     Ok(())
 }
 
-/// Claims (or re-claims) inside one `IMMEDIATE` transaction: the row is read and
-/// written with the database's write lock held, so no other claim interleaves.
+/// Claims (or re-claims) inside one unit of work: the row is read and written with
+/// the database's write lock held, so no other claim interleaves.
 fn claim_tx(
     tx: &Connection,
     chat: ChatId,
@@ -287,7 +299,7 @@ fn ensure_chat(tx: &Connection, chat: ChatId) -> rusqlite::Result<()> {
 
 impl BountyStore for SqliteStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-        self.write(chat, |tx| {
+        self.write(chat, move |tx| {
             ensure_chat(tx, chat)?;
             if chat.is_group() {
                 tx.execute(
@@ -317,7 +329,7 @@ impl BountyStore for SqliteStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, update, move |tx| {
             ensure_chat(tx, chat)?;
             let next: i64 = tx.query_row(
                 "SELECT max(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = ?1), 1))
@@ -366,8 +378,9 @@ impl BountyStore for SqliteStore {
         patch: &BountyPatch,
         update: Option<UpdateId>,
     ) -> Result<Option<Bounty>, StoreError> {
-        // Read and write in one IMMEDIATE transaction: no other writer in between.
-        self.write_for(chat, update, |tx| {
+        // Read and write in one unit of work: no other writer in between.
+        let patch = patch.clone();
+        self.write_for(chat, update, move |tx| {
             let Some(mut b) = tx
                 .prepare_cached(&format!(
                     "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
@@ -406,7 +419,7 @@ impl BountyStore for SqliteStore {
         id: BountyId,
         update: Option<UpdateId>,
     ) -> Result<bool, StoreError> {
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, update, move |tx| {
             // The counter already sits past every id handed out, so the id stays retired.
             let n = tx.execute(
                 "DELETE FROM bounties WHERE chat_id = ?1 AND id = ?2",
@@ -424,7 +437,7 @@ impl BountyStore for SqliteStore {
         update: Option<UpdateId>,
     ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, update, move |tx| {
             ensure_chat(tx, chat)?;
             if chat.is_group() {
                 tx.execute("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)", [chat.0, user.0])?;
@@ -446,7 +459,7 @@ impl BountyStore for SqliteStore {
         update: Option<UpdateId>,
     ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, update, move |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = ?1 AND user_id = ?2 AND bounty_id = ?3",
                 [chat.0, user.0, id.0 as i64],
@@ -463,7 +476,7 @@ impl BountyStore for SqliteStore {
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // One transaction: all of it moves, or nothing does.
-        self.write(from, |tx| {
+        self.write(from, move |tx| {
             let next_of = |chat: ChatId| -> rusqlite::Result<Option<u64>> {
                 tx.query_row(
                     "SELECT next_id FROM chats WHERE chat_id = ?1",
@@ -574,7 +587,7 @@ impl BountyStore for SqliteStore {
         if known.as_deref() == Some(name.as_str()) {
             return Ok(());
         }
-        self.write(chat, |tx| {
+        self.write(chat, move |tx| {
             ensure_chat(tx, chat)?;
             if chat.is_group() {
                 tx.prepare_cached(
@@ -633,7 +646,8 @@ impl BountyStore for SqliteStore {
         patch: &SettingsPatch,
         update: Option<UpdateId>,
     ) -> Result<ChatSettings, StoreError> {
-        self.write_for(chat, update, |tx| {
+        let patch = patch.clone();
+        self.write_for(chat, update, move |tx| {
             ensure_chat(tx, chat)?;
             let mut s = settings_in(tx, chat)?;
             patch.apply_to(&mut s);
@@ -643,7 +657,7 @@ impl BountyStore for SqliteStore {
     }
 
     fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
-        self.write(chat, |tx| claim_tx(tx, chat, date, now, None))
+        self.write(chat, move |tx| claim_tx(tx, chat, date, now, None))
     }
 
     fn reclaim_digest(
@@ -653,11 +667,13 @@ impl BountyStore for SqliteStore {
         now: i64,
         older_than: i64,
     ) -> Result<DigestClaim, StoreError> {
-        self.write(chat, |tx| claim_tx(tx, chat, date, now, Some(older_than)))
+        self.write(chat, move |tx| {
+            claim_tx(tx, chat, date, now, Some(older_than))
+        })
     }
 
     fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
-        self.write(chat, |tx| {
+        self.write(chat, move |tx| {
             let n = tx
                 .prepare_cached(
                     "UPDATE digests SET message_id = ?3
@@ -712,7 +728,8 @@ impl Portable for SqliteStore {
     }
 
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
-        self.write(ChatId(0), |tx| import_conn(tx, chats))
+        let chats = chats.to_vec();
+        self.write(ChatId(0), move |tx| import_conn(tx, &chats))
     }
 }
 
@@ -773,6 +790,15 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Sqlite {
+            chat: ChatId(0),
+            source: e,
+        }
+    }
+}
+
+impl From<WriteFailure> for StoreError {
+    fn from(e: WriteFailure) -> Self {
+        StoreError::SqliteWrite {
             chat: ChatId(0),
             source: e,
         }

@@ -547,6 +547,7 @@ fn a_wait_longer_than_a_claim_may_last_leaves_every_digest_for_a_later_pass() {
             (1, 2, 0),
             "{backend}: {report:?}"
         );
+        assert!(!report.failed.is_empty(), "{backend}: the 429 was met");
         assert_eq!(sender.attempts.lock().unwrap().len(), 1, "{backend}");
         let later = pass(store.as_ref(), ts("2026-11-24T09:11:00Z"), &sender);
         assert_eq!(later.sent.len(), 3, "{backend}: {later:?}");

@@ -248,7 +248,7 @@ pub fn db_migrate_timed(
             step = Instant::now();
             storage
                 .under(lock)?
-                .append_records(&records, |done| progress.update(done, Some(total)))?;
+                .append_records(records, |done| progress.update(done, Some(total)))?;
             timings.events = step.elapsed();
             (lock, None)
         }
@@ -362,23 +362,23 @@ fn upsert_study(
     let step = Instant::now();
     if !study.users.is_empty() || !study.progress.is_empty() {
         let now = jiff::Timestamp::now().to_string();
-        storage.under(lock)?.with_study_db(|conn| {
-            let tx = conn.transaction()?;
-            for u in &study.users {
+        // One unit of work on the study database's writer: all of it or nothing.
+        let (slug, users, progress) = (slug.clone(), study.users.clone(), study.progress.clone());
+        storage.under(lock)?.with_study_db(move |tx| {
+            for u in &users {
                 if overwrite {
-                    study_repo::upsert_user(&tx, slug, u)?;
+                    study_repo::upsert_user(tx, &slug, u)?;
                 } else {
-                    study_repo::insert_user_if_missing(&tx, slug, u)?;
+                    study_repo::insert_user_if_missing(tx, &slug, u)?;
                 }
             }
-            for (user, blob) in &study.progress {
+            for (user, blob) in &progress {
                 if overwrite {
-                    study_repo::save_progress(&tx, slug, user, blob, &now)?;
+                    study_repo::save_progress(tx, &slug, user, blob, &now)?;
                 } else {
-                    study_repo::insert_progress_if_missing(&tx, slug, user, blob, &now)?;
+                    study_repo::insert_progress_if_missing(tx, &slug, user, blob, &now)?;
                 }
             }
-            tx.commit()?;
             Ok::<_, DbError>(())
         })?;
     }

@@ -91,7 +91,7 @@ pub fn add_account(
     };
     let added = storage
         .study_db()?
-        .write(|c| account_repo::insert_account(c, &row))?;
+        .write(move |c| account_repo::insert_account(c, &row))?;
     if !added {
         return Err(AccountError::Exists {
             what: "account",
@@ -114,28 +114,28 @@ fn found(done: bool, what: &'static str, name: &str) -> Result<(), AccountError>
 
 /// Changes an account's role.
 pub fn set_role(storage: &Storage, name: &str, role: Role) -> Result<(), AccountError> {
+    let owned = name.to_string();
     let done = storage
         .study_db()?
-        .write(|c| account_repo::set_role(c, name, role))?;
+        .write(move |c| account_repo::set_role(c, &owned, role))?;
     found(done, "account", name)
 }
 
 /// Sets an account's password hash; its sessions end.
 pub fn set_password_hash(storage: &Storage, name: &str, hash: String) -> Result<(), AccountError> {
-    let done = storage.study_db()?.write(|c| {
-        let tx = c.transaction()?;
-        let done = account_repo::set_password_hash(&tx, name, &hash)?;
-        tx.commit()?;
-        Ok::<_, AccountError>(done)
-    })?;
+    let owned = name.to_string();
+    let done = storage
+        .study_db()?
+        .write(move |c| account_repo::set_password_hash(c, &owned, &hash))?;
     found(done, "account", name)
 }
 
 /// Removes an account and its sessions.
 pub fn remove_account(storage: &Storage, name: &str) -> Result<(), AccountError> {
+    let owned = name.to_string();
     let done = storage
         .study_db()?
-        .write(|c| account_repo::remove_account(c, name))?;
+        .write(move |c| account_repo::remove_account(c, &owned))?;
     found(done, "account", name)
 }
 
@@ -228,20 +228,15 @@ pub fn start_session(
         .and_then(|span| now.checked_add(span).ok())
         .ok_or(AccountError::SessionLength(ttl))?;
     let sha = hex_sha256(id.as_bytes());
-    let started = storage.study_db()?.write(|c| {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let current = account_repo::account(&tx, account)?;
-        if current
-            .map(|a| a.password_hash)
-            .as_ref()
-            .map(Option::as_deref)
-            != Some(password_hash)
-        {
-            return Ok::<_, AccountError>(false);
+    let (account, password_hash) = (account.to_string(), password_hash.map(str::to_string));
+    // One unit of work: the password checked and the session stored together.
+    let started = storage.study_db()?.write(move |c| {
+        let current = account_repo::account(c, &account)?;
+        if current.map(|a| a.password_hash) != Some(password_hash) {
+            return Ok::<_, DbError>(false);
         }
-        account_repo::remove_expired_sessions(&tx, &now.to_string())?;
-        account_repo::insert_session(&tx, &sha, account, &now.to_string(), &expires.to_string())?;
-        tx.commit()?;
+        account_repo::remove_expired_sessions(c, &now.to_string())?;
+        account_repo::insert_session(c, &sha, &account, &now.to_string(), &expires.to_string())?;
         Ok(true)
     })?;
     Ok(started.then_some(id))
@@ -261,7 +256,7 @@ pub fn end_session(storage: &Storage, id: &str) -> Result<(), AccountError> {
     let sha = hex_sha256(id.as_bytes());
     storage
         .study_db()?
-        .write(|c| account_repo::remove_session(c, &sha))?;
+        .write(move |c| account_repo::remove_session(c, &sha))?;
     Ok(())
 }
 
@@ -278,7 +273,7 @@ pub fn create_token(storage: &Storage, name: &str, role: Role) -> Result<String,
     let sha = hex_sha256(secret.as_bytes());
     let added = storage
         .study_db()?
-        .write(|c| account_repo::insert_token(c, &row, &sha))?;
+        .write(move |c| account_repo::insert_token(c, &row, &sha))?;
     if !added {
         return Err(AccountError::Exists {
             what: "token",
@@ -306,9 +301,10 @@ pub fn tokens(storage: &Storage) -> Result<Vec<TokenRow>, AccountError> {
 
 /// Revokes a token.
 pub fn revoke_token(storage: &Storage, name: &str) -> Result<(), AccountError> {
+    let owned = name.to_string();
     let done = storage
         .study_db()?
-        .write(|c| account_repo::remove_token(c, name))?;
+        .write(move |c| account_repo::remove_token(c, &owned))?;
     found(done, "token", name)
 }
 

@@ -115,12 +115,19 @@ pub fn record_changes(
         }
         return Ok(events);
     }
-    let stored = store.append_for_action(action_id, |prior| {
-        let current = action_state(action, prior);
-        let events: Vec<Event> = wire
+    // The comparison runs inside the unit of work (on the database's writer thread),
+    // so it owns what it needs: the action and every candidate event.
+    let candidates: Vec<(Change, Event)> = wire
+        .into_iter()
+        .map(|w| (w.0.clone(), to_event(w)))
+        .collect();
+    let action = action.clone();
+    let stored = store.append_for_action(action_id, move |prior| {
+        let current = action_state(&action, prior);
+        let events: Vec<Event> = candidates
             .into_iter()
-            .filter(|(change, _, _)| current.would_change(change))
-            .map(to_event)
+            .filter(|(change, _)| current.would_change(change))
+            .map(|(_, event)| event)
             .collect();
         Ok::<_, std::convert::Infallible>(events)
     })?;

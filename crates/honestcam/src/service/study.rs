@@ -302,8 +302,9 @@ pub fn answer(
         }
         None => own_user_in(&store, who, None)?.0.user_id,
     };
-    let recorded = store.update_progress(&user, |blob| {
-        let record = quiz::record_answer(blob, question, choice, &at)?;
+    let question = question.to_string();
+    let recorded = store.update_progress(&user, move |blob| {
+        let record = quiz::record_answer(blob, &question, choice, &at)?;
         let summary = quiz::summarize(blob)?;
         Ok::<_, QuizError>((record, summary))
     })??;

@@ -165,22 +165,29 @@ impl Storage {
     pub fn baseline(&self, paths: &PropertyPaths) -> Result<Arc<Baseline>, StoreError> {
         let file = paths.baseline();
         let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
-        let mut cache = self
-            .baselines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let (Some(modified), Some((seen, baseline))) = (modified, cache.get(&paths.slug))
-            && *seen == modified
         {
-            return Ok(Arc::clone(baseline));
+            let cache = self
+                .baselines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let (Some(modified), Some((seen, baseline))) = (modified, cache.get(&paths.slug))
+                && *seen == modified
+            {
+                return Ok(Arc::clone(baseline));
+            }
         }
         let Some(modified) = modified else {
-            drop(cache);
             return self.stored_baseline(paths);
         };
+        // Read and stored without the cache's lock, which every property shares: a
+        // durable write to one property's database never holds up another property.
+        // Two requests may both read a changed file; storing it is idempotent.
         let baseline = Arc::new(legacy::read_baseline(paths)?);
         self.store_baseline(paths, &baseline)?;
-        cache.insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
+        self.baselines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
         Ok(baseline)
     }
 
@@ -195,7 +202,7 @@ impl Storage {
         })?;
         let sha = hex_sha256(json.as_bytes());
         let now = jiff::Timestamp::now().to_string();
-        db.write(|c| sqlite::baseline_repo::store(c, &json, &sha, &now))?;
+        db.write(move |c| sqlite::baseline_repo::store(c, &json, &sha, &now))?;
         Ok(())
     }
 
@@ -458,27 +465,30 @@ impl PropertyStore<'_> {
 
     /// Shows `decide` the events about `action_id` stored so far and appends the
     /// events it returns, as one unit: nothing else is appended to the log between the
-    /// read and the write (one `IMMEDIATE` transaction on SQLite; the property's
-    /// exclusive lock and one file replacement on JSON), and nothing is stored when
-    /// `decide` fails or returns no events. Events with known ids are skipped.
-    pub fn append_for_action<E>(
+    /// read and the write (one unit of work on the database's writer, see
+    /// `statekit::sqlite::Database::write`; the property's exclusive lock and one file
+    /// replacement on JSON), and nothing is stored when `decide` fails or returns no
+    /// events. Events with known ids are skipped. On SQLite `decide` runs on the
+    /// writer's thread, so it owns what it uses.
+    pub fn append_for_action<E: Send + 'static>(
         &self,
         action_id: &str,
-        decide: impl FnOnce(&[Event]) -> Result<Vec<Event>, E>,
+        decide: impl FnOnce(&[Event]) -> Result<Vec<Event>, E> + Send + 'static,
     ) -> Result<Result<Vec<Event>, E>, StoreError> {
         match &self.kind {
-            Kind::Sqlite(db) => Ok(db.write(|c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let prior = compliance_repo::load_action_events(&tx, action_id)?;
-                let out = decide(&prior);
-                if let Ok(events) = &out
-                    && !events.is_empty()
-                {
-                    compliance_repo::insert_events(&tx, events, |_| {})?;
-                    tx.commit()?;
-                }
-                Ok::<_, DbError>(out)
-            })?),
+            Kind::Sqlite(db) => {
+                let action_id = action_id.to_string();
+                Ok(db.write(move |c| {
+                    let prior = compliance_repo::load_action_events(c, &action_id)?;
+                    let out = decide(&prior);
+                    if let Ok(events) = &out
+                        && !events.is_empty()
+                    {
+                        compliance_repo::insert_events(c, events, |_| {})?;
+                    }
+                    Ok::<_, DbError>(out)
+                })?)
+            }
             Kind::Json => {
                 self.check_exclusive()?;
                 let mut log = legacy::read_events(&self.paths)?;
@@ -511,12 +521,10 @@ impl PropertyStore<'_> {
     /// (one transaction, or one file replacement); returns how many were new.
     pub fn append(&self, events: &[Event]) -> Result<u64, StoreError> {
         match &self.kind {
-            Kind::Sqlite(db) => Ok(db.write(|conn| {
-                let tx = conn.transaction()?;
-                let n = compliance_repo::insert_events(&tx, events, |_| {})?;
-                tx.commit()?;
-                Ok::<_, DbError>(n)
-            })?),
+            Kind::Sqlite(db) => {
+                let events = events.to_vec();
+                Ok(db.write(move |conn| compliance_repo::insert_events(conn, &events, |_| {}))?)
+            }
             Kind::Json => {
                 self.check_exclusive()?;
                 let mut log = legacy::read_events(&self.paths)?;
@@ -538,29 +546,39 @@ impl PropertyStore<'_> {
         }
     }
 
-    /// Appends records already encoded (an import into an existing database), in one
-    /// transaction, known ids skipped; returns how many were new.
+    /// Appends records already encoded (an import into an existing database), as one
+    /// unit of work, known ids skipped; returns how many were new. `on_progress`
+    /// hears the count so far on the caller's thread.
     pub fn append_records(
         &self,
-        records: &[record::EventRecord],
-        on_progress: impl FnMut(u64),
+        records: Vec<record::EventRecord>,
+        mut on_progress: impl FnMut(u64),
     ) -> Result<u64, StoreError> {
         let Kind::Sqlite(db) = &self.kind else {
             return Err(StoreError::NotOnSqlite(self.slug().clone()));
         };
-        Ok(db.write(|conn| {
-            let tx = conn.transaction()?;
-            let n = compliance_repo::insert_records(&tx, records, on_progress)?;
-            tx.commit()?;
-            Ok::<_, DbError>(n)
-        })?)
+        let (progress, heard) = std::sync::mpsc::channel();
+        let pending = db.writer().submit(move |conn: &rusqlite::Connection| {
+            compliance_repo::insert_records(conn, &records, |done| {
+                // The caller stops listening only when it is gone.
+                let _ = progress.send(done);
+            })
+        });
+        // The unit drops its sender when it has run (or the writer drops it unrun).
+        for done in heard {
+            on_progress(done);
+        }
+        Ok(pending
+            .wait()
+            .map_err(statekit::sqlite::group::WriteError::flatten)?)
     }
 
-    /// Runs `f` on the global study database's writer (created if missing), holding
-    /// the study database's lock shared: for writes that span several rows.
-    pub fn with_study_db<T>(
+    /// Runs `f` as one unit of work on the global study database's writer (created if
+    /// missing), holding the study database's lock shared: for writes that span
+    /// several rows. `f` runs inside the writer's transaction (it opens none).
+    pub fn with_study_db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, DbError>,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let _study = RwDirLock::shared(self.storage.data.path())?;
         Ok(self.storage.study_db()?.write(f)?)
@@ -616,10 +634,11 @@ impl PropertyStore<'_> {
         match &self.kind {
             Kind::Sqlite(_) => {
                 let _study = RwDirLock::shared(self.storage.data.path())?;
+                let (slug, user) = (self.slug().clone(), user.clone());
                 Ok(self
                     .storage
                     .study_db()?
-                    .write(|c| study_repo::insert_owned_user(c, self.slug(), user))?)
+                    .write(move |c| study_repo::insert_owned_user(c, &slug, &user))?)
             }
             Kind::Json => {
                 self.check_exclusive()?;
@@ -644,10 +663,11 @@ impl PropertyStore<'_> {
         match &self.kind {
             Kind::Sqlite(_) => {
                 let _study = RwDirLock::shared(self.storage.data.path())?;
+                let (slug, user, name) = (self.slug().clone(), user.clone(), name.to_string());
                 Ok(self
                     .storage
                     .study_db()?
-                    .write(|c| study_repo::rename_user(c, self.slug(), user, name))?)
+                    .write(move |c| study_repo::rename_user(c, &slug, &user, &name))?)
             }
             Kind::Json => {
                 self.check_exclusive()?;
@@ -670,10 +690,11 @@ impl PropertyStore<'_> {
         match &self.kind {
             Kind::Sqlite(_) => {
                 let _study = RwDirLock::shared(self.storage.data.path())?;
+                let (slug, user) = (self.slug().clone(), user.clone());
                 Ok(self
                     .storage
                     .study_db()?
-                    .write(|c| study_repo::upsert_user(c, self.slug(), user))?)
+                    .write(move |c| study_repo::upsert_user(c, &slug, &user))?)
             }
             Kind::Json => {
                 self.check_exclusive()?;
@@ -710,27 +731,25 @@ impl PropertyStore<'_> {
     }
 
     /// Reads `user`'s progress, lets `change` edit it, and saves it, as one unit: no
-    /// other change to that blob can land in between (one `IMMEDIATE` transaction on
-    /// SQLite; the property's exclusive lock on JSON). Nothing is saved if `change`
-    /// fails.
-    pub fn update_progress<T, E>(
+    /// other change to that blob can land in between (one unit of work on the study
+    /// database's writer; the property's exclusive lock on JSON). Nothing is saved if
+    /// `change` fails. On SQLite `change` runs on the writer's thread, so it owns what
+    /// it uses.
+    pub fn update_progress<T: Send + 'static, E: Send + 'static>(
         &self,
         user: &UserId,
-        change: impl FnOnce(&mut Progress) -> Result<T, E>,
+        change: impl FnOnce(&mut Progress) -> Result<T, E> + Send + 'static,
     ) -> Result<Result<T, E>, StoreError> {
         match &self.kind {
             Kind::Sqlite(_) => {
                 let _study = RwDirLock::shared(self.storage.data.path())?;
                 let now = jiff::Timestamp::now().to_string();
-                Ok(self.storage.study_db()?.write(|c| {
-                    let tx =
-                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    let mut blob =
-                        study_repo::progress(&tx, self.slug(), user)?.unwrap_or_default();
+                let (slug, user) = (self.slug().clone(), user.clone());
+                Ok(self.storage.study_db()?.write(move |c| {
+                    let mut blob = study_repo::progress(c, &slug, &user)?.unwrap_or_default();
                     let out = change(&mut blob);
                     if out.is_ok() {
-                        study_repo::save_progress(&tx, self.slug(), user, &blob, &now)?;
-                        tx.commit()?;
+                        study_repo::save_progress(c, &slug, &user, &blob, &now)?;
                     }
                     Ok::<_, DbError>(out)
                 })?)
@@ -749,8 +768,9 @@ impl PropertyStore<'_> {
 
     /// Replaces `user`'s whole progress blob (last write wins).
     pub fn save_progress(&self, user: &UserId, progress: &Progress) -> Result<(), StoreError> {
-        self.update_progress(user, |blob| {
-            *blob = progress.clone();
+        let progress = progress.clone();
+        self.update_progress(user, move |blob| {
+            *blob = progress;
             Ok::<_, std::convert::Infallible>(())
         })
         .map(|r| match r {

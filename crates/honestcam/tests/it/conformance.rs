@@ -145,10 +145,11 @@ fn equal_edits_at_once_record_one_event_and_each_edit_is_one_unit(f: Fixture, ba
 
     // A decision that fails stores nothing; one that returns nothing stores nothing.
     let store = storage.write(&slug).unwrap();
+    let last = due.clone();
     let failed = store
-        .append_for_action("ACT-004", |prior| {
+        .append_for_action("ACT-004", move |prior| {
             assert!(prior.iter().all(|e| e.action_id == "ACT-004"));
-            assert_eq!(prior.last(), Some(due), "the action's events so far");
+            assert_eq!(prior.last(), Some(&last), "the action's events so far");
             Err::<Vec<Event>, _>("changed my mind")
         })
         .unwrap();

@@ -17,3 +17,4 @@ mod replication;
 mod study;
 mod support;
 mod tidy;
+mod writes;

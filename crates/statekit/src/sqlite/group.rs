@@ -45,6 +45,13 @@
 //!   after it run in a fresh transaction.
 //! - A unit must not submit work to its own writer: it would wait for itself.
 //!
+//! Work that needs the connection outside any transaction (migrations, bulk loads that
+//! commit as they go) is handed over with [`GroupWriter::exclusive`]: it runs alone, in
+//! its turn between two batches.
+//!
+//! [`super::Database`] hosts one writer per database file, and is how the
+//! applications write; a bare [`GroupWriter`] is for a program that needs nothing else.
+//!
 //! Dropping the [`GroupWriter`] stops taking work, finishes every queued unit, closes
 //! the connection and joins the thread.
 //!
@@ -180,6 +187,35 @@ pub enum WriteError<E> {
     },
 }
 
+/// A [`WriteError`] that is not the unit's own error: the unit panicked, its batch
+/// failed, or the writer stopped. [`WriteError::into_unit`] splits it off, so that an
+/// application error type can hold it (`#[from] WriteFailure`) beside its own.
+pub type WriteFailure = WriteError<std::convert::Infallible>;
+
+impl<E> WriteError<E> {
+    /// The unit's own error as `Ok`, every other error as a [`WriteFailure`].
+    pub fn into_unit(self) -> Result<E, WriteFailure> {
+        Err(match self {
+            WriteError::Unit(e) => return Ok(e),
+            WriteError::Panicked { path, message } => WriteFailure::Panicked { path, message },
+            WriteError::Begin { path, source } => WriteFailure::Begin { path, source },
+            WriteError::Savepoint { path, source } => WriteFailure::Savepoint { path, source },
+            WriteError::Commit { path, source } => WriteFailure::Commit { path, source },
+            WriteError::TransactionEnded { path } => WriteFailure::TransactionEnded { path },
+            WriteError::Stopped { path } => WriteFailure::Stopped { path },
+        })
+    }
+
+    /// The unit's own error, or the [`WriteFailure`] converted into the unit's error
+    /// type: one error type for the caller.
+    pub fn flatten(self) -> E
+    where
+        E: From<WriteFailure>,
+    {
+        self.into_unit().unwrap_or_else(E::from)
+    }
+}
+
 /// Counters of a [`GroupWriter`]'s work since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GroupStats {
@@ -218,7 +254,7 @@ impl Counters {
 #[derive(Debug)]
 pub struct GroupWriter {
     path: PathBuf,
-    queue: Option<SyncSender<Box<dyn Job>>>,
+    queue: Option<SyncSender<Message>>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
 }
@@ -297,12 +333,40 @@ impl GroupWriter {
         if let Some(queue) = &self.queue {
             // A send fails only when the writer's thread is gone; the job (and its
             // reply sender) is dropped with the error, so `wait` reports `Stopped`.
-            let _ = queue.send(job);
+            let _ = queue.send(Message::Unit(job));
         }
         Pending {
             path: self.path.clone(),
             answer,
         }
+    }
+
+    /// Runs `job` on the writer's connection alone, between two batches and outside
+    /// any transaction, and waits for it: for work that manages its own transactions,
+    /// such as migrations or a bulk load. It runs in its turn among the queued units;
+    /// the units queued after it wait until it returns. An error or a panic is
+    /// reported to the caller only ([`WriteError::Unit`], [`WriteError::Panicked`]);
+    /// a transaction `job` leaves open is rolled back.
+    pub fn exclusive<T, E, F>(&self, job: F) -> Result<T, WriteError<E>>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (reply, answer) = sync_channel(1);
+        if let Some(queue) = &self.queue {
+            // As in `submit`: a failed send drops the reply sender, so `wait` reports
+            // `Stopped`.
+            let _ = queue.send(Message::Alone(Box::new(Alone {
+                work: Some(job),
+                reply,
+            })));
+        }
+        Pending {
+            path: self.path.clone(),
+            answer,
+        }
+        .wait()
     }
 
     /// The writer's counters so far.
@@ -375,6 +439,51 @@ impl BatchEnd {
             }),
             BatchEnd::TransactionEnded => Some(WriteError::TransactionEnded { path }),
         }
+    }
+}
+
+/// What callers hand the writer thread.
+enum Message {
+    /// A unit of work, for the next batch.
+    Unit(Box<dyn Job>),
+    /// Work that runs alone, outside any transaction.
+    Alone(Box<dyn AloneJob>),
+}
+
+/// Work run alone ([`GroupWriter::exclusive`]), its types erased.
+trait AloneJob: Send {
+    /// Runs the work (catching a panic) and answers the caller.
+    fn run(self: Box<Self>, conn: &mut Connection, path: &Path);
+}
+
+struct Alone<T, E, F> {
+    work: Option<F>,
+    reply: SyncSender<Result<T, WriteError<E>>>,
+}
+
+impl<T, E, F> AloneJob for Alone<T, E, F>
+where
+    F: FnOnce(&mut Connection) -> Result<T, E> + Send,
+    T: Send,
+    E: Send,
+{
+    fn run(mut self: Box<Self>, conn: &mut Connection, path: &Path) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(WriteError::Unit(e)),
+            Err(payload) => Err(WriteError::Panicked {
+                path: path.to_path_buf(),
+                message: panic_message(payload.as_ref()),
+            }),
+        };
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        // The caller may have gone; nobody to tell.
+        let _ = self.reply.send(outcome);
     }
 }
 
@@ -460,15 +569,34 @@ enum Broken {
 }
 
 impl Batcher {
-    fn run(mut self, incoming: Receiver<Box<dyn Job>>) {
+    fn run(mut self, incoming: Receiver<Message>) {
         let mut batch = VecDeque::with_capacity(self.max_batch);
-        // `recv` hands out every queued unit before it reports the queue closed, so
-        // the writer finishes its work before it stops.
-        while let Ok(first) = incoming.recv() {
-            batch.push_back(first);
+        // Work that runs alone, met while gathering a batch: it runs after that batch.
+        let mut alone_next: Option<Box<dyn AloneJob>> = None;
+        loop {
+            let first = match alone_next.take() {
+                Some(alone) => Message::Alone(alone),
+                // `recv` hands out every queued unit before it reports the queue
+                // closed, so the writer finishes its work before it stops.
+                None => match incoming.recv() {
+                    Ok(message) => message,
+                    Err(_) => return,
+                },
+            };
+            match first {
+                Message::Alone(alone) => {
+                    alone.run(&mut self.conn, &self.path);
+                    continue;
+                }
+                Message::Unit(job) => batch.push_back(job),
+            }
             while batch.len() < self.max_batch {
                 match incoming.try_recv() {
-                    Ok(job) => batch.push_back(job),
+                    Ok(Message::Unit(job)) => batch.push_back(job),
+                    Ok(Message::Alone(alone)) => {
+                        alone_next = Some(alone);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }

@@ -258,10 +258,12 @@ mod tests {
     fn inserts_new_events_once_and_reads_them_back_verbatim() {
         let (_dir, db) = db();
         let events = vec![event("a"), event("b")];
-        let n = db.write(|c| insert_events(c, &events, |_| {})).unwrap();
+        let n = db
+            .write(move |c| insert_events(c, &events, |_| {}))
+            .unwrap();
         assert_eq!(n, 2);
         let again = vec![event("b"), event("c")];
-        let n = db.write(|c| insert_events(c, &again, |_| {})).unwrap();
+        let n = db.write(move |c| insert_events(c, &again, |_| {})).unwrap();
         assert_eq!(n, 1, "known ids are skipped");
         let stored = db.read(load_events).unwrap();
         let ids: Vec<_> = stored.iter().map(|e| e.event_id.as_str()).collect();
@@ -274,7 +276,8 @@ mod tests {
         assert_eq!(after[0].0, 3);
         let mut other = event("d");
         other.action_id = "ACT-002".into();
-        db.write(|c| insert_events(c, [&other], |_| {})).unwrap();
+        db.write(move |c| insert_events(c, [&other], |_| {}))
+            .unwrap();
         let ids = |action: &str| -> Vec<String> {
             db.read(|c| load_action_events(c, action))
                 .unwrap()
@@ -312,10 +315,12 @@ mod tests {
         };
         let before = schema(&db);
         let load = |events: &[Event]| {
-            db.write(|c| {
+            let events = events.to_vec();
+            // A bulk load manages its own transaction: alone on the writer's connection.
+            db.exclusive(move |c| {
                 let tx = c.transaction()?;
                 let mut load = BulkLoad::begin(&tx)?;
-                for e in events {
+                for e in &events {
                     load.push(&EventRecord::from(e))?;
                 }
                 assert_eq!(load.loaded(), events.len() as u64);
@@ -347,14 +352,16 @@ mod tests {
         db.write(|c| insert_events(c, &[event("a")], |_| {}))
             .unwrap();
         let upd = db
+            .writer()
             .write(|c| c.execute("UPDATE compliance_events SET actor = 'mallory'", []))
             .unwrap_err();
         assert!(upd.to_string().contains("append-only"), "{upd}");
         let del = db
+            .writer()
             .write(|c| c.execute("DELETE FROM compliance_events", []))
             .unwrap_err();
         assert!(del.to_string().contains("append-only"), "{del}");
-        let replace = db.write(|c| {
+        let replace = db.writer().write(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO compliance_events (event_id, action_id, type, payload, actor, at)
                  VALUES ('a', 'X', 'x', '{}', 'm', 't')",
@@ -366,7 +373,7 @@ mod tests {
             0,
             "a known event_id is skipped, even by REPLACE"
         );
-        let taken = db.write(|c| {
+        let taken = db.writer().write(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO compliance_events (seq, event_id, action_id, type, payload, actor, at)
                  VALUES (1, 'new', 'X', 'x', '{}', 'm', 't')",

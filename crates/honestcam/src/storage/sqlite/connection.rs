@@ -116,7 +116,9 @@ impl Databases {
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&key);
         if !done {
-            db.write(|conn| migrations.apply(conn).map(|_| ()).map_err(DbError::from))?;
+            // Migrations run their own transactions: alone on the writer's connection.
+            let migrations = migrations.clone();
+            db.exclusive(move |conn| migrations.apply(conn).map(|_| ()).map_err(DbError::from))?;
             self.migrated
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

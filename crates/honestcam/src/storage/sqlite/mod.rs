@@ -24,6 +24,10 @@ pub enum DbError {
     /// A statement failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database's writer did not commit a unit of work: its batch failed (the
+    /// unit was rolled back with it), the unit panicked, or the writer stopped.
+    #[error(transparent)]
+    Write(#[from] statekit::sqlite::group::WriteFailure),
     /// A bulk load needs an empty table.
     #[error("table {0} is not empty")]
     NotEmpty(&'static str),

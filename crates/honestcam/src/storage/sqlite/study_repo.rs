@@ -260,6 +260,16 @@ mod tests {
     use serde_json::json;
     use statekit::sqlite::OpenOptions;
 
+    /// A unit of work owning clones of a property and a value (units are `'static`).
+    fn owned<V: Clone + Send + 'static, T>(
+        p: &Slug,
+        v: &V,
+        f: impl FnOnce(&Connection, &Slug, &V) -> Result<T, DbError> + Send + 'static,
+    ) -> impl FnOnce(&Connection) -> Result<T, DbError> + Send + 'static {
+        let (p, v) = (p.clone(), v.clone());
+        move |c| f(c, &p, &v)
+    }
+
     #[test]
     fn users_upsert_and_progress_overwrites_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -273,12 +283,12 @@ mod tests {
             created_at: "2026-04-01T00:00:00Z".into(),
             owner: None,
         };
-        db.write(|c| upsert_user(c, &p, &u)).unwrap();
+        db.write(owned(&p, &u, upsert_user)).unwrap();
         let renamed = StudyUser {
             name: "Anne".into(),
             ..u.clone()
         };
-        db.write(|c| upsert_user(c, &p, &renamed)).unwrap();
+        db.write(owned(&p, &renamed, upsert_user)).unwrap();
         assert_eq!(db.read(|c| users(c, &p)).unwrap(), vec![renamed]);
         assert!(
             db.read(|c| users(c, &other)).unwrap().is_empty(),
@@ -287,10 +297,13 @@ mod tests {
 
         let first = json!({"a": 1, "b": 2}).as_object().unwrap().clone();
         let second = json!({"c": 3}).as_object().unwrap().clone();
-        db.write(|c| save_progress(c, &p, &u.user_id, &first, "t1"))
+        for (blob, at) in [(&first, "t1"), (&second, "t2")] {
+            let (id, blob) = (u.user_id.clone(), blob.clone());
+            db.write(owned(&p, &(), move |c, p, _| {
+                save_progress(c, p, &id, &blob, at)
+            }))
             .unwrap();
-        db.write(|c| save_progress(c, &p, &u.user_id, &second, "t2"))
-            .unwrap();
+        }
         assert_eq!(
             db.read(|c| progress(c, &p, &u.user_id)).unwrap(),
             Some(second.clone())
@@ -351,20 +364,28 @@ mod tests {
             owner: Some("kim@example.org".into()),
         };
         let first = db
-            .write(|c| insert_owned_user(c, &p, &candidate("k1")))
+            .write(owned(&p, &candidate("k1"), |c, p, u| {
+                insert_owned_user(c, p, u)
+            }))
             .unwrap();
         assert_eq!(first, candidate("k1"));
         let again = db
-            .write(|c| insert_owned_user(c, &p, &candidate("k2")))
+            .write(owned(&p, &candidate("k2"), |c, p, u| {
+                insert_owned_user(c, p, u)
+            }))
             .unwrap();
         assert_eq!(again, first, "the stored one, not a second");
         let elsewhere = db
-            .write(|c| insert_owned_user(c, &other, &candidate("k3")))
+            .write(owned(&other, &candidate("k3"), |c, p, u| {
+                insert_owned_user(c, p, u)
+            }))
             .unwrap();
         assert_eq!(elsewhere.user_id.as_str(), "k3", "one per property");
         assert!(
-            db.write(|c| rename_user(c, &p, &first.user_id, "Kim"))
-                .unwrap()
+            db.write(owned(&p, &first.user_id, |c, p, u| rename_user(
+                c, p, u, "Kim"
+            )))
+            .unwrap()
         );
         let found = db
             .read(|c| owned_user(c, &p, "kim@example.org"))
@@ -379,17 +400,20 @@ mod tests {
             "Kim"
         );
         let unknown = UserId::parse("nobody").unwrap();
-        assert!(!db.write(|c| rename_user(c, &p, &unknown, "X")).unwrap());
+        assert!(
+            !db.write(owned(&p, &unknown, |c, p, u| rename_user(c, p, u, "X")))
+                .unwrap()
+        );
         assert_eq!(db.read(|c| user(c, &p, &unknown)).unwrap(), None);
         let legacy = StudyUser {
             owner: None,
             ..candidate("old")
         };
         assert!(matches!(
-            db.write(|c| insert_owned_user(c, &p, &legacy)),
+            db.write(owned(&p, &legacy, insert_owned_user)),
             Err(DbError::NoOwner(_))
         ));
-        db.write(|c| upsert_user(c, &p, &legacy)).unwrap();
+        db.write(owned(&p, &legacy, upsert_user)).unwrap();
         assert_eq!(db.read(|c| users(c, &p)).unwrap().len(), 2, "k1 and old");
     }
 }
