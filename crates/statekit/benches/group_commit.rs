@@ -73,6 +73,7 @@ struct Tally {
     secs: f64,
     units: u64,
     batches: u64,
+    on_caller: u64,
 }
 
 impl Tally {
@@ -149,6 +150,7 @@ fn measure(way: Way, threads: usize, db: &Path, tally: &mut Tally) {
             let stats = writer.stats();
             tally.units += stats.units;
             tally.batches += stats.batches;
+            tally.on_caller += stats.on_caller;
         }
         Way::PerWriter => {
             // Connection is not Sync: each thread locks its own, uncontended.
@@ -263,22 +265,23 @@ fn main() {
         SPAN.as_millis()
     );
     println!(
-        "| writers | group commit | one transaction per writer | `Database::write` | group / one per writer | group / raw fsync | units per batch |"
+        "| writers | group commit | one transaction per writer | `Database::write` | group / one per writer | group / raw fsync | units per batch | on the caller's thread |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &threads in &WRITERS {
         let group = rate(Way::Group, threads);
         let per_writer = rate(Way::PerWriter, threads);
         let shared = rate(Way::SharedWriter, threads);
         let group_tally = tallies[&(Way::Group, threads)];
         println!(
-            "| {threads} | {} | {} | {} | {:.2}x | {:.2}x | {:.1} |",
+            "| {threads} | {} | {} | {} | {:.2}x | {:.2}x | {:.1} | {:.0}% |",
             thousands(group),
             thousands(per_writer),
             thousands(shared),
             group / per_writer,
             group / raw,
             group_tally.units as f64 / group_tally.batches.max(1) as f64,
+            100.0 * group_tally.on_caller as f64 / group_tally.units.max(1) as f64,
         );
     }
     println!();

@@ -33,7 +33,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::fs::FileId;
-use group::{GroupOptions, GroupWriter, StartError, WriteError, WriteFailure};
+use group::{GroupOptions, GroupWriter, WriteError, WriteFailure};
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,14 +102,6 @@ pub enum SqliteError {
         path: PathBuf,
         /// What SQLite said.
         source: rusqlite::Error,
-    },
-    /// The writer's thread could not be started.
-    #[error("cannot start the writer thread of {path}: {source}")]
-    Writer {
-        /// The database file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
     },
     /// The opened file could not be identified on disk.
     #[error("cannot identify database file {path}: {source}")]
@@ -328,10 +320,7 @@ impl Database {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let writer = GroupWriter::start(writer, opts.group.clone()).map_err(|e| match e {
-            StartError::Open(e) => e,
-            StartError::Spawn { path, source } => SqliteError::Writer { path, source },
-        })?;
+        let writer = GroupWriter::start(writer, opts.group.clone());
         Ok(Database {
             path: path.to_path_buf(),
             id,

@@ -2,9 +2,9 @@
 //!
 //! With `synchronous=FULL` every commit waits for an fsync, so writers that each commit
 //! their own transaction are capped by the disk's fsync rate however many they are. A
-//! [`GroupWriter`] owns a database's writer connection on a thread of its own; callers
-//! hand it units of work, and it commits every unit waiting at that moment in one
-//! transaction, with one fsync.
+//! [`GroupWriter`] owns a database's writer connection and a thread that writes with
+//! it; callers hand it units of work, and it commits every unit waiting at that moment
+//! in one transaction, with one fsync.
 //!
 //! # Guarantee
 //!
@@ -21,9 +21,19 @@
 //! them in arrival order in one `BEGIN IMMEDIATE ... COMMIT`, each inside its own
 //! `SAVEPOINT`. It never waits for company: a lone writer's unit is committed at once
 //! (and a batch of one runs without a savepoint, exactly like a plain transaction).
-//! Units that arrive while a batch commits form the next batch. The queue holds at
-//! most [`GroupOptions::queue`] units; beyond that [`GroupWriter::submit`] blocks, so
-//! callers slow down to the disk's pace instead of piling up memory.
+//! Units that arrive while a batch commits form the next batch.
+//!
+//! A lone writer does not even pay for the hand-over to the writer thread: when
+//! [`GroupWriter::write`] finds nothing queued or running, it takes the connection
+//! and commits its unit on its own thread, as a batch of one. Units that arrive
+//! meanwhile queue for the writer thread, which waits for the connection and then
+//! commits them together; so under load every unit still goes through the batches.
+//! The writer thread is started the first time a unit has to queue, so a database
+//! that is only ever written by one caller at a time costs no thread.
+//!
+//! The queue holds at most [`GroupOptions::queue`] units; beyond that
+//! [`GroupWriter::submit`] blocks, so callers slow down to the disk's pace instead of
+//! piling up memory.
 //!
 //! # Failure
 //!
@@ -52,8 +62,8 @@
 //! [`super::Database`] hosts one writer per database file, and is how the
 //! applications write; a bare [`GroupWriter`] is for a program that needs nothing else.
 //!
-//! Dropping the [`GroupWriter`] stops taking work, finishes every queued unit, closes
-//! the connection and joins the thread.
+//! Dropping the [`GroupWriter`] stops taking work, finishes every queued unit, joins
+//! the thread and closes the connection.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -77,9 +87,9 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -109,22 +119,6 @@ impl Default for GroupOptions {
             queue: 1024,
         }
     }
-}
-
-/// Why a [`GroupWriter`] could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The database could not be opened.
-    #[error(transparent)]
-    Open(#[from] SqliteError),
-    /// The writer thread could not be started.
-    #[error("cannot start the writer thread of {path}: {source}")]
-    Spawn {
-        /// The database file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
 }
 
 /// Why a unit of work was not committed. `E` is the unit's own error type.
@@ -179,7 +173,8 @@ pub enum WriteError<E> {
         /// The database file.
         path: PathBuf,
     },
-    /// The writer has stopped (its thread died); the unit may not have run.
+    /// The writer has stopped (its thread died, or could not be started); the unit
+    /// may not have run.
     #[error("the writer of {path} has stopped")]
     Stopped {
         /// The database file.
@@ -227,6 +222,9 @@ pub struct GroupStats {
     pub shared_batches: u64,
     /// Units in the largest batch.
     pub largest_batch: u64,
+    /// Units [`GroupWriter::write`] committed on its caller's thread because the
+    /// writer was idle (each also counts as a batch of one).
+    pub on_caller: u64,
 }
 
 #[derive(Debug, Default)]
@@ -235,6 +233,7 @@ struct Counters {
     units: AtomicU64,
     shared_batches: AtomicU64,
     largest_batch: AtomicU64,
+    on_caller: AtomicU64,
 }
 
 impl Counters {
@@ -253,65 +252,118 @@ impl Counters {
 /// (see the module docs).
 #[derive(Debug)]
 pub struct GroupWriter {
+    shared: Arc<Shared>,
+    group: GroupOptions,
+    /// The writer thread, started the first time work is handed over: a database only
+    /// ever written by one caller at a time never needs it.
+    thread: OnceLock<WriterThread>,
+    /// Held while the writer thread is being started.
+    starting: Mutex<()>,
+}
+
+/// The writer thread and its queue.
+#[derive(Debug)]
+struct WriterThread {
+    queue: SyncSender<Message>,
+    handle: JoinHandle<()>,
+}
+
+/// What the writer thread and the callers share.
+#[derive(Debug)]
+struct Shared {
+    /// The writer connection: the writer thread holds it for a batch or a job run
+    /// alone, a lone caller of [`GroupWriter::write`] for its own unit.
+    conn: Mutex<Connection>,
     path: PathBuf,
-    queue: Option<SyncSender<Message>>,
-    thread: Option<JoinHandle<()>>,
-    counters: Arc<Counters>,
+    counters: Counters,
+    /// Units and jobs handed to the writer thread and not yet committed (or failed):
+    /// while there are any, [`GroupWriter::write`] queues behind them.
+    in_writer: AtomicUsize,
+}
+
+impl Shared {
+    /// The connection, also after a panic while it was held: every batch starts by
+    /// rolling back a transaction left open.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl GroupWriter {
     /// Opens (creating if needed) the database at `path` with [`open_connection`] and
-    /// starts its writer.
+    /// makes it a writer.
     pub fn open(
         path: &Path,
         opts: &OpenOptions,
         group: GroupOptions,
-    ) -> Result<GroupWriter, StartError> {
-        let conn = open_connection(path, opts)?;
-        GroupWriter::start(conn, group)
+    ) -> Result<GroupWriter, SqliteError> {
+        Ok(GroupWriter::start(open_connection(path, opts)?, group))
     }
 
-    /// Starts a writer on `conn`, which it owns from now on. Open it with
-    /// [`open_connection`] (WAL, `synchronous=FULL`) and apply migrations before.
-    pub fn start(conn: Connection, group: GroupOptions) -> Result<GroupWriter, StartError> {
+    /// Makes `conn` a writer, which owns it from now on. Open it with
+    /// [`open_connection`] (WAL, `synchronous=FULL`) and apply migrations before. The
+    /// writer thread starts the first time a unit has to queue.
+    pub fn start(conn: Connection, group: GroupOptions) -> GroupWriter {
         let path = PathBuf::from(conn.path().unwrap_or(""));
-        let (queue, incoming) = sync_channel(group.queue.max(1));
-        let counters = Arc::new(Counters::default());
-        let batcher = Batcher {
-            conn,
-            path: path.clone(),
-            max_batch: group.max_batch.max(1),
-            counters: Arc::clone(&counters),
-        };
-        let thread = std::thread::Builder::new()
-            .name("statekit-writer".into())
-            .spawn(move || batcher.run(incoming))
-            .map_err(|source| StartError::Spawn {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(GroupWriter {
-            path,
-            queue: Some(queue),
-            thread: Some(thread),
-            counters,
-        })
+        GroupWriter {
+            shared: Arc::new(Shared {
+                conn: Mutex::new(conn),
+                path,
+                counters: Counters::default(),
+                in_writer: AtomicUsize::new(0),
+            }),
+            group,
+            thread: OnceLock::new(),
+            starting: Mutex::new(()),
+        }
     }
 
     /// The database file the writer writes (empty for an in-memory database).
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// Runs `unit` in the writer's next batch and waits until it is committed (or
     /// failed). `unit` runs inside a transaction: it must not commit, roll back, or
     /// hand work to this writer.
+    ///
+    /// When the writer is idle (nothing queued, nothing running), the unit is
+    /// committed on the calling thread, as a batch of one, without waking the writer
+    /// thread.
     pub fn write<T, E, F>(&self, unit: F) -> Result<T, WriteError<E>>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
+        // Nothing handed to the writer thread is still uncommitted, so no unit this
+        // thread submitted before can be overtaken; the connection being free means
+        // no batch and no exclusive job is running.
+        if self.shared.in_writer.load(Ordering::SeqCst) == 0 {
+            let conn = match self.shared.conn.try_lock() {
+                Ok(conn) => Some(conn),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(conn) = conn {
+                let (job, answer) = Unit::boxed(unit);
+                let mut batch = VecDeque::from([job]);
+                let (answered, end) = self.shared.commit_batch(&conn, &mut batch);
+                drop(conn);
+                self.shared
+                    .counters
+                    .on_caller
+                    .fetch_add(1, Ordering::Relaxed);
+                for job in answered {
+                    job.answer(&end, &self.shared.path);
+                }
+                return Pending {
+                    path: self.shared.path.clone(),
+                    answer,
+                }
+                .wait();
+            }
+        }
         self.submit(unit).wait()
     }
 
@@ -324,19 +376,10 @@ impl GroupWriter {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let (reply, answer) = sync_channel(1);
-        let job = Box::new(Unit {
-            work: Some(unit),
-            outcome: None,
-            reply,
-        });
-        if let Some(queue) = &self.queue {
-            // A send fails only when the writer's thread is gone; the job (and its
-            // reply sender) is dropped with the error, so `wait` reports `Stopped`.
-            let _ = queue.send(Message::Unit(job));
-        }
+        let (job, answer) = Unit::boxed(unit);
+        self.hand_over(Message::Unit(job));
         Pending {
-            path: self.path.clone(),
+            path: self.shared.path.clone(),
             answer,
         }
     }
@@ -354,41 +397,76 @@ impl GroupWriter {
         E: Send + 'static,
     {
         let (reply, answer) = sync_channel(1);
-        if let Some(queue) = &self.queue {
-            // As in `submit`: a failed send drops the reply sender, so `wait` reports
-            // `Stopped`.
-            let _ = queue.send(Message::Alone(Box::new(Alone {
-                work: Some(job),
-                reply,
-            })));
-        }
+        self.hand_over(Message::Alone(Box::new(Alone {
+            work: Some(job),
+            reply,
+        })));
         Pending {
-            path: self.path.clone(),
+            path: self.shared.path.clone(),
             answer,
         }
         .wait()
     }
 
+    /// Queues `message` for the writer thread (starting it if need be), counted until
+    /// it is answered. This fails only when the thread is gone or cannot start; the
+    /// message (and its reply sender) is then dropped, so its caller's `wait` reports
+    /// `Stopped`.
+    fn hand_over(&self, message: Message) {
+        self.shared.in_writer.fetch_add(1, Ordering::SeqCst);
+        let sent = match self.queue() {
+            Some(queue) => queue.send(message).is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.shared.in_writer.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The writer thread's queue, starting the thread the first time; `None` if the
+    /// thread cannot be started.
+    fn queue(&self) -> Option<&SyncSender<Message>> {
+        if let Some(thread) = self.thread.get() {
+            return Some(&thread.queue);
+        }
+        let _starting = self.starting.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.thread.get().is_none() {
+            let (queue, incoming) = sync_channel(self.group.queue.max(1));
+            let batcher = Batcher {
+                shared: Arc::clone(&self.shared),
+                max_batch: self.group.max_batch.max(1),
+            };
+            let handle = std::thread::Builder::new()
+                .name("statekit-writer".into())
+                .spawn(move || batcher.run(incoming))
+                .ok()?;
+            // Only this thread sets it, under `starting`.
+            let _ = self.thread.set(WriterThread { queue, handle });
+        }
+        self.thread.get().map(|thread| &thread.queue)
+    }
+
     /// The writer's counters so far.
     pub fn stats(&self) -> GroupStats {
-        let c = &self.counters;
+        let c = &self.shared.counters;
         GroupStats {
             batches: c.batches.load(Ordering::Relaxed),
             units: c.units.load(Ordering::Relaxed),
             shared_batches: c.shared_batches.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            on_caller: c.on_caller.load(Ordering::Relaxed),
         }
     }
 }
 
 impl Drop for GroupWriter {
     fn drop(&mut self) {
-        // Closing the queue lets the writer finish what is queued, then stop.
-        drop(self.queue.take());
-        if let Some(thread) = self.thread.take() {
-            // A writer thread that died has already dropped its units' reply senders,
-            // so their callers were told; there is nothing left to report here.
-            let _ = thread.join();
+        if let Some(WriterThread { queue, handle }) = self.thread.take() {
+            // Closing the queue lets the writer finish what is queued, then stop. A
+            // writer thread that died has already dropped its units' reply senders, so
+            // their callers were told; there is nothing left to report here.
+            drop(queue);
+            let _ = handle.join();
         }
     }
 }
@@ -502,6 +580,27 @@ struct Unit<T, E, F> {
     reply: SyncSender<Result<T, WriteError<E>>>,
 }
 
+/// The receiving end of a unit's answer.
+type Answer<T, E> = Receiver<Result<T, WriteError<E>>>;
+
+impl<T, E, F> Unit<T, E, F>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// `work` as a job for a batch, and where its answer will come.
+    fn boxed(work: F) -> (Box<dyn Job>, Answer<T, E>) {
+        let (reply, answer) = sync_channel(1);
+        let job = Box::new(Unit {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        (job, answer)
+    }
+}
+
 impl<T, E, F> Job for Unit<T, E, F>
 where
     F: FnOnce(&Connection) -> Result<T, E> + Send,
@@ -554,10 +653,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// The writer thread's state.
 struct Batcher {
-    conn: Connection,
-    path: PathBuf,
+    shared: Arc<Shared>,
     max_batch: usize,
-    counters: Arc<Counters>,
 }
 
 /// Why a batch stopped before its end.
@@ -569,7 +666,8 @@ enum Broken {
 }
 
 impl Batcher {
-    fn run(mut self, incoming: Receiver<Message>) {
+    fn run(self, incoming: Receiver<Message>) {
+        let shared = &*self.shared;
         let mut batch = VecDeque::with_capacity(self.max_batch);
         // Work that runs alone, met while gathering a batch: it runs after that batch.
         let mut alone_next: Option<Box<dyn AloneJob>> = None;
@@ -585,7 +683,8 @@ impl Batcher {
             };
             match first {
                 Message::Alone(alone) => {
-                    alone.run(&mut self.conn, &self.path);
+                    alone.run(&mut shared.lock(), &shared.path);
+                    shared.in_writer.fetch_sub(1, Ordering::SeqCst);
                     continue;
                 }
                 Message::Unit(job) => batch.push_back(job),
@@ -601,32 +700,41 @@ impl Batcher {
                 }
             }
             while !batch.is_empty() {
-                self.commit_batch(&mut batch);
+                let conn = shared.lock();
+                let (answered, end) = shared.commit_batch(&conn, &mut batch);
+                drop(conn);
+                shared.in_writer.fetch_sub(answered.len(), Ordering::SeqCst);
+                for job in answered {
+                    job.answer(&end, &shared.path);
+                }
             }
         }
     }
+}
 
-    /// Runs units from the front of `batch` in one transaction and answers them. It
-    /// returns with units left only when one of them ended the transaction: those
-    /// after it belong in a fresh one.
-    fn commit_batch(&mut self, batch: &mut VecDeque<Box<dyn Job>>) {
+impl Shared {
+    /// Runs units from the front of `batch` in one transaction on `conn`; returns the
+    /// units run and how their batch ended, to answer them. It returns with units
+    /// left only when one of them ended the transaction: those after it belong in a
+    /// fresh one.
+    fn commit_batch(
+        &self,
+        conn: &Connection,
+        batch: &mut VecDeque<Box<dyn Job>>,
+    ) -> (Vec<Box<dyn Job>>, BatchEnd) {
         // A transaction left open by an earlier failure is rolled back first.
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
-        if let Err(e) = self.exec("BEGIN IMMEDIATE") {
-            let end = BatchEnd::Begin(Arc::new(e));
-            for job in batch.drain(..) {
-                job.answer(&end, &self.path);
-            }
-            return;
+        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+            return (batch.drain(..).collect(), BatchEnd::Begin(Arc::new(e)));
         }
         let shared = batch.len() > 1;
         let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
         let mut lone_failure = false;
         let mut broken = None;
         while let Some(mut job) = batch.pop_front() {
-            match self.run_unit(job.as_mut(), shared) {
+            match self.run_unit(conn, job.as_mut(), shared) {
                 Ok(ok) => {
                     lone_failure = !shared && !ok;
                     ran.push(job);
@@ -642,20 +750,16 @@ impl Batcher {
 
         let end = match broken {
             Some((job, Broken::TransactionEnded)) => {
-                if !self.conn.is_autocommit() {
-                    let _ = self.conn.execute_batch("ROLLBACK");
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
                 }
-                let end = BatchEnd::TransactionEnded;
-                job.answer(&end, &self.path);
-                for job in ran {
-                    job.answer(&end, &self.path);
-                }
-                return;
+                ran.push(job);
+                return (ran, BatchEnd::TransactionEnded);
             }
             Some((job, Broken::Savepoint(e))) => {
                 // Nothing of the batch may commit: all of it is rolled back, and the
                 // units not yet run are answered with the same error.
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = conn.execute_batch("ROLLBACK");
                 ran.push(job);
                 ran.extend(batch.drain(..));
                 BatchEnd::Savepoint(Arc::new(e))
@@ -663,48 +767,46 @@ impl Batcher {
             // A lone unit runs without a savepoint: when it fails, its transaction is
             // rolled back and it gets its own error.
             None if lone_failure => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = conn.execute_batch("ROLLBACK");
                 BatchEnd::Committed
             }
-            None => match self.exec("COMMIT") {
+            None => match exec(conn, "COMMIT") {
                 Ok(()) => BatchEnd::Committed,
                 Err(e) => {
-                    if !self.conn.is_autocommit() {
-                        let _ = self.conn.execute_batch("ROLLBACK");
+                    if !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
                     }
                     BatchEnd::Commit(Arc::new(e))
                 }
             },
         };
-        for job in ran {
-            job.answer(&end, &self.path);
-        }
+        (ran, end)
     }
 
     /// Runs one unit, inside its own savepoint when the batch is shared; returns
     /// whether the unit succeeded (a failed unit's changes are rolled back).
-    fn run_unit(&mut self, job: &mut dyn Job, shared: bool) -> Result<bool, Broken> {
+    fn run_unit(&self, conn: &Connection, job: &mut dyn Job, shared: bool) -> Result<bool, Broken> {
         if shared {
-            self.exec(SAVEPOINT).map_err(Broken::Savepoint)?;
+            exec(conn, SAVEPOINT).map_err(Broken::Savepoint)?;
         }
-        let ok = job.run(&self.conn, &self.path);
-        if self.conn.is_autocommit() {
+        let ok = job.run(conn, &self.path);
+        if conn.is_autocommit() {
             return Err(Broken::TransactionEnded);
         }
         if shared {
             if !ok {
-                self.exec(ROLLBACK_TO).map_err(Broken::Savepoint)?;
+                exec(conn, ROLLBACK_TO).map_err(Broken::Savepoint)?;
             }
-            self.exec(RELEASE).map_err(Broken::Savepoint)?;
+            exec(conn, RELEASE).map_err(Broken::Savepoint)?;
         }
         Ok(ok)
     }
+}
 
-    /// Runs one of the writer's own statements, prepared once.
-    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
-        self.conn.prepare_cached(sql)?.execute([])?;
-        Ok(())
-    }
+/// Runs one of the writer's own statements, prepared once.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 #[cfg(test)]

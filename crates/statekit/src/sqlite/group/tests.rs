@@ -280,6 +280,90 @@ fn concurrent_writers_share_batches() {
 }
 
 #[test]
+fn a_lone_write_commits_on_the_callers_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = writer_with_notes(dir.path(), GroupOptions::default());
+    let before = writer.stats();
+    let caller = std::thread::current().id();
+    let ran_on = writer
+        .write(|c: &Connection| {
+            c.execute("INSERT INTO notes VALUES (1, 'alone')", [])?;
+            Ok::<_, rusqlite::Error>(std::thread::current().id())
+        })
+        .unwrap();
+    assert_eq!(ran_on, caller, "an idle writer's unit runs on its caller");
+    assert_eq!(notes(dir.path()), [(1, "alone".to_string())]);
+    let stats = writer.stats();
+    assert_eq!(stats.on_caller - before.on_caller, 1);
+    assert_eq!(stats.batches - before.batches, 1, "a batch of one");
+
+    // A failing lone unit is rolled back and gets its own error, as in a batch.
+    let err = writer
+        .write(|c: &Connection| {
+            c.execute("INSERT INTO notes VALUES (2, 'rolled back')", [])?;
+            Err::<(), _>(rusqlite::Error::InvalidQuery)
+        })
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        WriteError::Unit(rusqlite::Error::InvalidQuery)
+    ));
+    assert_eq!(notes(dir.path()), [(1, "alone".to_string())]);
+
+    // Nothing had to queue, so no writer thread was started; the first unit that
+    // queues starts it, and runs on it.
+    assert!(writer.thread.get().is_none(), "no thread for lone writes");
+    let ran_on = writer
+        .submit(|c: &Connection| {
+            c.execute("INSERT INTO notes VALUES (3, 'queued')", [])?;
+            Ok::<_, rusqlite::Error>(std::thread::current().id())
+        })
+        .wait()
+        .unwrap();
+    assert_ne!(ran_on, caller, "a queued unit runs on the writer thread");
+    assert!(writer.thread.get().is_some());
+    assert_eq!(notes(dir.path()).len(), 2);
+}
+
+#[test]
+fn a_write_does_not_overtake_units_handed_to_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = writer_with_notes(dir.path(), GroupOptions::default());
+    let on_caller = writer.stats().on_caller;
+    let (gate, release) = hold_writer(&writer);
+    let earlier = writer.submit(insert(1, "earlier"));
+    std::thread::scope(|s| {
+        let later = s.spawn(|| {
+            let caller = std::thread::current().id();
+            writer
+                .write(move |c: &Connection| {
+                    let earlier_seen: bool = c.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM notes WHERE id = 1)",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    Ok::<_, rusqlite::Error>((earlier_seen, std::thread::current().id() == caller))
+                })
+                .unwrap()
+        });
+        // The held unit, the earlier one and the later one: all with the writer thread.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while writer.shared.in_writer.load(Ordering::SeqCst) < 3 {
+            assert!(Instant::now() < deadline, "the later write never queued");
+            std::thread::yield_now();
+        }
+        release.send(()).unwrap();
+        let (earlier_seen, on_its_caller) = later.join().unwrap();
+        assert!(earlier_seen, "the later unit ran before the earlier one");
+        assert!(!on_its_caller, "a busy writer's unit ran on its caller");
+    });
+    gate.wait().unwrap();
+    earlier.wait().unwrap();
+    assert_eq!(writer.stats().on_caller, on_caller);
+    assert_eq!(writer.shared.in_writer.load(Ordering::SeqCst), 0);
+}
+
+#[test]
 fn the_queue_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let writer = writer_with_notes(
