@@ -89,7 +89,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -287,6 +287,15 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The connection if nobody holds it (as [`Shared::lock`] after a panic).
+    fn try_lock(&self) -> Option<MutexGuard<'_, Connection>> {
+        match self.conn.try_lock() {
+            Ok(conn) => Some(conn),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 impl GroupWriter {
@@ -339,30 +348,25 @@ impl GroupWriter {
         // Nothing handed to the writer thread is still uncommitted, so no unit this
         // thread submitted before can be overtaken; the connection being free means
         // no batch and no exclusive job is running.
-        if self.shared.in_writer.load(Ordering::SeqCst) == 0 {
-            let conn = match self.shared.conn.try_lock() {
-                Ok(conn) => Some(conn),
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            };
-            if let Some(conn) = conn {
-                let (job, answer) = Unit::boxed(unit);
-                let mut batch = VecDeque::from([job]);
-                let (answered, end) = self.shared.commit_batch(&conn, &mut batch);
-                drop(conn);
-                self.shared
-                    .counters
-                    .on_caller
-                    .fetch_add(1, Ordering::Relaxed);
-                for job in answered {
-                    job.answer(&end, &self.shared.path);
-                }
-                return Pending {
-                    path: self.shared.path.clone(),
-                    answer,
-                }
-                .wait();
+        if self.shared.in_writer.load(Ordering::SeqCst) == 0
+            && let Some(conn) = self.shared.try_lock()
+        {
+            let (job, answer) = Unit::boxed(unit);
+            let mut batch = VecDeque::from([job]);
+            let (answered, end) = self.shared.commit_batch(&conn, &mut batch);
+            drop(conn);
+            self.shared
+                .counters
+                .on_caller
+                .fetch_add(1, Ordering::Relaxed);
+            for job in answered {
+                job.answer(&end, &self.shared.path);
             }
+            return Pending {
+                path: self.shared.path.clone(),
+                answer,
+            }
+            .wait();
         }
         self.submit(unit).wait()
     }
@@ -549,14 +553,7 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(WriteError::Unit(e)),
-            Err(payload) => Err(WriteError::Panicked {
-                path: path.to_path_buf(),
-                message: panic_message(payload.as_ref()),
-            }),
-        };
+        let outcome = run_caught(path, || work(conn));
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -611,14 +608,7 @@ where
         let Some(work) = self.work.take() else {
             return false;
         };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(WriteError::Unit(e)),
-            Err(payload) => Err(WriteError::Panicked {
-                path: path.to_path_buf(),
-                message: panic_message(payload.as_ref()),
-            }),
-        };
+        let outcome = run_caught(path, || work(conn));
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
@@ -638,6 +628,19 @@ where
         };
         // The caller may have stopped waiting (dropped its `Pending`); nobody to tell.
         let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs `work`, turning its error into [`WriteError::Unit`] and a panic into
+/// [`WriteError::Panicked`].
+fn run_caught<T, E>(path: &Path, work: impl FnOnce() -> Result<T, E>) -> Result<T, WriteError<E>> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(WriteError::Unit(e)),
+        Err(payload) => Err(WriteError::Panicked {
+            path: path.to_path_buf(),
+            message: panic_message(payload.as_ref()),
+        }),
     }
 }
 
