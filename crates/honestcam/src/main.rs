@@ -27,6 +27,7 @@ enum Command {
     BackupVerify(cli::backup_verify::Args),
     DbInit(cli::db_init::Args),
     DbMigrate(cli::db_migrate::Args),
+    DbReindex(cli::db_reindex::Args),
     DbRollback(cli::db_rollback::Args),
     DbStatus(cli::db_status::Args),
     DemoData(cli::demo_data::Args),
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => a.wants_json(),
         Command::DbInit(a) => a.wants_json(),
         Command::DbMigrate(a) => a.wants_json(),
+        Command::DbReindex(a) => a.wants_json(),
         Command::DbRollback(a) => a.wants_json(),
         Command::DbStatus(a) => a.wants_json(),
         Command::DemoData(_)
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => cli::restore::run(&data, a),
         Command::DbInit(a) => cli::db_init::run(&data, a),
         Command::DbMigrate(a) => cli::db_migrate::run(&data, a),
+        Command::DbReindex(a) => cli::db_reindex::run(&data, a),
         Command::DbRollback(a) => cli::db_rollback::run(&data, a),
         Command::DbStatus(a) => cli::db_status::run(&data, a),
         Command::DemoData(a) => cli::demo_data::run(&data, a),

@@ -2,15 +2,23 @@
 
 use anyhow::Context;
 use honestcam::config::DataDir;
-use honestcam::ops::status::db_status;
+use honestcam::ops::status::{Verify, db_status};
 
 use super::{ReportedAsJson, open_storage, parse_slug};
 
 /// Show, per property, the backend in use, schema versions and counts. Reads only.
+///
+/// With --verify, also fold each SQLite property's log and compare it with the
+/// projection stored beside it (each action's current state); a property whose
+/// projection differs is listed with its differences and the exit code is 1
+/// (`honestcam db-reindex <slug> --execute` rebuilds it).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this property (default: every property in the data dir).
     slug: Option<String>,
+    /// Check each projection against a fresh fold of its log (reads every event).
+    #[arg(long)]
+    verify: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -32,16 +40,34 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         .into_iter()
         .collect::<Vec<_>>();
     let storage = open_storage(data)?;
-    let rows = db_status(&storage, &slugs)
+    let verify = if args.verify {
+        Verify::Projection
+    } else {
+        Verify::No
+    };
+    let rows = db_status(&storage, &slugs, verify)
         .with_context(|| format!("db-status in {}", data.path().display()))?;
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
-    let result = if failed == 0 {
-        Ok(())
-    } else {
+    let damaged = rows
+        .iter()
+        .filter(|r| {
+            r.projection_differences
+                .as_ref()
+                .is_some_and(|d| !d.is_empty())
+        })
+        .count();
+    let result = if failed > 0 {
         Err(anyhow::anyhow!(
             "{failed} of {} properties could not be read (see above)",
             rows.len()
         ))
+    } else if damaged > 0 {
+        Err(anyhow::anyhow!(
+            "the projection of {damaged} of {} properties differs from its log (see above); rebuild it with `honestcam db-reindex <slug> --execute`",
+            rows.len()
+        ))
+    } else {
+        Ok(())
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -71,6 +97,16 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
             r.users,
             r.progress
         );
+        match r.projection_differences.as_deref() {
+            Some([]) => println!("  projection: matches the log"),
+            Some(differences) => {
+                println!("  projection: differs from the log");
+                for d in differences {
+                    println!("    {d}");
+                }
+            }
+            None => {}
+        }
         if let Some(e) = &r.error {
             println!("  error: {e}");
         }

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod backup_verify;
 pub mod db_init;
 pub mod db_migrate;
+pub mod db_reindex;
 pub mod db_rollback;
 pub mod db_status;
 pub mod demo_data;

@@ -67,17 +67,23 @@ impl ComplianceState {
         self.resolve(action_id, kind, payload).map(drop)
     }
 
+    /// Why an event about `action_id` would be skipped for its action, if it would:
+    /// the baseline does not list it.
+    pub fn check_action(&self, action_id: &str) -> Result<(), String> {
+        match self.index.get(action_id) {
+            Some(_) => Ok(()),
+            None => Err(format!("unknown action {action_id:?}")),
+        }
+    }
+
     fn resolve(
         &self,
         action_id: &str,
         kind: &str,
         payload: &Value,
     ) -> Result<(usize, Change), String> {
-        let change = match Change::from_event(kind, payload) {
-            Ok(Some(change)) => change,
-            Ok(None) => return Err(format!("unknown event type {kind:?}")),
-            Err(e) => return Err(e.to_string()),
-        };
+        let change = read_change(kind, payload)?;
+        self.check_action(action_id)?;
         match self.index.get(action_id) {
             Some(&i) => Ok((i, change)),
             None => Err(format!("unknown action {action_id:?}")),
@@ -102,6 +108,16 @@ impl ComplianceState {
     /// The actions, in baseline order.
     pub fn into_actions(self) -> Vec<ActionState> {
         self.actions
+    }
+}
+
+/// The change an event of type `kind` with `payload` makes, or why the fold skips it
+/// (an unknown type, an unusable payload), whatever action it is about.
+pub fn read_change(kind: &str, payload: &Value) -> Result<Change, String> {
+    match Change::from_event(kind, payload) {
+        Ok(Some(change)) => Ok(change),
+        Ok(None) => Err(format!("unknown event type {kind:?}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

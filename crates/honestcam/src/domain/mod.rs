@@ -6,6 +6,8 @@
 //! - [`account`]: roles and account names: who may do what;
 //! - [`compliance`]: statuses, the baseline, events, changes, an action's state;
 //! - [`fold`]: `apply_events`, folding events over the baseline;
+//! - [`projection`]: what each action's events changed, folded: the state kept beside
+//!   the log, one row per action;
 //! - [`history`]: an action's events told as what each changed, from what to what;
 //! - [`urgency`]: what needs attention first: urgency groups, a property's summary,
 //!   the page's order, text search;
@@ -17,6 +19,7 @@ pub mod account;
 pub mod compliance;
 pub mod fold;
 pub mod history;
+pub mod projection;
 pub mod questions;
 pub mod quiz;
 pub mod study;
@@ -28,4 +31,5 @@ pub use compliance::{
     PropertyInfo, Status, StatusError,
 };
 pub use fold::{Applied, ComplianceState, action_state, apply_events};
+pub use projection::{ActionChanges, Projection};
 pub use study::{Access, Progress, StudyUser, UserId, UserIdError};

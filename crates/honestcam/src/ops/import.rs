@@ -28,12 +28,12 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use statekit::plan::Plan;
 
 use super::staging::build_staged_db;
 use super::{LISTED_UNAPPLIABLE, Progress, Run, crash_point};
-use crate::domain::{Baseline, ComplianceState, Progress as Blob, StudyUser, UserId};
+use crate::domain::fold::read_change;
+use crate::domain::{Baseline, Change, ComplianceState, Progress as Blob, StudyUser, UserId};
 use crate::property::{PROPERTY_DB, PropertyPaths, Slug};
 use crate::storage::legacy::{self, LegacyError, LegacyEventRef, LegacyIds};
 use crate::storage::record::EventRecord;
@@ -111,13 +111,16 @@ impl Checks {
 
     /// Why `e` can never apply, if it cannot.
     pub(super) fn reason(&self, e: &LegacyEventRef<'_>) -> Option<String> {
-        let null = Value::Null;
-        let payload = if e.payload.is_null() {
-            &null
-        } else {
-            &e.payload
-        };
-        self.state.check(&e.action_id, &e.kind, payload).err()
+        self.verdict(e).1
+    }
+
+    /// The change `e` makes whatever its action (`None` for a type or payload the fold
+    /// skips), and why it can never apply, if it cannot.
+    pub(super) fn verdict(&self, e: &LegacyEventRef<'_>) -> (Option<Change>, Option<String>) {
+        match read_change(&e.kind, &e.payload) {
+            Ok(change) => (Some(change), self.state.check_action(&e.action_id).err()),
+            Err(reason) => (None, Some(reason)),
+        }
     }
 
     /// Counts an event kept for import, with the reason it cannot apply if any.

@@ -1,6 +1,6 @@
 //! Operations on a data dir, on top of storage and the domain: the commands that
 //! create ([`init`]), move between backends ([`import`], [`rollback`]), report on
-//! ([`status`]), back up and restore ([`backup`]) and fill ([`demo`]) a property's
+//! ([`status`]), rebuild the projection ([`reindex`]), back up and restore ([`backup`]) and fill ([`demo`]) a property's
 //! storage.
 //!
 //! A command that changes a property runs under the property's exclusive lock
@@ -13,6 +13,7 @@ pub mod backup;
 pub mod demo;
 pub mod import;
 pub mod init;
+pub mod reindex;
 pub mod replica;
 pub mod rollback;
 mod staging;

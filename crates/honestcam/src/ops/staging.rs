@@ -12,7 +12,7 @@ use statekit::staged::{self, Staged};
 
 use super::Progress;
 use super::import::{Checks, ImportError};
-use crate::domain::Baseline;
+use crate::domain::{Baseline, Projection};
 use crate::property::PropertyPaths;
 use crate::storage::Storage;
 use crate::storage::legacy::{self, LegacyError, LegacyEventRef, LegacyIds};
@@ -62,8 +62,8 @@ pub(super) fn build_staged_db(
             .map_err(crate::storage::sqlite::DbError::from)?;
         let tx = conn.transaction()?;
         let mut load = compliance_repo::BulkLoad::begin(&tx)?;
-        let checks = stream_log_into(&mut load, paths, baseline, progress)?;
-        let events = load.finish()?;
+        let (checks, projection) = stream_log_into(&mut load, paths, baseline, progress)?;
+        let events = load.finish(&projection)?;
         tx.commit()?;
         Ok(Built { events, checks })
     })
@@ -82,19 +82,29 @@ struct Batch {
 impl Batch {
     /// Fills the next record with `e`, keeping it only if no earlier event of the log
     /// had its id (an event written twice is loaded once).
+    /// The event is folded into `projection` at the log position it will have (the
+    /// count of events kept so far), as it is parsed already.
     fn push(
         &mut self,
         ids: &mut LegacyIds,
         checks: &mut Checks,
+        projection: &mut Projection,
         e: LegacyEventRef<'_>,
     ) -> Result<(), legacy::IdConflict> {
         if self.len == self.records.len() {
             self.records.push(EventRecord::default());
         }
-        let reason = checks.reason(&e);
+        let (change, reason) = checks.verdict(&e);
         if ids.fill(&mut self.records[self.len], e)? {
             let record = &self.records[self.len];
             checks.note(ids.position(), &record.event_id, reason);
+            let seq = projection.position() + 1;
+            match change {
+                Some(change) => {
+                    projection.apply(seq, &record.action_id, change, &record.actor, &record.at)
+                }
+                None => projection.cover(seq),
+            }
             self.len += 1;
         }
         Ok(())
@@ -105,8 +115,8 @@ impl Batch {
     }
 }
 
-/// Parses the legacy log on a second thread, which also gives each event its id and
-/// checks it, and pushes the events into `load` on this one, batch by batch. Either
+/// Parses the legacy log on a second thread, which also gives each event its id,
+/// checks it and folds it into the projection, and pushes the events into `load` on this one, batch by batch. Either
 /// side's failure stops both; a parse error is reported as such, with file and
 /// position, and two events sharing an id but differing as an [`legacy::IdConflict`].
 fn stream_log_into(
@@ -114,7 +124,7 @@ fn stream_log_into(
     paths: &PropertyPaths,
     baseline: &Baseline,
     progress: &dyn Progress,
-) -> Result<Checks, ImportError> {
+) -> Result<(Checks, Projection), ImportError> {
     let (to_loader, full) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     let (to_parser, empty) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
@@ -123,10 +133,11 @@ fn stream_log_into(
             .spawn_scoped(s, move || {
                 let mut ids = LegacyIds::default();
                 let mut checks = Checks::new(baseline);
+                let mut projection = Projection::new();
                 let mut batch = Batch::default();
                 let mut conflict = None;
                 let scan = legacy::scan_log(paths, |e| {
-                    if let Err(c) = batch.push(&mut ids, &mut checks, e) {
+                    if let Err(c) = batch.push(&mut ids, &mut checks, &mut projection, e) {
                         conflict = Some(c);
                         return ControlFlow::Break(());
                     }
@@ -151,7 +162,7 @@ fn stream_log_into(
                         source,
                     }
                     .into()),
-                    (Ok(_), None) => Ok(checks),
+                    (Ok(_), None) => Ok((checks, projection)),
                 }
             })
             .map_err(|source| ImportError::Io {
@@ -180,8 +191,8 @@ fn stream_log_into(
             Err(panic) => std::panic::resume_unwind(panic),
         };
         // A parse error or a conflict is the cause; a load error then is its echo.
-        let checks = parsed?;
+        let parsed = parsed?;
         loaded?;
-        Ok(checks)
+        Ok(parsed)
     })
 }

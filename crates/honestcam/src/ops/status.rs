@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::property::{PropertyPaths, Slug};
 use crate::storage::sqlite::connection::open_read_only;
-use crate::storage::sqlite::{DbError, compliance_repo, study_repo};
+use crate::storage::sqlite::{DbError, compliance_repo, projection_repo, study_repo};
 use crate::storage::{Backend, Storage, StoreError, legacy};
 
 /// One property's storage at a glance.
@@ -26,14 +26,34 @@ pub struct PropertyStatus {
     pub users: u64,
     /// Progress blobs.
     pub progress: u64,
+    /// With `--verify`, on SQLite: how the stored projection differs from a fresh fold
+    /// of the log (empty when it agrees; the first [`LISTED_DIFFERENCES`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection_differences: Option<Vec<String>>,
     /// Why the property could not be read (the counts are then zero).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// How many differences of a projection a row lists.
+pub const LISTED_DIFFERENCES: usize = 10;
+
+/// Whether `db-status` also checks each projection against its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Counts only.
+    No,
+    /// Fold each SQLite property's log and compare it with the stored projection.
+    Projection,
+}
+
 /// Status of `slugs` (every property when empty). Reads only; an error reading one
 /// property is reported in its row.
-pub fn db_status(storage: &Storage, slugs: &[Slug]) -> Result<Vec<PropertyStatus>, StoreError> {
+pub fn db_status(
+    storage: &Storage,
+    slugs: &[Slug],
+    verify: Verify,
+) -> Result<Vec<PropertyStatus>, StoreError> {
     let all;
     let slugs = if slugs.is_empty() {
         all = storage.data().properties().map_err(|source| {
@@ -77,9 +97,10 @@ pub fn db_status(storage: &Storage, slugs: &[Slug]) -> Result<Vec<PropertyStatus
             events: 0,
             users: 0,
             progress: 0,
+            projection_differences: None,
             error: None,
         };
-        if let Err(e) = fill(storage, &paths, study.as_ref(), &mut row) {
+        if let Err(e) = fill(storage, &paths, study.as_ref(), verify, &mut row) {
             row.error = Some(e.to_string());
         }
         out.push(row);
@@ -91,6 +112,7 @@ fn fill(
     storage: &Storage,
     paths: &PropertyPaths,
     study: Option<&rusqlite::Connection>,
+    verify: Verify,
     row: &mut PropertyStatus,
 ) -> Result<(), StoreError> {
     storage.baseline(paths)?;
@@ -108,6 +130,11 @@ fn fill(
                     .map_err(DbError::from)?,
             );
             row.events = compliance_repo::count_events(&conn)?;
+            if verify == Verify::Projection {
+                let mut differences = projection_repo::verify(&conn)?;
+                differences.truncate(LISTED_DIFFERENCES);
+                row.projection_differences = Some(differences);
+            }
         }
         Backend::Json => {
             row.events = legacy::read_log(paths)?.map_or(0, |l| l.events.len() as u64);

@@ -123,7 +123,7 @@ pub fn record_changes(
         .collect();
     let action = action.clone();
     let stored = store.append_for_action(action_id, move |prior| {
-        let current = action_state(&action, prior);
+        let current = prior.state(&action);
         let events: Vec<Event> = candidates
             .into_iter()
             .filter(|(change, _)| current.would_change(change))

@@ -33,10 +33,10 @@ use statekit::lock::{Busy, LockError, RwDirLock};
 use statekit::sqlite::{Database, OpenOptions};
 
 use crate::config::DataDir;
-use crate::domain::{Baseline, Event, Progress, StudyUser, UserId};
+use crate::domain::{ActionChanges, Baseline, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::{PropertyPaths, Slug};
 use legacy::LegacyError;
-use sqlite::{Databases, DbError, compliance_repo, study_repo};
+use sqlite::{Databases, DbError, compliance_repo, projection_repo, study_repo};
 
 /// Where a property's mutable state lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -463,23 +463,25 @@ impl PropertyStore<'_> {
         }
     }
 
-    /// Shows `decide` the events about `action_id` stored so far and appends the
-    /// events it returns, as one unit: nothing else is appended to the log between the
-    /// read and the write (one unit of work on the database's writer, see
-    /// `statekit::sqlite::Database::write`; the property's exclusive lock and one file
-    /// replacement on JSON), and nothing is stored when `decide` fails or returns no
-    /// events. Events with known ids are skipped. On SQLite `decide` runs on the
-    /// writer's thread, so it owns what it uses.
+    /// Shows `decide` what the events about `action_id` stored so far changed (the
+    /// action's projection) and appends the events it returns, as one unit: nothing
+    /// else is appended to the log between the read and the write (one unit of work on
+    /// the database's writer, see `statekit::sqlite::Database::write`; the property's
+    /// exclusive lock and one file replacement on JSON), and nothing is stored when
+    /// `decide` fails or returns no events. Events with known ids are skipped. On
+    /// SQLite the projection is one row, whatever the action's history, and `decide`
+    /// runs on the writer's thread, so it owns what it uses; on JSON the action's
+    /// events are folded.
     pub fn append_for_action<E: Send + 'static>(
         &self,
         action_id: &str,
-        decide: impl FnOnce(&[Event]) -> Result<Vec<Event>, E> + Send + 'static,
+        decide: impl FnOnce(&ActionChanges) -> Result<Vec<Event>, E> + Send + 'static,
     ) -> Result<Result<Vec<Event>, E>, StoreError> {
         match &self.kind {
             Kind::Sqlite(db) => {
                 let action_id = action_id.to_string();
                 Ok(db.write(move |c| {
-                    let prior = compliance_repo::load_action_events(c, &action_id)?;
+                    let prior = projection_repo::load_action(c, &action_id)?.unwrap_or_default();
                     let out = decide(&prior);
                     if let Ok(events) = &out
                         && !events.is_empty()
@@ -491,26 +493,14 @@ impl PropertyStore<'_> {
             }
             Kind::Json => {
                 self.check_exclusive()?;
-                let mut log = legacy::read_events(&self.paths)?;
-                let prior: Vec<Event> = log
-                    .iter()
-                    .filter(|e| e.action_id == action_id)
-                    .cloned()
-                    .collect();
-                let out = decide(&prior);
+                let log = legacy::read_events(&self.paths)?;
+                let prior =
+                    Projection::fold((1..).zip(&log).filter(|(_, e)| e.action_id == action_id));
+                let out = decide(prior.action(action_id).unwrap_or(&ActionChanges::default()));
                 if let Ok(events) = &out
                     && !events.is_empty()
                 {
-                    // As on SQLite, an id already in the log is skipped.
-                    let mut known: std::collections::HashSet<String> =
-                        log.iter().map(|e| e.event_id.clone()).collect();
-                    log.extend(
-                        events
-                            .iter()
-                            .filter(|e| known.insert(e.event_id.clone()))
-                            .cloned(),
-                    );
-                    legacy::write_log(&self.paths, &log)?;
+                    append_to_log(&self.paths, log, events)?;
                 }
                 Ok(out)
             }
@@ -527,23 +517,19 @@ impl PropertyStore<'_> {
             }
             Kind::Json => {
                 self.check_exclusive()?;
-                let mut log = legacy::read_events(&self.paths)?;
-                let mut known: std::collections::HashSet<String> =
-                    log.iter().map(|e| e.event_id.clone()).collect();
-                let before = log.len();
-                log.extend(
-                    events
-                        .iter()
-                        .filter(|e| known.insert(e.event_id.clone()))
-                        .cloned(),
-                );
-                let added = (log.len() - before) as u64;
-                if added > 0 {
-                    legacy::write_log(&self.paths, &log)?;
-                }
-                Ok(added)
+                let log = legacy::read_events(&self.paths)?;
+                append_to_log(&self.paths, log, events)
             }
         }
+    }
+
+    /// Throws the property database's projection away and folds it again from the
+    /// log, as one unit of work on its writer; returns how many events were folded.
+    pub fn rebuild_projection(&self) -> Result<u64, StoreError> {
+        let Kind::Sqlite(db) = &self.kind else {
+            return Err(StoreError::NotOnSqlite(self.slug().clone()));
+        };
+        Ok(db.write(projection_repo::rebuild)?)
     }
 
     /// Appends records already encoded (an import into an existing database), as one
@@ -791,6 +777,29 @@ impl PropertyStore<'_> {
             Err(StoreError::NotExclusive(self.slug().clone()))
         }
     }
+}
+
+/// Appends to the legacy `log` (as read) the `events` whose ids it does not hold, and
+/// replaces the file if any were new; returns how many were.
+fn append_to_log(
+    paths: &PropertyPaths,
+    mut log: Vec<Event>,
+    events: &[Event],
+) -> Result<u64, StoreError> {
+    let mut known: std::collections::HashSet<&str> =
+        log.iter().map(|e| e.event_id.as_str()).collect();
+    let new: Vec<Event> = events
+        .iter()
+        .filter(|e| known.insert(e.event_id.as_str()))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let added = new.len() as u64;
+    log.extend(new);
+    legacy::write_log(paths, &log)?;
+    Ok(added)
 }
 
 /// Lowercase hex SHA-256 of `bytes`.

@@ -1,7 +1,9 @@
 //! The compliance event log in SQLite: insert and read, nothing else.
 //!
 //! This is the only code that writes `compliance_events`, and it only inserts; the
-//! schema's triggers refuse `UPDATE` and `DELETE` for everyone else too.
+//! schema's triggers refuse `UPDATE` and `DELETE` for everyone else too. Every insert
+//! folds what it appended into the projection ([`super::projection_repo`]) in the same
+//! transaction.
 
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
@@ -29,7 +31,8 @@ fn insert(stmt: &mut Statement<'_>, r: &EventRecord) -> rusqlite::Result<usize> 
 }
 
 /// Inserts the events whose `event_id` is not stored yet, in order, with one prepared
-/// statement; returns how many were new. Run it inside a transaction.
+/// statement, and folds them into the projection; returns how many were new. Run it
+/// inside a transaction.
 pub fn insert_events<'a>(
     conn: &Connection,
     events: impl IntoIterator<Item = &'a Event>,
@@ -55,6 +58,9 @@ pub fn insert_records(
         }
     }
     on_progress(seen);
+    if inserted > 0 {
+        super::projection_repo::catch_up(conn)?;
+    }
     Ok(inserted)
 }
 
@@ -65,7 +71,9 @@ pub fn insert_records(
 ///
 /// Nothing skips a known id meanwhile: the caller pushes each id once (see
 /// [`crate::storage::legacy::LegacyIds`]), and `finish` fails on the unique index
-/// otherwise. Run inside a transaction, and roll back (or discard the file) if
+/// otherwise. The caller also folds what it pushes (it has every event parsed
+/// already), and `finish` stores that projection, refusing one that covers other
+/// positions than those loaded. Run inside a transaction, and roll back (or discard the file) if
 /// `finish` is not reached: until then the table has no indexes and no append-only
 /// triggers.
 #[derive(Debug)]
@@ -114,8 +122,10 @@ impl<'c> BulkLoad<'c> {
         self.loaded
     }
 
-    /// Recreates the indexes and triggers; returns how many events were appended.
-    pub fn finish(self) -> Result<u64, DbError> {
+    /// Recreates the indexes and triggers and stores `projection`, the fold of the
+    /// events pushed (positions 1 to [`BulkLoad::loaded`]); returns how many events
+    /// were appended.
+    pub fn finish(self, projection: &crate::domain::Projection) -> Result<u64, DbError> {
         let BulkLoad {
             conn,
             stmt,
@@ -123,9 +133,21 @@ impl<'c> BulkLoad<'c> {
             loaded,
         } = self;
         drop(stmt);
+        let end = conn.query_row(
+            "SELECT coalesce(max(seq), 0) FROM compliance_events",
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
+        if projection.position() != end || u64::try_from(end).ok() != Some(loaded) {
+            return Err(DbError::ProjectionMismatch {
+                covered: projection.position(),
+                loaded,
+            });
+        }
         for sql in &deferred {
             conn.execute_batch(sql)?;
         }
+        super::projection_repo::store(conn, projection)?;
         Ok(loaded)
     }
 }
@@ -324,7 +346,10 @@ mod tests {
                     load.push(&EventRecord::from(e))?;
                 }
                 assert_eq!(load.loaded(), events.len() as u64);
-                let n = load.finish()?;
+                let projection = crate::domain::Projection::fold(
+                    events.iter().enumerate().map(|(i, e)| (i as i64 + 1, e)),
+                );
+                let n = load.finish(&projection)?;
                 tx.commit()?;
                 Ok::<_, DbError>(n)
             })
@@ -341,6 +366,12 @@ mod tests {
                 .unwrap(),
             0,
             "known ids are skipped again"
+        );
+        assert!(
+            db.read(super::super::projection_repo::verify)
+                .unwrap()
+                .is_empty(),
+            "the projection is stored with the log"
         );
         let again = db.write(|c| BulkLoad::begin(c).map(|_| ())).unwrap_err();
         assert!(matches!(again, DbError::NotEmpty(_)), "{again}");

@@ -61,23 +61,23 @@ impl Databases {
 
     /// The per-property database at `path`, created and migrated if needed.
     pub fn property(&self, path: &Path) -> Result<Arc<Database>, DbError> {
-        self.open(path, &self.property)
+        self.open(path, &self.property, Kind::Property)
     }
 
     /// The per-property database at `path` if it exists (migrated if needed); never
     /// creates one, so a property without a database stays on its legacy files.
     pub fn property_existing(&self, path: &Path) -> Result<Option<Arc<Database>>, DbError> {
-        self.open_existing(path, &self.property)
+        self.open_existing(path, &self.property, Kind::Property)
     }
 
     /// The global study database at `path`, created and migrated if needed.
     pub fn study(&self, path: &Path) -> Result<Arc<Database>, DbError> {
-        self.open(path, &self.study)
+        self.open(path, &self.study, Kind::Study)
     }
 
     /// The global study database at `path` if it exists (migrated if needed).
     pub fn study_existing(&self, path: &Path) -> Result<Option<Arc<Database>>, DbError> {
-        self.open_existing(path, &self.study)
+        self.open_existing(path, &self.study, Kind::Study)
     }
 
     /// Forgets the database at `path`, so it can be moved. Its connections close when
@@ -86,28 +86,36 @@ impl Databases {
         self.cache.evict(path);
     }
 
-    fn open(&self, path: &Path, migrations: &Migrations) -> Result<Arc<Database>, DbError> {
+    fn open(
+        &self,
+        path: &Path,
+        migrations: &Migrations,
+        kind: Kind,
+    ) -> Result<Arc<Database>, DbError> {
         let db = self.cache.get(path)?;
-        self.migrated(db, migrations)
+        self.migrated(db, migrations, kind)
     }
 
     fn open_existing(
         &self,
         path: &Path,
         migrations: &Migrations,
+        kind: Kind,
     ) -> Result<Option<Arc<Database>>, DbError> {
         match self.cache.get_existing(path)? {
-            Some(db) => self.migrated(db, migrations).map(Some),
+            Some(db) => self.migrated(db, migrations, kind).map(Some),
             None => Ok(None),
         }
     }
 
     /// Applies pending migrations the first time this process sees this file (by
-    /// identity: a replaced file is checked again).
+    /// identity: a replaced file is checked again); a property database's projection
+    /// is then filled, or caught up with the log, in its own transaction.
     fn migrated(
         &self,
         db: Arc<Database>,
         migrations: &Migrations,
+        kind: Kind,
     ) -> Result<Arc<Database>, DbError> {
         let key = (db.path().to_path_buf(), db.file_id());
         let done = self
@@ -118,7 +126,15 @@ impl Databases {
         if !done {
             // Migrations run their own transactions: alone on the writer's connection.
             let migrations = migrations.clone();
-            db.exclusive(move |conn| migrations.apply(conn).map(|_| ()).map_err(DbError::from))?;
+            db.exclusive(move |conn| {
+                migrations.apply(conn)?;
+                if kind == Kind::Property {
+                    let tx = conn.transaction()?;
+                    super::projection_repo::catch_up(&tx)?;
+                    tx.commit()?;
+                }
+                Ok::<_, DbError>(())
+            })?;
             self.migrated
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -126,6 +142,13 @@ impl Databases {
         }
         Ok(db)
     }
+}
+
+/// Which kind of database a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Property,
+    Study,
 }
 
 /// Opens an existing database read-only without changing anything on disk; see

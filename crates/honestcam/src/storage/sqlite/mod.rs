@@ -8,6 +8,7 @@ pub mod account_repo;
 pub mod baseline_repo;
 pub mod compliance_repo;
 pub mod connection;
+pub mod projection_repo;
 pub mod study_repo;
 
 pub use connection::Databases;
@@ -59,5 +60,26 @@ pub enum DbError {
         key: String,
         /// What the parser said.
         source: serde_json::Error,
+    },
+    /// A stored status is not one.
+    #[error("corrupt row in {table} ({key}): {source}")]
+    BadStatus {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+        /// Why the status is refused (it names the status).
+        source: crate::domain::StatusError,
+    },
+    /// A bulk load was finished with a projection of other events than it loaded (a
+    /// caller's mistake).
+    #[error(
+        "the projection covers the log up to position {covered}, but {loaded} events were loaded"
+    )]
+    ProjectionMismatch {
+        /// The last position the projection covers.
+        covered: i64,
+        /// Events loaded.
+        loaded: u64,
     },
 }
