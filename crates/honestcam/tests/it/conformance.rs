@@ -148,8 +148,11 @@ fn equal_edits_at_once_record_one_event_and_each_edit_is_one_unit(f: Fixture, ba
     let last = due.clone();
     let failed = store
         .append_for_action("ACT-004", move |prior| {
-            assert!(prior.iter().all(|e| e.action_id == "ACT-004"));
-            assert_eq!(prior.last(), Some(&last), "the action's events so far");
+            // What the action's events so far changed: the last two set these.
+            assert_eq!(prior.assignee, Some(Some("Zed Quill".to_string())));
+            assert_eq!(prior.due, Some(Some("2031-02-03".to_string())));
+            assert_eq!(prior.updated_at.as_deref(), Some(last.at.as_str()));
+            assert_eq!(prior.updated_by.as_deref(), Some(last.actor.as_str()));
             Err::<Vec<Event>, _>("changed my mind")
         })
         .unwrap();
