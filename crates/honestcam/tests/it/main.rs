@@ -13,6 +13,7 @@ mod migrate;
 mod overlap;
 mod pages;
 mod portal;
+mod projection;
 mod replication;
 mod study;
 mod support;
