@@ -362,8 +362,11 @@ pub struct ActionState {
     pub source: Option<String>,
     /// Who is on it.
     pub assignee: Option<String>,
-    /// Notes, oldest first.
+    /// Notes, oldest first: every note when folded from the log, the latest
+    /// [`crate::domain::projection::KEPT_NOTES`] when read from the projection.
     pub notes: Vec<Note>,
+    /// How many notes the action has in all (`notes` may hold only the latest).
+    pub note_count: u64,
     /// Time of the last event applied, if any.
     pub updated_at: Option<String>,
     /// Who made the last change applied, if any: the audit trail's actor.
@@ -382,6 +385,7 @@ impl ActionState {
             source: a.source.clone(),
             assignee: None,
             notes: Vec::new(),
+            note_count: 0,
             updated_at: None,
             updated_by: None,
         }

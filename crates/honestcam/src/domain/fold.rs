@@ -137,6 +137,7 @@ fn apply_status(action: &mut ActionState, status: Status) {
 }
 
 fn apply_note(action: &mut ActionState, text: String, event: &Event) {
+    action.note_count += 1;
     action.notes.push(Note {
         text,
         actor: event.actor.clone(),

@@ -82,6 +82,7 @@ impl ActionChanges {
             state.due.clone_from(d);
         }
         state.notes.clone_from(&self.latest_notes);
+        state.note_count = self.note_count;
         state.updated_at.clone_from(&self.updated_at);
         state.updated_by.clone_from(&self.updated_by);
         state
@@ -291,6 +292,7 @@ mod tests {
                 let mut state = projected.state(action);
                 // Only the latest notes are kept; all of them are counted.
                 prop_assert_eq!(projected.note_count as usize, folded.notes.len());
+                prop_assert_eq!(folded.note_count as usize, folded.notes.len());
                 let skip = folded.notes.len().saturating_sub(KEPT_NOTES);
                 prop_assert_eq!(&state.notes[..], &folded.notes[skip..]);
                 state.notes = folded.notes.clone();

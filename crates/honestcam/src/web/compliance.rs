@@ -134,7 +134,9 @@ impl Row {
                 .as_deref()
                 .map(|t| display_time(t, tz))
                 .unwrap_or_default(),
-            older_notes: a.notes.len() - shown.len(),
+            older_notes: usize::try_from(a.note_count)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(shown.len()),
             notes: shown,
         }
     }

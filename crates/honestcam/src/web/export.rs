@@ -131,7 +131,7 @@ pub fn actions_csv<'a>(
 ) -> Result<Vec<u8>, ExportError> {
     let mut sheet = Sheet::new(&ACTION_COLUMNS)?;
     for a in actions {
-        let notes = a.notes.len().to_string();
+        let notes = a.note_count.to_string();
         let changed_at = a.updated_at.as_deref().map(utc).unwrap_or_default();
         sheet.row([
             a.id.as_str(),

@@ -233,7 +233,10 @@ fn the_migration_fills_the_projection_of_an_existing_database() {
     // Read-only, the check says the projection is not there yet.
     let predates = differences(&f);
     assert_eq!(predates.len(), 1);
-    assert!(predates[0].contains("predates the projection"), "{predates:?}");
+    assert!(
+        predates[0].contains("predates the projection"),
+        "{predates:?}"
+    );
 
     // The next open migrates and fills it.
     let storage = f.storage();
