@@ -14,6 +14,7 @@ mod overlap;
 mod pages;
 mod portal;
 mod replication;
+mod seed_route;
 mod study;
 mod support;
 mod tidy;
