@@ -12,6 +12,7 @@ mod guard;
 mod migrate;
 mod overlap;
 mod pages;
+mod paging;
 mod portal;
 mod replication;
 mod seed_route;
