@@ -100,9 +100,9 @@ pub enum ExportError {
     Read {
         /// The cursor of the page.
         after: i64,
-        /// Why.
+        /// Why (boxed: it is large, and rare).
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// The blocking task reading a page failed (it panicked, or the runtime is
     /// shutting down).
@@ -370,7 +370,10 @@ impl LogExport {
                 .storage()
                 .read(&this.slug)
                 .and_then(|store| store.events_page(after, EXPORT_PAGE))
-                .map_err(|source| ExportError::Read { after, source })?;
+                .map_err(|source| ExportError::Read {
+                    after,
+                    source: Box::new(source),
+                })?;
             let whole = page.len() == EXPORT_PAGE;
             let mine: Vec<_> = page
                 .into_iter()

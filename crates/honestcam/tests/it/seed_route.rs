@@ -9,6 +9,9 @@ use serde_json::Value;
 use crate::guard::bare;
 use crate::support::{App, Fixture, SLUG, client, event_rows, migrated};
 
+/// A form's fields.
+type Form<'a> = &'a [(&'a str, &'a str)];
+
 async fn post_status(app: &App, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     client()
         .post(app.url(path))
@@ -127,7 +130,7 @@ async fn the_status_route_records_each_request_and_refuses_bad_input() {
         "{page}"
     );
 
-    let refusals: [(&str, &[(&str, &str)], StatusCode); 5] = [
+    let refusals: [(&str, Form, StatusCode); 5] = [
         (
             "ACT-002",
             &[("status", "finished")],
