@@ -452,6 +452,32 @@ impl PropertyStore<'_> {
         }
     }
 
+    /// At most `limit` events stored after position `after` (positions as in
+    /// [`PropertyStore::events_after`]), oldest first, with their positions: one short
+    /// read, for paging through the log. On JSON the log is parsed up to the page.
+    pub fn events_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, Event)>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => {
+                Ok(db.read(|c| compliance_repo::load_events_page(c, after, limit))?)
+            }
+            Kind::Json => {
+                let after = u64::try_from(after).unwrap_or(0);
+                Ok(legacy::read_events_page(&self.paths, after, limit)?
+                    .into_iter()
+                    .map(|(i, e)| (i64::try_from(i).unwrap_or(i64::MAX), e))
+                    .collect())
+            }
+        }
+    }
+
+    /// The position of the last event stored, 0 for an empty log.
+    pub fn last_position(&self) -> Result<i64, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db.read(compliance_repo::last_seq)?),
+            Kind::Json => Ok(i64::try_from(legacy::count_events(&self.paths)?).unwrap_or(i64::MAX)),
+        }
+    }
+
     /// The events about `action_id`, oldest first.
     pub fn action_events(&self, action_id: &str) -> Result<Vec<Event>, StoreError> {
         match &self.kind {

@@ -6,8 +6,9 @@
 //! | GET | `/api/properties` | slug, name and backend of every property |
 //! | GET | `/api/p/{slug}/actions[?status=]` | actions with their current state |
 //! | GET | `/api/p/{slug}/actions.csv[?q=&status=]` | the same as CSV (see `web::export`) |
-//! | GET | `/api/p/{slug}/events` | the whole event log, oldest first |
-//! | GET | `/api/p/{slug}/events.csv` | the same as CSV |
+//! | GET | `/api/p/{slug}/events` | the whole event log, oldest first (streamed) |
+//! | GET | `/api/p/{slug}/events?after=&limit=` | one page of it: `{"property", "events", "next", "last"}` (see `web::export::Paging`) |
+//! | GET | `/api/p/{slug}/events.csv` | the whole log as CSV (streamed) |
 //! | POST | `/api/p/{slug}/actions/{id}/events` | `{"type", "payload"}`: append an event (201) |
 //! | GET | `/api/p/{slug}/study/users` | the caller's study user (every user for an admin) |
 //! | POST | `/api/p/{slug}/study/users` | `{"name"?}`: the caller's study user, created (201) or as it was (200) |

@@ -9,6 +9,10 @@
 //! - `POST /compliance/actions/{id}`: status, assignee, due date and a note in one
 //!   submit; only the fields that changed are recorded, in one unit of work, and the
 //!   answer is a 303 back to where the form was.
+//! - `POST /compliance/actions/{id}/status`: the original portal's status route, kept
+//!   for its clients (form field `status`): records a status change as that portal
+//!   did, one event per request even when the status is already that one, and
+//!   answers a 303 back to the property's page.
 //!
 //! Statuses are shown by their labels (`In progress`), times in the portal's zone.
 
@@ -595,6 +599,52 @@ pub async fn post_edit(
     )
     .await?;
     Ok(Redirect::to(&form.back(&prop, &id)))
+}
+
+/// The original portal's status form: `status` only.
+#[derive(Debug, Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `POST /compliance/actions/{id}/status`: the original portal's route. Records a
+/// `status_changed` event with the status given, as the original did: one event per
+/// request, even when the action already has that status (the log records that
+/// someone set it, like the API's `POST .../events`). A missing or unknown status is
+/// a 422, an unknown action a 404; the answer is a 303 to the property's page.
+pub async fn post_status(
+    State(state): State<AppState>,
+    prop: Prop,
+    Caller(caller): Caller,
+    Path(params): Path<Vec<(String, String)>>,
+    Form(form): Form<StatusForm>,
+) -> Result<Redirect, AppError> {
+    let id = action_param(&params)?;
+    let Some(raw) = form.status.as_deref().map(str::trim) else {
+        return Err(AppError::unprocessable(format!(
+            "no status given: expected status= one of {}",
+            Status::ALL.map(|s| s.as_str()).join(", ")
+        )));
+    };
+    let status: Status = raw
+        .parse()
+        .map_err(|e: StatusError| AppError::unprocessable(e.to_string()))?;
+    apply(
+        &state,
+        &prop,
+        id.clone(),
+        vec![Change::Status(status)],
+        caller.name,
+        Unchanged::Record,
+        false,
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "{}/compliance/#action-{}",
+        prop.base,
+        path_segment(&id)
+    )))
 }
 
 /// The `{id}` path parameter (the routes also carry `{slug}` under `/p/`).

@@ -33,6 +33,11 @@ impl AppError {
         AppError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 400: the request is malformed (a query parameter that does not parse).
+    pub fn bad_request(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::BAD_REQUEST, message)
+    }
+
     /// 422: the input is understood but not acceptable.
     pub fn unprocessable(message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::UNPROCESSABLE_ENTITY, message)

@@ -179,6 +179,10 @@ fn property_pages() -> Router<AppState> {
             "/compliance/actions/{id}",
             get(compliance::action_page).post(compliance::post_edit),
         )
+        .route(
+            "/compliance/actions/{id}/status",
+            post(compliance::post_status),
+        )
         .route("/study/", get(study::page))
         .route("/study/name", post(study::post_name))
         .route("/study/answer", post(study::post_answer))

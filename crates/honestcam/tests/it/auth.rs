@@ -174,6 +174,12 @@ async fn roles_are_enforced_on_every_route() {
         route(Method::GET, &format!("{api}/events"), Body::None, "viewer"),
         route(
             Method::GET,
+            &format!("{api}/events?after=3&limit=2"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
             &format!("{api}/events.csv"),
             Body::None,
             "viewer",
@@ -219,6 +225,18 @@ async fn roles_are_enforced_on_every_route() {
             Method::POST,
             "/compliance/actions/ACT-001",
             Body::Form(vec![("assignee", "kim")]),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            "/compliance/actions/ACT-001/status",
+            Body::Form(vec![("status", "in_progress")]),
+            "editor",
+        ),
+        route(
+            Method::POST,
+            &format!("{p}/compliance/actions/ACT-001/status"),
+            Body::Form(vec![("status", "blocked")]),
             "editor",
         ),
         route(

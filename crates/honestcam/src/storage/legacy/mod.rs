@@ -127,27 +127,76 @@ pub fn read_log(p: &PropertyPaths) -> Result<Option<LegacyLog>, LegacyError> {
 /// event written twice (same id, same content) counts once, and two events sharing an
 /// id but differing are an error naming both. Empty when there is no log.
 pub fn read_events(p: &PropertyPaths) -> Result<Vec<Event>, LegacyError> {
-    let mut ids = LegacyIds::default();
-    let mut scratch = EventRecord::default();
     let mut events = Vec::new();
-    let mut conflict = None;
-    scan_log(p, |e| {
-        match ids.fill(&mut scratch, e.clone()) {
-            Ok(true) => events.push(e.into_owned().with_id(scratch.event_id.clone())),
-            Ok(false) => {}
-            Err(c) => {
-                conflict = Some(c);
+    scan_events(p, |_, e, id| {
+        events.push(e.into_owned().with_id(id.to_string()));
+        ControlFlow::Continue(())
+    })?;
+    Ok(events)
+}
+
+/// At most `limit` of the events [`read_events`] returns, those after position `after`
+/// (the first event is at 1), each with its position; reading stops after them, and
+/// the events before are parsed but not kept. A log only grows at its end, so a
+/// position names the same event for as long as the log exists.
+pub fn read_events_page(
+    p: &PropertyPaths,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Event)>, LegacyError> {
+    let mut page = Vec::new();
+    if limit == 0 {
+        return Ok(page);
+    }
+    scan_events(p, |position, e, id| {
+        if position > after {
+            page.push((position, e.into_owned().with_id(id.to_string())));
+            if page.len() >= limit {
                 return ControlFlow::Break(());
             }
         }
         ControlFlow::Continue(())
+    })?;
+    Ok(page)
+}
+
+/// How many events [`read_events`] would return: the position of the last one.
+pub fn count_events(p: &PropertyPaths) -> Result<u64, LegacyError> {
+    let mut count = 0;
+    scan_events(p, |position, _, _| {
+        count = position;
+        ControlFlow::Continue(())
+    })?;
+    Ok(count)
+}
+
+/// Shows `each` every event of the log that is the first with its id, with its
+/// position among those (from 1) and its id, until `each` breaks.
+fn scan_events(
+    p: &PropertyPaths,
+    mut each: impl for<'e> FnMut(u64, LegacyEventRef<'e>, &str) -> ControlFlow<()>,
+) -> Result<(), LegacyError> {
+    let mut ids = LegacyIds::default();
+    let mut scratch = EventRecord::default();
+    let mut kept = 0;
+    let mut conflict = None;
+    scan_log(p, |e| match ids.fill(&mut scratch, e.clone()) {
+        Ok(true) => {
+            kept += 1;
+            each(kept, e, &scratch.event_id)
+        }
+        Ok(false) => ControlFlow::Continue(()),
+        Err(c) => {
+            conflict = Some(c);
+            ControlFlow::Break(())
+        }
     })?;
     match conflict {
         Some(source) => Err(LegacyError::IdConflict {
             path: p.legacy_log(),
             source,
         }),
-        None => Ok(events),
+        None => Ok(()),
     }
 }
 

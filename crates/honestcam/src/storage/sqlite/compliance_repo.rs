@@ -169,6 +169,32 @@ pub fn load_events_after(conn: &Connection, seq: i64) -> Result<Vec<(i64, Event)
     read_rows(stmt.query([seq])?)
 }
 
+/// At most `limit` events appended after position `seq`, with their positions, in
+/// order: one page of the log (by the primary key, never a scan of what came before).
+pub fn load_events_page(
+    conn: &Connection,
+    seq: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Event)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, event_id, action_id, type, payload, actor, at, extra
+         FROM compliance_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    read_rows(stmt.query(params![seq, limit])?)
+}
+
+/// The position of the last event appended, 0 for an empty log. Positions are never
+/// reused: rows are never deleted, and writers are serialised, so a reader that saw
+/// position `n` never later sees a new event at or below `n`.
+pub fn last_seq(conn: &Connection) -> Result<i64, DbError> {
+    Ok(conn.query_row(
+        "SELECT coalesce(max(seq), 0) FROM compliance_events",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// The events about `action_id`, in the order they were appended (by the index on
 /// action and position, not a scan of the log).
 pub fn load_action_events(conn: &Connection, action_id: &str) -> Result<Vec<Event>, DbError> {

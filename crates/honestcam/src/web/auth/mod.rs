@@ -305,6 +305,16 @@ mod tests {
             (Method::GET, "/compliance/", Role::Viewer),
             (Method::GET, "/api/p/x/actions", Role::Viewer),
             (Method::POST, "/compliance/actions/A/status", Role::Editor),
+            (
+                Method::POST,
+                "/p/x/compliance/actions/A/status",
+                Role::Editor,
+            ),
+            (
+                Method::GET,
+                "/api/p/x/events?after=10&limit=5",
+                Role::Viewer,
+            ),
             (Method::PUT, "/api/p/x/study/progress/u", Role::Editor),
             (Method::DELETE, "/api/p/x/anything", Role::Editor),
             (Method::GET, "/study/admin", Role::Admin),
