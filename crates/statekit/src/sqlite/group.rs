@@ -300,8 +300,11 @@ enum Retire {
 
 /// A test's callback at the [`Retire`] points.
 #[cfg(test)]
+type RetireFn = Box<dyn FnMut(Retire) + Send>;
+
+#[cfg(test)]
 #[derive(Default)]
-struct RetireHook(Mutex<Option<Box<dyn FnMut(Retire) + Send>>>);
+struct RetireHook(Mutex<Option<RetireFn>>);
 
 #[cfg(test)]
 impl std::fmt::Debug for RetireHook {
