@@ -126,9 +126,12 @@ pub struct Storage {
     dbs: Databases,
     /// Parsed baselines by property, with when their file was modified and when they
     /// were last used; at most [`BASELINES_KEPT`], the least recently used dropped.
-    baselines: Mutex<HashMap<Slug, (SystemTime, Arc<Baseline>, u64)>>,
+    baselines: Mutex<HashMap<Slug, KeptBaseline>>,
     generations: version::Generations,
 }
+
+/// A parsed baseline, its file's modification time, and a stamp of its last use.
+type KeptBaseline = (SystemTime, Arc<Baseline>, u64);
 
 /// Most parsed baselines [`Storage`] keeps.
 pub const BASELINES_KEPT: usize = 256;
