@@ -13,7 +13,8 @@
 //! durable writes are not capped by the disk's fsync rate. Readers never wait for an
 //! open write transaction. [`DatabaseCache`] hands out one [`Database`] per file, so
 //! every part of a program shares the same writer, and different files have writers
-//! of their own that never wait for each other.
+//! of their own that never wait for each other; [`DatabaseCache::bounded`] keeps at
+//! most a given number open (least recently used closed first, never one in use).
 //!
 //! Other processes writing the same file are ordered by SQLite's lock: each batch is
 //! one `BEGIN IMMEDIATE` transaction, which waits for another process's write up to

@@ -20,11 +20,13 @@ pub const DEMO_SLUG: &str = "demo-plaza";
 
 /// Databases kept open by default (the study database among them). With the other
 /// bounds below, the worst case stays within a 256-descriptor limit with room for
-/// about 70 client connections (see `--max-open-databases`).
+/// about 80 client connections: 16 databases x 5 descriptors, 12 storage threads x 7
+/// (a second reader 2, the property's and the study database's locks 2 + 2, a file
+/// being read 1), and the process's own 12.
 pub const DEFAULT_MAX_OPEN_DATABASES: u64 = 16;
 
 /// Most threads running storage work at once (tokio's blocking pool).
-pub const STORAGE_THREADS: usize = 16;
+pub const STORAGE_THREADS: usize = 12;
 
 /// Readers a database keeps open while nobody reads (more open while reads run, up
 /// to four per database, and close when handed back).
@@ -83,12 +85,13 @@ pub struct Args {
     #[arg(long, env = "HONESTCAM_TIMEZONE", value_name = "IANA NAME", value_parser = parse_time_zone)]
     timezone: Option<jiff::tz::TimeZone>,
     /// Most databases kept open at once, the global study database among them (2 to
-    /// 10000). Each open database holds about 5 file descriptors and at most one
-    /// thread (which ends when idle); the least recently used one that no request is
-    /// using is closed when another must open. A database in use is never closed, so
-    /// up to 17 (16 requests' properties and the study database) may be open at once
-    /// whatever the bound. The default, 16, keeps `serve` within a 256-descriptor
-    /// limit (macOS launchd's default) with room for about 70 client connections.
+    /// 10000). Each open database holds 5 file descriptors when idle and at most one
+    /// thread (which ends after 5 s without writes); when another must open, the least
+    /// recently used one that no request is using is closed. A database in use is
+    /// never closed, so up to 13 (12 storage threads' properties and the study
+    /// database) may be open at once whatever the bound. The default, 16, keeps
+    /// `serve` within 256 file descriptors (macOS launchd's default limit) with room
+    /// for about 80 client connections.
     #[arg(
         long,
         env = "HONESTCAM_MAX_OPEN_DATABASES",
