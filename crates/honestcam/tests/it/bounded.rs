@@ -231,3 +231,52 @@ async fn a_thousand_properties_are_served_within_256_descriptors() {
     assert!(threads_after <= THREAD_BOUND);
     assert!(app.stop(), "the server stopped cleanly");
 }
+
+#[test]
+fn the_bound_on_open_databases_is_refused_out_of_range() {
+    let f = migrated();
+    for (args, env) in [
+        (vec!["--max-open-databases", "1"], None),
+        (vec!["--max-open-databases", "10001"], None),
+        (vec![], Some("many")),
+    ] {
+        let mut all = vec!["serve", "--auth", "none", "--addr", "127.0.0.1:0"];
+        all.extend(args.iter().copied());
+        let out = match env {
+            Some(v) => f.run_env(&all, &[("HONESTCAM_MAX_OPEN_DATABASES", v)]),
+            None => f.run(&all),
+        };
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--max-open-databases"), "{err}");
+    }
+}
+
+/// `--max-open-databases 4`: after visiting 30 properties, 4 databases stay open.
+#[tokio::test]
+async fn the_flag_sets_how_many_databases_stay_open() {
+    let f = migrated();
+    let slugs = copies_of_one_property(&f.dir(), 30);
+    let app = f.spawn_app(&["--max-open-databases", "4"], &[]);
+    let fd_dir = Path::new("/proc")
+        .join(app.child.id().to_string())
+        .join("fd");
+    let db_files = || {
+        std::fs::read_dir(&fd_dir)
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .filter(|l| l.to_string_lossy().ends_with("honestcam.db"))
+            .count()
+    };
+    let http = client();
+    for slug in &slugs {
+        let page = http
+            .get(app.url(&format!("/p/{slug}/compliance/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+    }
+    // Each open database holds its file twice (writer and one idle reader).
+    assert_eq!(db_files(), 4 * 2, "four databases open");
+}
