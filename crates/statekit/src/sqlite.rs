@@ -13,7 +13,8 @@
 //! durable writes are not capped by the disk's fsync rate. Readers never wait for an
 //! open write transaction. [`DatabaseCache`] hands out one [`Database`] per file, so
 //! every part of a program shares the same writer, and different files have writers
-//! of their own that never wait for each other.
+//! of their own that never wait for each other; [`DatabaseCache::bounded`] keeps at
+//! most a given number open (least recently used closed first, never one in use).
 //!
 //! Other processes writing the same file are ordered by SQLite's lock: each batch is
 //! one `BEGIN IMMEDIATE` transaction, which waits for another process's write up to
@@ -67,8 +68,11 @@ pub struct OpenOptions {
     pub synchronous: Synchronous,
     /// How long a statement waits for another connection's lock; 5 s by default.
     pub busy_timeout: Duration,
-    /// Most reader connections a [`Database`] keeps open; 4 by default.
+    /// Most reader connections a [`Database`] has open at once; 4 by default.
     pub max_readers: usize,
+    /// Most reader connections a [`Database`] keeps open while nobody reads: a reader
+    /// handed back beyond these is closed. As many as `max_readers` by default.
+    pub max_idle_readers: usize,
     /// Bounds of a [`Database`]'s writer (batch size, queue).
     pub group: GroupOptions,
 }
@@ -79,6 +83,7 @@ impl Default for OpenOptions {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
             max_readers: 4,
+            max_idle_readers: 4,
             group: GroupOptions::default(),
         }
     }
@@ -444,8 +449,25 @@ impl Database {
 
     fn checkin_reader(&self, conn: Connection) {
         let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        pool.idle.push(conn);
+        let surplus = if pool.idle.len() < self.opts.max_idle_readers {
+            pool.idle.push(conn);
+            None
+        } else {
+            pool.open -= 1;
+            Some(conn)
+        };
         self.reader_free.notify_one();
+        drop(pool);
+        // Closed outside the pool's lock.
+        drop(surplus);
+    }
+
+    /// Reader connections open now (idle or in use).
+    pub fn open_readers(&self) -> usize {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open
     }
 
     fn open_reader(&self) -> Result<Connection, rusqlite::Error> {
@@ -476,20 +498,131 @@ impl Database {
     }
 }
 
-/// Shares one [`Database`] per file across a program.
+/// Shares one [`Database`] per file across a program, keeping at most a given number
+/// open.
+///
+/// # One writer per file
+///
+/// The cache never opens a second [`Database`] for a file while a first one is alive,
+/// so a process has one writer per file ([`DatabaseCache::evict`], for a file about to
+/// be moved or replaced, is the exception it exists for).
+///
+/// # The bound
+///
+/// [`DatabaseCache::bounded`] keeps at most `max_open` databases open: opening one
+/// more closes the least recently used ones nobody holds. A database someone holds
+/// (an [`Arc`] handed out and not dropped) is never closed: closing it would let the
+/// next user open a second writer for the same file beside it. So the bound is soft:
+/// it is exceeded only while more than `max_open` databases are held at once, by as
+/// many as are held, and the surplus is closed by the next open after they are let
+/// go. A database closed for the bound finishes the units queued on its writer and
+/// ends its writer thread before anyone may open that file again: a user asking for
+/// it meanwhile waits for the close.
+///
+/// One open [`Database`] costs, in file descriptors: its writer connection's database
+/// file and `-wal` (2), the `-shm` mapping, once per file (1), and 2 per reader
+/// connection (database file and `-wal`), at most [`OpenOptions::max_readers`] while
+/// reads run and [`OpenOptions::max_idle_readers`] once they are done; and at most one
+/// writer thread, which ends when idle ([`GroupOptions::idle`]).
 #[derive(Debug, Default)]
 pub struct DatabaseCache {
     opts: OpenOptions,
-    open: Mutex<HashMap<PathBuf, Arc<Database>>>,
+    /// `None`: unbounded.
+    max_open: Option<usize>,
+    state: Mutex<CacheState>,
+    /// Signalled when databases closed for the bound are closed.
+    closed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    /// By canonical path.
+    open: HashMap<PathBuf, Cached>,
+    /// Each spelling asked for, to its canonical path.
+    spellings: HashMap<PathBuf, PathBuf>,
+    /// Bumped by every use, to tell the least recently used.
+    clock: u64,
+    /// Canonical paths of databases being closed for the bound: not reopened until
+    /// they are.
+    closing: std::collections::HashSet<PathBuf>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    db: Arc<Database>,
+    used: u64,
+}
+
+impl CacheState {
+    fn touch(&mut self, key: &Path) -> Option<Arc<Database>> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.open.get_mut(key).map(|c| {
+            c.used = clock;
+            Arc::clone(&c.db)
+        })
+    }
+
+    /// Forgets the database at canonical `key` and every spelling of it.
+    fn forget(&mut self, key: &Path) -> Option<Arc<Database>> {
+        let gone = self.open.remove(key)?;
+        self.spellings.retain(|_, k| k != key);
+        Some(gone.db)
+    }
+
+    /// Takes out the least recently used databases nobody holds until at most `max`
+    /// are open (or none is left to take), marking them closing.
+    fn trim(&mut self, max: usize) -> Vec<(PathBuf, Arc<Database>)> {
+        let mut out = Vec::new();
+        while self.open.len() > max {
+            // Only this map holds it, and handing out a clone needs this lock.
+            let victim = self
+                .open
+                .iter()
+                .filter(|(_, c)| Arc::strong_count(&c.db) == 1)
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone());
+            let Some(key) = victim else { break };
+            if let Some(db) = self.forget(&key) {
+                self.closing.insert(key.clone());
+                out.push((key, db));
+            }
+        }
+        out
+    }
 }
 
 impl DatabaseCache {
-    /// An empty cache whose databases open with `opts`.
+    /// An unbounded cache whose databases open with `opts`.
     pub fn new(opts: OpenOptions) -> Self {
         DatabaseCache {
             opts,
-            open: Mutex::new(HashMap::new()),
+            ..DatabaseCache::default()
         }
+    }
+
+    /// A cache keeping at most `max_open` databases open (at least 1), least recently
+    /// used closed first; see "The bound" above.
+    pub fn bounded(opts: OpenOptions, max_open: usize) -> Self {
+        DatabaseCache {
+            opts,
+            max_open: Some(max_open.max(1)),
+            ..DatabaseCache::default()
+        }
+    }
+
+    /// The bound, if any.
+    pub fn max_open(&self) -> Option<usize> {
+        self.max_open
+    }
+
+    /// How many databases are open in the cache now.
+    pub fn open_count(&self) -> usize {
+        self.lock().open.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The database at `path`, opened (and created if missing) on first use. Two
@@ -511,50 +644,92 @@ impl DatabaseCache {
     }
 
     fn lookup(&self, path: &Path, create: bool) -> Result<Option<Arc<Database>>, SqliteError> {
-        let cached = self
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(path)
-            .cloned();
-        if let Some(db) = cached {
-            if db.is_current() {
-                return Ok(Some(db));
+        // Handles let go of here (a replaced file's) close outside the lock.
+        let mut stale = Vec::new();
+        {
+            let mut state = self.lock();
+            if let Some(key) = state.spellings.get(path).cloned() {
+                match state.touch(&key) {
+                    Some(db) if db.is_current() => return Ok(Some(db)),
+                    Some(_) => stale.extend(state.forget(&key)),
+                    None => {}
+                }
             }
-            self.evict(path);
         }
+        stale.clear();
         if !create && !path.exists() {
             return Ok(None);
         }
         let key = cache_key(path)?;
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let db = match open.get(&key).filter(|db| db.is_current()) {
-            Some(db) => Arc::clone(db),
-            None if create => Arc::new(Database::open(&key, self.opts.clone())?),
-            None => match Database::open_existing(&key, self.opts.clone()) {
-                Ok(db) => Arc::new(db),
-                Err(_) if !key.exists() => return Ok(None),
-                Err(e) => return Err(e),
-            },
+        let mut state = self.lock();
+        while state.closing.contains(&key) {
+            state = self
+                .closed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let cached = state.touch(&key);
+        let db = match cached {
+            Some(db) if db.is_current() => db,
+            replaced => {
+                // Opened under the lock: two users never open one file twice.
+                let opened = if create {
+                    Database::open(&key, self.opts.clone())
+                } else {
+                    match Database::open_existing(&key, self.opts.clone()) {
+                        Err(_) if !key.exists() => return Ok(None),
+                        other => other,
+                    }
+                };
+                let db = Arc::new(opened?);
+                stale.extend(replaced);
+                stale.extend(state.forget(&key));
+                state.clock += 1;
+                let used = state.clock;
+                state.open.insert(
+                    key.clone(),
+                    Cached {
+                        db: Arc::clone(&db),
+                        used,
+                    },
+                );
+                db
+            }
         };
-        open.retain(|_, d| d.path != db.path || Arc::ptr_eq(d, &db));
-        open.insert(key, Arc::clone(&db));
-        open.insert(path.to_path_buf(), Arc::clone(&db));
+        state.spellings.insert(key.clone(), key.clone());
+        state.spellings.insert(path.to_path_buf(), key);
+        let closing = match self.max_open {
+            Some(max) => state.trim(max),
+            None => Vec::new(),
+        };
+        drop(state);
+        drop(stale);
+        if !closing.is_empty() {
+            let keys: Vec<PathBuf> = closing.iter().map(|(k, _)| k.clone()).collect();
+            // Finishes their queued units and ends their writer threads.
+            drop(closing);
+            let mut state = self.lock();
+            for key in &keys {
+                state.closing.remove(key);
+            }
+            self.closed.notify_all();
+        }
         Ok(Some(db))
     }
 
     /// Forgets the database at `path` (call before moving or deleting the file). Its
     /// connections close when the last user drops its handle.
     pub fn evict(&self, path: &Path) {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let target = open
-            .get(path)
-            .cloned()
-            .or_else(|| cache_key(path).ok().and_then(|k| open.get(&k).cloned()));
-        if let Some(db) = target {
-            // Forget every spelling that leads to this database.
-            open.retain(|_, d| !Arc::ptr_eq(d, &db));
-        }
+        let gone = {
+            let mut state = self.lock();
+            let key = state
+                .spellings
+                .get(path)
+                .cloned()
+                .or_else(|| cache_key(path).ok());
+            key.and_then(|key| state.forget(&key))
+        };
+        drop(gone);
     }
 }
 
@@ -579,7 +754,7 @@ fn cache_key(path: &Path) -> Result<PathBuf, SqliteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
+    use std::sync::{Weak, mpsc};
 
     /// An application's error type: its own errors beside the writer's.
     #[derive(Debug, thiserror::Error)]
@@ -810,6 +985,160 @@ mod tests {
         cache.evict(&dir.path().join("db/one.db"));
         let d = cache.get(&dir.path().join("db/one.db")).unwrap();
         assert!(!Arc::ptr_eq(&a, &d), "evicted entries are reopened");
+    }
+
+    #[test]
+    fn the_cache_closes_the_least_recently_used_database_beyond_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DatabaseCache::bounded(OpenOptions::default(), 2);
+        let path = |n: &str| dir.path().join(format!("{n}.db"));
+        let a = Arc::downgrade(&cache.get(&path("a")).unwrap());
+        let b = Arc::downgrade(&cache.get(&path("b")).unwrap());
+        assert_eq!(cache.open_count(), 2);
+        // A used after B: B is the least recently used when C opens.
+        let a_again = cache.get(&path("a")).unwrap();
+        assert!(Weak::ptr_eq(&a, &Arc::downgrade(&a_again)));
+        drop(a_again);
+        let c = cache.get(&path("c")).unwrap();
+        assert_eq!(cache.open_count(), 2);
+        assert!(b.upgrade().is_none(), "B was closed");
+        assert!(a.upgrade().is_some(), "A was kept");
+        // B opens afresh, closing A (least recently used now; C is held).
+        let b2 = cache.get(&path("b")).unwrap();
+        assert!(a.upgrade().is_none());
+        assert_eq!(cache.open_count(), 2);
+        drop((b2, c));
+    }
+
+    #[test]
+    fn a_held_database_is_never_closed_and_the_surplus_goes_once_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DatabaseCache::bounded(OpenOptions::default(), 2);
+        let path = |n: &str| dir.path().join(format!("{n}.db"));
+        let held: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|n| cache.get(&path(n)).unwrap())
+            .collect();
+        assert_eq!(cache.open_count(), 3, "all held: the bound is exceeded");
+        let a = cache.get(&path("a")).unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &held[0]),
+            "one database per file, held or not"
+        );
+        let weak: Vec<_> = held.iter().map(Arc::downgrade).collect();
+        drop(held);
+        // A is still held; B and C are not: the next open trims to the bound.
+        let d = cache.get(&path("d")).unwrap();
+        assert_eq!(cache.open_count(), 2);
+        assert!(weak[0].upgrade().is_some());
+        assert!(weak[1].upgrade().is_none() && weak[2].upgrade().is_none());
+        drop((a, d));
+    }
+
+    /// A database closed for the bound finishes the unit queued on its writer before
+    /// the file is opened again: there is never a second writer beside it.
+    #[test]
+    fn a_database_closed_for_the_bound_is_reopened_only_once_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DatabaseCache::bounded(OpenOptions::default(), 1);
+        let a_path = dir.path().join("a.db");
+        let a = cache.get(&a_path).unwrap();
+        a.write(|c| Ok::<_, TestError>(c.execute_batch("CREATE TABLE t (v INTEGER)")?))
+            .unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let queued = a.writer().submit(move |c: &Connection| {
+            started_tx.send(()).unwrap();
+            let _ = released.recv();
+            c.execute("INSERT INTO t VALUES (1)", [])
+        });
+        started.recv().unwrap();
+        let weak_a = Arc::downgrade(&a);
+        drop(a);
+        std::thread::scope(|s| {
+            // Opening B closes A, which waits for its queued unit.
+            let (cache, dir) = (&cache, &dir);
+            let b = s.spawn(move || drop(cache.get(&dir.path().join("b.db")).unwrap()));
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while weak_a.upgrade().is_some() {
+                assert!(std::time::Instant::now() < deadline, "A was never closed");
+                std::thread::yield_now();
+            }
+            let (again_tx, again) = mpsc::channel();
+            let a_path = &a_path;
+            s.spawn(move || {
+                let a = cache.get(a_path).unwrap();
+                let n: i64 = a
+                    .read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+                    .unwrap();
+                again_tx.send(n).unwrap();
+            });
+            assert!(
+                again.recv_timeout(Duration::from_millis(200)).is_err(),
+                "A reopened while its closing writer still had a unit"
+            );
+            assert!(!b.is_finished(), "B's open is closing A");
+            release.send(()).unwrap();
+            assert_eq!(again.recv().unwrap(), 1, "the queued unit committed first");
+        });
+        queued.wait().unwrap();
+    }
+
+    #[test]
+    fn idle_readers_beyond_their_bound_are_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = OpenOptions {
+            max_readers: 3,
+            max_idle_readers: 1,
+            ..OpenOptions::default()
+        };
+        let db = Database::open(&dir.path().join("r.db"), opts).unwrap();
+        let barrier = std::sync::Barrier::new(3);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    db.read(|c| {
+                        barrier.wait();
+                        c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        assert_eq!(db.open_readers(), 1, "one reader kept, two closed");
+    }
+
+    /// What one open database costs in file descriptors: the database file and the
+    /// `-wal` per connection, the `-shm` once.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_open_database_costs_two_descriptors_per_connection_and_one_for_shm() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fd.db");
+        let fds = |suffix: &str| {
+            let target = format!("{}{suffix}", path.display());
+            fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|e| fs::read_link(e.unwrap().path()).ok())
+                .filter(|l| l.to_string_lossy() == target)
+                .count()
+        };
+        let opts = OpenOptions {
+            max_idle_readers: 1,
+            ..OpenOptions::default()
+        };
+        let db = Database::open(&path, opts).unwrap();
+        db.write(|c| Ok::<_, TestError>(c.execute_batch("CREATE TABLE t (v INTEGER)")?))
+            .unwrap();
+        db.read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)))
+            .unwrap();
+        assert_eq!(
+            (fds(""), fds("-wal"), fds("-shm")),
+            (2, 2, 1),
+            "writer and one idle reader"
+        );
+        drop(db);
+        assert_eq!((fds(""), fds("-wal"), fds("-shm")), (0, 0, 0));
     }
 
     #[test]

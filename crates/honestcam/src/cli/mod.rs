@@ -145,16 +145,36 @@ pub fn parse_slug(s: &str) -> anyhow::Result<Slug> {
 /// databases are still to come: a study database created now would be kept in place
 /// of the backup's).
 pub fn open_storage(data: &DataDir) -> anyhow::Result<Storage> {
+    refuse_unfinished_restore(data)?;
+    Ok(Storage::open(
+        data.clone(),
+        statekit::sqlite::OpenOptions::default(),
+    )?)
+}
+
+/// [`open_storage`] keeping at most `max_open` databases open, each keeping at most
+/// `max_idle_readers` readers open while nobody reads.
+pub fn open_storage_bounded(
+    data: &DataDir,
+    max_open: usize,
+    max_idle_readers: usize,
+) -> anyhow::Result<Storage> {
+    refuse_unfinished_restore(data)?;
+    let opts = statekit::sqlite::OpenOptions {
+        max_idle_readers,
+        ..statekit::sqlite::OpenOptions::default()
+    };
+    Ok(Storage::open_bounded(data.clone(), opts, max_open)?)
+}
+
+fn refuse_unfinished_restore(data: &DataDir) -> anyhow::Result<()> {
     if let Some(origin) = honestcam::ops::backup::unfinished_restore(data)? {
         anyhow::bail!(
             "{} holds an unfinished restore from {origin}: run that restore again (honestcam restore --from ... --execute) to finish it",
             data.path().display()
         );
     }
-    Ok(Storage::open(
-        data.clone(),
-        statekit::sqlite::OpenOptions::default(),
-    )?)
+    Ok(())
 }
 
 pub fn print_plan(plan: &Plan, json: bool) {

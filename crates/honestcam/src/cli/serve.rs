@@ -13,10 +13,24 @@ use honestcam::web::auth::LocalAuth;
 use honestcam::web::auth::access::{AccessConfig, AccessVerifier};
 use honestcam::web::{self, AppState, AuthMode, Site};
 
-use super::{UsageError, open_storage, parse_slug};
+use super::{UsageError, open_storage_bounded, parse_slug};
 
 /// The slug of the property `--demo` creates.
 pub const DEMO_SLUG: &str = "demo-plaza";
+
+/// Databases kept open by default (the study database among them). With the other
+/// bounds below, the worst case stays within a 256-descriptor limit with room for
+/// about 80 client connections: 16 databases x 5 descriptors, 12 storage threads x 7
+/// (a second reader 2, the property's and the study database's locks 2 + 2, a file
+/// being read 1), and the process's own 12.
+pub const DEFAULT_MAX_OPEN_DATABASES: u64 = 16;
+
+/// Most threads running storage work at once (tokio's blocking pool).
+pub const STORAGE_THREADS: usize = 12;
+
+/// Readers a database keeps open while nobody reads (more open while reads run, up
+/// to four per database, and close when handed back).
+const IDLE_READERS: usize = 1;
 
 /// Serve the portal: compliance pages, the study quiz, its admin page and the JSON API.
 ///
@@ -70,6 +84,22 @@ pub struct Args {
     /// Stored times stay UTC.
     #[arg(long, env = "HONESTCAM_TIMEZONE", value_name = "IANA NAME", value_parser = parse_time_zone)]
     timezone: Option<jiff::tz::TimeZone>,
+    /// Most databases kept open at once, the global study database among them (2 to
+    /// 10000). Each open database holds 5 file descriptors when idle and at most one
+    /// thread (which ends after 5 s without writes); when another must open, the least
+    /// recently used one that no request is using is closed. A database in use is
+    /// never closed, so up to 13 (12 storage threads' properties and the study
+    /// database) may be open at once whatever the bound. The default, 16, keeps
+    /// `serve` within 256 file descriptors (macOS launchd's default limit) with room
+    /// for about 80 client connections.
+    #[arg(
+        long,
+        env = "HONESTCAM_MAX_OPEN_DATABASES",
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_OPEN_DATABASES,
+        value_parser = clap::value_parser!(u64).range(2..=10_000)
+    )]
+    max_open_databases: u64,
 }
 
 fn parse_time_zone(name: &str) -> Result<jiff::tz::TimeZone, honestcam::config::TimeZoneError> {
@@ -170,20 +200,28 @@ fn ensure_demo(storage: &Storage, zone: &jiff::tz::TimeZone) -> anyhow::Result<S
 }
 
 /// Says at start which properties cannot be served (their pages would answer 500),
-/// naming the file and field at fault; the others are served as usual.
+/// naming the file and field at fault; the others are served as usual. It reads and
+/// checks each `compliance.json` and opens no database: a property whose file is gone
+/// is served from the copy in its database, checked when first asked for.
 fn warn_about_broken_properties(storage: &Storage) {
     let Ok(slugs) = storage.data().properties() else {
         return;
     };
     for slug in slugs {
-        if let Err(e) = storage.baseline(&storage.data().property(&slug)) {
+        let paths = storage.data().property(&slug);
+        if !paths.baseline().exists() && paths.db().exists() {
+            continue;
+        }
+        if let Err(e) = honestcam::storage::legacy::read_baseline(&paths) {
             tracing::warn!("property {slug} cannot be served: {e}");
         }
     }
 }
 
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
-    let storage = open_storage(data)?;
+    let max_open = usize::try_from(args.max_open_databases)
+        .map_err(|e| UsageError(format!("--max-open-databases: {e}")))?;
+    let storage = open_storage_bounded(data, max_open, IDLE_READERS)?;
     let auth = auth_mode(&args)?;
     let time_zone = display_zone(&args);
     let demo = if args.demo {
@@ -218,6 +256,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     warn_about_broken_properties(&storage);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(STORAGE_THREADS)
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {

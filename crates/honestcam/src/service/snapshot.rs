@@ -5,6 +5,10 @@
 //! applied; on the legacy JSON backend the log is refolded only when its file changed.
 //! A new baseline, a backend switch or a different database file (after a rollback
 //! and re-migration) starts a fresh fold.
+//!
+//! At most [`Snapshots::capacity`] properties are kept folded ([`SNAPSHOTS_KEPT`] by
+//! default): folding one more drops the least recently used, which is folded afresh
+//! when asked for again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,16 +28,98 @@ struct Snapshot {
     view: Arc<Vec<ActionState>>,
 }
 
-/// Folded state per property, shared by request handlers.
-#[derive(Debug, Default)]
+/// Most properties [`Snapshots::new`] keeps folded.
+pub const SNAPSHOTS_KEPT: usize = 128;
+
+type Slot = Arc<Mutex<Option<Snapshot>>>;
+
+/// Folded state per property, shared by request handlers; bounded (see the module
+/// docs).
+#[derive(Debug)]
 pub struct Snapshots {
-    inner: Mutex<HashMap<Slug, Arc<Mutex<Option<Snapshot>>>>>,
+    inner: Mutex<Slots>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    /// Each property's slot and when it was last used.
+    by_slug: HashMap<Slug, (Slot, u64)>,
+    clock: u64,
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Snapshots::with_capacity(SNAPSHOTS_KEPT)
+    }
 }
 
 impl Snapshots {
-    /// An empty cache.
+    /// An empty cache keeping at most [`SNAPSHOTS_KEPT`] properties.
     pub fn new() -> Snapshots {
         Snapshots::default()
+    }
+
+    /// An empty cache keeping at most `capacity` properties (at least 1).
+    pub fn with_capacity(capacity: usize) -> Snapshots {
+        Snapshots {
+            inner: Mutex::new(Slots::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Most properties kept folded.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many properties are kept folded now.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_slug
+            .len()
+    }
+
+    /// Whether no property is kept folded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `slug` is kept folded now.
+    pub fn holds(&self, slug: &Slug) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_slug
+            .contains_key(slug)
+    }
+
+    /// The property's slot, made if missing (dropping the least recently used slot
+    /// beyond the capacity; a request using it goes on with its own handle).
+    fn slot(&self, slug: &Slug) -> Slot {
+        let mut slots = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.clock += 1;
+        let clock = slots.clock;
+        if let Some((slot, used)) = slots.by_slug.get_mut(slug) {
+            *used = clock;
+            return Arc::clone(slot);
+        }
+        let slot = Slot::default();
+        slots
+            .by_slug
+            .insert(slug.clone(), (Arc::clone(&slot), clock));
+        if slots.by_slug.len() > self.capacity
+            && let Some(oldest) = slots
+                .by_slug
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(slug, _)| slug.clone())
+        {
+            slots.by_slug.remove(&oldest);
+        }
+        slot
     }
 
     /// The baseline and the current state of every action of the store's property,
@@ -43,10 +129,7 @@ impl Snapshots {
         store: &PropertyStore<'_>,
     ) -> Result<(Arc<Baseline>, Arc<Vec<ActionState>>), StoreError> {
         let baseline = store.baseline()?;
-        let slot = {
-            let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(map.entry(store.slug().clone()).or_default())
-        };
+        let slot = self.slot(store.slug());
         let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         let version = store.log_version()?;
         let reusable = slot
@@ -88,5 +171,46 @@ impl Snapshots {
 fn apply(state: &mut ComplianceState, event: &Event) {
     if let Applied::Skipped(reason) = state.apply(event) {
         tracing::warn!(event_id = %event.event_id, kind = %event.kind, "skipping event: {reason}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DataDir;
+    use crate::ops::demo::{DemoOptions, write_demo};
+    use crate::storage::Storage;
+
+    #[test]
+    fn at_most_capacity_properties_are_kept_the_least_recently_used_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let slugs: Vec<Slug> = ["a", "b", "c"]
+            .iter()
+            .map(|s| Slug::parse(s).unwrap())
+            .collect();
+        for slug in &slugs {
+            let opts = DemoOptions::dated(jiff::civil::date(2026, 4, 10));
+            write_demo(&data.property(slug), slug.as_str(), &opts).unwrap();
+        }
+        let storage = Storage::open(data, statekit::sqlite::OpenOptions::default()).unwrap();
+        let snapshots = Snapshots::with_capacity(2);
+        let fold = |slug: &Slug| {
+            let store = storage.read(slug).unwrap();
+            let (baseline, actions) = snapshots.current(&store).unwrap();
+            assert_eq!(baseline.property.name, slug.as_str());
+            assert!(!actions.is_empty());
+        };
+        fold(&slugs[0]);
+        fold(&slugs[1]);
+        fold(&slugs[0]);
+        fold(&slugs[2]);
+        assert_eq!(snapshots.len(), 2);
+        assert!(snapshots.holds(&slugs[0]), "used last but one: kept");
+        assert!(!snapshots.holds(&slugs[1]), "least recently used: dropped");
+        assert!(snapshots.holds(&slugs[2]));
+        // A dropped property is folded afresh when asked for again.
+        fold(&slugs[1]);
+        assert!(snapshots.holds(&slugs[1]) && !snapshots.holds(&slugs[0]));
     }
 }

@@ -22,6 +22,7 @@
 pub mod legacy;
 pub mod record;
 pub mod sqlite;
+pub mod version;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -123,17 +124,46 @@ impl ExclusiveLock {
 pub struct Storage {
     data: DataDir,
     dbs: Databases,
-    baselines: Mutex<HashMap<Slug, (SystemTime, Arc<Baseline>)>>,
+    /// Parsed baselines by property, with when their file was modified and when they
+    /// were last used; at most [`BASELINES_KEPT`], the least recently used dropped.
+    baselines: Mutex<HashMap<Slug, KeptBaseline>>,
+    generations: version::Generations,
 }
+
+/// A parsed baseline, its file's modification time, and a stamp of its last use.
+type KeptBaseline = (SystemTime, Arc<Baseline>, u64);
+
+/// Most parsed baselines [`Storage`] keeps.
+pub const BASELINES_KEPT: usize = 256;
 
 impl Storage {
     /// Storage over `data`, opening databases with `opts`.
     pub fn open(data: DataDir, opts: OpenOptions) -> Result<Storage, StoreError> {
+        Storage::with(data, Databases::new(opts)?)
+    }
+
+    /// Storage over `data` keeping at most `max_open` databases open (the study
+    /// database among them), the least recently used closed first.
+    pub fn open_bounded(
+        data: DataDir,
+        opts: OpenOptions,
+        max_open: usize,
+    ) -> Result<Storage, StoreError> {
+        Storage::with(data, Databases::bounded(opts, max_open)?)
+    }
+
+    fn with(data: DataDir, dbs: Databases) -> Result<Storage, StoreError> {
         Ok(Storage {
             data,
-            dbs: Databases::new(opts)?,
+            dbs,
             baselines: Mutex::new(HashMap::new()),
+            generations: version::Generations::default(),
         })
+    }
+
+    /// The property's version now, from `stat`s alone (see [`version`]).
+    pub fn version(&self, paths: &PropertyPaths) -> version::PropertyVersion {
+        self.generations.version(paths)
     }
 
     /// The data dir.
@@ -166,13 +196,15 @@ impl Storage {
         let file = paths.baseline();
         let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
         {
-            let cache = self
+            let mut cache = self
                 .baselines
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if let (Some(modified), Some((seen, baseline))) = (modified, cache.get(&paths.slug))
+            if let (Some(modified), Some((seen, baseline, used))) =
+                (modified, cache.get_mut(&paths.slug))
                 && *seen == modified
             {
+                *used = next_use();
                 return Ok(Arc::clone(baseline));
             }
         }
@@ -184,10 +216,22 @@ impl Storage {
         // Two requests may both read a changed file; storing it is idempotent.
         let baseline = Arc::new(legacy::read_baseline(paths)?);
         self.store_baseline(paths, &baseline)?;
-        self.baselines
+        let mut cache = self
+            .baselines
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(paths.slug.clone(), (modified, Arc::clone(&baseline)));
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.insert(
+            paths.slug.clone(),
+            (modified, Arc::clone(&baseline), next_use()),
+        );
+        if cache.len() > BASELINES_KEPT
+            && let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, (_, _, used))| *used)
+                .map(|(slug, _)| slug.clone())
+        {
+            cache.remove(&oldest);
+        }
         Ok(baseline)
     }
 
@@ -201,8 +245,19 @@ impl Storage {
             source,
         })?;
         let sha = hex_sha256(json.as_bytes());
+        // Read first: the copy is current almost always, and a read never waits for
+        // another process's write transaction (a write would, on every first read of
+        // the property by this process).
+        if db
+            .read(sqlite::baseline_repo::load)?
+            .is_some_and(|(_, stored)| stored == sha)
+        {
+            return Ok(());
+        }
         let now = jiff::Timestamp::now().to_string();
-        db.write(move |c| sqlite::baseline_repo::store(c, &json, &sha, &now))?;
+        if db.write(move |c| sqlite::baseline_repo::store(c, &json, &sha, &now))? {
+            self.generations.bump(&paths.slug);
+        }
         Ok(())
     }
 
@@ -503,6 +558,7 @@ impl PropertyStore<'_> {
         action_id: &str,
         decide: impl FnOnce(&ActionChanges) -> Result<Vec<Event>, E> + Send + 'static,
     ) -> Result<Result<Vec<Event>, E>, StoreError> {
+        let _bump = self.bump_when_done();
         match &self.kind {
             Kind::Sqlite(db) => {
                 let action_id = action_id.to_string();
@@ -536,6 +592,7 @@ impl PropertyStore<'_> {
     /// Appends the events whose ids are not stored yet, in order and all in one unit
     /// (one transaction, or one file replacement); returns how many were new.
     pub fn append(&self, events: &[Event]) -> Result<u64, StoreError> {
+        let _bump = self.bump_when_done();
         match &self.kind {
             Kind::Sqlite(db) => {
                 let events = events.to_vec();
@@ -555,6 +612,7 @@ impl PropertyStore<'_> {
         let Kind::Sqlite(db) = &self.kind else {
             return Err(StoreError::NotOnSqlite(self.slug().clone()));
         };
+        let _bump = self.bump_when_done();
         Ok(db.write(projection_repo::rebuild)?)
     }
 
@@ -569,6 +627,7 @@ impl PropertyStore<'_> {
         let Kind::Sqlite(db) = &self.kind else {
             return Err(StoreError::NotOnSqlite(self.slug().clone()));
         };
+        let _bump = self.bump_when_done();
         let (progress, heard) = std::sync::mpsc::channel();
         let pending = db.writer().submit(move |conn: &rusqlite::Connection| {
             compliance_repo::insert_records(conn, &records, |done| {
@@ -791,6 +850,11 @@ impl PropertyStore<'_> {
         })
     }
 
+    /// Marks the property written when dropped (see [`version`]).
+    fn bump_when_done(&self) -> version::BumpOnDrop<'_> {
+        version::BumpOnDrop::new(&self.storage.generations, self.slug())
+    }
+
     /// JSON files are rewritten whole: only an exclusive holder may write them.
     fn check_exclusive(&self) -> Result<(), StoreError> {
         let exclusive = match &self._held {
@@ -826,6 +890,12 @@ fn append_to_log(
     log.extend(new);
     legacy::write_log(paths, &log)?;
     Ok(added)
+}
+
+/// A stamp for least-recently-used bookkeeping: later uses get larger stamps.
+fn next_use() -> u64 {
+    static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Lowercase hex SHA-256 of `bytes`.

@@ -45,6 +45,7 @@ pub struct AppState {
 struct Inner {
     storage: Storage,
     snapshots: Snapshots,
+    summaries: home::Summaries,
     pages: rendered::RenderedPages,
     default_property: Option<Slug>,
     site: Site,
@@ -67,6 +68,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 storage,
                 snapshots: Snapshots::new(),
+                summaries: home::Summaries::default(),
                 pages: rendered::RenderedPages::default(),
                 default_property,
                 site,
@@ -86,6 +88,11 @@ impl AppState {
         jiff::Timestamp::now()
             .to_zoned(self.inner.time_zone.clone())
             .date()
+    }
+
+    /// The home page's line of each property, as last read.
+    pub fn summaries(&self) -> &home::Summaries {
+        &self.inner.summaries
     }
 
     /// Property pages as rendered.

@@ -31,6 +31,18 @@
 //! The writer thread is started the first time a unit has to queue, so a database
 //! that is only ever written by one caller at a time costs no thread.
 //!
+//! # Idle writer thread
+//!
+//! A writer thread that has had nothing to do for [`GroupOptions::idle`] ends, and the
+//! next unit that has to queue starts a new one: a program holding many databases
+//! open (one per property) keeps threads only for those written lately. No unit is
+//! lost or reordered by this: the ending thread first takes its queue away from the
+//! writer (under the lock callers take to reach the queue), then commits whatever
+//! was handed to it before that, and only stops when the last caller holding its queue
+//! has let go. A unit handed over after that starts a new thread, which waits for the
+//! old one to end before it runs anything, so units handed over from one thread still
+//! commit in the order handed over.
+//!
 //! The queue holds at most [`GroupOptions::queue`] units; beyond that
 //! [`GroupWriter::submit`] blocks, so callers slow down to the disk's pace instead of
 //! piling up memory.
@@ -88,9 +100,10 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -110,6 +123,9 @@ pub struct GroupOptions {
     /// Most units waiting for the writer before [`GroupWriter::submit`] blocks; 1,024
     /// by default.
     pub queue: usize,
+    /// How long the writer thread waits for work before it ends (a new one starts
+    /// when a unit has to queue again); 5 s by default.
+    pub idle: Duration,
 }
 
 impl Default for GroupOptions {
@@ -117,6 +133,7 @@ impl Default for GroupOptions {
         GroupOptions {
             max_batch: 256,
             queue: 1024,
+            idle: Duration::from_secs(5),
         }
     }
 }
@@ -225,6 +242,9 @@ pub struct GroupStats {
     /// Units [`GroupWriter::write`] committed on its caller's thread because the
     /// writer was idle (each also counts as a batch of one).
     pub on_caller: u64,
+    /// Writer threads started (one more each time work arrives after the thread
+    /// ended for being idle).
+    pub threads_started: u64,
 }
 
 #[derive(Debug, Default)]
@@ -234,6 +254,7 @@ struct Counters {
     shared_batches: AtomicU64,
     largest_batch: AtomicU64,
     on_caller: AtomicU64,
+    threads_started: AtomicU64,
 }
 
 impl Counters {
@@ -254,18 +275,42 @@ impl Counters {
 pub struct GroupWriter {
     shared: Arc<Shared>,
     group: GroupOptions,
-    /// The writer thread, started the first time work is handed over: a database only
-    /// ever written by one caller at a time never needs it.
-    thread: OnceLock<WriterThread>,
-    /// Held while the writer thread is being started.
-    starting: Mutex<()>,
 }
 
-/// The writer thread and its queue.
-#[derive(Debug)]
+/// The writer thread and its queue: started the first time work is handed over (a
+/// database only ever written by one caller at a time never needs it), and again
+/// after it ended for being idle.
+#[derive(Debug, Default)]
 struct WriterThread {
-    queue: SyncSender<Message>,
-    handle: JoinHandle<()>,
+    /// The running thread's queue; `None` when no thread takes work (never started,
+    /// ended for being idle, or the writer is being dropped).
+    queue: Option<SyncSender<Message>>,
+    /// The last thread started (it may have ended); a new thread joins it first.
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Where the writer thread is as it ends for being idle, for tests to act in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retire {
+    /// It waited `idle` for nothing and is about to take its queue away.
+    Deciding,
+    /// It took its queue away and is about to finish what was handed to it.
+    Draining,
+}
+
+/// A test's callback at the [`Retire`] points.
+#[cfg(test)]
+type RetireFn = Box<dyn FnMut(Retire) + Send>;
+
+#[cfg(test)]
+#[derive(Default)]
+struct RetireHook(Mutex<Option<RetireFn>>);
+
+#[cfg(test)]
+impl std::fmt::Debug for RetireHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetireHook")
+    }
 }
 
 /// What the writer thread and the callers share.
@@ -279,6 +324,11 @@ struct Shared {
     /// Units and jobs handed to the writer thread and not yet committed (or failed):
     /// while there are any, [`GroupWriter::write`] queues behind them.
     in_writer: AtomicUsize,
+    /// The writer thread; callers reach its queue under this lock, and the thread
+    /// takes the queue away under it when it ends.
+    thread: Mutex<WriterThread>,
+    #[cfg(test)]
+    retire_hook: RetireHook,
 }
 
 impl Shared {
@@ -296,6 +346,25 @@ impl Shared {
             Err(TryLockError::WouldBlock) => None,
         }
     }
+
+    fn thread(&self) -> MutexGuard<'_, WriterThread> {
+        self.thread.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn retiring(&self, at: Retire) {
+        let mut hook = self
+            .retire_hook
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(hook) = hook.as_mut() {
+            hook(at);
+        }
+    }
+
+    #[cfg(not(test))]
+    fn retiring(&self, _at: Retire) {}
 }
 
 impl GroupWriter {
@@ -320,10 +389,11 @@ impl GroupWriter {
                 path,
                 counters: Counters::default(),
                 in_writer: AtomicUsize::new(0),
+                thread: Mutex::new(WriterThread::default()),
+                #[cfg(test)]
+                retire_hook: RetireHook::default(),
             }),
             group,
-            thread: OnceLock::new(),
-            starting: Mutex::new(()),
         }
     }
 
@@ -418,6 +488,8 @@ impl GroupWriter {
     /// `Stopped`.
     fn hand_over(&self, message: Message) {
         self.shared.in_writer.fetch_add(1, Ordering::SeqCst);
+        // Sent outside the thread's lock: a full queue blocks this caller only, and
+        // the thread can still take its lock (to end) while callers wait for room.
         let sent = match self.queue() {
             Some(queue) => queue.send(message).is_ok(),
             None => false,
@@ -427,27 +499,48 @@ impl GroupWriter {
         }
     }
 
-    /// The writer thread's queue, starting the thread the first time; `None` if the
-    /// thread cannot be started.
-    fn queue(&self) -> Option<&SyncSender<Message>> {
-        if let Some(thread) = self.thread.get() {
-            return Some(&thread.queue);
-        }
-        let _starting = self.starting.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.thread.get().is_none() {
+    /// The writer thread's queue, starting a thread if none takes work; `None` if
+    /// the thread cannot be started. A new thread first joins the one before it,
+    /// which finishes everything handed to it before it ends.
+    fn queue(&self) -> Option<SyncSender<Message>> {
+        let mut thread = self.shared.thread();
+        if thread.queue.is_none() {
             let (queue, incoming) = sync_channel(self.group.queue.max(1));
             let batcher = Batcher {
                 shared: Arc::clone(&self.shared),
                 max_batch: self.group.max_batch.max(1),
+                idle: self.group.idle,
             };
+            let previous = thread.handle.take();
             let handle = std::thread::Builder::new()
                 .name("statekit-writer".into())
-                .spawn(move || batcher.run(incoming))
+                .spawn(move || {
+                    if let Some(previous) = previous {
+                        // It panicked only if a batch's own code did; its callers
+                        // were told (their reply senders dropped).
+                        let _ = previous.join();
+                    }
+                    batcher.run(incoming);
+                })
                 .ok()?;
-            // Only this thread sets it, under `starting`.
-            let _ = self.thread.set(WriterThread { queue, handle });
+            self.shared
+                .counters
+                .threads_started
+                .fetch_add(1, Ordering::Relaxed);
+            thread.queue = Some(queue);
+            thread.handle = Some(handle);
         }
-        self.thread.get().map(|thread| &thread.queue)
+        thread.queue.clone()
+    }
+
+    /// Whether a writer thread is running now (it ends after [`GroupOptions::idle`]
+    /// without work).
+    pub fn has_thread(&self) -> bool {
+        self.shared
+            .thread()
+            .handle
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
     }
 
     /// The writer's counters so far.
@@ -459,17 +552,20 @@ impl GroupWriter {
             shared_batches: c.shared_batches.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
             on_caller: c.on_caller.load(Ordering::Relaxed),
+            threads_started: c.threads_started.load(Ordering::Relaxed),
         }
     }
 }
 
 impl Drop for GroupWriter {
     fn drop(&mut self) {
-        if let Some(WriterThread { queue, handle }) = self.thread.take() {
-            // Closing the queue lets the writer finish what is queued, then stop. A
-            // writer thread that died has already dropped its units' reply senders, so
-            // their callers were told; there is nothing left to report here.
-            drop(queue);
+        let WriterThread { queue, handle } = std::mem::take(&mut *self.shared.thread());
+        // Closing the queue lets the writer finish what is queued, then stop. A
+        // writer thread that died has already dropped its units' reply senders, so
+        // their callers were told; there is nothing left to report here. The last
+        // thread started joins the one before it, so this joins them all.
+        drop(queue);
+        if let Some(handle) = handle {
             let _ = handle.join();
         }
     }
@@ -658,6 +754,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 struct Batcher {
     shared: Arc<Shared>,
     max_batch: usize,
+    idle: Duration,
 }
 
 /// Why a batch stopped before its end.
@@ -669,19 +766,43 @@ enum Broken {
 }
 
 impl Batcher {
+    /// The next message; `None` when the thread is to stop: its queue is closed
+    /// (the writer dropped, or this thread ended for being idle) and empty.
+    fn next(&self, incoming: &Receiver<Message>, retired: &mut bool) -> Option<Message> {
+        // `recv` hands out every queued unit before it reports the queue closed, so
+        // the writer finishes its work before it stops.
+        if *retired {
+            return incoming.recv().ok();
+        }
+        match incoming.recv_timeout(self.idle) {
+            Ok(message) => Some(message),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => {
+                self.shared.retiring(Retire::Deciding);
+                // From now on callers start a new thread (which waits for this one);
+                // what they handed over before is still queued here, and this thread
+                // drains it until the last caller holding the queue has let go.
+                let queue = self.shared.thread().queue.take();
+                drop(queue);
+                *retired = true;
+                self.shared.retiring(Retire::Draining);
+                incoming.recv().ok()
+            }
+        }
+    }
+
     fn run(self, incoming: Receiver<Message>) {
         let shared = &*self.shared;
         let mut batch = VecDeque::with_capacity(self.max_batch);
         // Work that runs alone, met while gathering a batch: it runs after that batch.
         let mut alone_next: Option<Box<dyn AloneJob>> = None;
+        let mut retired = false;
         loop {
             let first = match alone_next.take() {
                 Some(alone) => Message::Alone(alone),
-                // `recv` hands out every queued unit before it reports the queue
-                // closed, so the writer finishes its work before it stops.
-                None => match incoming.recv() {
-                    Ok(message) => message,
-                    Err(_) => return,
+                None => match self.next(&incoming, &mut retired) {
+                    Some(message) => message,
+                    None => return,
                 },
             };
             match first {

@@ -41,8 +41,18 @@ pub struct Databases {
 impl Databases {
     /// A cache opening files with `opts`.
     pub fn new(opts: OpenOptions) -> Result<Databases, DbError> {
+        Databases::with_cache(DatabaseCache::new(opts))
+    }
+
+    /// A cache opening files with `opts` and keeping at most `max_open` open, the
+    /// study database among them (see `statekit::sqlite::DatabaseCache::bounded`).
+    pub fn bounded(opts: OpenOptions, max_open: usize) -> Result<Databases, DbError> {
+        Databases::with_cache(DatabaseCache::bounded(opts, max_open))
+    }
+
+    fn with_cache(cache: DatabaseCache) -> Result<Databases, DbError> {
         Ok(Databases {
-            cache: DatabaseCache::new(opts),
+            cache,
             property: property_migrations()?,
             study: study_migrations()?,
             migrated: Mutex::new(HashSet::new()),
@@ -78,6 +88,11 @@ impl Databases {
     /// The global study database at `path` if it exists (migrated if needed).
     pub fn study_existing(&self, path: &Path) -> Result<Option<Arc<Database>>, DbError> {
         self.open_existing(path, &self.study, Kind::Study)
+    }
+
+    /// How many databases are open now.
+    pub fn open_count(&self) -> usize {
+        self.cache.open_count()
     }
 
     /// Forgets the database at `path`, so it can be moved. Its connections close when

@@ -312,7 +312,8 @@ fn a_lone_write_commits_on_the_callers_thread() {
 
     // Nothing had to queue, so no writer thread was started; the first unit that
     // queues starts it, and runs on it.
-    assert!(writer.thread.get().is_none(), "no thread for lone writes");
+    assert!(!writer.has_thread(), "no thread for lone writes");
+    assert_eq!(writer.stats().threads_started, 0);
     let ran_on = writer
         .submit(|c: &Connection| {
             c.execute("INSERT INTO notes VALUES (3, 'queued')", [])?;
@@ -321,7 +322,7 @@ fn a_lone_write_commits_on_the_callers_thread() {
         .wait()
         .unwrap();
     assert_ne!(ran_on, caller, "a queued unit runs on the writer thread");
-    assert!(writer.thread.get().is_some());
+    assert!(writer.has_thread());
     assert_eq!(notes(dir.path()).len(), 2);
 }
 
@@ -371,6 +372,7 @@ fn the_queue_is_bounded() {
         GroupOptions {
             max_batch: 8,
             queue: 2,
+            ..GroupOptions::default()
         },
     );
     let (gate, release) = hold_writer(&writer);
@@ -405,6 +407,7 @@ fn batches_are_bounded() {
         GroupOptions {
             max_batch: 3,
             queue: 100,
+            ..GroupOptions::default()
         },
     );
     let (gate, release) = hold_writer(&writer);
@@ -416,6 +419,155 @@ fn batches_are_bounded() {
     }
     assert_eq!(writer.stats().largest_batch, 3);
     assert_eq!(notes(dir.path()).len(), 10);
+}
+
+/// Options whose writer thread ends after `idle` without work.
+fn idle_after(idle: Duration) -> GroupOptions {
+    GroupOptions {
+        idle,
+        ..GroupOptions::default()
+    }
+}
+
+/// Waits (up to 30 s) until `cond` holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn an_idle_writer_thread_ends_and_a_new_one_starts_when_work_queues_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = writer_with_notes(dir.path(), idle_after(Duration::from_millis(20)));
+    writer.submit(insert(1, "first thread")).wait().unwrap();
+    assert_eq!(writer.stats().threads_started, 1);
+    wait_until("the idle writer thread ended", || !writer.has_thread());
+    let thread = writer
+        .submit(|c: &Connection| {
+            c.execute("INSERT INTO notes VALUES (2, 'second thread')", [])?;
+            Ok::<_, rusqlite::Error>(std::thread::current().name().map(str::to_string))
+        })
+        .wait()
+        .unwrap();
+    assert_eq!(thread.as_deref(), Some("statekit-writer"));
+    assert_eq!(
+        writer.stats().threads_started,
+        2,
+        "a new thread took the unit"
+    );
+    assert_eq!(
+        notes(dir.path()),
+        [(1, "first thread".into()), (2, "second thread".into())]
+    );
+    // Dropping the writer joins the thread, ended or not.
+    drop(writer);
+}
+
+/// A unit handed over while the thread decides to end is committed by it; a unit
+/// handed over after it took its queue away goes to a new thread, which runs it only
+/// after the old one finished: nothing lost, nothing reordered.
+#[test]
+fn units_handed_over_as_the_idle_thread_ends_are_neither_lost_nor_reordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = writer_with_notes(dir.path(), idle_after(Duration::from_millis(10)));
+    let (at_tx, at) = mpsc::channel::<Retire>();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let mut rounds = 0;
+    *writer.shared.retire_hook.0.lock().unwrap() = Some(Box::new(move |stage: Retire| {
+        // Only the first thread's end is held; later threads end freely.
+        if rounds < 2 {
+            rounds += 1;
+            at_tx.send(stage).unwrap();
+            go.recv().unwrap();
+        }
+    }));
+    writer.submit(insert(1, "a")).wait().unwrap();
+
+    assert_eq!(at.recv().unwrap(), Retire::Deciding);
+    // The thread waited in vain and is about to end: its queue still takes units.
+    let b = writer.submit(insert(2, "b"));
+    go_tx.send(()).unwrap();
+    assert_eq!(at.recv().unwrap(), Retire::Draining);
+    // Its queue is taken away: this unit starts a new thread, while "b" waits in the
+    // old one's queue.
+    let c = writer.submit(|c: &Connection| {
+        let b_seen: bool = c.query_row(
+            "SELECT EXISTS (SELECT 1 FROM notes WHERE id = 2)",
+            [],
+            |r| r.get(0),
+        )?;
+        c.execute("INSERT INTO notes VALUES (3, 'c')", [])?;
+        Ok::<_, rusqlite::Error>(b_seen)
+    });
+    assert_eq!(writer.stats().threads_started, 2);
+    go_tx.send(()).unwrap();
+    assert_eq!(b.wait().unwrap(), 1);
+    assert!(
+        c.wait().unwrap(),
+        "the later unit ran before the earlier one"
+    );
+    assert_eq!(notes(dir.path()).len(), 3);
+    assert_eq!(writer.shared.in_writer.load(Ordering::SeqCst), 0);
+}
+
+/// Many threads hand over units without waiting, pausing now and then so that the
+/// writer thread ends and restarts under them: every unit commits, and each thread's
+/// units commit in the order it handed them over.
+#[test]
+fn units_survive_a_writer_thread_that_keeps_ending_and_restarting() {
+    const THREADS: i64 = 4;
+    const UNITS: i64 = 150;
+    let dir = tempfile::tempdir().unwrap();
+    // Commits without fsync, so the writer is often idle between the pauses.
+    let opts = OpenOptions {
+        synchronous: crate::sqlite::Synchronous::Off,
+        ..OpenOptions::default()
+    };
+    let writer = GroupWriter::open(
+        &dir.path().join("group.db"),
+        &opts,
+        idle_after(Duration::from_micros(200)),
+    )
+    .unwrap();
+    writer
+        .write(|c| c.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, note TEXT)"))
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let writer = &writer;
+            s.spawn(move || {
+                let pending: Vec<_> = (0..UNITS)
+                    .map(|i| {
+                        if i % 5 == 0 {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        let id = t * 10_000 + i;
+                        writer.submit(move |c: &Connection| {
+                            let before_seen: bool = i == 0
+                                || c.query_row(
+                                    "SELECT EXISTS (SELECT 1 FROM notes WHERE id = ?1)",
+                                    [id - 1],
+                                    |r| r.get(0),
+                                )?;
+                            c.execute("INSERT INTO notes VALUES (?1, 'x')", [id])?;
+                            Ok::<_, rusqlite::Error>(before_seen)
+                        })
+                    })
+                    .collect();
+                for p in pending {
+                    assert!(p.wait().unwrap(), "a unit overtook one handed over before");
+                }
+            });
+        }
+    });
+    assert_eq!(notes(dir.path()).len() as i64, THREADS * UNITS);
+    assert!(
+        writer.stats().threads_started > 1,
+        "the thread never ended: the test did not test the restart"
+    );
 }
 
 #[test]
