@@ -1,24 +1,32 @@
-//! The current state of each property's actions, kept folded between requests.
+//! The current state of each property's actions, kept between requests.
 //!
-//! A request for the state costs what happened since the last one, not the whole
-//! history: on SQLite only events with a `seq` past the last one seen are read and
-//! applied; on the legacy JSON backend the log is refolded only when its file changed.
+//! Two views, each kept per property:
+//!
+//! - [`Snapshots::current`], what a property's page shows: on SQLite read from the
+//!   projection (one row per action, with its latest notes and a count of all), again
+//!   only when the projection moved on; so neither a first visit nor a visit after
+//!   eviction reads the history. On the legacy JSON backend it is the fold below.
+//! - [`Snapshots::folded`], every event folded over the baseline, every note kept:
+//!   what a search over notes and the API's list of actions need. A request for it
+//!   costs what happened since the last one, not the whole history: on SQLite only
+//!   events with a `seq` past the last one seen are read and applied; on the legacy
+//!   JSON backend the log is refolded only when its file changed.
+//!
 //! A new baseline, a backend switch or a different database file (after a rollback
-//! and re-migration) starts a fresh fold.
-//!
-//! At most [`Snapshots::capacity`] properties are kept folded ([`SNAPSHOTS_KEPT`] by
-//! default): folding one more drops the least recently used, which is folded afresh
-//! when asked for again.
+//! and re-migration) starts afresh. At most [`Snapshots::capacity`] properties are
+//! kept in each view ([`SNAPSHOTS_KEPT`] by default): one more drops the least recently
+//! used, which is read afresh when asked for again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::domain::{ActionState, Applied, Baseline, ComplianceState, Event};
+use crate::domain::{ActionChanges, ActionState, Applied, Baseline, ComplianceState, Event};
 use crate::property::Slug;
 use crate::storage::{LogVersion, PropertyStore, StoreError};
 
+/// A property's fold of every event.
 #[derive(Debug)]
-struct Snapshot {
+struct Folded {
     baseline: Arc<Baseline>,
     state: ComplianceState,
     version: LogVersion,
@@ -28,24 +36,24 @@ struct Snapshot {
     view: Arc<Vec<ActionState>>,
 }
 
-/// Most properties [`Snapshots::new`] keeps folded.
-pub const SNAPSHOTS_KEPT: usize = 128;
-
-type Slot = Arc<Mutex<Option<Snapshot>>>;
-
-/// Folded state per property, shared by request handlers; bounded (see the module
-/// docs).
+/// A property's state as its projection gave it (SQLite only).
 #[derive(Debug)]
-pub struct Snapshots {
-    inner: Mutex<Slots>,
-    capacity: usize,
+struct Projected {
+    baseline: Arc<Baseline>,
+    version: LogVersion,
+    /// The log position the projection covered.
+    position: i64,
+    view: Arc<Vec<ActionState>>,
 }
 
-#[derive(Debug, Default)]
-struct Slots {
-    /// Each property's slot and when it was last used.
-    by_slug: HashMap<Slug, (Slot, u64)>,
-    clock: u64,
+/// Most properties [`Snapshots::new`] keeps in each view.
+pub const SNAPSHOTS_KEPT: usize = 128;
+
+/// States per property, shared by request handlers; bounded (see the module docs).
+#[derive(Debug)]
+pub struct Snapshots {
+    folded: Kept<Folded>,
+    projected: Kept<Projected>,
 }
 
 impl Default for Snapshots {
@@ -55,31 +63,27 @@ impl Default for Snapshots {
 }
 
 impl Snapshots {
-    /// An empty cache keeping at most [`SNAPSHOTS_KEPT`] properties.
+    /// An empty cache keeping at most [`SNAPSHOTS_KEPT`] properties per view.
     pub fn new() -> Snapshots {
         Snapshots::default()
     }
 
-    /// An empty cache keeping at most `capacity` properties (at least 1).
+    /// An empty cache keeping at most `capacity` properties per view (at least 1).
     pub fn with_capacity(capacity: usize) -> Snapshots {
         Snapshots {
-            inner: Mutex::new(Slots::default()),
-            capacity: capacity.max(1),
+            folded: Kept::new(capacity),
+            projected: Kept::new(capacity),
         }
     }
 
-    /// Most properties kept folded.
+    /// Most properties kept per view.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.folded.capacity
     }
 
     /// How many properties are kept folded now.
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_slug
-            .len()
+        self.folded.len()
     }
 
     /// Whether no property is kept folded.
@@ -89,47 +93,56 @@ impl Snapshots {
 
     /// Whether `slug` is kept folded now.
     pub fn holds(&self, slug: &Slug) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_slug
-            .contains_key(slug)
-    }
-
-    /// The property's slot, made if missing (dropping the least recently used slot
-    /// beyond the capacity; a request using it goes on with its own handle).
-    fn slot(&self, slug: &Slug) -> Slot {
-        let mut slots = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.clock += 1;
-        let clock = slots.clock;
-        if let Some((slot, used)) = slots.by_slug.get_mut(slug) {
-            *used = clock;
-            return Arc::clone(slot);
-        }
-        let slot = Slot::default();
-        slots
-            .by_slug
-            .insert(slug.clone(), (Arc::clone(&slot), clock));
-        if slots.by_slug.len() > self.capacity
-            && let Some(oldest) = slots
-                .by_slug
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(slug, _)| slug.clone())
-        {
-            slots.by_slug.remove(&oldest);
-        }
-        slot
+        self.folded.holds(slug)
     }
 
     /// The baseline and the current state of every action of the store's property,
-    /// shared: callers take what they show instead of copying the whole state.
+    /// shared (callers take what they show instead of copying the whole state), as a
+    /// page shows it: each action's latest notes at least
+    /// ([`crate::domain::projection::KEPT_NOTES`]; `note_count` counts them all).
     pub fn current(
         &self,
         store: &PropertyStore<'_>,
     ) -> Result<(Arc<Baseline>, Arc<Vec<ActionState>>), StoreError> {
+        let version = store.log_version()?;
+        if let LogVersion::Json(_) = version {
+            return self.folded(store);
+        }
         let baseline = store.baseline()?;
-        let slot = self.slot(store.slug());
+        let position = store.projection_position()?;
+        let slot = self.projected.slot(store.slug());
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = slot.as_ref()
+            && Arc::ptr_eq(&p.baseline, &baseline)
+            && p.version == version
+            && p.position == position
+        {
+            return Ok((Arc::clone(&p.baseline), Arc::clone(&p.view)));
+        }
+        // Read in the same unit as its position, so the two agree.
+        let projection = store.projection()?;
+        let none = ActionChanges::default();
+        let view: Vec<ActionState> = baseline
+            .actions
+            .iter()
+            .map(|a| projection.action(&a.id).unwrap_or(&none).state(a))
+            .collect();
+        let p = slot.insert(Projected {
+            baseline,
+            version,
+            position: projection.position(),
+            view: Arc::new(view),
+        });
+        Ok((Arc::clone(&p.baseline), Arc::clone(&p.view)))
+    }
+
+    /// The baseline and the state of every action with every note: every event folded.
+    pub fn folded(
+        &self,
+        store: &PropertyStore<'_>,
+    ) -> Result<(Arc<Baseline>, Arc<Vec<ActionState>>), StoreError> {
+        let baseline = store.baseline()?;
+        let slot = self.folded.slot(store.slug());
         let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         let version = store.log_version()?;
         let reusable = slot
@@ -144,7 +157,7 @@ impl Snapshots {
                         apply(&mut state, e);
                     }
                 }
-                slot.insert(Snapshot {
+                slot.insert(Folded {
                     baseline: Arc::clone(&baseline),
                     view: Arc::new(state.actions().to_vec()),
                     state,
@@ -165,6 +178,76 @@ impl Snapshots {
             }
         }
         Ok((Arc::clone(&snapshot.baseline), Arc::clone(&snapshot.view)))
+    }
+}
+
+type Slot<T> = Arc<Mutex<Option<T>>>;
+
+/// One view's slots, by property, least recently used dropped beyond `capacity`.
+#[derive(Debug)]
+struct Kept<T> {
+    inner: Mutex<Slots<T>>,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct Slots<T> {
+    /// Each property's slot and when it was last used.
+    by_slug: HashMap<Slug, (Slot<T>, u64)>,
+    clock: u64,
+}
+
+impl<T> Kept<T> {
+    fn new(capacity: usize) -> Kept<T> {
+        Kept {
+            inner: Mutex::new(Slots {
+                by_slug: HashMap::new(),
+                clock: 0,
+            }),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_slug
+            .len()
+    }
+
+    fn holds(&self, slug: &Slug) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_slug
+            .contains_key(slug)
+    }
+
+    /// The property's slot, made if missing (dropping the least recently used slot
+    /// beyond the capacity; a request using it goes on with its own handle).
+    fn slot(&self, slug: &Slug) -> Slot<T> {
+        let mut slots = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.clock += 1;
+        let clock = slots.clock;
+        if let Some((slot, used)) = slots.by_slug.get_mut(slug) {
+            *used = clock;
+            return Arc::clone(slot);
+        }
+        let slot: Slot<T> = Arc::new(Mutex::new(None));
+        slots
+            .by_slug
+            .insert(slug.clone(), (Arc::clone(&slot), clock));
+        if slots.by_slug.len() > self.capacity
+            && let Some(oldest) = slots
+                .by_slug
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(slug, _)| slug.clone())
+        {
+            slots.by_slug.remove(&oldest);
+        }
+        slot
     }
 }
 
@@ -197,7 +280,7 @@ mod tests {
         let snapshots = Snapshots::with_capacity(2);
         let fold = |slug: &Slug| {
             let store = storage.read(slug).unwrap();
-            let (baseline, actions) = snapshots.current(&store).unwrap();
+            let (baseline, actions) = snapshots.folded(&store).unwrap();
             assert_eq!(baseline.property.name, slug.as_str());
             assert!(!actions.is_empty());
         };

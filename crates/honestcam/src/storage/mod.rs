@@ -485,6 +485,35 @@ impl PropertyStore<'_> {
         }
     }
 
+    /// How far into the log the property database's projection reaches (its last
+    /// event's position); 0 on JSON, which has none.
+    pub fn projection_position(&self) -> Result<i64, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db.read(projection_repo::position)?.unwrap_or(0)),
+            Kind::Json => Ok(0),
+        }
+    }
+
+    /// The property database's projection: what each action's events changed, one
+    /// row per action, read in one transaction with the position it covers; on JSON
+    /// the fold of the log.
+    pub fn projection(&self) -> Result<Projection, StoreError> {
+        match &self.kind {
+            Kind::Sqlite(db) => Ok(db
+                .read(|c| {
+                    let tx = c.unchecked_transaction()?;
+                    let p = projection_repo::load(&tx);
+                    tx.finish()?;
+                    p
+                })?
+                .unwrap_or_default()),
+            Kind::Json => {
+                let log = legacy::read_events(&self.paths)?;
+                Ok(Projection::fold((1..).zip(&log)))
+            }
+        }
+    }
+
     /// Every event, oldest first.
     pub fn events(&self) -> Result<Vec<Event>, StoreError> {
         match &self.kind {

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::compliance::{action_param, actions, apply, parse_filter, shown};
+use super::compliance::{Notes, action_param, actions, apply, parse_filter, shown};
 use super::{AppError, AppState, Prop, export};
 use crate::domain::{Change, PayloadError, UserId, quiz};
 use crate::service::compliance::Unchanged;
@@ -94,7 +94,7 @@ async fn list_actions(
     Query(q): Query<StatusQuery>,
 ) -> Result<Json<Value>, AppError> {
     let filter = parse_filter(q.status.as_deref(), true)?;
-    let (name, actions) = actions(&state, &prop).await.map_err(api)?;
+    let (name, actions) = actions(&state, &prop, Notes::All).await.map_err(api)?;
     let shown: Vec<_> = actions.iter().filter(|a| shown(a, filter)).collect();
     Ok(Json(
         json!({"property": prop.slug, "name": name, "actions": shown}),

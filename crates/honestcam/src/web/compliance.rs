@@ -198,14 +198,42 @@ pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, App
     }
 }
 
-/// The property's name and the current state of its actions (shared, unfiltered).
+/// Which notes of each action a caller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notes {
+    /// The latest ones, as a card shows them (read from the projection on SQLite).
+    Latest,
+    /// Every note: for a search, which looks at all of them, and the API.
+    All,
+}
+
+impl Notes {
+    /// What a search for `q` needs.
+    pub fn for_search(q: &str) -> Notes {
+        if q.trim().is_empty() {
+            Notes::Latest
+        } else {
+            Notes::All
+        }
+    }
+}
+
+/// The property's name and the current state of its actions (shared, unfiltered),
+/// with the `notes` asked for.
 pub async fn actions(
     state: &AppState,
     prop: &Prop,
+    notes: Notes,
 ) -> Result<(String, Arc<Vec<ActionState>>), AppError> {
     let slug = prop.slug.clone();
     let (baseline, actions) = state
-        .run(move |storage, snapshots| Ok(snapshots.current(&storage.read(&slug)?)?))
+        .run(move |storage, snapshots| {
+            let store = storage.read(&slug)?;
+            Ok(match notes {
+                Notes::Latest => snapshots.current(&store)?,
+                Notes::All => snapshots.folded(&store)?,
+            })
+        })
         .await?;
     Ok((baseline.property.name.clone(), actions))
 }
@@ -247,7 +275,7 @@ pub async fn page(
 ) -> Result<Html<Bytes>, AppError> {
     let filter = parse_filter(query.status.as_deref(), false)?;
     let q = query.q.unwrap_or_default().trim().to_string();
-    let (name, actions) = actions(&state, &prop).await?;
+    let (name, actions) = actions(&state, &prop, Notes::for_search(&q)).await?;
     let today = state.today();
     // The page as rendered for the same state, unless it is a search.
     let key = q.is_empty().then(|| PageKey {

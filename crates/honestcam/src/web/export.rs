@@ -44,7 +44,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
 use tokio::sync::mpsc;
 
-use super::compliance::{Filter, actions, parse_filter, shown};
+use super::compliance::{Filter, Notes, actions, parse_filter, shown};
 use super::{AppError, AppState, Prop};
 use crate::domain::urgency::by_urgency;
 use crate::domain::{ActionState, Baseline, Change, Event};
@@ -275,7 +275,9 @@ async fn export_actions(
     let filter = parse_filter(query.status.as_deref(), json)?;
     let q = query.q.unwrap_or_default();
     let q = q.trim();
-    let (_, all) = actions(state, prop).await.map_err(&api)?;
+    let (_, all) = actions(state, prop, Notes::for_search(q))
+        .await
+        .map_err(&api)?;
     let today = state.today();
     let matching = all.iter().filter(|a| shown(a, filter) && a.matches(q));
     let body = actions_csv(by_urgency(matching, today), today).map_err(|e| api(e.into()))?;

@@ -434,3 +434,67 @@ async fn a_kill_during_a_write_stream_leaves_the_projection_equal_to_the_log() {
         .unwrap();
     assert_eq!(act1.status, Some(Status::Blocked));
 }
+
+#[test]
+fn the_page_view_reads_the_projection_and_the_search_view_folds_the_log() {
+    use honestcam::service::snapshot::Snapshots;
+    let f = migrated();
+    let storage = f.storage();
+    let snapshots = Snapshots::new();
+    for i in 0..5 {
+        record_changes(
+            &storage,
+            &f.slug(),
+            "ACT-002",
+            &[Change::Note(format!("note {i}"))],
+            "kim",
+            Unchanged::Record,
+        )
+        .unwrap();
+    }
+    let store = storage.read(&f.slug()).unwrap();
+    let (_, page) = snapshots.current(&store).unwrap();
+    let (_, all) = snapshots.folded(&store).unwrap();
+    drop(store);
+    assert_eq!(page.len(), all.len());
+    for (p, a) in page.iter().zip(all.iter()) {
+        // The same state, but the page keeps only the latest notes.
+        assert_eq!(p.note_count, a.note_count, "{}", p.id);
+        assert_eq!(a.note_count as usize, a.notes.len());
+        let skip = a.notes.len().saturating_sub(p.notes.len());
+        assert_eq!(p.notes[..], a.notes[skip..], "{}", p.id);
+        let mut p = p.clone();
+        p.notes = a.notes.clone();
+        assert_eq!(&p, a);
+    }
+    let act2 = page.iter().find(|a| a.id == "ACT-002").unwrap();
+    assert_eq!(act2.notes.len(), honestcam::domain::projection::KEPT_NOTES);
+    assert_eq!(act2.notes.last().unwrap().text, "note 4");
+
+    // The page view is the projection's: a row changed behind the log's back shows
+    // there (and nowhere in the fold) once the projection moves on.
+    let conn = rusqlite::Connection::open(f.prop().join("honestcam.db")).unwrap();
+    conn.execute(
+        "UPDATE action_state SET status = 'waived' WHERE action_id = 'ACT-002'",
+        [],
+    )
+    .unwrap();
+    record_changes(
+        &storage,
+        &f.slug(),
+        "ACT-003",
+        &[Change::Note("moves the position".into())],
+        "kim",
+        Unchanged::Record,
+    )
+    .unwrap();
+    let store = storage.read(&f.slug()).unwrap();
+    let (_, page) = snapshots.current(&store).unwrap();
+    let (_, all) = snapshots.folded(&store).unwrap();
+    let status =
+        |v: &[honestcam::domain::ActionState]| v.iter().find(|a| a.id == "ACT-002").unwrap().status;
+    assert_eq!(status(&page), Status::Waived);
+    assert_ne!(status(&all), Status::Waived);
+    let act3 = page.iter().find(|a| a.id == "ACT-003").unwrap();
+    assert_eq!(act3.notes.last().unwrap().text, "moves the position");
+}
