@@ -16,7 +16,7 @@ use honestcam::web::export::{DEFAULT_LIMIT, EXPORT_PAGE, MAX_LIMIT, events_csv};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::support::{App, Fixture, SLUG, TODAY, client, event_rows};
+use crate::support::{App, Fixture, SLUG, TODAY, client, event_rows, get_json};
 
 /// The demo property with `events` events, on the legacy JSON log.
 fn legacy_with(events: u64) -> Fixture {
@@ -199,14 +199,8 @@ async fn paging_visits_every_event_once_while_others_append() {
     loop {
         // Between any two pages, at least one more write lands.
         let before = acked.load(Ordering::Relaxed);
-        let page: Value = client()
-            .get(app.url(&format!("/api/p/{SLUG}/events?after={after}&limit=97")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value =
+            get_json(app.url(&format!("/api/p/{SLUG}/events?after={after}&limit=97"))).await;
         pages += 1;
         seen.extend(
             page["events"]

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::guard::bare;
-use crate::support::{App, Fixture, SLUG, client, event_rows, migrated};
+use crate::support::{App, Fixture, SLUG, client, event_rows, get_json, migrated};
 
 /// A form's fields.
 type Form<'a> = &'a [(&'a str, &'a str)];
@@ -29,14 +29,7 @@ async fn text(app: &App, path: &str) -> (StatusCode, String) {
 /// The last event of the log, through the paged API.
 async fn last_event(app: &App, f: &Fixture) -> Value {
     let after = (event_rows(f) - 1).to_string();
-    let page: Value = client()
-        .get(app.url(&format!("/api/p/{SLUG}/events?after={after}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(app.url(&format!("/api/p/{SLUG}/events?after={after}"))).await;
     assert_eq!(page["next"], Value::Null, "{page}");
     let events = page["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{page}");
@@ -45,14 +38,7 @@ async fn last_event(app: &App, f: &Fixture) -> Value {
 
 /// ACT-001's status through the API.
 async fn api_status(app: &App, action: &str) -> String {
-    let listed: Value = client()
-        .get(app.url(&format!("/api/p/{SLUG}/actions")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(app.url(&format!("/api/p/{SLUG}/actions"))).await;
     listed["actions"]
         .as_array()
         .unwrap()

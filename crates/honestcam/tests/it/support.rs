@@ -270,6 +270,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// `GET url` (as [`client`] sends it), its body as JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The migrated demo property, ready to serve.
 pub fn migrated() -> Fixture {
     let f = Fixture::new();
