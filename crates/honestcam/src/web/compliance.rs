@@ -30,6 +30,9 @@ use super::auth::{Caller, SignedIn};
 use super::rendered::PageKey;
 use super::{AppError, AppState, Prop};
 use crate::domain::history::{Entry, What};
+use crate::domain::text::{
+    MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, shorten, shortened,
+};
 use crate::domain::urgency::{Summary, Urgency, by_urgency};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
 use crate::service::compliance::{Unchanged, action_record, record_changes};
@@ -116,8 +119,9 @@ impl Row {
             .rev()
             .take(notes)
             .map(|n| Note {
+                text: shortened(&n.text, MAX_NOTE_CHARS),
+                actor: shortened(&n.actor, MAX_ACTOR_SHOWN_CHARS),
                 at: display_time(&n.at, tz),
-                ..n.clone()
             })
             .collect();
         Row {
@@ -130,9 +134,19 @@ impl Row {
             due: a.due.clone().unwrap_or_default(),
             overdue: urgency == Urgency::Overdue,
             due_soon: urgency == Urgency::DueSoon,
-            assignee: a.assignee.clone().unwrap_or_default(),
+            // Shown and posted back shortened (as `assignee` and `shown_assignee`), so
+            // an edit of another field leaves a long assignee alone.
+            assignee: a
+                .assignee
+                .as_deref()
+                .map(|t| shortened(t, MAX_ASSIGNEE_CHARS))
+                .unwrap_or_default(),
             source: a.source.clone().unwrap_or_default(),
-            changed_by: a.updated_by.clone().unwrap_or_default(),
+            changed_by: a
+                .updated_by
+                .as_deref()
+                .map(|t| shortened(t, MAX_ACTOR_SHOWN_CHARS))
+                .unwrap_or_default(),
             changed_at: a
                 .updated_at
                 .as_deref()
@@ -371,9 +385,11 @@ struct ActionPage {
     statuses: Vec<StatusOption>,
 }
 
-/// An event told in words: "Maria set status to Done (was Open)".
+/// An event told in words: "Maria set status to Done (was Open)". Values stored
+/// beyond their field's bound (legacy events) are shortened.
 pub fn describe(entry: &Entry) -> String {
-    let who = &entry.actor;
+    let who = shorten(&entry.actor, MAX_ACTOR_SHOWN_CHARS);
+    let assignee = |a: &Option<String>| a.as_deref().map(|t| shortened(t, MAX_ASSIGNEE_CHARS));
     match &entry.what {
         What::Status { from, to } if from == to => {
             format!("{who} set status to {} (unchanged)", to.label())
@@ -381,7 +397,7 @@ pub fn describe(entry: &Entry) -> String {
         What::Status { from, to } => {
             format!("{who} set status to {} (was {})", to.label(), from.label())
         }
-        What::Assignee { from, to } => match (from, to) {
+        What::Assignee { from, to } => match (assignee(from), assignee(to)) {
             (None, Some(to)) => format!("{who} assigned it to {to}"),
             (Some(from), Some(to)) if from == to => format!("{who} assigned it to {to} again"),
             (Some(from), Some(to)) => format!("{who} changed the assignee from {from} to {to}"),
@@ -395,7 +411,7 @@ pub fn describe(entry: &Entry) -> String {
             (Some(from), None) => format!("{who} removed the due date ({from})"),
             (None, None) => format!("{who} left it without a due date"),
         },
-        What::Note(text) => format!("{who} added a note: {text}"),
+        What::Note(text) => format!("{who} added a note: {}", shorten(text, MAX_NOTE_CHARS)),
         What::Unknown { kind } => {
             format!("{who} recorded a {kind} event (not a kind this portal applies)")
         }
