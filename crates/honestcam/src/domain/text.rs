@@ -29,6 +29,10 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 80;
 /// the most of an actor's name shown on a page.
 pub const MAX_ACCOUNT_NAME_CHARS: usize = 254;
 
+/// Most characters of a search of a property's actions (`?q=`): it is not stored,
+/// but the page repeats it in every card's edit form.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
 /// Most characters of an actor shown on a page or in an export of actions: an
 /// account name (at most [`MAX_ACCOUNT_NAME_CHARS`]) or `token:{name}`.
 pub const MAX_ACTOR_SHOWN_CHARS: usize = MAX_ACCOUNT_NAME_CHARS + 16;

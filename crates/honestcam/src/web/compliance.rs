@@ -31,7 +31,8 @@ use super::rendered::PageKey;
 use super::{AppError, AppState, Prop};
 use crate::domain::history::{Entry, What};
 use crate::domain::text::{
-    MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, shorten, shortened,
+    MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, MAX_SEARCH_CHARS, check, shorten,
+    shortened,
 };
 use crate::domain::urgency::{Summary, Urgency, by_urgency};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
@@ -212,6 +213,14 @@ pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, App
     }
 }
 
+/// The search `?q=`, trimmed: at most [`MAX_SEARCH_CHARS`] characters, else a 422.
+pub fn parse_search(raw: Option<&str>, json: bool) -> Result<String, AppError> {
+    let q = raw.unwrap_or_default().trim();
+    check("a search", q, MAX_SEARCH_CHARS)
+        .map_err(|e| AppError::unprocessable(e.to_string()).json(json))?;
+    Ok(q.to_string())
+}
+
 /// Which notes of each action a caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notes {
@@ -288,7 +297,7 @@ pub async fn page(
     Query(query): Query<Filter>,
 ) -> Result<Html<Bytes>, AppError> {
     let filter = parse_filter(query.status.as_deref(), false)?;
-    let q = query.q.unwrap_or_default().trim().to_string();
+    let q = parse_search(query.q.as_deref(), false)?;
     let (name, actions) = actions(&state, &prop, Notes::for_search(&q)).await?;
     let today = state.today();
     // The page as rendered for the same state, unless it is a search.
@@ -600,7 +609,7 @@ impl EditForm {
             .back_q
             .as_deref()
             .map(str::trim)
-            .filter(|q| !q.is_empty())
+            .filter(|q| !q.is_empty() && check("a search", q, MAX_SEARCH_CHARS).is_ok())
         {
             query.append_pair("q", q);
         }

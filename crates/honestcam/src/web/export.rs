@@ -48,7 +48,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
 use tokio::sync::mpsc;
 
-use super::compliance::{Filter, Notes, actions, parse_filter, shown};
+use super::compliance::{Filter, Notes, actions, parse_filter, parse_search, shown};
 use super::{AppError, AppState, Prop};
 use crate::domain::text::{MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, shorten};
 use crate::domain::urgency::by_urgency;
@@ -281,8 +281,8 @@ async fn export_actions(
 ) -> Result<Response, AppError> {
     let api = |e: AppError| e.json(json);
     let filter = parse_filter(query.status.as_deref(), json)?;
-    let q = query.q.unwrap_or_default();
-    let q = q.trim();
+    let q = parse_search(query.q.as_deref(), json)?;
+    let q = q.as_str();
     let (_, all) = actions(state, prop, Notes::for_search(q))
         .await
         .map_err(&api)?;

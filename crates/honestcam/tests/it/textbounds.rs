@@ -317,3 +317,44 @@ async fn a_long_study_name_already_stored_is_shown_shortened() {
     let stored = honestcam::service::study::users(&f.storage(), &f.slug()).unwrap();
     assert_eq!(stored[0].name, long, "kept verbatim");
 }
+
+#[tokio::test]
+async fn a_search_beyond_its_bound_is_refused_and_not_repeated_in_every_form() {
+    use honestcam::domain::text::MAX_SEARCH_CHARS;
+    let f = migrated();
+    let app = app(&f, Some(SLUG), TimeZone::UTC);
+    let long = "q".repeat(5_000);
+    let expected = refusal("a search", MAX_SEARCH_CHARS, 5_000);
+    let query = |q: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", q)
+            .finish()
+    };
+    for path in ["/compliance/", "/compliance/export.csv"] {
+        let (code, page) = get(&app, &format!("{path}?{}", query(&long))).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert!(page.contains(&expected), "{path}: {page}");
+    }
+    let (code, body) = get(&app, &format!("/api/p/{SLUG}/actions.csv?{}", query(&long))).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], expected.as_str());
+    // Exactly the bound is a search (that finds nothing here).
+    let exactly = "q".repeat(MAX_SEARCH_CHARS);
+    let (code, page) = get(&app, &format!("/compliance/?{}", query(&exactly))).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(page.contains(&format!(r#"value="{exactly}""#)));
+    assert!(page.contains(&format!(
+        r#"maxlength="{MAX_SEARCH_CHARS}" aria-label="search actions""#
+    )));
+    // An edit coming back to a search beyond the bound comes back without it.
+    let (code, location) = crate::pages::post(
+        &app,
+        "/compliance/actions/ACT-001",
+        &[("note", "checked"), ("back_q", &long)],
+    )
+    .await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert!(!location.contains("qqq"), "{location}");
+    assert!(location.starts_with("/compliance/"), "{location}");
+}
