@@ -29,6 +29,10 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 80;
 /// the most of an actor's name shown on a page.
 pub const MAX_ACCOUNT_NAME_CHARS: usize = 254;
 
+/// Most characters a password may have (set with `honestcam user`); a longer one
+/// given at sign-in is a wrong password, refused without hashing it.
+pub const MAX_PASSWORD_CHARS: usize = 1_024;
+
 /// Most characters of a search of a property's actions (`?q=`): it is not stored,
 /// but the page repeats it in every card's edit form.
 pub const MAX_SEARCH_CHARS: usize = 200;
