@@ -236,14 +236,14 @@ pub enum PayloadError {
     /// A note must say something.
     #[error("a note cannot be empty")]
     EmptyNote,
-    /// A new note is longer than [`MAX_NOTE_CHARS`].
-    #[error("a note can have at most {MAX_NOTE_CHARS} characters, this one has {0}")]
-    NoteTooLong(usize),
+    /// A new note or assignee is longer than its bound ([`MAX_NOTE_CHARS`],
+    /// [`MAX_ASSIGNEE_CHARS`]).
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
 }
 
-/// Most characters a new note may have (notes already in the log are kept whatever
-/// their length).
-pub const MAX_NOTE_CHARS: usize = 5_000;
+pub use super::text::{MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS};
+use super::text::{TooLong, check};
 
 impl Change {
     /// Event type names the fold understands.
@@ -312,12 +312,14 @@ impl Change {
     }
 
     /// Checks a change someone is making now (the fold accepts more, so that old
-    /// logs keep folding): a note within [`MAX_NOTE_CHARS`].
+    /// logs keep folding): a note within [`MAX_NOTE_CHARS`], an assignee within
+    /// [`MAX_ASSIGNEE_CHARS`]. Values already in the log are kept whatever their
+    /// length (and shortened where they are shown).
     pub fn check_new(&self) -> Result<(), PayloadError> {
-        if let Change::Note(n) = self
-            && n.chars().count() > MAX_NOTE_CHARS
-        {
-            return Err(PayloadError::NoteTooLong(n.chars().count()));
+        match self {
+            Change::Note(n) => check("a note", n, MAX_NOTE_CHARS)?,
+            Change::Assignee(Some(a)) => check("an assignee", a, MAX_ASSIGNEE_CHARS)?,
+            Change::Status(_) | Change::Assignee(None) | Change::Due(_) => {}
         }
         Ok(())
     }
@@ -479,10 +481,6 @@ mod tests {
             Change::from_event("due_changed", &json!({"due": "May 1"})),
             Err(PayloadError::Date(_))
         ));
-        assert_eq!(
-            Change::Note("x".repeat(MAX_NOTE_CHARS + 1)).check_new(),
-            Err(PayloadError::NoteTooLong(MAX_NOTE_CHARS + 1))
-        );
         assert_eq!(Change::Note("x".repeat(MAX_NOTE_CHARS)).check_new(), Ok(()));
         for change in [
             Change::Status(Status::Done),
@@ -495,5 +493,38 @@ mod tests {
             let (kind, payload) = change.to_wire();
             assert_eq!(Change::from_event(kind, &payload).unwrap(), Some(change));
         }
+    }
+
+    #[test]
+    fn a_new_note_or_assignee_beyond_its_bound_is_refused_naming_field_and_bound() {
+        let note = Change::Note("x".repeat(MAX_NOTE_CHARS + 1)).check_new();
+        assert_eq!(
+            note.unwrap_err().to_string(),
+            format!(
+                "a note can have at most {MAX_NOTE_CHARS} characters, this one has {}",
+                MAX_NOTE_CHARS + 1
+            )
+        );
+        let assignee = Change::Assignee(Some("é".repeat(5_000))).check_new();
+        assert_eq!(
+            assignee.unwrap_err().to_string(),
+            "an assignee can have at most 200 characters, this one has 5000"
+        );
+        // Exactly the bound is accepted (characters, not bytes).
+        for ok in [
+            Change::Note("é".repeat(MAX_NOTE_CHARS)),
+            Change::Assignee(Some("é".repeat(MAX_ASSIGNEE_CHARS))),
+            Change::Assignee(None),
+            Change::Status(Status::Done),
+            Change::Due(Some("2026-05-01".into())),
+        ] {
+            assert_eq!(ok.check_new(), Ok(()), "{ok:?}");
+        }
+        // The fold still reads a long assignee already in the log.
+        let long = json!({"assignee": "x".repeat(5_000)});
+        assert_eq!(
+            Change::from_event("assignee_changed", &long).unwrap(),
+            Some(Change::Assignee(Some("x".repeat(5_000))))
+        );
     }
 }

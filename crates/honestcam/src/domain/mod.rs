@@ -13,6 +13,8 @@
 //!   the page's order, text search;
 //! - [`study`]: study users, their owners and progress blobs, and who may read or
 //!   change which;
+//! - [`text`]: the bound of every free-text field, its check, and the shortening of
+//!   values stored beyond it for display;
 //! - [`questions`] and [`quiz`]: the CAM question bank and scoring.
 
 pub mod account;
@@ -23,6 +25,7 @@ pub mod projection;
 pub mod questions;
 pub mod quiz;
 pub mod study;
+pub mod text;
 pub mod urgency;
 
 pub use account::{Identity, Role, RoleError};

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::account::{Identity, Role};
+use super::text::{MAX_DISPLAY_NAME_CHARS, TooLong, check};
 
 /// A user's progress: any JSON object, saved whole (last write wins).
 pub type Progress = serde_json::Map<String, serde_json::Value>;
@@ -63,6 +64,29 @@ impl fmt::Display for UserId {
     }
 }
 
+/// Why a text is not a display name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DisplayNameError {
+    /// Nothing but whitespace.
+    #[error("a display name cannot be empty")]
+    Empty,
+    /// Longer than [`MAX_DISPLAY_NAME_CHARS`].
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
+}
+
+/// `name` trimmed, if it is a usable new display name: not empty, at most
+/// [`MAX_DISPLAY_NAME_CHARS`] characters. Names already stored are kept whatever
+/// their length (and shortened where they are shown).
+pub fn display_name(name: &str) -> Result<String, DisplayNameError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DisplayNameError::Empty);
+    }
+    check("a display name", name, MAX_DISPLAY_NAME_CHARS)?;
+    Ok(name.to_string())
+}
+
 /// A study user of one property.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StudyUser {
@@ -113,6 +137,18 @@ pub fn access(owner: Option<&str>, who: &Identity) -> Access {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_display_name_is_trimmed_and_bounded() {
+        assert_eq!(display_name("  Kim "), Ok("Kim".to_string()));
+        assert_eq!(display_name(" \t"), Err(DisplayNameError::Empty));
+        let exactly = "ü".repeat(MAX_DISPLAY_NAME_CHARS);
+        assert_eq!(display_name(&exactly), Ok(exactly.clone()));
+        assert_eq!(
+            display_name(&"x".repeat(5_000)).unwrap_err().to_string(),
+            "a display name can have at most 80 characters, this one has 5000"
+        );
+    }
 
     #[test]
     fn user_ids_are_safe_file_names() {

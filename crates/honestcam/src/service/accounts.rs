@@ -8,6 +8,7 @@
 
 use crate::domain::Role;
 use crate::domain::account::{AccountNameError, check_account_name};
+use crate::domain::text::{MAX_PASSWORD_CHARS, TooLong, check};
 use crate::storage::sqlite::DbError;
 use crate::storage::sqlite::account_repo::{self, AccountRow, TokenRow};
 use crate::storage::{Storage, StoreError, hex_sha256};
@@ -42,6 +43,9 @@ pub enum AccountError {
     /// A password too short to set.
     #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
     WeakPassword,
+    /// A new password is longer than [`MAX_PASSWORD_CHARS`].
+    #[error(transparent)]
+    LongPassword(#[from] TooLong),
     /// Hashing a password failed.
     #[error("cannot hash the password: {0}")]
     Hash(String),
@@ -164,6 +168,7 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(AccountError::WeakPassword);
     }
+    check("a password", password, MAX_PASSWORD_CHARS)?;
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| AccountError::Random(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
@@ -202,6 +207,10 @@ pub fn check_password(
     name: &str,
     password: &str,
 ) -> Result<Option<AccountRow>, AccountError> {
+    // No password this long can be set: wrong, without spending a hash on it.
+    if check("a password", password, MAX_PASSWORD_CHARS).is_err() {
+        return Ok(None);
+    }
     let found = account(storage, name)?;
     let hash = found
         .as_ref()
@@ -359,6 +368,12 @@ mod tests {
             hash_password("short"),
             Err(AccountError::WeakPassword)
         ));
+        let long = "p".repeat(MAX_PASSWORD_CHARS + 1);
+        assert_eq!(
+            hash_password(&long).unwrap_err().to_string(),
+            "a password can have at most 1024 characters, this one has 1025"
+        );
+        assert!(hash_password(&"p".repeat(MAX_PASSWORD_CHARS)).is_ok());
         let hash = hash_password("correct horse battery").unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert_ne!(
@@ -378,6 +393,7 @@ mod tests {
             ("kim", "wrong horse battery"),
             ("nobody", "correct horse battery"),
             ("kim@example.org", "not a password of anyone's"),
+            ("kim", &long),
         ] {
             assert_eq!(check_password(&s, name, password).unwrap(), None, "{name}");
         }

@@ -11,20 +11,19 @@
 //! [`save_progress`], [`all_progress`]) are for commands and tests: they check nothing.
 
 use crate::domain::quiz::{self, AnswerRecord, QuizError, Summary};
+use crate::domain::study::{DisplayNameError, display_name};
+use crate::domain::text::MAX_DISPLAY_NAME_CHARS;
 use crate::domain::{Access, Identity, Progress, Role, StudyUser, UserId, UserIdError};
 use crate::property::Slug;
 use crate::service::compliance::new_event_id;
 use crate::storage::{PropertyStore, Storage, StoreError};
 
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 80;
-
 /// Why a study operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
     /// The display name is empty or too long.
-    #[error("a display name needs 1 to {MAX_NAME_CHARS} characters")]
-    BadName,
+    #[error(transparent)]
+    Name(#[from] DisplayNameError),
     /// A made-up user id was not valid.
     #[error(transparent)]
     Id(#[from] UserIdError),
@@ -117,18 +116,10 @@ pub fn new_user_id(name: &str) -> Result<UserId, UserIdError> {
     UserId::parse(&text)
 }
 
-/// `name` trimmed, if it is a usable display name.
-fn display_name(name: &str) -> Result<String, StudyError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(StudyError::BadName);
-    }
-    Ok(name.to_string())
-}
-
-/// The display name an identity starts with: its name, cut to [`MAX_NAME_CHARS`].
+/// The display name an identity starts with: its name, cut to
+/// [`MAX_DISPLAY_NAME_CHARS`].
 pub fn default_name(who: &Identity) -> String {
-    who.name.chars().take(MAX_NAME_CHARS).collect()
+    who.name.chars().take(MAX_DISPLAY_NAME_CHARS).collect()
 }
 
 /// A new study user owned by `who`, named `name`.
@@ -192,13 +183,17 @@ fn own_user_in(
 
 /// `who`'s study user, created (named `name`, else after the identity) on first use;
 /// and whether it was created now. Two first uses at once create one. Editors and
-/// admins only.
+/// admins only. A `name` that is not a display name is refused even when the user
+/// exists (and keeps theirs).
 pub fn own_user_or_create(
     storage: &Storage,
     slug: &Slug,
     who: &Identity,
     name: Option<&str>,
 ) -> Result<(StudyUser, bool), StudyError> {
+    if let Some(name) = name {
+        display_name(name)?;
+    }
     own_user_in(&storage.write(slug)?, who, name)
 }
 

@@ -30,6 +30,10 @@ use super::auth::{Caller, SignedIn};
 use super::rendered::PageKey;
 use super::{AppError, AppState, Prop};
 use crate::domain::history::{Entry, What};
+use crate::domain::text::{
+    MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, MAX_SEARCH_CHARS, check, shorten,
+    shortened,
+};
 use crate::domain::urgency::{Summary, Urgency, by_urgency};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
 use crate::service::compliance::{Unchanged, action_record, record_changes};
@@ -116,8 +120,9 @@ impl Row {
             .rev()
             .take(notes)
             .map(|n| Note {
+                text: shortened(&n.text, MAX_NOTE_CHARS),
+                actor: shortened(&n.actor, MAX_ACTOR_SHOWN_CHARS),
                 at: display_time(&n.at, tz),
-                ..n.clone()
             })
             .collect();
         Row {
@@ -130,9 +135,19 @@ impl Row {
             due: a.due.clone().unwrap_or_default(),
             overdue: urgency == Urgency::Overdue,
             due_soon: urgency == Urgency::DueSoon,
-            assignee: a.assignee.clone().unwrap_or_default(),
+            // Shown and posted back shortened (as `assignee` and `shown_assignee`), so
+            // an edit of another field leaves a long assignee alone.
+            assignee: a
+                .assignee
+                .as_deref()
+                .map(|t| shortened(t, MAX_ASSIGNEE_CHARS))
+                .unwrap_or_default(),
             source: a.source.clone().unwrap_or_default(),
-            changed_by: a.updated_by.clone().unwrap_or_default(),
+            changed_by: a
+                .updated_by
+                .as_deref()
+                .map(|t| shortened(t, MAX_ACTOR_SHOWN_CHARS))
+                .unwrap_or_default(),
             changed_at: a
                 .updated_at
                 .as_deref()
@@ -196,6 +211,14 @@ pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, App
             .map(Some)
             .map_err(|e: StatusError| AppError::unprocessable(e.to_string()).json(json)),
     }
+}
+
+/// The search `?q=`, trimmed: at most [`MAX_SEARCH_CHARS`] characters, else a 422.
+pub fn parse_search(raw: Option<&str>, json: bool) -> Result<String, AppError> {
+    let q = raw.unwrap_or_default().trim();
+    check("a search", q, MAX_SEARCH_CHARS)
+        .map_err(|e| AppError::unprocessable(e.to_string()).json(json))?;
+    Ok(q.to_string())
 }
 
 /// Which notes of each action a caller needs.
@@ -274,7 +297,7 @@ pub async fn page(
     Query(query): Query<Filter>,
 ) -> Result<Html<Bytes>, AppError> {
     let filter = parse_filter(query.status.as_deref(), false)?;
-    let q = query.q.unwrap_or_default().trim().to_string();
+    let q = parse_search(query.q.as_deref(), false)?;
     let (name, actions) = actions(&state, &prop, Notes::for_search(&q)).await?;
     let today = state.today();
     // The page as rendered for the same state, unless it is a search.
@@ -371,9 +394,11 @@ struct ActionPage {
     statuses: Vec<StatusOption>,
 }
 
-/// An event told in words: "Maria set status to Done (was Open)".
+/// An event told in words: "Maria set status to Done (was Open)". Values stored
+/// beyond their field's bound (legacy events) are shortened.
 pub fn describe(entry: &Entry) -> String {
-    let who = &entry.actor;
+    let who = shorten(&entry.actor, MAX_ACTOR_SHOWN_CHARS);
+    let assignee = |a: &Option<String>| a.as_deref().map(|t| shortened(t, MAX_ASSIGNEE_CHARS));
     match &entry.what {
         What::Status { from, to } if from == to => {
             format!("{who} set status to {} (unchanged)", to.label())
@@ -381,7 +406,7 @@ pub fn describe(entry: &Entry) -> String {
         What::Status { from, to } => {
             format!("{who} set status to {} (was {})", to.label(), from.label())
         }
-        What::Assignee { from, to } => match (from, to) {
+        What::Assignee { from, to } => match (assignee(from), assignee(to)) {
             (None, Some(to)) => format!("{who} assigned it to {to}"),
             (Some(from), Some(to)) if from == to => format!("{who} assigned it to {to} again"),
             (Some(from), Some(to)) => format!("{who} changed the assignee from {from} to {to}"),
@@ -395,7 +420,7 @@ pub fn describe(entry: &Entry) -> String {
             (Some(from), None) => format!("{who} removed the due date ({from})"),
             (None, None) => format!("{who} left it without a due date"),
         },
-        What::Note(text) => format!("{who} added a note: {text}"),
+        What::Note(text) => format!("{who} added a note: {}", shorten(text, MAX_NOTE_CHARS)),
         What::Unknown { kind } => {
             format!("{who} recorded a {kind} event (not a kind this portal applies)")
         }
@@ -584,7 +609,7 @@ impl EditForm {
             .back_q
             .as_deref()
             .map(str::trim)
-            .filter(|q| !q.is_empty())
+            .filter(|q| !q.is_empty() && check("a search", q, MAX_SEARCH_CHARS).is_ok())
         {
             query.append_pair("q", q);
         }

@@ -105,7 +105,7 @@ impl From<ChangeError> for AppError {
 impl From<StudyError> for AppError {
     fn from(e: StudyError) -> AppError {
         match e {
-            StudyError::BadName | StudyError::Quiz(_) => AppError::unprocessable(e.to_string()),
+            StudyError::Name(_) | StudyError::Quiz(_) => AppError::unprocessable(e.to_string()),
             StudyError::NotYours { .. } | StudyError::NotEditor { .. } => {
                 AppError::forbidden(e.to_string())
             }

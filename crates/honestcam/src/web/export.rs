@@ -16,6 +16,10 @@
 //! return) is prefixed with `'`, as OWASP advises against CSV injection: a note
 //! `=cmd()` arrives as the text `'=cmd()`.
 //!
+//! The actions' export shows an assignee, a note or an actor stored beyond its
+//! bound (see [`crate::domain::text`]) cut at the bound with an ellipsis, as the
+//! pages do; the event log's export is the log, verbatim.
+//!
 //! The whole log (`events.csv`, and `/events` without paging parameters) is streamed:
 //! it is the log as it stood when asked (up to the position of its last event then),
 //! read [`EXPORT_PAGE`] events at a time by position, each page one short read on the
@@ -44,8 +48,9 @@ use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
 use tokio::sync::mpsc;
 
-use super::compliance::{Filter, Notes, actions, parse_filter, shown};
+use super::compliance::{Filter, Notes, actions, parse_filter, parse_search, shown};
 use super::{AppError, AppState, Prop};
+use crate::domain::text::{MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, shorten};
 use crate::domain::urgency::by_urgency;
 use crate::domain::{ActionState, Baseline, Change, Event};
 use crate::property::Slug;
@@ -191,11 +196,14 @@ pub fn actions_csv<'a>(
             a.status.label(),
             a.urgency(today).key(),
             a.due.as_deref().unwrap_or(""),
-            a.assignee.as_deref().unwrap_or(""),
+            &shorten(a.assignee.as_deref().unwrap_or(""), MAX_ASSIGNEE_CHARS),
             a.source.as_deref().unwrap_or(""),
             &notes,
-            a.notes.last().map_or("", |n| n.text.as_str()),
-            a.updated_by.as_deref().unwrap_or(""),
+            &shorten(
+                a.notes.last().map_or("", |n| n.text.as_str()),
+                MAX_NOTE_CHARS,
+            ),
+            &shorten(a.updated_by.as_deref().unwrap_or(""), MAX_ACTOR_SHOWN_CHARS),
             &changed_at,
         ])?;
     }
@@ -273,8 +281,8 @@ async fn export_actions(
 ) -> Result<Response, AppError> {
     let api = |e: AppError| e.json(json);
     let filter = parse_filter(query.status.as_deref(), json)?;
-    let q = query.q.unwrap_or_default();
-    let q = q.trim();
+    let q = parse_search(query.q.as_deref(), json)?;
+    let q = q.as_str();
     let (_, all) = actions(state, prop, Notes::for_search(q))
         .await
         .map_err(&api)?;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::auth::{ACCESS_LOGOUT, AuthMode, Caller, SignedIn};
 use super::{AppError, AppState, Prop};
 use crate::domain::questions::{self, Question};
+use crate::domain::text::{MAX_ACTOR_SHOWN_CHARS, MAX_DISPLAY_NAME_CHARS, shortened};
 use crate::domain::{Role, quiz};
 use crate::service::study::{self as store, answer, default_name, rename_own_user};
 
@@ -112,7 +113,8 @@ pub async fn page(
             SwitchUser::Link(url) => url,
             SwitchUser::SignOutForm | SwitchUser::Nobody => "",
         },
-        user: name,
+        // A name stored beyond the bound (an old row) is shown cut at it.
+        user: shortened(&name, MAX_DISPLAY_NAME_CHARS),
         can_write: caller.role.allows(Role::Editor),
         answered: summary.answered,
         correct: summary.correct,
@@ -225,8 +227,11 @@ struct AdminPage {
 }
 
 /// Who a user belongs to, as the admin page shows it.
-fn owner_text(owner: Option<String>) -> String {
-    owner.unwrap_or_else(|| "(from before sign-in; read only)".to_string())
+fn owner_text(owner: Option<&str>) -> String {
+    owner.map_or_else(
+        || "(from before sign-in; read only)".to_string(),
+        |o| shortened(o, MAX_ACTOR_SHOWN_CHARS),
+    )
 }
 
 /// Every user's progress: admins only (see `auth::required_role`).
@@ -245,8 +250,8 @@ pub async fn admin(
                 let row = match quiz::summarize(&blob) {
                     Ok(s) => AdminRow {
                         user_id: u.user_id.to_string(),
-                        name: u.name,
-                        owner: owner_text(u.owner),
+                        name: shortened(&u.name, MAX_DISPLAY_NAME_CHARS),
+                        owner: owner_text(u.owner.as_deref()),
                         answered: s.answered,
                         correct: s.correct,
                         total: s.total,
@@ -259,8 +264,8 @@ pub async fn admin(
                     },
                     Err(e) => AdminRow {
                         user_id: u.user_id.to_string(),
-                        name: u.name,
-                        owner: owner_text(u.owner),
+                        name: shortened(&u.name, MAX_DISPLAY_NAME_CHARS),
+                        owner: owner_text(u.owner.as_deref()),
                         answered: 0,
                         correct: 0,
                         total: 0,

@@ -293,7 +293,7 @@ fn an_identity_has_one_user_made_on_first_use_and_renamed_in_place(f: Fixture, b
     );
     assert!(matches!(
         study::rename_own_user(&storage, &slug, &kim, " "),
-        Err(StudyError::BadName)
+        Err(StudyError::Name(_))
     ));
 
     // Another identity's first rename creates its user under that name.

@@ -20,5 +20,6 @@ mod replication;
 mod seed_route;
 mod study;
 mod support;
+mod textbounds;
 mod tidy;
 mod writes;
