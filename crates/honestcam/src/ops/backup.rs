@@ -86,7 +86,7 @@ pub enum BackupError {
     Json(#[from] statekit::json::JsonError),
     /// A manifest was refused: too large, malformed, or an entry that is no database
     /// a snapshot holds.
-    #[error("refused the snapshot's manifest {}: {source}; nothing was restored", .manifest.display())]
+    #[error("refused the snapshot whole, nothing restored: its manifest {}", .manifest.display())]
     Manifest {
         /// The manifest.
         manifest: PathBuf,

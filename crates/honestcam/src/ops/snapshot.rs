@@ -211,19 +211,19 @@ pub(crate) fn read_manifest(path: &Path) -> Result<Manifest, ManifestError> {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// It could not be read.
-    #[error("cannot read it: {0}")]
+    #[error("cannot read it")]
     Read(#[source] std::io::Error),
     /// It is larger than any manifest we write.
     #[error("larger than {MAX_MANIFEST_BYTES} bytes")]
     TooLarge,
     /// It is not a manifest.
-    #[error("not a valid manifest: {0}")]
+    #[error("not a valid manifest")]
     Malformed(#[source] serde_json::Error),
     /// It lists more databases than a snapshot holds.
     #[error("{0} entries, more than the {MAX_ENTRIES} a snapshot may hold")]
     TooManyEntries(usize),
     /// One of its entries is bad.
-    #[error("entry {number} (path {path:?}): {source}")]
+    #[error("entry {number} (path {path:?})")]
     Entry {
         /// The entry's position, from 1.
         number: usize,
@@ -256,8 +256,8 @@ pub enum EntryError {
     #[error("not a database a snapshot holds: expected {STUDY_DB} or {{slug}}/{PROPERTY_DB}")]
     NotADatabase,
     /// The path's folder is no slug.
-    #[error("the path's folder is no property")]
-    BadSlug(#[source] SlugError),
+    #[error("the path's folder is no property: {0}")]
+    BadSlug(SlugError),
     /// The path's slug is not the entry's property.
     #[error("the path is property {slug}'s database but the entry's property is {}", .property.as_ref().map_or("none", |p| p.as_str()))]
     PropertyMismatch {
@@ -360,7 +360,20 @@ mod tests {
 
     #[test]
     fn a_manifest_with_duplicates_or_bad_sizes_is_refused_naming_the_entry() {
-        let check = |m| CheckedSnapshot::check(PathBuf::from("s"), m).map(|c| c.entries.len());
+        // The message as the CLI prints it: with its causes.
+        let check = |m| {
+            CheckedSnapshot::check(PathBuf::from("s"), m)
+                .map(|c| c.entries.len())
+                .map_err(|e| {
+                    let mut text = e.to_string();
+                    let mut cause = std::error::Error::source(&e);
+                    while let Some(c) = cause {
+                        text.push_str(&format!(": {c}"));
+                        cause = c.source();
+                    }
+                    text
+                })
+        };
         let good = vec![
             entry("a/honestcam.db", Some("a")),
             entry("honestcam-study.db", None),
@@ -368,22 +381,22 @@ mod tests {
         assert_eq!(check(manifest(good.clone())).unwrap(), 2);
         let mut dup = good.clone();
         dup.push(entry("a/honestcam.db", Some("a")));
-        let err = check(manifest(dup)).unwrap_err().to_string();
+        let err = check(manifest(dup)).unwrap_err();
         assert!(
             err.contains("entry 3") && err.contains("as entry 1"),
             "{err}"
         );
         let mut two_studies = good.clone();
         two_studies.push(entry("honestcam-study.db", None));
-        let err = check(manifest(two_studies)).unwrap_err().to_string();
+        let err = check(manifest(two_studies)).unwrap_err();
         assert!(err.contains("as entry 2"), "{err}");
         let mut huge = good.clone();
         huge[0].bytes = u64::MAX;
-        let err = check(manifest(huge)).unwrap_err().to_string();
+        let err = check(manifest(huge)).unwrap_err();
         assert!(err.contains("entry 1") && err.contains("over the"), "{err}");
         let mut bad_sha = good.clone();
         bad_sha[1].sha256 = "AB".repeat(32);
-        let err = check(manifest(bad_sha)).unwrap_err().to_string();
+        let err = check(manifest(bad_sha)).unwrap_err();
         assert!(err.contains("entry 2") && err.contains("sha256"), "{err}");
         let many = (0..=MAX_ENTRIES)
             .map(|i| entry(&format!("p{i}/honestcam.db"), Some(&format!("p{i}"))))
