@@ -542,6 +542,14 @@ pub fn verify(
         std::process::id(),
         jiff::Timestamp::now().as_nanosecond()
     )));
+    // Made here, and only here: never a folder (or a link) someone else put there
+    // first; readable by this user alone.
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(scratch.path())
+        .map_err(io("cannot create", scratch.path()))?;
     let opts = RestoreOptions {
         mode: Mode::Execute,
         timestamp: None,

@@ -270,3 +270,91 @@ fn backup_verify_refuses_a_bad_manifest_and_writes_only_in_its_temp_dir() {
         "the live data is untouched"
     );
 }
+
+#[test]
+fn a_snapshot_file_that_is_a_link_is_refused() {
+    let f = migrated();
+    let good = good_snapshot(&f);
+    let root = f.tmp.path().join("link");
+    let snap = root.join("snap");
+    copy_tree(&good, &snap);
+    // The database moved out of the snapshot, a link left in its place: same bytes,
+    // same SHA-256, but read from elsewhere.
+    let db = snap.join(SLUG).join("honestcam.db");
+    let outside = root.join("elsewhere.db");
+    fs::rename(&db, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &db).unwrap();
+    let data = root.join("data");
+    fs::create_dir_all(&data).unwrap();
+    let out = f.run_env(
+        &["restore", "--from", &snap.to_string_lossy(), "--execute"],
+        &[("HONESTCAM_DATA_DIR", data.to_str().unwrap())],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a regular file"), "{err}");
+    assert!(
+        fs::read_dir(&data).unwrap().next().is_none(),
+        "nothing restored"
+    );
+}
+
+#[test]
+fn a_manifest_beyond_its_bounds_is_refused() {
+    let f = migrated();
+    let good = good_snapshot(&f);
+    let data = f.tmp.path().join("bounds").join("data");
+    fs::create_dir_all(&data).unwrap();
+    let restore = |snap: &Path| {
+        f.run_env(
+            &["restore", "--from", &snap.to_string_lossy()],
+            &[("HONESTCAM_DATA_DIR", data.to_str().unwrap())],
+        )
+    };
+
+    // A size no database has.
+    let huge = f.tmp.path().join("bounds").join("huge");
+    copy_tree(&good, &huge);
+    let path = huge.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    manifest["databases"][0]["bytes"] = serde_json::json!(u64::MAX);
+    let first = manifest["databases"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let out = restore(&huge);
+    assert_refused(&out, &first, "restore");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("over the"));
+
+    // More entries than a snapshot holds (each one well formed).
+    let many = f.tmp.path().join("bounds").join("many");
+    copy_tree(&good, &many);
+    let path = many.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    manifest["databases"] = (0..20_000)
+        .map(|i| entry_of(&format!("p{i}/honestcam.db"), None, b""))
+        .collect();
+    fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let out = restore(&many);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("entries, more than the"), "{err}");
+
+    // A manifest file larger than any we write.
+    let big = f.tmp.path().join("bounds").join("big");
+    copy_tree(&good, &big);
+    let mut text = fs::read(big.join("manifest.json")).unwrap();
+    text.extend(std::iter::repeat_n(b' ', 17 << 20));
+    fs::write(big.join("manifest.json"), text).unwrap();
+    let out = restore(&big);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("larger than"), "{err}");
+    assert!(
+        fs::read_dir(&data).unwrap().next().is_none(),
+        "nothing restored"
+    );
+}
