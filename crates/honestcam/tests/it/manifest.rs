@@ -271,6 +271,7 @@ fn backup_verify_refuses_a_bad_manifest_and_writes_only_in_its_temp_dir() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn a_snapshot_file_that_is_a_link_is_refused() {
     let f = migrated();
