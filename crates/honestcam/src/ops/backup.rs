@@ -9,8 +9,11 @@
 //!
 //! `restore --from` a snapshot (or the newest in a backup folder) into an empty data
 //! dir, holding the data dir's lock exclusively (a second restore waits, then finds
-//! the data there): every file is checked against the manifest first, then copied
-//! durably, then each property's `compliance.json` is written from its database.
+//! the data there): the manifest is checked whole first (each entry is the study
+//! database or `{slug}/honestcam.db` of its property, once; sizes bounded: see
+//! [`crate::ops::snapshot`]), every file against it, then copied durably, then each
+//! property's `compliance.json` is written from its database. Every path is built
+//! from a checked entry, never from the manifest's text.
 
 use std::path::{Path, PathBuf};
 
