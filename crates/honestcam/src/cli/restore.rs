@@ -16,7 +16,9 @@ use super::{LitestreamFlag, PlanFlags, print_plan};
 ///
 /// From a replica, the properties are those the bucket holds; each database is
 /// restored by `litestream restore`, checked, and only then put in place. From a
-/// snapshot, every file is checked against the manifest before anything is copied.
+/// snapshot, the manifest is checked first (it may hold only honestcam-study.db and
+/// {slug}/honestcam.db of each entry's property, each once), then every file against
+/// it, before anything is copied; one bad entry refuses the whole snapshot.
 /// Each property's compliance.json is written back from its database. Refuses a data
 /// dir that already holds data. Without --execute only reports what it would restore,
 /// and from which point in time.

@@ -9,8 +9,11 @@
 //!
 //! `restore --from` a snapshot (or the newest in a backup folder) into an empty data
 //! dir, holding the data dir's lock exclusively (a second restore waits, then finds
-//! the data there): every file is checked against the manifest first, then copied
-//! durably, then each property's `compliance.json` is written from its database.
+//! the data there): the manifest is checked whole first (each entry is the study
+//! database or `{slug}/honestcam.db` of its property, once; sizes bounded: see
+//! [`crate::ops::snapshot`]), every file against it, then copied durably, then each
+//! property's `compliance.json` is written from its database. Every path is built
+//! from a checked entry, never from the manifest's text.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +24,7 @@ use crate::config::DataDir;
 use crate::ops::replica::litestream::{Litestream, LitestreamError};
 use crate::ops::replica::s3::ListError;
 use crate::ops::replica::{self, Replica, ReplicaUrlError, is_replica_url};
+use crate::ops::snapshot::{CheckedSnapshot, ManifestError, SnapshotFile, read_manifest};
 use crate::property::{PROPERTY_DB, Slug};
 use crate::storage::sqlite::connection::open_read_only;
 use crate::storage::sqlite::{DbError, compliance_repo};
@@ -83,6 +87,18 @@ pub enum BackupError {
     /// The manifest could not be read or written.
     #[error(transparent)]
     Json(#[from] statekit::json::JsonError),
+    /// A manifest was refused: too large, malformed, or an entry that is no database
+    /// a snapshot holds.
+    #[error("refused the snapshot whole, nothing restored: its manifest {}", .manifest.display())]
+    Manifest {
+        /// The manifest.
+        manifest: PathBuf,
+        /// What is wrong with it.
+        source: ManifestError,
+    },
+    /// A file of a snapshot is no regular file.
+    #[error("{} is not a regular file; the snapshot is refused", .0.display())]
+    NotAFile(PathBuf),
     /// The source holds no snapshot.
     #[error("no snapshot in {}: expected a {MANIFEST} there or in one of its folders", .0.display())]
     NoSnapshot(PathBuf),
@@ -253,9 +269,64 @@ pub fn find_snapshot(from: &Path) -> Result<(PathBuf, Manifest), BackupError> {
         dirs.pop()
             .ok_or_else(|| BackupError::NoSnapshot(from.to_path_buf()))?
     };
-    let manifest = statekit::json::read_json(&dir.join(MANIFEST))?
-        .ok_or_else(|| BackupError::NoSnapshot(from.to_path_buf()))?;
+    let path = dir.join(MANIFEST);
+    let manifest = read_manifest(&path).map_err(|source| BackupError::Manifest {
+        manifest: path,
+        source,
+    })?;
     Ok((dir, manifest))
+}
+
+/// The snapshot at `from` (see [`find_snapshot`]), its manifest checked: every entry
+/// is a database a snapshot holds, each once, with bounded sizes.
+pub fn open_snapshot(from: &Path) -> Result<CheckedSnapshot, BackupError> {
+    let (dir, manifest) = find_snapshot(from)?;
+    let path = dir.join(MANIFEST);
+    CheckedSnapshot::check(dir, manifest).map_err(|source| BackupError::Manifest {
+        manifest: path,
+        source,
+    })
+}
+
+/// Checks that `file` is a regular file of `bytes` bytes with SHA-256 `sha256`,
+/// reading at most one byte more than declared.
+fn check_file(file: &Path, bytes: u64, sha256: &str) -> Result<(), BackupError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let meta = std::fs::symlink_metadata(file).map_err(io("cannot read", file))?;
+    if !meta.file_type().is_file() {
+        return Err(BackupError::NotAFile(file.to_path_buf()));
+    }
+    let f = std::fs::File::open(file).map_err(io("cannot read", file))?;
+    let mut reader = f.take(bytes.saturating_add(1));
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut read: u64 = 0;
+    loop {
+        let n = reader.read(&mut buf).map_err(io("cannot read", file))?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let sha: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if read != bytes || sha != sha256 {
+        let size = if read > bytes {
+            format!("more than {bytes} bytes")
+        } else {
+            format!("{read} bytes, SHA-256 {sha}")
+        };
+        return Err(BackupError::Damaged {
+            path: file.to_path_buf(),
+            reason: size,
+        });
+    }
+    Ok(())
 }
 
 /// Marks a data dir that a restore is filling, and names its source: written once the
@@ -352,56 +423,56 @@ pub fn restore(
 
 /// Restores the snapshot at `from` (see [`restore`]).
 fn restore_snapshot(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, BackupError> {
-    let (dir, manifest) = find_snapshot(from)?;
+    // Every path comes from a checked entry: nothing outside `data` is written.
+    let snapshot = open_snapshot(from)?;
+    let dir = &snapshot.dir;
     let origin = dir.display().to_string();
     let resumes = check_restorable(data, &origin)?;
     let mut plan = Plan::new(format!("restore from {}", dir.display()), mode);
-    plan.note(format!("snapshot taken at {}", manifest.created_at));
+    plan.note(format!("snapshot taken at {}", snapshot.created_at));
     if resumes {
         plan.note("finishes an unfinished restore: databases already in place are kept");
     }
-    let properties: Vec<&Entry> = manifest
-        .databases
+    let properties: Vec<(&Slug, Option<u64>)> = snapshot
+        .entries
         .iter()
-        .filter(|e| e.property.is_some())
+        .filter_map(|e| e.file.property().map(|slug| (slug, e.events)))
         .collect();
     plan.push("restore property databases", properties.len() as u64);
     plan.push(
         "restore the study database",
-        u64::from(manifest.databases.iter().any(|e| e.property.is_none())),
+        u64::from(
+            snapshot
+                .entries
+                .iter()
+                .any(|e| e.file == SnapshotFile::Study),
+        ),
     );
     plan.push(
         "events in the restored properties",
-        properties.iter().filter_map(|e| e.events).sum(),
+        properties
+            .iter()
+            .filter_map(|(_, events)| *events)
+            .fold(0u64, u64::saturating_add),
     );
-    for e in &properties {
-        if let Some(slug) = &e.property {
-            plan.note(format!("{slug}: {} events", e.events.unwrap_or(0)));
-        }
+    for (slug, events) in &properties {
+        plan.note(format!("{slug}: {} events", events.unwrap_or(0)));
     }
-    for s in &manifest.skipped {
+    for s in &snapshot.skipped {
         plan.note(format!("not in the snapshot: {s}"));
     }
     // Check every file before anything is copied.
-    for e in &manifest.databases {
-        let file = dir.join(&e.path);
-        let bytes = std::fs::read(&file).map_err(io("cannot read", &file))?;
-        let sha = hex_sha256(&bytes);
-        if bytes.len() as u64 != e.bytes || sha != e.sha256 {
-            return Err(BackupError::Damaged {
-                path: file,
-                reason: format!("{} bytes, SHA-256 {sha}", bytes.len()),
-            });
-        }
+    for e in &snapshot.entries {
+        check_file(&e.file.in_snapshot(dir), e.bytes, &e.sha256)?;
     }
     if !mode.is_execute() {
         return Ok(plan);
     }
     let restoring = Restoring::begin(data, &origin)?;
     let storage = Storage::open(data.clone(), statekit::sqlite::OpenOptions::default())?;
-    for e in &manifest.databases {
-        let target = data.path().join(&e.path);
-        let _lock = match &e.property {
+    for e in &snapshot.entries {
+        let target = e.file.in_data(data);
+        let _lock = match e.file.property() {
             Some(slug) => {
                 let holder = format!("pid {}: honestcam restore", std::process::id());
                 Some(storage.lock_property(slug, &holder, Wait::Block, |_| {})?)
@@ -410,10 +481,10 @@ fn restore_snapshot(data: &DataDir, from: &Path, mode: Mode) -> Result<Plan, Bac
         };
         // Each copy goes in place whole: one already there is complete.
         if !target.exists() {
-            statekit::fs::copy_durably(&dir.join(&e.path), &target)
+            statekit::fs::copy_durably(&e.file.in_snapshot(dir), &target)
                 .map_err(io("cannot restore", &target))?;
         }
-        if let Some(slug) = &e.property {
+        if let Some(slug) = e.file.property() {
             // The ingest file comes back from the copy in the database.
             let paths = data.property(slug);
             let baseline = storage.baseline(&paths)?;
@@ -462,8 +533,10 @@ pub fn verify(
     // A snapshot is found once: a backup taken meanwhile must not change which.
     let (source, taken) = match source {
         Source::Snapshot(dir) => {
-            let (dir, manifest) = find_snapshot(dir)?;
-            (Source::Snapshot(dir), manifest.created_at.parse().ok())
+            // Checked before the temporary dir is made: a bad manifest writes nothing.
+            let snapshot = open_snapshot(dir)?;
+            let taken = snapshot.created_at.parse().ok();
+            (Source::Snapshot(snapshot.dir), taken)
         }
         Source::Replica(_) => (source.clone(), None),
     };
@@ -472,6 +545,14 @@ pub fn verify(
         std::process::id(),
         jiff::Timestamp::now().as_nanosecond()
     )));
+    // Made here, and only here: never a folder (or a link) someone else put there
+    // first; readable by this user alone.
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(scratch.path())
+        .map_err(io("cannot create", scratch.path()))?;
     let opts = RestoreOptions {
         mode: Mode::Execute,
         timestamp: None,

@@ -16,6 +16,7 @@ pub mod init;
 pub mod reindex;
 pub mod replica;
 pub mod rollback;
+pub mod snapshot;
 mod staging;
 pub mod status;
 

@@ -10,6 +10,7 @@ mod drill;
 mod edges;
 mod export;
 mod guard;
+mod manifest;
 mod migrate;
 mod overlap;
 mod pages;
