@@ -182,6 +182,9 @@ fn out_of_range_connection_bounds_are_usage_errors() {
         ]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(args[0]), "{args:?}: {err}");
+        assert!(
+            err.contains("invalid value") && err.contains(args[0]),
+            "{args:?}: {err}"
+        );
     }
 }
