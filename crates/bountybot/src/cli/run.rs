@@ -33,6 +33,39 @@ pub struct Args {
     /// X-Telegram-Bot-Api-Secret-Token; requests without it are refused (401).
     #[arg(long, env = "BOUNTYBOT_WEBHOOK_SECRET", hide_env_values = true)]
     secret_token: Option<String>,
+    /// Webhook mode: seconds a client has to send a whole request head (1 to 300); a
+    /// connection that has not is closed. Counted from the accept for a new
+    /// connection, from the request's first byte on a kept-alive one.
+    #[arg(
+        long,
+        env = "BOUNTYBOT_HEADER_READ_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=300)
+    )]
+    header_read_timeout: u64,
+    /// Webhook mode: seconds a kept-alive connection may stay silent between requests
+    /// before it is closed (1 to 3600).
+    #[arg(
+        long,
+        env = "BOUNTYBOT_IDLE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    idle_timeout: u64,
+    /// Webhook mode: most connections open at once on the listener (1 to 10000). At
+    /// the bound, the connection waiting longest for a request head is closed to make
+    /// room; when every one is busy, new clients wait in the kernel's backlog. Keep it
+    /// at least --max-connections. The default, 64, fits within 256 file descriptors.
+    #[arg(
+        long,
+        env = "BOUNTYBOT_MAX_OPEN_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    max_open_connections: u32,
 }
 
 pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
@@ -71,6 +104,11 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
             .zip(args.listen)
             .map(|(url, addr)| (url, addr, args.secret_token.map(WebhookSecret::new))),
         max_connections: args.max_connections,
+        limits: telegram::conns::Limits {
+            header_read: std::time::Duration::from_secs(args.header_read_timeout),
+            idle: std::time::Duration::from_secs(args.idle_timeout),
+            max_connections: args.max_open_connections,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -22,6 +22,7 @@
 //! queued (for at most [`FLUSH_ON_STOP`]), and exit.
 
 pub mod admins;
+pub mod conns;
 pub mod digest;
 pub mod entities;
 pub mod identity;
@@ -114,6 +115,8 @@ pub struct RunOptions {
     pub webhook: Option<(url::Url, SocketAddr, Option<WebhookSecret>)>,
     /// Webhook mode: connections Telegram may open at once.
     pub max_connections: u8,
+    /// Webhook mode: the bounds on the listener's connections.
+    pub limits: conns::Limits,
 }
 
 struct BotState {
@@ -173,6 +176,7 @@ pub async fn run(
                 listen,
                 secret,
                 opts.max_connections,
+                opts.limits,
             )
             .await
         }
@@ -333,6 +337,7 @@ async fn serve_webhook(
     listen: SocketAddr,
     secret: Option<WebhookSecret>,
     max_connections: u8,
+    limits: conns::Limits,
 ) -> anyhow::Result<()> {
     // One connection (the default): Telegram then posts updates one after another, in
     // order. More: the store keeps each chat's order (PostgreSQL replicas).
@@ -354,8 +359,7 @@ async fn serve_webhook(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    conns::serve(listener, app, limits, shutdown_signal())
         .await
         .context("serving the webhook")?;
     tracing::info!("stopping: the updates in flight are done");
@@ -593,6 +597,7 @@ mod tests {
                 Some(WebhookSecret::new("hook-secret".into())),
             )),
             max_connections: 1,
+            limits: conns::Limits::default(),
         };
         let shown = format!("{opts:?}");
         assert!(

@@ -41,7 +41,18 @@ impl Drop for Running {
 }
 
 pub fn start(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
-    let child = Command::new(BIN)
+    start_with(d, api, Command::new(BIN), extra)
+}
+
+/// Starts `bountybot run` under `ulimit -n 256`.
+pub fn start_under_256_descriptors(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", "ulimit -n 256 && exec \"$0\" \"$@\"", BIN]);
+    start_with(d, api, sh, extra)
+}
+
+fn start_with(d: &Data, api: &FakeBotApi, mut cmd: Command, extra: &[&str]) -> Running {
+    let child = cmd
         .arg("run")
         .args(extra)
         .env("BOUNTYBOT_DATA_DIR", d.dir())
@@ -49,6 +60,9 @@ pub fn start(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
         .env("BOUNTYBOT_API_URL", &api.url)
         .env("RUST_LOG", "warn")
         .env_remove("TELOXIDE_TOKEN")
+        .env_remove("BOUNTYBOT_HEADER_READ_TIMEOUT")
+        .env_remove("BOUNTYBOT_IDLE_TIMEOUT")
+        .env_remove("BOUNTYBOT_MAX_OPEN_CONNECTIONS")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -301,6 +315,131 @@ async fn webhook_mode_takes_updates_and_refuses_a_wrong_secret() {
         "forged updates changed nothing"
     );
     assert!(api.calls().contains(&"setwebhook".to_string()));
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (bounded) until something listens on `port`.
+async fn wait_for_listener(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("webhook listener did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_closes_half_sent_requests_and_still_answers_under_256_descriptors() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let port = free_port();
+    let hook = format!("http://127.0.0.1:{port}/telegram-hook");
+    let listen = format!("127.0.0.1:{port}");
+    let _bot = start_under_256_descriptors(
+        &d,
+        &api,
+        &[
+            "--webhook",
+            &hook,
+            "--listen",
+            &listen,
+            "--secret-token",
+            "s3cret",
+            "--header-read-timeout",
+            "1",
+        ],
+    );
+    wait_for_listener(port).await;
+    let half = format!("POST /telegram-hook HTTP/1.1\r\nHost: {listen}\r\nContent-Ty");
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(&listen).await.unwrap();
+        s.write_all(half.as_bytes()).await.unwrap();
+        held.push(s);
+    }
+    // Meanwhile the listener answers (here: refuses a wrong secret), each time
+    // within a second.
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    for i in 0..6 {
+        let res = quick
+            .post(&hook)
+            .header("X-Telegram-Bot-Api-Secret-Token", "guess")
+            .json(&message(i, ANN, ANN, "/add Forged"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("webhook poll {i} failed: {e}"));
+        assert_eq!(res.status(), 401);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Every half-sent connection is closed by the bot.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut waits = tokio::task::JoinSet::new();
+    for mut s in held {
+        waits.spawn(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                    Err(_) => return false,
+                    Ok(Ok(0) | Err(_)) => return true,
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
+    }
+    let mut open = 0;
+    while let Some(closed) = waits.join_next().await {
+        open += usize::from(!closed.unwrap());
+    }
+    assert_eq!(open, 0, "half-sent connections still open after 20 s");
+    let right = quick
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret")
+        .json(&message(10, ANN, ANN, "/add After the flood"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+}
+
+#[test]
+fn out_of_range_webhook_connection_bounds_are_usage_errors() {
+    let d = Data::new();
+    for args in [
+        ["--header-read-timeout", "0"],
+        ["--idle-timeout", "3601"],
+        ["--max-open-connections", "0"],
+    ] {
+        let out = d
+            .cmd()
+            .arg("run")
+            .args(args)
+            .env("BOUNTYBOT_TOKEN", "123456:TEST")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("invalid value") && err.contains(args[0]),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -25,6 +25,12 @@ pub const DEMO_SLUG: &str = "demo-plaza";
 /// being read 1), and the process's own 12.
 pub const DEFAULT_MAX_OPEN_DATABASES: u64 = 16;
 
+/// Client connections served at once by default. The worst case of the bounds above
+/// (16 databases and 12 storage threads: about 176 descriptors) leaves about 80 of
+/// 256; 64 connections, and the one more the accept loop may hold while it makes room,
+/// stay within them with a margin.
+pub const DEFAULT_MAX_OPEN_CONNECTIONS: u32 = 64;
+
 /// Most threads running storage work at once (tokio's blocking pool).
 pub const STORAGE_THREADS: usize = 12;
 
@@ -100,6 +106,50 @@ pub struct Args {
         value_parser = clap::value_parser!(u64).range(2..=10_000)
     )]
     max_open_databases: u64,
+    /// Seconds a client has to send a whole request head (1 to 300); a connection that
+    /// has not is closed. Counted from the accept for a new connection, from the
+    /// request's first byte on a kept-alive one.
+    #[arg(
+        long,
+        env = "HONESTCAM_HEADER_READ_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=300)
+    )]
+    header_read_timeout: u64,
+    /// Seconds a kept-alive connection may stay silent between requests before it is
+    /// closed (1 to 3600).
+    #[arg(
+        long,
+        env = "HONESTCAM_IDLE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    idle_timeout: u64,
+    /// Most client connections open at once (1 to 10000). At the bound, the connection
+    /// waiting longest for a request head is closed to make room; when every one is
+    /// busy, new clients wait in the kernel's backlog. The default, 64, fits with 16
+    /// open databases within 256 file descriptors (macOS launchd's default limit);
+    /// raise both with the limit (deploy/ sets 4096).
+    #[arg(
+        long,
+        env = "HONESTCAM_MAX_OPEN_CONNECTIONS",
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_OPEN_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    max_open_connections: u32,
+}
+
+impl Args {
+    fn conn_limits(&self) -> web::conns::Limits {
+        web::conns::Limits {
+            header_read: std::time::Duration::from_secs(self.header_read_timeout),
+            idle: std::time::Duration::from_secs(self.idle_timeout),
+            max_connections: self.max_open_connections,
+        }
+    }
 }
 
 fn parse_time_zone(name: &str) -> Result<jiff::tz::TimeZone, honestcam::config::TimeZoneError> {
@@ -223,6 +273,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("--max-open-databases: {e}")))?;
     let storage = open_storage_bounded(data, max_open, IDLE_READERS)?;
     let auth = auth_mode(&args)?;
+    let limits = args.conn_limits();
     let time_zone = display_zone(&args);
     let demo = if args.demo {
         Some(ensure_demo(&storage, &time_zone)?)
@@ -274,7 +325,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        web::serve(listener, state, web::shutdown_signal())
+        web::serve(listener, state, limits, web::shutdown_signal())
             .await
             .context("serving")?;
         println!("honestcam stopped");

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod compliance;
+pub mod conns;
 pub mod error;
 pub mod export;
 pub mod guard;
@@ -17,7 +18,7 @@ pub mod study;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -250,17 +251,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the app on `listener` until `shutdown` completes, then finishes the requests
-/// in flight.
+/// Serves the app on `listener` within `limits` (see [`conns`]) until `shutdown`
+/// completes, then finishes the requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: conns::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    conns::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.

@@ -5,6 +5,7 @@ mod auth;
 mod bounded;
 mod browser;
 mod conformance;
+mod conns;
 mod demo;
 mod drill;
 mod edges;
