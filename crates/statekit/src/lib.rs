@@ -17,11 +17,15 @@
 //! - [`archive`]: moving files (or a database with its `-wal`/`-shm`) aside into
 //!   timestamped folders without overwriting;
 //! - [`crash`]: crash points that let tests stop a real binary between two writes;
-//! - [`plan`]: the report of a `--dry-run`/`--execute` command, as text or JSON.
+//! - [`plan`]: the report of a `--dry-run`/`--execute` command, as text or JSON;
+//! - `http` (feature `http`): the accept loop both applications serve HTTP through,
+//!   with a header-read timeout, an idle timeout and a cap on open connections.
 
 pub mod archive;
 pub mod crash;
 pub mod fs;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod json;
 pub mod lock;
 pub mod migrate;

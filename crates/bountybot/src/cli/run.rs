@@ -104,7 +104,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
             .zip(args.listen)
             .map(|(url, addr)| (url, addr, args.secret_token.map(WebhookSecret::new))),
         max_connections: args.max_connections,
-        limits: telegram::conns::Limits {
+        limits: statekit::http::Limits {
             header_read: std::time::Duration::from_secs(args.header_read_timeout),
             idle: std::time::Duration::from_secs(args.idle_timeout),
             max_connections: args.max_open_connections,

@@ -22,7 +22,6 @@
 //! queued (for at most [`FLUSH_ON_STOP`]), and exit.
 
 pub mod admins;
-pub mod conns;
 pub mod digest;
 pub mod entities;
 pub mod identity;
@@ -116,7 +115,7 @@ pub struct RunOptions {
     /// Webhook mode: connections Telegram may open at once.
     pub max_connections: u8,
     /// Webhook mode: the bounds on the listener's connections.
-    pub limits: conns::Limits,
+    pub limits: statekit::http::Limits,
 }
 
 struct BotState {
@@ -337,7 +336,7 @@ async fn serve_webhook(
     listen: SocketAddr,
     secret: Option<WebhookSecret>,
     max_connections: u8,
-    limits: conns::Limits,
+    limits: statekit::http::Limits,
 ) -> anyhow::Result<()> {
     // One connection (the default): Telegram then posts updates one after another, in
     // order. More: the store keeps each chat's order (PostgreSQL replicas).
@@ -359,7 +358,7 @@ async fn serve_webhook(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    conns::serve(listener, app, limits, shutdown_signal())
+    statekit::http::serve(listener, app, limits, shutdown_signal())
         .await
         .context("serving the webhook")?;
     tracing::info!("stopping: the updates in flight are done");
@@ -597,7 +596,7 @@ mod tests {
                 Some(WebhookSecret::new("hook-secret".into())),
             )),
             max_connections: 1,
-            limits: conns::Limits::default(),
+            limits: statekit::http::Limits::default(),
         };
         let shown = format!("{opts:?}");
         assert!(

@@ -143,8 +143,8 @@ pub struct Args {
 }
 
 impl Args {
-    fn conn_limits(&self) -> web::conns::Limits {
-        web::conns::Limits {
+    fn conn_limits(&self) -> statekit::http::Limits {
+        statekit::http::Limits {
             header_read: std::time::Duration::from_secs(self.header_read_timeout),
             idle: std::time::Duration::from_secs(self.idle_timeout),
             max_connections: self.max_open_connections,

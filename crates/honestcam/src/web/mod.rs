@@ -8,7 +8,6 @@
 pub mod api;
 pub mod auth;
 pub mod compliance;
-pub mod conns;
 pub mod error;
 pub mod export;
 pub mod guard;
@@ -251,15 +250,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the app on `listener` within `limits` (see [`conns`]) until `shutdown`
+/// Serves the app on `listener` within `limits` (see `statekit::http`) until `shutdown`
 /// completes, then finishes the requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
-    limits: conns::Limits,
+    limits: statekit::http::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    conns::serve(listener, router(state), limits, shutdown).await
+    statekit::http::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.

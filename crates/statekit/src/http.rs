@@ -19,8 +19,8 @@
 //! - When `shutdown` completes, the listener closes and the loop waits until every
 //!   connection is done: requests in flight finish, idle connections close at once.
 //!
-//! The same file serves the portal and the bot's webhook (a copy in each app: sharing
-//! it would need a crate of its own); keep the two identical.
+//! It serves both applications' listeners (the portal, the bot's webhook); behind the
+//! `http` feature, so that a user of the storage kit alone builds no HTTP stack.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
