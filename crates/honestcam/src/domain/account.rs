@@ -103,6 +103,78 @@ pub fn check_account_name(name: &str) -> Result<(), AccountNameError> {
     }
 }
 
+/// The form in which account names are compared: ASCII letters folded to lowercase,
+/// every other character kept as it is. Never Unicode case rules: those map the Kelvin
+/// sign (U+212A) to `k`, so `\u{212A}im@example.org` would become `kim@example.org`.
+pub fn fold_name(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// Whether two account names are the same account.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The most characters an identity name has (an email address's limit).
+pub const MAX_IDENTITY_CHARS: usize = 254;
+
+/// An identity vouched for by an identity provider that the portal refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused identity {name:?}: {reason}")]
+pub struct IdentityNameError {
+    /// The name as given (bounded by the token that carried it).
+    pub name: String,
+    /// Why it is refused.
+    pub reason: &'static str,
+}
+
+/// Checks the name an identity provider (Cloudflare Access) vouches for and returns it
+/// folded ([`fold_name`]): an `email` must be a plausible address (exactly one `@`, a
+/// non-empty local part, a domain with a dot); any name must be 1 to 254 printable
+/// ASCII characters (no whitespace or control characters), without `:`, and not a
+/// name kept for actors that are not accounts (`local`, `token:{name}`).
+pub fn identity_name(name: &str, email: bool) -> Result<String, IdentityNameError> {
+    let refuse = |reason| {
+        Err(IdentityNameError {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return refuse("empty");
+    }
+    if !name.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return refuse("not printable ASCII (or holds whitespace)");
+    }
+    if name.len() > MAX_IDENTITY_CHARS {
+        return refuse("longer than 254 characters");
+    }
+    if name.contains(':') {
+        return refuse("holds ':'");
+    }
+    let folded = fold_name(name);
+    if folded == "local" || folded.starts_with("token:") {
+        return refuse("a name kept for actors that are not accounts");
+    }
+    if email {
+        let mut parts = name.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return refuse("not an email address: needs exactly one '@'");
+        };
+        if local.is_empty() {
+            return refuse("not an email address: nothing before '@'");
+        }
+        let dotted = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..");
+        if !dotted {
+            return refuse("not an email address: the domain has no dot");
+        }
+    }
+    Ok(folded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +204,57 @@ mod tests {
             "local",
         ] {
             assert!(check_account_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_fold_ascii_letters_only() {
+        assert_eq!(fold_name("Maria@Example.ORG"), "maria@example.org");
+        assert_eq!(
+            fold_name("\u{212A}im@example.org"),
+            "\u{212A}im@example.org"
+        );
+        assert!(same_name("Maria@Example.org", "maria@example.org"));
+        assert!(!same_name("\u{212A}im@example.org", "kim@example.org"));
+        assert!(!same_name("stra\u{df}e", "STRASSE"));
+    }
+
+    #[test]
+    fn identity_names_are_plausible_emails_and_not_reserved() {
+        for (given, kept) in [
+            ("kim@example.org", "kim@example.org"),
+            ("Maria@Example.org", "maria@example.org"),
+            ("a.b+c@mail.example.co.uk", "a.b+c@mail.example.co.uk"),
+        ] {
+            assert_eq!(identity_name(given, true).as_deref(), Ok(kept), "{given}");
+        }
+        let long = format!("{}@example.org", "a".repeat(243));
+        assert_eq!(long.len(), 255);
+        for bad in [
+            "",
+            "\u{212A}im@example.org",
+            "kim@examp\u{142}e.org",
+            "kim lee@example.org",
+            "kim@example.org\n",
+            "kim\t@example.org",
+            "kim",
+            "@example.org",
+            "kim@example",
+            "kim@.org",
+            "kim@example.",
+            "kim@a@example.org",
+            "token:x",
+            "token:x@example.org",
+            "kim:x@example.org",
+            "local",
+            long.as_str(),
+        ] {
+            assert!(identity_name(bad, true).is_err(), "{bad:?}");
+        }
+        // A service token's client id is no email, but follows the other rules.
+        assert!(identity_name("88bf3b6d86161464f6509f7219099e57.access", false).is_ok());
+        for bad in ["local", "LOCAL", "token:x", "Token:x", "a b", "\u{212A}"] {
+            assert!(identity_name(bad, false).is_err(), "{bad:?}");
         }
     }
 }

@@ -7,7 +7,7 @@
 //! SHA-256 with an expiry.
 
 use crate::domain::Role;
-use crate::domain::account::{AccountNameError, check_account_name};
+use crate::domain::account::{AccountNameError, check_account_name, fold_name};
 use crate::domain::text::{MAX_PASSWORD_CHARS, TooLong, check};
 use crate::storage::sqlite::DbError;
 use crate::storage::sqlite::account_repo::{self, AccountRow, TokenRow};
@@ -39,6 +39,15 @@ pub enum AccountError {
         what: &'static str,
         /// The name.
         name: String,
+    },
+    /// The name matches several accounts when ASCII case is ignored, none exactly
+    /// (only in a database written before names were compared that way).
+    #[error("{name} matches several accounts ({}): type one of them exactly", matches.join(", "))]
+    Ambiguous {
+        /// The name as given.
+        name: String,
+        /// The accounts it matches.
+        matches: Vec<String>,
     },
     /// A password too short to set.
     #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
@@ -73,7 +82,9 @@ fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
-/// Adds an account with `role` and, for a local login, a password hash.
+/// Adds an account with `role` and, for a local login, a password hash. Names are
+/// compared with ASCII case folded ([`fold_name`]): an account whose name folds to the
+/// same as an existing one is refused.
 pub fn add_account(
     storage: &Storage,
     name: &str,
@@ -81,28 +92,36 @@ pub fn add_account(
     password_hash: Option<String>,
 ) -> Result<(), AccountError> {
     check_account_name(name)?;
-    // An email is matched without regard to case (see `web::auth`): stored lowercase.
+    // An email is stored folded, the form Access identities are looked up in.
     let name = if name.contains('@') {
-        name.to_lowercase()
+        fold_name(name)
     } else {
         name.to_string()
     };
     let row = AccountRow {
-        name: name.clone(),
+        name,
         role,
         password_hash,
         created_at: now(),
     };
-    let added = storage
-        .study_db()?
-        .write(move |c| account_repo::insert_account(c, &row))?;
-    if !added {
-        return Err(AccountError::Exists {
+    let taken = storage.study_db()?.write(move |c| {
+        // Checked and inserted in one unit of work: two adds cannot both pass.
+        if let Some(other) = account_repo::accounts_folded(c, &row.name)?
+            .into_iter()
+            .next()
+        {
+            return Ok::<_, DbError>(Some(other.name));
+        }
+        let added = account_repo::insert_account(c, &row)?;
+        Ok((!added).then(|| row.name.clone()))
+    })?;
+    match taken {
+        Some(name) => Err(AccountError::Exists {
             what: "account",
             name,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn found(done: bool, what: &'static str, name: &str) -> Result<(), AccountError> {
@@ -116,31 +135,73 @@ fn found(done: bool, what: &'static str, name: &str) -> Result<(), AccountError>
     }
 }
 
-/// Changes an account's role.
+/// The account a name stands for, among those it matches with ASCII case folded.
+enum Picked {
+    One(AccountRow),
+    Nothing,
+    Several(Vec<String>),
+}
+
+/// The exact match if there is one, else the only folded match.
+fn pick(found: Vec<AccountRow>, name: &str) -> Picked {
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(|a| a.name.clone()).collect();
+        match found.into_iter().find(|a| a.name == name) {
+            Some(exact) => Picked::One(exact),
+            None => Picked::Several(names),
+        }
+    } else {
+        found
+            .into_iter()
+            .next()
+            .map_or(Picked::Nothing, Picked::One)
+    }
+}
+
+/// Runs `change` on the account `name` stands for (any spelling that folds to its
+/// name), found and changed in one unit of work; `change` says whether it changed.
+fn change_account(
+    storage: &Storage,
+    name: &str,
+    change: impl FnOnce(&rusqlite::Connection, &str) -> Result<bool, DbError> + Send + 'static,
+) -> Result<(), AccountError> {
+    let owned = name.to_string();
+    let outcome = storage.study_db()?.write(move |c| {
+        let picked = pick(account_repo::accounts_folded(c, &owned)?, &owned);
+        if let Picked::One(row) = &picked {
+            if !change(c, &row.name)? {
+                return Ok::<_, DbError>(Picked::Nothing);
+            }
+        }
+        Ok(picked)
+    })?;
+    match outcome {
+        Picked::One(_) => Ok(()),
+        Picked::Nothing => found(false, "account", name),
+        Picked::Several(matches) => Err(AccountError::Ambiguous {
+            name: name.to_string(),
+            matches,
+        }),
+    }
+}
+
+/// Changes the role of the account `name` stands for.
 pub fn set_role(storage: &Storage, name: &str, role: Role) -> Result<(), AccountError> {
-    let owned = name.to_string();
-    let done = storage
-        .study_db()?
-        .write(move |c| account_repo::set_role(c, &owned, role))?;
-    found(done, "account", name)
+    change_account(storage, name, move |c, stored| {
+        account_repo::set_role(c, stored, role)
+    })
 }
 
-/// Sets an account's password hash; its sessions end.
+/// Sets the password hash of the account `name` stands for; its sessions end.
 pub fn set_password_hash(storage: &Storage, name: &str, hash: String) -> Result<(), AccountError> {
-    let owned = name.to_string();
-    let done = storage
-        .study_db()?
-        .write(move |c| account_repo::set_password_hash(c, &owned, &hash))?;
-    found(done, "account", name)
+    change_account(storage, name, move |c, stored| {
+        account_repo::set_password_hash(c, stored, &hash)
+    })
 }
 
-/// Removes an account and its sessions.
+/// Removes the account `name` stands for, and its sessions.
 pub fn remove_account(storage: &Storage, name: &str) -> Result<(), AccountError> {
-    let owned = name.to_string();
-    let done = storage
-        .study_db()?
-        .write(move |c| account_repo::remove_account(c, &owned))?;
-    found(done, "account", name)
+    change_account(storage, name, account_repo::remove_account)
 }
 
 /// Every account, by name.
@@ -148,11 +209,17 @@ pub fn accounts(storage: &Storage) -> Result<Vec<AccountRow>, AccountError> {
     Ok(storage.study_db()?.read(account_repo::accounts)?)
 }
 
-/// The account named `name`.
+/// The account `name` stands for: its exact name, else the only account whose name
+/// folds ([`fold_name`]) to the same; `None` when there is none, or several and none
+/// exactly.
 pub fn account(storage: &Storage, name: &str) -> Result<Option<AccountRow>, AccountError> {
-    Ok(storage
+    let found = storage
         .study_db()?
-        .read(|c| account_repo::account(c, name))?)
+        .read(|c| account_repo::accounts_folded(c, name))?;
+    Ok(match pick(found, name) {
+        Picked::One(row) => Some(row),
+        Picked::Nothing | Picked::Several(_) => None,
+    })
 }
 
 /// `n` random bytes as lowercase hex.
@@ -359,6 +426,63 @@ mod tests {
             set_role(&s, "nobody", Role::Viewer),
             Err(AccountError::NoSuch { .. })
         ));
+    }
+
+    #[test]
+    fn an_account_is_found_by_any_spelling_that_folds_to_its_name() {
+        let (_dir, s) = storage();
+        add_account(&s, "Maria@Example.org", Role::Viewer, None).unwrap();
+        assert_eq!(accounts(&s).unwrap()[0].name, "maria@example.org");
+        add_account(&s, "Kim", Role::Viewer, None).unwrap();
+        for taken in ["MARIA@example.org", "maria@example.org", "kim", "KIM"] {
+            assert!(
+                matches!(
+                    add_account(&s, taken, Role::Admin, None),
+                    Err(AccountError::Exists { .. })
+                ),
+                "{taken}"
+            );
+        }
+        set_role(&s, "MARIA@EXAMPLE.ORG", Role::Admin).unwrap();
+        assert_eq!(
+            account(&s, "maria@example.org").unwrap().unwrap().role,
+            Role::Admin
+        );
+        assert_eq!(account(&s, "kIM").unwrap().unwrap().name, "Kim");
+        // Unicode case rules do not apply: the Kelvin sign is not a K.
+        assert_eq!(account(&s, "\u{212A}im").unwrap(), None);
+        assert!(matches!(
+            set_role(&s, "\u{212A}IM", Role::Admin),
+            Err(AccountError::NoSuch { .. })
+        ));
+        remove_account(&s, "Maria@Example.org").unwrap();
+        assert!(account(&s, "maria@example.org").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_name_matching_several_old_accounts_must_be_typed_exactly() {
+        let (_dir, s) = storage();
+        // Two spellings stored before names were folded.
+        for name in ["Lee", "lee"] {
+            let row = AccountRow {
+                name: name.into(),
+                role: Role::Viewer,
+                password_hash: None,
+                created_at: now(),
+            };
+            s.study_db()
+                .unwrap()
+                .write(move |c| account_repo::insert_account(c, &row))
+                .unwrap();
+        }
+        assert!(matches!(
+            set_role(&s, "LEE", Role::Admin),
+            Err(AccountError::Ambiguous { .. })
+        ));
+        assert_eq!(account(&s, "LEE").unwrap(), None);
+        set_role(&s, "Lee", Role::Admin).unwrap();
+        assert_eq!(account(&s, "Lee").unwrap().unwrap().role, Role::Admin);
+        assert_eq!(account(&s, "lee").unwrap().unwrap().role, Role::Viewer);
     }
 
     #[test]

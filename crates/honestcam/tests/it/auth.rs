@@ -509,6 +509,103 @@ async fn an_access_identity_is_the_actor_of_its_changes() {
     );
 }
 
+/// A portal behind (a stand-in for) Cloudflare Access, logging at info level to `log`;
+/// returns it and the team domain its tokens must name.
+async fn access_app(f: &crate::support::Fixture, log: &std::path::Path) -> (App, String) {
+    let keys = Arc::new(Mutex::new(signing_key().1.clone()));
+    let team = serve_team(keys).await;
+    let app = f.spawn_app_logging(
+        &[
+            "--auth",
+            "cloudflare-access",
+            "--access-team-domain",
+            &team,
+            "--access-aud",
+            "portal-aud",
+            "--access-certs-url",
+            &format!("{team}/keys"),
+        ],
+        &[],
+        Some(log),
+    );
+    (app, team)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_identities_that_are_not_plain_emails_are_refused() {
+    let f = migrated();
+    f.ok(&["user", "add", "kim@example.org", "--role", "admin"]);
+    let log = f.dir().join("serve.log");
+    let (app, team) = access_app(&f, &log).await;
+    let admin_page = app.url("/study/admin");
+    let as_ = |email: &str| {
+        client()
+            .get(&admin_page)
+            .header(
+                "cf-access-jwt-assertion",
+                access_token(&team, "portal-aud", email),
+            )
+            .send()
+    };
+    // The same address in other ASCII cases is the same account.
+    for kim in ["kim@example.org", "Kim@Example.ORG"] {
+        let answer = as_(kim).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{kim} is kim, an admin");
+    }
+    for refused in [
+        // The Kelvin sign, which Unicode lowercases to `k`.
+        "\u{212A}im@example.org",
+        "token:x",
+        "local",
+        "LOCAL",
+        "token:x@example.org",
+        "kim@example",
+        "kim lee@example.org",
+    ] {
+        let answer = as_(refused).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{refused:?}");
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("Access token refused") && logged.contains("token:x"),
+        "{logged}"
+    );
+}
+
+#[test]
+fn user_commands_find_an_account_by_any_ascii_spelling() {
+    let f = migrated();
+    f.ok(&["user", "add", "maria@example.org", "--role", "viewer"]);
+    f.ok(&["user", "role", "Maria@Example.org", "admin"]);
+    let list: Value = serde_json::from_str(&f.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["name"], "maria@example.org");
+    assert_eq!(list[0]["role"], "admin");
+    let second = f.run(&["user", "add", "MARIA@example.org", "--role", "viewer"]);
+    assert!(!second.status.success(), "a second account for one address");
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("exists already"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let out = f.run_stdin(
+        &["user", "passwd", "MARIA@EXAMPLE.ORG"],
+        "maria's long password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An account added with capitals is found by the same spelling.
+    f.ok(&["user", "add", "Lee@Example.org", "--role", "viewer"]);
+    f.ok(&["user", "role", "Lee@Example.org", "editor"]);
+    f.ok(&["user", "remove", "Maria@Example.org"]);
+    let list: Value = serde_json::from_str(&f.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["name"], "lee@example.org");
+    assert_eq!(list[0]["role"], "editor");
+}
+
 /// Adds a local account with a password through the command line.
 pub fn add_local(f: &Fixture, name: &str, role: &str, password: &str) {
     let out = f.run_stdin(

@@ -88,6 +88,30 @@ pub fn account(conn: &Connection, name: &str) -> Result<Option<AccountRow>, DbEr
         .transpose()
 }
 
+/// Every account whose name is `name` with ASCII letters compared without regard to
+/// case (SQLite's `NOCASE` folds ASCII only), by name. More than one only in a
+/// database written before names were compared that way.
+pub fn accounts_folded(conn: &Connection, name: &str) -> Result<Vec<AccountRow>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, role, password_hash, created_at FROM accounts
+         WHERE name = ?1 COLLATE NOCASE ORDER BY name",
+    )?;
+    let rows = stmt.query_map([name], |r| {
+        Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, r, password_hash, created_at) = row?;
+        out.push(AccountRow {
+            name,
+            role: role("accounts", r)?,
+            password_hash,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
 /// Every account, by name.
 pub fn accounts(conn: &Connection) -> Result<Vec<AccountRow>, DbError> {
     let mut stmt = conn.prepare_cached(

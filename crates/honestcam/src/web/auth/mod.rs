@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::{AppError, AppState};
 pub use crate::domain::Identity;
 use crate::domain::Role;
+use crate::domain::account::identity_name;
 use crate::service::accounts;
 
 /// The header Cloudflare Access adds to every request it lets through.
@@ -206,8 +207,19 @@ async fn identify(
                     }));
                 }
             };
-            // Emails are matched without regard to case, as mail systems do.
-            let name = who.name.to_lowercase();
+            // An email or a service token's id; compared with ASCII case folded only.
+            let name = match identity_name(&who.name, !who.service_token) {
+                Ok(name) => name,
+                Err(e) => {
+                    tracing::warn!("Access token refused: {e}");
+                    return Err(Box::new(|json| {
+                        unauthorized(
+                            "the Cloudflare Access identity is not one this portal accepts",
+                            json,
+                        )
+                    }));
+                }
+            };
             let who_name = name.clone();
             let role = state
                 .run(move |storage, _| {

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::domain::account::fold_name;
+
 /// Failed sign-ins allowed per account in a window.
 pub const PER_ACCOUNT: u32 = 5;
 /// Failed sign-ins allowed per address in a window (several people may share one).
@@ -18,9 +20,15 @@ const MAX_KEYS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
+    /// An account name, folded as names are compared ([`fold_name`]): every spelling
+    /// of one account shares its count.
     Account(String),
     /// An IPv4 address, or an IPv6 /64 (one host usually holds a whole /64).
     Address(IpAddr),
+}
+
+fn account_key(account: &str) -> Key {
+    Key::Account(fold_name(account))
 }
 
 fn address_key(address: IpAddr) -> Key {
@@ -58,11 +66,7 @@ impl Throttle {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let wait = held(&map, account, address, now);
         if wait.is_none() {
-            count(
-                &mut map,
-                [Key::Account(account.to_string()), address_key(address)],
-                now,
-            );
+            count(&mut map, [account_key(account), address_key(address)], now);
         }
         wait
     }
@@ -70,18 +74,14 @@ impl Throttle {
     /// Counts a failed sign-in.
     pub fn failed(&self, account: &str, address: IpAddr, now: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        count(
-            &mut map,
-            [Key::Account(account.to_string()), address_key(address)],
-            now,
-        );
+        count(&mut map, [account_key(account), address_key(address)], now);
     }
 
     /// A successful sign-in clears the account's failures (and the one attempt it
     /// counted for its address).
     pub fn succeeded(&self, account: &str, address: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&Key::Account(account.to_string()));
+        map.remove(&account_key(account));
         if let Some((n, _)) = map.get_mut(&address_key(address)) {
             *n = n.saturating_sub(1);
         }
@@ -101,7 +101,7 @@ fn held(
             (*n >= limit && !left.is_zero()).then_some(left)
         })
     };
-    over(Key::Account(account.to_string()), PER_ACCOUNT)
+    over(account_key(account), PER_ACCOUNT)
         .into_iter()
         .chain(over(address_key(address), PER_ADDRESS))
         .max()
@@ -198,6 +198,19 @@ mod tests {
             t.wait("x", same_net, now).is_some(),
             "one /64 is one address"
         );
+    }
+
+    #[test]
+    fn every_spelling_of_an_account_shares_its_count() {
+        let t = Throttle::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let now = Instant::now();
+        for name in ["kim", "Kim", "KIM", "kIm", "kiM"] {
+            assert_eq!(t.attempt(name, a, now), None, "{name}");
+        }
+        assert!(t.wait("kim", a, now).is_some());
+        assert!(t.wait("KiM", a, now).is_some());
+        assert_eq!(t.wait("\u{212A}im", a, now), None, "not an ASCII spelling");
     }
 
     #[test]
