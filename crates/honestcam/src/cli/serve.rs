@@ -75,6 +75,15 @@ pub struct Args {
     /// {team domain}/cdn-cgi/access/certs).
     #[arg(long, env = "HONESTCAM_ACCESS_CERTS_URL", value_name = "URL")]
     access_certs_url: Option<String>,
+    /// With --auth local: the request header in which a proxy on this host (cloudflared,
+    /// a reverse proxy) passes the client's address, e.g. CF-Connecting-IP. Failed
+    /// sign-ins are then counted per address it holds, instead of per TCP peer (behind
+    /// a tunnel every peer is 127.0.0.1). Trusted only from a loopback peer, and only
+    /// when it holds one IP address; otherwise the peer's address counts. Without this
+    /// flag the header is ignored: set it only when that proxy always sets (or removes)
+    /// the header, or clients could pick the address they are counted under.
+    #[arg(long, env = "HONESTCAM_TRUSTED_PROXY_HEADER", value_name = "NAME")]
+    trusted_proxy_header: Option<String>,
     /// With --auth local: hours a sign-in lasts.
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=24 * 90))]
     session_hours: u64,
@@ -178,6 +187,19 @@ enum AuthFlag {
     None,
 }
 
+/// `--trusted-proxy-header`, checked to be a header name (empty is none).
+fn trusted_proxy_header(args: &Args) -> anyhow::Result<Option<axum::http::HeaderName>> {
+    match args.trusted_proxy_header.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(name) => match axum::http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(header) => Ok(Some(header)),
+            Err(e) => bail!(UsageError(format!(
+                "--trusted-proxy-header {name:?} is not a header name: {e}"
+            ))),
+        },
+    }
+}
+
 /// The authentication `args` ask for, checked against the address listened on.
 fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
     match args.auth {
@@ -210,9 +232,13 @@ fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
         AuthFlag::Local => {
             // Made now, so the first sign-in with an unknown name is not slower.
             honestcam::service::accounts::prepare_password_checks();
-            Ok(AuthMode::Local(LocalAuth::new(
-                std::time::Duration::from_secs(args.session_hours * 3600),
-            )))
+            let mut local =
+                LocalAuth::new(std::time::Duration::from_secs(args.session_hours * 3600));
+            if let Some(name) = trusted_proxy_header(args)? {
+                tracing::info!("sign-in limits count the address in {name} from loopback peers");
+                local = local.with_trusted_proxy_header(name);
+            }
+            Ok(AuthMode::Local(local))
         }
         AuthFlag::CloudflareAccess => {
             let (Some(team), Some(aud)) = (

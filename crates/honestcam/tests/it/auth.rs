@@ -372,6 +372,18 @@ fn serve_refuses_a_missing_or_unsafe_authentication_mode() {
             ],
             "https",
         ),
+        (
+            vec![
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--auth",
+                "local",
+                "--trusted-proxy-header",
+                "CF Connecting IP",
+            ],
+            "--trusted-proxy-header",
+        ),
     ] {
         let out = f.run_env(&args, &[("HONESTCAM_AUTH", "")]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -791,5 +803,61 @@ async fn repeated_wrong_passwords_hold_the_account() {
             .await
             .unwrap()
             .contains("Too many failed sign-ins")
+    );
+}
+
+/// Signs in through the login form as a proxy on this host would pass it on, with the
+/// client's address in `CF-Connecting-IP`; the status.
+async fn sign_in_from(app: &App, client_ip: &str, name: &str, password: &str) -> StatusCode {
+    client()
+        .post(app.url("/login"))
+        .header("cf-connecting-ip", client_ip)
+        .form(&[("name", name), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Fails `PER_ADDRESS` (20) sign-ins from `client_ip`, each for another name (so no
+/// account is held).
+async fn fail_twenty_from(app: &App, client_ip: &str) {
+    for i in 0..20 {
+        let status = sign_in_from(app, client_ip, &format!("guess{i}"), "a wrong guess!").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failed_sign_ins_count_per_forwarded_address() {
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    let app = f.spawn_app(
+        &[
+            "--auth",
+            "local",
+            "--trusted-proxy-header",
+            "CF-Connecting-IP",
+        ],
+        &[],
+    );
+    fail_twenty_from(&app, "203.0.113.7").await;
+    let held = sign_in_from(&app, "203.0.113.7", "kim", "kim's long password").await;
+    assert_eq!(held, StatusCode::TOO_MANY_REQUESTS, "that address is held");
+    let other = sign_in_from(&app, "203.0.113.8", "kim", "kim's long password").await;
+    assert_eq!(other, StatusCode::SEE_OTHER, "another client is not");
+}
+
+#[tokio::test]
+async fn without_the_flag_a_forwarded_address_is_ignored() {
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    let app = f.spawn_app(&["--auth", "local"], &[]);
+    fail_twenty_from(&app, "203.0.113.7").await;
+    let held = sign_in_from(&app, "203.0.113.8", "kim", "kim's long password").await;
+    assert_eq!(
+        held,
+        StatusCode::TOO_MANY_REQUESTS,
+        "every request came from 127.0.0.1, whatever the header says"
     );
 }

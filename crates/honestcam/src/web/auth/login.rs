@@ -1,13 +1,13 @@
 //! Local accounts signing in and out (`--auth local`): a login form, a server-side
 //! session in a cookie, and failed attempts throttled per account and per address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::{ConnectInfo, Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -109,21 +109,46 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
+/// The client's address, as sign-in limits count it: the TCP peer's, or, with a
+/// `trusted` header, the address that header holds when the peer is a loopback address
+/// (a proxy on this host, such as cloudflared, through which every client would
+/// otherwise be 127.0.0.1). The header is used only when it appears once and holds one
+/// IP address; from any other peer, or without `trusted`, it is ignored (anyone could
+/// send it).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: Option<&HeaderName>) -> IpAddr {
+    let Some(name) = trusted else {
+        return peer;
+    };
+    if !peer.to_canonical().is_loopback() {
+        return peer;
+    }
+    let mut values = headers.get_all(name).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return peer;
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        .map_or(peer, |ip| ip.to_canonical())
+}
+
 /// `POST /login`: a session on the right password, 401 on a wrong one, 429 when the
 /// account or the address has failed too often.
 pub async fn sign_in(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let local = match local(&state) {
         Ok(l) => l.clone(),
         Err(e) => return e.into_response(),
     };
-    let address = peer.map_or(
-        std::net::IpAddr::from([0, 0, 0, 0]),
-        |Extension(ConnectInfo(a))| a.ip(),
-    );
+    let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(ConnectInfo(a))| {
+        a.ip()
+    });
+    let address = client_address(peer, &headers, local.trusted_proxy_header.as_ref());
     let next = safe_next(&form.next).to_string();
     if check_account_name(&form.name).is_err() {
         return render(
@@ -255,6 +280,44 @@ pub async fn sign_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forwarded_address_counts_only_from_a_loopback_peer_with_the_flag() {
+        let cf = HeaderName::from_static("cf-connecting-ip");
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: IpAddr = "198.51.100.9".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(cf.clone(), " 203.0.113.7 ".parse().unwrap());
+        assert_eq!(client_address(loopback, &h, Some(&cf)), client);
+        for peer in ["::1", "::ffff:127.0.0.1", "127.0.0.2"] {
+            let peer: IpAddr = peer.parse().unwrap();
+            assert_eq!(client_address(peer, &h, Some(&cf)), client, "{peer}");
+        }
+        assert_eq!(client_address(loopback, &h, None), loopback, "no flag");
+        assert_eq!(client_address(remote, &h, Some(&cf)), remote, "not a proxy");
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        h.insert(cf.clone(), "2001:db8::1".parse().unwrap());
+        assert_eq!(client_address(loopback, &h, Some(&cf)), v6);
+        for bad in [
+            "",
+            "not-an-ip",
+            "203.0.113.7, 198.51.100.1",
+            "203.0.113.7:443",
+        ] {
+            h.insert(cf.clone(), bad.parse().unwrap());
+            assert_eq!(client_address(loopback, &h, Some(&cf)), loopback, "{bad:?}");
+        }
+        h.insert(cf.clone(), "203.0.113.7".parse().unwrap());
+        h.append(cf.clone(), "203.0.113.8".parse().unwrap());
+        assert_eq!(client_address(loopback, &h, Some(&cf)), loopback, "twice");
+        let other = HeaderName::from_static("x-real-ip");
+        assert_eq!(
+            client_address(loopback, &h, Some(&other)),
+            loopback,
+            "absent"
+        );
+    }
 
     #[test]
     fn only_local_paths_are_followed_after_signing_in() {

@@ -61,6 +61,10 @@ pub const PASSWORD_CHECKS_AT_ONCE: usize = 2;
 pub struct LocalAuth {
     /// How long a session lasts.
     pub session_ttl: Duration,
+    /// The header a proxy on this host (cloudflared, a reverse proxy) puts the client's
+    /// address in, e.g. `CF-Connecting-IP`: the address sign-in limits count, when the
+    /// request comes from a loopback peer ([`login::client_address`]).
+    pub trusted_proxy_header: Option<axum::http::HeaderName>,
     /// Failed sign-ins, counted.
     pub throttle: Arc<throttle::Throttle>,
     /// Password checks running at once (each is slow and takes memory on purpose).
@@ -72,9 +76,16 @@ impl LocalAuth {
     pub fn new(session_ttl: Duration) -> LocalAuth {
         LocalAuth {
             session_ttl,
+            trusted_proxy_header: None,
             throttle: Arc::default(),
             checking: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
         }
+    }
+
+    /// Takes the client's address from `header` when a loopback peer sends it.
+    pub fn with_trusted_proxy_header(mut self, header: axum::http::HeaderName) -> LocalAuth {
+        self.trusted_proxy_header = Some(header);
+        self
     }
 }
 
