@@ -202,6 +202,9 @@ fn trusted_proxy_header(args: &Args) -> anyhow::Result<Option<axum::http::Header
 
 /// The authentication `args` ask for, checked against the address listened on.
 fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
+    if !matches!(args.auth, AuthFlag::Local) && trusted_proxy_header(args)?.is_some() {
+        tracing::warn!("--trusted-proxy-header has no effect without --auth local");
+    }
     match args.auth {
         AuthFlag::None => {
             let public = args.public_url.as_deref().filter(|u| !u.is_empty());

@@ -15,6 +15,8 @@ use super::{UsageError, open_storage};
 /// without an account is a viewer). Roles: viewer
 /// (reads), editor (also changes compliance actions and their own study progress),
 /// admin (also sees every user's progress). Accounts live in the global database.
+/// Names are compared with ASCII letters folded (Maria@Example.org is maria@example.org;
+/// no other case rules apply), and emails are stored folded.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]

@@ -9,9 +9,13 @@
 //! - an `Authorization: Bearer` API token (in every mode): the token's role, acting as
 //!   `token:{name}`;
 //! - `cloudflare-access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds, checked
-//!   by [`access::AccessVerifier`]; the role is the account of that email, else viewer;
+//!   by [`access::AccessVerifier`]; the email must be a plain ASCII address and no
+//!   reserved actor name ([`identity_name`]), else 401; it is compared with ASCII case
+//!   folded; the role is the account of that email, else viewer;
 //! - `local`: accounts of the global database with Argon2id passwords, signing in at
-//!   `/login` ([`login`]) for a server-side session; failures throttled ([`throttle`]);
+//!   `/login` ([`login`]) for a server-side session; failures throttled ([`throttle`])
+//!   per account and per client address (the TCP peer's, or with
+//!   `--trusted-proxy-header` the one a loopback proxy passes, [`login::client_address`]);
 //! - `none`: every request is `local`, an admin (allowed on a loopback address only).
 
 pub mod access;
