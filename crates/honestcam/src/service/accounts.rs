@@ -168,10 +168,10 @@ fn change_account(
     let owned = name.to_string();
     let outcome = storage.study_db()?.write(move |c| {
         let picked = pick(account_repo::accounts_folded(c, &owned)?, &owned);
-        if let Picked::One(row) = &picked {
-            if !change(c, &row.name)? {
-                return Ok::<_, DbError>(Picked::Nothing);
-            }
+        if let Picked::One(row) = &picked
+            && !change(c, &row.name)?
+        {
+            return Ok::<_, DbError>(Picked::Nothing);
         }
         Ok(picked)
     })?;
