@@ -24,7 +24,7 @@
 //! that cycle themselves (see [`crate::lock`]).
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -117,7 +117,7 @@ pub(crate) fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf, JsonError
     let temp = dir.join(format!(".{name}{TEMP_MARKER}{}-{n}", std::process::id()));
 
     let result = (|| {
-        let mut file = OpenOptions::new()
+        let mut file = crate::fs::private_file_options()
             .write(true)
             .create_new(true)
             .open(&temp)?;
@@ -324,7 +324,7 @@ fn ensure_dir(dir: &Path) -> Result<(), JsonError> {
         .ancestors()
         .take_while(|p| !p.as_os_str().is_empty() && !p.is_dir())
         .collect();
-    fs::create_dir_all(dir).map_err(|source| JsonError::io(dir, source))?;
+    crate::fs::create_private_dir_all(dir).map_err(|source| JsonError::io(dir, source))?;
     for created in missing {
         let parent = parent_dir(created);
         fsync_dir(parent).map_err(|source| JsonError::io(parent, source))?;
@@ -508,6 +508,23 @@ mod tests {
         assert!(!is_temp_file("doc.json"));
         assert!(!is_temp_file(".lock"));
         assert_eq!(sweep_temp_files(dir.path()).unwrap(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn json_files_and_new_directories_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/doc.json");
+        write_json_atomic(&path, &doc(1)).unwrap();
+        let temp = write_temp(&path, b"{}").unwrap();
+        for (p, want) in [
+            (dir.path().join("a"), 0o700),
+            (dir.path().join("a/b"), 0o700),
+            (path, 0o600),
+            (temp, 0o600),
+        ] {
+            assert_eq!(crate::fs::tests::mode(&p), want, "{}", p.display());
+        }
     }
 
     #[test]

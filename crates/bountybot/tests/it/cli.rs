@@ -285,3 +285,43 @@ fn webhook_mode_refuses_to_start_without_a_secret() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a secret"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_first_write_creates_only_owner_only_files_and_directories_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    for sqlite in [false, true] {
+        let d = Data::new();
+        let mut args = vec!["-c", "umask 022; exec \"$0\" \"$@\"", crate::support::BIN];
+        if sqlite {
+            args.extend(["--storage", "sqlite"]);
+        }
+        args.extend(["send", "--chat", "-300", "--user", "7", "/add first"]);
+        let out = std::process::Command::new("sh")
+            .args(&args)
+            .env("BOUNTYBOT_DATA_DIR", d.dir())
+            .env_remove("BOUNTYBOT_USERNAME")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut todo = vec![d.dir()];
+        let mut seen = 0;
+        while let Some(p) = todo.pop() {
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            let want = if meta.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(mode, want, "{} is {mode:o} (sqlite: {sqlite})", p.display());
+            seen += 1;
+            if meta.is_dir() {
+                for e in std::fs::read_dir(&p).unwrap() {
+                    todo.push(e.unwrap().path());
+                }
+            }
+        }
+        assert!(seen >= 3, "the write made files (sqlite: {sqlite})");
+    }
+}

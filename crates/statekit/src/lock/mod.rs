@@ -22,7 +22,7 @@
 //! and then the [`DirLock`] inside a blocking task (the cross-process guarantee).
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::hash::Hash;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -109,8 +109,8 @@ pub(crate) fn open_in(dir: &Path, name: &str) -> Result<(File, PathBuf), LockErr
         path: path.clone(),
         source,
     };
-    fs::create_dir_all(dir).map_err(err)?;
-    let file = OpenOptions::new()
+    crate::fs::create_private_dir_all(dir).map_err(err)?;
+    let file = crate::fs::private_file_options()
         .read(true)
         .write(true)
         .create(true)
