@@ -178,7 +178,7 @@ pub fn archive_files(
     };
     let base = dir.join(folder);
     let base_existed = base.is_dir();
-    fs::create_dir_all(&base).map_err(io_err(&base))?;
+    crate::fs::create_private_dir_all(&base).map_err(io_err(&base))?;
     if !base_existed {
         fsync_dir(dir).map_err(io_err(dir))?;
     }
@@ -189,7 +189,7 @@ pub fn archive_files(
         let source = dir.join(file);
         let target = archive.join(file);
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
+            crate::fs::create_private_dir_all(parent).map_err(io_err(parent))?;
             dirs_to_sync.push(parent.to_path_buf());
         }
         fs::rename(&source, &target).map_err(io_err(&source))?;
@@ -209,7 +209,7 @@ pub fn archive_files(
 /// Creates a new, empty `{base}/{UTC YYYYMMDDTHHMMSS}[-N]/` (creating `base` if
 /// needed) and returns it: a timestamped folder that no earlier call returned.
 pub fn new_dated_dir(base: &Path, now: Timestamp) -> Result<PathBuf, ArchiveError> {
-    fs::create_dir_all(base).map_err(|source| ArchiveError::Io {
+    crate::fs::create_private_dir_all(base).map_err(|source| ArchiveError::Io {
         path: base.to_path_buf(),
         source,
     })?;
@@ -267,7 +267,7 @@ fn create_unique_dir(base: &Path, stem: &str) -> Result<PathBuf, ArchiveError> {
             format!("{stem}-{n}")
         };
         let candidate = base.join(name);
-        match fs::create_dir(&candidate) {
+        match crate::fs::create_private_dir(&candidate) {
             Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(source) => {

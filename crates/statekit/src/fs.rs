@@ -1,10 +1,87 @@
 //! Small file-system mechanics shared by the other modules and both applications:
-//! durable directory entries, sidecar names, and a file's identity on disk.
+//! durable directory entries, sidecar names, a file's identity on disk, and
+//! owner-only creation.
+//!
+//! Everything statekit creates is owner-only on Unix, whatever the umask: files 0600
+//! ([`private_file_options`], [`create_private_file`]), directories 0700
+//! ([`create_private_dir_all`]). The state holds password hashes and session ids; a
+//! umask of 022 would otherwise leave them readable by every local user. Existing
+//! files and directories keep the mode they have.
 
 use std::ffi::OsString;
+use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+/// Mode of the files statekit creates (Unix): read and write for the owner only.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of the directories statekit creates (Unix): the owner only.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// `OpenOptions` whose newly created file is owner-only ([`PRIVATE_FILE_MODE`] on
+/// Unix; the umask can only take bits away, and none are left to take for others).
+pub fn private_file_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(PRIVATE_FILE_MODE);
+    }
+    options
+}
+
+/// Creates `path` as an empty owner-only file if nothing is there (`Ok(true)`), or
+/// leaves an existing file alone (`Ok(false)`). For files another library creates
+/// with its own mode, e.g. SQLite, which then keeps this one (and gives its `-wal`
+/// and `-shm` files the database file's mode).
+pub fn create_private_file(path: &Path) -> io::Result<bool> {
+    match private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `dir` and its missing parents, each new one owner-only
+/// ([`PRIVATE_DIR_MODE`] on Unix). Directories that exist keep their mode.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(PRIVATE_DIR_MODE);
+    }
+    builder.create(dir)
+}
+
+/// Creates the one directory `dir` owner-only; fails if it exists.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(PRIVATE_DIR_MODE);
+    }
+    builder.create(dir)
+}
+
+/// Makes the existing file `path` owner-only (a copy takes its source's mode).
+pub fn make_private(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
 
 /// Flushes a directory's entries (creations, renames, removals) to disk.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -31,11 +108,12 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
 /// `to`, then [`rename_durably`]. Refuses to replace `to`.
 pub fn copy_durably(from: &Path, to: &Path) -> io::Result<()> {
     refuse_existing(to)?;
-    if let Some(dir) = to.parent() {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir_all(dir)?;
     }
     let tmp = sidecar(to, ".copying");
     std::fs::copy(from, &tmp)?;
+    make_private(&tmp)?;
     rename_durably(&tmp, to)
 }
 
@@ -84,8 +162,39 @@ impl FileId {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    pub(crate) fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn created_files_and_directories_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        create_private_dir_all(&nested).unwrap();
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(&nested), 0o700);
+        let file = nested.join("f");
+        assert!(create_private_file(&file).unwrap());
+        assert!(
+            !create_private_file(&file).unwrap(),
+            "an existing file is kept"
+        );
+        assert_eq!(mode(&file), 0o600);
+        let open = dir.path().join("open");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(&open, "x").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        copy_durably(&open, &dir.path().join("c/copy")).unwrap();
+        assert_eq!(mode(&dir.path().join("c")), 0o700);
+        assert_eq!(mode(&dir.path().join("c/copy")), 0o600);
+    }
 
     #[test]
     fn a_renamed_over_file_has_another_identity() {

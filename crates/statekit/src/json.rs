@@ -3,8 +3,10 @@
 //! A write goes to a temp file in the same directory (`.{name}.tmp-{pid}-{n}`), is
 //! fsynced, renamed over the target, and the directory is fsynced so the rename itself
 //! survives power loss. A crash at any point leaves either the old or the new content,
-//! never a mix; at worst a temp file is left behind, which readers never look at and
-//! [`sweep_temp_files`] removes.
+//! never a mix; at worst a temp file is left behind, which readers never look at.
+//! The first process to take a directory's lock (see [`crate::lock`]) removes the temp
+//! files there whose writer is dead ([`sweep_orphaned_temp_files`]), once per directory
+//! per process.
 //!
 //! A read distinguishes "missing" (`Ok(None)`) from "corrupt" (an error naming the file,
 //! line and column): a corrupt file is never mistaken for an empty one, so a
@@ -21,11 +23,13 @@
 //! This module knows nothing of locking: callers that load, modify and save serialise
 //! that cycle themselves (see [`crate::lock`]).
 
-use std::fs::{self, OpenOptions};
+use std::collections::HashSet;
+use std::fs;
 use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use serde::de::{DeserializeOwned, DeserializeSeed};
@@ -113,7 +117,7 @@ pub(crate) fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf, JsonError
     let temp = dir.join(format!(".{name}{TEMP_MARKER}{}-{n}", std::process::id()));
 
     let result = (|| {
-        let mut file = OpenOptions::new()
+        let mut file = crate::fs::private_file_options()
             .write(true)
             .create_new(true)
             .open(&temp)?;
@@ -197,6 +201,111 @@ pub fn sweep_temp_files(dir: &Path) -> Result<usize, JsonError> {
     Ok(removed)
 }
 
+/// The writer's pid in a temp file name of exactly the form this module gives them,
+/// `.{name}.tmp-{pid}-{n}` (a non-empty name, decimal pid and counter); `None` for any
+/// other name.
+pub fn temp_file_pid(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?;
+    let at = rest.rfind(TEMP_MARKER)?;
+    if at == 0 {
+        return None;
+    }
+    let (pid, n) = rest[at + TEMP_MARKER.len()..].split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(n) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes the temp files in `dir` whose writer is no longer running: names of
+/// exactly the form [`temp_file_pid`] accepts, whose pid is not this process and not a
+/// live process. Another live process's files (and this one's) are kept, so this is
+/// safe while other processes write in `dir`. Returns how many it removed.
+///
+/// Whether a pid is alive: on Linux `/proc/{pid}` exists; on other Unix systems
+/// `ps -p {pid}` finds it. When that cannot be told (no `/proc`, no `ps`), the file
+/// is kept.
+pub fn sweep_orphaned_temp_files(dir: &Path) -> Result<usize, JsonError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => return Err(JsonError::io(dir, source)),
+    };
+    let me = std::process::id();
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|source| JsonError::io(dir, source))?;
+        let Some(pid) = temp_file_pid(&entry.file_name().to_string_lossy()) else {
+            continue;
+        };
+        if pid == me || process_may_be_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        match fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            // Another sweeper got there first.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(JsonError::io(&path, source)),
+        }
+    }
+    if removed > 0 {
+        fsync_dir(dir).map_err(|source| JsonError::io(dir, source))?;
+    }
+    Ok(removed)
+}
+
+/// Directories this process has swept already (see [`sweep_orphans_once`]).
+static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+/// Forgotten all at once when reached, so the set stays bounded however many
+/// directories a long-running process touches; a directory is then swept once more.
+const SWEPT_KEPT: usize = 4096;
+
+/// [`sweep_orphaned_temp_files`] the first time this process calls it for `dir`, a
+/// no-op after that: one directory listing per directory per process, not per write.
+/// `Ok(None)` when `dir` was swept already.
+pub fn sweep_orphans_once(dir: &Path) -> Result<Option<usize>, JsonError> {
+    {
+        let mut swept = SWEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        let swept = swept.get_or_insert_with(HashSet::new);
+        if swept.contains(dir) {
+            return Ok(None);
+        }
+        if swept.len() >= SWEPT_KEPT {
+            swept.clear();
+        }
+        swept.insert(dir.to_path_buf());
+    }
+    sweep_orphaned_temp_files(dir).map(Some)
+}
+
+/// False only when `pid` is known not to be running.
+fn process_may_be_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        let proc_root = Path::new("/proc");
+        if !matches!(proc_root.join("self").try_exists(), Ok(true)) {
+            return true;
+        }
+        !matches!(proc_root.join(pid.to_string()).try_exists(), Ok(false))
+    } else if cfg!(unix) {
+        match std::process::Command::new("ps")
+            .args(["-p", &pid.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+        {
+            // `ps -p` fails when no such process exists.
+            Ok(status) => status.success(),
+            Err(_) => true,
+        }
+    } else {
+        true
+    }
+}
+
 pub use crate::fs::fsync_dir;
 
 fn parent_dir(path: &Path) -> &Path {
@@ -215,7 +324,7 @@ fn ensure_dir(dir: &Path) -> Result<(), JsonError> {
         .ancestors()
         .take_while(|p| !p.as_os_str().is_empty() && !p.is_dir())
         .collect();
-    fs::create_dir_all(dir).map_err(|source| JsonError::io(dir, source))?;
+    crate::fs::create_private_dir_all(dir).map_err(|source| JsonError::io(dir, source))?;
     for created in missing {
         let parent = parent_dir(created);
         fsync_dir(parent).map_err(|source| JsonError::io(parent, source))?;
@@ -399,5 +508,72 @@ mod tests {
         assert!(!is_temp_file("doc.json"));
         assert!(!is_temp_file(".lock"));
         assert_eq!(sweep_temp_files(dir.path()).unwrap(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn json_files_and_new_directories_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/doc.json");
+        write_json_atomic(&path, &doc(1)).unwrap();
+        let temp = write_temp(&path, b"{}").unwrap();
+        for (p, want) in [
+            (dir.path().join("a"), 0o700),
+            (dir.path().join("a/b"), 0o700),
+            (path, 0o600),
+            (temp, 0o600),
+        ] {
+            assert_eq!(crate::fs::tests::mode(&p), want, "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn only_exact_temp_names_carry_a_pid() {
+        assert_eq!(temp_file_pid(".doc.json.tmp-123-0"), Some(123));
+        assert_eq!(temp_file_pid(".a.tmp-b.tmp-7-12"), Some(7));
+        for name in [
+            "doc.json.tmp-123-0",
+            "..tmp-123-0",
+            ".tmp-123-0",
+            ".doc.json.tmp-123",
+            ".doc.json.tmp-123-",
+            ".doc.json.tmp--0",
+            ".doc.json.tmp-12x-0",
+            ".doc.json.tmp-123-0.bak",
+            ".doc.json.tmp-99999999999-0",
+            ".lock",
+        ] {
+            assert_eq!(temp_file_pid(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn orphan_sweep_removes_dead_writers_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".x.json.tmp-99999999-0");
+        let mine = dir
+            .path()
+            .join(format!(".x.json.tmp-{}-0", std::process::id()));
+        let init = dir.path().join(".x.json.tmp-1-0");
+        let other = dir.path().join(".x.json.tmp-99999999-0.keep");
+        for p in [&dead, &mine, &init, &other] {
+            fs::write(p, "").unwrap();
+        }
+        assert_eq!(sweep_orphaned_temp_files(dir.path()).unwrap(), 1);
+        assert!(!dead.exists(), "a dead writer's temp file is removed");
+        assert!(mine.exists(), "this process's own temp file is kept");
+        assert!(init.exists(), "a live process's temp file is kept");
+        assert!(other.exists(), "a name of another form is kept");
+    }
+
+    #[test]
+    fn orphan_sweep_runs_once_per_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".x.json.tmp-99999999-0");
+        fs::write(&dead, "").unwrap();
+        assert_eq!(sweep_orphans_once(dir.path()).unwrap(), Some(1));
+        fs::write(&dead, "").unwrap();
+        assert_eq!(sweep_orphans_once(dir.path()).unwrap(), None);
+        assert!(dead.exists(), "the second call does not list the directory");
     }
 }

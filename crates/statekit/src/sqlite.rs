@@ -92,6 +92,14 @@ impl Default for OpenOptions {
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SqliteError {
+    /// The database file could not be created owner-only before SQLite opened it.
+    #[error("cannot create database file {path}: {source}")]
+    CreateFile {
+        /// The file at fault.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// The parent directory could not be created.
     #[error("cannot create directory {path}: {source}")]
     CreateDir {
@@ -135,11 +143,17 @@ pub enum SqliteError {
 /// creating the file and its parent directories if missing.
 pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, SqliteError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|source| SqliteError::CreateDir {
+        crate::fs::create_private_dir_all(parent).map_err(|source| SqliteError::CreateDir {
             path: parent.to_path_buf(),
             source,
         })?;
     }
+    // Owner-only before SQLite sees it: SQLite would create it with the umask's mode,
+    // and gives the `-wal` and `-shm` files the database file's mode.
+    crate::fs::create_private_file(path).map_err(|source| SqliteError::CreateFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
     configure(path, opts, Connection::open(path))
 }
 
@@ -359,6 +373,11 @@ impl Database {
             source,
         };
         let text = target.to_string_lossy().into_owned();
+        // `VACUUM INTO` fills an empty file and keeps its mode: owner-only.
+        crate::fs::create_private_file(target).map_err(|source| SqliteError::CreateFile {
+            path: target.to_path_buf(),
+            source,
+        })?;
         // A connection of its own (readers are `query_only`, which refuses to write
         // even the copy): it only reads this database, so writes go on meanwhile.
         self.open_side_connection()
@@ -743,7 +762,7 @@ fn cache_key(path: &Path) -> Result<PathBuf, SqliteError> {
         path: parent.to_path_buf(),
         source,
     };
-    fs::create_dir_all(parent).map_err(mkerr)?;
+    crate::fs::create_private_dir_all(parent).map_err(mkerr)?;
     let parent = parent.canonicalize().map_err(mkerr)?;
     Ok(match path.file_name() {
         Some(name) => parent.join(name),

@@ -124,6 +124,11 @@ fn open_bulk(staging: &Path) -> Result<Connection, StagedError> {
         path: staging.to_path_buf(),
         source,
     };
+    crate::fs::create_private_file(staging).map_err(|source| StagedError::Io {
+        what: "cannot create",
+        path: staging.to_path_buf(),
+        source,
+    })?;
     let conn = Connection::open(staging).map_err(err)?;
     // Each page is written once; the file is synced as a whole before it goes live.
     conn.execute_batch(

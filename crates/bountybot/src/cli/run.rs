@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, requires = "webhook", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=100))]
     max_connections: u8,
     /// Webhook mode (required there): secret Telegram sends in
-    /// X-Telegram-Bot-Api-Secret-Token; requests without it are refused (401).
+    /// X-Telegram-Bot-Api-Secret-Token; requests without it are refused (401). 16 to
+    /// 256 of A-Z a-z 0-9 _ - (make one with `openssl rand -hex 32`).
     #[arg(long, env = "BOUNTYBOT_WEBHOOK_SECRET", hide_env_values = true)]
     secret_token: Option<String>,
     /// Webhook mode: seconds a client has to send a whole request head (1 to 300); a
@@ -68,17 +69,25 @@ pub struct Args {
     max_open_connections: u32,
 }
 
+/// How to make a webhook secret, told with every refusal of one.
+const MAKE_ONE: &str = "make one with `openssl rand -hex 32` and set it in BOUNTYBOT_WEBHOOK_SECRET (16 to 256 of A-Z a-z 0-9 _ -)";
+
 pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
     let token = ["BOUNTYBOT_TOKEN", "TELOXIDE_TOKEN"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|t| !t.trim().is_empty()));
     if args.webhook.is_some() && args.secret_token.as_deref().is_none_or(str::is_empty) {
-        return Err(UsageError(
-            "webhook mode needs a secret: set BOUNTYBOT_WEBHOOK_SECRET (or --secret-token) to a long random string, so that only Telegram can post updates"
-                .into(),
-        )
+        return Err(UsageError(format!(
+            "webhook mode needs a secret: set BOUNTYBOT_WEBHOOK_SECRET (or --secret-token) to a long random string, so that only Telegram can post updates; {MAKE_ONE}"
+        ))
         .into());
     }
+    let secret = match (&args.webhook, args.secret_token) {
+        (Some(_), Some(secret)) => {
+            Some(WebhookSecret::parse(secret).map_err(|e| UsageError(format!("{e}: {MAKE_ONE}")))?)
+        }
+        _ => None,
+    };
     let Some(token) = token else {
         return Err(UsageError(
             "no bot token: set BOUNTYBOT_TOKEN (or TELOXIDE_TOKEN) to the token BotFather gave you"
@@ -102,7 +111,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         webhook: args
             .webhook
             .zip(args.listen)
-            .map(|(url, addr)| (url, addr, args.secret_token.map(WebhookSecret::new))),
+            .map(|(url, addr)| (url, addr, secret)),
         max_connections: args.max_connections,
         limits: statekit::http::Limits {
             header_read: std::time::Duration::from_secs(args.header_read_timeout),

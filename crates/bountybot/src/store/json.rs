@@ -25,7 +25,8 @@
 //! The chat id is the way in: no scanning. Folder names are formatted from the integer
 //! id, never from outside text. Every change runs under the chat folder's
 //! [`DirLock`] (excluding other processes and threads) as read, modify, atomic write;
-//! reads need no lock because a file is only ever replaced whole. A corrupt file is
+//! reads need no lock because a file is only ever replaced whole. The first lock of a
+//! chat folder in a process removes the temp files a crashed writer left there. A corrupt file is
 //! reported with its position and never overwritten.
 
 use std::collections::VecDeque;
@@ -34,7 +35,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use statekit::json::{JsonError, read_json, sweep_temp_files, write_json_atomic};
+use statekit::json::{JsonError, read_json, write_json_atomic};
 use statekit::lock::DirLock;
 
 use jiff::civil::Date;
@@ -682,7 +683,6 @@ impl JsonStore {
 impl BountyStore for JsonStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
         let (chat, _lock) = self.lock_current(chat)?;
-        let _ = sweep_temp_files(&self.chat_dir(chat));
         if self.load_doc(chat)?.is_none() {
             self.save_doc(chat, &Self::empty_doc(chat))?;
         }
@@ -1223,6 +1223,31 @@ impl super::Portable for JsonStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crashed_writers_temp_file_is_removed_on_the_next_write_and_a_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let chat = ChatId(-5);
+        std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
+        let dead = store.chat_dir(chat).join(".x.json.tmp-99999999-0");
+        let live = store
+            .chat_dir(chat)
+            .join(format!(".x.json.tmp-{}-0", std::process::id()));
+        std::fs::write(&dead, "").unwrap();
+        std::fs::write(&live, "").unwrap();
+        let new = NewBounty {
+            created_by_user_id: UserId(7),
+            text: "t".into(),
+            link: None,
+            due_date_ts: None,
+            created_at: 0,
+        };
+        store.add(chat, new, None).unwrap();
+        assert!(!dead.exists(), "a dead writer's temp file is swept");
+        assert!(live.exists(), "a live writer's temp file is kept");
+        assert!(store.chat_dir(chat).join(GROUP_FILE).exists());
+    }
 
     #[test]
     fn fields_this_version_does_not_know_survive_a_write() {

@@ -76,10 +76,50 @@ impl std::fmt::Debug for BotToken {
 pub struct WebhookSecret(String);
 
 impl WebhookSecret {
-    /// Wraps a secret.
+    /// Fewest characters a secret may have.
+    pub const MIN_LEN: usize = 16;
+    /// Most characters Telegram accepts in `secret_token`.
+    pub const MAX_LEN: usize = 256;
+
+    /// Wraps a secret as it is (tests; the command line goes through [`Self::parse`]).
     pub fn new(secret: String) -> WebhookSecret {
         WebhookSecret(secret)
     }
+
+    /// A secret Telegram accepts in `secret_token` (1 to 256 of `A-Z a-z 0-9 _ -`) and
+    /// long enough not to be guessed: at least [`Self::MIN_LEN`] characters.
+    pub fn parse(secret: String) -> Result<WebhookSecret, WebhookSecretError> {
+        if let Some(c) = secret
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
+            return Err(WebhookSecretError::BadCharacter(c));
+        }
+        let len = secret.len();
+        if len < Self::MIN_LEN {
+            return Err(WebhookSecretError::TooShort(len));
+        }
+        if len > Self::MAX_LEN {
+            return Err(WebhookSecretError::TooLong(len));
+        }
+        Ok(WebhookSecret(secret))
+    }
+}
+
+/// Why a webhook secret was refused; the message never shows the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookSecretError {
+    /// Fewer than [`WebhookSecret::MIN_LEN`] characters.
+    #[error("the webhook secret has {0} characters, fewer than the 16 required")]
+    TooShort(usize),
+    /// More than Telegram accepts.
+    #[error("the webhook secret has {0} characters, more than the 256 Telegram accepts")]
+    TooLong(usize),
+    /// A character Telegram does not accept.
+    #[error(
+        "the webhook secret holds {0:?}, which Telegram does not accept (only A-Z, a-z, 0-9, _ and -)"
+    )]
+    BadCharacter(char),
 }
 
 impl WebhookSecret {
@@ -604,6 +644,31 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn a_webhook_secret_is_16_to_256_characters_telegram_accepts() {
+        let ok = |s: &str| WebhookSecret::parse(s.into()).map(|_| ());
+        assert_eq!(ok("0123456789abcdef"), Ok(()));
+        assert_eq!(ok(&"a".repeat(256)), Ok(()));
+        assert_eq!(ok("A-z_0123456789ab"), Ok(()));
+        assert_eq!(ok("0123456789abcde"), Err(WebhookSecretError::TooShort(15)));
+        assert_eq!(ok(""), Err(WebhookSecretError::TooShort(0)));
+        assert_eq!(ok(&"a".repeat(257)), Err(WebhookSecretError::TooLong(257)));
+        assert_eq!(
+            ok("0123456789abcdef!"),
+            Err(WebhookSecretError::BadCharacter('!'))
+        );
+        assert_eq!(
+            ok("0123456789 abcdef"),
+            Err(WebhookSecretError::BadCharacter(' '))
+        );
+        assert_eq!(
+            ok("0123456789abcdeé"),
+            Err(WebhookSecretError::BadCharacter('é'))
+        );
+        let msg = WebhookSecretError::BadCharacter('!').to_string();
+        assert!(!msg.contains("0123"), "{msg}");
     }
 
     #[test]

@@ -221,6 +221,50 @@ fn a_damaged_file_is_reported_kept_and_leaves_everything_else_working() {
     );
 }
 
+fn run_webhook_with_secret(secret: &str, token: Option<&str>) -> std::process::Output {
+    let d = Data::new();
+    let mut cmd = d.cmd();
+    cmd.args([
+        "run",
+        "--webhook",
+        "https://bot.example.org/hook",
+        "--listen",
+        "127.0.0.1:1",
+    ])
+    .env("BOUNTYBOT_WEBHOOK_SECRET", secret)
+    .env_remove("BOUNTYBOT_TOKEN")
+    .env_remove("TELOXIDE_TOKEN");
+    if let Some(token) = token {
+        cmd.env("BOUNTYBOT_TOKEN", token);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn webhook_mode_refuses_a_short_or_malformed_secret_and_says_how_to_make_one() {
+    for (secret, why) in [
+        ("0123456789abcde", "15 characters, fewer than the 16"),
+        ("0123456789abcdef!", "which Telegram does not accept"),
+    ] {
+        let out = run_webhook_with_secret(secret, Some("123456:TEST"));
+        assert_eq!(out.status.code(), Some(2), "{secret}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{err}");
+        assert!(err.contains("openssl rand -hex 32"), "{err}");
+        assert!(!err.contains(secret), "the secret is not echoed: {err}");
+    }
+}
+
+#[test]
+fn webhook_mode_accepts_a_16_character_secret() {
+    // Without a token the run stops at the next check, after the secret's.
+    let out = run_webhook_with_secret("0123456789abcdef", None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no bot token"), "{err}");
+    assert!(!err.contains("webhook secret"), "{err}");
+}
+
 #[test]
 fn webhook_mode_refuses_to_start_without_a_secret() {
     let d = Data::new();
@@ -240,4 +284,44 @@ fn webhook_mode_refuses_to_start_without_a_secret() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a secret"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_first_write_creates_only_owner_only_files_and_directories_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    for sqlite in [false, true] {
+        let d = Data::new();
+        let mut args = vec!["-c", "umask 022; exec \"$0\" \"$@\"", crate::support::BIN];
+        if sqlite {
+            args.extend(["--storage", "sqlite"]);
+        }
+        args.extend(["send", "--chat", "-300", "--user", "7", "/add first"]);
+        let out = std::process::Command::new("sh")
+            .args(&args)
+            .env("BOUNTYBOT_DATA_DIR", d.dir())
+            .env_remove("BOUNTYBOT_USERNAME")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut todo = vec![d.dir()];
+        let mut seen = 0;
+        while let Some(p) = todo.pop() {
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            let want = if meta.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(mode, want, "{} is {mode:o} (sqlite: {sqlite})", p.display());
+            seen += 1;
+            if meta.is_dir() {
+                for e in std::fs::read_dir(&p).unwrap() {
+                    todo.push(e.unwrap().path());
+                }
+            }
+        }
+        assert!(seen >= 3, "the write made files (sqlite: {sqlite})");
+    }
 }

@@ -17,7 +17,7 @@ use crate::support::fake_bot_api::{FakeBotApi, message};
 use crate::support::postgres::fresh_database;
 use crate::support::{BIN, Data};
 
-const SECRET: &str = "replica-secret";
+const SECRET: &str = "replica-secret-0123456789";
 
 /// A `bountybot run` process, killed when dropped.
 struct Replica {

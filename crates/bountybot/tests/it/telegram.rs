@@ -267,7 +267,7 @@ async fn webhook_mode_takes_updates_and_refuses_a_wrong_secret() {
             "--listen",
             &listen,
             "--secret-token",
-            "s3cret",
+            "s3cret-0123456789",
         ],
     );
     let client = reqwest::Client::new();
@@ -301,7 +301,7 @@ async fn webhook_mode_takes_updates_and_refuses_a_wrong_secret() {
     assert_eq!(missing.status(), 401);
     let right = client
         .post(&hook)
-        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret")
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret-0123456789")
         .json(&message(3, ANN, ANN, "/add Via webhook"))
         .send()
         .await
@@ -358,7 +358,7 @@ async fn webhook_closes_half_sent_requests_and_still_answers_under_256_descripto
             "--listen",
             &listen,
             "--secret-token",
-            "s3cret",
+            "s3cret-0123456789",
             "--header-read-timeout",
             "1",
         ],
@@ -410,7 +410,7 @@ async fn webhook_closes_half_sent_requests_and_still_answers_under_256_descripto
     assert_eq!(open, 0, "half-sent connections still open after 20 s");
     let right = quick
         .post(&hook)
-        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret")
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret-0123456789")
         .json(&message(10, ANN, ANN, "/add After the flood"))
         .send()
         .await

@@ -227,7 +227,7 @@ pub fn backup(
     for slug in slugs {
         let rel = format!("{slug}/{PROPERTY_DB}");
         let target = snapshot.join(&rel);
-        std::fs::create_dir_all(snapshot.join(slug.as_str()))
+        statekit::fs::create_private_dir_all(&snapshot.join(slug.as_str()))
             .map_err(io("cannot create", &snapshot))?;
         // Shared: the portal goes on; no command replaces the database meanwhile.
         let store = storage.read(&slug)?;

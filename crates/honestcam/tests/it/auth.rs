@@ -861,3 +861,89 @@ async fn without_the_flag_a_forwarded_address_is_ignored() {
         "every request came from 127.0.0.1, whatever the header says"
     );
 }
+
+/// The portal in-process with local accounts, reached at `public` (or at its
+/// listening address when `None`); the host browsers send.
+fn local_in_process(f: &Fixture, public: Option<&str>) -> (axum::Router, &'static str) {
+    use honestcam::web::auth::LocalAuth;
+    use honestcam::web::{AppState, AuthMode, Site, router};
+    let storage =
+        honestcam::storage::Storage::open(f.data(), statekit::sqlite::OpenOptions::default())
+            .unwrap();
+    let site = Site::new(public, "127.0.0.1:8080".parse().unwrap()).unwrap();
+    let app = router(AppState::new(
+        storage,
+        Some(f.slug()),
+        site,
+        AuthMode::Local(LocalAuth::new(std::time::Duration::from_secs(3600))),
+        jiff::tz::TimeZone::UTC,
+    ));
+    let host = if public.is_some() {
+        "portal.example.org"
+    } else {
+        "127.0.0.1:8080"
+    };
+    (app, host)
+}
+
+/// Signs in as kim in-process; the `Set-Cookie` of the answer.
+async fn sign_in_in_process(app: &axum::Router, host: &str, origin: &str) -> String {
+    use tower::ServiceExt as _;
+    let request = axum::http::Request::post("/login")
+        .header("host", host)
+        .header("origin", origin)
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(
+            "name=kim&password=kim%27s+long+password&next=%2Fcompliance%2F",
+        ))
+        .unwrap();
+    let r = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    r.headers()["set-cookie"].to_str().unwrap().to_string()
+}
+
+/// `GET /compliance/` in-process with `cookie`; the status.
+async fn page_in_process(app: &axum::Router, host: &str, cookie: &str) -> StatusCode {
+    use tower::ServiceExt as _;
+    let request = axum::http::Request::get("/compliance/")
+        .header("host", host)
+        .header("cookie", cookie)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_a_host_cookie() {
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    let (app, host) = local_in_process(&f, Some("https://portal.example.org"));
+    let set = sign_in_in_process(&app, host, "https://portal.example.org").await;
+    assert!(set.starts_with("__Host-honestcam_session="), "{set}");
+    let attrs: Vec<&str> = set.split(';').map(str::trim).collect();
+    assert!(attrs.contains(&"Secure"), "{set}");
+    assert!(attrs.contains(&"Path=/"), "{set}");
+    assert!(!set.to_lowercase().contains("domain"), "{set}");
+    let cookie = attrs[0];
+    assert_eq!(page_in_process(&app, host, cookie).await, StatusCode::OK);
+    let (_, value) = cookie.split_once('=').unwrap();
+    let plain = format!("honestcam_session={value}");
+    assert_eq!(
+        page_in_process(&app, host, &plain).await,
+        StatusCode::SEE_OTHER,
+        "over https only the __Host- cookie is read"
+    );
+}
+
+#[tokio::test]
+async fn over_http_the_session_cookie_keeps_its_name() {
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    let (app, host) = local_in_process(&f, None);
+    let set = sign_in_in_process(&app, host, "http://127.0.0.1:8080").await;
+    assert!(set.starts_with("honestcam_session="), "{set}");
+    assert!(!set.contains("Secure"), "{set}");
+    let cookie = set.split(';').next().unwrap();
+    assert_eq!(page_in_process(&app, host, cookie).await, StatusCode::OK);
+}

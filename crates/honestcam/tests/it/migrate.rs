@@ -622,3 +622,53 @@ fn every_command_explains_itself() {
     }
     assert!(f.ok(&["db-migrate", "--help"]).contains("--execute"));
 }
+
+/// Every file and directory under `root` (and `root` itself), with its permission bits.
+#[cfg(unix)]
+pub fn modes_under(root: &std::path::Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        out.push((p.clone(), meta.is_dir(), meta.permissions().mode() & 0o777));
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn db_init_creates_only_owner_only_files_and_directories_whatever_the_umask() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "umask 022; exec \"$0\" db-init fresh-one --create --execute",
+            env!("CARGO_BIN_EXE_honestcam"),
+        ])
+        .env("HONESTCAM_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = modes_under(&data);
+    assert!(
+        made.iter()
+            .any(|(p, _, _)| p.ends_with("fresh-one/honestcam.db")),
+        "{made:?}"
+    );
+    assert!(made.len() >= 4, "{made:?}");
+    for (path, is_dir, mode) in made {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
+    }
+}

@@ -13,11 +13,16 @@
 //!   short shared holders (a server's writes) or one exclusive holder (a command that
 //!   replaces the storage), with waiting writers let in first.
 //!
+//! Whoever takes a directory's lock (either kind) first in this process also removes
+//! the temp files that dead writers left there
+//! ([`crate::json::sweep_orphans_once`]): once per directory per process, and never a
+//! file of a live process, so it is safe under a shared lock too.
+//!
 //! A typical async caller takes the [`KeyedMutex`] first (cheap, in-process ordering)
 //! and then the [`DirLock`] inside a blocking task (the cross-process guarantee).
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::hash::Hash;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -57,6 +62,7 @@ impl DirLock {
             path: path.clone(),
             source,
         })?;
+        sweep_orphans(dir);
         Ok(DirLock { file, path })
     }
 
@@ -64,7 +70,10 @@ impl DirLock {
     pub fn try_acquire(dir: &Path) -> Result<Option<DirLock>, LockError> {
         let (file, path) = open_lock_file(dir)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(DirLock { file, path })),
+            Ok(()) => {
+                sweep_orphans(dir);
+                Ok(Some(DirLock { file, path }))
+            }
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(source)) => Err(LockError { path, source }),
         }
@@ -83,6 +92,12 @@ impl Drop for DirLock {
     }
 }
 
+/// Housekeeping after a lock is taken: a failure to sweep must not fail the write
+/// the lock is for, and the next process will try again.
+pub(crate) fn sweep_orphans(dir: &Path) {
+    let _ = crate::json::sweep_orphans_once(dir);
+}
+
 fn open_lock_file(dir: &Path) -> Result<(File, PathBuf), LockError> {
     open_in(dir, LOCK_FILE_NAME)
 }
@@ -94,8 +109,8 @@ pub(crate) fn open_in(dir: &Path, name: &str) -> Result<(File, PathBuf), LockErr
         path: path.clone(),
         source,
     };
-    fs::create_dir_all(dir).map_err(err)?;
-    let file = OpenOptions::new()
+    crate::fs::create_private_dir_all(dir).map_err(err)?;
+    let file = crate::fs::private_file_options()
         .read(true)
         .write(true)
         .create(true)

@@ -164,6 +164,7 @@ fn acquire(
     if let Some(holder) = holder {
         lock.write_holder(holder)?;
     }
+    super::sweep_orphans(dir);
     Ok(Ok(lock))
 }
 

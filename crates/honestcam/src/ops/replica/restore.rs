@@ -72,7 +72,8 @@ pub fn restore(
     let storage = Storage::open(data.clone(), statekit::sqlite::OpenOptions::default())?;
     for (slug, url, point) in &properties {
         let paths = data.property(slug);
-        std::fs::create_dir_all(&paths.dir).map_err(io("cannot create", &paths.dir))?;
+        statekit::fs::create_private_dir_all(&paths.dir)
+            .map_err(io("cannot create", &paths.dir))?;
         let _lock = storage.lock_property(slug, &holder, Wait::Block, |_| {})?;
         fetch(litestream, url, &paths.db(), point)?;
         // The ingest file comes back from the baseline stored in the database.

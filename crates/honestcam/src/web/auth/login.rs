@@ -16,8 +16,28 @@ use crate::domain::account::check_account_name;
 use crate::service::accounts;
 use crate::web::{AppError, AppState};
 
-/// The cookie holding a session's id.
+/// The cookie holding a session's id when the portal is served over plain http.
 pub const SESSION_COOKIE: &str = "honestcam_session";
+/// The cookie holding a session's id when the portal is served over https: the
+/// `__Host-` prefix makes browsers accept it only when it is `Secure`, has `Path=/`
+/// and no `Domain`, so a sibling subdomain or a plain-http page cannot set or shadow it.
+pub const HOST_SESSION_COOKIE: &str = "__Host-honestcam_session";
+
+/// The session cookie's name for the mode in use (`https` from `--public-url`).
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
+        HOST_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The `Set-Cookie` value carrying `value` for `max_age` seconds: `Secure` over https.
+fn set_session_cookie(https: bool, value: &str, max_age: u64) -> String {
+    let name = session_cookie_name(https);
+    let secure = if https { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -42,15 +62,17 @@ fn safe_next(next: &str) -> &str {
     if local { next } else { "/" }
 }
 
-/// The session id the request's cookie carries.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The session id the request's cookie carries, read from the cookie named for the
+/// mode in use (see [`session_cookie_name`]); a cookie of the other name is ignored.
+pub fn session_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
+    let wanted = session_cookie_name(https);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value)
         .filter(|v| !v.is_empty())
 }
@@ -201,11 +223,7 @@ pub async fn sign_in(
     match started {
         Ok(Some(session)) => {
             local.throttle.succeeded(&form.name, address);
-            let secure = if state.site().https() { "; Secure" } else { "" };
-            let cookie = format!(
-                "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                ttl.as_secs()
-            );
+            let cookie = set_session_cookie(state.site().https(), &session, ttl.as_secs());
             let mut response = Redirect::to(&next).into_response();
             match HeaderValue::from_str(&cookie) {
                 Ok(v) => {
@@ -259,7 +277,8 @@ pub async fn sign_out(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(id) = session_cookie(&headers).map(str::to_string) {
+    let https = state.site().https();
+    if let Some(id) = session_cookie(&headers, https).map(str::to_string) {
         let ended = state
             .run(move |storage, _| {
                 accounts::end_session(storage, &id).map_err(|e| AppError::internal(e.to_string()))
@@ -270,11 +289,13 @@ pub async fn sign_out(
         }
     }
     let mut response = Redirect::to(&after_sign_out(&body)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("honestcam_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-    );
-    response
+    match HeaderValue::from_str(&set_session_cookie(https, "", 0)) {
+        Ok(v) => {
+            response.headers_mut().insert(header::SET_COOKIE, v);
+            response
+        }
+        Err(e) => AppError::internal(e.to_string()).into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -349,8 +370,32 @@ mod tests {
             header::COOKIE,
             "a=1; honestcam_session=abc; b=2".parse().unwrap(),
         );
-        assert_eq!(session_cookie(&h), Some("abc"));
+        assert_eq!(session_cookie(&h, false), Some("abc"));
+        assert_eq!(session_cookie(&h, true), None, "not the https name");
         h.insert(header::COOKIE, "honestcam_session=".parse().unwrap());
-        assert_eq!(session_cookie(&h), None);
+        assert_eq!(session_cookie(&h, false), None);
+    }
+
+    #[test]
+    fn over_https_the_session_cookie_is_a_host_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "honestcam_session=old; __Host-honestcam_session=abc"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_cookie(&h, true), Some("abc"));
+        assert_eq!(session_cookie(&h, false), Some("old"));
+        let set = set_session_cookie(true, "abc", 60);
+        assert_eq!(
+            set,
+            "__Host-honestcam_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        assert!(!set.contains("Domain"));
+        assert_eq!(
+            set_session_cookie(false, "", 0),
+            "honestcam_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        );
     }
 }

@@ -249,7 +249,7 @@ async fn identify(
             })
         }
         AuthMode::Local(_) => {
-            let session = login::session_cookie(headers).map(str::to_string);
+            let session = login::session_cookie(headers, state.site().https()).map(str::to_string);
             let found = match session {
                 Some(id) => state
                     .run(move |storage, _| {
