@@ -192,6 +192,25 @@ mod tests {
     }
 
     #[test]
+    fn bidirectional_controls_in_bounties_and_names_are_not_shown() {
+        let today: Date = "2026-03-10".parse().unwrap();
+        let bounties = vec![bounty(1, "pay \u{202E}gnp.exe", Some("2026-03-10"))];
+        let trackers = HashMap::from([(BountyId(1), vec![UserId(7)])]);
+        let names = Names::new(vec![
+            (UserId(1), "Ann\u{202E}".into()),
+            (UserId(7), "Bo \u{2066}x".into()),
+        ]);
+        let zone = ZoneName::parse("Europe/Berlin").unwrap();
+        let d = render_digest(&bounties, &trackers, &names, today, &zone).unwrap();
+        assert!(d.contains("pay gnp.exe"), "{d}");
+        assert!(d.contains("by Ann"), "{d}");
+        assert!(
+            !d.chars().any(crate::command::render::is_bidi_control),
+            "{d:?}"
+        );
+    }
+
+    #[test]
     fn many_trackers_are_counted_and_mentions_are_capped() {
         let today: Date = "2026-03-10".parse().unwrap();
         let bounties: Vec<Bounty> = (1..=8)

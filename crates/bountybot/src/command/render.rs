@@ -44,7 +44,13 @@ impl Names {
     }
 }
 
-/// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`).
+/// Escapes text for Telegram's HTML parse mode (`&`, `<`, `>`, `"`), and leaves out
+/// bidirectional controls ([`is_bidi_control`]). Every text from a person (a bounty,
+/// a name, a time zone, an echoed command) is shown through here, so one bounty or
+/// name cannot reorder the rest of a listing line; what is stored keeps them.
+/// Stripped rather than isolated: right-to-left letters still show right to left by
+/// the Unicode bidirectional algorithm without them, and a stripped control cannot
+/// leak past the end of its text whatever the client makes of isolates.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -53,10 +59,21 @@ pub fn escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            c if is_bidi_control(c) => {}
             c => out.push(c),
         }
     }
     out
+}
+
+/// Whether `c` is an explicit bidirectional formatting character: the embeddings and
+/// overrides (U+202A to U+202E), the isolates (U+2066 to U+2069) and the marks
+/// (U+200E, U+200F, U+061C).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+    )
 }
 
 /// "due today", "due in 3 days", "overdue by 2 days"...
@@ -332,6 +349,14 @@ pub fn list_page(
 }
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bidirectional_controls_are_left_out_of_what_is_shown() {
+        let shown = super::escape("pay \u{202E}gnp.exe <now> \u{2066}x\u{2069} \u{200F}");
+        assert_eq!(shown, "pay gnp.exe &lt;now&gt; x ");
+        assert!(!shown.chars().any(super::is_bidi_control));
+        assert_eq!(super::escape("שלום"), "שלום", "right-to-left letters stay");
+    }
+
     use super::*;
     use crate::domain::{BountyId, UserId, date_to_ts};
     use proptest::prelude::*;

@@ -422,3 +422,35 @@ fn add_and_edit_confirmations_echo_text_link_and_due() {
     let cleared = bot.one("/edit 1 link=- due=-");
     assert_eq!(visible(&cleared), "Updated bounty #1: Shorter");
 }
+
+// ---------------------------------------------------------------------------------
+// Bidirectional controls: shown neutralised, stored as written
+
+#[test]
+fn bidirectional_controls_in_a_bounty_or_a_name_are_not_shown_but_kept() {
+    use bountybot::command::render::is_bidi_control;
+    let bot = Bot::new();
+    let text = "pay the \u{202E}gnp.exe invoice";
+    bot.store
+        .import(&[ChatData {
+            chat: GROUP,
+            next_id: 2,
+            bounties: vec![bounty(1, text)],
+            members: vec![(ANN, vec![BountyId(1)])],
+            names: vec![(ANN, "Ann \u{202E}nimda\u{2066}".to_string())],
+            settings: Default::default(),
+            digests: Vec::new(),
+        }])
+        .unwrap();
+    for command in ["/bounty", "/bounty #1", "/my"] {
+        let shown = bot.say(command).join("\n");
+        assert!(shown.contains("gnp.exe invoice"), "{command}: {shown}");
+        assert!(
+            !shown.chars().any(is_bidi_control),
+            "{command} shows a bidirectional control: {shown:?}"
+        );
+    }
+    let stored = bot.store.export().unwrap();
+    assert_eq!(stored[0].bounties[0].text, text, "stored as written");
+    assert!(stored[0].names[0].1.contains('\u{202E}'));
+}
