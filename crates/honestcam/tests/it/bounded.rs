@@ -113,8 +113,7 @@ fn copies_of_one_property(data: &Path, count: usize) -> Vec<String> {
 
 /// Starts `honestcam serve` on `data` under `ulimit -n 256`.
 fn serve_under_256_descriptors(data: &Path) -> App {
-    use std::io::BufRead;
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .args([
             "-c",
             "ulimit -n 256 && exec \"$0\" \"$@\"",
@@ -134,16 +133,7 @@ fn serve_under_256_descriptors(data: &Path) -> App {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let first = lines.next().expect("server printed nothing").unwrap();
-    let base = first
-        .strip_prefix("honestcam listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    std::thread::spawn(move || lines.for_each(drop));
-    App { child, base }
+    App::from_child(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,8 +15,7 @@ const HALF_SENT: usize = 300;
 
 /// Starts `honestcam serve` on `f` under `ulimit -n 256`, with `extra` flags.
 fn serve_under_256_descriptors(f: &Fixture, extra: &[&str]) -> App {
-    use std::io::BufRead;
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .args([
             "-c",
             "ulimit -n 256 && exec \"$0\" \"$@\"",
@@ -39,16 +38,7 @@ fn serve_under_256_descriptors(f: &Fixture, extra: &[&str]) -> App {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let first = lines.next().expect("server printed nothing").unwrap();
-    let base = first
-        .strip_prefix("honestcam listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    std::thread::spawn(move || lines.for_each(drop));
-    App { child, base }
+    App::from_child(child)
 }
 
 fn host(app: &App) -> String {

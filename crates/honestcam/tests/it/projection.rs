@@ -498,3 +498,48 @@ fn the_page_view_reads_the_projection_and_the_search_view_folds_the_log() {
     let act3 = page.iter().find(|a| a.id == "ACT-003").unwrap();
     assert_eq!(act3.notes.last().unwrap().text, "moves the position");
 }
+
+/// `db-reindex --execute` while the portal takes form writes: every write acknowledged
+/// is stored once, and the rebuilt projection agrees with the log afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reindex_while_the_portal_takes_writes_loses_nothing() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let load = FormLoad::start(&app);
+    load.until(50).await;
+    let before = load.acked.load(Ordering::Relaxed);
+    let dir = f.dir();
+    let reindex = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_honestcam"))
+            .args(["db-reindex", SLUG, "--execute", "--json"])
+            .env("HONESTCAM_DATA_DIR", dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        reindex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reindex.stderr)
+    );
+    // Writes went on after the rebuild.
+    load.until(before + 50).await;
+    load.stop.store(true, Ordering::Relaxed);
+    for t in load.tasks {
+        t.await.unwrap();
+    }
+    let acked = load.acked.load(Ordering::Relaxed);
+    assert!(app.stop());
+    assert_eq!(differences(&f), Vec::<String>::new());
+    let notes = load_events(&f.storage(), &f.slug())
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.payload["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("kill-"))
+        })
+        .count();
+    assert_eq!(notes, acked, "every acknowledged write stored once");
+}

@@ -191,7 +191,6 @@ impl Fixture {
         env: &[(&str, &str)],
         log: Option<&Path>,
     ) -> App {
-        use std::io::BufRead;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_honestcam"));
         cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
         // Authentication off unless the test chooses a mode (loopback only).
@@ -212,7 +211,15 @@ impl Fixture {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
+        App::from_child(cmd.spawn().unwrap())
+    }
+}
+
+impl App {
+    /// The server `child` (spawned with its stdout piped), once it says where it
+    /// listens; the rest of its stdout is read and dropped.
+    pub fn from_child(mut child: std::process::Child) -> App {
+        use std::io::BufRead;
         let stdout = child.stdout.take().unwrap();
         let mut lines = std::io::BufReader::new(stdout).lines();
         let first = lines.next().expect("server printed nothing").unwrap();
@@ -224,9 +231,7 @@ impl Fixture {
         std::thread::spawn(move || lines.for_each(drop));
         App { child, base }
     }
-}
 
-impl App {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
