@@ -4,7 +4,8 @@
 //! SHA-256 is stored, so a copy of the database gives no usable token. A token acts as
 //! `token:{name}` in the audit trail. Local passwords are stored as Argon2id hashes
 //! (PHC strings); a login session is 32 random bytes in a cookie, stored as its
-//! SHA-256 with an expiry.
+//! SHA-256 with an expiry, and so is a device id: the mark of a browser that has
+//! signed in to an account before (see `web/auth/throttle.rs`).
 
 use crate::domain::Role;
 use crate::domain::account::{AccountNameError, check_account_name, fold_name};
@@ -287,35 +288,89 @@ pub fn check_password(
     Ok(found.filter(|a| ok && a.password_hash.is_some()))
 }
 
+/// How long a device cookie is honoured after the sign-in that issued it.
+pub const DEVICE_TTL: std::time::Duration = std::time::Duration::from_secs(180 * 24 * 60 * 60);
+/// Devices remembered per account; the oldest is forgotten first.
+pub const DEVICES_PER_ACCOUNT: usize = 20;
+
+/// A session just started, and the device id that goes with it.
+pub struct Started {
+    /// The session's id, for the session cookie.
+    pub session: String,
+    /// A new device id, for the device cookie: this browser has signed in to the
+    /// account, so failures from elsewhere do not hold it back next time.
+    pub device: String,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Started { .. }")
+    }
+}
+
+/// `now + ttl`, or why it is past any date.
+fn after(now: jiff::Timestamp, ttl: std::time::Duration) -> Result<jiff::Timestamp, AccountError> {
+    jiff::SignedDuration::try_from(ttl)
+        .ok()
+        .and_then(|span| now.checked_add(span).ok())
+        .ok_or(AccountError::SessionLength(ttl))
+}
+
 /// Starts a session of `account` for `ttl`, if its password hash is still
-/// `password_hash` (the one just checked: a password changed meanwhile wins); returns
-/// its id (for the cookie), stored only as its SHA-256. Expired sessions are cleared on
-/// the way.
+/// `password_hash` (the one just checked: a password changed meanwhile wins), and
+/// records the browser as one of the account's devices, replacing the device id it
+/// came with (`from_device`), if any. The ids (for the cookies) are stored only as
+/// their SHA-256. Expired sessions and devices are cleared on the way.
 pub fn start_session(
     storage: &Storage,
     account: &str,
     password_hash: Option<&str>,
     ttl: std::time::Duration,
-) -> Result<Option<String>, AccountError> {
+    from_device: Option<&str>,
+) -> Result<Option<Started>, AccountError> {
     let id = random_hex(32)?;
+    let device = random_hex(32)?;
     let now = jiff::Timestamp::now();
-    let expires = jiff::SignedDuration::try_from(ttl)
-        .ok()
-        .and_then(|span| now.checked_add(span).ok())
-        .ok_or(AccountError::SessionLength(ttl))?;
+    let expires = after(now, ttl)?;
+    let device_expires = after(now, DEVICE_TTL)?;
     let sha = hex_sha256(id.as_bytes());
+    let device_sha = hex_sha256(device.as_bytes());
+    let old_device = from_device.map(|d| hex_sha256(d.as_bytes()));
     let (account, password_hash) = (account.to_string(), password_hash.map(str::to_string));
-    // One unit of work: the password checked and the session stored together.
+    // One unit of work: the password checked and the session and device stored together.
     let started = storage.study_db()?.write(move |c| {
         let current = account_repo::account(c, &account)?;
         if current.map(|a| a.password_hash) != Some(password_hash) {
             return Ok::<_, DbError>(false);
         }
-        account_repo::remove_expired_sessions(c, &now.to_string())?;
-        account_repo::insert_session(c, &sha, &account, &now.to_string(), &expires.to_string())?;
+        let now = now.to_string();
+        account_repo::remove_expired_sessions(c, &now)?;
+        account_repo::insert_session(c, &sha, &account, &now, &expires.to_string())?;
+        account_repo::insert_device(
+            c,
+            &device_sha,
+            &account,
+            old_device.as_deref(),
+            &now,
+            &device_expires.to_string(),
+            DEVICES_PER_ACCOUNT,
+        )?;
         Ok(true)
     })?;
-    Ok(started.then_some(id))
+    Ok(started.then_some(Started {
+        session: id,
+        device,
+    }))
+}
+
+/// The account the device id `device` (from a device cookie) was issued to, if it
+/// has not expired or been forgotten.
+pub fn device_account(storage: &Storage, device: &str) -> Result<Option<String>, AccountError> {
+    let sha = hex_sha256(device.as_bytes());
+    let now = jiff::Timestamp::now().to_string();
+    Ok(storage
+        .study_db()?
+        .read(|c| account_repo::device_account(c, &sha, &now))?)
 }
 
 /// The account of the session `id`, if it is live.
@@ -526,9 +581,10 @@ mod tests {
             .unwrap();
         let hour = std::time::Duration::from_secs(3600);
         let start = |ttl| {
-            start_session(&s, "kim", kim.password_hash.as_deref(), ttl)
+            start_session(&s, "kim", kim.password_hash.as_deref(), ttl, None)
                 .unwrap()
                 .unwrap()
+                .session
         };
         let id = start(hour);
         assert_eq!(
@@ -548,12 +604,63 @@ mod tests {
             "a new password ends sessions"
         );
         assert_eq!(
-            start_session(&s, "kim", kim.password_hash.as_deref(), hour).unwrap(),
+            start_session(&s, "kim", kim.password_hash.as_deref(), hour, None)
+                .unwrap()
+                .map(|started| started.session),
             None,
             "a password checked before it changed starts no session"
         );
         let debug = format!("{kim:?}");
         assert!(!debug.contains("argon2"), "{debug}");
+    }
+
+    #[test]
+    fn a_device_belongs_to_the_account_it_signed_in_to_until_the_password_changes() {
+        let (_dir, s) = storage();
+        let hash = hash_password("correct horse battery").unwrap();
+        add_account(&s, "kim", Role::Editor, Some(hash.clone())).unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        let first = start_session(&s, "kim", Some(&hash), hour, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            device_account(&s, &first.device).unwrap().as_deref(),
+            Some("kim")
+        );
+        assert_eq!(device_account(&s, "forged").unwrap(), None);
+        // Signing in again from that browser replaces its device id.
+        let again = start_session(&s, "kim", Some(&hash), hour, Some(&first.device))
+            .unwrap()
+            .unwrap();
+        assert_eq!(device_account(&s, &first.device).unwrap(), None, "replaced");
+        assert_eq!(
+            device_account(&s, &again.device).unwrap().as_deref(),
+            Some("kim")
+        );
+        // Only the newest devices are remembered.
+        let mut devices = vec![again.device];
+        for _ in 0..DEVICES_PER_ACCOUNT {
+            let started = start_session(&s, "kim", Some(&hash), hour, None)
+                .unwrap()
+                .unwrap();
+            devices.push(started.device);
+        }
+        let remembered = devices
+            .iter()
+            .filter(|d| device_account(&s, d).unwrap().is_some())
+            .count();
+        assert_eq!(remembered, DEVICES_PER_ACCOUNT);
+        assert!(
+            device_account(&s, devices.last().unwrap())
+                .unwrap()
+                .is_some()
+        );
+        set_password_hash(&s, "kim", hash_password("another long one").unwrap()).unwrap();
+        assert_eq!(
+            device_account(&s, devices.last().unwrap()).unwrap(),
+            None,
+            "a new password forgets the account's devices"
+        );
     }
 
     #[test]

@@ -862,6 +862,143 @@ async fn without_the_flag_a_forwarded_address_is_ignored() {
     );
 }
 
+/// The cookie named `name` an answer sets (`name=value`).
+fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+/// Signs in through the login form with the cookies `cookie`, from the forwarded
+/// address `client_ip`; the answer.
+async fn sign_in_with(
+    app: &App,
+    cookie: &str,
+    client_ip: &str,
+    name: &str,
+    password: &str,
+) -> reqwest::Response {
+    client()
+        .post(app.url("/login"))
+        .header("cookie", cookie)
+        .header("cf-connecting-ip", client_ip)
+        .form(&[("name", name), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_attackers_failures_from_other_addresses_do_not_keep_the_owner_out() {
+    let f = migrated();
+    add_local(&f, "kim", "editor", "kim's long password");
+    add_local(&f, "lee", "viewer", "lee's long password");
+    let app = f.spawn_app(
+        &[
+            "--auth",
+            "local",
+            "--trusted-proxy-header",
+            "CF-Connecting-IP",
+        ],
+        &[],
+    );
+    // The owner signs in once: the browser gets a device cookie for the account.
+    let first = sign_in_with(&app, "", "198.51.100.1", "kim", "kim's long password").await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let set = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("honestcam_device="))
+        .expect("a device cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=15552000"] {
+        assert!(
+            set.split("; ").any(|a| a == attribute),
+            "{attribute}: {set}"
+        );
+    }
+    let device = set_cookie(&first, "honestcam_device").unwrap();
+    let lee_device = set_cookie(
+        &sign_in_with(&app, "", "198.51.100.2", "lee", "lee's long password").await,
+        "honestcam_device",
+    )
+    .unwrap();
+
+    // Guesses at kim's password from many addresses, and a flood from one address.
+    for i in 0..12 {
+        let answer =
+            sign_in_with(&app, "", &format!("203.0.113.{i}"), "kim", "a wrong guess!").await;
+        let expected = if i < 5 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(answer.status(), expected, "guess {i}");
+    }
+    fail_twenty_from(&app, "198.51.100.1").await;
+
+    // The owner's browser, from the very address that is held, still gets in.
+    let owner = sign_in_with(&app, &device, "198.51.100.1", "kim", "kim's long password").await;
+    assert_eq!(
+        owner.status(),
+        StatusCode::SEE_OTHER,
+        "the owner is not kept out"
+    );
+    let session = set_cookie(&owner, "honestcam_session").unwrap();
+    assert_eq!(
+        page_as(&app, "/compliance/", &session).await,
+        StatusCode::OK
+    );
+    let renewed = set_cookie(&owner, "honestcam_device").unwrap();
+    assert_ne!(renewed, device, "a sign-in renews the device id");
+    let replaced = sign_in_with(&app, &device, "198.51.100.9", "kim", "kim's long password").await;
+    assert_eq!(
+        replaced.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the old device id was replaced: that browser is now unknown"
+    );
+
+    // Anyone else waits, even with the right password: guessing stays slow.
+    for (cookie, from) in [
+        (String::new(), "198.51.100.7"),
+        (lee_device.clone(), "198.51.100.7"),
+        (
+            "honestcam_device=".to_string() + &"0".repeat(64),
+            "198.51.100.8",
+        ),
+    ] {
+        let answer = sign_in_with(&app, &cookie, from, "kim", "kim's long password").await;
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS, "{cookie:?}");
+    }
+    // Lee's browser still signs in to lee from a fresh address.
+    let lee = sign_in_with(
+        &app,
+        &lee_device,
+        "198.51.100.3",
+        "lee",
+        "lee's long password",
+    )
+    .await;
+    assert_eq!(lee.status(), StatusCode::SEE_OTHER);
+
+    // A device that guesses is held on its own.
+    for i in 0..5 {
+        let answer = sign_in_with(&app, &renewed, "198.51.100.4", "kim", "a wrong guess!").await;
+        assert_eq!(
+            answer.status(),
+            StatusCode::UNAUTHORIZED,
+            "device guess {i}"
+        );
+    }
+    let held = sign_in_with(&app, &renewed, "198.51.100.4", "kim", "kim's long password").await;
+    assert_eq!(held.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 /// The portal in-process with local accounts, reached at `public` (or at its
 /// listening address when `None`); the host browsers send.
 fn local_in_process(f: &Fixture, public: Option<&str>) -> (axum::Router, &'static str) {

@@ -1,5 +1,5 @@
-//! Accounts, login sessions and API tokens in the global database
-//! (`migrations/study/0002_accounts.sql`).
+//! Accounts, login sessions, API tokens and sign-in devices in the global database
+//! (`migrations/study/0002_accounts.sql`, `0004_devices.sql`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -141,7 +141,7 @@ pub fn set_role(conn: &Connection, name: &str, role: Role) -> Result<bool, DbErr
     Ok(n > 0)
 }
 
-/// Sets an account's password hash and ends its sessions; `Ok(false)` if there is no
+/// Sets an account's password hash and ends its sessions and devices; `Ok(false)` if there is no
 /// such account.
 pub fn set_password_hash(conn: &Connection, name: &str, hash: &str) -> Result<bool, DbError> {
     let n = conn
@@ -149,10 +149,12 @@ pub fn set_password_hash(conn: &Connection, name: &str, hash: &str) -> Result<bo
         .execute(params![name, hash])?;
     conn.prepare_cached("DELETE FROM sessions WHERE account = ?1")?
         .execute([name])?;
+    conn.prepare_cached("DELETE FROM devices WHERE account = ?1")?
+        .execute([name])?;
     Ok(n > 0)
 }
 
-/// Removes an account and its sessions; `Ok(false)` if there was none.
+/// Removes an account, its sessions and its devices; `Ok(false)` if there was none.
 pub fn remove_account(conn: &Connection, name: &str) -> Result<bool, DbError> {
     let n = conn
         .prepare_cached("DELETE FROM accounts WHERE name = ?1")?
@@ -274,4 +276,53 @@ pub fn remove_expired_sessions(conn: &Connection, now: &str) -> Result<usize, Db
             "DELETE FROM sessions WHERE unixepoch(expires_at, 'subsec') <= unixepoch(?1, 'subsec')",
         )?
         .execute([now])?)
+}
+
+/// Records a device of `account` (a browser that signed in) until `expires_at`,
+/// replacing the device `replaces` (the one it signed in from, if any), and keeps only
+/// the account's `keep` newest devices. Expired devices are cleared on the way.
+pub fn insert_device(
+    conn: &Connection,
+    id_sha256: &str,
+    account: &str,
+    replaces: Option<&str>,
+    now: &str,
+    expires_at: &str,
+    keep: usize,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "DELETE FROM devices WHERE unixepoch(expires_at, 'subsec') <= unixepoch(?1, 'subsec')",
+    )?
+    .execute([now])?;
+    if let Some(old) = replaces {
+        conn.prepare_cached("DELETE FROM devices WHERE id_sha256 = ?1")?
+            .execute([old])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO devices (id_sha256, account, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id_sha256, account, now, expires_at])?;
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "DELETE FROM devices WHERE account = ?1 AND id_sha256 NOT IN (
+             SELECT id_sha256 FROM devices WHERE account = ?1 ORDER BY seq DESC LIMIT ?2)",
+    )?
+    .execute(params![account, keep])?;
+    Ok(())
+}
+
+/// The account of the device whose id hashes to `id_sha256`, if it has not expired by
+/// `now`.
+pub fn device_account(
+    conn: &Connection,
+    id_sha256: &str,
+    now: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT account FROM devices
+         WHERE id_sha256 = ?1 AND unixepoch(expires_at, 'subsec') > unixepoch(?2, 'subsec')",
+        )?
+        .query_row(params![id_sha256, now], |r| r.get(0))
+        .optional()?)
 }

@@ -1,5 +1,6 @@
 //! Local accounts signing in and out (`--auth local`): a login form, a server-side
-//! session in a cookie, and failed attempts throttled per account and per address.
+//! session in a cookie, a device cookie for the browser that signed in, and failed
+//! attempts throttled per device, or per account and per address ([`super::throttle`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -11,8 +12,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::throttle::Client;
 use super::{AuthMode, LocalAuth};
-use crate::domain::account::check_account_name;
+use crate::domain::account::{check_account_name, fold_name};
 use crate::service::accounts;
 use crate::web::{AppError, AppState};
 
@@ -23,6 +25,11 @@ pub const SESSION_COOKIE: &str = "honestcam_session";
 /// and no `Domain`, so a sibling subdomain or a plain-http page cannot set or shadow it.
 pub const HOST_SESSION_COOKIE: &str = "__Host-honestcam_session";
 
+/// The cookie holding a device id (see [`super::throttle`]) over plain http.
+pub const DEVICE_COOKIE: &str = "honestcam_device";
+/// The cookie holding a device id over https (`__Host-`, as [`HOST_SESSION_COOKIE`]).
+pub const HOST_DEVICE_COOKIE: &str = "__Host-honestcam_device";
+
 /// The session cookie's name for the mode in use (`https` from `--public-url`).
 pub fn session_cookie_name(https: bool) -> &'static str {
     if https {
@@ -32,11 +39,30 @@ pub fn session_cookie_name(https: bool) -> &'static str {
     }
 }
 
-/// The `Set-Cookie` value carrying `value` for `max_age` seconds: `Secure` over https.
+/// The device cookie's name for the mode in use.
+pub fn device_cookie_name(https: bool) -> &'static str {
+    if https {
+        HOST_DEVICE_COOKIE
+    } else {
+        DEVICE_COOKIE
+    }
+}
+
+/// The `Set-Cookie` value carrying the session `value` for `max_age` seconds: `Secure`
+/// over https.
 fn set_session_cookie(https: bool, value: &str, max_age: u64) -> String {
     let name = session_cookie_name(https);
     let secure = if https { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+/// The `Set-Cookie` value carrying a device id: sent only with this site's own
+/// requests (`SameSite=Strict`), read only by the login form.
+fn set_device_cookie(https: bool, value: &str) -> String {
+    let name = device_cookie_name(https);
+    let secure = if https { "; Secure" } else { "" };
+    let max_age = accounts::DEVICE_TTL.as_secs();
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 #[derive(Template)]
@@ -65,7 +91,17 @@ fn safe_next(next: &str) -> &str {
 /// The session id the request's cookie carries, read from the cookie named for the
 /// mode in use (see [`session_cookie_name`]); a cookie of the other name is ignored.
 pub fn session_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
-    let wanted = session_cookie_name(https);
+    cookie(headers, session_cookie_name(https))
+}
+
+/// The device id the request's device cookie carries: 64 hex digits, or nothing.
+fn device_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
+    cookie(headers, device_cookie_name(https))
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The value of the first non-empty cookie named `wanted`.
+fn cookie<'h>(headers: &'h HeaderMap, wanted: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -182,9 +218,31 @@ pub async fn sign_in(
             StatusCode::UNAUTHORIZED,
         );
     }
+    // A browser that signed in to this account before is counted on its own.
+    let device = device_cookie(&headers, state.site().https()).map(str::to_string);
+    let trusted = match device.clone() {
+        Some(id) => {
+            let name = form.name.clone();
+            let owner = state
+                .run(move |storage, _| {
+                    accounts::device_account(storage, &id)
+                        .map_err(|e| AppError::internal(e.to_string()))
+                })
+                .await;
+            match owner {
+                Ok(owner) => owner.is_some_and(|o| fold_name(&o) == fold_name(&name)),
+                Err(e) => return e.into_response(),
+            }
+        }
+        None => false,
+    };
+    let client = match (&device, trusted) {
+        (Some(id), true) => Client::Device(id),
+        _ => Client::Unknown(address),
+    };
     // Counted as failed before the password is checked (and cleared on success), so
     // guesses sent in parallel cannot all slip under the limit.
-    if let Some(wait) = local.throttle.attempt(&form.name, address, Instant::now()) {
+    if let Some(wait) = local.throttle.attempt(&form.name, client, Instant::now()) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let message = format!("Too many failed sign-ins: try again in {minutes} minutes.");
         let mut response = render(
@@ -201,6 +259,7 @@ pub async fn sign_in(
         return response;
     }
     let (name, password, ttl) = (form.name.clone(), form.password, local.session_ttl);
+    let from_device = device.clone().filter(|_| trusted);
     // At most a few password checks at once: each takes ~19 MiB and a core for a while.
     let Ok(_permit) = local.checking.clone().acquire_owned().await else {
         return AppError::internal("the password check queue is closed").into_response();
@@ -214,6 +273,7 @@ pub async fn sign_in(
                     &account.name,
                     account.password_hash.as_deref(),
                     ttl,
+                    from_device.as_deref(),
                 )
                 .map_err(internal),
                 None => Ok(None),
@@ -221,17 +281,23 @@ pub async fn sign_in(
         })
         .await;
     match started {
-        Ok(Some(session)) => {
-            local.throttle.succeeded(&form.name, address);
-            let cookie = set_session_cookie(state.site().https(), &session, ttl.as_secs());
+        Ok(Some(started)) => {
+            local.throttle.succeeded(&form.name, client);
+            let https = state.site().https();
+            let cookies = [
+                set_session_cookie(https, &started.session, ttl.as_secs()),
+                set_device_cookie(https, &started.device),
+            ];
             let mut response = Redirect::to(&next).into_response();
-            match HeaderValue::from_str(&cookie) {
-                Ok(v) => {
-                    response.headers_mut().insert(header::SET_COOKIE, v);
-                    response
+            for cookie in cookies {
+                match HeaderValue::from_str(&cookie) {
+                    Ok(v) => {
+                        response.headers_mut().append(header::SET_COOKIE, v);
+                    }
+                    Err(e) => return AppError::internal(e.to_string()).into_response(),
                 }
-                Err(e) => AppError::internal(e.to_string()).into_response(),
             }
+            response
         }
         Ok(None) => {
             // Already counted by `attempt`.
@@ -393,6 +459,22 @@ mod tests {
             "__Host-honestcam_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
         );
         assert!(!set.contains("Domain"));
+        let device = set_device_cookie(true, "abc");
+        assert!(
+            device.starts_with("__Host-honestcam_device=abc; Path=/; HttpOnly; SameSite=Strict")
+                && device.ends_with("; Secure"),
+            "{device}"
+        );
+        let mut h = HeaderMap::new();
+        let id = "0123456789abcdef".repeat(4);
+        h.insert(
+            header::COOKIE,
+            format!("honestcam_device=short; __Host-honestcam_device={id}")
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(device_cookie(&h, true), Some(id.as_str()));
+        assert_eq!(device_cookie(&h, false), None, "not 64 hex digits");
         assert_eq!(
             set_session_cookie(false, "", 0),
             "honestcam_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"

@@ -1,6 +1,13 @@
-//! Slowing down password guessing: failed sign-ins are counted per account and per
-//! address over a window; past the limit, sign-ins for that account (or from that
-//! address) are refused until the window ends, even with the right password.
+//! Slowing down password guessing without letting a guesser lock the owner out.
+//!
+//! Sign-ins are counted the way OWASP's "device cookies" scheme describes. A browser
+//! that has signed in to an account before carries a device cookie for it
+//! ([`Client::Device`]): its failures are counted for that browser alone, so failures
+//! from anywhere else (an attacker behind a tunnel where every peer is 127.0.0.1, or
+//! one trying from many addresses) never hold it back. Every other client
+//! ([`Client::Unknown`]) is counted per account and per address over a window; past
+//! either limit, unknown clients wait until the window ends, even with the right
+//! password.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,14 +16,26 @@ use std::time::{Duration, Instant};
 
 use crate::domain::account::fold_name;
 
-/// Failed sign-ins allowed per account in a window.
+/// Failed sign-ins allowed per account from unknown clients in a window.
 pub const PER_ACCOUNT: u32 = 5;
 /// Failed sign-ins allowed per address in a window (several people may share one).
 pub const PER_ADDRESS: u32 = 20;
+/// Failed sign-ins allowed per device cookie in a window.
+pub const PER_DEVICE: u32 = 5;
 /// How long failures are remembered.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Most keys remembered; the oldest windows are dropped first when it is full.
 const MAX_KEYS: usize = 10_000;
+
+/// Who is signing in, as the limits see it.
+#[derive(Debug, Clone, Copy)]
+pub enum Client<'a> {
+    /// A browser whose device cookie was issued to the account it signs in to (the
+    /// caller checks that): the cookie's id, counted on its own.
+    Device(&'a str),
+    /// Any other client, at its address ([`super::login::client_address`]).
+    Unknown(IpAddr),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -25,10 +44,18 @@ enum Key {
     Account(String),
     /// An IPv4 address, or an IPv6 /64 (one host usually holds a whole /64).
     Address(IpAddr),
+    /// A device cookie's id.
+    Device(String),
 }
 
-fn account_key(account: &str) -> Key {
-    Key::Account(fold_name(account))
+impl Key {
+    fn limit(&self) -> u32 {
+        match self {
+            Key::Account(_) => PER_ACCOUNT,
+            Key::Address(_) => PER_ADDRESS,
+            Key::Device(_) => PER_DEVICE,
+        }
+    }
 }
 
 fn address_key(address: IpAddr) -> Key {
@@ -46,6 +73,14 @@ fn address_key(address: IpAddr) -> Key {
     }
 }
 
+/// The keys a sign-in by `client` to `account` counts against.
+fn keys(account: &str, client: Client<'_>) -> Vec<Key> {
+    match client {
+        Client::Device(id) => vec![Key::Device(id.to_string())],
+        Client::Unknown(address) => vec![Key::Account(fold_name(account)), address_key(address)],
+    }
+}
+
 /// The failure counts.
 #[derive(Debug, Default)]
 pub struct Throttle {
@@ -53,83 +88,81 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// How long sign-ins for `account` from `address` must wait; `None` when allowed.
-    pub fn wait(&self, account: &str, address: IpAddr, now: Instant) -> Option<Duration> {
+    /// How long sign-ins to `account` by `client` must wait; `None` when allowed.
+    pub fn wait(&self, account: &str, client: Client<'_>, now: Instant) -> Option<Duration> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        held(&map, account, address, now)
+        held(&map, &keys(account, client), now)
     }
 
     /// Checks and counts a sign-in attempt in one step, before the password is
     /// checked: `Some(wait)` when it must wait (nothing counted), else the attempt
     /// counts as failed until [`Throttle::succeeded`] clears it.
-    pub fn attempt(&self, account: &str, address: IpAddr, now: Instant) -> Option<Duration> {
+    pub fn attempt(&self, account: &str, client: Client<'_>, now: Instant) -> Option<Duration> {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = held(&map, account, address, now);
+        let keys = keys(account, client);
+        let wait = held(&map, &keys, now);
         if wait.is_none() {
-            count(&mut map, [account_key(account), address_key(address)], now);
+            count(&mut map, keys, now);
         }
         wait
     }
 
     /// Counts a failed sign-in.
-    pub fn failed(&self, account: &str, address: IpAddr, now: Instant) {
+    pub fn failed(&self, account: &str, client: Client<'_>, now: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        count(&mut map, [account_key(account), address_key(address)], now);
+        count(&mut map, keys(account, client), now);
     }
 
-    /// A successful sign-in clears the account's failures (and the one attempt it
-    /// counted for its address).
-    pub fn succeeded(&self, account: &str, address: IpAddr) {
+    /// A successful sign-in clears what it was counted against: a device's failures,
+    /// or an unknown client's account failures (and the one attempt it counted for its
+    /// address). A device's success leaves the count of unknown clients alone, so the
+    /// owner signing in does not give a guesser a fresh allowance.
+    pub fn succeeded(&self, account: &str, client: Client<'_>) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&account_key(account));
-        if let Some((n, _)) = map.get_mut(&address_key(address)) {
-            *n = n.saturating_sub(1);
+        for key in keys(account, client) {
+            match key {
+                Key::Address(_) => {
+                    if let Some((n, _)) = map.get_mut(&key) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                Key::Account(_) | Key::Device(_) => {
+                    map.remove(&key);
+                }
+            }
         }
     }
 }
 
-/// How long `account` or `address` is held, if it is.
-fn held(
-    map: &HashMap<Key, (u32, Instant)>,
-    account: &str,
-    address: IpAddr,
-    now: Instant,
-) -> Option<Duration> {
-    let over = |key: Key, limit: u32| {
-        map.get(&key).and_then(|(n, since)| {
+/// How long the longest-held of `keys` is held, if any is.
+fn held(map: &HashMap<Key, (u32, Instant)>, keys: &[Key], now: Instant) -> Option<Duration> {
+    keys.iter()
+        .filter_map(|key| {
+            let (n, since) = map.get(key)?;
             let left = WINDOW.checked_sub(now.duration_since(*since))?;
-            (*n >= limit && !left.is_zero()).then_some(left)
+            (*n >= key.limit() && !left.is_zero()).then_some(left)
         })
-    };
-    over(account_key(account), PER_ACCOUNT)
-        .into_iter()
-        .chain(over(address_key(address), PER_ADDRESS))
         .max()
 }
 
 /// Adds one failure to each key. Windows that ended are dropped; when the map is full,
 /// the oldest window that is not over its limit goes, so flooding it with new keys
 /// cannot free an account that is held.
-fn count<const N: usize>(map: &mut HashMap<Key, (u32, Instant)>, keys: [Key; N], now: Instant) {
+fn count(map: &mut HashMap<Key, (u32, Instant)>, keys: Vec<Key>, now: Instant) {
     let ended = |since: &Instant| now.duration_since(*since) >= WINDOW;
     for key in &keys {
         if map.get(key).is_some_and(|(_, since)| ended(since)) {
             map.remove(key);
         }
     }
-    if map.len() + N > MAX_KEYS {
+    let n = keys.len();
+    if map.len() + n > MAX_KEYS {
         map.retain(|_, (_, since)| !ended(since));
     }
-    while map.len() + N > MAX_KEYS {
+    while map.len() + n > MAX_KEYS {
         let oldest = map
             .iter()
-            .filter(|(k, (n, _))| {
-                let limit = match k {
-                    Key::Account(_) => PER_ACCOUNT,
-                    Key::Address(_) => PER_ADDRESS,
-                };
-                *n < limit
-            })
+            .filter(|(k, (count, _))| *count < k.limit())
             .min_by_key(|(_, (_, since))| *since)
             .map(|(k, _)| k.clone());
         match oldest {
@@ -155,25 +188,38 @@ mod tests {
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let start = Instant::now();
         for _ in 0..PER_ACCOUNT {
-            assert_eq!(t.wait("kim", a, start), None);
-            t.failed("kim", a, start);
+            assert_eq!(t.wait("kim", Client::Unknown(a), start), None);
+            t.failed("kim", Client::Unknown(a), start);
         }
-        assert!(t.wait("kim", a, start).is_some(), "the account is held");
-        assert!(t.wait("kim", b, start).is_some(), "from any address");
-        assert_eq!(t.wait("lee", a, start), None, "other accounts are not");
+        assert!(
+            t.wait("kim", Client::Unknown(a), start).is_some(),
+            "the account is held"
+        );
+        assert!(
+            t.wait("kim", Client::Unknown(b), start).is_some(),
+            "from any address"
+        );
         assert_eq!(
-            t.wait("kim", a, start + WINDOW),
+            t.wait("lee", Client::Unknown(a), start),
+            None,
+            "other accounts are not"
+        );
+        assert_eq!(
+            t.wait("kim", Client::Unknown(a), start + WINDOW),
             None,
             "until the window ends"
         );
         for i in 0..PER_ADDRESS {
-            t.failed(&format!("guess{i}"), b, start);
+            t.failed(&format!("guess{i}"), Client::Unknown(b), start);
         }
-        assert!(t.wait("someone", b, start).is_some(), "the address is held");
-        assert_eq!(t.wait("someone", a, start), None);
-        t.succeeded("kim", a);
+        assert!(
+            t.wait("someone", Client::Unknown(b), start).is_some(),
+            "the address is held"
+        );
+        assert_eq!(t.wait("someone", Client::Unknown(a), start), None);
+        t.succeeded("kim", Client::Unknown(a));
         assert_eq!(
-            t.wait("kim", a, start),
+            t.wait("kim", Client::Unknown(a), start),
             None,
             "a success clears the account"
         );
@@ -186,16 +232,19 @@ mod tests {
         let now = Instant::now();
         // Guesses racing each other: each attempt is counted as it starts.
         for _ in 0..PER_ACCOUNT {
-            assert_eq!(t.attempt("kim", a, now), None);
+            assert_eq!(t.attempt("kim", Client::Unknown(a), now), None);
         }
-        assert!(t.attempt("kim", a, now).is_some(), "the sixth waits");
+        assert!(
+            t.attempt("kim", Client::Unknown(a), now).is_some(),
+            "the sixth waits"
+        );
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         let same_net: IpAddr = "2001:db8::ffff".parse().unwrap();
         for i in 0..PER_ADDRESS {
-            t.failed(&format!("g{i}"), v6, now);
+            t.failed(&format!("g{i}"), Client::Unknown(v6), now);
         }
         assert!(
-            t.wait("x", same_net, now).is_some(),
+            t.wait("x", Client::Unknown(same_net), now).is_some(),
             "one /64 is one address"
         );
     }
@@ -206,11 +255,15 @@ mod tests {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let now = Instant::now();
         for name in ["kim", "Kim", "KIM", "kIm", "kiM"] {
-            assert_eq!(t.attempt(name, a, now), None, "{name}");
+            assert_eq!(t.attempt(name, Client::Unknown(a), now), None, "{name}");
         }
-        assert!(t.wait("kim", a, now).is_some());
-        assert!(t.wait("KiM", a, now).is_some());
-        assert_eq!(t.wait("\u{212A}im", a, now), None, "not an ASCII spelling");
+        assert!(t.wait("kim", Client::Unknown(a), now).is_some());
+        assert!(t.wait("KiM", Client::Unknown(a), now).is_some());
+        assert_eq!(
+            t.wait("\u{212A}im", Client::Unknown(a), now),
+            None,
+            "not an ASCII spelling"
+        );
     }
 
     #[test]
@@ -219,13 +272,61 @@ mod tests {
         let now = Instant::now();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..PER_ACCOUNT {
-            t.failed("kim", a, now);
+            t.failed("kim", Client::Unknown(a), now);
         }
         // Two keys a failure: enough to fill the map and go on past it.
         for i in 0..(MAX_KEYS / 2 + 50) as u32 {
             let from = IpAddr::from(i.to_be_bytes());
-            t.failed(&format!("flood{i}"), from, now);
+            t.failed(&format!("flood{i}"), Client::Unknown(from), now);
         }
-        assert!(t.wait("kim", a, now).is_some(), "still held");
+        assert!(
+            t.wait("kim", Client::Unknown(a), now).is_some(),
+            "still held"
+        );
+    }
+
+    #[test]
+    fn a_device_is_counted_on_its_own() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        // A guesser holds the account and the address for unknown clients.
+        for i in 0..PER_ADDRESS {
+            assert_eq!(
+                t.attempt("kim", Client::Unknown(a), now).is_some(),
+                i >= PER_ACCOUNT
+            );
+            if i >= PER_ACCOUNT {
+                t.failed(&format!("other{i}"), Client::Unknown(a), now);
+            }
+        }
+        assert!(t.wait("kim", Client::Unknown(a), now).is_some());
+        assert!(
+            t.wait("lee", Client::Unknown(a), now).is_some(),
+            "address held"
+        );
+        let owner = Client::Device("owner's browser");
+        assert_eq!(
+            t.attempt("kim", owner, now),
+            None,
+            "the owner's browser is not"
+        );
+        t.succeeded("kim", owner);
+        assert!(
+            t.wait("kim", Client::Unknown(a), now).is_some(),
+            "the owner's success gives guessers no fresh allowance"
+        );
+        // A device that guesses is held on its own.
+        let stolen = Client::Device("a copied cookie");
+        for _ in 0..PER_DEVICE {
+            assert_eq!(t.attempt("kim", stolen, now), None);
+        }
+        assert!(t.attempt("kim", stolen, now).is_some());
+        assert_eq!(t.wait("kim", owner, now), None, "other devices are not");
+        assert_eq!(
+            t.wait("kim", stolen, now + WINDOW),
+            None,
+            "until the window ends"
+        );
     }
 }
