@@ -672,3 +672,72 @@ fn db_init_creates_only_owner_only_files_and_directories_whatever_the_umask() {
         assert_eq!(mode, want, "{} is {mode:o}", path.display());
     }
 }
+
+/// Runs `honestcam <args>` against `f`'s data dir under umask 022; must succeed.
+#[cfg(unix)]
+fn run_with_umask_022(f: &Fixture, args: &[&str]) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_honestcam"))
+        .args(args)
+        .env("HONESTCAM_DATA_DIR", f.dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn migrate_and_restore_create_only_owner_only_files_whatever_the_umask() {
+    let f = Fixture::new();
+    // The legacy files are the test's, with whatever mode it gave them: only what the
+    // commands create (or move into the data dir's archive) is checked.
+    let given: std::collections::HashSet<_> = modes_under(&f.dir())
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .collect();
+    run_with_umask_022(&f, &["db-migrate", SLUG, "--execute"]);
+    let made: Vec<_> = modes_under(&f.dir())
+        .into_iter()
+        .filter(|(p, _, _)| !given.contains(p))
+        .collect();
+    assert!(
+        made.iter().any(|(p, _, _)| p.ends_with("honestcam.db")),
+        "{made:?}"
+    );
+    for (path, is_dir, mode) in &made {
+        let want = if *is_dir { 0o700 } else { 0o600 };
+        assert_eq!(
+            *mode,
+            want,
+            "after db-migrate, {} is {mode:o}",
+            path.display()
+        );
+    }
+
+    let backups = f.tmp.path().join("backups");
+    let arg = backups.to_string_lossy().into_owned();
+    run_with_umask_022(&f, &["backup", "--to", &arg]);
+    for (path, is_dir, mode) in modes_under(&backups) {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "after backup, {} is {mode:o}", path.display());
+    }
+    std::fs::remove_dir_all(f.dir()).unwrap();
+    run_with_umask_022(&f, &["restore", "--from", &arg, "--execute"]);
+    let restored = modes_under(&f.dir());
+    assert!(
+        restored
+            .iter()
+            .any(|(p, _, _)| p.ends_with("honestcam-study.db")),
+        "{restored:?}"
+    );
+    for (path, is_dir, mode) in restored {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "after restore, {} is {mode:o}", path.display());
+    }
+}
