@@ -25,10 +25,20 @@ impl fmt::Display for ChatId {
     }
 }
 
-/// A Telegram user id (positive).
+/// Who acts: a Telegram user (a positive id), or a chat acting as itself (a channel,
+/// or a group's anonymous administrators: a negative id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(pub i64);
+
+impl UserId {
+    /// Whether this is a Telegram user (a positive id) rather than a chat acting as
+    /// itself: a channel, or a group's anonymous administrators (negative ids, see
+    /// `telegram::identity`). Only a user can be mentioned.
+    pub fn is_person(self) -> bool {
+        self.0 > 0
+    }
+}
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -39,12 +39,16 @@ fn section(b: &Bounty, today: Date) -> Option<usize> {
     }
 }
 
-/// A Telegram mention of `user` by name (a link that notifies them).
-fn mention(names: &Names, user: UserId) -> String {
-    format!(
-        "<a href=\"tg://user?id={user}\">{}</a>",
-        escape(&names.of(user))
-    )
+/// A Telegram mention of `user` by name (a link that notifies them); `None` for a
+/// channel or a group's anonymous administrators, which are named, never linked as a
+/// user.
+fn mention(names: &Names, user: UserId) -> Option<String> {
+    user.is_person().then(|| {
+        format!(
+            "<a href=\"tg://user?id={user}\">{}</a>",
+            escape(&names.of(user))
+        )
+    })
 }
 
 /// The digest of `bounties` for the local date `today` in `zone`, or `None` when no
@@ -85,11 +89,12 @@ pub fn render_digest(
             let mut shown = Vec::with_capacity(named.len());
             let mut plain = Vec::with_capacity(named.len());
             for u in named {
-                if mentions < MAX_MENTIONS {
-                    shown.push(mention(names, *u));
-                    mentions += 1;
-                } else {
-                    shown.push(escape(&names.of(*u)));
+                match mention(names, *u).filter(|_| mentions < MAX_MENTIONS) {
+                    Some(m) => {
+                        shown.push(m);
+                        mentions += 1;
+                    }
+                    None => shown.push(escape(&names.of(*u))),
                 }
                 plain.push(names.of(*u));
             }
@@ -208,6 +213,31 @@ mod tests {
             !d.chars().any(crate::command::render::is_bidi_control),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn channels_and_anonymous_admins_are_named_never_linked_as_users() {
+        let today: Date = "2026-03-10".parse().unwrap();
+        let group = UserId(-1_001_500_600_700);
+        let channel = UserId(-1_002_000_000_001);
+        let unnamed = UserId(-1_002_000_000_002);
+        let bounties = vec![bounty(1, "Print flyers", Some("2026-03-10"))];
+        let trackers = HashMap::from([(BountyId(1), vec![UserId(7), channel, group, unnamed])]);
+        let names = Names::new(vec![
+            (UserId(7), "Bo".into()),
+            (channel, "News <channel>".into()),
+            (group, "The group".into()),
+        ]);
+        let d = render_digest(&bounties, &trackers, &names, today, &ZoneName::utc()).unwrap();
+        assert!(
+            d.ends_with(
+                "tracked by <a href=\"tg://user?id=7\">Bo</a>, News &lt;channel&gt;, The group, \
+                 chat -1002000000002"
+            ),
+            "{d}"
+        );
+        assert_eq!(d.matches("tg://user").count(), 1, "{d}");
+        assert!(!d.contains("tg://user?id=-"), "{d}");
     }
 
     #[test]

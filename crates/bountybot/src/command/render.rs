@@ -39,7 +39,8 @@ impl Names {
     pub fn of(&self, user: UserId) -> String {
         match self.0.get(&user) {
             Some(name) => shorten(name, MAX_NAME_SHOWN).into_owned(),
-            None => format!("user {user}"),
+            None if user.is_person() => format!("user {user}"),
+            None => format!("chat {user}"),
         }
     }
 }

@@ -4,6 +4,12 @@
 //! (`/timezone`, `/remind`), and kept for [`TTL`], so a burst of deletions costs
 //! one request. A group's anonymous administrators act as the group itself (see
 //! [`super::identity`]) and count as administrators without asking.
+//!
+//! A role change is seen at once: the bot asks Telegram for `chat_member` and
+//! `my_chat_member` updates, and one that changes whether someone administers the
+//! group drops that group's list ([`Admins::role_changed`]), so the next command asks
+//! again. Telegram sends `chat_member` updates only to bots that administer the group;
+//! elsewhere a change is seen when the list expires.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -13,8 +19,9 @@ use teloxide::prelude::*;
 
 use crate::domain::{ChatId as Chat, UserId};
 
-/// How long a group's list of administrators is trusted.
-pub const TTL: Duration = Duration::from_secs(300);
+/// How long a group's list of administrators is trusted when no update says it
+/// changed.
+pub const TTL: Duration = Duration::from_secs(60);
 
 /// Commands whose answer depends on whether the sender administers the group.
 const ADMIN_COMMANDS: [&str; 7] = [
@@ -54,6 +61,24 @@ impl Admins {
             bot,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes note of a `chat_member` or `my_chat_member` update: when it changes
+    /// whether its member administers the group (promoted, demoted, gone), the group's
+    /// cached list is dropped. Returns whether it was.
+    pub fn role_changed(&self, update: &teloxide::types::ChatMemberUpdated) -> bool {
+        let was = update.old_chat_member.is_privileged();
+        let is = update.new_chat_member.is_privileged();
+        if was == is {
+            return false;
+        }
+        let chat = Chat(update.chat.id.0);
+        tracing::info!(%chat, "a member's role changed; asking again who administers the group");
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&chat);
+        true
     }
 
     /// Whether `user` administers group `chat`. When Telegram cannot be asked, the

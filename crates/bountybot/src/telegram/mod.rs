@@ -51,6 +51,14 @@ pub(crate) fn crash_point(step: &str) {
     statekit::crash::crash_point(ABORT_AFTER_ENV, step);
 }
 
+/// The updates the bot asks Telegram for: messages, and changes of a member's role
+/// (so that a demoted administrator loses its rights at once, see [`admins`]).
+pub const ALLOWED_UPDATES: [AllowedUpdate; 3] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::ChatMember,
+    AllowedUpdate::MyChatMember,
+];
+
 /// Long-polling wait per `getUpdates`.
 pub const POLL_TIMEOUT_SECS: u32 = 10;
 
@@ -260,7 +268,7 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
             .get_updates()
             .offset(offset)
             .timeout(POLL_TIMEOUT_SECS)
-            .allowed_updates([AllowedUpdate::Message]);
+            .allowed_updates(ALLOWED_UPDATES);
         let updates = tokio::select! {
             () = &mut stop => break,
             r = request.send() => r,
@@ -345,8 +353,11 @@ async fn still_held(mut lead: Leadership) -> Option<Leadership> {
 async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) {
     let mut per_chat: HashMap<Option<i64>, Vec<Update>> = HashMap::new();
     for u in updates {
+        // A role change goes in its chat's order too: a demotion is taken note of
+        // before the demoted member's next command.
         let key = match &u.kind {
             UpdateKind::Message(m) => Some(m.chat.id.0),
+            UpdateKind::ChatMember(c) | UpdateKind::MyChatMember(c) => Some(c.chat.id.0),
             _ => None,
         };
         per_chat.entry(key).or_default().push(u);
@@ -382,7 +393,7 @@ async fn serve_webhook(
     // order. More: the store keeps each chat's order (PostgreSQL replicas).
     let mut set = bot
         .set_webhook(url.clone())
-        .allowed_updates([AllowedUpdate::Message])
+        .allowed_updates(ALLOWED_UPDATES)
         .max_connections(max_connections);
     if let Some(s) = &secret {
         set = set.secret_token(s.0.clone());
@@ -451,6 +462,9 @@ pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 async fn process_update(state: &Arc<BotState>, update: Update) {
     let id = UpdateId(update.id.0);
     let UpdateKind::Message(msg) = update.kind else {
+        if let UpdateKind::ChatMember(change) | UpdateKind::MyChatMember(change) = &update.kind {
+            state.admins.role_changed(change);
+        }
         // Edited messages, callbacks and the rest are not for this bot; their ids are
         // noted anyway, so that no replica waits for them as missing.
         let store = Arc::clone(&state.store);

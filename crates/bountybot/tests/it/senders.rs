@@ -158,6 +158,59 @@ async fn a_group_administrator_may_delete_any_bounty() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demotion_is_seen_at_once() {
+    use crate::support::fake_bot_api::chat_member;
+    const BOB: i64 = 502;
+    const CAROL: i64 = 503;
+    let api = FakeBotApi::start().await;
+    api.set_admins(GROUP, &[BOB]);
+    let d = Data::new();
+    let _bot = start(&d, &api, &[]);
+    for (i, text) in ["/add first", "/add second", "/add third"]
+        .iter()
+        .enumerate()
+    {
+        api.push(message(i as i64 + 1, GROUP, ANN, text));
+    }
+    api.push(message(4, GROUP, BOB, "/delete 1"));
+    let sent = api.wait_for_sent(4).await;
+    assert_eq!(texts(&sent, GROUP)[3], "Deleted bounty #1.", "{sent:?}");
+    // Someone joining changes no role: the list stays cached.
+    api.push(chat_member(5, GROUP, CAROL, "left", "member"));
+    // Bob is demoted, and tries again at once.
+    api.set_admins(GROUP, &[]);
+    api.push(chat_member(6, GROUP, BOB, "administrator", "member"));
+    api.push(message(7, GROUP, BOB, "/delete 2"));
+    let sent = api.wait_for_sent(5).await;
+    let group = texts(&sent, GROUP);
+    assert!(group[4].contains("Only the creator of #2"), "{group:?}");
+    // Promoted again: seen at once too.
+    api.set_admins(GROUP, &[BOB]);
+    api.push(chat_member(8, GROUP, BOB, "member", "administrator"));
+    api.push(message(9, GROUP, BOB, "/delete 3"));
+    let sent = api.wait_for_sent(6).await;
+    assert_eq!(texts(&sent, GROUP)[5], "Deleted bounty #3.", "{sent:?}");
+    let asked = api
+        .calls()
+        .iter()
+        .filter(|c| *c == "getchatadministrators")
+        .count();
+    assert_eq!(
+        asked, 3,
+        "asked again after each role change, not after the join"
+    );
+    let allowed = api
+        .allowed_updates()
+        .expect("the bot names the updates it wants");
+    for kind in ["message", "chat_member", "my_chat_member"] {
+        assert!(
+            allowed.as_array().unwrap().iter().any(|k| k == kind),
+            "{kind}: {allowed}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supergroup_written_to_before_the_migration_notice_gets_the_old_bounties_too() {
     use crate::support::fake_bot_api::migrated_from;
     const OLD: i64 = -4_700_100;

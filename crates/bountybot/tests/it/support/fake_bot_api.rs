@@ -56,6 +56,8 @@ struct Inner {
     calls: Mutex<Vec<String>>,
     /// Administrators per chat, for `getChatAdministrators`.
     admins: Mutex<std::collections::HashMap<i64, Vec<i64>>>,
+    /// The `allowed_updates` of the last `getUpdates` or `setWebhook` that gave them.
+    allowed_updates: Mutex<Option<Value>>,
     changed: Notify,
 }
 
@@ -78,6 +80,7 @@ impl FakeBotApi {
             held: tokio::sync::watch::Sender::new(false),
             calls: Mutex::default(),
             admins: Mutex::default(),
+            allowed_updates: Mutex::default(),
             changed: Notify::new(),
         });
         let app = axum::Router::new()
@@ -143,6 +146,11 @@ impl FakeBotApi {
         *self.inner.send_attempts.lock().unwrap()
     }
 
+    /// The update kinds the bot last asked for (`allowed_updates`).
+    pub fn allowed_updates(&self) -> Option<Value> {
+        self.inner.allowed_updates.lock().unwrap().clone()
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.inner.calls.lock().unwrap().clone()
     }
@@ -196,6 +204,9 @@ async fn dispatch(
     let method = method.to_ascii_lowercase();
     inner.calls.lock().unwrap().push(method.clone());
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if !body["allowed_updates"].is_null() {
+        *inner.allowed_updates.lock().unwrap() = Some(body["allowed_updates"].clone());
+    }
     match method.as_str() {
         "getme" => ok(json!({
             "id": 4242, "is_bot": true, "first_name": "Bounty", "username": BOT_USERNAME,
@@ -370,6 +381,42 @@ pub fn migrated_from(update_id: i64, chat: i64, from: i64) -> Value {
         "message_id": update_id, "date": 1_795_000_000, "chat": chat_json(chat),
         "from": {"id": 1, "is_bot": false, "first_name": "Admin"},
         "migrate_from_chat_id": from
+    }})
+}
+
+/// A member's status as `chatMember` JSON: `administrator` (with the rights Telegram
+/// always lists), or any other status (`member`, `left`, ...).
+fn member(user: i64, status: &str) -> Value {
+    let mut m = json!({
+        "user": {"id": user, "is_bot": false, "first_name": format!("User{user}")},
+        "status": status,
+    });
+    if status == "administrator" {
+        for right in [
+            "is_anonymous",
+            "can_be_edited",
+            "can_manage_chat",
+            "can_change_info",
+            "can_delete_messages",
+            "can_manage_video_chats",
+            "can_invite_users",
+            "can_restrict_members",
+            "can_promote_members",
+        ] {
+            m[right] = json!(right != "is_anonymous");
+        }
+    }
+    m
+}
+
+/// A `chat_member` update: `user`'s status in `chat` changed from `old` to `new`.
+pub fn chat_member(update_id: i64, chat: i64, user: i64, old: &str, new: &str) -> Value {
+    json!({"update_id": update_id, "chat_member": {
+        "chat": chat_json(chat),
+        "from": {"id": 1, "is_bot": false, "first_name": "Owner"},
+        "date": 1_795_000_000,
+        "old_chat_member": member(user, old),
+        "new_chat_member": member(user, new),
     }})
 }
 
