@@ -20,8 +20,9 @@
 //! one `BEGIN IMMEDIATE` transaction, which waits for another process's write up to
 //! the busy timeout.
 //!
-//! The application never checkpoints or vacuums in place, which keeps the files safe to
-//! replicate with WAL-shipping tools.
+//! Nothing here checkpoints explicitly or vacuums in place (a snapshot is `VACUUM INTO`
+//! a new file), which keeps the files safe to replicate with WAL-shipping tools;
+//! SQLite's automatic checkpoints stay on.
 
 pub mod group;
 

@@ -11,6 +11,14 @@
 //! Migrations (`migrations/postgres/`) are applied at open, all pending files in one
 //! transaction under a migration advisory lock, so replicas starting together apply
 //! each once; each file's checksum is recorded and checked like statekit's.
+//!
+//! Why `postgres` and `r2d2` rather than `tokio-postgres` with an async pool, or `sqlx`:
+//! [`BountyStore`] is a blocking trait (the JSON and SQLite backends block, and the bot
+//! already calls the store from `spawn_blocking`), so a synchronous client fits without
+//! a second hand-off between runtimes, and `r2d2_postgres` is its usual pool. The
+//! queries are plain SQL strings like the SQLite backend's, checked by the conformance
+//! suite against a real server rather than at compile time (`sqlx`'s checked macros
+//! would need a database to build).
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! Every update goes through the same command layer as the REPL. Exactly once, per
 //! update:
 //!
-//! 1. updates arrive by long polling ([`poll`]) or webhook ([`serve_webhook`]); an
+//! 1. updates arrive by long polling (`poll`) or webhook (`serve_webhook`); an
 //!    update is confirmed to Telegram only after it was processed (polling: the next
 //!    `getUpdates` offset moves past a batch only once the whole batch is done;
 //!    webhook: the answer 200 is sent once the update is done), so a crash never

@@ -178,8 +178,8 @@ pub struct BaselineError {
 
 /// One entry of the compliance log. Unknown types and extra fields are kept verbatim.
 ///
-/// Read from JSON field by field (see [`super::event_json`]), so a large log parses
-/// without buffering each event first, as `#[serde(flatten)]` would.
+/// The legacy JSON backend reads it field by field (its own `Deserialize`), so a large
+/// log parses without buffering each event first, as `#[serde(flatten)]` would.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Unique id; re-importing an event with a known id is a no-op.

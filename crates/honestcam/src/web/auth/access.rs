@@ -67,7 +67,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the verifier needs.
 #[derive(Debug, Clone)]
 pub struct AccessConfig {
-    /// The team domain, e.g. "https://myteam.cloudflareaccess.com" (the token's `iss`
+    /// The team domain, e.g. `https://myteam.cloudflareaccess.com` (the token's `iss`
     /// must equal it; a trailing slash is ignored).
     pub team_domain: String,
     /// The application's AUD tag (must be in the token's `aud`).
