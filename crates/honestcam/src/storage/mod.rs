@@ -17,27 +17,34 @@
 //! database will take it exclusively (none does yet).
 //!
 //! [`sqlite`] and [`legacy`] are the two backends, side by side, each owning its file
-//! formats; [`record`] is the encoded event both use.
+//! formats; [`record`] is the encoded event both use. [`lock_policy`] says what is
+//! locked and how long one waits; [`baseline_cache`] keeps each property's baseline.
 
+pub mod baseline_cache;
 pub mod legacy;
+pub mod lock_policy;
 pub mod record;
 pub mod sqlite;
 pub mod version;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use statekit::fs::FileId;
-use statekit::lock::{Busy, LockError, RwDirLock};
+use statekit::lock::{Busy, LockError};
 use statekit::sqlite::{Database, OpenOptions};
 
 use crate::config::DataDir;
 use crate::domain::{ActionChanges, Baseline, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::{PropertyPaths, Slug};
+use baseline_cache::BaselineCache;
 use legacy::LegacyError;
+use lock_policy::Held;
 use sqlite::{Databases, DbError, compliance_repo, projection_repo, study_repo};
+
+pub use baseline_cache::BASELINES_KEPT;
+pub use lock_policy::{ExclusiveLock, Wait};
 
 /// Where a property's mutable state lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,46 +102,14 @@ fn holder_text(holder: &Option<String>) -> &str {
         .unwrap_or("another process (the portal's writes, or a command)")
 }
 
-/// Whether a command waits for a lock that is taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    /// Wait; `on_wait` hears once who holds it.
-    Block,
-    /// Fail at once with [`StoreError::Busy`] if another command holds it; wait only
-    /// for the portal's requests in flight (they hold it for milliseconds).
-    No,
-}
-
-/// An exclusive hold on a property, for a command's whole run; released on drop.
-#[derive(Debug)]
-pub struct ExclusiveLock {
-    _lock: RwDirLock,
-    slug: Slug,
-}
-
-impl ExclusiveLock {
-    /// The property held.
-    pub fn slug(&self) -> &Slug {
-        &self.slug
-    }
-}
-
 /// The data dir and its open databases.
 #[derive(Debug)]
 pub struct Storage {
     data: DataDir,
     dbs: Databases,
-    /// Parsed baselines by property, with when their file was modified and when they
-    /// were last used; at most [`BASELINES_KEPT`], the least recently used dropped.
-    baselines: Mutex<HashMap<Slug, KeptBaseline>>,
+    baselines: BaselineCache,
     generations: version::Generations,
 }
-
-/// A parsed baseline, its file's modification time, and a stamp of its last use.
-type KeptBaseline = (SystemTime, Arc<Baseline>, u64);
-
-/// Most parsed baselines [`Storage`] keeps.
-pub const BASELINES_KEPT: usize = 256;
 
 impl Storage {
     /// Storage over `data`, opening databases with `opts`.
@@ -156,7 +131,7 @@ impl Storage {
         Ok(Storage {
             data,
             dbs,
-            baselines: Mutex::new(HashMap::new()),
+            baselines: BaselineCache::default(),
             generations: version::Generations::default(),
         })
     }
@@ -193,100 +168,13 @@ impl Storage {
     /// A property on SQLite keeps a copy in its database, refreshed whenever the file
     /// changes; without the file (a restored database alone) the copy is served.
     pub fn baseline(&self, paths: &PropertyPaths) -> Result<Arc<Baseline>, StoreError> {
-        let file = paths.baseline();
-        let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
-        {
-            let mut cache = self
-                .baselines
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let (Some(modified), Some((seen, baseline, used))) =
-                (modified, cache.get_mut(&paths.slug))
-                && *seen == modified
-            {
-                *used = next_use();
-                return Ok(Arc::clone(baseline));
-            }
-        }
-        let Some(modified) = modified else {
-            return self.stored_baseline(paths);
-        };
-        // Read and stored without the cache's lock, which every property shares: a
-        // durable write to one property's database never holds up another property.
-        // Two requests may both read a changed file; storing it is idempotent.
-        let baseline = Arc::new(legacy::read_baseline(paths)?);
-        self.store_baseline(paths, &baseline)?;
-        let mut cache = self
-            .baselines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        cache.insert(
-            paths.slug.clone(),
-            (modified, Arc::clone(&baseline), next_use()),
-        );
-        if cache.len() > BASELINES_KEPT
-            && let Some(oldest) = cache
-                .iter()
-                .min_by_key(|(_, (_, _, used))| *used)
-                .map(|(slug, _)| slug.clone())
-        {
-            cache.remove(&oldest);
-        }
-        Ok(baseline)
-    }
-
-    /// Copies `baseline` into the property's database if it has one and holds another.
-    fn store_baseline(&self, paths: &PropertyPaths, baseline: &Baseline) -> Result<(), StoreError> {
-        let Some(db) = self.dbs.property_existing(&paths.db())? else {
-            return Ok(());
-        };
-        let json = serde_json::to_string(baseline).map_err(|source| LegacyError::Encode {
-            path: paths.baseline(),
-            source,
-        })?;
-        let sha = hex_sha256(json.as_bytes());
-        // Read first: the copy is current almost always, and a read never waits for
-        // another process's write transaction (a write would, on every first read of
-        // the property by this process).
-        if db
-            .read(sqlite::baseline_repo::load)?
-            .is_some_and(|(_, stored)| stored == sha)
-        {
-            return Ok(());
-        }
-        let now = jiff::Timestamp::now().to_string();
-        if db.write(move |c| sqlite::baseline_repo::store(c, &json, &sha, &now))? {
-            self.generations.bump(&paths.slug);
-        }
-        Ok(())
-    }
-
-    /// The baseline stored in the property's database (the file is gone).
-    fn stored_baseline(&self, paths: &PropertyPaths) -> Result<Arc<Baseline>, StoreError> {
-        let missing = || StoreError::Legacy(LegacyError::Missing(paths.baseline()));
-        let Some(db) = self.dbs.property_existing(&paths.db())? else {
-            return Err(missing());
-        };
-        let Some((json, _)) = db.read(sqlite::baseline_repo::load)? else {
-            return Err(missing());
-        };
-        let baseline: Baseline =
-            serde_json::from_str(&json).map_err(|source| DbError::CorruptRow {
-                table: "baseline",
-                key: "1".into(),
-                source,
-            })?;
-        Ok(Arc::new(baseline))
+        self.baselines.get(paths, &self.dbs, &self.generations)
     }
 
     /// Makes sure the property's database holds its current baseline (after a command
     /// created or replaced the database).
     pub fn sync_baseline(&self, paths: &PropertyPaths) -> Result<(), StoreError> {
-        if paths.baseline().is_file() {
-            let baseline = legacy::read_baseline(paths)?;
-            self.store_baseline(paths, &baseline)?;
-        }
-        Ok(())
+        baseline_cache::sync(paths, &self.dbs, &self.generations)
     }
 
     /// Which backend the property is on right now (a hint: it can change as soon as
@@ -302,8 +190,8 @@ impl Storage {
     /// The property for reading: its lock held shared, its backend resolved under it.
     pub fn read(&self, slug: &Slug) -> Result<PropertyStore<'_>, StoreError> {
         let paths = self.property(slug)?;
-        let lock = RwDirLock::shared(&paths.dir)?;
-        self.resolve(paths, Held::Own(lock))
+        let held = lock_policy::property_shared(&paths)?;
+        self.resolve(paths, held)
     }
 
     /// The property for a write: its lock held shared when it is on SQLite (SQLite
@@ -315,15 +203,14 @@ impl Storage {
         }
         let paths = store.paths.clone();
         drop(store);
-        let holder = format!("pid {}: honestcam serve (a write)", std::process::id());
-        let lock = RwDirLock::exclusive(&paths.dir, &holder, |_| {})?;
+        let held = lock_policy::property_exclusive_for_write(&paths)?;
         // It may have moved to SQLite while we waited; exclusive serves that too.
-        self.resolve(paths, Held::Own(lock))
+        self.resolve(paths, held)
     }
 
     /// The property under a lock the caller already holds exclusively (a command's).
     pub fn under<'s>(&'s self, lock: &'s ExclusiveLock) -> Result<PropertyStore<'s>, StoreError> {
-        let paths = self.data.property(&lock.slug);
+        let paths = self.data.property(lock.slug());
         self.resolve(paths, Held::Caller(lock))
     }
 
@@ -338,12 +225,7 @@ impl Storage {
         wait: Wait,
         on_wait: impl FnOnce(&Busy),
     ) -> Result<ExclusiveLock, StoreError> {
-        let dir = self.data.property(slug).dir;
-        let lock = exclusive(&dir, holder, wait, on_wait, || format!("property {slug}"))?;
-        Ok(ExclusiveLock {
-            _lock: lock,
-            slug: slug.clone(),
-        })
+        lock_policy::property_for_command(&self.data.property(slug), holder, wait, on_wait)
     }
 
     /// The global study database (created and migrated if missing).
@@ -372,36 +254,6 @@ impl Storage {
             _held: held,
         })
     }
-}
-
-fn exclusive(
-    dir: &std::path::Path,
-    holder: &str,
-    wait: Wait,
-    on_wait: impl FnOnce(&Busy),
-    what: impl FnOnce() -> String,
-) -> Result<RwDirLock, StoreError> {
-    match wait {
-        Wait::Block => Ok(RwDirLock::exclusive(dir, holder, on_wait)?),
-        Wait::No => match RwDirLock::try_exclusive(dir, holder)? {
-            Ok(lock) => Ok(lock),
-            // A command says who it is; shared holders (requests) say nothing.
-            Err(busy) if busy.holder.is_some() => Err(StoreError::Busy {
-                what: what(),
-                holder: busy.holder,
-            }),
-            Err(_) => Ok(RwDirLock::exclusive(dir, holder, |_| {})?),
-        },
-    }
-}
-
-/// How a [`PropertyStore`] holds the property's lock.
-#[derive(Debug)]
-enum Held<'s> {
-    /// Its own guard, shared or exclusive.
-    Own(RwDirLock),
-    /// The caller's exclusive lock.
-    Caller(#[allow(dead_code)] &'s ExclusiveLock),
 }
 
 #[derive(Debug)]
@@ -680,7 +532,7 @@ impl PropertyStore<'_> {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _study = RwDirLock::shared(self.storage.data.path())?;
+        let _study = lock_policy::study_shared(&self.storage.data)?;
         Ok(self.storage.study_db()?.write(f)?)
     }
 
@@ -733,7 +585,7 @@ impl PropertyStore<'_> {
     pub fn insert_owned_user(&self, user: &StudyUser) -> Result<StudyUser, StoreError> {
         match &self.kind {
             Kind::Sqlite(_) => {
-                let _study = RwDirLock::shared(self.storage.data.path())?;
+                let _study = lock_policy::study_shared(&self.storage.data)?;
                 let (slug, user) = (self.slug().clone(), user.clone());
                 Ok(self
                     .storage
@@ -762,7 +614,7 @@ impl PropertyStore<'_> {
     pub fn rename_user(&self, user: &UserId, name: &str) -> Result<bool, StoreError> {
         match &self.kind {
             Kind::Sqlite(_) => {
-                let _study = RwDirLock::shared(self.storage.data.path())?;
+                let _study = lock_policy::study_shared(&self.storage.data)?;
                 let (slug, user, name) = (self.slug().clone(), user.clone(), name.to_string());
                 Ok(self
                     .storage
@@ -789,7 +641,7 @@ impl PropertyStore<'_> {
     pub fn upsert_user(&self, user: &StudyUser) -> Result<(), StoreError> {
         match &self.kind {
             Kind::Sqlite(_) => {
-                let _study = RwDirLock::shared(self.storage.data.path())?;
+                let _study = lock_policy::study_shared(&self.storage.data)?;
                 let (slug, user) = (self.slug().clone(), user.clone());
                 Ok(self
                     .storage
@@ -842,7 +694,7 @@ impl PropertyStore<'_> {
     ) -> Result<Result<T, E>, StoreError> {
         match &self.kind {
             Kind::Sqlite(_) => {
-                let _study = RwDirLock::shared(self.storage.data.path())?;
+                let _study = lock_policy::study_shared(&self.storage.data)?;
                 let now = jiff::Timestamp::now().to_string();
                 let (slug, user) = (self.slug().clone(), user.clone());
                 Ok(self.storage.study_db()?.write(move |c| {
@@ -886,11 +738,7 @@ impl PropertyStore<'_> {
 
     /// JSON files are rewritten whole: only an exclusive holder may write them.
     fn check_exclusive(&self) -> Result<(), StoreError> {
-        let exclusive = match &self._held {
-            Held::Own(lock) => lock.access() == statekit::lock::Access::Exclusive,
-            Held::Caller(_) => true,
-        };
-        if exclusive {
+        if self._held.is_exclusive() {
             Ok(())
         } else {
             Err(StoreError::NotExclusive(self.slug().clone()))
@@ -919,12 +767,6 @@ fn append_to_log(
     log.extend(new);
     legacy::write_log(paths, &log)?;
     Ok(added)
-}
-
-/// A stamp for least-recently-used bookkeeping: later uses get larger stamps.
-fn next_use() -> u64 {
-    static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
