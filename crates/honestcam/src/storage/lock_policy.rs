@@ -14,8 +14,8 @@
 //! holds it) or fails at once with [`StoreError::Busy`] when another command holds it
 //! ([`Wait::No`]); it always waits for requests in flight.
 //!
-//! Nothing here knows a backend: `Storage::write` asks for the exclusive lock when the
-//! property is on the JSON files.
+//! Nothing here knows a backend: the backends say whether their writes need the
+//! exclusive lock (`PropertyBackend::orders_its_writers`).
 
 use std::path::Path;
 
