@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::property::{PropertyPaths, Slug};
+use crate::storage::sqlite::DbError;
 use crate::storage::sqlite::connection::open_read_only;
-use crate::storage::sqlite::{DbError, compliance_repo, projection_repo, study_repo};
 use crate::storage::{Backend, Storage, StoreError, legacy};
 
 /// One property's storage at a glance.
@@ -116,31 +116,12 @@ fn fill(
     row: &mut PropertyStatus,
 ) -> Result<(), StoreError> {
     storage.baseline(paths)?;
-    match row.backend {
-        Backend::Sqlite => {
-            let conn = open_read_only(&paths.db())?;
-            if let Some(c) = study {
-                (row.users, row.progress) = study_repo::counts(c, &paths.slug)?;
-            }
-            row.property_schema = Some(
-                storage
-                    .databases()
-                    .property_migrations()
-                    .current_version(&conn)
-                    .map_err(DbError::from)?,
-            );
-            row.events = compliance_repo::count_events(&conn)?;
-            if verify == Verify::Projection {
-                let mut differences = projection_repo::verify(&conn)?;
-                differences.truncate(LISTED_DIFFERENCES);
-                row.projection_differences = Some(differences);
-            }
-        }
-        Backend::Json => {
-            row.events = legacy::read_log(paths)?.map_or(0, |l| l.events.len() as u64);
-            row.users = legacy::read_users(paths)?.map_or(0, |u| u.len() as u64);
-            row.progress = legacy::progress_files(paths)?.len() as u64;
-        }
-    }
+    let holdings = storage.holdings(paths, study, verify == Verify::Projection)?;
+    (row.events, row.users, row.progress) = (holdings.events, holdings.users, holdings.progress);
+    row.property_schema = holdings.schema;
+    row.projection_differences = holdings.projection_differences.map(|mut differences| {
+        differences.truncate(LISTED_DIFFERENCES);
+        differences
+    });
     Ok(())
 }

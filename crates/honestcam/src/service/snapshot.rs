@@ -105,7 +105,7 @@ impl Snapshots {
         store: &PropertyStore<'_>,
     ) -> Result<(Arc<Baseline>, Arc<Vec<ActionState>>), StoreError> {
         let version = store.log_version()?;
-        if let LogVersion::Json(_) = version {
+        if !version.appends_in_place() {
             return self.folded(store);
         }
         let baseline = store.baseline()?;
@@ -152,7 +152,7 @@ impl Snapshots {
             Some(s) if reusable => s,
             _ => {
                 let mut state = ComplianceState::from_baseline(&baseline);
-                if let LogVersion::Json(_) = version {
+                if !version.appends_in_place() {
                     for e in &store.events()? {
                         apply(&mut state, e);
                     }
@@ -166,8 +166,9 @@ impl Snapshots {
                 })
             }
         };
-        // On SQLite, apply what was appended since; a reused JSON snapshot is current.
-        if let LogVersion::Sqlite(_) = snapshot.version {
+        // A log that grows in place (SQLite): apply what was appended since. A reused
+        // snapshot of a log rewritten whole (JSON) is current.
+        if snapshot.version.appends_in_place() {
             let new = store.events_after(snapshot.seq)?;
             for (seq, event) in &new {
                 apply(&mut snapshot.state, event);

@@ -135,7 +135,7 @@ fn errors_keep_their_cause() {
 
 #[test]
 fn layers_only_use_the_layers_below_them() {
-    let rules: [(&str, &[&str]); 6] = [
+    let rules: [(&str, &[&str]); 7] = [
         (
             "domain",
             &[
@@ -156,9 +156,16 @@ fn layers_only_use_the_layers_below_them() {
         ("service", &["crate::ops", "crate::web"]),
         ("ops", &["crate::web", "crate::service"]),
         // The two backends side by side: neither uses the other.
-        ("storage/sqlite", &["legacy::", "crate::storage::legacy"]),
+        (
+            "storage/sqlite",
+            &["legacy::", "crate::storage::legacy", "crate::storage::json"],
+        ),
         (
             "storage/legacy",
+            &["sqlite::", "crate::storage::sqlite", "rusqlite"],
+        ),
+        (
+            "storage/json",
             &["sqlite::", "crate::storage::sqlite", "rusqlite"],
         ),
     ];
@@ -169,6 +176,52 @@ fn layers_only_use_the_layers_below_them() {
     assert!(
         found.is_empty(),
         "an arrow points up or sideways:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Which backend a property is on is decided in one place, `storage/resolve.rs`, which
+/// hands out the backend as a value; code anywhere else that matches on
+/// `storage::Backend` (`Backend::Json =>`, `if let Backend::Sqlite`, `matches!`, or
+/// its variants imported) is per-backend code spreading again. A command may still
+/// ask whether a property is on one backend (`store.backend() == Backend::Sqlite`).
+#[test]
+fn only_the_resolver_matches_on_the_backend() {
+    let resolver = src().join("storage").join("resolve.rs");
+    let mut in_resolver = 0;
+    let mut found = Vec::new();
+    for (path, code) in sources(&src()) {
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for (at, _) in line.match_indices("Backend::") {
+                let before = &line[..at];
+                if before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                    continue; // another type's name ending in `Backend`
+                }
+                if path == resolver {
+                    in_resolver += 1;
+                    continue;
+                }
+                let variant = ["Sqlite", "Json"]
+                    .iter()
+                    .any(|v| line[at + "Backend::".len()..].starts_with(v));
+                let compared =
+                    before.trim_end().ends_with("==") || before.trim_end().ends_with("!=");
+                if !(variant && compared) {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        in_resolver >= 4,
+        "the resolver names both backends (found {in_resolver} mentions)"
+    );
+    assert!(
+        found.is_empty(),
+        "match on the backend only in storage/resolve.rs (give the backends a method instead):\n{}",
         found.join("\n")
     );
 }

@@ -1,5 +1,6 @@
-//! The SQLite backend: connections and migrations ([`connection`]), the append-only
-//! compliance log ([`compliance_repo`]) and study users and progress ([`study_repo`]).
+//! The SQLite backend: a property served from its database ([`property`]), connections
+//! and migrations ([`connection`]), the append-only compliance log
+//! ([`compliance_repo`]) and study users and progress ([`study_repo`]).
 //!
 //! Repos are plain functions over a connection or transaction: callers decide the
 //! transaction boundaries (one per import, one per portal write).
@@ -9,9 +10,11 @@ pub mod baseline_repo;
 pub mod compliance_repo;
 pub mod connection;
 pub mod projection_repo;
+pub mod property;
 pub mod study_repo;
 
 pub use connection::Databases;
+pub use property::{SqliteProperty, StudyDb};
 
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]
