@@ -7,7 +7,8 @@
 //!
 //! How a request is identified ([`AuthMode`]):
 //! - an `Authorization: Bearer` API token (in every mode): the token's role, acting as
-//!   `token:{name}`;
+//!   `token:{name}`; a read-only token ([`Identity::read_only`]) is refused every
+//!   request that is not a read ([`only_reads`]), whatever its role;
 //! - `cloudflare-access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds, checked
 //!   by [`access::AccessVerifier`]; the email must be a plain ASCII address and no
 //!   reserved actor name ([`identity_name`]), else 401; it is compared with ASCII case
@@ -93,18 +94,34 @@ impl LocalAuth {
     }
 }
 
-/// The least role a request needs: every page and API read needs a viewer, every
-/// change an editor, and the pages listing every user's progress an admin.
+/// Where the MCP server is mounted (see `crate::mcp`).
+pub const MCP_PATH: &str = "/mcp";
+
+/// Whether a request only reads: a GET, HEAD or OPTIONS, or anything sent to the MCP
+/// server, which serves every request from read-only storage (its protocol posts
+/// JSON-RPC even to read).
+pub fn only_reads(method: &Method, path: &str) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path == MCP_PATH
+}
+
+/// The least role a request needs: every page and API read needs a viewer (so does
+/// the MCP server, which only reads), every change an editor, and the pages listing
+/// every user's progress an admin.
 pub fn required_role(method: &Method, path: &str) -> Role {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let admin = segments.windows(2).any(|w| w == ["study", "admin"]);
     if admin {
         Role::Admin
-    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    } else if only_reads(method, path) {
         Role::Viewer
     } else {
         Role::Editor
     }
+}
+
+/// Whether errors on `path` are answered in JSON: the API's and the MCP server's.
+pub fn answers_json(path: &str) -> bool {
+    path.starts_with("/api/") || path == MCP_PATH
 }
 
 /// Paths anyone may fetch: the health check, the stylesheet, and signing in and out.
@@ -141,7 +158,7 @@ pub async fn authenticate(
     if is_public(&path) {
         return next.run(request).await;
     }
-    let json = path.starts_with("/api/");
+    let json = answers_json(&path);
     let back_to = request
         .uri()
         .path_and_query()
@@ -156,6 +173,14 @@ pub async fn authenticate(
         return AppError::forbidden(format!(
             "{} is a {}; this needs an {needed}",
             identity.name, identity.role
+        ))
+        .json(json)
+        .into_response();
+    }
+    if identity.read_only && !only_reads(request.method(), &path) {
+        return AppError::forbidden(format!(
+            "{} is a read-only token: it reads the API and MCP, and may not change anything",
+            identity.name
         ))
         .json(json)
         .into_response();
@@ -189,6 +214,7 @@ async fn identify(
             Ok(Some(token)) => Ok(Identity {
                 name: format!("token:{}", token.name),
                 role: token.role,
+                read_only: token.read_only,
             }),
             Ok(None) => Err(Box::new(|json| {
                 unauthorized("the bearer token is not valid (revoked, or mistyped)", json)
@@ -197,10 +223,7 @@ async fn identify(
         };
     }
     match state.auth() {
-        AuthMode::None => Ok(Identity {
-            name: LOCAL_IDENTITY.to_string(),
-            role: Role::Admin,
-        }),
+        AuthMode::None => Ok(Identity::new(LOCAL_IDENTITY, Role::Admin)),
         AuthMode::CloudflareAccess(verifier) => {
             let Some(token) = headers.get(ACCESS_HEADER).and_then(|v| v.to_str().ok()) else {
                 return Err(Box::new(|json| {
@@ -243,10 +266,7 @@ async fn identify(
                 .await
                 .map_err(|e| -> Refusal { Box::new(move |json| e.json(json).into_response()) })?
                 .map_or(ACCESS_DEFAULT_ROLE, |a| a.role);
-            Ok(Identity {
-                name: who_name,
-                role,
-            })
+            Ok(Identity::new(who_name, role))
         }
         AuthMode::Local(_) => {
             let session = login::session_cookie(headers, state.site().https()).map(str::to_string);
@@ -263,10 +283,7 @@ async fn identify(
                 None => None,
             };
             match found {
-                Some(account) => Ok(Identity {
-                    name: account.name,
-                    role: account.role,
-                }),
+                Some(account) => Ok(Identity::new(account.name, account.role)),
                 None => Err(Box::new(move |json| match sign_in_then {
                     Some(back) if !json => {
                         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -351,9 +368,17 @@ mod tests {
             (Method::GET, "/p/x/study/admin/export", Role::Admin),
             (Method::HEAD, "/study/admin", Role::Admin),
             (Method::GET, "/p/study/compliance/", Role::Viewer),
+            (Method::POST, "/mcp", Role::Viewer),
+            (Method::DELETE, "/mcp", Role::Viewer),
+            (Method::POST, "/mcp/x", Role::Editor),
         ];
         for (method, path, role) in cases {
             assert_eq!(required_role(&method, path), role, "{method} {path}");
+            assert_eq!(
+                only_reads(&method, path),
+                role != Role::Editor,
+                "{method} {path}"
+            );
         }
         let mut h = HeaderMap::new();
         assert_eq!(bearer(&h), None);
