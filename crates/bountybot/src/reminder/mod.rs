@@ -385,7 +385,7 @@ fn deliver(
         }
         let error = match sender.send(chat, &text) {
             Ok(id) => {
-                crate::telegram::crash_point("digest-sent");
+                crate::crash::crash_point("digest-sent");
                 store.digest_sent(chat, date, id)?;
                 return Ok(Outcome::Sent(id));
             }

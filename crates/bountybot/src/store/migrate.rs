@@ -37,6 +37,7 @@ use super::json::JsonStore;
 use super::postgres::{self, DatabaseUrl, ExclusiveUse, PostgresStore};
 use super::sqlite::{DB_FILE, SqliteStore, export_conn, import_conn};
 use super::{BountyStore, ChatData, Portable, StoreError};
+use crate::crash::crash_point;
 
 /// Plan line: chats to copy.
 pub const CHATS: &str = "copy chats";
@@ -46,13 +47,6 @@ pub const BOUNTIES: &str = "copy bounties";
 pub const TRACKED: &str = "copy tracked entries";
 /// Plan line: source items archived.
 pub const ARCHIVE: &str = "archive the source";
-
-/// Environment variable making a migration abort after the named step (crash tests).
-pub const ABORT_AFTER_ENV: &str = "BOUNTYBOT_TEST_ABORT_AFTER";
-
-fn crash_point(step: &str) {
-    statekit::crash::crash_point(ABORT_AFTER_ENV, step);
-}
 
 /// A storage backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

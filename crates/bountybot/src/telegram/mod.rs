@@ -38,18 +38,11 @@ use teloxide::types::{AllowedUpdate, BotCommand, UpdateKind};
 
 use crate::command::parse::COMMANDS;
 use crate::command::{Context, handle};
+use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
 use crate::reminder::PassOptions;
 use crate::reminder::schedule::Scheduler;
 use crate::store::{BountyStore, Leadership, UpdateId};
-
-/// Environment variable making the bot abort (as a crash would) right after the named
-/// step of processing an update: `received`, `stored`, `sent`. For crash tests only.
-pub const ABORT_AFTER_ENV: &str = "BOUNTYBOT_TEST_ABORT_AFTER";
-
-pub(crate) fn crash_point(step: &str) {
-    statekit::crash::crash_point(ABORT_AFTER_ENV, step);
-}
 
 /// The updates the bot asks Telegram for: messages, and changes of a member's role
 /// (so that a demoted administrator loses its rights at once, see [`admins`]).

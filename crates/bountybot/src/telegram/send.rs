@@ -191,7 +191,7 @@ async fn send_one(
         }
         let error = match request.await {
             Ok(_) => {
-                super::crash_point("sent");
+                crate::crash::crash_point("sent");
                 return true;
             }
             Err(e) => e,
