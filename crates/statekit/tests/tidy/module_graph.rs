@@ -390,10 +390,8 @@ fn use_tree(tokens: &[(usize, String)], prefix: Vec<String>, out: &mut Vec<(usiz
         if word == "as" || word == "*" {
             break;
         }
-        if is_ident(word) && word != "pub" {
-            if word != "self" || path.is_empty() {
-                path.push(word.to_string());
-            }
+        if is_ident(word) && word != "pub" && (word != "self" || path.is_empty()) {
+            path.push(word.to_string());
         }
         i += 1;
     }
