@@ -4,6 +4,7 @@
 //! chat, and the chat gets a short text without server paths or OS errors.
 
 use jiff::Timestamp;
+use statekit::error::Chain;
 
 use super::parse::{COMMANDS, Command, Filter, Parsed, parse};
 use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
@@ -86,7 +87,7 @@ fn remember(store: &dyn BountyStore, ctx: &Context<'_>) {
     if let Some(name) = ctx.name
         && let Err(e) = store.remember_name(ctx.chat, ctx.user, name)
     {
-        tracing::warn!(chat = %ctx.chat, user = %ctx.user, error = %cause_chain(&e), "cannot remember a name");
+        tracing::warn!(chat = %ctx.chat, user = %ctx.user, error = %Chain(&e), "cannot remember a name");
     }
 }
 
@@ -95,7 +96,7 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
     tracing::error!(
         chat = %ctx.chat,
         user = %ctx.user,
-        error = %cause_chain(e),
+        error = %Chain(e),
         "a command failed in storage"
     );
     let text = match e {
@@ -113,22 +114,6 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
         _ => "⚠️ Sorry, something went wrong storing that; the operator has been told.".into(),
     };
     Reply(vec![text])
-}
-
-/// `e` and each of its sources, joined by `: `, leaving out a source whose text the
-/// message before already includes.
-fn cause_chain(e: &dyn std::error::Error) -> String {
-    let mut chain = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !chain.contains(&text) {
-            chain.push_str(": ");
-            chain.push_str(&text);
-        }
-        source = cause.source();
-    }
-    chain
 }
 
 /// A stored file's name as the chat may see it: relative to the data dir, never an
@@ -436,7 +421,7 @@ fn names(store: &dyn BountyStore, ctx: &Context<'_>) -> Names {
 }
 
 fn warn_decoration(ctx: &Context<'_>, e: &StoreError, what: &str) {
-    tracing::warn!(chat = %ctx.chat, error = %cause_chain(e), "cannot read the chat's {what}; replying without them");
+    tracing::warn!(chat = %ctx.chat, error = %Chain(e), "cannot read the chat's {what}; replying without them");
 }
 
 /// `user`'s name as a reply shows it (escaped).
@@ -1178,8 +1163,8 @@ mod tests {
         #[error("outer")]
         struct Hides(#[source] std::io::Error);
         let io = || std::io::Error::other("disk on fire");
-        assert_eq!(cause_chain(&Repeats(io())), "outer: disk on fire");
-        assert_eq!(cause_chain(&Hides(io())), "outer: disk on fire");
+        assert_eq!(Chain(&Repeats(io())).to_string(), "outer: disk on fire");
+        assert_eq!(Chain(&Hides(io())).to_string(), "outer: disk on fire");
         assert_eq!(data_relative("-5/group.json"), "-5/group.json");
         assert_eq!(data_relative("/srv/bot/data/-5/group.json"), "group.json");
     }

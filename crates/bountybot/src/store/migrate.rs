@@ -127,7 +127,7 @@ pub enum MigrateError {
     #[error(transparent)]
     Sqlite(#[from] statekit::sqlite::SqliteError),
     /// A statement failed.
-    #[error("sqlite: {0}")]
+    #[error("sqlite")]
     Statement(#[from] rusqlite::Error),
     /// The embedded migrations could not be read or applied.
     #[error(transparent)]

@@ -316,7 +316,7 @@ pub enum StoreError {
         update: UpdateId,
     },
     /// Reading or writing a JSON file failed (other than a damaged file).
-    #[error("storage error for chat {chat}: {source}")]
+    #[error("storage error for chat {chat}")]
     Json {
         /// The chat.
         chat: ChatId,
@@ -324,7 +324,7 @@ pub enum StoreError {
         source: statekit::json::JsonError,
     },
     /// A file-system operation failed.
-    #[error("storage error for chat {chat}: {what} {}: {source}", .path.display())]
+    #[error("storage error for chat {chat}: {what} {}", .path.display())]
     Fs {
         /// The chat.
         chat: ChatId,
@@ -336,7 +336,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A chat folder could not be locked.
-    #[error("storage error for chat {chat}: {source}")]
+    #[error("storage error for chat {chat}")]
     Lock {
         /// The chat.
         chat: ChatId,
@@ -344,7 +344,7 @@ pub enum StoreError {
         source: statekit::lock::LockError,
     },
     /// An SQLite statement failed.
-    #[error("storage error for chat {chat}: sqlite: {source}")]
+    #[error("storage error for chat {chat}: sqlite")]
     Sqlite {
         /// The chat (0 for the whole store).
         chat: ChatId,
@@ -353,7 +353,7 @@ pub enum StoreError {
     },
     /// The SQLite writer did not commit a change: its batch's transaction failed (the
     /// change was rolled back with it), or the writer stopped.
-    #[error("storage error for chat {chat}: {source}")]
+    #[error("storage error for chat {chat}")]
     SqliteWrite {
         /// The chat (0 for the whole store).
         chat: ChatId,
@@ -361,7 +361,7 @@ pub enum StoreError {
         source: statekit::sqlite::group::WriteFailure,
     },
     /// A PostgreSQL statement failed (or the connection did).
-    #[error("storage error for chat {chat}: postgres: {source}")]
+    #[error("storage error for chat {chat}: postgres")]
     Postgres {
         /// The chat (0 for the whole store).
         chat: ChatId,
@@ -377,7 +377,7 @@ pub enum StoreError {
         what: String,
     },
     /// The database URL does not parse (shown without its password).
-    #[error("bad database URL {url}: {source}")]
+    #[error("bad database URL {url}")]
     PostgresUrl {
         /// The URL, password hidden.
         url: String,

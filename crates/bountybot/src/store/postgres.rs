@@ -20,6 +20,7 @@ use jiff::civil::Date;
 use postgres::{GenericClient, NoTls, Row, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
+use statekit::error::Chain;
 use statekit::migrate::Migrations;
 
 use super::{
@@ -224,7 +225,7 @@ fn connect(url: &DatabaseUrl) -> Result<postgres::Client, StoreError> {
     }
     config.connect(NoTls).map_err(|e| StoreError::PostgresPool {
         url: url.redacted(),
-        reason: e.to_string(),
+        reason: Chain(&e).to_string(),
     })
 }
 
@@ -413,7 +414,7 @@ impl PostgresStore {
             .build(PostgresConnectionManager::new(config, NoTls))
             .map_err(|e| StoreError::PostgresPool {
                 url: url.redacted(),
-                reason: e.to_string(),
+                reason: Chain(&e).to_string(),
             })?;
         let store = PostgresStore {
             pool,
@@ -432,7 +433,7 @@ impl PostgresStore {
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool.get().map_err(|e| StoreError::PostgresPool {
             url: self.url.redacted(),
-            reason: e.to_string(),
+            reason: Chain(&e).to_string(),
         })
     }
 

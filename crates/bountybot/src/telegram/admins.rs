@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use statekit::error::Chain;
 use teloxide::prelude::*;
 
 use crate::domain::{ChatId as Chat, UserId};
@@ -115,7 +116,7 @@ impl Admins {
                 answer
             }
             Err(e) => {
-                tracing::warn!(%chat, "cannot ask who administers the group ({e}); treating the sender as a member");
+                tracing::warn!(%chat, "cannot ask who administers the group ({}); treating the sender as a member", Chain(&e));
                 false
             }
         }

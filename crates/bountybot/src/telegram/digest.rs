@@ -1,6 +1,7 @@
 //! Sending a digest through the Bot API, for the reminder pass (which runs on plain
 //! threads, outside async code).
 
+use statekit::error::Chain;
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{LinkPreviewOptions, ParseMode};
@@ -53,7 +54,7 @@ impl DigestSender for BotSender {
         Err(SendError {
             chat,
             failure,
-            reason: error.to_string(),
+            reason: Chain(&error).to_string(),
         })
     }
 }

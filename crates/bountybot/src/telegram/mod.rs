@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use statekit::error::Chain;
 use statekit::lock::KeyedMutex;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, BotCommand, UpdateKind};
@@ -188,7 +189,7 @@ pub async fn run(
         .map(|(name, what)| BotCommand::new(*name, *what))
         .collect();
     if let Err(e) = bot.set_my_commands(commands).await {
-        tracing::warn!("setMyCommands failed: {e}");
+        tracing::warn!("setMyCommands failed: {}", Chain(&e));
     }
     let state = Arc::new(BotState {
         outbox: send::Outbox::new(bot.clone(), Arc::clone(&store)),
@@ -223,7 +224,7 @@ pub async fn run(
         None => poll(&bot, Arc::clone(&state)).await,
     };
     if let Err(e) = tokio::task::spawn_blocking(move || reminders.stop()).await {
-        tracing::error!("stopping the reminder thread: {e}");
+        tracing::error!("stopping the reminder thread: {}", Chain(&e));
     }
     served?;
     state.outbox.flush(FLUSH_ON_STOP).await;
@@ -272,7 +273,7 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
                 u
             }
             Err(e) => {
-                tracing::warn!("getUpdates failed ({e}); retrying in {backoff:?}");
+                tracing::warn!("getUpdates failed ({}); retrying in {backoff:?}", Chain(&e));
                 tokio::select! {
                     () = &mut stop => break,
                     () = tokio::time::sleep(backoff) => {}
@@ -297,7 +298,8 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
         && let Err(e) = bot.get_updates().offset(offset).limit(1).timeout(0).await
     {
         tracing::warn!(
-            "could not confirm the last updates ({e}); they will be skipped as processed"
+            "could not confirm the last updates ({}); they will be skipped as processed",
+            Chain(&e)
         );
     }
     Ok(())
@@ -324,8 +326,8 @@ async fn take_lead(state: &Arc<BotState>) -> Leadership {
                     told = true;
                 }
             }
-            Ok(Err(e)) => tracing::warn!("cannot ask to poll: {e}"),
-            Err(e) => tracing::warn!("cannot ask to poll: {e}"),
+            Ok(Err(e)) => tracing::warn!("cannot ask to poll: {}", Chain(&e)),
+            Err(e) => tracing::warn!("cannot ask to poll: {}", Chain(&e)),
         }
         tokio::time::sleep(LEAD_RETRY).await;
     }
@@ -366,7 +368,7 @@ async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) {
     }
     while let Some(done) = tasks.join_next().await {
         if let Err(e) = done {
-            tracing::error!("an update task failed: {e}");
+            tracing::error!("an update task failed: {}", Chain(&e));
         }
     }
 }
@@ -433,13 +435,13 @@ async fn on_webhook(
             match tokio::spawn(async move { process_update(&state, update).await }).await {
                 Ok(()) => StatusCode::OK,
                 Err(e) => {
-                    tracing::error!("an update task failed: {e}");
+                    tracing::error!("an update task failed: {}", Chain(&e));
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             }
         }
         Err(e) => {
-            tracing::warn!("a webhook request that is not an update: {e}");
+            tracing::warn!("a webhook request that is not an update: {}", Chain(&e));
             StatusCode::BAD_REQUEST
         }
     }
@@ -467,7 +469,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
         })
         .await;
         if let Ok(Err(e)) = noted {
-            tracing::warn!(update_id = %id, "cannot note the update: {e}");
+            tracing::warn!(update_id = %id, "cannot note the update: {}", Chain(&e));
         }
         return;
     };
@@ -483,15 +485,21 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
         Ok(Ok(false)) => {
             tracing::warn!(update_id = %id, %chat, "an earlier update of the chat did not come in time; going ahead");
         }
-        Ok(Err(e)) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {e}"),
-        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e))
+        }
+        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e)),
     }
     process_message(state, id, msg).await;
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.update_done(chat, id)).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {e}"),
-        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {}", Chain(&e))
+        }
+        Err(e) => {
+            tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {}", Chain(&e))
+        }
     }
 }
 
@@ -531,7 +539,7 @@ async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::typ
                 return None;
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {e}"),
+            Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {}", Chain(&e)),
         }
         let ctx = Context {
             chat,
@@ -550,7 +558,7 @@ async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::typ
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
-            tracing::error!(update_id = %id, %chat, "the command failed: {e}");
+            tracing::error!(update_id = %id, %chat, "the command failed: {}", Chain(&e));
             None
         }
     };
@@ -575,8 +583,8 @@ async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) 
     let store = Arc::clone(&state.store);
     let moved = match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
         Ok(Ok(moved)) => moved,
-        Ok(Err(e)) => return tracing::error!(%from, %to, "cannot move chat data: {e}"),
-        Err(e) => return tracing::error!(%from, %to, "cannot move chat data: {e}"),
+        Ok(Err(e)) => return tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
+        Err(e) => return tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
     };
     if moved.moved {
         tracing::info!(%from, %to, merged = moved.merged, "moved chat data to the supergroup");

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use statekit::error::Chain;
 use teloxide::prelude::*;
 use teloxide::types::{LinkPreviewOptions, MessageId, ParseMode, ReplyParameters, ThreadId};
 use teloxide::{ApiError, RequestError};
@@ -196,7 +197,7 @@ async fn send_one(
             }
             Err(e) => e,
         };
-        last = error.to_string();
+        last = Chain(&error).to_string();
         match error {
             RequestError::RetryAfter(wait) => {
                 tracing::warn!(chat = %target.chat, update_id, "rate limited: retrying in {:?}", wait.duration());
@@ -207,8 +208,10 @@ async fn send_one(
                 let store = Arc::clone(store);
                 match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
-                    Err(e) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
+                    Ok(Err(e)) => {
+                        tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e))
+                    }
+                    Err(e) => tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
                 }
                 target.chat = to;
                 // The old chat's message ids and topics mean nothing in the new one.
@@ -216,16 +219,16 @@ async fn send_one(
                 target.reply_to = None;
             }
             RequestError::Api(e) if is_gone(&e) => {
-                tracing::warn!(chat = %target.chat, update_id, "cannot reach the chat ({e}); dropping the reply");
+                tracing::warn!(chat = %target.chat, update_id, "cannot reach the chat ({}); dropping the reply", Chain(&e));
                 return false;
             }
             e if is_transient(&e) => {
-                tracing::warn!(chat = %target.chat, update_id, attempt, "cannot send a reply ({e}); retrying in {backoff:?}");
+                tracing::warn!(chat = %target.chat, update_id, attempt, "cannot send a reply ({}); retrying in {backoff:?}", Chain(&e));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             e => {
-                tracing::error!(chat = %target.chat, update_id, "reply refused by Telegram, dropped: {e}");
+                tracing::error!(chat = %target.chat, update_id, "reply refused by Telegram, dropped: {}", Chain(&e));
                 return true;
             }
         }

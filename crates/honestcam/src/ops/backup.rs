@@ -44,7 +44,7 @@ pub enum BackupError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// A file operation failed.
-    #[error("{what} {}: {source}", .path.display())]
+    #[error("{what} {}", .path.display())]
     Io {
         /// What was being done.
         what: &'static str,

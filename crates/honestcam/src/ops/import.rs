@@ -72,7 +72,7 @@ pub enum ImportError {
     #[error(transparent)]
     Staged(#[from] statekit::staged::StagedError),
     /// A file operation failed.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         /// What was being done.
         what: &'static str,

@@ -6,6 +6,7 @@ use askama::Template;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use statekit::error::Chain;
 
 use crate::service::compliance::ChangeError;
 use crate::service::study::StudyError;
@@ -85,7 +86,7 @@ impl From<StoreError> for AppError {
             StoreError::Busy { .. } => {
                 AppError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
-            _ => AppError::internal(chain(&e)),
+            _ => AppError::internal(Chain(&e).to_string()),
         }
     }
 }
@@ -112,25 +113,10 @@ impl From<StudyError> for AppError {
             StudyError::UnknownUser(_) | StudyError::NoProgress(_) => {
                 AppError::not_found(e.to_string())
             }
-            StudyError::Id(_) => AppError::internal(chain(&e)),
+            StudyError::Id(_) => AppError::internal(Chain(&e).to_string()),
             StudyError::Store(e) => e.into(),
         }
     }
-}
-
-/// An error and its sources, for the log.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 impl IntoResponse for AppError {

@@ -123,7 +123,7 @@ pub enum ExportError {
 
 impl From<ExportError> for AppError {
     fn from(e: ExportError) -> AppError {
-        AppError::internal(super::error::chain(&e))
+        AppError::internal(statekit::error::Chain(&e).to_string())
     }
 }
 
@@ -432,7 +432,7 @@ impl LogExport {
                             property = %self.slug,
                             events_sent = written,
                             "export of the event log stopped mid-stream, the answer is cut short: {}",
-                            super::error::chain(&e)
+                            statekit::error::Chain(&e)
                         );
                         let _ = tx.send(Err(e)).await;
                         return;

@@ -154,7 +154,10 @@ fn read_row(storage: &Storage, snapshots: &Snapshots, slug: &Slug, today: Date) 
             }
         }
         Err(e) => {
-            tracing::warn!("property {slug} cannot be shown on the home page: {e}");
+            tracing::warn!(
+                "property {slug} cannot be shown on the home page: {}",
+                statekit::error::Chain(&e)
+            );
             PropertyRow {
                 name: slug.to_string(),
                 slug: slug.to_string(),

@@ -213,7 +213,7 @@ async fn identify(
             let who = match verifier.verify(token).await {
                 Ok(who) => who,
                 Err(e) => {
-                    tracing::debug!("Access token refused: {e}");
+                    tracing::debug!("Access token refused: {}", statekit::error::Chain(&e));
                     return Err(Box::new(|json| {
                         unauthorized(
                             "the Cloudflare Access token is not valid; sign in again",
@@ -226,7 +226,7 @@ async fn identify(
             let name = match identity_name(&who.name, !who.service_token) {
                 Ok(name) => name,
                 Err(e) => {
-                    tracing::warn!("Access token refused: {e}");
+                    tracing::warn!("Access token refused: {}", statekit::error::Chain(&e));
                     return Err(Box::new(|json| {
                         unauthorized(
                             "the Cloudflare Access identity is not one this portal accepts",
