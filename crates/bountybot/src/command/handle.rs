@@ -8,10 +8,9 @@ use statekit::error::Chain;
 
 use super::parse::{COMMANDS, Command, Filter, Parsed, parse};
 use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
-use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted, ts_to_date};
+use crate::domain::{BountyId, BountyText, ChatId, DueDate, UpdateId, UserId, quoted, ts_to_date};
 use crate::store::{
     Bounty, BountyPatch, BountyStore, ChatSettings, NewBounty, SettingsPatch, Status, StoreError,
-    UpdateId,
 };
 
 /// Who is speaking, where and when.
@@ -369,7 +368,7 @@ fn settings_refusal(ctx: &Context<'_>) -> Option<Reply> {
             ])
         })
     } else {
-        (ctx.user.0 != ctx.chat.0).then(|| {
+        (ctx.user.get() != ctx.chat.get()).then(|| {
             Reply(vec![
                 "Only this chat's owner can change its settings.".to_string(),
             ])
@@ -622,10 +621,10 @@ mod tests {
     use crate::domain::date_to_ts;
     use crate::store::json::JsonStore;
 
-    const GROUP: ChatId = ChatId(-100_123);
-    const OTHER_GROUP: ChatId = ChatId(-100_999);
-    const ANN: UserId = UserId(11);
-    const BOB: UserId = UserId(22);
+    const GROUP: ChatId = ChatId::new(-100_123);
+    const OTHER_GROUP: ChatId = ChatId::new(-100_999);
+    const ANN: UserId = UserId::new(11);
+    const BOB: UserId = UserId::new(22);
 
     struct Bot {
         _dir: tempfile::TempDir,
@@ -659,7 +658,7 @@ mod tests {
     }
 
     fn private(u: UserId) -> ChatId {
-        ChatId(u.0)
+        ChatId::new(u.get())
     }
 
     #[test]
@@ -1059,7 +1058,7 @@ mod tests {
             reply.contains("renamed") && reply.contains("2026-12-24"),
             "{reply}"
         );
-        let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+        let stored = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
         assert_eq!(stored.text, "renamed");
         assert_eq!(
             stored.due_date_ts,

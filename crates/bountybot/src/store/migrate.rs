@@ -309,7 +309,7 @@ pub enum Relation {
 /// counters, members, their bookmarks and display names, settings and digest records. `names` label the two sides in the lists.
 pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> Relation {
     let index = |d: &[ChatData]| -> BTreeMap<i64, ChatData> {
-        d.iter().map(|c| (c.chat.0, c.clone())).collect()
+        d.iter().map(|c| (c.chat.get(), c.clone())).collect()
     };
     let (a, b) = (index(first), index(second));
     let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
@@ -345,10 +345,14 @@ pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> 
 fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut Vec<String>) {
     for bx in &x.bounties {
         match y.bounties.iter().find(|by| by.id == bx.id) {
-            None => out.push(format!("chat {chat}: bounty {} only in {name}", bx.id.0)),
+            None => out.push(format!(
+                "chat {chat}: bounty {} only in {name}",
+                bx.id.get()
+            )),
             Some(by) if by != bx => out.push(format!(
                 "chat {chat}: bounty {} differs ({name}: {:?})",
-                bx.id.0, bx.text
+                bx.id.get(),
+                bx.text
             )),
             Some(_) => {}
         }
@@ -362,11 +366,11 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
     for (user, tracked) in &x.members {
         let theirs = y.members.iter().find(|(u, _)| u == user).map(|(_, t)| t);
         match theirs {
-            None => out.push(format!("chat {chat}: member {} only in {name}", user.0)),
+            None => out.push(format!("chat {chat}: member {} only in {name}", user.get())),
             Some(t) if t != tracked => out.push(format!(
                 "chat {chat}: member {}'s bookmarks differ ({name}: {:?})",
-                user.0,
-                tracked.iter().map(|b| b.0).collect::<Vec<_>>()
+                user.get(),
+                tracked.iter().map(|b| b.get()).collect::<Vec<_>>()
             )),
             Some(_) => {}
         }
@@ -376,7 +380,7 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
         if theirs != Some(n) {
             out.push(format!(
                 "chat {chat}: user {}'s name differs ({name}: {n:?})",
-                user.0
+                user.get()
             ));
         }
     }
@@ -666,7 +670,7 @@ impl Sides<'_> {
                 let folders: Vec<PathBuf> = JsonStore::new(dir)
                     .chats()?
                     .iter()
-                    .map(|c| PathBuf::from(c.0.to_string()))
+                    .map(|c| PathBuf::from(c.get().to_string()))
                     .collect();
                 let to = statekit::archive::archive_files(dir, "_legacy", &folders, now)?;
                 format!("archived to {}", to.display())

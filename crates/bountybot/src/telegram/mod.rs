@@ -41,9 +41,10 @@ use crate::command::parse::COMMANDS;
 use crate::command::{Context, handle};
 use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
+use crate::domain::UpdateId;
 use crate::reminder::PassOptions;
 use crate::reminder::schedule::Scheduler;
-use crate::store::{BountyStore, Leadership, UpdateId};
+use crate::store::{BountyStore, Leadership};
 
 /// The updates the bot asks Telegram for: messages, and changes of a member's role
 /// (so that a demoted administrator loses its rights at once, see [`admins`]).
@@ -455,25 +456,25 @@ pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// order across replicas: noted as received, after the chat's earlier updates, then
 /// marked done.
 async fn process_update(state: &Arc<BotState>, update: Update) {
-    let id = UpdateId(update.id.0);
-    let UpdateKind::Message(msg) = update.kind else {
-        if let UpdateKind::ChatMember(change) | UpdateKind::MyChatMember(change) = &update.kind {
-            state.admins.role_changed(change);
+    let id = UpdateId::new(update.id.0);
+    let message = match update.kind {
+        UpdateKind::Message(msg) => Chat::try_from(msg.chat.id.0).ok().map(|chat| (chat, msg)),
+        UpdateKind::ChatMember(change) | UpdateKind::MyChatMember(change) => {
+            state.admins.role_changed(&change);
+            None
         }
+        _ => None,
+    };
+    let Some((chat, msg)) = message else {
         // Edited messages, callbacks and the rest are not for this bot; their ids are
         // noted anyway, so that no replica waits for them as missing.
         let store = Arc::clone(&state.store);
-        let noted = tokio::task::spawn_blocking(move || {
-            store.update_received(Chat(0), id)?;
-            store.update_done(Chat(0), id)
-        })
-        .await;
+        let noted = tokio::task::spawn_blocking(move || store.update_ignored(id)).await;
         if let Ok(Err(e)) = noted {
             tracing::warn!(update_id = %id, "cannot note the update: {}", Chain(&e));
         }
         return;
     };
-    let chat = Chat(msg.chat.id.0);
     let store = Arc::clone(&state.store);
     let ordered = tokio::task::spawn_blocking(move || {
         store.update_received(chat, id)?;
@@ -490,7 +491,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
         }
         Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e)),
     }
-    process_message(state, id, msg).await;
+    process_message(state, id, chat, msg).await;
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.update_done(chat, id)).await {
         Ok(Ok(())) => {}
@@ -504,13 +505,23 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
 }
 
 /// Processes one message of a chat.
-async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::types::Message) {
-    let chat = Chat(msg.chat.id.0);
+async fn process_message(
+    state: &Arc<BotState>,
+    id: UpdateId,
+    chat: Chat,
+    msg: teloxide::types::Message,
+) {
     if let Some(to) = msg.migrate_to_chat_id() {
-        return migrate(state, chat, Chat(to.0), id).await;
+        if let Ok(to) = Chat::try_from(to.0) {
+            return migrate(state, chat, to, id).await;
+        }
+        return tracing::error!(update_id = %id, %chat, "ignoring a move to chat 0");
     }
     if let Some(from) = msg.migrate_from_chat_id() {
-        return migrate(state, Chat(from.0), chat, id).await;
+        if let Ok(from) = Chat::try_from(from.0) {
+            return migrate(state, from, chat, id).await;
+        }
+        return tracing::error!(update_id = %id, %chat, "ignoring a move from chat 0");
     }
     let Some(text) = msg.text() else {
         return; // stickers, photos, service messages
@@ -571,7 +582,7 @@ async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::typ
         state.outbox.push(send::Job {
             target,
             messages: reply.0,
-            update_id: id.0,
+            update_id: id.get(),
         });
     }
 }
@@ -597,7 +608,7 @@ async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) 
                 reply_to: None,
             },
             messages: vec![text],
-            update_id: update.0,
+            update_id: update.get(),
         });
     }
 }
@@ -613,7 +624,7 @@ pub fn merge_notice(moved: &crate::store::ChatMove) -> Option<String> {
         let changes: Vec<String> = moved
             .renumbered
             .iter()
-            .map(|(old, new)| format!("#{} is now #{}", old.0, new.0))
+            .map(|(old, new)| format!("#{} is now #{}", old.get(), new.get()))
             .collect();
         text.push_str(&format!(" Renumbered: {}.", changes.join(", ")));
     }

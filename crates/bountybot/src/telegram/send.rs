@@ -174,7 +174,7 @@ async fn send_one(
     let mut last = String::new();
     for attempt in 1..=MAX_ATTEMPTS {
         let mut request = bot
-            .send_message(ChatId(target.chat.0), text.clone())
+            .send_message(ChatId(target.chat.get()), text.clone())
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions {
                 is_disabled: true,
@@ -204,7 +204,11 @@ async fn send_one(
                 tokio::time::sleep(wait.duration()).await;
             }
             RequestError::MigrateToChatId(to) => {
-                let (from, to) = (target.chat, Chat(to.0));
+                let Ok(to) = Chat::try_from(to.0) else {
+                    tracing::error!(chat = %target.chat, update_id, "Telegram says the chat moved to chat 0; dropping the reply");
+                    return true;
+                };
+                let from = target.chat;
                 let store = Arc::clone(store);
                 match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
                     Ok(Ok(_)) => {}
