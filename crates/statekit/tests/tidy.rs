@@ -1,4 +1,6 @@
-//! The invariants a read of statekit's source text can check.
+//! The invariants a read of statekit's source text can check: no two of its modules
+//! use each other in a circle, and its error messages do not repeat their source. The
+//! checks live in `tidy/` and are shared with the applications' tidy tests.
 
 #[path = "tidy/module_graph.rs"]
 mod module_graph;
@@ -51,4 +53,69 @@ fn the_circle_check_finds_a_circle_between_siblings() {
             "a -> c (a/inner.rs:1: crate::c::Z) -> a (c.rs:3: crate::a::helper)",
         ],
     );
+}
+
+#[path = "tidy/error_messages.rs"]
+mod error_messages;
+
+#[test]
+fn error_messages_do_not_repeat_their_source() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = error_messages::repeated_sources(&src);
+    assert!(
+        found.is_empty(),
+        "messages that show their source (the chain shows it already):\n{}",
+        found.join("\n")
+    );
+}
+
+/// The check itself, on made-up error types.
+#[test]
+fn the_message_check_finds_a_message_that_shows_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lib.rs"),
+        r#"
+#[derive(Debug, thiserror::Error)]
+pub enum E {
+    /// Shows it: found.
+    #[error("cannot open {path}: {source}")]
+    Named { path: String, source: std::io::Error },
+    /// Shows it through `#[from]`: found.
+    #[error("sqlite: {0}")]
+    Tuple(#[from] rusqlite::Error),
+    /// Names the path only; a comment may say {source}: fine.
+    #[error("cannot read {}", .path.display())]
+    Fine {
+        /// The file, e.g. "a, b".
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    /// No source: showing the field is fine.
+    #[error("no such user {0}")]
+    Plain(String),
+    #[error(transparent)]
+    Wraps(#[from] std::fmt::Error),
+    #[error("unit")]
+    Unit,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot lock {}: {}", .path.display(), .source)]
+pub struct Lock {
+    path: PathBuf,
+    source: std::io::Error,
+}
+"#,
+    )
+    .unwrap();
+    let found = error_messages::repeated_sources(dir.path());
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found[0].starts_with("lib.rs:5: \"cannot open"),
+        "{found:#?}"
+    );
+    assert!(found[1].starts_with("lib.rs:8: \"sqlite"), "{found:#?}");
+    assert!(found[2].contains("cannot lock"), "{found:#?}");
 }
