@@ -42,12 +42,15 @@ use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use statekit::error::Chain;
 
 use crate::domain::{Identity, Role};
 use crate::service::snapshot::Snapshots;
 use crate::storage::Storage;
 use tools::{Reads, ToolError};
 
+/// Where `honestcam serve` mounts the server (see [`http_service`]).
+pub const MCP_PATH: &str = "/mcp";
 /// The identity of every call over stdio: whoever runs `honestcam mcp` on the machine.
 pub const LOCAL_OPERATOR: &str = "local";
 /// Most bytes of one request: an HTTP body, a line on stdin.
@@ -178,16 +181,16 @@ impl McpServer {
         })
         .await
         .map_err(|e| {
-            tracing::error!(tool, "mcp: the tool's task failed: {e}");
+            tracing::error!(tool, "mcp: the tool's task failed: {}", Chain(&e));
             ErrorData::internal_error("the tool failed on the server", None)
         })?;
         Ok(match outcome {
             Ok(json) => CallToolResult::success(vec![ContentBlock::text(json)]),
             Err(e) => {
                 if e.is_internal() {
-                    tracing::error!(tool, "mcp: {e}");
+                    tracing::error!(tool, "mcp: {}", Chain(&e));
                 } else {
-                    tracing::info!(tool, "mcp: refused: {e}");
+                    tracing::info!(tool, "mcp: refused: {}", Chain(&e));
                 }
                 CallToolResult::error(vec![ContentBlock::text(e.shown())])
             }
@@ -306,10 +309,10 @@ impl ServerHandler for McpServer {
 #[derive(Debug, thiserror::Error)]
 pub enum StdioError {
     /// The MCP handshake did not complete.
-    #[error("starting the MCP session on stdio: {0}")]
+    #[error("cannot start the MCP session on stdio")]
     Start(#[from] Box<rmcp::service::ServerInitializeError>),
     /// The session ended abnormally.
-    #[error("the MCP session on stdio ended: {0}")]
+    #[error("the MCP session on stdio ended abnormally")]
     Run(#[from] tokio::task::JoinError),
 }
 

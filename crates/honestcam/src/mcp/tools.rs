@@ -58,10 +58,10 @@ pub enum ToolError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The data dir could not be listed.
-    #[error("listing the data dir: {0}")]
+    #[error("cannot list the data dir")]
     List(#[source] std::io::Error),
     /// The answer could not be encoded.
-    #[error("encoding the answer: {0}")]
+    #[error("cannot encode the answer")]
     Encode(#[from] serde_json::Error),
 }
 
@@ -253,7 +253,10 @@ fn property_line(reads: &Reads<'_>, slug: &Slug) -> PropertyLine {
         }
         Err(e) => {
             if e.is_internal() {
-                tracing::warn!("mcp: property {slug} cannot be read: {e}");
+                tracing::warn!(
+                    "mcp: property {slug} cannot be read: {}",
+                    statekit::error::Chain(&e)
+                );
             }
             PropertyLine {
                 slug: slug.to_string(),

@@ -42,9 +42,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/properties", get(properties))
         .route("/p/{slug}/actions", get(list_actions))
-        .route("/p/{slug}/actions.csv", get(export::actions_api))
+        .route("/p/{slug}/actions.csv", get(export::actions_download))
         .route("/p/{slug}/events", get(export::events_json))
-        .route("/p/{slug}/events.csv", get(export::events_api))
+        .route("/p/{slug}/events.csv", get(export::events_download))
         .route("/p/{slug}/actions/{id}/events", post(post_event))
         .route("/p/{slug}/study/users", get(list_users).post(post_user))
         .route(
@@ -53,11 +53,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/p/{slug}/study/answers", post(post_answer))
         .route("/p/{slug}/study/admin", get(admin))
-        .fallback(|| async { AppError::not_found("no such API route").json(true) })
-}
-
-fn api(e: AppError) -> AppError {
-    e.json(true)
+        .fallback(|| async { AppError::not_found("no such API route") })
 }
 
 async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
@@ -66,7 +62,7 @@ async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppErr
             let slugs = storage
                 .data()
                 .properties()
-                .map_err(|e| AppError::internal(e.to_string()))?;
+                .map_err(|e| AppError::internal("cannot list the properties", e))?;
             let mut out = Vec::new();
             for slug in slugs {
                 let paths = storage.data().property(&slug);
@@ -79,7 +75,6 @@ async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppErr
             Ok(Json(Value::Array(out)))
         })
         .await
-        .map_err(api)
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,8 +88,8 @@ async fn list_actions(
     prop: Prop,
     Query(q): Query<StatusQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let filter = parse_filter(q.status.as_deref(), true)?;
-    let (name, actions) = actions(&state, &prop, Notes::All).await.map_err(api)?;
+    let filter = parse_filter(q.status.as_deref())?;
+    let (name, actions) = actions(&state, &prop, Notes::All).await?;
     let shown: Vec<_> = actions.iter().filter(|a| shown(a, filter)).collect();
     Ok(Json(
         json!({"property": prop.slug, "name": name, "actions": shown}),
@@ -119,23 +114,23 @@ async fn post_event(
     Path(params): Path<Vec<(String, String)>>,
     Json(body): Json<EventBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let id = action_param(&params).map_err(api)?;
+    let id = action_param(&params)?;
     if body.actor.is_some() {
-        return Err(api(AppError::unprocessable(
+        return Err(AppError::unprocessable(
             "\"actor\" is not accepted: a change is recorded as made by whoever is signed in",
-        )));
+        ));
     }
     let change = match Change::from_event(&body.kind, &body.payload) {
         Ok(Some(change)) => change,
         Ok(None) => {
-            return Err(api(AppError::unprocessable(format!(
+            return Err(AppError::unprocessable(format!(
                 "unknown event type {:?}: expected one of {}",
                 body.kind,
                 Change::KINDS.join(", ")
-            ))));
+            )));
         }
         Err(e @ PayloadError::Field { .. }) | Err(e) => {
-            return Err(api(AppError::unprocessable(e.to_string())));
+            return Err(AppError::unprocessable(e.to_string()));
         }
     };
     let events = apply(
@@ -145,7 +140,6 @@ async fn post_event(
         vec![change],
         caller.name,
         Unchanged::Record,
-        true,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"event": events.first()}))))
@@ -160,8 +154,7 @@ async fn list_users(
     let slug = prop.slug.clone();
     let users = state
         .run(move |storage, _| Ok(visible_users(storage, &slug, &caller)?))
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(Json(json!({"users": users})))
 }
 
@@ -190,8 +183,7 @@ async fn post_user(
                 body.name.as_deref(),
             )?)
         })
-        .await
-        .map_err(api)?;
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -206,7 +198,7 @@ fn user_param(params: &[(String, String)]) -> Result<UserId, AppError> {
         .find(|(k, _)| k == "user_id")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    UserId::parse(raw).map_err(|e| api(AppError::unprocessable(e.to_string())))
+    UserId::parse(raw).map_err(|e| AppError::unprocessable(e.to_string()))
 }
 
 /// A user's progress: the owner's own, or anyone's for an admin.
@@ -220,8 +212,7 @@ async fn get_progress(
     let slug = prop.slug.clone();
     let blob = state
         .run(move |storage, _| Ok(progress_for(storage, &slug, &caller, &user)?))
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(Json(Value::Object(blob)))
 }
 
@@ -235,15 +226,12 @@ async fn put_progress(
 ) -> Result<StatusCode, AppError> {
     let user = user_param(&params)?;
     let Value::Object(blob) = body else {
-        return Err(api(AppError::unprocessable(
-            "progress must be a JSON object",
-        )));
+        return Err(AppError::unprocessable("progress must be a JSON object"));
     };
     let slug = prop.slug.clone();
     state
         .run(move |storage, _| Ok(save_progress_for(storage, &slug, &caller, &user, &blob)?))
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -269,7 +257,7 @@ async fn post_answer(
         .as_deref()
         .map(UserId::parse)
         .transpose()
-        .map_err(|e| api(AppError::unprocessable(e.to_string())))?;
+        .map_err(|e| AppError::unprocessable(e.to_string()))?;
     let slug = prop.slug.clone();
     let (record, summary) = state
         .run(move |storage, _| {
@@ -282,8 +270,7 @@ async fn post_answer(
                 body.choice,
             )?)
         })
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(Json(json!({"answer": record, "summary": summary})))
 }
 
@@ -301,5 +288,4 @@ async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Json<Value>,
             Ok(Json(json!({"users": out})))
         })
         .await
-        .map_err(api)
 }

@@ -203,21 +203,20 @@ pub struct Filter {
 }
 
 /// Parses an optional status filter; an unknown one is a 422.
-pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, AppError> {
+pub fn parse_filter(raw: Option<&str>) -> Result<Option<Status>, AppError> {
     match raw.filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s
             .parse()
             .map(Some)
-            .map_err(|e: StatusError| AppError::unprocessable(e.to_string()).json(json)),
+            .map_err(|e: StatusError| AppError::unprocessable(e.to_string())),
     }
 }
 
 /// The search `?q=`, trimmed: at most [`MAX_SEARCH_CHARS`] characters, else a 422.
-pub fn parse_search(raw: Option<&str>, json: bool) -> Result<String, AppError> {
+pub fn parse_search(raw: Option<&str>) -> Result<String, AppError> {
     let q = raw.unwrap_or_default().trim();
-    check("a search", q, MAX_SEARCH_CHARS)
-        .map_err(|e| AppError::unprocessable(e.to_string()).json(json))?;
+    check("a search", q, MAX_SEARCH_CHARS).map_err(|e| AppError::unprocessable(e.to_string()))?;
     Ok(q.to_string())
 }
 
@@ -296,8 +295,8 @@ pub async fn page(
     Caller(caller): Caller,
     Query(query): Query<Filter>,
 ) -> Result<Html<Bytes>, AppError> {
-    let filter = parse_filter(query.status.as_deref(), false)?;
-    let q = parse_search(query.q.as_deref(), false)?;
+    let filter = parse_filter(query.status.as_deref())?;
+    let q = parse_search(query.q.as_deref())?;
     let (name, actions) = actions(&state, &prop, Notes::for_search(&q)).await?;
     let today = state.today();
     // The page as rendered for the same state, unless it is a search.
@@ -358,7 +357,7 @@ pub async fn page(
     };
     let html = Bytes::from(
         page.render()
-            .map_err(|e| AppError::internal(e.to_string()))?,
+            .map_err(|e| AppError::internal("cannot render the page", e))?,
     );
     if let Some(key) = key {
         state.pages().put(key, actions, html.clone());
@@ -367,10 +366,9 @@ pub async fn page(
 }
 
 fn render(page: &impl Template) -> Result<Html<String>, AppError> {
-    Ok(Html(
-        page.render()
-            .map_err(|e| AppError::internal(e.to_string()))?,
-    ))
+    Ok(Html(page.render().map_err(|e| {
+        AppError::internal("cannot render the page", e)
+    })?))
 }
 
 /// One event of an action's history as the page shows it.
@@ -485,13 +483,12 @@ pub async fn apply(
     changes: Vec<Change>,
     actor: String,
     unchanged: Unchanged,
-    json: bool,
 ) -> Result<Vec<Event>, AppError> {
     let slug = prop.slug.clone();
     state
         .run(move |storage, _| {
             record_changes(storage, &slug, &action, &changes, &actor, unchanged)
-                .map_err(|e| AppError::from(e).json(json))
+                .map_err(AppError::from)
         })
         .await
 }
@@ -648,7 +645,6 @@ pub async fn post_edit(
         changes,
         caller.name,
         Unchanged::Skip,
-        false,
     )
     .await?;
     Ok(Redirect::to(&form.back(&prop, &id)))
@@ -690,7 +686,6 @@ pub async fn post_status(
         vec![Change::Status(status)],
         caller.name,
         Unchanged::Record,
-        false,
     )
     .await?;
     Ok(Redirect::to(&format!(

@@ -168,7 +168,7 @@ fn is_mcp_client(path: &str, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    path == super::auth::MCP_PATH
+    path == crate::mcp::MCP_PATH
         && json
         && !headers.contains_key(header::ORIGIN)
         && !headers.contains_key("sec-fetch-site")
@@ -179,19 +179,15 @@ fn is_mcp_client(path: &str, headers: &HeaderMap) -> bool {
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let site = state.site();
     let path = request.uri().path();
-    let json = super::auth::answers_json(path);
     let headers = request.headers();
     let mut response = if !site.host_ok(headers) {
-        AppError::forbidden("this portal does not answer to that host name")
-            .json(json)
-            .into_response()
+        AppError::forbidden("this portal does not answer to that host name").into_response()
     } else if !is_safe(request.method())
         && !is_bearer(headers)
         && !site.same_site(headers)
         && !is_mcp_client(path, headers)
     {
         AppError::forbidden("refused: the request did not come from the portal's own pages")
-            .json(json)
             .into_response()
     } else {
         next.run(request).await
