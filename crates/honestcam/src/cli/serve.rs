@@ -42,7 +42,8 @@ pub const STORAGE_THREADS: usize = 12;
 const IDLE_READERS: usize = 1;
 
 /// Databases the MCP server at /mcp keeps open, opened read-only beside the portal's
-/// (about 10 descriptors more at most while idle).
+/// (about 10 descriptors more while idle: the budget above leaves about 70 for client
+/// connections then, still above the 64 + 1 they may take).
 pub const MCP_MAX_OPEN_DATABASES: usize = 2;
 
 /// Serve the portal: compliance pages, the study quiz, its admin page and the JSON API,
