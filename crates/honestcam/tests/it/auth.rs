@@ -529,7 +529,7 @@ async fn serve_team(keys: Arc<Mutex<JwkSet>>) -> String {
     team
 }
 
-fn access_token(team: &str, aud: &str, email: &str) -> String {
+pub fn access_token(team: &str, aud: &str, email: &str) -> String {
     let now = jiff::Timestamp::now().as_second();
     let claims = json!({
         "iss": team, "aud": [aud], "email": email, "sub": "s",
@@ -630,7 +630,7 @@ async fn an_access_identity_is_the_actor_of_its_changes() {
 
 /// A portal behind (a stand-in for) Cloudflare Access, logging at info level to `log`;
 /// returns it and the team domain its tokens must name.
-async fn access_app(f: &crate::support::Fixture, log: &std::path::Path) -> (App, String) {
+pub async fn access_app(f: &crate::support::Fixture, log: &std::path::Path) -> (App, String) {
     let keys = Arc::new(Mutex::new(signing_key().1.clone()));
     let team = serve_team(keys).await;
     let app = f.spawn_app_logging(

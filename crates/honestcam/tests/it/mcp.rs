@@ -15,7 +15,7 @@ use honestcam::storage::Storage;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::auth::{read_only_token, token};
+use crate::auth::{access_app, access_token, read_only_token, token};
 use crate::support::{Fixture, SLUG, event_rows, migrated};
 
 /// How long a test waits for one answer before calling the server hung.
@@ -278,6 +278,43 @@ async fn every_tool_answers_over_http_to_a_read_only_token_and_to_one_that_may_w
         log.contains("caller=token:assistant") && log.contains("transport=\"http\""),
         "the caller of each call is logged:\n{log}"
     );
+}
+
+/// An MCP client behind Cloudflare Access (a service token, say) posts JSON with the
+/// Access assertion and no browser headers: it passes the cross-site check, acts as
+/// its Access identity, and is logged as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_identity_reaches_mcp_as_itself() {
+    let f = migrated();
+    let log = f.tmp.path().join("serve.log");
+    let (app, team) = access_app(&f, &log).await;
+    let http = Http::new(&app);
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "list_properties", "arguments": {}}});
+    let answered = http
+        .client
+        .post(&http.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .header(
+            "cf-access-jwt-assertion",
+            access_token(&team, "portal-aud", "kim@example.org"),
+        )
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let body: Value = answered.json().await.unwrap();
+    assert_eq!(answer(&body)["total"], 1, "{body}");
+    let without = http.post(None, &call).await;
+    assert_eq!(
+        without.status(),
+        StatusCode::UNAUTHORIZED,
+        "no Access token"
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("caller=kim@example.org"), "{log}");
 }
 
 #[tokio::test]
