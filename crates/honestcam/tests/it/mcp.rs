@@ -585,3 +585,25 @@ fn bad_arguments_are_tool_errors_and_the_server_keeps_answering() {
     assert_eq!(still["total"], 1, "the server still answers");
     assert!(mcp.close());
 }
+
+/// A property still on the legacy JSON files is served from them, and the data dir
+/// is left byte for byte as it was (but the property's lock files, which every reader
+/// takes): no database created, nothing migrated or rewritten.
+#[test]
+fn a_property_on_the_legacy_files_is_read_and_the_data_dir_left_as_it_was() {
+    let f = Fixture::new();
+    let before = crate::support::snapshot(&f.dir());
+    let log = f.tmp.path().join("mcp.log");
+    let mut mcp = StdioClient::start(&f, &log);
+    let summary = answer(&mcp.call("property_summary", json!({"property": SLUG})));
+    assert_eq!(summary["actions"], 8, "{summary}");
+    let action = answer(&mcp.call(
+        "get_action",
+        json!({"property": SLUG, "action_id": "ACT-001"}),
+    ));
+    assert!(action["history_total"].as_u64().unwrap() > 0, "{action}");
+    assert!(mcp.close());
+    assert_eq!(crate::support::snapshot(&f.dir()), before);
+    assert!(!f.prop().join("honestcam.db").exists());
+    assert!(!f.dir().join("honestcam-study.db").exists());
+}
