@@ -47,11 +47,37 @@ impl Reply {
     }
 }
 
+/// What became of a message: finished, or to be tried again.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Finished: applied, refused, answered, or failed for good (a damaged file, told
+    /// to the chat). A Telegram update is confirmed; the reply, if any, is sent.
+    Done(Option<Reply>),
+    /// A storage failure that may pass ([`StoreError::is_transient`]) and left nothing
+    /// changed. A Telegram update is not confirmed, so that Telegram delivers it again;
+    /// the front end tells the chat once ([`RETRY_NOTICE`]).
+    Retry(StoreError),
+}
+
+/// What a chat is told, once, when its command meets a failure that may pass and
+/// will be tried again.
+pub const RETRY_NOTICE: &str = "⚠️ I could not store that just now; I will try again shortly.";
+
 /// Handles one message; `None` means the bot stays silent (not a command, or a
-/// command for another bot or, in a group, one it does not know).
+/// command for another bot or, in a group, one it does not know). A failure that may
+/// pass is answered like any other (the REPL and `send` do not try again).
 pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<Reply> {
+    match handle_update(store, ctx, text) {
+        Outcome::Done(reply) => reply,
+        Outcome::Retry(e) => Some(storage_failure(ctx, &e)),
+    }
+}
+
+/// Handles one message as [`handle`] does, telling a failure that may pass
+/// ([`Outcome::Retry`]) apart from the rest.
+pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Outcome {
     let today = ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    match parse(text, ctx.bot_username, today) {
+    Outcome::Done(match parse(text, ctx.bot_username, today) {
         Parsed::NotACommand | Parsed::OtherBot => None,
         Parsed::Unknown(name) => {
             if ctx.chat.is_group() {
@@ -74,10 +100,19 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
                 Ok(reply) => Some(reply),
                 // A redelivered update whose change is stored: nothing to do again.
                 Err(StoreError::AlreadyProcessed { .. }) => None,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(
+                        chat = %ctx.chat,
+                        user = %ctx.user,
+                        error = %Chain(&e),
+                        "a command failed in storage; it will be tried again"
+                    );
+                    return Outcome::Retry(e);
+                }
                 Err(e) => Some(storage_failure(ctx, &e)),
             }
         }
-    }
+    })
 }
 
 /// Remembers the sender's name. A failure is logged and does not stop the command

@@ -723,6 +723,7 @@ impl BountyStore for JsonStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
+        super::injected_failure("add", chat)?;
         let chat = self.resolve(chat)?;
         self.modify(chat, update, |doc| {
             let id = doc.next_id();

@@ -446,6 +446,78 @@ pub enum StoreError {
         /// The new chat.
         to: ChatId,
     },
+    /// A failure made by a test ([`crate::crash::FAIL_ONCE_ENV`]), before anything
+    /// changed; it passes, like a database restarting.
+    #[error("storage error for {scope}: a failure injected by a test")]
+    Injected {
+        /// The chat.
+        scope: Scope,
+    },
+}
+
+impl StoreError {
+    /// Whether the failure may pass by itself (a connection lost, a database busy or
+    /// restarting, a disk full): the same unit of work, tried again later, may
+    /// succeed, and nothing of it was stored. False for what stays wrong until someone
+    /// mends it (a damaged file, a bad value, a schema this bountybot cannot use).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Injected { .. }
+            | StoreError::SqliteWrite { .. }
+            | StoreError::Lock { .. }
+            | StoreError::PostgresPool { .. }
+            | StoreError::PostgresBusy { .. } => true,
+            StoreError::Postgres { source, .. } => postgres_transient(source),
+            StoreError::Sqlite { source, .. } => sqlite_transient(source),
+            StoreError::Fs { source, .. }
+            | StoreError::Json {
+                source: statekit::json::JsonError::Io { source, .. },
+                ..
+            } => io_transient(source),
+            _ => false,
+        }
+    }
+}
+
+/// A lost or refused connection, or a server shutting down, out of resources or
+/// asking for a retry (SQLSTATE classes 08, 40, 53, 57).
+fn postgres_transient(e: &::postgres::Error) -> bool {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return ["08", "40", "53", "57"].iter().any(|c| code.starts_with(c));
+    }
+    e.is_closed()
+        || std::error::Error::source(e)
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+}
+
+/// A database busy or locked, an I/O error or a full disk.
+fn sqlite_transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    e.sqlite_error_code().is_some_and(|c| {
+        matches!(
+            c,
+            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull
+        )
+    })
+}
+
+/// An I/O error that may pass: interrupted, timed out, busy, or a full disk.
+fn io_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::Interrupted | K::TimedOut | K::WouldBlock | K::StorageFull | K::ResourceBusy
+    )
+}
+
+/// Fails with [`StoreError::Injected`] when a test armed a failure of `step` for
+/// `chat` ([`crate::crash::FAIL_ONCE_ENV`]).
+pub(crate) fn injected_failure(step: &str, chat: ChatId) -> Result<(), StoreError> {
+    if crate::crash::failure_due(step, chat.get()) {
+        return Err(StoreError::Injected { scope: chat.into() });
+    }
+    Ok(())
 }
 
 /// The storage behind the bot.
@@ -695,4 +767,64 @@ pub trait Portable {
     fn export(&self) -> Result<Vec<ChatData>, StoreError>;
     /// Writes `chats` into this (empty) store.
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_that_may_pass_are_told_apart_from_damage() {
+        let chat = ChatId::new(-5);
+        let io = |kind| StoreError::Fs {
+            scope: Scope::Chat(chat),
+            what: "writing",
+            path: "x".into(),
+            source: std::io::Error::from(kind),
+        };
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let transient = [
+            StoreError::Injected { scope: chat.into() },
+            io(std::io::ErrorKind::TimedOut),
+            io(std::io::ErrorKind::StorageFull),
+            StoreError::Sqlite {
+                scope: Scope::Store,
+                source: busy,
+            },
+            StoreError::PostgresPool {
+                url: "postgres://db".into(),
+                reason: "refused".into(),
+            },
+        ];
+        for e in &transient {
+            assert!(e.is_transient(), "{e:?}");
+        }
+        let lasting = [
+            StoreError::Corrupt {
+                chat,
+                file: "-5/group.json".into(),
+                line: 1,
+                column: 2,
+            },
+            StoreError::Shape {
+                chat,
+                what: "bounties",
+            },
+            io(std::io::ErrorKind::PermissionDenied),
+            StoreError::Sqlite {
+                scope: Scope::Store,
+                source: rusqlite::Error::QueryReturnedNoRows,
+            },
+            StoreError::BadMove {
+                from: chat,
+                to: chat,
+            },
+        ];
+        for e in &lasting {
+            assert!(!e.is_transient(), "{e:?}");
+        }
+    }
 }

@@ -872,6 +872,7 @@ impl BountyStore for PostgresStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
+        super::injected_failure("add", chat)?;
         self.write_for(chat, update, |tx| {
             ensure_chat(tx, chat)?;
             let next: i64 = tx

@@ -348,6 +348,7 @@ impl BountyStore for SqliteStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
+        super::injected_failure("add", chat)?;
         self.write_for(chat, update, move |tx| {
             ensure_chat(tx, chat)?;
             let id = tx.query_row(

@@ -857,6 +857,54 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
     assert_eq!(ids, want);
 }
 
+/// A group of this test's own, from its temp dir: failures are armed per chat for the
+/// whole test process, and the suite runs on every backend at once.
+fn group_of(dir: &Path) -> ChatId {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    ChatId::new(-1_000_000 - i64::try_from(h.finish() % 1_000_000_000).unwrap())
+}
+
+pub fn a_failure_that_passes_then_redelivery_applies_and_answers_once(open: Open) {
+    use bountybot::command::{Context, Outcome, handle_update};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let chat = group_of(dir.path());
+    let update = UpdateId::new(4_242);
+    let ctx = Context {
+        chat,
+        user: ANN,
+        now: jiff::Timestamp::now(),
+        bot_username: "bountybot",
+        update: Some(update),
+        admin: false,
+        name: Some("Ann"),
+    };
+    bountybot::crash::arm_failure("add", chat.get());
+    match handle_update(s.as_ref(), &ctx, "/add Outlasts a failure") {
+        Outcome::Retry(e) => assert!(e.is_transient(), "{e:?}"),
+        other => panic!("not to be tried again: {other:?}"),
+    }
+    assert_eq!(s.list(chat).unwrap(), vec![], "nothing stored");
+    assert!(!s.processed(chat, ANN, update).unwrap(), "not recorded");
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        match handle_update(s.as_ref(), &ctx, "/add Outlasts a failure") {
+            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
+            Outcome::Retry(e) => panic!("failed again: {e:?}"),
+        }
+    }
+    assert_eq!(answers.len(), 1, "answered once: {answers:?}");
+    assert!(
+        answers[0].starts_with("Added bounty <b>#1</b>"),
+        "{answers:?}"
+    );
+    let texts: Vec<String> = s.list(chat).unwrap().into_iter().map(|b| b.text).collect();
+    assert_eq!(texts, ["Outlasts a failure"], "applied once");
+    assert!(s.processed(chat, ANN, update).unwrap());
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -866,6 +914,13 @@ macro_rules! backend_suite {
     ($backend:ident, $open:expr, $available:expr) => {
         mod $backend {
             use $crate::conformance as c;
+            #[test]
+            fn a_failure_that_passes_then_redelivery_applies_and_answers_once() {
+                if !$available {
+                    return;
+                }
+                c::a_failure_that_passes_then_redelivery_applies_and_answers_once($open)
+            }
             #[test]
             fn settings_default_to_utc_and_off_and_can_be_set_and_cleared() {
                 if !$available {
