@@ -1151,6 +1151,7 @@ impl super::Portable for JsonStore {
             let next_id = doc.next_id().get();
             let mut bounties = doc.bounties().to_vec();
             bounties.sort_by_key(|b| b.id);
+            let mut updates: Vec<UpdateId> = doc.updates().iter().copied().collect();
             let (members, names) = match &doc {
                 Doc::Private(p) => (
                     vec![(p.user_id, p.tracked.clone())],
@@ -1161,6 +1162,9 @@ impl super::Portable for JsonStore {
                 ),
                 Doc::Group(_) => {
                     let files = self.members(chat)?;
+                    for m in &files {
+                        updates.extend(m.updates.iter().copied());
+                    }
                     let names = files
                         .iter()
                         .filter_map(|m| m.name.clone().map(|n| (m.user_id, n)))
@@ -1179,6 +1183,7 @@ impl super::Portable for JsonStore {
                 names,
                 settings: doc.settings(),
                 digests: doc.digests(),
+                updates: super::carried(updates),
             });
         }
         Ok(out)
@@ -1195,7 +1200,7 @@ impl super::Portable for JsonStore {
                     time_zone: d.settings.time_zone.clone(),
                     remind_at: d.settings.remind_at,
                     digests: d.digests.iter().map(|r| (*r).into()).collect(),
-                    updates: VecDeque::new(),
+                    updates: super::carried(d.updates.clone()).into(),
                     merged_from: Vec::new(),
                     unknown: Map::new(),
                 };
@@ -1222,7 +1227,7 @@ impl super::Portable for JsonStore {
                     time_zone: d.settings.time_zone.clone(),
                     remind_at: d.settings.remind_at,
                     digests: d.digests.iter().map(|r| (*r).into()).collect(),
-                    updates: VecDeque::new(),
+                    updates: super::carried(d.updates.clone()).into(),
                     unknown: Map::new(),
                 };
                 self.save_doc(d.chat, &Doc::Private(private))?;

@@ -759,6 +759,22 @@ pub struct ChatData {
     pub settings: ChatSettings,
     /// Its digest records, by date.
     pub digests: Vec<DigestRecord>,
+    /// The Telegram updates of the chat recorded as processed: the highest
+    /// [`LEDGER_CARRIED`] ids, ascending. Carried by a move so that an update stored
+    /// before it and delivered again after it is not applied twice.
+    pub updates: Vec<UpdateId>,
+}
+
+/// Processed updates carried per chat by a move ([`ChatData::updates`]): as many as
+/// the JSON backend keeps per file, far more than Telegram redelivers.
+pub const LEDGER_CARRIED: usize = 256;
+
+/// `ids` sorted, each once, and cut to the highest [`LEDGER_CARRIED`].
+pub(crate) fn carried(mut ids: Vec<UpdateId>) -> Vec<UpdateId> {
+    ids.sort_unstable();
+    ids.dedup();
+    let cut = ids.len().saturating_sub(LEDGER_CARRIED);
+    ids.split_off(cut)
 }
 
 /// Whole-store export and import, for moving data between backends.

@@ -33,8 +33,8 @@ use statekit::migrate::Migrations;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    LeaderHold, Leadership, NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status,
-    StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
+    LEDGER_CARRIED, LeaderHold, Leadership, NewBounty, Portable, ReminderChat, Scope,
+    SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
@@ -1391,8 +1391,35 @@ fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreEr
         for r in &d.digests {
             put_digest(tx, d.chat, r)?;
         }
+        let now = jiff::Timestamp::now().as_second();
+        for u in &d.updates {
+            tx.execute(
+                "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)
+                 ON CONFLICT (update_id) DO NOTHING",
+                &[&i64::from(u.get()), &d.chat.get(), &now],
+            )?;
+        }
     }
     Ok(())
+}
+
+/// The chat's processed updates as a move carries them ([`ChatData::updates`]).
+fn ledger_in(tx: &mut Transaction<'_>, chat: ChatId) -> Result<Vec<UpdateId>, StoreError> {
+    let rows = tx.query(
+        "SELECT update_id FROM processed_updates WHERE chat_id = $1
+         ORDER BY update_id DESC LIMIT $2",
+        &[&chat.get(), &(LEDGER_CARRIED as i64)],
+    )?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for r in rows.iter().rev() {
+        let id: i64 = r.try_get(0)?;
+        let id = u32::try_from(id).map_err(|_| StoreError::PostgresData {
+            scope: chat.into(),
+            what: format!("update id {id} out of range"),
+        })?;
+        ids.push(UpdateId::new(id));
+    }
+    Ok(ids)
 }
 
 /// Every chat's data, read through `tx`.
@@ -1429,6 +1456,7 @@ fn export_from(tx: &mut Transaction<'_>) -> Result<Vec<ChatData>, StoreError> {
             names: names_in(tx, chat)?,
             settings: settings_in(tx, chat)?,
             digests: digests_in(tx, chat)?,
+            updates: ledger_in(tx, chat)?,
         });
     }
     Ok(out)

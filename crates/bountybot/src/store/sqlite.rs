@@ -20,8 +20,8 @@ use jiff::civil::Date;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status, StoreError, UpdateId,
-    decide_claim, digests_kept_from, renumber,
+    LEDGER_CARRIED, NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status, StoreError,
+    UpdateId, decide_claim, digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, IdError, ReminderTime, UserId, ZoneName};
 
@@ -738,6 +738,7 @@ pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
             names: names_in(c, chat)?,
             settings: settings_in(c, chat)?,
             digests: digests_in(c, chat)?,
+            updates: ledger_in(c, chat)?,
         });
     }
     Ok(out)
@@ -804,8 +805,30 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
         for r in &d.digests {
             put_digest(tx, d.chat, r)?;
         }
+        let now = jiff::Timestamp::now().as_second();
+        for u in &d.updates {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![u.get(), d.chat.get(), now])?;
+        }
     }
     Ok(())
+}
+
+/// The chat's processed updates as a move carries them ([`ChatData::updates`]).
+fn ledger_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<UpdateId>> {
+    let mut ids: Vec<UpdateId> = c
+        .prepare_cached(
+            "SELECT update_id FROM processed_updates WHERE chat_id = ?1
+             ORDER BY update_id DESC LIMIT ?2",
+        )?
+        .query_map(params![chat.get(), LEDGER_CARRIED as i64], |r| {
+            Ok(UpdateId::new(r.get(0)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    ids.reverse();
+    Ok(ids)
 }
 
 impl From<rusqlite::Error> for StoreError {
