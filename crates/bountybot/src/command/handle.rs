@@ -1015,6 +1015,9 @@ mod tests {
         ) -> Result<crate::store::ChatMove, StoreError> {
             self.inner.migrate_chat(from, to)
         }
+        fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+            self.inner.moved_to(chat)
+        }
         fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
             self.inner.remember_name(chat, user, name)
         }

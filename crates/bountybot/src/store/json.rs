@@ -838,6 +838,10 @@ impl BountyStore for JsonStore {
         })
     }
 
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        self.resolve(chat)
+    }
+
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // Lock both folders, lower id first, so two migrations cannot deadlock.

@@ -580,6 +580,9 @@ pub trait BountyStore: Send + Sync {
     /// in `to`, bookmarks following. Idempotent, also after a crash half-way: a second
     /// call finds nothing to move.
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError>;
+    /// Where `chat`'s data lives: the supergroup it moved to ([`Self::migrate_chat`]),
+    /// or itself.
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError>;
     /// Remembers `user`'s display name in `chat` (a group member, or a private chat's
     /// owner; other senders in a private chat are not remembered). Writes only when
     /// the name is new or changed.
@@ -730,6 +733,10 @@ pub(crate) fn renumber(
     let highest = map.iter().map(|(_, n)| n.next().get()).max().unwrap_or(1);
     (map, next.get().max(highest))
 }
+
+/// Most moves followed from one chat to where its data lives (a supergroup never
+/// moves again, so one is the most Telegram makes).
+pub(crate) const MOVES_FOLLOWED: usize = 8;
 
 /// The one chat move a backend accepts: from a group to a different group.
 pub(crate) fn check_migration(from: ChatId, to: ChatId) -> Result<(), StoreError> {

@@ -60,7 +60,8 @@ pub const USE_LOCK: i32 = 2;
 const MOVED_MARKER: &str = "bountybot_moved";
 
 /// Every table of the schema, moved together when the data is archived.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
+    "chat_moves",
     "inbox",
     "inbox_floor",
     "chats",
@@ -1015,12 +1016,33 @@ impl BountyStore for PostgresStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        self.read(chat, |c| {
+            let mut at = chat;
+            for _ in 0..super::MOVES_FOLLOWED {
+                match c.query_opt(
+                    "SELECT to_chat FROM chat_moves WHERE from_chat = $1",
+                    &[&at.get()],
+                )? {
+                    Some(row) => at = chat_of(row.try_get(0)?)?,
+                    None => break,
+                }
+            }
+            Ok(at)
+        })
+    }
+
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // One transaction holding both chats' locks, lower id first (two moves at once
         // cannot deadlock): all of it moves, or nothing does.
         self.write(from.min(to), |tx| {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&from.max(to).get()])?;
+            tx.execute(
+                "INSERT INTO chat_moves (from_chat, to_chat) VALUES ($1, $2)
+                 ON CONFLICT (from_chat) DO UPDATE SET to_chat = EXCLUDED.to_chat",
+                &[&from.get(), &to.get()],
+            )?;
             let next_of = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Option<u64>, StoreError> {
                 Ok(tx
                     .query_opt("SELECT next_id FROM chats WHERE chat_id = $1", &[&chat.get()])?

@@ -494,10 +494,31 @@ impl BountyStore for SqliteStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        self.read(chat, |c| {
+            let mut at = chat;
+            for _ in 0..super::MOVES_FOLLOWED {
+                let next: Option<i64> = c
+                    .prepare_cached("SELECT to_chat FROM chat_moves WHERE from_chat = ?1")?
+                    .query_row([at.get()], |r| r.get(0))
+                    .optional()?;
+                match next {
+                    Some(to) => at = ChatId::try_from(to).map_err(|e| bad_id(0, e))?,
+                    None => break,
+                }
+            }
+            Ok(at)
+        })
+    }
+
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // One transaction: all of it moves, or nothing does.
         self.write(from, move |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO chat_moves (from_chat, to_chat) VALUES (?1, ?2)",
+                [from.get(), to.get()],
+            )?;
             let next_of = |chat: ChatId| -> rusqlite::Result<Option<u64>> {
                 tx.query_row(
                     "SELECT next_id FROM chats WHERE chat_id = ?1",

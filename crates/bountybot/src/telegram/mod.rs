@@ -611,15 +611,29 @@ async fn process_message(
     let turn = state.chats.lock(chat).await;
     crash_point("received");
     let outcome = tokio::task::spawn_blocking(move || {
+        // A group that became a supergroup: its late or redelivered updates are the
+        // supergroup's.
+        let chat = if chat.is_basic_group() {
+            match st.store.moved_to(chat) {
+                Ok(to) => to,
+                Err(e) if e.is_transient() => return (chat, Outcome::Retry(e)),
+                Err(e) => {
+                    tracing::warn!(update_id = %id, %chat, "cannot tell whether the chat moved: {}", Chain(&e));
+                    chat
+                }
+            }
+        } else {
+            chat
+        };
         match st.store.processed(chat, user, id) {
             Ok(true) => {
                 tracing::info!(update_id = %id, %chat, "skipping an update processed before");
-                return Outcome::Done(None);
+                return (chat, Outcome::Done(None));
             }
             Ok(false) => {}
             Err(e) if e.is_transient() => {
                 tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed; it will be tried again: {}", Chain(&e));
-                return Outcome::Retry(e);
+                return (chat, Outcome::Retry(e));
             }
             Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {}", Chain(&e)),
         }
@@ -632,16 +646,16 @@ async fn process_message(
             admin,
             name: name.as_deref(),
         };
-        handle_update(st.store.as_ref(), &ctx, &text)
+        (chat, handle_update(st.store.as_ref(), &ctx, &text))
     })
     .await;
     crash_point("stored");
     drop(turn);
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
+    let (to, outcome) = match outcome {
+        Ok(done) => done,
         Err(e) => {
             tracing::error!(update_id = %id, %chat, "the command failed: {}", Chain(&e));
-            Outcome::Done(None)
+            (chat, Outcome::Done(None))
         }
     };
     let (reply, confirmed) = match outcome {
@@ -657,10 +671,19 @@ async fn process_message(
         }
     };
     if let Some(reply) = reply {
-        let target = send::Target {
-            chat,
-            thread: msg.thread_id.filter(|_| msg.is_topic_message),
-            reply_to: Some(msg.id),
+        let target = if to == chat {
+            send::Target {
+                chat,
+                thread: msg.thread_id.filter(|_| msg.is_topic_message),
+                reply_to: Some(msg.id),
+            }
+        } else {
+            // The old group's message cannot be replied to in the supergroup.
+            send::Target {
+                chat: to,
+                thread: None,
+                reply_to: None,
+            }
         };
         state.outbox.push(send::Job {
             target,

@@ -905,6 +905,29 @@ pub fn a_failure_that_passes_then_redelivery_applies_and_answers_once(open: Open
     assert!(s.processed(chat, ANN, update).unwrap());
 }
 
+pub fn a_moved_chat_is_found_at_its_supergroup(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let old = ChatId::new(-4_557);
+    let new_chat = ChatId::new(-1_000_000_004_557);
+    assert_eq!(s.moved_to(old).unwrap(), old, "not moved yet");
+    s.add(old, new("before", ANN), None).unwrap();
+    s.migrate_chat(old, new_chat).unwrap();
+    assert_eq!(s.moved_to(old).unwrap(), new_chat);
+    assert_eq!(s.moved_to(new_chat).unwrap(), new_chat);
+    assert_eq!(s.moved_to(OTHER).unwrap(), OTHER);
+    // Again (both service messages come): still the supergroup.
+    s.migrate_chat(old, new_chat).unwrap();
+    assert_eq!(s.moved_to(old).unwrap(), new_chat);
+    let texts: Vec<String> = s
+        .list(new_chat)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.text)
+        .collect();
+    assert_eq!(texts, ["before"]);
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -914,6 +937,13 @@ macro_rules! backend_suite {
     ($backend:ident, $open:expr, $available:expr) => {
         mod $backend {
             use $crate::conformance as c;
+            #[test]
+            fn a_moved_chat_is_found_at_its_supergroup() {
+                if !$available {
+                    return;
+                }
+                c::a_moved_chat_is_found_at_its_supergroup($open)
+            }
             #[test]
             fn a_failure_that_passes_then_redelivery_applies_and_answers_once() {
                 if !$available {

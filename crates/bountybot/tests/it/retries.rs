@@ -1,14 +1,15 @@
 //! A storage failure that may pass (a database restarting) is not confirmed to
 //! Telegram: the update is delivered again, applied once and answered once, and the
 //! chat is told of the failure once. The failure is injected with
-//! `BOUNTYBOT_TEST_FAIL_ONCE` on each backend.
+//! `BOUNTYBOT_TEST_FAIL_ONCE` on each backend. Updates of a group that became a
+//! supergroup, late or delivered again, go to the supergroup on each backend.
 
 use std::process::{Command, Stdio};
 
 use bountybot::command::handle::RETRY_NOTICE;
 use bountybot::crash::FAIL_ONCE_ENV;
 
-use crate::support::fake_bot_api::{FakeBotApi, Sent, message};
+use crate::support::fake_bot_api::{FakeBotApi, Sent, message, migrated_to};
 use crate::support::{BIN, Data};
 
 const GROUP: i64 = -4_500_300;
@@ -219,4 +220,63 @@ async fn a_damaged_chat_file_is_told_and_confirmed_so_later_updates_go_on() {
         damaged.iter().all(|m| m.text.contains("is damaged")),
         "{damaged:?}"
     );
+}
+
+/// A group moves to a supergroup; a late message of the old group and every update
+/// delivered again go to the supergroup, applied once.
+async fn updates_of_a_moved_group_go_to_the_supergroup(backend: Backend) {
+    const OLD: i64 = -4_556;
+    const NEW: i64 = -1_000_000_004_556;
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, backend, &[]);
+    api.push(message(1, OLD, ANN, "/add Before the move"));
+    api.wait_until("the first answer", |s, _| !s.is_empty())
+        .await;
+    api.push(migrated_to(2, OLD, NEW));
+    api.push(message(3, OLD, ANN, "/add After the move"));
+    api.wait_until("the late message's answer", |s, _| {
+        s.iter().any(|m| m.text.contains("After the move"))
+    })
+    .await;
+    // Telegram delivers all three again (a lost confirmation).
+    api.redeliver_all();
+    api.push(message(4, NEW, ANN, "/bounty"));
+    let sent = api
+        .wait_until("the supergroup's list", |s, _| {
+            s.iter().any(|m| {
+                m.chat_id == NEW
+                    && m.text.contains("Before the move")
+                    && m.text.contains("After the move")
+            })
+        })
+        .await;
+    let late: Vec<&Sent> = sent
+        .iter()
+        .filter(|m| m.text.contains("Added") && m.text.contains("After the move"))
+        .collect();
+    assert_eq!(late.len(), 1, "answered once: {sent:?}");
+    assert_eq!(late[0].chat_id, NEW, "in the supergroup: {sent:?}");
+    assert_eq!(late[0].text, "Added bounty <b>#2</b>: After the move");
+    let list = sent.last().unwrap();
+    assert_eq!(list.chat_id, NEW);
+    assert_eq!(list.text.matches("After the move").count(), 1, "{list:?}");
+    assert!(!list.text.contains("#3"), "applied once: {list:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_of_a_moved_group_go_to_the_supergroup_on_json() {
+    updates_of_a_moved_group_go_to_the_supergroup(Backend::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_of_a_moved_group_go_to_the_supergroup_on_sqlite() {
+    updates_of_a_moved_group_go_to_the_supergroup(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_of_a_moved_group_go_to_the_supergroup_on_postgres() {
+    if let Some(backend) = postgres().await {
+        updates_of_a_moved_group_go_to_the_supergroup(backend).await;
+    }
 }
