@@ -41,12 +41,6 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply(pub Vec<String>);
 
-impl Reply {
-    fn one(s: impl Into<String>) -> Option<Reply> {
-        Some(Reply(vec![s.into()]))
-    }
-}
-
 /// What became of a message: finished, or to be tried again.
 #[derive(Debug)]
 pub enum Outcome {
@@ -77,42 +71,74 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
 /// ([`Outcome::Retry`]) apart from the rest.
 pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Outcome {
     let today = ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    Outcome::Done(match parse(text, ctx.bot_username, today) {
-        Parsed::NotACommand | Parsed::OtherBot => None,
+    match parse(text, ctx.bot_username, today) {
+        Parsed::NotACommand | Parsed::OtherBot => Outcome::Done(None),
         Parsed::Unknown(name) => {
             if ctx.chat.is_group() {
-                None
+                Outcome::Done(None)
             } else {
-                Reply::one(format!(
-                    "I don't know {}. Send /help for what I can do.",
-                    escape(&quoted(&format!("/{name}")))
-                ))
+                answered_once(
+                    store,
+                    ctx,
+                    Reply(vec![format!(
+                        "I don't know {}. Send /help for what I can do.",
+                        escape(&quoted(&format!("/{name}")))
+                    )]),
+                )
             }
         }
-        Parsed::Usage { command, reason } => Reply::one(format!(
-            "⚠️ {}\nUsage: {}",
-            escape(&reason),
-            escape(usage_of(command))
-        )),
+        Parsed::Usage { command, reason } => answered_once(
+            store,
+            ctx,
+            Reply(vec![format!(
+                "⚠️ {}\nUsage: {}",
+                escape(&reason),
+                escape(usage_of(command))
+            )]),
+        ),
         Parsed::Command(cmd) => {
+            let reads_only = cmd.reads_only();
             remember(store, ctx);
             match run(store, ctx, today, cmd) {
-                Ok(reply) => Some(reply),
+                Ok(reply) if reads_only => answered_once(store, ctx, reply),
+                Ok(reply) => Outcome::Done(Some(reply)),
                 // A redelivered update whose change is stored: nothing to do again.
-                Err(StoreError::AlreadyProcessed { .. }) => None,
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(
-                        chat = %ctx.chat,
-                        user = %ctx.user,
-                        error = %Chain(&e),
-                        "a command failed in storage; it will be tried again"
-                    );
-                    return Outcome::Retry(e);
-                }
-                Err(e) => Some(storage_failure(ctx, &e)),
+                Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
+                Err(e) if e.is_transient() => retry(ctx, e),
+                Err(e) => Outcome::Done(Some(storage_failure(ctx, &e))),
             }
         }
-    })
+    }
+}
+
+/// A failure that may pass: logged, and the update is to be delivered again.
+fn retry(ctx: &Context<'_>, e: StoreError) -> Outcome {
+    tracing::warn!(
+        chat = %ctx.chat,
+        user = %ctx.user,
+        error = %Chain(&e),
+        "a command failed in storage; it will be tried again"
+    );
+    Outcome::Retry(e)
+}
+
+/// `reply`, which changed nothing, with its update recorded as processed, so that the
+/// update delivered again is not answered again ([`BountyStore::note_processed`]).
+fn answered_once(store: &dyn BountyStore, ctx: &Context<'_>, reply: Reply) -> Outcome {
+    let Some(update) = ctx.update else {
+        return Outcome::Done(Some(reply));
+    };
+    match store.note_processed(ctx.chat, update) {
+        Ok(()) => Outcome::Done(Some(reply)),
+        // Answered before (a redelivery that came past the first check).
+        Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
+        Err(e) if e.is_transient() => retry(ctx, e),
+        Err(e) => {
+            // A damaged file: the answer still goes out (it may say so itself).
+            tracing::warn!(chat = %ctx.chat, error = %Chain(&e), "cannot record an answered update");
+            Outcome::Done(Some(reply))
+        }
+    }
 }
 
 /// Remembers the sender's name. A failure is logged and does not stop the command
@@ -1017,6 +1043,9 @@ mod tests {
         }
         fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
             self.inner.moved_to(chat)
+        }
+        fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+            self.inner.note_processed(chat, update)
         }
         fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
             self.inner.remember_name(chat, user, name)

@@ -838,6 +838,11 @@ impl BountyStore for JsonStore {
         })
     }
 
+    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, Some(update), |_| ((), true))
+    }
+
     fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
         self.resolve(chat)
     }

@@ -535,6 +535,10 @@ pub trait BountyStore: Send + Sync {
         bounty: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError>;
+    /// Records `update` as processed where it changed nothing (a read-only command
+    /// was answered), so that it is answered once; [`StoreError::AlreadyProcessed`]
+    /// when it was recorded before.
+    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError>;
     /// One bounty.
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError>;
     /// Every bounty of the chat, by id.

@@ -1016,6 +1016,10 @@ impl BountyStore for PostgresStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
+    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+        self.write_for(chat, Some(update), |_| Ok(()))
+    }
+
     fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
         self.read(chat, |c| {
             let mut at = chat;

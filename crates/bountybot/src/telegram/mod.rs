@@ -603,9 +603,13 @@ async fn process_message(
     // Words with a hidden link (`text_link`) keep their URL for the parser.
     let text = entities::inline_text_links(text, msg.entities().unwrap_or(&[]));
     // Only commands an administrator may use on others' bounties ask who administers
-    // the group.
-    let admin =
-        chat.is_group() && admins::needs_admin(&text) && state.admins.is_admin(chat, user).await;
+    // the group (the parser knows which).
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let admin = chat.is_group()
+        && admins::needs_admin(&text, &state.username, today)
+        && state.admins.is_admin(chat, user).await;
     let name = identity::display_name(&msg);
     let st = Arc::clone(state);
     let turn = state.chats.lock(chat).await;

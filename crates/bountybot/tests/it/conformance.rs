@@ -928,6 +928,34 @@ pub fn a_moved_chat_is_found_at_its_supergroup(open: Open) {
     assert_eq!(texts, ["before"]);
 }
 
+pub fn a_read_only_command_delivered_twice_is_answered_once(open: Open) {
+    use bountybot::command::{Context, Outcome, handle_update};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.add(GROUP, new("listed", ANN), None).unwrap();
+    let update = UpdateId::new(5_151);
+    let ctx = Context {
+        chat: GROUP,
+        user: BOB,
+        now: jiff::Timestamp::now(),
+        bot_username: "bountybot",
+        update: Some(update),
+        admin: false,
+        name: None,
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        match handle_update(s.as_ref(), &ctx, "/bounty") {
+            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
+            Outcome::Retry(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(answers.len(), 1, "answered once: {answers:?}");
+    assert!(answers[0].contains("listed"), "{answers:?}");
+    assert!(s.processed(GROUP, BOB, update).unwrap(), "recorded");
+    assert_eq!(s.list(GROUP).unwrap().len(), 1, "nothing else changed");
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -937,6 +965,13 @@ macro_rules! backend_suite {
     ($backend:ident, $open:expr, $available:expr) => {
         mod $backend {
             use $crate::conformance as c;
+            #[test]
+            fn a_read_only_command_delivered_twice_is_answered_once() {
+                if !$available {
+                    return;
+                }
+                c::a_read_only_command_delivered_twice_is_answered_once($open)
+            }
             #[test]
             fn a_moved_chat_is_found_at_its_supergroup() {
                 if !$available {

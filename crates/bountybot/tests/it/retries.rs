@@ -2,7 +2,8 @@
 //! Telegram: the update is delivered again, applied once and answered once, and the
 //! chat is told of the failure once. The failure is injected with
 //! `BOUNTYBOT_TEST_FAIL_ONCE` on each backend. Updates of a group that became a
-//! supergroup, late or delivered again, go to the supergroup on each backend.
+//! supergroup, late or delivered again, go to the supergroup on each backend; a
+//! read-only command delivered again is not answered again.
 
 use std::process::{Command, Stdio};
 
@@ -278,5 +279,44 @@ async fn updates_of_a_moved_group_go_to_the_supergroup_on_sqlite() {
 async fn updates_of_a_moved_group_go_to_the_supergroup_on_postgres() {
     if let Some(backend) = postgres().await {
         updates_of_a_moved_group_go_to_the_supergroup(backend).await;
+    }
+}
+
+/// `/bounty` delivered twice (a lost confirmation) is answered once; the update after
+/// it, in the same chat, shows the redelivery was handled.
+async fn a_read_only_command_delivered_twice_is_answered_once(backend: Backend) {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let _bot = start(&d, &api, backend, &[]);
+    api.push(message(1, ANN, ANN, "/bounty"));
+    api.wait_until("the first answer", |s, _| !s.is_empty())
+        .await;
+    api.redeliver_all();
+    api.push(message(2, ANN, ANN, "/help"));
+    let sent = api
+        .wait_until("the answer to /help", |s, _| s.len() >= 2)
+        .await;
+    assert_eq!(
+        count(&sent, |t| t.contains("No bounties yet")),
+        1,
+        "answered once: {sent:?}"
+    );
+    assert_eq!(sent.len(), 2, "{sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_command_delivered_twice_is_answered_once_on_json() {
+    a_read_only_command_delivered_twice_is_answered_once(Backend::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_command_delivered_twice_is_answered_once_on_sqlite() {
+    a_read_only_command_delivered_twice_is_answered_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_command_delivered_twice_is_answered_once_on_postgres() {
+    if let Some(backend) = postgres().await {
+        a_read_only_command_delivered_twice_is_answered_once(backend).await;
     }
 }
