@@ -92,6 +92,12 @@ impl ChatId {
         self.0 < 0 && self.0 > -1_000_000_000_000
     }
 
+    /// The chat acting as itself (a channel, or a group's anonymous administrators):
+    /// the sender of its messages, with the same number.
+    pub fn acting_as_itself(self) -> UserId {
+        UserId(self.0)
+    }
+
     /// The user a private chat is with: their ids are the same number.
     pub fn private_user(self) -> UserId {
         UserId(self.0)

@@ -182,6 +182,25 @@ impl From<DigestRecord> for Digest {
     }
 }
 
+/// After a move from `from` to `to`: what the old group's anonymous administrators
+/// created or claimed (as the old group) is the new group's, so that the supergroup's
+/// administrators may edit it. Idempotent.
+fn adopt(bounties: &mut [Bounty], from: ChatId, to: ChatId) -> bool {
+    let (old, new) = (from.acting_as_itself(), to.acting_as_itself());
+    let mut changed = false;
+    for b in bounties {
+        if b.created_by_user_id == old {
+            b.created_by_user_id = new;
+            changed = true;
+        }
+        if b.claimed_by_user_id == Some(old) {
+            b.claimed_by_user_id = Some(new);
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// Records `update` in a file's window of processed updates; refuses one already
 /// there.
 fn note_update(window: &mut VecDeque<UpdateId>, update: Option<UpdateId>) -> Result<(), UpdateId> {
@@ -293,6 +312,16 @@ impl JsonStore {
     }
 
     /// The chat that holds `chat`'s data now: `chat` itself, or where its moves led.
+    /// [`adopt`] in `to`'s file (both chats' locks held).
+    fn adopt_anonymous_admins(&self, from: ChatId, to: ChatId) -> Result<(), StoreError> {
+        if let Some(mut doc) = self.load_doc(to)?
+            && adopt(doc.parts().1, from, to)
+        {
+            self.save_doc(to, &doc)?;
+        }
+        Ok(())
+    }
+
     fn resolve(&self, chat: ChatId) -> Result<ChatId, StoreError> {
         let mut at = chat;
         for _ in 0..8 {
@@ -859,6 +888,8 @@ impl BountyStore for JsonStore {
         let _b = self.lock(second)?;
         let files = self.json_files(from)?;
         if files.is_empty() {
+            // Moved before; a crash may have come before the creators were rewritten.
+            self.adopt_anonymous_admins(from, to)?;
             return Ok(ChatMove::default());
         }
         let moved = if self.bounty_file(to).exists() {
@@ -866,6 +897,7 @@ impl BountyStore for JsonStore {
         } else {
             self.rename_chat(from, to, files)?
         };
+        self.adopt_anonymous_admins(from, to)?;
         // Last: from now on the old chat's reads and writes go to the new one.
         let tombstone = self.chat_dir(from).join(MOVED_FILE);
         statekit::json::write_bytes_atomic(&tombstone, to.get().to_string().as_bytes())

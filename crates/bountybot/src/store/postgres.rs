@@ -1047,6 +1047,18 @@ impl BountyStore for PostgresStore {
                  ON CONFLICT (from_chat) DO UPDATE SET to_chat = EXCLUDED.to_chat",
                 &[&from.get(), &to.get()],
             )?;
+            // What the old group's anonymous administrators created or claimed (as the
+            // group) is the supergroup's, so that its administrators may edit it.
+            tx.execute(
+                "UPDATE bounties SET created_by_user_id = $2
+                 WHERE chat_id IN ($1, $2) AND created_by_user_id = $1",
+                &[&from.get(), &to.get()],
+            )?;
+            tx.execute(
+                "UPDATE bounties SET claimed_by_user_id = $2
+                 WHERE chat_id IN ($1, $2) AND claimed_by_user_id = $1",
+                &[&from.get(), &to.get()],
+            )?;
             let next_of = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Option<u64>, StoreError> {
                 Ok(tx
                     .query_opt("SELECT next_id FROM chats WHERE chat_id = $1", &[&chat.get()])?

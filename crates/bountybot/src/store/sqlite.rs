@@ -523,6 +523,18 @@ impl BountyStore for SqliteStore {
                 "INSERT OR REPLACE INTO chat_moves (from_chat, to_chat) VALUES (?1, ?2)",
                 [from.get(), to.get()],
             )?;
+            // What the old group's anonymous administrators created or claimed (as the
+            // group) is the supergroup's, so that its administrators may edit it.
+            tx.execute(
+                "UPDATE bounties SET created_by_user_id = ?2
+                 WHERE chat_id IN (?1, ?2) AND created_by_user_id = ?1",
+                [from.get(), to.get()],
+            )?;
+            tx.execute(
+                "UPDATE bounties SET claimed_by_user_id = ?2
+                 WHERE chat_id IN (?1, ?2) AND claimed_by_user_id = ?1",
+                [from.get(), to.get()],
+            )?;
             let next_of = |chat: ChatId| -> rusqlite::Result<Option<u64>> {
                 tx.query_row(
                     "SELECT next_id FROM chats WHERE chat_id = ?1",

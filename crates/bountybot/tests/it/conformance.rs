@@ -956,6 +956,46 @@ pub fn a_read_only_command_delivered_twice_is_answered_once(open: Open) {
     assert_eq!(s.list(GROUP).unwrap().len(), 1, "nothing else changed");
 }
 
+pub fn after_a_move_the_anonymous_admins_bounties_are_the_supergroups(open: Open) {
+    use bountybot::command::{Context, Outcome, handle_update};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let old = ChatId::new(-4_558);
+    let to = ChatId::new(-1_000_000_004_558);
+    // Posted by the group's anonymous administrators: the group acts as itself.
+    let b = s
+        .add(old, new("by the admins", old.acting_as_itself()), None)
+        .unwrap();
+    let claim = BountyPatch {
+        claimed_by_user_id: Some(Some(old.acting_as_itself())),
+        ..BountyPatch::default()
+    };
+    s.update(old, b.id, &claim, None).unwrap();
+    s.add(old, new("by Ann", ANN), None).unwrap();
+    s.migrate_chat(old, to).unwrap();
+    s.migrate_chat(old, to).unwrap();
+    let moved = s.list(to).unwrap();
+    assert_eq!(moved[0].created_by_user_id, to.acting_as_itself());
+    assert_eq!(moved[0].claimed_by_user_id, Some(to.acting_as_itself()));
+    assert_eq!(moved[1].created_by_user_id, ANN, "a person's stay theirs");
+    // The supergroup's anonymous administrators edit it.
+    let ctx = Context {
+        chat: to,
+        user: to.acting_as_itself(),
+        now: jiff::Timestamp::now(),
+        bot_username: "bountybot",
+        update: None,
+        admin: true,
+        name: None,
+    };
+    let reply = match handle_update(s.as_ref(), &ctx, &format!("/edit {} text=renamed", b.id)) {
+        Outcome::Done(Some(r)) => r.0.join("\n"),
+        other => panic!("{other:?}"),
+    };
+    assert!(reply.starts_with("Updated"), "{reply}");
+    assert_eq!(s.get(to, b.id).unwrap().unwrap().text, "renamed");
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -965,6 +1005,13 @@ macro_rules! backend_suite {
     ($backend:ident, $open:expr, $available:expr) => {
         mod $backend {
             use $crate::conformance as c;
+            #[test]
+            fn after_a_move_the_anonymous_admins_bounties_are_the_supergroups() {
+                if !$available {
+                    return;
+                }
+                c::after_a_move_the_anonymous_admins_bounties_are_the_supergroups($open)
+            }
             #[test]
             fn a_read_only_command_delivered_twice_is_answered_once() {
                 if !$available {
