@@ -11,9 +11,10 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::StoreError;
-use super::backend::{Decide, Edit, Holdings, LogVersion, PropertyBackend};
+use super::backend::{Decide, Edit, Holdings, LogVersion, PropertyBackend, SearchRow};
 use super::legacy::{self, LegacyError};
 use super::record::EventRecord;
+use crate::domain::search::SearchQuery;
 use crate::domain::{ActionChanges, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::{PropertyPaths, Slug};
 
@@ -135,6 +136,38 @@ impl PropertyBackend for JsonProperty {
             .collect())
     }
 
+    fn action_events_through(
+        &self,
+        action_id: &str,
+        seq: i64,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        Ok(legacy::read_events(&self.paths)?
+            .into_iter()
+            .zip(1..)
+            .take_while(|(_, i)| *i <= seq)
+            .filter(|(e, _)| e.action_id == action_id)
+            .map(|(e, i)| (i, e))
+            .collect())
+    }
+
+    fn search(
+        &self,
+        _query: &SearchQuery,
+        _limit: usize,
+        _offset: usize,
+    ) -> Result<Vec<SearchRow>, StoreError> {
+        // The files keep no index; the portal's page searches the fold instead.
+        Err(StoreError::NoSearchIndex(self.slug().clone()))
+    }
+
+    fn matching_actions(&self, _query: &SearchQuery) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(None)
+    }
+
+    fn rebuild_search(&self) -> Result<u64, StoreError> {
+        Err(self.not_on_sqlite())
+    }
+
     fn append_for_action(&self, action_id: &str, decide: Decide) -> Result<Vec<Event>, StoreError> {
         self.check_exclusive()?;
         // No projection is stored: the action's events are folded.
@@ -251,5 +284,6 @@ pub fn holdings(paths: &PropertyPaths) -> Result<Holdings, StoreError> {
         progress: legacy::progress_files(paths)?.len() as u64,
         schema: None,
         projection_differences: None,
+        search_differences: None,
     })
 }
