@@ -7,7 +7,10 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::service::as_of::AsOfError;
 use crate::service::compliance::ChangeError;
+use crate::service::feed::FeedError;
+use crate::service::search::SearchError;
 use crate::service::study::StudyError;
 use crate::storage::StoreError;
 
@@ -48,6 +51,12 @@ impl AppError {
         AppError::new(StatusCode::UNAUTHORIZED, message)
     }
 
+    /// 409: the request is fine, but the state of what it is about does not allow it
+    /// (a search of a property that has no index yet).
+    pub fn conflict(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::CONFLICT, message)
+    }
+
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::FORBIDDEN, message)
@@ -85,6 +94,7 @@ impl From<StoreError> for AppError {
             StoreError::Busy { .. } => {
                 AppError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
+            StoreError::NoSearchIndex(_) => AppError::conflict(e.to_string()),
             _ => AppError::internal(chain(&e)),
         }
     }
@@ -114,6 +124,36 @@ impl From<StudyError> for AppError {
             }
             StudyError::Id(_) => AppError::internal(chain(&e)),
             StudyError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SearchError> for AppError {
+    fn from(e: SearchError) -> AppError {
+        match e {
+            SearchError::Query(_) | SearchError::Limit { .. } | SearchError::Offset { .. } => {
+                AppError::unprocessable(e.to_string())
+            }
+            SearchError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AsOfError> for AppError {
+    fn from(e: AsOfError) -> AppError {
+        match e {
+            AsOfError::Parse(_) | AsOfError::Range { .. } => AppError::unprocessable(e.to_string()),
+            AsOfError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<FeedError> for AppError {
+    fn from(e: FeedError) -> AppError {
+        match e {
+            FeedError::Limit { .. } => AppError::unprocessable(e.to_string()),
+            FeedError::List { .. } => AppError::internal(chain(&e)),
+            FeedError::Store(e) => e.into(),
         }
     }
 }

@@ -172,6 +172,16 @@ pub fn rebuild(conn: &Connection) -> Result<u64, DbError> {
     catch_up(conn)
 }
 
+/// How many events a rebuild reads: those that can add text (notes, assignees).
+pub fn count_indexable(conn: &Connection) -> Result<u64, DbError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM compliance_events WHERE type IN ('note_added', 'assignee_changed')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Whether the database has the index's tables (a read-only look at a database not
 /// migrated yet finds none).
 fn exists(conn: &Connection) -> Result<bool, DbError> {
