@@ -40,12 +40,12 @@ fn adds_per_second(store: &Arc<dyn BountyStore>, chats: usize) -> f64 {
             .map(|i| {
                 let store = Arc::clone(store);
                 s.spawn(move || {
-                    let chat = ChatId(-2_000_000 - i as i64);
+                    let chat = ChatId::new(-2_000_000 - i as i64);
                     let mut n = 0u64;
                     while start.elapsed() < BUDGET {
                         let ctx = Context {
                             chat,
-                            user: UserId(1000 + i as i64),
+                            user: UserId::new(1000 + i as i64),
                             now: jiff::Timestamp::now(),
                             bot_username: "bountybot",
                             update: None,

@@ -16,7 +16,7 @@ use bountybot::store::json::JsonStore;
 use bountybot::store::sqlite::SqliteStore;
 use serde_json::json;
 
-const GROUP: ChatId = ChatId(-100_200_300);
+const GROUP: ChatId = ChatId::new(-100_200_300);
 const SIZES: [u64; 3] = [10, 1_000, 10_000];
 
 /// Runs `op` until `budget` of timed work has passed (at least `min` times), calling
@@ -57,8 +57,8 @@ fn seed_group(root: &Path, n: u64) {
             })
         })
         .collect();
-    let doc = json!({"group_id": GROUP.0, "next_id": n + 1, "bounties": bounties});
-    statekit::json::write_json_atomic(&root.join(GROUP.0.to_string()).join("group.json"), &doc)
+    let doc = json!({"group_id": GROUP.get(), "next_id": n + 1, "bounties": bounties});
+    statekit::json::write_json_atomic(&root.join(GROUP.get().to_string()).join("group.json"), &doc)
         .unwrap();
 }
 
@@ -70,11 +70,11 @@ fn seed_sqlite(root: &Path, n: u64) {
     )
     .unwrap();
     let tx = conn.transaction().unwrap();
-    tx.execute("DELETE FROM bounties WHERE chat_id = ?1", [GROUP.0])
+    tx.execute("DELETE FROM bounties WHERE chat_id = ?1", [GROUP.get()])
         .unwrap();
     tx.execute(
         "INSERT OR REPLACE INTO chats (chat_id, next_id) VALUES (?1, ?2)",
-        [GROUP.0, n as i64 + 1],
+        [GROUP.get(), n as i64 + 1],
     )
     .unwrap();
     {
@@ -86,7 +86,7 @@ fn seed_sqlite(root: &Path, n: u64) {
             .unwrap();
         for i in 1..=n as i64 {
             stmt.execute(rusqlite::params![
-                GROUP.0,
+                GROUP.get(),
                 i,
                 1000 + i % 7,
                 format!(
@@ -112,7 +112,7 @@ fn trim_sqlite(root: &Path, n: u64) {
     .unwrap();
     conn.execute(
         "DELETE FROM bounties WHERE chat_id = ?1 AND id > ?2",
-        [GROUP.0, n as i64],
+        [GROUP.get(), n as i64],
     )
     .unwrap();
 }
@@ -120,7 +120,7 @@ fn trim_sqlite(root: &Path, n: u64) {
 fn say(store: &dyn BountyStore, text: &str) -> usize {
     let ctx = Context {
         chat: GROUP,
-        user: UserId(1000),
+        user: UserId::new(1000),
         now: jiff::Timestamp::now(),
         bot_username: "bountybot",
         update: None,
@@ -185,7 +185,7 @@ fn main() {
     let budget = Duration::from_millis(if quick { 50 } else { 2_000 });
 
     let tmp = tempfile::tempdir_in(".").unwrap();
-    let small = json!({"group_id": GROUP.0, "next_id": 11, "bounties": vec![json!({"id": 1, "text": "x".repeat(100)}); 10]});
+    let small = json!({"group_id": GROUP.get(), "next_id": 11, "bounties": vec![json!({"id": 1, "text": "x".repeat(100)}); 10]});
     let raw_path = tmp.path().join("raw.json");
     let raw = rate(
         budget,

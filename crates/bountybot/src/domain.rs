@@ -6,32 +6,106 @@ use std::fmt;
 use jiff::civil::{Date, Weekday};
 use serde::{Deserialize, Serialize};
 
+/// A number that is no id of its kind (see [`ChatId`], [`UserId`], [`BountyId`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{value} is not a {what}")]
+pub struct IdError {
+    /// What the number was taken for.
+    what: &'static str,
+    /// The number.
+    value: i128,
+}
+
+/// The ids below are built in two ways: `TryFrom` for every number from outside (a
+/// Telegram update, a stored file or row, the command line, a deserialised value),
+/// which refuses one that is no id; and `new`, a `const fn` for an id written in the
+/// code (a constant, a test), which panics on one. Their fields are private, so
+/// nothing holds an unchecked id.
+macro_rules! checked_id {
+    ($name:ident, $raw:ty, $what:literal, |$id:ident| $valid:expr) => {
+        impl $name {
+            /// The id `id`, written in the code.
+            ///
+            /// # Panics
+            ///
+            /// If `id` is no id of this kind; a number from outside goes through
+            /// `TryFrom` instead.
+            pub const fn new(id: $raw) -> $name {
+                let $id = id;
+                assert!($valid, concat!("not a ", $what));
+                $name(id)
+            }
+
+            /// The number.
+            pub const fn get(self) -> $raw {
+                self.0
+            }
+        }
+
+        impl TryFrom<$raw> for $name {
+            type Error = IdError;
+
+            fn try_from(id: $raw) -> Result<$name, IdError> {
+                let $id = id;
+                if $valid {
+                    Ok($name(id))
+                } else {
+                    Err(IdError {
+                        what: $what,
+                        value: i128::from(id),
+                    })
+                }
+            }
+        }
+
+        impl From<$name> for $raw {
+            fn from(id: $name) -> $raw {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
 /// A Telegram chat id: negative for groups and supergroups, positive for a private
-/// chat (where it equals the user's id).
+/// chat (where it equals the user's id); never 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ChatId(pub i64);
+#[serde(try_from = "i64", into = "i64")]
+pub struct ChatId(i64);
+
+checked_id!(ChatId, i64, "chat id", |id| id != 0);
 
 impl ChatId {
     /// True for groups and supergroups.
     pub fn is_group(self) -> bool {
         self.0 < 0
     }
-}
 
-impl fmt::Display for ChatId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+    /// The user a private chat is with: their ids are the same number.
+    pub fn private_user(self) -> UserId {
+        UserId(self.0)
     }
 }
 
 /// Who acts: a Telegram user (a positive id), or a chat acting as itself (a channel,
-/// or a group's anonymous administrators: a negative id).
+/// or a group's anonymous administrators: a negative id); never 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(pub i64);
+#[serde(try_from = "i64", into = "i64")]
+pub struct UserId(i64);
+
+checked_id!(UserId, i64, "user id", |id| id != 0);
 
 impl UserId {
+    /// The private chat with this user: their ids are the same number.
+    pub fn private_chat(self) -> ChatId {
+        ChatId(self.0)
+    }
+
     /// Whether this is a Telegram user (a positive id) rather than a chat acting as
     /// itself: a channel, or a group's anonymous administrators (negative ids, see
     /// `telegram::identity`). Only a user can be mentioned.
@@ -40,20 +114,60 @@ impl UserId {
     }
 }
 
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+/// A bounty's number within its chat: 1, 2, 3... never reused; never 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct BountyId(u64);
+
+checked_id!(BountyId, u64, "bounty number", |id| id >= 1);
+
+impl BountyId {
+    /// A chat's first bounty number.
+    pub const FIRST: BountyId = BountyId(1);
+
+    /// The number after this one.
+    pub fn next(self) -> BountyId {
+        BountyId(self.0.saturating_add(1))
     }
 }
 
-/// A bounty's number within its chat: 1, 2, 3... never reused.
+/// Stores keep bounty numbers as signed integers.
+impl TryFrom<i64> for BountyId {
+    type Error = IdError;
+
+    fn try_from(id: i64) -> Result<BountyId, IdError> {
+        u64::try_from(id)
+            .ok()
+            .and_then(|n| BountyId::try_from(n).ok())
+            .ok_or(IdError {
+                what: "bounty number",
+                value: i128::from(id),
+            })
+    }
+}
+
+/// A Telegram update's id. A change made for an update is stored together with this
+/// id, in the same atomic unit (one transaction, or one file replace), so that the
+/// update, delivered again after a crash, is recognised and not applied twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct BountyId(pub u64);
+pub struct UpdateId(u32);
 
-impl fmt::Display for BountyId {
+impl UpdateId {
+    /// The update `id`: Telegram's update ids are any `u32`.
+    pub const fn new(id: u32) -> UpdateId {
+        UpdateId(id)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for UpdateId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        self.0.fmt(f)
     }
 }
 
@@ -168,10 +282,10 @@ pub fn link_in(token: &str) -> Option<&str> {
 
 /// Parses a bounty number.
 pub fn parse_id(s: &str) -> Result<BountyId, FieldError> {
-    match s.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(BountyId(n)),
-        _ => Err(FieldError::BadId(s.to_string())),
-    }
+    s.parse::<u64>()
+        .ok()
+        .and_then(|n| BountyId::try_from(n).ok())
+        .ok_or_else(|| FieldError::BadId(s.to_string()))
 }
 
 /// A due date the bot accepts: a real date within [`FIRST_DUE`]..=[`LAST_DUE`], so it
@@ -437,6 +551,38 @@ impl fmt::Display for ReminderTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_refuse_zero_from_outside_and_read_and_write_as_plain_numbers() {
+        assert_eq!(ChatId::try_from(-100_123).map(ChatId::get), Ok(-100_123));
+        assert!(ChatId::try_from(0).is_err());
+        assert!(UserId::try_from(0).is_err());
+        assert_eq!(UserId::try_from(-1001).map(UserId::is_person), Ok(false));
+        assert!(BountyId::try_from(0_u64).is_err());
+        assert!(BountyId::try_from(-3_i64).is_err());
+        assert_eq!(BountyId::try_from(7_i64), Ok(BountyId::new(7)));
+        assert_eq!(
+            BountyId::try_from(0_u64).unwrap_err().to_string(),
+            "0 is not a bounty number"
+        );
+        // Stored files hold bare numbers, as before the fields were private.
+        assert_eq!(serde_json::to_string(&ChatId::new(-42)).unwrap(), "-42");
+        assert_eq!(serde_json::from_str::<UserId>("7").unwrap(), UserId::new(7));
+        assert_eq!(
+            serde_json::from_str::<BountyId>("3").unwrap(),
+            BountyId::new(3)
+        );
+        assert!(serde_json::from_str::<ChatId>("0").is_err());
+        assert!(serde_json::from_str::<BountyId>("0").is_err());
+        assert_eq!(BountyId::new(3).next(), BountyId::new(4));
+        assert_eq!(UserId::new(5).private_chat().private_user(), UserId::new(5));
+    }
+
+    #[test]
+    #[should_panic(expected = "not a chat id")]
+    fn an_id_written_in_the_code_is_checked_too() {
+        let _ = ChatId::new(0);
+    }
 
     fn today() -> Date {
         "2026-11-23".parse().unwrap()

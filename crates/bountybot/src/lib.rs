@@ -4,11 +4,13 @@
 //! - [`command`]: parse a message, handle it against a store, render the reply;
 //! - [`store`]: the [`store::BountyStore`] trait and its JSON backend;
 //! - [`repl`]: a local front end reading messages from stdin;
-//! - [`telegram`]: the bot on the Telegram Bot API (polling or webhook).
+//! - [`telegram`]: the bot on the Telegram Bot API (polling or webhook);
+//! - [`crash`]: the crash points the crash tests stop the binary at.
 //!
 //! The binary (`main.rs`) wires these to the command line.
 
 pub mod command;
+pub mod crash;
 pub mod domain;
 pub mod reminder;
 pub mod repl;

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", statekit::error::Chain(e.as_ref()));
             ExitCode::from(cli::exit_code(&e))
         }
     }

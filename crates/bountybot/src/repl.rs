@@ -56,13 +56,13 @@ pub fn run(
         let line = line.trim_end_matches(['\r', '\n']);
         let trimmed = line.trim();
         if let Some(arg) = trimmed.strip_prefix(":as") {
-            match arg.trim().parse::<i64>() {
-                Ok(id) if id > 0 => user = UserId(id),
+            match arg.trim().parse::<i64>().map(UserId::try_from) {
+                Ok(Ok(id)) if id.is_person() => user = id,
                 _ => writeln!(out, "usage: :as <positive user id>")?,
             }
         } else if let Some(arg) = trimmed.strip_prefix(":chat") {
-            match arg.trim().parse::<i64>() {
-                Ok(id) if id != 0 => chat = ChatId(id),
+            match arg.trim().parse::<i64>().map(ChatId::try_from) {
+                Ok(Ok(id)) => chat = id,
                 _ => writeln!(out, "usage: :chat <chat id> (negative for a group)")?,
             }
         } else if !trimmed.is_empty() {
@@ -98,8 +98,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
         let opts = ReplOptions {
-            chat: ChatId(-7),
-            user: UserId(3),
+            chat: ChatId::new(-7),
+            user: UserId::new(3),
             bot_username: "bountybot".into(),
             interactive,
         };
@@ -143,6 +143,6 @@ mod tests {
             "Added bounty <b>#1</b>: caf\u{fffd} bill\nAdded bounty <b>#2</b>: next\n"
         );
         let store = JsonStore::new(dir.path());
-        assert_eq!(store.list(ChatId(-7)).unwrap().len(), 2);
+        assert_eq!(store.list(ChatId::new(-7)).unwrap().len(), 2);
     }
 }

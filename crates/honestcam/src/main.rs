@@ -94,7 +94,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", statekit::error::Chain(e.as_ref()));
             // A command that printed its JSON report already says so in the error.
             if json && !e.chain().any(|c| c.is::<cli::ReportedAsJson>()) {
                 cli::print_json_error(&e);

@@ -41,7 +41,7 @@ pub enum ArchiveError {
         path: PathBuf,
     },
     /// The file system refused an operation.
-    #[error("cannot archive into {path}: {source}")]
+    #[error("cannot archive into {path}")]
     Io {
         /// The path at fault.
         path: PathBuf,

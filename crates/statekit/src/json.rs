@@ -38,7 +38,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed};
 #[derive(Debug, thiserror::Error)]
 pub enum JsonError {
     /// The file system refused an operation on `path`.
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         /// The file or directory at fault.
         path: PathBuf,
@@ -46,7 +46,7 @@ pub enum JsonError {
         source: io::Error,
     },
     /// The file exists but does not hold the JSON the caller expects.
-    #[error("malformed JSON in {path} at line {line}, column {column}: {source}")]
+    #[error("malformed JSON in {path} at line {line}, column {column}")]
     Malformed {
         /// The file at fault.
         path: PathBuf,
@@ -58,7 +58,7 @@ pub enum JsonError {
         source: serde_json::Error,
     },
     /// The value could not be turned into JSON (e.g. a map with non-string keys).
-    #[error("cannot serialise JSON for {path}: {source}")]
+    #[error("cannot serialise JSON for {path}")]
     Serialize {
         /// The file that was to be written.
         path: PathBuf,

@@ -16,6 +16,7 @@
 //!   place only when complete;
 //! - [`archive`]: moving files (or a database with its `-wal`/`-shm`) aside into
 //!   timestamped folders without overwriting;
+//! - [`error`]: an error shown with its causes, the one formatter for logs and replies;
 //! - [`crash`]: crash points that let tests stop a real binary between two writes;
 //! - [`plan`]: the report of a `--dry-run`/`--execute` command, as text or JSON;
 //! - `http` (feature `http`): the accept loop both applications serve HTTP through,
@@ -23,6 +24,7 @@
 
 pub mod archive;
 pub mod crash;
+pub mod error;
 pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;

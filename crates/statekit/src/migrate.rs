@@ -100,7 +100,7 @@ pub enum MigrateError {
     },
     /// A migration's SQL failed; the database stays at the previous version.
     #[error(
-        "database {db}: migration {version} ({name}) failed, database left at version {version_before}: {source}"
+        "database {db}: migration {version} ({name}) failed, database left at version {version_before}"
     )]
     Failed {
         /// The database file.
@@ -115,7 +115,7 @@ pub enum MigrateError {
         source: rusqlite::Error,
     },
     /// Reading or writing the migration history failed.
-    #[error("database {db}: migration history: {source}")]
+    #[error("database {db}: migration history")]
     Sqlite {
         /// The database file.
         db: String,

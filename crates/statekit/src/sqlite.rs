@@ -94,7 +94,7 @@ impl Default for OpenOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum SqliteError {
     /// The database file could not be created owner-only before SQLite opened it.
-    #[error("cannot create database file {path}: {source}")]
+    #[error("cannot create database file {path}")]
     CreateFile {
         /// The file at fault.
         path: PathBuf,
@@ -102,7 +102,7 @@ pub enum SqliteError {
         source: std::io::Error,
     },
     /// The parent directory could not be created.
-    #[error("cannot create directory {path}: {source}")]
+    #[error("cannot create directory {path}")]
     CreateDir {
         /// The directory at fault.
         path: PathBuf,
@@ -110,7 +110,7 @@ pub enum SqliteError {
         source: std::io::Error,
     },
     /// SQLite refused to open or configure the file.
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {path}")]
     Open {
         /// The database file.
         path: PathBuf,
@@ -118,7 +118,7 @@ pub enum SqliteError {
         source: rusqlite::Error,
     },
     /// The opened file could not be identified on disk.
-    #[error("cannot identify database file {path}: {source}")]
+    #[error("cannot identify database file {path}")]
     Identity {
         /// The database file.
         path: PathBuf,

@@ -25,7 +25,7 @@ pub const STAGING_SUFFIX: &str = ".staging";
 #[derive(Debug, thiserror::Error)]
 pub enum StagedError {
     /// A file operation failed.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         /// What was being done.
         what: &'static str,
@@ -35,7 +35,7 @@ pub enum StagedError {
         source: io::Error,
     },
     /// SQLite refused to open, configure or close the staging database.
-    #[error("staging database {path}: {source}")]
+    #[error("staging database {path}")]
     Sqlite {
         /// The staging file.
         path: PathBuf,

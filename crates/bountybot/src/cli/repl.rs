@@ -21,19 +21,22 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
-    if args.user <= 0 {
-        return Err(UsageError("--user must be a positive id".into()).into());
-    }
-    let chat = args.chat.unwrap_or(args.user);
-    if chat == 0 {
-        return Err(UsageError("--chat cannot be 0".into()).into());
-    }
+    let user = match UserId::try_from(args.user) {
+        Ok(user) if user.is_person() => user,
+        _ => return Err(UsageError("--user must be a positive id".into()).into()),
+    };
+    let chat = match args.chat {
+        None => user.private_chat(),
+        Some(chat) => {
+            ChatId::try_from(chat).map_err(|_| UsageError("--chat cannot be 0".into()))?
+        }
+    };
     let _lock = use_data_dir(&g.data_dir)?;
     let store = open_store(g)?;
     let stdin = std::io::stdin();
     let opts = ReplOptions {
-        chat: ChatId(chat),
-        user: UserId(args.user),
+        chat,
+        user,
         bot_username: g.bot_username.clone(),
         interactive: stdin.is_terminal(),
     };

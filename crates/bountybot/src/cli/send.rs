@@ -19,14 +19,15 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
-    if args.user <= 0 || args.chat == 0 {
-        return Err(UsageError("--user must be positive and --chat non-zero".into()).into());
-    }
+    let (chat, user) = match (ChatId::try_from(args.chat), UserId::try_from(args.user)) {
+        (Ok(chat), Ok(user)) if user.is_person() => (chat, user),
+        _ => return Err(UsageError("--user must be positive and --chat non-zero".into()).into()),
+    };
     let _lock = use_data_dir(&g.data_dir)?;
     let store = open_store(g)?;
     let ctx = Context {
-        chat: ChatId(args.chat),
-        user: UserId(args.user),
+        chat,
+        user,
         now: jiff::Timestamp::now(),
         bot_username: &g.bot_username,
         update: None,

@@ -152,8 +152,8 @@ mod tests {
 
     fn bounty(id: u64, text: &str, due: Option<&str>) -> Bounty {
         Bounty {
-            id: BountyId(id),
-            created_by_user_id: UserId(1),
+            id: BountyId::new(id),
+            created_by_user_id: UserId::new(1),
             text: text.to_string(),
             link: None,
             due_date_ts: due.map(|d| date_to_ts(d.parse().unwrap())),
@@ -168,7 +168,7 @@ mod tests {
     fn sections_in_order_with_claimer_trackers_and_escaping() {
         let today: Date = "2026-03-10".parse().unwrap();
         let mut claimed = bounty(2, "Fix <b> & co", Some("2026-03-10"));
-        claimed.claimed_by_user_id = Some(UserId(7));
+        claimed.claimed_by_user_id = Some(UserId::new(7));
         let mut done = bounty(5, "Done one", Some("2026-03-09"));
         done.status = Status::Done;
         let bounties = vec![
@@ -179,10 +179,10 @@ mod tests {
             done,
             bounty(6, "No date", None),
         ];
-        let trackers = HashMap::from([(BountyId(3), vec![UserId(7), UserId(8)])]);
+        let trackers = HashMap::from([(BountyId::new(3), vec![UserId::new(7), UserId::new(8)])]);
         let names = Names::new(vec![
-            (UserId(1), "Ann".into()),
-            (UserId(7), "Bo <x>".into()),
+            (UserId::new(1), "Ann".into()),
+            (UserId::new(7), "Bo <x>".into()),
         ]);
         let zone = ZoneName::parse("America/New_York").unwrap();
         let d = render_digest(&bounties, &trackers, &names, today, &zone).unwrap();
@@ -200,10 +200,10 @@ mod tests {
     fn bidirectional_controls_in_bounties_and_names_are_not_shown() {
         let today: Date = "2026-03-10".parse().unwrap();
         let bounties = vec![bounty(1, "pay \u{202E}gnp.exe", Some("2026-03-10"))];
-        let trackers = HashMap::from([(BountyId(1), vec![UserId(7)])]);
+        let trackers = HashMap::from([(BountyId::new(1), vec![UserId::new(7)])]);
         let names = Names::new(vec![
-            (UserId(1), "Ann\u{202E}".into()),
-            (UserId(7), "Bo \u{2066}x".into()),
+            (UserId::new(1), "Ann\u{202E}".into()),
+            (UserId::new(7), "Bo \u{2066}x".into()),
         ]);
         let zone = ZoneName::parse("Europe/Berlin").unwrap();
         let d = render_digest(&bounties, &trackers, &names, today, &zone).unwrap();
@@ -218,13 +218,16 @@ mod tests {
     #[test]
     fn channels_and_anonymous_admins_are_named_never_linked_as_users() {
         let today: Date = "2026-03-10".parse().unwrap();
-        let group = UserId(-1_001_500_600_700);
-        let channel = UserId(-1_002_000_000_001);
-        let unnamed = UserId(-1_002_000_000_002);
+        let group = UserId::new(-1_001_500_600_700);
+        let channel = UserId::new(-1_002_000_000_001);
+        let unnamed = UserId::new(-1_002_000_000_002);
         let bounties = vec![bounty(1, "Print flyers", Some("2026-03-10"))];
-        let trackers = HashMap::from([(BountyId(1), vec![UserId(7), channel, group, unnamed])]);
+        let trackers = HashMap::from([(
+            BountyId::new(1),
+            vec![UserId::new(7), channel, group, unnamed],
+        )]);
         let names = Names::new(vec![
-            (UserId(7), "Bo".into()),
+            (UserId::new(7), "Bo".into()),
             (channel, "News <channel>".into()),
             (group, "The group".into()),
         ]);
@@ -247,7 +250,7 @@ mod tests {
             .map(|i| bounty(i, "Busy", Some("2026-03-10")))
             .collect();
         let trackers: HashMap<BountyId, Vec<UserId>> = (1..=8)
-            .map(|i| (BountyId(i), (1..=150).map(UserId).collect()))
+            .map(|i| (BountyId::new(i), (1..=150).map(UserId::new).collect()))
             .collect();
         let d = render_digest(
             &bounties,

@@ -4,13 +4,13 @@
 //! chat, and the chat gets a short text without server paths or OS errors.
 
 use jiff::Timestamp;
+use statekit::error::Chain;
 
 use super::parse::{COMMANDS, Command, Filter, Parsed, parse};
 use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
-use crate::domain::{BountyId, BountyText, ChatId, DueDate, UserId, quoted, ts_to_date};
+use crate::domain::{BountyId, BountyText, ChatId, DueDate, UpdateId, UserId, quoted, ts_to_date};
 use crate::store::{
     Bounty, BountyPatch, BountyStore, ChatSettings, NewBounty, SettingsPatch, Status, StoreError,
-    UpdateId,
 };
 
 /// Who is speaking, where and when.
@@ -86,7 +86,7 @@ fn remember(store: &dyn BountyStore, ctx: &Context<'_>) {
     if let Some(name) = ctx.name
         && let Err(e) = store.remember_name(ctx.chat, ctx.user, name)
     {
-        tracing::warn!(chat = %ctx.chat, user = %ctx.user, error = %cause_chain(&e), "cannot remember a name");
+        tracing::warn!(chat = %ctx.chat, user = %ctx.user, error = %Chain(&e), "cannot remember a name");
     }
 }
 
@@ -95,7 +95,7 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
     tracing::error!(
         chat = %ctx.chat,
         user = %ctx.user,
-        error = %cause_chain(e),
+        error = %Chain(e),
         "a command failed in storage"
     );
     let text = match e {
@@ -113,22 +113,6 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
         _ => "⚠️ Sorry, something went wrong storing that; the operator has been told.".into(),
     };
     Reply(vec![text])
-}
-
-/// `e` and each of its sources, joined by `: `, leaving out a source whose text the
-/// message before already includes.
-fn cause_chain(e: &dyn std::error::Error) -> String {
-    let mut chain = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !chain.contains(&text) {
-            chain.push_str(": ");
-            chain.push_str(&text);
-        }
-        source = cause.source();
-    }
-    chain
 }
 
 /// A stored file's name as the chat may see it: relative to the data dir, never an
@@ -384,7 +368,7 @@ fn settings_refusal(ctx: &Context<'_>) -> Option<Reply> {
             ])
         })
     } else {
-        (ctx.user.0 != ctx.chat.0).then(|| {
+        (ctx.user.get() != ctx.chat.get()).then(|| {
             Reply(vec![
                 "Only this chat's owner can change its settings.".to_string(),
             ])
@@ -436,7 +420,7 @@ fn names(store: &dyn BountyStore, ctx: &Context<'_>) -> Names {
 }
 
 fn warn_decoration(ctx: &Context<'_>, e: &StoreError, what: &str) {
-    tracing::warn!(chat = %ctx.chat, error = %cause_chain(e), "cannot read the chat's {what}; replying without them");
+    tracing::warn!(chat = %ctx.chat, error = %Chain(e), "cannot read the chat's {what}; replying without them");
 }
 
 /// `user`'s name as a reply shows it (escaped).
@@ -637,10 +621,10 @@ mod tests {
     use crate::domain::date_to_ts;
     use crate::store::json::JsonStore;
 
-    const GROUP: ChatId = ChatId(-100_123);
-    const OTHER_GROUP: ChatId = ChatId(-100_999);
-    const ANN: UserId = UserId(11);
-    const BOB: UserId = UserId(22);
+    const GROUP: ChatId = ChatId::new(-100_123);
+    const OTHER_GROUP: ChatId = ChatId::new(-100_999);
+    const ANN: UserId = UserId::new(11);
+    const BOB: UserId = UserId::new(22);
 
     struct Bot {
         _dir: tempfile::TempDir,
@@ -674,7 +658,7 @@ mod tests {
     }
 
     fn private(u: UserId) -> ChatId {
-        ChatId(u.0)
+        ChatId::new(u.get())
     }
 
     #[test]
@@ -1074,7 +1058,7 @@ mod tests {
             reply.contains("renamed") && reply.contains("2026-12-24"),
             "{reply}"
         );
-        let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+        let stored = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
         assert_eq!(stored.text, "renamed");
         assert_eq!(
             stored.due_date_ts,
@@ -1178,8 +1162,8 @@ mod tests {
         #[error("outer")]
         struct Hides(#[source] std::io::Error);
         let io = || std::io::Error::other("disk on fire");
-        assert_eq!(cause_chain(&Repeats(io())), "outer: disk on fire");
-        assert_eq!(cause_chain(&Hides(io())), "outer: disk on fire");
+        assert_eq!(Chain(&Repeats(io())).to_string(), "outer: disk on fire");
+        assert_eq!(Chain(&Hides(io())).to_string(), "outer: disk on fire");
         assert_eq!(data_relative("-5/group.json"), "-5/group.json");
         assert_eq!(data_relative("/srv/bot/data/-5/group.json"), "group.json");
     }

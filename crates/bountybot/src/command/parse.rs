@@ -603,7 +603,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(id, BountyId(3));
+        assert_eq!(id, BountyId::new(3));
         assert_eq!(changes.text.unwrap().as_str(), "New words here");
         assert_eq!(changes.link, Some(None));
         assert_eq!(changes.due.map(day), Some(Some("2026-11-24".into())));
@@ -641,9 +641,9 @@ mod tests {
 
     #[test]
     fn id_commands() {
-        assert_eq!(cmd("/delete 7"), Command::Delete(BountyId(7)));
-        assert_eq!(cmd("/track #2"), Command::Track(BountyId(2)));
-        assert_eq!(cmd("/untrack 2"), Command::Untrack(BountyId(2)));
+        assert_eq!(cmd("/delete 7"), Command::Delete(BountyId::new(7)));
+        assert_eq!(cmd("/track #2"), Command::Track(BountyId::new(2)));
+        assert_eq!(cmd("/untrack 2"), Command::Untrack(BountyId::new(2)));
         assert_eq!(cmd("/start whatever"), Command::Start);
         assert_eq!(cmd("/help"), Command::Help);
         assert_eq!(cmd("/my"), Command::My { page: 1 });
@@ -683,13 +683,13 @@ mod tests {
                 page: 1
             }
         );
-        assert_eq!(cmd("/bounty #5"), Command::Show(BountyId(5)));
-        assert_eq!(cmd("/show 5"), Command::Show(BountyId(5)));
-        assert_eq!(cmd("/show #5"), Command::Show(BountyId(5)));
-        assert_eq!(cmd("/claim 2"), Command::Claim(BountyId(2)));
-        assert_eq!(cmd("/unclaim #2"), Command::Unclaim(BountyId(2)));
-        assert_eq!(cmd("/done 3"), Command::Done(BountyId(3)));
-        assert_eq!(cmd("/reopen 3"), Command::Reopen(BountyId(3)));
+        assert_eq!(cmd("/bounty #5"), Command::Show(BountyId::new(5)));
+        assert_eq!(cmd("/show 5"), Command::Show(BountyId::new(5)));
+        assert_eq!(cmd("/show #5"), Command::Show(BountyId::new(5)));
+        assert_eq!(cmd("/claim 2"), Command::Claim(BountyId::new(2)));
+        assert_eq!(cmd("/unclaim #2"), Command::Unclaim(BountyId::new(2)));
+        assert_eq!(cmd("/done 3"), Command::Done(BountyId::new(3)));
+        assert_eq!(cmd("/reopen 3"), Command::Reopen(BountyId::new(3)));
         for bad in [
             "/bounty #x",
             "/bounty soon",

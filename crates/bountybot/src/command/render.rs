@@ -368,8 +368,8 @@ mod tests {
 
     fn bounty(id: u64, text: &str, due: Option<&str>) -> Bounty {
         Bounty {
-            id: BountyId(id),
-            created_by_user_id: UserId(42),
+            id: BountyId::new(id),
+            created_by_user_id: UserId::new(42),
             text: text.into(),
             link: None,
             due_date_ts: due.map(|d| date_to_ts(d.parse().unwrap())),
@@ -576,8 +576,8 @@ mod tests {
                 .into_iter()
                 .enumerate()
                 .map(|(i, text)| Bounty {
-                    id: BountyId(id_base.wrapping_add(i as u64)),
-                    created_by_user_id: UserId(user),
+                    id: BountyId::new(id_base.wrapping_add(i as u64)),
+                    created_by_user_id: UserId::new(user),
                     text,
                     link: link.clone(),
                     due_date_ts: due,

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::AmbiguousOffset;
+use statekit::error::Chain;
 
 use crate::command::digest::digest;
 use crate::domain::{ChatId, ReminderTime, ZoneName};
@@ -209,7 +210,7 @@ fn due_chats(store: &dyn BountyStore, now: Timestamp) -> Result<DueChats, StoreE
         let settings = match settings {
             Ok(s) => s,
             Err(e) => {
-                out.unreadable.push((chat, e.to_string()));
+                out.unreadable.push((chat, Chain(&e).to_string()));
                 continue;
             }
         };
@@ -310,7 +311,7 @@ pub fn remind_pass(
             Ok(Outcome::Dropped(why)) => report.dropped.push((chat, date, why)),
             Ok(Outcome::Already) => report.already += 1,
             Ok(Outcome::HeldBack) => report.stopped += 1,
-            Err(e) => report.errors.push((chat, e.to_string())),
+            Err(e) => report.errors.push((chat, Chain(&e).to_string())),
         }
     }
     Ok(report)
@@ -385,7 +386,7 @@ fn deliver(
         }
         let error = match sender.send(chat, &text) {
             Ok(id) => {
-                crate::telegram::crash_point("digest-sent");
+                crate::crash::crash_point("digest-sent");
                 store.digest_sent(chat, date, id)?;
                 return Ok(Outcome::Sent(id));
             }

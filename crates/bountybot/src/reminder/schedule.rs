@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use statekit::error::Chain;
 
 use super::{DigestSender, PassOptions, Report, remind_pass};
 use crate::domain::ChatId;
@@ -78,7 +79,7 @@ impl Scheduler {
                             signal.flag(),
                         ) {
                             Ok(report) => log(&report, &mut known),
-                            Err(e) => tracing::error!("reminder pass failed: {e}"),
+                            Err(e) => tracing::error!("reminder pass failed: {}", Chain(&e)),
                         }
                         if signal.sleep(until_next_minute(Timestamp::now())) {
                             return;

@@ -42,8 +42,8 @@ use jiff::civil::Date;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatMove, ChatSettings, DigestClaim, DigestRecord, NewBounty,
-    ReminderChat, SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from,
-    renumber,
+    ReminderChat, Scope, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
+    digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
@@ -257,10 +257,16 @@ impl Doc {
     }
 
     /// The next id, never below one past the highest id present.
-    fn next_id(&mut self) -> u64 {
+    fn next_id(&mut self) -> BountyId {
         let (next, bounties) = self.parts();
-        let floor = bounties.iter().map(|b| b.id.0 + 1).max().unwrap_or(1);
-        (*next).max(floor)
+        let floor = bounties
+            .iter()
+            .map(|b| b.id.next())
+            .max()
+            .unwrap_or(BountyId::FIRST);
+        BountyId::try_from(*next)
+            .unwrap_or(BountyId::FIRST)
+            .max(floor)
     }
 }
 
@@ -283,7 +289,7 @@ impl JsonStore {
 
     /// `{data}/{chat}`.
     pub fn chat_dir(&self, chat: ChatId) -> PathBuf {
-        self.root.join(chat.0.to_string())
+        self.root.join(chat.get().to_string())
     }
 
     /// The chat that holds `chat`'s data now: `chat` itself, or where its moves led.
@@ -296,7 +302,7 @@ impl JsonStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(at),
                 Err(source) => {
                     return Err(StoreError::Fs {
-                        chat,
+                        scope: chat.into(),
                         what: "cannot read",
                         path,
                         source,
@@ -306,8 +312,9 @@ impl JsonStore {
             at = text
                 .trim()
                 .parse::<i64>()
-                .map(ChatId)
-                .map_err(|_| StoreError::Shape {
+                .ok()
+                .and_then(|id| ChatId::try_from(id).ok())
+                .ok_or(StoreError::Shape {
                     chat,
                     what: "the moved-to file does not hold a chat id",
                 })?;
@@ -327,7 +334,7 @@ impl JsonStore {
     }
 
     fn member_file(&self, chat: ChatId, user: UserId) -> PathBuf {
-        self.chat_dir(chat).join(format!("{}.json", user.0))
+        self.chat_dir(chat).join(format!("{}.json", user.get()))
     }
 
     fn err(&self, chat: ChatId, e: JsonError) -> StoreError {
@@ -408,7 +415,7 @@ impl JsonStore {
             })
         } else {
             Doc::Private(PrivateFile {
-                user_id: UserId(chat.0),
+                user_id: chat.private_user(),
                 next_id: 1,
                 bounties: Vec::new(),
                 tracked: Vec::new(),
@@ -443,7 +450,7 @@ impl JsonStore {
         let io = |chat: ChatId, path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Fs {
-                chat,
+                scope: chat.into(),
                 what: "cannot move",
                 path,
                 source,
@@ -503,7 +510,7 @@ impl JsonStore {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Fs {
-                chat: from,
+                scope: from.into(),
                 what: "cannot remove",
                 path,
                 source,
@@ -543,9 +550,9 @@ impl JsonStore {
                 .collect();
             let from_ids: Vec<BountyId> = fresh.iter().map(|b| b.id).collect();
             let to_ids: Vec<BountyId> = target.bounties.iter().map(|b| b.id).collect();
-            let to_next = Doc::Group(target.clone()).next_id();
+            let to_next = Doc::Group(target.clone()).next_id().get();
             // Floored past the highest id, as for any new id in the source.
-            let from_next = Doc::Group(source.clone()).next_id();
+            let from_next = Doc::Group(source.clone()).next_id().get();
             let (map, next) = renumber(&from_ids, from_next, &to_ids, to_next);
             let note = &mut target.merged_from[note_at];
             note.taken
@@ -720,7 +727,7 @@ impl BountyStore for JsonStore {
         self.modify(chat, update, |doc| {
             let id = doc.next_id();
             let bounty = Bounty {
-                id: BountyId(id),
+                id,
                 created_by_user_id: new.created_by_user_id,
                 text: new.text,
                 link: new.link,
@@ -732,7 +739,7 @@ impl BountyStore for JsonStore {
             };
             let (next, bounties) = doc.parts();
             bounties.push(bounty.clone());
-            *next = id + 1;
+            *next = id.next().get();
             (bounty, true)
         })
     }
@@ -784,7 +791,7 @@ impl BountyStore for JsonStore {
         let chat = self.resolve(chat)?;
         self.modify(chat, update, |doc| {
             // Pin the counter first so the deleted id is never handed out again.
-            let next = doc.next_id();
+            let next = doc.next_id().get();
             let (counter, bounties) = doc.parts();
             let before = bounties.len();
             bounties.retain(|b| b.id != id);
@@ -833,7 +840,7 @@ impl BountyStore for JsonStore {
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // Lock both folders, lower id first, so two migrations cannot deadlock.
-        let (first, second) = if from.0 < to.0 {
+        let (first, second) = if from.get() < to.get() {
             (from, to)
         } else {
             (to, from)
@@ -851,7 +858,7 @@ impl BountyStore for JsonStore {
         };
         // Last: from now on the old chat's reads and writes go to the new one.
         let tombstone = self.chat_dir(from).join(MOVED_FILE);
-        statekit::json::write_bytes_atomic(&tombstone, to.0.to_string().as_bytes())
+        statekit::json::write_bytes_atomic(&tombstone, to.get().to_string().as_bytes())
             .map_err(|source| StoreError::Json { chat: from, source })?;
         Ok(moved)
     }
@@ -875,7 +882,7 @@ impl BountyStore for JsonStore {
             member.name = Some(name);
             self.write(chat, &path, &member)
         } else {
-            if user.0 != chat.0 {
+            if user.get() != chat.get() {
                 return Ok(());
             }
             if let Some(Doc::Private(p)) = self.load_doc(chat)?
@@ -1029,7 +1036,7 @@ impl JsonStore {
     /// Chat ids that have a folder with at least one JSON file, sorted.
     pub fn chats(&self) -> Result<Vec<ChatId>, StoreError> {
         let io = |source| StoreError::Fs {
-            chat: ChatId(0),
+            scope: Scope::Store,
             what: "cannot list",
             path: self.root.clone(),
             source,
@@ -1045,11 +1052,14 @@ impl JsonStore {
             let Ok(id) = entry.file_name().to_string_lossy().parse::<i64>() else {
                 continue;
             };
-            if id == 0 || !entry.path().is_dir() {
+            let Ok(chat) = ChatId::try_from(id) else {
+                continue;
+            };
+            if !entry.path().is_dir() {
                 continue;
             }
-            if !self.json_files(ChatId(id))?.is_empty() {
-                chats.push(ChatId(id));
+            if !self.json_files(chat)?.is_empty() {
+                chats.push(chat);
             }
         }
         chats.sort();
@@ -1068,7 +1078,7 @@ impl JsonStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(source) => {
                 return Err(StoreError::Fs {
-                    chat,
+                    scope: chat.into(),
                     what: "cannot list",
                     path: dir,
                     source,
@@ -1115,12 +1125,13 @@ impl JsonStore {
             let Some(user) = name
                 .strip_suffix(".json")
                 .and_then(|s| s.parse::<i64>().ok())
+                .and_then(|id| UserId::try_from(id).ok())
             else {
                 continue;
             };
             let path = self.chat_dir(chat).join(&name);
             if let Some(mut m) = self.read::<MemberFile>(chat, &path)? {
-                m.user_id = UserId(user);
+                m.user_id = user;
                 members.push(m);
             }
         }
@@ -1136,7 +1147,7 @@ impl super::Portable for JsonStore {
             let mut doc = self
                 .load_doc(chat)?
                 .unwrap_or_else(|| Self::empty_doc(chat));
-            let next_id = doc.next_id();
+            let next_id = doc.next_id().get();
             let mut bounties = doc.bounties().to_vec();
             bounties.sort_by_key(|b| b.id);
             let (members, names) = match &doc {
@@ -1198,7 +1209,7 @@ impl super::Portable for JsonStore {
                 }
             } else {
                 let private = PrivateFile {
-                    user_id: UserId(d.chat.0),
+                    user_id: d.chat.private_user(),
                     next_id: d.next_id,
                     bounties: d.bounties.clone(),
                     tracked: d
@@ -1206,7 +1217,7 @@ impl super::Portable for JsonStore {
                         .first()
                         .map(|(_, t)| t.clone())
                         .unwrap_or_default(),
-                    name: name_of(&d.names, UserId(d.chat.0)),
+                    name: name_of(&d.names, d.chat.private_user()),
                     time_zone: d.settings.time_zone.clone(),
                     remind_at: d.settings.remind_at,
                     digests: d.digests.iter().map(|r| (*r).into()).collect(),
@@ -1228,7 +1239,7 @@ mod tests {
     fn a_crashed_writers_temp_file_is_removed_on_the_next_write_and_a_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
-        let chat = ChatId(-5);
+        let chat = ChatId::new(-5);
         std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
         let dead = store.chat_dir(chat).join(".x.json.tmp-99999999-0");
         let live = store
@@ -1237,7 +1248,7 @@ mod tests {
         std::fs::write(&dead, "").unwrap();
         std::fs::write(&live, "").unwrap();
         let new = NewBounty {
-            created_by_user_id: UserId(7),
+            created_by_user_id: UserId::new(7),
             text: "t".into(),
             link: None,
             due_date_ts: None,
@@ -1253,7 +1264,7 @@ mod tests {
     fn fields_this_version_does_not_know_survive_a_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
-        let chat = ChatId(-5);
+        let chat = ChatId::new(-5);
         std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
         std::fs::write(
             store.chat_dir(chat).join(GROUP_FILE),
@@ -1266,14 +1277,14 @@ mod tests {
         )
         .unwrap();
         let new = NewBounty {
-            created_by_user_id: UserId(7),
+            created_by_user_id: UserId::new(7),
             text: "t".into(),
             link: None,
             due_date_ts: None,
             created_at: 0,
         };
         let b = store.add(chat, new, None).unwrap();
-        store.track(chat, UserId(7), b.id, None).unwrap();
+        store.track(chat, UserId::new(7), b.id, None).unwrap();
         let read = |name: &str| -> Value {
             serde_json::from_slice(&std::fs::read(store.chat_dir(chat).join(name)).unwrap())
                 .unwrap()
@@ -1324,7 +1335,7 @@ mod tests {
     fn files_of_the_original_design_load_as_open_unclaimed_and_rewrite_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
-        let chat = ChatId(-5);
+        let chat = ChatId::new(-5);
         let folder = store.chat_dir(chat);
         std::fs::create_dir_all(&folder).unwrap();
         std::fs::write(folder.join(GROUP_FILE), ORIGINAL_GROUP).unwrap();
@@ -1343,9 +1354,13 @@ mod tests {
             text: Some("first".into()),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId(1), &same, None).unwrap();
-        store.track(chat, UserId(7), BountyId(2), None).unwrap();
-        store.untrack(chat, UserId(7), BountyId(1), None).unwrap();
+        store.update(chat, BountyId::new(1), &same, None).unwrap();
+        store
+            .track(chat, UserId::new(7), BountyId::new(2), None)
+            .unwrap();
+        store
+            .untrack(chat, UserId::new(7), BountyId::new(1), None)
+            .unwrap();
         assert_eq!(
             std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
             ORIGINAL_GROUP
@@ -1356,11 +1371,11 @@ mod tests {
         );
         // Using them adds the fields, and undoing them removes them again.
         let done = BountyPatch {
-            claimed_by_user_id: Some(Some(UserId(8))),
+            claimed_by_user_id: Some(Some(UserId::new(8))),
             status: Some((Status::Done, Some(1_796_000_000))),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId(2), &done, None).unwrap();
+        store.update(chat, BountyId::new(2), &done, None).unwrap();
         let text = std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap();
         assert!(
             text.contains("\"status\": \"done\"") && text.contains("\"claimed_by_user_id\": 8"),
@@ -1371,12 +1386,12 @@ mod tests {
             status: Some((Status::Open, None)),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId(2), &undo, None).unwrap();
+        store.update(chat, BountyId::new(2), &undo, None).unwrap();
         assert_eq!(
             std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
             ORIGINAL_GROUP
         );
-        store.remember_name(chat, UserId(7), "Ann").unwrap();
+        store.remember_name(chat, UserId::new(7), "Ann").unwrap();
         let member: Value =
             serde_json::from_str(&std::fs::read_to_string(folder.join("7.json")).unwrap()).unwrap();
         assert_eq!(member["name"], "Ann");
@@ -1387,7 +1402,7 @@ mod tests {
     fn files_of_the_original_design_rewrite_byte_for_byte_until_settings_are_used() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
-        let chat = ChatId(-5);
+        let chat = ChatId::new(-5);
         let folder = store.chat_dir(chat);
         std::fs::create_dir_all(&folder).unwrap();
         std::fs::write(folder.join(GROUP_FILE), ORIGINAL_GROUP).unwrap();
@@ -1401,7 +1416,7 @@ mod tests {
             text: Some("first".into()),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId(1), &same, None).unwrap();
+        store.update(chat, BountyId::new(1), &same, None).unwrap();
         let read = || std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap();
         assert_eq!(read(), ORIGINAL_GROUP);
         // Using them adds the fields; clearing them gives the original bytes back.
@@ -1437,7 +1452,7 @@ mod tests {
     fn a_damaged_setting_is_reported_with_its_position() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
-        let chat = ChatId(-5);
+        let chat = ChatId::new(-5);
         std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
         std::fs::write(
             store.chat_dir(chat).join(GROUP_FILE),

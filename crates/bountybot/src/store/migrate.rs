@@ -37,6 +37,7 @@ use super::json::JsonStore;
 use super::postgres::{self, DatabaseUrl, ExclusiveUse, PostgresStore};
 use super::sqlite::{DB_FILE, SqliteStore, export_conn, import_conn};
 use super::{BountyStore, ChatData, Portable, StoreError};
+use crate::crash::crash_point;
 
 /// Plan line: chats to copy.
 pub const CHATS: &str = "copy chats";
@@ -46,13 +47,6 @@ pub const BOUNTIES: &str = "copy bounties";
 pub const TRACKED: &str = "copy tracked entries";
 /// Plan line: source items archived.
 pub const ARCHIVE: &str = "archive the source";
-
-/// Environment variable making a migration abort after the named step (crash tests).
-pub const ABORT_AFTER_ENV: &str = "BOUNTYBOT_TEST_ABORT_AFTER";
-
-fn crash_point(step: &str) {
-    statekit::crash::crash_point(ABORT_AFTER_ENV, step);
-}
 
 /// A storage backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -133,7 +127,7 @@ pub enum MigrateError {
     #[error(transparent)]
     Sqlite(#[from] statekit::sqlite::SqliteError),
     /// A statement failed.
-    #[error("sqlite: {0}")]
+    #[error("sqlite")]
     Statement(#[from] rusqlite::Error),
     /// The embedded migrations could not be read or applied.
     #[error(transparent)]
@@ -315,7 +309,7 @@ pub enum Relation {
 /// counters, members, their bookmarks and display names, settings and digest records. `names` label the two sides in the lists.
 pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> Relation {
     let index = |d: &[ChatData]| -> BTreeMap<i64, ChatData> {
-        d.iter().map(|c| (c.chat.0, c.clone())).collect()
+        d.iter().map(|c| (c.chat.get(), c.clone())).collect()
     };
     let (a, b) = (index(first), index(second));
     let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
@@ -351,10 +345,14 @@ pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> 
 fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut Vec<String>) {
     for bx in &x.bounties {
         match y.bounties.iter().find(|by| by.id == bx.id) {
-            None => out.push(format!("chat {chat}: bounty {} only in {name}", bx.id.0)),
+            None => out.push(format!(
+                "chat {chat}: bounty {} only in {name}",
+                bx.id.get()
+            )),
             Some(by) if by != bx => out.push(format!(
                 "chat {chat}: bounty {} differs ({name}: {:?})",
-                bx.id.0, bx.text
+                bx.id.get(),
+                bx.text
             )),
             Some(_) => {}
         }
@@ -368,11 +366,11 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
     for (user, tracked) in &x.members {
         let theirs = y.members.iter().find(|(u, _)| u == user).map(|(_, t)| t);
         match theirs {
-            None => out.push(format!("chat {chat}: member {} only in {name}", user.0)),
+            None => out.push(format!("chat {chat}: member {} only in {name}", user.get())),
             Some(t) if t != tracked => out.push(format!(
                 "chat {chat}: member {}'s bookmarks differ ({name}: {:?})",
-                user.0,
-                tracked.iter().map(|b| b.0).collect::<Vec<_>>()
+                user.get(),
+                tracked.iter().map(|b| b.get()).collect::<Vec<_>>()
             )),
             Some(_) => {}
         }
@@ -382,7 +380,7 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
         if theirs != Some(n) {
             out.push(format!(
                 "chat {chat}: user {}'s name differs ({name}: {n:?})",
-                user.0
+                user.get()
             ));
         }
     }
@@ -672,7 +670,7 @@ impl Sides<'_> {
                 let folders: Vec<PathBuf> = JsonStore::new(dir)
                     .chats()?
                     .iter()
-                    .map(|c| PathBuf::from(c.0.to_string()))
+                    .map(|c| PathBuf::from(c.get().to_string()))
                     .collect();
                 let to = statekit::archive::archive_files(dir, "_legacy", &folders, now)?;
                 format!("archived to {}", to.display())

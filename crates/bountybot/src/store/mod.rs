@@ -14,20 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use jiff::civil::Date;
 
-use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
-
-/// A Telegram update's id. A change made for an update is stored together with this
-/// id, in the same atomic unit (one transaction, or one file replace), so that the
-/// update, delivered again after a crash, is recognised and not applied twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UpdateId(pub u32);
-
-impl std::fmt::Display for UpdateId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::domain::{BountyId, ChatId, ReminderTime, UpdateId, UserId, ZoneName};
 
 /// A stored bounty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +279,31 @@ pub(crate) fn digests_kept_from(date: Date) -> Date {
         .unwrap_or(date)
 }
 
+/// What a storage error concerns: one chat's data, or the store as a whole (listing
+/// the chats, copying every chat, a statement about no one chat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One chat's data.
+    Chat(ChatId),
+    /// The whole store.
+    Store,
+}
+
+impl From<ChatId> for Scope {
+    fn from(chat: ChatId) -> Scope {
+        Scope::Chat(chat)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Chat(chat) => write!(f, "chat {chat}"),
+            Scope::Store => f.write_str("the whole store"),
+        }
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -316,7 +328,7 @@ pub enum StoreError {
         update: UpdateId,
     },
     /// Reading or writing a JSON file failed (other than a damaged file).
-    #[error("storage error for chat {chat}: {source}")]
+    #[error("storage error for chat {chat}")]
     Json {
         /// The chat.
         chat: ChatId,
@@ -324,10 +336,10 @@ pub enum StoreError {
         source: statekit::json::JsonError,
     },
     /// A file-system operation failed.
-    #[error("storage error for chat {chat}: {what} {}: {source}", .path.display())]
+    #[error("storage error for {scope}: {what} {}", .path.display())]
     Fs {
-        /// The chat.
-        chat: ChatId,
+        /// The chat, or the whole store.
+        scope: Scope,
         /// What was being done.
         what: &'static str,
         /// The path at fault.
@@ -336,7 +348,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A chat folder could not be locked.
-    #[error("storage error for chat {chat}: {source}")]
+    #[error("storage error for chat {chat}")]
     Lock {
         /// The chat.
         chat: ChatId,
@@ -344,40 +356,40 @@ pub enum StoreError {
         source: statekit::lock::LockError,
     },
     /// An SQLite statement failed.
-    #[error("storage error for chat {chat}: sqlite: {source}")]
+    #[error("storage error for {scope}: sqlite")]
     Sqlite {
-        /// The chat (0 for the whole store).
-        chat: ChatId,
+        /// The chat, or the whole store.
+        scope: Scope,
         /// What SQLite said.
         source: rusqlite::Error,
     },
     /// The SQLite writer did not commit a change: its batch's transaction failed (the
     /// change was rolled back with it), or the writer stopped.
-    #[error("storage error for chat {chat}: {source}")]
+    #[error("storage error for {scope}")]
     SqliteWrite {
-        /// The chat (0 for the whole store).
-        chat: ChatId,
+        /// The chat, or the whole store.
+        scope: Scope,
         /// What failed.
         source: statekit::sqlite::group::WriteFailure,
     },
     /// A PostgreSQL statement failed (or the connection did).
-    #[error("storage error for chat {chat}: postgres: {source}")]
+    #[error("storage error for {scope}: postgres")]
     Postgres {
-        /// The chat (0 for the whole store).
-        chat: ChatId,
+        /// The chat, or the whole store.
+        scope: Scope,
         /// What PostgreSQL (or the connection) said.
         source: ::postgres::Error,
     },
     /// A value stored in PostgreSQL does not parse.
-    #[error("storage error for chat {chat}: postgres holds {what}")]
+    #[error("storage error for {scope}: postgres holds {what}")]
     PostgresData {
-        /// The chat (0 for the whole store).
-        chat: ChatId,
+        /// The chat, or the whole store.
+        scope: Scope,
         /// What is wrong.
         what: String,
     },
     /// The database URL does not parse (shown without its password).
-    #[error("bad database URL {url}: {source}")]
+    #[error("bad database URL {url}")]
     PostgresUrl {
         /// The URL, password hidden.
         url: String,
@@ -556,6 +568,12 @@ pub trait BountyStore: Send + Sync {
     fn update_done(&self, _chat: ChatId, _update: UpdateId) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Notes that `update`, which is for no chat the bot serves (an edited message, a
+    /// role change), arrived and is done, so that no replica waits for it as missing.
+    /// Nothing for a store used by one process.
+    fn update_ignored(&self, _update: UpdateId) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Asks to be the one process polling Telegram: `None` while another holds it.
     /// A store used by one process always says yes.
     fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
@@ -624,21 +642,21 @@ pub(crate) fn renumber(
     to_ids: &[BountyId],
     to_next: u64,
 ) -> (Vec<(BountyId, BountyId)>, u64) {
-    let mut next = from_next.max(to_next).max(1);
+    let mut next = BountyId::try_from(from_next.max(to_next)).unwrap_or(BountyId::FIRST);
     let mut map = Vec::with_capacity(from_ids.len());
     for &id in from_ids {
-        let collides = id.0 < to_next || to_ids.contains(&id);
+        let collides = id.get() < to_next || to_ids.contains(&id);
         let new = if collides {
-            let fresh = BountyId(next);
-            next += 1;
+            let fresh = next;
+            next = next.next();
             fresh
         } else {
             id
         };
         map.push((id, new));
     }
-    let highest = map.iter().map(|(_, n)| n.0 + 1).max().unwrap_or(1);
-    (map, next.max(highest))
+    let highest = map.iter().map(|(_, n)| n.next().get()).max().unwrap_or(1);
+    (map, next.get().max(highest))
 }
 
 /// The one chat move a backend accepts: from a group to a different group.

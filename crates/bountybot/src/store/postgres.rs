@@ -28,12 +28,13 @@ use jiff::civil::Date;
 use postgres::{GenericClient, NoTls, Row, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
+use statekit::error::Chain;
 use statekit::migrate::Migrations;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    LeaderHold, Leadership, NewBounty, Portable, ReminderChat, SettingsPatch, Status, StoreError,
-    UpdateId, decide_claim, digests_kept_from, renumber,
+    LeaderHold, Leadership, NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status,
+    StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
@@ -179,17 +180,20 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// Puts `chat` into a PostgreSQL error raised without one.
-fn in_chat(chat: ChatId) -> impl Fn(StoreError) -> StoreError {
+/// The inbox's `chat_id` of an update for no chat (Telegram's chat ids are never 0).
+const NO_CHAT: i64 = 0;
+
+/// Puts `scope` into a PostgreSQL error raised for the whole store.
+fn in_scope(scope: Scope) -> impl Fn(StoreError) -> StoreError {
     move |e| match e {
         StoreError::Postgres {
-            chat: ChatId(0),
+            scope: Scope::Store,
             source,
-        } => StoreError::Postgres { chat, source },
+        } => StoreError::Postgres { scope, source },
         StoreError::PostgresData {
-            chat: ChatId(0),
+            scope: Scope::Store,
             what,
-        } => StoreError::PostgresData { chat, what },
+        } => StoreError::PostgresData { scope, what },
         e => e,
     }
 }
@@ -232,7 +236,7 @@ fn connect(url: &DatabaseUrl) -> Result<postgres::Client, StoreError> {
     }
     config.connect(NoTls).map_err(|e| StoreError::PostgresPool {
         url: url.redacted(),
-        reason: e.to_string(),
+        reason: Chain(&e).to_string(),
     })
 }
 
@@ -380,7 +384,7 @@ fn owner(chat: ChatId, user: UserId) -> UserId {
     if chat.is_group() {
         user
     } else {
-        UserId(chat.0)
+        chat.private_user()
     }
 }
 
@@ -421,7 +425,7 @@ impl PostgresStore {
             .build(PostgresConnectionManager::new(config, NoTls))
             .map_err(|e| StoreError::PostgresPool {
                 url: url.redacted(),
-                reason: e.to_string(),
+                reason: Chain(&e).to_string(),
             })?;
         let store = PostgresStore {
             pool,
@@ -440,7 +444,7 @@ impl PostgresStore {
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool.get().map_err(|e| StoreError::PostgresPool {
             url: self.url.redacted(),
-            reason: e.to_string(),
+            reason: Chain(&e).to_string(),
         })
     }
 
@@ -524,13 +528,13 @@ impl PostgresStore {
             // even if this process lost its session lock (a server restart).
             tx.execute(
                 "SELECT pg_advisory_xact_lock_shared($2, $3), pg_advisory_xact_lock($1)",
-                &[&chat.0, &LOCK_CLASS, &USE_LOCK],
+                &[&chat.get(), &LOCK_CLASS, &USE_LOCK],
             )?;
             if let Some(u) = update {
                 let seen = tx
                     .query_opt(
                         "SELECT 1 FROM processed_updates WHERE update_id = $1",
-                        &[&i64::from(u.0)],
+                        &[&i64::from(u.get())],
                     )?
                     .is_some();
                 if seen {
@@ -542,9 +546,9 @@ impl PostgresStore {
                 let now = jiff::Timestamp::now().as_second();
                 tx.execute(
                     "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)",
-                    &[&i64::from(u.0), &chat.0, &now],
+                    &[&i64::from(u.get()), &chat.get(), &now],
                 )?;
-                if u.0 % PRUNE_EVERY == 0 {
+                if u.get() % PRUNE_EVERY == 0 {
                     tx.execute(
                         "DELETE FROM processed_updates WHERE at < $1",
                         &[&(now - UPDATES_KEPT_SECS)],
@@ -554,7 +558,7 @@ impl PostgresStore {
             tx.commit()?;
             Ok(Ok(r))
         };
-        match run().map_err(in_chat(chat))? {
+        match run().map_err(in_scope(chat.into()))? {
             Ok(r) => Ok(r),
             Err(update) => Err(StoreError::AlreadyProcessed { update }),
         }
@@ -562,20 +566,80 @@ impl PostgresStore {
 
     fn read<R>(
         &self,
-        chat: ChatId,
+        scope: impl Into<Scope>,
         f: impl FnOnce(&mut postgres::Client) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let mut c = self.conn()?;
-        f(&mut c).map_err(in_chat(chat))
+        f(&mut c).map_err(in_scope(scope.into()))
+    }
+
+    /// Notes in the inbox that `update` arrived, for the chat `chat_id` of the inbox
+    /// ([`NO_CHAT`] for none).
+    fn receive(&self, scope: Scope, chat_id: i64, update: UpdateId) -> Result<(), StoreError> {
+        let id = i64::from(update.get());
+        let now = jiff::Timestamp::now().as_second();
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        // Ordering data, not data a user wrote: no need to wait for the disk.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+        tx.execute(
+            "INSERT INTO inbox (update_id, chat_id, received_at) VALUES ($1, $2, $3)
+             ON CONFLICT (update_id) DO NOTHING",
+            &[&id, &chat_id, &now],
+        )?;
+        // The first update ever seen, or ids that started again lower (Telegram picks
+        // a new start after a week without updates): nothing below it is waited for.
+        tx.execute(
+            "INSERT INTO inbox_floor (id, floor) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET floor = $1 WHERE inbox_floor.floor > $1 + $2",
+            &[&id, &ORDER_WINDOW],
+        )?;
+        if update.get().is_multiple_of(PRUNE_EVERY) {
+            // Pruned ids are not waited for either.
+            tx.execute(
+                "WITH gone AS (DELETE FROM inbox WHERE received_at < $1 RETURNING update_id)
+                 UPDATE inbox_floor SET floor = greatest(floor, (SELECT max(update_id) + 1 FROM gone))
+                 WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)",
+                &[&(now - INBOX_KEPT_SECS)],
+            )?;
+        }
+        tx.commit().map_err(|e| in_scope(scope)(e.into()))
+    }
+
+    /// Marks `update` done in the inbox.
+    fn mark_done(&self, scope: Scope, update: UpdateId) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+        tx.execute(
+            "UPDATE inbox SET done = true WHERE update_id = $1",
+            &[&i64::from(update.get())],
+        )?;
+        tx.commit().map_err(|e| in_scope(scope)(e.into()))
     }
 }
 
 /// A stored value that does not parse.
 fn bad_value(what: String) -> StoreError {
     StoreError::PostgresData {
-        chat: ChatId(0),
+        scope: Scope::Store,
         what,
     }
+}
+
+/// A stored chat id.
+fn chat_of(id: i64) -> Result<ChatId, StoreError> {
+    ChatId::try_from(id).map_err(|e| bad_value(e.to_string()))
+}
+
+/// A stored user id.
+fn user_of(id: i64) -> Result<UserId, StoreError> {
+    UserId::try_from(id).map_err(|e| bad_value(e.to_string()))
+}
+
+/// A stored bounty number.
+fn bounty_of(id: i64) -> Result<BountyId, StoreError> {
+    BountyId::try_from(id).map_err(|e| bad_value(e.to_string()))
 }
 
 fn row_to_bounty(r: &Row) -> Result<Bounty, StoreError> {
@@ -583,14 +647,14 @@ fn row_to_bounty(r: &Row) -> Result<Bounty, StoreError> {
     let status = Status::from_stored(&status)
         .ok_or_else(|| bad_value(format!("unknown bounty status {status:?}")))?;
     Ok(Bounty {
-        id: BountyId(r.try_get::<_, i64>(0)? as u64),
-        created_by_user_id: UserId(r.try_get(1)?),
+        id: bounty_of(r.try_get(0)?)?,
+        created_by_user_id: user_of(r.try_get(1)?)?,
         text: r.try_get(2)?,
         link: r.try_get(3)?,
         due_date_ts: r.try_get(4)?,
         created_at: r.try_get(5)?,
         status,
-        claimed_by_user_id: r.try_get::<_, Option<i64>>(7)?.map(UserId),
+        claimed_by_user_id: r.try_get::<_, Option<i64>>(7)?.map(user_of).transpose()?,
         done_at: r.try_get(8)?,
     })
 }
@@ -598,19 +662,19 @@ fn row_to_bounty(r: &Row) -> Result<Bounty, StoreError> {
 const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at, status, claimed_by_user_id, done_at";
 
 fn names_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-    Ok(c.query(
+    c.query(
         "SELECT user_id, name FROM names WHERE chat_id = $1 ORDER BY user_id",
-        &[&chat.0],
+        &[&chat.get()],
     )?
     .iter()
-    .map(|r| (UserId(r.get(0)), r.get(1)))
-    .collect())
+    .map(|r| Ok((user_of(r.get(0))?, r.get(1))))
+    .collect()
 }
 
 fn list_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
     c.query(
         &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 ORDER BY id"),
-        &[&chat.0],
+        &[&chat.get()],
     )?
     .iter()
     .map(row_to_bounty)
@@ -624,7 +688,7 @@ fn get_in(
 ) -> Result<Option<Bounty>, StoreError> {
     c.query_opt(
         &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 AND id = $2"),
-        &[&chat.0, &(id.0 as i64)],
+        &[&chat.get(), &(id.get() as i64)],
     )?
     .as_ref()
     .map(row_to_bounty)
@@ -636,19 +700,19 @@ fn tracked_in(
     chat: ChatId,
     user: UserId,
 ) -> Result<Vec<BountyId>, StoreError> {
-    Ok(c.query(
+    c.query(
         "SELECT bounty_id FROM tracked WHERE chat_id = $1 AND user_id = $2 ORDER BY seq",
-        &[&chat.0, &user.0],
+        &[&chat.get(), &user.get()],
     )?
     .iter()
-    .map(|r| BountyId(r.get::<_, i64>(0) as u64))
-    .collect())
+    .map(|r| bounty_of(r.get(0)))
+    .collect()
 }
 
 fn settings_in(c: &mut impl GenericClient, chat: ChatId) -> Result<ChatSettings, StoreError> {
     let Some(row) = c.query_opt(
         "SELECT time_zone, remind_at FROM chat_settings WHERE chat_id = $1",
-        &[&chat.0],
+        &[&chat.get()],
     )?
     else {
         return Ok(ChatSettings::default());
@@ -675,14 +739,17 @@ fn put_settings(
     s: &ChatSettings,
 ) -> Result<(), StoreError> {
     if *s == ChatSettings::default() {
-        c.execute("DELETE FROM chat_settings WHERE chat_id = $1", &[&chat.0])?;
+        c.execute(
+            "DELETE FROM chat_settings WHERE chat_id = $1",
+            &[&chat.get()],
+        )?;
         return Ok(());
     }
     c.execute(
         "INSERT INTO chat_settings (chat_id, time_zone, remind_at) VALUES ($1, $2, $3)
          ON CONFLICT (chat_id) DO UPDATE SET time_zone = excluded.time_zone, remind_at = excluded.remind_at",
         &[
-            &chat.0,
+            &chat.get(),
             &s.time_zone.as_ref().map(ZoneName::as_str),
             &s.remind_at.map(|t| t.to_string()),
         ],
@@ -707,7 +774,7 @@ const DIGEST_COLUMNS: &str = "local_date::text, claimed_at, message_id";
 fn digests_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
     c.query(
         &format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1 ORDER BY local_date"),
-        &[&chat.0],
+        &[&chat.get()],
     )?
     .iter()
     .map(row_to_digest)
@@ -723,7 +790,7 @@ fn put_digest(
         "INSERT INTO digests (chat_id, local_date, claimed_at, message_id) VALUES ($1, $2::text::date, $3, $4)
          ON CONFLICT (chat_id, local_date) DO UPDATE
            SET claimed_at = excluded.claimed_at, message_id = excluded.message_id",
-        &[&chat.0, &d.date.to_string(), &d.claimed_at, &d.message_id],
+        &[&chat.get(), &d.date.to_string(), &d.claimed_at, &d.message_id],
     )?;
     Ok(())
 }
@@ -741,7 +808,7 @@ fn claim_tx(
             &format!(
                 "SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1 AND local_date = $2::text::date"
             ),
-            &[&chat.0, &date.to_string()],
+            &[&chat.get(), &date.to_string()],
         )?
         .as_ref()
         .map(row_to_digest)
@@ -752,7 +819,7 @@ fn claim_tx(
         put_digest(tx, chat, &record)?;
         tx.execute(
             "DELETE FROM digests WHERE chat_id = $1 AND local_date < $2::text::date",
-            &[&chat.0, &digests_kept_from(date).to_string()],
+            &[&chat.get(), &digests_kept_from(date).to_string()],
         )?;
     }
     Ok(answer)
@@ -761,7 +828,7 @@ fn claim_tx(
 fn ensure_chat(c: &mut impl GenericClient, chat: ChatId) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO chats (chat_id) VALUES ($1) ON CONFLICT DO NOTHING",
-        &[&chat.0],
+        &[&chat.get()],
     )?;
     Ok(())
 }
@@ -770,7 +837,7 @@ fn ensure_member(c: &mut impl GenericClient, chat: ChatId, user: UserId) -> Resu
     if chat.is_group() {
         c.execute(
             "INSERT INTO members (chat_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&chat.0, &user.0],
+            &[&chat.get(), &user.get()],
         )?;
     }
     Ok(())
@@ -790,10 +857,10 @@ impl BountyStore for PostgresStore {
         _user: UserId,
         update: UpdateId,
     ) -> Result<bool, StoreError> {
-        self.read(ChatId(0), |c| {
+        self.read(Scope::Store, |c| {
             Ok(c.query_opt(
                 "SELECT 1 FROM processed_updates WHERE update_id = $1",
-                &[&i64::from(update.0)],
+                &[&i64::from(update.get())],
             )?
             .is_some())
         })
@@ -811,16 +878,17 @@ impl BountyStore for PostgresStore {
                 .query_one(
                     "SELECT greatest(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = $1), 1))
                      FROM chats WHERE chat_id = $1",
-                    &[&chat.0],
+                    &[&chat.get()],
                 )?
                 .try_get(0)?;
+            let id = bounty_of(next)?;
             tx.execute(
                 "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
-                    &chat.0,
+                    &chat.get(),
                     &next,
-                    &new.created_by_user_id.0,
+                    &new.created_by_user_id.get(),
                     &new.text,
                     &new.link,
                     &new.due_date_ts,
@@ -829,10 +897,10 @@ impl BountyStore for PostgresStore {
             )?;
             tx.execute(
                 "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
-                &[&chat.0, &(next + 1)],
+                &[&chat.get(), &(next + 1)],
             )?;
             Ok(Bounty {
-                id: BountyId(next as u64),
+                id,
                 created_by_user_id: new.created_by_user_id,
                 text: new.text,
                 link: new.link,
@@ -873,13 +941,13 @@ impl BountyStore for PostgresStore {
                    claimed_by_user_id = $7, done_at = $8
                  WHERE chat_id = $1 AND id = $2",
                 &[
-                    &chat.0,
-                    &(id.0 as i64),
+                    &chat.get(),
+                    &(id.get() as i64),
                     &b.text,
                     &b.link,
                     &b.due_date_ts,
                     &b.status.as_str(),
-                    &b.claimed_by_user_id.map(|u| u.0),
+                    &b.claimed_by_user_id.map(|u| u.get()),
                     &b.done_at,
                 ],
             )?;
@@ -897,7 +965,7 @@ impl BountyStore for PostgresStore {
             // The counter already sits past every id handed out, so the id stays retired.
             let n = tx.execute(
                 "DELETE FROM bounties WHERE chat_id = $1 AND id = $2",
-                &[&chat.0, &(id.0 as i64)],
+                &[&chat.get(), &(id.get() as i64)],
             )?;
             Ok(n > 0)
         })
@@ -918,7 +986,7 @@ impl BountyStore for PostgresStore {
                 "INSERT INTO tracked (chat_id, user_id, bounty_id, seq)
                  VALUES ($1, $2, $3, (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = $1 AND user_id = $2))
                  ON CONFLICT DO NOTHING",
-                &[&chat.0, &user.0, &(id.0 as i64)],
+                &[&chat.get(), &user.get(), &(id.get() as i64)],
             )?;
             Ok(n > 0)
         })
@@ -935,7 +1003,7 @@ impl BountyStore for PostgresStore {
         self.write_for(chat, update, |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = $1 AND user_id = $2 AND bounty_id = $3",
-                &[&chat.0, &user.0, &(id.0 as i64)],
+                &[&chat.get(), &user.get(), &(id.get() as i64)],
             )?;
             Ok(n > 0)
         })
@@ -951,10 +1019,10 @@ impl BountyStore for PostgresStore {
         // One transaction holding both chats' locks, lower id first (two moves at once
         // cannot deadlock): all of it moves, or nothing does.
         self.write(from.min(to), |tx| {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&from.max(to).0])?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&from.max(to).get()])?;
             let next_of = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Option<u64>, StoreError> {
                 Ok(tx
-                    .query_opt("SELECT next_id FROM chats WHERE chat_id = $1", &[&chat.0])?
+                    .query_opt("SELECT next_id FROM chats WHERE chat_id = $1", &[&chat.get()])?
                     .map(|r| r.get::<_, i64>(0) as u64))
             };
             let Some(from_next) = next_of(tx, from)? else {
@@ -963,7 +1031,7 @@ impl BountyStore for PostgresStore {
             let Some(to_next) = next_of(tx, to)? else {
                 tx.execute(
                     "UPDATE chats SET chat_id = $2 WHERE chat_id = $1",
-                    &[&from.0, &to.0],
+                    &[&from.get(), &to.get()],
                 )?;
                 return Ok(ChatMove {
                     moved: true,
@@ -971,14 +1039,13 @@ impl BountyStore for PostgresStore {
                 });
             };
             let ids = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Vec<BountyId>, StoreError> {
-                Ok(tx
-                    .query("SELECT id FROM bounties WHERE chat_id = $1 ORDER BY id", &[&chat.0])?
+                tx.query("SELECT id FROM bounties WHERE chat_id = $1 ORDER BY id", &[&chat.get()])?
                     .iter()
-                    .map(|r| BountyId(r.get::<_, i64>(0) as u64))
-                    .collect())
+                    .map(|r| bounty_of(r.get(0)))
+                    .collect()
             };
             let (from_ids, to_ids) = (ids(tx, from)?, ids(tx, to)?);
-            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.0 + 1).max().unwrap_or(1);
+            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.get() + 1).max().unwrap_or(1);
             let (map, next) = renumber(
                 &from_ids,
                 from_next.max(floor(&from_ids)),
@@ -988,18 +1055,18 @@ impl BountyStore for PostgresStore {
             for (old, new) in &map {
                 tx.execute(
                     "UPDATE bounties SET chat_id = $3, id = $4 WHERE chat_id = $1 AND id = $2",
-                    &[&from.0, &(old.0 as i64), &to.0, &(new.0 as i64)],
+                    &[&from.get(), &(old.get() as i64), &to.get(), &(new.get() as i64)],
                 )?;
             }
             tx.execute(
                 "INSERT INTO members (chat_id, user_id)
                  SELECT $2, user_id FROM members WHERE chat_id = $1 ON CONFLICT DO NOTHING",
-                &[&from.0, &to.0],
+                &[&from.get(), &to.get()],
             )?;
             tx.execute(
                 "INSERT INTO names (chat_id, user_id, name)
                  SELECT $2, user_id, name FROM names WHERE chat_id = $1 ON CONFLICT DO NOTHING",
-                &[&from.0, &to.0],
+                &[&from.get(), &to.get()],
             )?;
             // Settings the new chat lacks, and digest records of dates it has none for,
             // come along (so a moved chat gets no second digest that day).
@@ -1015,12 +1082,12 @@ impl BountyStore for PostgresStore {
                 "INSERT INTO digests (chat_id, local_date, claimed_at, message_id)
                  SELECT $2, local_date, claimed_at, message_id FROM digests WHERE chat_id = $1
                  ON CONFLICT DO NOTHING",
-                &[&from.0, &to.0],
+                &[&from.get(), &to.get()],
             )?;
             let marks: Vec<(i64, i64)> = tx
                 .query(
                     "SELECT user_id, bounty_id FROM tracked WHERE chat_id = $1 ORDER BY user_id, seq",
-                    &[&from.0],
+                    &[&from.get()],
                 )?
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
@@ -1028,21 +1095,21 @@ impl BountyStore for PostgresStore {
             for (user, old) in marks {
                 let new = map
                     .iter()
-                    .find(|(o, _)| o.0 as i64 == old)
-                    .map_or(old, |(_, n)| n.0 as i64);
+                    .find(|(o, _)| o.get() as i64 == old)
+                    .map_or(old, |(_, n)| n.get() as i64);
                 tx.execute(
                     "INSERT INTO tracked (chat_id, user_id, bounty_id, seq)
                      VALUES ($1, $2, $3,
                        (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = $1 AND user_id = $2))
                      ON CONFLICT DO NOTHING",
-                    &[&to.0, &user, &new],
+                    &[&to.get(), &user, &new],
                 )?;
             }
             tx.execute(
                 "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
-                &[&to.0, &(next as i64)],
+                &[&to.get(), &(next as i64)],
             )?;
-            tx.execute("DELETE FROM chats WHERE chat_id = $1", &[&from.0])?;
+            tx.execute("DELETE FROM chats WHERE chat_id = $1", &[&from.get()])?;
             Ok(ChatMove {
                 moved: true,
                 merged: !to_ids.is_empty(),
@@ -1055,13 +1122,13 @@ impl BountyStore for PostgresStore {
         let Some(name) = super::clean_name(name) else {
             return Ok(());
         };
-        if !chat.is_group() && user.0 != chat.0 {
+        if !chat.is_group() && user.get() != chat.get() {
             return Ok(());
         }
         let known: Option<String> = self.read(chat, |c| {
             Ok(c.query_opt(
                 "SELECT name FROM names WHERE chat_id = $1 AND user_id = $2",
-                &[&chat.0, &user.0],
+                &[&chat.get(), &user.get()],
             )?
             .map(|r| r.get(0)))
         })?;
@@ -1074,7 +1141,7 @@ impl BountyStore for PostgresStore {
             tx.execute(
                 "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
                  ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
-                &[&chat.0, &user.0, &name],
+                &[&chat.get(), &user.get(), &name],
             )?;
             Ok(())
         })
@@ -1082,13 +1149,13 @@ impl BountyStore for PostgresStore {
 
     fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
         self.read(chat, |c| {
-            Ok(c.query(
+            c.query(
                 "SELECT user_id FROM tracked WHERE chat_id = $1 AND bounty_id = $2 ORDER BY user_id",
-                &[&chat.0, &(id.0 as i64)],
+                &[&chat.get(), &(id.get() as i64)],
             )?
             .iter()
-            .map(|r| UserId(r.get(0)))
-            .collect())
+            .map(|r| user_of(r.get(0)))
+            .collect()
         })
     }
 
@@ -1101,20 +1168,22 @@ impl BountyStore for PostgresStore {
     }
 
     fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let rows = self.read(ChatId(0), |c| {
+        let rows = self.read(Scope::Store, |c| {
             Ok(c.query(
                 "SELECT chat_id, time_zone, remind_at FROM chat_settings
                  WHERE remind_at IS NOT NULL ORDER BY chat_id",
                 &[],
             )?)
         })?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let chat = ChatId(r.get(0));
-                (chat, settings_of(r.get(1), r.get(2)).map_err(in_chat(chat)))
+                let chat = chat_of(r.get(0))?;
+                Ok((
+                    chat,
+                    settings_of(r.get(1), r.get(2)).map_err(in_scope(chat.into())),
+                ))
             })
-            .collect())
+            .collect()
     }
 
     fn update_settings(
@@ -1137,34 +1206,7 @@ impl BountyStore for PostgresStore {
     }
 
     fn update_received(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
-        let id = i64::from(update.0);
-        let now = jiff::Timestamp::now().as_second();
-        let mut c = self.conn()?;
-        let mut tx = c.transaction()?;
-        // Ordering data, not data a user wrote: no need to wait for the disk.
-        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-        tx.execute(
-            "INSERT INTO inbox (update_id, chat_id, received_at) VALUES ($1, $2, $3)
-             ON CONFLICT (update_id) DO NOTHING",
-            &[&id, &chat.0, &now],
-        )?;
-        // The first update ever seen, or ids that started again lower (Telegram picks
-        // a new start after a week without updates): nothing below it is waited for.
-        tx.execute(
-            "INSERT INTO inbox_floor (id, floor) VALUES (1, $1)
-             ON CONFLICT (id) DO UPDATE SET floor = $1 WHERE inbox_floor.floor > $1 + $2",
-            &[&id, &ORDER_WINDOW],
-        )?;
-        if update.0.is_multiple_of(PRUNE_EVERY) {
-            // Pruned ids are not waited for either.
-            tx.execute(
-                "WITH gone AS (DELETE FROM inbox WHERE received_at < $1 RETURNING update_id)
-                 UPDATE inbox_floor SET floor = greatest(floor, (SELECT max(update_id) + 1 FROM gone))
-                 WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)",
-                &[&(now - INBOX_KEPT_SECS)],
-            )?;
-        }
-        tx.commit().map_err(|e| in_chat(chat)(e.into()))
+        self.receive(chat.into(), chat.get(), update)
     }
 
     fn await_turn(
@@ -1173,7 +1215,7 @@ impl BountyStore for PostgresStore {
         update: UpdateId,
         limit: Duration,
     ) -> Result<bool, StoreError> {
-        let id = i64::from(update.0);
+        let id = i64::from(update.get());
         let deadline = std::time::Instant::now() + limit;
         let mut pause = Duration::from_millis(2);
         loop {
@@ -1185,7 +1227,7 @@ impl BountyStore for PostgresStore {
                              AND update_id >= $2 - $3 AND NOT done),
                    (SELECT count(*) FROM inbox WHERE update_id >= (SELECT lo FROM f) AND update_id < $2),
                    $2 - (SELECT lo FROM f)",
-                &[&chat.0, &id, &ORDER_WINDOW],
+                &[&chat.get(), &id, &ORDER_WINDOW],
             )?;
             // An earlier update of the chat in work anywhere, within the window; and
             // earlier ids (above the floor) that have not arrived at all.
@@ -1212,14 +1254,12 @@ impl BountyStore for PostgresStore {
     }
 
     fn update_done(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
-        let mut tx = c.transaction()?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-        tx.execute(
-            "UPDATE inbox SET done = true WHERE update_id = $1",
-            &[&i64::from(update.0)],
-        )?;
-        tx.commit().map_err(|e| in_chat(chat)(e.into()))
+        self.mark_done(chat.into(), update)
+    }
+
+    fn update_ignored(&self, update: UpdateId) -> Result<(), StoreError> {
+        self.receive(Scope::Store, NO_CHAT, update)?;
+        self.mark_done(Scope::Store, update)
     }
 
     fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
@@ -1249,7 +1289,7 @@ impl BountyStore for PostgresStore {
             let n = tx.execute(
                 "UPDATE digests SET message_id = $3
                  WHERE chat_id = $1 AND local_date = $2::text::date AND message_id IS NULL",
-                &[&chat.0, &date.to_string(), &message_id],
+                &[&chat.get(), &date.to_string(), &message_id],
             )?;
             Ok(n == 1)
         })
@@ -1305,7 +1345,7 @@ fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreEr
     for d in chats {
         tx.execute(
             "INSERT INTO chats (chat_id, next_id) VALUES ($1, $2)",
-            &[&d.chat.0, &(d.next_id as i64)],
+            &[&d.chat.get(), &(d.next_id as i64)],
         )?;
         for b in &d.bounties {
             tx.execute(
@@ -1313,15 +1353,15 @@ fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreEr
                    created_at, status, claimed_by_user_id, done_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
-                    &d.chat.0,
-                    &(b.id.0 as i64),
-                    &b.created_by_user_id.0,
+                    &d.chat.get(),
+                    &(b.id.get() as i64),
+                    &b.created_by_user_id.get(),
                     &b.text,
                     &b.link,
                     &b.due_date_ts,
                     &b.created_at,
                     &b.status.as_str(),
-                    &b.claimed_by_user_id.map(|u| u.0),
+                    &b.claimed_by_user_id.map(|u| u.get()),
                     &b.done_at,
                 ],
             )?;
@@ -1332,9 +1372,9 @@ fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreEr
                 tx.execute(
                     "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES ($1, $2, $3, $4)",
                     &[
-                        &d.chat.0,
-                        &owner(d.chat, *user).0,
-                        &(id.0 as i64),
+                        &d.chat.get(),
+                        &owner(d.chat, *user).get(),
+                        &(id.get() as i64),
                         &(seq as i64 + 1),
                     ],
                 )?;
@@ -1343,7 +1383,7 @@ fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreEr
         for (user, name) in &d.names {
             tx.execute(
                 "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)",
-                &[&d.chat.0, &user.0, name],
+                &[&d.chat.get(), &user.get(), name],
             )?;
         }
         put_settings(tx, d.chat, &d.settings)?;
@@ -1363,7 +1403,7 @@ fn export_from(tx: &mut Transaction<'_>) -> Result<Vec<ChatData>, StoreError> {
         .collect();
     let mut out = Vec::with_capacity(chats.len());
     for (id, next_id) in chats {
-        let chat = ChatId(id);
+        let chat = chat_of(id)?;
         let users: Vec<i64> = if chat.is_group() {
             tx.query(
                 "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id",
@@ -1377,7 +1417,8 @@ fn export_from(tx: &mut Transaction<'_>) -> Result<Vec<ChatData>, StoreError> {
         };
         let mut members = Vec::with_capacity(users.len());
         for u in users {
-            members.push((UserId(u), tracked_in(tx, chat, UserId(u))?));
+            let user = user_of(u)?;
+            members.push((user, tracked_in(tx, chat, user)?));
         }
         out.push(ChatData {
             chat,
@@ -1395,7 +1436,7 @@ fn export_from(tx: &mut Transaction<'_>) -> Result<Vec<ChatData>, StoreError> {
 impl From<postgres::Error> for StoreError {
     fn from(source: postgres::Error) -> Self {
         StoreError::Postgres {
-            chat: ChatId(0),
+            scope: Scope::Store,
             source,
         }
     }

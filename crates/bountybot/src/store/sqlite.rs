@@ -20,10 +20,10 @@ use jiff::civil::Date;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, Portable, ReminderChat, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
-    digests_kept_from, renumber,
+    NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status, StoreError, UpdateId,
+    decide_claim, digests_kept_from, renumber,
 };
-use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
+use crate::domain::{BountyId, ChatId, IdError, ReminderTime, UserId, ZoneName};
 
 /// How long a processed update is remembered (Telegram redelivers within a day).
 const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
@@ -42,16 +42,33 @@ pub struct SqliteStore {
     db: Database,
 }
 
-fn err(chat: ChatId) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { chat, source }
+fn err(scope: impl Into<Scope>) -> impl Fn(rusqlite::Error) -> StoreError {
+    let scope = scope.into();
+    move |source| StoreError::Sqlite { scope, source }
 }
 
 /// A unit's own SQLite error, or the writer's failure, for `chat`.
-fn write_error(chat: ChatId, e: WriteError<rusqlite::Error>) -> StoreError {
+fn write_error(scope: impl Into<Scope>, e: WriteError<rusqlite::Error>) -> StoreError {
+    let scope = scope.into();
     match e.into_unit() {
-        Ok(source) => StoreError::Sqlite { chat, source },
-        Err(source) => StoreError::SqliteWrite { chat, source },
+        Ok(source) => StoreError::Sqlite { scope, source },
+        Err(source) => StoreError::SqliteWrite { scope, source },
     }
+}
+
+/// A stored number that is no id, as a conversion error of its column.
+fn bad_id(col: usize, e: IdError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Integer, Box::new(e))
+}
+
+/// Column `col` of `r` as a user id.
+fn user_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<UserId> {
+    UserId::try_from(r.get::<_, i64>(col)?).map_err(|e| bad_id(col, e))
+}
+
+/// Column `col` of `r` as a bounty number.
+fn bounty_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<BountyId> {
+    BountyId::try_from(r.get::<_, i64>(col)?).map_err(|e| bad_id(col, e))
 }
 
 /// In a private chat, bookmarks belong to the chat (as in `user.json`).
@@ -59,7 +76,7 @@ fn owner(chat: ChatId, user: UserId) -> UserId {
     if chat.is_group() {
         user
     } else {
-        UserId(chat.0)
+        chat.private_user()
     }
 }
 
@@ -79,10 +96,11 @@ impl SqliteStore {
 
     fn write<R: Send + 'static>(
         &self,
-        chat: ChatId,
+        scope: impl Into<Scope>,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.write_for(chat, None, f)
+        let scope = scope.into();
+        self.db.writer().write(f).map_err(|e| write_error(scope, e))
     }
 
     /// One unit of work on the writer running `f` and, with `update`, recording that
@@ -98,7 +116,7 @@ impl SqliteStore {
             if let Some(u) = update {
                 let seen: bool = tx.query_row(
                     "SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1",
-                    [u.0],
+                    [u.get()],
                     |r| r.get(0),
                 )?;
                 if seen {
@@ -111,8 +129,8 @@ impl SqliteStore {
                 tx.prepare_cached(
                     "INSERT INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![u.0, chat.0, now])?;
-                if u.0 % PRUNE_EVERY == 0 {
+                .execute(params![u.get(), chat.get(), now])?;
+                if u.get() % PRUNE_EVERY == 0 {
                     tx.execute(
                         "DELETE FROM processed_updates WHERE at < ?1",
                         [now - UPDATES_KEPT_SECS],
@@ -130,10 +148,10 @@ impl SqliteStore {
 
     fn read<R>(
         &self,
-        chat: ChatId,
+        scope: impl Into<Scope>,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        self.db.read(f).map_err(err(chat))
+        self.db.read(f).map_err(err(scope))
     }
 }
 
@@ -147,14 +165,17 @@ fn row_to_bounty(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bounty> {
         )
     })?;
     Ok(Bounty {
-        id: BountyId(r.get::<_, i64>(0)? as u64),
-        created_by_user_id: UserId(r.get(1)?),
+        id: bounty_at(r, 0)?,
+        created_by_user_id: user_at(r, 1)?,
         text: r.get(2)?,
         link: r.get(3)?,
         due_date_ts: r.get(4)?,
         created_at: r.get(5)?,
         status,
-        claimed_by_user_id: r.get::<_, Option<i64>>(7)?.map(UserId),
+        claimed_by_user_id: match r.get::<_, Option<i64>>(7)? {
+            Some(id) => Some(UserId::try_from(id).map_err(|e| bad_id(7, e))?),
+            None => None,
+        },
         done_at: r.get(8)?,
     })
 }
@@ -163,7 +184,7 @@ const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, c
 
 fn names_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<(UserId, String)>> {
     c.prepare_cached("SELECT user_id, name FROM names WHERE chat_id = ?1 ORDER BY user_id")?
-        .query_map([chat.0], |r| Ok((UserId(r.get(0)?), r.get(1)?)))?
+        .query_map([chat.get()], |r| Ok((user_at(r, 0)?, r.get(1)?)))?
         .collect()
 }
 
@@ -171,17 +192,15 @@ fn list_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<Bounty>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 ORDER BY id"
     ))?;
-    stmt.query_map([chat.0], row_to_bounty)?.collect()
+    stmt.query_map([chat.get()], row_to_bounty)?.collect()
 }
 
 fn tracked_in(c: &Connection, chat: ChatId, user: UserId) -> rusqlite::Result<Vec<BountyId>> {
     let mut stmt = c.prepare_cached(
         "SELECT bounty_id FROM tracked WHERE chat_id = ?1 AND user_id = ?2 ORDER BY seq",
     )?;
-    stmt.query_map([chat.0, user.0], |r| {
-        Ok(BountyId(r.get::<_, i64>(0)? as u64))
-    })?
-    .collect()
+    stmt.query_map([chat.get(), user.get()], |r| bounty_at(r, 0))?
+        .collect()
 }
 
 /// A stored text that does not parse, as a conversion error of its column.
@@ -192,7 +211,7 @@ fn bad_column(col: usize, what: String) -> rusqlite::Error {
 fn settings_in(c: &Connection, chat: ChatId) -> rusqlite::Result<ChatSettings> {
     let row: Option<(Option<String>, Option<String>)> = c
         .prepare_cached("SELECT time_zone, remind_at FROM chat_settings WHERE chat_id = ?1")?
-        .query_row([chat.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([chat.get()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((tz, at)) = row else {
         return Ok(ChatSettings::default());
@@ -216,7 +235,7 @@ fn settings_of(tz: Option<String>, at: Option<String>) -> rusqlite::Result<ChatS
 fn put_settings(c: &Connection, chat: ChatId, s: &ChatSettings) -> rusqlite::Result<()> {
     if *s == ChatSettings::default() {
         c.prepare_cached("DELETE FROM chat_settings WHERE chat_id = ?1")?
-            .execute([chat.0])?;
+            .execute([chat.get()])?;
         return Ok(());
     }
     c.prepare_cached(
@@ -224,7 +243,7 @@ fn put_settings(c: &Connection, chat: ChatId, s: &ChatSettings) -> rusqlite::Res
          ON CONFLICT (chat_id) DO UPDATE SET time_zone = excluded.time_zone, remind_at = excluded.remind_at",
     )?
     .execute(params![
-        chat.0,
+        chat.get(),
         s.time_zone.as_ref().map(ZoneName::as_str),
         s.remind_at.map(|t| t.to_string())
     ])?;
@@ -247,7 +266,7 @@ fn digests_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<DigestRecord
     c.prepare_cached(
         "SELECT local_date, claimed_at, message_id FROM digests WHERE chat_id = ?1 ORDER BY local_date",
     )?
-    .query_map([chat.0], row_to_digest)?
+    .query_map([chat.get()], row_to_digest)?
     .collect()
 }
 
@@ -258,7 +277,7 @@ fn put_digest(c: &Connection, chat: ChatId, d: &DigestRecord) -> rusqlite::Resul
            SET claimed_at = excluded.claimed_at, message_id = excluded.message_id",
     )?
     .execute(params![
-        chat.0,
+        chat.get(),
         d.date.to_string(),
         d.claimed_at,
         d.message_id
@@ -279,21 +298,21 @@ fn claim_tx(
         .prepare_cached(
             "SELECT local_date, claimed_at, message_id FROM digests WHERE chat_id = ?1 AND local_date = ?2",
         )?
-        .query_row(params![chat.0, date.to_string()], row_to_digest)
+        .query_row(params![chat.get(), date.to_string()], row_to_digest)
         .optional()?;
     let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
     if let Some(record) = record {
         ensure_chat(tx, chat)?;
         put_digest(tx, chat, &record)?;
         tx.prepare_cached("DELETE FROM digests WHERE chat_id = ?1 AND local_date < ?2")?
-            .execute(params![chat.0, digests_kept_from(date).to_string()])?;
+            .execute(params![chat.get(), digests_kept_from(date).to_string()])?;
     }
     Ok(answer)
 }
 
 fn ensure_chat(tx: &Connection, chat: ChatId) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO chats (chat_id) VALUES (?1)")?
-        .execute([chat.0])?;
+        .execute([chat.get()])?;
     Ok(())
 }
 
@@ -304,7 +323,7 @@ impl BountyStore for SqliteStore {
             if chat.is_group() {
                 tx.execute(
                     "INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)",
-                    [chat.0, user.0],
+                    [chat.get(), user.get()],
                 )?;
             }
             Ok(())
@@ -317,9 +336,9 @@ impl BountyStore for SqliteStore {
         _user: UserId,
         update: UpdateId,
     ) -> Result<bool, StoreError> {
-        self.read(ChatId(0), |c| {
+        self.read(Scope::Store, |c| {
             c.prepare_cached("SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1")?
-                .query_row([update.0], |r| r.get(0))
+                .query_row([update.get()], |r| r.get(0))
         })
     }
 
@@ -331,20 +350,21 @@ impl BountyStore for SqliteStore {
     ) -> Result<Bounty, StoreError> {
         self.write_for(chat, update, move |tx| {
             ensure_chat(tx, chat)?;
-            let next: i64 = tx.query_row(
+            let id = tx.query_row(
                 "SELECT max(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = ?1), 1))
                  FROM chats WHERE chat_id = ?1",
-                [chat.0],
-                |r| r.get(0),
+                [chat.get()],
+                |r| bounty_at(r, 0),
             )?;
+            let next = id.get() as i64;
             tx.prepare_cached(
                 "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![chat.0, next, new.created_by_user_id.0, new.text, new.link, new.due_date_ts, new.created_at])?;
-            tx.prepare_cached("UPDATE chats SET next_id = ?2 WHERE chat_id = ?1")?.execute([chat.0, next + 1])?;
+            .execute(params![chat.get(), next, new.created_by_user_id.get(), new.text, new.link, new.due_date_ts, new.created_at])?;
+            tx.prepare_cached("UPDATE chats SET next_id = ?2 WHERE chat_id = ?1")?.execute([chat.get(), next + 1])?;
             Ok(Bounty {
-                id: BountyId(next as u64),
+                id,
                 created_by_user_id: new.created_by_user_id,
                 text: new.text,
                 link: new.link,
@@ -362,7 +382,7 @@ impl BountyStore for SqliteStore {
             c.prepare_cached(&format!(
                 "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
             ))?
-            .query_row([chat.0, id.0 as i64], row_to_bounty)
+            .query_row([chat.get(), id.get() as i64], row_to_bounty)
             .optional()
         })
     }
@@ -385,7 +405,7 @@ impl BountyStore for SqliteStore {
                 .prepare_cached(&format!(
                     "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
                 ))?
-                .query_row([chat.0, id.0 as i64], row_to_bounty)
+                .query_row([chat.get(), id.get() as i64], row_to_bounty)
                 .optional()?
             else {
                 return Ok(None);
@@ -399,13 +419,13 @@ impl BountyStore for SqliteStore {
                    claimed_by_user_id = ?7, done_at = ?8
                  WHERE chat_id = ?1 AND id = ?2",
                 params![
-                    chat.0,
-                    id.0 as i64,
+                    chat.get(),
+                    id.get() as i64,
                     b.text,
                     b.link,
                     b.due_date_ts,
                     b.status.as_str(),
-                    b.claimed_by_user_id.map(|u| u.0),
+                    b.claimed_by_user_id.map(|u| u.get()),
                     b.done_at
                 ],
             )?;
@@ -423,7 +443,7 @@ impl BountyStore for SqliteStore {
             // The counter already sits past every id handed out, so the id stays retired.
             let n = tx.execute(
                 "DELETE FROM bounties WHERE chat_id = ?1 AND id = ?2",
-                [chat.0, id.0 as i64],
+                [chat.get(), id.get() as i64],
             )?;
             Ok(n > 0)
         })
@@ -440,12 +460,12 @@ impl BountyStore for SqliteStore {
         self.write_for(chat, update, move |tx| {
             ensure_chat(tx, chat)?;
             if chat.is_group() {
-                tx.execute("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)", [chat.0, user.0])?;
+                tx.execute("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)", [chat.get(), user.get()])?;
             }
             let n = tx.execute(
                 "INSERT OR IGNORE INTO tracked (chat_id, user_id, bounty_id, seq)
                  VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = ?1 AND user_id = ?2))",
-                [chat.0, user.0, id.0 as i64],
+                [chat.get(), user.get(), id.get() as i64],
             )?;
             Ok(n > 0)
         })
@@ -462,7 +482,7 @@ impl BountyStore for SqliteStore {
         self.write_for(chat, update, move |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = ?1 AND user_id = ?2 AND bounty_id = ?3",
-                [chat.0, user.0, id.0 as i64],
+                [chat.get(), user.get(), id.get() as i64],
             )?;
             Ok(n > 0)
         })
@@ -480,7 +500,7 @@ impl BountyStore for SqliteStore {
             let next_of = |chat: ChatId| -> rusqlite::Result<Option<u64>> {
                 tx.query_row(
                     "SELECT next_id FROM chats WHERE chat_id = ?1",
-                    [chat.0],
+                    [chat.get()],
                     |r| r.get::<_, i64>(0),
                 )
                 .optional()
@@ -492,7 +512,7 @@ impl BountyStore for SqliteStore {
             let Some(to_next) = next_of(to)? else {
                 tx.execute(
                     "UPDATE chats SET chat_id = ?2 WHERE chat_id = ?1",
-                    [from.0, to.0],
+                    [from.get(), to.get()],
                 )?;
                 return Ok(ChatMove {
                     moved: true,
@@ -501,11 +521,11 @@ impl BountyStore for SqliteStore {
             };
             let ids = |chat: ChatId| -> rusqlite::Result<Vec<BountyId>> {
                 tx.prepare_cached("SELECT id FROM bounties WHERE chat_id = ?1 ORDER BY id")?
-                    .query_map([chat.0], |r| r.get::<_, i64>(0).map(|i| BountyId(i as u64)))?
+                    .query_map([chat.get()], |r| bounty_at(r, 0))?
                     .collect()
             };
             let (from_ids, to_ids) = (ids(from)?, ids(to)?);
-            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.0 + 1).max().unwrap_or(1);
+            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.get() + 1).max().unwrap_or(1);
             let (map, next) = renumber(
                 &from_ids,
                 from_next.max(floor(&from_ids)),
@@ -515,18 +535,18 @@ impl BountyStore for SqliteStore {
             for (old, new) in &map {
                 tx.execute(
                     "UPDATE bounties SET chat_id = ?3, id = ?4 WHERE chat_id = ?1 AND id = ?2",
-                    params![from.0, old.0 as i64, to.0, new.0 as i64],
+                    params![from.get(), old.get() as i64, to.get(), new.get() as i64],
                 )?;
             }
             tx.execute(
                 "INSERT OR IGNORE INTO members (chat_id, user_id)
                  SELECT ?2, user_id FROM members WHERE chat_id = ?1",
-                [from.0, to.0],
+                [from.get(), to.get()],
             )?;
             tx.execute(
                 "INSERT OR IGNORE INTO names (chat_id, user_id, name)
                  SELECT ?2, user_id, name FROM names WHERE chat_id = ?1",
-                [from.0, to.0],
+                [from.get(), to.get()],
             )?;
             // Settings the new chat lacks, and digest records of dates it has none for,
             // come along (so a moved chat gets no second digest that day).
@@ -541,29 +561,29 @@ impl BountyStore for SqliteStore {
             tx.execute(
                 "INSERT OR IGNORE INTO digests (chat_id, local_date, claimed_at, message_id)
                  SELECT ?2, local_date, claimed_at, message_id FROM digests WHERE chat_id = ?1",
-                [from.0, to.0],
+                [from.get(), to.get()],
             )?;
             let marks: Vec<(i64, i64)> = tx
                 .prepare("SELECT user_id, bounty_id FROM tracked WHERE chat_id = ?1 ORDER BY user_id, seq")?
-                .query_map([from.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map([from.get()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             for (user, old) in marks {
                 let new = map
                     .iter()
-                    .find(|(o, _)| o.0 as i64 == old)
-                    .map_or(old, |(_, n)| n.0 as i64);
+                    .find(|(o, _)| o.get() as i64 == old)
+                    .map_or(old, |(_, n)| n.get() as i64);
                 tx.execute(
                     "INSERT OR IGNORE INTO tracked (chat_id, user_id, bounty_id, seq)
                      VALUES (?1, ?2, ?3,
                        (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = ?1 AND user_id = ?2))",
-                    params![to.0, user, new],
+                    params![to.get(), user, new],
                 )?;
             }
             tx.execute(
                 "UPDATE chats SET next_id = ?2 WHERE chat_id = ?1",
-                params![to.0, next as i64],
+                params![to.get(), next as i64],
             )?;
-            tx.execute("DELETE FROM chats WHERE chat_id = ?1", [from.0])?;
+            tx.execute("DELETE FROM chats WHERE chat_id = ?1", [from.get()])?;
             Ok(ChatMove {
                 moved: true,
                 merged: !to_ids.is_empty(),
@@ -576,12 +596,12 @@ impl BountyStore for SqliteStore {
         let Some(name) = super::clean_name(name) else {
             return Ok(());
         };
-        if !chat.is_group() && user.0 != chat.0 {
+        if !chat.is_group() && user.get() != chat.get() {
             return Ok(());
         }
         let known: Option<String> = self.read(chat, |c| {
             c.prepare_cached("SELECT name FROM names WHERE chat_id = ?1 AND user_id = ?2")?
-                .query_row([chat.0, user.0], |r| r.get(0))
+                .query_row([chat.get(), user.get()], |r| r.get(0))
                 .optional()
         })?;
         if known.as_deref() == Some(name.as_str()) {
@@ -593,13 +613,13 @@ impl BountyStore for SqliteStore {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)",
                 )?
-                .execute([chat.0, user.0])?;
+                .execute([chat.get(), user.get()])?;
             }
             tx.prepare_cached(
                 "INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)
                  ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
             )?
-            .execute(params![chat.0, user.0, name])?;
+            .execute(params![chat.get(), user.get(), name])?;
             Ok(())
         })
     }
@@ -609,7 +629,7 @@ impl BountyStore for SqliteStore {
             c.prepare_cached(
                 "SELECT user_id FROM tracked WHERE chat_id = ?1 AND bounty_id = ?2 ORDER BY user_id",
             )?
-            .query_map([chat.0, id.0 as i64], |r| r.get(0).map(UserId))?
+            .query_map([chat.get(), id.get() as i64], |r| user_at(r, 0))?
             .collect()
         })
     }
@@ -623,7 +643,7 @@ impl BountyStore for SqliteStore {
     }
 
     fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let rows: Vec<(i64, Option<String>, Option<String>)> = self.read(ChatId(0), |c| {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = self.read(Scope::Store, |c| {
             c.prepare_cached(
                 "SELECT chat_id, time_zone, remind_at FROM chat_settings
                  WHERE remind_at IS NOT NULL ORDER BY chat_id",
@@ -631,13 +651,12 @@ impl BountyStore for SqliteStore {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect()
         })?;
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|(id, tz, at)| {
-                let chat = ChatId(id);
-                (chat, settings_of(tz, at).map_err(err(chat)))
+                let chat = ChatId::try_from(id).map_err(|e| err(Scope::Store)(bad_id(0, e)))?;
+                Ok((chat, settings_of(tz, at).map_err(err(chat))))
             })
-            .collect())
+            .collect()
     }
 
     fn update_settings(
@@ -679,7 +698,7 @@ impl BountyStore for SqliteStore {
                     "UPDATE digests SET message_id = ?3
                      WHERE chat_id = ?1 AND local_date = ?2 AND message_id IS NULL",
                 )?
-                .execute(params![chat.0, date.to_string(), message_id])?;
+                .execute(params![chat.get(), date.to_string(), message_id])?;
             Ok(n == 1)
         })
     }
@@ -697,7 +716,7 @@ pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(chats.len());
     for (id, next_id) in chats {
-        let chat = ChatId(id);
+        let chat = ChatId::try_from(id).map_err(|e| bad_id(0, e))?;
         let users: Vec<i64> = if chat.is_group() {
             c.prepare_cached("SELECT user_id FROM members WHERE chat_id = ?1 ORDER BY user_id")?
                 .query_map([id], |r| r.get(0))?
@@ -707,7 +726,8 @@ pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
         };
         let mut members = Vec::with_capacity(users.len());
         for u in users {
-            members.push((UserId(u), tracked_in(c, chat, UserId(u))?));
+            let user = UserId::try_from(u).map_err(|e| bad_id(0, e))?;
+            members.push((user, tracked_in(c, chat, user)?));
         }
         out.push(ChatData {
             chat,
@@ -724,12 +744,12 @@ pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
 
 impl Portable for SqliteStore {
     fn export(&self) -> Result<Vec<ChatData>, StoreError> {
-        self.read(ChatId(0), export_conn)
+        self.read(Scope::Store, export_conn)
     }
 
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
         let chats = chats.to_vec();
-        self.write(ChatId(0), move |tx| import_conn(tx, &chats))
+        self.write(Scope::Store, move |tx| import_conn(tx, &chats))
     }
 }
 
@@ -744,7 +764,7 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
     for d in chats {
         tx.execute(
             "INSERT INTO chats (chat_id, next_id) VALUES (?1, ?2)",
-            [d.chat.0, d.next_id as i64],
+            [d.chat.get(), d.next_id as i64],
         )?;
         for b in &d.bounties {
             tx.prepare_cached(
@@ -753,31 +773,31 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
-                d.chat.0,
-                b.id.0 as i64,
-                b.created_by_user_id.0,
+                d.chat.get(),
+                b.id.get() as i64,
+                b.created_by_user_id.get(),
                 b.text,
                 b.link,
                 b.due_date_ts,
                 b.created_at,
                 b.status.as_str(),
-                b.claimed_by_user_id.map(|u| u.0),
+                b.claimed_by_user_id.map(|u| u.get()),
                 b.done_at
             ])?;
         }
         for (user, tracked) in &d.members {
             if d.chat.is_group() {
                 tx.prepare_cached("INSERT INTO members (chat_id, user_id) VALUES (?1, ?2)")?
-                    .execute([d.chat.0, user.0])?;
+                    .execute([d.chat.get(), user.get()])?;
             }
             for (seq, id) in tracked.iter().enumerate() {
                 tx.prepare_cached("INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)")?
-                            .execute([d.chat.0, owner(d.chat, *user).0, id.0 as i64, seq as i64 + 1])?;
+                            .execute([d.chat.get(), owner(d.chat, *user).get(), id.get() as i64, seq as i64 + 1])?;
             }
         }
         for (user, name) in &d.names {
             tx.prepare_cached("INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)")?
-                .execute(params![d.chat.0, user.0, name])?;
+                .execute(params![d.chat.get(), user.get(), name])?;
         }
         put_settings(tx, d.chat, &d.settings)?;
         for r in &d.digests {
@@ -790,7 +810,7 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Sqlite {
-            chat: ChatId(0),
+            scope: Scope::Store,
             source: e,
         }
     }
@@ -799,7 +819,7 @@ impl From<rusqlite::Error> for StoreError {
 impl From<WriteFailure> for StoreError {
     fn from(e: WriteFailure) -> Self {
         StoreError::SqliteWrite {
-            chat: ChatId(0),
+            scope: Scope::Store,
             source: e,
         }
     }

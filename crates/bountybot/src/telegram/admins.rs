@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use statekit::error::Chain;
 use teloxide::prelude::*;
 
 use crate::domain::{ChatId as Chat, UserId};
@@ -72,7 +73,9 @@ impl Admins {
         if was == is {
             return false;
         }
-        let chat = Chat(update.chat.id.0);
+        let Ok(chat) = Chat::try_from(update.chat.id.0) else {
+            return false;
+        };
         tracing::info!(%chat, "a member's role changed; asking again who administers the group");
         self.cache
             .lock()
@@ -84,7 +87,7 @@ impl Admins {
     /// Whether `user` administers group `chat`. When Telegram cannot be asked, the
     /// answer is no (the creator can still delete), and the failure is logged.
     pub async fn is_admin(&self, chat: Chat, user: UserId) -> bool {
-        if user.0 == chat.0 {
+        if user.get() == chat.get() {
             return true; // the group's anonymous administrators
         }
         let cached = {
@@ -95,19 +98,19 @@ impl Admins {
             cache
                 .get(&chat)
                 .filter(|(at, _)| at.elapsed() < TTL)
-                .map(|(_, ids)| ids.contains(&user.0))
+                .map(|(_, ids)| ids.contains(&user.get()))
         };
         if let Some(answer) = cached {
             return answer;
         }
-        match self.bot.get_chat_administrators(ChatId(chat.0)).await {
+        match self.bot.get_chat_administrators(ChatId(chat.get())).await {
             Ok(members) => {
                 let ids: HashSet<i64> = members
                     .iter()
                     .filter(|m| m.is_privileged())
                     .filter_map(|m| i64::try_from(m.user.id.0).ok())
                     .collect();
-                let answer = ids.contains(&user.0);
+                let answer = ids.contains(&user.get());
                 self.cache
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -115,7 +118,7 @@ impl Admins {
                 answer
             }
             Err(e) => {
-                tracing::warn!(%chat, "cannot ask who administers the group ({e}); treating the sender as a member");
+                tracing::warn!(%chat, "cannot ask who administers the group ({}); treating the sender as a member", Chain(&e));
                 false
             }
         }

@@ -1,6 +1,7 @@
 //! Sending a digest through the Bot API, for the reminder pass (which runs on plain
 //! threads, outside async code).
 
+use statekit::error::Chain;
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{LinkPreviewOptions, ParseMode};
@@ -29,7 +30,7 @@ impl DigestSender for BotSender {
     fn send(&self, chat: Chat, html: &str) -> Result<i32, SendError> {
         let request = self
             .bot
-            .send_message(ChatId(chat.0), html.to_string())
+            .send_message(ChatId(chat.get()), html.to_string())
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions {
                 is_disabled: true,
@@ -44,7 +45,9 @@ impl DigestSender for BotSender {
         };
         let failure = match &error {
             RequestError::RetryAfter(wait) => Failure::RetryAfter(wait.duration()),
-            RequestError::MigrateToChatId(to) => Failure::Moved(Chat(to.0)),
+            RequestError::MigrateToChatId(to) => {
+                Chat::try_from(to.0).map_or(Failure::Refused, Failure::Moved)
+            }
             RequestError::Api(e) if is_gone(e) => Failure::Gone,
             e if is_transient(e) => Failure::Transient,
             RequestError::Api(_) => Failure::Refused,
@@ -53,7 +56,7 @@ impl DigestSender for BotSender {
         Err(SendError {
             chat,
             failure,
-            reason: error.to_string(),
+            reason: Chain(&error).to_string(),
         })
     }
 }

@@ -27,14 +27,17 @@ pub fn sender(msg: &Message) -> Sender {
         return Sender::Ignored("an automatic forward from a linked channel");
     }
     if let Some(chat) = &msg.sender_chat {
-        return Sender::Acting(UserId(chat.id.0));
+        return match UserId::try_from(chat.id.0) {
+            Ok(id) => Sender::Acting(id),
+            Err(_) => Sender::Ignored("a chat id of 0"),
+        };
     }
     match &msg.from {
         None => Sender::Ignored("a message without a sender"),
         Some(user) if user.is_bot => Sender::Ignored("a message from a bot"),
-        Some(user) => match i64::try_from(user.id.0) {
-            Ok(id) => Sender::Acting(UserId(id)),
-            Err(_) => Sender::Ignored("a user id out of range"),
+        Some(user) => match i64::try_from(user.id.0).map(UserId::try_from) {
+            Ok(Ok(id)) => Sender::Acting(id),
+            _ => Sender::Ignored("a user id out of range"),
         },
     }
 }
@@ -74,7 +77,7 @@ mod tests {
     #[test]
     fn a_user_acts_as_themselves() {
         let m = message(json!({"from": user(42, "Ann", false)}));
-        assert_eq!(sender(&m), Sender::Acting(UserId(42)));
+        assert_eq!(sender(&m), Sender::Acting(UserId::new(42)));
     }
 
     #[test]
@@ -85,17 +88,17 @@ mod tests {
                 "sender_chat": {"id": id, "type": "channel", "title": "C"}
             }))
         };
-        assert_eq!(sender(&channel(-1001)), Sender::Acting(UserId(-1001)));
-        assert_eq!(sender(&channel(-1002)), Sender::Acting(UserId(-1002)));
+        assert_eq!(sender(&channel(-1001)), Sender::Acting(UserId::new(-1001)));
+        assert_eq!(sender(&channel(-1002)), Sender::Acting(UserId::new(-1002)));
         let anonymous = message(json!({
             "from": user(1_087_968_824, "Group", true),
             "sender_chat": {"id": GROUP, "type": "supergroup", "title": "G"}
         }));
-        assert_eq!(sender(&anonymous), Sender::Acting(UserId(GROUP)));
-        let Sender::Acting(UserId(id)) = sender(&anonymous) else {
+        assert_eq!(sender(&anonymous), Sender::Acting(UserId::new(GROUP)));
+        let Sender::Acting(id) = sender(&anonymous) else {
             unreachable!()
         };
-        assert!(id < 0, "never a user's id");
+        assert!(id.get() < 0, "never a user's id");
     }
 
     #[test]

@@ -32,24 +32,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use statekit::error::Chain;
 use statekit::lock::KeyedMutex;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, BotCommand, UpdateKind};
 
 use crate::command::parse::COMMANDS;
 use crate::command::{Context, handle};
+use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
+use crate::domain::UpdateId;
 use crate::reminder::PassOptions;
 use crate::reminder::schedule::Scheduler;
-use crate::store::{BountyStore, Leadership, UpdateId};
-
-/// Environment variable making the bot abort (as a crash would) right after the named
-/// step of processing an update: `received`, `stored`, `sent`. For crash tests only.
-pub const ABORT_AFTER_ENV: &str = "BOUNTYBOT_TEST_ABORT_AFTER";
-
-pub(crate) fn crash_point(step: &str) {
-    statekit::crash::crash_point(ABORT_AFTER_ENV, step);
-}
+use crate::store::{BountyStore, Leadership};
 
 /// The updates the bot asks Telegram for: messages, and changes of a member's role
 /// (so that a demoted administrator loses its rights at once, see [`admins`]).
@@ -195,7 +190,7 @@ pub async fn run(
         .map(|(name, what)| BotCommand::new(*name, *what))
         .collect();
     if let Err(e) = bot.set_my_commands(commands).await {
-        tracing::warn!("setMyCommands failed: {e}");
+        tracing::warn!("setMyCommands failed: {}", Chain(&e));
     }
     let state = Arc::new(BotState {
         outbox: send::Outbox::new(bot.clone(), Arc::clone(&store)),
@@ -230,7 +225,7 @@ pub async fn run(
         None => poll(&bot, Arc::clone(&state)).await,
     };
     if let Err(e) = tokio::task::spawn_blocking(move || reminders.stop()).await {
-        tracing::error!("stopping the reminder thread: {e}");
+        tracing::error!("stopping the reminder thread: {}", Chain(&e));
     }
     served?;
     state.outbox.flush(FLUSH_ON_STOP).await;
@@ -279,7 +274,7 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
                 u
             }
             Err(e) => {
-                tracing::warn!("getUpdates failed ({e}); retrying in {backoff:?}");
+                tracing::warn!("getUpdates failed ({}); retrying in {backoff:?}", Chain(&e));
                 tokio::select! {
                     () = &mut stop => break,
                     () = tokio::time::sleep(backoff) => {}
@@ -304,7 +299,8 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
         && let Err(e) = bot.get_updates().offset(offset).limit(1).timeout(0).await
     {
         tracing::warn!(
-            "could not confirm the last updates ({e}); they will be skipped as processed"
+            "could not confirm the last updates ({}); they will be skipped as processed",
+            Chain(&e)
         );
     }
     Ok(())
@@ -331,8 +327,8 @@ async fn take_lead(state: &Arc<BotState>) -> Leadership {
                     told = true;
                 }
             }
-            Ok(Err(e)) => tracing::warn!("cannot ask to poll: {e}"),
-            Err(e) => tracing::warn!("cannot ask to poll: {e}"),
+            Ok(Err(e)) => tracing::warn!("cannot ask to poll: {}", Chain(&e)),
+            Err(e) => tracing::warn!("cannot ask to poll: {}", Chain(&e)),
         }
         tokio::time::sleep(LEAD_RETRY).await;
     }
@@ -373,7 +369,7 @@ async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) {
     }
     while let Some(done) = tasks.join_next().await {
         if let Err(e) = done {
-            tracing::error!("an update task failed: {e}");
+            tracing::error!("an update task failed: {}", Chain(&e));
         }
     }
 }
@@ -440,13 +436,13 @@ async fn on_webhook(
             match tokio::spawn(async move { process_update(&state, update).await }).await {
                 Ok(()) => StatusCode::OK,
                 Err(e) => {
-                    tracing::error!("an update task failed: {e}");
+                    tracing::error!("an update task failed: {}", Chain(&e));
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             }
         }
         Err(e) => {
-            tracing::warn!("a webhook request that is not an update: {e}");
+            tracing::warn!("a webhook request that is not an update: {}", Chain(&e));
             StatusCode::BAD_REQUEST
         }
     }
@@ -460,25 +456,25 @@ pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// order across replicas: noted as received, after the chat's earlier updates, then
 /// marked done.
 async fn process_update(state: &Arc<BotState>, update: Update) {
-    let id = UpdateId(update.id.0);
-    let UpdateKind::Message(msg) = update.kind else {
-        if let UpdateKind::ChatMember(change) | UpdateKind::MyChatMember(change) = &update.kind {
-            state.admins.role_changed(change);
+    let id = UpdateId::new(update.id.0);
+    let message = match update.kind {
+        UpdateKind::Message(msg) => Chat::try_from(msg.chat.id.0).ok().map(|chat| (chat, msg)),
+        UpdateKind::ChatMember(change) | UpdateKind::MyChatMember(change) => {
+            state.admins.role_changed(&change);
+            None
         }
+        _ => None,
+    };
+    let Some((chat, msg)) = message else {
         // Edited messages, callbacks and the rest are not for this bot; their ids are
         // noted anyway, so that no replica waits for them as missing.
         let store = Arc::clone(&state.store);
-        let noted = tokio::task::spawn_blocking(move || {
-            store.update_received(Chat(0), id)?;
-            store.update_done(Chat(0), id)
-        })
-        .await;
+        let noted = tokio::task::spawn_blocking(move || store.update_ignored(id)).await;
         if let Ok(Err(e)) = noted {
-            tracing::warn!(update_id = %id, "cannot note the update: {e}");
+            tracing::warn!(update_id = %id, "cannot note the update: {}", Chain(&e));
         }
         return;
     };
-    let chat = Chat(msg.chat.id.0);
     let store = Arc::clone(&state.store);
     let ordered = tokio::task::spawn_blocking(move || {
         store.update_received(chat, id)?;
@@ -490,26 +486,42 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
         Ok(Ok(false)) => {
             tracing::warn!(update_id = %id, %chat, "an earlier update of the chat did not come in time; going ahead");
         }
-        Ok(Err(e)) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {e}"),
-        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e))
+        }
+        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e)),
     }
-    process_message(state, id, msg).await;
+    process_message(state, id, chat, msg).await;
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.update_done(chat, id)).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {e}"),
-        Err(e) => tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {}", Chain(&e))
+        }
+        Err(e) => {
+            tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {}", Chain(&e))
+        }
     }
 }
 
 /// Processes one message of a chat.
-async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::types::Message) {
-    let chat = Chat(msg.chat.id.0);
+async fn process_message(
+    state: &Arc<BotState>,
+    id: UpdateId,
+    chat: Chat,
+    msg: teloxide::types::Message,
+) {
     if let Some(to) = msg.migrate_to_chat_id() {
-        return migrate(state, chat, Chat(to.0), id).await;
+        if let Ok(to) = Chat::try_from(to.0) {
+            return migrate(state, chat, to, id).await;
+        }
+        return tracing::error!(update_id = %id, %chat, "ignoring a move to chat 0");
     }
     if let Some(from) = msg.migrate_from_chat_id() {
-        return migrate(state, Chat(from.0), chat, id).await;
+        if let Ok(from) = Chat::try_from(from.0) {
+            return migrate(state, from, chat, id).await;
+        }
+        return tracing::error!(update_id = %id, %chat, "ignoring a move from chat 0");
     }
     let Some(text) = msg.text() else {
         return; // stickers, photos, service messages
@@ -538,7 +550,7 @@ async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::typ
                 return None;
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {e}"),
+            Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {}", Chain(&e)),
         }
         let ctx = Context {
             chat,
@@ -557,7 +569,7 @@ async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::typ
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
-            tracing::error!(update_id = %id, %chat, "the command failed: {e}");
+            tracing::error!(update_id = %id, %chat, "the command failed: {}", Chain(&e));
             None
         }
     };
@@ -570,7 +582,7 @@ async fn process_message(state: &Arc<BotState>, id: UpdateId, msg: teloxide::typ
         state.outbox.push(send::Job {
             target,
             messages: reply.0,
-            update_id: id.0,
+            update_id: id.get(),
         });
     }
 }
@@ -582,8 +594,8 @@ async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) 
     let store = Arc::clone(&state.store);
     let moved = match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
         Ok(Ok(moved)) => moved,
-        Ok(Err(e)) => return tracing::error!(%from, %to, "cannot move chat data: {e}"),
-        Err(e) => return tracing::error!(%from, %to, "cannot move chat data: {e}"),
+        Ok(Err(e)) => return tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
+        Err(e) => return tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
     };
     if moved.moved {
         tracing::info!(%from, %to, merged = moved.merged, "moved chat data to the supergroup");
@@ -596,7 +608,7 @@ async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) 
                 reply_to: None,
             },
             messages: vec![text],
-            update_id: update.0,
+            update_id: update.get(),
         });
     }
 }
@@ -612,7 +624,7 @@ pub fn merge_notice(moved: &crate::store::ChatMove) -> Option<String> {
         let changes: Vec<String> = moved
             .renumbered
             .iter()
-            .map(|(old, new)| format!("#{} is now #{}", old.0, new.0))
+            .map(|(old, new)| format!("#{} is now #{}", old.get(), new.get()))
             .collect();
         text.push_str(&format!(" Renumbered: {}.", changes.join(", ")));
     }

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use statekit::error::Chain;
 use teloxide::prelude::*;
 use teloxide::types::{LinkPreviewOptions, MessageId, ParseMode, ReplyParameters, ThreadId};
 use teloxide::{ApiError, RequestError};
@@ -173,7 +174,7 @@ async fn send_one(
     let mut last = String::new();
     for attempt in 1..=MAX_ATTEMPTS {
         let mut request = bot
-            .send_message(ChatId(target.chat.0), text.clone())
+            .send_message(ChatId(target.chat.get()), text.clone())
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions {
                 is_disabled: true,
@@ -191,24 +192,30 @@ async fn send_one(
         }
         let error = match request.await {
             Ok(_) => {
-                super::crash_point("sent");
+                crate::crash::crash_point("sent");
                 return true;
             }
             Err(e) => e,
         };
-        last = error.to_string();
+        last = Chain(&error).to_string();
         match error {
             RequestError::RetryAfter(wait) => {
                 tracing::warn!(chat = %target.chat, update_id, "rate limited: retrying in {:?}", wait.duration());
                 tokio::time::sleep(wait.duration()).await;
             }
             RequestError::MigrateToChatId(to) => {
-                let (from, to) = (target.chat, Chat(to.0));
+                let Ok(to) = Chat::try_from(to.0) else {
+                    tracing::error!(chat = %target.chat, update_id, "Telegram says the chat moved to chat 0; dropping the reply");
+                    return true;
+                };
+                let from = target.chat;
                 let store = Arc::clone(store);
                 match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
-                    Err(e) => tracing::error!(%from, %to, "cannot move chat data: {e}"),
+                    Ok(Err(e)) => {
+                        tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e))
+                    }
+                    Err(e) => tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
                 }
                 target.chat = to;
                 // The old chat's message ids and topics mean nothing in the new one.
@@ -216,16 +223,16 @@ async fn send_one(
                 target.reply_to = None;
             }
             RequestError::Api(e) if is_gone(&e) => {
-                tracing::warn!(chat = %target.chat, update_id, "cannot reach the chat ({e}); dropping the reply");
+                tracing::warn!(chat = %target.chat, update_id, "cannot reach the chat ({}); dropping the reply", Chain(&e));
                 return false;
             }
             e if is_transient(&e) => {
-                tracing::warn!(chat = %target.chat, update_id, attempt, "cannot send a reply ({e}); retrying in {backoff:?}");
+                tracing::warn!(chat = %target.chat, update_id, attempt, "cannot send a reply ({}); retrying in {backoff:?}", Chain(&e));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             e => {
-                tracing::error!(chat = %target.chat, update_id, "reply refused by Telegram, dropped: {e}");
+                tracing::error!(chat = %target.chat, update_id, "reply refused by Telegram, dropped: {}", Chain(&e));
                 return true;
             }
         }

@@ -9,8 +9,8 @@ use bountybot::domain::{BountyId, ChatId, UserId};
 use bountybot::store::json::JsonStore;
 use bountybot::store::{Bounty, BountyStore, ChatData, Portable};
 
-const GROUP: ChatId = ChatId(-100_777);
-const ANN: UserId = UserId(11);
+const GROUP: ChatId = ChatId::new(-100_777);
+const ANN: UserId = UserId::new(11);
 /// A Monday.
 const NOW: &str = "2026-11-23T12:00:00Z";
 
@@ -35,13 +35,13 @@ impl Bot {
     }
 
     fn import(&self, bounties: Vec<Bounty>, tracked: &[u64]) {
-        let next_id = bounties.iter().map(|b| b.id.0).max().unwrap_or(0) + 1;
+        let next_id = bounties.iter().map(|b| b.id.get()).max().unwrap_or(0) + 1;
         self.store
             .import(&[ChatData {
                 chat: GROUP,
                 next_id,
                 bounties,
-                members: vec![(ANN, tracked.iter().map(|&i| BountyId(i)).collect())],
+                members: vec![(ANN, tracked.iter().map(|&i| BountyId::new(i)).collect())],
                 names: Vec::new(),
                 settings: Default::default(),
                 digests: Vec::new(),
@@ -70,7 +70,7 @@ fn say(store: &dyn BountyStore, text: &str) -> Option<Vec<String>> {
 
 fn bounty(id: u64, text: &str) -> Bounty {
     Bounty {
-        id: BountyId(id),
+        id: BountyId::new(id),
         created_by_user_id: ANN,
         text: text.into(),
         link: None,
@@ -270,7 +270,7 @@ fn a_page_of_the_longest_texts_and_links_still_fits_one_message() {
     let bounties = (1..=25)
         .map(|i| {
             let mut b = bounty(u64::MAX - 100 + i, &text);
-            b.created_by_user_id = UserId(i64::MAX);
+            b.created_by_user_id = UserId::new(i64::MAX);
             b.link = Some(format!("https://example.org/{}", "x".repeat(2000)));
             b.due_date_ts = Some(-86_400 * 3_000_000); // very overdue, from old data
             b
@@ -319,7 +319,7 @@ fn dates_outside_2000_to_2200_are_refused_not_stored_as_1970() {
         reply.contains("between 2000-01-01 and 2200-12-31"),
         "{reply}"
     );
-    let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+    let stored = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
     assert_eq!(stored.due_date_ts, Some(7_289_568_000), "2200-12-31 kept");
 }
 
@@ -337,7 +337,7 @@ fn ordinary_last_words_stay_in_the_text() {
         let bot = Bot::new();
         let reply = bot.one(&format!("/add Check {word}"));
         assert_eq!(reply, format!("Added bounty <b>#1</b>: Check {word}"));
-        let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+        let stored = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
         assert_eq!(
             (stored.text.as_str(), stored.due_date_ts),
             (format!("Check {word}").as_str(), None)
@@ -370,7 +370,7 @@ fn weekday_names_mean_the_next_such_day() {
 fn a_link_in_the_middle_stays_in_the_text_and_is_the_bounty_link() {
     let bot = Bot::new();
     bot.one("/add Read https://x.org/a?b=1&c=2 and comment");
-    let stored = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+    let stored = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
     assert_eq!(stored.text, "Read https://x.org/a?b=1&c=2 and comment");
     assert_eq!(stored.link.as_deref(), Some("https://x.org/a?b=1&c=2"));
     let list = bot.one("/bounty");
@@ -391,12 +391,12 @@ fn a_link_after_the_text_is_the_bounty_link_and_links_in_brackets_count() {
     let bot = Bot::new();
     bot.one("/add Fix the login bug https://x.org/1 +3d");
     bot.one("/add See the spec (https://x.org/spec), then decide");
-    let b1 = bot.store.get(GROUP, BountyId(1)).unwrap().unwrap();
+    let b1 = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
     assert_eq!(
         (b1.text.as_str(), b1.link.as_deref()),
         ("Fix the login bug", Some("https://x.org/1"))
     );
-    let b2 = bot.store.get(GROUP, BountyId(2)).unwrap().unwrap();
+    let b2 = bot.store.get(GROUP, BountyId::new(2)).unwrap().unwrap();
     assert_eq!(
         (b2.text.as_str(), b2.link.as_deref()),
         (
@@ -436,7 +436,7 @@ fn bidirectional_controls_in_a_bounty_or_a_name_are_not_shown_but_kept() {
             chat: GROUP,
             next_id: 2,
             bounties: vec![bounty(1, text)],
-            members: vec![(ANN, vec![BountyId(1)])],
+            members: vec![(ANN, vec![BountyId::new(1)])],
             names: vec![(ANN, "Ann \u{202E}nimda\u{2066}".to_string())],
             settings: Default::default(),
             digests: Vec::new(),

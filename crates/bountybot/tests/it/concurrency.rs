@@ -97,12 +97,12 @@ async fn eight_tasks_adding_at_once_lose_nothing() {
             for i in 0..100 {
                 // The async front ends' pattern: order per chat in-process, then the
                 // blocking store work off the async threads.
-                let _turn = chats.lock(ChatId(GROUP)).await;
+                let _turn = chats.lock(ChatId::new(GROUP)).await;
                 let store = Arc::clone(&store);
                 let reply = tokio::task::spawn_blocking(move || {
                     let ctx = Context {
-                        chat: ChatId(GROUP),
-                        user: UserId(t),
+                        chat: ChatId::new(GROUP),
+                        user: UserId::new(t),
                         now: jiff::Timestamp::now(),
                         bot_username: "bountybot",
                         update: None,
@@ -121,10 +121,10 @@ async fn eight_tasks_adding_at_once_lose_nothing() {
         t.await.unwrap();
     }
     let ids: Vec<u64> = store
-        .list(ChatId(GROUP))
+        .list(ChatId::new(GROUP))
         .unwrap()
         .iter()
-        .map(|b| b.id.0)
+        .map(|b| b.id.get())
         .collect();
     assert_eq!(ids, (1..=800).collect::<Vec<_>>());
 }

@@ -5,19 +5,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bountybot::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
+use bountybot::domain::{BountyId, ChatId, ReminderTime, UpdateId, UserId, ZoneName};
 use bountybot::store::{
     BountyPatch, BountyStore, ChatSettings, DigestClaim, DigestRecord, NewBounty, SettingsPatch,
-    Status, StoreError, UpdateId,
+    Status, StoreError,
 };
 use jiff::civil::{Date, date};
 
 pub type Open = fn(&Path) -> Arc<dyn BountyStore>;
 
-const GROUP: ChatId = ChatId(-1_001_234_567_890);
-const OTHER: ChatId = ChatId(-42);
-const ANN: UserId = UserId(7);
-const BOB: UserId = UserId(8);
+const GROUP: ChatId = ChatId::new(-1_001_234_567_890);
+const OTHER: ChatId = ChatId::new(-42);
+const ANN: UserId = UserId::new(7);
+const BOB: UserId = UserId::new(8);
 
 fn new(text: &str, by: UserId) -> NewBounty {
     NewBounty {
@@ -32,11 +32,11 @@ fn new(text: &str, by: UserId) -> NewBounty {
 pub fn ids_are_sequential_per_chat(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    for chat in [GROUP, OTHER, ChatId(ANN.0)] {
+    for chat in [GROUP, OTHER, ChatId::new(ANN.get())] {
         for expected in 1..=3 {
             assert_eq!(
                 s.add(chat, new("t", ANN), None).unwrap().id,
-                BountyId(expected)
+                BountyId::new(expected)
             );
         }
     }
@@ -56,7 +56,7 @@ pub fn stored_bounties_read_back_exactly(open: Open) {
     let b2 = s.add(GROUP, bare, None).unwrap();
     assert_eq!(s.get(GROUP, b2.id).unwrap().unwrap().link, None);
     assert_eq!(s.list(GROUP).unwrap(), vec![b, b2]);
-    assert_eq!(s.get(GROUP, BountyId(99)).unwrap(), None);
+    assert_eq!(s.get(GROUP, BountyId::new(99)).unwrap(), None);
 }
 
 pub fn update_changes_only_the_given_fields(open: Open) {
@@ -87,7 +87,8 @@ pub fn update_changes_only_the_given_fields(open: Open) {
     );
     assert_eq!(s.get(GROUP, b.id).unwrap(), Some(want));
     assert_eq!(
-        s.update(GROUP, BountyId(50), &text_only, None).unwrap(),
+        s.update(GROUP, BountyId::new(50), &text_only, None)
+            .unwrap(),
         None
     );
 }
@@ -133,12 +134,18 @@ pub fn deleted_ids_are_never_reused(open: Open) {
     let b = s.add(GROUP, new("b", ANN), None).unwrap();
     assert!(s.delete(GROUP, b.id, None).unwrap());
     assert!(!s.delete(GROUP, b.id, None).unwrap());
-    assert_eq!(s.add(GROUP, new("c", ANN), None).unwrap().id, BountyId(3));
+    assert_eq!(
+        s.add(GROUP, new("c", ANN), None).unwrap().id,
+        BountyId::new(3)
+    );
     // Even when the highest id is gone and the store is reopened.
-    assert!(s.delete(GROUP, BountyId(3), None).unwrap());
+    assert!(s.delete(GROUP, BountyId::new(3), None).unwrap());
     drop(s);
     let s = open(dir.path());
-    assert_eq!(s.add(GROUP, new("d", ANN), None).unwrap().id, BountyId(4));
+    assert_eq!(
+        s.add(GROUP, new("d", ANN), None).unwrap().id,
+        BountyId::new(4)
+    );
 }
 
 pub fn tracking_is_per_user_per_chat(open: Open) {
@@ -148,22 +155,22 @@ pub fn tracking_is_per_user_per_chat(open: Open) {
         s.add(chat, new("a", ANN), None).unwrap();
         s.add(chat, new("b", ANN), None).unwrap();
     }
-    assert!(s.track(GROUP, ANN, BountyId(2), None).unwrap());
-    assert!(!s.track(GROUP, ANN, BountyId(2), None).unwrap());
-    assert!(s.track(GROUP, ANN, BountyId(1), None).unwrap());
+    assert!(s.track(GROUP, ANN, BountyId::new(2), None).unwrap());
+    assert!(!s.track(GROUP, ANN, BountyId::new(2), None).unwrap());
+    assert!(s.track(GROUP, ANN, BountyId::new(1), None).unwrap());
     assert_eq!(
         s.tracked(GROUP, ANN).unwrap(),
-        vec![BountyId(2), BountyId(1)]
+        vec![BountyId::new(2), BountyId::new(1)]
     );
     assert!(s.tracked(GROUP, BOB).unwrap().is_empty());
     assert!(s.tracked(OTHER, ANN).unwrap().is_empty());
-    assert!(s.untrack(GROUP, ANN, BountyId(2), None).unwrap());
-    assert!(!s.untrack(GROUP, ANN, BountyId(2), None).unwrap());
-    assert_eq!(s.tracked(GROUP, ANN).unwrap(), vec![BountyId(1)]);
-    let private = ChatId(ANN.0);
+    assert!(s.untrack(GROUP, ANN, BountyId::new(2), None).unwrap());
+    assert!(!s.untrack(GROUP, ANN, BountyId::new(2), None).unwrap());
+    assert_eq!(s.tracked(GROUP, ANN).unwrap(), vec![BountyId::new(1)]);
+    let private = ChatId::new(ANN.get());
     s.add(private, new("mine", ANN), None).unwrap();
-    assert!(s.track(private, ANN, BountyId(1), None).unwrap());
-    assert_eq!(s.tracked(private, ANN).unwrap(), vec![BountyId(1)]);
+    assert!(s.track(private, ANN, BountyId::new(1), None).unwrap());
+    assert_eq!(s.tracked(private, ANN).unwrap(), vec![BountyId::new(1)]);
 }
 
 pub fn chats_are_isolated(open: Open) {
@@ -189,7 +196,7 @@ pub fn ensure_user_creates_and_never_deletes(open: Open) {
     let b = s.add(GROUP, new("keep", ANN), None).unwrap();
     s.track(GROUP, ANN, b.id, None).unwrap();
     s.ensure_user(GROUP, ANN).unwrap();
-    s.ensure_user(ChatId(ANN.0), ANN).unwrap();
+    s.ensure_user(ChatId::new(ANN.get()), ANN).unwrap();
     assert_eq!(s.list(GROUP).unwrap(), vec![b.clone()]);
     assert_eq!(s.tracked(GROUP, ANN).unwrap(), vec![b.id]);
 }
@@ -207,14 +214,14 @@ pub fn concurrent_adds_from_threads_lose_nothing(open: Open) {
             });
         }
     });
-    let ids: Vec<u64> = s.list(GROUP).unwrap().iter().map(|b| b.id.0).collect();
+    let ids: Vec<u64> = s.list(GROUP).unwrap().iter().map(|b| b.id.get()).collect();
     assert_eq!(ids, (1..=200).collect::<Vec<_>>());
 }
 
 pub fn migrating_a_chat_moves_everything_once(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    const NEW: ChatId = ChatId(-1_000_000_000_042);
+    const NEW: ChatId = ChatId::new(-1_000_000_000_042);
     let a = s.add(OTHER, new("a", ANN), None).unwrap();
     let b = s.add(OTHER, new("b", BOB), None).unwrap();
     s.delete(OTHER, b.id, None).unwrap();
@@ -231,11 +238,11 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     assert_eq!(s.tracked(NEW, BOB).unwrap(), vec![a.id]);
     assert_eq!(
         s.add(NEW, new("c", ANN), None).unwrap().id,
-        BountyId(3),
+        BountyId::new(3),
         "the counter moved too"
     );
     assert!(
-        s.migrate_chat(GROUP, ChatId(5)).is_err(),
+        s.migrate_chat(GROUP, ChatId::new(5)).is_err(),
         "only group to group"
     );
 }
@@ -243,7 +250,7 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
 pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    const NEW: ChatId = ChatId(-1_000_000_000_043);
+    const NEW: ChatId = ChatId::new(-1_000_000_000_043);
     // The old group: #1, #2 (deleted), #3; Bob bookmarks #1 and #3.
     let one = s.add(OTHER, new("old one", ANN), None).unwrap();
     let two = s.add(OTHER, new("old two", ANN), None).unwrap();
@@ -258,12 +265,12 @@ pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
     let moved = s.migrate_chat(OTHER, NEW).unwrap();
     assert!(moved.moved && moved.merged);
     // Old #1 collides with the new #1; old #3 is free in the new chat and keeps its id.
-    assert_eq!(moved.renumbered, vec![(BountyId(1), BountyId(4))]);
+    assert_eq!(moved.renumbered, vec![(BountyId::new(1), BountyId::new(4))]);
     let texts: Vec<(u64, String)> = s
         .list(NEW)
         .unwrap()
         .into_iter()
-        .map(|b| (b.id.0, b.text))
+        .map(|b| (b.id.get(), b.text))
         .collect();
     assert_eq!(
         texts,
@@ -275,7 +282,7 @@ pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
     );
     assert_eq!(
         s.tracked(NEW, BOB).unwrap(),
-        vec![BountyId(1), BountyId(4), BountyId(3)],
+        vec![BountyId::new(1), BountyId::new(4), BountyId::new(3)],
         "bookmarks follow their bounties"
     );
     // The old id is dead: it shows nothing of its own (JSON leads it to the new chat).
@@ -284,7 +291,7 @@ pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
     assert!(!s.migrate_chat(OTHER, NEW).unwrap().moved, "idempotent");
     assert_eq!(
         s.add(NEW, new("next", ANN), None).unwrap().id,
-        BountyId(5),
+        BountyId::new(5),
         "no id is handed out twice"
     );
 }
@@ -293,21 +300,22 @@ pub fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice(open: Open)
     for new_chat_has_bounties in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
-        const NEW: ChatId = ChatId(-1_000_000_000_044);
-        s.add(OTHER, new("before the move", ANN), Some(UpdateId(1)))
+        const NEW: ChatId = ChatId::new(-1_000_000_000_044);
+        s.add(OTHER, new("before the move", ANN), Some(UpdateId::new(1)))
             .unwrap();
-        s.track(OTHER, BOB, BountyId(1), Some(UpdateId(2))).unwrap();
+        s.track(OTHER, BOB, BountyId::new(1), Some(UpdateId::new(2)))
+            .unwrap();
         if new_chat_has_bounties {
             s.add(NEW, new("new chat's own", ANN), None).unwrap();
         }
         assert!(s.migrate_chat(OTHER, NEW).unwrap().moved);
         // Delivered again after a crash: recognised, wherever the data went.
         assert!(
-            s.processed(OTHER, ANN, UpdateId(1)).unwrap(),
+            s.processed(OTHER, ANN, UpdateId::new(1)).unwrap(),
             "{new_chat_has_bounties}"
         );
         assert!(
-            s.processed(OTHER, BOB, UpdateId(2)).unwrap(),
+            s.processed(OTHER, BOB, UpdateId::new(2)).unwrap(),
             "{new_chat_has_bounties}"
         );
         // A late message in the old chat, then the other migration notice.
@@ -325,7 +333,7 @@ pub fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice(open: Open)
             1,
             "{texts:?}"
         );
-        let mut ids: Vec<u64> = s.list(NEW).unwrap().iter().map(|b| b.id.0).collect();
+        let mut ids: Vec<u64> = s.list(NEW).unwrap().iter().map(|b| b.id.get()).collect();
         ids.dedup();
         assert_eq!(ids.len(), texts.len(), "no id twice: {ids:?}");
     }
@@ -334,7 +342,7 @@ pub fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice(open: Open)
 pub fn an_update_changes_the_store_once(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let (u1, u2, u3) = (UpdateId(901), UpdateId(902), UpdateId(903));
+    let (u1, u2, u3) = (UpdateId::new(901), UpdateId::new(902), UpdateId::new(903));
     assert!(!s.processed(GROUP, ANN, u1).unwrap());
     let b = s.add(GROUP, new("once", ANN), Some(u1)).unwrap();
     assert!(
@@ -360,7 +368,7 @@ pub fn an_update_changes_the_store_once(open: Open) {
         s.delete(GROUP, b.id, Some(u3)),
         Err(StoreError::AlreadyProcessed { .. })
     ));
-    assert!(!s.processed(OTHER, ANN, UpdateId(904)).unwrap());
+    assert!(!s.processed(OTHER, ANN, UpdateId::new(904)).unwrap());
     // Without an update id, nothing is recorded and nothing refused.
     s.add(GROUP, new("plain", ANN), None).unwrap();
     s.add(GROUP, new("plain", ANN), None).unwrap();
@@ -370,7 +378,7 @@ pub fn an_update_changes_the_store_once(open: Open) {
 pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    for chat in [GROUP, ChatId(ANN.0)] {
+    for chat in [GROUP, ChatId::new(ANN.get())] {
         let b = s.add(chat, new("work", ANN), None).unwrap();
         assert_eq!(b.status, Status::Open);
         assert_eq!(b.claimed_by_user_id, None);
@@ -455,7 +463,7 @@ pub fn names_are_remembered_per_chat_and_updated(open: Open) {
     assert_eq!(s.names(GROUP).unwrap()[0], (ANN, "Ann Lee".to_string()));
     assert_eq!(s.names(OTHER).unwrap(), vec![], "per chat");
     // A private chat remembers its owner only.
-    let private = ChatId(ANN.0);
+    let private = ChatId::new(ANN.get());
     s.remember_name(private, BOB, "Bob").unwrap();
     s.remember_name(private, ANN, "Ann").unwrap();
     assert_eq!(s.names(private).unwrap(), vec![(ANN, "Ann".to_string())]);
@@ -472,7 +480,7 @@ pub fn trackers_of_a_bounty_are_listed(open: Open) {
     s.track(GROUP, BOB, b.id, None).unwrap();
     s.track(GROUP, ANN, b.id, None).unwrap();
     assert_eq!(s.trackers(GROUP, b.id).unwrap(), vec![ANN, BOB]);
-    let private = ChatId(ANN.0);
+    let private = ChatId::new(ANN.get());
     let p = s.add(private, new("p", ANN), None).unwrap();
     s.track(private, ANN, p.id, None).unwrap();
     assert_eq!(s.trackers(private, p.id).unwrap(), vec![ANN]);
@@ -481,10 +489,10 @@ pub fn trackers_of_a_bounty_are_listed(open: Open) {
 pub fn names_claims_and_status_follow_a_chat_move(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    for to in [ChatId(-500), ChatId(-600)] {
-        let from = ChatId(to.0 + 1);
+    for to in [ChatId::new(-500), ChatId::new(-600)] {
+        let from = ChatId::new(to.get() + 1);
         let b = s.add(from, new("moving", ANN), None).unwrap();
-        if to == ChatId(-600) {
+        if to == ChatId::new(-600) {
             // The new chat has data already: the two are merged.
             s.add(to, new("there first", BOB), None).unwrap();
             s.remember_name(to, BOB, "Bob").unwrap();
@@ -524,7 +532,7 @@ const T0: i64 = 1_795_000_000;
 pub fn settings_default_to_utc_and_off_and_can_be_set_and_cleared(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    for chat in [GROUP, ChatId(ANN.0)] {
+    for chat in [GROUP, ChatId::new(ANN.get())] {
         let none = s.settings(chat).unwrap();
         assert_eq!(none, ChatSettings::default());
         assert_eq!(none.zone().as_str(), "UTC");
@@ -572,10 +580,11 @@ pub fn settings_default_to_utc_and_off_and_can_be_set_and_cleared(open: Open) {
         time_zone: Some(Some(zone("Asia/Tokyo"))),
         ..SettingsPatch::default()
     };
-    s.update_settings(GROUP, &tz, Some(UpdateId(5))).unwrap();
-    assert!(s.processed(GROUP, ANN, UpdateId(5)).unwrap());
+    s.update_settings(GROUP, &tz, Some(UpdateId::new(5)))
+        .unwrap();
+    assert!(s.processed(GROUP, ANN, UpdateId::new(5)).unwrap());
     assert!(matches!(
-        s.update_settings(GROUP, &tz, Some(UpdateId(5))),
+        s.update_settings(GROUP, &tz, Some(UpdateId::new(5))),
         Err(StoreError::AlreadyProcessed { .. })
     ));
 }
@@ -659,7 +668,7 @@ pub fn digests_are_per_chat_and_per_date(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let next = DAY.tomorrow().unwrap();
-    for chat in [GROUP, OTHER, ChatId(ANN.0)] {
+    for chat in [GROUP, OTHER, ChatId::new(ANN.get())] {
         assert_eq!(s.claim_digest(chat, DAY, T0).unwrap(), DigestClaim::Got);
         assert_eq!(s.claim_digest(chat, next, T0).unwrap(), DigestClaim::Got);
     }
@@ -676,7 +685,7 @@ pub fn digests_are_per_chat_and_per_date(open: Open) {
         s.claim_digest(OTHER, next, T0).unwrap(),
         DigestClaim::Pending { since: T0 }
     );
-    assert_eq!(s.digests(ChatId(ANN.0)).unwrap().len(), 2);
+    assert_eq!(s.digests(ChatId::new(ANN.get())).unwrap().len(), 2);
     // Bounties and settings are untouched by digests.
     assert_eq!(s.list(GROUP).unwrap(), vec![]);
     assert_eq!(s.settings(GROUP).unwrap(), ChatSettings::default());
@@ -783,7 +792,12 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
         };
         s.update_settings(chat, &patch, None).unwrap();
     };
-    let (a, b, c, private) = (ChatId(-300), ChatId(-200), ChatId(-100), ChatId(ANN.0));
+    let (a, b, c, private) = (
+        ChatId::new(-300),
+        ChatId::new(-200),
+        ChatId::new(-100),
+        ChatId::new(ANN.get()),
+    );
     s.add(c, new("no settings at all", ANN), None).unwrap();
     remind(a, Some("09:00"));
     remind(b, Some("18:30"));
@@ -830,7 +844,7 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
         ]
     );
     // After a move the chat is listed once, under its new id.
-    let to = ChatId(-1_000_000_000_300);
+    let to = ChatId::new(-1_000_000_000_300);
     s.migrate_chat(a, to).unwrap();
     let ids: Vec<ChatId> = s
         .reminder_chats()

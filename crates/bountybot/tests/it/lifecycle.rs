@@ -9,16 +9,16 @@ use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
 use bountybot::store::BountyStore;
 
-const GROUP: ChatId = ChatId(-100_555);
-const ANN: UserId = UserId(11);
-const BOB: UserId = UserId(22);
-const CAT: UserId = UserId(33);
+const GROUP: ChatId = ChatId::new(-100_555);
+const ANN: UserId = UserId::new(11);
+const BOB: UserId = UserId::new(22);
+const CAT: UserId = UserId::new(33);
 /// Someone the front end says administers the group.
-const ADA: UserId = UserId(44);
+const ADA: UserId = UserId::new(44);
 /// The group's anonymous administrators act as the group itself.
-const ANONYMOUS: UserId = UserId(GROUP.0);
+const ANONYMOUS: UserId = UserId::new(GROUP.get());
 /// A channel posting in the group: its own identity, not an administrator.
-const CHANNEL: UserId = UserId(-100_777_888);
+const CHANNEL: UserId = UserId::new(-100_777_888);
 /// A Monday.
 const NOW: &str = "2026-11-23T12:00:00Z";
 
@@ -190,7 +190,7 @@ fn the_creator_the_claimer_or_an_administrator_marks_done_and_reopens() {
 #[test]
 fn in_a_private_chat_the_owner_does_everything_and_administrators_do_not_count() {
     each_backend(|backend, bot| {
-        let private = ChatId(ANN.0);
+        let private = ChatId::new(ANN.get());
         bot.say(private, ANN, "/add mine");
         assert!(
             bot.say(private, ANN, "/claim 1")

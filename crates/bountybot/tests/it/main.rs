@@ -19,3 +19,4 @@ mod storage;
 mod storage_postgres;
 mod support;
 mod telegram;
+mod tidy;

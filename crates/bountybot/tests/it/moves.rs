@@ -30,7 +30,7 @@ fn ok(d: &Data, args: &[&str]) -> String {
 
 fn bounty(text: &str) -> NewBounty {
     NewBounty {
-        created_by_user_id: UserId(1),
+        created_by_user_id: UserId::new(1),
         text: text.into(),
         link: None,
         due_date_ts: None,
@@ -40,7 +40,7 @@ fn bounty(text: &str) -> NewBounty {
 
 fn texts(store: &dyn BountyStore) -> Vec<String> {
     store
-        .list(ChatId(GROUP))
+        .list(ChatId::new(GROUP))
         .unwrap()
         .into_iter()
         .map(|b| b.text)
@@ -66,7 +66,7 @@ fn moving_to_json_keeps_json_that_is_newer_than_the_database() {
     ok(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     restore_archived_json(&d.dir());
     JsonStore::new(d.dir())
-        .add(ChatId(GROUP), bounty("B"), None)
+        .add(ChatId::new(GROUP), bounty("B"), None)
         .unwrap();
 
     let out = ok(&d, &["migrate-storage", "--to", "json", "--execute"]);
@@ -91,11 +91,11 @@ fn diverged_backends_are_reported_and_kept_until_a_side_is_chosen() {
     ok(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     restore_archived_json(&d.dir());
     JsonStore::new(d.dir())
-        .add(ChatId(GROUP), bounty("only in json"), None)
+        .add(ChatId::new(GROUP), bounty("only in json"), None)
         .unwrap();
     {
         let db = SqliteStore::open(&d.dir().join("bountybot.db")).unwrap();
-        db.add(ChatId(GROUP), bounty("only in sqlite"), None)
+        db.add(ChatId::new(GROUP), bounty("only in sqlite"), None)
             .unwrap();
     }
     let before = files(&d.dir());
@@ -143,7 +143,7 @@ fn unclean_stop_with(dir: &Path, text: &str) {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::copy(dir.join("bountybot.db"), work.join("bountybot.db")).unwrap();
     let store = SqliteStore::open(&work.join("bountybot.db")).unwrap();
-    store.add(ChatId(GROUP), bounty(text), None).unwrap();
+    store.add(ChatId::new(GROUP), bounty(text), None).unwrap();
     for f in ["bountybot.db", "bountybot.db-wal"] {
         std::fs::copy(work.join(f), dir.join(f)).unwrap();
     }
@@ -165,7 +165,7 @@ fn a_stray_wal_is_never_replayed_onto_a_new_database() {
     // Someone moves only the database away, and the bot runs on JSON again.
     std::fs::rename(d.dir().join("bountybot.db"), d.tmp.path().join("moved.db")).unwrap();
     JsonStore::new(d.dir())
-        .add(ChatId(-800), bounty("new json"), None)
+        .add(ChatId::new(-800), bounty("new json"), None)
         .unwrap();
     let before = files(&d.dir());
     for args in [

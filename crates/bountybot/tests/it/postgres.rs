@@ -93,45 +93,50 @@ fn a_wrong_password_or_server_is_reported_without_the_password() {
 #[test]
 fn giving_up_on_a_missing_id_never_lets_an_update_pass_its_chats_pending_one() {
     use bountybot::domain::ChatId;
-    use bountybot::store::{BountyStore, UpdateId};
+    use bountybot::domain::UpdateId;
+    use bountybot::store::BountyStore;
     use std::time::Duration;
     let Some(url) = fresh_database() else { return };
     let s = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();
-    let (a, b) = (ChatId(-1), ChatId(-2));
+    let (a, b) = (ChatId::new(-1), ChatId::new(-2));
     let short = Duration::from_millis(150);
-    s.update_received(a, UpdateId(300)).unwrap();
-    s.update_received(a, UpdateId(301)).unwrap();
+    s.update_received(a, UpdateId::new(300)).unwrap();
+    s.update_received(a, UpdateId::new(301)).unwrap();
     // 302 never comes; chat b's 303 gives up waiting for it.
-    s.update_received(b, UpdateId(303)).unwrap();
-    assert!(!s.await_turn(b, UpdateId(303), short).unwrap());
+    s.update_received(b, UpdateId::new(303)).unwrap();
+    assert!(!s.await_turn(b, UpdateId::new(303), short).unwrap());
     // 301 still waits for 300, which is in work somewhere.
-    assert!(!s.await_turn(a, UpdateId(301), short).unwrap());
-    s.update_done(a, UpdateId(300)).unwrap();
-    assert!(s.await_turn(a, UpdateId(301), short).unwrap());
+    assert!(!s.await_turn(a, UpdateId::new(301), short).unwrap());
+    s.update_done(a, UpdateId::new(300)).unwrap();
+    assert!(s.await_turn(a, UpdateId::new(301), short).unwrap());
     // And 304 does not wait for 302 again.
-    s.update_done(b, UpdateId(303)).unwrap();
-    s.update_received(b, UpdateId(304)).unwrap();
-    assert!(s.await_turn(b, UpdateId(304), short).unwrap());
+    s.update_done(b, UpdateId::new(303)).unwrap();
+    s.update_received(b, UpdateId::new(304)).unwrap();
+    assert!(s.await_turn(b, UpdateId::new(304), short).unwrap());
 }
 
 #[test]
 fn update_ids_that_start_again_lower_are_not_held_up() {
     use bountybot::domain::ChatId;
-    use bountybot::store::{BountyStore, UpdateId};
+    use bountybot::domain::UpdateId;
+    use bountybot::store::BountyStore;
     use std::time::Duration;
     let Some(url) = fresh_database() else { return };
     let s = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();
-    let chat = ChatId(-3);
+    let chat = ChatId::new(-3);
     let short = Duration::from_millis(150);
     for id in 50_000..50_003 {
-        s.update_received(chat, UpdateId(id)).unwrap();
-        assert!(s.await_turn(chat, UpdateId(id), short).unwrap());
-        s.update_done(chat, UpdateId(id)).unwrap();
+        s.update_received(chat, UpdateId::new(id)).unwrap();
+        assert!(s.await_turn(chat, UpdateId::new(id), short).unwrap());
+        s.update_done(chat, UpdateId::new(id)).unwrap();
     }
     // After a week without updates Telegram may start from a lower id.
     for id in 7..10 {
-        s.update_received(chat, UpdateId(id)).unwrap();
-        assert!(s.await_turn(chat, UpdateId(id), short).unwrap(), "{id}");
-        s.update_done(chat, UpdateId(id)).unwrap();
+        s.update_received(chat, UpdateId::new(id)).unwrap();
+        assert!(
+            s.await_turn(chat, UpdateId::new(id), short).unwrap(),
+            "{id}"
+        );
+        s.update_done(chat, UpdateId::new(id)).unwrap();
     }
 }

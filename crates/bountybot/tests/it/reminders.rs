@@ -19,9 +19,9 @@ use bountybot::store::BountyStore;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-const ANN: UserId = UserId(11);
-const BO: UserId = UserId(12);
-const CY: UserId = UserId(13);
+const ANN: UserId = UserId::new(11);
+const BO: UserId = UserId::new(12);
+const CY: UserId = UserId::new(13);
 
 type Open = fn(&Path) -> Arc<dyn BountyStore>;
 
@@ -153,7 +153,7 @@ fn the_digest_lists_overdue_today_and_tomorrow_by_the_chats_local_dates() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100077);
+        let chat = ChatId::new(-100077);
         let now = "2026-11-23T12:00:00Z";
         say(
             store.as_ref(),
@@ -200,7 +200,7 @@ fn a_chat_with_nothing_due_gets_no_message_and_its_day_is_done() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100078);
+        let chat = ChatId::new(-100078);
         let now = "2026-11-23T12:00:00Z";
         say(store.as_ref(), chat, ANN, "Ann", now, "/remind 09:00");
         say(
@@ -224,10 +224,10 @@ fn a_chat_with_nothing_due_gets_no_message_and_its_day_is_done() {
 
 /// Chats in three zones with reminder times spread over the day.
 const CHATS: [(ChatId, &str, &str); 4] = [
-    (ChatId(-10001), "UTC", "09:00"),
-    (ChatId(-10002), "Asia/Tokyo", "08:00"),
-    (ChatId(-10003), "America/New_York", "23:59"),
-    (ChatId(-10004), "Europe/Berlin", "00:00"),
+    (ChatId::new(-10001), "UTC", "09:00"),
+    (ChatId::new(-10002), "Asia/Tokyo", "08:00"),
+    (ChatId::new(-10003), "America/New_York", "23:59"),
+    (ChatId::new(-10004), "Europe/Berlin", "00:00"),
 ];
 
 fn with_chats(open: Open) -> (tempfile::TempDir, Arc<dyn BountyStore>) {
@@ -247,52 +247,52 @@ fn two_days_expected() -> Vec<(Timestamp, ChatId, Date)> {
         // 01:00 on the 24th, past its 00:00.
         (
             ts("2026-11-24T00:00:00Z"),
-            ChatId(-10002),
+            ChatId::new(-10002),
             date("2026-11-24"),
         ),
         (
             ts("2026-11-24T00:00:00Z"),
-            ChatId(-10004),
+            ChatId::new(-10004),
             date("2026-11-24"),
         ),
         (
             ts("2026-11-24T04:59:00Z"),
-            ChatId(-10003),
+            ChatId::new(-10003),
             date("2026-11-23"),
         ),
         (
             ts("2026-11-24T09:00:00Z"),
-            ChatId(-10001),
+            ChatId::new(-10001),
             date("2026-11-24"),
         ),
         (
             ts("2026-11-24T23:00:00Z"),
-            ChatId(-10002),
+            ChatId::new(-10002),
             date("2026-11-25"),
         ),
         (
             ts("2026-11-24T23:00:00Z"),
-            ChatId(-10004),
+            ChatId::new(-10004),
             date("2026-11-25"),
         ),
         (
             ts("2026-11-25T04:59:00Z"),
-            ChatId(-10003),
+            ChatId::new(-10003),
             date("2026-11-24"),
         ),
         (
             ts("2026-11-25T09:00:00Z"),
-            ChatId(-10001),
+            ChatId::new(-10001),
             date("2026-11-25"),
         ),
         (
             ts("2026-11-25T23:00:00Z"),
-            ChatId(-10002),
+            ChatId::new(-10002),
             date("2026-11-26"),
         ),
         (
             ts("2026-11-25T23:00:00Z"),
-            ChatId(-10004),
+            ChatId::new(-10004),
             date("2026-11-26"),
         ),
     ];
@@ -350,7 +350,7 @@ fn two_processes_running_the_passes_at_once_send_each_digest_once() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let setup = open(dir.path());
-        let chats: Vec<ChatId> = (1..=40).map(|i| ChatId(-100_500 - i)).collect();
+        let chats: Vec<ChatId> = (1..=40).map(|i| ChatId::new(-100_500 - i)).collect();
         for (i, chat) in chats.iter().enumerate() {
             let at = format!("09:{:02}", i % 3);
             chat_with_digest(setup.as_ref(), *chat, "Europe/Berlin", &at);
@@ -425,9 +425,9 @@ fn daylight_saving_in_berlin_neither_skips_nor_doubles_a_digest() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let at_0230 = ChatId(-100031);
-        let at_0300 = ChatId(-100032);
-        let at_0159 = ChatId(-100033);
+        let at_0230 = ChatId::new(-100031);
+        let at_0300 = ChatId::new(-100032);
+        let at_0159 = ChatId::new(-100033);
         chat_with_digest(store.as_ref(), at_0230, "Europe/Berlin", "02:30");
         chat_with_digest(store.as_ref(), at_0300, "Europe/Berlin", "03:00");
         chat_with_digest(store.as_ref(), at_0159, "Europe/Berlin", "01:59");
@@ -480,7 +480,7 @@ fn a_failed_send_is_retried_later_the_same_day() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100041);
+        let chat = ChatId::new(-100041);
         chat_with_digest(store.as_ref(), chat, "UTC", "09:00");
         // Telegram fails every attempt of the first pass (three), then recovers.
         let sender = Recorder::failing(vec![Failure::Transient; 3]);
@@ -506,7 +506,7 @@ fn retry_after_is_honoured_and_the_digest_still_goes_out_in_the_same_pass() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100042);
+        let chat = ChatId::new(-100042);
         chat_with_digest(store.as_ref(), chat, "UTC", "09:00");
         let sender = Recorder::failing(vec![Failure::RetryAfter(Duration::from_millis(300))]);
         let report = pass(store.as_ref(), ts("2026-11-24T09:00:00Z"), &sender);
@@ -523,7 +523,7 @@ fn a_wait_longer_than_a_claim_may_last_leaves_every_digest_for_a_later_pass() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         for i in 1..=3 {
-            chat_with_digest(store.as_ref(), ChatId(-100_080 - i), "UTC", "09:00");
+            chat_with_digest(store.as_ref(), ChatId::new(-100_080 - i), "UTC", "09:00");
         }
         // Telegram asks for ten minutes: the digest it refused is not retried in this
         // pass (its claim would go stale meanwhile), and the chats after it are not
@@ -559,7 +559,7 @@ fn a_chat_the_bot_was_removed_from_is_not_retried_all_day() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100043);
+        let chat = ChatId::new(-100043);
         chat_with_digest(store.as_ref(), chat, "UTC", "09:00");
         let sender = Recorder::failing(vec![Failure::Gone]);
         let got = every_minute(
@@ -578,7 +578,7 @@ fn a_group_that_became_a_supergroup_gets_its_digest_there() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let (old, new) = (ChatId(-44), ChatId(-100044));
+        let (old, new) = (ChatId::new(-44), ChatId::new(-100044));
         chat_with_digest(store.as_ref(), old, "UTC", "09:00");
         let sender = Recorder::failing(vec![Failure::Moved(new)]);
         let report = pass(store.as_ref(), ts("2026-11-24T09:00:00Z"), &sender);
@@ -599,7 +599,7 @@ fn downtime_across_the_reminder_time_gives_one_digest_on_start_and_none_for_past
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100045);
+        let chat = ChatId::new(-100045);
         chat_with_digest(store.as_ref(), chat, "Europe/Berlin", "09:00");
         let sender = Recorder::default();
         let before = every_minute(
@@ -633,10 +633,10 @@ fn chats_due_at_once_are_served_in_order_of_their_reminder_time() {
         let store = open(dir.path());
         // Chat ids in the opposite order of their reminder moments.
         let chats = [
-            (ChatId(-100061), "UTC", "08:45"),
-            (ChatId(-100062), "Europe/Berlin", "09:30"),
-            (ChatId(-100063), "UTC", "08:15"),
-            (ChatId(-100064), "Asia/Tokyo", "17:00"),
+            (ChatId::new(-100061), "UTC", "08:45"),
+            (ChatId::new(-100062), "Europe/Berlin", "09:30"),
+            (ChatId::new(-100063), "UTC", "08:15"),
+            (ChatId::new(-100064), "Asia/Tokyo", "17:00"),
         ];
         for (chat, zone, at) in chats {
             chat_with_digest(store.as_ref(), chat, zone, at);
@@ -659,10 +659,10 @@ fn chats_due_at_once_are_served_in_order_of_their_reminder_time() {
         assert_eq!(
             order,
             vec![
-                ChatId(-100064),
-                ChatId(-100063),
-                ChatId(-100062),
-                ChatId(-100061)
+                ChatId::new(-100064),
+                ChatId::new(-100063),
+                ChatId::new(-100062),
+                ChatId::new(-100061)
             ],
             "{backend}"
         );
@@ -675,7 +675,7 @@ fn a_stopped_pass_starts_no_further_chat() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_json(dir.path());
     for i in 1..=5 {
-        chat_with_digest(store.as_ref(), ChatId(-10070 - i), "UTC", "09:00");
+        chat_with_digest(store.as_ref(), ChatId::new(-10070 - i), "UTC", "09:00");
     }
     let sender = Recorder::default();
     let report = remind_pass(
@@ -703,7 +703,7 @@ fn a_reminder_in_a_gap_across_midnight_still_goes_out_on_its_day() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100_090);
+        let chat = ChatId::new(-100_090);
         chat_with_digest(store.as_ref(), chat, "America/Nuuk", "23:30");
         let sender = Recorder::default();
         let got = every_minute(
@@ -726,14 +726,14 @@ fn a_damaged_chat_does_not_keep_the_others_from_their_digests() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let (bad, good) = (ChatId(-100_091), ChatId(-100_092));
+        let (bad, good) = (ChatId::new(-100_091), ChatId::new(-100_092));
         chat_with_digest(store.as_ref(), bad, "UTC", "09:00");
         chat_with_digest(store.as_ref(), good, "UTC", "09:00");
         if backend == "json" {
             let file = dir
                 .path()
                 .join("data")
-                .join(bad.0.to_string())
+                .join(bad.get().to_string())
                 .join("group.json");
             std::fs::write(file, "{ this is not json").unwrap();
         } else {
@@ -741,7 +741,7 @@ fn a_damaged_chat_does_not_keep_the_others_from_their_digests() {
                 rusqlite::Connection::open(dir.path().join("data").join("bountybot.db")).unwrap();
             c.execute(
                 "UPDATE chat_settings SET time_zone = 'Mars/Olympus_Mons' WHERE chat_id = ?1",
-                [bad.0],
+                [bad.get()],
             )
             .unwrap();
         }
@@ -784,7 +784,7 @@ fn a_retry_stops_when_another_pass_took_the_claim_over() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let chat = ChatId(-100_093);
+        let chat = ChatId::new(-100_093);
         chat_with_digest(store.as_ref(), chat, "UTC", "09:00");
         let sender = TakenOver {
             store: Arc::clone(&store),

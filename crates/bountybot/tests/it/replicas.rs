@@ -118,7 +118,12 @@ fn texts_by_chat(url: &str) -> BTreeMap<i64, Vec<String>> {
         .export()
         .unwrap()
         .into_iter()
-        .map(|c| (c.chat.0, c.bounties.into_iter().map(|b| b.text).collect()))
+        .map(|c| {
+            (
+                c.chat.get(),
+                c.bounties.into_iter().map(|b| b.text).collect(),
+            )
+        })
         .collect()
 }
 
@@ -318,7 +323,7 @@ async fn when_the_polling_replica_dies_another_takes_over_and_applies_nothing_tw
     assert_eq!(got.get(&GROUP), Some(&want), "every update once, in order");
     let listed = tokio::task::block_in_place(|| {
         let store = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();
-        store.list(ChatId(GROUP)).unwrap().len()
+        store.list(ChatId::new(GROUP)).unwrap().len()
     });
     assert_eq!(listed, 80);
 }

@@ -8,12 +8,12 @@ use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, ReminderTime, UserId, ZoneName};
 use bountybot::store::{BountyStore, ChatSettings};
 
-const GROUP: ChatId = ChatId(-100_666);
-const ANN: UserId = UserId(11);
+const GROUP: ChatId = ChatId::new(-100_666);
+const ANN: UserId = UserId::new(11);
 /// Someone the front end says administers the group.
-const ADA: UserId = UserId(44);
+const ADA: UserId = UserId::new(44);
 /// The group's anonymous administrators act as the group itself.
-const ANONYMOUS: UserId = UserId(GROUP.0);
+const ANONYMOUS: UserId = UserId::new(GROUP.get());
 const NOW: &str = "2026-11-23T12:00:00Z";
 
 type Open = fn(&Path) -> Arc<dyn BountyStore>;
@@ -122,7 +122,7 @@ fn in_a_group_only_administrators_change_settings() {
 #[test]
 fn in_a_private_chat_the_owner_changes_settings_and_administrators_do_not_count() {
     each_backend(|backend, bot| {
-        let private = ChatId(ANN.0);
+        let private = ChatId::new(ANN.get());
         assert!(
             bot.say(private, ANN, false, "/timezone America/New_York")
                 .starts_with("Time zone set to <b>America/New_York</b> (it is 2026-11-23 07:00")

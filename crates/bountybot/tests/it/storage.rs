@@ -293,7 +293,7 @@ fn eight_processes_adding_at_once_lose_nothing_on_sqlite() {
     crate::concurrency::eight_processes_add_to_one_group(&d, &["--storage", "sqlite"]);
     let store = SqliteStore::open(&d.dir().join("bountybot.db")).unwrap();
     let data = store.export().unwrap();
-    let mut got: Vec<u64> = data[0].bounties.iter().map(|b| b.id.0).collect();
+    let mut got: Vec<u64> = data[0].bounties.iter().map(|b| b.id.get()).collect();
     got.sort_unstable();
     assert_eq!(got, (1..=800).collect::<Vec<_>>());
     assert_eq!(data[0].next_id, 801);
@@ -312,20 +312,21 @@ fn round_trip_carries_claims_done_bounties_and_names_exactly() {
     d.send(55, 55, "/done 1");
     {
         let json = bountybot::store::json::JsonStore::new(d.dir());
-        json.remember_name(ChatId(-100_200), UserId(3), "Cat \"C\" <3>")
+        json.remember_name(ChatId::new(-100_200), UserId::new(3), "Cat \"C\" <3>")
             .unwrap();
-        json.remember_name(ChatId(-100_200), UserId(5), "Eve, new here")
+        json.remember_name(ChatId::new(-100_200), UserId::new(5), "Eve, new here")
             .unwrap();
-        json.remember_name(ChatId(55), UserId(55), "Émile").unwrap();
+        json.remember_name(ChatId::new(55), UserId::new(55), "Émile")
+            .unwrap();
     }
     let original = snapshot(&d.dir());
     plan(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     let db = db_export(&d);
-    let group = db.iter().find(|c| c.chat.0 == -100_200).unwrap();
+    let group = db.iter().find(|c| c.chat.get() == -100_200).unwrap();
     let b1 = &group.bounties[0];
     assert_eq!(
         (b1.status, b1.claimed_by_user_id),
-        (Status::Open, Some(UserId(3)))
+        (Status::Open, Some(UserId::new(3)))
     );
     let b2 = &group.bounties[1];
     assert_eq!(b2.status, Status::Done);
@@ -333,13 +334,13 @@ fn round_trip_carries_claims_done_bounties_and_names_exactly() {
     assert_eq!(
         group.names,
         vec![
-            (UserId(3), "Cat \"C\" <3>".to_string()),
-            (UserId(5), "Eve, new here".to_string())
+            (UserId::new(3), "Cat \"C\" <3>".to_string()),
+            (UserId::new(5), "Eve, new here".to_string())
         ]
     );
-    assert!(group.members.iter().any(|(u, _)| *u == UserId(5)));
-    let private = db.iter().find(|c| c.chat.0 == 55).unwrap();
-    assert_eq!(private.names, vec![(UserId(55), "Émile".to_string())]);
+    assert!(group.members.iter().any(|(u, _)| *u == UserId::new(5)));
+    let private = db.iter().find(|c| c.chat.get() == 55).unwrap();
+    assert_eq!(private.names, vec![(UserId::new(55), "Émile".to_string())]);
     assert_eq!(private.bounties[0].status, Status::Done);
     plan(&d, &["migrate-storage", "--to", "json", "--execute"]);
     assert_eq!(snapshot(&d.dir()), original, "same files, byte for byte");
@@ -358,31 +359,37 @@ fn round_trip_carries_settings_and_digest_records_exactly() {
             time_zone: Some(Some(ZoneName::parse("Europe/Berlin").unwrap())),
             remind_at: Some(Some(ReminderTime::parse("09:00").unwrap())),
         };
-        json.update_settings(ChatId(-100_200), &patch, None)
+        json.update_settings(ChatId::new(-100_200), &patch, None)
             .unwrap();
         let only_time = SettingsPatch {
             remind_at: Some(Some(ReminderTime::parse("18:45").unwrap())),
             ..SettingsPatch::default()
         };
-        json.update_settings(ChatId(55), &only_time, None).unwrap();
+        json.update_settings(ChatId::new(55), &only_time, None)
+            .unwrap();
         assert_eq!(
-            json.claim_digest(ChatId(-100_200), day, 1_795_000_000)
+            json.claim_digest(ChatId::new(-100_200), day, 1_795_000_000)
                 .unwrap(),
             DigestClaim::Got
         );
-        json.digest_sent(ChatId(-100_200), day, 4242).unwrap();
-        json.claim_digest(ChatId(-100_200), day.tomorrow().unwrap(), 1_795_086_400)
+        json.digest_sent(ChatId::new(-100_200), day, 4242).unwrap();
+        json.claim_digest(
+            ChatId::new(-100_200),
+            day.tomorrow().unwrap(),
+            1_795_086_400,
+        )
+        .unwrap();
+        json.claim_digest(ChatId::new(55), day, 1_795_000_100)
             .unwrap();
-        json.claim_digest(ChatId(55), day, 1_795_000_100).unwrap();
     }
     let original = snapshot(&d.dir());
     plan(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     let db = db_export(&d);
-    let group = db.iter().find(|c| c.chat.0 == -100_200).unwrap();
+    let group = db.iter().find(|c| c.chat.get() == -100_200).unwrap();
     assert_eq!(group.settings.zone().as_str(), "Europe/Berlin");
     assert_eq!(group.digests.len(), 2);
     assert_eq!(group.digests[0].message_id, Some(4242));
-    let private = db.iter().find(|c| c.chat.0 == 55).unwrap();
+    let private = db.iter().find(|c| c.chat.get() == 55).unwrap();
     assert_eq!(private.settings.time_zone, None);
     assert_eq!(
         private.settings.remind_at.map(|t| t.to_string()).as_deref(),

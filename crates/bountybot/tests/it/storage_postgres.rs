@@ -334,7 +334,7 @@ fn diverged_json_and_postgres_are_refused_unless_a_side_is_preferred() {
         ],
     );
     assert_eq!(p["changes"], true);
-    let now: Vec<i64> = pg_export(&url).iter().map(|c| c.chat.0).collect();
+    let now: Vec<i64> = pg_export(&url).iter().map(|c| c.chat.get()).collect();
     assert_eq!(
         now,
         vec![-100_300],

@@ -121,7 +121,7 @@ pub struct ReportedAsJson(pub String);
 pub fn print_json_error(e: &anyhow::Error) {
     println!(
         "{}",
-        serde_json::json!({ "error": format!("{e:#}"), "exit_code": exit_code(e) })
+        serde_json::json!({ "error": statekit::error::Chain(e.as_ref()).to_string(), "exit_code": exit_code(e) })
     );
 }
 

@@ -292,7 +292,10 @@ fn warn_about_broken_properties(storage: &Storage) {
             continue;
         }
         if let Err(e) = honestcam::storage::legacy::read_baseline(&paths) {
-            tracing::warn!("property {slug} cannot be served: {e}");
+            tracing::warn!(
+                "property {slug} cannot be served: {}",
+                statekit::error::Chain(&e)
+            );
         }
     }
 }

@@ -15,52 +15,24 @@
 //! property's `compliance.json` is written from its database. Every path is built
 //! from a checked entry, never from the manifest's text.
 
+mod from_replica;
+
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use statekit::plan::{Mode, Plan};
 
 use crate::config::DataDir;
 use crate::ops::replica::litestream::{Litestream, LitestreamError};
 use crate::ops::replica::s3::ListError;
-use crate::ops::replica::{self, Replica, ReplicaUrlError, is_replica_url};
-use crate::ops::snapshot::{CheckedSnapshot, ManifestError, SnapshotFile, read_manifest};
+use crate::ops::replica::{Replica, ReplicaUrlError, is_replica_url};
+use crate::ops::snapshot::{
+    CheckedSnapshot, Entry, MANIFEST, Manifest, ManifestError, SnapshotFile, read_manifest,
+};
 use crate::property::{PROPERTY_DB, Slug};
 use crate::storage::sqlite::connection::open_read_only;
 use crate::storage::sqlite::{DbError, compliance_repo};
 use crate::storage::{Storage, StoreError, Wait, hex_sha256, legacy};
-
-/// The manifest's file name in a snapshot.
-pub const MANIFEST: &str = "manifest.json";
-
-/// What a snapshot holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// When the snapshot was taken (RFC 3339, UTC).
-    pub created_at: String,
-    /// Each database, in the snapshot's folder.
-    pub databases: Vec<Entry>,
-    /// Properties not in the snapshot, with why (on the legacy JSON files).
-    #[serde(default)]
-    pub skipped: Vec<String>,
-}
-
-/// One database of a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    /// Its path, relative to the snapshot (and to the data dir it came from).
-    pub path: String,
-    /// The property, or none for the global study database.
-    pub property: Option<Slug>,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// SHA-256 of the file, lowercase hex.
-    pub sha256: String,
-    /// Compliance events (property databases).
-    pub events: Option<u64>,
-    /// The last event's id (property databases with events).
-    pub last_event_id: Option<String>,
-}
 
 /// Why a backup or restore failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +44,7 @@ pub enum BackupError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// A file operation failed.
-    #[error("{what} {}: {source}", .path.display())]
+    #[error("{what} {}", .path.display())]
     Io {
         /// What was being done.
         what: &'static str,
@@ -181,7 +153,7 @@ pub struct RestoreOptions {
     pub litestream: Litestream,
 }
 
-pub(crate) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
     let path = path.to_path_buf();
     move |source| BackupError::Io { what, path, source }
 }
@@ -348,7 +320,7 @@ pub fn unfinished_restore(data: &DataDir) -> Result<Option<String>, BackupError>
 
 /// Checks that a restore from `origin` may fill `data`: an empty data dir, or one an
 /// unfinished restore from the same origin left. Returns whether it resumes one.
-pub(crate) fn check_restorable(data: &DataDir, origin: &str) -> Result<bool, BackupError> {
+fn check_restorable(data: &DataDir, origin: &str) -> Result<bool, BackupError> {
     match unfinished_restore(data)? {
         Some(o) if o == origin => Ok(true),
         Some(o) => Err(BackupError::OtherRestore {
@@ -361,7 +333,7 @@ pub(crate) fn check_restorable(data: &DataDir, origin: &str) -> Result<bool, Bac
 
 /// A restore filling a data dir: holds the data dir's lock exclusively (a second
 /// restore waits, then finds the data), with the marker written.
-pub(crate) struct Restoring {
+struct Restoring {
     data: DataDir,
     _whole: statekit::lock::RwDirLock,
 }
@@ -369,7 +341,7 @@ pub(crate) struct Restoring {
 impl Restoring {
     /// Takes the data dir's lock, checks it again, and marks it as being restored from
     /// `origin`.
-    pub(crate) fn begin(data: &DataDir, origin: &str) -> Result<Restoring, BackupError> {
+    fn begin(data: &DataDir, origin: &str) -> Result<Restoring, BackupError> {
         let holder = format!("pid {}: honestcam restore", std::process::id());
         let whole = statekit::lock::RwDirLock::exclusive(data.path(), &holder, |_| {})
             .map_err(StoreError::from)?;
@@ -385,7 +357,7 @@ impl Restoring {
     }
 
     /// Every database is in place: removes the marker.
-    pub(crate) fn finish(self) -> Result<(), BackupError> {
+    fn finish(self) -> Result<(), BackupError> {
         let marker = self.data.path().join(RESTORE_MARKER);
         statekit::fs::remove_if_exists(&marker).map_err(io("cannot remove", &marker))?;
         statekit::fs::fsync_dir(self.data.path()).map_err(io("cannot sync", self.data.path()))
@@ -393,7 +365,7 @@ impl Restoring {
 }
 
 /// Refuses a data dir that holds a property or the study database.
-pub(crate) fn check_empty(data: &DataDir) -> Result<(), BackupError> {
+fn check_empty(data: &DataDir) -> Result<(), BackupError> {
     let occupied = !data
         .properties()
         .map_err(io("cannot list", data.path()))?
@@ -416,7 +388,7 @@ pub fn restore(
         Source::Snapshot(dir) if opts.timestamp.is_none() => restore_snapshot(data, dir, opts.mode),
         Source::Snapshot(_) => Err(BackupError::TimestampOfSnapshot),
         Source::Replica(r) => {
-            replica::restore::restore(data, r, opts.timestamp, &opts.litestream, opts.mode)
+            from_replica::restore(data, r, opts.timestamp, &opts.litestream, opts.mode)
         }
     }
 }

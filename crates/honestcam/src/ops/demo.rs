@@ -62,7 +62,7 @@ pub enum DemoError {
     #[error("{0} already holds a property; demo data goes into a new folder")]
     Exists(String),
     /// A date out of range (the demo is dated around a day near the end of time).
-    #[error("cannot date the demo around {today}: {source}")]
+    #[error("cannot date the demo around {today}")]
     Date {
         /// The day asked for.
         today: Date,

@@ -24,13 +24,14 @@
 //! 4. archive the legacy files to `_legacy/{ts}/`. A re-run after a crash here
 //!    imports the files still in place (no-ops) and archives them.
 
+mod staging;
+
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use statekit::plan::Plan;
 
-use super::staging::build_staged_db;
 use super::{LISTED_UNAPPLIABLE, Progress, Run, crash_point};
 use crate::domain::fold::read_change;
 use crate::domain::{Baseline, Change, ComplianceState, Progress as Blob, StudyUser, UserId};
@@ -40,6 +41,7 @@ use crate::storage::record::EventRecord;
 use crate::storage::sqlite::connection::open_read_only;
 use crate::storage::sqlite::{DbError, compliance_repo, study_repo};
 use crate::storage::{Storage, StoreError};
+use staging::build_staged_db;
 
 /// Plan line: events to import.
 pub const EVENTS: &str = "import compliance events";
@@ -70,7 +72,7 @@ pub enum ImportError {
     #[error(transparent)]
     Staged(#[from] statekit::staged::StagedError),
     /// A file operation failed.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         /// What was being done.
         what: &'static str,
@@ -92,16 +94,16 @@ impl From<rusqlite::Error> for ImportError {
 
 /// The check of each event against the baseline: which can never apply, and why.
 #[derive(Debug)]
-pub(super) struct Checks {
+struct Checks {
     state: ComplianceState,
     /// Events that cannot apply.
-    pub(super) unappliable: u64,
+    unappliable: u64,
     /// The first few of them: position, id and reason.
-    pub(super) listed: Vec<String>,
+    listed: Vec<String>,
 }
 
 impl Checks {
-    pub(super) fn new(baseline: &Baseline) -> Checks {
+    fn new(baseline: &Baseline) -> Checks {
         Checks {
             state: ComplianceState::from_baseline(baseline),
             unappliable: 0,
@@ -110,13 +112,13 @@ impl Checks {
     }
 
     /// Why `e` can never apply, if it cannot.
-    pub(super) fn reason(&self, e: &LegacyEventRef<'_>) -> Option<String> {
+    fn reason(&self, e: &LegacyEventRef<'_>) -> Option<String> {
         self.verdict(e).1
     }
 
     /// The change `e` makes whatever its action (`None` for a type or payload the fold
     /// skips), and why it can never apply, if it cannot.
-    pub(super) fn verdict(&self, e: &LegacyEventRef<'_>) -> (Option<Change>, Option<String>) {
+    fn verdict(&self, e: &LegacyEventRef<'_>) -> (Option<Change>, Option<String>) {
         match read_change(&e.kind, &e.payload) {
             Ok(change) => (Some(change), self.state.check_action(&e.action_id).err()),
             Err(reason) => (None, Some(reason)),
@@ -124,7 +126,7 @@ impl Checks {
     }
 
     /// Counts an event kept for import, with the reason it cannot apply if any.
-    pub(super) fn note(&mut self, position: u64, id: &str, reason: Option<String>) {
+    fn note(&mut self, position: u64, id: &str, reason: Option<String>) {
         if let Some(reason) = reason {
             self.unappliable += 1;
             if self.listed.len() < LISTED_UNAPPLIABLE {

@@ -17,7 +17,6 @@ pub mod reindex;
 pub mod replica;
 pub mod rollback;
 pub mod snapshot;
-mod staging;
 pub mod status;
 
 use statekit::plan::Mode;

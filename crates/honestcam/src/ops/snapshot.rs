@@ -9,16 +9,16 @@
 //! it or written anywhere. The only paths a snapshot can hold are
 //! `honestcam-study.db` (no property) and `{slug}/honestcam.db` (property `slug`).
 //!
-//! This module owns the checks and the typed values; reading the files and copying
-//! them is [`crate::ops::backup`]'s.
+//! This module owns the manifest as written ([`Manifest`]), its checks and the typed
+//! values; reading the files and copying them is [`crate::ops::backup`]'s.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::{DataDir, STUDY_DB};
 use crate::property::{PROPERTY_DB, Slug, SlugError};
-
-use super::backup::{Entry, Manifest};
 
 /// Most bytes a `manifest.json` may hold (a manifest of [`MAX_ENTRIES`] entries is far
 /// smaller).
@@ -29,6 +29,38 @@ pub const MAX_ENTRIES: usize = 10_001;
 pub const MAX_DATABASE_BYTES: u64 = 1 << 40;
 /// Most bytes of an entry's path shown in an error.
 const SHOWN_PATH_BYTES: usize = 100;
+
+/// The manifest's file name in a snapshot.
+pub const MANIFEST: &str = "manifest.json";
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// When the snapshot was taken (RFC 3339, UTC).
+    pub created_at: String,
+    /// Each database, in the snapshot's folder.
+    pub databases: Vec<Entry>,
+    /// Properties not in the snapshot, with why (on the legacy JSON files).
+    #[serde(default)]
+    pub skipped: Vec<String>,
+}
+
+/// One database of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Its path, relative to the snapshot (and to the data dir it came from).
+    pub path: String,
+    /// The property, or none for the global study database.
+    pub property: Option<Slug>,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    /// Compliance events (property databases).
+    pub events: Option<u64>,
+    /// The last event's id (property databases with events).
+    pub last_event_id: Option<String>,
+}
 
 /// A database a snapshot can hold.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

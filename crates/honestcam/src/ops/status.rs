@@ -108,7 +108,7 @@ pub fn db_status(
             error: None,
         };
         if let Err(e) = fill(storage, &paths, study.as_ref(), verify, &mut row) {
-            row.error = Some(e.to_string());
+            row.error = Some(statekit::error::Chain(&e).to_string());
         }
         out.push(row);
     }

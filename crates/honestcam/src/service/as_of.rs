@@ -54,7 +54,7 @@ pub enum AsOfError {
     )]
     Parse(String),
     /// The day has no end in that zone (the end of time).
-    #[error("the end of {day} in {zone} cannot be told: {source}")]
+    #[error("the end of {day} in {zone} cannot be told")]
     Range {
         /// The day.
         day: Date,

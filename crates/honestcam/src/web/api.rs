@@ -48,9 +48,9 @@ pub fn routes() -> Router<AppState> {
         .route("/properties", get(properties))
         .route("/p/{slug}/actions", get(list_actions))
         .route("/p/{slug}/search", get(search))
-        .route("/p/{slug}/actions.csv", get(export::actions_api))
+        .route("/p/{slug}/actions.csv", get(export::actions_download))
         .route("/p/{slug}/events", get(export::events_json))
-        .route("/p/{slug}/events.csv", get(export::events_api))
+        .route("/p/{slug}/events.csv", get(export::events_download))
         .route("/p/{slug}/actions/{id}/events", post(post_event))
         .route("/p/{slug}/study/users", get(list_users).post(post_user))
         .route(
@@ -59,11 +59,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/p/{slug}/study/answers", post(post_answer))
         .route("/p/{slug}/study/admin", get(admin))
-        .fallback(|| async { AppError::not_found("no such API route").json(true) })
-}
-
-fn api(e: AppError) -> AppError {
-    e.json(true)
+        .fallback(|| async { AppError::not_found("no such API route") })
 }
 
 async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
@@ -72,7 +68,7 @@ async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppErr
             let slugs = storage
                 .data()
                 .properties()
-                .map_err(|e| AppError::internal(e.to_string()))?;
+                .map_err(|e| AppError::internal("cannot list the properties", e))?;
             let mut out = Vec::new();
             for slug in slugs {
                 let paths = storage.data().property(&slug);
@@ -85,7 +81,6 @@ async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppErr
             Ok(Json(Value::Array(out)))
         })
         .await
-        .map_err(api)
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,9 +96,9 @@ async fn list_actions(
     prop: Prop,
     Query(q): Query<StatusQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let filter = parse_filter(q.status.as_deref(), true)?;
-    if let Some(as_of) = parse_as_of(q.as_of.as_deref(), true)? {
-        let past = past_state(&state, &prop, as_of, true).await?;
+    let filter = parse_filter(q.status.as_deref())?;
+    if let Some(as_of) = parse_as_of(q.as_of.as_deref())? {
+        let past = past_state(&state, &prop, as_of).await?;
         let shown: Vec<_> = past.actions.iter().filter(|a| shown(a, filter)).collect();
         return Ok(Json(json!({
             "property": prop.slug,
@@ -119,7 +114,7 @@ async fn list_actions(
             "actions": shown,
         })));
     }
-    let (name, actions) = actions(&state, &prop, Notes::All).await.map_err(api)?;
+    let (name, actions) = actions(&state, &prop, Notes::All).await?;
     let shown: Vec<_> = actions.iter().filter(|a| shown(a, filter)).collect();
     Ok(Json(
         json!({"property": prop.slug, "name": name, "actions": shown}),
@@ -175,12 +170,11 @@ async fn search(
     prop: Prop,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<full_text::SearchPage>, AppError> {
-    let (q, page) = search_query(raw.as_deref()).map_err(api)?;
+    let (q, page) = search_query(raw.as_deref())?;
     let slug = prop.slug.clone();
     let found = state
         .run(move |storage, _| Ok(full_text::search(storage, &slug, &q, page)?))
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(Json(found))
 }
 
@@ -202,23 +196,23 @@ async fn post_event(
     Path(params): Path<Vec<(String, String)>>,
     Json(body): Json<EventBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let id = action_param(&params).map_err(api)?;
+    let id = action_param(&params)?;
     if body.actor.is_some() {
-        return Err(api(AppError::unprocessable(
+        return Err(AppError::unprocessable(
             "\"actor\" is not accepted: a change is recorded as made by whoever is signed in",
-        )));
+        ));
     }
     let change = match Change::from_event(&body.kind, &body.payload) {
         Ok(Some(change)) => change,
         Ok(None) => {
-            return Err(api(AppError::unprocessable(format!(
+            return Err(AppError::unprocessable(format!(
                 "unknown event type {:?}: expected one of {}",
                 body.kind,
                 Change::KINDS.join(", ")
-            ))));
+            )));
         }
         Err(e @ PayloadError::Field { .. }) | Err(e) => {
-            return Err(api(AppError::unprocessable(e.to_string())));
+            return Err(AppError::unprocessable(e.to_string()));
         }
     };
     let events = apply(
@@ -228,7 +222,6 @@ async fn post_event(
         vec![change],
         caller.name,
         Unchanged::Record,
-        true,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"event": events.first()}))))
@@ -243,8 +236,7 @@ async fn list_users(
     let slug = prop.slug.clone();
     let users = state
         .run(move |storage, _| Ok(visible_users(storage, &slug, &caller)?))
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(Json(json!({"users": users})))
 }
 
@@ -273,8 +265,7 @@ async fn post_user(
                 body.name.as_deref(),
             )?)
         })
-        .await
-        .map_err(api)?;
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -289,7 +280,7 @@ fn user_param(params: &[(String, String)]) -> Result<UserId, AppError> {
         .find(|(k, _)| k == "user_id")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    UserId::parse(raw).map_err(|e| api(AppError::unprocessable(e.to_string())))
+    UserId::parse(raw).map_err(|e| AppError::unprocessable(e.to_string()))
 }
 
 /// A user's progress: the owner's own, or anyone's for an admin.
@@ -303,8 +294,7 @@ async fn get_progress(
     let slug = prop.slug.clone();
     let blob = state
         .run(move |storage, _| Ok(progress_for(storage, &slug, &caller, &user)?))
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(Json(Value::Object(blob)))
 }
 
@@ -318,15 +308,12 @@ async fn put_progress(
 ) -> Result<StatusCode, AppError> {
     let user = user_param(&params)?;
     let Value::Object(blob) = body else {
-        return Err(api(AppError::unprocessable(
-            "progress must be a JSON object",
-        )));
+        return Err(AppError::unprocessable("progress must be a JSON object"));
     };
     let slug = prop.slug.clone();
     state
         .run(move |storage, _| Ok(save_progress_for(storage, &slug, &caller, &user, &blob)?))
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -352,7 +339,7 @@ async fn post_answer(
         .as_deref()
         .map(UserId::parse)
         .transpose()
-        .map_err(|e| api(AppError::unprocessable(e.to_string())))?;
+        .map_err(|e| AppError::unprocessable(e.to_string()))?;
     let slug = prop.slug.clone();
     let (record, summary) = state
         .run(move |storage, _| {
@@ -365,8 +352,7 @@ async fn post_answer(
                 body.choice,
             )?)
         })
-        .await
-        .map_err(api)?;
+        .await?;
     Ok(Json(json!({"answer": record, "summary": summary})))
 }
 
@@ -384,5 +370,4 @@ async fn admin(State(state): State<AppState>, prop: Prop) -> Result<Json<Value>,
             Ok(Json(json!({"users": out})))
         })
         .await
-        .map_err(api)
 }

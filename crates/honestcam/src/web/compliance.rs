@@ -49,6 +49,7 @@ use crate::domain::urgency::{Summary, Urgency, by_urgency};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
 use crate::service::as_of::{AsOf, AsOfState, compliance_as_of};
 use crate::service::compliance::{Unchanged, action_record, record_changes};
+use crate::service::search::SearchError;
 
 /// Notes shown per action on the property's page (newest first); the rest are on
 /// the action's page.
@@ -235,13 +236,10 @@ pub struct Filter {
 
 /// Parses an optional `as_of`; anything but a date or an instant is a 422 naming
 /// the parameter.
-pub fn parse_as_of(raw: Option<&str>, json: bool) -> Result<Option<AsOf>, AppError> {
+pub fn parse_as_of(raw: Option<&str>) -> Result<Option<AsOf>, AppError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|e| AppError::from(e).json(json)),
+        Some(s) => Ok(Some(s.parse::<AsOf>()?)),
     }
 }
 
@@ -276,14 +274,12 @@ pub async fn searched_actions(
     state: &AppState,
     prop: &Prop,
     q: &str,
-    json: bool,
 ) -> Result<(String, Arc<Vec<ActionState>>, Matching), AppError> {
     if q.is_empty() {
         let (name, actions) = actions(state, prop, Notes::Latest).await?;
         return Ok((name, actions, Matching::All));
     }
-    let query =
-        SearchQuery::parse(q).map_err(|e| AppError::unprocessable(e.to_string()).json(json))?;
+    let query = SearchQuery::parse(q).map_err(SearchError::from)?;
     let (slug, words) = (prop.slug.clone(), q.to_string());
     let (baseline, actions, matching) = state
         .run(move |storage, snapshots| {
@@ -300,8 +296,7 @@ pub async fn searched_actions(
                 }
             })
         })
-        .await
-        .map_err(|e| e.json(json))?;
+        .await?;
     Ok((baseline.property.name.clone(), actions, matching))
 }
 
@@ -311,7 +306,7 @@ async fn past_matching(state: &AppState, prop: &Prop, q: &str) -> Result<Matchin
     if q.is_empty() {
         return Ok(Matching::All);
     }
-    let query = SearchQuery::parse(q).map_err(|e| AppError::unprocessable(e.to_string()))?;
+    let query = SearchQuery::parse(q).map_err(SearchError::from)?;
     let (slug, words) = (prop.slug.clone(), q.to_string());
     state
         .run(move |storage, _| {
@@ -324,17 +319,11 @@ async fn past_matching(state: &AppState, prop: &Prop, q: &str) -> Result<Matchin
 }
 
 /// The property as of `as_of`, in the portal's zone.
-pub async fn past_state(
-    state: &AppState,
-    prop: &Prop,
-    as_of: AsOf,
-    json: bool,
-) -> Result<AsOfState, AppError> {
+pub async fn past_state(state: &AppState, prop: &Prop, as_of: AsOf) -> Result<AsOfState, AppError> {
     let (slug, tz) = (prop.slug.clone(), state.time_zone().clone());
     state
         .run(move |storage, _| Ok(compliance_as_of(storage, &slug, as_of, &tz)?))
         .await
-        .map_err(|e| e.json(json))
 }
 
 /// `As of 2026-11-30, end of day, Europe/Berlin`, or `As of 2026-11-30 17:00 CET`.
@@ -346,21 +335,20 @@ fn past_label(as_of: AsOf, past: &AsOfState, tz: &TimeZone) -> String {
 }
 
 /// Parses an optional status filter; an unknown one is a 422.
-pub fn parse_filter(raw: Option<&str>, json: bool) -> Result<Option<Status>, AppError> {
+pub fn parse_filter(raw: Option<&str>) -> Result<Option<Status>, AppError> {
     match raw.filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s
             .parse()
             .map(Some)
-            .map_err(|e: StatusError| AppError::unprocessable(e.to_string()).json(json)),
+            .map_err(|e: StatusError| AppError::unprocessable(e.to_string())),
     }
 }
 
 /// The search `?q=`, trimmed: at most [`MAX_SEARCH_CHARS`] characters, else a 422.
-pub fn parse_search(raw: Option<&str>, json: bool) -> Result<String, AppError> {
+pub fn parse_search(raw: Option<&str>) -> Result<String, AppError> {
     let q = raw.unwrap_or_default().trim();
-    check("a search", q, MAX_SEARCH_CHARS)
-        .map_err(|e| AppError::unprocessable(e.to_string()).json(json))?;
+    check("a search", q, MAX_SEARCH_CHARS).map_err(|e| AppError::unprocessable(e.to_string()))?;
     Ok(q.to_string())
 }
 
@@ -430,17 +418,17 @@ pub async fn page(
     Caller(caller): Caller,
     Query(query): Query<Filter>,
 ) -> Result<Html<Bytes>, AppError> {
-    let filter = parse_filter(query.status.as_deref(), false)?;
-    let q = parse_search(query.q.as_deref(), false)?;
-    let as_of = parse_as_of(query.as_of.as_deref(), false)?;
+    let filter = parse_filter(query.status.as_deref())?;
+    let q = parse_search(query.q.as_deref())?;
+    let as_of = parse_as_of(query.as_of.as_deref())?;
     let tz = state.time_zone();
     let (name, actions, matching, today, past) = match as_of {
         None => {
-            let (name, actions, matching) = searched_actions(&state, &prop, &q, false).await?;
+            let (name, actions, matching) = searched_actions(&state, &prop, &q).await?;
             (name, actions, matching, state.today(), None)
         }
         Some(as_of) => {
-            let past = past_state(&state, &prop, as_of, false).await?;
+            let past = past_state(&state, &prop, as_of).await?;
             let matching = past_matching(&state, &prop, &q).await?;
             let view = PastView {
                 label: past_label(as_of, &past, tz),
@@ -526,7 +514,7 @@ pub async fn page(
     };
     let html = Bytes::from(
         page.render()
-            .map_err(|e| AppError::internal(e.to_string()))?,
+            .map_err(|e| AppError::internal("cannot render the page", e))?,
     );
     if let Some(key) = key {
         state.pages().put(key, actions, html.clone());
@@ -535,10 +523,9 @@ pub async fn page(
 }
 
 fn render(page: &impl Template) -> Result<Html<String>, AppError> {
-    Ok(Html(
-        page.render()
-            .map_err(|e| AppError::internal(e.to_string()))?,
-    ))
+    Ok(Html(page.render().map_err(|e| {
+        AppError::internal("cannot render the page", e)
+    })?))
 }
 
 /// One event of an action's history as the page shows it.
@@ -653,13 +640,12 @@ pub async fn apply(
     changes: Vec<Change>,
     actor: String,
     unchanged: Unchanged,
-    json: bool,
 ) -> Result<Vec<Event>, AppError> {
     let slug = prop.slug.clone();
     state
         .run(move |storage, _| {
             record_changes(storage, &slug, &action, &changes, &actor, unchanged)
-                .map_err(|e| AppError::from(e).json(json))
+                .map_err(AppError::from)
         })
         .await
 }
@@ -816,7 +802,6 @@ pub async fn post_edit(
         changes,
         caller.name,
         Unchanged::Skip,
-        false,
     )
     .await?;
     Ok(Redirect::to(&form.back(&prop, &id)))
@@ -858,7 +843,6 @@ pub async fn post_status(
         vec![Change::Status(status)],
         caller.name,
         Unchanged::Record,
-        false,
     )
     .await?;
     Ok(Redirect::to(&format!(

@@ -123,7 +123,7 @@ pub enum ExportError {
 
 impl From<ExportError> for AppError {
     fn from(e: ExportError) -> AppError {
-        AppError::internal(super::error::chain(&e))
+        AppError::internal("the export failed", e)
     }
 }
 
@@ -272,23 +272,22 @@ fn download(prop: &Prop, what: &str, today: Date, body: impl Into<Body>) -> Resp
         .into_response()
 }
 
-/// The actions export, searched and filtered like the page.
-async fn export_actions(
-    state: &AppState,
-    prop: &Prop,
-    query: Filter,
-    json: bool,
+/// `GET /compliance/export.csv` and `GET /api/p/{slug}/actions.csv`: the actions,
+/// searched and filtered like the page.
+pub async fn actions_download(
+    State(state): State<AppState>,
+    prop: Prop,
+    Query(query): Query<Filter>,
 ) -> Result<Response, AppError> {
-    let api = |e: AppError| e.json(json);
-    let filter = parse_filter(query.status.as_deref(), json)?;
-    let q = parse_search(query.q.as_deref(), json)?;
-    let (_, all, matching) = searched_actions(state, prop, &q, json).await?;
+    let filter = parse_filter(query.status.as_deref())?;
+    let q = parse_search(query.q.as_deref())?;
+    let (_, all, matching) = searched_actions(&state, &prop, &q).await?;
     let today = state.today();
     let matching = all
         .iter()
         .filter(|a| shown(a, filter) && matching.matches(a));
-    let body = actions_csv(by_urgency(matching, today), today).map_err(|e| api(e.into()))?;
-    Ok(download(prop, "actions", today, body))
+    let body = actions_csv(by_urgency(matching, today), today).map_err(AppError::from)?;
+    Ok(download(&prop, "actions", today, body))
 }
 
 /// Events read per page by the streamed exports.
@@ -431,7 +430,7 @@ impl LogExport {
                             property = %self.slug,
                             events_sent = written,
                             "export of the event log stopped mid-stream, the answer is cut short: {}",
-                            super::error::chain(&e)
+                            statekit::error::Chain(&e)
                         );
                         let _ = tx.send(Err(e)).await;
                         return;
@@ -455,16 +454,18 @@ impl futures_core::Stream for Chunks {
     }
 }
 
-async fn export_events(state: &AppState, prop: &Prop, json: bool) -> Result<Response, AppError> {
-    let api = |e: AppError| e.json(json);
-    let export = LogExport::start(state, prop, csv_page)
-        .await
-        .map_err(&api)?;
+/// `GET /compliance/events.csv` and `GET /api/p/{slug}/events.csv`: the whole log,
+/// streamed.
+pub async fn events_download(
+    State(state): State<AppState>,
+    prop: Prop,
+) -> Result<Response, AppError> {
+    let export = LogExport::start(&state, &prop, csv_page).await?;
     let head = Sheet::new(&EVENT_COLUMNS)
         .and_then(Sheet::finish)
-        .map_err(|e| api(e.into()))?;
-    let body = export.body(head, b"").await.map_err(&api)?;
-    Ok(download(prop, "events", state.today(), body))
+        .map_err(AppError::from)?;
+    let body = export.body(head, b"").await?;
+    Ok(download(&prop, "events", state.today(), body))
 }
 
 /// Paging of `/api/p/{slug}/events`: `?after=CURSOR&limit=N`.
@@ -569,34 +570,6 @@ async fn page_of_log(state: &AppState, prop: &Prop, paging: Paging) -> Result<Ve
         .await
 }
 
-/// `GET /compliance/export.csv`.
-pub async fn actions_page(
-    State(state): State<AppState>,
-    prop: Prop,
-    Query(query): Query<Filter>,
-) -> Result<Response, AppError> {
-    export_actions(&state, &prop, query, false).await
-}
-
-/// `GET /compliance/events.csv`.
-pub async fn events_page(State(state): State<AppState>, prop: Prop) -> Result<Response, AppError> {
-    export_events(&state, &prop, false).await
-}
-
-/// `GET /api/p/{slug}/actions.csv`.
-pub async fn actions_api(
-    State(state): State<AppState>,
-    prop: Prop,
-    Query(query): Query<Filter>,
-) -> Result<Response, AppError> {
-    export_actions(&state, &prop, query, true).await
-}
-
-/// `GET /api/p/{slug}/events.csv`.
-pub async fn events_api(State(state): State<AppState>, prop: Prop) -> Result<Response, AppError> {
-    export_events(&state, &prop, true).await
-}
-
 /// `GET /api/p/{slug}/events[?after=&limit=]`: the whole log as JSON, oldest first,
 /// streamed; or one page of it (see [`Paging`]).
 pub async fn events_json(
@@ -604,19 +577,17 @@ pub async fn events_json(
     prop: Prop,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let api = |e: AppError| e.json(true);
-    let paging = Paging::parse(query.as_deref()).map_err(|e| api(AppError::bad_request(e)))?;
+    let paging = Paging::parse(query.as_deref()).map_err(AppError::bad_request)?;
     if let Some(paging) = paging {
-        let page = page_of_log(&state, &prop, paging).await.map_err(api)?;
+        let page = page_of_log(&state, &prop, paging).await?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], page).into_response());
     }
-    let export = LogExport::start(&state, &prop, json_page)
-        .await
-        .map_err(api)?;
+    let export = LogExport::start(&state, &prop, json_page).await?;
     let mut head = br#"{"property":"#.to_vec();
-    serde_json::to_writer(&mut head, &prop.slug).map_err(|e| api(ExportError::from(e).into()))?;
+    serde_json::to_writer(&mut head, &prop.slug)
+        .map_err(|e| AppError::from(ExportError::from(e)))?;
     head.extend_from_slice(br#","events":["#);
-    let body = export.body(head, b"]}").await.map_err(api)?;
+    let body = export.body(head, b"]}").await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

@@ -155,15 +155,11 @@ fn is_safe(method: &Method) -> bool {
 /// security headers to every response.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let site = state.site();
-    let json = request.uri().path().starts_with("/api/");
     let headers = request.headers();
     let mut response = if !site.host_ok(headers) {
-        AppError::forbidden("this portal does not answer to that host name")
-            .json(json)
-            .into_response()
+        AppError::forbidden("this portal does not answer to that host name").into_response()
     } else if !is_safe(request.method()) && !is_bearer(headers) && !site.same_site(headers) {
         AppError::forbidden("refused: the request did not come from the portal's own pages")
-            .json(json)
             .into_response()
     } else {
         next.run(request).await

@@ -154,7 +154,10 @@ fn read_row(storage: &Storage, snapshots: &Snapshots, slug: &Slug, today: Date) 
             }
         }
         Err(e) => {
-            tracing::warn!("property {slug} cannot be shown on the home page: {e}");
+            tracing::warn!(
+                "property {slug} cannot be shown on the home page: {}",
+                statekit::error::Chain(&e)
+            );
             PropertyRow {
                 name: slug.to_string(),
                 slug: slug.to_string(),
@@ -179,7 +182,7 @@ pub async fn page(
             let slugs = storage
                 .data()
                 .properties()
-                .map_err(|e| AppError::internal(format!("listing the data dir: {e}")))?;
+                .map_err(|e| AppError::internal("cannot list the properties", e))?;
             Ok(kept.summaries().rows(storage, snapshots, &slugs, today))
         })
         .await?;
@@ -188,10 +191,9 @@ pub async fn page(
         signed_in: SignedIn::new(&caller, state.auth()),
         rows,
     };
-    Ok(Html(
-        page.render()
-            .map_err(|e| AppError::internal(e.to_string()))?,
-    ))
+    Ok(Html(page.render().map_err(|e| {
+        AppError::internal("cannot render the page", e)
+    })?))
 }
 
 #[cfg(test)]

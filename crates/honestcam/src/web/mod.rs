@@ -124,7 +124,7 @@ impl AppState {
         let state = self.clone();
         tokio::task::spawn_blocking(move || f(&state.inner.storage, &state.inner.snapshots))
             .await
-            .map_err(|e| AppError::internal(format!("storage task failed: {e}")))?
+            .map_err(|e| AppError::internal("a storage task failed", e))?
     }
 }
 
@@ -146,17 +146,11 @@ impl FromRequestParts<AppState> for Prop {
             .map(|Path(p)| p)
             .unwrap_or_default();
         // Under `nest("/api", ...)` the URI has lost its prefix; the original has it.
-        let path = match parts.extensions.get::<axum::extract::OriginalUri>() {
-            Some(original) => original.path(),
-            None => parts.uri.path(),
-        };
-        let json = path.starts_with("/api/");
         match params.get("slug") {
             Some(raw) => {
-                let slug =
-                    Slug::parse(raw).map_err(|e| AppError::not_found(e.to_string()).json(json))?;
+                let slug = Slug::parse(raw).map_err(|e| AppError::not_found(e.to_string()))?;
                 if state.storage().property(&slug).is_err() {
-                    return Err(AppError::not_found(format!("no property {slug}")).json(json));
+                    return Err(AppError::not_found(format!("no property {slug}")));
                 }
                 Ok(Prop {
                     base: format!("/p/{slug}"),
@@ -170,8 +164,7 @@ impl FromRequestParts<AppState> for Prop {
                 }),
                 None => Err(AppError::not_found(
                     "no default property: the home page (/) lists every property; or start with --property",
-                )
-                .json(json)),
+                )),
             },
         }
     }
@@ -180,8 +173,8 @@ impl FromRequestParts<AppState> for Prop {
 fn property_pages() -> Router<AppState> {
     Router::new()
         .route("/compliance/", get(compliance::page))
-        .route("/compliance/export.csv", get(export::actions_page))
-        .route("/compliance/events.csv", get(export::events_page))
+        .route("/compliance/export.csv", get(export::actions_download))
+        .route("/compliance/events.csv", get(export::events_download))
         .route(
             "/compliance/actions/{id}",
             get(compliance::action_page).post(compliance::post_edit),
@@ -242,6 +235,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             guard::guard,
         ))
+        // Outside the guard and authentication, so that their refusals get a body too.
+        .layer(axum::middleware::from_fn(error::render))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

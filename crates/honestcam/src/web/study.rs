@@ -140,10 +140,9 @@ pub async fn page(
             topic: q.topic.label(),
             choices: q.choices,
         });
-    Ok(Html(
-        page.render()
-            .map_err(|e| AppError::internal(e.to_string()))?,
-    ))
+    Ok(Html(page.render().map_err(|e| {
+        AppError::internal("cannot render the page", e)
+    })?))
 }
 
 fn feedback(q: &'static Question, correct: bool) -> Feedback {
@@ -283,10 +282,9 @@ pub async fn admin(
         signed_in: SignedIn::new(&caller, state.auth()),
         rows,
     };
-    Ok(Html(
-        page.render()
-            .map_err(|e| AppError::internal(e.to_string()))?,
-    ))
+    Ok(Html(page.render().map_err(|e| {
+        AppError::internal("cannot render the page", e)
+    })?))
 }
 
 #[cfg(test)]

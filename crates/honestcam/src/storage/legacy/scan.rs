@@ -176,7 +176,7 @@ mod tests {
             (r#"{"events": {}}"#, "invalid type"),
         ] {
             fs::write(p.legacy_log(), text).unwrap();
-            let err = read_log(&p).unwrap_err().to_string();
+            let err = statekit::error::Chain(&read_log(&p).unwrap_err()).to_string();
             assert!(
                 err.contains(why) && err.contains("compliance-log.json"),
                 "{text}: {err}"

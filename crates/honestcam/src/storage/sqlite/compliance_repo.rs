@@ -397,7 +397,8 @@ mod tests {
             })
         };
         let repeated = load(&[event("a"), event("a")]).unwrap_err();
-        assert!(repeated.to_string().contains("UNIQUE"), "{repeated}");
+        let shown = statekit::error::Chain(&repeated).to_string();
+        assert!(shown.contains("UNIQUE"), "{shown}");
         assert_eq!(schema(&db), before, "rolled back whole");
         assert_eq!(load(&[event("a"), event("b")]).unwrap(), 2);
         assert_eq!(schema(&db), before);

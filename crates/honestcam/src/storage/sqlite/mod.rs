@@ -29,7 +29,7 @@ pub enum DbError {
     #[error(transparent)]
     Migrate(#[from] statekit::migrate::MigrateError),
     /// A statement failed.
-    #[error("sqlite: {0}")]
+    #[error("sqlite")]
     Sqlite(#[from] rusqlite::Error),
     /// The database's writer did not commit a unit of work: its batch failed (the
     /// unit was rolled back with it), the unit panicked, or the writer stopped.
@@ -39,7 +39,7 @@ pub enum DbError {
     #[error("table {0} is not empty")]
     NotEmpty(&'static str),
     /// A stored user id is not a valid one.
-    #[error("corrupt row in {table}: {source}")]
+    #[error("corrupt row in {table}")]
     BadUserId {
         /// The table.
         table: &'static str,
@@ -50,7 +50,7 @@ pub enum DbError {
     #[error("study user {0} has no owner to be inserted for")]
     NoOwner(crate::domain::UserId),
     /// A stored role is not one.
-    #[error("corrupt row in {table}: {source}")]
+    #[error("corrupt row in {table}")]
     BadRole {
         /// The table.
         table: &'static str,
@@ -58,7 +58,7 @@ pub enum DbError {
         source: crate::domain::RoleError,
     },
     /// A stored JSON column does not parse.
-    #[error("corrupt row in {table} ({key}): {source}")]
+    #[error("corrupt row in {table} ({key})")]
     CorruptRow {
         /// The table.
         table: &'static str,
@@ -68,7 +68,7 @@ pub enum DbError {
         source: serde_json::Error,
     },
     /// A stored status is not one.
-    #[error("corrupt row in {table} ({key}): {source}")]
+    #[error("corrupt row in {table} ({key})")]
     BadStatus {
         /// The table.
         table: &'static str,

@@ -163,7 +163,7 @@ pub enum AccessError {
         kid: String,
     },
     /// The key set could not be fetched, so the token's key could not be found.
-    #[error("cannot fetch the access key set from {url}: {reason}")]
+    #[error("cannot fetch the access key set from {url}")]
     Fetch {
         /// The key set's URL.
         url: String,
@@ -225,11 +225,11 @@ pub enum FetchError {
     #[error("the URL {0}")]
     Url(&'static str),
     /// The HTTP client could not be built.
-    #[error("cannot start an http client: {}", chain(.0))]
+    #[error("cannot start an http client")]
     Client(#[source] reqwest::Error),
     /// The request failed (connection, timeout, body).
-    #[error("{}", chain(.0))]
-    Request(#[source] reqwest::Error),
+    #[error(transparent)]
+    Request(reqwest::Error),
     /// The server answered with an error status.
     #[error("the server answered {0}")]
     Status(reqwest::StatusCode),
@@ -237,23 +237,11 @@ pub enum FetchError {
     #[error("the answer is larger than {MAX_KEY_SET_BYTES} bytes")]
     TooLarge,
     /// The answer is not a JWKS.
-    #[error("the answer is not a key set: {0}")]
+    #[error("the answer is not a key set")]
     Json(#[source] serde_json::Error),
     /// The JWKS holds no RSA signing key with a `kid`.
     #[error("the key set holds no RS256 key with a kid")]
     NoKeys,
-}
-
-/// An error and its causes, joined by ": ".
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Checks Access tokens against a team's key set, fetched and cached as needed.
@@ -441,7 +429,7 @@ impl AccessVerifier {
             Err(e) => {
                 tracing::warn!(
                     url = %self.inner.config.certs_url,
-                    error = %e,
+                    error = %statekit::error::Chain(&e),
                     "cannot fetch the Cloudflare Access key set"
                 );
                 KeyCache {

@@ -116,7 +116,7 @@ fn cookie<'h>(headers: &'h HeaderMap, wanted: &str) -> Option<&'h str> {
 fn render(page: impl Template, status: StatusCode) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => AppError::internal(e.to_string()).into_response(),
+        Err(e) => AppError::internal("cannot render the page", e).into_response(),
     }
 }
 
@@ -226,7 +226,7 @@ pub async fn sign_in(
             let owner = state
                 .run(move |storage, _| {
                     accounts::device_account(storage, &id)
-                        .map_err(|e| AppError::internal(e.to_string()))
+                        .map_err(|e| AppError::internal("cannot read the browser's account", e))
                 })
                 .await;
             match owner {
@@ -262,11 +262,11 @@ pub async fn sign_in(
     let from_device = device.clone().filter(|_| trusted);
     // At most a few password checks at once: each takes ~19 MiB and a core for a while.
     let Ok(_permit) = local.checking.clone().acquire_owned().await else {
-        return AppError::internal("the password check queue is closed").into_response();
+        return AppError::unexpected("the password check queue is closed").into_response();
     };
     let started = state
         .run(move |storage, _| {
-            let internal = |e: accounts::AccountError| AppError::internal(e.to_string());
+            let internal = |e: accounts::AccountError| AppError::internal("cannot sign in", e);
             match accounts::check_password(storage, &name, &password).map_err(internal)? {
                 Some(account) => accounts::start_session(
                     storage,
@@ -294,7 +294,7 @@ pub async fn sign_in(
                     Ok(v) => {
                         response.headers_mut().append(header::SET_COOKIE, v);
                     }
-                    Err(e) => return AppError::internal(e.to_string()).into_response(),
+                    Err(e) => return AppError::internal("cannot set a cookie", e).into_response(),
                 }
             }
             response
@@ -347,7 +347,8 @@ pub async fn sign_out(
     if let Some(id) = session_cookie(&headers, https).map(str::to_string) {
         let ended = state
             .run(move |storage, _| {
-                accounts::end_session(storage, &id).map_err(|e| AppError::internal(e.to_string()))
+                accounts::end_session(storage, &id)
+                    .map_err(|e| AppError::internal("cannot end the session", e))
             })
             .await;
         if let Err(e) = ended {
@@ -360,7 +361,7 @@ pub async fn sign_out(
             response.headers_mut().insert(header::SET_COOKIE, v);
             response
         }
-        Err(e) => AppError::internal(e.to_string()).into_response(),
+        Err(e) => AppError::internal("cannot set a cookie", e).into_response(),
     }
 }
 

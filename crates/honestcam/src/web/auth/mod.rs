@@ -30,7 +30,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use statekit::error::Chain;
 
+use super::error::is_api;
 use super::{AppError, AppState};
 pub use crate::domain::Identity;
 use crate::domain::Role;
@@ -126,10 +128,6 @@ fn bearer(headers: &HeaderMap) -> Option<Option<&str>> {
     Some(token)
 }
 
-fn unauthorized(message: &str, json: bool) -> Response {
-    AppError::unauthorized(message).json(json).into_response()
-}
-
 /// Establishes who is asking, refuses them if their role is too low, and hands the
 /// identity to the handler.
 pub async fn authenticate(
@@ -141,15 +139,26 @@ pub async fn authenticate(
     if is_public(&path) {
         return next.run(request).await;
     }
-    let json = path.starts_with("/api/");
-    let back_to = request
-        .uri()
-        .path_and_query()
-        .map_or(path.clone(), |p| p.to_string());
-    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-    let identity = match identify(&state, request.headers(), reads.then_some(back_to)).await {
+    let identity = match identify(&state, request.headers()).await {
         Ok(identity) => identity,
-        Err(response) => return response(json),
+        Err(Refusal::Error(e)) => return e.into_response(),
+        // A browser reading a page signs in and comes back; anything else is told.
+        Err(Refusal::SignIn)
+            if matches!(*request.method(), Method::GET | Method::HEAD) && !is_api(&request) =>
+        {
+            let back = request
+                .uri()
+                .path_and_query()
+                .map_or(path.clone(), |p| p.to_string());
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &back)
+                .finish();
+            return Redirect::to(&format!("/login?{query}")).into_response();
+        }
+        Err(Refusal::SignIn) => {
+            return AppError::unauthorized("sign in first (at /login), or use an API token")
+                .into_response();
+        }
     };
     let needed = required_role(request.method(), &path);
     if !identity.role.allows(needed) {
@@ -157,43 +166,50 @@ pub async fn authenticate(
             "{} is a {}; this needs an {needed}",
             identity.name, identity.role
         ))
-        .json(json)
         .into_response();
     }
     request.extensions_mut().insert(identity);
     next.run(request).await
 }
 
-type Refusal = Box<dyn FnOnce(bool) -> Response + Send>;
+/// Why a request has no identity.
+enum Refusal {
+    /// Refused with this error.
+    Error(AppError),
+    /// Nobody is signed in (local accounts).
+    SignIn,
+}
 
-/// Who sent `headers`. `sign_in_then` is where a browser comes back to after signing
-/// in, when it should be sent to the login page rather than refused.
-async fn identify(
-    state: &AppState,
-    headers: &HeaderMap,
-    sign_in_then: Option<String>,
-) -> Result<Identity, Refusal> {
+impl From<AppError> for Refusal {
+    fn from(e: AppError) -> Refusal {
+        Refusal::Error(e)
+    }
+}
+
+/// Who sent `headers`.
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Refusal> {
     if let Some(given) = bearer(headers) {
         let Some(secret) = given else {
-            return Err(Box::new(|json| {
-                unauthorized("the Authorization header must be: Bearer <token>", json)
-            }));
+            return Err(
+                AppError::unauthorized("the Authorization header must be: Bearer <token>").into(),
+            );
         };
         let secret = secret.to_string();
         let found = state
             .run(move |storage, _| {
-                accounts::token(storage, &secret).map_err(|e| AppError::internal(e.to_string()))
+                accounts::token(storage, &secret)
+                    .map_err(|e| AppError::internal("cannot read the API tokens", e))
             })
-            .await;
+            .await?;
         return match found {
-            Ok(Some(token)) => Ok(Identity {
+            Some(token) => Ok(Identity {
                 name: format!("token:{}", token.name),
                 role: token.role,
             }),
-            Ok(None) => Err(Box::new(|json| {
-                unauthorized("the bearer token is not valid (revoked, or mistyped)", json)
-            })),
-            Err(e) => Err(Box::new(move |json| e.json(json).into_response())),
+            None => Err(AppError::unauthorized(
+                "the bearer token is not valid (revoked, or mistyped)",
+            )
+            .into()),
         };
     }
     match state.auth() {
@@ -203,45 +219,39 @@ async fn identify(
         }),
         AuthMode::CloudflareAccess(verifier) => {
             let Some(token) = headers.get(ACCESS_HEADER).and_then(|v| v.to_str().ok()) else {
-                return Err(Box::new(|json| {
-                    unauthorized(
-                        "sign in through Cloudflare Access: no Access token came with the request",
-                        json,
-                    )
-                }));
+                return Err(AppError::unauthorized(
+                    "sign in through Cloudflare Access: no Access token came with the request",
+                )
+                .into());
             };
             let who = match verifier.verify(token).await {
                 Ok(who) => who,
                 Err(e) => {
-                    tracing::debug!("Access token refused: {e}");
-                    return Err(Box::new(|json| {
-                        unauthorized(
-                            "the Cloudflare Access token is not valid; sign in again",
-                            json,
-                        )
-                    }));
+                    tracing::debug!("Access token refused: {}", Chain(&e));
+                    return Err(AppError::unauthorized(
+                        "the Cloudflare Access token is not valid; sign in again",
+                    )
+                    .into());
                 }
             };
             // An email or a service token's id; compared with ASCII case folded only.
             let name = match identity_name(&who.name, !who.service_token) {
                 Ok(name) => name,
                 Err(e) => {
-                    tracing::warn!("Access token refused: {e}");
-                    return Err(Box::new(|json| {
-                        unauthorized(
-                            "the Cloudflare Access identity is not one this portal accepts",
-                            json,
-                        )
-                    }));
+                    tracing::warn!("Access token refused: {}", Chain(&e));
+                    return Err(AppError::unauthorized(
+                        "the Cloudflare Access identity is not one this portal accepts",
+                    )
+                    .into());
                 }
             };
             let who_name = name.clone();
             let role = state
                 .run(move |storage, _| {
-                    accounts::account(storage, &name).map_err(|e| AppError::internal(e.to_string()))
+                    accounts::account(storage, &name)
+                        .map_err(|e| AppError::internal("cannot read the account", e))
                 })
-                .await
-                .map_err(|e| -> Refusal { Box::new(move |json| e.json(json).into_response()) })?
+                .await?
                 .map_or(ACCESS_DEFAULT_ROLE, |a| a.role);
             Ok(Identity {
                 name: who_name,
@@ -251,15 +261,14 @@ async fn identify(
         AuthMode::Local(_) => {
             let session = login::session_cookie(headers, state.site().https()).map(str::to_string);
             let found = match session {
-                Some(id) => state
-                    .run(move |storage, _| {
-                        accounts::session(storage, &id)
-                            .map_err(|e| AppError::internal(e.to_string()))
-                    })
-                    .await
-                    .map_err(|e| -> Refusal {
-                        Box::new(move |json| e.json(json).into_response())
-                    })?,
+                Some(id) => {
+                    state
+                        .run(move |storage, _| {
+                            accounts::session(storage, &id)
+                                .map_err(|e| AppError::internal("cannot read the session", e))
+                        })
+                        .await?
+                }
                 None => None,
             };
             match found {
@@ -267,15 +276,7 @@ async fn identify(
                     name: account.name,
                     role: account.role,
                 }),
-                None => Err(Box::new(move |json| match sign_in_then {
-                    Some(back) if !json => {
-                        let query = url::form_urlencoded::Serializer::new(String::new())
-                            .append_pair("next", &back)
-                            .finish();
-                        Redirect::to(&format!("/login?{query}")).into_response()
-                    }
-                    _ => unauthorized("sign in first (at /login), or use an API token", json),
-                })),
+                None => Err(Refusal::SignIn),
             }
         }
     }
@@ -318,7 +319,7 @@ impl FromRequestParts<AppState> for Caller {
             .get::<Identity>()
             .cloned()
             .map(Caller)
-            .ok_or_else(|| AppError::internal("a route without authentication"))
+            .ok_or_else(|| AppError::unexpected("a route without authentication"))
     }
 }
 

@@ -10,9 +10,9 @@ use std::sync::mpsc;
 
 use statekit::staged::{self, Staged};
 
-use super::Progress;
-use super::import::{Checks, ImportError};
+use super::{Checks, ImportError};
 use crate::domain::{Baseline, Projection};
+use crate::ops::Progress;
 use crate::property::PropertyPaths;
 use crate::storage::Storage;
 use crate::storage::legacy::{self, LegacyError, LegacyEventRef, LegacyIds};
@@ -180,7 +180,7 @@ fn stream_log_into(
             }
             progress.update(load.loaded(), None);
             // Kill tests stop here: the staging database is half-loaded.
-            super::pause_point("loading");
+            crate::ops::pause_point("loading");
             // The parser may be done already; then the batch is simply dropped.
             let _ = to_parser.send(batch);
         }

@@ -1,6 +1,6 @@
 //! `restore --from s3://...`: every database of a replica, by `litestream restore`.
 //!
-//! The properties are those the bucket holds ([`super::s3::list_properties`]), not a
+//! The properties are those the bucket holds ([`list_properties`]), not a
 //! list typed in. Each database is restored to a private name beside its place
 //! (`honestcam.db.restoring`), checked by Litestream's `quick` integrity check, and
 //! only then renamed into place, so a crash or a failure halfway leaves no half-written
@@ -9,11 +9,11 @@
 use jiff::Timestamp;
 use statekit::plan::{Mode, Plan};
 
-use super::Replica;
-use super::litestream::{Litestream, LitestreamError, RestorePlan};
-use super::s3::list_properties;
+use super::{BackupError, Restoring, check_restorable, io};
 use crate::config::DataDir;
-use crate::ops::backup::{BackupError, Restoring, check_restorable, io};
+use crate::ops::replica::Replica;
+use crate::ops::replica::litestream::{Litestream, LitestreamError, RestorePlan};
+use crate::ops::replica::s3::list_properties;
 use crate::storage::{Storage, StoreError, Wait, legacy};
 
 /// Suffix of the private name a database is restored under.
