@@ -98,7 +98,7 @@ latency() {
 
 start
 # One note that only it has.
-curl -sf -o /dev/null -X POST -H 'content-type: application/json' \
+curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: same-origin' \
   -d '{"type": "note_added", "payload": {"note": "Zeppelin hangar door sticks"}}' \
   "$BASE/api/p/$BIG/actions/ACT-001/events" || die "could not write the note"
 DAY="$(date -u -d '-3 days' +%Y-%m-%d)"

@@ -24,6 +24,11 @@ use super::text::{MAX_SEARCH_CHARS, TooLong, check};
 /// Most words a search may have (across its terms).
 pub const MAX_SEARCH_WORDS: usize = 16;
 
+/// Most texts of each kind a search ranks (those holding the whole search as a
+/// phrase, and the others), the newest first: a word found in more texts is answered
+/// from the newest, and a page of hits can start no deeper.
+pub const MAX_RANKED: usize = 1_100;
+
 /// Why a search is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {

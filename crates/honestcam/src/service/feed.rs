@@ -34,7 +34,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::{ActionChanges, ActionState, Baseline, Change, Event, Projection};
+use crate::domain::{ActionChanges, ActionState, Baseline, Change, Event};
 use crate::property::{Slug, SlugError};
 use crate::storage::{PropertyStore, Storage, StoreError};
 
@@ -385,14 +385,11 @@ fn changes_before<'f>(
     action: &str,
 ) -> Result<&'f mut ActionChanges, StoreError> {
     if !folding.actions.contains_key(action) {
-        let mut changes = ActionChanges::default();
-        if folding.start > 0 {
-            let earlier = store.action_events_through(action, folding.start)?;
-            let p = Projection::fold(earlier.iter().map(|(seq, e)| (*seq, e)));
-            if let Some(c) = p.action(action) {
-                changes = c.clone();
-            }
-        }
+        let changes = if folding.start > 0 {
+            store.changes_through(action, folding.start)?
+        } else {
+            ActionChanges::default()
+        };
         folding.actions.insert(action.to_string(), changes);
     }
     // Inserted just above if it was missing.

@@ -13,7 +13,9 @@
 //! - a hit: one text (a title, a note, an assignee) holding every term, as a word or
 //!   a word's beginning (`insp` finds `inspection`);
 //! - the order: texts holding the whole search as a phrase, word for word, first
-//!   (`exact`); then by BM25 (`score`, higher is better); then the newest first.
+//!   (`exact`); then by BM25 (`score`, higher is better); then the newest first. Each
+//!   kind is ranked among its newest [`MAX_RANKED`] matches: a word found in more texts
+//!   than that is answered from the newest (and paging stops at [`MAX_OFFSET`]).
 //!
 //! Properties still on the legacy JSON files have no index: [`search`] refuses them
 //! with a message saying to run `honestcam db-migrate` (the portal's page searches
@@ -33,7 +35,7 @@
 
 use serde::Serialize;
 
-use crate::domain::search::{Field, QueryError, SearchQuery};
+use crate::domain::search::{Field, MAX_RANKED, QueryError, SearchQuery};
 use crate::property::Slug;
 use crate::storage::{SearchRow, Storage, StoreError};
 
@@ -43,8 +45,9 @@ pub const MAX_LIMIT: usize = 100;
 /// Hits per page when not asked.
 pub const DEFAULT_LIMIT: usize = 20;
 
-/// Most hits that may be skipped: a search deeper than this should be narrowed.
-pub const MAX_OFFSET: usize = 10_000;
+/// Most hits that may be skipped: a search deeper than this should be narrowed (the
+/// index ranks the newest [`MAX_RANKED`] matches of each kind).
+pub const MAX_OFFSET: usize = MAX_RANKED - MAX_LIMIT;
 
 /// Which page of hits: at most `limit` (1 to [`MAX_LIMIT`]) after the first `offset`
 /// (at most [`MAX_OFFSET`]).
@@ -227,7 +230,7 @@ mod tests {
             Page::new(10, MAX_OFFSET + 1)
                 .unwrap_err()
                 .to_string()
-                .contains("offset can be at most 10000")
+                .contains("offset can be at most 1000")
         );
     }
 }

@@ -86,13 +86,9 @@ pub trait PropertyBackend: std::fmt::Debug + Send + Sync {
     /// The events about `action_id`, oldest first.
     fn action_events(&self, action_id: &str) -> Result<Vec<Event>, StoreError>;
 
-    /// The events about `action_id` at or before position `seq`, oldest first, with
-    /// their positions.
-    fn action_events_through(
-        &self,
-        action_id: &str,
-        seq: i64,
-    ) -> Result<Vec<(i64, Event)>, StoreError>;
+    /// What the events about `action_id` at or before position `seq` changed (the
+    /// fold of those events), without reading the whole history where the backend can.
+    fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError>;
 
     /// At most `limit` hits of `query` in the property's search index after the first
     /// `offset`, best first. A backend without an index refuses

@@ -123,15 +123,12 @@ impl<'s> PropertyStore<'s> {
         self.backend.action_events(action_id)
     }
 
-    /// The events about `action_id` at or before position `seq` (positions as in
-    /// [`PropertyStore::events_after`]), oldest first, with their positions: what the
-    /// action's state at that position is folded from.
-    pub fn action_events_through(
-        &self,
-        action_id: &str,
-        seq: i64,
-    ) -> Result<Vec<(i64, Event)>, StoreError> {
-        self.backend.action_events_through(action_id, seq)
+    /// What the events about `action_id` at or before position `seq` changed (positions
+    /// as in [`PropertyStore::events_after`]): the action's state at that position,
+    /// laid over its baseline entry. On SQLite a few indexed reads whatever the
+    /// action's history; on JSON the log is folded.
+    pub fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError> {
+        self.backend.changes_through(action_id, seq)
     }
 
     /// At most `limit` hits of `query` in the property's search index after the first

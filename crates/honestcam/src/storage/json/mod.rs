@@ -136,18 +136,16 @@ impl PropertyBackend for JsonProperty {
             .collect())
     }
 
-    fn action_events_through(
-        &self,
-        action_id: &str,
-        seq: i64,
-    ) -> Result<Vec<(i64, Event)>, StoreError> {
-        Ok(legacy::read_events(&self.paths)?
-            .into_iter()
-            .zip(1..)
-            .take_while(|(_, i)| *i <= seq)
-            .filter(|(e, _)| e.action_id == action_id)
-            .map(|(e, i)| (i, e))
-            .collect())
+    fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError> {
+        // No projection is stored: the action's events up to `seq` are folded.
+        let log = legacy::read_events(&self.paths)?;
+        let folded = Projection::fold(
+            (1..)
+                .zip(&log)
+                .take_while(|(i, _)| *i <= seq)
+                .filter(|(_, e)| e.action_id == action_id),
+        );
+        Ok(folded.action(action_id).cloned().unwrap_or_default())
     }
 
     fn search(

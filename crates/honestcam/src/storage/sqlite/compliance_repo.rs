@@ -197,20 +197,6 @@ pub fn last_seq(conn: &Connection) -> Result<i64, DbError> {
     )?)
 }
 
-/// The events about `action_id` at or before position `seq`, with their positions, in
-/// the order they were appended (by the index on action and position).
-pub fn load_action_events_through(
-    conn: &Connection,
-    action_id: &str,
-    seq: i64,
-) -> Result<Vec<(i64, Event)>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, event_id, action_id, type, payload, actor, at, extra
-         FROM compliance_events WHERE action_id = ?1 AND seq <= ?2 ORDER BY seq",
-    )?;
-    read_rows(stmt.query(params![action_id, seq])?)
-}
-
 /// The events about `action_id`, in the order they were appended (by the index on
 /// action and position, not a scan of the log).
 pub fn load_action_events(conn: &Connection, action_id: &str) -> Result<Vec<Event>, DbError> {

@@ -15,7 +15,7 @@ use statekit::sqlite::Database;
 use super::{Databases, DbError, compliance_repo, projection_repo, search_repo, study_repo};
 use crate::config::DataDir;
 use crate::domain::search::SearchQuery;
-use crate::domain::{Event, Progress, Projection, StudyUser, UserId};
+use crate::domain::{ActionChanges, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::{PropertyPaths, Slug};
 use crate::storage::StoreError;
 use crate::storage::backend::{Decide, Edit, Holdings, LogVersion, PropertyBackend, SearchRow};
@@ -139,14 +139,14 @@ impl PropertyBackend for SqliteProperty<'_> {
             .read(|c| compliance_repo::load_action_events(c, action_id))?)
     }
 
-    fn action_events_through(
-        &self,
-        action_id: &str,
-        seq: i64,
-    ) -> Result<Vec<(i64, Event)>, StoreError> {
-        Ok(self
-            .db
-            .read(|c| compliance_repo::load_action_events_through(c, action_id, seq))?)
+    fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError> {
+        // One read transaction: its few queries agree.
+        Ok(self.db.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let changes = projection_repo::changes_through(&tx, action_id, seq);
+            tx.finish()?;
+            changes
+        })?)
     }
 
     fn search(

@@ -12,7 +12,9 @@
 //! term is quoted (an FTS5 string, so nothing in it is syntax) and looked for as a
 //! word or a word's beginning (`"insp"*` finds `inspection`); every term must match
 //! the same text. Hits holding the whole search as a phrase, word for word, come
-//! first; then by BM25; then the newest first.
+//! first; then by BM25; then the newest first. Each kind is ranked among its newest
+//! [`MAX_RANKED`] matches, so that a word found in half the log costs no more than
+//! one found in a thousand texts.
 
 use std::fmt::Write as _;
 
@@ -21,7 +23,7 @@ use serde_json::Value;
 
 use super::DbError;
 use crate::domain::Baseline;
-use crate::domain::search::{Field, SearchQuery, event_text};
+use crate::domain::search::{Field, MAX_RANKED, SearchQuery, event_text};
 use crate::storage::backend::{SearchRow, SearchRowEvent};
 
 /// Most words a snippet shows (FTS5 allows at most 64).
@@ -364,7 +366,8 @@ fn phrase_query(query: &SearchQuery) -> String {
 }
 
 /// At most `limit` hits of `query` after the first `offset`: those holding the whole
-/// search as a phrase first, then by BM25, then the newest first. A query without a
+/// search as a phrase first, then by BM25, then the newest first, each kind among its
+/// newest [`MAX_RANKED`] matches (so nothing past `2 * MAX_RANKED`). A query without a
 /// word finds nothing.
 pub fn search(
     conn: &Connection,
@@ -378,16 +381,24 @@ pub fn search(
     let (all, phrase) = (all_terms_query(query), phrase_query(query));
     // Ranked without snippets (they would be made for every match), then the
     // snippets and events of the page only.
+    // Each kind (holding the phrase, or only the terms) ranked among its newest
+    // MAX_RANKED matches: the cost of a common word stays bounded.
+    let others = format!("({all}) NOT ({phrase})");
     let ranked: Vec<(i64, String, String, f64, bool)> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT rowid, field, action_id, bm25(search_index) AS score,
-                    rowid IN (SELECT rowid FROM search_index WHERE search_index MATCH ?2) AS exact
-             FROM search_index WHERE search_index MATCH ?1
+            "SELECT rowid, field, action_id, score, 1 AS exact FROM (
+                 SELECT rowid, field, action_id, bm25(search_index) AS score FROM search_index
+                 WHERE search_index MATCH ?1 ORDER BY rowid DESC LIMIT ?5)
+             UNION ALL
+             SELECT rowid, field, action_id, score, 0 FROM (
+                 SELECT rowid, field, action_id, bm25(search_index) AS score FROM search_index
+                 WHERE search_index MATCH ?2 ORDER BY rowid DESC LIMIT ?5)
              ORDER BY exact DESC, score, rowid DESC LIMIT ?3 OFFSET ?4",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        stmt.query_map(params![all, phrase, limit, offset], |r| {
+        let ranked = i64::try_from(MAX_RANKED).unwrap_or(i64::MAX);
+        stmt.query_map(params![phrase, others, limit, offset, ranked], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<Result<_, _>>()?
@@ -447,7 +458,7 @@ pub fn matching_actions(conn: &Connection, query: &SearchQuery) -> Result<Vec<St
         }
         let _ = write!(
             sql,
-            "SELECT action_id FROM search_index WHERE search_index MATCH ?{i}"
+            "SELECT DISTINCT action_id FROM search_index WHERE search_index MATCH ?{i}"
         );
     }
     sql.push_str(" ORDER BY 1");
@@ -582,6 +593,31 @@ mod tests {
             "**fire** **door** **inspection** booked for Tuesday"
         );
         assert_eq!(found.len(), 4);
+    }
+
+    #[test]
+    fn a_word_found_in_more_texts_than_are_ranked_is_answered_from_the_newest() {
+        let (_dir, db) = db();
+        let n = MAX_RANKED + 100;
+        let notes: Vec<Event> = (0..n)
+            .map(|i| note(&format!("e{i}"), "B", &format!("common word {i}")))
+            .collect();
+        append(&db, notes);
+        let q = SearchQuery::parse("common").unwrap();
+        let first = db.read(|c| search(c, &q, 100, 0)).unwrap();
+        assert_eq!(first.len(), 100);
+        let oldest_ranked = i64::try_from(n - MAX_RANKED).unwrap();
+        let position = |h: &SearchRow| h.event.as_ref().unwrap().position;
+        assert!(first.iter().all(|h| position(h) > oldest_ranked));
+        let last = db.read(|c| search(c, &q, 100, MAX_RANKED - 1)).unwrap();
+        assert_eq!(last.len(), 1);
+        assert!(
+            db.read(|c| search(c, &q, 100, MAX_RANKED))
+                .unwrap()
+                .is_empty()
+        );
+        // The page's question reads every match.
+        assert_eq!(db.read(|c| matching_actions(c, &q)).unwrap(), ["B"]);
     }
 
     #[test]
