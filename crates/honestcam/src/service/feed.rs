@@ -20,6 +20,12 @@
 //! property that no longer exists is fine (its position is kept, in case it comes
 //! back); a property that is new starts at its first event.
 //!
+//! The state on each line is the action's fold up to its event: a reader keeps, per
+//! action it met, what its events changed, and reads it for an action it meets the
+//! first time at the position it started from (`PropertyStore::changes_through`: a few
+//! indexed rows on SQLite, whatever the action's history), so resuming costs the
+//! actions met, not the log before the cursor.
+//!
 //! A page fills from the first property (by slug) with events past its position, then
 //! the next, so a property written faster than a reader reads would hold the others
 //! back: the feed is for catching up, not for a firehose.
