@@ -102,7 +102,7 @@ async fn start_replica(api: &FakeBotApi, url: &str) -> (Replica, u16) {
         .env("BOUNTYBOT_DATABASE_URL", url)
         .env("BOUNTYBOT_TOKEN", "123456:BENCH")
         .env("BOUNTYBOT_API_URL", &api.url)
-        .env("BOUNTYBOT_WEBHOOK_SECRET", "bench")
+        .env("BOUNTYBOT_WEBHOOK_SECRET", "bench-secret-0123456789")
         .env("RUST_LOG", "error")
         .env_remove("TELOXIDE_TOKEN")
         .stdout(Stdio::null())
@@ -143,7 +143,7 @@ async fn webhook_rate(server: &pg::Server, replicas: usize, updates: i64) -> f64
             let _permit = permit;
             let r = client
                 .post(format!("http://127.0.0.1:{port}/hook"))
-                .header("X-Telegram-Bot-Api-Secret-Token", "bench")
+                .header("X-Telegram-Bot-Api-Secret-Token", "bench-secret-0123456789")
                 .json(&body)
                 .send()
                 .await

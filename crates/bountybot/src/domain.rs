@@ -86,6 +86,18 @@ impl ChatId {
         self.0 < 0
     }
 
+    /// True for basic groups, the only chats that move (to a supergroup); supergroup
+    /// ids are at or below -1000000000000.
+    pub fn is_basic_group(self) -> bool {
+        self.0 < 0 && self.0 > -1_000_000_000_000
+    }
+
+    /// The chat acting as itself (a channel, or a group's anonymous administrators):
+    /// the sender of its messages, with the same number.
+    pub fn acting_as_itself(self) -> UserId {
+        UserId(self.0)
+    }
+
     /// The user a private chat is with: their ids are the same number.
     pub fn private_user(self) -> UserId {
         UserId(self.0)

@@ -31,6 +31,7 @@ enum Command {
     DbRollback(cli::db_rollback::Args),
     DbStatus(cli::db_status::Args),
     DemoData(cli::demo_data::Args),
+    Export(cli::export::Args),
     LitestreamConfig(cli::litestream_config::Args),
     Mcp(cli::mcp::Args),
     Restore(cli::restore::Args),
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
         Command::DbRollback(a) => a.wants_json(),
         Command::DbStatus(a) => a.wants_json(),
         Command::DemoData(_)
+        | Command::Export(_)
         | Command::LitestreamConfig(_)
         | Command::Mcp(_)
         | Command::Serve(_)
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::DbRollback(a) => cli::db_rollback::run(&data, a),
         Command::DbStatus(a) => cli::db_status::run(&data, a),
         Command::DemoData(a) => cli::demo_data::run(&data, a),
+        Command::Export(a) => cli::export::run(&data, a),
         Command::Serve(a) => cli::serve::run(&data, a),
         Command::Token(a) => cli::token::run(&data, a),
         Command::User(a) => cli::user::run(&data, a),

@@ -41,41 +41,102 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply(pub Vec<String>);
 
-impl Reply {
-    fn one(s: impl Into<String>) -> Option<Reply> {
-        Some(Reply(vec![s.into()]))
+/// What became of a message: finished, or to be tried again.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Finished: applied, refused, answered, or failed for good (a damaged file, told
+    /// to the chat). A Telegram update is confirmed; the reply, if any, is sent.
+    Done(Option<Reply>),
+    /// A storage failure that may pass ([`StoreError::is_transient`]) and left nothing
+    /// changed. A Telegram update is not confirmed, so that Telegram delivers it again;
+    /// the front end tells the chat once ([`RETRY_NOTICE`]).
+    Retry(StoreError),
+}
+
+/// What a chat is told, once, when its command meets a failure that may pass and
+/// will be tried again.
+pub const RETRY_NOTICE: &str = "⚠️ I could not store that just now; I will try again shortly.";
+
+/// Handles one message; `None` means the bot stays silent (not a command, or a
+/// command for another bot or, in a group, one it does not know). A failure that may
+/// pass is answered like any other (the REPL and `send` do not try again).
+pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<Reply> {
+    match handle_update(store, ctx, text) {
+        Outcome::Done(reply) => reply,
+        Outcome::Retry(e) => Some(storage_failure(ctx, &e)),
     }
 }
 
-/// Handles one message; `None` means the bot stays silent (not a command, or a
-/// command for another bot or, in a group, one it does not know).
-pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<Reply> {
+/// Handles one message as [`handle`] does, telling a failure that may pass
+/// ([`Outcome::Retry`]) apart from the rest.
+pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Outcome {
     let today = ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
     match parse(text, ctx.bot_username, today) {
-        Parsed::NotACommand | Parsed::OtherBot => None,
+        Parsed::NotACommand | Parsed::OtherBot => Outcome::Done(None),
         Parsed::Unknown(name) => {
             if ctx.chat.is_group() {
-                None
+                Outcome::Done(None)
             } else {
-                Reply::one(format!(
-                    "I don't know {}. Send /help for what I can do.",
-                    escape(&quoted(&format!("/{name}")))
-                ))
+                answered_once(
+                    store,
+                    ctx,
+                    Reply(vec![format!(
+                        "I don't know {}. Send /help for what I can do.",
+                        escape(&quoted(&format!("/{name}")))
+                    )]),
+                )
             }
         }
-        Parsed::Usage { command, reason } => Reply::one(format!(
-            "⚠️ {}\nUsage: {}",
-            escape(&reason),
-            escape(usage_of(command))
-        )),
+        Parsed::Usage { command, reason } => answered_once(
+            store,
+            ctx,
+            Reply(vec![format!(
+                "⚠️ {}\nUsage: {}",
+                escape(&reason),
+                escape(usage_of(command))
+            )]),
+        ),
         Parsed::Command(cmd) => {
+            let reads_only = cmd.reads_only();
             remember(store, ctx);
             match run(store, ctx, today, cmd) {
-                Ok(reply) => Some(reply),
+                Ok(reply) if reads_only => answered_once(store, ctx, reply),
+                Ok(reply) => Outcome::Done(Some(reply)),
                 // A redelivered update whose change is stored: nothing to do again.
-                Err(StoreError::AlreadyProcessed { .. }) => None,
-                Err(e) => Some(storage_failure(ctx, &e)),
+                Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
+                Err(e) if e.is_transient() => retry(ctx, e),
+                Err(e) => Outcome::Done(Some(storage_failure(ctx, &e))),
             }
+        }
+    }
+}
+
+/// A failure that may pass: logged, and the update is to be delivered again.
+fn retry(ctx: &Context<'_>, e: StoreError) -> Outcome {
+    tracing::warn!(
+        chat = %ctx.chat,
+        user = %ctx.user,
+        error = %Chain(&e),
+        "a command failed in storage; it will be tried again"
+    );
+    Outcome::Retry(e)
+}
+
+/// `reply`, which changed nothing, with its update recorded as processed, so that the
+/// update delivered again is not answered again ([`BountyStore::note_processed`]).
+fn answered_once(store: &dyn BountyStore, ctx: &Context<'_>, reply: Reply) -> Outcome {
+    let Some(update) = ctx.update else {
+        return Outcome::Done(Some(reply));
+    };
+    match store.note_processed(ctx.chat, update) {
+        Ok(()) => Outcome::Done(Some(reply)),
+        // Answered before (a redelivery that came past the first check).
+        Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
+        Err(e) if e.is_transient() => retry(ctx, e),
+        Err(e) => {
+            // A damaged file: the answer still goes out (it may say so itself).
+            tracing::warn!(chat = %ctx.chat, error = %Chain(&e), "cannot record an answered update");
+            Outcome::Done(Some(reply))
         }
     }
 }
@@ -893,16 +954,36 @@ mod tests {
         assert!(bot.say(private(ANN), ANN, "/weather").contains("/help"));
     }
 
-    /// Delegates to a JSON store, but the first `get` lets another writer set a due
-    /// date first: the interleaving of two edits from two processes, made
-    /// deterministic.
-    struct EditRace {
+    /// Delegates to a JSON store and records each call by name. Unless `raced` starts
+    /// true, the first `get` lets another writer set a due date first: the
+    /// interleaving of two edits from two processes, made deterministic.
+    struct Spy {
         inner: JsonStore,
         raced: std::sync::atomic::AtomicBool,
+        calls: std::sync::Mutex<Vec<&'static str>>,
     }
 
-    impl BountyStore for EditRace {
+    impl Spy {
+        fn new(inner: JsonStore, race_an_edit: bool) -> Spy {
+            Spy {
+                inner,
+                raced: std::sync::atomic::AtomicBool::new(!race_an_edit),
+                calls: std::sync::Mutex::default(),
+            }
+        }
+
+        fn called(&self, name: &'static str) {
+            self.calls.lock().unwrap().push(name);
+        }
+
+        fn calls(&self) -> Vec<&'static str> {
+            std::mem::take(&mut *self.calls.lock().unwrap())
+        }
+    }
+
+    impl BountyStore for Spy {
         fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+            self.called("ensure_user");
             self.inner.ensure_user(chat, user)
         }
         fn processed(
@@ -911,6 +992,7 @@ mod tests {
             user: UserId,
             update: UpdateId,
         ) -> Result<bool, StoreError> {
+            self.called("processed");
             self.inner.processed(chat, user, update)
         }
         fn add(
@@ -919,9 +1001,11 @@ mod tests {
             b: NewBounty,
             update: Option<UpdateId>,
         ) -> Result<Bounty, StoreError> {
+            self.called("add");
             self.inner.add(chat, b, update)
         }
         fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+            self.called("get");
             let seen = self.inner.get(chat, id);
             if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 let other = BountyPatch {
@@ -933,6 +1017,7 @@ mod tests {
             seen
         }
         fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+            self.called("list");
             self.inner.list(chat)
         }
         fn update(
@@ -942,6 +1027,7 @@ mod tests {
             patch: &BountyPatch,
             update: Option<UpdateId>,
         ) -> Result<Option<Bounty>, StoreError> {
+            self.called("update");
             self.inner.update(chat, id, patch, update)
         }
         fn delete(
@@ -950,6 +1036,7 @@ mod tests {
             id: BountyId,
             update: Option<UpdateId>,
         ) -> Result<bool, StoreError> {
+            self.called("delete");
             self.inner.delete(chat, id, update)
         }
         fn track(
@@ -959,6 +1046,7 @@ mod tests {
             id: BountyId,
             update: Option<UpdateId>,
         ) -> Result<bool, StoreError> {
+            self.called("track");
             self.inner.track(chat, user, id, update)
         }
         fn untrack(
@@ -968,9 +1056,11 @@ mod tests {
             id: BountyId,
             update: Option<UpdateId>,
         ) -> Result<bool, StoreError> {
+            self.called("untrack");
             self.inner.untrack(chat, user, id, update)
         }
         fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
+            self.called("tracked");
             self.inner.tracked(chat, user)
         }
         fn migrate_chat(
@@ -978,18 +1068,31 @@ mod tests {
             from: ChatId,
             to: ChatId,
         ) -> Result<crate::store::ChatMove, StoreError> {
+            self.called("migrate_chat");
             self.inner.migrate_chat(from, to)
         }
+        fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+            self.called("moved_to");
+            self.inner.moved_to(chat)
+        }
+        fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+            self.called("note_processed");
+            self.inner.note_processed(chat, update)
+        }
         fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+            self.called("remember_name");
             self.inner.remember_name(chat, user, name)
         }
         fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+            self.called("trackers");
             self.inner.trackers(chat, id)
         }
         fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+            self.called("names");
             self.inner.names(chat)
         }
         fn settings(&self, chat: ChatId) -> Result<crate::store::ChatSettings, StoreError> {
+            self.called("settings");
             self.inner.settings(chat)
         }
         fn update_settings(
@@ -998,6 +1101,7 @@ mod tests {
             patch: &crate::store::SettingsPatch,
             update: Option<UpdateId>,
         ) -> Result<crate::store::ChatSettings, StoreError> {
+            self.called("update_settings");
             self.inner.update_settings(chat, patch, update)
         }
         fn claim_digest(
@@ -1006,6 +1110,7 @@ mod tests {
             date: jiff::civil::Date,
             now: i64,
         ) -> Result<crate::store::DigestClaim, StoreError> {
+            self.called("claim_digest");
             self.inner.claim_digest(chat, date, now)
         }
         fn reclaim_digest(
@@ -1015,6 +1120,7 @@ mod tests {
             now: i64,
             older_than: i64,
         ) -> Result<crate::store::DigestClaim, StoreError> {
+            self.called("reclaim_digest");
             self.inner.reclaim_digest(chat, date, now, older_than)
         }
         fn digest_sent(
@@ -1023,24 +1129,83 @@ mod tests {
             date: jiff::civil::Date,
             message_id: i32,
         ) -> Result<bool, StoreError> {
+            self.called("digest_sent");
             self.inner.digest_sent(chat, date, message_id)
         }
         fn digests(&self, chat: ChatId) -> Result<Vec<crate::store::DigestRecord>, StoreError> {
+            self.called("digests");
             self.inner.digests(chat)
         }
         fn reminder_chats(&self) -> Result<Vec<crate::store::ReminderChat>, StoreError> {
+            self.called("reminder_chats");
             self.inner.reminder_chats()
         }
+    }
+
+    /// Every data file under `dir` with its bytes (not the empty lock files, which are
+    /// made once and never written).
+    fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|x| x == "json") {
+                    out.insert(path.clone(), std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// One `/add` as the Telegram layer runs it (the update checked, then handled):
+    /// the store calls made and the files written durably (JSON: one atomic replace
+    /// each).
+    fn one_add(bot: &Bot, spy: &Spy, update: u32, name: &str) -> (Vec<&'static str>, usize) {
+        let before = files(bot._dir.path());
+        let ctx = Context {
+            chat: GROUP,
+            user: ANN,
+            now: "2026-11-23T12:00:00Z".parse().unwrap(),
+            bot_username: "BountyBot",
+            update: Some(UpdateId::new(update)),
+            admin: false,
+            name: Some(name),
+        };
+        assert!(!spy.processed(GROUP, ANN, UpdateId::new(update)).unwrap());
+        match handle_update(spy, &ctx, "/add counted") {
+            Outcome::Done(Some(r)) => assert!(r.0[0].starts_with("Added"), "{r:?}"),
+            other => panic!("{other:?}"),
+        }
+        let after = files(bot._dir.path());
+        let written = after
+            .iter()
+            .filter(|(path, bytes)| before.get(*path) != Some(*bytes))
+            .count();
+        (spy.calls(), written)
+    }
+
+    #[test]
+    fn an_add_costs_three_store_calls_and_one_write_once_the_name_is_known() {
+        let bot = Bot::new();
+        let spy = Spy::new(bot.store.clone(), false);
+        // A new name: remembered in the member's file, beside the chat's file.
+        let (calls, written) = one_add(&bot, &spy, 1, "Ann");
+        assert_eq!(calls, ["processed", "remember_name", "add"]);
+        assert_eq!(written, 2, "the member file (name) and the chat file");
+        // The name known: the bounty, its id and the update's record in one write.
+        let (calls, written) = one_add(&bot, &spy, 2, "Ann");
+        assert_eq!(calls, ["processed", "remember_name", "add"]);
+        assert_eq!(written, 1, "only the chat file");
     }
 
     #[test]
     fn an_edit_keeps_a_concurrent_edit_of_another_field() {
         let bot = Bot::new();
         bot.say(GROUP, ANN, "/add original text");
-        let racing = EditRace {
-            inner: bot.store.clone(),
-            raced: std::sync::atomic::AtomicBool::new(false),
-        };
+        let racing = Spy::new(bot.store.clone(), true);
         let ctx = Context {
             chat: GROUP,
             user: ANN,

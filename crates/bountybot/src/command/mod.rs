@@ -7,4 +7,4 @@ pub mod handle;
 pub mod parse;
 pub mod render;
 
-pub use handle::{Context, Reply, handle};
+pub use handle::{Context, Outcome, Reply, handle, handle_update};

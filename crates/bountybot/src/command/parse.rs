@@ -180,6 +180,35 @@ pub enum Parsed {
     Command(Command),
 }
 
+impl Command {
+    /// Whether a group's administrator may use the command on others' bounties or on
+    /// the chat's settings, so that the front end asks who administers the group.
+    pub fn needs_admin(&self) -> bool {
+        matches!(
+            self,
+            Command::Delete(_)
+                | Command::Unclaim(_)
+                | Command::Done(_)
+                | Command::Reopen(_)
+                | Command::TimeZone(_)
+                | Command::Remind(_)
+        )
+    }
+
+    /// Whether the command only reads (its update is recorded as processed apart, so
+    /// that it is answered once).
+    pub fn reads_only(&self) -> bool {
+        matches!(
+            self,
+            Command::List { .. }
+                | Command::Show(_)
+                | Command::My { .. }
+                | Command::Settings
+                | Command::Help
+        )
+    }
+}
+
 /// Parses `text` for the bot named `bot_username`, with relative dates from `today`.
 pub fn parse(text: &str, bot_username: &str, today: Date) -> Parsed {
     let text = text.trim_start();

@@ -182,6 +182,25 @@ impl From<DigestRecord> for Digest {
     }
 }
 
+/// After a move from `from` to `to`: what the old group's anonymous administrators
+/// created or claimed (as the old group) is the new group's, so that the supergroup's
+/// administrators may edit it. Idempotent.
+fn adopt(bounties: &mut [Bounty], from: ChatId, to: ChatId) -> bool {
+    let (old, new) = (from.acting_as_itself(), to.acting_as_itself());
+    let mut changed = false;
+    for b in bounties {
+        if b.created_by_user_id == old {
+            b.created_by_user_id = new;
+            changed = true;
+        }
+        if b.claimed_by_user_id == Some(old) {
+            b.claimed_by_user_id = Some(new);
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// Records `update` in a file's window of processed updates; refuses one already
 /// there.
 fn note_update(window: &mut VecDeque<UpdateId>, update: Option<UpdateId>) -> Result<(), UpdateId> {
@@ -293,6 +312,16 @@ impl JsonStore {
     }
 
     /// The chat that holds `chat`'s data now: `chat` itself, or where its moves led.
+    /// [`adopt`] in `to`'s file (both chats' locks held).
+    fn adopt_anonymous_admins(&self, from: ChatId, to: ChatId) -> Result<(), StoreError> {
+        if let Some(mut doc) = self.load_doc(to)?
+            && adopt(doc.parts().1, from, to)
+        {
+            self.save_doc(to, &doc)?;
+        }
+        Ok(())
+    }
+
     fn resolve(&self, chat: ChatId) -> Result<ChatId, StoreError> {
         let mut at = chat;
         for _ in 0..8 {
@@ -723,6 +752,7 @@ impl BountyStore for JsonStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
+        super::injected_failure("add", chat)?;
         let chat = self.resolve(chat)?;
         self.modify(chat, update, |doc| {
             let id = doc.next_id();
@@ -837,6 +867,15 @@ impl BountyStore for JsonStore {
         })
     }
 
+    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, Some(update), |_| ((), true))
+    }
+
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        self.resolve(chat)
+    }
+
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // Lock both folders, lower id first, so two migrations cannot deadlock.
@@ -849,6 +888,8 @@ impl BountyStore for JsonStore {
         let _b = self.lock(second)?;
         let files = self.json_files(from)?;
         if files.is_empty() {
+            // Moved before; a crash may have come before the creators were rewritten.
+            self.adopt_anonymous_admins(from, to)?;
             return Ok(ChatMove::default());
         }
         let moved = if self.bounty_file(to).exists() {
@@ -856,6 +897,7 @@ impl BountyStore for JsonStore {
         } else {
             self.rename_chat(from, to, files)?
         };
+        self.adopt_anonymous_admins(from, to)?;
         // Last: from now on the old chat's reads and writes go to the new one.
         let tombstone = self.chat_dir(from).join(MOVED_FILE);
         statekit::json::write_bytes_atomic(&tombstone, to.get().to_string().as_bytes())
@@ -1150,6 +1192,7 @@ impl super::Portable for JsonStore {
             let next_id = doc.next_id().get();
             let mut bounties = doc.bounties().to_vec();
             bounties.sort_by_key(|b| b.id);
+            let mut updates: Vec<UpdateId> = doc.updates().iter().copied().collect();
             let (members, names) = match &doc {
                 Doc::Private(p) => (
                     vec![(p.user_id, p.tracked.clone())],
@@ -1160,6 +1203,9 @@ impl super::Portable for JsonStore {
                 ),
                 Doc::Group(_) => {
                     let files = self.members(chat)?;
+                    for m in &files {
+                        updates.extend(m.updates.iter().copied());
+                    }
                     let names = files
                         .iter()
                         .filter_map(|m| m.name.clone().map(|n| (m.user_id, n)))
@@ -1178,6 +1224,7 @@ impl super::Portable for JsonStore {
                 names,
                 settings: doc.settings(),
                 digests: doc.digests(),
+                updates: super::carried(updates),
             });
         }
         Ok(out)
@@ -1194,7 +1241,7 @@ impl super::Portable for JsonStore {
                     time_zone: d.settings.time_zone.clone(),
                     remind_at: d.settings.remind_at,
                     digests: d.digests.iter().map(|r| (*r).into()).collect(),
-                    updates: VecDeque::new(),
+                    updates: super::carried(d.updates.clone()).into(),
                     merged_from: Vec::new(),
                     unknown: Map::new(),
                 };
@@ -1221,7 +1268,7 @@ impl super::Portable for JsonStore {
                     time_zone: d.settings.time_zone.clone(),
                     remind_at: d.settings.remind_at,
                     digests: d.digests.iter().map(|r| (*r).into()).collect(),
-                    updates: VecDeque::new(),
+                    updates: super::carried(d.updates.clone()).into(),
                     unknown: Map::new(),
                 };
                 self.save_doc(d.chat, &Doc::Private(private))?;

@@ -446,6 +446,78 @@ pub enum StoreError {
         /// The new chat.
         to: ChatId,
     },
+    /// A failure made by a test ([`crate::crash::FAIL_ONCE_ENV`]), before anything
+    /// changed; it passes, like a database restarting.
+    #[error("storage error for {scope}: a failure injected by a test")]
+    Injected {
+        /// The chat.
+        scope: Scope,
+    },
+}
+
+impl StoreError {
+    /// Whether the failure may pass by itself (a connection lost, a database busy or
+    /// restarting, a disk full): the same unit of work, tried again later, may
+    /// succeed, and nothing of it was stored. False for what stays wrong until someone
+    /// mends it (a damaged file, a bad value, a schema this bountybot cannot use).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Injected { .. }
+            | StoreError::SqliteWrite { .. }
+            | StoreError::Lock { .. }
+            | StoreError::PostgresPool { .. }
+            | StoreError::PostgresBusy { .. } => true,
+            StoreError::Postgres { source, .. } => postgres_transient(source),
+            StoreError::Sqlite { source, .. } => sqlite_transient(source),
+            StoreError::Fs { source, .. }
+            | StoreError::Json {
+                source: statekit::json::JsonError::Io { source, .. },
+                ..
+            } => io_transient(source),
+            _ => false,
+        }
+    }
+}
+
+/// A lost or refused connection, or a server shutting down, out of resources or
+/// asking for a retry (SQLSTATE classes 08, 40, 53, 57).
+fn postgres_transient(e: &::postgres::Error) -> bool {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return ["08", "40", "53", "57"].iter().any(|c| code.starts_with(c));
+    }
+    e.is_closed()
+        || std::error::Error::source(e)
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+}
+
+/// A database busy or locked, an I/O error or a full disk.
+fn sqlite_transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    e.sqlite_error_code().is_some_and(|c| {
+        matches!(
+            c,
+            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull
+        )
+    })
+}
+
+/// An I/O error that may pass: interrupted, timed out, busy, or a full disk.
+fn io_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::Interrupted | K::TimedOut | K::WouldBlock | K::StorageFull | K::ResourceBusy
+    )
+}
+
+/// Fails with [`StoreError::Injected`] when a test armed a failure of `step` for
+/// `chat` ([`crate::crash::FAIL_ONCE_ENV`]).
+pub(crate) fn injected_failure(step: &str, chat: ChatId) -> Result<(), StoreError> {
+    if crate::crash::failure_due(step, chat.get()) {
+        return Err(StoreError::Injected { scope: chat.into() });
+    }
+    Ok(())
 }
 
 /// The storage behind the bot.
@@ -463,6 +535,10 @@ pub trait BountyStore: Send + Sync {
         bounty: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError>;
+    /// Records `update` as processed where it changed nothing (a read-only command
+    /// was answered), so that it is answered once; [`StoreError::AlreadyProcessed`]
+    /// when it was recorded before.
+    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError>;
     /// One bounty.
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError>;
     /// Every bounty of the chat, by id.
@@ -508,6 +584,9 @@ pub trait BountyStore: Send + Sync {
     /// in `to`, bookmarks following. Idempotent, also after a crash half-way: a second
     /// call finds nothing to move.
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError>;
+    /// Where `chat`'s data lives: the supergroup it moved to ([`Self::migrate_chat`]),
+    /// or itself.
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError>;
     /// Remembers `user`'s display name in `chat` (a group member, or a private chat's
     /// owner; other senders in a private chat are not remembered). Writes only when
     /// the name is new or changed.
@@ -659,6 +738,10 @@ pub(crate) fn renumber(
     (map, next.get().max(highest))
 }
 
+/// Most moves followed from one chat to where its data lives (a supergroup never
+/// moves again, so one is the most Telegram makes).
+pub(crate) const MOVES_FOLLOWED: usize = 8;
+
 /// The one chat move a backend accepts: from a group to a different group.
 pub(crate) fn check_migration(from: ChatId, to: ChatId) -> Result<(), StoreError> {
     if from == to || !from.is_group() || !to.is_group() {
@@ -687,6 +770,22 @@ pub struct ChatData {
     pub settings: ChatSettings,
     /// Its digest records, by date.
     pub digests: Vec<DigestRecord>,
+    /// The Telegram updates of the chat recorded as processed: the highest
+    /// [`LEDGER_CARRIED`] ids, ascending. Carried by a move so that an update stored
+    /// before it and delivered again after it is not applied twice.
+    pub updates: Vec<UpdateId>,
+}
+
+/// Processed updates carried per chat by a move ([`ChatData::updates`]): as many as
+/// the JSON backend keeps per file, far more than Telegram redelivers.
+pub const LEDGER_CARRIED: usize = 256;
+
+/// `ids` sorted, each once, and cut to the highest [`LEDGER_CARRIED`].
+pub(crate) fn carried(mut ids: Vec<UpdateId>) -> Vec<UpdateId> {
+    ids.sort_unstable();
+    ids.dedup();
+    let cut = ids.len().saturating_sub(LEDGER_CARRIED);
+    ids.split_off(cut)
 }
 
 /// Whole-store export and import, for moving data between backends.
@@ -695,4 +794,64 @@ pub trait Portable {
     fn export(&self) -> Result<Vec<ChatData>, StoreError>;
     /// Writes `chats` into this (empty) store.
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_that_may_pass_are_told_apart_from_damage() {
+        let chat = ChatId::new(-5);
+        let io = |kind| StoreError::Fs {
+            scope: Scope::Chat(chat),
+            what: "writing",
+            path: "x".into(),
+            source: std::io::Error::from(kind),
+        };
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let transient = [
+            StoreError::Injected { scope: chat.into() },
+            io(std::io::ErrorKind::TimedOut),
+            io(std::io::ErrorKind::StorageFull),
+            StoreError::Sqlite {
+                scope: Scope::Store,
+                source: busy,
+            },
+            StoreError::PostgresPool {
+                url: "postgres://db".into(),
+                reason: "refused".into(),
+            },
+        ];
+        for e in &transient {
+            assert!(e.is_transient(), "{e:?}");
+        }
+        let lasting = [
+            StoreError::Corrupt {
+                chat,
+                file: "-5/group.json".into(),
+                line: 1,
+                column: 2,
+            },
+            StoreError::Shape {
+                chat,
+                what: "bounties",
+            },
+            io(std::io::ErrorKind::PermissionDenied),
+            StoreError::Sqlite {
+                scope: Scope::Store,
+                source: rusqlite::Error::QueryReturnedNoRows,
+            },
+            StoreError::BadMove {
+                from: chat,
+                to: chat,
+            },
+        ];
+        for e in &lasting {
+            assert!(!e.is_transient(), "{e:?}");
+        }
+    }
 }

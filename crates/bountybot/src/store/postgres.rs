@@ -33,8 +33,8 @@ use statekit::migrate::Migrations;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    LeaderHold, Leadership, NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status,
-    StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
+    LEDGER_CARRIED, LeaderHold, Leadership, NewBounty, Portable, ReminderChat, Scope,
+    SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
@@ -60,7 +60,8 @@ pub const USE_LOCK: i32 = 2;
 const MOVED_MARKER: &str = "bountybot_moved";
 
 /// Every table of the schema, moved together when the data is archived.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
+    "chat_moves",
     "inbox",
     "inbox_floor",
     "chats",
@@ -872,6 +873,7 @@ impl BountyStore for PostgresStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
+        super::injected_failure("add", chat)?;
         self.write_for(chat, update, |tx| {
             ensure_chat(tx, chat)?;
             let next: i64 = tx
@@ -1014,12 +1016,49 @@ impl BountyStore for PostgresStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
+    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+        self.write_for(chat, Some(update), |_| Ok(()))
+    }
+
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        self.read(chat, |c| {
+            let mut at = chat;
+            for _ in 0..super::MOVES_FOLLOWED {
+                match c.query_opt(
+                    "SELECT to_chat FROM chat_moves WHERE from_chat = $1",
+                    &[&at.get()],
+                )? {
+                    Some(row) => at = chat_of(row.try_get(0)?)?,
+                    None => break,
+                }
+            }
+            Ok(at)
+        })
+    }
+
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // One transaction holding both chats' locks, lower id first (two moves at once
         // cannot deadlock): all of it moves, or nothing does.
         self.write(from.min(to), |tx| {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&from.max(to).get()])?;
+            tx.execute(
+                "INSERT INTO chat_moves (from_chat, to_chat) VALUES ($1, $2)
+                 ON CONFLICT (from_chat) DO UPDATE SET to_chat = EXCLUDED.to_chat",
+                &[&from.get(), &to.get()],
+            )?;
+            // What the old group's anonymous administrators created or claimed (as the
+            // group) is the supergroup's, so that its administrators may edit it.
+            tx.execute(
+                "UPDATE bounties SET created_by_user_id = $2
+                 WHERE chat_id IN ($1, $2) AND created_by_user_id = $1",
+                &[&from.get(), &to.get()],
+            )?;
+            tx.execute(
+                "UPDATE bounties SET claimed_by_user_id = $2
+                 WHERE chat_id IN ($1, $2) AND claimed_by_user_id = $1",
+                &[&from.get(), &to.get()],
+            )?;
             let next_of = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Option<u64>, StoreError> {
                 Ok(tx
                     .query_opt("SELECT next_id FROM chats WHERE chat_id = $1", &[&chat.get()])?
@@ -1390,8 +1429,35 @@ fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreEr
         for r in &d.digests {
             put_digest(tx, d.chat, r)?;
         }
+        let now = jiff::Timestamp::now().as_second();
+        for u in &d.updates {
+            tx.execute(
+                "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)
+                 ON CONFLICT (update_id) DO NOTHING",
+                &[&i64::from(u.get()), &d.chat.get(), &now],
+            )?;
+        }
     }
     Ok(())
+}
+
+/// The chat's processed updates as a move carries them ([`ChatData::updates`]).
+fn ledger_in(tx: &mut Transaction<'_>, chat: ChatId) -> Result<Vec<UpdateId>, StoreError> {
+    let rows = tx.query(
+        "SELECT update_id FROM processed_updates WHERE chat_id = $1
+         ORDER BY update_id DESC LIMIT $2",
+        &[&chat.get(), &(LEDGER_CARRIED as i64)],
+    )?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for r in rows.iter().rev() {
+        let id: i64 = r.try_get(0)?;
+        let id = u32::try_from(id).map_err(|_| StoreError::PostgresData {
+            scope: chat.into(),
+            what: format!("update id {id} out of range"),
+        })?;
+        ids.push(UpdateId::new(id));
+    }
+    Ok(ids)
 }
 
 /// Every chat's data, read through `tx`.
@@ -1428,6 +1494,7 @@ fn export_from(tx: &mut Transaction<'_>) -> Result<Vec<ChatData>, StoreError> {
             names: names_in(tx, chat)?,
             settings: settings_in(tx, chat)?,
             digests: digests_in(tx, chat)?,
+            updates: ledger_in(tx, chat)?,
         });
     }
     Ok(out)

@@ -20,8 +20,8 @@ use jiff::civil::Date;
 
 use super::{
     Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status, StoreError, UpdateId,
-    decide_claim, digests_kept_from, renumber,
+    LEDGER_CARRIED, NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status, StoreError,
+    UpdateId, decide_claim, digests_kept_from, renumber,
 };
 use crate::domain::{BountyId, ChatId, IdError, ReminderTime, UserId, ZoneName};
 
@@ -348,6 +348,7 @@ impl BountyStore for SqliteStore {
         new: NewBounty,
         update: Option<UpdateId>,
     ) -> Result<Bounty, StoreError> {
+        super::injected_failure("add", chat)?;
         self.write_for(chat, update, move |tx| {
             ensure_chat(tx, chat)?;
             let id = tx.query_row(
@@ -493,10 +494,47 @@ impl BountyStore for SqliteStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
+    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+        self.write_for(chat, Some(update), |_| Ok(()))
+    }
+
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        self.read(chat, |c| {
+            let mut at = chat;
+            for _ in 0..super::MOVES_FOLLOWED {
+                let next: Option<i64> = c
+                    .prepare_cached("SELECT to_chat FROM chat_moves WHERE from_chat = ?1")?
+                    .query_row([at.get()], |r| r.get(0))
+                    .optional()?;
+                match next {
+                    Some(to) => at = ChatId::try_from(to).map_err(|e| bad_id(0, e))?,
+                    None => break,
+                }
+            }
+            Ok(at)
+        })
+    }
+
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // One transaction: all of it moves, or nothing does.
         self.write(from, move |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO chat_moves (from_chat, to_chat) VALUES (?1, ?2)",
+                [from.get(), to.get()],
+            )?;
+            // What the old group's anonymous administrators created or claimed (as the
+            // group) is the supergroup's, so that its administrators may edit it.
+            tx.execute(
+                "UPDATE bounties SET created_by_user_id = ?2
+                 WHERE chat_id IN (?1, ?2) AND created_by_user_id = ?1",
+                [from.get(), to.get()],
+            )?;
+            tx.execute(
+                "UPDATE bounties SET claimed_by_user_id = ?2
+                 WHERE chat_id IN (?1, ?2) AND claimed_by_user_id = ?1",
+                [from.get(), to.get()],
+            )?;
             let next_of = |chat: ChatId| -> rusqlite::Result<Option<u64>> {
                 tx.query_row(
                     "SELECT next_id FROM chats WHERE chat_id = ?1",
@@ -737,6 +775,7 @@ pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
             names: names_in(c, chat)?,
             settings: settings_in(c, chat)?,
             digests: digests_in(c, chat)?,
+            updates: ledger_in(c, chat)?,
         });
     }
     Ok(out)
@@ -803,8 +842,30 @@ pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
         for r in &d.digests {
             put_digest(tx, d.chat, r)?;
         }
+        let now = jiff::Timestamp::now().as_second();
+        for u in &d.updates {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![u.get(), d.chat.get(), now])?;
+        }
     }
     Ok(())
+}
+
+/// The chat's processed updates as a move carries them ([`ChatData::updates`]).
+fn ledger_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<UpdateId>> {
+    let mut ids: Vec<UpdateId> = c
+        .prepare_cached(
+            "SELECT update_id FROM processed_updates WHERE chat_id = ?1
+             ORDER BY update_id DESC LIMIT ?2",
+        )?
+        .query_map(params![chat.get(), LEDGER_CARRIED as i64], |r| {
+            Ok(UpdateId::new(r.get(0)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    ids.reverse();
+    Ok(ids)
 }
 
 impl From<rusqlite::Error> for StoreError {

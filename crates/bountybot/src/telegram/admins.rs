@@ -18,29 +18,18 @@ use std::time::{Duration, Instant};
 use statekit::error::Chain;
 use teloxide::prelude::*;
 
+use crate::command::parse::{Parsed, parse};
 use crate::domain::{ChatId as Chat, UserId};
 
 /// How long a group's list of administrators is trusted when no update says it
 /// changed.
 pub const TTL: Duration = Duration::from_secs(60);
 
-/// Commands whose answer depends on whether the sender administers the group.
-const ADMIN_COMMANDS: [&str; 7] = [
-    "/delete",
-    "/unclaim",
-    "/done",
-    "/reopen",
-    "/timezone",
-    "/tz",
-    "/remind",
-];
-
-/// Whether `text` is a command an administrator may use on others' bounties (with or
-/// without `@bot`).
-pub fn needs_admin(text: &str) -> bool {
-    let first = text.split_whitespace().next().unwrap_or("");
-    let name = first.split('@').next().unwrap_or("");
-    ADMIN_COMMANDS.iter().any(|c| name.eq_ignore_ascii_case(c))
+/// Whether `text` is, for the bot `bot_username`, a command an administrator may use
+/// on others' bounties ([`crate::command::parse::Command::needs_admin`]: the parser
+/// knows which).
+pub fn needs_admin(text: &str, bot_username: &str, today: jiff::civil::Date) -> bool {
+    matches!(parse(text, bot_username, today), Parsed::Command(c) if c.needs_admin())
 }
 
 /// Administrators per group, cached.
@@ -131,15 +120,20 @@ mod tests {
 
     #[test]
     fn only_commands_an_administrator_may_use_on_others_bounties_ask() {
+        let today = jiff::civil::date(2026, 12, 7);
+        let needs_admin = |text: &str| needs_admin(text, "BountyBot", today);
         assert!(needs_admin("/delete 3"));
-        assert!(needs_admin("/DELETE@BountyBot 3"));
+        assert!(needs_admin("/delete@BountyBot 3"));
         assert!(needs_admin("/unclaim 3"));
         assert!(needs_admin("/done 3"));
         assert!(needs_admin("/reopen@BountyBot 3"));
         assert!(!needs_admin("/deleted 3"));
         assert!(!needs_admin("/claim 3"));
         assert!(needs_admin("/timezone Europe/Berlin"));
+        assert!(needs_admin("/tz Europe/Berlin"));
         assert!(needs_admin("/remind@BountyBot off"));
+        assert!(!needs_admin("/remind@OtherBot off"), "not for this bot");
+        assert!(!needs_admin("/delete"), "a usage error asks nobody");
         assert!(!needs_admin("/settings"));
         assert!(!needs_admin("/add delete this"));
         assert!(!needs_admin(""));

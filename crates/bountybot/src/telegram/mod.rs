@@ -15,6 +15,13 @@
 //!    redelivered update is never applied twice, at the cost of one durable write;
 //! 3. the reply goes to the [`send::Outbox`] and is sent outside the chat's turn.
 //!
+//! A storage failure that may pass ([`crate::store::StoreError::is_transient`], e.g.
+//! PostgreSQL restarting) leaves its update unconfirmed: the webhook answers 500 and
+//! polling asks again from that update on (after a backoff), so Telegram delivers it
+//! again; the chat is told once ([`RETRY_NOTICE`]), not at every retry. A failure that
+//! stays (a damaged file) is told to the chat and confirmed, so that one bad file does
+//! not stall the updates behind it.
+//!
 //! Beside the updates, a [`Scheduler`] thread runs a reminder pass every minute and
 //! sends the daily digests that are due ([`crate::reminder`]).
 //!
@@ -37,8 +44,9 @@ use statekit::lock::KeyedMutex;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, BotCommand, UpdateKind};
 
+use crate::command::handle::RETRY_NOTICE;
 use crate::command::parse::COMMANDS;
-use crate::command::{Context, handle};
+use crate::command::{Context, Outcome, Reply, handle_update};
 use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
 use crate::domain::UpdateId;
@@ -168,6 +176,33 @@ struct BotState {
     chats: KeyedMutex<Chat>,
     admins: admins::Admins,
     username: String,
+    /// Updates whose chat was told that a failure will be tried again.
+    told: std::sync::Mutex<std::collections::HashSet<UpdateId>>,
+}
+
+/// Most updates remembered as told ([`BotState::told`]); past it the memory restarts.
+const TOLD_KEPT: usize = 10_000;
+
+impl BotState {
+    /// True the first time it is asked for `update` (until [`Self::forget_told`]).
+    fn first_telling(&self, update: UpdateId) -> bool {
+        let mut told = self
+            .told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if told.len() >= TOLD_KEPT {
+            told.clear();
+        }
+        told.insert(update)
+    }
+
+    /// Forgets that `update`'s chat was told (it is done).
+    fn forget_told(&self, update: UpdateId) {
+        self.told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&update);
+    }
 }
 
 /// Runs the bot until SIGINT or SIGTERM.
@@ -198,6 +233,7 @@ pub async fn run(
         chats: KeyedMutex::new(),
         admins: admins::Admins::new(bot.clone()),
         username: username.clone(),
+        told: std::sync::Mutex::default(),
     });
     tracing::info!(bot = %username, "bot started");
     let reminders = Scheduler::start(
@@ -286,8 +322,22 @@ async fn poll(bot: &Bot, state: Arc<BotState>) -> anyhow::Result<()> {
         let Some(last) = updates.iter().map(|u| u.id.0).max() else {
             continue;
         };
-        process_batch(&state, updates).await;
-        offset = i32::try_from(last).unwrap_or(i32::MAX).saturating_add(1);
+        match process_batch(&state, updates).await {
+            None => {
+                offset = i32::try_from(last).unwrap_or(i32::MAX).saturating_add(1);
+            }
+            Some(first_unconfirmed) => {
+                // Asked again from the first update not done: the ones after it that
+                // are done are skipped as processed.
+                offset = i32::try_from(first_unconfirmed).unwrap_or(i32::MAX);
+                tracing::warn!("an update failed in storage; asking again in {backoff:?}");
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(send::MAX_BACKOFF);
+            }
+        }
     }
     tracing::info!("stopping: the updates in flight are done");
     // A leadership may hold a blocking database client: let it go off the runtime.
@@ -345,8 +395,10 @@ async fn still_held(mut lead: Leadership) -> Option<Leadership> {
     }
 }
 
-/// Processes a batch: one task per chat, each chat's updates in order.
-async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) {
+/// Processes a batch: one task per chat, each chat's updates in order. Returns the
+/// lowest id of an update not done (a failure that may pass; a chat's updates after
+/// it wait for it), if any.
+async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) -> Option<u32> {
     let mut per_chat: HashMap<Option<i64>, Vec<Update>> = HashMap::new();
     for u in updates {
         // A role change goes in its chat's order too: a demotion is taken note of
@@ -363,15 +415,25 @@ async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) {
         let state = Arc::clone(state);
         tasks.spawn(async move {
             for u in chat_updates {
-                process_update(&state, u).await;
+                let id = u.id.0;
+                if !process_update(&state, u).await {
+                    return Some(id);
+                }
             }
+            None
         });
     }
+    let mut first_unconfirmed: Option<u32> = None;
     while let Some(done) = tasks.join_next().await {
-        if let Err(e) = done {
-            tracing::error!("an update task failed: {}", Chain(&e));
+        match done {
+            Ok(Some(id)) => {
+                first_unconfirmed = Some(first_unconfirmed.map_or(id, |f| f.min(id)));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!("an update task failed: {}", Chain(&e)),
         }
     }
+    first_unconfirmed
 }
 
 /// Webhook mode until SIGINT or SIGTERM: Telegram posts each update to the path of
@@ -434,7 +496,9 @@ async fn on_webhook(
             // In its own task: if Telegram hangs up, the update still finishes (and
             // keeps its chat's turn until then); the answer waits for it either way.
             match tokio::spawn(async move { process_update(&state, update).await }).await {
-                Ok(()) => StatusCode::OK,
+                Ok(true) => StatusCode::OK,
+                // Telegram delivers it again (after a backoff of its own).
+                Ok(false) => StatusCode::INTERNAL_SERVER_ERROR,
                 Err(e) => {
                     tracing::error!("an update task failed: {}", Chain(&e));
                     StatusCode::INTERNAL_SERVER_ERROR
@@ -454,8 +518,8 @@ pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Processes one update (see the module docs for the order of work), in its chat's
 /// order across replicas: noted as received, after the chat's earlier updates, then
-/// marked done.
-async fn process_update(state: &Arc<BotState>, update: Update) {
+/// marked done. False when it is to be delivered again (a failure that may pass).
+async fn process_update(state: &Arc<BotState>, update: Update) -> bool {
     let id = UpdateId::new(update.id.0);
     let message = match update.kind {
         UpdateKind::Message(msg) => Chat::try_from(msg.chat.id.0).ok().map(|chat| (chat, msg)),
@@ -473,7 +537,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
         if let Ok(Err(e)) = noted {
             tracing::warn!(update_id = %id, "cannot note the update: {}", Chain(&e));
         }
-        return;
+        return true;
     };
     let store = Arc::clone(&state.store);
     let ordered = tokio::task::spawn_blocking(move || {
@@ -491,7 +555,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
         }
         Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e)),
     }
-    process_message(state, id, chat, msg).await;
+    let confirmed = process_message(state, id, chat, msg).await;
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.update_done(chat, id)).await {
         Ok(Ok(())) => {}
@@ -502,54 +566,79 @@ async fn process_update(state: &Arc<BotState>, update: Update) {
             tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {}", Chain(&e))
         }
     }
+    confirmed
 }
 
-/// Processes one message of a chat.
+/// Processes one message of a chat; false when it is to be delivered again.
 async fn process_message(
     state: &Arc<BotState>,
     id: UpdateId,
     chat: Chat,
     msg: teloxide::types::Message,
-) {
+) -> bool {
     if let Some(to) = msg.migrate_to_chat_id() {
         if let Ok(to) = Chat::try_from(to.0) {
             return migrate(state, chat, to, id).await;
         }
-        return tracing::error!(update_id = %id, %chat, "ignoring a move to chat 0");
+        tracing::error!(update_id = %id, %chat, "ignoring a move to chat 0");
+        return true;
     }
     if let Some(from) = msg.migrate_from_chat_id() {
         if let Ok(from) = Chat::try_from(from.0) {
             return migrate(state, from, chat, id).await;
         }
-        return tracing::error!(update_id = %id, %chat, "ignoring a move from chat 0");
+        tracing::error!(update_id = %id, %chat, "ignoring a move from chat 0");
+        return true;
     }
     let Some(text) = msg.text() else {
-        return; // stickers, photos, service messages
+        return true; // stickers, photos, service messages
     };
     let user = match identity::sender(&msg) {
         identity::Sender::Acting(user) => user,
         identity::Sender::Ignored(why) => {
             tracing::debug!(update_id = %id, %chat, "ignoring {why}");
-            return;
+            return true;
         }
     };
     // Words with a hidden link (`text_link`) keep their URL for the parser.
     let text = entities::inline_text_links(text, msg.entities().unwrap_or(&[]));
     // Only commands an administrator may use on others' bounties ask who administers
-    // the group.
-    let admin =
-        chat.is_group() && admins::needs_admin(&text) && state.admins.is_admin(chat, user).await;
+    // the group (the parser knows which).
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let admin = chat.is_group()
+        && admins::needs_admin(&text, &state.username, today)
+        && state.admins.is_admin(chat, user).await;
     let name = identity::display_name(&msg);
     let st = Arc::clone(state);
     let turn = state.chats.lock(chat).await;
     crash_point("received");
-    let reply = tokio::task::spawn_blocking(move || {
+    let outcome = tokio::task::spawn_blocking(move || {
+        // A group that became a supergroup: its late or redelivered updates are the
+        // supergroup's.
+        let chat = if chat.is_basic_group() {
+            match st.store.moved_to(chat) {
+                Ok(to) => to,
+                Err(e) if e.is_transient() => return (chat, Outcome::Retry(e)),
+                Err(e) => {
+                    tracing::warn!(update_id = %id, %chat, "cannot tell whether the chat moved: {}", Chain(&e));
+                    chat
+                }
+            }
+        } else {
+            chat
+        };
         match st.store.processed(chat, user, id) {
             Ok(true) => {
                 tracing::info!(update_id = %id, %chat, "skipping an update processed before");
-                return None;
+                return (chat, Outcome::Done(None));
             }
             Ok(false) => {}
+            Err(e) if e.is_transient() => {
+                tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed; it will be tried again: {}", Chain(&e));
+                return (chat, Outcome::Retry(e));
+            }
             Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {}", Chain(&e)),
         }
         let ctx = Context {
@@ -561,23 +650,44 @@ async fn process_message(
             admin,
             name: name.as_deref(),
         };
-        handle(st.store.as_ref(), &ctx, &text)
+        (chat, handle_update(st.store.as_ref(), &ctx, &text))
     })
     .await;
     crash_point("stored");
     drop(turn);
-    let reply = match reply {
-        Ok(reply) => reply,
+    let (to, outcome) = match outcome {
+        Ok(done) => done,
         Err(e) => {
             tracing::error!(update_id = %id, %chat, "the command failed: {}", Chain(&e));
-            None
+            (chat, Outcome::Done(None))
+        }
+    };
+    let (reply, confirmed) = match outcome {
+        Outcome::Done(reply) => {
+            state.forget_told(id);
+            (reply, true)
+        }
+        Outcome::Retry(_) => {
+            let notice = state
+                .first_telling(id)
+                .then(|| Reply(vec![RETRY_NOTICE.to_string()]));
+            (notice, false)
         }
     };
     if let Some(reply) = reply {
-        let target = send::Target {
-            chat,
-            thread: msg.thread_id.filter(|_| msg.is_topic_message),
-            reply_to: Some(msg.id),
+        let target = if to == chat {
+            send::Target {
+                chat,
+                thread: msg.thread_id.filter(|_| msg.is_topic_message),
+                reply_to: Some(msg.id),
+            }
+        } else {
+            // The old group's message cannot be replied to in the supergroup.
+            send::Target {
+                chat: to,
+                thread: None,
+                reply_to: None,
+            }
         };
         state.outbox.push(send::Job {
             target,
@@ -585,17 +695,25 @@ async fn process_message(
             update_id: id.get(),
         });
     }
+    confirmed
 }
 
 /// Moves a chat's data after a group became a supergroup; idempotent. When the new
 /// chat had bounties already (its first message came before the migration notice),
-/// the chat is told that the old ones joined them, and which got new numbers.
-async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) {
+/// the chat is told that the old ones joined them, and which got new numbers. False
+/// when it is to be delivered again (a failure that may pass).
+async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) -> bool {
     let store = Arc::clone(&state.store);
     let moved = match tokio::task::spawn_blocking(move || store.migrate_chat(from, to)).await {
         Ok(Ok(moved)) => moved,
-        Ok(Err(e)) => return tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
-        Err(e) => return tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e)),
+        Ok(Err(e)) => {
+            tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e));
+            return !e.is_transient();
+        }
+        Err(e) => {
+            tracing::error!(%from, %to, "cannot move chat data: {}", Chain(&e));
+            return true;
+        }
     };
     if moved.moved {
         tracing::info!(%from, %to, merged = moved.merged, "moved chat data to the supergroup");
@@ -611,6 +729,7 @@ async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) 
             update_id: update.get(),
         });
     }
+    true
 }
 
 /// What to tell a supergroup whose old group's bounties joined its own.

@@ -45,6 +45,7 @@ impl Bot {
                 names: Vec::new(),
                 settings: Default::default(),
                 digests: Vec::new(),
+                updates: Vec::new(),
             }])
             .unwrap();
     }
@@ -440,6 +441,7 @@ fn bidirectional_controls_in_a_bounty_or_a_name_are_not_shown_but_kept() {
             names: vec![(ANN, "Ann \u{202E}nimda\u{2066}".to_string())],
             settings: Default::default(),
             digests: Vec::new(),
+            updates: Vec::new(),
         }])
         .unwrap();
     for command in ["/bounty", "/bounty #1", "/my"] {

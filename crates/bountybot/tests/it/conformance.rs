@@ -857,6 +857,145 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
     assert_eq!(ids, want);
 }
 
+/// A group of this test's own, from its temp dir: failures are armed per chat for the
+/// whole test process, and the suite runs on every backend at once.
+fn group_of(dir: &Path) -> ChatId {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    ChatId::new(-1_000_000 - i64::try_from(h.finish() % 1_000_000_000).unwrap())
+}
+
+pub fn a_failure_that_passes_then_redelivery_applies_and_answers_once(open: Open) {
+    use bountybot::command::{Context, Outcome, handle_update};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let chat = group_of(dir.path());
+    let update = UpdateId::new(4_242);
+    let ctx = Context {
+        chat,
+        user: ANN,
+        now: jiff::Timestamp::now(),
+        bot_username: "bountybot",
+        update: Some(update),
+        admin: false,
+        name: Some("Ann"),
+    };
+    bountybot::crash::arm_failure("add", chat.get());
+    match handle_update(s.as_ref(), &ctx, "/add Outlasts a failure") {
+        Outcome::Retry(e) => assert!(e.is_transient(), "{e:?}"),
+        other => panic!("not to be tried again: {other:?}"),
+    }
+    assert_eq!(s.list(chat).unwrap(), vec![], "nothing stored");
+    assert!(!s.processed(chat, ANN, update).unwrap(), "not recorded");
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        match handle_update(s.as_ref(), &ctx, "/add Outlasts a failure") {
+            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
+            Outcome::Retry(e) => panic!("failed again: {e:?}"),
+        }
+    }
+    assert_eq!(answers.len(), 1, "answered once: {answers:?}");
+    assert!(
+        answers[0].starts_with("Added bounty <b>#1</b>"),
+        "{answers:?}"
+    );
+    let texts: Vec<String> = s.list(chat).unwrap().into_iter().map(|b| b.text).collect();
+    assert_eq!(texts, ["Outlasts a failure"], "applied once");
+    assert!(s.processed(chat, ANN, update).unwrap());
+}
+
+pub fn a_moved_chat_is_found_at_its_supergroup(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let old = ChatId::new(-4_557);
+    let new_chat = ChatId::new(-1_000_000_004_557);
+    assert_eq!(s.moved_to(old).unwrap(), old, "not moved yet");
+    s.add(old, new("before", ANN), None).unwrap();
+    s.migrate_chat(old, new_chat).unwrap();
+    assert_eq!(s.moved_to(old).unwrap(), new_chat);
+    assert_eq!(s.moved_to(new_chat).unwrap(), new_chat);
+    assert_eq!(s.moved_to(OTHER).unwrap(), OTHER);
+    // Again (both service messages come): still the supergroup.
+    s.migrate_chat(old, new_chat).unwrap();
+    assert_eq!(s.moved_to(old).unwrap(), new_chat);
+    let texts: Vec<String> = s
+        .list(new_chat)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.text)
+        .collect();
+    assert_eq!(texts, ["before"]);
+}
+
+pub fn a_read_only_command_delivered_twice_is_answered_once(open: Open) {
+    use bountybot::command::{Context, Outcome, handle_update};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.add(GROUP, new("listed", ANN), None).unwrap();
+    let update = UpdateId::new(5_151);
+    let ctx = Context {
+        chat: GROUP,
+        user: BOB,
+        now: jiff::Timestamp::now(),
+        bot_username: "bountybot",
+        update: Some(update),
+        admin: false,
+        name: None,
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        match handle_update(s.as_ref(), &ctx, "/bounty") {
+            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
+            Outcome::Retry(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(answers.len(), 1, "answered once: {answers:?}");
+    assert!(answers[0].contains("listed"), "{answers:?}");
+    assert!(s.processed(GROUP, BOB, update).unwrap(), "recorded");
+    assert_eq!(s.list(GROUP).unwrap().len(), 1, "nothing else changed");
+}
+
+pub fn after_a_move_the_anonymous_admins_bounties_are_the_supergroups(open: Open) {
+    use bountybot::command::{Context, Outcome, handle_update};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let old = ChatId::new(-4_558);
+    let to = ChatId::new(-1_000_000_004_558);
+    // Posted by the group's anonymous administrators: the group acts as itself.
+    let b = s
+        .add(old, new("by the admins", old.acting_as_itself()), None)
+        .unwrap();
+    let claim = BountyPatch {
+        claimed_by_user_id: Some(Some(old.acting_as_itself())),
+        ..BountyPatch::default()
+    };
+    s.update(old, b.id, &claim, None).unwrap();
+    s.add(old, new("by Ann", ANN), None).unwrap();
+    s.migrate_chat(old, to).unwrap();
+    s.migrate_chat(old, to).unwrap();
+    let moved = s.list(to).unwrap();
+    assert_eq!(moved[0].created_by_user_id, to.acting_as_itself());
+    assert_eq!(moved[0].claimed_by_user_id, Some(to.acting_as_itself()));
+    assert_eq!(moved[1].created_by_user_id, ANN, "a person's stay theirs");
+    // The supergroup's anonymous administrators edit it.
+    let ctx = Context {
+        chat: to,
+        user: to.acting_as_itself(),
+        now: jiff::Timestamp::now(),
+        bot_username: "bountybot",
+        update: None,
+        admin: true,
+        name: None,
+    };
+    let reply = match handle_update(s.as_ref(), &ctx, &format!("/edit {} text=renamed", b.id)) {
+        Outcome::Done(Some(r)) => r.0.join("\n"),
+        other => panic!("{other:?}"),
+    };
+    assert!(reply.starts_with("Updated"), "{reply}");
+    assert_eq!(s.get(to, b.id).unwrap().unwrap().text, "renamed");
+}
+
 /// Instantiates every conformance test for one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -866,6 +1005,34 @@ macro_rules! backend_suite {
     ($backend:ident, $open:expr, $available:expr) => {
         mod $backend {
             use $crate::conformance as c;
+            #[test]
+            fn after_a_move_the_anonymous_admins_bounties_are_the_supergroups() {
+                if !$available {
+                    return;
+                }
+                c::after_a_move_the_anonymous_admins_bounties_are_the_supergroups($open)
+            }
+            #[test]
+            fn a_read_only_command_delivered_twice_is_answered_once() {
+                if !$available {
+                    return;
+                }
+                c::a_read_only_command_delivered_twice_is_answered_once($open)
+            }
+            #[test]
+            fn a_moved_chat_is_found_at_its_supergroup() {
+                if !$available {
+                    return;
+                }
+                c::a_moved_chat_is_found_at_its_supergroup($open)
+            }
+            #[test]
+            fn a_failure_that_passes_then_redelivery_applies_and_answers_once() {
+                if !$available {
+                    return;
+                }
+                c::a_failure_that_passes_then_redelivery_applies_and_answers_once($open)
+            }
             #[test]
             fn settings_default_to_utc_and_off_and_can_be_set_and_cleared() {
                 if !$available {

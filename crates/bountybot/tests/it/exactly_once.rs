@@ -117,3 +117,118 @@ async fn a_crash_at_any_step_then_redelivery_applies_the_update_once_on_json() {
 async fn a_crash_at_any_step_then_redelivery_applies_the_update_once_on_sqlite() {
     crash_then_redeliver(true).await;
 }
+
+/// Where a bot of [`crash_move_restart`] keeps its data.
+#[derive(Clone, Copy, Debug)]
+enum On {
+    Json,
+    Sqlite,
+    Postgres,
+}
+
+impl On {
+    fn name(self) -> &'static str {
+        match self {
+            On::Json => "json",
+            On::Sqlite => "sqlite",
+            On::Postgres => "postgres",
+        }
+    }
+}
+
+/// `bountybot <args>` on `d` and backend `on` (`url`: the PostgreSQL database).
+fn bountybot(d: &Data, on: On, url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .args(["--storage", on.name()])
+        .env("BOUNTYBOT_DATA_DIR", d.dir())
+        .env("BOUNTYBOT_DATABASE_URL", url)
+        .env("BOUNTYBOT_TOKEN", "123456:TEST")
+        .env("RUST_LOG", "warn")
+        .env_remove("TELOXIDE_TOKEN")
+        .env_remove("BOUNTYBOT_STORAGE")
+        .env_remove("BOUNTYBOT_TEST_ABORT_AFTER")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// A bot crashes after storing `/add` and before confirming it; the data moves from
+/// `from` to `to`; the bot restarts there and Telegram delivers the update again.
+async fn crash_move_restart(from: On, to: On, url: &str) {
+    let api = FakeBotApi::start().await;
+    let d = Data::new();
+    let mut crashed = bountybot(&d, from, url, &["run"])
+        .env("BOUNTYBOT_API_URL", &api.url)
+        .env("BOUNTYBOT_TEST_ABORT_AFTER", "stored")
+        .spawn()
+        .unwrap();
+    api.push(message(1, GROUP, ANN, "/add Exactly once"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = crashed.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no crash on {from:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(!status.success(), "aborted after storing on {from:?}");
+
+    let moved = bountybot(&d, to, url, &["migrate-storage", "--execute"])
+        .args(["--to", to.name(), "--from", from.name()])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        moved.status.success(),
+        "{from:?} -> {to:?}: {}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+
+    let mut bot = bountybot(&d, to, url, &["run"])
+        .env("BOUNTYBOT_API_URL", &api.url)
+        .spawn()
+        .unwrap();
+    api.push(message(2, GROUP, ANN, "/bounty"));
+    let sent = api
+        .wait_until("the list after the move", |s, _| {
+            s.iter().any(|m| m.text.contains("Exactly once"))
+                || s.iter().any(|m| m.text.contains("No bounties"))
+        })
+        .await;
+    let _ = bot.kill();
+    let _ = bot.wait();
+    let list = sent.last().unwrap();
+    assert_eq!(
+        list.text.matches("Exactly once").count(),
+        1,
+        "{from:?} -> {to:?}: applied once: {sent:?}"
+    );
+    assert!(!list.text.contains("#2"), "{from:?} -> {to:?}: {sent:?}");
+    assert!(
+        sent.iter().all(|m| !m.text.contains("Added")),
+        "the redelivered update was skipped as processed: {sent:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_a_move_and_a_restart_apply_nothing_twice() {
+    let url = tokio::task::spawn_blocking(crate::support::postgres::fresh_database)
+        .await
+        .unwrap();
+    let mut moves = vec![(On::Json, On::Sqlite), (On::Sqlite, On::Json)];
+    if url.is_some() {
+        moves.extend([(On::Json, On::Postgres), (On::Postgres, On::Sqlite)]);
+    }
+    for (from, to) in moves {
+        // A database of its own for each move, so each starts empty.
+        let url = match &url {
+            Some(_) => tokio::task::spawn_blocking(crate::support::postgres::fresh_database)
+                .await
+                .unwrap()
+                .unwrap(),
+            None => String::new(),
+        };
+        crash_move_restart(from, to, &url).await;
+    }
+}

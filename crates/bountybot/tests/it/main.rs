@@ -13,6 +13,7 @@ mod remind_cli;
 mod reminders;
 mod replicas;
 mod replies;
+mod retries;
 mod senders;
 mod settings;
 mod storage;

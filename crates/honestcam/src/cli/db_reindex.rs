@@ -7,14 +7,14 @@ use honestcam::ops::reindex::db_reindex;
 
 use super::{PlanFlags, lock_if_executing, open_storage, parse_slug, print_plan};
 
-/// Rebuild a property's projection (each action's current state, kept beside the log)
-/// from its event log.
+/// Rebuild a property's projection (each action's current state) and search index
+/// (the words of its titles, notes and assignees), both kept beside the log, from its
+/// event log.
 ///
-/// The projection is updated with every write and normally never needs this; use it
-/// when `db-status --verify` reports a difference, or after editing a database by
-/// hand. The dry run (the default) says how the stored projection differs from the
-/// log now. With --execute the rebuild is one transaction: the portal may keep
-/// running, its writes wait for it.
+/// Both are updated with every write and normally never need this; use it when
+/// `db-status --verify` reports a difference, or after editing a database by hand. The
+/// dry run (the default) says how each differs from the log now. With --execute each
+/// rebuild is one transaction: the portal may keep running, its writes wait for it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Property slug.

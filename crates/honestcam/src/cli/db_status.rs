@@ -9,14 +9,15 @@ use super::{ReportedAsJson, open_storage, parse_slug};
 /// Show, per property, the backend in use, schema versions and counts. Reads only.
 ///
 /// With --verify, also fold each SQLite property's log and compare it with the
-/// projection stored beside it (each action's current state); a property whose
-/// projection differs is listed with its differences and the exit code is 1
-/// (`honestcam db-reindex <slug> --execute` rebuilds it).
+/// projection stored beside it (each action's current state), and its titles, notes
+/// and assignees with the search index; a property whose projection or index differs
+/// is listed with its differences and the exit code is 1 (`honestcam db-reindex
+/// <slug> --execute` rebuilds both).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this property (default: every property in the data dir).
     slug: Option<String>,
-    /// Check each projection against a fresh fold of its log (reads every event).
+    /// Check each projection and search index against its log (reads every event).
     #[arg(long)]
     verify: bool,
     /// Print JSON.
@@ -51,9 +52,8 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let damaged = rows
         .iter()
         .filter(|r| {
-            r.projection_differences
-                .as_ref()
-                .is_some_and(|d| !d.is_empty())
+            let differs = |d: &Option<Vec<String>>| d.as_ref().is_some_and(|d| !d.is_empty());
+            differs(&r.projection_differences) || differs(&r.search_differences)
         })
         .count();
     let result = if failed > 0 {
@@ -63,7 +63,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         ))
     } else if damaged > 0 {
         Err(anyhow::anyhow!(
-            "the projection of {damaged} of {} properties differs from its log (see above); rebuild it with `honestcam db-reindex <slug> --execute`",
+            "the projection or search index of {damaged} of {} properties differs from its log (see above); rebuild it with `honestcam db-reindex <slug> --execute`",
             rows.len()
         ))
     } else {
@@ -101,6 +101,16 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
             Some([]) => println!("  projection: matches the log"),
             Some(differences) => {
                 println!("  projection: differs from the log");
+                for d in differences {
+                    println!("    {d}");
+                }
+            }
+            None => {}
+        }
+        match r.search_differences.as_deref() {
+            Some([]) => println!("  search index: matches the log"),
+            Some(differences) => {
+                println!("  search index: differs from the log");
                 for d in differences {
                     println!("    {d}");
                 }

@@ -10,7 +10,8 @@
 //!   the log, one row per action;
 //! - [`history`]: an action's events told as what each changed, from what to what;
 //! - [`urgency`]: what needs attention first: urgency groups, a property's summary,
-//!   the page's order, text search;
+//!   the page's order, text search over the fold (the legacy JSON backend's);
+//! - [`search`]: a search as typed, parsed into words with its bounds;
 //! - [`study`]: study users, their owners and progress blobs, and who may read or
 //!   change which;
 //! - [`text`]: the bound of every free-text field, its check, and the shortening of
@@ -24,6 +25,7 @@ pub mod history;
 pub mod projection;
 pub mod questions;
 pub mod quiz;
+pub mod search;
 pub mod study;
 pub mod text;
 pub mod urgency;

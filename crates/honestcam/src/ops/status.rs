@@ -30,6 +30,11 @@ pub struct PropertyStatus {
     /// of the log (empty when it agrees; the first [`LISTED_DIFFERENCES`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projection_differences: Option<Vec<String>>,
+    /// With `--verify`, on SQLite: how the stored search index differs from what the
+    /// log and the baseline give (empty when it agrees; the first
+    /// [`LISTED_DIFFERENCES`], then a count of the rest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_differences: Option<Vec<String>>,
     /// Why the property could not be read (the counts are then zero).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -43,7 +48,8 @@ pub const LISTED_DIFFERENCES: usize = 10;
 pub enum Verify {
     /// Counts only.
     No,
-    /// Fold each SQLite property's log and compare it with the stored projection.
+    /// Fold each SQLite property's log and compare it with the stored projection, and
+    /// its notes, assignees and titles with the stored search index.
     Projection,
 }
 
@@ -98,6 +104,7 @@ pub fn db_status(
             users: 0,
             progress: 0,
             projection_differences: None,
+            search_differences: None,
             error: None,
         };
         if let Err(e) = fill(storage, &paths, study.as_ref(), verify, &mut row) {
@@ -123,5 +130,6 @@ fn fill(
         differences.truncate(LISTED_DIFFERENCES);
         differences
     });
+    row.search_differences = holdings.search_differences;
     Ok(())
 }

@@ -23,6 +23,7 @@ use statekit::fs::FileId;
 
 use super::StoreError;
 use super::record::EventRecord;
+use crate::domain::search::{Field, SearchQuery};
 use crate::domain::{ActionChanges, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::PropertyPaths;
 
@@ -84,6 +85,30 @@ pub trait PropertyBackend: std::fmt::Debug + Send + Sync {
 
     /// The events about `action_id`, oldest first.
     fn action_events(&self, action_id: &str) -> Result<Vec<Event>, StoreError>;
+
+    /// What the events about `action_id` at or before position `seq` changed (the
+    /// fold of those events), without reading the whole history where the backend can.
+    fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError>;
+
+    /// At most `limit` hits of `query` in the property's search index after the first
+    /// `offset`, best first. A backend without an index refuses
+    /// ([`StoreError::NoSearchIndex`]).
+    fn search(
+        &self,
+        query: &SearchQuery,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<SearchRow>, StoreError>;
+
+    /// The ids of the actions that have every term of `query` somewhere in their
+    /// indexed text (title, notes, assignees given), by the index; `None` from a
+    /// backend without one (the caller then looks through the fold itself).
+    fn matching_actions(&self, query: &SearchQuery) -> Result<Option<Vec<String>>, StoreError>;
+
+    /// Throws the search index away and builds it again from the log and the stored
+    /// baseline, as one unit; returns how many events were read. Only a backend that
+    /// keeps an index can.
+    fn rebuild_search(&self) -> Result<u64, StoreError>;
 
     /// Runs `decide` on what the action's events so far changed and appends the
     /// events it returns whose ids are not stored yet, as one unit; returns every
@@ -169,6 +194,37 @@ impl LogVersion {
     }
 }
 
+/// One hit of a search in a property's index, best first (see
+/// [`PropertyBackend::search`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRow {
+    /// The text found: a title, a note, an assignee.
+    pub field: Field,
+    /// The action it belongs to.
+    pub action_id: String,
+    /// The text around the words found, each found word between `**`, cut with `…`.
+    pub snippet: String,
+    /// How well it matches, by BM25 (higher is better; comparable within one search).
+    pub score: f64,
+    /// Whether the text holds the whole search as a phrase (such hits come first).
+    pub exact: bool,
+    /// The event that wrote the text (`None` for a title).
+    pub event: Option<SearchRowEvent>,
+}
+
+/// The event a search hit comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRowEvent {
+    /// Its position in the log.
+    pub position: i64,
+    /// Its id.
+    pub event_id: String,
+    /// When, as stored (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+}
+
 /// What a property's storage holds, counted without changing anything (`db-status`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Holdings {
@@ -183,4 +239,7 @@ pub struct Holdings {
     /// When asked, how the stored projection differs from a fresh fold of the log
     /// (a backend that stores a projection; empty when they agree).
     pub projection_differences: Option<Vec<String>>,
+    /// When asked, how the stored search index differs from the log and the baseline
+    /// (a backend that keeps an index; empty when they agree).
+    pub search_differences: Option<Vec<String>>,
 }

@@ -49,7 +49,7 @@ use legacy::LegacyError;
 use lock_policy::Held;
 use sqlite::{Databases, DbError};
 
-pub use backend::{Backend, Holdings, LogVersion};
+pub use backend::{Backend, Holdings, LogVersion, SearchRow, SearchRowEvent};
 pub use baseline_cache::BASELINES_KEPT;
 pub use lock_policy::{ExclusiveLock, Wait};
 pub use store::PropertyStore;
@@ -80,6 +80,12 @@ pub enum StoreError {
     /// The operation needs the property's database, and it has none.
     #[error("property {0} has no database")]
     NotOnSqlite(Slug),
+    /// A search through the index of a property that has none (it is still on the
+    /// legacy JSON files).
+    #[error(
+        "property {0} is still on the legacy JSON files, which have no search index; run honestcam db-migrate {0}"
+    )]
+    NoSearchIndex(Slug),
     /// A write to the JSON files was attempted through a store opened for reading (a
     /// bug: JSON writes need the property's exclusive lock; see [`Storage::write`]).
     #[error("property {0}: a write to its JSON files without the exclusive lock")]

@@ -7,11 +7,13 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
+use super::backend::SearchRow;
 use super::backend::{Backend, LogVersion, PropertyBackend};
 use super::lock_policy::Held;
 use super::record::EventRecord;
 use super::sqlite::{DbError, StudyDb};
 use super::{Storage, StoreError, version};
+use crate::domain::search::SearchQuery;
 use crate::domain::{ActionChanges, Baseline, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::{PropertyPaths, Slug};
 
@@ -119,6 +121,40 @@ impl<'s> PropertyStore<'s> {
     /// The events about `action_id`, oldest first.
     pub fn action_events(&self, action_id: &str) -> Result<Vec<Event>, StoreError> {
         self.backend.action_events(action_id)
+    }
+
+    /// What the events about `action_id` at or before position `seq` changed (positions
+    /// as in [`PropertyStore::events_after`]): the action's state at that position,
+    /// laid over its baseline entry. On SQLite a few indexed reads whatever the
+    /// action's history; on JSON the log is folded.
+    pub fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError> {
+        self.backend.changes_through(action_id, seq)
+    }
+
+    /// At most `limit` hits of `query` in the property's search index after the first
+    /// `offset`, best first (see `storage/sqlite/search_repo.rs`); on the legacy JSON
+    /// files, which keep no index, [`StoreError::NoSearchIndex`].
+    pub fn search(
+        &self,
+        query: &SearchQuery,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<SearchRow>, StoreError> {
+        self.backend.search(query, limit, offset)
+    }
+
+    /// The ids of the actions with every term of `query` somewhere in their title,
+    /// notes or assignees given, sorted, by the search index; `None` on the legacy JSON
+    /// files, which keep none (the caller looks through the fold).
+    pub fn matching_actions(&self, query: &SearchQuery) -> Result<Option<Vec<String>>, StoreError> {
+        self.backend.matching_actions(query)
+    }
+
+    /// Throws the property database's search index away and builds it again from the
+    /// log and the stored baseline, as one unit of work on its writer; returns how
+    /// many events that can add text (notes, assignees) were read.
+    pub fn rebuild_search(&self) -> Result<u64, StoreError> {
+        self.backend.rebuild_search()
     }
 
     /// Shows `decide` what the events about `action_id` stored so far changed (the

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | GET | `/api/properties` | slug, name and backend of every property |
 //! | GET | `/api/p/{slug}/actions[?status=]` | actions with their current state |
+//! | GET | `/api/p/{slug}/actions?as_of=[&status=]` | actions as they stood at the end of a day (`YYYY-MM-DD`, in the portal's zone) or at an RFC 3339 instant, with `"as_of"` saying when (see `service::as_of`) |
+//! | GET | `/api/p/{slug}/search?q=[&limit=&offset=]` | ranked hits of a full-text search of titles, notes and assignees: `{"hits", "next_offset"}` (see `service::search`); 409 for a property still on the legacy JSON files |
 //! | GET | `/api/p/{slug}/actions.csv[?q=&status=]` | the same as CSV (see `web::export`) |
 //! | GET | `/api/p/{slug}/events` | the whole event log, oldest first (streamed) |
 //! | GET | `/api/p/{slug}/events?after=&limit=` | one page of it: `{"property", "events", "next", "last"}` (see `web::export::Paging`) |
@@ -22,7 +24,7 @@
 //! identity that created it: anyone else gets 403 for it (an admin may read it), and
 //! 404 for a user that does not exist is told only to admins.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,10 +32,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::compliance::{Notes, action_param, actions, apply, parse_filter, shown};
+use super::compliance::{
+    Notes, action_param, actions, apply, parse_as_of, parse_filter, past_state, shown,
+};
 use super::{AppError, AppState, Prop, export};
 use crate::domain::{Change, PayloadError, UserId, quiz};
 use crate::service::compliance::Unchanged;
+use crate::service::search::{self as full_text, MAX_LIMIT, MAX_OFFSET, Page};
 use crate::service::study::{
     self as store, answer, own_user_or_create, progress_for, save_progress_for, visible_users,
 };
@@ -42,6 +47,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/properties", get(properties))
         .route("/p/{slug}/actions", get(list_actions))
+        .route("/p/{slug}/search", get(search))
         .route("/p/{slug}/actions.csv", get(export::actions_download))
         .route("/p/{slug}/events", get(export::events_json))
         .route("/p/{slug}/events.csv", get(export::events_download))
@@ -81,6 +87,8 @@ async fn properties(State(state): State<AppState>) -> Result<Json<Value>, AppErr
 struct StatusQuery {
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    as_of: Option<String>,
 }
 
 async fn list_actions(
@@ -89,11 +97,85 @@ async fn list_actions(
     Query(q): Query<StatusQuery>,
 ) -> Result<Json<Value>, AppError> {
     let filter = parse_filter(q.status.as_deref())?;
+    if let Some(as_of) = parse_as_of(q.as_of.as_deref())? {
+        let past = past_state(&state, &prop, as_of).await?;
+        let shown: Vec<_> = past.actions.iter().filter(|a| shown(a, filter)).collect();
+        return Ok(Json(json!({
+            "property": prop.slug,
+            "name": past.property_name,
+            "as_of": {
+                "at": past.at,
+                "day": past.day,
+                "time_zone": past.time_zone,
+                "position": past.position,
+                "events": past.events,
+                "undated": past.undated,
+            },
+            "actions": shown,
+        })));
+    }
     let (name, actions) = actions(&state, &prop, Notes::All).await?;
     let shown: Vec<_> = actions.iter().filter(|a| shown(a, filter)).collect();
     Ok(Json(
         json!({"property": prop.slug, "name": name, "actions": shown}),
     ))
+}
+
+/// `?q=&limit=&offset=` of the search API, each checked with a message naming it.
+fn search_query(raw: Option<&str>) -> Result<(String, Page), AppError> {
+    let (mut q, mut page) = (None, Page::default());
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match &*key {
+            "q" => q = Some(value.into_owned()),
+            "limit" => {
+                page.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        AppError::unprocessable(format!(
+                            "bad limit={value:?}: a number of hits from 1 to {MAX_LIMIT}"
+                        ))
+                    })?;
+            }
+            "offset" => {
+                page.offset = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|o| *o <= MAX_OFFSET)
+                    .ok_or_else(|| {
+                        AppError::unprocessable(format!(
+                            "bad offset={value:?}: a number of hits to skip from 0 to {MAX_OFFSET} (the \"next_offset\" of an earlier answer)"
+                        ))
+                    })?;
+            }
+            other => {
+                return Err(AppError::bad_request(format!(
+                    "unknown parameter {other:?}: the search API takes \"q\", \"limit\" and \"offset\""
+                )));
+            }
+        }
+    }
+    match q.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()) {
+        Some(q) => Ok((q, page)),
+        None => Err(AppError::unprocessable(
+            "no search given: q= the words to look for",
+        )),
+    }
+}
+
+/// Ranked hits of a full-text search of the property's titles, notes and assignees.
+async fn search(
+    State(state): State<AppState>,
+    prop: Prop,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<full_text::SearchPage>, AppError> {
+    let (q, page) = search_query(raw.as_deref())?;
+    let slug = prop.slug.clone();
+    let found = state
+        .run(move |storage, _| Ok(full_text::search(storage, &slug, &q, page)?))
+        .await?;
+    Ok(Json(found))
 }
 
 #[derive(Debug, Deserialize)]

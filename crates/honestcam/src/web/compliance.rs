@@ -3,7 +3,16 @@
 //! - `/compliance/`: a summary line (counts per status, overdue, due soon), a text
 //!   search and a status filter that combine (`?q=&status=`, a GET form), and the
 //!   actions grouped by urgency (overdue, due soon, open, blocked, done or waived),
-//!   each with its latest notes, a link to older ones, and its edit form.
+//!   each with its latest notes, a link to older ones, and its edit form. The search
+//!   goes through the property's search index on SQLite (see `service::search`: an
+//!   action is shown when each word of the search begins a word of its title, of one
+//!   of its notes or of an assignee it was given) and through the fold on the legacy
+//!   JSON files (each word found anywhere in its id, title, category, source,
+//!   assignee or notes, as before the index).
+//! - `/compliance/?as_of=YYYY-MM-DD` (or an RFC 3339 instant): the same page as the
+//!   property stood at the end of that day in the portal's zone (see
+//!   `service::as_of`), marked as a past view, without edit forms, with a link back to
+//!   today. A value that is neither is a 422 naming `as_of`.
 //! - `/compliance/actions/{id}`: one action, its edit form, and its whole history,
 //!   newest first, each event told in words with who and when.
 //! - `POST /compliance/actions/{id}`: status, assignee, due date and a note in one
@@ -16,6 +25,7 @@
 //!
 //! Statuses are shown by their labels (`In progress`), times in the portal's zone.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use askama::Template;
@@ -30,13 +40,16 @@ use super::auth::{Caller, SignedIn};
 use super::rendered::PageKey;
 use super::{AppError, AppState, Prop};
 use crate::domain::history::{Entry, What};
+use crate::domain::search::SearchQuery;
 use crate::domain::text::{
     MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, MAX_SEARCH_CHARS, check, shorten,
     shortened,
 };
 use crate::domain::urgency::{Summary, Urgency, by_urgency};
 use crate::domain::{ActionState, Change, Event, Note, Status, StatusError};
+use crate::service::as_of::{AsOf, AsOfState, compliance_as_of};
 use crate::service::compliance::{Unchanged, action_record, record_changes};
+use crate::service::search::SearchError;
 
 /// Notes shown per action on the property's page (newest first); the rest are on
 /// the action's page.
@@ -189,9 +202,24 @@ struct Page {
     /// The search and filter as a query string (`?q=...&status=...`, or empty), for
     /// the CSV export of what is shown.
     export_query: String,
+    /// A past view: what it shows, and no edit forms.
+    past: Option<PastView>,
+    /// `&as_of=...` for the summary's links in a past view, else empty.
+    as_of_param: String,
+    /// The `as_of` as given (for the form), else empty.
+    as_of_value: String,
 }
 
-/// `?status=&q=` of the property's page.
+/// The banner of a past view.
+struct PastView {
+    /// `As of 2026-11-30, end of day, Europe/Berlin`.
+    label: String,
+    /// Events folded in, and left out for want of a readable time.
+    events: u64,
+    undated: u64,
+}
+
+/// `?status=&q=&as_of=` of the property's page.
 #[derive(Debug, Deserialize)]
 pub struct Filter {
     /// A status's wire name; empty or absent for all.
@@ -200,6 +228,110 @@ pub struct Filter {
     /// Words to search for.
     #[serde(default)]
     pub q: Option<String>,
+    /// A day (`YYYY-MM-DD`) or an instant (RFC 3339) to show the property as of;
+    /// empty or absent for now.
+    #[serde(default)]
+    pub as_of: Option<String>,
+}
+
+/// Parses an optional `as_of`; anything but a date or an instant is a 422 naming
+/// the parameter.
+pub fn parse_as_of(raw: Option<&str>) -> Result<Option<AsOf>, AppError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => Ok(Some(s.parse::<AsOf>()?)),
+    }
+}
+
+/// How a search picks among a property's actions.
+#[derive(Debug, Clone)]
+pub enum Matching {
+    /// No search: every action.
+    All,
+    /// The actions the search index found.
+    Ids(HashSet<String>),
+    /// Each word somewhere in the action as folded (the legacy JSON files, which keep
+    /// no index): [`ActionState::matches`].
+    Words(String),
+}
+
+impl Matching {
+    /// Whether the search picks `a`.
+    pub fn matches(&self, a: &ActionState) -> bool {
+        match self {
+            Matching::All => true,
+            Matching::Ids(ids) => ids.contains(&a.id),
+            Matching::Words(q) => a.matches(q),
+        }
+    }
+}
+
+/// The property's name, its actions as they stand (shared, unfiltered) and how the
+/// search `q` (already checked by [`parse_search`]) picks among them: through the
+/// search index on SQLite, the actions read from the projection; through the fold of
+/// every note on the legacy JSON files.
+pub async fn searched_actions(
+    state: &AppState,
+    prop: &Prop,
+    q: &str,
+) -> Result<(String, Arc<Vec<ActionState>>, Matching), AppError> {
+    if q.is_empty() {
+        let (name, actions) = actions(state, prop, Notes::Latest).await?;
+        return Ok((name, actions, Matching::All));
+    }
+    let query = SearchQuery::parse(q).map_err(SearchError::from)?;
+    let (slug, words) = (prop.slug.clone(), q.to_string());
+    let (baseline, actions, matching) = state
+        .run(move |storage, snapshots| {
+            let store = storage.read(&slug)?;
+            // The ids and the state in one unit of work: they agree.
+            Ok(match store.matching_actions(&query)? {
+                Some(ids) => {
+                    let (b, a) = snapshots.current(&store)?;
+                    (b, a, Matching::Ids(ids.into_iter().collect()))
+                }
+                None => {
+                    let (b, a) = snapshots.folded(&store)?;
+                    (b, a, Matching::Words(words))
+                }
+            })
+        })
+        .await?;
+    Ok((baseline.property.name.clone(), actions, matching))
+}
+
+/// How `search` picks among the actions of a past view (on the search index, or the
+/// words of the past state on the legacy JSON files).
+async fn past_matching(state: &AppState, prop: &Prop, q: &str) -> Result<Matching, AppError> {
+    if q.is_empty() {
+        return Ok(Matching::All);
+    }
+    let query = SearchQuery::parse(q).map_err(SearchError::from)?;
+    let (slug, words) = (prop.slug.clone(), q.to_string());
+    state
+        .run(move |storage, _| {
+            Ok(match storage.read(&slug)?.matching_actions(&query)? {
+                Some(ids) => Matching::Ids(ids.into_iter().collect()),
+                None => Matching::Words(words),
+            })
+        })
+        .await
+}
+
+/// The property as of `as_of`, in the portal's zone.
+pub async fn past_state(state: &AppState, prop: &Prop, as_of: AsOf) -> Result<AsOfState, AppError> {
+    let (slug, tz) = (prop.slug.clone(), state.time_zone().clone());
+    state
+        .run(move |storage, _| Ok(compliance_as_of(storage, &slug, as_of, &tz)?))
+        .await
+}
+
+/// `As of 2026-11-30, end of day, Europe/Berlin`, or `As of 2026-11-30 17:00 CET`.
+fn past_label(as_of: AsOf, past: &AsOfState, tz: &TimeZone) -> String {
+    match as_of {
+        AsOf::EndOfDay(day) => format!("As of {day}, end of day, {}", past.time_zone),
+        AsOf::Instant(t) => format!("As of {}", display_time(&t.to_string(), tz)),
+    }
 }
 
 /// Parses an optional status filter; an unknown one is a 422.
@@ -225,19 +357,9 @@ pub fn parse_search(raw: Option<&str>) -> Result<String, AppError> {
 pub enum Notes {
     /// The latest ones, as a card shows them (read from the projection on SQLite).
     Latest,
-    /// Every note: for a search, which looks at all of them, and the API.
+    /// Every note: for the API's list of actions, and a search on the legacy JSON
+    /// files, which looks through all of them.
     All,
-}
-
-impl Notes {
-    /// What a search for `q` needs.
-    pub fn for_search(q: &str) -> Notes {
-        if q.trim().is_empty() {
-            Notes::Latest
-        } else {
-            Notes::All
-        }
-    }
 }
 
 /// The property's name and the current state of its actions (shared, unfiltered),
@@ -288,7 +410,8 @@ pub fn shown(a: &ActionState, filter: Option<Status>) -> bool {
     filter.is_none_or(|f| a.status == f)
 }
 
-/// `/compliance/`: the summary, the search and filter, and the actions by urgency.
+/// `/compliance/`: the summary, the search and filter, and the actions by urgency; with
+/// `?as_of=`, as they stood then.
 pub async fn page(
     State(state): State<AppState>,
     prop: Prop,
@@ -297,10 +420,27 @@ pub async fn page(
 ) -> Result<Html<Bytes>, AppError> {
     let filter = parse_filter(query.status.as_deref())?;
     let q = parse_search(query.q.as_deref())?;
-    let (name, actions) = actions(&state, &prop, Notes::for_search(&q)).await?;
-    let today = state.today();
-    // The page as rendered for the same state, unless it is a search.
-    let key = q.is_empty().then(|| PageKey {
+    let as_of = parse_as_of(query.as_of.as_deref())?;
+    let tz = state.time_zone();
+    let (name, actions, matching, today, past) = match as_of {
+        None => {
+            let (name, actions, matching) = searched_actions(&state, &prop, &q).await?;
+            (name, actions, matching, state.today(), None)
+        }
+        Some(as_of) => {
+            let past = past_state(&state, &prop, as_of).await?;
+            let matching = past_matching(&state, &prop, &q).await?;
+            let view = PastView {
+                label: past_label(as_of, &past, tz),
+                events: past.events,
+                undated: past.undated,
+            };
+            let actions = Arc::new(past.actions);
+            (past.property_name, actions, matching, past.day, Some(view))
+        }
+    };
+    // The page as rendered for the same state, unless it is a search or a past view.
+    let key = (q.is_empty() && past.is_none()).then(|| PageKey {
         slug: prop.slug.clone(),
         base: prop.base.clone(),
         filter,
@@ -310,9 +450,10 @@ pub async fn page(
     if let Some(html) = key.as_ref().and_then(|k| state.pages().get(k, &actions)) {
         return Ok(Html(html));
     }
-    let tz = state.time_zone();
     let summary = Summary::of(actions.iter(), today);
-    let matching = actions.iter().filter(|a| shown(a, filter) && a.matches(&q));
+    let picked = actions
+        .iter()
+        .filter(|a| shown(a, filter) && matching.matches(a));
     let mut groups: Vec<Group> = Urgency::ALL
         .iter()
         .map(|u| Group {
@@ -322,7 +463,7 @@ pub async fn page(
         })
         .collect();
     let mut count = 0;
-    for a in by_urgency(matching, today) {
+    for a in by_urgency(picked, today) {
         let urgency = a.urgency(today);
         let i = Urgency::ALL.iter().position(|u| *u == urgency).unwrap_or(0);
         groups[i].rows.push(Row::new(a, urgency, tz, LATEST_NOTES));
@@ -340,6 +481,19 @@ pub async fn page(
         query if query.is_empty() => query,
         query => format!("?{query}"),
     };
+    let as_of_param = match (&past, query.as_of.as_deref()) {
+        (Some(_), Some(raw)) => {
+            let mut param = url::form_urlencoded::Serializer::new(String::new());
+            param.append_pair("as_of", raw.trim());
+            format!("&{}", param.finish())
+        }
+        _ => String::new(),
+    };
+    // The form's date field shows a day; an instant is kept in the links only.
+    let as_of_value = match as_of {
+        Some(AsOf::EndOfDay(day)) => day.to_string(),
+        _ => String::new(),
+    };
     let page = Page {
         base: prop.base,
         signed_in: SignedIn::new(&caller, state.auth()),
@@ -354,6 +508,9 @@ pub async fn page(
         shown: count,
         groups,
         export_query,
+        past,
+        as_of_param,
+        as_of_value,
     };
     let html = Bytes::from(
         page.render()

@@ -20,7 +20,10 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use statekit::error::Chain;
 
+use crate::service::as_of::AsOfError;
 use crate::service::compliance::ChangeError;
+use crate::service::feed::FeedError;
+use crate::service::search::SearchError;
 use crate::service::study::StudyError;
 use crate::storage::StoreError;
 
@@ -55,6 +58,16 @@ pub enum AppError {
     /// A study request was refused (403, 404, 422), or storage failed.
     #[error(transparent)]
     Study(#[from] StudyError),
+    /// A search was refused (422 for its text or page, 409 for a property without a
+    /// search index), or storage failed.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    /// An `as_of` was refused (422), or storage failed.
+    #[error(transparent)]
+    AsOf(#[from] AsOfError),
+    /// A page of the change feed was refused (422 for its size), or storage failed.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
     /// 500: our fault, with the error that caused it, if any.
     #[error("{what}")]
     Internal {
@@ -118,7 +131,16 @@ impl AppError {
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Store(e)
             | AppError::Change(ChangeError::Store(e))
-            | AppError::Study(StudyError::Store(e)) => store_status(e),
+            | AppError::Study(StudyError::Store(e))
+            | AppError::Search(SearchError::Store(e))
+            | AppError::AsOf(AsOfError::Store(e))
+            | AppError::Feed(FeedError::Store(e)) => store_status(e),
+            AppError::Search(
+                SearchError::Query(_) | SearchError::Limit { .. } | SearchError::Offset { .. },
+            )
+            | AppError::AsOf(AsOfError::Parse(_) | AsOfError::Range { .. })
+            | AppError::Feed(FeedError::Limit { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Feed(FeedError::List { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Change(ChangeError::UnknownAction { .. }) => StatusCode::NOT_FOUND,
             AppError::Change(ChangeError::Invalid(_) | ChangeError::Unchanged(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -143,6 +165,7 @@ fn store_status(e: &StoreError) -> StatusCode {
     match e {
         StoreError::UnknownProperty { .. } => StatusCode::NOT_FOUND,
         StoreError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::NoSearchIndex(_) => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

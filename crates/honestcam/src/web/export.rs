@@ -48,7 +48,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
 use tokio::sync::mpsc;
 
-use super::compliance::{Filter, Notes, actions, parse_filter, parse_search, shown};
+use super::compliance::{Filter, parse_filter, parse_search, searched_actions, shown};
 use super::{AppError, AppState, Prop};
 use crate::domain::text::{MAX_ACTOR_SHOWN_CHARS, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, shorten};
 use crate::domain::urgency::by_urgency;
@@ -281,10 +281,11 @@ pub async fn actions_download(
 ) -> Result<Response, AppError> {
     let filter = parse_filter(query.status.as_deref())?;
     let q = parse_search(query.q.as_deref())?;
-    let q = q.as_str();
-    let (_, all) = actions(&state, &prop, Notes::for_search(q)).await?;
+    let (_, all, matching) = searched_actions(&state, &prop, &q).await?;
     let today = state.today();
-    let matching = all.iter().filter(|a| shown(a, filter) && a.matches(q));
+    let matching = all
+        .iter()
+        .filter(|a| shown(a, filter) && matching.matches(a));
     let body = actions_csv(by_urgency(matching, today), today).map_err(AppError::from)?;
     Ok(download(&prop, "actions", today, body))
 }

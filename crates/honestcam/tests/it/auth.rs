@@ -153,6 +153,24 @@ fn every_route() -> Vec<Route> {
         route(Method::GET, &format!("{api}/events"), Body::None, "viewer"),
         route(
             Method::GET,
+            &format!("{api}/search?q=fire"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
+            &format!("{api}/actions?as_of=2026-04-01"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
+            &format!("{p}/compliance/?as_of=2026-04-01"),
+            Body::None,
+            "viewer",
+        ),
+        route(
+            Method::GET,
             &format!("{api}/events?after=3&limit=2"),
             Body::None,
             "viewer",

@@ -20,6 +20,7 @@ mod paging;
 mod portal;
 mod projection;
 mod replication;
+mod search;
 mod seed_route;
 mod study;
 mod support;

@@ -202,13 +202,14 @@ fn a_rollback_and_a_new_migration_keep_the_projection_equal_to_the_log() {
     );
 }
 
-/// A database as the version before the projection left it: migration 4 and its
-/// tables gone.
+/// A database as the version before the projection left it: migrations 4 and 5 (the
+/// search index) and their tables gone.
 fn make_it_predate_the_projection(db: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(
         "DROP TABLE action_state; DROP TABLE action_state_position;
-         DELETE FROM _statekit_migrations WHERE version = 4; PRAGMA user_version = 3;",
+         DROP TABLE search_index; DROP TABLE search_position;
+         DELETE FROM _statekit_migrations WHERE version IN (4, 5); PRAGMA user_version = 3;",
     )
     .unwrap();
 }

@@ -11,9 +11,10 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::StoreError;
-use super::backend::{Decide, Edit, Holdings, LogVersion, PropertyBackend};
+use super::backend::{Decide, Edit, Holdings, LogVersion, PropertyBackend, SearchRow};
 use super::legacy::{self, LegacyError};
 use super::record::EventRecord;
+use crate::domain::search::SearchQuery;
 use crate::domain::{ActionChanges, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::{PropertyPaths, Slug};
 
@@ -135,6 +136,36 @@ impl PropertyBackend for JsonProperty {
             .collect())
     }
 
+    fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError> {
+        // No projection is stored: the action's events up to `seq` are folded.
+        let log = legacy::read_events(&self.paths)?;
+        let folded = Projection::fold(
+            (1..)
+                .zip(&log)
+                .take_while(|(i, _)| *i <= seq)
+                .filter(|(_, e)| e.action_id == action_id),
+        );
+        Ok(folded.action(action_id).cloned().unwrap_or_default())
+    }
+
+    fn search(
+        &self,
+        _query: &SearchQuery,
+        _limit: usize,
+        _offset: usize,
+    ) -> Result<Vec<SearchRow>, StoreError> {
+        // The files keep no index; the portal's page searches the fold instead.
+        Err(StoreError::NoSearchIndex(self.slug().clone()))
+    }
+
+    fn matching_actions(&self, _query: &SearchQuery) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(None)
+    }
+
+    fn rebuild_search(&self) -> Result<u64, StoreError> {
+        Err(self.not_on_sqlite())
+    }
+
     fn append_for_action(&self, action_id: &str, decide: Decide) -> Result<Vec<Event>, StoreError> {
         self.check_exclusive()?;
         // No projection is stored: the action's events are folded.
@@ -251,5 +282,6 @@ pub fn holdings(paths: &PropertyPaths) -> Result<Holdings, StoreError> {
         progress: legacy::progress_files(paths)?.len() as u64,
         schema: None,
         projection_differences: None,
+        search_differences: None,
     })
 }

@@ -14,8 +14,8 @@ pub fn load(conn: &Connection) -> Result<Option<(String, String)>, DbError> {
         .optional()?)
 }
 
-/// Stores `json` (with its `sha256`) unless the same is stored; returns whether it
-/// wrote.
+/// Stores `json` (with its `sha256`) unless the same is stored, and the search
+/// index's titles with it; returns whether it wrote. Run it inside a transaction.
 pub fn store(conn: &Connection, json: &str, sha256: &str, now: &str) -> Result<bool, DbError> {
     let n = conn
         .prepare_cached(
@@ -25,5 +25,9 @@ pub fn store(conn: &Connection, json: &str, sha256: &str, now: &str) -> Result<b
              WHERE baseline.sha256 <> excluded.sha256",
         )?
         .execute(params![json, sha256, now])?;
+    if n > 0 {
+        // The search index's titles come from the stored baseline.
+        super::search_repo::catch_up(conn)?;
+    }
     Ok(n > 0)
 }

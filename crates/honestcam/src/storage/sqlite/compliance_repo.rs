@@ -2,8 +2,8 @@
 //!
 //! This is the only code that writes `compliance_events`, and it only inserts; the
 //! schema's triggers refuse `UPDATE` and `DELETE` for everyone else too. Every insert
-//! folds what it appended into the projection ([`super::projection_repo`]) in the same
-//! transaction.
+//! folds what it appended into the projection ([`super::projection_repo`]) and the
+//! search index ([`super::search_repo`]) in the same transaction.
 
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
@@ -60,6 +60,7 @@ pub fn insert_records(
     on_progress(seen);
     if inserted > 0 {
         super::projection_repo::catch_up(conn)?;
+        super::search_repo::catch_up(conn)?;
     }
     Ok(inserted)
 }
@@ -122,9 +123,9 @@ impl<'c> BulkLoad<'c> {
         self.loaded
     }
 
-    /// Recreates the indexes and triggers and stores `projection`, the fold of the
-    /// events pushed (positions 1 to [`BulkLoad::loaded`]); returns how many events
-    /// were appended.
+    /// Recreates the indexes and triggers, stores `projection`, the fold of the events
+    /// pushed (positions 1 to [`BulkLoad::loaded`]), and fills the search index;
+    /// returns how many events were appended.
     pub fn finish(self, projection: &crate::domain::Projection) -> Result<u64, DbError> {
         let BulkLoad {
             conn,
@@ -148,6 +149,7 @@ impl<'c> BulkLoad<'c> {
             conn.execute_batch(sql)?;
         }
         super::projection_repo::store(conn, projection)?;
+        super::search_repo::catch_up(conn)?;
         Ok(loaded)
     }
 }

@@ -138,7 +138,8 @@ impl Databases {
 
     /// Applies pending migrations the first time this process sees this file (by
     /// identity: a replaced file is checked again); a property database's projection
-    /// is then filled, or caught up with the log, in its own transaction.
+    /// and search index are then filled, or caught up with the log, in their own
+    /// transaction.
     fn migrated(
         &self,
         db: Arc<Database>,
@@ -166,6 +167,7 @@ impl Databases {
                 if kind == Kind::Property {
                     let tx = conn.transaction()?;
                     super::projection_repo::catch_up(&tx)?;
+                    super::search_repo::catch_up(&tx)?;
                     tx.commit()?;
                 }
                 Ok::<_, DbError>(())

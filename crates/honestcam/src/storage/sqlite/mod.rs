@@ -1,6 +1,8 @@
 //! The SQLite backend: a property served from its database ([`property`]), connections
 //! and migrations ([`connection`]), the append-only compliance log
-//! ([`compliance_repo`]) and study users and progress ([`study_repo`]).
+//! ([`compliance_repo`]), what is derived from it and kept beside it (the projection,
+//! [`projection_repo`]; the search index, [`search_repo`]) and study users and
+//! progress ([`study_repo`]).
 //!
 //! Repos are plain functions over a connection or transaction: callers decide the
 //! transaction boundaries (one per import, one per portal write).
@@ -11,6 +13,7 @@ pub mod compliance_repo;
 pub mod connection;
 pub mod projection_repo;
 pub mod property;
+pub mod search_repo;
 pub mod study_repo;
 
 pub use connection::Databases;
@@ -101,6 +104,14 @@ pub enum DbError {
         key: String,
         /// Why the status is refused (it names the status).
         source: crate::domain::StatusError,
+    },
+    /// A search index row names a field that is not one (the table was edited).
+    #[error("corrupt row {rowid} in search_index: unknown field {field:?}")]
+    BadSearchField {
+        /// The row.
+        rowid: i64,
+        /// The field as stored.
+        field: String,
     },
     /// A bulk load was finished with a projection of other events than it loaded (a
     /// caller's mistake).

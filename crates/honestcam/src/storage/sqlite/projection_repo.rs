@@ -13,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::DbError;
-use crate::domain::{ActionChanges, Note, Projection};
+use crate::domain::projection::KEPT_NOTES;
+use crate::domain::{ActionChanges, Change, Note, Projection};
 
 const TABLE: &str = "action_state";
 
@@ -41,6 +42,77 @@ pub fn load_action(conn: &Connection, action_id: &str) -> Result<Option<ActionCh
         })
         .optional()?;
     row.map(|r| r.decode(action_id)).transpose()
+}
+
+/// What the events about `action_id` at or before position `seq` changed: the same
+/// as folding them ([`Projection::fold`]), but read from the end, a few rows per event
+/// type, by the index on action, type and position (migration 6): the latest valid
+/// status, assignee and due date, the latest [`KEPT_NOTES`] valid notes, and how many
+/// notes there were (counted by the index; the notes read one by one only when the
+/// action has notes the fold skips, which its projection row tells). Run it inside
+/// a read transaction, so that its queries agree.
+pub fn changes_through(
+    conn: &Connection,
+    action_id: &str,
+    seq: i64,
+) -> Result<ActionChanges, DbError> {
+    let mut latest = conn.prepare_cached(
+        "SELECT seq, action_id, type, payload, actor, at FROM compliance_events
+         WHERE action_id = ?1 AND type = ?2 AND seq <= ?3 ORDER BY seq DESC",
+    )?;
+    // (seq, change, actor, at) of the events to apply, any order.
+    let mut found = Vec::new();
+    for kind in Change::KINDS {
+        let wanted = if kind == "note_added" { KEPT_NOTES } else { 1 };
+        let mut rows = latest.query(params![action_id, kind, seq])?;
+        let mut got = 0;
+        while got < wanted {
+            let Some(r) = rows.next()? else {
+                break;
+            };
+            if let Some((change, actor, at)) = change_of(r)? {
+                found.push((r.get::<_, i64>(0)?, change, actor, at));
+                got += 1;
+            }
+        }
+    }
+    found.sort_by_key(|f| f.0);
+    let mut changes = ActionChanges::default();
+    for (at_seq, change, actor, at) in found {
+        changes.apply(at_seq, change, &actor, &at);
+    }
+    changes.note_count = note_count_through(conn, action_id, seq)?;
+    Ok(changes)
+}
+
+/// How many valid notes the action had at or before `seq`.
+fn note_count_through(conn: &Connection, action_id: &str, seq: i64) -> Result<u64, DbError> {
+    let count = |through: i64| -> Result<u64, DbError> {
+        let n: i64 = conn
+            .prepare_cached(
+                "SELECT count(*) FROM compliance_events
+                 WHERE action_id = ?1 AND type = 'note_added' AND seq <= ?2",
+            )?
+            .query_row(params![action_id, through], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    let valid_now = load_action(conn, action_id)?.map_or(0, |a| a.note_count);
+    if count(i64::MAX)? == valid_now {
+        // Every note row of the action is valid: counting rows is counting notes.
+        return count(seq);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, action_id, type, payload, actor, at FROM compliance_events
+         WHERE action_id = ?1 AND type = 'note_added' AND seq <= ?2",
+    )?;
+    let mut rows = stmt.query(params![action_id, seq])?;
+    let mut valid = 0;
+    while let Some(r) = rows.next()? {
+        if change_of(r)?.is_some() {
+            valid += 1;
+        }
+    }
+    Ok(valid)
 }
 
 /// The whole stored projection; `None` when it was never filled.
@@ -315,5 +387,74 @@ impl RawRow {
             updated_by: self.updated_by,
             last_seq: self.last_seq,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Event;
+    use crate::storage::sqlite::{Databases, compliance_repo};
+    use proptest::prelude::*;
+    use serde_json::json;
+    use statekit::sqlite::OpenOptions;
+
+    /// An event of any kind the log may hold, valid or not, about A or B.
+    fn any_event() -> impl Strategy<Value = (String, String, Value)> {
+        let action = prop_oneof![Just("A"), Just("B")].prop_map(String::from);
+        let kind_payload = prop_oneof![
+            prop_oneof![Just("open"), Just("done"), Just("nonsense")]
+                .prop_map(|s| ("status_changed".to_string(), json!({ "status": s }))),
+            prop_oneof![Just("n"), Just(" "), Just("note")]
+                .prop_map(|n| ("note_added".to_string(), json!({ "note": n }))),
+            Just(("note_added".to_string(), json!({}))),
+            prop_oneof![Just(json!(null)), Just(json!("kim")), Just(json!(3))]
+                .prop_map(|a| ("assignee_changed".to_string(), json!({ "assignee": a }))),
+            prop_oneof![
+                Just(json!(null)),
+                Just(json!("2026-06-01")),
+                Just(json!("June"))
+            ]
+            .prop_map(|d| ("due_changed".to_string(), json!({ "due": d }))),
+            Just(("photo_added".to_string(), json!({"url": "x"}))),
+        ];
+        (action, kind_payload).prop_map(|(a, (k, p))| (a, k, p))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn changes_through_a_position_are_the_fold_of_the_events_up_to_it(
+            parts in proptest::collection::vec(any_event(), 0..40)
+        ) {
+            let events: Vec<Event> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, (action, kind, payload))| Event {
+                    event_id: format!("e{i}"),
+                    action_id: action.clone(),
+                    kind: kind.clone(),
+                    payload: payload.clone(),
+                    actor: format!("actor{i}"),
+                    at: format!("2026-04-01T10:00:{:02}Z", i % 60),
+                    extra: Default::default(),
+                })
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            let dbs = Databases::new(OpenOptions::default()).unwrap();
+            let db = dbs.property(&dir.path().join("honestcam.db")).unwrap();
+            let stored = events.clone();
+            db.write(move |c| compliance_repo::insert_events(c, &stored, |_| {})).unwrap();
+            for seq in 0..=events.len() as i64 {
+                let folded = Projection::fold(
+                    events.iter().take(seq as usize).enumerate().map(|(i, e)| (i as i64 + 1, e)),
+                );
+                for action in ["A", "B"] {
+                    let got = db.read(|c| changes_through(c, action, seq)).unwrap();
+                    let want = folded.action(action).cloned().unwrap_or_default();
+                    prop_assert_eq!(got, want, "{} through {}", action, seq);
+                }
+            }
+        }
     }
 }

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use statekit::sqlite::Database;
 
-use super::{Databases, DbError, compliance_repo, projection_repo, study_repo};
+use super::{Databases, DbError, compliance_repo, projection_repo, search_repo, study_repo};
 use crate::config::DataDir;
-use crate::domain::{Event, Progress, Projection, StudyUser, UserId};
+use crate::domain::search::SearchQuery;
+use crate::domain::{ActionChanges, Event, Progress, Projection, StudyUser, UserId};
 use crate::property::{PropertyPaths, Slug};
 use crate::storage::StoreError;
-use crate::storage::backend::{Decide, Edit, Holdings, LogVersion, PropertyBackend};
+use crate::storage::backend::{Decide, Edit, Holdings, LogVersion, PropertyBackend, SearchRow};
 use crate::storage::lock_policy;
 use crate::storage::record::EventRecord;
 
@@ -138,6 +139,41 @@ impl PropertyBackend for SqliteProperty<'_> {
             .read(|c| compliance_repo::load_action_events(c, action_id))?)
     }
 
+    fn changes_through(&self, action_id: &str, seq: i64) -> Result<ActionChanges, StoreError> {
+        // One read transaction: its few queries agree.
+        Ok(self.db.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let changes = projection_repo::changes_through(&tx, action_id, seq);
+            tx.finish()?;
+            changes
+        })?)
+    }
+
+    fn search(
+        &self,
+        query: &SearchQuery,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<SearchRow>, StoreError> {
+        // One read transaction: the hits and the events they name agree.
+        Ok(self.db.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let hits = search_repo::search(&tx, query, limit, offset);
+            tx.finish()?;
+            hits
+        })?)
+    }
+
+    fn matching_actions(&self, query: &SearchQuery) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(Some(
+            self.db.read(|c| search_repo::matching_actions(c, query))?,
+        ))
+    }
+
+    fn rebuild_search(&self) -> Result<u64, StoreError> {
+        Ok(self.db.write(search_repo::rebuild)?)
+    }
+
     fn append_for_action(&self, action_id: &str, decide: Decide) -> Result<Vec<Event>, StoreError> {
         // The action's projection is one row, whatever its history.
         let action_id = action_id.to_string();
@@ -240,9 +276,13 @@ impl PropertyBackend for SqliteProperty<'_> {
     }
 }
 
+/// Most differences of the search index that [`holdings`] lists (then a count).
+const LISTED_SEARCH_DIFFERENCES: usize = 10;
+
 /// What the property's database holds (and the study database, if given, for it),
 /// read through connections of its own that change nothing; with `verify`, how the
-/// stored projection differs from a fresh fold of the log.
+/// stored projection differs from a fresh fold of the log and the search index from
+/// what the log and the baseline give.
 pub fn holdings(
     dbs: &Databases,
     paths: &PropertyPaths,
@@ -259,10 +299,13 @@ pub fn holdings(
         .current_version(&conn)
         .map_err(DbError::from)?;
     let events = compliance_repo::count_events(&conn)?;
-    let projection_differences = if verify {
-        Some(projection_repo::verify(&conn)?)
+    let (projection_differences, search_differences) = if verify {
+        (
+            Some(projection_repo::verify(&conn)?),
+            Some(search_repo::verify(&conn, LISTED_SEARCH_DIFFERENCES)?),
+        )
     } else {
-        None
+        (None, None)
     };
     Ok(Holdings {
         events,
@@ -270,5 +313,6 @@ pub fn holdings(
         progress,
         schema: Some(schema),
         projection_differences,
+        search_differences,
     })
 }

@@ -1,0 +1,6 @@
+-- Groups that became supergroups: a late or redelivered update of the old chat is
+-- handled in the new one.
+CREATE TABLE chat_moves (
+    from_chat BIGINT PRIMARY KEY,
+    to_chat   BIGINT NOT NULL
+);
