@@ -16,7 +16,8 @@ const STORAGE_THREADS: usize = 4;
 ///
 /// Nothing can be written through it: every database is opened read-only, and none is
 /// created or migrated (a database that needs a migration is answered with the command
-/// to run). Tools: list_properties, property_summary, get_action. stdout carries the
+/// to run). Tools: list_properties, property_summary, get_action, search,
+/// compliance_as_of, events_since. stdout carries the
 /// protocol; the log goes to stderr (RUST_LOG sets its level).
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -65,8 +65,10 @@ const INSTRUCTIONS: &str = "honestcam keeps property-compliance records: each pr
 actions (obligations such as a fire-safety check) with a status, a due date, an assignee, \
 notes, and a history of who changed what and when. Everything here is read only. Start \
 with list_properties for the slugs; property_summary shows what needs attention first; \
-get_action gives one action's state and history. Long lists are paged: pass the answer's \
-next_offset as offset.";
+get_action gives one action's state and history; search finds words in titles, notes and \
+assignees; compliance_as_of shows a past day; events_since is the change feed for keeping \
+an index in step. Long lists are paged: pass the answer's next_offset as offset (or \
+next_cursor as cursor).";
 
 /// Where a call comes from.
 #[derive(Debug, Clone)]
@@ -176,6 +178,7 @@ impl McpServer {
                 storage: &shared.storage,
                 snapshots: &shared.snapshots,
                 today,
+                time_zone: &shared.time_zone,
             };
             answer(&reads)
         })
@@ -268,6 +271,71 @@ impl McpServer {
         Parameters(args): Parameters<tools::GetAction>,
     ) -> Result<CallToolResult, ErrorData> {
         self.answer("get_action", move |r| tools::get_action(r, &args))
+            .await
+    }
+
+    /// Full-text search in one property's action titles, notes and assignees, best
+    /// first: each hit with the text around the words found (between `**`), the
+    /// action (id and title), and the event that wrote it (who, when, its position).
+    /// Every word must match; the exact phrase ranks first. Use it for "which action
+    /// mentions the boiler?" or "what did Maria write about the fire exit?".
+    #[tool(
+        name = "search",
+        annotations(
+            title = "Search a property",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn search(
+        &self,
+        Parameters(args): Parameters<tools::Search>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.answer("search", move |r| tools::search(r, &args))
+            .await
+    }
+
+    /// Every action of one property as it stood at a past moment, folded from the log:
+    /// at the end of a day (`YYYY-MM-DD`, in the server's time zone) or at an instant
+    /// (RFC 3339). With the counts of that day: how many were overdue or due soon then.
+    /// Use it for "were we compliant on the day of the inspection?".
+    #[tool(
+        name = "compliance_as_of",
+        annotations(
+            title = "Compliance as of a day",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn compliance_as_of(
+        &self,
+        Parameters(args): Parameters<tools::ComplianceAsOf>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.answer("compliance_as_of", move |r| {
+            tools::compliance_as_of(r, &args)
+        })
+        .await
+    }
+
+    /// The change feed: every event of every property after `cursor`, each exactly
+    /// once and oldest first per property, each standing alone (the property, the
+    /// action and its title, the event with who and when, the action's state after
+    /// it), and `next_cursor` to resume from. Start without a cursor; keep the last
+    /// `next_cursor` to ask "what changed since?" later. `more` says whether to ask
+    /// again now.
+    #[tool(
+        name = "events_since",
+        annotations(
+            title = "Changes since a cursor",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn events_since(
+        &self,
+        Parameters(args): Parameters<tools::EventsSince>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.answer("events_since", move |r| tools::events_since(r, &args))
             .await
     }
 }

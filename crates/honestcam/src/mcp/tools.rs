@@ -72,11 +72,15 @@ impl ToolError {
     pub fn shown(&self) -> String {
         match self {
             ToolError::Store(StoreError::Db(
-                e @ (DbError::NeedsMigration { .. } | DbError::ProjectionBehind { .. }),
+                e @ (DbError::NeedsMigration { .. }
+                | DbError::ProjectionBehind { .. }
+                | DbError::SearchIndexBehind { .. }),
             )) => e.to_string(),
-            ToolError::Store(e @ (StoreError::Busy { .. } | StoreError::ReadOnly(_))) => {
-                e.to_string()
-            }
+            ToolError::Store(
+                e @ (StoreError::Busy { .. }
+                | StoreError::ReadOnly(_)
+                | StoreError::NoSearchIndex(_)),
+            ) => e.to_string(),
             ToolError::Store(_) | ToolError::List(_) | ToolError::Encode(_) => {
                 "reading the data failed on the server (the error was logged there); try again, or ask its operator".to_string()
             }
@@ -102,6 +106,8 @@ pub struct Reads<'a> {
     pub snapshots: &'a Snapshots,
     /// Today in the server's time zone (for overdue and due soon).
     pub today: Date,
+    /// The server's time zone: the one "as of" a day is reckoned in.
+    pub time_zone: &'a jiff::tz::TimeZone,
 }
 
 impl Reads<'_> {
@@ -138,31 +144,41 @@ fn page(
 
 /// The JSON of the largest answer `render(n)` (`n` at most `most`) within
 /// [`MAX_RESULT_BYTES`]. `render` must grow with `n`; it is tried with `most` first.
+/// An answer that fits only without a single item is refused ([`ToolError::TooLarge`]):
+/// it would send the caller back to the same page for ever.
 pub fn fit(most: usize, render: impl Fn(usize) -> Value) -> Result<String, ToolError> {
+    match largest_fitting(most, &render)? {
+        Some((n, text)) if n > 0 || most == 0 => Ok(text),
+        _ => Err(ToolError::TooLarge),
+    }
+}
+
+/// The largest `n` (at most `most`) whose `render(n)` is within [`MAX_RESULT_BYTES`],
+/// with its JSON; `None` if not even `render(0)` is. `most` is tried first, then a
+/// binary search.
+fn largest_fitting(
+    most: usize,
+    render: &dyn Fn(usize) -> Value,
+) -> Result<Option<(usize, String)>, ToolError> {
     let encode = |n: usize| serde_json::to_string(&render(n));
     let all = encode(most)?;
     if all.len() <= MAX_RESULT_BYTES {
-        return Ok(all);
+        return Ok(Some((most, all)));
     }
-    // The largest n whose answer fits: n = 0 (no item) must, or nothing does.
+    // Invariant: render(hi) does not fit; best is the largest n < lo that does.
     let (mut lo, mut hi) = (0, most);
     let mut best = None;
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let text = encode(mid)?;
         if text.len() <= MAX_RESULT_BYTES {
-            best = Some(text);
+            best = Some((mid, text));
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    // `lo` is now one more than the largest n that fits: an answer without a single
-    // item would send the caller back to the same page for ever.
-    match best {
-        Some(text) if lo > 1 => Ok(text),
-        _ => Err(ToolError::TooLarge),
-    }
+    Ok(best)
 }
 
 /// `next_offset` after showing `shown` items from `offset` out of `total`.
@@ -519,6 +535,191 @@ pub fn get_action(reads: &Reads<'_>, args: &GetAction) -> Result<String, ToolErr
             "next_offset": next_offset(offset, n, total),
         })
     })
+}
+
+// ------------------------------------------------------------------------- search
+
+/// Arguments of `search`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Search {
+    /// The property's slug (e.g. `bamboo-house`).
+    pub property: String,
+    /// Words to find in action titles, notes and assignees (at most 200 characters
+    /// and 16 words; every word must match, in any order; the exact phrase ranks
+    /// first). Plain text: no query syntax.
+    pub query: String,
+    /// Most hits in the answer, 1 to 100 (20 when absent).
+    pub limit: Option<u32>,
+    /// How many hits to skip: the `next_offset` of the previous answer (0 when
+    /// absent; at most 10000).
+    pub offset: Option<u32>,
+}
+
+/// `search`: ranked full-text hits of `query` in one property, each with its
+/// snippet, the action it belongs to, and the event that wrote it.
+pub fn search(reads: &Reads<'_>, args: &Search) -> Result<String, ToolError> {
+    use crate::service::search::{self, Page, SearchError};
+    let slug = slug(&args.property)?;
+    let (limit, offset) = page(
+        args.limit,
+        args.offset,
+        search::DEFAULT_LIMIT as u32,
+        search::MAX_LIMIT as u32,
+    )?;
+    let bad = |e: SearchError| match e {
+        SearchError::Store(StoreError::UnknownProperty { slug, .. }) => {
+            ToolError::UnknownProperty(slug)
+        }
+        SearchError::Store(e) => ToolError::Store(e),
+        other => ToolError::BadArgument(other.to_string()),
+    };
+    let page = Page::new(limit, offset).map_err(bad)?;
+    let found = search::search(reads.storage, &slug, &args.query, page).map_err(bad)?;
+    let hits = found.hits;
+    fit(hits.len(), |n| {
+        // Cut short: the next page starts at the first hit left out.
+        let next = if n < hits.len() {
+            Some(offset + n)
+        } else {
+            found.next_offset
+        };
+        serde_json::json!({
+            "property": slug.as_str(),
+            "query": args.query,
+            "hits": &hits[..n],
+            "next_offset": next,
+        })
+    })
+}
+
+// --------------------------------------------------------------- compliance_as_of
+
+/// Arguments of `compliance_as_of`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ComplianceAsOf {
+    /// The property's slug (e.g. `bamboo-house`).
+    pub property: String,
+    /// When: a day, `YYYY-MM-DD` (its end in the server's time zone), or an RFC 3339
+    /// instant such as `2026-11-30T17:00:00Z`.
+    pub as_of: String,
+    /// Most actions in the answer, in baseline order, 1 to 200 (50 when absent).
+    pub limit: Option<u32>,
+    /// How many actions to skip: the `next_offset` of the previous answer.
+    pub offset: Option<u32>,
+}
+
+/// `compliance_as_of`: every action as it stood at a past moment, folded from the log,
+/// with the counts (overdue reckoned from that day).
+pub fn compliance_as_of(reads: &Reads<'_>, args: &ComplianceAsOf) -> Result<String, ToolError> {
+    use crate::service::as_of::{self, AsOf, AsOfError};
+    let slug = slug(&args.property)?;
+    let (limit, offset) = page(args.limit, args.offset, 50, 200)?;
+    let when: AsOf = args
+        .as_of
+        .parse()
+        .map_err(|e: AsOfError| ToolError::BadArgument(e.to_string()))?;
+    let state = match as_of::compliance_as_of(reads.storage, &slug, when, reads.time_zone) {
+        Ok(state) => state,
+        Err(AsOfError::Store(StoreError::UnknownProperty { slug, .. })) => {
+            return Err(ToolError::UnknownProperty(slug));
+        }
+        Err(AsOfError::Store(e)) => return Err(ToolError::Store(e)),
+        Err(other) => return Err(ToolError::BadArgument(other.to_string())),
+    };
+    let summary = Summary::of(state.actions.iter(), state.day);
+    let total = state.actions.len();
+    let lines: Vec<Value> = state
+        .actions
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|a| {
+            let mut line = serde_json::to_value(ActionLine::new(a)).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut line {
+                map.insert("urgency".into(), a.urgency(state.day).key().into());
+            }
+            line
+        })
+        .collect();
+    fit(lines.len(), |n| {
+        serde_json::json!({
+            "property": slug.as_str(),
+            "name": state.property_name,
+            "as_of": state.at.to_string(),
+            "day": state.day.to_string(),
+            "time_zone": state.time_zone,
+            "events_folded": state.events,
+            "events_undated": state.undated,
+            "log_position": state.position,
+            "actions_total": total,
+            "by_status": by_status(&summary),
+            "overdue": summary.overdue,
+            "due_soon": summary.due_soon,
+            "actions": &lines[..n],
+            "next_offset": next_offset(offset, n, total),
+        })
+    })
+}
+
+// ------------------------------------------------------------------- events_since
+
+/// Arguments of `events_since`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EventsSince {
+    /// Where to resume: the `next_cursor` of the previous answer, as it was. Absent
+    /// for the first event ever.
+    pub cursor: Option<String>,
+    /// Most events in the answer, 1 to 200 (50 when absent).
+    pub limit: Option<u32>,
+}
+
+/// `events_since`: the change feed: every event of every property after `cursor`,
+/// each once, standing alone (property, action and title, the event, the action's
+/// state after it), and the cursor to resume from.
+pub fn events_since(reads: &Reads<'_>, args: &EventsSince) -> Result<String, ToolError> {
+    use crate::service::feed::{self, Cursor, CursorError, FeedError, FeedPage};
+    let (limit, _) = page(args.limit, None, 50, 200)?;
+    let cursor: Option<Cursor> = args
+        .cursor
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse().map_err(|e: CursorError| {
+                ToolError::BadArgument(format!("cursor: {}", statekit::error::Chain(&e)))
+            })
+        })
+        .transpose()?;
+    let read = |limit: usize| -> Result<FeedPage, ToolError> {
+        feed::events_since(reads.storage, cursor.as_ref(), limit).map_err(|e| match e {
+            FeedError::Store(e) => ToolError::Store(e),
+            FeedError::List { source, .. } => ToolError::List(source),
+            other => ToolError::BadArgument(other.to_string()),
+        })
+    };
+    let render = |p: &FeedPage, n: usize| {
+        serde_json::json!({
+            "events": &p.lines[..n.min(p.lines.len())],
+            "next_cursor": p.next.to_string(),
+            "more": p.more,
+        })
+    };
+    let mut want = limit;
+    // A page too large is read again, shorter: the cursor of a page is after its last
+    // line, so it cannot be cut after the fact. Events appended meanwhile only land
+    // after the positions handed out, so the shorter page is a page as good.
+    for _ in 0..4 {
+        let page = read(want)?;
+        let all = serde_json::to_string(&render(&page, page.lines.len()))?;
+        if all.len() <= MAX_RESULT_BYTES {
+            return Ok(all);
+        }
+        match largest_fitting(page.lines.len(), &|n| render(&page, n))? {
+            Some((fits, _)) if fits > 0 => want = fits,
+            _ => return Err(ToolError::TooLarge),
+        }
+    }
+    Err(ToolError::TooLarge)
 }
 
 #[cfg(test)]

@@ -16,12 +16,45 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::auth::{access_app, access_token, read_only_token, token};
-use crate::support::{Fixture, SLUG, event_rows, migrated};
+use crate::support::{Fixture, SLUG, TODAY, event_rows, migrated};
 
 /// How long a test waits for one answer before calling the server hung.
 const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
-const TOOLS: [&str; 3] = ["get_action", "list_properties", "property_summary"];
+const TOOLS: [&str; 6] = [
+    "compliance_as_of",
+    "events_since",
+    "get_action",
+    "list_properties",
+    "property_summary",
+    "search",
+];
+
+/// Every tool with the arguments [`exercise_every_tool`] calls it with, in order.
+fn calls() -> Vec<(&'static str, Value)> {
+    vec![
+        ("list_properties", json!({})),
+        ("property_summary", json!({"property": SLUG})),
+        (
+            "property_summary",
+            json!({"property": SLUG, "group": "overdue", "limit": 1}),
+        ),
+        (
+            "get_action",
+            json!({"property": SLUG, "action_id": "ACT-001"}),
+        ),
+        ("search", json!({"property": SLUG, "query": "fire alarm"})),
+        (
+            "compliance_as_of",
+            json!({"property": SLUG, "as_of": "2026-01-01"}),
+        ),
+        (
+            "compliance_as_of",
+            json!({"property": SLUG, "as_of": TODAY.to_string()}),
+        ),
+        ("events_since", json!({"limit": 5})),
+    ]
+}
 
 fn initialize() -> Value {
     json!({
@@ -181,6 +214,62 @@ fn exercise_every_tool(mut call: impl FnMut(&str, Value) -> Value, list: Value) 
         );
         assert!(entry["change"]["type"].is_string(), "{entry}");
     }
+
+    let found = answer(&call(
+        "search",
+        json!({"property": SLUG, "query": "fire alarm"}),
+    ));
+    let hits = found["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{found}");
+    assert_eq!(hits[0]["action_id"], "ACT-001", "{found}");
+    assert!(
+        hits[0]["snippet"].as_str().unwrap().contains("**"),
+        "{found}"
+    );
+
+    // Before the demo's story began: every action as listed, none assigned yet.
+    let before = answer(&call(
+        "compliance_as_of",
+        json!({"property": SLUG, "as_of": "2026-01-01"}),
+    ));
+    assert_eq!(before["events_folded"], 0, "{before}");
+    assert_eq!(before["actions_total"], 8);
+    let first = |v: &Value| {
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == "ACT-001")
+            .cloned()
+            .unwrap()
+    };
+    assert!(first(&before)["assignee"].is_null(), "{before}");
+    let now = answer(&call(
+        "compliance_as_of",
+        json!({"property": SLUG, "as_of": TODAY.to_string()}),
+    ));
+    assert!(now["events_folded"].as_u64().unwrap() > 0, "{now}");
+    assert_eq!(
+        first(&now)["assignee"],
+        action["action"]["assignee"],
+        "{now}"
+    );
+
+    let feed = answer(&call("events_since", json!({"limit": 5})));
+    let events = feed["events"].as_array().unwrap();
+    assert_eq!(events.len(), 5, "{feed}");
+    assert_eq!(feed["more"], true);
+    assert!(
+        feed["next_cursor"].as_str().unwrap().starts_with("v1."),
+        "{feed}"
+    );
+    for e in events {
+        assert_eq!(e["property"]["slug"], SLUG, "{e}");
+        assert!(
+            e["event"]["event_id"].is_string() && e["action"]["id"].is_string(),
+            "{e}"
+        );
+    }
 }
 
 #[test]
@@ -189,7 +278,18 @@ fn every_tool_answers_over_stdio_as_the_local_operator() {
     let log = f.tmp.path().join("mcp.log");
     let mut mcp = StdioClient::start(&f, &log);
     let list = mcp.request("tools/list", json!({}));
-    exercise_every_tool(|tool, args| mcp.call(tool, args), list);
+    let mut expected = calls().into_iter();
+    exercise_every_tool(
+        |tool, args| {
+            assert_eq!(
+                expected.next(),
+                Some((tool, args.clone())),
+                "calls() lists it"
+            );
+            mcp.call(tool, args)
+        },
+        list,
+    );
     assert!(mcp.close(), "the server ends when its client closes stdin");
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -254,23 +354,12 @@ async fn every_tool_answers_over_http_to_a_read_only_token_and_to_one_that_may_w
         let init = http.request(secret, 1, "initialize", initialize()).await;
         assert_eq!(init["result"]["serverInfo"]["name"], "honestcam", "{init}");
         let list = http.request(secret, 2, "tools/list", json!({})).await;
-        let mut calls = Vec::new();
-        for (tool, args) in [
-            ("list_properties", json!({})),
-            ("property_summary", json!({"property": SLUG})),
-            (
-                "property_summary",
-                json!({"property": SLUG, "group": "overdue", "limit": 1}),
-            ),
-            (
-                "get_action",
-                json!({"property": SLUG, "action_id": "ACT-001"}),
-            ),
-        ] {
+        let mut answered = Vec::new();
+        for (tool, args) in calls() {
             let params = json!({"name": tool, "arguments": args});
-            calls.push(http.request(secret, 3, "tools/call", params).await);
+            answered.push(http.request(secret, 3, "tools/call", params).await);
         }
-        let mut answers = calls.into_iter();
+        let mut answers = answered.into_iter();
         exercise_every_tool(|_, _| answers.next().unwrap(), list);
     }
     let log = std::fs::read_to_string(&log).unwrap();
@@ -573,6 +662,32 @@ fn bad_arguments_are_tool_errors_and_the_server_keeps_answering() {
             json!({"property": SLUG, "action_id": "x".repeat(201)}),
             "action_id must be 1 to 200",
         ),
+        (
+            "search",
+            json!({"property": SLUG, "query": "w ".repeat(20)}),
+            "at most 16 words",
+        ),
+        (
+            "search",
+            json!({"property": SLUG, "query": "x", "limit": 101}),
+            "limit must be 1 to 100",
+        ),
+        (
+            "search",
+            json!({"property": SLUG, "query": "x", "offset": 20000}),
+            "offset can be at most",
+        ),
+        (
+            "compliance_as_of",
+            json!({"property": SLUG, "as_of": "30/11/2026"}),
+            "neither a date",
+        ),
+        ("events_since", json!({"cursor": "v2.abc"}), "not a cursor"),
+        (
+            "events_since",
+            json!({"limit": 201}),
+            "limit must be 1 to 200",
+        ),
         ("get_action", json!({"property": 5}), "parameters"),
         ("get_action", json!({"property": SLUG}), "action_id"),
     ] {
@@ -606,4 +721,119 @@ fn a_property_on_the_legacy_files_is_read_and_the_data_dir_left_as_it_was() {
     assert_eq!(crate::support::snapshot(&f.dir()), before);
     assert!(!f.prop().join("honestcam.db").exists());
     assert!(!f.dir().join("honestcam-study.db").exists());
+}
+
+/// Pages through `events_since` from `cursor` until `more` is false; the event ids
+/// seen, in order, and the last cursor.
+fn drain_feed(mcp: &mut StdioClient, mut cursor: Option<String>) -> (Vec<String>, String) {
+    let mut seen = Vec::new();
+    for _ in 0..1000 {
+        let mut args = json!({"limit": 3});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let page = answer(&mcp.call("events_since", args));
+        for line in page["events"].as_array().unwrap() {
+            seen.push(line["event"]["event_id"].as_str().unwrap().to_string());
+        }
+        cursor = Some(page["next_cursor"].as_str().unwrap().to_string());
+        if page["more"] == false {
+            return (seen, cursor.unwrap_or_default());
+        }
+    }
+    panic!("the feed never ended");
+}
+
+#[test]
+fn the_feed_visits_every_event_once_and_a_restarted_server_resumes_from_the_cursor() {
+    let f = migrated();
+    let log = f.tmp.path().join("mcp.log");
+    let mut mcp = StdioClient::start(&f, &log);
+    let (seen, cursor) = drain_feed(&mut mcp, None);
+    assert!(mcp.close());
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(seen.len(), unique.len(), "each event once");
+    assert_eq!(seen.len() as i64, event_rows(&f), "every event");
+
+    // A change while no server runs; a new server, the old cursor: just that change.
+    let written = honestcam::service::compliance::record_change(
+        &f.storage(),
+        &f.slug(),
+        "ACT-004",
+        &Change::Note("boiler serviced, certificate filed".into()),
+        "kim",
+    )
+    .unwrap();
+    let mut again = StdioClient::start(&f, &log);
+    let (after, _) = drain_feed(&mut again, Some(cursor));
+    assert_eq!(after, [written.event_id]);
+    assert!(again.close());
+}
+
+#[tokio::test]
+async fn a_note_written_through_the_api_is_found_over_mcp_at_once_exact_phrase_first() {
+    let f = migrated();
+    let app = f.spawn_app(&["--auth", "local"], &[]);
+    let http = Http::new(&app);
+    let (_, reader) = read_only_token(&f, "assistant", "viewer");
+    let writer = token(&f, "editor");
+    let call = |tool: &'static str, args: Value| {
+        let http = &http;
+        let reader = reader.clone();
+        async move {
+            let params = json!({"name": tool, "arguments": args});
+            answer(&http.request(&reader, 7, "tools/call", params).await)
+        }
+    };
+    let feed = call("events_since", json!({"limit": 200})).await;
+    assert_eq!(feed["more"], false, "{feed}");
+    let cursor = feed["next_cursor"].as_str().unwrap().to_string();
+
+    for note in [
+        "the sprinkler valve on level two is stiff",
+        "valve replaced, the sprinkler test is due",
+    ] {
+        let written = http
+            .client
+            .post(app.url(&format!("/api/p/{SLUG}/actions/ACT-005/events")))
+            .bearer_auth(&writer)
+            .json(&json!({"type": "note_added", "payload": {"note": note}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(written.status(), StatusCode::CREATED);
+    }
+    let found = call(
+        "search",
+        json!({"property": SLUG, "query": "sprinkler valve"}),
+    )
+    .await;
+    let hits = found["hits"].as_array().unwrap();
+    assert!(hits.len() >= 2, "{found}");
+    assert_eq!(hits[0]["exact"], true, "the exact phrase first: {found}");
+    assert!(
+        hits[0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("**sprinkler** **valve**"),
+        "{found}"
+    );
+    let actor = hits[0]["event"]["actor"].as_str().unwrap();
+    assert!(actor.starts_with("token:editor"), "who wrote it: {found}");
+
+    let since = call("events_since", json!({"cursor": cursor})).await;
+    let notes: Vec<&str> = since["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["event"]["payload"]["note"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "the sprinkler valve on level two is stiff",
+            "valve replaced, the sprinkler test is due"
+        ],
+        "the feed from the earlier cursor holds the two notes, once"
+    );
 }

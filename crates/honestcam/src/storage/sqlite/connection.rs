@@ -6,8 +6,9 @@
 //!
 //! Opened read-only (`OpenOptions::read_only`, for the MCP server), [`Databases`]
 //! migrates nothing and creates nothing: a database that needs a migration, or whose
-//! projection is behind its log, is refused with [`DbError::NeedsMigration`] or
-//! [`DbError::ProjectionBehind`], which say which command brings it up to date.
+//! projection or search index is behind its log, is refused with
+//! [`DbError::NeedsMigration`], [`DbError::ProjectionBehind`] or
+//! [`DbError::SearchIndexBehind`], which say which command brings it up to date.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -182,8 +183,8 @@ impl Databases {
 }
 
 /// Checks, reading only, that the database needs no migration and (a property's)
-/// that its projection covers its whole log: what opening it read-write would
-/// otherwise do first.
+/// that its projection and search index cover its whole log: what opening it
+/// read-write would otherwise do first.
 fn up_to_date(conn: &Connection, migrations: &Migrations, kind: Kind) -> Result<(), DbError> {
     let path = || {
         conn.path()
@@ -212,6 +213,14 @@ fn up_to_date(conn: &Connection, migrations: &Migrations, kind: Kind) -> Result<
             return Err(DbError::ProjectionBehind {
                 path: path(),
                 covered: covered.unwrap_or(0),
+                last,
+            });
+        }
+        let indexed = super::search_repo::covered(conn)?;
+        if indexed.is_none_or(|indexed| indexed < last) {
+            return Err(DbError::SearchIndexBehind {
+                path: path(),
+                covered: indexed.unwrap_or(0),
                 last,
             });
         }

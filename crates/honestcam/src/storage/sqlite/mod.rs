@@ -63,6 +63,19 @@ pub enum DbError {
         /// The log's last position.
         last: i64,
     },
+    /// A database opened read-only has a search index behind its log (which a
+    /// read-only process never catches up).
+    #[error(
+        "database {path}: its search index covers the log up to position {covered} of {last}; a read-only server does not rebuild it: run `honestcam db-reindex SLUG --execute` for the property, then try again"
+    )]
+    SearchIndexBehind {
+        /// The database file.
+        path: String,
+        /// The last position the index covers.
+        covered: i64,
+        /// The log's last position.
+        last: i64,
+    },
     /// A bulk load needs an empty table.
     #[error("table {0} is not empty")]
     NotEmpty(&'static str),
