@@ -9,13 +9,15 @@
 //! - [`service`]: what the portal does to a property (record a change, answer a
 //!   question), one unit of work per call;
 //! - [`ops`]: the commands that create, import, roll back and report on storage;
-//! - [`web`]: the portal (pages, JSON API) over the services.
+//! - [`mcp`]: the MCP server for assistants, over storage opened read-only;
+//! - [`web`]: the portal (pages, JSON API, and `/mcp`) over the services.
 //!
 //! The command-line interface is in `main.rs` and `cli/`; it only parses arguments
 //! and calls these modules.
 
 pub mod config;
 pub mod domain;
+pub mod mcp;
 pub mod ops;
 pub mod property;
 pub mod service;

@@ -33,6 +33,7 @@ enum Command {
     DemoData(cli::demo_data::Args),
     Export(cli::export::Args),
     LitestreamConfig(cli::litestream_config::Args),
+    Mcp(cli::mcp::Args),
     Restore(cli::restore::Args),
     Serve(cli::serve::Args),
     Token(cli::token::Args),
@@ -57,6 +58,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a log file or an MCP client's log
+        // gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let data = honestcam::config::DataDir::resolve(args.data_dir.as_deref());
     let json = match &args.command {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::DemoData(_)
         | Command::Export(_)
         | Command::LitestreamConfig(_)
+        | Command::Mcp(_)
         | Command::Serve(_)
         | Command::Token(_)
         | Command::User(_) => false,
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Backup(a) => cli::backup::run(&data, a),
         Command::BackupVerify(a) => cli::backup_verify::run(&data, a),
         Command::LitestreamConfig(a) => cli::litestream_config::run(&data, a),
+        Command::Mcp(a) => cli::mcp::run(&data, a),
         Command::Restore(a) => cli::restore::run(&data, a),
         Command::DbInit(a) => cli::db_init::run(&data, a),
         Command::DbMigrate(a) => cli::db_migrate::run(&data, a),

@@ -20,6 +20,17 @@
 //! one `BEGIN IMMEDIATE` transaction, which waits for another process's write up to
 //! the busy timeout.
 //!
+//! # Read-only databases
+//!
+//! With [`OpenOptions::read_only`], every connection of a [`Database`] (its writer's
+//! too) is opened `SQLITE_OPEN_READ_ONLY` with `PRAGMA query_only` on: nothing creates
+//! a database file or a directory, no journal mode is switched, and any write, a unit
+//! of work handed to the writer as much as a statement run by a reader, fails in
+//! SQLite with `SQLITE_READONLY`. For programs that must not change the data they
+//! serve, whatever their code asks. (SQLite may still create a database's `-wal` and
+//! `-shm` files when nobody has it open: they are how a reader shares the database
+//! with writers safely, and take the database file's owner-only mode.)
+//!
 //! Nothing here checkpoints explicitly or vacuums in place (a snapshot is `VACUUM INTO`
 //! a new file), which keeps the files safe to replicate with WAL-shipping tools;
 //! SQLite's automatic checkpoints stay on.
@@ -76,6 +87,10 @@ pub struct OpenOptions {
     pub max_idle_readers: usize,
     /// Bounds of a [`Database`]'s writer (batch size, queue).
     pub group: GroupOptions,
+    /// Opens every connection read-only (see "Read-only databases" in the module
+    /// docs): nothing is created, and every write fails with `SQLITE_READONLY`.
+    /// `false` by default.
+    pub read_only: bool,
 }
 
 impl Default for OpenOptions {
@@ -86,6 +101,17 @@ impl Default for OpenOptions {
             max_readers: 4,
             max_idle_readers: 4,
             group: GroupOptions::default(),
+            read_only: false,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The default options, read-only (see [`OpenOptions::read_only`]).
+    pub fn read_only() -> OpenOptions {
+        OpenOptions {
+            read_only: true,
+            ..OpenOptions::default()
         }
     }
 }
@@ -141,8 +167,12 @@ pub enum SqliteError {
 }
 
 /// Opens a configured read-write connection to `path` (see the module docs),
-/// creating the file and its parent directories if missing.
+/// creating the file and its parent directories if missing. With
+/// [`OpenOptions::read_only`] it is [`open_existing_connection`]: nothing is created.
 pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, SqliteError> {
+    if opts.read_only {
+        return open_existing_connection(path, opts);
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::fs::create_private_dir_all(parent).map_err(|source| SqliteError::CreateDir {
             path: parent.to_path_buf(),
@@ -159,15 +189,51 @@ pub fn open_connection(path: &Path, opts: &OpenOptions) -> Result<Connection, Sq
 }
 
 /// [`open_connection`] for a database that must exist already: a missing file is an
-/// error, never a new empty database.
+/// error, never a new empty database. With [`OpenOptions::read_only`] the connection
+/// is opened `SQLITE_OPEN_READ_ONLY` with `query_only` on, and its journal mode is
+/// left as it is.
 pub fn open_existing_connection(
     path: &Path,
     opts: &OpenOptions,
 ) -> Result<Connection, SqliteError> {
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-        | rusqlite::OpenFlags::SQLITE_OPEN_URI
-        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    configure(path, opts, Connection::open_with_flags(path, flags))
+    let opened = Connection::open_with_flags(path, connection_flags(opts));
+    if opts.read_only {
+        return configure_read_only(path, opts, opened);
+    }
+    configure(path, opts, opened)
+}
+
+/// How connections with `opts` are opened: read-write (never creating), or read-only.
+fn connection_flags(opts: &OpenOptions) -> rusqlite::OpenFlags {
+    let access = if opts.read_only {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+    };
+    access | rusqlite::OpenFlags::SQLITE_OPEN_URI | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+}
+
+/// A read-only connection: the busy timeout (a reader may wait for a checkpoint) and
+/// `query_only`, checked; nothing else is changed (a read-only connection cannot
+/// change the journal mode, and leaves foreign keys to the writers).
+fn configure_read_only(
+    path: &Path,
+    opts: &OpenOptions,
+    opened: rusqlite::Result<Connection>,
+) -> Result<Connection, SqliteError> {
+    let open_err = |source| SqliteError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = opened.map_err(open_err)?;
+    conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(open_err)?;
+    let on: i64 = conn
+        .pragma_query_value(None, "query_only", |r| r.get(0))
+        .map_err(open_err)?;
+    expect_pragma(path, "query_only", &on.to_string(), "1")?;
+    Ok(conn)
 }
 
 fn configure(
@@ -317,7 +383,8 @@ struct ReaderPool {
 }
 
 impl Database {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`; with
+    /// [`OpenOptions::read_only`], only if it exists.
     pub fn open(path: &Path, opts: OpenOptions) -> Result<Database, SqliteError> {
         let writer = open_connection(path, &opts)?;
         Database::with_writer(path, opts, writer)
@@ -496,12 +563,10 @@ impl Database {
         Ok(conn)
     }
 
-    /// A connection beside the writer, to this database's file only.
+    /// A connection beside the writer, to this database's file only (read-only when
+    /// the database is).
     fn open_side_connection(&self) -> Result<Connection, rusqlite::Error> {
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-            | rusqlite::OpenFlags::SQLITE_OPEN_URI
-            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
+        let conn = Connection::open_with_flags(&self.path, connection_flags(&self.opts))?;
         // The name may lead to another file by now; never read that one as this one.
         if !self.is_current() {
             return Err(rusqlite::Error::SqliteFailure(
@@ -631,6 +696,11 @@ impl DatabaseCache {
         }
     }
 
+    /// Whether its databases are opened read-only ([`OpenOptions::read_only`]).
+    pub fn read_only(&self) -> bool {
+        self.opts.read_only
+    }
+
     /// The bound, if any.
     pub fn max_open(&self) -> Option<usize> {
         self.max_open
@@ -645,8 +715,9 @@ impl DatabaseCache {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The database at `path`, opened (and created if missing) on first use. Two
-    /// spellings of one file give the same [`Database`]. A file replaced since it was
+    /// The database at `path`, opened (and created if missing, unless the cache opens
+    /// databases read-only) on first use. Two spellings of one file give the same
+    /// [`Database`]. A file replaced since it was
     /// opened (compared by device and inode) is opened afresh: a cached handle never
     /// writes to a file that is no longer at `path`.
     pub fn get(&self, path: &Path) -> Result<Arc<Database>, SqliteError> {
@@ -664,6 +735,7 @@ impl DatabaseCache {
     }
 
     fn lookup(&self, path: &Path, create: bool) -> Result<Option<Arc<Database>>, SqliteError> {
+        let create = create && !self.opts.read_only;
         // Handles let go of here (a replaced file's) close outside the lock.
         let mut stale = Vec::new();
         {
@@ -807,6 +879,77 @@ mod tests {
         assert_eq!(pragma(&conn, "foreign_keys"), "1");
         assert_eq!(pragma(&conn, "synchronous"), "2");
         assert_eq!(pragma(&conn, "busy_timeout"), "5000");
+    }
+
+    /// Whether SQLite refused with `SQLITE_READONLY`, here or in the error's causes
+    /// (a batch's `BEGIN` that failed, say).
+    fn is_read_only_error(e: &TestError) -> bool {
+        let read_only =
+            |e: &rusqlite::Error| e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly);
+        if let TestError::Sqlite(e) = e {
+            return read_only(e);
+        }
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            // A batch's error is shared by its callers, in an `Arc`.
+            let sqlite = c
+                .downcast_ref::<rusqlite::Error>()
+                .or_else(|| c.downcast_ref::<Arc<rusqlite::Error>>().map(|e| &**e));
+            if sqlite.is_some_and(read_only) {
+                return true;
+            }
+            cause = c.source();
+        }
+        false
+    }
+
+    /// A read-only database refuses every write at SQLite, through its writer as
+    /// through its readers, and creates nothing: not a missing file, not its folder.
+    #[test]
+    fn a_write_through_a_read_only_database_fails_with_sqlite_readonly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ro.db");
+        Database::open(&path, OpenOptions::default())
+            .unwrap()
+            .write(|c| {
+                Ok::<_, TestError>(
+                    c.execute_batch("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1)")?,
+                )
+            })
+            .unwrap();
+
+        let cache = DatabaseCache::new(OpenOptions::read_only());
+        let db = cache.get(&path).unwrap();
+        assert_eq!(count(&db, "t"), 1, "it reads");
+        let through_writer = db
+            .write(|c| Ok::<_, TestError>(c.execute("INSERT INTO t VALUES (2)", [])?))
+            .unwrap_err();
+        assert!(is_read_only_error(&through_writer), "{through_writer:?}");
+        let through_exclusive = db
+            .exclusive(|c| Ok::<_, TestError>(c.execute_batch("CREATE TABLE u (v INTEGER)")?))
+            .unwrap_err();
+        assert!(
+            is_read_only_error(&through_exclusive),
+            "{through_exclusive:?}"
+        );
+        let through_reader = db
+            .read(|c| c.execute("DELETE FROM t", []).map_err(TestError::from))
+            .unwrap_err();
+        assert!(is_read_only_error(&through_reader), "{through_reader:?}");
+        let direct = open_existing_connection(&path, &OpenOptions::read_only()).unwrap();
+        assert_eq!(pragma(&direct, "query_only"), "1");
+        let err = direct.execute("UPDATE t SET v = 3", []).unwrap_err();
+        assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly));
+        assert_eq!(count(&db, "t"), 1, "nothing changed");
+
+        let missing = dir.path().join("nested/missing.db");
+        assert!(cache.get(&missing).is_err());
+        assert!(cache.get_existing(&missing).unwrap().is_none());
+        assert!(open_connection(&missing, &OpenOptions::read_only()).is_err());
+        assert!(
+            !dir.path().join("nested").exists(),
+            "no file, no folder created"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod db_status;
 pub mod demo_data;
 pub mod export;
 pub mod litestream_config;
+pub mod mcp;
 pub mod restore;
 pub mod serve;
 pub mod token;
@@ -166,6 +167,38 @@ pub fn open_storage_bounded(
         ..statekit::sqlite::OpenOptions::default()
     };
     Ok(Storage::open_bounded(data.clone(), opts, max_open)?)
+}
+
+/// The data dir's storage opened read-only (see `Storage::open_read_only`), keeping at
+/// most `max_open` databases open, each keeping at most `max_idle_readers` readers
+/// open while nobody reads; refused, like [`open_storage`], while a restore is
+/// unfinished.
+pub fn open_storage_read_only(
+    data: &DataDir,
+    max_open: usize,
+    max_idle_readers: usize,
+) -> anyhow::Result<Storage> {
+    refuse_unfinished_restore(data)?;
+    let opts = statekit::sqlite::OpenOptions {
+        max_idle_readers,
+        ..statekit::sqlite::OpenOptions::read_only()
+    };
+    Ok(Storage::open_read_only(data.clone(), opts, max_open)?)
+}
+
+/// A `--timezone` value: an IANA name.
+pub fn parse_time_zone(name: &str) -> Result<jiff::tz::TimeZone, honestcam::config::TimeZoneError> {
+    honestcam::config::time_zone(name)
+}
+
+/// `--timezone`, else the host's zone (UTC, with a warning, if it cannot be told).
+pub fn display_zone(flag: Option<jiff::tz::TimeZone>) -> jiff::tz::TimeZone {
+    flag.unwrap_or_else(|| {
+        jiff::tz::TimeZone::try_system().unwrap_or_else(|e| {
+            tracing::warn!("the host's time zone cannot be told ({e}); showing times in UTC");
+            jiff::tz::TimeZone::UTC
+        })
+    })
 }
 
 fn refuse_unfinished_restore(data: &DataDir) -> anyhow::Result<()> {

@@ -13,7 +13,10 @@ use honestcam::web::auth::LocalAuth;
 use honestcam::web::auth::access::{AccessConfig, AccessVerifier};
 use honestcam::web::{self, AppState, AuthMode, Site};
 
-use super::{UsageError, open_storage_bounded, parse_slug};
+use super::{
+    UsageError, display_zone, open_storage_bounded, open_storage_read_only, parse_slug,
+    parse_time_zone,
+};
 
 /// The slug of the property `--demo` creates.
 pub const DEMO_SLUG: &str = "demo-plaza";
@@ -38,7 +41,14 @@ pub const STORAGE_THREADS: usize = 12;
 /// to four per database, and close when handed back).
 const IDLE_READERS: usize = 1;
 
-/// Serve the portal: compliance pages, the study quiz, its admin page and the JSON API.
+/// Databases the MCP server at /mcp keeps open, opened read-only beside the portal's
+/// (about 10 descriptors more while idle: the budget above leaves about 70 for client
+/// connections then, still above the 64 + 1 they may take).
+pub const MCP_MAX_OPEN_DATABASES: usize = 2;
+
+/// Serve the portal: compliance pages, the study quiz, its admin page and the JSON API,
+/// and the read-only MCP server at /mcp (Streamable HTTP, behind the same
+/// authentication; see `honestcam mcp` for stdio).
 ///
 /// / lists every property, the most urgent first. The bare routes (/compliance/,
 /// /study/) show the default property: --property, else HONESTCAM_PROPERTY, else the
@@ -158,21 +168,6 @@ impl Args {
             idle: std::time::Duration::from_secs(self.idle_timeout),
             max_connections: self.max_open_connections,
         }
-    }
-}
-
-fn parse_time_zone(name: &str) -> Result<jiff::tz::TimeZone, honestcam::config::TimeZoneError> {
-    honestcam::config::time_zone(name)
-}
-
-/// `--timezone`, else the host's zone (UTC, with a warning, if it cannot be told).
-fn display_zone(args: &Args) -> jiff::tz::TimeZone {
-    match &args.timezone {
-        Some(tz) => tz.clone(),
-        None => jiff::tz::TimeZone::try_system().unwrap_or_else(|e| {
-            tracing::warn!("the host's time zone cannot be told ({e}); showing times in UTC");
-            jiff::tz::TimeZone::UTC
-        }),
     }
 }
 
@@ -306,7 +301,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage_bounded(data, max_open, IDLE_READERS)?;
     let auth = auth_mode(&args)?;
     let limits = args.conn_limits();
-    let time_zone = display_zone(&args);
+    let time_zone = display_zone(args.timezone.clone());
     let demo = if args.demo {
         Some(ensure_demo(&storage, &time_zone)?)
     } else {
@@ -337,6 +332,10 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         }
     };
     warn_about_broken_properties(&storage);
+    let mcp = honestcam::mcp::McpServer::http(
+        open_storage_read_only(data, MCP_MAX_OPEN_DATABASES, IDLE_READERS)?,
+        time_zone.clone(),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(STORAGE_THREADS)
@@ -349,7 +348,7 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let site = Site::new(args.public_url.as_deref().filter(|u| !u.is_empty()), addr)
             .map_err(|e| UsageError(e.to_string()))?;
-        let state = AppState::new(storage, default.clone(), site, auth, time_zone);
+        let state = AppState::new(storage, default.clone(), site, auth, time_zone).with_mcp(mcp);
         println!("honestcam listening on http://{addr}/");
         match &default {
             Some(slug) => println!("default property: {slug} (http://{addr}/compliance/)"),

@@ -11,7 +11,8 @@ use super::user::parse_role;
 /// Manage API tokens for scripts (`Authorization: Bearer <token>`, in every --auth mode).
 ///
 /// A token is shown once, when created; only its SHA-256 is stored. Its changes are
-/// recorded as made by `token:{name}`.
+/// recorded as made by `token:{name}`. A --read-only token reads the API and the MCP
+/// server (`/mcp`) as its role allows and is refused every write (403).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -25,9 +26,13 @@ enum Command {
         /// Its name, e.g. the script that uses it.
         #[arg(long)]
         name: String,
-        /// viewer, editor or admin.
-        #[arg(long, value_parser = parse_role)]
-        role: Role,
+        /// viewer, editor or admin (viewer by default with --read-only).
+        #[arg(long, value_parser = parse_role, required_unless_present = "read_only")]
+        role: Option<Role>,
+        /// Refuse every write, whatever the role: for an assistant or an indexer
+        /// that only reads (the API, and MCP at /mcp).
+        #[arg(long)]
+        read_only: bool,
     },
     /// List the tokens (names and roles; the secrets are not kept).
     List,
@@ -42,10 +47,16 @@ enum Command {
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage(data)?;
     match args.command {
-        Command::Create { name, role } => {
-            let secret = accounts::create_token(&storage, &name, role)
+        Command::Create {
+            name,
+            role,
+            read_only,
+        } => {
+            let role = role.unwrap_or(Role::Viewer);
+            let secret = accounts::create_token(&storage, &name, role, read_only)
                 .with_context(|| format!("creating token {name}"))?;
-            eprintln!("token {name} ({role}); it is shown only now:");
+            let rights = if read_only { ", read-only" } else { "" };
+            eprintln!("token {name} ({role}{rights}); it is shown only now:");
             println!("{secret}");
         }
         Command::List => {
@@ -54,7 +65,11 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
                 println!("no tokens");
             }
             for t in rows {
-                println!("{:<30} {:<8} {}", t.name, t.role, t.created_at);
+                let rights = if t.read_only { "read-only" } else { "writes" };
+                println!(
+                    "{:<30} {:<8} {:<10} {}",
+                    t.name, t.role, rights, t.created_at
+                );
             }
         }
         Command::Revoke { name } => {

@@ -53,12 +53,29 @@ pub struct Identity {
     pub name: String,
     /// What they may do.
     pub role: Role,
+    /// Whether they only read, whatever their role (a read-only API token): every
+    /// write is refused.
+    pub read_only: bool,
 }
 
 impl Identity {
+    /// Someone with `role` who may write as the role allows.
+    pub fn new(name: impl Into<String>, role: Role) -> Identity {
+        Identity {
+            name: name.into(),
+            role,
+            read_only: false,
+        }
+    }
+
     /// Whether they are an admin.
     pub fn is_admin(&self) -> bool {
         self.role.allows(Role::Admin)
+    }
+
+    /// Whether they may change things: an editor or admin, not read-only.
+    pub fn may_write(&self) -> bool {
+        !self.read_only && self.role.allows(Role::Editor)
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::account::{Identity, Role};
+use super::account::Identity;
 use super::text::{MAX_DISPLAY_NAME_CHARS, TooLong, check};
 
 /// A user's progress: any JSON object, saved whole (last write wins).
@@ -121,11 +121,12 @@ pub enum Access {
 }
 
 /// What `who` may do with the progress of a user owned by `owner` (`None`: a legacy
-/// user, or an id no user has): the owner writes if an editor and reads if a viewer;
+/// user, or an id no user has): the owner writes if an editor (not read-only) and
+/// reads otherwise;
 /// an admin reads everyone's; nobody else sees anything.
 pub fn access(owner: Option<&str>, who: &Identity) -> Access {
     let own = owner == Some(who.name.as_str());
-    if own && who.role.allows(Role::Editor) {
+    if own && who.may_write() {
         Access::Write
     } else if own || who.is_admin() {
         Access::Read
@@ -137,6 +138,7 @@ pub fn access(owner: Option<&str>, who: &Identity) -> Access {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Role;
 
     #[test]
     fn a_display_name_is_trimmed_and_bounded() {
@@ -160,10 +162,7 @@ mod tests {
     }
 
     fn who(name: &str, role: Role) -> Identity {
-        Identity {
-            name: name.into(),
-            role,
-        }
+        Identity::new(name, role)
     }
 
     #[test]
@@ -173,6 +172,14 @@ mod tests {
             (kim, who("kim@example.org", Role::Editor), Access::Write),
             (kim, who("kim@example.org", Role::Admin), Access::Write),
             (kim, who("kim@example.org", Role::Viewer), Access::Read),
+            (
+                kim,
+                Identity {
+                    read_only: true,
+                    ..who("kim@example.org", Role::Admin)
+                },
+                Access::Read,
+            ),
             (kim, who("lee@example.org", Role::Admin), Access::Read),
             (kim, who("lee@example.org", Role::Editor), Access::None),
             (kim, who("lee@example.org", Role::Viewer), Access::None),

@@ -391,14 +391,21 @@ pub fn end_session(storage: &Storage, id: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
-/// Creates a token named `name` with `role`; returns its secret, which is not stored
-/// and cannot be shown again.
-pub fn create_token(storage: &Storage, name: &str, role: Role) -> Result<String, AccountError> {
+/// Creates a token named `name` with `role`, refused every write whatever its role
+/// when `read_only`; returns its secret, which is not stored and cannot be shown
+/// again.
+pub fn create_token(
+    storage: &Storage,
+    name: &str,
+    role: Role,
+    read_only: bool,
+) -> Result<String, AccountError> {
     check_account_name(name)?;
     let secret = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
     let row = TokenRow {
         name: name.to_string(),
         role,
+        read_only,
         created_at: now(),
     };
     let sha = hex_sha256(secret.as_bytes());
@@ -666,15 +673,15 @@ mod tests {
     #[test]
     fn a_token_is_shown_once_and_stored_only_as_a_hash() {
         let (dir, s) = storage();
-        let secret = create_token(&s, "indexer", Role::Viewer).unwrap();
+        let secret = create_token(&s, "indexer", Role::Viewer, false).unwrap();
         assert!(secret.starts_with(TOKEN_PREFIX) && secret.len() == 3 + 64);
         assert_eq!(token(&s, &secret).unwrap().unwrap().name, "indexer");
         assert_eq!(token(&s, "hc_wrong").unwrap(), None);
         assert_eq!(token(&s, "not-a-token").unwrap(), None);
-        let other = create_token(&s, "other", Role::Editor).unwrap();
+        let other = create_token(&s, "other", Role::Editor, false).unwrap();
         assert_ne!(secret, other);
         assert!(
-            create_token(&s, "indexer", Role::Viewer).is_err(),
+            create_token(&s, "indexer", Role::Viewer, false).is_err(),
             "name taken"
         );
         assert_eq!(tokens(&s).unwrap().len(), 2);
@@ -685,5 +692,21 @@ mod tests {
             let text = String::from_utf8_lossy(&bytes);
             assert!(!text.contains(&secret[3..]), "the secret is not in {file}");
         }
+    }
+
+    #[test]
+    fn a_read_only_token_is_stored_as_one_and_others_keep_their_rights() {
+        let (_dir, s) = storage();
+        let reader = create_token(&s, "rag", Role::Admin, true).unwrap();
+        let writer = create_token(&s, "script", Role::Editor, false).unwrap();
+        let row = token(&s, &reader).unwrap().unwrap();
+        assert!(row.read_only && row.role == Role::Admin);
+        assert!(!token(&s, &writer).unwrap().unwrap().read_only);
+        let listed: Vec<(String, bool)> = tokens(&s)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name, t.read_only))
+            .collect();
+        assert_eq!(listed, [("rag".into(), true), ("script".into(), false)]);
     }
 }

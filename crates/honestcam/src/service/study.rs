@@ -162,7 +162,7 @@ fn own_user_in(
     who: &Identity,
     name: Option<&str>,
 ) -> Result<(StudyUser, bool), StudyError> {
-    if !who.role.allows(Role::Editor) {
+    if !who.may_write() {
         return Err(StudyError::NotEditor {
             who: who.name.clone(),
             role: who.role,

@@ -3,7 +3,8 @@
 //! dropped).
 //!
 //! A property with a database keeps a copy of the file there, refreshed whenever the
-//! file changes; without the file (a database restored alone) the copy is served.
+//! file changes (not by storage opened read-only); without the file (a database
+//! restored alone) the copy is served.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,13 +99,17 @@ pub fn sync(
     Ok(())
 }
 
-/// Copies `baseline` into the property's database if it has one and holds another.
+/// Copies `baseline` into the property's database if it has one and holds another
+/// (never through databases opened read-only: the file is served as it is).
 fn store(
     paths: &PropertyPaths,
     baseline: &Baseline,
     dbs: &Databases,
     generations: &Generations,
 ) -> Result<(), StoreError> {
+    if dbs.read_only() {
+        return Ok(());
+    }
     let Some(db) = dbs.property_existing(&paths.db())? else {
         return Ok(());
     };

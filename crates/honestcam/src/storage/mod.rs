@@ -74,6 +74,9 @@ pub enum StoreError {
     /// A lock could not be taken.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// A change was asked of storage opened read-only ([`Storage::open_read_only`]).
+    #[error("{0}: this storage is opened read-only (honestcam mcp and /mcp never write)")]
+    ReadOnly(String),
     /// The operation needs the property's database, and it has none.
     #[error("property {0} has no database")]
     NotOnSqlite(Slug),
@@ -133,6 +136,40 @@ impl Storage {
         max_open: usize,
     ) -> Result<Storage, StoreError> {
         Storage::with(data, Databases::bounded(opts, max_open)?)
+    }
+
+    /// Storage over `data` that only reads, keeping at most `max_open` databases open:
+    /// every SQLite connection is opened read-only (`statekit`'s
+    /// `OpenOptions::read_only`: `SQLITE_OPEN_READ_ONLY` and `query_only`), so a write
+    /// fails in SQLite whatever asks for it; no database is created or migrated (one
+    /// that needs it is refused with the command to run), the baseline is not copied
+    /// into the database, and [`Storage::write`], [`Storage::lock_property`] and
+    /// [`Storage::study_db`] refuse at once (the legacy JSON files are then never
+    /// written either). Reads still take each property's lock shared, as every reader
+    /// does; its lock files are the one thing this may create.
+    pub fn open_read_only(
+        data: DataDir,
+        opts: OpenOptions,
+        max_open: usize,
+    ) -> Result<Storage, StoreError> {
+        let opts = OpenOptions {
+            read_only: true,
+            ..opts
+        };
+        Storage::with(data, Databases::bounded(opts, max_open)?)
+    }
+
+    /// Whether this storage only reads (see [`Storage::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.dbs.read_only()
+    }
+
+    /// Refuses `what` if this storage only reads.
+    fn writable(&self, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly(what()));
+        }
+        Ok(())
     }
 
     fn with(data: DataDir, dbs: Databases) -> Result<Storage, StoreError> {
@@ -214,6 +251,7 @@ impl Storage {
     /// The property for a write: its lock held shared when its backend orders writers
     /// itself (SQLite), exclusive when it rewrites files whole (JSON).
     pub fn write(&self, slug: &Slug) -> Result<PropertyStore<'_>, StoreError> {
+        self.writable(|| format!("a write to property {slug}"))?;
         let store = self.read(slug)?;
         if store.orders_its_writers() {
             return Ok(store);
@@ -242,11 +280,13 @@ impl Storage {
         wait: Wait,
         on_wait: impl FnOnce(&Busy),
     ) -> Result<ExclusiveLock, StoreError> {
+        self.writable(|| format!("a command on property {slug}"))?;
         lock_policy::property_for_command(&self.data.property(slug), holder, wait, on_wait)
     }
 
     /// The global study database (created and migrated if missing).
     pub fn study_db(&self) -> Result<Arc<Database>, StoreError> {
+        self.writable(|| "opening the study database for writing".to_string())?;
         Ok(self.dbs.study(&self.data.study_db())?)
     }
 

@@ -9,7 +9,7 @@
 //! Whether the answer is a page or `{"error": ...}` depends on the request, not on the
 //! handler: an [`AppError`] answers with its status and its message in the response's
 //! extensions, and [`render`], a middleware around the whole app, writes the body as
-//! JSON for an API request ([`is_api`]: a path under `/api/`) and as an HTML page
+//! JSON for an API request ([`is_api`]: a path under `/api/`, or `/mcp`) and as an HTML page
 //! otherwise.
 
 use askama::Template;
@@ -190,9 +190,11 @@ impl IntoResponse for AppError {
     }
 }
 
-/// Whether `request` is one of the JSON API's: its path is under `/api/`.
+/// Whether `request` is answered in JSON: the API's (a path under `/api/`) and the MCP
+/// server's (`/mcp`).
 pub fn is_api(request: &Request) -> bool {
-    request.uri().path().starts_with("/api/")
+    let path = request.uri().path();
+    path.starts_with("/api/") || path == crate::mcp::MCP_PATH
 }
 
 #[derive(Template)]

@@ -9,6 +9,15 @@
 //!   `Sec-Fetch-Site: same-origin`. A request with neither is refused too. Requests
 //!   that carry `Authorization: Bearer` are for the API and no browser sends them on
 //!   its own, so they pass here (the token itself is checked by authentication).
+//! - **MCP clients.** `/mcp` also takes JSON-RPC posts from programs that are no
+//!   browser (an assistant's MCP client using Cloudflare Access service tokens, or
+//!   `--auth none` on loopback): a post with neither `Origin` nor `Sec-Fetch-Site`
+//!   and a `Content-Type` of `application/json` passes. It cannot come from another
+//!   site's page: browsers send `Origin` with every cross-origin post, and a page may
+//!   post `application/json` across origins only after a CORS preflight, which the
+//!   portal never approves. A post that carries a foreign `Origin` is refused as
+//!   anywhere else. And nothing at `/mcp` writes: its server reads through read-only
+//!   storage.
 //! - **Headers.** A Content-Security-Policy without inline script (nor any script),
 //!   `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`, no framing, and
 //!   `Cache-Control: no-store` unless the handler chose otherwise: pages show people's
@@ -151,14 +160,33 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// Whether a request to `path` is an MCP client's JSON-RPC post that no browser sends
+/// across sites (see the module docs).
+fn is_mcp_client(path: &str, headers: &HeaderMap) -> bool {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    path == crate::mcp::MCP_PATH
+        && json
+        && !headers.contains_key(header::ORIGIN)
+        && !headers.contains_key("sec-fetch-site")
+}
+
 /// The middleware: refuses a foreign `Host` and a cross-site write (403), and adds the
 /// security headers to every response.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let site = state.site();
+    let path = request.uri().path();
     let headers = request.headers();
     let mut response = if !site.host_ok(headers) {
         AppError::forbidden("this portal does not answer to that host name").into_response()
-    } else if !is_safe(request.method()) && !is_bearer(headers) && !site.same_site(headers) {
+    } else if !is_safe(request.method())
+        && !is_bearer(headers)
+        && !site.same_site(headers)
+        && !is_mcp_client(path, headers)
+    {
         AppError::forbidden("refused: the request did not come from the portal's own pages")
             .into_response()
     } else {
@@ -234,6 +262,26 @@ mod tests {
         assert!(!site.same_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(!site.same_site(&HeaderMap::new()), "neither header");
         assert!(is_bearer(&headers(&[("authorization", "Bearer abc")])));
+        let json = ("content-type", "application/json");
+        assert!(is_mcp_client("/mcp", &headers(&[json])));
+        assert!(is_mcp_client(
+            "/mcp",
+            &headers(&[("content-type", "Application/JSON; charset=utf-8")])
+        ));
+        assert!(!is_mcp_client("/api/p/x/events", &headers(&[json])));
+        assert!(!is_mcp_client(
+            "/mcp",
+            &headers(&[("content-type", "text/plain")])
+        ));
+        assert!(!is_mcp_client("/mcp", &HeaderMap::new()));
+        assert!(!is_mcp_client(
+            "/mcp",
+            &headers(&[json, ("origin", "https://evil.example")])
+        ));
+        assert!(!is_mcp_client(
+            "/mcp",
+            &headers(&[json, ("sec-fetch-site", "cross-site")])
+        ));
         assert!(!is_bearer(&headers(&[("authorization", "Basic abc")])));
 
         let lan = Site::new(

@@ -1,4 +1,5 @@
-//! The portal: server-rendered pages, the JSON API and health check, over [`Storage`].
+//! The portal: server-rendered pages, the JSON API and health check, over [`Storage`],
+//! and the MCP server at `/mcp` when given one ([`AppState::with_mcp`]).
 //!
 //! [`router`] builds the whole app from an [`AppState`], so tests call it in-process
 //! or serve it on a real listener with [`serve`]. Every page and API route exists for
@@ -28,6 +29,7 @@ use axum::routing::{get, post};
 use jiff::tz::TimeZone;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::mcp::McpServer;
 use crate::property::Slug;
 use crate::service::snapshot::Snapshots;
 use crate::storage::Storage;
@@ -51,6 +53,8 @@ struct Inner {
     site: Site,
     auth: AuthMode,
     time_zone: TimeZone,
+    /// The MCP server served at `/mcp`, if any.
+    mcp: std::sync::OnceLock<McpServer>,
 }
 
 impl AppState {
@@ -74,8 +78,17 @@ impl AppState {
                 site,
                 auth,
                 time_zone,
+                mcp: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Serves `server` at `/mcp` as well (the first one given), behind the guard and
+    /// authentication like every route: API tokens, read-only ones included, and
+    /// Access identities. Give it before building the [`router`].
+    pub fn with_mcp(self, server: McpServer) -> AppState {
+        let _ = self.inner.mcp.set(server);
+        self
     }
 
     /// The zone pages show times in.
@@ -214,8 +227,14 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(home::page))
+    let mut app = Router::new();
+    if let Some(server) = state.inner.mcp.get() {
+        app = app.route_service(
+            crate::mcp::MCP_PATH,
+            crate::mcp::http_service(server.clone()),
+        );
+    }
+    app.route("/", get(home::page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/assets/portal.css", get(stylesheet))
         .route("/login", get(auth::login::page).post(auth::login::sign_in))

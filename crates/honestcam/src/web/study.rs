@@ -14,8 +14,8 @@ use serde::Deserialize;
 use super::auth::{ACCESS_LOGOUT, AuthMode, Caller, SignedIn};
 use super::{AppError, AppState, Prop};
 use crate::domain::questions::{self, Question};
+use crate::domain::quiz;
 use crate::domain::text::{MAX_ACTOR_SHOWN_CHARS, MAX_DISPLAY_NAME_CHARS, shortened};
-use crate::domain::{Role, quiz};
 use crate::service::study::{self as store, answer, default_name, rename_own_user};
 
 struct Feedback {
@@ -115,7 +115,7 @@ pub async fn page(
         },
         // A name stored beyond the bound (an old row) is shown cut at it.
         user: shortened(&name, MAX_DISPLAY_NAME_CHARS),
-        can_write: caller.role.allows(Role::Editor),
+        can_write: caller.may_write(),
         answered: summary.answered,
         correct: summary.correct,
         percent: summary.percent,

@@ -105,35 +105,14 @@ fn route(method: Method, path: &str, body: Body, needs: &'static str) -> Route {
     }
 }
 
-#[tokio::test]
-async fn roles_are_enforced_on_every_route() {
-    let f = migrated();
-    let app = f.spawn_app(&[], &[]);
-    // Each caller's own study user, so that the study routes answer on their role
-    // alone (whose progress may be touched is `tests/it/study.rs`'s concern). A viewer
-    // cannot make one, so theirs is stored directly.
-    let mut callers = Vec::new();
-    for role in ["viewer", "editor", "admin"] {
-        let (identity, secret) = named_token(&f, role);
-        let own = format!("own-{role}");
-        honestcam::service::study::upsert_user(
-            &f.storage(),
-            &f.slug(),
-            &honestcam::domain::StudyUser {
-                user_id: honestcam::domain::UserId::parse(&own).unwrap(),
-                name: role.into(),
-                created_at: "2026-01-01T00:00:00Z".into(),
-                owner: Some(identity),
-            },
-        )
-        .unwrap();
-        callers.push(Caller { role, secret, own });
-    }
+/// Every route of the portal with a request that exercises it, and the least role it
+/// needs (`{own}`: the caller's own study user).
+fn every_route() -> Vec<Route> {
     let uid = "{own}";
     let p = format!("/p/{SLUG}");
     let api = format!("/api/p/{SLUG}");
     let status = Body::Form(vec![("status", "in_progress")]);
-    let routes = vec![
+    vec![
         route(Method::GET, "/", Body::None, "viewer"),
         route(Method::GET, "/compliance/", Body::None, "viewer"),
         route(
@@ -293,7 +272,34 @@ async fn roles_are_enforced_on_every_route() {
             Body::Json(json!({"user_id": uid, "question": "q", "choice": 0})),
             "editor",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_every_route() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    // Each caller's own study user, so that the study routes answer on their role
+    // alone (whose progress may be touched is `tests/it/study.rs`'s concern). A viewer
+    // cannot make one, so theirs is stored directly.
+    let mut callers = Vec::new();
+    for role in ["viewer", "editor", "admin"] {
+        let (identity, secret) = named_token(&f, role);
+        let own = format!("own-{role}");
+        honestcam::service::study::upsert_user(
+            &f.storage(),
+            &f.slug(),
+            &honestcam::domain::StudyUser {
+                user_id: honestcam::domain::UserId::parse(&own).unwrap(),
+                name: role.into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                owner: Some(identity),
+            },
+        )
+        .unwrap();
+        callers.push(Caller { role, secret, own });
+    }
+    let routes = every_route();
     for r in &routes {
         check_route(&app, &callers, r).await;
     }
@@ -306,6 +312,107 @@ async fn roles_are_enforced_on_every_route() {
             .unwrap();
         assert_eq!(answer.status(), StatusCode::OK, "{path}");
     }
+}
+
+/// Creates a read-only API token with `role`; returns the identity it acts as and
+/// its secret.
+pub fn read_only_token(f: &Fixture, name: &str, role: &str) -> (String, String) {
+    let secret = f
+        .ok(&[
+            "token",
+            "create",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--read-only",
+        ])
+        .trim()
+        .to_string();
+    (format!("token:{name}"), secret)
+}
+
+/// A read-only token, even an admin's, reads every route its role reads and is
+/// refused every write with a 403 that says why; the log is left as it was, and a
+/// token created without --read-only still writes.
+#[tokio::test]
+async fn a_read_only_token_reads_what_its_role_reads_and_every_write_is_refused() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let (identity, secret) = read_only_token(&f, "assistant", "admin");
+    let own = "own-assistant";
+    honestcam::service::study::upsert_user(
+        &f.storage(),
+        &f.slug(),
+        &honestcam::domain::StudyUser {
+            user_id: honestcam::domain::UserId::parse(own).unwrap(),
+            name: "assistant".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            owner: Some(identity),
+        },
+    )
+    .unwrap();
+    let events_before = crate::support::event_rows(&f);
+    let routes = every_route();
+    let writes = routes.iter().filter(|r| r.needs == "editor").count();
+    assert!(writes >= 5 && routes.len() > writes, "reads and writes");
+    for route in &routes {
+        let path = route.path.replace("{own}", own);
+        let mut request = client()
+            .request(route.method.clone(), app.url(&path))
+            .bearer_auth(&secret);
+        request = match &route.body {
+            Body::None => request,
+            Body::Form(pairs) => request.form(pairs),
+            Body::Json(v) => {
+                let text = v.to_string().replace("{own}", own);
+                request.json(&serde_json::from_str::<Value>(&text).unwrap())
+            }
+        };
+        let answer = request.send().await.unwrap();
+        let status = answer.status();
+        let text = answer.text().await.unwrap();
+        if route.needs == "editor" {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{} {path}", route.method);
+            assert!(
+                text.contains("token:assistant is a read-only token"),
+                "{} {path}: {text}",
+                route.method
+            );
+        } else {
+            // Allowed: answered for what it asks (a user without progress is a 404).
+            assert!(
+                status.is_success() || status == StatusCode::NOT_FOUND,
+                "{} {path}: {status} {text}",
+                route.method
+            );
+        }
+    }
+    assert_eq!(
+        crate::support::event_rows(&f),
+        events_before,
+        "nothing was written"
+    );
+    let listed = f.ok(&["token", "list"]);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("assistant "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("read-only"), "{line}");
+
+    let writer = token(&f, "editor");
+    let answer = client()
+        .post(app.url(&format!("/api/p/{SLUG}/actions/ACT-003/events")))
+        .bearer_auth(writer)
+        .json(&json!({"type": "note_added", "payload": {"note": "still writes"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::CREATED,
+        "other tokens keep their rights"
+    );
 }
 
 #[tokio::test]
@@ -440,7 +547,7 @@ async fn serve_team(keys: Arc<Mutex<JwkSet>>) -> String {
     team
 }
 
-fn access_token(team: &str, aud: &str, email: &str) -> String {
+pub fn access_token(team: &str, aud: &str, email: &str) -> String {
     let now = jiff::Timestamp::now().as_second();
     let claims = json!({
         "iss": team, "aud": [aud], "email": email, "sub": "s",
@@ -541,7 +648,7 @@ async fn an_access_identity_is_the_actor_of_its_changes() {
 
 /// A portal behind (a stand-in for) Cloudflare Access, logging at info level to `log`;
 /// returns it and the team domain its tokens must name.
-async fn access_app(f: &crate::support::Fixture, log: &std::path::Path) -> (App, String) {
+pub async fn access_app(f: &crate::support::Fixture, log: &std::path::Path) -> (App, String) {
     let keys = Arc::new(Mutex::new(signing_key().1.clone()));
     let team = serve_team(keys).await;
     let app = f.spawn_app_logging(

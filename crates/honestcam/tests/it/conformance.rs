@@ -35,10 +35,7 @@ fn user(id: &str, name: &str, created_at: &str) -> StudyUser {
 }
 
 fn who(name: &str, role: Role) -> Identity {
-    Identity {
-        name: name.into(),
-        role,
-    }
+    Identity::new(name, role)
 }
 
 fn blob(v: serde_json::Value) -> Progress {

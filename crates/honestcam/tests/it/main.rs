@@ -12,6 +12,7 @@ mod edges;
 mod export;
 mod guard;
 mod manifest;
+mod mcp;
 mod migrate;
 mod overlap;
 mod pages;

@@ -187,10 +187,7 @@ fn a_re_run_after_a_crash_keeps_what_the_portal_wrote_in_between() {
     // The portal now runs on SQLite and takes writes.
     let storage = f.storage();
     let slug = f.slug();
-    let kim = honestcam::domain::Identity {
-        name: "kim@example.org".into(),
-        role: honestcam::domain::Role::Editor,
-    };
+    let kim = honestcam::domain::Identity::new("kim@example.org", honestcam::domain::Role::Editor);
     let user = study::rename_own_user(&storage, &slug, &kim, "Named on the portal")
         .unwrap()
         .user_id;
@@ -272,10 +269,7 @@ fn migrate_write_rollback_write_migrate_loses_and_duplicates_nothing() {
         .unwrap()
         .clone();
     study::save_progress(&storage, &slug, &u1, &blob).unwrap();
-    let kim = honestcam::domain::Identity {
-        name: "kim@example.org".into(),
-        role: honestcam::domain::Role::Editor,
-    };
+    let kim = honestcam::domain::Identity::new("kim@example.org", honestcam::domain::Role::Editor);
     let kims = study::rename_own_user(&storage, &slug, &kim, "Kim").unwrap();
     drop(storage);
 

@@ -1,5 +1,6 @@
 //! Accounts, login sessions, API tokens and sign-in devices in the global database
-//! (`migrations/study/0002_accounts.sql`, `0004_devices.sql`).
+//! (`migrations/study/0002_accounts.sql`, `0004_devices.sql`,
+//! `0005_read_only_tokens.sql`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -41,6 +42,8 @@ pub struct TokenRow {
     pub name: String,
     /// What it may do.
     pub role: Role,
+    /// Whether it only reads, whatever its role: every write is refused.
+    pub read_only: bool,
     /// When it was created (RFC 3339).
     pub created_at: String,
 }
@@ -170,50 +173,58 @@ pub fn insert_token(
 ) -> Result<bool, DbError> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO api_tokens (name, role, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO api_tokens (name, role, read_only, token_sha256, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (name) DO NOTHING",
         )?
         .execute(params![
             row.name,
             row.role.as_str(),
+            row.read_only,
             token_sha256,
             row.created_at
         ])?;
     Ok(n > 0)
 }
 
+/// A token's row as selected by `TOKEN_COLUMNS`, its role not parsed yet.
+type RawToken = (String, String, bool, String);
+
+const TOKEN_COLUMNS: &str = "name, role, read_only, created_at";
+
+fn raw_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawToken> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn token_row((name, r, read_only, created_at): RawToken) -> Result<TokenRow, DbError> {
+    Ok(TokenRow {
+        name,
+        role: role("api_tokens", r)?,
+        read_only,
+        created_at,
+    })
+}
+
 /// The token whose secret hashes to `token_sha256`.
 pub fn token_by_sha256(conn: &Connection, token_sha256: &str) -> Result<Option<TokenRow>, DbError> {
-    let found = conn
-        .prepare_cached("SELECT name, role, created_at FROM api_tokens WHERE token_sha256 = ?1")?
-        .query_row([token_sha256], |r| {
-            Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?))
-        })
-        .optional()?;
-    found
-        .map(|(name, r, created_at)| {
-            Ok(TokenRow {
-                name,
-                role: role("api_tokens", r)?,
-                created_at,
-            })
-        })
-        .transpose()
+    conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_sha256 = ?1"
+    ))?
+    .query_row([token_sha256], raw_token)
+    .optional()?
+    .map(token_row)
+    .transpose()
 }
 
 /// Every token, by name.
 pub fn tokens(conn: &Connection) -> Result<Vec<TokenRow>, DbError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT name, role, created_at FROM api_tokens ORDER BY name")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY name"
+    ))?;
+    let rows = stmt.query_map([], raw_token)?;
     let mut out = Vec::new();
     for row in rows {
-        let (name, r, created_at) = row?;
-        out.push(TokenRow {
-            name,
-            role: role("api_tokens", r)?,
-            created_at,
-        });
+        out.push(token_row(row?)?);
     }
     Ok(out)
 }

@@ -3,6 +3,12 @@
 //! Two kinds: the per-property database (`migrations/property/`) and the global study
 //! database (`migrations/study/`). [`Databases`] caches one `statekit::sqlite::Database`
 //! per file and applies pending migrations the first time a file is opened.
+//!
+//! Opened read-only (`OpenOptions::read_only`, for the MCP server), [`Databases`]
+//! migrates nothing and creates nothing: a database that needs a migration, or whose
+//! projection or search index is behind its log, is refused with
+//! [`DbError::NeedsMigration`], [`DbError::ProjectionBehind`] or
+//! [`DbError::SearchIndexBehind`], which say which command brings it up to date.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +39,8 @@ pub fn study_migrations() -> Result<Migrations, DbError> {
 #[derive(Debug)]
 pub struct Databases {
     cache: DatabaseCache,
+    /// Opened read-only: checked, never migrated.
+    read_only: bool,
     property: Migrations,
     study: Migrations,
     migrated: Mutex<HashSet<(PathBuf, FileId)>>,
@@ -52,11 +60,17 @@ impl Databases {
 
     fn with_cache(cache: DatabaseCache) -> Result<Databases, DbError> {
         Ok(Databases {
+            read_only: cache.read_only(),
             cache,
             property: property_migrations()?,
             study: study_migrations()?,
             migrated: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Whether every database is opened read-only (nothing is created or migrated).
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The property migrations.
@@ -139,7 +153,14 @@ impl Databases {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&key);
-        if !done {
+        if !done && self.read_only {
+            let migrations = migrations.clone();
+            db.read(|conn| up_to_date(conn, &migrations, kind))?;
+            self.migrated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key);
+        } else if !done {
             // Migrations run their own transactions: alone on the writer's connection.
             let migrations = migrations.clone();
             db.exclusive(move |conn| {
@@ -159,6 +180,52 @@ impl Databases {
         }
         Ok(db)
     }
+}
+
+/// Checks, reading only, that the database needs no migration and (a property's)
+/// that its projection and search index cover its whole log: what opening it
+/// read-write would otherwise do first.
+fn up_to_date(conn: &Connection, migrations: &Migrations, kind: Kind) -> Result<(), DbError> {
+    let path = || {
+        conn.path()
+            .map_or_else(|| "(in memory)".to_string(), str::to_string)
+    };
+    let pending = migrations.pending(conn)?;
+    if !pending.is_empty() {
+        return Err(DbError::NeedsMigration {
+            path: path(),
+            current: migrations.current_version(conn)?,
+            latest: migrations.latest(),
+            fix: match kind {
+                Kind::Property => {
+                    "open it read-write once: `honestcam db-reindex SLUG --execute` migrates it (so does a page of the property in `honestcam serve`)"
+                }
+                Kind::Study => {
+                    "open it read-write once: `honestcam token list` migrates it (so does `honestcam serve` at its first request)"
+                }
+            },
+        });
+    }
+    if kind == Kind::Property {
+        let covered = super::projection_repo::position(conn)?;
+        let last = super::compliance_repo::last_seq(conn)?;
+        if covered.is_none_or(|covered| covered < last) {
+            return Err(DbError::ProjectionBehind {
+                path: path(),
+                covered: covered.unwrap_or(0),
+                last,
+            });
+        }
+        let indexed = super::search_repo::covered(conn)?;
+        if indexed.is_none_or(|indexed| indexed < last) {
+            return Err(DbError::SearchIndexBehind {
+                path: path(),
+                covered: indexed.unwrap_or(0),
+                last,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Which kind of database a file is.

@@ -35,6 +35,47 @@ pub enum DbError {
     /// unit was rolled back with it), the unit panicked, or the writer stopped.
     #[error(transparent)]
     Write(#[from] statekit::sqlite::group::WriteFailure),
+    /// A database opened read-only needs a migration first (which a read-only
+    /// process never runs).
+    #[error(
+        "database {path} is at schema version {current} and this honestcam needs {latest}; a read-only server does not migrate: {fix}, then try again"
+    )]
+    NeedsMigration {
+        /// The database file.
+        path: String,
+        /// Its schema version.
+        current: u32,
+        /// The version this build needs.
+        latest: u32,
+        /// The command that migrates it.
+        fix: &'static str,
+    },
+    /// A database opened read-only has a projection behind its log (which a read-only
+    /// process never catches up).
+    #[error(
+        "database {path}: its projection covers the log up to position {covered} of {last}; a read-only server does not rebuild it: run `honestcam db-reindex SLUG --execute` for the property, then try again"
+    )]
+    ProjectionBehind {
+        /// The database file.
+        path: String,
+        /// The last position the projection covers.
+        covered: i64,
+        /// The log's last position.
+        last: i64,
+    },
+    /// A database opened read-only has a search index behind its log (which a
+    /// read-only process never catches up).
+    #[error(
+        "database {path}: its search index covers the log up to position {covered} of {last}; a read-only server does not rebuild it: run `honestcam db-reindex SLUG --execute` for the property, then try again"
+    )]
+    SearchIndexBehind {
+        /// The database file.
+        path: String,
+        /// The last position the index covers.
+        covered: i64,
+        /// The log's last position.
+        last: i64,
+    },
     /// A bulk load needs an empty table.
     #[error("table {0} is not empty")]
     NotEmpty(&'static str),

@@ -42,6 +42,11 @@ fn position(conn: &Connection) -> Result<Option<(i64, Option<String>)>, DbError>
         .optional()?)
 }
 
+/// The log position the index covers; `None` when it was never filled. Reads only.
+pub fn covered(conn: &Connection) -> Result<Option<i64>, DbError> {
+    Ok(position(conn)?.map(|(seq, _)| seq))
+}
+
 fn set_position(conn: &Connection, seq: i64, sha: Option<&str>) -> Result<(), DbError> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO search_position (id, seq, baseline_sha256) VALUES (1, ?1, ?2)",

@@ -7,7 +7,8 @@
 //!
 //! How a request is identified ([`AuthMode`]):
 //! - an `Authorization: Bearer` API token (in every mode): the token's role, acting as
-//!   `token:{name}`;
+//!   `token:{name}`; a read-only token ([`Identity::read_only`]) is refused every
+//!   request that is not a read ([`only_reads`]), whatever its role;
 //! - `cloudflare-access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds, checked
 //!   by [`access::AccessVerifier`]; the email must be a plain ASCII address and no
 //!   reserved actor name ([`identity_name`]), else 401; it is compared with ASCII case
@@ -95,14 +96,23 @@ impl LocalAuth {
     }
 }
 
-/// The least role a request needs: every page and API read needs a viewer, every
-/// change an editor, and the pages listing every user's progress an admin.
+/// Whether a request only reads: a GET, HEAD or OPTIONS, or anything sent to the MCP
+/// server, which serves every request from read-only storage (its protocol posts
+/// JSON-RPC even to read).
+pub fn only_reads(method: &Method, path: &str) -> bool {
+    use crate::mcp::MCP_PATH;
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path == MCP_PATH
+}
+
+/// The least role a request needs: every page and API read needs a viewer (so does
+/// the MCP server, which only reads), every change an editor, and the pages listing
+/// every user's progress an admin.
 pub fn required_role(method: &Method, path: &str) -> Role {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let admin = segments.windows(2).any(|w| w == ["study", "admin"]);
     if admin {
         Role::Admin
-    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    } else if only_reads(method, path) {
         Role::Viewer
     } else {
         Role::Editor
@@ -168,6 +178,13 @@ pub async fn authenticate(
         ))
         .into_response();
     }
+    if identity.read_only && !only_reads(request.method(), &path) {
+        return AppError::forbidden(format!(
+            "{} is a read-only token: it reads the API and MCP, and may not change anything",
+            identity.name
+        ))
+        .into_response();
+    }
     request.extensions_mut().insert(identity);
     next.run(request).await
 }
@@ -205,6 +222,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Ref
             Some(token) => Ok(Identity {
                 name: format!("token:{}", token.name),
                 role: token.role,
+                read_only: token.read_only,
             }),
             None => Err(AppError::unauthorized(
                 "the bearer token is not valid (revoked, or mistyped)",
@@ -213,10 +231,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Ref
         };
     }
     match state.auth() {
-        AuthMode::None => Ok(Identity {
-            name: LOCAL_IDENTITY.to_string(),
-            role: Role::Admin,
-        }),
+        AuthMode::None => Ok(Identity::new(LOCAL_IDENTITY, Role::Admin)),
         AuthMode::CloudflareAccess(verifier) => {
             let Some(token) = headers.get(ACCESS_HEADER).and_then(|v| v.to_str().ok()) else {
                 return Err(AppError::unauthorized(
@@ -253,10 +268,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Ref
                 })
                 .await?
                 .map_or(ACCESS_DEFAULT_ROLE, |a| a.role);
-            Ok(Identity {
-                name: who_name,
-                role,
-            })
+            Ok(Identity::new(who_name, role))
         }
         AuthMode::Local(_) => {
             let session = login::session_cookie(headers, state.site().https()).map(str::to_string);
@@ -272,10 +284,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Ref
                 None => None,
             };
             match found {
-                Some(account) => Ok(Identity {
-                    name: account.name,
-                    role: account.role,
-                }),
+                Some(account) => Ok(Identity::new(account.name, account.role)),
                 None => Err(Refusal::SignIn),
             }
         }
@@ -352,9 +361,17 @@ mod tests {
             (Method::GET, "/p/x/study/admin/export", Role::Admin),
             (Method::HEAD, "/study/admin", Role::Admin),
             (Method::GET, "/p/study/compliance/", Role::Viewer),
+            (Method::POST, "/mcp", Role::Viewer),
+            (Method::DELETE, "/mcp", Role::Viewer),
+            (Method::POST, "/mcp/x", Role::Editor),
         ];
         for (method, path, role) in cases {
             assert_eq!(required_role(&method, path), role, "{method} {path}");
+            assert_eq!(
+                only_reads(&method, path),
+                role != Role::Editor,
+                "{method} {path}"
+            );
         }
         let mut h = HeaderMap::new();
         assert_eq!(bearer(&h), None);
