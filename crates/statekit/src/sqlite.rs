@@ -4,7 +4,12 @@
 //! (so the switch to WAL waits for other connections instead of failing), then
 //! `journal_mode=WAL` (and checks that it took: WAL is what lets readers run while a
 //! writer holds a transaction), `foreign_keys=ON` and `synchronous` (`FULL` by default,
-//! so a committed transaction survives power loss).
+//! so a committed transaction survives power loss). On Apple targets it also sets
+//! `fullfsync` and `checkpoint_fullfsync` ([`FULL_FSYNC`]): there `fsync` does not
+//! flush the drive's write cache, only `fcntl(F_FULLFSYNC)` does, and SQLite uses it
+//! only when asked. (The file and directory syncs of this crate go through
+//! `File::sync_all`, which the standard library already implements with
+//! `F_FULLFSYNC` on Apple targets.)
 //!
 //! [`Database`] owns one writer and a small pool of read-only readers for one file.
 //! The writer is a [`group::GroupWriter`]: a thread of its own with the database's
@@ -47,6 +52,12 @@ use rusqlite::Connection;
 
 use crate::fs::FileId;
 use group::{GroupOptions, GroupWriter, WriteError, WriteFailure};
+
+/// Whether SQLite is told to sync with `F_FULLFSYNC` (`PRAGMA fullfsync` and
+/// `checkpoint_fullfsync`): on Apple targets, where a plain `fsync` leaves a commit in
+/// the drive's write cache, so a power cut could lose an acknowledged write. Elsewhere
+/// `fsync` reaches the disk and the pragmas stay off.
+pub const FULL_FSYNC: bool = cfg!(target_vendor = "apple");
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -261,6 +272,10 @@ fn configure(
     let sync = opts.synchronous.pragma_value();
     conn.pragma_update(None, "synchronous", sync)
         .map_err(open_err)?;
+    for pragma in ["fullfsync", "checkpoint_fullfsync"] {
+        conn.pragma_update(None, pragma, FULL_FSYNC)
+            .map_err(open_err)?;
+    }
     Ok(conn)
 }
 
@@ -879,6 +894,20 @@ mod tests {
         assert_eq!(pragma(&conn, "foreign_keys"), "1");
         assert_eq!(pragma(&conn, "synchronous"), "2");
         assert_eq!(pragma(&conn, "busy_timeout"), "5000");
+    }
+
+    #[test]
+    fn full_fsync_is_on_exactly_on_apple_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("app.db"), &OpenOptions::default()).unwrap();
+        let want = if cfg!(target_vendor = "apple") {
+            "1"
+        } else {
+            "0"
+        };
+        assert_eq!(FULL_FSYNC, want == "1");
+        assert_eq!(pragma(&conn, "fullfsync"), want);
+        assert_eq!(pragma(&conn, "checkpoint_fullfsync"), want);
     }
 
     /// Whether SQLite refused with `SQLITE_READONLY`, here or in the error's causes
