@@ -24,7 +24,8 @@
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use honestcam::service::search::{Page, search};
-//! # let storage: honestcam::storage::Storage = todo!();
+//! let data = honestcam::config::DataDir::new("data");
+//! let storage = honestcam::storage::Storage::open(data, statekit::sqlite::OpenOptions::default())?;
 //! let slug = honestcam::property::Slug::parse("bamboo-house")?;
 //! let page = search(&storage, &slug, "fire door", Page::default())?;
 //! for hit in &page.hits {
