@@ -13,6 +13,7 @@ pub mod litestream_config;
 pub mod mcp;
 pub mod restore;
 pub mod serve;
+pub mod study;
 pub mod token;
 pub mod user;
 
