@@ -206,7 +206,13 @@ pub fn read_file(
             path: path.to_path_buf(),
         });
     };
-    pick_blob(path, top, names).map(Ok)
+    let blob = pick_blob(path, top, names)?;
+    // Checked now, before anything is created for it.
+    merge_progress(&mut Progress::new(), &blob).map_err(|source| StudyImportError::Quiz {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Ok(blob))
 }
 
 /// The blob in `top`: itself, or its entry named one of `names` when it is a map of
@@ -251,9 +257,14 @@ fn archived_copy(path: &Path) -> Option<PathBuf> {
     copies.pop()
 }
 
-/// Imports `target.file` into `target.user`'s progress (`mode`: only report, or do
-/// it and archive the file) and returns the plan.
-pub fn import(storage: &Storage, target: Target<'_>, mode: Mode) -> Result<Plan, StudyImportError> {
+/// Imports `incoming`, read from `target.file` by [`read_file`], into `target.user`'s
+/// progress (`mode`: only report, or do it and archive the file) and returns the plan.
+pub fn import(
+    storage: &Storage,
+    target: Target<'_>,
+    incoming: Result<Progress, PathBuf>,
+    mode: Mode,
+) -> Result<Plan, StudyImportError> {
     let title = format!(
         "study import {} into {} of {}",
         target.file.display(),
@@ -261,11 +272,7 @@ pub fn import(storage: &Storage, target: Target<'_>, mode: Mode) -> Result<Plan,
         target.slug
     );
     let mut plan = Plan::new(title, mode);
-    let mut names = vec![target.name];
-    if let Some(user) = target.user {
-        names.push(user.user_id.as_str());
-    }
-    let incoming = match read_file(target.file, &names)? {
+    let incoming = match incoming {
         Ok(blob) => blob,
         Err(copy) => {
             for line in [ADD_ANSWERS, REPLACE_ANSWERS, ADD_KEYS, ARCHIVE] {

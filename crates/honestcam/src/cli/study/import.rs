@@ -8,7 +8,9 @@ use honestcam::ops::study_import::{self, Target};
 use honestcam::service::study;
 use statekit::plan::Mode;
 
-use crate::cli::{ReportedAsJson, open_storage, parse_slug, print_json_error, print_plan};
+use crate::cli::{
+    ReportedAsJson, open_storage, open_storage_read_only, parse_slug, print_json_error, print_plan,
+};
 
 /// Bring the old terminal quiz's progress (~/.honestcam/cam-study-progress.json) into a
 /// study user's progress.
@@ -56,24 +58,45 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
 
 fn import(data: &DataDir, args: &Args) -> anyhow::Result<()> {
     let slug = parse_slug(&args.property)?;
-    let storage = open_storage(data)?;
-    let who = super::identity(&storage, args.as_identity.as_deref())?;
     let mode = Mode::from_execute_flag(args.execute);
-    let user = study::own_user_named(&storage, &slug, &who, &args.user, mode.is_execute())
-        .with_context(|| format!("study user {:?} of {slug}", args.user))?;
+    // A dry run reads through read-only storage: it changes nothing, not a lock file.
+    let storage = if mode.is_execute() {
+        open_storage(data)?
+    } else {
+        open_storage_read_only(data, 4, 1)?
+    };
+    let who = super::identity(&storage, args.as_identity.as_deref())?;
+    let name = args.user.as_str();
+    let context = || format!("study user {name:?} of {slug}");
+    let mut user =
+        study::own_user_named(&storage, &slug, &who, name, false).with_context(context)?;
+    // The file is read and checked before anything is created for it.
+    let mut names = vec![name];
+    if let Some(u) = &user {
+        names.push(u.user_id.as_str());
+    }
+    let incoming = study_import::read_file(&args.file, &names)
+        .with_context(|| format!("importing {}", args.file.display()))?;
+    let created = user.is_none() && mode.is_execute() && incoming.is_ok();
+    if created {
+        user = study::own_user_named(&storage, &slug, &who, name, true).with_context(context)?;
+    }
     let target = Target {
         file: &args.file,
         slug: &slug,
         who: &who,
         user: user.as_ref(),
-        name: &args.user,
+        name,
     };
-    let mut plan = study_import::import(&storage, target, mode)
+    let mut plan = study_import::import(&storage, target, incoming, mode)
         .with_context(|| format!("importing {}", args.file.display()))?;
-    if user.is_none() {
+    if created {
+        plan.note(format!("created the study user {name:?} of {}", who.name));
+    }
+    if user.is_none() && plan.changes() {
         plan.note(format!(
-            "the study user {:?} of {} is created by --execute",
-            args.user, who.name
+            "the study user {name:?} of {} is created by --execute",
+            who.name
         ));
     }
     print_plan(&plan, args.json);
