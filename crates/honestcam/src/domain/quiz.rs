@@ -37,6 +37,14 @@ pub enum QuizError {
         /// The choice given.
         choice: usize,
     },
+    /// An answer's `"at"` is not an RFC 3339 time (in a blob being merged).
+    #[error("the answer to {question:?} has \"at\": {at:?}, which is not an RFC 3339 time")]
+    BadTime {
+        /// The question.
+        question: String,
+        /// The time as given (at most 64 characters of it).
+        at: String,
+    },
     /// The blob's quiz part is not in the expected shape; it is left untouched.
     #[error("progress blob has a malformed \"quiz\" entry: {0}")]
     MalformedBlob(String),
@@ -276,9 +284,13 @@ pub fn merge_progress(
     let mut counts = MergeCounts::default();
     let mut taken: Vec<(String, AnswerRecord)> = Vec::new();
     for (id, answer) in &theirs.answers {
-        let at = answer.at.parse::<jiff::Timestamp>().map_err(|e| {
-            QuizError::MalformedBlob(format!("answer to {id:?} has a bad \"at\": {e}"))
-        })?;
+        let at = answer
+            .at
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| QuizError::BadTime {
+                question: id.chars().take(64).collect(),
+                at: answer.at.chars().take(64).collect(),
+            })?;
         let Some(question) = find(id).filter(|q| answer.choice < q.choices.len()) else {
             counts.skipped += 1;
             continue;
@@ -593,7 +605,7 @@ mod tests {
         ] {
             assert!(matches!(
                 merge_progress(&mut stored, &obj(bad)),
-                Err(QuizError::MalformedBlob(_))
+                Err(QuizError::MalformedBlob(_) | QuizError::BadTime { .. })
             ));
             assert_eq!(stored, obj(json!({"x": 1})));
         }

@@ -364,13 +364,13 @@ fn report(plan: &mut Plan, counts: MergeCounts) {
     plan.push(ADD_KEYS, counts.keys_added);
     if counts.kept > 0 {
         plan.note(format!(
-            "{} answers kept as they are (the user's are as new or newer)",
+            "kept the user's answer to {} questions (as new as the file's, or newer)",
             counts.kept
         ));
     }
     if counts.skipped > 0 {
         plan.note(format!(
-            "{} answers left out (questions no longer in the bank, or choices they do not have)",
+            "left out {} of the file's answers (questions no longer in the bank, or choices they do not have)",
             counts.skipped
         ));
     }

@@ -737,7 +737,9 @@ fn import_dry_run_changes_nothing_then_execute_merges_and_archives_and_a_rerun_i
     assert_eq!(count(&plan, "add other keys"), 2, "{plan}");
     assert_eq!(count(&plan, "archive the file"), 1, "{plan}");
     assert!(
-        plan["notes"].to_string().contains("1 answers kept"),
+        plan["notes"]
+            .to_string()
+            .contains("kept the user's answer to 1 questions"),
         "{plan}"
     );
     assert_eq!(
@@ -864,7 +866,7 @@ fn import_refuses_a_malformed_or_oversized_file_naming_the_fault() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("has a bad \"at\""),
+        stderr(&out).contains("has \"at\": \"last week\", which is not an RFC 3339 time"),
         "{}",
         stderr(&out)
     );
