@@ -29,7 +29,7 @@ use statekit::plan::{Mode, Plan};
 use crate::domain::quiz::{MergeCounts, QUIZ_KEY, QuizError, merge_progress};
 use crate::domain::{Access, Identity, Progress, StudyUser};
 use crate::property::Slug;
-use crate::storage::{Storage, StoreError};
+use crate::storage::{PropertyStore, Storage, StoreError};
 
 /// The largest progress file read (a full bank of answers is a few kilobytes).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -289,13 +289,7 @@ pub fn import(
     let counts = match (mode, target.user) {
         (Mode::Execute, Some(user)) => {
             let store = storage.write(target.slug)?;
-            let found = store.user(&user.user_id)?;
-            if found.as_ref().map(|u| u.access(target.who)) != Some(Access::Write) {
-                return Err(StudyImportError::NotYours {
-                    who: target.who.name.clone(),
-                    user: user.user_id.to_string(),
-                });
-            }
+            check_owner(&store, &target, user)?;
             let merged = store.update_progress(&user.user_id, move |blob| {
                 let mut merged = blob.clone();
                 let counts = merge_progress(&mut merged, &incoming).map_err(Stop::Quiz)?;
@@ -315,13 +309,7 @@ pub fn import(
             let mut stored = match user {
                 Some(user) => {
                     let store = storage.read(target.slug)?;
-                    let found = store.user(&user.user_id)?;
-                    if found.as_ref().map(|u| u.access(target.who)) != Some(Access::Write) {
-                        return Err(StudyImportError::NotYours {
-                            who: target.who.name.clone(),
-                            user: user.user_id.to_string(),
-                        });
-                    }
+                    check_owner(&store, &target, user)?;
                     store.progress(&user.user_id)?
                 }
                 None => None,
@@ -350,6 +338,24 @@ pub fn import(
     Ok(plan)
 }
 
+/// Checks, within `store`, that `target.who` may change `user`'s progress: the
+/// owner's (an editor's or admin's) own user only.
+fn check_owner(
+    store: &PropertyStore<'_>,
+    target: &Target<'_>,
+    user: &StudyUser,
+) -> Result<(), StudyImportError> {
+    let found = store.user(&user.user_id)?;
+    if found.as_ref().map(|u| u.access(target.who)) == Some(Access::Write) {
+        Ok(())
+    } else {
+        Err(StudyImportError::NotYours {
+            who: target.who.name.clone(),
+            user: user.user_id.to_string(),
+        })
+    }
+}
+
 /// Why the unit of work on the progress saved nothing.
 enum Stop {
     /// The merge found nothing to change.
@@ -373,5 +379,39 @@ fn report(plan: &mut Plan, counts: MergeCounts) {
             "left out {} of the file's answers (questions no longer in the bank, or choices they do not have)",
             counts.skipped
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pick(v: Value, names: &[&str]) -> Result<Progress, StudyImportError> {
+        let Value::Object(top) = v else { panic!() };
+        pick_blob(Path::new("p.json"), top, names)
+    }
+
+    #[test]
+    fn a_file_is_one_blob_unless_it_is_a_map_of_blobs() {
+        let blob = json!({"quiz": {"answers": {}}, "kim": {"quiz": {}}});
+        assert_eq!(Value::Object(pick(blob.clone(), &["kim"]).unwrap()), blob);
+        // Objects, none with a quiz: a blob with keys of its own.
+        let settings = json!({"settings": {"theme": "dark"}});
+        assert_eq!(
+            Value::Object(pick(settings.clone(), &["x"]).unwrap()),
+            settings
+        );
+        // A map: the entry by display name, else by id.
+        let map = json!({"Kim": {"quiz": {"answers": {}}, "n": 1}, "u-1": {"n": 2}});
+        assert_eq!(pick(map.clone(), &["Kim", "u-1"]).unwrap()["n"], 1);
+        assert_eq!(pick(map.clone(), &["Lee", "u-1"]).unwrap()["n"], 2);
+        match pick(map, &["Lee"]) {
+            Err(StudyImportError::NoEntry { user, keys, .. }) => {
+                assert_eq!(user, "Lee");
+                assert_eq!(keys, ["Kim", "u-1"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

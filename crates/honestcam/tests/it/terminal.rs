@@ -821,6 +821,29 @@ fn import_takes_the_users_entry_of_a_map_of_progress_blobs() {
         stderr(&out)
     );
     assert!(file.exists(), "a refused file stays where it is");
+
+    // Only an editor or admin keeps progress: a viewer's import is refused.
+    f.ok(&["user", "add", "vic@example.org", "--role", "viewer"]);
+    let file = legacy_file(&f, &old_blob().to_string());
+    let out = f.run(&[
+        "study",
+        "import",
+        file.to_str().unwrap(),
+        "--property",
+        SLUG,
+        "--user",
+        "Vic",
+        "--as",
+        "vic@example.org",
+        "--execute",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("vic@example.org is a viewer"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(file.exists());
 }
 
 #[test]

@@ -13,9 +13,10 @@ use super::door::Door;
 pub struct Session {
     questions: Vec<&'static Question>,
     next: usize,
-    /// Answers given in this session, and how many were right.
-    pub asked: u32,
-    pub right: u32,
+    /// Answers given in this session.
+    asked: u32,
+    /// Of those, right.
+    right: u32,
     /// The progress as this session knows it: as read at the start, with this
     /// session's answers.
     blob: Progress,
@@ -26,8 +27,9 @@ pub struct Session {
 pub struct Outcome {
     /// Whether it was right.
     pub correct: bool,
-    /// The right choice's number (1-based) and text.
+    /// The right choice's number (1-based).
     pub right_number: usize,
+    /// The right choice's text.
     pub right_text: &'static str,
     /// Why.
     pub explanation: &'static str,

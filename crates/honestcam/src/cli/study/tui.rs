@@ -211,7 +211,9 @@ pub fn run(door: &mut dyn Door, mut session: Session) -> anyhow::Result<()> {
                 match next_key()? {
                     None | Some(Key::Other) => {}
                     Some(Key::Up) => selected = selected.saturating_sub(1),
-                    Some(Key::Down) => selected = (selected + 1).min(q.choices.len() - 1),
+                    Some(Key::Down) => {
+                        selected = (selected + 1).min(q.choices.len().saturating_sub(1));
+                    }
                     Some(Key::Enter) => break selected,
                     Some(Key::Number(n)) if n < q.choices.len() => break n,
                     Some(Key::Number(_)) => {}
