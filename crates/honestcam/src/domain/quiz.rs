@@ -101,9 +101,20 @@ pub fn record_answer(
     state
         .answers
         .insert(question_id.to_string(), record.clone());
-    let value =
-        serde_json::to_value(&state).map_err(|e| QuizError::MalformedBlob(e.to_string()))?;
-    blob.insert(QUIZ_KEY.to_string(), value);
+    let answers = serde_json::to_value(&state.answers)
+        .map_err(|e| QuizError::MalformedBlob(e.to_string()))?;
+    // Only the answers are replaced: other keys of the quiz entry (such as those an
+    // imported blob brought) are kept.
+    match blob.get_mut(QUIZ_KEY) {
+        Some(Value::Object(quiz)) => {
+            quiz.insert("answers".to_string(), answers);
+        }
+        _ => {
+            let mut quiz = Map::new();
+            quiz.insert("answers".to_string(), answers);
+            blob.insert(QUIZ_KEY.to_string(), Value::Object(quiz));
+        }
+    }
     Ok(record)
 }
 
@@ -385,6 +396,17 @@ mod tests {
         assert_eq!(blob["notes"], json!(["x"]));
         assert_eq!(blob["quiz"]["answers"].as_object().unwrap().len(), 1);
         assert_eq!(answer_for(&blob, "cam-share-1").unwrap(), Some(second));
+    }
+
+    #[test]
+    fn recording_keeps_other_keys_of_the_quiz_entry() {
+        let mut blob = json!({"quiz": {"streak": 4, "answers": {}}})
+            .as_object()
+            .unwrap()
+            .clone();
+        record_answer(&mut blob, "cam-share-1", right("cam-share-1"), AT).unwrap();
+        assert_eq!(blob["quiz"]["streak"], 4);
+        assert!(answer_for(&blob, "cam-share-1").unwrap().unwrap().correct);
     }
 
     #[test]
