@@ -36,6 +36,7 @@ enum Command {
     Mcp(cli::mcp::Args),
     Restore(cli::restore::Args),
     Serve(cli::serve::Args),
+    Study(cli::study::Args),
     Token(cli::token::Args),
     User(cli::user::Args),
 }
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
         | Command::LitestreamConfig(_)
         | Command::Mcp(_)
         | Command::Serve(_)
+        | Command::Study(_)
         | Command::Token(_)
         | Command::User(_) => false,
     };
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::DemoData(a) => cli::demo_data::run(&data, a),
         Command::Export(a) => cli::export::run(&data, a),
         Command::Serve(a) => cli::serve::run(&data, a),
+        Command::Study(a) => cli::study::run(&data, a),
         Command::Token(a) => cli::token::run(&data, a),
         Command::User(a) => cli::user::run(&data, a),
     };

@@ -13,6 +13,7 @@ pub mod litestream_config;
 pub mod mcp;
 pub mod restore;
 pub mod serve;
+pub mod study;
 pub mod token;
 pub mod user;
 
@@ -135,6 +136,14 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 .is_some_and(|e| matches!(e, InitError::NoBaseline { .. }))
             || c.downcast_ref::<BackupError>()
                 .is_some_and(|e| matches!(e, BackupError::TimestampOfSnapshot))
+            || c.downcast_ref::<honestcam::service::study::StudyError>()
+                .is_some_and(|e| {
+                    matches!(
+                        e,
+                        honestcam::service::study::StudyError::OtherName { .. }
+                            | honestcam::service::study::StudyError::Name(_)
+                    )
+                })
     };
     if e.chain().any(bad_input) { 2 } else { 1 }
 }

@@ -18,6 +18,7 @@ pub mod replica;
 pub mod rollback;
 pub mod snapshot;
 pub mod status;
+pub mod study_import;
 
 use statekit::plan::Mode;
 

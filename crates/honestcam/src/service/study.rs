@@ -55,6 +55,20 @@ pub enum StudyError {
     /// The user has saved nothing yet.
     #[error("no progress saved for {0}")]
     NoProgress(UserId),
+    /// The caller's study user has another name than the one asked for.
+    #[error(
+        "{who} studies as {name:?} ({user}) on this property, not as {asked:?}: give --user {name:?} (or rename it on the study page)"
+    )]
+    OtherName {
+        /// The caller.
+        who: String,
+        /// Their user's id.
+        user: UserId,
+        /// Their user's display name.
+        name: String,
+        /// The name asked for.
+        asked: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -195,6 +209,43 @@ pub fn own_user_or_create(
         display_name(name)?;
     }
     own_user_in(&storage.write(slug)?, who, name)
+}
+
+/// `who`'s study user, asked for by `name` (its display name or its id), as the
+/// terminal quiz and `study import` name it: `Ok(None)` if `who` has none yet and
+/// `create` is false; created with that display name on first use if `create` is
+/// true. A user of `who`'s under another name is refused ([`StudyError::OtherName`]):
+/// each identity has one study user per property, and a name that does not match is
+/// more likely a mistake than a wish to rename it. Editors and admins only.
+pub fn own_user_named(
+    storage: &Storage,
+    slug: &Slug,
+    who: &Identity,
+    name: &str,
+    create: bool,
+) -> Result<Option<StudyUser>, StudyError> {
+    if !who.may_write() {
+        return Err(StudyError::NotEditor {
+            who: who.name.clone(),
+            role: who.role,
+        });
+    }
+    let asked = display_name(name)?;
+    let user = match own_user(storage, slug, who)? {
+        Some(user) => user,
+        None if create => own_user_or_create(storage, slug, who, Some(&asked))?.0,
+        None => return Ok(None),
+    };
+    if user.name == asked || user.user_id.as_str() == asked {
+        Ok(Some(user))
+    } else {
+        Err(StudyError::OtherName {
+            who: who.name.clone(),
+            user: user.user_id,
+            name: user.name,
+            asked,
+        })
+    }
 }
 
 /// Renames `who`'s study user (created with that name if they have none yet).

@@ -145,9 +145,9 @@ impl AppError {
             AppError::Change(ChangeError::Invalid(_) | ChangeError::Unchanged(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            AppError::Study(StudyError::Name(_) | StudyError::Quiz(_)) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            AppError::Study(
+                StudyError::Name(_) | StudyError::Quiz(_) | StudyError::OtherName { .. },
+            ) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Study(StudyError::NotYours { .. } | StudyError::NotEditor { .. }) => {
                 StatusCode::FORBIDDEN
             }

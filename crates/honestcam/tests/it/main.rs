@@ -24,6 +24,7 @@ mod search;
 mod seed_route;
 mod study;
 mod support;
+mod terminal;
 mod textbounds;
 mod tidy;
 mod writes;
