@@ -14,6 +14,7 @@ mod guard;
 mod manifest;
 mod mcp;
 mod migrate;
+mod ops;
 mod overlap;
 mod pages;
 mod paging;
