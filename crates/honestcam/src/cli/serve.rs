@@ -11,6 +11,7 @@ use honestcam::storage::Storage;
 use honestcam::storage::Wait;
 use honestcam::web::auth::LocalAuth;
 use honestcam::web::auth::access::{AccessConfig, AccessVerifier};
+use honestcam::web::metrics::MetricsToken;
 use honestcam::web::{self, AppState, AuthMode, Site};
 
 use super::{
@@ -159,6 +160,13 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=10_000)
     )]
     max_open_connections: u32,
+    /// A file (mode 600) holding the bearer token that lets a scraper read /metrics
+    /// from elsewhere than this machine (`Authorization: Bearer TOKEN`; 16 to 256
+    /// printable characters, e.g. `openssl rand -hex 32`). Without it /metrics answers
+    /// only requests made on this machine straight to the portal; every other request
+    /// (through Cloudflare Tunnel too) gets 404.
+    #[arg(long, env = "HONESTCAM_METRICS_TOKEN_FILE", value_name = "PATH")]
+    metrics_token_file: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -300,6 +308,10 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("--max-open-databases: {e}")))?;
     let storage = open_storage_bounded(data, max_open, IDLE_READERS)?;
     let auth = auth_mode(&args)?;
+    let metrics_token = match args.metrics_token_file.as_deref() {
+        Some(path) if !path.as_os_str().is_empty() => Some(MetricsToken::from_file(path)?),
+        _ => None,
+    };
     let limits = args.conn_limits();
     let time_zone = display_zone(args.timezone.clone());
     let demo = if args.demo {
@@ -348,7 +360,11 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let site = Site::new(args.public_url.as_deref().filter(|u| !u.is_empty()), addr)
             .map_err(|e| UsageError(e.to_string()))?;
-        let state = AppState::new(storage, default.clone(), site, auth, time_zone).with_mcp(mcp);
+        let mut state =
+            AppState::new(storage, default.clone(), site, auth, time_zone).with_mcp(mcp);
+        if let Some(token) = metrics_token {
+            state = state.with_metrics_token(token);
+        }
         println!("honestcam listening on http://{addr}/");
         match &default {
             Some(slug) => println!("default property: {slug} (http://{addr}/compliance/)"),

@@ -19,6 +19,16 @@ use super::sqlite::{self, SqliteProperty, StudyDb};
 use super::{PropertyStore, Storage, StoreError};
 use crate::property::PropertyPaths;
 
+impl Backend {
+    /// The backend's name, as `/metrics` and `doctor` show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Json => "json",
+        }
+    }
+}
+
 /// Which backend the property is on right now, from its files alone (a hint: it can
 /// change as soon as this returns).
 pub(super) fn kind(paths: &PropertyPaths) -> Backend {

@@ -51,3 +51,271 @@ async fn the_last_drill_shows_in_the_admins_footer_only() {
     assert!(footer.contains("FAILED"), "{footer}");
     assert!(footer.contains("no-such-backup"), "{footer}");
 }
+
+/// `promtool`, or `None` (said loudly) when it is missing and not required.
+fn promtool() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    let required = std::env::var("HONESTCAM_REQUIRE_PROMTOOL").is_ok_and(|v| v == "1");
+    match found {
+        Some(p) => Some(p),
+        None if required => panic!("HONESTCAM_REQUIRE_PROMTOOL=1 but promtool is not installed"),
+        None => {
+            eprintln!(
+                "\n!!!! SKIPPED promtool check: promtool not found; install Debian's prometheus package !!!!\n"
+            );
+            None
+        }
+    }
+}
+
+/// Asserts that `promtool check metrics` accepts `text` (lint included).
+fn assert_promtool_accepts(text: &str) {
+    use std::io::Write;
+    let Some(promtool) = promtool() else { return };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics refused the output:\n{}{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of the sample `name` whose labels include every one of `labels`; `None`
+/// when there is no such sample.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|line| {
+            let (series, _) = line.rsplit_once(' ').unwrap();
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|line| line.rsplit_once(' ').unwrap().1.parse().unwrap())
+}
+
+/// `GET /metrics` from this machine: its body, after checking the status and type.
+async fn scrape(app: &App) -> String {
+    let answer = client().get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let kind = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    answer.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool_and_move_with_requests_and_writes() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let before = scrape(&app).await;
+    assert_promtool_accepts(&before);
+    assert_eq!(
+        sample(&before, "honestcam_properties", &[("backend", "sqlite")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&before, "honestcam_properties", &[("backend", "json")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&before, "honestcam_restore_drills_recorded", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&before, "honestcam_restore_drill_last_ok", &[]),
+        None
+    );
+
+    let home = client().get(app.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let page = client()
+        .get(app.url("/p/bamboo-house/compliance/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let missing = client()
+        .get(app.url("/no/such/page/42"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    // A note through the edit form: one event appended, durably.
+    let edit = client()
+        .post(app.url("/compliance/actions/ACT-004"))
+        .form(&[("note", "metrics move")])
+        .send()
+        .await
+        .unwrap();
+    assert!(edit.status().is_redirection(), "{}", edit.status());
+
+    let after = scrape(&app).await;
+    assert_promtool_accepts(&after);
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels).unwrap_or(0.0) - sample(&before, name, labels).unwrap_or(0.0)
+    };
+    let requests = "honestcam_http_requests_total";
+    let get_ok = |route| [("route", route), ("method", "GET"), ("status", "200")];
+    assert_eq!(moved(requests, &get_ok("/")), 1.0, "{after}");
+    assert_eq!(moved(requests, &get_ok("/p/{slug}/compliance/")), 1.0);
+    assert_eq!(moved(requests, &get_ok("/metrics")), 1.0);
+    assert_eq!(
+        moved(requests, &[("route", "unmatched"), ("status", "404")]),
+        1.0,
+        "an unknown path is counted as unmatched, never by its text"
+    );
+    assert!(!after.contains("/no/such/page"));
+    assert_eq!(
+        moved(
+            requests,
+            &[
+                ("route", "/compliance/actions/{id}"),
+                ("method", "POST"),
+                ("status", "303")
+            ]
+        ),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(moved("honestcam_events_appended_total", &[]), 1.0);
+    assert_eq!(
+        moved(
+            "honestcam_durable_write_seconds_count",
+            &[("backend", "sqlite")]
+        ),
+        1.0
+    );
+    assert!(moved("honestcam_group_commit_batch_units_count", &[]) >= 1.0);
+    assert!(
+        moved(
+            "honestcam_lock_wait_seconds_count",
+            &[("lock", "property_shared")]
+        ) >= 3.0,
+        "the pages and the write each held the property"
+    );
+    assert!(
+        moved(
+            "honestcam_http_request_duration_seconds_count",
+            &[("route", "/")]
+        ) == 1.0
+    );
+    assert!(sample(&after, "honestcam_open_databases", &[]).unwrap() >= 1.0);
+
+    // A drill recorded shows at the next scrape.
+    drilled(&f);
+    let drilled = scrape(&app).await;
+    assert_promtool_accepts(&drilled);
+    assert_eq!(
+        sample(&drilled, "honestcam_restore_drills_recorded", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&drilled, "honestcam_restore_drill_last_ok", &[]),
+        Some(1.0)
+    );
+    let age = sample(&drilled, "honestcam_restore_drill_last_age_seconds", &[]).unwrap();
+    assert!((0.0..600.0).contains(&age), "{age}");
+}
+
+/// Writes `token` to a file only its owner reads; returns its path.
+fn token_file(f: &Fixture, token: &str, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = f.tmp.path().join(format!("metrics-token-{mode:o}"));
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// `GET /metrics` with extra headers; the status.
+async fn metrics_status(app: &App, headers: &[(&str, &str)]) -> u16 {
+    let mut request = client().get(app.url("/metrics"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn metrics_from_elsewhere_need_the_token() {
+    let f = migrated();
+    let secret = "c0ffee-metrics-token-0123456789";
+    let file = token_file(&f, secret, 0o600);
+    let app = f.spawn_app(
+        &[
+            "--auth",
+            "local",
+            "--public-url",
+            "https://portal.example.org",
+            "--metrics-token-file",
+            &file,
+        ],
+        &[],
+    );
+    // On this machine, straight to the portal: no authentication asked.
+    assert_eq!(metrics_status(&app, &[]).await, 200);
+    // Through the tunnel: the public name, cloudflared's headers, a loopback peer.
+    let tunnel = [
+        ("host", "portal.example.org"),
+        ("cf-connecting-ip", "203.0.113.7"),
+        ("x-forwarded-for", "203.0.113.7"),
+    ];
+    assert_eq!(metrics_status(&app, &tunnel).await, 404);
+    assert_eq!(
+        metrics_status(&app, &[("cf-connecting-ip", "203.0.113.7")]).await,
+        404
+    );
+    let wrong = "Bearer c0ffee-metrics-token-0123456780";
+    let mut with_wrong = tunnel.to_vec();
+    with_wrong.push(("authorization", wrong));
+    assert_eq!(metrics_status(&app, &with_wrong).await, 404);
+    let right = format!("Bearer {secret}");
+    let mut with_right = tunnel.to_vec();
+    with_right.push(("authorization", &right));
+    assert_eq!(metrics_status(&app, &with_right).await, 200);
+    // The pages still want a sign-in.
+    let home = client().get(app.url("/")).send().await.unwrap();
+    assert_ne!(home.status(), 200);
+    drop(app);
+
+    // A token file others may read is refused at start, and so is no token.
+    for (file, says) in [
+        (token_file(&f, secret, 0o644), "chmod 600"),
+        (token_file(&f, "short", 0o600), "16 to 256"),
+    ] {
+        let out = f.run(&[
+            "serve",
+            "--auth",
+            "none",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-token-file",
+            &file,
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && err.contains(&file), "{err}");
+    }
+}
