@@ -275,7 +275,11 @@ pub fn free_space(dir: &Path, min_bytes: u64) -> Check {
     match rustix::fs::statvfs(dir) {
         Ok(st) => {
             let free = st.f_bavail.saturating_mul(st.f_frsize);
-            let detail = format!("{} free on the file system of {}", bytes(free), dir.display());
+            let detail = format!(
+                "{} free on the file system of {}",
+                bytes(free),
+                dir.display()
+            );
             if free < min_bytes {
                 Check::fail(
                     name,
@@ -359,7 +363,11 @@ impl DatabaseHealth {
             2 => "FULL",
             _ => "EXTRA",
         };
-        let full = if self.fullfsync == (1, 1) { "on" } else { "off" };
+        let full = if self.fullfsync == (1, 1) {
+            "on"
+        } else {
+            "off"
+        };
         let why = if FULL_FSYNC {
             "Apple: F_FULLFSYNC"
         } else {
@@ -476,7 +484,11 @@ mod tests {
         .unwrap();
         let check = private_dir("data dir", &data);
         assert_eq!(check.status, Status::Fail);
-        assert!(check.detail.contains("x.json (mode 644)"), "{}", check.detail);
+        assert!(
+            check.detail.contains("x.json (mode 644)"),
+            "{}",
+            check.detail
+        );
         assert!(check.fix.unwrap().contains("chmod -R go-rwx"));
         assert_eq!(
             private_dir("data dir", &dir.path().join("none")).status,

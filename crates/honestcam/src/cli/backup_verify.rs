@@ -44,7 +44,7 @@ impl Args {
     }
 }
 
-fn parse_lag(text: &str) -> Result<Duration, UsageError> {
+pub(super) fn parse_lag(text: &str) -> Result<Duration, UsageError> {
     let bad = || {
         UsageError(format!(
             "invalid lag {text:?}: use seconds, e.g. 60s, 15m or 24h"

@@ -210,24 +210,10 @@ fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
     }
     match args.auth {
         AuthFlag::None => {
-            let public = args.public_url.as_deref().filter(|u| !u.is_empty());
-            let public_is_local = public.is_none_or(|u| {
-                url::Url::parse(u).is_ok_and(|u| {
-                    matches!(u.host(), Some(url::Host::Domain("localhost")))
-                        || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-                        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-                })
-            });
-            if !public_is_local {
-                bail!(UsageError(
-                    "--auth none serves everyone as an admin: not with a public URL (behind a tunnel, everyone on the internet would be one)".into()
-                ));
-            }
-            if !args.addr.ip().is_loopback() {
-                bail!(UsageError(format!(
-                    "--auth none serves everyone as an admin: only on a loopback address, not {}",
-                    args.addr
-                )));
+            if let Some(why) =
+                honestcam::config::refuse_auth_none(args.addr, args.public_url.as_deref())
+            {
+                bail!(UsageError(why));
             }
             tracing::warn!(
                 "authentication is off (--auth none): every request on {} acts as an admin",

@@ -54,6 +54,7 @@ use sqlite::{Databases, DbError};
 
 pub use backend::{Backend, Holdings, LogVersion, SearchRow, SearchRowEvent};
 pub use baseline_cache::BASELINES_KEPT;
+pub use resolve::ALL_BACKENDS;
 pub use lock_policy::{ExclusiveLock, Wait};
 pub use store::PropertyStore;
 
@@ -314,6 +315,12 @@ impl Storage {
     pub fn study_db_existing(&self) -> Result<Option<Arc<Database>>, StoreError> {
         Ok(self.dbs.study_existing(&self.data.study_db())?)
     }
+}
+
+/// Which backend the property at `paths` is on right now, from its files alone (a
+/// hint, as [`Storage::backend`], for code that holds no storage).
+pub fn resolve_kind(paths: &PropertyPaths) -> Backend {
+    resolve::kind(paths)
 }
 
 /// `opts` with a fresh [`StorageMetrics`] hearing every database writer's batches

@@ -33,7 +33,7 @@ use subtle::ConstantTimeEq;
 
 use super::{AppError, AppState};
 use crate::ops::drills;
-use crate::storage::{Backend, Storage};
+use crate::storage::{ALL_BACKENDS, Backend, Storage};
 
 /// The path it is served at.
 pub const METRICS_PATH: &str = "/metrics";
@@ -268,7 +268,7 @@ impl PortalMetrics {
                         .filter(|s| storage.backend(&data.property(s)) == b)
                         .count() as i64
                 };
-                for backend in [Backend::Sqlite, Backend::Json] {
+                for backend in ALL_BACKENDS {
                     self.properties
                         .with_label_values(&[backend.name()])
                         .set(on(backend));

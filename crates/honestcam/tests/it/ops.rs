@@ -319,3 +319,246 @@ async fn metrics_from_elsewhere_need_the_token() {
         assert!(err.contains(says) && err.contains(&file), "{err}");
     }
 }
+
+/// `honestcam doctor --json <args>`: its exit code and report.
+pub fn doctor(f: &Fixture, args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_honestcam"))
+        .args(["doctor", "--json"])
+        .args(args)
+        .env("HONESTCAM_DATA_DIR", f.dir())
+        // Only what the test gives: not the environment of whoever runs the tests.
+        .env_remove("HONESTCAM_AUTH")
+        .env_remove("HONESTCAM_PUBLIC_URL")
+        .env_remove("HONESTCAM_REPLICA")
+        .env_remove("HONESTCAM_MAX_OPEN_DATABASES")
+        .env_remove("HONESTCAM_MAX_OPEN_CONNECTIONS")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), report)
+}
+
+/// The check named `name` of a report.
+pub fn check<'r>(report: &'r serde_json::Value, name: &str) -> &'r serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {report:#}"))
+}
+
+/// Asserts that the check `name` came out `status`, and that a check that is not ok
+/// says what to do.
+fn assert_check(report: &serde_json::Value, name: &str, status: &str) {
+    let c = check(report, name);
+    assert_eq!(c["status"], status, "{name}: {c:#}");
+    if status != "ok" {
+        assert!(!c["fix"].as_str().unwrap().is_empty(), "{c:#}");
+    }
+}
+
+const LOCAL: [&str; 2] = ["--auth", "none"];
+
+#[test]
+fn doctor_passes_a_healthy_data_dir_and_says_what_to_do_about_each_problem() {
+    let f = migrated();
+    // No drill yet: a failure, and the only one.
+    let (code, report) = doctor(&f, &LOCAL, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["failures"], 1, "{report:#}");
+    assert_check(&report, "restore drill", "fail");
+
+    let backups = drilled(&f);
+    let (code, report) = doctor(&f, &LOCAL, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["ok"], true);
+    for name in [
+        "data dir",
+        "free space",
+        "restore",
+        "database bamboo-house",
+        "study database",
+        "durability",
+        "descriptor limit",
+        "authentication",
+        "restore drill",
+    ] {
+        assert_check(&report, name, "ok");
+    }
+    for c in report["checks"].as_array().unwrap() {
+        for key in ["name", "status", "detail", "fix"] {
+            assert!(c.get(key).is_some(), "{key} missing in {c}");
+        }
+    }
+    assert!(
+        check(&report, "restore drill")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&backups)
+    );
+    assert!(
+        check(&report, "durability")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("wal, synchronous FULL, foreign keys on")
+    );
+    // Litestream not configured: a warning, not a failure.
+    assert_check(&report, "litestream", "warn");
+    assert!(report["warnings"].as_u64().unwrap() >= 1);
+
+    // The text report says the same, with each fix.
+    let text = f.run(&["doctor", "--auth", "none", "--addr", "0.0.0.0:8080"]);
+    assert_eq!(text.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    let line = text.lines().find(|l| l.contains("authentication")).unwrap();
+    assert!(
+        line.starts_with("FAIL") && line.contains("0.0.0.0:8080"),
+        "{text}"
+    );
+    assert!(text.contains("fix: use --auth cloudflare-access"), "{text}");
+
+    // --auth none on a public URL, as behind a tunnel.
+    let (code, report) = doctor(
+        &f,
+        &[
+            "--auth",
+            "none",
+            "--public-url",
+            "https://portal.example.org",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert_check(&report, "authentication", "fail");
+    // Not given at all: the exposure cannot be checked.
+    let (code, report) = doctor(&f, &[], &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_check(&report, "authentication", "warn");
+
+    // Not enough free space.
+    let (code, report) = doctor(&f, &["--auth", "none", "--min-free", "1000000T"], &[]);
+    assert_eq!(code, 1);
+    assert_check(&report, "free space", "fail");
+
+    // A bad flag is a usage error.
+    let out = f.run(&["doctor", "--min-free", "plenty"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn doctor_fails_a_descriptor_limit_below_what_serve_may_use() {
+    let f = migrated();
+    let bin = env!("CARGO_BIN_EXE_honestcam");
+    let under = |limit: u32| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {limit} && exec \"$0\" doctor --json --auth none"
+            ))
+            .arg(bin)
+            .env("HONESTCAM_DATA_DIR", f.dir())
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report)
+    };
+    let (code, report) = under(128);
+    assert_eq!(code, Some(1));
+    assert_check(&report, "descriptor limit", "fail");
+    let detail = check(&report, "descriptor limit")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.starts_with("128 descriptors"), "{detail}");
+    assert!(
+        check(&report, "descriptor limit")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("NumberOfFiles")
+    );
+    // 256, launchd's default, fits the default bounds.
+    let (_, report) = under(256);
+    assert_check(&report, "descriptor limit", "ok");
+    // More properties than serve keeps databases open: a warning that says how to
+    // raise the bound (the limit allows it here).
+    f.ok(&["demo-data", "harbor"]);
+    f.plan(&["db-migrate", "harbor", "--execute"]);
+    let (code, report) = doctor(&f, &["--auth", "none", "--max-open-databases", "2"], &[]);
+    assert_check(&report, "descriptor limit", "warn");
+    let fix = check(&report, "descriptor limit")["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fix.contains("--max-open-databases 3"), "{fix}");
+    assert_eq!(code, 1, "no drill yet: the warning alone would pass");
+}
+
+#[test]
+fn doctor_fails_a_damaged_database_and_a_stale_or_failed_drill() {
+    let f = migrated();
+    drilled(&f);
+    // A drill three days old.
+    let old = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(72))
+        .unwrap();
+    let data = f.data();
+    let mut drills = honestcam::ops::drills::read(&data).unwrap();
+    let mut stale = drills.pop().unwrap();
+    stale.at = old;
+    let record = data.path().join("_ops/restore-drills.json");
+    std::fs::remove_file(&record).unwrap();
+    honestcam::ops::drills::record(&data, stale).unwrap();
+    let (code, report) = doctor(&f, &LOCAL, &[]);
+    assert_eq!(code, 1);
+    assert_check(&report, "restore drill", "fail");
+    assert!(
+        check(&report, "restore drill")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("older than 48 h")
+    );
+    // A longer bound lets it pass; a failed drill fails whatever its age.
+    let (code, _) = doctor(&f, &["--auth", "none", "--max-drill-age", "96h"], &[]);
+    assert_eq!(code, 0);
+    let gone = f.tmp.path().join("gone");
+    let out = f.run(&["backup-verify", "--from", gone.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let (code, report) = doctor(&f, &["--auth", "none", "--max-drill-age", "96h"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        check(&report, "restore drill")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the last drill failed")
+    );
+
+    // A damaged database: pages in the middle overwritten.
+    drilled(&f);
+    let db = f.prop().join("honestcam.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 8192, "{} bytes", bytes.len());
+    let middle = bytes.len() / 2 / 4096 * 4096;
+    for b in &mut bytes[middle..middle + 4096] {
+        *b = 0x5a;
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let (code, report) = doctor(&f, &LOCAL, &[]);
+    assert_eq!(code, 1);
+    assert_check(&report, "database bamboo-house", "fail");
+    assert_check(&report, "study database", "ok");
+
+    // A data dir others may read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(f.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_, report) = doctor(&f, &LOCAL, &[]);
+    assert_check(&report, "data dir", "fail");
+}
