@@ -8,6 +8,17 @@
 //! bounds may use, the authentication mode against the listening address and public
 //! URL, Litestream (running, and each database's replica position), and the last
 //! restore drill. The report type and the generic checks are `statekit::doctor`'s.
+//!
+//! **Litestream.** Two facts per database. *Running*: Litestream 0.5 keeps its state
+//! beside each database (`.{name}-litestream/ltx/{level}/{min}-{max}.ltx`) and writes
+//! a file there within a second of each commit; while it runs it holds a connection,
+//! so nothing else checkpoints the file late. A database (or its WAL) that changed
+//! more than `--max-replica-lag` after Litestream's newest file means Litestream is
+//! not running, or stuck. *Position*: the replica's newest transaction
+//! (`litestream restore -dry-run -json`, the command restores use) must reach the
+//! newest one Litestream took up, unless that was within the allowed lag; a replica
+//! behind means uploads fail. Without `--replica` Litestream counts as not
+//! configured: a warning, not a failure.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

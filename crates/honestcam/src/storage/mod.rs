@@ -54,8 +54,8 @@ use sqlite::{Databases, DbError};
 
 pub use backend::{Backend, Holdings, LogVersion, SearchRow, SearchRowEvent};
 pub use baseline_cache::BASELINES_KEPT;
-pub use resolve::ALL_BACKENDS;
 pub use lock_policy::{ExclusiveLock, Wait};
+pub use resolve::ALL_BACKENDS;
 pub use store::PropertyStore;
 
 /// Why a storage operation failed.
