@@ -7,6 +7,7 @@ mod browser;
 mod conformance;
 mod conns;
 mod demo;
+mod deploy;
 mod drill;
 mod edges;
 mod export;
