@@ -23,7 +23,9 @@
 //!   database's integrity and durability settings;
 //! - [`plan`]: the report of a `--dry-run`/`--execute` command, as text or JSON;
 //! - `http` (feature `http`): the accept loop both applications serve HTTP through,
-//!   with a header-read timeout, an idle timeout and a cap on open connections.
+//!   with a header-read timeout, an idle timeout and a cap on open connections;
+//! - `scrape` (feature `http`): who may read a metrics endpoint (this machine, or a
+//!   bearer token from a file).
 
 pub mod archive;
 pub mod crash;
@@ -36,5 +38,7 @@ pub mod json;
 pub mod lock;
 pub mod migrate;
 pub mod plan;
+#[cfg(feature = "http")]
+pub mod scrape;
 pub mod sqlite;
 pub mod staged;

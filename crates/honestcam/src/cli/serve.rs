@@ -11,7 +11,6 @@ use honestcam::storage::Storage;
 use honestcam::storage::Wait;
 use honestcam::web::auth::LocalAuth;
 use honestcam::web::auth::access::{AccessConfig, AccessVerifier};
-use honestcam::web::metrics::MetricsToken;
 use honestcam::web::{self, AppState, AuthMode, Site};
 
 use super::{
@@ -295,7 +294,9 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
     let storage = open_storage_bounded(data, max_open, IDLE_READERS)?;
     let auth = auth_mode(&args)?;
     let metrics_token = match args.metrics_token_file.as_deref() {
-        Some(path) if !path.as_os_str().is_empty() => Some(MetricsToken::from_file(path)?),
+        Some(path) if !path.as_os_str().is_empty() => {
+            Some(statekit::scrape::ScrapeToken::from_file(path)?)
+        }
         _ => None,
     };
     let limits = args.conn_limits();

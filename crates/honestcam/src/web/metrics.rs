@@ -1,9 +1,9 @@
 //! `/metrics`: the portal's metrics in Prometheus' text format (0.0.4).
 //!
-//! **Who may read it.** A request made on this machine straight to the portal (a
-//! loopback peer, a loopback `Host`, and no proxy's forwarding headers), or one that
-//! carries `Authorization: Bearer` with the token of `serve --metrics-token-file`
-//! (compared in constant time). Anything else gets the same 404 as a page that does
+//! **Who may read it** is `statekit::scrape`'s rule: a request made on this machine
+//! straight to the portal (a loopback peer, a loopback `Host`, no proxy's forwarding
+//! headers), or one carrying `Authorization: Bearer` with the token of
+//! `serve --metrics-token-file`. Anything else gets the same 404 as a page that does
 //! not exist: behind Cloudflare Tunnel every request arrives from 127.0.0.1, but with
 //! the public host name and `CF-Connecting-IP`, so a visitor from the internet (even
 //! one Access let in) is no local scraper. The route sits behind the guard (its
@@ -15,8 +15,7 @@
 //! latency; storage's counters (see [`crate::storage::metrics`]); and, read at each
 //! scrape, the databases open, the properties by backend and the last restore drill.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -28,8 +27,7 @@ use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use statekit::scrape::{self, ScrapeToken};
 
 use super::{AppError, AppState};
 use crate::ops::drills;
@@ -38,95 +36,10 @@ use crate::storage::{ALL_BACKENDS, Backend, Storage};
 /// The path it is served at.
 pub const METRICS_PATH: &str = "/metrics";
 
-/// Most bytes of a token file read; a token is 16 to 256 printable characters.
-const TOKEN_FILE_MAX: u64 = 4096;
-
 /// Request latency buckets, in seconds: 1 ms to 30 s.
 const LATENCY: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
 ];
-
-/// Why a metrics token file was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum MetricsTokenError {
-    /// It could not be read.
-    #[error("cannot read the metrics token file {}", .path.display())]
-    Read {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// Others than its owner may read it.
-    #[error(
-        "the metrics token file {} may be read by others than its owner (mode {mode:o}): chmod 600 it",
-        .path.display()
-    )]
-    Readable {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// Its content is no token.
-    #[error(
-        "the metrics token file {} must hold one token of 16 to 256 printable ASCII characters (e.g. from `openssl rand -hex 32`)",
-        .0.display()
-    )]
-    Malformed(std::path::PathBuf),
-}
-
-/// The bearer token that opens `/metrics` from elsewhere than this machine; only its
-/// SHA-256 is kept, and its `Debug` shows nothing of it.
-#[derive(Clone)]
-pub struct MetricsToken([u8; 32]);
-
-impl std::fmt::Debug for MetricsToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MetricsToken(..)")
-    }
-}
-
-impl MetricsToken {
-    /// The token in `path`: one line of 16 to 256 printable ASCII characters, in a
-    /// file only its owner may read.
-    pub fn from_file(path: &Path) -> Result<MetricsToken, MetricsTokenError> {
-        use std::io::Read;
-        let read = |source| MetricsTokenError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(read)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = file.metadata().map_err(read)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(MetricsTokenError::Readable {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        let mut text = String::new();
-        file.take(TOKEN_FILE_MAX)
-            .read_to_string(&mut text)
-            .map_err(read)?;
-        MetricsToken::new(text.trim()).ok_or_else(|| MetricsTokenError::Malformed(path.into()))
-    }
-
-    /// `token` if it is 16 to 256 printable ASCII characters.
-    pub fn new(token: &str) -> Option<MetricsToken> {
-        let ok = (16..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic());
-        ok.then(|| MetricsToken(Sha256::digest(token.as_bytes()).into()))
-    }
-
-    /// Whether `offered` is this token (in constant time: the digests are compared).
-    fn matches(&self, offered: &str) -> bool {
-        let offered: [u8; 32] = Sha256::digest(offered.as_bytes()).into();
-        bool::from(self.0.ct_eq(&offered))
-    }
-}
 
 /// The portal's registry and the metrics it keeps beside storage's.
 #[derive(Debug)]
@@ -141,7 +54,7 @@ pub struct PortalMetrics {
     drill_at: GaugeVec,
     drill_age: GaugeVec,
     drill_lag: GaugeVec,
-    token: OnceLock<MetricsToken>,
+    token: OnceLock<ScrapeToken>,
     /// Held by a scrape while it refreshes and renders.
     scrape: Mutex<()>,
 }
@@ -235,7 +148,7 @@ impl PortalMetrics {
 
     /// Lets requests that carry `token` read the metrics from anywhere (the first
     /// token given counts).
-    pub fn open_with(&self, token: MetricsToken) {
+    pub fn open_with(&self, token: ScrapeToken) {
         let _ = self.token.set(token);
     }
 
@@ -322,47 +235,10 @@ impl PortalMetrics {
         Ok(out)
     }
 
-    /// Whether this request may read the metrics.
+    /// Whether this request may read the metrics (see `statekit::scrape`).
     fn allows(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if let (Some(token), Some(offered)) = (self.token.get(), bearer) {
-            return token.matches(offered.trim());
-        }
-        is_local(peer, headers)
+        scrape::allows(self.token.get(), peer, headers)
     }
-}
-
-/// Whether a request came straight from this machine: a loopback peer, a loopback
-/// `Host`, and none of the headers a proxy or tunnel adds.
-fn is_local(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-    let peer_local = peer.is_some_and(|p| p.ip().to_canonical().is_loopback());
-    let forwarded = [
-        "forwarded",
-        "x-forwarded-for",
-        "cf-connecting-ip",
-        "x-real-ip",
-    ]
-    .iter()
-    .any(|h| headers.contains_key(*h));
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    peer_local && !forwarded && host_is_loopback(host)
-}
-
-/// Whether a `Host` value names this machine: `localhost` or a loopback address,
-/// with or without a port.
-fn host_is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `GET /metrics`.
@@ -406,61 +282,4 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .metrics()
         .observe(&route, &method, response.status().as_u16(), began);
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_hosts_are_local() {
-        for host in [
-            "127.0.0.1:8080",
-            "localhost:8080",
-            "LOCALHOST",
-            "[::1]:80",
-            "127.0.0.2",
-        ] {
-            assert!(host_is_loopback(host), "{host}");
-        }
-        for host in [
-            "portal.example.org",
-            "portal.example.org:443",
-            "10.0.0.1:8080",
-            "[::2]:80",
-            "",
-        ] {
-            assert!(!host_is_loopback(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn a_tunnelled_request_is_not_local() {
-        let peer = Some(SocketAddr::from(([127, 0, 0, 1], 50000)));
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
-        assert!(is_local(peer, &headers));
-        assert!(!is_local(None, &headers), "no peer known");
-        assert!(!is_local(
-            Some(SocketAddr::from(([192, 0, 2, 1], 1))),
-            &headers
-        ));
-        headers.insert("cf-connecting-ip", "203.0.113.9".parse().unwrap());
-        assert!(!is_local(peer, &headers), "through cloudflared");
-        let mut public = HeaderMap::new();
-        public.insert(header::HOST, "portal.example.org".parse().unwrap());
-        assert!(!is_local(peer, &public), "the public name");
-    }
-
-    #[test]
-    fn tokens_are_bounded_and_compared_whole() {
-        assert!(MetricsToken::new("short").is_none());
-        assert!(MetricsToken::new(&"x".repeat(257)).is_none());
-        assert!(MetricsToken::new("with a space in it, long enough").is_none());
-        let token = MetricsToken::new("0123456789abcdef0123").unwrap();
-        assert!(token.matches("0123456789abcdef0123"));
-        assert!(!token.matches("0123456789abcdef012"));
-        assert!(!token.matches(""));
-        assert_eq!(format!("{token:?}"), "MetricsToken(..)");
-    }
 }

@@ -98,7 +98,7 @@ impl AppState {
 
     /// Lets `/metrics` be read with `token` from anywhere, not only from this machine
     /// (see [`metrics`]).
-    pub fn with_metrics_token(self, token: metrics::MetricsToken) -> AppState {
+    pub fn with_metrics_token(self, token: statekit::scrape::ScrapeToken) -> AppState {
         self.inner.metrics.open_with(token);
         self
     }
