@@ -516,6 +516,31 @@ mod tests {
     }
 
     #[test]
+    fn weaker_settings_are_each_named() {
+        let want = i64::from(FULL_FSYNC);
+        let good = DatabaseHealth {
+            quick_check: "ok".into(),
+            journal_mode: "wal".into(),
+            synchronous: 2,
+            foreign_keys: 1,
+            fullfsync: (want, want),
+        };
+        assert!(good.durability_problems().is_empty());
+        let weak = DatabaseHealth {
+            journal_mode: "delete".into(),
+            synchronous: 1,
+            foreign_keys: 0,
+            fullfsync: (1 - want, want),
+            ..good
+        };
+        let problems = weak.durability_problems();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("journal mode delete"));
+        assert!(problems[1].contains("synchronous=1"));
+        assert!(problems[3].contains("fullfsync"));
+    }
+
+    #[test]
     fn the_descriptor_limit_is_read() {
         let (soft, _) = descriptor_limit();
         assert!(soft.is_none_or(|n| n > 0));
