@@ -380,6 +380,9 @@ struct LocalState {
     newest: SystemTime,
 }
 
+/// Longest one read of a replica's position may take.
+pub const REPLICA_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Most LTX files looked at per level.
 const LTX_FILES_READ: usize = 100_000;
 
@@ -493,7 +496,10 @@ fn replica_check(name: &str, db: &Path, url: &str, scratch: &Path, opts: &Doctor
         );
     }
     let out = scratch.join(format!("{}.db", name.replace(' ', "-")));
-    let plan = match opts.litestream.plan(url, &out, None) {
+    let plan = match opts
+        .litestream
+        .plan_within(url, &out, None, REPLICA_READ_TIMEOUT)
+    {
         Ok(p) => p,
         Err(e) => {
             return Check::fail(
