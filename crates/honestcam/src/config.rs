@@ -70,6 +70,31 @@ impl DataDir {
     }
 }
 
+/// Why `--auth none` (everyone an admin) must not run with this address and public
+/// URL: it is only for a loopback address without a public URL (behind a tunnel,
+/// everyone on the internet would be an admin). `None` when it may.
+pub fn refuse_auth_none(addr: std::net::SocketAddr, public_url: Option<&str>) -> Option<String> {
+    let public = public_url.filter(|u| !u.is_empty());
+    let public_is_local = public.is_none_or(|u| {
+        url::Url::parse(u).is_ok_and(|u| {
+            matches!(u.host(), Some(url::Host::Domain("localhost")))
+                || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        })
+    });
+    if !public_is_local {
+        return Some(
+            "--auth none serves everyone as an admin: not with a public URL (behind a tunnel, everyone on the internet would be one)".into(),
+        );
+    }
+    if !addr.ip().is_loopback() {
+        return Some(format!(
+            "--auth none serves everyone as an admin: only on a loopback address, not {addr}"
+        ));
+    }
+    None
+}
+
 /// A time zone named on the command line that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

@@ -31,6 +31,7 @@ enum Command {
     DbRollback(cli::db_rollback::Args),
     DbStatus(cli::db_status::Args),
     DemoData(cli::demo_data::Args),
+    Doctor(cli::doctor::Args),
     Export(cli::export::Args),
     LitestreamConfig(cli::litestream_config::Args),
     Mcp(cli::mcp::Args),
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         Command::DbReindex(a) => a.wants_json(),
         Command::DbRollback(a) => a.wants_json(),
         Command::DbStatus(a) => a.wants_json(),
+        Command::Doctor(a) => a.wants_json(),
         Command::DemoData(_)
         | Command::Export(_)
         | Command::LitestreamConfig(_)
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::DbRollback(a) => cli::db_rollback::run(&data, a),
         Command::DbStatus(a) => cli::db_status::run(&data, a),
         Command::DemoData(a) => cli::demo_data::run(&data, a),
+        Command::Doctor(a) => cli::doctor::run(&data, a),
         Command::Export(a) => cli::export::run(&data, a),
         Command::Serve(a) => cli::serve::run(&data, a),
         Command::Study(a) => cli::study::run(&data, a),

@@ -18,12 +18,18 @@
 //!   timestamped folders without overwriting;
 //! - [`error`]: an error shown with its causes, the one formatter for logs and replies;
 //! - [`crash`]: crash points that let tests stop a real binary between two writes;
+//! - [`doctor`]: a deployment's health report (text or JSON) and the checks both
+//!   applications share: a private data dir, free space, the descriptor limit, each
+//!   database's integrity and durability settings;
 //! - [`plan`]: the report of a `--dry-run`/`--execute` command, as text or JSON;
 //! - `http` (feature `http`): the accept loop both applications serve HTTP through,
-//!   with a header-read timeout, an idle timeout and a cap on open connections.
+//!   with a header-read timeout, an idle timeout and a cap on open connections;
+//! - `scrape` (feature `http`): who may read a metrics endpoint (this machine, or a
+//!   bearer token from a file).
 
 pub mod archive;
 pub mod crash;
+pub mod doctor;
 pub mod error;
 pub mod fs;
 #[cfg(feature = "http")]
@@ -32,5 +38,7 @@ pub mod json;
 pub mod lock;
 pub mod migrate;
 pub mod plan;
+#[cfg(feature = "http")]
+pub mod scrape;
 pub mod sqlite;
 pub mod staged;

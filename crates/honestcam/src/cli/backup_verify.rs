@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use honestcam::config::DataDir;
 use honestcam::ops::backup::{self, Source};
+use honestcam::ops::drills::{self, Drill};
 
 use super::{LitestreamFlag, ReportedAsJson, UsageError, open_storage};
 
@@ -17,6 +18,10 @@ use super::{LitestreamFlag, ReportedAsJson, UsageError, open_storage};
 /// write the copy lacks). Exits 1 when a database is damaged or has diverged, a live
 /// property is missing from the copy, or a property is behind by more than --max-lag:
 /// what a cron job or a monitoring check runs.
+///
+/// Each run, passed or failed, is recorded in the data dir (`_ops/restore-drills.json`,
+/// the last 30) for `honestcam doctor`, `/metrics` and the home page's footer for
+/// admins.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The replica (s3://...) or the snapshot (or folder of snapshots) to check.
@@ -39,7 +44,7 @@ impl Args {
     }
 }
 
-fn parse_lag(text: &str) -> Result<Duration, UsageError> {
+pub(super) fn parse_lag(text: &str) -> Result<Duration, UsageError> {
     let bad = || {
         UsageError(format!(
             "invalid lag {text:?}: use seconds, e.g. 60s, 15m or 24h"
@@ -60,10 +65,25 @@ fn parse_lag(text: &str) -> Result<Duration, UsageError> {
 }
 
 pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
-    let storage = open_storage(data)?;
-    let litestream = args.litestream.litestream();
-    let rows = backup::verify(&storage, &args.from, args.max_lag, &litestream)
-        .with_context(|| format!("verifying the backup in {}", args.from))?;
+    let source = args.from.to_string();
+    let result = open_storage(data).and_then(|storage| {
+        let litestream = args.litestream.litestream();
+        backup::verify(&storage, &args.from, args.max_lag, &litestream)
+            .with_context(|| format!("verifying the backup in {}", args.from))
+    });
+    let now = jiff::Timestamp::now();
+    let drill = match &result {
+        Ok(rows) => Drill::checked(now, source, rows),
+        Err(e) => Drill::failed(now, source, statekit::error::Chain(e.as_ref()).to_string()),
+    };
+    if let Err(e) = drills::record(data, drill) {
+        // The check itself is reported below; a record that cannot be kept is said.
+        eprintln!(
+            "warning: this drill could not be recorded for doctor and /metrics: {}",
+            statekit::error::Chain(&e)
+        );
+    }
+    let rows = result?;
     let failed = rows.iter().filter(|r| !r.ok).count();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -8,6 +8,7 @@ pub mod db_reindex;
 pub mod db_rollback;
 pub mod db_status;
 pub mod demo_data;
+pub mod doctor;
 pub mod export;
 pub mod litestream_config;
 pub mod mcp;

@@ -159,6 +159,13 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=10_000)
     )]
     max_open_connections: u32,
+    /// A file (mode 600) holding the bearer token that lets a scraper read /metrics
+    /// from elsewhere than this machine (`Authorization: Bearer TOKEN`; 16 to 256
+    /// printable characters, e.g. `openssl rand -hex 32`). Without it /metrics answers
+    /// only requests made on this machine straight to the portal; every other request
+    /// (through Cloudflare Tunnel too) gets 404.
+    #[arg(long, env = "HONESTCAM_METRICS_TOKEN_FILE", value_name = "PATH")]
+    metrics_token_file: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -202,24 +209,10 @@ fn auth_mode(args: &Args) -> anyhow::Result<AuthMode> {
     }
     match args.auth {
         AuthFlag::None => {
-            let public = args.public_url.as_deref().filter(|u| !u.is_empty());
-            let public_is_local = public.is_none_or(|u| {
-                url::Url::parse(u).is_ok_and(|u| {
-                    matches!(u.host(), Some(url::Host::Domain("localhost")))
-                        || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-                        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-                })
-            });
-            if !public_is_local {
-                bail!(UsageError(
-                    "--auth none serves everyone as an admin: not with a public URL (behind a tunnel, everyone on the internet would be one)".into()
-                ));
-            }
-            if !args.addr.ip().is_loopback() {
-                bail!(UsageError(format!(
-                    "--auth none serves everyone as an admin: only on a loopback address, not {}",
-                    args.addr
-                )));
+            if let Some(why) =
+                honestcam::config::refuse_auth_none(args.addr, args.public_url.as_deref())
+            {
+                bail!(UsageError(why));
             }
             tracing::warn!(
                 "authentication is off (--auth none): every request on {} acts as an admin",
@@ -300,6 +293,12 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("--max-open-databases: {e}")))?;
     let storage = open_storage_bounded(data, max_open, IDLE_READERS)?;
     let auth = auth_mode(&args)?;
+    let metrics_token = match args.metrics_token_file.as_deref() {
+        Some(path) if !path.as_os_str().is_empty() => {
+            Some(statekit::scrape::ScrapeToken::from_file(path)?)
+        }
+        _ => None,
+    };
     let limits = args.conn_limits();
     let time_zone = display_zone(args.timezone.clone());
     let demo = if args.demo {
@@ -348,7 +347,11 @@ pub fn run(data: &DataDir, args: Args) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let site = Site::new(args.public_url.as_deref().filter(|u| !u.is_empty()), addr)
             .map_err(|e| UsageError(e.to_string()))?;
-        let state = AppState::new(storage, default.clone(), site, auth, time_zone).with_mcp(mcp);
+        let mut state =
+            AppState::new(storage, default.clone(), site, auth, time_zone).with_mcp(mcp);
+        if let Some(token) = metrics_token {
+            state = state.with_metrics_token(token);
+        }
         println!("honestcam listening on http://{addr}/");
         match &default {
             Some(slug) => println!("default property: {slug} (http://{addr}/compliance/)"),

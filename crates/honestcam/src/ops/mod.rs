@@ -1,6 +1,6 @@
 //! Operations on a data dir, on top of storage and the domain: the commands that
 //! create ([`init`]), move between backends ([`import`], [`rollback`]), report on
-//! ([`status`]), rebuild the projection ([`reindex`]), back up and restore ([`backup`]) and fill ([`demo`]) a property's
+//! ([`status`]), check a deployment ([`doctor`]), rebuild the projection ([`reindex`]), back up and restore ([`backup`]), keep the record of restore drills ([`drills`]) and fill ([`demo`]) a property's
 //! storage.
 //!
 //! A command that changes a property runs under the property's exclusive lock
@@ -11,6 +11,8 @@
 
 pub mod backup;
 pub mod demo;
+pub mod doctor;
+pub mod drills;
 pub mod import;
 pub mod init;
 pub mod reindex;

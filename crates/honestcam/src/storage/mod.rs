@@ -13,7 +13,8 @@
 //! - [`baseline_cache`]: each property's `compliance.json`, parsed once per change.
 //! - [`legacy`]: the legacy JSON file formats (served by `json/`, read by `db-migrate`,
 //!   written by `db-rollback`); [`record`]: the encoded event both backends use;
-//!   [`version`]: whether a property changed, from `stat`s alone.
+//!   [`version`]: whether a property changed, from `stat`s alone; [`metrics`]: what
+//!   storage counts for `/metrics`.
 //!
 //! Commands that replace a property's storage (`db-init`, `db-migrate`, `db-rollback`)
 //! hold the property's lock exclusively for their whole run
@@ -30,6 +31,7 @@ pub mod baseline_cache;
 mod json;
 pub mod legacy;
 pub mod lock_policy;
+pub mod metrics;
 pub mod record;
 mod resolve;
 pub mod sqlite;
@@ -47,11 +49,13 @@ use crate::property::{PropertyPaths, Slug};
 use baseline_cache::BaselineCache;
 use legacy::LegacyError;
 use lock_policy::Held;
+use metrics::{LockKind, StorageMetrics};
 use sqlite::{Databases, DbError};
 
 pub use backend::{Backend, Holdings, LogVersion, SearchRow, SearchRowEvent};
 pub use baseline_cache::BASELINES_KEPT;
 pub use lock_policy::{ExclusiveLock, Wait};
+pub use resolve::ALL_BACKENDS;
 pub use store::PropertyStore;
 
 /// Why a storage operation failed.
@@ -120,12 +124,14 @@ pub struct Storage {
     dbs: Databases,
     baselines: BaselineCache,
     generations: version::Generations,
+    metrics: Arc<StorageMetrics>,
 }
 
 impl Storage {
     /// Storage over `data`, opening databases with `opts`.
     pub fn open(data: DataDir, opts: OpenOptions) -> Result<Storage, StoreError> {
-        Storage::with(data, Databases::new(opts)?)
+        let (opts, metrics) = observed(opts);
+        Storage::with(data, Databases::new(opts)?, metrics)
     }
 
     /// Storage over `data` keeping at most `max_open` databases open (the study
@@ -135,7 +141,8 @@ impl Storage {
         opts: OpenOptions,
         max_open: usize,
     ) -> Result<Storage, StoreError> {
-        Storage::with(data, Databases::bounded(opts, max_open)?)
+        let (opts, metrics) = observed(opts);
+        Storage::with(data, Databases::bounded(opts, max_open)?, metrics)
     }
 
     /// Storage over `data` that only reads, keeping at most `max_open` databases open:
@@ -152,11 +159,11 @@ impl Storage {
         opts: OpenOptions,
         max_open: usize,
     ) -> Result<Storage, StoreError> {
-        let opts = OpenOptions {
+        let (opts, metrics) = observed(OpenOptions {
             read_only: true,
             ..opts
-        };
-        Storage::with(data, Databases::bounded(opts, max_open)?)
+        });
+        Storage::with(data, Databases::bounded(opts, max_open)?, metrics)
     }
 
     /// Whether this storage only reads (see [`Storage::open_read_only`]).
@@ -172,13 +179,23 @@ impl Storage {
         Ok(())
     }
 
-    fn with(data: DataDir, dbs: Databases) -> Result<Storage, StoreError> {
+    fn with(
+        data: DataDir,
+        dbs: Databases,
+        metrics: Arc<StorageMetrics>,
+    ) -> Result<Storage, StoreError> {
         Ok(Storage {
             data,
             dbs,
             baselines: BaselineCache::default(),
             generations: version::Generations::default(),
+            metrics,
         })
+    }
+
+    /// What this storage has counted (see [`metrics`]).
+    pub fn metrics(&self) -> &StorageMetrics {
+        &self.metrics
     }
 
     /// The property's version now, from `stat`s alone (see [`version`]).
@@ -244,7 +261,9 @@ impl Storage {
     /// The property for reading: its lock held shared, its backend resolved under it.
     pub fn read(&self, slug: &Slug) -> Result<PropertyStore<'_>, StoreError> {
         let paths = self.property(slug)?;
-        let held = lock_policy::property_shared(&paths)?;
+        let held = self.metrics.waiting(LockKind::PropertyShared, || {
+            lock_policy::property_shared(&paths)
+        })?;
         resolve::open(self, paths, held)
     }
 
@@ -258,7 +277,9 @@ impl Storage {
         }
         let paths = store.paths().clone();
         drop(store);
-        let held = lock_policy::property_exclusive_for_write(&paths)?;
+        let held = self.metrics.waiting(LockKind::PropertyExclusive, || {
+            lock_policy::property_exclusive_for_write(&paths)
+        })?;
         // It may have moved to SQLite while we waited; exclusive serves that too.
         resolve::open(self, paths, held)
     }
@@ -294,6 +315,22 @@ impl Storage {
     pub fn study_db_existing(&self) -> Result<Option<Arc<Database>>, StoreError> {
         Ok(self.dbs.study_existing(&self.data.study_db())?)
     }
+}
+
+/// Which backend the property at `paths` is on right now, from its files alone (a
+/// hint, as [`Storage::backend`], for code that holds no storage).
+pub fn resolve_kind(paths: &PropertyPaths) -> Backend {
+    resolve::kind(paths)
+}
+
+/// `opts` with a fresh [`StorageMetrics`] hearing every database writer's batches
+/// (an observer the caller set is kept).
+fn observed(mut opts: OpenOptions) -> (OpenOptions, Arc<StorageMetrics>) {
+    let metrics = Arc::new(StorageMetrics::default());
+    if opts.group.observer.is_none() {
+        opts.group.observer = Some(metrics.clone());
+    }
+    (opts, metrics)
 }
 
 /// Lowercase hex SHA-256 of `bytes`.

@@ -19,6 +19,19 @@ use super::sqlite::{self, SqliteProperty, StudyDb};
 use super::{PropertyStore, Storage, StoreError};
 use crate::property::PropertyPaths;
 
+/// Every backend, for code that counts properties by backend.
+pub const ALL_BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Json];
+
+impl Backend {
+    /// The backend's name, as `/metrics` and `doctor` show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Json => "json",
+        }
+    }
+}
+
 /// Which backend the property is on right now, from its files alone (a hint: it can
 /// change as soon as this returns).
 pub(super) fn kind(paths: &PropertyPaths) -> Backend {

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::mpsc;
+use std::time::Instant;
 
 use super::backend::SearchRow;
 use super::backend::{Backend, LogVersion, PropertyBackend};
@@ -174,6 +175,7 @@ impl<'s> PropertyStore<'s> {
         let _bump = self.bump_when_done();
         // The backend knows no `E`: a refusal stays here, and nothing is appended.
         let (refuse, refused) = mpsc::channel();
+        let began = Instant::now();
         let events = self.backend.append_for_action(
             action_id,
             Box::new(move |prior| {
@@ -184,6 +186,11 @@ impl<'s> PropertyStore<'s> {
                 })
             }),
         )?;
+        if !events.is_empty() {
+            self.storage
+                .metrics()
+                .appended(self.kind, events.len() as u64, began.elapsed());
+        }
         Ok(match refused.try_recv() {
             Ok(e) => Err(e),
             Err(_) => Ok(events),
@@ -194,7 +201,14 @@ impl<'s> PropertyStore<'s> {
     /// (one transaction, or one file replacement); returns how many were new.
     pub fn append(&self, events: &[Event]) -> Result<u64, StoreError> {
         let _bump = self.bump_when_done();
-        self.backend.append(events)
+        let began = Instant::now();
+        let appended = self.backend.append(events)?;
+        if appended > 0 {
+            self.storage
+                .metrics()
+                .appended(self.kind, appended, began.elapsed());
+        }
+        Ok(appended)
     }
 
     /// Throws the property database's projection away and folds it again from the

@@ -19,7 +19,9 @@ use jiff::civil::Date;
 use super::auth::{Caller, SignedIn};
 use super::compliance::{StatusCount, status_counts};
 use super::{AppError, AppState};
+use crate::domain::Role;
 use crate::domain::urgency::Summary;
+use crate::ops::drills::{self, Drill, DrillsError};
 use crate::property::Slug;
 use crate::service::snapshot::Snapshots;
 use crate::storage::Storage;
@@ -43,6 +45,68 @@ pub struct PropertyRow {
 struct Page {
     signed_in: SignedIn,
     rows: Vec<PropertyRow>,
+    /// The footer's line on the last restore drill: admins only.
+    drill: Option<DrillLine>,
+}
+
+/// The last restore drill, as the footer shows it to admins.
+#[derive(Debug, Clone)]
+struct DrillLine {
+    /// Whether there was one at all.
+    recorded: bool,
+    ok: bool,
+    /// When, in the portal's zone.
+    when: String,
+    /// How long ago, e.g. `3 h`.
+    ago: String,
+    source: String,
+    /// Why it failed (or why the record cannot be read).
+    error: String,
+}
+
+impl DrillLine {
+    fn of(last: Result<Option<Drill>, DrillsError>, zone: &jiff::tz::TimeZone) -> DrillLine {
+        let none = DrillLine {
+            recorded: false,
+            ok: false,
+            when: String::new(),
+            ago: String::new(),
+            source: String::new(),
+            error: String::new(),
+        };
+        match last {
+            Ok(None) => none,
+            Err(e) => DrillLine {
+                error: format!(
+                    "the drill record cannot be read: {}",
+                    statekit::error::Chain(&e)
+                ),
+                ..none
+            },
+            Ok(Some(d)) => DrillLine {
+                recorded: true,
+                ok: d.ok,
+                when: d
+                    .at
+                    .to_zoned(zone.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z")
+                    .to_string(),
+                ago: ago(d.age_secs(jiff::Timestamp::now())),
+                source: d.source,
+                error: d.error.unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// `45 s`, `12 min`, `3 h`, `2 days`.
+fn ago(secs: i64) -> String {
+    match secs {
+        ..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..172_800 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
 }
 
 /// Properties with the most overdue actions first, then the most due soon, then by
@@ -177,19 +241,23 @@ pub async fn page(
 ) -> Result<Html<String>, AppError> {
     let today = state.today();
     let kept = state.clone();
-    let mut rows = state
+    let admin = caller.role == Role::Admin;
+    let (mut rows, last_drill) = state
         .run(move |storage, snapshots| {
             let slugs = storage
                 .data()
                 .properties()
                 .map_err(|e| AppError::internal("cannot list the properties", e))?;
-            Ok(kept.summaries().rows(storage, snapshots, &slugs, today))
+            let rows = kept.summaries().rows(storage, snapshots, &slugs, today);
+            let drill = admin.then(|| drills::last(storage.data()));
+            Ok((rows, drill))
         })
         .await?;
     order(&mut rows);
     let page = Page {
         signed_in: SignedIn::new(&caller, state.auth()),
         rows,
+        drill: last_drill.map(|d| DrillLine::of(d, state.time_zone())),
     };
     Ok(Html(page.render().map_err(|e| {
         AppError::internal("cannot render the page", e)

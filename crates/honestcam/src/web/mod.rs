@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod guard;
 pub mod home;
+pub mod metrics;
 pub mod rendered;
 pub mod study;
 
@@ -55,6 +56,8 @@ struct Inner {
     time_zone: TimeZone,
     /// The MCP server served at `/mcp`, if any.
     mcp: std::sync::OnceLock<McpServer>,
+    /// What `/metrics` shows.
+    metrics: metrics::PortalMetrics,
 }
 
 impl AppState {
@@ -68,8 +71,10 @@ impl AppState {
         auth: AuthMode,
         time_zone: TimeZone,
     ) -> AppState {
+        let metrics = metrics::PortalMetrics::new(&storage);
         AppState {
             inner: Arc::new(Inner {
+                metrics,
                 storage,
                 snapshots: Snapshots::new(),
                 summaries: home::Summaries::default(),
@@ -89,6 +94,18 @@ impl AppState {
     pub fn with_mcp(self, server: McpServer) -> AppState {
         let _ = self.inner.mcp.set(server);
         self
+    }
+
+    /// Lets `/metrics` be read with `token` from anywhere, not only from this machine
+    /// (see [`metrics`]).
+    pub fn with_metrics_token(self, token: statekit::scrape::ScrapeToken) -> AppState {
+        self.inner.metrics.open_with(token);
+        self
+    }
+
+    /// What `/metrics` shows.
+    pub fn metrics(&self) -> &metrics::PortalMetrics {
+        &self.inner.metrics
     }
 
     /// The zone pages show times in.
@@ -250,6 +267,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        // Behind the guard, not behind authentication: see `metrics`.
+        .route(metrics::METRICS_PATH, get(metrics::page))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
@@ -261,6 +280,11 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        // Outermost: every answer is counted, refusals included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 

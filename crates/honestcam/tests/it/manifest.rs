@@ -264,10 +264,21 @@ fn backup_verify_refuses_a_bad_manifest_and_writes_only_in_its_temp_dir() {
             case.path
         );
     }
+    // The live data is untouched; only the drill record grew, one failed drill a case.
+    let without_record = |mut tree: std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>| {
+        tree.retain(|p, _| !p.starts_with(honestcam::ops::drills::OPS_DIR));
+        tree
+    };
     assert_eq!(
-        snapshot(&f.dir()),
-        live_before,
+        without_record(snapshot(&f.dir())),
+        without_record(live_before),
         "the live data is untouched"
+    );
+    let drills = honestcam::ops::drills::read(&f.data()).unwrap();
+    let refused = &drills[drills.len() - all.len()..];
+    assert!(
+        refused.iter().all(|d| !d.ok && d.error.is_some()),
+        "{refused:?}"
     );
 }
 

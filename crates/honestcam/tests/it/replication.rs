@@ -575,3 +575,99 @@ async fn a_rollback_and_a_new_migration_under_replication_restore_the_new_databa
     }
     crate::overlap::assert_integrity(&f);
 }
+
+/// `honestcam doctor --json --auth none --replica <replica> <extra>` with the drill's
+/// environment: its exit code and report.
+fn doctor(
+    f: &crate::support::Fixture,
+    tools: &Tools,
+    replica: &str,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let mut args = vec!["doctor", "--json", "--auth", "none", "--replica", replica];
+    args.extend_from_slice(extra);
+    let out = honestcam(&f.dir(), tools, &args);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    (out.status.code().unwrap(), report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_tells_a_running_litestream_from_a_stopped_or_behind_one() {
+    use crate::ops::check;
+    let Some(tools) = tools() else { return };
+    let f = migrated();
+    let drill = Replicating::start(&f, &tools).await;
+    let probe = f.tmp.path().join("probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    let study_url = format!(
+        "s3://{BUCKET}/site/honestcam-study.db?endpoint={}&region=us-east-1&forcePathStyle=true",
+        drill.s3.endpoint
+    );
+    until_replicated_past(&tools, &property_url(&drill.s3, SLUG), None, &probe).await;
+    until_replicated_past(&tools, &study_url, None, &probe).await;
+
+    let (_, report) = doctor(&f, &tools, &drill.replica, &[]);
+    for name in ["replica bamboo-house", "replica study"] {
+        let c = check(&report, name);
+        assert_eq!(c["status"], "ok", "{c:#}");
+    }
+
+    // Litestream stops; the portal goes on writing.
+    let Replicating {
+        litestream,
+        replica,
+        s3,
+        show: _show,
+        ..
+    } = drill;
+    drop(litestream);
+    // Its own last touches (a checkpoint after its last file) settle within the
+    // second allowed below: the write comes two seconds after its last file.
+    let state = f.prop().join(".honestcam.db-litestream/ltx/0");
+    let last_file = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
+        .max()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while std::time::SystemTime::now() < last_file + Duration::from_secs(2) {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    honestcam::service::compliance::record_change(
+        &f.storage(),
+        &f.slug(),
+        "ACT-001",
+        &honestcam::domain::Change::Note("while litestream is down".into()),
+        "kim",
+    )
+    .unwrap();
+    let (code, report) = doctor(&f, &tools, &replica, &["--max-replica-lag", "1s"]);
+    assert_eq!(code, 1);
+    let stopped = check(&report, "replica bamboo-house");
+    assert_eq!(stopped["status"], "fail", "{report:#}");
+    assert!(
+        stopped["detail"].as_str().unwrap().contains("not running"),
+        "{stopped}"
+    );
+
+    // Litestream took up a transaction the replica never got (its uploads failing).
+    let newest = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .max()
+        .unwrap();
+    let txid = u64::from_str_radix(&newest[17..33], 16).unwrap();
+    let ahead = format!("{:016x}-{:016x}.ltx", txid + 1, txid + 1);
+    std::fs::write(state.join(ahead), b"").unwrap();
+    let (code, report) = doctor(&f, &tools, &replica, &["--max-replica-lag", "0s"]);
+    assert_eq!(code, 1);
+    let behind = check(&report, "replica bamboo-house");
+    assert!(
+        behind["detail"].as_str().unwrap().starts_with("behind"),
+        "{report:#}"
+    );
+    drop(s3);
+}

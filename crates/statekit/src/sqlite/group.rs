@@ -126,6 +126,19 @@ pub struct GroupOptions {
     /// How long the writer thread waits for work before it ends (a new one starts
     /// when a unit has to queue again); 5 s by default.
     pub idle: Duration,
+    /// Hears of every batch the writer ends (for metrics); none by default.
+    pub observer: Option<Arc<dyn BatchObserver>>,
+}
+
+/// Hears of each batch a [`GroupWriter`] ends, on the thread that ran it: for metrics
+/// (batch sizes, how long a durable commit takes). Keep it quick: the writer waits
+/// for it.
+pub trait BatchObserver: Send + Sync + std::fmt::Debug {
+    /// A batch of `units` units ended after `elapsed` (from `BEGIN` to the end of
+    /// `COMMIT`, its sync included); `committed` is false when one of the writer's own
+    /// statements failed (`BEGIN`, a savepoint, `COMMIT`) or a unit ended the
+    /// transaction (a lone unit's own error, rolled back, still counts as ended well).
+    fn batch_ended(&self, units: usize, committed: bool, elapsed: Duration);
 }
 
 impl Default for GroupOptions {
@@ -134,6 +147,7 @@ impl Default for GroupOptions {
             max_batch: 256,
             queue: 1024,
             idle: Duration::from_secs(5),
+            observer: None,
         }
     }
 }
@@ -321,6 +335,7 @@ struct Shared {
     conn: Mutex<Connection>,
     path: PathBuf,
     counters: Counters,
+    observer: Option<Arc<dyn BatchObserver>>,
     /// Units and jobs handed to the writer thread and not yet committed (or failed):
     /// while there are any, [`GroupWriter::write`] queues behind them.
     in_writer: AtomicUsize,
@@ -388,6 +403,7 @@ impl GroupWriter {
                 conn: Mutex::new(conn),
                 path,
                 counters: Counters::default(),
+                observer: group.observer.clone(),
                 in_writer: AtomicUsize::new(0),
                 thread: Mutex::new(WriterThread::default()),
                 #[cfg(test)]
@@ -842,6 +858,22 @@ impl Shared {
     /// left only when one of them ended the transaction: those after it belong in a
     /// fresh one.
     fn commit_batch(
+        &self,
+        conn: &Connection,
+        batch: &mut VecDeque<Box<dyn Job>>,
+    ) -> (Vec<Box<dyn Job>>, BatchEnd) {
+        let Some(observer) = &self.observer else {
+            return self.run_batch(conn, batch);
+        };
+        let began = std::time::Instant::now();
+        let (ran, end) = self.run_batch(conn, batch);
+        let committed = matches!(end, BatchEnd::Committed);
+        observer.batch_ended(ran.len(), committed, began.elapsed());
+        (ran, end)
+    }
+
+    /// [`Shared::commit_batch`], unobserved.
+    fn run_batch(
         &self,
         conn: &Connection,
         batch: &mut VecDeque<Box<dyn Job>>,

@@ -38,11 +38,14 @@ pub enum LitestreamError {
         /// What it said.
         stderr: String,
     },
-    /// It ran longer than [`RESTORE_TIMEOUT`] and was stopped.
-    #[error("litestream restore of {url} took longer than {} minutes and was stopped", RESTORE_TIMEOUT.as_secs() / 60)]
+    /// It ran longer than its bound ([`RESTORE_TIMEOUT`] for a restore) and was
+    /// stopped.
+    #[error("litestream restore of {url} took longer than {} s and was stopped", .after.as_secs())]
     TimedOut {
         /// The replica URL.
         url: String,
+        /// The bound it ran past.
+        after: Duration,
     },
     /// Its report could not be read.
     #[error("litestream restore of {url}: unreadable report: {reason}")]
@@ -103,8 +106,13 @@ impl Litestream {
         cmd
     }
 
-    /// Runs `cmd` to the end (at most [`RESTORE_TIMEOUT`]); its stdout on success.
-    fn run(&self, mut cmd: Command, url: &str) -> Result<Vec<u8>, LitestreamError> {
+    /// Runs `cmd` to the end (at most `timeout`); its stdout on success.
+    fn run(
+        &self,
+        mut cmd: Command,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, LitestreamError> {
         let start = |source| LitestreamError::Start {
             bin: self.bin.clone(),
             source,
@@ -136,7 +144,7 @@ impl Litestream {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         );
-        let deadline = Instant::now() + RESTORE_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = child.try_wait().map_err(start)? {
                 break status;
@@ -147,6 +155,7 @@ impl Litestream {
                 let _ = child.wait();
                 return Err(LitestreamError::TimedOut {
                     url: url.to_string(),
+                    after: timeout,
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -170,9 +179,21 @@ impl Litestream {
         out: &Path,
         timestamp: Option<&str>,
     ) -> Result<RestorePlan, LitestreamError> {
+        self.plan_within(url, out, timestamp, RESTORE_TIMEOUT)
+    }
+
+    /// [`Litestream::plan`], stopped after `timeout` (a health check does not wait
+    /// for a stalled storage as long as a restore does).
+    pub fn plan_within(
+        &self,
+        url: &str,
+        out: &Path,
+        timestamp: Option<&str>,
+        timeout: Duration,
+    ) -> Result<RestorePlan, LitestreamError> {
         let mut cmd = self.restore_command(out, timestamp);
         cmd.args(["-dry-run", "-json", url]);
-        let stdout = self.run(cmd, url)?;
+        let stdout = self.run(cmd, url, timeout)?;
         serde_json::from_slice(&stdout).map_err(|e| LitestreamError::Report {
             url: url.to_string(),
             reason: e.to_string(),
@@ -188,6 +209,6 @@ impl Litestream {
     ) -> Result<(), LitestreamError> {
         let mut cmd = self.restore_command(out, timestamp);
         cmd.args(["-integrity-check", "quick", url]);
-        self.run(cmd, url).map(drop)
+        self.run(cmd, url, RESTORE_TIMEOUT).map(drop)
     }
 }

@@ -680,3 +680,48 @@ fn no_acknowledged_unit_is_lost_when_the_process_is_killed() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// Remembers every batch it hears of.
+#[derive(Debug, Default)]
+struct Batches(Mutex<Vec<(usize, bool)>>);
+
+impl BatchObserver for Batches {
+    fn batch_ended(&self, units: usize, committed: bool, elapsed: Duration) {
+        assert!(elapsed < Duration::from_secs(60));
+        self.0.lock().unwrap().push((units, committed));
+    }
+}
+
+#[test]
+fn the_observer_hears_each_batch_with_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = Arc::new(Batches::default());
+    let writer = writer_with_notes(
+        dir.path(),
+        GroupOptions {
+            observer: Some(batches.clone()),
+            ..GroupOptions::default()
+        },
+    );
+    // The table's creation: a batch of one on the caller's thread.
+    assert_eq!(*batches.0.lock().unwrap(), [(1, true)]);
+
+    let (gate, release) = hold_writer(&writer);
+    let pending: Vec<_> = (0..3).map(|i| writer.submit(insert(i, "x"))).collect();
+    drop(release);
+    gate.wait().unwrap();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    // A lone unit that fails is rolled back: its own error, the writer's batch ended
+    // well.
+    let refused = writer.write(|_: &Connection| Err::<(), _>(Refused("no")));
+    assert!(refused.is_err());
+    let seen = batches.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [(1, true), (1, true), (3, true), (1, true)],
+        "the held unit alone, then the three that queued behind it"
+    );
+    assert_eq!(notes(dir.path()).len(), 3);
+}
