@@ -1,12 +1,17 @@
-//! Backends benchmark: `/add` per second through the command layer with 1, 8 and 32
-//! chats written at once (one thread each) on SQLite and on PostgreSQL on the same
-//! machine (a throwaway server with `fsync` on, started from the installed binaries);
-//! then updates per second through the real binary in webhook mode, one replica and
-//! three replicas on that PostgreSQL, Telegram played by this process (8 updates in
-//! flight, each to a replica picked in turn).
+//! Backends benchmark, through the door a person's message takes: `bountybot run
+//! --webhook` (the real binary) receiving `/add` updates, on JSON, SQLite and PostgreSQL
+//! (a throwaway server with `fsync` on, started from the installed binaries), with 1, 8
+//! and 32 chats written at once: one sender per chat, each sending its next `/add` when
+//! the previous one was answered, as people in different chats do. Then updates per
+//! second through one and three webhook replicas on that PostgreSQL (50 chats, 8 in
+//! flight). Telegram is played by this process.
 //!
-//! `cargo bench -p bountybot --bench backends`. Prints Markdown tables. Without the
-//! PostgreSQL server binaries only the SQLite rows are printed.
+//! `cargo bench -p bountybot --bench backends`. With `BOUNTYBOT_BENCH_BASELINE` set to
+//! another build of `bountybot` (for example the release binary of the commit before a
+//! change), every `/add` figure is measured for both, alternating run by run, so the
+//! reference is measured in the same run as the change. Prints Markdown tables: the
+//! median of the rounds, and the range. Without the PostgreSQL server binaries only the
+//! JSON and SQLite rows are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[allow(dead_code)]
@@ -17,52 +22,21 @@ mod fake_bot_api;
 #[path = "../tests/it/support/postgres.rs"]
 mod pg;
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use bountybot::command::{Context, handle};
-use bountybot::domain::{ChatId, UserId};
-use bountybot::store::BountyStore;
-use bountybot::store::postgres::{DatabaseUrl, PostgresStore};
-use bountybot::store::sqlite::SqliteStore;
 use fake_bot_api::{FakeBotApi, message};
 
-/// How long each `/add` measurement runs.
-const BUDGET: Duration = Duration::from_secs(3);
+/// `/add`s each measurement sends, over all its chats.
+const ADDS: i64 = 384;
 
-/// `/add`s per second with `chats` threads, each adding to its own chat until the
-/// budget is spent.
-fn adds_per_second(store: &Arc<dyn BountyStore>, chats: usize) -> f64 {
-    let start = Instant::now();
-    let counts: Vec<u64> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..chats)
-            .map(|i| {
-                let store = Arc::clone(store);
-                s.spawn(move || {
-                    let chat = ChatId::new(-2_000_000 - i as i64);
-                    let mut n = 0u64;
-                    while start.elapsed() < BUDGET {
-                        let ctx = Context {
-                            chat,
-                            user: UserId::new(1000 + i as i64),
-                            now: jiff::Timestamp::now(),
-                            bot_username: "bountybot",
-                            update: None,
-                            admin: false,
-                            name: None,
-                        };
-                        handle(store.as_ref(), &ctx, &format!("/add task {n}")).unwrap();
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    counts.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64()
-}
+/// Rounds per figure (each a fresh store), the builds alternating.
+const ROUNDS: usize = 3;
+
+const SECRET: &str = "bench-secret-0123456789";
 
 /// A `bountybot run --webhook` process on `url`, killed when dropped.
 struct Replica {
@@ -85,12 +59,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_replica(api: &FakeBotApi, url: &str) -> (Replica, u16) {
+/// Where a replica stores: the backend's name and, for PostgreSQL, the database URL.
+#[derive(Clone)]
+struct Storage {
+    backend: &'static str,
+    url: Option<String>,
+}
+
+async fn start_replica(api: &FakeBotApi, bin: &Path, storage: &Storage) -> (Replica, u16) {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(bin);
+    if let Some(url) = &storage.url {
+        command.env("BOUNTYBOT_DATABASE_URL", url);
+    }
     // Waited for when the Replica is dropped.
     #[allow(clippy::zombie_processes)]
-    let child = Command::new(env!("CARGO_BIN_EXE_bountybot"))
+    let child = command
         .args([
             "run",
             "--webhook",
@@ -99,10 +84,10 @@ async fn start_replica(api: &FakeBotApi, url: &str) -> (Replica, u16) {
             &format!("127.0.0.1:{port}"),
         ])
         .env("BOUNTYBOT_DATA_DIR", dir.path())
-        .env("BOUNTYBOT_DATABASE_URL", url)
+        .env("BOUNTYBOT_STORAGE", storage.backend)
         .env("BOUNTYBOT_TOKEN", "123456:BENCH")
         .env("BOUNTYBOT_API_URL", &api.url)
-        .env("BOUNTYBOT_WEBHOOK_SECRET", "bench-secret-0123456789")
+        .env("BOUNTYBOT_WEBHOOK_SECRET", SECRET)
         .env("RUST_LOG", "error")
         .env_remove("TELOXIDE_TOKEN")
         .stdout(Stdio::null())
@@ -123,11 +108,14 @@ async fn start_replica(api: &FakeBotApi, url: &str) -> (Replica, u16) {
 
 /// Updates per second through `replicas` webhook replicas on a fresh database.
 async fn webhook_rate(server: &pg::Server, replicas: usize, updates: i64) -> f64 {
-    let url = tokio::task::block_in_place(|| server.fresh_database()).unwrap();
+    let storage = Storage {
+        backend: "postgres",
+        url: tokio::task::block_in_place(|| server.fresh_database()),
+    };
     let api = FakeBotApi::start().await;
     let mut running = Vec::new();
     for _ in 0..replicas {
-        running.push(start_replica(&api, &url).await);
+        running.push(start_replica(&api, this_build(), &storage).await);
     }
     let ports: Vec<u16> = running.iter().map(|(_, p)| *p).collect();
     let client = reqwest::Client::new();
@@ -143,7 +131,7 @@ async fn webhook_rate(server: &pg::Server, replicas: usize, updates: i64) -> f64
             let _permit = permit;
             let r = client
                 .post(format!("http://127.0.0.1:{port}/hook"))
-                .header("X-Telegram-Bot-Api-Secret-Token", "bench-secret-0123456789")
+                .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
                 .json(&body)
                 .send()
                 .await
@@ -157,41 +145,110 @@ async fn webhook_rate(server: &pg::Server, replicas: usize, updates: i64) -> f64
     updates as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The `bountybot` of this build.
+fn this_build() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_bountybot"))
+}
+
+/// `/add`s per second through one webhook replica of `bin` on a fresh store of
+/// `backend`, [`ADDS`] of them over `chats` chats, one sender per chat.
+async fn adds_per_second(
+    bin: &Path,
+    backend: &'static str,
+    server: Option<&pg::Server>,
+    chats: i64,
+) -> f64 {
+    let storage = Storage {
+        backend,
+        url: server.and_then(|s| tokio::task::block_in_place(|| s.fresh_database())),
+    };
+    let api = FakeBotApi::start().await;
+    let (replica, port) = start_replica(&api, bin, &storage).await;
+    let client = reqwest::Client::new();
+    let next_id = Arc::new(AtomicI64::new(1));
+    let mut senders = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for c in 0..chats {
+        let (client, next_id) = (client.clone(), Arc::clone(&next_id));
+        senders.spawn(async move {
+            for k in 0..ADDS / chats {
+                let id = next_id.fetch_add(1, Ordering::SeqCst);
+                let body = message(id, -2_000_000 - c, 1000 + c, &format!("/add task {k}"));
+                let r = client
+                    .post(format!("http://127.0.0.1:{port}/hook"))
+                    .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "update {id}: {}", r.status());
+            }
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done.unwrap();
+    }
+    let rate = (ADDS / chats * chats) as f64 / start.elapsed().as_secs_f64();
+    tokio::task::block_in_place(|| drop(replica));
+    rate
+}
+
+/// The median of `xs` and its range, as a table cell.
+fn cell(mut xs: Vec<f64>) -> String {
+    xs.sort_by(f64::total_cmp);
+    format!(
+        "{:.0} ({:.0}–{:.0})",
+        xs[xs.len() / 2],
+        xs[0],
+        xs[xs.len() - 1]
+    )
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let server = tokio::task::block_in_place(|| pg::Server::start(true));
-    println!("`/add` per second through the command layer, chats written at once:");
-    println!("| backend | 1 chat | 8 chats | 32 chats |");
-    println!("|---|---:|---:|---:|");
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite: Arc<dyn BountyStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("bountybot.db")).unwrap());
-    let mut backends = vec![("SQLite", sqlite)];
-    if let Some(server) = &server {
-        let url = tokio::task::block_in_place(|| server.fresh_database()).unwrap();
-        let store =
-            tokio::task::block_in_place(|| PostgresStore::open(&DatabaseUrl::new(url))).unwrap();
-        backends.push(("PostgreSQL", Arc::new(store)));
+    let baseline = std::env::var_os("BOUNTYBOT_BENCH_BASELINE").map(PathBuf::from);
+    let mut builds: Vec<(&str, &Path)> = Vec::new();
+    if let Some(b) = &baseline {
+        builds.push(("baseline", b.as_path()));
     }
-    for (name, store) in &backends {
-        let rates: Vec<f64> = [1, 8, 32]
-            .iter()
-            .map(|&n| tokio::task::block_in_place(|| adds_per_second(store, n)))
-            .collect();
-        println!(
-            "| {name} | {:.0} | {:.0} | {:.0} |",
-            rates[0], rates[1], rates[2]
-        );
+    builds.push(("this build", this_build()));
+    let mut backends = vec!["json", "sqlite"];
+    if server.is_some() {
+        backends.push("postgres");
     }
-    // A PostgreSQL client blocks as it closes: not on the runtime's threads.
-    tokio::task::block_in_place(|| drop(backends));
+    println!(
+        "`/add` per second through one webhook replica, {ADDS} per figure, one sender per chat (median of {ROUNDS} rounds, range):"
+    );
+    println!("| backend | build | 1 chat | 8 chats | 32 chats |");
+    println!("|---|---|---:|---:|---:|");
+    for backend in backends {
+        let mut figures = vec![vec![Vec::new(); 3]; builds.len()];
+        for _ in 0..ROUNDS {
+            for (i, chats) in [1, 8, 32].into_iter().enumerate() {
+                for (b, (_, bin)) in builds.iter().enumerate() {
+                    let s = server.as_ref().filter(|_| backend == "postgres");
+                    figures[b][i].push(adds_per_second(bin, backend, s, chats).await);
+                }
+            }
+        }
+        for (b, (name, _)) in builds.iter().enumerate() {
+            let [one, eight, many]: [Vec<f64>; 3] = figures[b].clone().try_into().unwrap();
+            println!(
+                "| {backend} | {name} | {} | {} | {} |",
+                cell(one),
+                cell(eight),
+                cell(many)
+            );
+        }
+    }
     let Some(server) = &server else {
-        println!("\n(no PostgreSQL server binaries: webhook replicas not measured)");
+        println!("\n(no PostgreSQL server binaries: PostgreSQL and webhook replicas not measured)");
         return;
     };
     let updates = 3_000;
     println!(
-        "\nUpdates per second through webhook replicas on PostgreSQL ({updates} `/add`s over 50 chats, 8 in flight):"
+        "\nUpdates per second through webhook replicas of this build on PostgreSQL ({updates} `/add`s over 50 chats, 8 in flight):"
     );
     println!("| replicas | updates/s |");
     println!("|---:|---:|");

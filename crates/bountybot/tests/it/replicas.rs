@@ -369,3 +369,158 @@ async fn replicas_on_postgres_stop_cleanly_on_sigterm() {
         ])
     );
 }
+
+/// Counters the simulated Telegram keeps while PostgreSQL is killed under it.
+#[derive(Default)]
+struct Deliveries {
+    /// Updates accepted (answered 2xx) at least once.
+    accepted: std::sync::atomic::AtomicUsize,
+    /// Deliveries refused (not 2xx) or failed, each delivered again later.
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_webhook_replicas_lose_nothing_and_apply_nothing_twice_when_postgres_is_killed() {
+    use std::sync::atomic::Ordering::SeqCst;
+    // A server of the test's own: it is killed half-way.
+    let Some(server) =
+        tokio::task::block_in_place(|| crate::support::postgres::Server::start(false))
+    else {
+        return;
+    };
+    let server = Arc::new(server);
+    let url = tokio::task::block_in_place(|| server.fresh_database()).unwrap();
+    const UPDATES: i64 = 600;
+    const CHATS: i64 = 20;
+    let api = FakeBotApi::start().await;
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let replicas: Vec<Replica> = ports
+        .iter()
+        .map(|p| {
+            let hook = format!("http://127.0.0.1:{p}/hook");
+            let listen = format!("127.0.0.1:{p}");
+            Replica::start(
+                &api,
+                &url,
+                &[
+                    "--webhook",
+                    &hook,
+                    "--listen",
+                    &listen,
+                    "--max-connections",
+                    "40",
+                ],
+            )
+        })
+        .collect();
+    for p in &ports {
+        wait_listening(*p).await;
+    }
+    let counts = Arc::new(Deliveries::default());
+    // The crash: once a third of the updates are in, every server process quits at
+    // once; the server starts again once the replicas have refused 8 deliveries for it
+    // (every one in flight: the outage was seen), while the stream goes on. A replica
+    // answers 500 once its pool gives up waiting for the server.
+    let outage = {
+        let (server, counts) = (Arc::clone(&server), Arc::clone(&counts));
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+            while counts.accepted.load(SeqCst) < (UPDATES / 3) as usize {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "a third never came in"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let server_for_crash = Arc::clone(&server);
+            tokio::task::spawn_blocking(move || server_for_crash.crash())
+                .await
+                .unwrap();
+            let refused_at_crash = counts.refused.load(SeqCst);
+            while counts.refused.load(SeqCst) < refused_at_crash + 8 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no delivery was refused while the database was down"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let accepted_while_down = counts.accepted.load(SeqCst);
+            tokio::task::spawn_blocking(move || server.restart())
+                .await
+                .unwrap();
+            accepted_while_down
+        })
+    };
+    // Telegram, as the test plays it: updates in id order, 8 in flight, each to the
+    // replica the load balancer picks; a refused or failed delivery is delivered again
+    // after a backoff, to the other replica; a tenth delivered a second time once
+    // accepted.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let in_flight = Arc::new(Semaphore::new(8));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut expected: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for id in 1..=UPDATES {
+        let chat = -1_100_000 - id % CHATS;
+        expected.entry(chat).or_default().push(format!("u{id}"));
+        let permit = Arc::clone(&in_flight).acquire_owned().await.unwrap();
+        let (client, ports, counts) = (client.clone(), ports.clone(), Arc::clone(&counts));
+        let body = message(id, chat, 7, &format!("/add u{id}"));
+        tasks.spawn(async move {
+            let _permit = permit;
+            let give_up = tokio::time::Instant::now() + Duration::from_secs(300);
+            let mut target = id as usize % 2;
+            let deliveries = if id % 10 == 0 { 2 } else { 1 };
+            for delivery in 0..deliveries {
+                let mut backoff = Duration::from_millis(50);
+                loop {
+                    let answer = client
+                        .post(format!("http://127.0.0.1:{}/hook", ports[target]))
+                        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+                        .json(&body)
+                        .send()
+                        .await;
+                    if answer.is_ok_and(|r| r.status().is_success()) {
+                        if delivery == 0 {
+                            counts.accepted.fetch_add(1, SeqCst);
+                        }
+                        break;
+                    }
+                    counts.refused.fetch_add(1, SeqCst);
+                    assert!(
+                        tokio::time::Instant::now() < give_up,
+                        "update {id} was never accepted"
+                    );
+                    target = 1 - target;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                target = 1 - target;
+            }
+        });
+    }
+    let mut lost = None;
+    while let Some(done) = tasks.join_next().await {
+        lost = lost.or(done.err());
+    }
+    // The outage's own failure first: it explains a lost update.
+    let accepted_while_down = outage.await.unwrap();
+    if let Some(e) = lost {
+        panic!("a delivery failed: {e}");
+    }
+    assert!(
+        accepted_while_down < UPDATES as usize,
+        "the database was killed before the stream ended"
+    );
+    assert!(counts.refused.load(SeqCst) >= 8);
+    drop(replicas);
+    let got = tokio::task::block_in_place(|| texts_by_chat(&url));
+    assert_eq!(got.len(), expected.len(), "every chat has its bounties");
+    for (chat, want) in &expected {
+        let mut have = got[chat].clone();
+        have.sort_by_key(|t| t[1..].parse::<i64>().unwrap());
+        assert_eq!(&have, want, "chat {chat}: every update applied, each once");
+    }
+}

@@ -19,6 +19,16 @@ pub const REQUIRE_ENV: &str = "BOUNTYBOT_REQUIRE_POSTGRES";
 #[derive(Debug)]
 pub struct Server {
     port: u16,
+    /// The cluster's directory.
+    data: PathBuf,
+    /// `pg_ctl`'s directory.
+    bin: PathBuf,
+    /// Whether to run `pg_ctl` as `nobody`.
+    root: bool,
+    /// The server options `pg_ctl start` was given.
+    options: String,
+    /// The server's log.
+    log: PathBuf,
 }
 
 static SERVER: OnceLock<Option<Server>> = OnceLock::new();
@@ -134,21 +144,58 @@ impl Server {
                 dir.display(),
                 if fsync { "on" } else { "off" }
             );
-            let status = as_server_user(&bin.join("pg_ctl"), root)
-                .arg("-D")
-                .arg(&data)
-                .args(["-o", &options, "-w", "-t", "30", "-l"])
-                .arg(dir.join("server.log"))
-                .arg("start")
-                .stdout(Stdio::null())
-                .status()
-                .expect("running pg_ctl");
-            if status.success() {
-                return Some(Server { port });
+            let server = Server {
+                port,
+                data: data.clone(),
+                bin: bin.clone(),
+                root,
+                options,
+                log: dir.join("server.log"),
+            };
+            if server.pg_ctl_start() {
+                return Some(server);
             }
         }
         let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
         panic!("PostgreSQL did not start:\n{log}");
+    }
+
+    /// `pg_ctl start`, waiting until the server accepts connections; whether it did.
+    fn pg_ctl_start(&self) -> bool {
+        as_server_user(&self.bin.join("pg_ctl"), self.root)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-o", &self.options, "-w", "-t", "30", "-l"])
+            .arg(&self.log)
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()
+            .expect("running pg_ctl")
+            .success()
+    }
+
+    /// Stops the server the way a crash does: every server process quits at once,
+    /// without a checkpoint (`pg_ctl stop -m immediate`), so the next start recovers
+    /// from the WAL. For a server of the test's own ([`Server::start`]).
+    pub fn crash(&self) {
+        let ok = as_server_user(&self.bin.join("pg_ctl"), self.root)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("running pg_ctl")
+            .success();
+        assert!(ok, "pg_ctl stop -m immediate failed");
+    }
+
+    /// Starts the server again on its port after [`Server::crash`].
+    pub fn restart(&self) {
+        assert!(
+            self.pg_ctl_start(),
+            "PostgreSQL did not start again:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     /// The URL of database `name` on this server.
