@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
-use bountybot::store::BountyStore;
 use bountybot::store::postgres::{DatabaseUrl, PostgresStore};
+use bountybot::store::prelude::*;
 use bountybot::store::sqlite::SqliteStore;
 use fake_bot_api::{FakeBotApi, message};
 

@@ -33,7 +33,8 @@ use statekit::error::Chain;
 
 use crate::command::digest::digest;
 use crate::domain::{ChatId, ReminderTime, ZoneName};
-use crate::store::{BountyStore, ChatSettings, DigestClaim, StoreError};
+use crate::domain::{ChatSettings, DigestClaim};
+use crate::store::{BountyStore, StoreError};
 use pace::Pace;
 
 /// An unsent claim older than this (seconds) is taken over by a later pass.

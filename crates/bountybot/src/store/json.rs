@@ -1,7 +1,7 @@
 //! The default backend: one folder per chat, JSON files written atomically.
 //!
 //! ```text
-//! {data}/{group_id}/group.json       {"group_id", "next_id", "bounties": [...], settings?}  (group ids are negative)
+//! {data}/{group_id}/group.json       {"group_id", "next_id", "bounties": [...], "names"?, settings?}  (group ids are negative)
 //! {data}/{group_id}/{user_id}.json   {"user_id", "tracked": [ids], "name"?}
 //! {data}/{user_id}/user.json         {"user_id", "next_id", "bounties": [...], "tracked": [ids], "name"?, settings?}
 //! ```
@@ -16,6 +16,13 @@
 //! `name` (the display name the bot last saw) only once one is known, so a file that
 //! uses none of these reads and writes exactly as before they existed.
 //!
+//! A group's display names are in its member files, except those learned together
+//! with a change of `group.json` (an `/add` by someone whose name is new): these are
+//! in `group.json`'s `"names"` (`{"user_id": "name"}`, absent while empty), so that the
+//! change, its update and the name take one file replace. A name there wins over the
+//! member file's; [`Bounties::remember_name`] writes the member file and drops the
+//! entry.
+//!
 //! Each file may also hold `"updates"`: the ids of the latest Telegram updates whose
 //! change this file's last writes stored, recorded in the same atomic replace as the
 //! change, so a redelivered update is recognised (absent until the bot writes one, so
@@ -29,7 +36,7 @@
 //! chat folder in a process removes the temp files a crashed writer left there. A corrupt file is
 //! reported with its position and never overwritten.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -40,12 +47,12 @@ use statekit::lock::DirLock;
 
 use jiff::civil::Date;
 
-use super::{
-    Bounty, BountyPatch, BountyStore, ChatMove, ChatSettings, DigestClaim, DigestRecord, NewBounty,
-    ReminderChat, Scope, SettingsPatch, Status, StoreError, UpdateId, decide_claim,
+use super::{Bounties, ChatSettingsStore, Ledger, Origin, ReminderChat, Scope, StoreError};
+use crate::domain::{
+    Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
+    NewBounty, ReminderTime, SettingsPatch, UpdateId, UserId, ZoneName, decide_claim,
     digests_kept_from, renumber,
 };
-use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
 
 /// Name of a group's bounty file.
 pub const GROUP_FILE: &str = "group.json";
@@ -86,6 +93,8 @@ struct GroupFile {
     updates: VecDeque<UpdateId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     merged_from: Vec<Merged>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    names: BTreeMap<UserId, String>,
     #[serde(flatten)]
     unknown: Map<String, Value>,
 }
@@ -440,6 +449,7 @@ impl JsonStore {
                 digests: Vec::new(),
                 updates: VecDeque::new(),
                 merged_from: Vec::new(),
+                names: BTreeMap::new(),
                 unknown: Map::new(),
             })
         } else {
@@ -606,6 +616,9 @@ impl JsonStore {
                     target.digests.push(*d);
                 }
             }
+            for (user, name) in source.names {
+                target.names.entry(user).or_insert(name);
+            }
             // The old chat's processed updates are the new chat's now.
             for u in source.updates {
                 if !target.updates.contains(&u) {
@@ -645,15 +658,16 @@ impl JsonStore {
         })
     }
 
-    /// Runs `f` on the chat's bounties under the chat lock; saves when `f` says so,
-    /// with `update` recorded in the same file.
+    /// Runs `f` on the chat's bounties under the chat lock; saves when `f` says so or
+    /// the sender's name is new, with `w` (update, name) in the same file.
     fn modify<R>(
         &self,
         chat: ChatId,
-        update: Option<UpdateId>,
+        w: &Origin,
         f: impl FnOnce(&mut Doc) -> (R, bool),
     ) -> Result<R, StoreError> {
         let (chat, _lock) = self.lock_current(chat)?;
+        let update = w.update;
         let mut doc = self
             .load_doc(chat)?
             .unwrap_or_else(|| Self::empty_doc(chat));
@@ -662,7 +676,10 @@ impl JsonStore {
         {
             return Err(StoreError::AlreadyProcessed { update: u });
         }
-        let (result, changed) = f(&mut doc);
+        let (result, mut changed) = f(&mut doc);
+        if let Some((user, name)) = w.name_in(chat) {
+            changed |= self.name_into(chat, &mut doc, user, name)?;
+        }
         if changed {
             note_update(doc.updates(), update)
                 .map_err(|update| StoreError::AlreadyProcessed { update })?;
@@ -671,14 +688,52 @@ impl JsonStore {
         Ok(result)
     }
 
-    /// Runs `f` on a user's bookmarks in a chat under the chat lock.
+    /// Puts `user`'s `name` into the chat's file unless it is the name remembered;
+    /// true when the file changed.
+    fn name_into(
+        &self,
+        chat: ChatId,
+        doc: &mut Doc,
+        user: UserId,
+        name: String,
+    ) -> Result<bool, StoreError> {
+        match doc {
+            Doc::Private(p) if p.name.as_ref() == Some(&name) => Ok(false),
+            Doc::Private(p) => {
+                p.name = Some(name);
+                Ok(true)
+            }
+            Doc::Group(g) => {
+                let known = match g.names.get(&user) {
+                    Some(n) => Some(n.clone()),
+                    None => self.member_name(chat, user)?,
+                };
+                if known.as_ref() == Some(&name) {
+                    return Ok(false);
+                }
+                g.names.insert(user, name);
+                Ok(true)
+            }
+        }
+    }
+
+    /// The name in `user`'s member file of group `chat`.
+    fn member_name(&self, chat: ChatId, user: UserId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read::<MemberFile>(chat, &self.member_file(chat, user))?
+            .and_then(|m| m.name))
+    }
+
+    /// Runs `f` on a user's bookmarks in a chat under the chat lock, then remembers
+    /// the sender's name if new (in a group: a second write, of its own).
     fn modify_tracked<R>(
         &self,
         chat: ChatId,
         user: UserId,
-        update: Option<UpdateId>,
+        w: &Origin,
         f: impl FnOnce(&mut Vec<BountyId>) -> (R, bool),
     ) -> Result<R, StoreError> {
+        let update = w.update;
         if chat.is_group() {
             let (chat, _lock) = self.lock_current(chat)?;
             let path = self.member_file(chat, user);
@@ -696,10 +751,14 @@ impl JsonStore {
                     .map_err(|update| StoreError::AlreadyProcessed { update })?;
                 self.write(chat, &path, &member)?;
             }
+            drop(_lock);
+            if let Some((user, name)) = w.name_in(chat) {
+                self.remember_name(chat, user, &name)?;
+            }
             Ok(result)
         } else {
             let mut outer = None;
-            let changed = self.modify(chat, update, |doc| match doc {
+            let changed = self.modify(chat, w, |doc| match doc {
                 Doc::Private(p) => {
                     let (r, changed) = f(&mut p.tracked);
                     outer = Some(r);
@@ -716,7 +775,7 @@ impl JsonStore {
     }
 }
 
-impl BountyStore for JsonStore {
+impl Bounties for JsonStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
         let (chat, _lock) = self.lock_current(chat)?;
         if self.load_doc(chat)?.is_none() {
@@ -731,42 +790,12 @@ impl BountyStore for JsonStore {
         Ok(())
     }
 
-    fn processed(&self, chat: ChatId, user: UserId, update: UpdateId) -> Result<bool, StoreError> {
-        let chat = self.resolve(chat)?;
-        if let Some(mut doc) = self.load_doc(chat)?
-            && doc.updates().contains(&update)
-        {
-            return Ok(true);
-        }
-        if chat.is_group()
-            && let Some(member) = self.read::<MemberFile>(chat, &self.member_file(chat, user))?
-        {
-            return Ok(member.updates.contains(&update));
-        }
-        Ok(false)
-    }
-
-    fn add(
-        &self,
-        chat: ChatId,
-        new: NewBounty,
-        update: Option<UpdateId>,
-    ) -> Result<Bounty, StoreError> {
+    fn add(&self, chat: ChatId, new: NewBounty, w: &Origin) -> Result<Bounty, StoreError> {
         super::injected_failure("add", chat)?;
         let chat = self.resolve(chat)?;
-        self.modify(chat, update, |doc| {
+        self.modify(chat, w, |doc| {
             let id = doc.next_id();
-            let bounty = Bounty {
-                id,
-                created_by_user_id: new.created_by_user_id,
-                text: new.text,
-                link: new.link,
-                due_date_ts: new.due_date_ts,
-                created_at: new.created_at,
-                status: Status::Open,
-                claimed_by_user_id: None,
-                done_at: None,
-            };
+            let bounty = Bounty::from_new(id, new);
             let (next, bounties) = doc.parts();
             bounties.push(bounty.clone());
             *next = id.next().get();
@@ -796,10 +825,10 @@ impl BountyStore for JsonStore {
         chat: ChatId,
         id: BountyId,
         patch: &BountyPatch,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<Option<Bounty>, StoreError> {
         let chat = self.resolve(chat)?;
-        self.modify(chat, update, |doc| {
+        self.modify(chat, w, |doc| {
             let (_, bounties) = doc.parts();
             match bounties.iter_mut().find(|b| b.id == id) {
                 Some(slot) if !patch.applies_to(slot) => (Some(slot.clone()), false),
@@ -812,14 +841,9 @@ impl BountyStore for JsonStore {
         })
     }
 
-    fn delete(
-        &self,
-        chat: ChatId,
-        id: BountyId,
-        update: Option<UpdateId>,
-    ) -> Result<bool, StoreError> {
+    fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> Result<bool, StoreError> {
         let chat = self.resolve(chat)?;
-        self.modify(chat, update, |doc| {
+        self.modify(chat, w, |doc| {
             // Pin the counter first so the deleted id is never handed out again.
             let next = doc.next_id().get();
             let (counter, bounties) = doc.parts();
@@ -838,10 +862,10 @@ impl BountyStore for JsonStore {
         chat: ChatId,
         user: UserId,
         id: BountyId,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<bool, StoreError> {
         let chat = self.resolve(chat)?;
-        self.modify_tracked(chat, user, update, |tracked| {
+        self.modify_tracked(chat, user, w, |tracked| {
             if tracked.contains(&id) {
                 (false, false)
             } else {
@@ -856,10 +880,10 @@ impl BountyStore for JsonStore {
         chat: ChatId,
         user: UserId,
         id: BountyId,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<bool, StoreError> {
         let chat = self.resolve(chat)?;
-        self.modify_tracked(chat, user, update, |tracked| {
+        self.modify_tracked(chat, user, w, |tracked| {
             let before = tracked.len();
             tracked.retain(|t| *t != id);
             let removed = tracked.len() != before;
@@ -867,13 +891,201 @@ impl BountyStore for JsonStore {
         })
     }
 
-    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
+    fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
         let chat = self.resolve(chat)?;
-        self.modify(chat, Some(update), |_| ((), true))
+        if chat.is_group() {
+            Ok(self
+                .read::<MemberFile>(chat, &self.member_file(chat, user))?
+                .map(|m| m.tracked)
+                .unwrap_or_default())
+        } else {
+            Ok(match self.load_doc(chat)? {
+                Some(Doc::Private(p)) => p.tracked,
+                _ => Vec::new(),
+            })
+        }
     }
 
-    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
-        self.resolve(chat)
+    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+        let Some(name) = super::name_kept(chat, user, name) else {
+            return Ok(());
+        };
+        let chat = self.resolve(chat)?;
+        if !chat.is_group() {
+            let w = Origin {
+                update: None,
+                sender: Some((user, name)),
+            };
+            return self.modify(chat, &w, |_| ((), false));
+        }
+        let in_group = |doc: Option<Doc>| match doc {
+            Some(Doc::Group(g)) => g.names.get(&user).cloned(),
+            _ => None,
+        };
+        let listed = in_group(self.load_doc(chat)?);
+        if listed.is_none() && self.member_name(chat, user)?.as_ref() == Some(&name) {
+            return Ok(());
+        }
+        // Under the lock: the member file gets the name, and an entry in the group's
+        // file (which would win over it) goes.
+        let (chat, _lock) = self.lock_current(chat)?;
+        let path = self.member_file(chat, user);
+        let mut member = self
+            .read::<MemberFile>(chat, &path)?
+            .unwrap_or_else(|| MemberFile::new(user));
+        member.name = Some(name);
+        self.write(chat, &path, &member)?;
+        if let Some(Doc::Group(mut g)) = self.load_doc(chat)?
+            && g.names.remove(&user).is_some()
+        {
+            self.save_doc(chat, &Doc::Group(g))?;
+        }
+        Ok(())
+    }
+
+    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+        let chat = self.resolve(chat)?;
+        if !chat.is_group() {
+            return Ok(match self.load_doc(chat)? {
+                Some(Doc::Private(p)) if p.tracked.contains(&id) => vec![p.user_id],
+                _ => Vec::new(),
+            });
+        }
+        Ok(self
+            .members(chat)?
+            .into_iter()
+            .filter(|m| m.tracked.contains(&id))
+            .map(|m| m.user_id)
+            .collect())
+    }
+
+    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+        let chat = self.resolve(chat)?;
+        if !chat.is_group() {
+            return Ok(match self.load_doc(chat)? {
+                Some(Doc::Private(p)) => p.name.map(|n| vec![(p.user_id, n)]).unwrap_or_default(),
+                _ => Vec::new(),
+            });
+        }
+        let (_, names) = self.members_and_names(chat)?;
+        Ok(names)
+    }
+}
+
+impl ChatSettingsStore for JsonStore {
+    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        let chat = self.resolve(chat)?;
+        Ok(self
+            .load_doc(chat)?
+            .map(|mut d| d.settings())
+            .unwrap_or_default())
+    }
+
+    fn update_settings(
+        &self,
+        chat: ChatId,
+        patch: &SettingsPatch,
+        w: &Origin,
+    ) -> Result<ChatSettings, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, w, |doc| {
+            let before = doc.settings();
+            let mut after = before.clone();
+            patch.apply_to(&mut after);
+            let (time_zone, remind_at, _) = doc.settings_parts();
+            time_zone.clone_from(&after.time_zone);
+            *remind_at = after.remind_at;
+            let changed = after != before;
+            (after, changed)
+        })
+    }
+
+    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, &Origin::NONE, |doc| claim_in(doc, date, now, None))
+    }
+
+    fn reclaim_digest(
+        &self,
+        chat: ChatId,
+        date: Date,
+        now: i64,
+        older_than: i64,
+    ) -> Result<DigestClaim, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, &Origin::NONE, |doc| {
+            claim_in(doc, date, now, Some(older_than))
+        })
+    }
+
+    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
+        let chat = self.resolve(chat)?;
+        self.modify(chat, &Origin::NONE, |doc| {
+            let (_, _, digests) = doc.settings_parts();
+            match digests.iter_mut().find(|d| d.date == date) {
+                Some(d) if d.message_id.is_none() => {
+                    d.message_id = Some(message_id);
+                    (true, true)
+                }
+                _ => (false, false),
+            }
+        })
+    }
+
+    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+        let chat = self.resolve(chat)?;
+        Ok(self
+            .load_doc(chat)?
+            .map(|mut d| d.digests())
+            .unwrap_or_default())
+    }
+
+    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
+        let mut out = Vec::new();
+        for chat in self.chats()? {
+            // A folder left behind by a chat move is read through its new id.
+            match self.resolve(chat) {
+                Ok(at) if at != chat => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    out.push((chat, Err(e)));
+                    continue;
+                }
+            }
+            match self.settings(chat) {
+                Ok(s) if s.remind_at.is_none() => {}
+                settings => out.push((chat, settings)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Ledger for JsonStore {
+    fn processed(&self, chat: ChatId, user: UserId, update: UpdateId) -> Result<bool, StoreError> {
+        let chat = self.resolve(chat)?;
+        if let Some(mut doc) = self.load_doc(chat)?
+            && doc.updates().contains(&update)
+        {
+            return Ok(true);
+        }
+        if chat.is_group()
+            && let Some(member) = self.read::<MemberFile>(chat, &self.member_file(chat, user))?
+        {
+            return Ok(member.updates.contains(&update));
+        }
+        Ok(false)
+    }
+
+    fn note(&self, chat: ChatId, w: &Origin) -> Result<(), StoreError> {
+        match (w.update, w.name_in(chat)) {
+            (None, None) => Ok(()),
+            (None, Some((user, name))) => self.remember_name(chat, user, &name),
+            (Some(_), _) => {
+                let chat = self.resolve(chat)?;
+                self.modify(chat, w, |_| ((), true))
+            }
+        }
     }
 
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
@@ -905,172 +1117,8 @@ impl BountyStore for JsonStore {
         Ok(moved)
     }
 
-    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
-        let Some(name) = super::clean_name(name) else {
-            return Ok(());
-        };
-        let chat = self.resolve(chat)?;
-        if chat.is_group() {
-            let path = self.member_file(chat, user);
-            let known = self.read::<MemberFile>(chat, &path)?;
-            if known.as_ref().and_then(|m| m.name.as_deref()) == Some(name.as_str()) {
-                return Ok(());
-            }
-            let (chat, _lock) = self.lock_current(chat)?;
-            let path = self.member_file(chat, user);
-            let mut member = self
-                .read::<MemberFile>(chat, &path)?
-                .unwrap_or_else(|| MemberFile::new(user));
-            member.name = Some(name);
-            self.write(chat, &path, &member)
-        } else {
-            if user.get() != chat.get() {
-                return Ok(());
-            }
-            if let Some(Doc::Private(p)) = self.load_doc(chat)?
-                && p.name.as_deref() == Some(name.as_str())
-            {
-                return Ok(());
-            }
-            self.modify(chat, None, |doc| match doc {
-                Doc::Private(p) => {
-                    p.name = Some(name);
-                    ((), true)
-                }
-                Doc::Group(_) => ((), false),
-            })
-        }
-    }
-
-    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
-        let chat = self.resolve(chat)?;
-        if !chat.is_group() {
-            return Ok(match self.load_doc(chat)? {
-                Some(Doc::Private(p)) if p.tracked.contains(&id) => vec![p.user_id],
-                _ => Vec::new(),
-            });
-        }
-        Ok(self
-            .members(chat)?
-            .into_iter()
-            .filter(|m| m.tracked.contains(&id))
-            .map(|m| m.user_id)
-            .collect())
-    }
-
-    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-        let chat = self.resolve(chat)?;
-        if !chat.is_group() {
-            return Ok(match self.load_doc(chat)? {
-                Some(Doc::Private(p)) => p.name.map(|n| vec![(p.user_id, n)]).unwrap_or_default(),
-                _ => Vec::new(),
-            });
-        }
-        Ok(self
-            .members(chat)?
-            .into_iter()
-            .filter_map(|m| m.name.map(|n| (m.user_id, n)))
-            .collect())
-    }
-
-    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
-        let chat = self.resolve(chat)?;
-        Ok(self
-            .load_doc(chat)?
-            .map(|mut d| d.settings())
-            .unwrap_or_default())
-    }
-
-    fn update_settings(
-        &self,
-        chat: ChatId,
-        patch: &SettingsPatch,
-        update: Option<UpdateId>,
-    ) -> Result<ChatSettings, StoreError> {
-        let chat = self.resolve(chat)?;
-        self.modify(chat, update, |doc| {
-            let before = doc.settings();
-            let mut after = before.clone();
-            patch.apply_to(&mut after);
-            let (time_zone, remind_at, _) = doc.settings_parts();
-            time_zone.clone_from(&after.time_zone);
-            *remind_at = after.remind_at;
-            let changed = after != before;
-            (after, changed)
-        })
-    }
-
-    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
-        let chat = self.resolve(chat)?;
-        self.modify(chat, None, |doc| claim_in(doc, date, now, None))
-    }
-
-    fn reclaim_digest(
-        &self,
-        chat: ChatId,
-        date: Date,
-        now: i64,
-        older_than: i64,
-    ) -> Result<DigestClaim, StoreError> {
-        let chat = self.resolve(chat)?;
-        self.modify(chat, None, |doc| claim_in(doc, date, now, Some(older_than)))
-    }
-
-    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
-        let chat = self.resolve(chat)?;
-        self.modify(chat, None, |doc| {
-            let (_, _, digests) = doc.settings_parts();
-            match digests.iter_mut().find(|d| d.date == date) {
-                Some(d) if d.message_id.is_none() => {
-                    d.message_id = Some(message_id);
-                    (true, true)
-                }
-                _ => (false, false),
-            }
-        })
-    }
-
-    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let mut out = Vec::new();
-        for chat in self.chats()? {
-            // A folder left behind by a chat move is read through its new id.
-            match self.resolve(chat) {
-                Ok(at) if at != chat => continue,
-                Ok(_) => {}
-                Err(e) => {
-                    out.push((chat, Err(e)));
-                    continue;
-                }
-            }
-            match self.settings(chat) {
-                Ok(s) if s.remind_at.is_none() => {}
-                settings => out.push((chat, settings)),
-            }
-        }
-        Ok(out)
-    }
-
-    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
-        let chat = self.resolve(chat)?;
-        Ok(self
-            .load_doc(chat)?
-            .map(|mut d| d.digests())
-            .unwrap_or_default())
-    }
-
-    fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
-        let chat = self.resolve(chat)?;
-        if chat.is_group() {
-            Ok(self
-                .read::<MemberFile>(chat, &self.member_file(chat, user))?
-                .map(|m| m.tracked)
-                .unwrap_or_default())
-        } else {
-            Ok(match self.load_doc(chat)? {
-                Some(Doc::Private(p)) => p.tracked,
-                _ => Vec::new(),
-            })
-        }
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+        self.resolve(chat)
     }
 }
 
@@ -1180,6 +1228,31 @@ impl JsonStore {
         members.sort_by_key(|m| m.user_id);
         Ok(members)
     }
+
+    /// A group's members (its member files, and the users named in its file) with
+    /// their bookmarks, and its names (the group file's winning), by user id.
+    #[allow(clippy::type_complexity)]
+    fn members_and_names(
+        &self,
+        chat: ChatId,
+    ) -> Result<(Vec<(UserId, Vec<BountyId>)>, Vec<(UserId, String)>), StoreError> {
+        let files = self.members(chat)?;
+        let listed = match self.load_doc(chat)? {
+            Some(Doc::Group(g)) => g.names,
+            _ => BTreeMap::new(),
+        };
+        let mut names: BTreeMap<UserId, String> = files
+            .iter()
+            .filter_map(|m| m.name.clone().map(|n| (m.user_id, n)))
+            .collect();
+        let mut members: BTreeMap<UserId, Vec<BountyId>> =
+            files.into_iter().map(|m| (m.user_id, m.tracked)).collect();
+        for (user, name) in listed {
+            members.entry(user).or_default();
+            names.insert(user, name);
+        }
+        Ok((members.into_iter().collect(), names.into_iter().collect()))
+    }
 }
 
 impl super::Portable for JsonStore {
@@ -1202,18 +1275,10 @@ impl super::Portable for JsonStore {
                         .unwrap_or_default(),
                 ),
                 Doc::Group(_) => {
-                    let files = self.members(chat)?;
-                    for m in &files {
-                        updates.extend(m.updates.iter().copied());
+                    for m in self.members(chat)? {
+                        updates.extend(m.updates);
                     }
-                    let names = files
-                        .iter()
-                        .filter_map(|m| m.name.clone().map(|n| (m.user_id, n)))
-                        .collect();
-                    (
-                        files.into_iter().map(|m| (m.user_id, m.tracked)).collect(),
-                        names,
-                    )
+                    self.members_and_names(chat)?
                 }
             };
             out.push(super::ChatData {
@@ -1243,6 +1308,7 @@ impl super::Portable for JsonStore {
                     digests: d.digests.iter().map(|r| (*r).into()).collect(),
                     updates: super::carried(d.updates.clone()).into(),
                     merged_from: Vec::new(),
+                    names: BTreeMap::new(),
                     unknown: Map::new(),
                 };
                 self.save_doc(d.chat, &Doc::Group(group))?;
@@ -1281,6 +1347,7 @@ impl super::Portable for JsonStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Status;
 
     #[test]
     fn a_crashed_writers_temp_file_is_removed_on_the_next_write_and_a_live_ones_kept() {
@@ -1301,7 +1368,7 @@ mod tests {
             due_date_ts: None,
             created_at: 0,
         };
-        store.add(chat, new, None).unwrap();
+        store.add(chat, new, &Origin::NONE).unwrap();
         assert!(!dead.exists(), "a dead writer's temp file is swept");
         assert!(live.exists(), "a live writer's temp file is kept");
         assert!(store.chat_dir(chat).join(GROUP_FILE).exists());
@@ -1330,8 +1397,10 @@ mod tests {
             due_date_ts: None,
             created_at: 0,
         };
-        let b = store.add(chat, new, None).unwrap();
-        store.track(chat, UserId::new(7), b.id, None).unwrap();
+        let b = store.add(chat, new, &Origin::NONE).unwrap();
+        store
+            .track(chat, UserId::new(7), b.id, &Origin::NONE)
+            .unwrap();
         let read = |name: &str| -> Value {
             serde_json::from_slice(&std::fs::read(store.chat_dir(chat).join(name)).unwrap())
                 .unwrap()
@@ -1401,12 +1470,14 @@ mod tests {
             text: Some("first".into()),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId::new(1), &same, None).unwrap();
         store
-            .track(chat, UserId::new(7), BountyId::new(2), None)
+            .update(chat, BountyId::new(1), &same, &Origin::NONE)
             .unwrap();
         store
-            .untrack(chat, UserId::new(7), BountyId::new(1), None)
+            .track(chat, UserId::new(7), BountyId::new(2), &Origin::NONE)
+            .unwrap();
+        store
+            .untrack(chat, UserId::new(7), BountyId::new(1), &Origin::NONE)
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
@@ -1422,7 +1493,9 @@ mod tests {
             status: Some((Status::Done, Some(1_796_000_000))),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId::new(2), &done, None).unwrap();
+        store
+            .update(chat, BountyId::new(2), &done, &Origin::NONE)
+            .unwrap();
         let text = std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap();
         assert!(
             text.contains("\"status\": \"done\"") && text.contains("\"claimed_by_user_id\": 8"),
@@ -1433,7 +1506,9 @@ mod tests {
             status: Some((Status::Open, None)),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId::new(2), &undo, None).unwrap();
+        store
+            .update(chat, BountyId::new(2), &undo, &Origin::NONE)
+            .unwrap();
         assert_eq!(
             std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap(),
             ORIGINAL_GROUP
@@ -1457,13 +1532,15 @@ mod tests {
         assert_eq!(store.digests(chat).unwrap(), vec![]);
         // Setting nothing new, and a patch that changes nothing, write the same bytes.
         store
-            .update_settings(chat, &SettingsPatch::default(), None)
+            .update_settings(chat, &SettingsPatch::default(), &Origin::NONE)
             .unwrap();
         let same = BountyPatch {
             text: Some("first".into()),
             ..BountyPatch::default()
         };
-        store.update(chat, BountyId::new(1), &same, None).unwrap();
+        store
+            .update(chat, BountyId::new(1), &same, &Origin::NONE)
+            .unwrap();
         let read = || std::fs::read_to_string(folder.join(GROUP_FILE)).unwrap();
         assert_eq!(read(), ORIGINAL_GROUP);
         // Using them adds the fields; clearing them gives the original bytes back.
@@ -1471,7 +1548,7 @@ mod tests {
             time_zone: Some(Some(ZoneName::parse("Europe/Berlin").unwrap())),
             remind_at: Some(Some(ReminderTime::parse("09:00").unwrap())),
         };
-        store.update_settings(chat, &on, None).unwrap();
+        store.update_settings(chat, &on, &Origin::NONE).unwrap();
         let text = read();
         assert!(
             text.contains("\"time_zone\": \"Europe/Berlin\"")
@@ -1482,7 +1559,7 @@ mod tests {
             time_zone: Some(None),
             remind_at: Some(None),
         };
-        store.update_settings(chat, &off, None).unwrap();
+        store.update_settings(chat, &off, &Origin::NONE).unwrap();
         assert_eq!(read(), ORIGINAL_GROUP);
         // A digest record is stored in the chat's own file.
         let day = jiff::civil::date(2026, 11, 20);

@@ -32,11 +32,14 @@ use statekit::error::Chain;
 use statekit::migrate::Migrations;
 
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    LEDGER_CARRIED, LeaderHold, Leadership, NewBounty, Portable, ReminderChat, Scope,
-    SettingsPatch, Status, StoreError, UpdateId, decide_claim, digests_kept_from, renumber,
+    Bounties, ChatData, ChatSettingsStore, LEDGER_CARRIED, LeaderHold, Leadership, Ledger, Origin,
+    Portable, ReminderChat, Scope, StoreError,
 };
-use crate::domain::{BountyId, ChatId, ReminderTime, UserId, ZoneName};
+use crate::domain::{
+    Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
+    NewBounty, ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName, decide_claim,
+    digests_kept_from, renumber,
+};
 
 /// How long a processed update is remembered (Telegram redelivers within a day).
 const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
@@ -510,17 +513,18 @@ impl PostgresStore {
         chat: ChatId,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.write_for(chat, None, f)
+        self.write_for(chat, &Origin::NONE, f)
     }
 
-    /// One transaction holding `chat`'s lock, running `f` and, with `update`, recording
-    /// that update as processed: both commit together, or neither does.
+    /// One transaction holding `chat`'s lock, running `f` and storing `w` (the update
+    /// recorded as processed, the sender's name): all commit together, or nothing does.
     fn write_for<R>(
         &self,
         chat: ChatId,
-        update: Option<UpdateId>,
+        w: &Origin,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
+        let (update, name) = (w.update, w.name_in(chat));
         let mut c = self.conn()?;
         let run = || -> Result<Result<R, UpdateId>, StoreError> {
             let mut tx = c.transaction()?;
@@ -543,6 +547,9 @@ impl PostgresStore {
                 }
             }
             let r = f(&mut tx)?;
+            if let Some((user, name)) = &name {
+                put_name(&mut tx, chat, *user, name)?;
+            }
             if let Some(u) = update {
                 let now = jiff::Timestamp::now().as_second();
                 tx.execute(
@@ -834,6 +841,23 @@ fn ensure_chat(c: &mut impl GenericClient, chat: ChatId) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
+fn put_name(
+    c: &mut impl GenericClient,
+    chat: ChatId,
+    user: UserId,
+    name: &str,
+) -> Result<(), StoreError> {
+    ensure_chat(c, chat)?;
+    ensure_member(c, chat, user)?;
+    c.execute(
+        "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
+         ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
+        &[&chat.get(), &user.get(), &name],
+    )?;
+    Ok(())
+}
+
 fn ensure_member(c: &mut impl GenericClient, chat: ChatId, user: UserId) -> Result<(), StoreError> {
     if chat.is_group() {
         c.execute(
@@ -844,7 +868,7 @@ fn ensure_member(c: &mut impl GenericClient, chat: ChatId, user: UserId) -> Resu
     Ok(())
 }
 
-impl BountyStore for PostgresStore {
+impl Bounties for PostgresStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
         self.write(chat, |tx| {
             ensure_chat(tx, chat)?;
@@ -852,29 +876,9 @@ impl BountyStore for PostgresStore {
         })
     }
 
-    fn processed(
-        &self,
-        _chat: ChatId,
-        _user: UserId,
-        update: UpdateId,
-    ) -> Result<bool, StoreError> {
-        self.read(Scope::Store, |c| {
-            Ok(c.query_opt(
-                "SELECT 1 FROM processed_updates WHERE update_id = $1",
-                &[&i64::from(update.get())],
-            )?
-            .is_some())
-        })
-    }
-
-    fn add(
-        &self,
-        chat: ChatId,
-        new: NewBounty,
-        update: Option<UpdateId>,
-    ) -> Result<Bounty, StoreError> {
+    fn add(&self, chat: ChatId, new: NewBounty, w: &Origin) -> Result<Bounty, StoreError> {
         super::injected_failure("add", chat)?;
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, w, |tx| {
             ensure_chat(tx, chat)?;
             let next: i64 = tx
                 .query_one(
@@ -901,17 +905,7 @@ impl BountyStore for PostgresStore {
                 "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
                 &[&chat.get(), &(next + 1)],
             )?;
-            Ok(Bounty {
-                id,
-                created_by_user_id: new.created_by_user_id,
-                text: new.text,
-                link: new.link,
-                due_date_ts: new.due_date_ts,
-                created_at: new.created_at,
-                status: Status::Open,
-                claimed_by_user_id: None,
-                done_at: None,
-            })
+            Ok(Bounty::from_new(id, new))
         })
     }
 
@@ -928,9 +922,9 @@ impl BountyStore for PostgresStore {
         chat: ChatId,
         id: BountyId,
         patch: &BountyPatch,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<Option<Bounty>, StoreError> {
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, w, |tx| {
             let Some(mut b) = get_in(tx, chat, id)? else {
                 return Ok(None);
             };
@@ -957,13 +951,8 @@ impl BountyStore for PostgresStore {
         })
     }
 
-    fn delete(
-        &self,
-        chat: ChatId,
-        id: BountyId,
-        update: Option<UpdateId>,
-    ) -> Result<bool, StoreError> {
-        self.write_for(chat, update, |tx| {
+    fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> Result<bool, StoreError> {
+        self.write_for(chat, w, |tx| {
             // The counter already sits past every id handed out, so the id stays retired.
             let n = tx.execute(
                 "DELETE FROM bounties WHERE chat_id = $1 AND id = $2",
@@ -978,10 +967,10 @@ impl BountyStore for PostgresStore {
         chat: ChatId,
         user: UserId,
         id: BountyId,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, w, |tx| {
             ensure_chat(tx, chat)?;
             ensure_member(tx, chat, user)?;
             let n = tx.execute(
@@ -999,10 +988,10 @@ impl BountyStore for PostgresStore {
         chat: ChatId,
         user: UserId,
         id: BountyId,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write_for(chat, update, |tx| {
+        self.write_for(chat, w, |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = $1 AND user_id = $2 AND bounty_id = $3",
                 &[&chat.get(), &user.get(), &(id.get() as i64)],
@@ -1016,24 +1005,131 @@ impl BountyStore for PostgresStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
-    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
-        self.write_for(chat, Some(update), |_| Ok(()))
+    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+        let Some(name) = super::name_kept(chat, user, name) else {
+            return Ok(());
+        };
+        let known: Option<String> = self.read(chat, |c| {
+            Ok(c.query_opt(
+                "SELECT name FROM names WHERE chat_id = $1 AND user_id = $2",
+                &[&chat.get(), &user.get()],
+            )?
+            .map(|r| r.get(0)))
+        })?;
+        if known.as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        self.write(chat, |tx| put_name(tx, chat, user, &name))
     }
 
-    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
         self.read(chat, |c| {
-            let mut at = chat;
-            for _ in 0..super::MOVES_FOLLOWED {
-                match c.query_opt(
-                    "SELECT to_chat FROM chat_moves WHERE from_chat = $1",
-                    &[&at.get()],
-                )? {
-                    Some(row) => at = chat_of(row.try_get(0)?)?,
-                    None => break,
-                }
-            }
-            Ok(at)
+            c.query(
+                "SELECT user_id FROM tracked WHERE chat_id = $1 AND bounty_id = $2 ORDER BY user_id",
+                &[&chat.get(), &(id.get() as i64)],
+            )?
+            .iter()
+            .map(|r| user_of(r.get(0)))
+            .collect()
         })
+    }
+
+    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+        self.read(chat, |c| names_in(c, chat))
+    }
+}
+
+impl ChatSettingsStore for PostgresStore {
+    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        self.read(chat, |c| settings_in(c, chat))
+    }
+
+    fn update_settings(
+        &self,
+        chat: ChatId,
+        patch: &SettingsPatch,
+        w: &Origin,
+    ) -> Result<ChatSettings, StoreError> {
+        self.write_for(chat, w, |tx| {
+            ensure_chat(tx, chat)?;
+            let mut s = settings_in(tx, chat)?;
+            patch.apply_to(&mut s);
+            put_settings(tx, chat, &s)?;
+            Ok(s)
+        })
+    }
+
+    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
+        self.write(chat, |tx| claim_tx(tx, chat, date, now, None))
+    }
+
+    fn reclaim_digest(
+        &self,
+        chat: ChatId,
+        date: Date,
+        now: i64,
+        older_than: i64,
+    ) -> Result<DigestClaim, StoreError> {
+        self.write(chat, |tx| claim_tx(tx, chat, date, now, Some(older_than)))
+    }
+
+    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
+        self.write(chat, |tx| {
+            let n = tx.execute(
+                "UPDATE digests SET message_id = $3
+                 WHERE chat_id = $1 AND local_date = $2::text::date AND message_id IS NULL",
+                &[&chat.get(), &date.to_string(), &message_id],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+        self.read(chat, |c| digests_in(c, chat))
+    }
+
+    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
+        let rows = self.read(Scope::Store, |c| {
+            Ok(c.query(
+                "SELECT chat_id, time_zone, remind_at FROM chat_settings
+                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
+                &[],
+            )?)
+        })?;
+        rows.iter()
+            .map(|r| {
+                let chat = chat_of(r.get(0))?;
+                Ok((
+                    chat,
+                    settings_of(r.get(1), r.get(2)).map_err(in_scope(chat.into())),
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Ledger for PostgresStore {
+    fn processed(
+        &self,
+        _chat: ChatId,
+        _user: UserId,
+        update: UpdateId,
+    ) -> Result<bool, StoreError> {
+        self.read(Scope::Store, |c| {
+            Ok(c.query_opt(
+                "SELECT 1 FROM processed_updates WHERE update_id = $1",
+                &[&i64::from(update.get())],
+            )?
+            .is_some())
+        })
+    }
+
+    fn note(&self, chat: ChatId, w: &Origin) -> Result<(), StoreError> {
+        match (w.update, w.name_in(chat)) {
+            (None, None) => Ok(()),
+            (None, Some((user, name))) => self.remember_name(chat, user, &name),
+            (Some(_), _) => self.write_for(chat, w, |_| Ok(())),
+        }
     }
 
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
@@ -1157,91 +1253,20 @@ impl BountyStore for PostgresStore {
         })
     }
 
-    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
-        let Some(name) = super::clean_name(name) else {
-            return Ok(());
-        };
-        if !chat.is_group() && user.get() != chat.get() {
-            return Ok(());
-        }
-        let known: Option<String> = self.read(chat, |c| {
-            Ok(c.query_opt(
-                "SELECT name FROM names WHERE chat_id = $1 AND user_id = $2",
-                &[&chat.get(), &user.get()],
-            )?
-            .map(|r| r.get(0)))
-        })?;
-        if known.as_deref() == Some(name.as_str()) {
-            return Ok(());
-        }
-        self.write(chat, |tx| {
-            ensure_chat(tx, chat)?;
-            ensure_member(tx, chat, user)?;
-            tx.execute(
-                "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
-                 ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
-                &[&chat.get(), &user.get(), &name],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
         self.read(chat, |c| {
-            c.query(
-                "SELECT user_id FROM tracked WHERE chat_id = $1 AND bounty_id = $2 ORDER BY user_id",
-                &[&chat.get(), &(id.get() as i64)],
-            )?
-            .iter()
-            .map(|r| user_of(r.get(0)))
-            .collect()
+            let mut at = chat;
+            for _ in 0..super::MOVES_FOLLOWED {
+                match c.query_opt(
+                    "SELECT to_chat FROM chat_moves WHERE from_chat = $1",
+                    &[&at.get()],
+                )? {
+                    Some(row) => at = chat_of(row.try_get(0)?)?,
+                    None => break,
+                }
+            }
+            Ok(at)
         })
-    }
-
-    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-        self.read(chat, |c| names_in(c, chat))
-    }
-
-    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
-        self.read(chat, |c| settings_in(c, chat))
-    }
-
-    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let rows = self.read(Scope::Store, |c| {
-            Ok(c.query(
-                "SELECT chat_id, time_zone, remind_at FROM chat_settings
-                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
-                &[],
-            )?)
-        })?;
-        rows.iter()
-            .map(|r| {
-                let chat = chat_of(r.get(0))?;
-                Ok((
-                    chat,
-                    settings_of(r.get(1), r.get(2)).map_err(in_scope(chat.into())),
-                ))
-            })
-            .collect()
-    }
-
-    fn update_settings(
-        &self,
-        chat: ChatId,
-        patch: &SettingsPatch,
-        update: Option<UpdateId>,
-    ) -> Result<ChatSettings, StoreError> {
-        self.write_for(chat, update, |tx| {
-            ensure_chat(tx, chat)?;
-            let mut s = settings_in(tx, chat)?;
-            patch.apply_to(&mut s);
-            put_settings(tx, chat, &s)?;
-            Ok(s)
-        })
-    }
-
-    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
-        self.write(chat, |tx| claim_tx(tx, chat, date, now, None))
     }
 
     fn update_received(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
@@ -1311,31 +1336,6 @@ impl BountyStore for PostgresStore {
             )?
             .get(0);
         Ok(got.then(|| Leadership::held(Box::new(LeaderConnection(conn)))))
-    }
-
-    fn reclaim_digest(
-        &self,
-        chat: ChatId,
-        date: Date,
-        now: i64,
-        older_than: i64,
-    ) -> Result<DigestClaim, StoreError> {
-        self.write(chat, |tx| claim_tx(tx, chat, date, now, Some(older_than)))
-    }
-
-    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
-        self.write(chat, |tx| {
-            let n = tx.execute(
-                "UPDATE digests SET message_id = $3
-                 WHERE chat_id = $1 AND local_date = $2::text::date AND message_id IS NULL",
-                &[&chat.get(), &date.to_string(), &message_id],
-            )?;
-            Ok(n == 1)
-        })
-    }
-
-    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
-        self.read(chat, |c| digests_in(c, chat))
     }
 }
 

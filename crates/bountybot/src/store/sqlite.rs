@@ -19,11 +19,14 @@ use statekit::sqlite::{Database, OpenOptions};
 use jiff::civil::Date;
 
 use super::{
-    Bounty, BountyPatch, BountyStore, ChatData, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    LEDGER_CARRIED, NewBounty, Portable, ReminderChat, Scope, SettingsPatch, Status, StoreError,
-    UpdateId, decide_claim, digests_kept_from, renumber,
+    Bounties, ChatData, ChatSettingsStore, LEDGER_CARRIED, Ledger, Origin, Portable, ReminderChat,
+    Scope, StoreError,
 };
-use crate::domain::{BountyId, ChatId, IdError, ReminderTime, UserId, ZoneName};
+use crate::domain::{
+    Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
+    IdError, NewBounty, ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName,
+    decide_claim, digests_kept_from, renumber,
+};
 
 /// How long a processed update is remembered (Telegram redelivers within a day).
 const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
@@ -103,15 +106,16 @@ impl SqliteStore {
         self.db.writer().write(f).map_err(|e| write_error(scope, e))
     }
 
-    /// One unit of work on the writer running `f` and, with `update`, recording that
-    /// update as processed: both commit together, or neither does (the unit runs in
-    /// the writer's transaction, rolled back alone if it fails).
+    /// One unit of work on the writer running `f` and storing `w` (the update recorded
+    /// as processed, the sender's name): all commit together, or nothing does (the
+    /// unit runs in the writer's transaction, rolled back alone if it fails).
     fn write_for<R: Send + 'static>(
         &self,
         chat: ChatId,
-        update: Option<UpdateId>,
+        w: &Origin,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
+        let (update, name) = (w.update, w.name_in(chat));
         let outcome = self.db.writer().write(move |tx: &Connection| {
             if let Some(u) = update {
                 let seen: bool = tx.query_row(
@@ -124,6 +128,9 @@ impl SqliteStore {
                 }
             }
             let r = f(tx)?;
+            if let Some((user, name)) = name {
+                put_name(tx, chat, user, &name)?;
+            }
             if let Some(u) = update {
                 let now = jiff::Timestamp::now().as_second();
                 tx.prepare_cached(
@@ -316,40 +323,35 @@ fn ensure_chat(tx: &Connection, chat: ChatId) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl BountyStore for SqliteStore {
+/// The chat's row and, in a group, the user's membership.
+fn ensure_member(tx: &Connection, chat: ChatId, user: UserId) -> rusqlite::Result<()> {
+    ensure_chat(tx, chat)?;
+    if chat.is_group() {
+        tx.prepare_cached("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)")?
+            .execute([chat.get(), user.get()])?;
+    }
+    Ok(())
+}
+
+/// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
+fn put_name(tx: &Connection, chat: ChatId, user: UserId, name: &str) -> rusqlite::Result<()> {
+    ensure_member(tx, chat, user)?;
+    tx.prepare_cached(
+        "INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)
+         ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
+    )?
+    .execute(params![chat.get(), user.get(), name])?;
+    Ok(())
+}
+
+impl Bounties for SqliteStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-        self.write(chat, move |tx| {
-            ensure_chat(tx, chat)?;
-            if chat.is_group() {
-                tx.execute(
-                    "INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)",
-                    [chat.get(), user.get()],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(chat, move |tx| ensure_member(tx, chat, user))
     }
 
-    fn processed(
-        &self,
-        _chat: ChatId,
-        _user: UserId,
-        update: UpdateId,
-    ) -> Result<bool, StoreError> {
-        self.read(Scope::Store, |c| {
-            c.prepare_cached("SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1")?
-                .query_row([update.get()], |r| r.get(0))
-        })
-    }
-
-    fn add(
-        &self,
-        chat: ChatId,
-        new: NewBounty,
-        update: Option<UpdateId>,
-    ) -> Result<Bounty, StoreError> {
+    fn add(&self, chat: ChatId, new: NewBounty, w: &Origin) -> Result<Bounty, StoreError> {
         super::injected_failure("add", chat)?;
-        self.write_for(chat, update, move |tx| {
+        self.write_for(chat, w, move |tx| {
             ensure_chat(tx, chat)?;
             let id = tx.query_row(
                 "SELECT max(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = ?1), 1))
@@ -364,17 +366,7 @@ impl BountyStore for SqliteStore {
             )?
             .execute(params![chat.get(), next, new.created_by_user_id.get(), new.text, new.link, new.due_date_ts, new.created_at])?;
             tx.prepare_cached("UPDATE chats SET next_id = ?2 WHERE chat_id = ?1")?.execute([chat.get(), next + 1])?;
-            Ok(Bounty {
-                id,
-                created_by_user_id: new.created_by_user_id,
-                text: new.text,
-                link: new.link,
-                due_date_ts: new.due_date_ts,
-                created_at: new.created_at,
-                status: Status::Open,
-                claimed_by_user_id: None,
-                done_at: None,
-            })
+            Ok(Bounty::from_new(id, new))
         })
     }
 
@@ -397,11 +389,11 @@ impl BountyStore for SqliteStore {
         chat: ChatId,
         id: BountyId,
         patch: &BountyPatch,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<Option<Bounty>, StoreError> {
         // Read and write in one unit of work: no other writer in between.
         let patch = patch.clone();
-        self.write_for(chat, update, move |tx| {
+        self.write_for(chat, w, move |tx| {
             let Some(mut b) = tx
                 .prepare_cached(&format!(
                     "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
@@ -434,13 +426,8 @@ impl BountyStore for SqliteStore {
         })
     }
 
-    fn delete(
-        &self,
-        chat: ChatId,
-        id: BountyId,
-        update: Option<UpdateId>,
-    ) -> Result<bool, StoreError> {
-        self.write_for(chat, update, move |tx| {
+    fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> Result<bool, StoreError> {
+        self.write_for(chat, w, move |tx| {
             // The counter already sits past every id handed out, so the id stays retired.
             let n = tx.execute(
                 "DELETE FROM bounties WHERE chat_id = ?1 AND id = ?2",
@@ -455,14 +442,11 @@ impl BountyStore for SqliteStore {
         chat: ChatId,
         user: UserId,
         id: BountyId,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write_for(chat, update, move |tx| {
-            ensure_chat(tx, chat)?;
-            if chat.is_group() {
-                tx.execute("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)", [chat.get(), user.get()])?;
-            }
+        self.write_for(chat, w, move |tx| {
+            ensure_member(tx, chat, user)?;
             let n = tx.execute(
                 "INSERT OR IGNORE INTO tracked (chat_id, user_id, bounty_id, seq)
                  VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = ?1 AND user_id = ?2))",
@@ -477,10 +461,10 @@ impl BountyStore for SqliteStore {
         chat: ChatId,
         user: UserId,
         id: BountyId,
-        update: Option<UpdateId>,
+        w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = owner(chat, user);
-        self.write_for(chat, update, move |tx| {
+        self.write_for(chat, w, move |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = ?1 AND user_id = ?2 AND bounty_id = ?3",
                 [chat.get(), user.get(), id.get() as i64],
@@ -494,25 +478,126 @@ impl BountyStore for SqliteStore {
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
-    fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
-        self.write_for(chat, Some(update), |_| Ok(()))
+    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+        let Some(name) = super::name_kept(chat, user, name) else {
+            return Ok(());
+        };
+        let known: Option<String> = self.read(chat, |c| {
+            c.prepare_cached("SELECT name FROM names WHERE chat_id = ?1 AND user_id = ?2")?
+                .query_row([chat.get(), user.get()], |r| r.get(0))
+                .optional()
+        })?;
+        if known.as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        self.write(chat, move |tx| put_name(tx, chat, user, &name))
     }
 
-    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
+    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
         self.read(chat, |c| {
-            let mut at = chat;
-            for _ in 0..super::MOVES_FOLLOWED {
-                let next: Option<i64> = c
-                    .prepare_cached("SELECT to_chat FROM chat_moves WHERE from_chat = ?1")?
-                    .query_row([at.get()], |r| r.get(0))
-                    .optional()?;
-                match next {
-                    Some(to) => at = ChatId::try_from(to).map_err(|e| bad_id(0, e))?,
-                    None => break,
-                }
-            }
-            Ok(at)
+            c.prepare_cached(
+                "SELECT user_id FROM tracked WHERE chat_id = ?1 AND bounty_id = ?2 ORDER BY user_id",
+            )?
+            .query_map([chat.get(), id.get() as i64], |r| user_at(r, 0))?
+            .collect()
         })
+    }
+
+    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+        self.read(chat, |c| names_in(c, chat))
+    }
+}
+
+impl ChatSettingsStore for SqliteStore {
+    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        self.read(chat, |c| settings_in(c, chat))
+    }
+
+    fn update_settings(
+        &self,
+        chat: ChatId,
+        patch: &SettingsPatch,
+        w: &Origin,
+    ) -> Result<ChatSettings, StoreError> {
+        let patch = patch.clone();
+        self.write_for(chat, w, move |tx| {
+            ensure_chat(tx, chat)?;
+            let mut s = settings_in(tx, chat)?;
+            patch.apply_to(&mut s);
+            put_settings(tx, chat, &s)?;
+            Ok(s)
+        })
+    }
+
+    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
+        self.write(chat, move |tx| claim_tx(tx, chat, date, now, None))
+    }
+
+    fn reclaim_digest(
+        &self,
+        chat: ChatId,
+        date: Date,
+        now: i64,
+        older_than: i64,
+    ) -> Result<DigestClaim, StoreError> {
+        self.write(chat, move |tx| {
+            claim_tx(tx, chat, date, now, Some(older_than))
+        })
+    }
+
+    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
+        self.write(chat, move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE digests SET message_id = ?3
+                     WHERE chat_id = ?1 AND local_date = ?2 AND message_id IS NULL",
+                )?
+                .execute(params![chat.get(), date.to_string(), message_id])?;
+            Ok(n == 1)
+        })
+    }
+
+    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+        self.read(chat, |c| digests_in(c, chat))
+    }
+
+    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = self.read(Scope::Store, |c| {
+            c.prepare_cached(
+                "SELECT chat_id, time_zone, remind_at FROM chat_settings
+                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, tz, at)| {
+                let chat = ChatId::try_from(id).map_err(|e| err(Scope::Store)(bad_id(0, e)))?;
+                Ok((chat, settings_of(tz, at).map_err(err(chat))))
+            })
+            .collect()
+    }
+}
+
+impl Ledger for SqliteStore {
+    fn processed(
+        &self,
+        _chat: ChatId,
+        _user: UserId,
+        update: UpdateId,
+    ) -> Result<bool, StoreError> {
+        self.read(Scope::Store, |c| {
+            c.prepare_cached("SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1")?
+                .query_row([update.get()], |r| r.get(0))
+        })
+    }
+
+    fn note(&self, chat: ChatId, w: &Origin) -> Result<(), StoreError> {
+        match (w.update, w.name_in(chat)) {
+            (None, None) => Ok(()),
+            (None, Some((user, name))) => self.remember_name(chat, user, &name),
+            (Some(_), _) => self.write_for(chat, w, |_| Ok(())),
+        }
     }
 
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
@@ -630,119 +715,21 @@ impl BountyStore for SqliteStore {
         })
     }
 
-    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
-        let Some(name) = super::clean_name(name) else {
-            return Ok(());
-        };
-        if !chat.is_group() && user.get() != chat.get() {
-            return Ok(());
-        }
-        let known: Option<String> = self.read(chat, |c| {
-            c.prepare_cached("SELECT name FROM names WHERE chat_id = ?1 AND user_id = ?2")?
-                .query_row([chat.get(), user.get()], |r| r.get(0))
-                .optional()
-        })?;
-        if known.as_deref() == Some(name.as_str()) {
-            return Ok(());
-        }
-        self.write(chat, move |tx| {
-            ensure_chat(tx, chat)?;
-            if chat.is_group() {
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)",
-                )?
-                .execute([chat.get(), user.get()])?;
-            }
-            tx.prepare_cached(
-                "INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
-            )?
-            .execute(params![chat.get(), user.get(), name])?;
-            Ok(())
-        })
-    }
-
-    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
+    fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
         self.read(chat, |c| {
-            c.prepare_cached(
-                "SELECT user_id FROM tracked WHERE chat_id = ?1 AND bounty_id = ?2 ORDER BY user_id",
-            )?
-            .query_map([chat.get(), id.get() as i64], |r| user_at(r, 0))?
-            .collect()
+            let mut at = chat;
+            for _ in 0..super::MOVES_FOLLOWED {
+                let next: Option<i64> = c
+                    .prepare_cached("SELECT to_chat FROM chat_moves WHERE from_chat = ?1")?
+                    .query_row([at.get()], |r| r.get(0))
+                    .optional()?;
+                match next {
+                    Some(to) => at = ChatId::try_from(to).map_err(|e| bad_id(0, e))?,
+                    None => break,
+                }
+            }
+            Ok(at)
         })
-    }
-
-    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-        self.read(chat, |c| names_in(c, chat))
-    }
-
-    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
-        self.read(chat, |c| settings_in(c, chat))
-    }
-
-    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let rows: Vec<(i64, Option<String>, Option<String>)> = self.read(Scope::Store, |c| {
-            c.prepare_cached(
-                "SELECT chat_id, time_zone, remind_at FROM chat_settings
-                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect()
-        })?;
-        rows.into_iter()
-            .map(|(id, tz, at)| {
-                let chat = ChatId::try_from(id).map_err(|e| err(Scope::Store)(bad_id(0, e)))?;
-                Ok((chat, settings_of(tz, at).map_err(err(chat))))
-            })
-            .collect()
-    }
-
-    fn update_settings(
-        &self,
-        chat: ChatId,
-        patch: &SettingsPatch,
-        update: Option<UpdateId>,
-    ) -> Result<ChatSettings, StoreError> {
-        let patch = patch.clone();
-        self.write_for(chat, update, move |tx| {
-            ensure_chat(tx, chat)?;
-            let mut s = settings_in(tx, chat)?;
-            patch.apply_to(&mut s);
-            put_settings(tx, chat, &s)?;
-            Ok(s)
-        })
-    }
-
-    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
-        self.write(chat, move |tx| claim_tx(tx, chat, date, now, None))
-    }
-
-    fn reclaim_digest(
-        &self,
-        chat: ChatId,
-        date: Date,
-        now: i64,
-        older_than: i64,
-    ) -> Result<DigestClaim, StoreError> {
-        self.write(chat, move |tx| {
-            claim_tx(tx, chat, date, now, Some(older_than))
-        })
-    }
-
-    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
-        self.write(chat, move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE digests SET message_id = ?3
-                     WHERE chat_id = ?1 AND local_date = ?2 AND message_id IS NULL",
-                )?
-                .execute(params![chat.get(), date.to_string(), message_id])?;
-            Ok(n == 1)
-        })
-    }
-
-    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
-        self.read(chat, |c| digests_in(c, chat))
     }
 }
 

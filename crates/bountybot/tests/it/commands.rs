@@ -5,9 +5,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use bountybot::command::{Context, handle};
+use bountybot::domain::Bounty;
 use bountybot::domain::{BountyId, ChatId, UserId};
+use bountybot::store::ChatData;
 use bountybot::store::json::JsonStore;
-use bountybot::store::{Bounty, BountyStore, ChatData, Portable};
+use bountybot::store::prelude::*;
 
 const GROUP: ChatId = ChatId::new(-100_777);
 const ANN: UserId = UserId::new(11);

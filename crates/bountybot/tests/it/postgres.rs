@@ -94,7 +94,7 @@ fn a_wrong_password_or_server_is_reported_without_the_password() {
 fn giving_up_on_a_missing_id_never_lets_an_update_pass_its_chats_pending_one() {
     use bountybot::domain::ChatId;
     use bountybot::domain::UpdateId;
-    use bountybot::store::BountyStore;
+    use bountybot::store::prelude::*;
     use std::time::Duration;
     let Some(url) = fresh_database() else { return };
     let s = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();
@@ -119,7 +119,7 @@ fn giving_up_on_a_missing_id_never_lets_an_update_pass_its_chats_pending_one() {
 fn update_ids_that_start_again_lower_are_not_held_up() {
     use bountybot::domain::ChatId;
     use bountybot::domain::UpdateId;
-    use bountybot::store::BountyStore;
+    use bountybot::store::prelude::*;
     use std::time::Duration;
     let Some(url) = fresh_database() else { return };
     let s = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();
