@@ -112,6 +112,16 @@ impl ChatId {
     pub fn private_user(self) -> UserId {
         UserId(self.0)
     }
+
+    /// Whose bookmarks `user`'s are in this chat: their own in a group, the chat's (its
+    /// owner's) in a private chat.
+    pub fn bookmark_owner(self, user: UserId) -> UserId {
+        if self.is_group() {
+            user
+        } else {
+            self.private_user()
+        }
+    }
 }
 
 /// Who acts: a Telegram user (a positive id), or a chat acting as itself (a channel,

@@ -333,34 +333,47 @@ impl JsonStore {
 
     fn resolve(&self, chat: ChatId) -> Result<ChatId, StoreError> {
         let mut at = chat;
-        for _ in 0..8 {
-            let path = self.chat_dir(at).join(MOVED_FILE);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(at),
-                Err(source) => {
-                    return Err(StoreError::Fs {
-                        scope: chat.into(),
-                        what: "cannot read",
-                        path,
-                        source,
-                    });
-                }
-            };
-            at = text
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .and_then(|id| ChatId::try_from(id).ok())
-                .ok_or(StoreError::Shape {
-                    chat,
-                    what: "the moved-to file does not hold a chat id",
-                })?;
+        for _ in 0..super::MOVES_FOLLOWED {
+            match self.moved_from(at, chat)? {
+                Some(next) => at = next,
+                None => return Ok(at),
+            }
         }
         Err(StoreError::Shape {
             chat,
             what: "the chat's moves go round in a circle",
         })
+    }
+
+    /// Where `at` moved to, from its [`MOVED_FILE`], if it moved; errors are `chat`'s.
+    fn moved_from(&self, at: ChatId, chat: ChatId) -> Result<Option<ChatId>, StoreError> {
+        let path = self.chat_dir(at).join(MOVED_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Fs {
+                    scope: chat.into(),
+                    what: "cannot read",
+                    path,
+                    source,
+                });
+            }
+        };
+        let to = text.trim().parse::<i64>().ok();
+        to.and_then(|id| ChatId::try_from(id).ok())
+            .map(Some)
+            .ok_or(StoreError::Shape {
+                chat,
+                what: "the moved-to file does not hold a chat id",
+            })
+    }
+
+    /// Marks `from` as moved to `to`: its later reads and writes go to `to`.
+    fn mark_moved(&self, from: ChatId, to: ChatId) -> Result<(), StoreError> {
+        let tombstone = self.chat_dir(from).join(MOVED_FILE);
+        statekit::json::write_bytes_atomic(&tombstone, to.get().to_string().as_bytes())
+            .map_err(|source| StoreError::Json { chat: from, source })
     }
 
     fn bounty_file(&self, chat: ChatId) -> PathBuf {
@@ -1111,9 +1124,7 @@ impl Ledger for JsonStore {
         };
         self.adopt_anonymous_admins(from, to)?;
         // Last: from now on the old chat's reads and writes go to the new one.
-        let tombstone = self.chat_dir(from).join(MOVED_FILE);
-        statekit::json::write_bytes_atomic(&tombstone, to.get().to_string().as_bytes())
-            .map_err(|source| StoreError::Json { chat: from, source })?;
+        self.mark_moved(from, to)?;
         Ok(moved)
     }
 
@@ -1125,6 +1136,28 @@ impl Ledger for JsonStore {
 impl JsonStore {
     /// Chat ids that have a folder with at least one JSON file, sorted.
     pub fn chats(&self) -> Result<Vec<ChatId>, StoreError> {
+        let mut chats = Vec::new();
+        for chat in self.folders()? {
+            if !self.json_files(chat)?.is_empty() {
+                chats.push(chat);
+            }
+        }
+        Ok(chats)
+    }
+
+    /// The chats that moved (a folder with a [`MOVED_FILE`]) and where to, sorted.
+    pub fn moves(&self) -> Result<Vec<(ChatId, ChatId)>, StoreError> {
+        let mut moves = Vec::new();
+        for chat in self.folders()? {
+            if let Some(to) = self.moved_from(chat, chat)? {
+                moves.push((chat, to));
+            }
+        }
+        Ok(moves)
+    }
+
+    /// Chat ids that have a folder, sorted.
+    fn folders(&self) -> Result<Vec<ChatId>, StoreError> {
         let io = |source| StoreError::Fs {
             scope: Scope::Store,
             what: "cannot list",
@@ -1139,16 +1172,11 @@ impl JsonStore {
         let mut chats = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io)?;
-            let Ok(id) = entry.file_name().to_string_lossy().parse::<i64>() else {
-                continue;
-            };
-            let Ok(chat) = ChatId::try_from(id) else {
-                continue;
-            };
-            if !entry.path().is_dir() {
-                continue;
-            }
-            if !self.json_files(chat)?.is_empty() {
+            let name = entry.file_name();
+            let id = name.to_string_lossy().parse::<i64>().ok();
+            if let Some(chat) = id.and_then(|id| ChatId::try_from(id).ok())
+                && entry.path().is_dir()
+            {
                 chats.push(chat);
             }
         }
@@ -1257,7 +1285,7 @@ impl JsonStore {
 
 impl super::Portable for JsonStore {
     fn export(&self) -> Result<Vec<super::ChatData>, StoreError> {
-        let mut out = Vec::new();
+        let (mut out, moves) = (Vec::new(), self.moves()?);
         for chat in self.chats()? {
             let mut doc = self
                 .load_doc(chat)?
@@ -1290,6 +1318,7 @@ impl super::Portable for JsonStore {
                 settings: doc.settings(),
                 digests: doc.digests(),
                 updates: super::carried(updates),
+                moved_here: moves.iter().filter(|m| m.1 == chat).map(|m| m.0).collect(),
             });
         }
         Ok(out)
@@ -1338,6 +1367,10 @@ impl super::Portable for JsonStore {
                     unknown: Map::new(),
                 };
                 self.save_doc(d.chat, &Doc::Private(private))?;
+            }
+            for from in &d.moved_here {
+                let _lock = self.lock(*from)?;
+                self.mark_moved(*from, d.chat)?;
             }
         }
         Ok(())

@@ -16,8 +16,12 @@ pub mod prelude {
     //! The store's traits, to call their methods on a backend: `use store::prelude::*`.
     pub use super::{Bounties, BountyStore, ChatSettingsStore, Ledger, Origin, Portable};
 }
+mod portable;
 pub mod postgres;
 pub mod sqlite;
+
+pub use portable::{ChatData, LEDGER_CARRIED, Portable};
+pub(crate) use portable::{Rows, RowsMut, carried, export_rows, import_rows};
 
 use jiff::civil::Date;
 
@@ -510,52 +514,6 @@ pub(crate) fn check_migration(from: ChatId, to: ChatId) -> Result<(), StoreError
         return Err(StoreError::BadMove { from, to });
     }
     Ok(())
-}
-
-/// Everything stored for one chat, in a backend-neutral form: what a storage migration
-/// copies and compares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatData {
-    /// The chat.
-    pub chat: ChatId,
-    /// Its id counter.
-    pub next_id: u64,
-    /// Its bounties, by id.
-    pub bounties: Vec<Bounty>,
-    /// Per user (by user id), bookmarks in the order made. In a group, every member the
-    /// bot knows, even with no bookmarks; in a private chat, the chat's owner.
-    pub members: Vec<(UserId, Vec<BountyId>)>,
-    /// Remembered display names, by user id. In a group each named user is among
-    /// `members`; in a private chat only the owner is named.
-    pub names: Vec<(UserId, String)>,
-    /// The chat's settings.
-    pub settings: ChatSettings,
-    /// Its digest records, by date.
-    pub digests: Vec<DigestRecord>,
-    /// The Telegram updates of the chat recorded as processed: the highest
-    /// [`LEDGER_CARRIED`] ids, ascending. Carried by a move so that an update stored
-    /// before it and delivered again after it is not applied twice.
-    pub updates: Vec<UpdateId>,
-}
-
-/// Processed updates carried per chat by a move ([`ChatData::updates`]): as many as
-/// the JSON backend keeps per file, far more than Telegram redelivers.
-pub const LEDGER_CARRIED: usize = 256;
-
-/// `ids` sorted, each once, and cut to the highest [`LEDGER_CARRIED`].
-pub(crate) fn carried(mut ids: Vec<UpdateId>) -> Vec<UpdateId> {
-    ids.sort_unstable();
-    ids.dedup();
-    let cut = ids.len().saturating_sub(LEDGER_CARRIED);
-    ids.split_off(cut)
-}
-
-/// Whole-store export and import, for moving data between backends.
-pub trait Portable: Send + Sync {
-    /// Every chat's data, ordered by chat id.
-    fn export(&self) -> Result<Vec<ChatData>, StoreError>;
-    /// Writes `chats` into this (empty) store.
-    fn import(&self, chats: &[ChatData]) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

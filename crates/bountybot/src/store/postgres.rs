@@ -33,7 +33,7 @@ use statekit::migrate::Migrations;
 
 use super::{
     Bounties, ChatData, ChatSettingsStore, LEDGER_CARRIED, LeaderHold, Leadership, Ledger, Origin,
-    Portable, ReminderChat, Scope, StoreError,
+    Portable, ReminderChat, Rows, RowsMut, Scope, StoreError, export_rows, import_rows,
 };
 use crate::domain::{
     Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
@@ -381,15 +381,6 @@ pub fn archive(
     )?;
     tx.commit()?;
     Ok(schema)
-}
-
-/// In a private chat, bookmarks belong to the chat (as in `user.json`).
-fn owner(chat: ChatId, user: UserId) -> UserId {
-    if chat.is_group() {
-        user
-    } else {
-        chat.private_user()
-    }
 }
 
 impl PostgresStore {
@@ -969,7 +960,7 @@ impl Bounties for PostgresStore {
         id: BountyId,
         w: &Origin,
     ) -> Result<bool, StoreError> {
-        let user = owner(chat, user);
+        let user = chat.bookmark_owner(user);
         self.write_for(chat, w, |tx| {
             ensure_chat(tx, chat)?;
             ensure_member(tx, chat, user)?;
@@ -990,7 +981,7 @@ impl Bounties for PostgresStore {
         id: BountyId,
         w: &Origin,
     ) -> Result<bool, StoreError> {
-        let user = owner(chat, user);
+        let user = chat.bookmark_owner(user);
         self.write_for(chat, w, |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = $1 AND user_id = $2 AND bounty_id = $3",
@@ -1001,7 +992,7 @@ impl Bounties for PostgresStore {
     }
 
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
-        let user = owner(chat, user);
+        let user = chat.bookmark_owner(user);
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
@@ -1348,7 +1339,7 @@ impl Portable for PostgresStore {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let out = export_from(&mut tx)?;
+        let out = export_rows(&mut tx)?;
         tx.commit()?;
         Ok(out)
     }
@@ -1356,7 +1347,7 @@ impl Portable for PostgresStore {
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
-        import_tx(&mut tx, chats)?;
+        import_rows(&mut tx, chats)?;
         tx.commit()?;
         Ok(())
     }
@@ -1370,8 +1361,8 @@ impl PostgresStore {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
         tx.batch_execute(&format!("DROP TABLE IF EXISTS {MOVED_MARKER}"))?;
-        import_tx(&mut tx, chats)?;
-        if export_from(&mut tx)? != chats {
+        import_rows(&mut tx, chats)?;
+        if export_rows(&mut tx)? != chats {
             tx.rollback()?;
             return Ok(false);
         }
@@ -1380,124 +1371,151 @@ impl PostgresStore {
     }
 }
 
-fn import_tx(tx: &mut Transaction<'_>, chats: &[ChatData]) -> Result<(), StoreError> {
-    for d in chats {
-        tx.execute(
-            "INSERT INTO chats (chat_id, next_id) VALUES ($1, $2)",
-            &[&d.chat.get(), &(d.next_id as i64)],
-        )?;
-        for b in &d.bounties {
-            tx.execute(
-                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
-                   created_at, status, claimed_by_user_id, done_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    &d.chat.get(),
-                    &(b.id.get() as i64),
-                    &b.created_by_user_id.get(),
-                    &b.text,
-                    &b.link,
-                    &b.due_date_ts,
-                    &b.created_at,
-                    &b.status.as_str(),
-                    &b.claimed_by_user_id.map(|u| u.get()),
-                    &b.done_at,
-                ],
-            )?;
-        }
-        for (user, tracked) in &d.members {
-            ensure_member(tx, d.chat, *user)?;
-            for (seq, id) in tracked.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES ($1, $2, $3, $4)",
-                    &[
-                        &d.chat.get(),
-                        &owner(d.chat, *user).get(),
-                        &(id.get() as i64),
-                        &(seq as i64 + 1),
-                    ],
-                )?;
-            }
-        }
-        for (user, name) in &d.names {
-            tx.execute(
-                "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)",
-                &[&d.chat.get(), &user.get(), name],
-            )?;
-        }
-        put_settings(tx, d.chat, &d.settings)?;
-        for r in &d.digests {
-            put_digest(tx, d.chat, r)?;
-        }
-        let now = jiff::Timestamp::now().as_second();
-        for u in &d.updates {
-            tx.execute(
-                "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)
-                 ON CONFLICT (update_id) DO NOTHING",
-                &[&i64::from(u.get()), &d.chat.get(), &now],
-            )?;
-        }
-    }
-    Ok(())
-}
+impl Rows for Transaction<'_> {
+    type Error = StoreError;
 
-/// The chat's processed updates as a move carries them ([`ChatData::updates`]).
-fn ledger_in(tx: &mut Transaction<'_>, chat: ChatId) -> Result<Vec<UpdateId>, StoreError> {
-    let rows = tx.query(
-        "SELECT update_id FROM processed_updates WHERE chat_id = $1
-         ORDER BY update_id DESC LIMIT $2",
-        &[&chat.get(), &(LEDGER_CARRIED as i64)],
-    )?;
-    let mut ids = Vec::with_capacity(rows.len());
-    for r in rows.iter().rev() {
-        let id: i64 = r.try_get(0)?;
-        let id = u32::try_from(id).map_err(|_| StoreError::PostgresData {
-            scope: chat.into(),
-            what: format!("update id {id} out of range"),
-        })?;
-        ids.push(UpdateId::new(id));
-    }
-    Ok(ids)
-}
-
-/// Every chat's data, read through `tx`.
-fn export_from(tx: &mut Transaction<'_>) -> Result<Vec<ChatData>, StoreError> {
-    let chats: Vec<(i64, i64)> = tx
-        .query("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let mut out = Vec::with_capacity(chats.len());
-    for (id, next_id) in chats {
-        let chat = chat_of(id)?;
-        let users: Vec<i64> = if chat.is_group() {
-            tx.query(
-                "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id",
-                &[&id],
-            )?
+    fn chats(&mut self) -> Result<Vec<(ChatId, u64)>, StoreError> {
+        self.query("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| Ok((chat_of(r.try_get(0)?)?, r.try_get::<_, i64>(1)? as u64)))
             .collect()
-        } else {
-            vec![id]
-        };
-        let mut members = Vec::with_capacity(users.len());
-        for u in users {
-            let user = user_of(u)?;
-            members.push((user, tracked_in(tx, chat, user)?));
-        }
-        out.push(ChatData {
-            chat,
-            next_id: next_id as u64,
-            bounties: list_in(tx, chat)?,
-            members,
-            names: names_in(tx, chat)?,
-            settings: settings_in(tx, chat)?,
-            digests: digests_in(tx, chat)?,
-            updates: ledger_in(tx, chat)?,
-        });
     }
-    Ok(out)
+
+    fn members(&mut self, chat: ChatId) -> Result<Vec<UserId>, StoreError> {
+        self.query(
+            "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id",
+            &[&chat.get()],
+        )?
+        .iter()
+        .map(|r| user_of(r.try_get(0)?))
+        .collect()
+    }
+
+    fn tracked(&mut self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
+        tracked_in(self, chat, user)
+    }
+
+    fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+        list_in(self, chat)
+    }
+
+    fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+        names_in(self, chat)
+    }
+
+    fn settings(&mut self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        settings_in(self, chat)
+    }
+
+    fn digests(&mut self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+        digests_in(self, chat)
+    }
+
+    fn ledger(&mut self, chat: ChatId) -> Result<Vec<UpdateId>, StoreError> {
+        self.query(
+            "SELECT update_id FROM processed_updates WHERE chat_id = $1
+             ORDER BY update_id DESC LIMIT $2",
+            &[&chat.get(), &(LEDGER_CARRIED as i64)],
+        )?
+        .iter()
+        .map(|r| {
+            let id: i64 = r.try_get(0)?;
+            let id = u32::try_from(id).map_err(|_| bad_value(format!("update id {id}")))?;
+            Ok(UpdateId::new(id))
+        })
+        .collect()
+    }
+
+    fn moved_here(&mut self, chat: ChatId) -> Result<Vec<ChatId>, StoreError> {
+        self.query(
+            "SELECT from_chat FROM chat_moves WHERE to_chat = $1",
+            &[&chat.get()],
+        )?
+        .iter()
+        .map(|r| chat_of(r.try_get(0)?))
+        .collect()
+    }
+}
+
+impl RowsMut for Transaction<'_> {
+    type Error = StoreError;
+
+    fn put_chat(&mut self, chat: ChatId, next_id: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO chats (chat_id, next_id) VALUES ($1, $2)",
+            &[&chat.get(), &(next_id as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
+               created_at, status, claimed_by_user_id, done_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &chat.get(),
+                &(b.id.get() as i64),
+                &b.created_by_user_id.get(),
+                &b.text,
+                &b.link,
+                &b.due_date_ts,
+                &b.created_at,
+                &b.status.as_str(),
+                &b.claimed_by_user_id.map(|u| u.get()),
+                &b.done_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_member(&mut self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+        ensure_member(self, chat, user)
+    }
+
+    fn put_tracked(
+        &mut self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        seq: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES ($1, $2, $3, $4)",
+            &[&chat.get(), &user.get(), &(id.get() as i64), &seq],
+        )?;
+        Ok(())
+    }
+
+    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+        put_name(self, chat, user, name)
+    }
+
+    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> Result<(), StoreError> {
+        put_settings(self, chat, s)
+    }
+
+    fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> Result<(), StoreError> {
+        put_digest(self, chat, d)
+    }
+
+    fn put_update(&mut self, chat: ChatId, update: UpdateId, at: i64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)
+             ON CONFLICT (update_id) DO NOTHING",
+            &[&i64::from(update.get()), &chat.get(), &at],
+        )?;
+        Ok(())
+    }
+
+    fn put_move(&mut self, from: ChatId, to: ChatId) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO chat_moves (from_chat, to_chat) VALUES ($1, $2)
+             ON CONFLICT (from_chat) DO UPDATE SET to_chat = EXCLUDED.to_chat",
+            &[&from.get(), &to.get()],
+        )?;
+        Ok(())
+    }
 }
 
 impl From<postgres::Error> for StoreError {

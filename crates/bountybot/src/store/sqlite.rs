@@ -20,7 +20,7 @@ use jiff::civil::Date;
 
 use super::{
     Bounties, ChatData, ChatSettingsStore, LEDGER_CARRIED, Ledger, Origin, Portable, ReminderChat,
-    Scope, StoreError,
+    Rows, RowsMut, Scope, StoreError, export_rows, import_rows,
 };
 use crate::domain::{
     Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
@@ -72,15 +72,6 @@ fn user_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<UserId> {
 /// Column `col` of `r` as a bounty number.
 fn bounty_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<BountyId> {
     BountyId::try_from(r.get::<_, i64>(col)?).map_err(|e| bad_id(col, e))
-}
-
-/// In a private chat, bookmarks belong to the chat (as in `user.json`).
-fn owner(chat: ChatId, user: UserId) -> UserId {
-    if chat.is_group() {
-        user
-    } else {
-        chat.private_user()
-    }
 }
 
 impl SqliteStore {
@@ -444,7 +435,7 @@ impl Bounties for SqliteStore {
         id: BountyId,
         w: &Origin,
     ) -> Result<bool, StoreError> {
-        let user = owner(chat, user);
+        let user = chat.bookmark_owner(user);
         self.write_for(chat, w, move |tx| {
             ensure_member(tx, chat, user)?;
             let n = tx.execute(
@@ -463,7 +454,7 @@ impl Bounties for SqliteStore {
         id: BountyId,
         w: &Origin,
     ) -> Result<bool, StoreError> {
-        let user = owner(chat, user);
+        let user = chat.bookmark_owner(user);
         self.write_for(chat, w, move |tx| {
             let n = tx.execute(
                 "DELETE FROM tracked WHERE chat_id = ?1 AND user_id = ?2 AND bounty_id = ?3",
@@ -474,7 +465,7 @@ impl Bounties for SqliteStore {
     }
 
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
-        let user = owner(chat, user);
+        let user = chat.bookmark_owner(user);
         self.read(chat, |c| tracked_in(c, chat, user))
     }
 
@@ -734,38 +725,66 @@ impl Ledger for SqliteStore {
 }
 
 /// Every chat's data from a connection (read-only use is fine).
-pub fn export_conn(c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
-    let chats: Vec<(i64, i64)> = c
-        .prepare("SELECT chat_id, next_id FROM chats ORDER BY chat_id")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(chats.len());
-    for (id, next_id) in chats {
-        let chat = ChatId::try_from(id).map_err(|e| bad_id(0, e))?;
-        let users: Vec<i64> = if chat.is_group() {
-            c.prepare_cached("SELECT user_id FROM members WHERE chat_id = ?1 ORDER BY user_id")?
-                .query_map([id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
-        } else {
-            vec![id]
-        };
-        let mut members = Vec::with_capacity(users.len());
-        for u in users {
-            let user = UserId::try_from(u).map_err(|e| bad_id(0, e))?;
-            members.push((user, tracked_in(c, chat, user)?));
-        }
-        out.push(ChatData {
-            chat,
-            next_id: next_id as u64,
-            bounties: list_in(c, chat)?,
-            members,
-            names: names_in(c, chat)?,
-            settings: settings_in(c, chat)?,
-            digests: digests_in(c, chat)?,
-            updates: ledger_in(c, chat)?,
-        });
+pub fn export_conn(mut c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
+    export_rows(&mut c)
+}
+
+impl Rows for &Connection {
+    type Error = rusqlite::Error;
+
+    fn chats(&mut self) -> rusqlite::Result<Vec<(ChatId, u64)>> {
+        self.prepare("SELECT chat_id, next_id FROM chats ORDER BY chat_id")?
+            .query_map([], |r| {
+                let chat = ChatId::try_from(r.get::<_, i64>(0)?).map_err(|e| bad_id(0, e))?;
+                Ok((chat, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
     }
-    Ok(out)
+
+    fn members(&mut self, chat: ChatId) -> rusqlite::Result<Vec<UserId>> {
+        self.prepare_cached("SELECT user_id FROM members WHERE chat_id = ?1 ORDER BY user_id")?
+            .query_map([chat.get()], |r| user_at(r, 0))?
+            .collect()
+    }
+
+    fn tracked(&mut self, chat: ChatId, user: UserId) -> rusqlite::Result<Vec<BountyId>> {
+        tracked_in(self, chat, user)
+    }
+
+    fn bounties(&mut self, chat: ChatId) -> rusqlite::Result<Vec<Bounty>> {
+        list_in(self, chat)
+    }
+
+    fn names(&mut self, chat: ChatId) -> rusqlite::Result<Vec<(UserId, String)>> {
+        names_in(self, chat)
+    }
+
+    fn settings(&mut self, chat: ChatId) -> rusqlite::Result<ChatSettings> {
+        settings_in(self, chat)
+    }
+
+    fn digests(&mut self, chat: ChatId) -> rusqlite::Result<Vec<DigestRecord>> {
+        digests_in(self, chat)
+    }
+
+    fn ledger(&mut self, chat: ChatId) -> rusqlite::Result<Vec<UpdateId>> {
+        self.prepare_cached(
+            "SELECT update_id FROM processed_updates WHERE chat_id = ?1
+             ORDER BY update_id DESC LIMIT ?2",
+        )?
+        .query_map(params![chat.get(), LEDGER_CARRIED as i64], |r| {
+            Ok(UpdateId::new(r.get(0)?))
+        })?
+        .collect()
+    }
+
+    fn moved_here(&mut self, chat: ChatId) -> rusqlite::Result<Vec<ChatId>> {
+        self.prepare_cached("SELECT from_chat FROM chat_moves WHERE to_chat = ?1")?
+            .query_map([chat.get()], |r| {
+                ChatId::try_from(r.get::<_, i64>(0)?).map_err(|e| bad_id(0, e))
+            })?
+            .collect()
+    }
 }
 
 impl Portable for SqliteStore {
@@ -785,74 +804,87 @@ pub fn migrations() -> Result<Migrations, statekit::migrate::MigrateError> {
 }
 
 /// Writes `chats` into an empty database through `c` (inside the caller's transaction).
-pub fn import_conn(c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
-    let tx = c;
-    for d in chats {
-        tx.execute(
-            "INSERT INTO chats (chat_id, next_id) VALUES (?1, ?2)",
-            [d.chat.get(), d.next_id as i64],
-        )?;
-        for b in &d.bounties {
-            tx.prepare_cached(
-                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at,
-                   status, claimed_by_user_id, done_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                d.chat.get(),
-                b.id.get() as i64,
-                b.created_by_user_id.get(),
-                b.text,
-                b.link,
-                b.due_date_ts,
-                b.created_at,
-                b.status.as_str(),
-                b.claimed_by_user_id.map(|u| u.get()),
-                b.done_at
-            ])?;
-        }
-        for (user, tracked) in &d.members {
-            if d.chat.is_group() {
-                tx.prepare_cached("INSERT INTO members (chat_id, user_id) VALUES (?1, ?2)")?
-                    .execute([d.chat.get(), user.get()])?;
-            }
-            for (seq, id) in tracked.iter().enumerate() {
-                tx.prepare_cached("INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)")?
-                            .execute([d.chat.get(), owner(d.chat, *user).get(), id.get() as i64, seq as i64 + 1])?;
-            }
-        }
-        for (user, name) in &d.names {
-            tx.prepare_cached("INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)")?
-                .execute(params![d.chat.get(), user.get(), name])?;
-        }
-        put_settings(tx, d.chat, &d.settings)?;
-        for r in &d.digests {
-            put_digest(tx, d.chat, r)?;
-        }
-        let now = jiff::Timestamp::now().as_second();
-        for u in &d.updates {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![u.get(), d.chat.get(), now])?;
-        }
-    }
-    Ok(())
+pub fn import_conn(mut c: &Connection, chats: &[ChatData]) -> rusqlite::Result<()> {
+    import_rows(&mut c, chats)
 }
 
-/// The chat's processed updates as a move carries them ([`ChatData::updates`]).
-fn ledger_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<UpdateId>> {
-    let mut ids: Vec<UpdateId> = c
-        .prepare_cached(
-            "SELECT update_id FROM processed_updates WHERE chat_id = ?1
-             ORDER BY update_id DESC LIMIT ?2",
+impl RowsMut for &Connection {
+    type Error = rusqlite::Error;
+
+    fn put_chat(&mut self, chat: ChatId, next_id: u64) -> rusqlite::Result<()> {
+        self.execute(
+            "INSERT INTO chats (chat_id, next_id) VALUES (?1, ?2)",
+            [chat.get(), next_id as i64],
+        )?;
+        Ok(())
+    }
+
+    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> rusqlite::Result<()> {
+        self.prepare_cached(
+            "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at,
+               status, claimed_by_user_id, done_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
-        .query_map(params![chat.get(), LEDGER_CARRIED as i64], |r| {
-            Ok(UpdateId::new(r.get(0)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    ids.reverse();
-    Ok(ids)
+        .execute(params![
+            chat.get(),
+            b.id.get() as i64,
+            b.created_by_user_id.get(),
+            b.text,
+            b.link,
+            b.due_date_ts,
+            b.created_at,
+            b.status.as_str(),
+            b.claimed_by_user_id.map(|u| u.get()),
+            b.done_at
+        ])?;
+        Ok(())
+    }
+
+    fn put_member(&mut self, chat: ChatId, user: UserId) -> rusqlite::Result<()> {
+        ensure_member(self, chat, user)
+    }
+
+    fn put_tracked(
+        &mut self,
+        chat: ChatId,
+        user: UserId,
+        id: BountyId,
+        seq: i64,
+    ) -> rusqlite::Result<()> {
+        self.prepare_cached(
+            "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute([chat.get(), user.get(), id.get() as i64, seq])?;
+        Ok(())
+    }
+
+    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> rusqlite::Result<()> {
+        put_name(self, chat, user, name)
+    }
+
+    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> rusqlite::Result<()> {
+        put_settings(self, chat, s)
+    }
+
+    fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> rusqlite::Result<()> {
+        put_digest(self, chat, d)
+    }
+
+    fn put_update(&mut self, chat: ChatId, update: UpdateId, at: i64) -> rusqlite::Result<()> {
+        self.prepare_cached(
+            "INSERT OR IGNORE INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![update.get(), chat.get(), at])?;
+        Ok(())
+    }
+
+    fn put_move(&mut self, from: ChatId, to: ChatId) -> rusqlite::Result<()> {
+        self.execute(
+            "INSERT OR REPLACE INTO chat_moves (from_chat, to_chat) VALUES (?1, ?2)",
+            [from.get(), to.get()],
+        )?;
+        Ok(())
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -48,6 +48,7 @@ impl Bot {
                 settings: Default::default(),
                 digests: Vec::new(),
                 updates: Vec::new(),
+                moved_here: Vec::new(),
             }])
             .unwrap();
     }
@@ -444,6 +445,7 @@ fn bidirectional_controls_in_a_bounty_or_a_name_are_not_shown_but_kept() {
             settings: Default::default(),
             digests: Vec::new(),
             updates: Vec::new(),
+            moved_here: Vec::new(),
         }])
         .unwrap();
     for command in ["/bounty", "/bounty #1", "/my"] {
