@@ -18,10 +18,11 @@ pub mod prelude {
 }
 mod portable;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
+pub(crate) use portable::carried;
 pub use portable::{ChatData, LEDGER_CARRIED, Portable};
-pub(crate) use portable::{Rows, RowsMut, carried, export_rows, import_rows};
 
 use jiff::civil::Date;
 

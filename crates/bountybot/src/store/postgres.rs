@@ -28,24 +28,19 @@ use jiff::civil::Date;
 use postgres::{GenericClient, NoTls, Row, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
+use sql::{IntSql, Rows, RowsMut, export_rows, import_rows};
 use statekit::error::Chain;
 use statekit::migrate::Migrations;
 
 use super::{
-    Bounties, ChatData, ChatSettingsStore, LEDGER_CARRIED, LeaderHold, Leadership, Ledger, Origin,
-    Portable, ReminderChat, Rows, RowsMut, Scope, StoreError, export_rows, import_rows,
+    Bounties, ChatData, ChatSettingsStore, LeaderHold, Leadership, Ledger, Origin, Portable,
+    ReminderChat, Scope, StoreError, sql,
 };
 use crate::domain::{
     Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName, decide_claim,
-    digests_kept_from, renumber,
+    IdError, NewBounty, ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName,
+    decide_claim, digests_kept_from,
 };
-
-/// How long a processed update is remembered (Telegram redelivers within a day).
-const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
-
-/// Old processed updates are pruned once every this many updates.
-const PRUNE_EVERY: u32 = 128;
 
 /// The first key of bountybot's own advisory locks (two-key form, which never collides
 /// with the one-key chat locks): "bb".
@@ -526,33 +521,17 @@ impl PostgresStore {
                 "SELECT pg_advisory_xact_lock_shared($2, $3), pg_advisory_xact_lock($1)",
                 &[&chat.get(), &LOCK_CLASS, &USE_LOCK],
             )?;
-            if let Some(u) = update {
-                let seen = tx
-                    .query_opt(
-                        "SELECT 1 FROM processed_updates WHERE update_id = $1",
-                        &[&i64::from(u.get())],
-                    )?
-                    .is_some();
-                if seen {
-                    return Ok(Err(u));
-                }
+            if let Some(u) = update
+                && sql::processed(&mut tx, u)?
+            {
+                return Ok(Err(u));
             }
             let r = f(&mut tx)?;
             if let Some((user, name)) = &name {
                 put_name(&mut tx, chat, *user, name)?;
             }
             if let Some(u) = update {
-                let now = jiff::Timestamp::now().as_second();
-                tx.execute(
-                    "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)",
-                    &[&i64::from(u.get()), &chat.get(), &now],
-                )?;
-                if u.get() % PRUNE_EVERY == 0 {
-                    tx.execute(
-                        "DELETE FROM processed_updates WHERE at < $1",
-                        &[&(now - UPDATES_KEPT_SECS)],
-                    )?;
-                }
+                sql::record(&mut tx, chat, u)?;
             }
             tx.commit()?;
             Ok(Ok(r))
@@ -593,7 +572,7 @@ impl PostgresStore {
              ON CONFLICT (id) DO UPDATE SET floor = $1 WHERE inbox_floor.floor > $1 + $2",
             &[&id, &ORDER_WINDOW],
         )?;
-        if update.get().is_multiple_of(PRUNE_EVERY) {
+        if update.get().is_multiple_of(sql::PRUNE_EVERY) {
             // Pruned ids are not waited for either.
             tx.execute(
                 "WITH gone AS (DELETE FROM inbox WHERE received_at < $1 RETURNING update_id)
@@ -692,20 +671,6 @@ fn get_in(
     .as_ref()
     .map(row_to_bounty)
     .transpose()
-}
-
-fn tracked_in(
-    c: &mut impl GenericClient,
-    chat: ChatId,
-    user: UserId,
-) -> Result<Vec<BountyId>, StoreError> {
-    c.query(
-        "SELECT bounty_id FROM tracked WHERE chat_id = $1 AND user_id = $2 ORDER BY seq",
-        &[&chat.get(), &user.get()],
-    )?
-    .iter()
-    .map(|r| bounty_of(r.get(0)))
-    .collect()
 }
 
 fn settings_in(c: &mut impl GenericClient, chat: ChatId) -> Result<ChatSettings, StoreError> {
@@ -814,7 +779,7 @@ fn claim_tx(
         .transpose()?;
     let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
     if let Some(record) = record {
-        ensure_chat(tx, chat)?;
+        sql::ensure_chat(tx, chat)?;
         put_digest(tx, chat, &record)?;
         tx.execute(
             "DELETE FROM digests WHERE chat_id = $1 AND local_date < $2::text::date",
@@ -824,23 +789,14 @@ fn claim_tx(
     Ok(answer)
 }
 
-fn ensure_chat(c: &mut impl GenericClient, chat: ChatId) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO chats (chat_id) VALUES ($1) ON CONFLICT DO NOTHING",
-        &[&chat.get()],
-    )?;
-    Ok(())
-}
-
 /// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
 fn put_name(
-    c: &mut impl GenericClient,
+    c: &mut Transaction<'_>,
     chat: ChatId,
     user: UserId,
     name: &str,
 ) -> Result<(), StoreError> {
-    ensure_chat(c, chat)?;
-    ensure_member(c, chat, user)?;
+    sql::ensure_member(c, chat, user)?;
     c.execute(
         "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
          ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
@@ -849,55 +805,14 @@ fn put_name(
     Ok(())
 }
 
-fn ensure_member(c: &mut impl GenericClient, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-    if chat.is_group() {
-        c.execute(
-            "INSERT INTO members (chat_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&chat.get(), &user.get()],
-        )?;
-    }
-    Ok(())
-}
-
 impl Bounties for PostgresStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-        self.write(chat, |tx| {
-            ensure_chat(tx, chat)?;
-            ensure_member(tx, chat, user)
-        })
+        self.write(chat, |tx| sql::ensure_member(tx, chat, user))
     }
 
     fn add(&self, chat: ChatId, new: NewBounty, w: &Origin) -> Result<Bounty, StoreError> {
         super::injected_failure("add", chat)?;
-        self.write_for(chat, w, |tx| {
-            ensure_chat(tx, chat)?;
-            let next: i64 = tx
-                .query_one(
-                    "SELECT greatest(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = $1), 1))
-                     FROM chats WHERE chat_id = $1",
-                    &[&chat.get()],
-                )?
-                .try_get(0)?;
-            let id = bounty_of(next)?;
-            tx.execute(
-                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &chat.get(),
-                    &next,
-                    &new.created_by_user_id.get(),
-                    &new.text,
-                    &new.link,
-                    &new.due_date_ts,
-                    &new.created_at,
-                ],
-            )?;
-            tx.execute(
-                "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
-                &[&chat.get(), &(next + 1)],
-            )?;
-            Ok(Bounty::from_new(id, new))
-        })
+        self.write_for(chat, w, |tx| sql::add(tx, chat, new))
     }
 
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
@@ -915,42 +830,11 @@ impl Bounties for PostgresStore {
         patch: &BountyPatch,
         w: &Origin,
     ) -> Result<Option<Bounty>, StoreError> {
-        self.write_for(chat, w, |tx| {
-            let Some(mut b) = get_in(tx, chat, id)? else {
-                return Ok(None);
-            };
-            if !patch.applies_to(&b) {
-                return Ok(Some(b));
-            }
-            patch.apply_to(&mut b);
-            tx.execute(
-                "UPDATE bounties SET text = $3, link = $4, due_date_ts = $5, status = $6,
-                   claimed_by_user_id = $7, done_at = $8
-                 WHERE chat_id = $1 AND id = $2",
-                &[
-                    &chat.get(),
-                    &(id.get() as i64),
-                    &b.text,
-                    &b.link,
-                    &b.due_date_ts,
-                    &b.status.as_str(),
-                    &b.claimed_by_user_id.map(|u| u.get()),
-                    &b.done_at,
-                ],
-            )?;
-            Ok(Some(b))
-        })
+        self.write_for(chat, w, |tx| sql::update(tx, chat, id, patch))
     }
 
     fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> Result<bool, StoreError> {
-        self.write_for(chat, w, |tx| {
-            // The counter already sits past every id handed out, so the id stays retired.
-            let n = tx.execute(
-                "DELETE FROM bounties WHERE chat_id = $1 AND id = $2",
-                &[&chat.get(), &(id.get() as i64)],
-            )?;
-            Ok(n > 0)
-        })
+        self.write_for(chat, w, |tx| sql::delete(tx, chat, id))
     }
 
     fn track(
@@ -961,17 +845,7 @@ impl Bounties for PostgresStore {
         w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = chat.bookmark_owner(user);
-        self.write_for(chat, w, |tx| {
-            ensure_chat(tx, chat)?;
-            ensure_member(tx, chat, user)?;
-            let n = tx.execute(
-                "INSERT INTO tracked (chat_id, user_id, bounty_id, seq)
-                 VALUES ($1, $2, $3, (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = $1 AND user_id = $2))
-                 ON CONFLICT DO NOTHING",
-                &[&chat.get(), &user.get(), &(id.get() as i64)],
-            )?;
-            Ok(n > 0)
-        })
+        self.write_for(chat, w, |tx| sql::track(tx, chat, user, id))
     }
 
     fn untrack(
@@ -982,18 +856,12 @@ impl Bounties for PostgresStore {
         w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = chat.bookmark_owner(user);
-        self.write_for(chat, w, |tx| {
-            let n = tx.execute(
-                "DELETE FROM tracked WHERE chat_id = $1 AND user_id = $2 AND bounty_id = $3",
-                &[&chat.get(), &user.get(), &(id.get() as i64)],
-            )?;
-            Ok(n > 0)
-        })
+        self.write_for(chat, w, |tx| sql::untrack(tx, chat, user, id))
     }
 
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
         let user = chat.bookmark_owner(user);
-        self.read(chat, |c| tracked_in(c, chat, user))
+        self.read(chat, |c| sql::tracked(c, chat, user))
     }
 
     fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
@@ -1014,15 +882,7 @@ impl Bounties for PostgresStore {
     }
 
     fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
-        self.read(chat, |c| {
-            c.query(
-                "SELECT user_id FROM tracked WHERE chat_id = $1 AND bounty_id = $2 ORDER BY user_id",
-                &[&chat.get(), &(id.get() as i64)],
-            )?
-            .iter()
-            .map(|r| user_of(r.get(0)))
-            .collect()
-        })
+        self.read(chat, |c| sql::trackers(c, chat, id))
     }
 
     fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
@@ -1041,13 +901,7 @@ impl ChatSettingsStore for PostgresStore {
         patch: &SettingsPatch,
         w: &Origin,
     ) -> Result<ChatSettings, StoreError> {
-        self.write_for(chat, w, |tx| {
-            ensure_chat(tx, chat)?;
-            let mut s = settings_in(tx, chat)?;
-            patch.apply_to(&mut s);
-            put_settings(tx, chat, &s)?;
-            Ok(s)
-        })
+        self.write_for(chat, w, |tx| sql::update_settings(tx, chat, patch))
     }
 
     fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
@@ -1106,13 +960,7 @@ impl Ledger for PostgresStore {
         _user: UserId,
         update: UpdateId,
     ) -> Result<bool, StoreError> {
-        self.read(Scope::Store, |c| {
-            Ok(c.query_opt(
-                "SELECT 1 FROM processed_updates WHERE update_id = $1",
-                &[&i64::from(update.get())],
-            )?
-            .is_some())
-        })
+        self.read(Scope::Store, |c| sql::processed(c, update))
     }
 
     fn note(&self, chat: ChatId, w: &Origin) -> Result<(), StoreError> {
@@ -1129,135 +977,12 @@ impl Ledger for PostgresStore {
         // cannot deadlock): all of it moves, or nothing does.
         self.write(from.min(to), |tx| {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&from.max(to).get()])?;
-            tx.execute(
-                "INSERT INTO chat_moves (from_chat, to_chat) VALUES ($1, $2)
-                 ON CONFLICT (from_chat) DO UPDATE SET to_chat = EXCLUDED.to_chat",
-                &[&from.get(), &to.get()],
-            )?;
-            // What the old group's anonymous administrators created or claimed (as the
-            // group) is the supergroup's, so that its administrators may edit it.
-            tx.execute(
-                "UPDATE bounties SET created_by_user_id = $2
-                 WHERE chat_id IN ($1, $2) AND created_by_user_id = $1",
-                &[&from.get(), &to.get()],
-            )?;
-            tx.execute(
-                "UPDATE bounties SET claimed_by_user_id = $2
-                 WHERE chat_id IN ($1, $2) AND claimed_by_user_id = $1",
-                &[&from.get(), &to.get()],
-            )?;
-            let next_of = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Option<u64>, StoreError> {
-                Ok(tx
-                    .query_opt("SELECT next_id FROM chats WHERE chat_id = $1", &[&chat.get()])?
-                    .map(|r| r.get::<_, i64>(0) as u64))
-            };
-            let Some(from_next) = next_of(tx, from)? else {
-                return Ok(ChatMove::default());
-            };
-            let Some(to_next) = next_of(tx, to)? else {
-                tx.execute(
-                    "UPDATE chats SET chat_id = $2 WHERE chat_id = $1",
-                    &[&from.get(), &to.get()],
-                )?;
-                return Ok(ChatMove {
-                    moved: true,
-                    ..ChatMove::default()
-                });
-            };
-            let ids = |tx: &mut Transaction<'_>, chat: ChatId| -> Result<Vec<BountyId>, StoreError> {
-                tx.query("SELECT id FROM bounties WHERE chat_id = $1 ORDER BY id", &[&chat.get()])?
-                    .iter()
-                    .map(|r| bounty_of(r.get(0)))
-                    .collect()
-            };
-            let (from_ids, to_ids) = (ids(tx, from)?, ids(tx, to)?);
-            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.get() + 1).max().unwrap_or(1);
-            let (map, next) = renumber(
-                &from_ids,
-                from_next.max(floor(&from_ids)),
-                &to_ids,
-                to_next.max(floor(&to_ids)),
-            );
-            for (old, new) in &map {
-                tx.execute(
-                    "UPDATE bounties SET chat_id = $3, id = $4 WHERE chat_id = $1 AND id = $2",
-                    &[&from.get(), &(old.get() as i64), &to.get(), &(new.get() as i64)],
-                )?;
-            }
-            tx.execute(
-                "INSERT INTO members (chat_id, user_id)
-                 SELECT $2, user_id FROM members WHERE chat_id = $1 ON CONFLICT DO NOTHING",
-                &[&from.get(), &to.get()],
-            )?;
-            tx.execute(
-                "INSERT INTO names (chat_id, user_id, name)
-                 SELECT $2, user_id, name FROM names WHERE chat_id = $1 ON CONFLICT DO NOTHING",
-                &[&from.get(), &to.get()],
-            )?;
-            // Settings the new chat lacks, and digest records of dates it has none for,
-            // come along (so a moved chat gets no second digest that day).
-            let (old, mut new) = (settings_in(tx, from)?, settings_in(tx, to)?);
-            if new.time_zone.is_none() {
-                new.time_zone = old.time_zone;
-            }
-            if new.remind_at.is_none() {
-                new.remind_at = old.remind_at;
-            }
-            put_settings(tx, to, &new)?;
-            tx.execute(
-                "INSERT INTO digests (chat_id, local_date, claimed_at, message_id)
-                 SELECT $2, local_date, claimed_at, message_id FROM digests WHERE chat_id = $1
-                 ON CONFLICT DO NOTHING",
-                &[&from.get(), &to.get()],
-            )?;
-            let marks: Vec<(i64, i64)> = tx
-                .query(
-                    "SELECT user_id, bounty_id FROM tracked WHERE chat_id = $1 ORDER BY user_id, seq",
-                    &[&from.get()],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            for (user, old) in marks {
-                let new = map
-                    .iter()
-                    .find(|(o, _)| o.get() as i64 == old)
-                    .map_or(old, |(_, n)| n.get() as i64);
-                tx.execute(
-                    "INSERT INTO tracked (chat_id, user_id, bounty_id, seq)
-                     VALUES ($1, $2, $3,
-                       (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = $1 AND user_id = $2))
-                     ON CONFLICT DO NOTHING",
-                    &[&to.get(), &user, &new],
-                )?;
-            }
-            tx.execute(
-                "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
-                &[&to.get(), &(next as i64)],
-            )?;
-            tx.execute("DELETE FROM chats WHERE chat_id = $1", &[&from.get()])?;
-            Ok(ChatMove {
-                moved: true,
-                merged: !to_ids.is_empty(),
-                renumbered: map.into_iter().filter(|(a, b)| a != b).collect(),
-            })
+            sql::migrate_chat(tx, from, to)
         })
     }
 
     fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
-        self.read(chat, |c| {
-            let mut at = chat;
-            for _ in 0..super::MOVES_FOLLOWED {
-                match c.query_opt(
-                    "SELECT to_chat FROM chat_moves WHERE from_chat = $1",
-                    &[&at.get()],
-                )? {
-                    Some(row) => at = chat_of(row.try_get(0)?)?,
-                    None => break,
-                }
-            }
-            Ok(at)
-        })
+        self.read(chat, |c| sql::moved_to(c, chat))
     }
 
     fn update_received(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
@@ -1371,32 +1096,65 @@ impl PostgresStore {
     }
 }
 
-impl Rows for Transaction<'_> {
+/// `sql` with integer `params` through `c`.
+fn pg_params(params: &[i64]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    params.iter().map(|p| p as _).collect()
+}
+
+fn pg_exec(c: &mut impl GenericClient, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+    Ok(c.execute(sql, &pg_params(params))?)
+}
+
+fn pg_ints(
+    c: &mut impl GenericClient,
+    sql: &str,
+    params: &[i64],
+) -> Result<Vec<Vec<i64>>, StoreError> {
+    c.query(sql, &pg_params(params))?
+        .iter()
+        .map(|r| (0..r.len()).map(|i| Ok(r.try_get(i)?)).collect())
+        .collect()
+}
+
+impl IntSql for Transaction<'_> {
     type Error = StoreError;
 
-    fn chats(&mut self) -> Result<Vec<(ChatId, u64)>, StoreError> {
-        self.query("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?
-            .iter()
-            .map(|r| Ok((chat_of(r.try_get(0)?)?, r.try_get::<_, i64>(1)? as u64)))
-            .collect()
+    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+        pg_exec(self, sql, params)
     }
 
-    fn members(&mut self, chat: ChatId) -> Result<Vec<UserId>, StoreError> {
-        self.query(
-            "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id",
-            &[&chat.get()],
-        )?
-        .iter()
-        .map(|r| user_of(r.try_get(0)?))
-        .collect()
+    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, StoreError> {
+        pg_ints(self, sql, params)
     }
 
-    fn tracked(&mut self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
-        tracked_in(self, chat, user)
+    fn bad_id(_col: usize, e: IdError) -> StoreError {
+        bad_value(e.to_string())
+    }
+}
+
+impl IntSql for postgres::Client {
+    type Error = StoreError;
+
+    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+        pg_exec(self, sql, params)
     }
 
+    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, StoreError> {
+        pg_ints(self, sql, params)
+    }
+
+    fn bad_id(_col: usize, e: IdError) -> StoreError {
+        bad_value(e.to_string())
+    }
+}
+
+impl Rows for Transaction<'_> {
     fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
         list_in(self, chat)
+    }
+
+    fn bounty(&mut self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+        get_in(self, chat, id)
     }
 
     fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
@@ -1410,49 +1168,17 @@ impl Rows for Transaction<'_> {
     fn digests(&mut self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
         digests_in(self, chat)
     }
-
-    fn ledger(&mut self, chat: ChatId) -> Result<Vec<UpdateId>, StoreError> {
-        self.query(
-            "SELECT update_id FROM processed_updates WHERE chat_id = $1
-             ORDER BY update_id DESC LIMIT $2",
-            &[&chat.get(), &(LEDGER_CARRIED as i64)],
-        )?
-        .iter()
-        .map(|r| {
-            let id: i64 = r.try_get(0)?;
-            let id = u32::try_from(id).map_err(|_| bad_value(format!("update id {id}")))?;
-            Ok(UpdateId::new(id))
-        })
-        .collect()
-    }
-
-    fn moved_here(&mut self, chat: ChatId) -> Result<Vec<ChatId>, StoreError> {
-        self.query(
-            "SELECT from_chat FROM chat_moves WHERE to_chat = $1",
-            &[&chat.get()],
-        )?
-        .iter()
-        .map(|r| chat_of(r.try_get(0)?))
-        .collect()
-    }
 }
 
 impl RowsMut for Transaction<'_> {
-    type Error = StoreError;
-
-    fn put_chat(&mut self, chat: ChatId, next_id: u64) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO chats (chat_id, next_id) VALUES ($1, $2)",
-            &[&chat.get(), &(next_id as i64)],
-        )?;
-        Ok(())
-    }
-
     fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
                created_at, status, claimed_by_user_id, done_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (chat_id, id) DO UPDATE SET text = excluded.text, link = excluded.link,
+               due_date_ts = excluded.due_date_ts, status = excluded.status,
+               claimed_by_user_id = excluded.claimed_by_user_id, done_at = excluded.done_at",
             &[
                 &chat.get(),
                 &(b.id.get() as i64),
@@ -1469,24 +1195,6 @@ impl RowsMut for Transaction<'_> {
         Ok(())
     }
 
-    fn put_member(&mut self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-        ensure_member(self, chat, user)
-    }
-
-    fn put_tracked(
-        &mut self,
-        chat: ChatId,
-        user: UserId,
-        id: BountyId,
-        seq: i64,
-    ) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES ($1, $2, $3, $4)",
-            &[&chat.get(), &user.get(), &(id.get() as i64), &seq],
-        )?;
-        Ok(())
-    }
-
     fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
         put_name(self, chat, user, name)
     }
@@ -1497,24 +1205,6 @@ impl RowsMut for Transaction<'_> {
 
     fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> Result<(), StoreError> {
         put_digest(self, chat, d)
-    }
-
-    fn put_update(&mut self, chat: ChatId, update: UpdateId, at: i64) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO processed_updates (update_id, chat_id, at) VALUES ($1, $2, $3)
-             ON CONFLICT (update_id) DO NOTHING",
-            &[&i64::from(update.get()), &chat.get(), &at],
-        )?;
-        Ok(())
-    }
-
-    fn put_move(&mut self, from: ChatId, to: ChatId) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO chat_moves (from_chat, to_chat) VALUES ($1, $2)
-             ON CONFLICT (from_chat) DO UPDATE SET to_chat = EXCLUDED.to_chat",
-            &[&from.get(), &to.get()],
-        )?;
-        Ok(())
     }
 }
 

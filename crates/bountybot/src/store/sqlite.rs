@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 use rusqlite::{Connection, OptionalExtension, params};
+use sql::{IntSql, Rows, RowsMut, export_rows, import_rows};
 use statekit::migrate::Migrations;
 use statekit::sqlite::group::{WriteError, WriteFailure};
 use statekit::sqlite::{Database, OpenOptions};
@@ -19,20 +20,14 @@ use statekit::sqlite::{Database, OpenOptions};
 use jiff::civil::Date;
 
 use super::{
-    Bounties, ChatData, ChatSettingsStore, LEDGER_CARRIED, Ledger, Origin, Portable, ReminderChat,
-    Rows, RowsMut, Scope, StoreError, export_rows, import_rows,
+    Bounties, ChatData, ChatSettingsStore, Ledger, Origin, Portable, ReminderChat, Scope,
+    StoreError, sql,
 };
 use crate::domain::{
     Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
     IdError, NewBounty, ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName,
-    decide_claim, digests_kept_from, renumber,
+    decide_claim, digests_kept_from,
 };
-
-/// How long a processed update is remembered (Telegram redelivers within a day).
-const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
-
-/// Old processed updates are pruned once every this many updates.
-const PRUNE_EVERY: u32 = 128;
 
 /// The database file name inside the data dir.
 pub const DB_FILE: &str = "bountybot.db";
@@ -108,32 +103,17 @@ impl SqliteStore {
     ) -> Result<R, StoreError> {
         let (update, name) = (w.update, w.name_in(chat));
         let outcome = self.db.writer().write(move |tx: &Connection| {
-            if let Some(u) = update {
-                let seen: bool = tx.query_row(
-                    "SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1",
-                    [u.get()],
-                    |r| r.get(0),
-                )?;
-                if seen {
-                    return Ok(Err(u));
-                }
+            if let Some(u) = update
+                && sql::processed(&mut &*tx, u)?
+            {
+                return Ok(Err(u));
             }
             let r = f(tx)?;
             if let Some((user, name)) = name {
                 put_name(tx, chat, user, &name)?;
             }
             if let Some(u) = update {
-                let now = jiff::Timestamp::now().as_second();
-                tx.prepare_cached(
-                    "INSERT INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![u.get(), chat.get(), now])?;
-                if u.get() % PRUNE_EVERY == 0 {
-                    tx.execute(
-                        "DELETE FROM processed_updates WHERE at < ?1",
-                        [now - UPDATES_KEPT_SECS],
-                    )?;
-                }
+                sql::record(&mut &*tx, chat, u)?;
             }
             Ok(Ok(r))
         });
@@ -191,14 +171,6 @@ fn list_in(c: &Connection, chat: ChatId) -> rusqlite::Result<Vec<Bounty>> {
         "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 ORDER BY id"
     ))?;
     stmt.query_map([chat.get()], row_to_bounty)?.collect()
-}
-
-fn tracked_in(c: &Connection, chat: ChatId, user: UserId) -> rusqlite::Result<Vec<BountyId>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT bounty_id FROM tracked WHERE chat_id = ?1 AND user_id = ?2 ORDER BY seq",
-    )?;
-    stmt.query_map([chat.get(), user.get()], |r| bounty_at(r, 0))?
-        .collect()
 }
 
 /// A stored text that does not parse, as a conversion error of its column.
@@ -300,7 +272,7 @@ fn claim_tx(
         .optional()?;
     let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
     if let Some(record) = record {
-        ensure_chat(tx, chat)?;
+        sql::ensure_chat(&mut &*tx, chat)?;
         put_digest(tx, chat, &record)?;
         tx.prepare_cached("DELETE FROM digests WHERE chat_id = ?1 AND local_date < ?2")?
             .execute(params![chat.get(), digests_kept_from(date).to_string()])?;
@@ -308,25 +280,9 @@ fn claim_tx(
     Ok(answer)
 }
 
-fn ensure_chat(tx: &Connection, chat: ChatId) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT OR IGNORE INTO chats (chat_id) VALUES (?1)")?
-        .execute([chat.get()])?;
-    Ok(())
-}
-
-/// The chat's row and, in a group, the user's membership.
-fn ensure_member(tx: &Connection, chat: ChatId, user: UserId) -> rusqlite::Result<()> {
-    ensure_chat(tx, chat)?;
-    if chat.is_group() {
-        tx.prepare_cached("INSERT OR IGNORE INTO members (chat_id, user_id) VALUES (?1, ?2)")?
-            .execute([chat.get(), user.get()])?;
-    }
-    Ok(())
-}
-
 /// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
 fn put_name(tx: &Connection, chat: ChatId, user: UserId, name: &str) -> rusqlite::Result<()> {
-    ensure_member(tx, chat, user)?;
+    sql::ensure_member(&mut &*tx, chat, user)?;
     tx.prepare_cached(
         "INSERT INTO names (chat_id, user_id, name) VALUES (?1, ?2, ?3)
          ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
@@ -337,38 +293,16 @@ fn put_name(tx: &Connection, chat: ChatId, user: UserId, name: &str) -> rusqlite
 
 impl Bounties for SqliteStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-        self.write(chat, move |tx| ensure_member(tx, chat, user))
+        self.write(chat, move |tx| sql::ensure_member(&mut &*tx, chat, user))
     }
 
     fn add(&self, chat: ChatId, new: NewBounty, w: &Origin) -> Result<Bounty, StoreError> {
         super::injected_failure("add", chat)?;
-        self.write_for(chat, w, move |tx| {
-            ensure_chat(tx, chat)?;
-            let id = tx.query_row(
-                "SELECT max(next_id, coalesce((SELECT max(id) + 1 FROM bounties WHERE chat_id = ?1), 1))
-                 FROM chats WHERE chat_id = ?1",
-                [chat.get()],
-                |r| bounty_at(r, 0),
-            )?;
-            let next = id.get() as i64;
-            tx.prepare_cached(
-                "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![chat.get(), next, new.created_by_user_id.get(), new.text, new.link, new.due_date_ts, new.created_at])?;
-            tx.prepare_cached("UPDATE chats SET next_id = ?2 WHERE chat_id = ?1")?.execute([chat.get(), next + 1])?;
-            Ok(Bounty::from_new(id, new))
-        })
+        self.write_for(chat, w, move |tx| sql::add(&mut &*tx, chat, new))
     }
 
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
-        self.read(chat, |c| {
-            c.prepare_cached(&format!(
-                "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
-            ))?
-            .query_row([chat.get(), id.get() as i64], row_to_bounty)
-            .optional()
-        })
+        self.read(chat, |mut c| c.bounty(chat, id))
     }
 
     fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
@@ -384,48 +318,11 @@ impl Bounties for SqliteStore {
     ) -> Result<Option<Bounty>, StoreError> {
         // Read and write in one unit of work: no other writer in between.
         let patch = patch.clone();
-        self.write_for(chat, w, move |tx| {
-            let Some(mut b) = tx
-                .prepare_cached(&format!(
-                    "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
-                ))?
-                .query_row([chat.get(), id.get() as i64], row_to_bounty)
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            if !patch.applies_to(&b) {
-                return Ok(Some(b));
-            }
-            patch.apply_to(&mut b);
-            tx.execute(
-                "UPDATE bounties SET text = ?3, link = ?4, due_date_ts = ?5, status = ?6,
-                   claimed_by_user_id = ?7, done_at = ?8
-                 WHERE chat_id = ?1 AND id = ?2",
-                params![
-                    chat.get(),
-                    id.get() as i64,
-                    b.text,
-                    b.link,
-                    b.due_date_ts,
-                    b.status.as_str(),
-                    b.claimed_by_user_id.map(|u| u.get()),
-                    b.done_at
-                ],
-            )?;
-            Ok(Some(b))
-        })
+        self.write_for(chat, w, move |tx| sql::update(&mut &*tx, chat, id, &patch))
     }
 
     fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> Result<bool, StoreError> {
-        self.write_for(chat, w, move |tx| {
-            // The counter already sits past every id handed out, so the id stays retired.
-            let n = tx.execute(
-                "DELETE FROM bounties WHERE chat_id = ?1 AND id = ?2",
-                [chat.get(), id.get() as i64],
-            )?;
-            Ok(n > 0)
-        })
+        self.write_for(chat, w, move |tx| sql::delete(&mut &*tx, chat, id))
     }
 
     fn track(
@@ -436,15 +333,7 @@ impl Bounties for SqliteStore {
         w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = chat.bookmark_owner(user);
-        self.write_for(chat, w, move |tx| {
-            ensure_member(tx, chat, user)?;
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO tracked (chat_id, user_id, bounty_id, seq)
-                 VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = ?1 AND user_id = ?2))",
-                [chat.get(), user.get(), id.get() as i64],
-            )?;
-            Ok(n > 0)
-        })
+        self.write_for(chat, w, move |tx| sql::track(&mut &*tx, chat, user, id))
     }
 
     fn untrack(
@@ -455,18 +344,12 @@ impl Bounties for SqliteStore {
         w: &Origin,
     ) -> Result<bool, StoreError> {
         let user = chat.bookmark_owner(user);
-        self.write_for(chat, w, move |tx| {
-            let n = tx.execute(
-                "DELETE FROM tracked WHERE chat_id = ?1 AND user_id = ?2 AND bounty_id = ?3",
-                [chat.get(), user.get(), id.get() as i64],
-            )?;
-            Ok(n > 0)
-        })
+        self.write_for(chat, w, move |tx| sql::untrack(&mut &*tx, chat, user, id))
     }
 
     fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
         let user = chat.bookmark_owner(user);
-        self.read(chat, |c| tracked_in(c, chat, user))
+        self.read(chat, |mut c| c.tracked(chat, user))
     }
 
     fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
@@ -485,13 +368,7 @@ impl Bounties for SqliteStore {
     }
 
     fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
-        self.read(chat, |c| {
-            c.prepare_cached(
-                "SELECT user_id FROM tracked WHERE chat_id = ?1 AND bounty_id = ?2 ORDER BY user_id",
-            )?
-            .query_map([chat.get(), id.get() as i64], |r| user_at(r, 0))?
-            .collect()
-        })
+        self.read(chat, |mut c| sql::trackers(&mut c, chat, id))
     }
 
     fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
@@ -512,11 +389,7 @@ impl ChatSettingsStore for SqliteStore {
     ) -> Result<ChatSettings, StoreError> {
         let patch = patch.clone();
         self.write_for(chat, w, move |tx| {
-            ensure_chat(tx, chat)?;
-            let mut s = settings_in(tx, chat)?;
-            patch.apply_to(&mut s);
-            put_settings(tx, chat, &s)?;
-            Ok(s)
+            sql::update_settings(&mut &*tx, chat, &patch)
         })
     }
 
@@ -577,10 +450,7 @@ impl Ledger for SqliteStore {
         _user: UserId,
         update: UpdateId,
     ) -> Result<bool, StoreError> {
-        self.read(Scope::Store, |c| {
-            c.prepare_cached("SELECT count(*) > 0 FROM processed_updates WHERE update_id = ?1")?
-                .query_row([update.get()], |r| r.get(0))
-        })
+        self.read(Scope::Store, |mut c| sql::processed(&mut c, update))
     }
 
     fn note(&self, chat: ChatId, w: &Origin) -> Result<(), StoreError> {
@@ -594,133 +464,11 @@ impl Ledger for SqliteStore {
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // One transaction: all of it moves, or nothing does.
-        self.write(from, move |tx| {
-            tx.execute(
-                "INSERT OR REPLACE INTO chat_moves (from_chat, to_chat) VALUES (?1, ?2)",
-                [from.get(), to.get()],
-            )?;
-            // What the old group's anonymous administrators created or claimed (as the
-            // group) is the supergroup's, so that its administrators may edit it.
-            tx.execute(
-                "UPDATE bounties SET created_by_user_id = ?2
-                 WHERE chat_id IN (?1, ?2) AND created_by_user_id = ?1",
-                [from.get(), to.get()],
-            )?;
-            tx.execute(
-                "UPDATE bounties SET claimed_by_user_id = ?2
-                 WHERE chat_id IN (?1, ?2) AND claimed_by_user_id = ?1",
-                [from.get(), to.get()],
-            )?;
-            let next_of = |chat: ChatId| -> rusqlite::Result<Option<u64>> {
-                tx.query_row(
-                    "SELECT next_id FROM chats WHERE chat_id = ?1",
-                    [chat.get()],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()
-                .map(|n| n.map(|n| n as u64))
-            };
-            let Some(from_next) = next_of(from)? else {
-                return Ok(ChatMove::default());
-            };
-            let Some(to_next) = next_of(to)? else {
-                tx.execute(
-                    "UPDATE chats SET chat_id = ?2 WHERE chat_id = ?1",
-                    [from.get(), to.get()],
-                )?;
-                return Ok(ChatMove {
-                    moved: true,
-                    ..ChatMove::default()
-                });
-            };
-            let ids = |chat: ChatId| -> rusqlite::Result<Vec<BountyId>> {
-                tx.prepare_cached("SELECT id FROM bounties WHERE chat_id = ?1 ORDER BY id")?
-                    .query_map([chat.get()], |r| bounty_at(r, 0))?
-                    .collect()
-            };
-            let (from_ids, to_ids) = (ids(from)?, ids(to)?);
-            let floor = |ids: &[BountyId]| ids.iter().map(|b| b.get() + 1).max().unwrap_or(1);
-            let (map, next) = renumber(
-                &from_ids,
-                from_next.max(floor(&from_ids)),
-                &to_ids,
-                to_next.max(floor(&to_ids)),
-            );
-            for (old, new) in &map {
-                tx.execute(
-                    "UPDATE bounties SET chat_id = ?3, id = ?4 WHERE chat_id = ?1 AND id = ?2",
-                    params![from.get(), old.get() as i64, to.get(), new.get() as i64],
-                )?;
-            }
-            tx.execute(
-                "INSERT OR IGNORE INTO members (chat_id, user_id)
-                 SELECT ?2, user_id FROM members WHERE chat_id = ?1",
-                [from.get(), to.get()],
-            )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO names (chat_id, user_id, name)
-                 SELECT ?2, user_id, name FROM names WHERE chat_id = ?1",
-                [from.get(), to.get()],
-            )?;
-            // Settings the new chat lacks, and digest records of dates it has none for,
-            // come along (so a moved chat gets no second digest that day).
-            let (old, mut new) = (settings_in(tx, from)?, settings_in(tx, to)?);
-            if new.time_zone.is_none() {
-                new.time_zone = old.time_zone;
-            }
-            if new.remind_at.is_none() {
-                new.remind_at = old.remind_at;
-            }
-            put_settings(tx, to, &new)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO digests (chat_id, local_date, claimed_at, message_id)
-                 SELECT ?2, local_date, claimed_at, message_id FROM digests WHERE chat_id = ?1",
-                [from.get(), to.get()],
-            )?;
-            let marks: Vec<(i64, i64)> = tx
-                .prepare("SELECT user_id, bounty_id FROM tracked WHERE chat_id = ?1 ORDER BY user_id, seq")?
-                .query_map([from.get()], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            for (user, old) in marks {
-                let new = map
-                    .iter()
-                    .find(|(o, _)| o.get() as i64 == old)
-                    .map_or(old, |(_, n)| n.get() as i64);
-                tx.execute(
-                    "INSERT OR IGNORE INTO tracked (chat_id, user_id, bounty_id, seq)
-                     VALUES (?1, ?2, ?3,
-                       (SELECT coalesce(max(seq), 0) + 1 FROM tracked WHERE chat_id = ?1 AND user_id = ?2))",
-                    params![to.get(), user, new],
-                )?;
-            }
-            tx.execute(
-                "UPDATE chats SET next_id = ?2 WHERE chat_id = ?1",
-                params![to.get(), next as i64],
-            )?;
-            tx.execute("DELETE FROM chats WHERE chat_id = ?1", [from.get()])?;
-            Ok(ChatMove {
-                moved: true,
-                merged: !to_ids.is_empty(),
-                renumbered: map.into_iter().filter(|(a, b)| a != b).collect(),
-            })
-        })
+        self.write(from, move |tx| sql::migrate_chat(&mut &*tx, from, to))
     }
 
     fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
-        self.read(chat, |c| {
-            let mut at = chat;
-            for _ in 0..super::MOVES_FOLLOWED {
-                let next: Option<i64> = c
-                    .prepare_cached("SELECT to_chat FROM chat_moves WHERE from_chat = ?1")?
-                    .query_row([at.get()], |r| r.get(0))
-                    .optional()?;
-                match next {
-                    Some(to) => at = ChatId::try_from(to).map_err(|e| bad_id(0, e))?,
-                    None => break,
-                }
-            }
-            Ok(at)
-        })
+        self.read(chat, |mut c| sql::moved_to(&mut c, chat))
     }
 }
 
@@ -729,30 +477,39 @@ pub fn export_conn(mut c: &Connection) -> rusqlite::Result<Vec<ChatData>> {
     export_rows(&mut c)
 }
 
-impl Rows for &Connection {
+impl IntSql for &Connection {
     type Error = rusqlite::Error;
 
-    fn chats(&mut self) -> rusqlite::Result<Vec<(ChatId, u64)>> {
-        self.prepare("SELECT chat_id, next_id FROM chats ORDER BY chat_id")?
-            .query_map([], |r| {
-                let chat = ChatId::try_from(r.get::<_, i64>(0)?).map_err(|e| bad_id(0, e))?;
-                Ok((chat, r.get::<_, i64>(1)? as u64))
-            })?
-            .collect()
+    fn exec(&mut self, sql: &str, params: &[i64]) -> rusqlite::Result<u64> {
+        let mut stmt = self.prepare_cached(&sql.replace('$', "?"))?;
+        Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
     }
 
-    fn members(&mut self, chat: ChatId) -> rusqlite::Result<Vec<UserId>> {
-        self.prepare_cached("SELECT user_id FROM members WHERE chat_id = ?1 ORDER BY user_id")?
-            .query_map([chat.get()], |r| user_at(r, 0))?
-            .collect()
+    fn ints(&mut self, sql: &str, params: &[i64]) -> rusqlite::Result<Vec<Vec<i64>>> {
+        let mut stmt = self.prepare_cached(&sql.replace('$', "?"))?;
+        let n = stmt.column_count();
+        stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            (0..n).map(|i| r.get(i)).collect()
+        })?
+        .collect()
     }
 
-    fn tracked(&mut self, chat: ChatId, user: UserId) -> rusqlite::Result<Vec<BountyId>> {
-        tracked_in(self, chat, user)
+    fn bad_id(col: usize, e: IdError) -> rusqlite::Error {
+        bad_id(col, e)
     }
+}
 
+impl Rows for &Connection {
     fn bounties(&mut self, chat: ChatId) -> rusqlite::Result<Vec<Bounty>> {
         list_in(self, chat)
+    }
+
+    fn bounty(&mut self, chat: ChatId, id: BountyId) -> rusqlite::Result<Option<Bounty>> {
+        self.prepare_cached(&format!(
+            "SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = ?1 AND id = ?2"
+        ))?
+        .query_row([chat.get(), id.get() as i64], row_to_bounty)
+        .optional()
     }
 
     fn names(&mut self, chat: ChatId) -> rusqlite::Result<Vec<(UserId, String)>> {
@@ -765,25 +522,6 @@ impl Rows for &Connection {
 
     fn digests(&mut self, chat: ChatId) -> rusqlite::Result<Vec<DigestRecord>> {
         digests_in(self, chat)
-    }
-
-    fn ledger(&mut self, chat: ChatId) -> rusqlite::Result<Vec<UpdateId>> {
-        self.prepare_cached(
-            "SELECT update_id FROM processed_updates WHERE chat_id = ?1
-             ORDER BY update_id DESC LIMIT ?2",
-        )?
-        .query_map(params![chat.get(), LEDGER_CARRIED as i64], |r| {
-            Ok(UpdateId::new(r.get(0)?))
-        })?
-        .collect()
-    }
-
-    fn moved_here(&mut self, chat: ChatId) -> rusqlite::Result<Vec<ChatId>> {
-        self.prepare_cached("SELECT from_chat FROM chat_moves WHERE to_chat = ?1")?
-            .query_map([chat.get()], |r| {
-                ChatId::try_from(r.get::<_, i64>(0)?).map_err(|e| bad_id(0, e))
-            })?
-            .collect()
     }
 }
 
@@ -809,21 +547,14 @@ pub fn import_conn(mut c: &Connection, chats: &[ChatData]) -> rusqlite::Result<(
 }
 
 impl RowsMut for &Connection {
-    type Error = rusqlite::Error;
-
-    fn put_chat(&mut self, chat: ChatId, next_id: u64) -> rusqlite::Result<()> {
-        self.execute(
-            "INSERT INTO chats (chat_id, next_id) VALUES (?1, ?2)",
-            [chat.get(), next_id as i64],
-        )?;
-        Ok(())
-    }
-
     fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> rusqlite::Result<()> {
         self.prepare_cached(
             "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at,
                status, claimed_by_user_id, done_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (chat_id, id) DO UPDATE SET text = excluded.text, link = excluded.link,
+               due_date_ts = excluded.due_date_ts, status = excluded.status,
+               claimed_by_user_id = excluded.claimed_by_user_id, done_at = excluded.done_at",
         )?
         .execute(params![
             chat.get(),
@@ -840,24 +571,6 @@ impl RowsMut for &Connection {
         Ok(())
     }
 
-    fn put_member(&mut self, chat: ChatId, user: UserId) -> rusqlite::Result<()> {
-        ensure_member(self, chat, user)
-    }
-
-    fn put_tracked(
-        &mut self,
-        chat: ChatId,
-        user: UserId,
-        id: BountyId,
-        seq: i64,
-    ) -> rusqlite::Result<()> {
-        self.prepare_cached(
-            "INSERT INTO tracked (chat_id, user_id, bounty_id, seq) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute([chat.get(), user.get(), id.get() as i64, seq])?;
-        Ok(())
-    }
-
     fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> rusqlite::Result<()> {
         put_name(self, chat, user, name)
     }
@@ -868,22 +581,6 @@ impl RowsMut for &Connection {
 
     fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> rusqlite::Result<()> {
         put_digest(self, chat, d)
-    }
-
-    fn put_update(&mut self, chat: ChatId, update: UpdateId, at: i64) -> rusqlite::Result<()> {
-        self.prepare_cached(
-            "INSERT OR IGNORE INTO processed_updates (update_id, chat_id, at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![update.get(), chat.get(), at])?;
-        Ok(())
-    }
-
-    fn put_move(&mut self, from: ChatId, to: ChatId) -> rusqlite::Result<()> {
-        self.execute(
-            "INSERT OR REPLACE INTO chat_moves (from_chat, to_chat) VALUES (?1, ?2)",
-            [from.get(), to.get()],
-        )?;
-        Ok(())
     }
 }
 
