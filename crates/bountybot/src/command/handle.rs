@@ -23,7 +23,7 @@ use crate::domain::{
     Bounty, BountyId, BountyPatch, BountyText, ChatId, ChatSettings, DueDate, NewBounty,
     ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName, quoted, ts_to_date,
 };
-use crate::store::{BountyStore, Origin, StoreError};
+use crate::store::{BountyStore, Origin, StoreError, json};
 
 /// Who is speaking, where and when.
 #[derive(Debug, Clone)]
@@ -253,13 +253,12 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
     );
     let text = match e {
         // The chat's own file: worth telling them, by its name within the data dir.
-        StoreError::Corrupt {
+        StoreError::Json(json::Error::Corrupt {
             chat,
             file,
             line,
             column,
-            ..
-        } => format!(
+        }) => format!(
             "⚠️ stored data of chat {chat} is damaged ({}, line {line}, column {column}); nothing was changed",
             escape(&data_relative(file))
         ),

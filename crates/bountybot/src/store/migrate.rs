@@ -279,7 +279,7 @@ pub fn stats(place: &Place) -> Result<Vec<(Backend, Counts)>, MigrateError> {
     if let Some(url) = &place.database {
         match PostgresStore::open(url) {
             // Its data was moved to another backend: nothing there to count.
-            Err(StoreError::PostgresMoved { .. }) => {}
+            Err(StoreError::Postgres(e)) if matches!(*e, postgres::Error::Moved { .. }) => {}
             store => {
                 let data = store?.export()?;
                 if !data.is_empty() {

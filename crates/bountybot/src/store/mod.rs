@@ -97,139 +97,15 @@ impl std::fmt::Display for Scope {
     }
 }
 
-/// Why a store operation failed.
+/// Why a store operation failed: the store's own refusals, or a backend's error (its
+/// cause kept).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A chat's file is corrupt; it is left untouched.
-    #[error(
-        "stored data of chat {chat} is damaged ({file}, line {line}, column {column}); nothing was changed"
-    )]
-    Corrupt {
-        /// The chat.
-        chat: ChatId,
-        /// The file name, relative to the data dir.
-        file: String,
-        /// Line of the error.
-        line: usize,
-        /// Column of the error.
-        column: usize,
-    },
     /// The update's change is stored already (a redelivered update); nothing changed.
     #[error("update {update} was processed already")]
     AlreadyProcessed {
         /// The update.
         update: UpdateId,
-    },
-    /// Reading or writing a JSON file failed (other than a damaged file).
-    #[error("storage error for chat {chat}")]
-    Json {
-        /// The chat.
-        chat: ChatId,
-        /// What failed, naming the file.
-        source: statekit::json::JsonError,
-    },
-    /// A file-system operation failed.
-    #[error("storage error for {scope}: {what} {}", .path.display())]
-    Fs {
-        /// The chat, or the whole store.
-        scope: Scope,
-        /// What was being done.
-        what: &'static str,
-        /// The path at fault.
-        path: std::path::PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A chat folder could not be locked.
-    #[error("storage error for chat {chat}")]
-    Lock {
-        /// The chat.
-        chat: ChatId,
-        /// What failed.
-        source: statekit::lock::LockError,
-    },
-    /// An SQLite statement failed.
-    #[error("storage error for {scope}: sqlite")]
-    Sqlite {
-        /// The chat, or the whole store.
-        scope: Scope,
-        /// What SQLite said.
-        source: rusqlite::Error,
-    },
-    /// The SQLite writer did not commit a change: its batch's transaction failed (the
-    /// change was rolled back with it), or the writer stopped.
-    #[error("storage error for {scope}")]
-    SqliteWrite {
-        /// The chat, or the whole store.
-        scope: Scope,
-        /// What failed.
-        source: statekit::sqlite::group::WriteFailure,
-    },
-    /// A PostgreSQL statement failed (or the connection did).
-    #[error("storage error for {scope}: postgres")]
-    Postgres {
-        /// The chat, or the whole store.
-        scope: Scope,
-        /// What PostgreSQL (or the connection) said.
-        source: ::postgres::Error,
-    },
-    /// A value stored in PostgreSQL does not parse.
-    #[error("storage error for {scope}: postgres holds {what}")]
-    PostgresData {
-        /// The chat, or the whole store.
-        scope: Scope,
-        /// What is wrong.
-        what: String,
-    },
-    /// The database URL does not parse (shown without its password).
-    #[error("bad database URL {url}")]
-    PostgresUrl {
-        /// The URL, password hidden.
-        url: String,
-        /// Why.
-        source: ::postgres::Error,
-    },
-    /// No connection to the database could be had.
-    #[error("cannot connect to {url}: {reason}")]
-    PostgresPool {
-        /// The URL, password hidden.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// Another process holds the database in a way that excludes this one: a bot
-    /// runs on it (for `migrate-storage`), or `migrate-storage` does (for a bot).
-    #[error("{url} is in use: a bot runs on it, or migrate-storage does; stop it first")]
-    PostgresBusy {
-        /// The URL, password hidden.
-        url: String,
-    },
-    /// The database's data was moved to another backend by `migrate-storage`.
-    #[error(
-        "the data in {url} was moved to {moved}; run the bot with that backend, or `migrate-storage --to postgres` to move it back"
-    )]
-    PostgresMoved {
-        /// The URL, password hidden.
-        url: String,
-        /// Where and when, and the schema holding the old tables.
-        moved: String,
-    },
-    /// The database's schema is not one this bountybot can use.
-    #[error("postgres schema: {0}")]
-    PostgresSchema(String),
-    /// The database could not be opened.
-    #[error(transparent)]
-    Open(#[from] statekit::sqlite::SqliteError),
-    /// The database's migrations could not be read or applied.
-    #[error(transparent)]
-    Migrations(#[from] statekit::migrate::MigrateError),
-    /// A stored file holds well-formed JSON of the wrong shape.
-    #[error("stored data of chat {chat} has the wrong shape: {what}")]
-    Shape {
-        /// The chat.
-        chat: ChatId,
-        /// What is wrong.
-        what: &'static str,
     },
     /// A chat move that makes no sense (to itself, or not between groups).
     #[error("cannot move chat {from} to {to}: both must be distinct groups")]
@@ -246,6 +122,21 @@ pub enum StoreError {
         /// The chat.
         scope: Scope,
     },
+    /// The JSON backend failed.
+    #[error(transparent)]
+    Json(#[from] json::Error),
+    /// The SQLite backend failed.
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::Error),
+    /// The PostgreSQL backend failed (boxed: its errors are the largest).
+    #[error(transparent)]
+    Postgres(Box<postgres::Error>),
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> StoreError {
+        StoreError::Postgres(Box::new(e))
+    }
 }
 
 impl StoreError {
@@ -255,44 +146,13 @@ impl StoreError {
     /// mends it (a damaged file, a bad value, a schema this bountybot cannot use).
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Injected { .. }
-            | StoreError::SqliteWrite { .. }
-            | StoreError::Lock { .. }
-            | StoreError::PostgresPool { .. }
-            | StoreError::PostgresBusy { .. } => true,
-            StoreError::Postgres { source, .. } => postgres_transient(source),
-            StoreError::Sqlite { source, .. } => sqlite_transient(source),
-            StoreError::Fs { source, .. }
-            | StoreError::Json {
-                source: statekit::json::JsonError::Io { source, .. },
-                ..
-            } => io_transient(source),
-            _ => false,
+            StoreError::Injected { .. } => true,
+            StoreError::Json(e) => e.is_transient(),
+            StoreError::Sqlite(e) => e.is_transient(),
+            StoreError::Postgres(e) => e.is_transient(),
+            StoreError::AlreadyProcessed { .. } | StoreError::BadMove { .. } => false,
         }
     }
-}
-
-/// A lost or refused connection, or a server shutting down, out of resources or
-/// asking for a retry (SQLSTATE classes 08, 40, 53, 57).
-fn postgres_transient(e: &::postgres::Error) -> bool {
-    if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
-        return ["08", "40", "53", "57"].iter().any(|c| code.starts_with(c));
-    }
-    e.is_closed()
-        || std::error::Error::source(e)
-            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
-}
-
-/// A database busy or locked, an I/O error or a full disk.
-fn sqlite_transient(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode as C;
-    e.sqlite_error_code().is_some_and(|c| {
-        matches!(
-            c,
-            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull
-        )
-    })
 }
 
 /// An I/O error that may pass: interrupted, timed out, busy, or a full disk.
@@ -524,48 +384,69 @@ mod tests {
     #[test]
     fn failures_that_may_pass_are_told_apart_from_damage() {
         let chat = ChatId::new(-5);
-        let io = |kind| StoreError::Fs {
-            scope: Scope::Chat(chat),
-            what: "writing",
-            path: "x".into(),
-            source: std::io::Error::from(kind),
+        let io = |kind| -> StoreError {
+            json::Error::Fs {
+                scope: Scope::Chat(chat),
+                what: "writing",
+                path: "x".into(),
+                source: std::io::Error::from(kind),
+            }
+            .into()
+        };
+        let sqlite = |source| -> StoreError {
+            sqlite::Error::Statement {
+                scope: Scope::Store,
+                source,
+            }
+            .into()
         };
         let busy = rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
             None,
         );
+        // A postgres::Error without a server: a connection string that does not parse.
+        let pg = || "port=x".parse::<::postgres::Config>().unwrap_err();
+        let url = || "postgres://db".to_string();
         let transient = [
             StoreError::Injected { scope: chat.into() },
             io(std::io::ErrorKind::TimedOut),
             io(std::io::ErrorKind::StorageFull),
-            StoreError::Sqlite {
-                scope: Scope::Store,
-                source: busy,
-            },
-            StoreError::PostgresPool {
-                url: "postgres://db".into(),
-                reason: "refused".into(),
-            },
+            sqlite(busy),
+            postgres::Error::Connect {
+                url: url(),
+                source: pg(),
+            }
+            .into(),
+            postgres::Error::Busy { url: url() }.into(),
         ];
         for e in &transient {
             assert!(e.is_transient(), "{e:?}");
         }
         let lasting = [
-            StoreError::Corrupt {
+            json::Error::Corrupt {
                 chat,
                 file: "-5/group.json".into(),
                 line: 1,
                 column: 2,
-            },
-            StoreError::Shape {
+            }
+            .into(),
+            json::Error::Shape {
                 chat,
                 what: "bounties",
-            },
+            }
+            .into(),
             io(std::io::ErrorKind::PermissionDenied),
-            StoreError::Sqlite {
-                scope: Scope::Store,
-                source: rusqlite::Error::QueryReturnedNoRows,
-            },
+            sqlite(rusqlite::Error::QueryReturnedNoRows),
+            postgres::Error::Url {
+                url: url(),
+                source: pg(),
+            }
+            .into(),
+            postgres::Error::Data {
+                scope: chat.into(),
+                source: postgres::BadValue::Status("lost".into()),
+            }
+            .into(),
             StoreError::BadMove {
                 from: chat,
                 to: chat,

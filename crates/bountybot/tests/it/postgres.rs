@@ -4,7 +4,7 @@
 use std::sync::{Arc, Barrier};
 
 use bountybot::store::StoreError;
-use bountybot::store::postgres::{DatabaseUrl, PostgresStore};
+use bountybot::store::postgres::{DatabaseUrl, Error, PostgresStore, SchemaError};
 
 use crate::support::postgres::fresh_database;
 
@@ -57,7 +57,8 @@ fn a_schema_from_a_newer_or_different_bountybot_is_refused() {
     .unwrap();
     let e = PostgresStore::open(&url).unwrap_err();
     assert!(
-        matches!(&e, StoreError::PostgresSchema(m) if m.contains("migration 99 (0099_future.sql)") && m.contains("newer")),
+        matches!(&e, StoreError::Postgres(p) if matches!(&**p, Error::Schema(SchemaError::Unknown { version: 99, name }) if name == "0099_future.sql"))
+            && e.to_string().contains("newer"),
         "{e}"
     );
     c.batch_execute(

@@ -36,6 +36,10 @@
 //! chat folder in a process removes the temp files a crashed writer left there. A corrupt file is
 //! reported with its position and never overwritten.
 
+mod error;
+
+pub use error::Error;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
@@ -339,10 +343,11 @@ impl JsonStore {
                 None => return Ok(at),
             }
         }
-        Err(StoreError::Shape {
+        Err(Error::Shape {
             chat,
             what: "the chat's moves go round in a circle",
-        })
+        }
+        .into())
     }
 
     /// Where `at` moved to, from its [`MOVED_FILE`], if it moved; errors are `chat`'s.
@@ -352,28 +357,28 @@ impl JsonStore {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
-                return Err(StoreError::Fs {
+                return Err(Error::Fs {
                     scope: chat.into(),
                     what: "cannot read",
                     path,
                     source,
-                });
+                }
+                .into());
             }
         };
         let to = text.trim().parse::<i64>().ok();
-        to.and_then(|id| ChatId::try_from(id).ok())
-            .map(Some)
-            .ok_or(StoreError::Shape {
-                chat,
-                what: "the moved-to file does not hold a chat id",
-            })
+        let to = to.and_then(|id| ChatId::try_from(id).ok());
+        Ok(Some(to.ok_or(Error::Shape {
+            chat,
+            what: "the moved-to file does not hold a chat id",
+        })?))
     }
 
     /// Marks `from` as moved to `to`: its later reads and writes go to `to`.
     fn mark_moved(&self, from: ChatId, to: ChatId) -> Result<(), StoreError> {
         let tombstone = self.chat_dir(from).join(MOVED_FILE);
         statekit::json::write_bytes_atomic(&tombstone, to.get().to_string().as_bytes())
-            .map_err(|source| StoreError::Json { chat: from, source })
+            .map_err(|source| Error::File { chat: from, source }.into())
     }
 
     fn bounty_file(&self, chat: ChatId) -> PathBuf {
@@ -392,7 +397,7 @@ impl JsonStore {
         match e {
             JsonError::Malformed {
                 path, line, column, ..
-            } => StoreError::Corrupt {
+            } => Error::Corrupt {
                 chat,
                 file: path
                     .strip_prefix(&self.root)
@@ -402,8 +407,9 @@ impl JsonStore {
                 line,
                 column,
             },
-            source => StoreError::Json { chat, source },
+            source => Error::File { chat, source },
         }
+        .into()
     }
 
     fn read<T: DeserializeOwned>(
@@ -419,7 +425,7 @@ impl JsonStore {
     }
 
     fn lock(&self, chat: ChatId) -> Result<DirLock, StoreError> {
-        DirLock::acquire(&self.chat_dir(chat)).map_err(|source| StoreError::Lock { chat, source })
+        DirLock::acquire(&self.chat_dir(chat)).map_err(|source| Error::Lock { chat, source }.into())
     }
 
     /// Locks the chat that holds `chat`'s data now. The move is checked again under
@@ -436,10 +442,11 @@ impl JsonStore {
             drop(lock);
             at = now;
         }
-        Err(StoreError::Shape {
+        Err(Error::Shape {
             chat,
             what: "the chat's moves go round in a circle",
-        })
+        }
+        .into())
     }
 
     fn load_doc(&self, chat: ChatId) -> Result<Option<Doc>, StoreError> {
@@ -501,7 +508,7 @@ impl JsonStore {
         let (from_dir, to_dir) = (self.chat_dir(from), self.chat_dir(to));
         let io = |chat: ChatId, path: &Path| {
             let path = path.to_path_buf();
-            move |source| StoreError::Fs {
+            move |source| Error::Fs {
                 scope: chat.into(),
                 what: "cannot move",
                 path,
@@ -514,12 +521,10 @@ impl JsonStore {
             if name != GROUP_FILE && target.exists() {
                 // A member file `to` got first: keep both sets of bookmarks.
                 let theirs = self.read::<MemberFile>(from, &from_dir.join(name))?;
-                let mut ours = self
-                    .read::<MemberFile>(to, &target)?
-                    .ok_or(StoreError::Shape {
-                        chat: to,
-                        what: "a member file vanished during a chat move",
-                    })?;
+                let mut ours = self.read::<MemberFile>(to, &target)?.ok_or(Error::Shape {
+                    chat: to,
+                    what: "a member file vanished during a chat move",
+                })?;
                 if let Some(theirs) = theirs {
                     ours.absorb(theirs, |id| id);
                 }
@@ -561,7 +566,7 @@ impl JsonStore {
         let from_dir = self.chat_dir(from);
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| StoreError::Fs {
+            move |source| Error::Fs {
                 scope: from.into(),
                 what: "cannot remove",
                 path,
@@ -569,10 +574,11 @@ impl JsonStore {
             }
         };
         let Some(Doc::Group(mut target)) = self.load_doc(to)? else {
-            return Err(StoreError::Shape {
+            return Err(Error::Shape {
                 chat: to,
                 what: "the new chat's file is not a group's",
-            });
+            }
+            .into());
         };
         let had_bounties = !target.bounties.is_empty();
         let source = match self.load_doc(from)? {
@@ -780,10 +786,10 @@ impl JsonStore {
                 Doc::Group(_) => ((), false),
             });
             changed?;
-            outer.ok_or(StoreError::Shape {
+            Ok(outer.ok_or(Error::Shape {
                 chat,
                 what: "a private chat's file is a group's",
-            })
+            })?)
         }
     }
 }
@@ -1158,7 +1164,7 @@ impl JsonStore {
 
     /// Chat ids that have a folder, sorted.
     fn folders(&self) -> Result<Vec<ChatId>, StoreError> {
-        let io = |source| StoreError::Fs {
+        let io = |source| Error::Fs {
             scope: Scope::Store,
             what: "cannot list",
             path: self.root.clone(),
@@ -1167,7 +1173,7 @@ impl JsonStore {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(io(e).into()),
         };
         let mut chats = Vec::new();
         for entry in entries {
@@ -1195,12 +1201,13 @@ impl JsonStore {
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(source) => {
-                return Err(StoreError::Fs {
+                return Err(Error::Fs {
                     scope: chat.into(),
                     what: "cannot list",
                     path: dir,
                     source,
-                });
+                }
+                .into());
             }
         };
         files.sort();
@@ -1618,7 +1625,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             store.settings(chat),
-            Err(StoreError::Corrupt { line: 1, .. })
+            Err(StoreError::Json(Error::Corrupt { line: 1, .. }))
         ));
     }
 }

@@ -8,13 +8,17 @@
 //! durable (`synchronous=FULL`) when the method returns, and one that fails is rolled
 //! back alone.
 
+mod error;
+
+pub use error::Error;
+
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 use rusqlite::{Connection, OptionalExtension, params};
 use sql::{IntSql, Rows, RowsMut, export_rows, import_rows};
 use statekit::migrate::Migrations;
-use statekit::sqlite::group::{WriteError, WriteFailure};
+use statekit::sqlite::group::WriteError;
 use statekit::sqlite::{Database, OpenOptions};
 
 use jiff::civil::Date;
@@ -40,17 +44,18 @@ pub struct SqliteStore {
     db: Database,
 }
 
+/// A statement's failure, in `scope`.
 fn err(scope: impl Into<Scope>) -> impl Fn(rusqlite::Error) -> StoreError {
     let scope = scope.into();
-    move |source| StoreError::Sqlite { scope, source }
+    move |source| Error::Statement { scope, source }.into()
 }
 
-/// A unit's own SQLite error, or the writer's failure, for `chat`.
+/// A unit's own SQLite error, or the writer's failure, in `scope`.
 fn write_error(scope: impl Into<Scope>, e: WriteError<rusqlite::Error>) -> StoreError {
     let scope = scope.into();
     match e.into_unit() {
-        Ok(source) => StoreError::Sqlite { scope, source },
-        Err(source) => StoreError::SqliteWrite { scope, source },
+        Ok(source) => Error::Statement { scope, source }.into(),
+        Err(source) => Error::Write { scope, source }.into(),
     }
 }
 
@@ -72,9 +77,9 @@ fn bounty_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<BountyId> {
 impl SqliteStore {
     /// Opens (creating and migrating) `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let db = Database::open(path, OpenOptions::default())?;
-        let migrations = Migrations::from_dir(&MIGRATIONS)?;
-        db.exclusive(move |c| migrations.apply(c).map(|_| ()).map_err(StoreError::from))?;
+        let db = Database::open(path, OpenOptions::default()).map_err(Error::from)?;
+        let migrations = Migrations::from_dir(&MIGRATIONS).map_err(Error::from)?;
+        db.exclusive(move |c| migrations.apply(c).map(|_| ()).map_err(Error::from))?;
         Ok(SqliteStore { db })
     }
 
@@ -581,23 +586,5 @@ impl RowsMut for &Connection {
 
     fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> rusqlite::Result<()> {
         put_digest(self, chat, d)
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite {
-            scope: Scope::Store,
-            source: e,
-        }
-    }
-}
-
-impl From<WriteFailure> for StoreError {
-    fn from(e: WriteFailure) -> Self {
-        StoreError::SqliteWrite {
-            scope: Scope::Store,
-            source: e,
-        }
     }
 }

@@ -20,16 +20,20 @@
 //! suite against a real server rather than at compile time (`sqlx`'s checked macros
 //! would need a database to build).
 
+mod error;
+
+pub use error::{BadValue, Error, SchemaError};
+
 use std::sync::Mutex;
 use std::time::Duration;
 
+use error::Fail;
 use include_dir::{Dir, include_dir};
 use jiff::civil::Date;
 use postgres::{GenericClient, NoTls, Row, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use sql::{IntSql, Rows, RowsMut, export_rows, import_rows};
-use statekit::error::Chain;
 use statekit::migrate::Migrations;
 
 use super::{
@@ -182,31 +186,13 @@ impl std::fmt::Debug for PostgresStore {
 /// The inbox's `chat_id` of an update for no chat (Telegram's chat ids are never 0).
 const NO_CHAT: i64 = 0;
 
-/// Puts `scope` into a PostgreSQL error raised for the whole store.
-fn in_scope(scope: Scope) -> impl Fn(StoreError) -> StoreError {
-    move |e| match e {
-        StoreError::Postgres {
-            scope: Scope::Store,
-            source,
-        } => StoreError::Postgres { scope, source },
-        StoreError::PostgresData {
-            scope: Scope::Store,
-            what,
-        } => StoreError::PostgresData { scope, what },
-        e => e,
-    }
-}
-
 /// The connection settings of `url`, with TCP keepalives so that a connection to a
 /// machine that died is noticed within about half a minute, not hours.
 fn config_of(url: &DatabaseUrl) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config =
-        url.expose()
-            .parse()
-            .map_err(|source| StoreError::PostgresUrl {
-                url: url.redacted(),
-                source,
-            })?;
+    let mut config: postgres::Config = url.expose().parse().map_err(|source| Error::Url {
+        url: url.redacted(),
+        source,
+    })?;
     config
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
@@ -233,10 +219,10 @@ fn connect(url: &DatabaseUrl) -> Result<postgres::Client, StoreError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    config.connect(NoTls).map_err(|e| StoreError::PostgresPool {
+    Ok(config.connect(NoTls).map_err(|source| Error::Connect {
         url: url.redacted(),
-        reason: Chain(&e).to_string(),
-    })
+        source,
+    })?)
 }
 
 /// Where the data went, if a move away from PostgreSQL left its marker.
@@ -309,9 +295,10 @@ fn take_use_lock(
     match taken {
         Ok(_) => {}
         Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-            return Err(StoreError::PostgresBusy {
+            return Err(Error::Busy {
                 url: url.redacted(),
-            });
+            }
+            .into());
         }
         Err(e) => return Err(e.into()),
     }
@@ -387,10 +374,11 @@ impl PostgresStore {
         server_keepalives(&mut in_use)?;
         take_use_lock(&mut in_use, url, "pg_advisory_lock_shared")?;
         if let Some(moved) = moved_to(&mut in_use)? {
-            return Err(StoreError::PostgresMoved {
+            return Err(Error::Moved {
                 url: url.redacted(),
                 moved,
-            });
+            }
+            .into());
         }
         let mut store = PostgresStore::unlocked(url)?;
         store._in_use = Some(Mutex::new(in_use));
@@ -413,9 +401,9 @@ impl PostgresStore {
             .min_idle(Some(0))
             .connection_timeout(CONNECT_TIMEOUT)
             .build(PostgresConnectionManager::new(config, NoTls))
-            .map_err(|e| StoreError::PostgresPool {
+            .map_err(|source| Error::Pool {
                 url: url.redacted(),
-                reason: Chain(&e).to_string(),
+                source,
             })?;
         let store = PostgresStore {
             pool,
@@ -432,15 +420,15 @@ impl PostgresStore {
     }
 
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
-        self.pool.get().map_err(|e| StoreError::PostgresPool {
+        Ok(self.pool.get().map_err(|source| Error::Pool {
             url: self.url.redacted(),
-            reason: Chain(&e).to_string(),
-        })
+            source,
+        })?)
     }
 
     /// Applies the pending migrations in one transaction under the migration lock.
     fn migrate(&self) -> Result<(), StoreError> {
-        let migrations = Migrations::from_dir(&MIGRATIONS)?;
+        let migrations = Migrations::from_dir(&MIGRATIONS).map_err(Error::from)?;
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
         let run = |tx: &mut Transaction<'_>| -> Result<(), StoreError> {
@@ -465,14 +453,12 @@ impl PostgresStore {
                 let known = u32::try_from(*version).ok().and_then(|v| migrations.get(v));
                 match known {
                     None => {
-                        return Err(StoreError::PostgresSchema(format!(
-                            "the database is at migration {version} ({name}), which this bountybot does not know; run a newer bountybot"
-                        )));
+                        let (version, name) = (*version, name.clone());
+                        return Err(Error::Schema(SchemaError::Unknown { version, name }).into());
                     }
                     Some(m) if m.checksum != *checksum => {
-                        return Err(StoreError::PostgresSchema(format!(
-                            "migration {version} ({name}) was applied from a different file than this bountybot's"
-                        )));
+                        let (version, name) = (*version, name.clone());
+                        return Err(Error::Schema(SchemaError::Changed { version, name }).into());
                     }
                     Some(_) => {}
                 }
@@ -497,7 +483,7 @@ impl PostgresStore {
     fn write<R>(
         &self,
         chat: ChatId,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, StoreError>,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail>,
     ) -> Result<R, StoreError> {
         self.write_for(chat, &Origin::NONE, f)
     }
@@ -508,11 +494,11 @@ impl PostgresStore {
         &self,
         chat: ChatId,
         w: &Origin,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, StoreError>,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail>,
     ) -> Result<R, StoreError> {
         let (update, name) = (w.update, w.name_in(chat));
         let mut c = self.conn()?;
-        let run = || -> Result<Result<R, UpdateId>, StoreError> {
+        let run = || -> Result<Result<R, UpdateId>, Fail> {
             let mut tx = c.transaction()?;
             // Every write also holds the use lock shared: a move of the data
             // (migrate-storage, holding it exclusively) and a write never overlap,
@@ -536,7 +522,7 @@ impl PostgresStore {
             tx.commit()?;
             Ok(Ok(r))
         };
-        match run().map_err(in_scope(chat.into()))? {
+        match run().map_err(|f| f.within(chat.into()))? {
             Ok(r) => Ok(r),
             Err(update) => Err(StoreError::AlreadyProcessed { update }),
         }
@@ -545,10 +531,10 @@ impl PostgresStore {
     fn read<R>(
         &self,
         scope: impl Into<Scope>,
-        f: impl FnOnce(&mut postgres::Client) -> Result<R, StoreError>,
+        f: impl FnOnce(&mut postgres::Client) -> Result<R, Fail>,
     ) -> Result<R, StoreError> {
         let mut c = self.conn()?;
-        f(&mut c).map_err(in_scope(scope.into()))
+        Ok(f(&mut c).map_err(|f| f.within(scope.into()))?)
     }
 
     /// Notes in the inbox that `update` arrived, for the chat `chat_id` of the inbox
@@ -557,75 +543,65 @@ impl PostgresStore {
         let id = i64::from(update.get());
         let now = jiff::Timestamp::now().as_second();
         let mut c = self.conn()?;
-        let mut tx = c.transaction()?;
-        // Ordering data, not data a user wrote: no need to wait for the disk.
-        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-        tx.execute(
-            "INSERT INTO inbox (update_id, chat_id, received_at) VALUES ($1, $2, $3)
-             ON CONFLICT (update_id) DO NOTHING",
-            &[&id, &chat_id, &now],
-        )?;
-        // The first update ever seen, or ids that started again lower (Telegram picks
-        // a new start after a week without updates): nothing below it is waited for.
-        tx.execute(
-            "INSERT INTO inbox_floor (id, floor) VALUES (1, $1)
-             ON CONFLICT (id) DO UPDATE SET floor = $1 WHERE inbox_floor.floor > $1 + $2",
-            &[&id, &ORDER_WINDOW],
-        )?;
-        if update.get().is_multiple_of(sql::PRUNE_EVERY) {
-            // Pruned ids are not waited for either.
+        let mut run = || -> Result<(), postgres::Error> {
+            let mut tx = c.transaction()?;
+            // Ordering data, not data a user wrote: no need to wait for the disk.
+            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
             tx.execute(
+                "INSERT INTO inbox (update_id, chat_id, received_at) VALUES ($1, $2, $3)
+             ON CONFLICT (update_id) DO NOTHING",
+                &[&id, &chat_id, &now],
+            )?;
+            // The first update ever seen, or ids that started again lower (Telegram picks
+            // a new start after a week without updates): nothing below it is waited for.
+            tx.execute(
+                "INSERT INTO inbox_floor (id, floor) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET floor = $1 WHERE inbox_floor.floor > $1 + $2",
+                &[&id, &ORDER_WINDOW],
+            )?;
+            if update.get().is_multiple_of(sql::PRUNE_EVERY) {
+                // Pruned ids are not waited for either.
+                tx.execute(
                 "WITH gone AS (DELETE FROM inbox WHERE received_at < $1 RETURNING update_id)
                  UPDATE inbox_floor SET floor = greatest(floor, (SELECT max(update_id) + 1 FROM gone))
                  WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)",
                 &[&(now - INBOX_KEPT_SECS)],
             )?;
-        }
-        tx.commit().map_err(|e| in_scope(scope)(e.into()))
+            }
+            tx.commit()
+        };
+        Ok(run().map_err(|source| Error::Statement { scope, source })?)
     }
 
     /// Marks `update` done in the inbox.
     fn mark_done(&self, scope: Scope, update: UpdateId) -> Result<(), StoreError> {
         let mut c = self.conn()?;
-        let mut tx = c.transaction()?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-        tx.execute(
-            "UPDATE inbox SET done = true WHERE update_id = $1",
-            &[&i64::from(update.get())],
-        )?;
-        tx.commit().map_err(|e| in_scope(scope)(e.into()))
-    }
-}
-
-/// A stored value that does not parse.
-fn bad_value(what: String) -> StoreError {
-    StoreError::PostgresData {
-        scope: Scope::Store,
-        what,
+        let mut run = || -> Result<(), postgres::Error> {
+            let mut tx = c.transaction()?;
+            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+            let sql = "UPDATE inbox SET done = true WHERE update_id = $1";
+            tx.execute(sql, &[&i64::from(update.get())])?;
+            tx.commit()
+        };
+        Ok(run().map_err(|source| Error::Statement { scope, source })?)
     }
 }
 
 /// A stored chat id.
-fn chat_of(id: i64) -> Result<ChatId, StoreError> {
-    ChatId::try_from(id).map_err(|e| bad_value(e.to_string()))
+fn chat_of(id: i64) -> Result<ChatId, Fail> {
+    Ok(ChatId::try_from(id)?)
 }
 
 /// A stored user id.
-fn user_of(id: i64) -> Result<UserId, StoreError> {
-    UserId::try_from(id).map_err(|e| bad_value(e.to_string()))
+fn user_of(id: i64) -> Result<UserId, Fail> {
+    Ok(UserId::try_from(id)?)
 }
 
-/// A stored bounty number.
-fn bounty_of(id: i64) -> Result<BountyId, StoreError> {
-    BountyId::try_from(id).map_err(|e| bad_value(e.to_string()))
-}
-
-fn row_to_bounty(r: &Row) -> Result<Bounty, StoreError> {
+fn row_to_bounty(r: &Row) -> Result<Bounty, Fail> {
     let status: String = r.try_get(6)?;
-    let status = Status::from_stored(&status)
-        .ok_or_else(|| bad_value(format!("unknown bounty status {status:?}")))?;
+    let status = Status::from_stored(&status).ok_or_else(|| BadValue::Status(status.clone()))?;
     Ok(Bounty {
-        id: bounty_of(r.try_get(0)?)?,
+        id: BountyId::try_from(r.try_get::<_, i64>(0)?)?,
         created_by_user_id: user_of(r.try_get(1)?)?,
         text: r.try_get(2)?,
         link: r.try_get(3)?,
@@ -639,7 +615,7 @@ fn row_to_bounty(r: &Row) -> Result<Bounty, StoreError> {
 
 const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at, status, claimed_by_user_id, done_at";
 
-fn names_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+fn names_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<(UserId, String)>, Fail> {
     c.query(
         "SELECT user_id, name FROM names WHERE chat_id = $1 ORDER BY user_id",
         &[&chat.get()],
@@ -649,7 +625,7 @@ fn names_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<(UserId, Str
     .collect()
 }
 
-fn list_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+fn list_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<Bounty>, Fail> {
     c.query(
         &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 ORDER BY id"),
         &[&chat.get()],
@@ -659,11 +635,7 @@ fn list_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<Bounty>, Stor
     .collect()
 }
 
-fn get_in(
-    c: &mut impl GenericClient,
-    chat: ChatId,
-    id: BountyId,
-) -> Result<Option<Bounty>, StoreError> {
+fn get_in(c: &mut impl GenericClient, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, Fail> {
     c.query_opt(
         &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 AND id = $2"),
         &[&chat.get(), &(id.get() as i64)],
@@ -673,7 +645,7 @@ fn get_in(
     .transpose()
 }
 
-fn settings_in(c: &mut impl GenericClient, chat: ChatId) -> Result<ChatSettings, StoreError> {
+fn settings_in(c: &mut impl GenericClient, chat: ChatId) -> Result<ChatSettings, Fail> {
     let Some(row) = c.query_opt(
         "SELECT time_zone, remind_at FROM chat_settings WHERE chat_id = $1",
         &[&chat.get()],
@@ -684,24 +656,16 @@ fn settings_in(c: &mut impl GenericClient, chat: ChatId) -> Result<ChatSettings,
     settings_of(row.get(0), row.get(1))
 }
 
-fn settings_of(tz: Option<String>, at: Option<String>) -> Result<ChatSettings, StoreError> {
-    let time_zone = tz
-        .map(|t| ZoneName::parse(&t).map_err(|e| bad_value(e.to_string())))
-        .transpose()?;
-    let remind_at = at
-        .map(|a| ReminderTime::parse(&a).map_err(|e| bad_value(e.to_string())))
-        .transpose()?;
+fn settings_of(tz: Option<String>, at: Option<String>) -> Result<ChatSettings, Fail> {
+    let time_zone = tz.map(|t| ZoneName::parse(&t)).transpose()?;
+    let remind_at = at.map(|a| ReminderTime::parse(&a)).transpose()?;
     Ok(ChatSettings {
         time_zone,
         remind_at,
     })
 }
 
-fn put_settings(
-    c: &mut impl GenericClient,
-    chat: ChatId,
-    s: &ChatSettings,
-) -> Result<(), StoreError> {
+fn put_settings(c: &mut impl GenericClient, chat: ChatId, s: &ChatSettings) -> Result<(), Fail> {
     if *s == ChatSettings::default() {
         c.execute(
             "DELETE FROM chat_settings WHERE chat_id = $1",
@@ -721,11 +685,12 @@ fn put_settings(
     Ok(())
 }
 
-fn row_to_digest(r: &Row) -> Result<DigestRecord, StoreError> {
+fn row_to_digest(r: &Row) -> Result<DigestRecord, Fail> {
     let date: String = r.try_get(0)?;
-    let date: Date = date
-        .parse()
-        .map_err(|e: jiff::Error| bad_value(format!("bad digest date {date:?}: {e}")))?;
+    let date: Date = date.parse().map_err(|source| BadValue::Date {
+        date: date.clone(),
+        source,
+    })?;
     Ok(DigestRecord {
         date,
         claimed_at: r.try_get(1)?,
@@ -735,7 +700,7 @@ fn row_to_digest(r: &Row) -> Result<DigestRecord, StoreError> {
 
 const DIGEST_COLUMNS: &str = "local_date::text, claimed_at, message_id";
 
-fn digests_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+fn digests_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<DigestRecord>, Fail> {
     c.query(
         &format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1 ORDER BY local_date"),
         &[&chat.get()],
@@ -745,11 +710,7 @@ fn digests_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<DigestReco
     .collect()
 }
 
-fn put_digest(
-    c: &mut impl GenericClient,
-    chat: ChatId,
-    d: &DigestRecord,
-) -> Result<(), StoreError> {
+fn put_digest(c: &mut impl GenericClient, chat: ChatId, d: &DigestRecord) -> Result<(), Fail> {
     c.execute(
         "INSERT INTO digests (chat_id, local_date, claimed_at, message_id) VALUES ($1, $2::text::date, $3, $4)
          ON CONFLICT (chat_id, local_date) DO UPDATE
@@ -766,7 +727,7 @@ fn claim_tx(
     date: Date,
     now: i64,
     older_than: Option<i64>,
-) -> Result<DigestClaim, StoreError> {
+) -> Result<DigestClaim, Fail> {
     let existing = tx
         .query_opt(
             &format!(
@@ -790,12 +751,7 @@ fn claim_tx(
 }
 
 /// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
-fn put_name(
-    c: &mut Transaction<'_>,
-    chat: ChatId,
-    user: UserId,
-    name: &str,
-) -> Result<(), StoreError> {
+fn put_name(c: &mut Transaction<'_>, chat: ChatId, user: UserId, name: &str) -> Result<(), Fail> {
     sql::ensure_member(c, chat, user)?;
     c.execute(
         "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
@@ -934,22 +890,18 @@ impl ChatSettingsStore for PostgresStore {
     }
 
     fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let rows = self.read(Scope::Store, |c| {
-            Ok(c.query(
-                "SELECT chat_id, time_zone, remind_at FROM chat_settings
-                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
-                &[],
-            )?)
-        })?;
-        rows.iter()
-            .map(|r| {
-                let chat = chat_of(r.get(0))?;
-                Ok((
-                    chat,
-                    settings_of(r.get(1), r.get(2)).map_err(in_scope(chat.into())),
-                ))
-            })
-            .collect()
+        self.read(Scope::Store, |c| {
+            let sql = "SELECT chat_id, time_zone, remind_at FROM chat_settings
+                       WHERE remind_at IS NOT NULL ORDER BY chat_id";
+            c.query(sql, &[])?
+                .iter()
+                .map(|r| {
+                    let chat = chat_of(r.try_get(0)?)?;
+                    let settings = settings_of(r.try_get(1)?, r.try_get(2)?);
+                    Ok((chat, settings.map_err(|f| f.within(chat.into()).into())))
+                })
+                .collect()
+        })
     }
 }
 
@@ -1000,6 +952,10 @@ impl Ledger for PostgresStore {
         let mut pause = Duration::from_millis(2);
         loop {
             // A connection per look: a waiting update holds none of the pool's.
+            let in_chat = |source| Error::Statement {
+                scope: chat.into(),
+                source,
+            };
             let row = self.conn()?.query_one(
                 "WITH f AS (SELECT greatest(coalesce((SELECT floor FROM inbox_floor WHERE id = 1), $2), $2 - $3) AS lo)
                  SELECT
@@ -1008,7 +964,7 @@ impl Ledger for PostgresStore {
                    (SELECT count(*) FROM inbox WHERE update_id >= (SELECT lo FROM f) AND update_id < $2),
                    $2 - (SELECT lo FROM f)",
                 &[&chat.get(), &id, &ORDER_WINDOW],
-            )?;
+            ).map_err(in_chat)?;
             // An earlier update of the chat in work anywhere, within the window; and
             // earlier ids (above the floor) that have not arrived at all.
             let (pending, received, expected): (bool, i64, i64) =
@@ -1021,10 +977,12 @@ impl Ledger for PostgresStore {
                 // again. (A pending update of the chat is not skipped for others: it
                 // is done or redelivered soon, and each waits for it on its own.)
                 if received < expected {
-                    self.conn()?.execute(
-                        "UPDATE inbox_floor SET floor = greatest(floor, $1) WHERE id = 1",
-                        &[&id],
-                    )?;
+                    self.conn()?
+                        .execute(
+                            "UPDATE inbox_floor SET floor = greatest(floor, $1) WHERE id = 1",
+                            &[&id],
+                        )
+                        .map_err(in_chat)?;
                 }
                 return Ok(false);
             }
@@ -1064,7 +1022,7 @@ impl Portable for PostgresStore {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let out = export_rows(&mut tx)?;
+        let out = export_rows(&mut tx).map_err(|f| f.within(Scope::Store))?;
         tx.commit()?;
         Ok(out)
     }
@@ -1072,7 +1030,7 @@ impl Portable for PostgresStore {
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
-        import_rows(&mut tx, chats)?;
+        import_rows(&mut tx, chats).map_err(|f| f.within(Scope::Store))?;
         tx.commit()?;
         Ok(())
     }
@@ -1086,8 +1044,8 @@ impl PostgresStore {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
         tx.batch_execute(&format!("DROP TABLE IF EXISTS {MOVED_MARKER}"))?;
-        import_rows(&mut tx, chats)?;
-        if export_rows(&mut tx)? != chats {
+        let copy = import_rows(&mut tx, chats).and_then(|()| export_rows(&mut tx));
+        if copy.map_err(|f| f.within(Scope::Store))? != chats {
             tx.rollback()?;
             return Ok(false);
         }
@@ -1101,15 +1059,11 @@ fn pg_params(params: &[i64]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
     params.iter().map(|p| p as _).collect()
 }
 
-fn pg_exec(c: &mut impl GenericClient, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+fn pg_exec(c: &mut impl GenericClient, sql: &str, params: &[i64]) -> Result<u64, Fail> {
     Ok(c.execute(sql, &pg_params(params))?)
 }
 
-fn pg_ints(
-    c: &mut impl GenericClient,
-    sql: &str,
-    params: &[i64],
-) -> Result<Vec<Vec<i64>>, StoreError> {
+fn pg_ints(c: &mut impl GenericClient, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Fail> {
     c.query(sql, &pg_params(params))?
         .iter()
         .map(|r| (0..r.len()).map(|i| Ok(r.try_get(i)?)).collect())
@@ -1117,61 +1071,61 @@ fn pg_ints(
 }
 
 impl IntSql for Transaction<'_> {
-    type Error = StoreError;
+    type Error = Fail;
 
-    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, Fail> {
         pg_exec(self, sql, params)
     }
 
-    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, StoreError> {
+    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Fail> {
         pg_ints(self, sql, params)
     }
 
-    fn bad_id(_col: usize, e: IdError) -> StoreError {
-        bad_value(e.to_string())
+    fn bad_id(_col: usize, e: IdError) -> Fail {
+        Fail::Data(e.into())
     }
 }
 
 impl IntSql for postgres::Client {
-    type Error = StoreError;
+    type Error = Fail;
 
-    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, Fail> {
         pg_exec(self, sql, params)
     }
 
-    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, StoreError> {
+    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Fail> {
         pg_ints(self, sql, params)
     }
 
-    fn bad_id(_col: usize, e: IdError) -> StoreError {
-        bad_value(e.to_string())
+    fn bad_id(_col: usize, e: IdError) -> Fail {
+        Fail::Data(e.into())
     }
 }
 
 impl Rows for Transaction<'_> {
-    fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
+    fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, Fail> {
         list_in(self, chat)
     }
 
-    fn bounty(&mut self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
+    fn bounty(&mut self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, Fail> {
         get_in(self, chat, id)
     }
 
-    fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
+    fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, Fail> {
         names_in(self, chat)
     }
 
-    fn settings(&mut self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+    fn settings(&mut self, chat: ChatId) -> Result<ChatSettings, Fail> {
         settings_in(self, chat)
     }
 
-    fn digests(&mut self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
+    fn digests(&mut self, chat: ChatId) -> Result<Vec<DigestRecord>, Fail> {
         digests_in(self, chat)
     }
 }
 
 impl RowsMut for Transaction<'_> {
-    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), StoreError> {
+    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), Fail> {
         self.execute(
             "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
                created_at, status, claimed_by_user_id, done_at)
@@ -1195,25 +1149,16 @@ impl RowsMut for Transaction<'_> {
         Ok(())
     }
 
-    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
+    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), Fail> {
         put_name(self, chat, user, name)
     }
 
-    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> Result<(), StoreError> {
+    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> Result<(), Fail> {
         put_settings(self, chat, s)
     }
 
-    fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> Result<(), StoreError> {
+    fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> Result<(), Fail> {
         put_digest(self, chat, d)
-    }
-}
-
-impl From<postgres::Error> for StoreError {
-    fn from(source: postgres::Error) -> Self {
-        StoreError::Postgres {
-            scope: Scope::Store,
-            source,
-        }
     }
 }
 
