@@ -20,151 +20,46 @@
 //! suite against a real server rather than at compile time (`sqlx`'s checked macros
 //! would need a database to build).
 
+mod archive;
+mod connect;
 mod error;
+mod inbox;
+mod locks;
+mod migrations;
+mod rows;
+mod url;
 
+pub use archive::{archive, holds_data};
+pub use connect::{CONNECT_TIMEOUT, POOL_SIZE};
 pub use error::{BadValue, Error, SchemaError};
+pub use locks::{ExclusiveUse, LEADER_LOCK, LOCK_CLASS, MIGRATION_LOCK, USE_LOCK, lock_exclusive};
+pub use url::DatabaseUrl;
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use error::Fail;
-use include_dir::{Dir, include_dir};
 use jiff::civil::Date;
-use postgres::{GenericClient, NoTls, Row, Transaction};
+use postgres::{NoTls, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
-use sql::{IntSql, Rows, RowsMut, export_rows, import_rows};
-use statekit::migrate::Migrations;
+use sql::{export_rows, import_rows};
+
+use connect::{Manager, config_of, connect, server_keepalives};
+use inbox::NO_CHAT;
+use locks::{LeaderConnection, take_use_lock};
+use rows::{
+    chat_of, claim_tx, digests_in, get_in, list_in, names_in, put_name, settings_in, settings_of,
+};
 
 use super::{
-    Bounties, ChatData, ChatSettingsStore, LeaderHold, Leadership, Ledger, Origin, Portable,
-    ReminderChat, Scope, StoreError, sql,
+    Bounties, ChatData, ChatSettingsStore, Leadership, Ledger, Origin, Portable, ReminderChat,
+    Scope, StoreError, sql,
 };
 use crate::domain::{
     Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    IdError, NewBounty, ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName,
-    decide_claim, digests_kept_from,
+    NewBounty, SettingsPatch, UpdateId, UserId,
 };
-
-/// The first key of bountybot's own advisory locks (two-key form, which never collides
-/// with the one-key chat locks): "bb".
-pub const LOCK_CLASS: i32 = 0x6262;
-
-/// The second key of the lock held while migrations are applied.
-pub const MIGRATION_LOCK: i32 = 1;
-
-/// The second key of the lock every process using the database holds shared for as
-/// long as it runs, and `migrate-storage` takes exclusively (or refuses).
-pub const USE_LOCK: i32 = 2;
-
-/// The table a move away from PostgreSQL leaves behind, so that no bot starts afresh
-/// on the emptied database.
-const MOVED_MARKER: &str = "bountybot_moved";
-
-/// Every table of the schema, moved together when the data is archived.
-const TABLES: [&str; 12] = [
-    "chat_moves",
-    "inbox",
-    "inbox_floor",
-    "chats",
-    "bounties",
-    "members",
-    "tracked",
-    "names",
-    "chat_settings",
-    "digests",
-    "processed_updates",
-    HISTORY,
-];
-
-/// The second key of the lock held by the replica that polls Telegram.
-pub const LEADER_LOCK: i32 = 3;
-
-/// How far back (in update ids) a missing predecessor is looked for.
-const ORDER_WINDOW: i64 = 1000;
-
-/// Inbox rows older than this (seconds) are pruned.
-const INBOX_KEPT_SECS: i64 = 24 * 3600;
-
-/// Most connections the pool opens.
-pub const POOL_SIZE: u32 = 16;
-
-/// How long a caller waits for a free connection (or for the server) before failing.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-static MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations/postgres");
-
-/// The history table of applied migrations.
-const HISTORY: &str = "bountybot_migrations";
-
-type Manager = PostgresConnectionManager<NoTls>;
-
-/// A database URL whose password is never shown: `Debug` and `Display` print it with
-/// the password replaced.
-#[derive(Clone)]
-pub struct DatabaseUrl(String);
-
-impl DatabaseUrl {
-    /// Wraps a `postgres://` URL or a `key=value` connection string.
-    pub fn new(url: String) -> DatabaseUrl {
-        DatabaseUrl(url)
-    }
-
-    /// The URL as given, for connecting.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// What to show of the URL: rebuilt from what it says (user, hosts, ports,
-    /// database), never echoed, so no spelling of a password can leak; `***` marks
-    /// that it has one.
-    pub fn redacted(&self) -> String {
-        let Ok(config) = self.0.parse::<postgres::Config>() else {
-            return "(a database URL that does not parse)".to_string();
-        };
-        let user = config.get_user().unwrap_or("");
-        let password = if config.get_password().is_some() {
-            ":***"
-        } else {
-            ""
-        };
-        let at = if user.is_empty() && password.is_empty() {
-            ""
-        } else {
-            "@"
-        };
-        let ports = config.get_ports();
-        let hosts: Vec<String> = config
-            .get_hosts()
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let host = match h {
-                    postgres::config::Host::Tcp(name) => name.clone(),
-                    postgres::config::Host::Unix(path) => path.display().to_string(),
-                };
-                match ports.get(i).or(ports.first()) {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                }
-            })
-            .collect();
-        let db = config.get_dbname().unwrap_or("");
-        format!("postgres://{user}{password}{at}{}/{db}", hosts.join(","))
-    }
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl std::fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -183,188 +78,6 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// The inbox's `chat_id` of an update for no chat (Telegram's chat ids are never 0).
-const NO_CHAT: i64 = 0;
-
-/// The connection settings of `url`, with TCP keepalives so that a connection to a
-/// machine that died is noticed within about half a minute, not hours.
-fn config_of(url: &DatabaseUrl) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url.expose().parse().map_err(|source| Error::Url {
-        url: url.redacted(),
-        source,
-    })?;
-    config
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(10))
-        .keepalives_interval(Duration::from_secs(5))
-        .keepalives_retries(3)
-        .tcp_user_timeout(Duration::from_secs(30));
-    Ok(config)
-}
-
-/// Makes the server drop this session within about half a minute of its client's
-/// machine going silent, so the session's locks (the polling leader's, a bot's use
-/// lock) do not outlive it by hours.
-fn server_keepalives(conn: &mut postgres::Client) -> Result<(), StoreError> {
-    conn.batch_execute(
-        "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;
-         SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000",
-    )?;
-    Ok(())
-}
-
-/// One connection outside the pool.
-fn connect(url: &DatabaseUrl) -> Result<postgres::Client, StoreError> {
-    let mut config = config_of(url)?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    Ok(config.connect(NoTls).map_err(|source| Error::Connect {
-        url: url.redacted(),
-        source,
-    })?)
-}
-
-/// Where the data went, if a move away from PostgreSQL left its marker.
-fn moved_to(c: &mut postgres::Client) -> Result<Option<String>, StoreError> {
-    let exists: bool = c
-        .query_one(
-            &format!("SELECT to_regclass('{MOVED_MARKER}') IS NOT NULL"),
-            &[],
-        )?
-        .get(0);
-    if !exists {
-        return Ok(None);
-    }
-    Ok(c.query_opt(
-        &format!(
-            "SELECT moved_to || ' on ' || to_char(to_timestamp(moved_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC (old data kept in schema ' || archive_schema || ')'
-             FROM {MOVED_MARKER} ORDER BY moved_at DESC LIMIT 1"
-        ),
-        &[],
-    )?
-    .map(|r| r.get(0)))
-}
-
-/// The polling leader's hold: the session lock lives as long as this connection.
-struct LeaderConnection(postgres::Client);
-
-impl LeaderHold for LeaderConnection {
-    fn still_held(&mut self) -> bool {
-        // The lock is the session's: while the session answers, it is ours.
-        self.0.simple_query("SELECT 1").is_ok()
-    }
-}
-
-/// `migrate-storage`'s hold on a database: the use lock taken exclusively, so no bot
-/// runs on it meanwhile; released when dropped.
-pub struct ExclusiveUse {
-    _conn: postgres::Client,
-}
-
-impl std::fmt::Debug for ExclusiveUse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ExclusiveUse")
-    }
-}
-
-/// Takes `url`'s use lock exclusively, or says it is busy (a bot runs on it).
-pub fn lock_exclusive(url: &DatabaseUrl) -> Result<ExclusiveUse, StoreError> {
-    let mut conn = connect(url)?;
-    server_keepalives(&mut conn)?;
-    take_use_lock(&mut conn, url, "pg_advisory_lock")?;
-    Ok(ExclusiveUse { _conn: conn })
-}
-
-/// How long taking the use lock waits for a process that holds it the other way (one
-/// that is just exiting lets go a moment after it is gone).
-const USE_LOCK_WAIT: &str = "5s";
-
-/// Takes the use lock with `function` (shared or exclusive), waiting at most
-/// [`USE_LOCK_WAIT`]; busy when it is not free by then.
-fn take_use_lock(
-    conn: &mut postgres::Client,
-    url: &DatabaseUrl,
-    function: &str,
-) -> Result<(), StoreError> {
-    conn.batch_execute(&format!("SET lock_timeout = '{USE_LOCK_WAIT}'"))?;
-    let taken = conn.execute(
-        &format!("SELECT {function}($1, $2)"),
-        &[&LOCK_CLASS, &USE_LOCK],
-    );
-    match taken {
-        Ok(_) => {}
-        Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-            return Err(Error::Busy {
-                url: url.redacted(),
-            }
-            .into());
-        }
-        Err(e) => return Err(e.into()),
-    }
-    conn.batch_execute("SET lock_timeout = 0")?;
-    Ok(())
-}
-
-/// Whether the database holds any chat (false for an empty or archived one).
-pub fn holds_data(url: &DatabaseUrl, _lock: &ExclusiveUse) -> Result<bool, StoreError> {
-    let mut c = connect(url)?;
-    let table: bool = c
-        .query_one("SELECT to_regclass('chats') IS NOT NULL", &[])?
-        .get(0);
-    if !table {
-        return Ok(false);
-    }
-    Ok(c.query_one("SELECT EXISTS (SELECT 1 FROM chats)", &[])?
-        .get(0))
-}
-
-/// Moves every table of the store into a new schema `bountybot_archive_{ts}` (kept,
-/// never dropped) and leaves the marker naming `moved_to`, in one transaction; the
-/// next open finds an empty database and refuses while the marker is there. Returns
-/// the schema's name.
-pub fn archive(
-    url: &DatabaseUrl,
-    _lock: &ExclusiveUse,
-    moved_to: &str,
-    now: jiff::Timestamp,
-) -> Result<String, StoreError> {
-    let mut c = connect(url)?;
-    let mut tx = c.transaction()?;
-    let base = format!("bountybot_archive_{}", now.strftime("%Y%m%d_%H%M%S"));
-    let mut schema = base.clone();
-    for n in 2.. {
-        let taken = tx
-            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])?
-            .is_some();
-        if !taken {
-            break;
-        }
-        schema = format!("{base}_{n}");
-    }
-    tx.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
-    for table in TABLES {
-        let exists: bool = tx
-            .query_one(&format!("SELECT to_regclass('{table}') IS NOT NULL"), &[])?
-            .get(0);
-        if exists {
-            tx.batch_execute(&format!("ALTER TABLE {table} SET SCHEMA {schema}"))?;
-        }
-    }
-    tx.batch_execute(&format!(
-        "CREATE TABLE IF NOT EXISTS {MOVED_MARKER} (
-           moved_to TEXT NOT NULL, moved_at BIGINT NOT NULL, archive_schema TEXT NOT NULL)"
-    ))?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {MOVED_MARKER} (moved_to, moved_at, archive_schema) VALUES ($1, $2, $3)"
-        ),
-        &[&moved_to, &now.as_second(), &schema],
-    )?;
-    tx.commit()?;
-    Ok(schema)
-}
-
 impl PostgresStore {
     /// Connects to `url`, refuses a database whose data was moved to another backend,
     /// applies the pending migrations, and holds the database's use lock shared while
@@ -373,7 +86,7 @@ impl PostgresStore {
         let mut in_use = connect(url)?;
         server_keepalives(&mut in_use)?;
         take_use_lock(&mut in_use, url, "pg_advisory_lock_shared")?;
-        if let Some(moved) = moved_to(&mut in_use)? {
+        if let Some(moved) = archive::moved_to(&mut in_use)? {
             return Err(Error::Moved {
                 url: url.redacted(),
                 moved,
@@ -410,7 +123,7 @@ impl PostgresStore {
             url: url.clone(),
             _in_use: None,
         };
-        store.migrate()?;
+        migrations::migrate(&mut *store.conn()?)?;
         Ok(store)
     }
 
@@ -424,60 +137,6 @@ impl PostgresStore {
             url: self.url.redacted(),
             source,
         })?)
-    }
-
-    /// Applies the pending migrations in one transaction under the migration lock.
-    fn migrate(&self) -> Result<(), StoreError> {
-        let migrations = Migrations::from_dir(&MIGRATIONS).map_err(Error::from)?;
-        let mut c = self.conn()?;
-        let mut tx = c.transaction()?;
-        let run = |tx: &mut Transaction<'_>| -> Result<(), StoreError> {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1, $2)",
-                &[&LOCK_CLASS, &MIGRATION_LOCK],
-            )?;
-            tx.batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {HISTORY} (
-                   version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
-                   applied_at BIGINT NOT NULL)"
-            ))?;
-            let applied: Vec<(i32, String, String)> = tx
-                .query(
-                    &format!("SELECT version, name, checksum FROM {HISTORY} ORDER BY version"),
-                    &[],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect();
-            for (version, name, checksum) in &applied {
-                let known = u32::try_from(*version).ok().and_then(|v| migrations.get(v));
-                match known {
-                    None => {
-                        let (version, name) = (*version, name.clone());
-                        return Err(Error::Schema(SchemaError::Unknown { version, name }).into());
-                    }
-                    Some(m) if m.checksum != *checksum => {
-                        let (version, name) = (*version, name.clone());
-                        return Err(Error::Schema(SchemaError::Changed { version, name }).into());
-                    }
-                    Some(_) => {}
-                }
-            }
-            let now = jiff::Timestamp::now().as_second();
-            for m in migrations.list().iter().skip(applied.len()) {
-                tx.batch_execute(&m.sql)?;
-                let version = i32::try_from(m.version).unwrap_or(i32::MAX);
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {HISTORY} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"
-                    ),
-                    &[&version, &m.name, &m.checksum, &now],
-                )?;
-            }
-            Ok(())
-        };
-        run(&mut tx)?;
-        Ok(tx.commit()?)
     }
 
     fn write<R>(
@@ -536,229 +195,6 @@ impl PostgresStore {
         let mut c = self.conn()?;
         Ok(f(&mut c).map_err(|f| f.within(scope.into()))?)
     }
-
-    /// Notes in the inbox that `update` arrived, for the chat `chat_id` of the inbox
-    /// ([`NO_CHAT`] for none).
-    fn receive(&self, scope: Scope, chat_id: i64, update: UpdateId) -> Result<(), StoreError> {
-        let id = i64::from(update.get());
-        let now = jiff::Timestamp::now().as_second();
-        let mut c = self.conn()?;
-        let mut run = || -> Result<(), postgres::Error> {
-            let mut tx = c.transaction()?;
-            // Ordering data, not data a user wrote: no need to wait for the disk.
-            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-            tx.execute(
-                "INSERT INTO inbox (update_id, chat_id, received_at) VALUES ($1, $2, $3)
-             ON CONFLICT (update_id) DO NOTHING",
-                &[&id, &chat_id, &now],
-            )?;
-            // The first update ever seen, or ids that started again lower (Telegram picks
-            // a new start after a week without updates): nothing below it is waited for.
-            tx.execute(
-                "INSERT INTO inbox_floor (id, floor) VALUES (1, $1)
-             ON CONFLICT (id) DO UPDATE SET floor = $1 WHERE inbox_floor.floor > $1 + $2",
-                &[&id, &ORDER_WINDOW],
-            )?;
-            if update.get().is_multiple_of(sql::PRUNE_EVERY) {
-                // Pruned ids are not waited for either.
-                tx.execute(
-                "WITH gone AS (DELETE FROM inbox WHERE received_at < $1 RETURNING update_id)
-                 UPDATE inbox_floor SET floor = greatest(floor, (SELECT max(update_id) + 1 FROM gone))
-                 WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)",
-                &[&(now - INBOX_KEPT_SECS)],
-            )?;
-            }
-            tx.commit()
-        };
-        Ok(run().map_err(|source| Error::Statement { scope, source })?)
-    }
-
-    /// Marks `update` done in the inbox.
-    fn mark_done(&self, scope: Scope, update: UpdateId) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
-        let mut run = || -> Result<(), postgres::Error> {
-            let mut tx = c.transaction()?;
-            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-            let sql = "UPDATE inbox SET done = true WHERE update_id = $1";
-            tx.execute(sql, &[&i64::from(update.get())])?;
-            tx.commit()
-        };
-        Ok(run().map_err(|source| Error::Statement { scope, source })?)
-    }
-}
-
-/// A stored chat id.
-fn chat_of(id: i64) -> Result<ChatId, Fail> {
-    Ok(ChatId::try_from(id)?)
-}
-
-/// A stored user id.
-fn user_of(id: i64) -> Result<UserId, Fail> {
-    Ok(UserId::try_from(id)?)
-}
-
-fn row_to_bounty(r: &Row) -> Result<Bounty, Fail> {
-    let status: String = r.try_get(6)?;
-    let status = Status::from_stored(&status).ok_or_else(|| BadValue::Status(status.clone()))?;
-    Ok(Bounty {
-        id: BountyId::try_from(r.try_get::<_, i64>(0)?)?,
-        created_by_user_id: user_of(r.try_get(1)?)?,
-        text: r.try_get(2)?,
-        link: r.try_get(3)?,
-        due_date_ts: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        status,
-        claimed_by_user_id: r.try_get::<_, Option<i64>>(7)?.map(user_of).transpose()?,
-        done_at: r.try_get(8)?,
-    })
-}
-
-const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at, status, claimed_by_user_id, done_at";
-
-fn names_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<(UserId, String)>, Fail> {
-    c.query(
-        "SELECT user_id, name FROM names WHERE chat_id = $1 ORDER BY user_id",
-        &[&chat.get()],
-    )?
-    .iter()
-    .map(|r| Ok((user_of(r.get(0))?, r.get(1))))
-    .collect()
-}
-
-fn list_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<Bounty>, Fail> {
-    c.query(
-        &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 ORDER BY id"),
-        &[&chat.get()],
-    )?
-    .iter()
-    .map(row_to_bounty)
-    .collect()
-}
-
-fn get_in(c: &mut impl GenericClient, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, Fail> {
-    c.query_opt(
-        &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 AND id = $2"),
-        &[&chat.get(), &(id.get() as i64)],
-    )?
-    .as_ref()
-    .map(row_to_bounty)
-    .transpose()
-}
-
-fn settings_in(c: &mut impl GenericClient, chat: ChatId) -> Result<ChatSettings, Fail> {
-    let Some(row) = c.query_opt(
-        "SELECT time_zone, remind_at FROM chat_settings WHERE chat_id = $1",
-        &[&chat.get()],
-    )?
-    else {
-        return Ok(ChatSettings::default());
-    };
-    settings_of(row.get(0), row.get(1))
-}
-
-fn settings_of(tz: Option<String>, at: Option<String>) -> Result<ChatSettings, Fail> {
-    let time_zone = tz.map(|t| ZoneName::parse(&t)).transpose()?;
-    let remind_at = at.map(|a| ReminderTime::parse(&a)).transpose()?;
-    Ok(ChatSettings {
-        time_zone,
-        remind_at,
-    })
-}
-
-fn put_settings(c: &mut impl GenericClient, chat: ChatId, s: &ChatSettings) -> Result<(), Fail> {
-    if *s == ChatSettings::default() {
-        c.execute(
-            "DELETE FROM chat_settings WHERE chat_id = $1",
-            &[&chat.get()],
-        )?;
-        return Ok(());
-    }
-    c.execute(
-        "INSERT INTO chat_settings (chat_id, time_zone, remind_at) VALUES ($1, $2, $3)
-         ON CONFLICT (chat_id) DO UPDATE SET time_zone = excluded.time_zone, remind_at = excluded.remind_at",
-        &[
-            &chat.get(),
-            &s.time_zone.as_ref().map(ZoneName::as_str),
-            &s.remind_at.map(|t| t.to_string()),
-        ],
-    )?;
-    Ok(())
-}
-
-fn row_to_digest(r: &Row) -> Result<DigestRecord, Fail> {
-    let date: String = r.try_get(0)?;
-    let date: Date = date.parse().map_err(|source| BadValue::Date {
-        date: date.clone(),
-        source,
-    })?;
-    Ok(DigestRecord {
-        date,
-        claimed_at: r.try_get(1)?,
-        message_id: r.try_get(2)?,
-    })
-}
-
-const DIGEST_COLUMNS: &str = "local_date::text, claimed_at, message_id";
-
-fn digests_in(c: &mut impl GenericClient, chat: ChatId) -> Result<Vec<DigestRecord>, Fail> {
-    c.query(
-        &format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1 ORDER BY local_date"),
-        &[&chat.get()],
-    )?
-    .iter()
-    .map(row_to_digest)
-    .collect()
-}
-
-fn put_digest(c: &mut impl GenericClient, chat: ChatId, d: &DigestRecord) -> Result<(), Fail> {
-    c.execute(
-        "INSERT INTO digests (chat_id, local_date, claimed_at, message_id) VALUES ($1, $2::text::date, $3, $4)
-         ON CONFLICT (chat_id, local_date) DO UPDATE
-           SET claimed_at = excluded.claimed_at, message_id = excluded.message_id",
-        &[&chat.get(), &d.date.to_string(), &d.claimed_at, &d.message_id],
-    )?;
-    Ok(())
-}
-
-/// Claims (or re-claims) inside the chat's locked transaction.
-fn claim_tx(
-    tx: &mut Transaction<'_>,
-    chat: ChatId,
-    date: Date,
-    now: i64,
-    older_than: Option<i64>,
-) -> Result<DigestClaim, Fail> {
-    let existing = tx
-        .query_opt(
-            &format!(
-                "SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1 AND local_date = $2::text::date"
-            ),
-            &[&chat.get(), &date.to_string()],
-        )?
-        .as_ref()
-        .map(row_to_digest)
-        .transpose()?;
-    let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
-    if let Some(record) = record {
-        sql::ensure_chat(tx, chat)?;
-        put_digest(tx, chat, &record)?;
-        tx.execute(
-            "DELETE FROM digests WHERE chat_id = $1 AND local_date < $2::text::date",
-            &[&chat.get(), &digests_kept_from(date).to_string()],
-        )?;
-    }
-    Ok(answer)
-}
-
-/// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
-fn put_name(c: &mut Transaction<'_>, chat: ChatId, user: UserId, name: &str) -> Result<(), Fail> {
-    sql::ensure_member(c, chat, user)?;
-    c.execute(
-        "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
-         ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
-        &[&chat.get(), &user.get(), &name],
-    )?;
-    Ok(())
 }
 
 impl Bounties for PostgresStore {
@@ -947,48 +383,7 @@ impl Ledger for PostgresStore {
         update: UpdateId,
         limit: Duration,
     ) -> Result<bool, StoreError> {
-        let id = i64::from(update.get());
-        let deadline = std::time::Instant::now() + limit;
-        let mut pause = Duration::from_millis(2);
-        loop {
-            // A connection per look: a waiting update holds none of the pool's.
-            let in_chat = |source| Error::Statement {
-                scope: chat.into(),
-                source,
-            };
-            let row = self.conn()?.query_one(
-                "WITH f AS (SELECT greatest(coalesce((SELECT floor FROM inbox_floor WHERE id = 1), $2), $2 - $3) AS lo)
-                 SELECT
-                   EXISTS (SELECT 1 FROM inbox WHERE chat_id = $1 AND update_id < $2
-                             AND update_id >= $2 - $3 AND NOT done),
-                   (SELECT count(*) FROM inbox WHERE update_id >= (SELECT lo FROM f) AND update_id < $2),
-                   $2 - (SELECT lo FROM f)",
-                &[&chat.get(), &id, &ORDER_WINDOW],
-            ).map_err(in_chat)?;
-            // An earlier update of the chat in work anywhere, within the window; and
-            // earlier ids (above the floor) that have not arrived at all.
-            let (pending, received, expected): (bool, i64, i64) =
-                (row.get(0), row.get(1), row.get(2));
-            if !pending && received >= expected {
-                return Ok(true);
-            }
-            if std::time::Instant::now() >= deadline {
-                // Give up on ids that never came: later updates do not wait for them
-                // again. (A pending update of the chat is not skipped for others: it
-                // is done or redelivered soon, and each waits for it on its own.)
-                if received < expected {
-                    self.conn()?
-                        .execute(
-                            "UPDATE inbox_floor SET floor = greatest(floor, $1) WHERE id = 1",
-                            &[&id],
-                        )
-                        .map_err(in_chat)?;
-                }
-                return Ok(false);
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
-        }
+        self.wait_turn(chat, update, limit)
     }
 
     fn update_done(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
@@ -1043,7 +438,7 @@ impl PostgresStore {
     pub fn import_verified(&self, chats: &[ChatData]) -> Result<bool, StoreError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
-        tx.batch_execute(&format!("DROP TABLE IF EXISTS {MOVED_MARKER}"))?;
+        tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", archive::MOVED_MARKER))?;
         let copy = import_rows(&mut tx, chats).and_then(|()| export_rows(&mut tx));
         if copy.map_err(|f| f.within(Scope::Store))? != chats {
             tx.rollback()?;
@@ -1051,148 +446,5 @@ impl PostgresStore {
         }
         tx.commit()?;
         Ok(true)
-    }
-}
-
-/// `sql` with integer `params` through `c`.
-fn pg_params(params: &[i64]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
-    params.iter().map(|p| p as _).collect()
-}
-
-fn pg_exec(c: &mut impl GenericClient, sql: &str, params: &[i64]) -> Result<u64, Fail> {
-    Ok(c.execute(sql, &pg_params(params))?)
-}
-
-fn pg_ints(c: &mut impl GenericClient, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Fail> {
-    c.query(sql, &pg_params(params))?
-        .iter()
-        .map(|r| (0..r.len()).map(|i| Ok(r.try_get(i)?)).collect())
-        .collect()
-}
-
-impl IntSql for Transaction<'_> {
-    type Error = Fail;
-
-    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, Fail> {
-        pg_exec(self, sql, params)
-    }
-
-    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Fail> {
-        pg_ints(self, sql, params)
-    }
-
-    fn bad_id(_col: usize, e: IdError) -> Fail {
-        Fail::Data(e.into())
-    }
-}
-
-impl IntSql for postgres::Client {
-    type Error = Fail;
-
-    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, Fail> {
-        pg_exec(self, sql, params)
-    }
-
-    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Fail> {
-        pg_ints(self, sql, params)
-    }
-
-    fn bad_id(_col: usize, e: IdError) -> Fail {
-        Fail::Data(e.into())
-    }
-}
-
-impl Rows for Transaction<'_> {
-    fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, Fail> {
-        list_in(self, chat)
-    }
-
-    fn bounty(&mut self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, Fail> {
-        get_in(self, chat, id)
-    }
-
-    fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, Fail> {
-        names_in(self, chat)
-    }
-
-    fn settings(&mut self, chat: ChatId) -> Result<ChatSettings, Fail> {
-        settings_in(self, chat)
-    }
-
-    fn digests(&mut self, chat: ChatId) -> Result<Vec<DigestRecord>, Fail> {
-        digests_in(self, chat)
-    }
-}
-
-impl RowsMut for Transaction<'_> {
-    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), Fail> {
-        self.execute(
-            "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts,
-               created_at, status, claimed_by_user_id, done_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (chat_id, id) DO UPDATE SET text = excluded.text, link = excluded.link,
-               due_date_ts = excluded.due_date_ts, status = excluded.status,
-               claimed_by_user_id = excluded.claimed_by_user_id, done_at = excluded.done_at",
-            &[
-                &chat.get(),
-                &(b.id.get() as i64),
-                &b.created_by_user_id.get(),
-                &b.text,
-                &b.link,
-                &b.due_date_ts,
-                &b.created_at,
-                &b.status.as_str(),
-                &b.claimed_by_user_id.map(|u| u.get()),
-                &b.done_at,
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), Fail> {
-        put_name(self, chat, user, name)
-    }
-
-    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> Result<(), Fail> {
-        put_settings(self, chat, s)
-    }
-
-    fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> Result<(), Fail> {
-        put_digest(self, chat, d)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_database_url_never_shows_its_password() {
-        let shown = |u: &str| DatabaseUrl::new(u.to_string()).redacted();
-        assert_eq!(
-            shown("postgres://bot:s3cret@db.example:5432/bounties"),
-            "postgres://bot:***@db.example:5432/bounties"
-        );
-        assert_eq!(
-            shown("host=db user=bot password=s3cret dbname=b"),
-            "postgres://bot:***@db/b"
-        );
-        assert_eq!(
-            shown("postgres://bot@localhost/b"),
-            "postgres://bot@localhost:5432/b"
-        );
-        for leaky in [
-            "postgres://bot:pa/ss@h/db",
-            "postgres://bot@h/db?password=s3cret",
-            "host=h password='two words' dbname=d",
-            "postgresql://bot:p@ss:w@rd@[::1/x",
-            "s3cret garbage",
-        ] {
-            let url = DatabaseUrl::new(leaky.to_string());
-            let out = format!("{} {url} {url:?}", url.redacted());
-            for secret in ["s3cret", "pa/ss", "two words", "words", "w@rd", "ss:w"] {
-                assert!(!out.contains(secret), "{leaky} shown as {out}");
-            }
-        }
     }
 }
