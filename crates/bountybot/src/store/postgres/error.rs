@@ -176,7 +176,7 @@ impl<E: Into<BadValue>> From<E> for Fail {
 
 impl From<postgres::Error> for super::super::StoreError {
     /// A statement failed that concerns the whole store (connecting, migrations, locks,
-    /// archiving); a chat's units of work attach their chat instead ([`Fail::within`]).
+    /// archiving); a chat's units of work attach their chat instead (`Fail::within`).
     fn from(source: postgres::Error) -> Self {
         Error::Statement {
             scope: Scope::Store,

@@ -13,7 +13,7 @@
 //! each once; each file's checksum is recorded and checked like statekit's.
 //!
 //! Why `postgres` and `r2d2` rather than `tokio-postgres` with an async pool, or `sqlx`:
-//! [`BountyStore`] is a blocking trait (the JSON and SQLite backends block, and the bot
+//! [`crate::store::BountyStore`] is a blocking trait (the JSON and SQLite backends block, and the bot
 //! already calls the store from `spawn_blocking`), so a synchronous client fits without
 //! a second hand-off between runtimes, and `r2d2_postgres` is its usual pool. The
 //! queries are plain SQL strings like the SQLite backend's, checked by the conformance
