@@ -29,11 +29,23 @@ pub(super) struct Merged {
     pub(super) taken: Vec<(BountyId, i64)>,
 }
 
+/// A chat's file: a group's `group.json` (`group_id`, the merges into it, the names
+/// learned with a change of it) or a private chat's `user.json` (`user_id`, the owner's
+/// bookmarks and name), its fields in the order these files always had.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct GroupFile {
-    pub(super) group_id: ChatId,
+pub(super) struct ChatFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) group_id: Option<ChatId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) user_id: Option<UserId>,
     pub(super) next_id: u64,
     pub(super) bounties: Vec<Bounty>,
+    /// A private chat's bookmarks (always written there, even empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) tracked: Option<Vec<BountyId>>,
+    /// A private chat's owner's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) time_zone: Option<ZoneName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,27 +102,6 @@ impl MemberFile {
             }
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct PrivateFile {
-    pub(super) user_id: UserId,
-    pub(super) next_id: u64,
-    pub(super) bounties: Vec<Bounty>,
-    #[serde(default)]
-    pub(super) tracked: Vec<BountyId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) time_zone: Option<ZoneName>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) remind_at: Option<ReminderTime>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(super) digests: Vec<Digest>,
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub(super) updates: VecDeque<UpdateId>,
-    #[serde(flatten)]
-    pub(super) unknown: Map<String, Value>,
 }
 
 /// One digest record in a chat's file: `{"date", "claimed_at", "message_id"?}`.
@@ -180,87 +171,73 @@ pub(super) fn note_update(
     Ok(())
 }
 
-/// Bounties and id counter of one chat, whichever file holds them.
-pub(super) enum Doc {
-    Group(GroupFile),
-    Private(PrivateFile),
-}
-
-impl Doc {
-    pub(super) fn parts(&mut self) -> (&mut u64, &mut Vec<Bounty>) {
-        match self {
-            Doc::Group(g) => (&mut g.next_id, &mut g.bounties),
-            Doc::Private(p) => (&mut p.next_id, &mut p.bounties),
+impl ChatFile {
+    /// An empty file of `chat`.
+    pub(super) fn new(chat: ChatId) -> ChatFile {
+        let group = chat.is_group();
+        ChatFile {
+            group_id: group.then_some(chat),
+            user_id: (!group).then(|| chat.private_user()),
+            next_id: 1,
+            bounties: Vec::new(),
+            tracked: (!group).then(Vec::new),
+            name: None,
+            time_zone: None,
+            remind_at: None,
+            digests: Vec::new(),
+            updates: VecDeque::new(),
+            merged_from: Vec::new(),
+            names: BTreeMap::new(),
+            unknown: Map::new(),
         }
     }
 
-    pub(super) fn bounties(&self) -> &[Bounty] {
-        match self {
-            Doc::Group(g) => &g.bounties,
-            Doc::Private(p) => &p.bounties,
+    /// Whether the file holds the id of `chat`'s kind (a group's id, or a private
+    /// chat's user id), as a file of that kind always does; a private chat's file
+    /// gets its bookmarks list if it has none.
+    pub(super) fn fits(&mut self, chat: ChatId) -> bool {
+        if !chat.is_group() {
+            self.tracked.get_or_insert_default();
+        }
+        if chat.is_group() {
+            self.group_id.is_some()
+        } else {
+            self.user_id.is_some()
         }
     }
 
-    pub(super) fn updates(&mut self) -> &mut VecDeque<UpdateId> {
-        match self {
-            Doc::Group(g) => &mut g.updates,
-            Doc::Private(p) => &mut p.updates,
-        }
-    }
-
-    /// The chat's settings and digest records.
-    pub(super) fn settings_parts(
-        &mut self,
-    ) -> (
-        &mut Option<ZoneName>,
-        &mut Option<ReminderTime>,
-        &mut Vec<Digest>,
-    ) {
-        match self {
-            Doc::Group(g) => (&mut g.time_zone, &mut g.remind_at, &mut g.digests),
-            Doc::Private(p) => (&mut p.time_zone, &mut p.remind_at, &mut p.digests),
-        }
-    }
-
-    pub(super) fn settings(&mut self) -> ChatSettings {
-        let (time_zone, remind_at, _) = self.settings_parts();
+    pub(super) fn settings(&self) -> ChatSettings {
         ChatSettings {
-            time_zone: time_zone.clone(),
-            remind_at: *remind_at,
+            time_zone: self.time_zone.clone(),
+            remind_at: self.remind_at,
         }
     }
 
     /// Digest records, by date.
-    pub(super) fn digests(&mut self) -> Vec<DigestRecord> {
-        let (_, _, digests) = self.settings_parts();
-        let mut out: Vec<DigestRecord> = digests.iter().map(|d| (*d).into()).collect();
+    pub(super) fn digest_records(&self) -> Vec<DigestRecord> {
+        let mut out: Vec<DigestRecord> = self.digests.iter().map(|d| (*d).into()).collect();
         out.sort_by_key(|d| d.date);
         out
     }
 
     /// The next id, never below one past the highest id present.
-    pub(super) fn next_id(&mut self) -> BountyId {
-        let (next, bounties) = self.parts();
-        let floor = bounties
-            .iter()
-            .map(|b| b.id.next())
-            .max()
-            .unwrap_or(BountyId::FIRST);
-        BountyId::try_from(*next)
+    pub(super) fn next_bounty_id(&self) -> BountyId {
+        let floor = self.bounties.iter().map(|b| b.id.next()).max();
+        BountyId::try_from(self.next_id)
             .unwrap_or(BountyId::FIRST)
-            .max(floor)
+            .max(floor.unwrap_or(BountyId::FIRST))
     }
 }
 
 /// Claims (or re-claims) the digest of `date` in a chat's file, already under the chat's
 /// lock; prunes records older than the kept window when it writes.
 pub(super) fn claim_in(
-    doc: &mut Doc,
+    doc: &mut ChatFile,
     date: Date,
     now: i64,
     older_than: Option<i64>,
 ) -> (DigestClaim, bool) {
-    let (_, _, digests) = doc.settings_parts();
+    let digests = &mut doc.digests;
     let existing = digests
         .iter()
         .find(|d| d.date == date)

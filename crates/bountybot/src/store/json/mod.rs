@@ -44,13 +44,12 @@ mod portable;
 pub use error::Error;
 pub use files::UPDATES_KEPT;
 
-use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Map;
+
 use statekit::json::{JsonError, read_json, write_json_atomic};
 use statekit::lock::DirLock;
 
@@ -59,7 +58,7 @@ use crate::domain::{
     Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
     NewBounty, SettingsPatch, UpdateId, UserId,
 };
-use files::{Doc, GroupFile, MemberFile, PrivateFile, claim_in, note_update};
+use files::{ChatFile, MemberFile, claim_in, note_update};
 
 /// Name of a group's bounty file.
 pub const GROUP_FILE: &str = "group.json";
@@ -207,51 +206,21 @@ impl JsonStore {
         .into())
     }
 
-    fn load_doc(&self, chat: ChatId) -> Result<Option<Doc>, StoreError> {
-        let path = self.bounty_file(chat);
-        Ok(if chat.is_group() {
-            self.read::<GroupFile>(chat, &path)?.map(Doc::Group)
-        } else {
-            self.read::<PrivateFile>(chat, &path)?.map(Doc::Private)
-        })
+    /// The chat's file (`group.json` or `user.json`), if any; one without its chat's
+    /// id is refused as misshapen.
+    fn load_doc(&self, chat: ChatId) -> Result<Option<ChatFile>, StoreError> {
+        let Some(mut file) = self.read::<ChatFile>(chat, &self.bounty_file(chat))? else {
+            return Ok(None);
+        };
+        if !file.fits(chat) {
+            let what = "the chat's file lacks its group_id or user_id";
+            return Err(Error::Shape { chat, what }.into());
+        }
+        Ok(Some(file))
     }
 
-    fn empty_doc(chat: ChatId) -> Doc {
-        if chat.is_group() {
-            Doc::Group(GroupFile {
-                group_id: chat,
-                next_id: 1,
-                bounties: Vec::new(),
-                time_zone: None,
-                remind_at: None,
-                digests: Vec::new(),
-                updates: VecDeque::new(),
-                merged_from: Vec::new(),
-                names: BTreeMap::new(),
-                unknown: Map::new(),
-            })
-        } else {
-            Doc::Private(PrivateFile {
-                user_id: chat.private_user(),
-                next_id: 1,
-                bounties: Vec::new(),
-                tracked: Vec::new(),
-                name: None,
-                time_zone: None,
-                remind_at: None,
-                digests: Vec::new(),
-                updates: VecDeque::new(),
-                unknown: Map::new(),
-            })
-        }
-    }
-
-    fn save_doc(&self, chat: ChatId, doc: &Doc) -> Result<(), StoreError> {
-        let path = self.bounty_file(chat);
-        match doc {
-            Doc::Group(g) => self.write(chat, &path, g),
-            Doc::Private(p) => self.write(chat, &path, p),
-        }
+    fn save_doc(&self, chat: ChatId, doc: &ChatFile) -> Result<(), StoreError> {
+        self.write(chat, &self.bounty_file(chat), doc)
     }
 
     /// Runs `f` on the chat's bounties under the chat lock; saves when `f` says so or
@@ -260,15 +229,13 @@ impl JsonStore {
         &self,
         chat: ChatId,
         w: &Origin,
-        f: impl FnOnce(&mut Doc) -> (R, bool),
+        f: impl FnOnce(&mut ChatFile) -> (R, bool),
     ) -> Result<R, StoreError> {
         let (chat, _lock) = self.lock_current(chat)?;
         let update = w.update;
-        let mut doc = self
-            .load_doc(chat)?
-            .unwrap_or_else(|| Self::empty_doc(chat));
+        let mut doc = self.load_doc(chat)?.unwrap_or_else(|| ChatFile::new(chat));
         if let Some(u) = update
-            && doc.updates().contains(&u)
+            && doc.updates.contains(&u)
         {
             return Err(StoreError::AlreadyProcessed { update: u });
         }
@@ -277,7 +244,7 @@ impl JsonStore {
             changed |= self.name_into(chat, &mut doc, user, name)?;
         }
         if changed {
-            note_update(doc.updates(), update)
+            note_update(&mut doc.updates, update)
                 .map_err(|update| StoreError::AlreadyProcessed { update })?;
             self.save_doc(chat, &doc)?;
         }
@@ -289,28 +256,24 @@ impl JsonStore {
     fn name_into(
         &self,
         chat: ChatId,
-        doc: &mut Doc,
+        doc: &mut ChatFile,
         user: UserId,
         name: String,
     ) -> Result<bool, StoreError> {
-        match doc {
-            Doc::Private(p) if p.name.as_ref() == Some(&name) => Ok(false),
-            Doc::Private(p) => {
-                p.name = Some(name);
-                Ok(true)
-            }
-            Doc::Group(g) => {
-                let known = match g.names.get(&user) {
-                    Some(n) => Some(n.clone()),
-                    None => self.member_name(chat, user)?,
-                };
-                if known.as_ref() == Some(&name) {
-                    return Ok(false);
-                }
-                g.names.insert(user, name);
-                Ok(true)
-            }
+        let known = match doc.names.get(&user) {
+            _ if !chat.is_group() => doc.name.clone(),
+            Some(n) => Some(n.clone()),
+            None => self.member_name(chat, user)?,
+        };
+        if known.as_ref() == Some(&name) {
+            return Ok(false);
         }
+        if chat.is_group() {
+            doc.names.insert(user, name);
+        } else {
+            doc.name = Some(name);
+        }
+        Ok(true)
     }
 
     /// The name in `user`'s member file of group `chat`.
@@ -353,20 +316,7 @@ impl JsonStore {
             }
             Ok(result)
         } else {
-            let mut outer = None;
-            let changed = self.modify(chat, w, |doc| match doc {
-                Doc::Private(p) => {
-                    let (r, changed) = f(&mut p.tracked);
-                    outer = Some(r);
-                    ((), changed)
-                }
-                Doc::Group(_) => ((), false),
-            });
-            changed?;
-            Ok(outer.ok_or(Error::Shape {
-                chat,
-                what: "a private chat's file is a group's",
-            })?)
+            self.modify(chat, w, |doc| f(doc.tracked.get_or_insert_default()))
         }
     }
 }
@@ -375,7 +325,7 @@ impl Bounties for JsonStore {
     fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
         let (chat, _lock) = self.lock_current(chat)?;
         if self.load_doc(chat)?.is_none() {
-            self.save_doc(chat, &Self::empty_doc(chat))?;
+            self.save_doc(chat, &ChatFile::new(chat))?;
         }
         if chat.is_group() {
             let path = self.member_file(chat, user);
@@ -390,11 +340,10 @@ impl Bounties for JsonStore {
         super::injected_failure("add", chat)?;
         let chat = self.resolve(chat)?;
         self.modify(chat, w, |doc| {
-            let id = doc.next_id();
+            let id = doc.next_bounty_id();
             let bounty = Bounty::from_new(id, new);
-            let (next, bounties) = doc.parts();
-            bounties.push(bounty.clone());
-            *next = id.next().get();
+            doc.bounties.push(bounty.clone());
+            doc.next_id = id.next().get();
             (bounty, true)
         })
     }
@@ -403,15 +352,12 @@ impl Bounties for JsonStore {
         let chat = self.resolve(chat)?;
         Ok(self
             .load_doc(chat)?
-            .and_then(|d| d.bounties().iter().find(|b| b.id == id).cloned()))
+            .and_then(|d| d.bounties.into_iter().find(|b| b.id == id)))
     }
 
     fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
         let chat = self.resolve(chat)?;
-        let mut list = self
-            .load_doc(chat)?
-            .map(|d| d.bounties().to_vec())
-            .unwrap_or_default();
+        let mut list = self.load_doc(chat)?.map(|d| d.bounties).unwrap_or_default();
         list.sort_by_key(|b| b.id);
         Ok(list)
     }
@@ -425,8 +371,7 @@ impl Bounties for JsonStore {
     ) -> Result<Option<Bounty>, StoreError> {
         let chat = self.resolve(chat)?;
         self.modify(chat, w, |doc| {
-            let (_, bounties) = doc.parts();
-            match bounties.iter_mut().find(|b| b.id == id) {
+            match doc.bounties.iter_mut().find(|b| b.id == id) {
                 Some(slot) if !patch.applies_to(slot) => (Some(slot.clone()), false),
                 Some(slot) => {
                     patch.apply_to(slot);
@@ -441,13 +386,12 @@ impl Bounties for JsonStore {
         let chat = self.resolve(chat)?;
         self.modify(chat, w, |doc| {
             // Pin the counter first so the deleted id is never handed out again.
-            let next = doc.next_id().get();
-            let (counter, bounties) = doc.parts();
-            let before = bounties.len();
-            bounties.retain(|b| b.id != id);
-            let removed = bounties.len() != before;
+            let next = doc.next_bounty_id().get();
+            let before = doc.bounties.len();
+            doc.bounties.retain(|b| b.id != id);
+            let removed = doc.bounties.len() != before;
             if removed {
-                *counter = next;
+                doc.next_id = next;
             }
             (removed, removed)
         })
@@ -495,10 +439,10 @@ impl Bounties for JsonStore {
                 .map(|m| m.tracked)
                 .unwrap_or_default())
         } else {
-            Ok(match self.load_doc(chat)? {
-                Some(Doc::Private(p)) => p.tracked,
-                _ => Vec::new(),
-            })
+            Ok(self
+                .load_doc(chat)?
+                .and_then(|f| f.tracked)
+                .unwrap_or_default())
         }
     }
 
@@ -514,11 +458,9 @@ impl Bounties for JsonStore {
             };
             return self.modify(chat, &w, |_| ((), false));
         }
-        let in_group = |doc: Option<Doc>| match doc {
-            Some(Doc::Group(g)) => g.names.get(&user).cloned(),
-            _ => None,
-        };
-        let listed = in_group(self.load_doc(chat)?);
+        let listed = self
+            .load_doc(chat)?
+            .and_then(|f| f.names.get(&user).cloned());
         if listed.is_none() && self.member_name(chat, user)?.as_ref() == Some(&name) {
             return Ok(());
         }
@@ -531,10 +473,10 @@ impl Bounties for JsonStore {
             .unwrap_or_else(|| MemberFile::new(user));
         member.name = Some(name);
         self.write(chat, &path, &member)?;
-        if let Some(Doc::Group(mut g)) = self.load_doc(chat)?
-            && g.names.remove(&user).is_some()
+        if let Some(mut file) = self.load_doc(chat)?
+            && file.names.remove(&user).is_some()
         {
-            self.save_doc(chat, &Doc::Group(g))?;
+            self.save_doc(chat, &file)?;
         }
         Ok(())
     }
@@ -542,10 +484,11 @@ impl Bounties for JsonStore {
     fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
         let chat = self.resolve(chat)?;
         if !chat.is_group() {
-            return Ok(match self.load_doc(chat)? {
-                Some(Doc::Private(p)) if p.tracked.contains(&id) => vec![p.user_id],
-                _ => Vec::new(),
-            });
+            let file = self.load_doc(chat)?;
+            let tracks = file
+                .and_then(|f| f.tracked)
+                .is_some_and(|t| t.contains(&id));
+            return Ok(tracks.then(|| chat.private_user()).into_iter().collect());
         }
         Ok(self
             .members(chat)?
@@ -558,10 +501,8 @@ impl Bounties for JsonStore {
     fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
         let chat = self.resolve(chat)?;
         if !chat.is_group() {
-            return Ok(match self.load_doc(chat)? {
-                Some(Doc::Private(p)) => p.name.map(|n| vec![(p.user_id, n)]).unwrap_or_default(),
-                _ => Vec::new(),
-            });
+            let name = self.load_doc(chat)?.and_then(|f| f.name);
+            return Ok(name.map(|n| (chat.private_user(), n)).into_iter().collect());
         }
         let (_, names) = self.members_and_names(chat)?;
         Ok(names)
@@ -573,7 +514,7 @@ impl ChatSettingsStore for JsonStore {
         let chat = self.resolve(chat)?;
         Ok(self
             .load_doc(chat)?
-            .map(|mut d| d.settings())
+            .map(|d| d.settings())
             .unwrap_or_default())
     }
 
@@ -588,9 +529,8 @@ impl ChatSettingsStore for JsonStore {
             let before = doc.settings();
             let mut after = before.clone();
             patch.apply_to(&mut after);
-            let (time_zone, remind_at, _) = doc.settings_parts();
-            time_zone.clone_from(&after.time_zone);
-            *remind_at = after.remind_at;
+            doc.time_zone.clone_from(&after.time_zone);
+            doc.remind_at = after.remind_at;
             let changed = after != before;
             (after, changed)
         })
@@ -617,8 +557,7 @@ impl ChatSettingsStore for JsonStore {
     fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
         let chat = self.resolve(chat)?;
         self.modify(chat, &Origin::NONE, |doc| {
-            let (_, _, digests) = doc.settings_parts();
-            match digests.iter_mut().find(|d| d.date == date) {
+            match doc.digests.iter_mut().find(|d| d.date == date) {
                 Some(d) if d.message_id.is_none() => {
                     d.message_id = Some(message_id);
                     (true, true)
@@ -632,7 +571,7 @@ impl ChatSettingsStore for JsonStore {
         let chat = self.resolve(chat)?;
         Ok(self
             .load_doc(chat)?
-            .map(|mut d| d.digests())
+            .map(|d| d.digest_records())
             .unwrap_or_default())
     }
 
@@ -660,8 +599,8 @@ impl ChatSettingsStore for JsonStore {
 impl Ledger for JsonStore {
     fn processed(&self, chat: ChatId, user: UserId, update: UpdateId) -> Result<bool, StoreError> {
         let chat = self.resolve(chat)?;
-        if let Some(mut doc) = self.load_doc(chat)?
-            && doc.updates().contains(&update)
+        if let Some(doc) = self.load_doc(chat)?
+            && doc.updates.contains(&update)
         {
             return Ok(true);
         }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::files::{Doc, MemberFile, Merged, adopt};
+use super::files::{MemberFile, Merged, adopt};
 use super::{Error, GROUP_FILE, JsonStore};
 use crate::domain::{Bounty, BountyId, ChatId, ChatMove, renumber};
 use crate::store::StoreError;
@@ -16,7 +16,7 @@ impl JsonStore {
         to: ChatId,
     ) -> Result<(), StoreError> {
         if let Some(mut doc) = self.load_doc(to)?
-            && adopt(doc.parts().1, from, to)
+            && adopt(&mut doc.bounties, from, to)
         {
             self.save_doc(to, &doc)?;
         }
@@ -66,11 +66,11 @@ impl JsonStore {
         statekit::fs::fsync_dir(&to_dir).map_err(io(to, &to_dir))?;
         statekit::fs::fsync_dir(&from_dir).map_err(io(from, &from_dir))?;
         // The ids inside follow the folder.
-        if let Some(Doc::Group(mut g)) = self.load_doc(to)?
-            && g.group_id != to
+        if let Some(mut g) = self.load_doc(to)?
+            && g.group_id != Some(to)
         {
-            g.group_id = to;
-            self.save_doc(to, &Doc::Group(g))?;
+            g.group_id = Some(to);
+            self.save_doc(to, &g)?;
         }
         Ok(ChatMove {
             moved: true,
@@ -100,18 +100,15 @@ impl JsonStore {
                 source,
             }
         };
-        let Some(Doc::Group(mut target)) = self.load_doc(to)? else {
+        let Some(mut target) = self.load_doc(to)? else {
             return Err(Error::Shape {
                 chat: to,
-                what: "the new chat's file is not a group's",
+                what: "the new chat's file vanished during a chat move",
             }
             .into());
         };
         let had_bounties = !target.bounties.is_empty();
-        let source = match self.load_doc(from)? {
-            Some(Doc::Group(g)) => Some(g),
-            _ => None,
-        };
+        let source = self.load_doc(from)?;
         let note_at = match target.merged_from.iter().position(|m| m.chat == from) {
             Some(i) => i,
             None => {
@@ -135,9 +132,9 @@ impl JsonStore {
                 .collect();
             let from_ids: Vec<BountyId> = fresh.iter().map(|b| b.id).collect();
             let to_ids: Vec<BountyId> = target.bounties.iter().map(|b| b.id).collect();
-            let to_next = Doc::Group(target.clone()).next_id().get();
+            let to_next = target.next_bounty_id().get();
             // Floored past the highest id, as for any new id in the source.
-            let from_next = Doc::Group(source.clone()).next_id().get();
+            let from_next = source.next_bounty_id().get();
             let (map, next) = renumber(&from_ids, from_next, &to_ids, to_next);
             let note = &mut target.merged_from[note_at];
             note.taken
@@ -171,7 +168,7 @@ impl JsonStore {
                     target.updates.push_back(u);
                 }
             }
-            self.save_doc(to, &Doc::Group(target.clone()))?;
+            self.save_doc(to, &target)?;
         }
         let map = target.merged_from[note_at].renumbered.clone();
         let remap = |id: BountyId| {

@@ -2,10 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Map;
-
 use super::JsonStore;
-use super::files::{Doc, GroupFile, MemberFile, PrivateFile, name_of};
+use super::files::{ChatFile, MemberFile, name_of};
 use crate::domain::{BountyId, ChatId, UpdateId, UserId};
 use crate::store::{ChatData, Portable, StoreError, carried};
 
@@ -39,10 +37,7 @@ impl JsonStore {
         chat: ChatId,
     ) -> Result<(Vec<(UserId, Vec<BountyId>)>, Vec<(UserId, String)>), StoreError> {
         let files = self.members(chat)?;
-        let listed = match self.load_doc(chat)? {
-            Some(Doc::Group(g)) => g.names,
-            _ => BTreeMap::new(),
-        };
+        let listed = self.load_doc(chat)?.map(|f| f.names).unwrap_or_default();
         let mut names: BTreeMap<UserId, String> = files
             .iter()
             .filter_map(|m| m.name.clone().map(|n| (m.user_id, n)))
@@ -61,36 +56,29 @@ impl Portable for JsonStore {
     fn export(&self) -> Result<Vec<ChatData>, StoreError> {
         let (mut out, moves) = (Vec::new(), self.moves()?);
         for chat in self.chats()? {
-            let mut doc = self
-                .load_doc(chat)?
-                .unwrap_or_else(|| Self::empty_doc(chat));
-            let next_id = doc.next_id().get();
-            let mut bounties = doc.bounties().to_vec();
+            let doc = self.load_doc(chat)?.unwrap_or_else(|| ChatFile::new(chat));
+            let mut bounties = doc.bounties.clone();
             bounties.sort_by_key(|b| b.id);
-            let mut updates: Vec<UpdateId> = doc.updates().iter().copied().collect();
-            let (members, names) = match &doc {
-                Doc::Private(p) => (
-                    vec![(p.user_id, p.tracked.clone())],
-                    p.name
-                        .clone()
-                        .map(|n| vec![(p.user_id, n)])
-                        .unwrap_or_default(),
-                ),
-                Doc::Group(_) => {
-                    for m in self.members(chat)? {
-                        updates.extend(m.updates);
-                    }
-                    self.members_and_names(chat)?
+            let mut updates: Vec<UpdateId> = doc.updates.iter().copied().collect();
+            let (members, names) = if chat.is_group() {
+                for m in self.members(chat)? {
+                    updates.extend(m.updates);
                 }
+                self.members_and_names(chat)?
+            } else {
+                let owner = chat.private_user();
+                let name = doc.name.clone().map(|n| (owner, n));
+                let tracked = doc.tracked.clone().unwrap_or_default();
+                (vec![(owner, tracked)], name.into_iter().collect())
             };
             out.push(ChatData {
                 chat,
-                next_id,
+                next_id: doc.next_bounty_id().get(),
                 bounties,
                 members,
                 names,
                 settings: doc.settings(),
-                digests: doc.digests(),
+                digests: doc.digest_records(),
                 updates: carried(updates),
                 moved_here: moves.iter().filter(|m| m.1 == chat).map(|m| m.0).collect(),
             });
@@ -101,46 +89,33 @@ impl Portable for JsonStore {
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
         for d in chats {
             let _lock = self.lock(d.chat)?;
-            if d.chat.is_group() {
-                let group = GroupFile {
-                    group_id: d.chat,
-                    next_id: d.next_id,
-                    bounties: d.bounties.clone(),
-                    time_zone: d.settings.time_zone.clone(),
-                    remind_at: d.settings.remind_at,
-                    digests: d.digests.iter().map(|r| (*r).into()).collect(),
-                    updates: carried(d.updates.clone()).into(),
-                    merged_from: Vec::new(),
-                    names: BTreeMap::new(),
-                    unknown: Map::new(),
-                };
-                self.save_doc(d.chat, &Doc::Group(group))?;
-                for (user, tracked) in &d.members {
-                    let member = MemberFile {
-                        tracked: tracked.clone(),
-                        name: name_of(&d.names, *user),
-                        ..MemberFile::new(*user)
-                    };
-                    self.write(d.chat, &self.member_file(d.chat, *user), &member)?;
-                }
-            } else {
-                let private = PrivateFile {
-                    user_id: d.chat.private_user(),
-                    next_id: d.next_id,
-                    bounties: d.bounties.clone(),
-                    tracked: d
-                        .members
+            let owner = d.chat.private_user();
+            let mut file = ChatFile {
+                next_id: d.next_id,
+                bounties: d.bounties.clone(),
+                time_zone: d.settings.time_zone.clone(),
+                remind_at: d.settings.remind_at,
+                digests: d.digests.iter().map(|r| (*r).into()).collect(),
+                updates: carried(d.updates.clone()).into(),
+                ..ChatFile::new(d.chat)
+            };
+            if !d.chat.is_group() {
+                file.tracked = Some(
+                    d.members
                         .first()
                         .map(|(_, t)| t.clone())
                         .unwrap_or_default(),
-                    name: name_of(&d.names, d.chat.private_user()),
-                    time_zone: d.settings.time_zone.clone(),
-                    remind_at: d.settings.remind_at,
-                    digests: d.digests.iter().map(|r| (*r).into()).collect(),
-                    updates: carried(d.updates.clone()).into(),
-                    unknown: Map::new(),
+                );
+                file.name = name_of(&d.names, owner);
+            }
+            self.save_doc(d.chat, &file)?;
+            for (user, tracked) in d.members.iter().filter(|_| d.chat.is_group()) {
+                let member = MemberFile {
+                    tracked: tracked.clone(),
+                    name: name_of(&d.names, *user),
+                    ..MemberFile::new(*user)
                 };
-                self.save_doc(d.chat, &Doc::Private(private))?;
+                self.write(d.chat, &self.member_file(d.chat, *user), &member)?;
             }
             for from in &d.moved_here {
                 let _lock = self.lock(*from)?;
