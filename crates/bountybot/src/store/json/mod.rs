@@ -976,4 +976,61 @@ mod tests {
             Err(StoreError::Json(Error::Corrupt { line: 1, .. }))
         ));
     }
+
+    #[test]
+    fn a_chat_file_without_its_id_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        for (chat, file) in [(ChatId::new(-5), GROUP_FILE), (ChatId::new(5), USER_FILE)] {
+            std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
+            let path = store.chat_dir(chat).join(file);
+            let text = r#"{"next_id": 1, "bounties": []}"#;
+            std::fs::write(&path, text).unwrap();
+            let new = NewBounty {
+                created_by_user_id: UserId::new(5),
+                text: "t".into(),
+                link: None,
+                due_date_ts: None,
+                created_at: 0,
+            };
+            let refused = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Json(Error::Shape { chat: c, .. })) if c == chat);
+            assert!(refused(store.list(chat).map(drop)), "{chat}");
+            assert!(
+                refused(store.add(chat, new, &Origin::NONE).map(drop)),
+                "{chat}"
+            );
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{chat}");
+        }
+    }
+
+    #[test]
+    fn a_name_learned_with_a_change_is_kept_in_the_chat_file_until_one_is_remembered_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path());
+        let (chat, ann) = (ChatId::new(-5), UserId::new(7));
+        let w = Origin {
+            update: Some(UpdateId::new(1)),
+            sender: Some((ann, " Ann ".into())),
+        };
+        let new = NewBounty {
+            created_by_user_id: ann,
+            text: "t".into(),
+            link: None,
+            due_date_ts: None,
+            created_at: 0,
+        };
+        store.add(chat, new, &w).unwrap();
+        let group = |store: &JsonStore| -> Value {
+            let path = store.chat_dir(chat).join(GROUP_FILE);
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        assert_eq!(group(&store)["names"], serde_json::json!({"7": "Ann"}));
+        assert!(!store.member_file(chat, ann).exists(), "one file written");
+        assert_eq!(store.names(chat).unwrap(), [(ann, "Ann".to_string())]);
+        // Remembered apart (a command that changes no bounty): the member file gets
+        // it, and the chat file's entry, which would win, goes.
+        store.remember_name(chat, ann, "Annie").unwrap();
+        assert_eq!(group(&store).get("names"), None);
+        assert_eq!(store.names(chat).unwrap(), [(ann, "Annie".to_string())]);
+    }
 }
