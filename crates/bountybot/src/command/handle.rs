@@ -1323,6 +1323,33 @@ mod tests {
     }
 
     #[test]
+    fn a_command_that_reads_first_checks_its_update_once_and_is_silent_when_redelivered() {
+        let bot = Bot::new();
+        let spy = Spy::new(bot.store.clone(), false);
+        one_add(&spy, GROUP, 1, "Ann");
+        let ctx = Context {
+            chat: GROUP,
+            user: ANN,
+            now: "2026-11-23T12:00:00Z".parse().unwrap(),
+            bot_username: "BountyBot",
+            update: Some(UpdateId::new(2)),
+            admin: false,
+            name: Some("Ann"),
+        };
+        match handle_update(&spy, &ctx, "/delete 1") {
+            Outcome::Done(Some(r)) => assert_eq!(r.0, ["Deleted bounty #1."]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(spy.calls(), ["processed", "get", "delete"]);
+        // Delivered again: not "there is no bounty #1", but nothing, after one look.
+        assert!(matches!(
+            handle_update(&spy, &ctx, "/delete 1"),
+            Outcome::Done(None)
+        ));
+        assert_eq!(spy.calls(), ["processed"]);
+    }
+
+    #[test]
     fn an_add_is_one_store_call_and_one_sqlite_commit_also_with_a_new_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = crate::store::sqlite::SqliteStore::path_in(dir.path());
