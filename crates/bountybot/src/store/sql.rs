@@ -6,8 +6,9 @@
 
 use super::{ChatData, LEDGER_CARRIED, MOVES_FOLLOWED, carried};
 use crate::domain::{
-    Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestRecord, IdError,
-    NewBounty, SettingsPatch, UpdateId, UserId, renumber,
+    BadReminderTime, Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestRecord,
+    IdError, NewBounty, ReminderTime, SettingsPatch, Status, UnknownZone, UpdateId, UserId,
+    ZoneName, renumber,
 };
 
 /// How long a processed update is remembered (Telegram redelivers within a day).
@@ -25,7 +26,267 @@ pub(crate) trait IntSql {
     /// The rows of `sql`, each a list of its integer columns.
     fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Self::Error>;
     /// A stored number in column `col` that is no id.
-    fn bad_id(col: usize, e: IdError) -> Self::Error;
+    fn bad_id(col: usize, e: IdError) -> Self::Error {
+        Self::bad_value(col, e.into())
+    }
+    /// The rows of `sql` (integer parameters), integer and text columns alike.
+    fn cells(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<Cell>>, Self::Error>;
+    /// Runs `sql` with parameters of either kind; the rows it changed.
+    fn exec_with(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, Self::Error>;
+    /// A stored value in column `col` that does not parse.
+    fn bad_value(col: usize, e: BadValue) -> Self::Error;
+}
+
+/// A value read from an integer or text column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cell {
+    /// SQL `NULL`.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+/// A parameter for an integer or a text column (`None`: `NULL` of that type).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Param<'a> {
+    /// An integer.
+    Int(Option<i64>),
+    /// A text.
+    Text(Option<&'a str>),
+}
+
+/// A stored value that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum BadValue {
+    /// A number that is no id of its kind.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// A value of another type than its column's.
+    #[error("a value of another type than its column's")]
+    Type,
+    /// A bounty status other than `open` and `done`.
+    #[error("unknown bounty status {0:?}")]
+    Status(String),
+    /// A digest date that is no date.
+    #[error("bad digest date {date:?}")]
+    Date {
+        /// The stored text.
+        date: String,
+        /// Why it does not parse.
+        source: jiff::Error,
+    },
+    /// A time zone this build does not know.
+    #[error(transparent)]
+    Zone(#[from] UnknownZone),
+    /// A reminder time that is no time of day.
+    #[error(transparent)]
+    Time(#[from] BadReminderTime),
+}
+
+/// Reads the cells of one row by column.
+struct Cells<'a, S>(&'a [Cell], std::marker::PhantomData<S>);
+
+impl<S: IntSql> Cells<'_, S> {
+    fn int(&self, col: usize) -> Result<Option<i64>, S::Error> {
+        match self.0.get(col) {
+            Some(Cell::Null) => Ok(None),
+            Some(Cell::Int(i)) => Ok(Some(*i)),
+            _ => Err(S::bad_value(col, BadValue::Type)),
+        }
+    }
+
+    fn text(&self, col: usize) -> Result<Option<String>, S::Error> {
+        match self.0.get(col) {
+            Some(Cell::Null) => Ok(None),
+            Some(Cell::Text(t)) => Ok(Some(t.clone())),
+            _ => Err(S::bad_value(col, BadValue::Type)),
+        }
+    }
+
+    fn some<T>(&self, col: usize, v: Option<T>) -> Result<T, S::Error> {
+        v.ok_or_else(|| S::bad_value(col, BadValue::Type))
+    }
+
+    fn id<T: TryFrom<i64, Error = IdError>>(&self, col: usize) -> Result<T, S::Error> {
+        let n = self.some(col, self.int(col)?)?;
+        T::try_from(n).map_err(|e| S::bad_id(col, e))
+    }
+}
+
+const BOUNTY_COLUMNS: &str = "id, created_by_user_id, text, link, due_date_ts, created_at, status, claimed_by_user_id, done_at";
+
+/// A bounty from its row ([`BOUNTY_COLUMNS`]).
+fn bounty_of<S: IntSql>(row: &[Cell]) -> Result<Bounty, S::Error> {
+    let c = Cells::<S>(row, std::marker::PhantomData);
+    let status = c.some(6, c.text(6)?)?;
+    let status = Status::from_stored(&status)
+        .ok_or_else(|| S::bad_value(6, BadValue::Status(status.clone())))?;
+    let claimer = c.int(7)?.map(UserId::try_from).transpose();
+    Ok(Bounty {
+        id: c.id(0)?,
+        created_by_user_id: c.id(1)?,
+        text: c.some(2, c.text(2)?)?,
+        link: c.text(3)?,
+        due_date_ts: c.int(4)?,
+        created_at: c.some(5, c.int(5)?)?,
+        status,
+        claimed_by_user_id: claimer.map_err(|e| S::bad_id(7, e))?,
+        done_at: c.int(8)?,
+    })
+}
+
+/// The chat's bounties, by id (`id`: only that one).
+pub(crate) fn bounties<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    id: Option<BountyId>,
+) -> Result<Vec<Bounty>, S::Error> {
+    let rows = match id {
+        None => s.cells(
+            &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 ORDER BY id"),
+            &[chat.get()],
+        )?,
+        Some(id) => s.cells(
+            &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 AND id = $2"),
+            &[chat.get(), id.get() as i64],
+        )?,
+    };
+    rows.iter().map(|r| bounty_of::<S>(r)).collect()
+}
+
+/// Stores bounty `b` of `chat`, added or replacing the stored one.
+pub(crate) fn put_bounty<S: IntSql>(s: &mut S, chat: ChatId, b: &Bounty) -> Result<(), S::Error> {
+    use Param::{Int, Text};
+    s.exec_with(
+        "INSERT INTO bounties (chat_id, id, created_by_user_id, text, link, due_date_ts, created_at,
+           status, claimed_by_user_id, done_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (chat_id, id) DO UPDATE SET text = excluded.text, link = excluded.link,
+           due_date_ts = excluded.due_date_ts, status = excluded.status,
+           claimed_by_user_id = excluded.claimed_by_user_id, done_at = excluded.done_at",
+        &[
+            Int(Some(chat.get())),
+            Int(Some(b.id.get() as i64)),
+            Int(Some(b.created_by_user_id.get())),
+            Text(Some(&b.text)),
+            Text(b.link.as_deref()),
+            Int(b.due_date_ts),
+            Int(Some(b.created_at)),
+            Text(Some(b.status.as_str())),
+            Int(b.claimed_by_user_id.map(UserId::get)),
+            Int(b.done_at),
+        ],
+    )
+    .map(drop)
+}
+
+/// The names remembered in `chat` (`user`: only theirs), by user id.
+pub(crate) fn names<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    user: Option<UserId>,
+) -> Result<Vec<(UserId, String)>, S::Error> {
+    let rows = match user {
+        None => s.cells(
+            "SELECT user_id, name FROM names WHERE chat_id = $1 ORDER BY user_id",
+            &[chat.get()],
+        )?,
+        Some(u) => s.cells(
+            "SELECT user_id, name FROM names WHERE chat_id = $1 AND user_id = $2",
+            &[chat.get(), u.get()],
+        )?,
+    };
+    rows.iter()
+        .map(|r| {
+            let c = Cells::<S>(r, std::marker::PhantomData);
+            Ok((c.id(0)?, c.some(1, c.text(1)?)?))
+        })
+        .collect()
+}
+
+/// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
+pub(crate) fn put_name<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    user: UserId,
+    name: &str,
+) -> Result<(), S::Error> {
+    ensure_member(s, chat, user)?;
+    s.exec_with(
+        "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
+         ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
+        &[
+            Param::Int(Some(chat.get())),
+            Param::Int(Some(user.get())),
+            Param::Text(Some(name)),
+        ],
+    )
+    .map(drop)
+}
+
+/// Settings from their row's `time_zone` and `remind_at` cells.
+fn settings_of<S: IntSql>(row: &[Cell]) -> Result<ChatSettings, S::Error> {
+    let c = Cells::<S>(row, std::marker::PhantomData);
+    let bad = |col| move |e: BadValue| S::bad_value(col, e);
+    let time_zone = c.text(0)?.map(|t| ZoneName::parse(&t)).transpose();
+    let remind_at = c.text(1)?.map(|a| ReminderTime::parse(&a)).transpose();
+    Ok(ChatSettings {
+        time_zone: time_zone.map_err(|e| bad(0)(e.into()))?,
+        remind_at: remind_at.map_err(|e| bad(1)(e.into()))?,
+    })
+}
+
+/// The chat's settings (defaults when none were set).
+pub(crate) fn settings<S: IntSql>(s: &mut S, chat: ChatId) -> Result<ChatSettings, S::Error> {
+    let sql = "SELECT time_zone, remind_at FROM chat_settings WHERE chat_id = $1";
+    match s.cells(sql, &[chat.get()])?.first() {
+        Some(row) => settings_of::<S>(row),
+        None => Ok(ChatSettings::default()),
+    }
+}
+
+/// Stores the chat's settings (no row for the defaults).
+pub(crate) fn put_settings<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    set: &ChatSettings,
+) -> Result<(), S::Error> {
+    if *set == ChatSettings::default() {
+        let sql = "DELETE FROM chat_settings WHERE chat_id = $1";
+        return s.exec(sql, &[chat.get()]).map(drop);
+    }
+    let remind_at = set.remind_at.map(|t| t.to_string());
+    s.exec_with(
+        "INSERT INTO chat_settings (chat_id, time_zone, remind_at) VALUES ($1, $2, $3)
+         ON CONFLICT (chat_id) DO UPDATE SET time_zone = excluded.time_zone, remind_at = excluded.remind_at",
+        &[
+            Param::Int(Some(chat.get())),
+            Param::Text(set.time_zone.as_ref().map(ZoneName::as_str)),
+            Param::Text(remind_at.as_deref()),
+        ],
+    )
+    .map(drop)
+}
+
+/// Every chat whose daily digest is on, by chat id, with its settings or why they do
+/// not parse.
+#[allow(clippy::type_complexity)]
+pub(crate) fn reminder_chats<S: IntSql>(
+    s: &mut S,
+) -> Result<Vec<(ChatId, Result<ChatSettings, S::Error>)>, S::Error> {
+    let rows = s.cells(
+        "SELECT chat_id, time_zone, remind_at FROM chat_settings
+         WHERE remind_at IS NOT NULL ORDER BY chat_id",
+        &[],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let chat = Cells::<S>(r, std::marker::PhantomData).id(0)?;
+            Ok((chat, settings_of::<S>(&r[1..])))
+        })
+        .collect()
 }
 
 /// The first column of each row of `sql`, as ids of type `T`.
@@ -226,13 +487,21 @@ pub(crate) trait Rows: IntSql + Sized {
         tracked(self, chat, user)
     }
     /// The chat's bounties, by id.
-    fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, Self::Error>;
+    fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, Self::Error> {
+        bounties(self, chat, None)
+    }
     /// One bounty.
-    fn bounty(&mut self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, Self::Error>;
+    fn bounty(&mut self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, Self::Error> {
+        Ok(bounties(self, chat, Some(id))?.pop())
+    }
     /// The chat's remembered names, by user id.
-    fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, Self::Error>;
+    fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, Self::Error> {
+        names(self, chat, None)
+    }
     /// The chat's settings.
-    fn settings(&mut self, chat: ChatId) -> Result<ChatSettings, Self::Error>;
+    fn settings(&mut self, chat: ChatId) -> Result<ChatSettings, Self::Error> {
+        settings(self, chat)
+    }
     /// The chat's digest records, by date.
     fn digests(&mut self, chat: ChatId) -> Result<Vec<DigestRecord>, Self::Error>;
     /// The chat's processed updates as a move carries them (the highest ones).
@@ -293,11 +562,17 @@ pub(crate) fn export_rows<R: Rows>(r: &mut R) -> Result<Vec<ChatData>, R::Error>
 /// written here, the others by each backend.
 pub(crate) trait RowsMut: IntSql + Sized {
     /// One bounty of the chat, added or replacing the stored one.
-    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), Self::Error>;
+    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), Self::Error> {
+        put_bounty(self, chat, b)
+    }
     /// A remembered name (a named user is a member).
-    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), Self::Error>;
+    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), Self::Error> {
+        put_name(self, chat, user, name)
+    }
     /// The chat's settings.
-    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> Result<(), Self::Error>;
+    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> Result<(), Self::Error> {
+        put_settings(self, chat, s)
+    }
     /// One digest record.
     fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> Result<(), Self::Error>;
 }

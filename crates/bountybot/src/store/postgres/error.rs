@@ -3,7 +3,7 @@
 //! process, a schema this bountybot cannot use.
 
 use super::super::Scope;
-use crate::domain::{BadReminderTime, IdError, UnknownZone};
+pub use crate::store::sql::BadValue;
 
 /// Why the PostgreSQL backend failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,31 +71,6 @@ pub enum Error {
     /// The embedded migrations could not be read.
     #[error("cannot read the PostgreSQL migrations")]
     Migrations(#[from] statekit::migrate::MigrateError),
-}
-
-/// A stored value that does not parse.
-#[derive(Debug, thiserror::Error)]
-pub enum BadValue {
-    /// A number that is no id of its kind.
-    #[error(transparent)]
-    Id(#[from] IdError),
-    /// A bounty status other than `open` and `done`.
-    #[error("unknown bounty status {0:?}")]
-    Status(String),
-    /// A digest date that is no date.
-    #[error("bad digest date {date:?}")]
-    Date {
-        /// The stored text.
-        date: String,
-        /// Why it does not parse.
-        source: jiff::Error,
-    },
-    /// A time zone this build does not know.
-    #[error(transparent)]
-    Zone(#[from] UnknownZone),
-    /// A reminder time that is no time of day.
-    #[error(transparent)]
-    Time(#[from] BadReminderTime),
 }
 
 /// Why the database's schema cannot be used.

@@ -48,9 +48,7 @@ use sql::{export_rows, import_rows};
 use connect::{Manager, config_of, connect, server_keepalives};
 use inbox::NO_CHAT;
 use locks::{LeaderConnection, take_use_lock};
-use rows::{
-    chat_of, claim_tx, digests_in, get_in, list_in, names_in, put_name, settings_in, settings_of,
-};
+use rows::{claim_tx, digests_in};
 
 use super::{
     Bounties, ChatData, ChatSettingsStore, Leadership, Ledger, Origin, Portable, ReminderChat,
@@ -173,7 +171,7 @@ impl PostgresStore {
             }
             let r = f(&mut tx)?;
             if let Some((user, name)) = &name {
-                put_name(&mut tx, chat, *user, name)?;
+                sql::put_name(&mut tx, chat, *user, name)?;
             }
             if let Some(u) = update {
                 sql::record(&mut tx, chat, u)?;
@@ -208,11 +206,11 @@ impl Bounties for PostgresStore {
     }
 
     fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
-        self.read(chat, |c| get_in(c, chat, id))
+        self.read(chat, |c| Ok(sql::bounties(c, chat, Some(id))?.pop()))
     }
 
     fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
-        self.read(chat, |c| list_in(c, chat))
+        self.read(chat, |c| sql::bounties(c, chat, None))
     }
 
     fn update(
@@ -260,17 +258,11 @@ impl Bounties for PostgresStore {
         let Some(name) = super::name_kept(chat, user, name) else {
             return Ok(());
         };
-        let known: Option<String> = self.read(chat, |c| {
-            Ok(c.query_opt(
-                "SELECT name FROM names WHERE chat_id = $1 AND user_id = $2",
-                &[&chat.get(), &user.get()],
-            )?
-            .map(|r| r.get(0)))
-        })?;
-        if known.as_deref() == Some(name.as_str()) {
+        let known = self.read(chat, |c| sql::names(c, chat, Some(user)))?;
+        if known.first().is_some_and(|(_, n)| *n == name) {
             return Ok(());
         }
-        self.write(chat, |tx| put_name(tx, chat, user, &name))
+        self.write(chat, |tx| sql::put_name(tx, chat, user, &name))
     }
 
     fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
@@ -278,13 +270,13 @@ impl Bounties for PostgresStore {
     }
 
     fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-        self.read(chat, |c| names_in(c, chat))
+        self.read(chat, |c| sql::names(c, chat, None))
     }
 }
 
 impl ChatSettingsStore for PostgresStore {
     fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
-        self.read(chat, |c| settings_in(c, chat))
+        self.read(chat, |c| sql::settings(c, chat))
     }
 
     fn update_settings(
@@ -326,18 +318,11 @@ impl ChatSettingsStore for PostgresStore {
     }
 
     fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        self.read(Scope::Store, |c| {
-            let sql = "SELECT chat_id, time_zone, remind_at FROM chat_settings
-                       WHERE remind_at IS NOT NULL ORDER BY chat_id";
-            c.query(sql, &[])?
-                .iter()
-                .map(|r| {
-                    let chat = chat_of(r.try_get(0)?)?;
-                    let settings = settings_of(r.try_get(1)?, r.try_get(2)?);
-                    Ok((chat, settings.map_err(|f| f.within(chat.into()).into())))
-                })
-                .collect()
-        })
+        let chats = self.read(Scope::Store, sql::reminder_chats)?;
+        let in_chat = |(chat, s): (ChatId, Result<_, Fail>)| {
+            (chat, s.map_err(|f| f.within(chat.into()).into()))
+        };
+        Ok(chats.into_iter().map(in_chat).collect())
     }
 }
 

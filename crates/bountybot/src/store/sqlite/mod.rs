@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 use jiff::civil::Date;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use statekit::migrate::Migrations;
 use statekit::sqlite::group::WriteError;
 use statekit::sqlite::{Database, OpenOptions};
@@ -31,7 +31,7 @@ use crate::domain::{
     Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
     NewBounty, SettingsPatch, UpdateId, UserId,
 };
-use rows::{bad_id, claim_tx, digests_in, list_in, names_in, put_name, settings_in, settings_of};
+use rows::{claim_tx, digests_in};
 
 /// The database file name inside the data dir.
 pub const DB_FILE: &str = "bountybot.db";
@@ -100,7 +100,7 @@ impl SqliteStore {
             }
             let r = f(tx)?;
             if let Some((user, name)) = name {
-                put_name(tx, chat, user, &name)?;
+                sql::put_name(&mut &*tx, chat, user, &name)?;
             }
             if let Some(u) = update {
                 sql::record(&mut &*tx, chat, u)?;
@@ -138,7 +138,7 @@ impl Bounties for SqliteStore {
     }
 
     fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
-        self.read(chat, |c| list_in(c, chat))
+        self.read(chat, |mut c| c.bounties(chat))
     }
 
     fn update(
@@ -188,15 +188,11 @@ impl Bounties for SqliteStore {
         let Some(name) = super::name_kept(chat, user, name) else {
             return Ok(());
         };
-        let known: Option<String> = self.read(chat, |c| {
-            c.prepare_cached("SELECT name FROM names WHERE chat_id = ?1 AND user_id = ?2")?
-                .query_row([chat.get(), user.get()], |r| r.get(0))
-                .optional()
-        })?;
-        if known.as_deref() == Some(name.as_str()) {
+        let known = self.read(chat, |mut c| sql::names(&mut c, chat, Some(user)))?;
+        if known.first().is_some_and(|(_, n)| *n == name) {
             return Ok(());
         }
-        self.write(chat, move |tx| put_name(tx, chat, user, &name))
+        self.write(chat, move |tx| sql::put_name(&mut &*tx, chat, user, &name))
     }
 
     fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
@@ -204,13 +200,13 @@ impl Bounties for SqliteStore {
     }
 
     fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-        self.read(chat, |c| names_in(c, chat))
+        self.read(chat, |mut c| c.names(chat))
     }
 }
 
 impl ChatSettingsStore for SqliteStore {
     fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
-        self.read(chat, |c| settings_in(c, chat))
+        self.read(chat, |mut c| c.settings(chat))
     }
 
     fn update_settings(
@@ -258,20 +254,9 @@ impl ChatSettingsStore for SqliteStore {
     }
 
     fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let rows: Vec<(i64, Option<String>, Option<String>)> = self.read(Scope::Store, |c| {
-            c.prepare_cached(
-                "SELECT chat_id, time_zone, remind_at FROM chat_settings
-                 WHERE remind_at IS NOT NULL ORDER BY chat_id",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect()
-        })?;
-        rows.into_iter()
-            .map(|(id, tz, at)| {
-                let chat = ChatId::try_from(id).map_err(|e| err(Scope::Store)(bad_id(0, e)))?;
-                Ok((chat, settings_of(tz, at).map_err(err(chat))))
-            })
-            .collect()
+        let chats = self.read(Scope::Store, |mut c| sql::reminder_chats(&mut c))?;
+        let in_chat = |(chat, s): (ChatId, rusqlite::Result<_>)| (chat, s.map_err(err(chat)));
+        Ok(chats.into_iter().map(in_chat).collect())
     }
 }
 
