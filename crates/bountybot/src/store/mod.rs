@@ -20,6 +20,7 @@ mod portable;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod units;
 
 pub(crate) use portable::carried;
 pub use portable::{ChatData, LEDGER_CARRIED, Portable};

@@ -1,14 +1,16 @@
-//! What the two SQL backends (SQLite and PostgreSQL) share, written once: the
-//! statements whose parameters and columns are all integers (ids, counters, update
-//! ids), in the syntax both accept (`$1` parameters, `ON CONFLICT`), over [`IntSql`];
-//! with them, the chat move ([`migrate_chat`]), following moves ([`moved_to`]), the
-//! bookmarks, and the integer half of an export and an import ([`Rows`], [`RowsMut`]).
+//! What the two SQL backends (SQLite and PostgreSQL) share, written once: every
+//! statement, in the syntax both accept (`$1` parameters, `ON CONFLICT`; a digest's
+//! date through [`IntSql::AS_DATE`]), over [`IntSql`]; with them, the chat move
+//! ([`migrate_chat`]), following moves ([`moved_to`]), the digest claims ([`claim`]),
+//! and a whole export and import ([`export_rows`], [`import_rows`]).
+
+use jiff::civil::Date;
 
 use super::{ChatData, LEDGER_CARRIED, MOVES_FOLLOWED, carried};
 use crate::domain::{
-    BadReminderTime, Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestRecord,
-    IdError, NewBounty, ReminderTime, SettingsPatch, Status, UnknownZone, UpdateId, UserId,
-    ZoneName, renumber,
+    BadReminderTime, Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim,
+    DigestRecord, IdError, NewBounty, ReminderTime, SettingsPatch, Status, UnknownZone, UpdateId,
+    UserId, ZoneName, decide_claim, digests_kept_from, renumber,
 };
 
 /// How long a processed update is remembered (Telegram redelivers within a day).
@@ -17,24 +19,46 @@ const UPDATES_KEPT_SECS: i64 = 7 * 24 * 3600;
 /// Old processed updates are pruned once every this many updates.
 pub(crate) const PRUNE_EVERY: u32 = 128;
 
-/// Integer statements on one connection or transaction of an SQL backend.
+/// Statements on one connection or transaction of an SQL backend.
 pub(crate) trait IntSql {
     /// What a statement fails with.
     type Error;
-    /// Runs `sql` with the integer parameters `$1`, `$2`...; the rows it changed.
-    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, Self::Error>;
-    /// The rows of `sql`, each a list of its integer columns.
-    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Self::Error>;
-    /// A stored number in column `col` that is no id.
-    fn bad_id(col: usize, e: IdError) -> Self::Error {
-        Self::bad_value(col, e.into())
-    }
-    /// The rows of `sql` (integer parameters), integer and text columns alike.
-    fn cells(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<Cell>>, Self::Error>;
+    /// What turns a text parameter into a digest date (PostgreSQL's are of type `date`).
+    const AS_DATE: &'static str;
+    /// The rows of `sql` with parameters of either kind, integer and text columns alike.
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>, Self::Error>;
     /// Runs `sql` with parameters of either kind; the rows it changed.
     fn exec_with(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, Self::Error>;
     /// A stored value in column `col` that does not parse.
     fn bad_value(col: usize, e: BadValue) -> Self::Error;
+    /// Runs `sql` with the integer parameters `$1`, `$2`...; the rows it changed.
+    fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, Self::Error> {
+        self.exec_with(sql, &int_params(params))
+    }
+    /// The rows of `sql` (integer parameters), integer and text columns alike.
+    fn cells(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<Cell>>, Self::Error> {
+        self.query(sql, &int_params(params))
+    }
+    /// The rows of `sql`, each a list of its integer columns.
+    fn ints(&mut self, sql: &str, params: &[i64]) -> Result<Vec<Vec<i64>>, Self::Error> {
+        let rows = self.cells(sql, params)?;
+        let int = |(col, c): (usize, &Cell)| match c {
+            Cell::Int(i) => Ok(*i),
+            _ => Err(Self::bad_value(col, BadValue::Type)),
+        };
+        rows.iter()
+            .map(|r| r.iter().enumerate().map(int).collect())
+            .collect()
+    }
+    /// A stored number in column `col` that is no id.
+    fn bad_id(col: usize, e: IdError) -> Self::Error {
+        Self::bad_value(col, e.into())
+    }
+}
+
+/// Integer parameters.
+fn int_params(params: &[i64]) -> Vec<Param<'static>> {
+    params.iter().map(|i| Param::Int(Some(*i))).collect()
 }
 
 /// A value read from an integer or text column.
@@ -143,13 +167,11 @@ pub(crate) fn bounties<S: IntSql>(
     chat: ChatId,
     id: Option<BountyId>,
 ) -> Result<Vec<Bounty>, S::Error> {
+    let sql = format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1");
     let rows = match id {
-        None => s.cells(
-            &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 ORDER BY id"),
-            &[chat.get()],
-        )?,
+        None => s.cells(&format!("{sql} ORDER BY id"), &[chat.get()])?,
         Some(id) => s.cells(
-            &format!("SELECT {BOUNTY_COLUMNS} FROM bounties WHERE chat_id = $1 AND id = $2"),
+            &format!("{sql} AND id = $2"),
             &[chat.get(), id.get() as i64],
         )?,
     };
@@ -188,15 +210,10 @@ pub(crate) fn names<S: IntSql>(
     chat: ChatId,
     user: Option<UserId>,
 ) -> Result<Vec<(UserId, String)>, S::Error> {
+    let sql = "SELECT user_id, name FROM names WHERE chat_id = $1";
     let rows = match user {
-        None => s.cells(
-            "SELECT user_id, name FROM names WHERE chat_id = $1 ORDER BY user_id",
-            &[chat.get()],
-        )?,
-        Some(u) => s.cells(
-            "SELECT user_id, name FROM names WHERE chat_id = $1 AND user_id = $2",
-            &[chat.get(), u.get()],
-        )?,
+        None => s.cells(&format!("{sql} ORDER BY user_id"), &[chat.get()])?,
+        Some(u) => s.cells(&format!("{sql} AND user_id = $2"), &[chat.get(), u.get()])?,
     };
     rows.iter()
         .map(|r| {
@@ -270,6 +287,113 @@ pub(crate) fn put_settings<S: IntSql>(
     .map(drop)
 }
 
+const DIGEST_COLUMNS: &str = "CAST(local_date AS TEXT), claimed_at, message_id";
+
+/// A digest record from its row ([`DIGEST_COLUMNS`]).
+fn digest_of<S: IntSql>(row: &[Cell]) -> Result<DigestRecord, S::Error> {
+    let c = Cells::<S>(row, std::marker::PhantomData);
+    let date = c.some(0, c.text(0)?)?;
+    let message_id = c.int(2)?.map(i32::try_from).transpose();
+    Ok(DigestRecord {
+        date: date.parse().map_err(|source| {
+            let date = date.clone();
+            S::bad_value(0, BadValue::Date { date, source })
+        })?,
+        claimed_at: c.some(1, c.int(1)?)?,
+        message_id: message_id.map_err(|_| S::bad_value(2, BadValue::Type))?,
+    })
+}
+
+/// The chat's digest records, by date (`date`: only that one).
+pub(crate) fn digests<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    date: Option<Date>,
+) -> Result<Vec<DigestRecord>, S::Error> {
+    let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE chat_id = $1");
+    let rows = match date {
+        None => s.cells(&format!("{sql} ORDER BY local_date"), &[chat.get()])?,
+        Some(d) => s.query(
+            &format!("{sql} AND local_date = $2{}", S::AS_DATE),
+            &[
+                Param::Int(Some(chat.get())),
+                Param::Text(Some(&d.to_string())),
+            ],
+        )?,
+    };
+    rows.iter().map(|r| digest_of::<S>(r)).collect()
+}
+
+/// Stores digest record `d` of `chat`, added or replacing the stored one.
+pub(crate) fn put_digest<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    d: &DigestRecord,
+) -> Result<(), S::Error> {
+    let sql = format!(
+        "INSERT INTO digests (chat_id, local_date, claimed_at, message_id)
+         VALUES ($1, $2{}, $3, CAST($4 AS BIGINT))
+         ON CONFLICT (chat_id, local_date) DO UPDATE
+           SET claimed_at = excluded.claimed_at, message_id = excluded.message_id",
+        S::AS_DATE
+    );
+    let params = [
+        Param::Int(Some(chat.get())),
+        Param::Text(Some(&d.date.to_string())),
+        Param::Int(Some(d.claimed_at)),
+        Param::Int(d.message_id.map(i64::from)),
+    ];
+    s.exec_with(&sql, &params).map(drop)
+}
+
+/// Claims (or re-claims) the digest of (`chat`, `date`) ([`decide_claim`]) inside the
+/// caller's unit of work, which holds the chat's lock: no other claim interleaves.
+pub(crate) fn claim<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    date: Date,
+    now: i64,
+    older_than: Option<i64>,
+) -> Result<DigestClaim, S::Error> {
+    let existing = digests(s, chat, Some(date))?.pop();
+    let (record, answer) = decide_claim(existing.as_ref(), date, now, older_than);
+    if let Some(record) = record {
+        ensure_chat(s, chat)?;
+        put_digest(s, chat, &record)?;
+        let sql = format!(
+            "DELETE FROM digests WHERE chat_id = $1 AND local_date < $2{}",
+            S::AS_DATE
+        );
+        let kept = digests_kept_from(date).to_string();
+        s.exec_with(
+            &sql,
+            &[Param::Int(Some(chat.get())), Param::Text(Some(&kept))],
+        )?;
+    }
+    Ok(answer)
+}
+
+/// Records the digest of (`chat`, `date`) as sent as `message_id`
+/// ([`crate::store::ChatSettingsStore::digest_sent`]).
+pub(crate) fn digest_sent<S: IntSql>(
+    s: &mut S,
+    chat: ChatId,
+    date: Date,
+    message_id: i32,
+) -> Result<bool, S::Error> {
+    let sql = format!(
+        "UPDATE digests SET message_id = CAST($3 AS BIGINT)
+         WHERE chat_id = $1 AND local_date = $2{} AND message_id IS NULL",
+        S::AS_DATE
+    );
+    let params = [
+        Param::Int(Some(chat.get())),
+        Param::Text(Some(&date.to_string())),
+        Param::Int(Some(message_id.into())),
+    ];
+    Ok(s.exec_with(&sql, &params)? == 1)
+}
+
 /// Every chat whose daily digest is on, by chat id, with its settings or why they do
 /// not parse.
 #[allow(clippy::type_complexity)]
@@ -341,11 +465,7 @@ pub(crate) fn record<S: IntSql>(s: &mut S, chat: ChatId, update: UpdateId) -> Re
 }
 
 /// Adds `new` as the chat's next bounty: past the id counter and every id present.
-pub(crate) fn add<S: Rows + RowsMut>(
-    s: &mut S,
-    chat: ChatId,
-    new: NewBounty,
-) -> Result<Bounty, S::Error> {
+pub(crate) fn add<S: IntSql>(s: &mut S, chat: ChatId, new: NewBounty) -> Result<Bounty, S::Error> {
     ensure_chat(s, chat)?;
     let c = chat.get();
     let mut next = 1;
@@ -357,7 +477,7 @@ pub(crate) fn add<S: Rows + RowsMut>(
     }
     let id = BountyId::try_from(next).map_err(|e| S::bad_id(0, e))?;
     let b = Bounty::from_new(id, new);
-    s.put_bounty(chat, &b)?;
+    put_bounty(s, chat, &b)?;
     s.exec(
         "UPDATE chats SET next_id = $2 WHERE chat_id = $1",
         &[c, next + 1],
@@ -366,32 +486,32 @@ pub(crate) fn add<S: Rows + RowsMut>(
 }
 
 /// Applies `patch` to bounty `id` ([`crate::store::Bounties::update`]).
-pub(crate) fn update<S: Rows + RowsMut>(
+pub(crate) fn update<S: IntSql>(
     s: &mut S,
     chat: ChatId,
     id: BountyId,
     patch: &BountyPatch,
 ) -> Result<Option<Bounty>, S::Error> {
-    let Some(mut b) = s.bounty(chat, id)? else {
+    let Some(mut b) = bounties(s, chat, Some(id))?.pop() else {
         return Ok(None);
     };
     if patch.applies_to(&b) {
         patch.apply_to(&mut b);
-        s.put_bounty(chat, &b)?;
+        put_bounty(s, chat, &b)?;
     }
     Ok(Some(b))
 }
 
 /// Applies `patch` to the chat's settings and returns them.
-pub(crate) fn update_settings<S: Rows + RowsMut>(
+pub(crate) fn update_settings<S: IntSql>(
     s: &mut S,
     chat: ChatId,
     patch: &SettingsPatch,
 ) -> Result<ChatSettings, S::Error> {
     ensure_chat(s, chat)?;
-    let mut settings = s.settings(chat)?;
+    let mut settings = settings(s, chat)?;
     patch.apply_to(&mut settings);
-    s.put_settings(chat, &settings)?;
+    put_settings(s, chat, &settings)?;
     Ok(settings)
 }
 
@@ -464,121 +584,50 @@ pub(crate) fn moved_to<S: IntSql>(s: &mut S, chat: ChatId) -> Result<ChatId, S::
     Ok(at)
 }
 
-/// The reads of a chat's data (an export's, inside one snapshot): the integer ones
-/// written here, the others by each backend.
-pub(crate) trait Rows: IntSql + Sized {
-    /// Every chat with its id counter, by chat id.
-    fn chats(&mut self) -> Result<Vec<(ChatId, u64)>, Self::Error> {
-        let rows = self.ints("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?;
-        rows.iter()
-            .map(|r| {
-                let chat = ChatId::try_from(r[0]).map_err(|e| Self::bad_id(0, e))?;
-                Ok((chat, r[1] as u64))
-            })
-            .collect()
-    }
-    /// A group's members, by user id.
-    fn members(&mut self, chat: ChatId) -> Result<Vec<UserId>, Self::Error> {
-        let sql = "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id";
-        ids(self, sql, &[chat.get()])
-    }
-    /// A user's bookmarks in a chat, in the order made.
-    fn tracked(&mut self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, Self::Error> {
-        tracked(self, chat, user)
-    }
-    /// The chat's bounties, by id.
-    fn bounties(&mut self, chat: ChatId) -> Result<Vec<Bounty>, Self::Error> {
-        bounties(self, chat, None)
-    }
-    /// One bounty.
-    fn bounty(&mut self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, Self::Error> {
-        Ok(bounties(self, chat, Some(id))?.pop())
-    }
-    /// The chat's remembered names, by user id.
-    fn names(&mut self, chat: ChatId) -> Result<Vec<(UserId, String)>, Self::Error> {
-        names(self, chat, None)
-    }
-    /// The chat's settings.
-    fn settings(&mut self, chat: ChatId) -> Result<ChatSettings, Self::Error> {
-        settings(self, chat)
-    }
-    /// The chat's digest records, by date.
-    fn digests(&mut self, chat: ChatId) -> Result<Vec<DigestRecord>, Self::Error>;
-    /// The chat's processed updates as a move carries them (the highest ones).
-    fn ledger(&mut self, chat: ChatId) -> Result<Vec<UpdateId>, Self::Error> {
-        let rows = self.ints(
-            "SELECT update_id FROM processed_updates WHERE chat_id = $1
-             ORDER BY update_id DESC LIMIT $2",
-            &[chat.get(), LEDGER_CARRIED as i64],
-        )?;
-        // Update ids are stored from a `u32`; a larger one is no update id of ours.
-        Ok(rows
-            .iter()
-            .filter_map(|r| u32::try_from(r[0]).ok().map(UpdateId::new))
-            .collect())
-    }
-    /// The groups that moved into `chat`.
-    fn moved_here(&mut self, chat: ChatId) -> Result<Vec<ChatId>, Self::Error> {
-        ids(
-            self,
-            "SELECT from_chat FROM chat_moves WHERE to_chat = $1",
-            &[chat.get()],
-        )
-    }
-}
-
-/// Every chat's data, read through `r`.
-pub(crate) fn export_rows<R: Rows>(r: &mut R) -> Result<Vec<ChatData>, R::Error> {
-    let chats = r.chats()?;
+/// Every chat's data (an export's, inside one snapshot).
+pub(crate) fn export_rows<S: IntSql>(s: &mut S) -> Result<Vec<ChatData>, S::Error> {
+    let chats = s.ints("SELECT chat_id, next_id FROM chats ORDER BY chat_id", &[])?;
     let mut out = Vec::with_capacity(chats.len());
-    for (chat, next_id) in chats {
+    for row in chats {
+        let chat = ChatId::try_from(row[0]).map_err(|e| S::bad_id(0, e))?;
         let users = if chat.is_group() {
-            r.members(chat)?
+            let sql = "SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id";
+            ids(s, sql, &[chat.get()])?
         } else {
             vec![chat.private_user()]
         };
         let mut members = Vec::with_capacity(users.len());
         for user in users {
-            members.push((user, r.tracked(chat, user)?));
+            members.push((user, tracked(s, chat, user)?));
         }
-        let mut moved_here = r.moved_here(chat)?;
+        let sql = "SELECT from_chat FROM chat_moves WHERE to_chat = $1";
+        let mut moved_here: Vec<ChatId> = ids(s, sql, &[chat.get()])?;
         moved_here.sort_unstable();
+        // The processed updates a move carries (the highest ones). Update ids are
+        // stored from a `u32`; a larger one is no update id of ours.
+        let updates = s.ints(
+            "SELECT update_id FROM processed_updates WHERE chat_id = $1
+             ORDER BY update_id DESC LIMIT $2",
+            &[chat.get(), LEDGER_CARRIED as i64],
+        )?;
+        let updates = updates.iter().filter_map(|r| u32::try_from(r[0]).ok());
         out.push(ChatData {
             chat,
-            next_id,
-            bounties: r.bounties(chat)?,
+            next_id: row[1] as u64,
+            bounties: bounties(s, chat, None)?,
             members,
-            names: r.names(chat)?,
-            settings: r.settings(chat)?,
-            digests: r.digests(chat)?,
-            updates: carried(r.ledger(chat)?),
+            names: names(s, chat, None)?,
+            settings: settings(s, chat)?,
+            digests: digests(s, chat, None)?,
+            updates: carried(updates.map(UpdateId::new).collect()),
             moved_here,
         });
     }
     Ok(out)
 }
 
-/// The writes of a chat's data (an import's, inside one transaction): the integer ones
-/// written here, the others by each backend.
-pub(crate) trait RowsMut: IntSql + Sized {
-    /// One bounty of the chat, added or replacing the stored one.
-    fn put_bounty(&mut self, chat: ChatId, b: &Bounty) -> Result<(), Self::Error> {
-        put_bounty(self, chat, b)
-    }
-    /// A remembered name (a named user is a member).
-    fn put_name(&mut self, chat: ChatId, user: UserId, name: &str) -> Result<(), Self::Error> {
-        put_name(self, chat, user, name)
-    }
-    /// The chat's settings.
-    fn put_settings(&mut self, chat: ChatId, s: &ChatSettings) -> Result<(), Self::Error> {
-        put_settings(self, chat, s)
-    }
-    /// One digest record.
-    fn put_digest(&mut self, chat: ChatId, d: &DigestRecord) -> Result<(), Self::Error>;
-}
-
 /// Writes `chats` through `w`.
-pub(crate) fn import_rows<W: RowsMut>(w: &mut W, chats: &[ChatData]) -> Result<(), W::Error> {
+pub(crate) fn import_rows<S: IntSql>(w: &mut S, chats: &[ChatData]) -> Result<(), S::Error> {
     let now = jiff::Timestamp::now().as_second();
     for d in chats {
         let (chat, next_id) = (d.chat.get(), d.next_id as i64);
@@ -587,7 +636,7 @@ pub(crate) fn import_rows<W: RowsMut>(w: &mut W, chats: &[ChatData]) -> Result<(
             &[chat, next_id],
         )?;
         for b in &d.bounties {
-            w.put_bounty(d.chat, b)?;
+            put_bounty(w, d.chat, b)?;
         }
         for (user, tracked) in &d.members {
             ensure_member(w, d.chat, *user)?;
@@ -598,11 +647,11 @@ pub(crate) fn import_rows<W: RowsMut>(w: &mut W, chats: &[ChatData]) -> Result<(
             }
         }
         for (user, name) in &d.names {
-            w.put_name(d.chat, *user, name)?;
+            put_name(w, d.chat, *user, name)?;
         }
-        w.put_settings(d.chat, &d.settings)?;
+        put_settings(w, d.chat, &d.settings)?;
         for r in &d.digests {
-            w.put_digest(d.chat, r)?;
+            put_digest(w, d.chat, r)?;
         }
         for u in &d.updates {
             w.exec(
@@ -632,7 +681,7 @@ pub(crate) fn put_move<S: IntSql>(s: &mut S, from: ChatId, to: ChatId) -> Result
 /// ([`crate::store::Ledger::migrate_chat`]): `from`'s bounties join `to`'s, renumbered
 /// where an id is taken or was used there, with their bookmarks; members, names, the
 /// settings `to` lacks and the digest records of dates it has none for come along.
-pub(crate) fn migrate_chat<S: IntSql + Rows + RowsMut>(
+pub(crate) fn migrate_chat<S: IntSql>(
     s: &mut S,
     from: ChatId,
     to: ChatId,
@@ -690,10 +739,10 @@ pub(crate) fn migrate_chat<S: IntSql + Rows + RowsMut>(
     )?;
     // Settings the new chat lacks, and digest records of dates it has none for, come
     // along (so a moved chat gets no second digest that day).
-    let (old, mut new) = (s.settings(from)?, s.settings(to)?);
+    let (old, mut new) = (settings(s, from)?, settings(s, to)?);
     new.time_zone = new.time_zone.or(old.time_zone);
     new.remind_at = new.remind_at.or(old.remind_at);
-    s.put_settings(to, &new)?;
+    put_settings(s, to, &new)?;
     s.exec(
         "INSERT INTO digests (chat_id, local_date, claimed_at, message_id)
          SELECT $2, local_date, claimed_at, message_id FROM digests WHERE chat_id = $1

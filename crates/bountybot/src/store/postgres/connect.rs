@@ -34,15 +34,16 @@ pub(super) fn config_of(url: &DatabaseUrl) -> Result<postgres::Config, StoreErro
     Ok(config)
 }
 
-/// Makes the server drop this session within about half a minute of its client's
-/// machine going silent, so the session's locks (the polling leader's, a bot's use
-/// lock) do not outlive it by hours.
-pub(super) fn server_keepalives(conn: &mut postgres::Client) -> Result<(), StoreError> {
+/// One connection outside the pool for a session lock: the server drops the session
+/// within about half a minute of its client's machine going silent, so its locks (the
+/// polling leader's, a bot's use lock) do not outlive it by hours.
+pub(super) fn connect_held(url: &DatabaseUrl) -> Result<postgres::Client, StoreError> {
+    let mut conn = connect(url)?;
     conn.batch_execute(
         "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;
          SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000",
     )?;
-    Ok(())
+    Ok(conn)
 }
 
 /// One connection outside the pool.

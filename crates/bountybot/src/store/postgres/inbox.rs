@@ -27,9 +27,7 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let id = i64::from(update.get());
         let now = jiff::Timestamp::now().as_second();
-        let mut c = self.conn()?;
-        let mut run = || -> Result<(), postgres::Error> {
-            let mut tx = c.transaction()?;
+        self.transaction(scope, None, |tx| {
             // Ordering data, not data a user wrote: no need to wait for the disk.
             tx.batch_execute("SET LOCAL synchronous_commit = off")?;
             tx.execute(
@@ -53,22 +51,18 @@ impl PostgresStore {
                 &[&(now - INBOX_KEPT_SECS)],
             )?;
             }
-            tx.commit()
-        };
-        Ok(run().map_err(|source| Error::Statement { scope, source })?)
+            Ok(())
+        })
     }
 
     /// Marks `update` done in the inbox.
     pub(super) fn mark_done(&self, scope: Scope, update: UpdateId) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
-        let mut run = || -> Result<(), postgres::Error> {
-            let mut tx = c.transaction()?;
+        self.transaction(scope, None, |tx| {
             tx.batch_execute("SET LOCAL synchronous_commit = off")?;
             let sql = "UPDATE inbox SET done = true WHERE update_id = $1";
             tx.execute(sql, &[&i64::from(update.get())])?;
-            tx.commit()
-        };
-        Ok(run().map_err(|source| Error::Statement { scope, source })?)
+            Ok(())
+        })
     }
 
     /// [`crate::store::Ledger::await_turn`].

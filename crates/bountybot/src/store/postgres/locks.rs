@@ -1,7 +1,7 @@
 //! bountybot's advisory locks on a database: the use lock (shared by every bot,
 //! exclusive for `migrate-storage`), the migration lock and the polling leader's.
 
-use super::connect::{connect, server_keepalives};
+use super::connect::connect_held;
 use super::error::Error;
 use super::url::DatabaseUrl;
 use crate::store::{LeaderHold, StoreError};
@@ -44,8 +44,7 @@ impl std::fmt::Debug for ExclusiveUse {
 
 /// Takes `url`'s use lock exclusively, or says it is busy (a bot runs on it).
 pub fn lock_exclusive(url: &DatabaseUrl) -> Result<ExclusiveUse, StoreError> {
-    let mut conn = connect(url)?;
-    server_keepalives(&mut conn)?;
+    let mut conn = connect_held(url)?;
     take_use_lock(&mut conn, url, "pg_advisory_lock")?;
     Ok(ExclusiveUse { _conn: conn })
 }

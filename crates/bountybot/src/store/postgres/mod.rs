@@ -39,25 +39,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use error::Fail;
-use jiff::civil::Date;
 use postgres::{NoTls, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use sql::{export_rows, import_rows};
 
-use connect::{Manager, config_of, connect, server_keepalives};
+use connect::{Manager, config_of, connect_held};
 use inbox::NO_CHAT;
 use locks::{LeaderConnection, take_use_lock};
-use rows::{claim_tx, digests_in};
 
-use super::{
-    Bounties, ChatData, ChatSettingsStore, Leadership, Ledger, Origin, Portable, ReminderChat,
-    Scope, StoreError, sql,
-};
-use crate::domain::{
-    Bounty, BountyId, BountyPatch, ChatId, ChatMove, ChatSettings, DigestClaim, DigestRecord,
-    NewBounty, SettingsPatch, UpdateId, UserId,
-};
+use super::units::{self, Units};
+use super::{ChatData, Leadership, Ledger, Origin, Portable, Scope, StoreError, sql};
+use crate::domain::{ChatId, ChatMove, UpdateId, UserId};
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -81,8 +74,7 @@ impl PostgresStore {
     /// applies the pending migrations, and holds the database's use lock shared while
     /// the store lives (so `migrate-storage` cannot run meanwhile).
     pub fn open(url: &DatabaseUrl) -> Result<PostgresStore, StoreError> {
-        let mut in_use = connect(url)?;
-        server_keepalives(&mut in_use)?;
+        let mut in_use = connect_held(url)?;
         take_use_lock(&mut in_use, url, "pg_advisory_lock_shared")?;
         if let Some(moved) = archive::moved_to(&mut in_use)? {
             return Err(Error::Moved {
@@ -130,199 +122,68 @@ impl PostgresStore {
         &self.url
     }
 
+    /// One transaction running `f`, holding `chat`'s lock when given; its failure is
+    /// `scope`'s.
+    fn transaction<R>(
+        &self,
+        scope: Scope,
+        chat: Option<ChatId>,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail>,
+    ) -> Result<R, StoreError> {
+        let mut c = self.conn()?;
+        let run = || -> Result<R, Fail> {
+            let mut tx = c.transaction()?;
+            if let Some(chat) = chat {
+                // Every write also holds the use lock shared: a move of the data
+                // (migrate-storage, holding it exclusively) and a write never overlap,
+                // even if this process lost its session lock (a server restart).
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock_shared($2, $3), pg_advisory_xact_lock($1)",
+                    &[&chat.get(), &LOCK_CLASS, &USE_LOCK],
+                )?;
+            }
+            let r = f(&mut tx)?;
+            tx.commit()?;
+            Ok(r)
+        };
+        run().map_err(|f| Self::fail(scope, f))
+    }
+
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         Ok(self.pool.get().map_err(|source| Error::Pool {
             url: self.url.redacted(),
             source,
         })?)
     }
+}
 
-    fn write<R>(
-        &self,
-        chat: ChatId,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail>,
-    ) -> Result<R, StoreError> {
-        self.write_for(chat, &Origin::NONE, f)
-    }
+impl Units for PostgresStore {
+    type Conn<'a> = Transaction<'a>;
+    type Error = Fail;
 
-    /// One transaction holding `chat`'s lock, running `f` and storing `w` (the update
-    /// recorded as processed, the sender's name): all commit together, or nothing does.
-    fn write_for<R>(
-        &self,
-        chat: ChatId,
-        w: &Origin,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail>,
-    ) -> Result<R, StoreError> {
-        let (update, name) = (w.update, w.name_in(chat));
-        let mut c = self.conn()?;
-        let run = || -> Result<Result<R, UpdateId>, Fail> {
-            let mut tx = c.transaction()?;
-            // Every write also holds the use lock shared: a move of the data
-            // (migrate-storage, holding it exclusively) and a write never overlap,
-            // even if this process lost its session lock (a server restart).
-            tx.execute(
-                "SELECT pg_advisory_xact_lock_shared($2, $3), pg_advisory_xact_lock($1)",
-                &[&chat.get(), &LOCK_CLASS, &USE_LOCK],
-            )?;
-            if let Some(u) = update
-                && sql::processed(&mut tx, u)?
-            {
-                return Ok(Err(u));
-            }
-            let r = f(&mut tx)?;
-            if let Some((user, name)) = &name {
-                sql::put_name(&mut tx, chat, *user, name)?;
-            }
-            if let Some(u) = update {
-                sql::record(&mut tx, chat, u)?;
-            }
-            tx.commit()?;
-            Ok(Ok(r))
-        };
-        match run().map_err(|f| f.within(chat.into()))? {
-            Ok(r) => Ok(r),
-            Err(update) => Err(StoreError::AlreadyProcessed { update }),
-        }
+    fn fail(scope: Scope, f: Fail) -> StoreError {
+        f.within(scope).into()
     }
 
     fn read<R>(
         &self,
-        scope: impl Into<Scope>,
-        f: impl FnOnce(&mut postgres::Client) -> Result<R, Fail>,
+        scope: Scope,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail>,
     ) -> Result<R, StoreError> {
-        let mut c = self.conn()?;
-        Ok(f(&mut c).map_err(|f| f.within(scope.into()))?)
-    }
-}
-
-impl Bounties for PostgresStore {
-    fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-        self.write(chat, |tx| sql::ensure_member(tx, chat, user))
+        self.transaction(scope, None, f)
     }
 
-    fn add(&self, chat: ChatId, new: NewBounty, w: &Origin) -> Result<Bounty, StoreError> {
-        super::injected_failure("add", chat)?;
-        self.write_for(chat, w, |tx| sql::add(tx, chat, new))
-    }
-
-    fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
-        self.read(chat, |c| Ok(sql::bounties(c, chat, Some(id))?.pop()))
-    }
-
-    fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
-        self.read(chat, |c| sql::bounties(c, chat, None))
-    }
-
-    fn update(
+    fn write<R: Send + 'static>(
         &self,
         chat: ChatId,
-        id: BountyId,
-        patch: &BountyPatch,
-        w: &Origin,
-    ) -> Result<Option<Bounty>, StoreError> {
-        self.write_for(chat, w, |tx| sql::update(tx, chat, id, patch))
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.transaction(chat.into(), Some(chat), f)
     }
 
-    fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> Result<bool, StoreError> {
-        self.write_for(chat, w, |tx| sql::delete(tx, chat, id))
-    }
-
-    fn track(
-        &self,
-        chat: ChatId,
-        user: UserId,
-        id: BountyId,
-        w: &Origin,
-    ) -> Result<bool, StoreError> {
-        let user = chat.bookmark_owner(user);
-        self.write_for(chat, w, |tx| sql::track(tx, chat, user, id))
-    }
-
-    fn untrack(
-        &self,
-        chat: ChatId,
-        user: UserId,
-        id: BountyId,
-        w: &Origin,
-    ) -> Result<bool, StoreError> {
-        let user = chat.bookmark_owner(user);
-        self.write_for(chat, w, |tx| sql::untrack(tx, chat, user, id))
-    }
-
-    fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
-        let user = chat.bookmark_owner(user);
-        self.read(chat, |c| sql::tracked(c, chat, user))
-    }
-
-    fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
-        let Some(name) = super::name_kept(chat, user, name) else {
-            return Ok(());
-        };
-        let known = self.read(chat, |c| sql::names(c, chat, Some(user)))?;
-        if known.first().is_some_and(|(_, n)| *n == name) {
-            return Ok(());
-        }
-        self.write(chat, |tx| sql::put_name(tx, chat, user, &name))
-    }
-
-    fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
-        self.read(chat, |c| sql::trackers(c, chat, id))
-    }
-
-    fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-        self.read(chat, |c| sql::names(c, chat, None))
-    }
-}
-
-impl ChatSettingsStore for PostgresStore {
-    fn settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
-        self.read(chat, |c| sql::settings(c, chat))
-    }
-
-    fn update_settings(
-        &self,
-        chat: ChatId,
-        patch: &SettingsPatch,
-        w: &Origin,
-    ) -> Result<ChatSettings, StoreError> {
-        self.write_for(chat, w, |tx| sql::update_settings(tx, chat, patch))
-    }
-
-    fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
-        self.write(chat, |tx| claim_tx(tx, chat, date, now, None))
-    }
-
-    fn reclaim_digest(
-        &self,
-        chat: ChatId,
-        date: Date,
-        now: i64,
-        older_than: i64,
-    ) -> Result<DigestClaim, StoreError> {
-        self.write(chat, |tx| claim_tx(tx, chat, date, now, Some(older_than)))
-    }
-
-    fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
-        self.write(chat, |tx| {
-            let n = tx.execute(
-                "UPDATE digests SET message_id = $3
-                 WHERE chat_id = $1 AND local_date = $2::text::date AND message_id IS NULL",
-                &[&chat.get(), &date.to_string(), &message_id],
-            )?;
-            Ok(n == 1)
-        })
-    }
-
-    fn digests(&self, chat: ChatId) -> Result<Vec<DigestRecord>, StoreError> {
-        self.read(chat, |c| digests_in(c, chat))
-    }
-
-    fn reminder_chats(&self) -> Result<Vec<ReminderChat>, StoreError> {
-        let chats = self.read(Scope::Store, sql::reminder_chats)?;
-        let in_chat = |(chat, s): (ChatId, Result<_, Fail>)| {
-            (chat, s.map_err(|f| f.within(chat.into()).into()))
-        };
-        Ok(chats.into_iter().map(in_chat).collect())
+    fn lock(tx: &mut Transaction<'_>, chat: ChatId) -> Result<(), Fail> {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&chat.get()])?;
+        Ok(())
     }
 }
 
@@ -337,25 +198,15 @@ impl Ledger for PostgresStore {
     }
 
     fn note(&self, chat: ChatId, w: &Origin) -> Result<(), StoreError> {
-        match (w.update, w.name_in(chat)) {
-            (None, None) => Ok(()),
-            (None, Some((user, name))) => self.remember_name(chat, user, &name),
-            (Some(_), _) => self.write_for(chat, w, |_| Ok(())),
-        }
+        units::note(self, chat, w)
     }
 
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
-        super::check_migration(from, to)?;
-        // One transaction holding both chats' locks, lower id first (two moves at once
-        // cannot deadlock): all of it moves, or nothing does.
-        self.write(from.min(to), |tx| {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&from.max(to).get()])?;
-            sql::migrate_chat(tx, from, to)
-        })
+        units::migrate_chat(self, from, to)
     }
 
     fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
-        self.read(chat, |c| sql::moved_to(c, chat))
+        self.read(chat.into(), |c| sql::moved_to(c, chat))
     }
 
     fn update_received(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
@@ -381,8 +232,7 @@ impl Ledger for PostgresStore {
     }
 
     fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
-        let mut conn = connect(&self.url)?;
-        server_keepalives(&mut conn)?;
+        let mut conn = connect_held(&self.url)?;
         let got: bool = conn
             .query_one(
                 "SELECT pg_try_advisory_lock($1, $2)",
@@ -408,11 +258,7 @@ impl Portable for PostgresStore {
     }
 
     fn import(&self, chats: &[ChatData]) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
-        let mut tx = c.transaction()?;
-        import_rows(&mut tx, chats).map_err(|f| f.within(Scope::Store))?;
-        tx.commit()?;
-        Ok(())
+        self.transaction(Scope::Store, None, |tx| import_rows(tx, chats))
     }
 }
 
