@@ -1,7 +1,7 @@
 //! What the JSON backend fails with: a damaged or misshapen file, a file or folder
 //! that cannot be read or written, a chat folder that cannot be locked.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::super::Scope;
 use crate::domain::ChatId;
@@ -62,6 +62,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failure to do `what` with `path`, in `scope`, from the I/O error it gets.
+    pub(super) fn fs<S: Into<Scope>>(
+        scope: S,
+        what: &'static str,
+        path: &Path,
+    ) -> impl FnOnce(std::io::Error) -> Error + use<S> {
+        let (scope, path) = (scope.into(), path.to_path_buf());
+        move |source| Error::Fs {
+            scope,
+            what,
+            path,
+            source,
+        }
+    }
+
     /// Whether the failure may pass by itself (a lock not had in time, an I/O error
     /// that may pass); see [`crate::store::StoreError::is_transient`].
     pub fn is_transient(&self) -> bool {

@@ -113,15 +113,7 @@ impl JsonStore {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::Fs {
-                    scope: chat.into(),
-                    what: "cannot read",
-                    path,
-                    source,
-                }
-                .into());
-            }
+            Err(e) => return Err(Error::fs(chat, "cannot read", &path)(e).into()),
         };
         let to = text.trim().parse::<i64>().ok();
         let to = to.and_then(|id| ChatId::try_from(id).ok());
@@ -338,7 +330,6 @@ impl Bounties for JsonStore {
 
     fn add(&self, chat: ChatId, new: NewBounty, w: &Origin) -> Result<Bounty, StoreError> {
         super::injected_failure("add", chat)?;
-        let chat = self.resolve(chat)?;
         self.modify(chat, w, |doc| {
             let id = doc.next_bounty_id();
             let bounty = Bounty::from_new(id, new);
@@ -369,7 +360,6 @@ impl Bounties for JsonStore {
         patch: &BountyPatch,
         w: &Origin,
     ) -> Result<Option<Bounty>, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify(chat, w, |doc| {
             match doc.bounties.iter_mut().find(|b| b.id == id) {
                 Some(slot) if !patch.applies_to(slot) => (Some(slot.clone()), false),
@@ -383,7 +373,6 @@ impl Bounties for JsonStore {
     }
 
     fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> Result<bool, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify(chat, w, |doc| {
             // Pin the counter first so the deleted id is never handed out again.
             let next = doc.next_bounty_id().get();
@@ -404,7 +393,6 @@ impl Bounties for JsonStore {
         id: BountyId,
         w: &Origin,
     ) -> Result<bool, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify_tracked(chat, user, w, |tracked| {
             if tracked.contains(&id) {
                 (false, false)
@@ -422,7 +410,6 @@ impl Bounties for JsonStore {
         id: BountyId,
         w: &Origin,
     ) -> Result<bool, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify_tracked(chat, user, w, |tracked| {
             let before = tracked.len();
             tracked.retain(|t| *t != id);
@@ -524,7 +511,6 @@ impl ChatSettingsStore for JsonStore {
         patch: &SettingsPatch,
         w: &Origin,
     ) -> Result<ChatSettings, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify(chat, w, |doc| {
             let before = doc.settings();
             let mut after = before.clone();
@@ -537,7 +523,6 @@ impl ChatSettingsStore for JsonStore {
     }
 
     fn claim_digest(&self, chat: ChatId, date: Date, now: i64) -> Result<DigestClaim, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify(chat, &Origin::NONE, |doc| claim_in(doc, date, now, None))
     }
 
@@ -548,14 +533,12 @@ impl ChatSettingsStore for JsonStore {
         now: i64,
         older_than: i64,
     ) -> Result<DigestClaim, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify(chat, &Origin::NONE, |doc| {
             claim_in(doc, date, now, Some(older_than))
         })
     }
 
     fn digest_sent(&self, chat: ChatId, date: Date, message_id: i32) -> Result<bool, StoreError> {
-        let chat = self.resolve(chat)?;
         self.modify(chat, &Origin::NONE, |doc| {
             match doc.digests.iter_mut().find(|d| d.date == date) {
                 Some(d) if d.message_id.is_none() => {
@@ -616,23 +599,15 @@ impl Ledger for JsonStore {
         match (w.update, w.name_in(chat)) {
             (None, None) => Ok(()),
             (None, Some((user, name))) => self.remember_name(chat, user, &name),
-            (Some(_), _) => {
-                let chat = self.resolve(chat)?;
-                self.modify(chat, w, |_| ((), true))
-            }
+            (Some(_), _) => self.modify(chat, w, |_| ((), true)),
         }
     }
 
     fn migrate_chat(&self, from: ChatId, to: ChatId) -> Result<ChatMove, StoreError> {
         super::check_migration(from, to)?;
         // Lock both folders, lower id first, so two migrations cannot deadlock.
-        let (first, second) = if from.get() < to.get() {
-            (from, to)
-        } else {
-            (to, from)
-        };
-        let _a = self.lock(first)?;
-        let _b = self.lock(second)?;
+        let _a = self.lock(from.min(to))?;
+        let _b = self.lock(from.max(to))?;
         let files = self.json_files(from)?;
         if files.is_empty() {
             // Moved before; a crash may have come before the creators were rewritten.
@@ -680,12 +655,7 @@ impl JsonStore {
 
     /// Chat ids that have a folder, sorted.
     fn folders(&self) -> Result<Vec<ChatId>, StoreError> {
-        let io = |source| Error::Fs {
-            scope: Scope::Store,
-            what: "cannot list",
-            path: self.root.clone(),
-            source,
-        };
+        let io = |e| Error::fs(Scope::Store, "cannot list", &self.root)(e);
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -716,15 +686,7 @@ impl JsonStore {
                 .filter(|n| n.ends_with(".json") && !statekit::json::is_temp_file(n))
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(Error::Fs {
-                    scope: chat.into(),
-                    what: "cannot list",
-                    path: dir,
-                    source,
-                }
-                .into());
-            }
+            Err(e) => return Err(Error::fs(chat, "cannot list", &dir)(e).into()),
         };
         files.sort();
         Ok(files)

@@ -33,15 +33,7 @@ impl JsonStore {
         mut files: Vec<String>,
     ) -> Result<ChatMove, StoreError> {
         let (from_dir, to_dir) = (self.chat_dir(from), self.chat_dir(to));
-        let io = |chat: ChatId, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Fs {
-                scope: chat.into(),
-                what: "cannot move",
-                path,
-                source,
-            }
-        };
+        let io = |chat: ChatId, path: &Path| Error::fs(chat, "cannot move", path);
         files.sort_by_key(|f| f == GROUP_FILE);
         for name in &files {
             let target = to_dir.join(name);
@@ -91,15 +83,7 @@ impl JsonStore {
         files: &[String],
     ) -> Result<ChatMove, StoreError> {
         let from_dir = self.chat_dir(from);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Fs {
-                scope: from.into(),
-                what: "cannot remove",
-                path,
-                source,
-            }
-        };
+        let io = |path: &Path| Error::fs(from, "cannot remove", path);
         let Some(mut target) = self.load_doc(to)? else {
             return Err(Error::Shape {
                 chat: to,
