@@ -699,25 +699,39 @@ mod tests {
     use crate::domain::{ReminderTime, Status, ZoneName};
     use serde_json::Value;
 
-    #[test]
-    fn a_crashed_writers_temp_file_is_removed_on_the_next_write_and_a_live_ones_kept() {
+    /// A store in a temp dir holding group -5's folder with `files` (name, text).
+    fn group_with(files: &[(&str, &str)]) -> (tempfile::TempDir, JsonStore, ChatId) {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
         let chat = ChatId::new(-5);
         std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
+        for (name, text) in files {
+            std::fs::write(store.chat_dir(chat).join(name), text).unwrap();
+        }
+        (dir, store, chat)
+    }
+
+    /// A bounty "t" by `user`.
+    fn bounty_by(user: UserId) -> NewBounty {
+        NewBounty {
+            created_by_user_id: user,
+            text: "t".into(),
+            link: None,
+            due_date_ts: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_crashed_writers_temp_file_is_removed_on_the_next_write_and_a_live_ones_kept() {
+        let (_dir, store, chat) = group_with(&[]);
         let dead = store.chat_dir(chat).join(".x.json.tmp-99999999-0");
         let live = store
             .chat_dir(chat)
             .join(format!(".x.json.tmp-{}-0", std::process::id()));
         std::fs::write(&dead, "").unwrap();
         std::fs::write(&live, "").unwrap();
-        let new = NewBounty {
-            created_by_user_id: UserId::new(7),
-            text: "t".into(),
-            link: None,
-            due_date_ts: None,
-            created_at: 0,
-        };
+        let new = bounty_by(UserId::new(7));
         store.add(chat, new, &Origin::NONE).unwrap();
         assert!(!dead.exists(), "a dead writer's temp file is swept");
         assert!(live.exists(), "a live writer's temp file is kept");
@@ -726,27 +740,14 @@ mod tests {
 
     #[test]
     fn fields_this_version_does_not_know_survive_a_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JsonStore::new(dir.path());
-        let chat = ChatId::new(-5);
-        std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
-        std::fs::write(
-            store.chat_dir(chat).join(GROUP_FILE),
-            r#"{"group_id": -5, "next_id": 1, "bounties": [], "title": "Ops", "settings": {"tz": "UTC"}}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            store.chat_dir(chat).join("7.json"),
-            r#"{"user_id": 7, "tracked": [], "name": "Ann"}"#,
-        )
-        .unwrap();
-        let new = NewBounty {
-            created_by_user_id: UserId::new(7),
-            text: "t".into(),
-            link: None,
-            due_date_ts: None,
-            created_at: 0,
-        };
+        let (_dir, store, chat) = group_with(&[
+            (
+                GROUP_FILE,
+                r#"{"group_id": -5, "next_id": 1, "bounties": [], "title": "Ops", "settings": {"tz": "UTC"}}"#,
+            ),
+            ("7.json", r#"{"user_id": 7, "tracked": [], "name": "Ann"}"#),
+        ]);
+        let new = bounty_by(UserId::new(7));
         let b = store.add(chat, new, &Origin::NONE).unwrap();
         store
             .track(chat, UserId::new(7), b.id, &Origin::NONE)
@@ -799,13 +800,9 @@ mod tests {
 
     #[test]
     fn files_of_the_original_design_load_as_open_unclaimed_and_rewrite_byte_for_byte() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JsonStore::new(dir.path());
-        let chat = ChatId::new(-5);
+        let (_dir, store, chat) =
+            group_with(&[(GROUP_FILE, ORIGINAL_GROUP), ("7.json", ORIGINAL_MEMBER)]);
         let folder = store.chat_dir(chat);
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join(GROUP_FILE), ORIGINAL_GROUP).unwrap();
-        std::fs::write(folder.join("7.json"), ORIGINAL_MEMBER).unwrap();
         let list = store.list(chat).unwrap();
         assert_eq!(list.len(), 2);
         for b in &list {
@@ -872,12 +869,8 @@ mod tests {
 
     #[test]
     fn files_of_the_original_design_rewrite_byte_for_byte_until_settings_are_used() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JsonStore::new(dir.path());
-        let chat = ChatId::new(-5);
+        let (_dir, store, chat) = group_with(&[(GROUP_FILE, ORIGINAL_GROUP)]);
         let folder = store.chat_dir(chat);
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join(GROUP_FILE), ORIGINAL_GROUP).unwrap();
         assert_eq!(store.settings(chat).unwrap(), ChatSettings::default());
         assert_eq!(store.digests(chat).unwrap(), vec![]);
         // Setting nothing new, and a patch that changes nothing, write the same bytes.
@@ -924,15 +917,10 @@ mod tests {
 
     #[test]
     fn a_damaged_setting_is_reported_with_its_position() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JsonStore::new(dir.path());
-        let chat = ChatId::new(-5);
-        std::fs::create_dir_all(store.chat_dir(chat)).unwrap();
-        std::fs::write(
-            store.chat_dir(chat).join(GROUP_FILE),
+        let (_dir, store, chat) = group_with(&[(
+            GROUP_FILE,
             r#"{"group_id": -5, "next_id": 1, "bounties": [], "remind_at": "25:00"}"#,
-        )
-        .unwrap();
+        )]);
         assert!(matches!(
             store.settings(chat),
             Err(StoreError::Json(Error::Corrupt { line: 1, .. }))
@@ -948,13 +936,7 @@ mod tests {
             let path = store.chat_dir(chat).join(file);
             let text = r#"{"next_id": 1, "bounties": []}"#;
             std::fs::write(&path, text).unwrap();
-            let new = NewBounty {
-                created_by_user_id: UserId::new(5),
-                text: "t".into(),
-                link: None,
-                due_date_ts: None,
-                created_at: 0,
-            };
+            let new = bounty_by(UserId::new(5));
             let refused = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Json(Error::Shape { chat: c, .. })) if c == chat);
             assert!(refused(store.list(chat).map(drop)), "{chat}");
             assert!(
@@ -974,13 +956,7 @@ mod tests {
             update: Some(UpdateId::new(1)),
             sender: Some((ann, " Ann ".into())),
         };
-        let new = NewBounty {
-            created_by_user_id: ann,
-            text: "t".into(),
-            link: None,
-            due_date_ts: None,
-            created_at: 0,
-        };
+        let new = bounty_by(ann);
         store.add(chat, new, &w).unwrap();
         let group = |store: &JsonStore| -> Value {
             let path = store.chat_dir(chat).join(GROUP_FILE);
