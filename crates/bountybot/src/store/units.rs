@@ -13,7 +13,9 @@ use crate::domain::{
 
 /// How an SQL backend runs its reads and its units of work.
 pub(crate) trait Units: Send + Sync {
-    /// A connection or transaction inside one read or one unit of work.
+    /// A connection for reading.
+    type Read<'a>: IntSql<Error = Self::Error>;
+    /// A transaction: one unit of work.
     type Conn<'a>: IntSql<Error = Self::Error>;
     /// What a statement fails with.
     type Error: Send + 'static;
@@ -23,10 +25,10 @@ pub(crate) trait Units: Send + Sync {
     fn read<R>(
         &self,
         scope: Scope,
-        f: impl FnOnce(&mut Self::Conn<'_>) -> Result<R, Self::Error>,
+        f: impl FnOnce(&mut Self::Read<'_>) -> Result<R, Self::Error>,
     ) -> Result<R, StoreError>;
-    /// Runs `f` as one durable unit of work holding `chat`'s lock: all of it commits
-    /// when `f` succeeds, nothing of it when it fails.
+    /// Runs `f` as one durable unit of work holding `chat`'s lock (SQLite: the
+    /// database's): all of it commits when `f` succeeds, nothing of it when it fails.
     fn write<R: Send + 'static>(
         &self,
         chat: ChatId,

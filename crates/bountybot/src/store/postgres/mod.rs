@@ -158,6 +158,7 @@ impl PostgresStore {
 }
 
 impl Units for PostgresStore {
+    type Read<'a> = postgres::Client;
     type Conn<'a> = Transaction<'a>;
     type Error = Fail;
 
@@ -168,9 +169,9 @@ impl Units for PostgresStore {
     fn read<R>(
         &self,
         scope: Scope,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Fail>,
+        f: impl FnOnce(&mut postgres::Client) -> Result<R, Fail>,
     ) -> Result<R, StoreError> {
-        self.transaction(scope, None, f)
+        f(&mut *self.conn()?).map_err(|f| Self::fail(scope, f))
     }
 
     fn write<R: Send + 'static>(

@@ -1,7 +1,7 @@
 //! The shared SQL's primitives ([`crate::store::sql`]) on PostgreSQL.
 
 use postgres::types::{ToSql, Type};
-use postgres::{Row, Transaction};
+use postgres::{GenericClient, Row, Transaction};
 
 use super::error::Fail;
 use crate::store::sql::{BadValue, Cell, IntSql, Param};
@@ -36,26 +36,33 @@ fn cell(r: &Row, i: usize) -> Result<Cell, Fail> {
     })
 }
 
-impl IntSql for Transaction<'_> {
-    type Error = Fail;
-    const AS_DATE: &'static str = "::text::date";
+/// [`IntSql`] on a pooled client (a read) and on a transaction (a unit of work).
+macro_rules! int_sql {
+    ($($t:ty),*) => {$(
+        impl IntSql for $t {
+            type Error = Fail;
+            const AS_DATE: &'static str = "::text::date";
 
-    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>, Fail> {
-        let values = values(params);
-        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as _).collect();
-        Transaction::query(self, sql, &refs)?
-            .iter()
-            .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
-            .collect()
-    }
+            fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>, Fail> {
+                let values = values(params);
+                let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as _).collect();
+                GenericClient::query(self, sql, &refs)?
+                    .iter()
+                    .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
+                    .collect()
+            }
 
-    fn exec_with(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, Fail> {
-        let values = values(params);
-        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as _).collect();
-        Ok(self.execute(sql, &refs)?)
-    }
+            fn exec_with(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, Fail> {
+                let values = values(params);
+                let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as _).collect();
+                Ok(GenericClient::execute(self, sql, &refs)?)
+            }
 
-    fn bad_value(_col: usize, e: BadValue) -> Fail {
-        Fail::Data(e)
-    }
+            fn bad_value(_col: usize, e: BadValue) -> Fail {
+                Fail::Data(e)
+            }
+        }
+    )*};
 }
+
+int_sql!(postgres::Client, Transaction<'_>);

@@ -61,6 +61,7 @@ impl SqliteStore {
 }
 
 impl Units for SqliteStore {
+    type Read<'a> = &'a Connection;
     type Conn<'a> = &'a Connection;
     type Error = rusqlite::Error;
 
