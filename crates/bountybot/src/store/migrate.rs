@@ -35,7 +35,7 @@ use statekit::plan::{Mode, Plan};
 
 use super::json::JsonStore;
 use super::postgres::{self, DatabaseUrl, ExclusiveUse, PostgresStore};
-use super::sqlite::{DB_FILE, SqliteStore, export_conn, import_conn};
+use super::sqlite::{DB_FILE, SqliteStore, export_conn};
 use super::{BountyStore, ChatData, Portable, StoreError};
 use crate::crash::crash_point;
 
@@ -279,7 +279,7 @@ pub fn stats(place: &Place) -> Result<Vec<(Backend, Counts)>, MigrateError> {
     if let Some(url) = &place.database {
         match PostgresStore::open(url) {
             // Its data was moved to another backend: nothing there to count.
-            Err(StoreError::PostgresMoved { .. }) => {}
+            Err(StoreError::Postgres(e)) if matches!(*e, postgres::Error::Moved { .. }) => {}
             store => {
                 let data = store?.export()?;
                 if !data.is_empty() {
@@ -306,33 +306,28 @@ pub enum Relation {
 }
 
 /// Compares two copies of the store, chat by chat: bounties by id (and content), id
-/// counters, members, their bookmarks and display names, settings and digest records. `names` label the two sides in the lists.
+/// counters, members, their bookmarks and display names, settings, digest records and
+/// the groups that moved in. `names` label the two sides in the lists.
 pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> Relation {
     let index = |d: &[ChatData]| -> BTreeMap<i64, ChatData> {
         d.iter().map(|c| (c.chat.get(), c.clone())).collect()
     };
     let (a, b) = (index(first), index(second));
-    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
-    let chats: std::collections::BTreeSet<i64> = a.keys().chain(b.keys()).copied().collect();
-    for chat in chats {
-        match (a.get(&chat), b.get(&chat)) {
-            (Some(x), None) => only_a.push(format!(
-                "chat {chat}: only in {} ({} bounties)",
-                names.0,
-                x.bounties.len()
-            )),
-            (None, Some(y)) => only_b.push(format!(
-                "chat {chat}: only in {} ({} bounties)",
-                names.1,
-                y.bounties.len()
-            )),
-            (Some(x), Some(y)) => {
-                chat_differences(chat, x, y, names.0, &mut only_a);
-                chat_differences(chat, y, x, names.1, &mut only_b);
+    // What side `x` (named `name`) holds that `y` lacks, chat by chat.
+    let only = |x: &BTreeMap<i64, ChatData>, y: &BTreeMap<i64, ChatData>, name: &str| {
+        let mut out = Vec::new();
+        for (chat, cx) in x {
+            match y.get(chat) {
+                None => out.push(format!(
+                    "chat {chat}: only in {name} ({} bounties)",
+                    cx.bounties.len()
+                )),
+                Some(cy) => chat_differences(*chat, cx, cy, name, &mut out),
             }
-            (None, None) => {}
         }
-    }
+        out
+    };
+    let (only_a, only_b) = (only(&a, &b, names.0), only(&b, &a, names.1));
     match (only_a.is_empty(), only_b.is_empty()) {
         (true, true) => Relation::Same,
         (false, true) => Relation::FirstCovers(only_a),
@@ -391,6 +386,13 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
             set.zone(),
             set.remind_at.map_or("off".to_string(), |t| t.to_string())
         ));
+    }
+    for from in &x.moved_here {
+        if !y.moved_here.contains(from) {
+            out.push(format!(
+                "chat {chat}: the move of group {from} into it only in {name}"
+            ));
+        }
     }
     for d in &x.digests {
         if !y.digests.contains(d) {
@@ -526,34 +528,23 @@ fn winner(
     plan: &mut Plan,
     side: &Sides<'_>,
 ) -> Result<Option<Backend>, MigrateError> {
-    match relation {
-        Relation::Same => Ok(None),
-        Relation::FirstCovers(more) => {
-            plan.note(format!(
-                "more in {}: {}",
-                side.name(source),
-                more.join("; ")
-            ));
-            Ok(Some(source))
-        }
-        Relation::SecondCovers(more) => {
-            plan.note(format!(
-                "more in {}: {}",
-                side.name(target),
-                more.join("; ")
-            ));
-            Ok(Some(target))
-        }
+    let (fuller, more) = match relation {
+        Relation::Same => return Ok(None),
+        Relation::FirstCovers(more) => (source, more),
+        Relation::SecondCovers(more) => (target, more),
         Relation::Diverged(a, b) => match prefer {
             Some(keep) if keep == source || keep == target => {
                 plan.note(format!(
                     "both sides hold data the other lacks; keeping {keep} as asked (--prefer)"
                 ));
-                Ok(Some(keep))
+                return Ok(Some(keep));
             }
-            _ => Err(MigrateError::Diverged(a.into_iter().chain(b).collect())),
+            _ => return Err(MigrateError::Diverged(a.into_iter().chain(b).collect())),
         },
-    }
+    };
+    let more = more.join("; ");
+    plan.note(format!("more in {}: {more}", side.name(fuller)));
+    Ok(Some(fuller))
 }
 
 /// The backends of one place, as a move sees them.
@@ -639,7 +630,7 @@ impl Sides<'_> {
                 let (staged, ()) = statekit::staged::build(&db, |conn| {
                     migrations.apply(conn)?;
                     let tx = conn.transaction()?;
-                    import_conn(&tx, data)?;
+                    super::sql::import_rows(&mut &*tx, data)?;
                     tx.commit()?;
                     progress("verifying");
                     if export_conn(conn)? != data {
@@ -667,11 +658,14 @@ impl Sides<'_> {
         let now = jiff::Timestamp::now();
         Ok(match b {
             Backend::Json => {
-                let folders: Vec<PathBuf> = JsonStore::new(dir)
-                    .chats()?
-                    .iter()
+                // The chats' folders, and those left behind by a chat's move.
+                let json = JsonStore::new(dir);
+                let moved = json.moves()?.into_iter().map(|(from, _)| from);
+                let mut folders: Vec<PathBuf> = (json.chats()?.into_iter().chain(moved))
                     .map(|c| PathBuf::from(c.get().to_string()))
                     .collect();
+                folders.sort();
+                folders.dedup();
                 let to = statekit::archive::archive_files(dir, "_legacy", &folders, now)?;
                 format!("archived to {}", to.display())
             }
