@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
-use bountybot::store::BountyStore;
 use bountybot::store::json::JsonStore;
+use bountybot::store::prelude::*;
 use bountybot::store::sqlite::SqliteStore;
 use serde_json::json;
 

@@ -92,6 +92,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Bounties;
     use crate::store::json::JsonStore;
 
     fn run_on(input: &[u8], interactive: bool) -> (String, tempfile::TempDir) {

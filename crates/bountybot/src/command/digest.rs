@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use jiff::civil::Date;
 
 use super::render::{MAX_MESSAGE_CHARS, Names, bounty_line, escape, sort_for_display};
+use crate::domain::Bounty;
 use crate::domain::{BountyId, ChatId, UserId, ZoneName, ts_to_date};
-use crate::store::{Bounty, BountyStore, StoreError};
+use crate::store::{BountyStore, StoreError};
 
 /// Most characters of a bounty's text shown in the digest.
 pub const MAX_DIGEST_TEXT: usize = 200;
@@ -147,8 +148,8 @@ pub fn digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Status;
     use crate::domain::date_to_ts;
-    use crate::store::Status;
 
     fn bounty(id: u64, text: &str, due: Option<&str>) -> Bounty {
         Bounty {

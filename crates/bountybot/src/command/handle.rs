@@ -1,17 +1,29 @@
 //! Command + store -> reply. Decides who may do what; never touches files itself.
 //!
+//! One function per command, each given a [`Turn`] (the store, the context, today's
+//! date): the actor and the update come from the context, never from the message
+//! text, so that a command can be run from a message or from a tap on a button alike.
+//! A command that writes hands [`Turn::write`] (its update and the sender's name) to
+//! the store's one write, so that the change, its ledger entry and a new name take
+//! one store call and one durable write; one that reads first checks its update once,
+//! before reading.
+//!
 //! A storage failure is logged for the operator with its whole cause chain and the
 //! chat, and the chat gets a short text without server paths or OS errors.
 
+use std::cell::Cell;
+
 use jiff::Timestamp;
+use jiff::civil::Date;
 use statekit::error::Chain;
 
-use super::parse::{COMMANDS, Command, Filter, Parsed, parse};
+use super::parse::{COMMANDS, Changes, Command, Filter, Parsed, parse};
 use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
-use crate::domain::{BountyId, BountyText, ChatId, DueDate, UpdateId, UserId, quoted, ts_to_date};
-use crate::store::{
-    Bounty, BountyPatch, BountyStore, ChatSettings, NewBounty, SettingsPatch, Status, StoreError,
+use crate::domain::{
+    Bounty, BountyId, BountyPatch, BountyText, ChatId, ChatSettings, DueDate, NewBounty,
+    ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName, quoted, ts_to_date,
 };
+use crate::store::{BountyStore, Origin, StoreError, json};
 
 /// Who is speaking, where and when.
 #[derive(Debug, Clone)]
@@ -35,6 +47,62 @@ pub struct Context<'a> {
     /// last name, or the title of a chat posting as itself): remembered per chat so
     /// listings show names.
     pub name: Option<&'a str>,
+}
+
+impl Context<'_> {
+    /// What a change made for this message stores with it: its update, and the
+    /// sender's name.
+    pub fn write(&self) -> Origin {
+        Origin {
+            update: self.update,
+            sender: self.name.map(|n| (self.user, n.to_string())),
+        }
+    }
+}
+
+/// One command's unit of work: the store, the context and today's date, and whether
+/// the command handed its update and the sender's name to a store write.
+pub struct Turn<'a, 'b> {
+    /// The store.
+    pub store: &'a dyn BountyStore,
+    /// Who acts, where, for which update.
+    pub ctx: &'a Context<'b>,
+    /// Today (UTC), for due dates.
+    pub today: Date,
+    wrote: Cell<bool>,
+}
+
+impl std::fmt::Debug for Turn<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn")
+            .field("ctx", self.ctx)
+            .field("today", &self.today)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, 'b> Turn<'a, 'b> {
+    /// A turn of `ctx` on `store`.
+    pub fn new(store: &'a dyn BountyStore, ctx: &'a Context<'b>) -> Turn<'a, 'b> {
+        Turn {
+            store,
+            ctx,
+            today: ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            wrote: Cell::new(false),
+        }
+    }
+
+    /// What a store write of this command stores with its change ([`Context::write`]);
+    /// the turn notes that it was handed on.
+    pub fn write(&self) -> Origin {
+        self.wrote.set(true);
+        self.ctx.write()
+    }
+
+    /// The chat.
+    fn chat(&self) -> ChatId {
+        self.ctx.chat
+    }
 }
 
 /// The bot's answer: one or more Telegram HTML messages, sent in order.
@@ -71,43 +139,68 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
 /// ([`Outcome::Retry`]) apart from the rest.
 pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Outcome {
     let today = ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let unnamed = Origin {
+        update: ctx.update,
+        sender: None,
+    };
     match parse(text, ctx.bot_username, today) {
         Parsed::NotACommand | Parsed::OtherBot => Outcome::Done(None),
-        Parsed::Unknown(name) => {
-            if ctx.chat.is_group() {
-                Outcome::Done(None)
-            } else {
-                answered_once(
-                    store,
-                    ctx,
-                    Reply(vec![format!(
-                        "I don't know {}. Send /help for what I can do.",
-                        escape(&quoted(&format!("/{name}")))
-                    )]),
-                )
-            }
-        }
+        Parsed::Unknown(_) if ctx.chat.is_group() => Outcome::Done(None),
+        Parsed::Unknown(name) => answered_once(
+            store,
+            ctx,
+            &unnamed,
+            Reply(vec![format!(
+                "I don't know {}. Send /help for what I can do.",
+                escape(&quoted(&format!("/{name}")))
+            )]),
+        ),
         Parsed::Usage { command, reason } => answered_once(
             store,
             ctx,
+            &unnamed,
             Reply(vec![format!(
                 "⚠️ {}\nUsage: {}",
                 escape(&reason),
                 escape(usage_of(command))
             )]),
         ),
-        Parsed::Command(cmd) => {
-            let reads_only = cmd.reads_only();
-            remember(store, ctx);
-            match run(store, ctx, today, cmd) {
-                Ok(reply) if reads_only => answered_once(store, ctx, reply),
-                Ok(reply) => Outcome::Done(Some(reply)),
-                // A redelivered update whose change is stored: nothing to do again.
-                Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
-                Err(e) if e.is_transient() => retry(ctx, e),
-                Err(e) => Outcome::Done(Some(storage_failure(ctx, &e))),
+        Parsed::Command(cmd) => handle_command(&Turn::new(store, ctx), cmd),
+    }
+}
+
+/// Runs a parsed command in `t`: a command that reads before it writes is skipped when
+/// its update was processed; a read-only one is answered once (its update noted with
+/// the sender's name); a refusal, which stores nothing, remembers the name alone.
+pub fn handle_command(t: &Turn<'_, '_>, cmd: Command) -> Outcome {
+    let (store, ctx) = (t.store, t.ctx);
+    if cmd.reads_first()
+        && let Some(update) = ctx.update
+    {
+        match store.processed(ctx.chat, ctx.user, update) {
+            Ok(true) => {
+                tracing::info!(update_id = %update, chat = %ctx.chat, "skipping an update processed before");
+                return Outcome::Done(None);
+            }
+            Ok(false) => {}
+            Err(e) if e.is_transient() => return retry(ctx, e),
+            Err(e) => {
+                tracing::warn!(update_id = %update, chat = %ctx.chat, error = %Chain(&e), "cannot tell whether the update was processed")
             }
         }
+    }
+    let reads_only = cmd.reads_only();
+    match run(t, cmd) {
+        Ok(reply) if t.wrote.get() => Outcome::Done(Some(reply)),
+        Ok(reply) if reads_only => answered_once(store, ctx, &ctx.write(), reply),
+        Ok(reply) => {
+            remember(store, ctx);
+            Outcome::Done(Some(reply))
+        }
+        // A redelivered update whose change is stored: nothing to do again.
+        Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
+        Err(e) if e.is_transient() => retry(ctx, e),
+        Err(e) => Outcome::Done(Some(storage_failure(ctx, &e))),
     }
 }
 
@@ -122,15 +215,12 @@ fn retry(ctx: &Context<'_>, e: StoreError) -> Outcome {
     Outcome::Retry(e)
 }
 
-/// `reply`, which changed nothing, with its update recorded as processed, so that the
-/// update delivered again is not answered again ([`BountyStore::note_processed`]).
-fn answered_once(store: &dyn BountyStore, ctx: &Context<'_>, reply: Reply) -> Outcome {
-    let Some(update) = ctx.update else {
-        return Outcome::Done(Some(reply));
-    };
-    match store.note_processed(ctx.chat, update) {
+/// `reply`, which changed nothing, with `w` noted (its update recorded as processed, so
+/// that the update delivered again is not answered again: [`crate::store::Ledger::note`]).
+fn answered_once(store: &dyn BountyStore, ctx: &Context<'_>, w: &Origin, reply: Reply) -> Outcome {
+    match store.note(ctx.chat, w) {
         Ok(()) => Outcome::Done(Some(reply)),
-        // Answered before (a redelivery that came past the first check).
+        // Answered before (a redelivery).
         Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
         Err(e) if e.is_transient() => retry(ctx, e),
         Err(e) => {
@@ -141,12 +231,14 @@ fn answered_once(store: &dyn BountyStore, ctx: &Context<'_>, reply: Reply) -> Ou
     }
 }
 
-/// Remembers the sender's name. A failure is logged and does not stop the command
-/// (a damaged file is reported by the command itself).
+/// Remembers the sender's name where the command stored nothing. A failure is logged
+/// and does not stop the command.
 fn remember(store: &dyn BountyStore, ctx: &Context<'_>) {
-    if let Some(name) = ctx.name
-        && let Err(e) = store.remember_name(ctx.chat, ctx.user, name)
-    {
+    let w = Origin {
+        update: None,
+        ..ctx.write()
+    };
+    if let Err(e) = store.note(ctx.chat, &w) {
         tracing::warn!(chat = %ctx.chat, user = %ctx.user, error = %Chain(&e), "cannot remember a name");
     }
 }
@@ -161,13 +253,12 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
     );
     let text = match e {
         // The chat's own file: worth telling them, by its name within the data dir.
-        StoreError::Corrupt {
+        StoreError::Json(json::Error::Corrupt {
             chat,
             file,
             line,
             column,
-            ..
-        } => format!(
+        }) => format!(
             "⚠️ stored data of chat {chat} is damaged ({}, line {line}, column {column}); nothing was changed",
             escape(&data_relative(file))
         ),
@@ -213,208 +304,242 @@ fn no_such(id: BountyId) -> Reply {
     )])
 }
 
-fn run(
-    store: &dyn BountyStore,
-    ctx: &Context<'_>,
-    today: jiff::civil::Date,
-    cmd: Command,
+/// One line of text as a reply.
+fn say(text: impl Into<String>) -> Result<Reply, StoreError> {
+    Ok(Reply(vec![text.into()]))
+}
+
+/// Dispatches `cmd` to its function.
+fn run(t: &Turn<'_, '_>, cmd: Command) -> Result<Reply, StoreError> {
+    match cmd {
+        Command::List { filter, page } => list(t, filter, page),
+        Command::Show(id) => show(t, id),
+        Command::Claim(id) => claim(t, id),
+        Command::Unclaim(id) => unclaim(t, id),
+        Command::Done(id) => finish(t, id, Status::Done),
+        Command::Reopen(id) => finish(t, id, Status::Open),
+        Command::Add { text, link, due } => add(t, text, link, due),
+        Command::Edit { id, changes } => edit(t, id, changes),
+        Command::Delete(id) => delete(t, id),
+        Command::Track(id) => track(t, id),
+        Command::Untrack(id) => untrack(t, id),
+        Command::My { page } => my(t, page),
+        Command::Start => start(t),
+        Command::Help => say(help_text()),
+        Command::Settings => Ok(settings_reply(&t.store.settings(t.chat())?, t.ctx)),
+        Command::TimeZone(zone) => time_zone(t, zone),
+        Command::Remind(at) => remind(t, at),
+    }
+}
+
+/// `/bounty [filter] [page]`: the chat's bounties, a page at a time.
+fn list(t: &Turn<'_, '_>, filter: Filter, page: usize) -> Result<Reply, StoreError> {
+    let (chat, today) = (t.chat(), t.today);
+    let all = t.store.list(chat)?;
+    if all.is_empty() {
+        return say("No bounties yet. Add one with /add &lt;text&gt; [link] [due].");
+    }
+    let list: Vec<Bounty> = all
+        .into_iter()
+        .filter(|b| shown_by(filter, b, today))
+        .collect();
+    if list.is_empty() {
+        return say(match filter {
+            Filter::Open => "No open bounties. /bounty all shows every one.",
+            Filter::Done => "No bounties are done yet.",
+            Filter::All => "No bounties yet.",
+            Filter::Overdue => "Nothing is overdue.",
+        });
+    }
+    let title = match (filter, chat.is_group()) {
+        (Filter::Open, true) => "Bounties in this group",
+        (Filter::Open, false) => "Your bounties",
+        (Filter::Done, true) => "Done bounties in this group",
+        (Filter::Done, false) => "Your done bounties",
+        (Filter::All, true) => "All bounties in this group",
+        (Filter::All, false) => "All your bounties",
+        (Filter::Overdue, true) => "Overdue bounties in this group",
+        (Filter::Overdue, false) => "Your overdue bounties",
+    };
+    let command = match filter {
+        Filter::Open => "bounty".to_string(),
+        f => format!("bounty {}", f.word()),
+    };
+    let names = names(t.store, t.ctx);
+    Ok(
+        match list_page(title, &command, list, page, today, &names) {
+            Page::Shown(message) => Reply(vec![message]),
+            Page::PastTheEnd(pages) => past_the_end(pages, "bounties", &command),
+        },
+    )
+}
+
+/// `/bounty #id`: one bounty in full, with who tracks it.
+fn show(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+    let Some(b) = t.store.get(t.chat(), id)? else {
+        return Ok(no_such(id));
+    };
+    let names = names(t.store, t.ctx);
+    let trackers = t
+        .store
+        .trackers(t.chat(), id)
+        .inspect_err(|e| warn_decoration(t.ctx, e, "trackers"))
+        .ok();
+    say(full_view(&b, t.today, &names, trackers.as_deref()))
+}
+
+/// `/add`: a new bounty, the sender its creator; one store write.
+fn add(
+    t: &Turn<'_, '_>,
+    text: BountyText,
+    link: Option<String>,
+    due: Option<DueDate>,
 ) -> Result<Reply, StoreError> {
-    let chat = ctx.chat;
-    Ok(match cmd {
-        Command::List { filter, page } => {
-            let all = store.list(chat)?;
-            if all.is_empty() {
-                return Ok(Reply(vec![
-                    "No bounties yet. Add one with /add &lt;text&gt; [link] [due].".into(),
-                ]));
-            }
-            let list: Vec<Bounty> = all
-                .into_iter()
-                .filter(|b| shown_by(filter, b, today))
-                .collect();
-            let none = match filter {
-                Filter::Open => "No open bounties. /bounty all shows every one.",
-                Filter::Done => "No bounties are done yet.",
-                Filter::All => "No bounties yet.",
-                Filter::Overdue => "Nothing is overdue.",
-            };
-            if list.is_empty() {
-                return Ok(Reply(vec![none.into()]));
-            }
-            let title = match (filter, chat.is_group()) {
-                (Filter::Open, true) => "Bounties in this group",
-                (Filter::Open, false) => "Your bounties",
-                (Filter::Done, true) => "Done bounties in this group",
-                (Filter::Done, false) => "Your done bounties",
-                (Filter::All, true) => "All bounties in this group",
-                (Filter::All, false) => "All your bounties",
-                (Filter::Overdue, true) => "Overdue bounties in this group",
-                (Filter::Overdue, false) => "Your overdue bounties",
-            };
-            let command = match filter {
-                Filter::Open => "bounty".to_string(),
-                f => format!("bounty {}", f.word()),
-            };
-            let names = names(store, ctx);
-            match list_page(title, &command, list, page, today, &names) {
-                Page::Shown(message) => Reply(vec![message]),
-                Page::PastTheEnd(pages) => past_the_end(pages, "bounties", &command),
-            }
+    let new = NewBounty {
+        created_by_user_id: t.ctx.user,
+        text: text.into_string(),
+        link,
+        due_date_ts: due.map(DueDate::timestamp),
+        created_at: t.ctx.now.as_second(),
+    };
+    let b = t.store.add(t.chat(), new, &t.write())?;
+    say(confirmation("Added", &b, t.today))
+}
+
+/// `/edit`: the creator changes text, link or due date.
+fn edit(t: &Turn<'_, '_>, id: BountyId, changes: Changes) -> Result<Reply, StoreError> {
+    let Some(b) = t.store.get(t.chat(), id)? else {
+        return Ok(no_such(id));
+    };
+    // The creator never changes and ids are never reused, so this check stays true for
+    // the update below.
+    if b.created_by_user_id != t.ctx.user {
+        return say(format!("Only the creator of #{id} can edit it."));
+    }
+    let patch = BountyPatch {
+        text: changes.text.map(BountyText::into_string),
+        link: changes.link,
+        due_date_ts: changes.due.map(|d| d.map(DueDate::timestamp)),
+        ..BountyPatch::default()
+    };
+    // Applied by the store in one unit of work, so a concurrent edit of another field is
+    // kept; `None` means the bounty was deleted meanwhile.
+    let Some(b) = t.store.update(t.chat(), id, &patch, &t.write())? else {
+        return Ok(no_such(id));
+    };
+    say(confirmation("Updated", &b, t.today))
+}
+
+/// `/delete`: the creator, or a group administrator.
+fn delete(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+    let Some(b) = t.store.get(t.chat(), id)? else {
+        return Ok(no_such(id));
+    };
+    if b.created_by_user_id != t.ctx.user && !group_admin(t.ctx) {
+        return say(format!(
+            "Only the creator of #{id} (or a group administrator) can delete it."
+        ));
+    }
+    if !t.store.delete(t.chat(), id, &t.write())? {
+        return Ok(no_such(id));
+    }
+    say(format!("Deleted bounty #{id}."))
+}
+
+/// `/track`: bookmarks a bounty of the chat for the sender.
+fn track(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+    if t.store.get(t.chat(), id)?.is_none() {
+        return Ok(no_such(id));
+    }
+    if t.store.track(t.chat(), t.ctx.user, id, &t.write())? {
+        say(format!("Tracking #{id}. See your list with /my."))
+    } else {
+        say(format!("You already track #{id}."))
+    }
+}
+
+/// `/untrack`: removes the sender's bookmark.
+fn untrack(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+    if t.store.untrack(t.chat(), t.ctx.user, id, &t.write())? {
+        say(format!("Stopped tracking #{id}."))
+    } else {
+        say(format!("You were not tracking #{id}."))
+    }
+}
+
+/// `/my`: the bounties the sender tracks.
+fn my(t: &Turn<'_, '_>, page: usize) -> Result<Reply, StoreError> {
+    let tracked = t.store.tracked(t.chat(), t.ctx.user)?;
+    let mine: Vec<Bounty> = t
+        .store
+        .list(t.chat())?
+        .into_iter()
+        .filter(|b| tracked.contains(&b.id))
+        .collect();
+    if mine.is_empty() {
+        return say("You track no bounties here. Use /track &lt;id&gt; to bookmark one.");
+    }
+    let names = names(t.store, t.ctx);
+    Ok(
+        match list_page("Your tracked bounties", "my", mine, page, t.today, &names) {
+            Page::Shown(message) => Reply(vec![message]),
+            Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
+        },
+    )
+}
+
+/// `/start`: creates the sender's files in the chat.
+fn start(t: &Turn<'_, '_>) -> Result<Reply, StoreError> {
+    t.store.ensure_user(t.chat(), t.ctx.user)?;
+    say(format!(
+        "Hi! I keep track of bounties {}. Send /help to see how.",
+        if t.chat().is_group() {
+            "for this group"
+        } else {
+            "for you"
         }
-        Command::Show(id) => {
-            let Some(b) = store.get(chat, id)? else {
-                return Ok(no_such(id));
-            };
-            let names = names(store, ctx);
-            let trackers = store
-                .trackers(chat, id)
-                .inspect_err(|e| warn_decoration(ctx, e, "trackers"))
-                .ok();
-            Reply(vec![full_view(&b, today, &names, trackers.as_deref())])
-        }
-        Command::Claim(id) => claim(store, ctx, id)?,
-        Command::Unclaim(id) => unclaim(store, ctx, id)?,
-        Command::Done(id) => finish(store, ctx, id, Status::Done)?,
-        Command::Reopen(id) => finish(store, ctx, id, Status::Open)?,
-        Command::Add { text, link, due } => {
-            let b = store.add(
-                chat,
-                NewBounty {
-                    created_by_user_id: ctx.user,
-                    text: text.into_string(),
-                    link,
-                    due_date_ts: due.map(DueDate::timestamp),
-                    created_at: ctx.now.as_second(),
-                },
-                ctx.update,
-            )?;
-            Reply(vec![confirmation("Added", &b, today)])
-        }
-        Command::Edit { id, changes } => {
-            let Some(b) = store.get(chat, id)? else {
-                return Ok(no_such(id));
-            };
-            // The creator never changes and ids are never reused, so this check stays
-            // true for the update below.
-            if b.created_by_user_id != ctx.user {
-                return Ok(Reply(vec![format!(
-                    "Only the creator of #{id} can edit it."
-                )]));
-            }
-            let patch = BountyPatch {
-                text: changes.text.map(BountyText::into_string),
-                link: changes.link,
-                due_date_ts: changes.due.map(|d| d.map(DueDate::timestamp)),
-                ..BountyPatch::default()
-            };
-            // Applied by the store in one unit of work, so a concurrent edit of another
-            // field is kept; `None` means the bounty was deleted meanwhile.
-            let Some(b) = store.update(chat, id, &patch, ctx.update)? else {
-                return Ok(no_such(id));
-            };
-            Reply(vec![confirmation("Updated", &b, today)])
-        }
-        Command::Delete(id) => {
-            let Some(b) = store.get(chat, id)? else {
-                return Ok(no_such(id));
-            };
-            if b.created_by_user_id != ctx.user && !(chat.is_group() && ctx.admin) {
-                return Ok(Reply(vec![format!(
-                    "Only the creator of #{id} (or a group administrator) can delete it."
-                )]));
-            }
-            if !store.delete(chat, id, ctx.update)? {
-                return Ok(no_such(id));
-            }
-            Reply(vec![format!("Deleted bounty #{id}.")])
-        }
-        Command::Track(id) => {
-            if store.get(chat, id)?.is_none() {
-                return Ok(no_such(id));
-            }
-            if store.track(chat, ctx.user, id, ctx.update)? {
-                Reply(vec![format!("Tracking #{id}. See your list with /my.")])
-            } else {
-                Reply(vec![format!("You already track #{id}.")])
-            }
-        }
-        Command::Untrack(id) => {
-            if store.untrack(chat, ctx.user, id, ctx.update)? {
-                Reply(vec![format!("Stopped tracking #{id}.")])
-            } else {
-                Reply(vec![format!("You were not tracking #{id}.")])
-            }
-        }
-        Command::My { page } => {
-            let tracked = store.tracked(chat, ctx.user)?;
-            let all = store.list(chat)?;
-            let mine: Vec<Bounty> = all
-                .into_iter()
-                .filter(|b| tracked.contains(&b.id))
-                .collect();
-            if mine.is_empty() {
-                Reply(vec![
-                    "You track no bounties here. Use /track &lt;id&gt; to bookmark one.".into(),
-                ])
-            } else {
-                let names = names(store, ctx);
-                match list_page("Your tracked bounties", "my", mine, page, today, &names) {
-                    Page::Shown(message) => Reply(vec![message]),
-                    Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
-                }
-            }
-        }
-        Command::Start => {
-            store.ensure_user(chat, ctx.user)?;
-            Reply(vec![format!(
-                "Hi! I keep track of bounties {}. Send /help to see how.",
-                if chat.is_group() {
-                    "for this group"
-                } else {
-                    "for you"
-                }
-            )])
-        }
-        Command::Help => Reply(vec![help_text()]),
-        Command::Settings => settings_reply(&store.settings(chat)?, ctx),
-        Command::TimeZone(zone) => {
-            if let Some(refusal) = settings_refusal(ctx) {
-                return Ok(refusal);
-            }
-            let patch = SettingsPatch {
-                time_zone: Some(Some(zone)),
-                ..SettingsPatch::default()
-            };
-            let s = store.update_settings(chat, &patch, ctx.update)?;
-            let zone = s.zone();
-            let local = ctx.now.to_zoned(zone.time_zone());
-            Reply(vec![format!(
-                "Time zone set to <b>{}</b> (it is {} there now).{}",
-                escape(zone.as_str()),
-                local.strftime("%Y-%m-%d %H:%M"),
-                s.remind_at.map_or(String::new(), |t| format!(
-                    " The daily digest comes at {t} there."
-                ))
-            )])
-        }
-        Command::Remind(at) => {
-            if let Some(refusal) = settings_refusal(ctx) {
-                return Ok(refusal);
-            }
-            let patch = SettingsPatch {
-                remind_at: Some(at),
-                ..SettingsPatch::default()
-            };
-            let s = store.update_settings(chat, &patch, ctx.update)?;
-            Reply(vec![match s.remind_at {
-                Some(t) => format!(
-                    "Daily digest at <b>{t}</b> ({}): open bounties overdue, due today and \
-                     due tomorrow. /remind off turns it off.",
-                    escape(s.zone().as_str())
-                ),
-                None => "Daily digest off. /remind 09:00 turns it on.".to_string(),
-            }])
-        }
+    ))
+}
+
+/// `/timezone`: a group's administrators, or a private chat's owner.
+fn time_zone(t: &Turn<'_, '_>, zone: ZoneName) -> Result<Reply, StoreError> {
+    if let Some(refusal) = settings_refusal(t.ctx) {
+        return Ok(refusal);
+    }
+    let patch = SettingsPatch {
+        time_zone: Some(Some(zone)),
+        ..SettingsPatch::default()
+    };
+    let s = t.store.update_settings(t.chat(), &patch, &t.write())?;
+    let zone = s.zone();
+    let local = t.ctx.now.to_zoned(zone.time_zone());
+    say(format!(
+        "Time zone set to <b>{}</b> (it is {} there now).{}",
+        escape(zone.as_str()),
+        local.strftime("%Y-%m-%d %H:%M"),
+        s.remind_at.map_or(String::new(), |t| format!(
+            " The daily digest comes at {t} there."
+        ))
+    ))
+}
+
+/// `/remind`: turns the daily digest on (at a local time) or off.
+fn remind(t: &Turn<'_, '_>, at: Option<ReminderTime>) -> Result<Reply, StoreError> {
+    if let Some(refusal) = settings_refusal(t.ctx) {
+        return Ok(refusal);
+    }
+    let patch = SettingsPatch {
+        remind_at: Some(at),
+        ..SettingsPatch::default()
+    };
+    let s = t.store.update_settings(t.chat(), &patch, &t.write())?;
+    say(match s.remind_at {
+        Some(t) => format!(
+            "Daily digest at <b>{t}</b> ({}): open bounties overdue, due today and \
+             due tomorrow. /remind off turns it off.",
+            escape(s.zone().as_str())
+        ),
+        None => "Daily digest off. /remind 09:00 turns it on.".to_string(),
     })
 }
 
@@ -497,8 +622,8 @@ fn group_admin(ctx: &Context<'_>) -> bool {
 /// `/claim`: anyone, when nobody else holds the bounty and it is open. The store sets
 /// the claimer only if the bounty is still unclaimed, so of two claims at once one
 /// wins and the other is told who did.
-fn claim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<Reply, StoreError> {
-    let chat = ctx.chat;
+fn claim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+    let (store, ctx, chat) = (t.store, t.ctx, t.chat());
     let Some(b) = store.get(chat, id)? else {
         return Ok(no_such(id));
     };
@@ -526,7 +651,7 @@ fn claim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<Rep
         if_status: Some(Status::Open),
         ..BountyPatch::default()
     };
-    let Some(b) = store.update(chat, id, &patch, ctx.update)? else {
+    let Some(b) = store.update(chat, id, &patch, &t.write())? else {
         return Ok(no_such(id));
     };
     if b.status == Status::Done {
@@ -546,8 +671,8 @@ fn claim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<Rep
 }
 
 /// `/unclaim`: the claimer, or a group administrator.
-fn unclaim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<Reply, StoreError> {
-    let chat = ctx.chat;
+fn unclaim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+    let (store, ctx, chat) = (t.store, t.ctx, t.chat());
     let Some(b) = store.get(chat, id)? else {
         return Ok(no_such(id));
     };
@@ -566,7 +691,7 @@ fn unclaim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<R
         if_claimed_by: Some(Some(holder)),
         ..BountyPatch::default()
     };
-    match store.update(chat, id, &patch, ctx.update)? {
+    match store.update(chat, id, &patch, &t.write())? {
         None => Ok(no_such(id)),
         Some(b) if b.claimed_by_user_id.is_none() => {
             let whose = if holder == ctx.user {
@@ -587,13 +712,8 @@ fn unclaim(store: &dyn BountyStore, ctx: &Context<'_>, id: BountyId) -> Result<R
 /// `/done` (to [`Status::Done`]) and `/reopen` (to [`Status::Open`]): the creator,
 /// the claimer, or a group administrator. When only the claim allows it, the store
 /// changes the status only if the claim still holds.
-fn finish(
-    store: &dyn BountyStore,
-    ctx: &Context<'_>,
-    id: BountyId,
-    to: Status,
-) -> Result<Reply, StoreError> {
-    let chat = ctx.chat;
+fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreError> {
+    let (store, ctx, chat) = (t.store, t.ctx, t.chat());
     let verb = if to == Status::Done {
         "finish"
     } else {
@@ -622,7 +742,7 @@ fn finish(
         if_claimed_by: (!creator && !group_admin(ctx)).then_some(Some(ctx.user)),
         ..BountyPatch::default()
     };
-    match store.update(chat, id, &patch, ctx.update)? {
+    match store.update(chat, id, &patch, &t.write())? {
         None => Ok(no_such(id)),
         Some(b) if b.status == to && to == Status::Done => Ok(Reply(vec![format!(
             "Done: bounty <b>#{id}</b>: {}. /reopen {id} if it is not.",
@@ -679,8 +799,10 @@ pub fn help_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::date_to_ts;
+    use crate::domain::{ChatMove, DigestClaim, DigestRecord, date_to_ts};
     use crate::store::json::JsonStore;
+    use crate::store::{Bounties, ChatData, ChatSettingsStore, Ledger, Portable, ReminderChat};
+    use jiff::civil::Date as Day;
 
     const GROUP: ChatId = ChatId::new(-100_123);
     const OTHER_GROUP: ChatId = ChatId::new(-100_999);
@@ -954,17 +1076,17 @@ mod tests {
         assert!(bot.say(private(ANN), ANN, "/weather").contains("/help"));
     }
 
-    /// Delegates to a JSON store and records each call by name. Unless `raced` starts
-    /// true, the first `get` lets another writer set a due date first: the
-    /// interleaving of two edits from two processes, made deterministic.
-    struct Spy {
-        inner: JsonStore,
+    /// Delegates to a store and records each call by name. Unless `raced` starts true,
+    /// the first `get` lets another writer set a due date first: the interleaving of
+    /// two edits from two processes, made deterministic.
+    struct Spy<S> {
+        inner: S,
         raced: std::sync::atomic::AtomicBool,
         calls: std::sync::Mutex<Vec<&'static str>>,
     }
 
-    impl Spy {
-        fn new(inner: JsonStore, race_an_edit: bool) -> Spy {
+    impl<S: BountyStore> Spy<S> {
+        fn new(inner: S, race_an_edit: bool) -> Spy<S> {
             Spy {
                 inner,
                 raced: std::sync::atomic::AtomicBool::new(!race_an_edit),
@@ -972,8 +1094,10 @@ mod tests {
             }
         }
 
-        fn called(&self, name: &'static str) {
+        /// Records the call `name`, then lets `inner` answer it.
+        fn pass<R>(&self, name: &'static str, call: impl FnOnce(&S) -> R) -> R {
             self.calls.lock().unwrap().push(name);
+            call(&self.inner)
         }
 
         fn calls(&self) -> Vec<&'static str> {
@@ -981,168 +1105,110 @@ mod tests {
         }
     }
 
-    impl BountyStore for Spy {
-        fn ensure_user(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
-            self.called("ensure_user");
-            self.inner.ensure_user(chat, user)
+    type R<T> = Result<T, StoreError>;
+
+    impl<S: BountyStore> Bounties for Spy<S> {
+        fn ensure_user(&self, chat: ChatId, user: UserId) -> R<()> {
+            self.pass("ensure_user", |s| s.ensure_user(chat, user))
         }
-        fn processed(
-            &self,
-            chat: ChatId,
-            user: UserId,
-            update: UpdateId,
-        ) -> Result<bool, StoreError> {
-            self.called("processed");
-            self.inner.processed(chat, user, update)
+        fn add(&self, chat: ChatId, b: NewBounty, w: &Origin) -> R<Bounty> {
+            self.pass("add", |s| s.add(chat, b, w))
         }
-        fn add(
-            &self,
-            chat: ChatId,
-            b: NewBounty,
-            update: Option<UpdateId>,
-        ) -> Result<Bounty, StoreError> {
-            self.called("add");
-            self.inner.add(chat, b, update)
-        }
-        fn get(&self, chat: ChatId, id: BountyId) -> Result<Option<Bounty>, StoreError> {
-            self.called("get");
-            let seen = self.inner.get(chat, id);
+        fn get(&self, chat: ChatId, id: BountyId) -> R<Option<Bounty>> {
+            let seen = self.pass("get", |s| s.get(chat, id));
             if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 let other = BountyPatch {
                     due_date_ts: Some(Some(date_to_ts("2026-12-24".parse().unwrap()))),
                     ..BountyPatch::default()
                 };
-                self.inner.update(chat, id, &other, None)?;
+                self.inner.update(chat, id, &other, &Origin::NONE)?;
             }
             seen
         }
-        fn list(&self, chat: ChatId) -> Result<Vec<Bounty>, StoreError> {
-            self.called("list");
-            self.inner.list(chat)
+        fn list(&self, chat: ChatId) -> R<Vec<Bounty>> {
+            self.pass("list", |s| s.list(chat))
         }
         fn update(
             &self,
-            chat: ChatId,
+            c: ChatId,
             id: BountyId,
-            patch: &BountyPatch,
-            update: Option<UpdateId>,
-        ) -> Result<Option<Bounty>, StoreError> {
-            self.called("update");
-            self.inner.update(chat, id, patch, update)
+            p: &BountyPatch,
+            w: &Origin,
+        ) -> R<Option<Bounty>> {
+            self.pass("update", |s| s.update(c, id, p, w))
         }
-        fn delete(
-            &self,
-            chat: ChatId,
-            id: BountyId,
-            update: Option<UpdateId>,
-        ) -> Result<bool, StoreError> {
-            self.called("delete");
-            self.inner.delete(chat, id, update)
+        fn delete(&self, chat: ChatId, id: BountyId, w: &Origin) -> R<bool> {
+            self.pass("delete", |s| s.delete(chat, id, w))
         }
-        fn track(
-            &self,
-            chat: ChatId,
-            user: UserId,
-            id: BountyId,
-            update: Option<UpdateId>,
-        ) -> Result<bool, StoreError> {
-            self.called("track");
-            self.inner.track(chat, user, id, update)
+        fn track(&self, chat: ChatId, user: UserId, id: BountyId, w: &Origin) -> R<bool> {
+            self.pass("track", |s| s.track(chat, user, id, w))
         }
-        fn untrack(
-            &self,
-            chat: ChatId,
-            user: UserId,
-            id: BountyId,
-            update: Option<UpdateId>,
-        ) -> Result<bool, StoreError> {
-            self.called("untrack");
-            self.inner.untrack(chat, user, id, update)
+        fn untrack(&self, chat: ChatId, user: UserId, id: BountyId, w: &Origin) -> R<bool> {
+            self.pass("untrack", |s| s.untrack(chat, user, id, w))
         }
-        fn tracked(&self, chat: ChatId, user: UserId) -> Result<Vec<BountyId>, StoreError> {
-            self.called("tracked");
-            self.inner.tracked(chat, user)
+        fn tracked(&self, chat: ChatId, user: UserId) -> R<Vec<BountyId>> {
+            self.pass("tracked", |s| s.tracked(chat, user))
         }
-        fn migrate_chat(
-            &self,
-            from: ChatId,
-            to: ChatId,
-        ) -> Result<crate::store::ChatMove, StoreError> {
-            self.called("migrate_chat");
-            self.inner.migrate_chat(from, to)
+        fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> R<()> {
+            self.pass("remember_name", |s| s.remember_name(chat, user, name))
         }
-        fn moved_to(&self, chat: ChatId) -> Result<ChatId, StoreError> {
-            self.called("moved_to");
-            self.inner.moved_to(chat)
+        fn trackers(&self, chat: ChatId, id: BountyId) -> R<Vec<UserId>> {
+            self.pass("trackers", |s| s.trackers(chat, id))
         }
-        fn note_processed(&self, chat: ChatId, update: UpdateId) -> Result<(), StoreError> {
-            self.called("note_processed");
-            self.inner.note_processed(chat, update)
-        }
-        fn remember_name(&self, chat: ChatId, user: UserId, name: &str) -> Result<(), StoreError> {
-            self.called("remember_name");
-            self.inner.remember_name(chat, user, name)
-        }
-        fn trackers(&self, chat: ChatId, id: BountyId) -> Result<Vec<UserId>, StoreError> {
-            self.called("trackers");
-            self.inner.trackers(chat, id)
-        }
-        fn names(&self, chat: ChatId) -> Result<Vec<(UserId, String)>, StoreError> {
-            self.called("names");
-            self.inner.names(chat)
-        }
-        fn settings(&self, chat: ChatId) -> Result<crate::store::ChatSettings, StoreError> {
-            self.called("settings");
-            self.inner.settings(chat)
-        }
-        fn update_settings(
-            &self,
-            chat: ChatId,
-            patch: &crate::store::SettingsPatch,
-            update: Option<UpdateId>,
-        ) -> Result<crate::store::ChatSettings, StoreError> {
-            self.called("update_settings");
-            self.inner.update_settings(chat, patch, update)
-        }
-        fn claim_digest(
-            &self,
-            chat: ChatId,
-            date: jiff::civil::Date,
-            now: i64,
-        ) -> Result<crate::store::DigestClaim, StoreError> {
-            self.called("claim_digest");
-            self.inner.claim_digest(chat, date, now)
-        }
-        fn reclaim_digest(
-            &self,
-            chat: ChatId,
-            date: jiff::civil::Date,
-            now: i64,
-            older_than: i64,
-        ) -> Result<crate::store::DigestClaim, StoreError> {
-            self.called("reclaim_digest");
-            self.inner.reclaim_digest(chat, date, now, older_than)
-        }
-        fn digest_sent(
-            &self,
-            chat: ChatId,
-            date: jiff::civil::Date,
-            message_id: i32,
-        ) -> Result<bool, StoreError> {
-            self.called("digest_sent");
-            self.inner.digest_sent(chat, date, message_id)
-        }
-        fn digests(&self, chat: ChatId) -> Result<Vec<crate::store::DigestRecord>, StoreError> {
-            self.called("digests");
-            self.inner.digests(chat)
-        }
-        fn reminder_chats(&self) -> Result<Vec<crate::store::ReminderChat>, StoreError> {
-            self.called("reminder_chats");
-            self.inner.reminder_chats()
+        fn names(&self, chat: ChatId) -> R<Vec<(UserId, String)>> {
+            self.pass("names", |s| s.names(chat))
         }
     }
 
-    /// Every data file under `dir` with its bytes (not the empty lock files, which are
+    impl<S: BountyStore> ChatSettingsStore for Spy<S> {
+        fn settings(&self, chat: ChatId) -> R<ChatSettings> {
+            self.pass("settings", |s| s.settings(chat))
+        }
+        fn update_settings(&self, c: ChatId, p: &SettingsPatch, w: &Origin) -> R<ChatSettings> {
+            self.pass("update_settings", |s| s.update_settings(c, p, w))
+        }
+        fn claim_digest(&self, chat: ChatId, date: Day, now: i64) -> R<DigestClaim> {
+            self.pass("claim_digest", |s| s.claim_digest(chat, date, now))
+        }
+        fn reclaim_digest(&self, c: ChatId, d: Day, now: i64, age: i64) -> R<DigestClaim> {
+            self.pass("reclaim_digest", |s| s.reclaim_digest(c, d, now, age))
+        }
+        fn digest_sent(&self, chat: ChatId, date: Day, message_id: i32) -> R<bool> {
+            self.pass("digest_sent", |s| s.digest_sent(chat, date, message_id))
+        }
+        fn digests(&self, chat: ChatId) -> R<Vec<DigestRecord>> {
+            self.pass("digests", |s| s.digests(chat))
+        }
+        fn reminder_chats(&self) -> R<Vec<ReminderChat>> {
+            self.pass("reminder_chats", |s| s.reminder_chats())
+        }
+    }
+
+    impl<S: BountyStore> Ledger for Spy<S> {
+        fn processed(&self, chat: ChatId, user: UserId, update: UpdateId) -> R<bool> {
+            self.pass("processed", |s| s.processed(chat, user, update))
+        }
+        fn note(&self, chat: ChatId, w: &Origin) -> R<()> {
+            self.pass("note", |s| s.note(chat, w))
+        }
+        fn migrate_chat(&self, from: ChatId, to: ChatId) -> R<ChatMove> {
+            self.pass("migrate_chat", |s| s.migrate_chat(from, to))
+        }
+        fn moved_to(&self, chat: ChatId) -> R<ChatId> {
+            self.pass("moved_to", |s| s.moved_to(chat))
+        }
+    }
+
+    impl<S: BountyStore> Portable for Spy<S> {
+        fn export(&self) -> R<Vec<ChatData>> {
+            self.pass("export", |s| s.export())
+        }
+        fn import(&self, chats: &[ChatData]) -> R<()> {
+            self.pass("import", |s| s.import(chats))
+        }
+    }
+
+    /// Every JSON file under `dir` with its bytes (not the empty lock files, which are
     /// made once and never written).
     fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
         let mut out = std::collections::BTreeMap::new();
@@ -1160,13 +1226,49 @@ mod tests {
         out
     }
 
-    /// One `/add` as the Telegram layer runs it (the update checked, then handled):
-    /// the store calls made and the files written durably (JSON: one atomic replace
-    /// each).
-    fn one_add(bot: &Bot, spy: &Spy, update: u32, name: &str) -> (Vec<&'static str>, usize) {
-        let before = files(bot._dir.path());
+    /// JSON files written under `dir` while `f` runs: each change of a file is one
+    /// atomic replace, one durable write (every write records a new update id, so no
+    /// write leaves a file's bytes as they were).
+    fn json_writes(dir: &std::path::Path, f: impl FnOnce()) -> usize {
+        let before = files(dir);
+        f();
+        let after = files(dir);
+        after
+            .iter()
+            .filter(|(path, bytes)| before.get(*path) != Some(*bytes))
+            .count()
+    }
+
+    /// Commit frames in the SQLite WAL file `wal`: one per committed write transaction
+    /// since the WAL last started over (the frames of the current salt).
+    fn wal_commits(wal: &std::path::Path) -> usize {
+        let Ok(b) = std::fs::read(wal) else {
+            return 0;
+        };
+        let word = |at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+        if b.len() < 32 {
+            return 0;
+        }
+        let (page, salt) = (word(8) as usize, &b[16..24]);
+        let (mut commits, mut at) = (0, 32);
+        while at + 24 + page <= b.len() && &b[at + 8..at + 16] == salt {
+            // A frame's second word is the database size after a commit, 0 otherwise.
+            commits += usize::from(word(at + 4) != 0);
+            at += 24 + page;
+        }
+        commits
+    }
+
+    /// One `/add` by Ann in `chat` as the Telegram layer runs it (update `update`, her
+    /// display name `name`): the reply, and the store calls made.
+    fn one_add<S: BountyStore>(
+        spy: &Spy<S>,
+        chat: ChatId,
+        update: u32,
+        name: &str,
+    ) -> Vec<&'static str> {
         let ctx = Context {
-            chat: GROUP,
+            chat,
             user: ANN,
             now: "2026-11-23T12:00:00Z".parse().unwrap(),
             bot_username: "BountyBot",
@@ -1174,31 +1276,102 @@ mod tests {
             admin: false,
             name: Some(name),
         };
-        assert!(!spy.processed(GROUP, ANN, UpdateId::new(update)).unwrap());
         match handle_update(spy, &ctx, "/add counted") {
             Outcome::Done(Some(r)) => assert!(r.0[0].starts_with("Added"), "{r:?}"),
             other => panic!("{other:?}"),
         }
-        let after = files(bot._dir.path());
-        let written = after
-            .iter()
-            .filter(|(path, bytes)| before.get(*path) != Some(*bytes))
-            .count();
-        (spy.calls(), written)
+        spy.calls()
     }
 
     #[test]
-    fn an_add_costs_three_store_calls_and_one_write_once_the_name_is_known() {
+    fn an_add_is_one_store_call_and_one_json_file_write_also_with_a_new_name() {
         let bot = Bot::new();
         let spy = Spy::new(bot.store.clone(), false);
-        // A new name: remembered in the member's file, beside the chat's file.
-        let (calls, written) = one_add(&bot, &spy, 1, "Ann");
-        assert_eq!(calls, ["processed", "remember_name", "add"]);
-        assert_eq!(written, 2, "the member file (name) and the chat file");
-        // The name known: the bounty, its id and the update's record in one write.
-        let (calls, written) = one_add(&bot, &spy, 2, "Ann");
-        assert_eq!(calls, ["processed", "remember_name", "add"]);
-        assert_eq!(written, 1, "only the chat file");
+        let dir = bot._dir.path();
+        for chat in [GROUP, private(ANN)] {
+            for (update, name) in [(1, "Ann"), (2, "Ann"), (3, "Ann Lee")] {
+                let update = update + if chat.is_group() { 0 } else { 10 };
+                let mut calls = Vec::new();
+                let written = json_writes(dir, || calls = one_add(&spy, chat, update, name));
+                assert_eq!(calls, ["add"], "{chat} {name}");
+                assert_eq!(written, 1, "{chat} {name}: the chat's file only");
+            }
+            let names = bot.store.names(chat).unwrap();
+            assert_eq!(names, [(ANN, "Ann Lee".to_string())], "{chat}");
+            assert_eq!(bot.store.list(chat).unwrap().len(), 3);
+        }
+        // Delivered again: refused by the write itself, nothing written, nothing said.
+        let mut calls = Vec::new();
+        let ctx = Context {
+            chat: GROUP,
+            user: ANN,
+            now: "2026-11-23T12:00:00Z".parse().unwrap(),
+            bot_username: "BountyBot",
+            update: Some(UpdateId::new(3)),
+            admin: false,
+            name: Some("Ann Lee"),
+        };
+        let written = json_writes(dir, || {
+            assert!(matches!(
+                handle_update(&spy, &ctx, "/add counted"),
+                Outcome::Done(None)
+            ));
+            calls = spy.calls();
+        });
+        assert_eq!((calls, written), (vec!["add"], 0));
+        assert_eq!(bot.store.list(GROUP).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_command_that_reads_first_checks_its_update_once_and_is_silent_when_redelivered() {
+        let bot = Bot::new();
+        let spy = Spy::new(bot.store.clone(), false);
+        one_add(&spy, GROUP, 1, "Ann");
+        let ctx = Context {
+            chat: GROUP,
+            user: ANN,
+            now: "2026-11-23T12:00:00Z".parse().unwrap(),
+            bot_username: "BountyBot",
+            update: Some(UpdateId::new(2)),
+            admin: false,
+            name: Some("Ann"),
+        };
+        match handle_update(&spy, &ctx, "/delete 1") {
+            Outcome::Done(Some(r)) => assert_eq!(r.0, ["Deleted bounty #1."]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(spy.calls(), ["processed", "get", "delete"]);
+        // Delivered again: not "there is no bounty #1", but nothing, after one look.
+        assert!(matches!(
+            handle_update(&spy, &ctx, "/delete 1"),
+            Outcome::Done(None)
+        ));
+        assert_eq!(spy.calls(), ["processed"]);
+    }
+
+    #[test]
+    fn an_add_is_one_store_call_and_one_sqlite_commit_also_with_a_new_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::store::sqlite::SqliteStore::path_in(dir.path());
+        let spy = Spy::new(
+            crate::store::sqlite::SqliteStore::open(&path).unwrap(),
+            false,
+        );
+        let wal = dir
+            .path()
+            .join(format!("{}-wal", crate::store::sqlite::DB_FILE));
+        for chat in [GROUP, private(ANN)] {
+            for (update, name) in [(1, "Ann"), (2, "Ann"), (3, "Ann Lee")] {
+                let update = update + if chat.is_group() { 0 } else { 10 };
+                let before = wal_commits(&wal);
+                let calls = one_add(&spy, chat, update, name);
+                assert_eq!(calls, ["add"], "{chat} {name}");
+                assert_eq!(wal_commits(&wal) - before, 1, "{chat} {name}: one commit");
+            }
+            let names = spy.inner.names(chat).unwrap();
+            assert_eq!(names, [(ANN, "Ann Lee".to_string())], "{chat}");
+        }
+        assert!(wal_commits(&wal) >= 6, "the WAL holds the commits counted");
     }
 
     #[test]

@@ -195,6 +195,22 @@ impl Command {
         )
     }
 
+    /// Whether the command reads the chat before it writes, so that its update is
+    /// checked first (a redelivered one is not answered again from what it changed);
+    /// the others' writes refuse a processed update themselves.
+    pub fn reads_first(&self) -> bool {
+        matches!(
+            self,
+            Command::Edit { .. }
+                | Command::Delete(_)
+                | Command::Track(_)
+                | Command::Claim(_)
+                | Command::Unclaim(_)
+                | Command::Done(_)
+                | Command::Reopen(_)
+        )
+    }
+
     /// Whether the command only reads (its update is recorded as processed apart, so
     /// that it is answered once).
     pub fn reads_only(&self) -> bool {

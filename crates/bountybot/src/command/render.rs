@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use jiff::civil::Date;
 
+use crate::domain::{Bounty, Status};
 use crate::domain::{UserId, ts_to_date};
-use crate::store::{Bounty, Status};
 
 /// Telegram's limit is 4096 characters after entity parsing; keep a margin.
 pub const MAX_MESSAGE_CHARS: usize = 4000;

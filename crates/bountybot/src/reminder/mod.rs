@@ -5,9 +5,9 @@
 //! `bountybot remind` runs one.
 //!
 //! Deduplication lives in the store, not in the timer: a (chat, local date) digest is
-//! claimed before it is sent ([`BountyStore::claim_digest`]), so of any number of
+//! claimed before it is sent ([`crate::store::ChatSettingsStore::claim_digest`]), so of any number of
 //! passes at once, in one process or several, one sends. A claim whose send failed or
-//! was interrupted stays unsent and is taken over ([`BountyStore::reclaim_digest`]) by
+//! was interrupted stays unsent and is taken over ([`crate::store::ChatSettingsStore::reclaim_digest`]) by
 //! a pass after [`STALE_CLAIM_SECS`], the same local day. Only today's date is ever
 //! claimed, so downtime never leads to a burst of past days' digests, and a clock
 //! that jumps back finds the day it lands on done already.
@@ -33,7 +33,8 @@ use statekit::error::Chain;
 
 use crate::command::digest::digest;
 use crate::domain::{ChatId, ReminderTime, ZoneName};
-use crate::store::{BountyStore, ChatSettings, DigestClaim, StoreError};
+use crate::domain::{ChatSettings, DigestClaim};
+use crate::store::{BountyStore, StoreError};
 use pace::Pace;
 
 /// An unsent claim older than this (seconds) is taken over by a later pass.

@@ -279,7 +279,7 @@ pub fn stats(place: &Place) -> Result<Vec<(Backend, Counts)>, MigrateError> {
     if let Some(url) = &place.database {
         match PostgresStore::open(url) {
             // Its data was moved to another backend: nothing there to count.
-            Err(StoreError::PostgresMoved { .. }) => {}
+            Err(StoreError::Postgres(e)) if matches!(*e, postgres::Error::Moved { .. }) => {}
             store => {
                 let data = store?.export()?;
                 if !data.is_empty() {
@@ -306,7 +306,8 @@ pub enum Relation {
 }
 
 /// Compares two copies of the store, chat by chat: bounties by id (and content), id
-/// counters, members, their bookmarks and display names, settings and digest records. `names` label the two sides in the lists.
+/// counters, members, their bookmarks and display names, settings, digest records and
+/// the groups that moved in. `names` label the two sides in the lists.
 pub fn compare(first: &[ChatData], second: &[ChatData], names: (&str, &str)) -> Relation {
     let index = |d: &[ChatData]| -> BTreeMap<i64, ChatData> {
         d.iter().map(|c| (c.chat.get(), c.clone())).collect()
@@ -391,6 +392,13 @@ fn chat_differences(chat: i64, x: &ChatData, y: &ChatData, name: &str, out: &mut
             set.zone(),
             set.remind_at.map_or("off".to_string(), |t| t.to_string())
         ));
+    }
+    for from in &x.moved_here {
+        if !y.moved_here.contains(from) {
+            out.push(format!(
+                "chat {chat}: the move of group {from} into it only in {name}"
+            ));
+        }
     }
     for d in &x.digests {
         if !y.digests.contains(d) {
@@ -667,11 +675,14 @@ impl Sides<'_> {
         let now = jiff::Timestamp::now();
         Ok(match b {
             Backend::Json => {
-                let folders: Vec<PathBuf> = JsonStore::new(dir)
-                    .chats()?
-                    .iter()
+                // The chats' folders, and those left behind by a chat's move.
+                let json = JsonStore::new(dir);
+                let moved = json.moves()?.into_iter().map(|(from, _)| from);
+                let mut folders: Vec<PathBuf> = (json.chats()?.into_iter().chain(moved))
                     .map(|c| PathBuf::from(c.get().to_string()))
                     .collect();
+                folders.sort();
+                folders.dedup();
                 let to = statekit::archive::archive_files(dir, "_legacy", &folders, now)?;
                 format!("archived to {}", to.display())
             }

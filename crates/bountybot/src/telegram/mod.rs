@@ -9,10 +9,11 @@
 //!    webhook: the answer 200 is sent once the update is done), so a crash never
 //!    loses an update Telegram considers delivered;
 //! 2. processing takes the chat's turn ([`KeyedMutex`], FIFO: a chat's updates in
-//!    order, chats in parallel), skips an update whose change is stored already
-//!    (`BountyStore::processed`), and runs the command with the update's id: the store
-//!    records that id in the same transaction or file replace as the change, so a
-//!    redelivered update is never applied twice, at the cost of one durable write;
+//!    order, chats in parallel) and runs the command with the update's id: the store
+//!    records that id in the same transaction or file replace as the change (and the
+//!    sender's name, when new), so a redelivered update is never applied twice, at the
+//!    cost of one durable write; a command that reads before it writes checks the id
+//!    first ([`crate::command::handle::handle_command`]);
 //! 3. the reply goes to the [`send::Outbox`] and is sent outside the chat's turn.
 //!
 //! A storage failure that may pass ([`crate::store::StoreError::is_transient`], e.g.
@@ -629,18 +630,6 @@ async fn process_message(
         } else {
             chat
         };
-        match st.store.processed(chat, user, id) {
-            Ok(true) => {
-                tracing::info!(update_id = %id, %chat, "skipping an update processed before");
-                return (chat, Outcome::Done(None));
-            }
-            Ok(false) => {}
-            Err(e) if e.is_transient() => {
-                tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed; it will be tried again: {}", Chain(&e));
-                return (chat, Outcome::Retry(e));
-            }
-            Err(e) => tracing::warn!(update_id = %id, %chat, "cannot tell whether the update was processed: {}", Chain(&e)),
-        }
         let ctx = Context {
             chat,
             user,
@@ -733,7 +722,7 @@ async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) 
 }
 
 /// What to tell a supergroup whose old group's bounties joined its own.
-pub fn merge_notice(moved: &crate::store::ChatMove) -> Option<String> {
+pub fn merge_notice(moved: &crate::domain::ChatMove) -> Option<String> {
     if !moved.merged {
         return None;
     }

@@ -5,9 +5,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use bountybot::command::{Context, handle};
+use bountybot::domain::Bounty;
 use bountybot::domain::{BountyId, ChatId, UserId};
+use bountybot::store::ChatData;
 use bountybot::store::json::JsonStore;
-use bountybot::store::{Bounty, BountyStore, ChatData, Portable};
+use bountybot::store::prelude::*;
 
 const GROUP: ChatId = ChatId::new(-100_777);
 const ANN: UserId = UserId::new(11);
@@ -46,6 +48,7 @@ impl Bot {
                 settings: Default::default(),
                 digests: Vec::new(),
                 updates: Vec::new(),
+                moved_here: Vec::new(),
             }])
             .unwrap();
     }
@@ -442,6 +445,7 @@ fn bidirectional_controls_in_a_bounty_or_a_name_are_not_shown_but_kept() {
             settings: Default::default(),
             digests: Vec::new(),
             updates: Vec::new(),
+            moved_here: Vec::new(),
         }])
         .unwrap();
     for command in ["/bounty", "/bounty #1", "/my"] {

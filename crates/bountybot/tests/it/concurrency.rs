@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
-use bountybot::store::BountyStore;
 use bountybot::store::json::JsonStore;
+use bountybot::store::prelude::*;
 use statekit::lock::KeyedMutex;
 
 use crate::support::{Data, files, ids, read_json};

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bountybot::domain::{BountyId, ChatId, ReminderTime, UpdateId, UserId, ZoneName};
-use bountybot::store::{
-    BountyPatch, BountyStore, ChatSettings, DigestClaim, DigestRecord, NewBounty, SettingsPatch,
-    Status, StoreError,
+use bountybot::domain::{
+    BountyPatch, ChatSettings, DigestClaim, DigestRecord, NewBounty, SettingsPatch, Status,
 };
+use bountybot::store::StoreError;
+use bountybot::store::prelude::*;
 use jiff::civil::{Date, date};
 
 pub type Open = fn(&Path) -> Arc<dyn BountyStore>;
@@ -35,7 +36,7 @@ pub fn ids_are_sequential_per_chat(open: Open) {
     for chat in [GROUP, OTHER, ChatId::new(ANN.get())] {
         for expected in 1..=3 {
             assert_eq!(
-                s.add(chat, new("t", ANN), None).unwrap().id,
+                s.add(chat, new("t", ANN), &Origin::NONE).unwrap().id,
                 BountyId::new(expected)
             );
         }
@@ -46,14 +47,18 @@ pub fn stored_bounties_read_back_exactly(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let b = s
-        .add(GROUP, new("Exact <text> & \"quotes\" é", ANN), None)
+        .add(
+            GROUP,
+            new("Exact <text> & \"quotes\" é", ANN),
+            &Origin::NONE,
+        )
         .unwrap();
     assert_eq!(s.get(GROUP, b.id).unwrap(), Some(b.clone()));
     assert_eq!(s.list(GROUP).unwrap(), vec![b.clone()]);
     let mut bare = new("no extras", BOB);
     bare.link = None;
     bare.due_date_ts = None;
-    let b2 = s.add(GROUP, bare, None).unwrap();
+    let b2 = s.add(GROUP, bare, &Origin::NONE).unwrap();
     assert_eq!(s.get(GROUP, b2.id).unwrap().unwrap().link, None);
     assert_eq!(s.list(GROUP).unwrap(), vec![b, b2]);
     assert_eq!(s.get(GROUP, BountyId::new(99)).unwrap(), None);
@@ -62,7 +67,7 @@ pub fn stored_bounties_read_back_exactly(open: Open) {
 pub fn update_changes_only_the_given_fields(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let b = s.add(GROUP, new("old", ANN), None).unwrap();
+    let b = s.add(GROUP, new("old", ANN), &Origin::NONE).unwrap();
     let text_only = BountyPatch {
         text: Some("new".into()),
         ..BountyPatch::default()
@@ -70,7 +75,7 @@ pub fn update_changes_only_the_given_fields(open: Open) {
     let mut want = b.clone();
     want.text = "new".into();
     assert_eq!(
-        s.update(GROUP, b.id, &text_only, None).unwrap(),
+        s.update(GROUP, b.id, &text_only, &Origin::NONE).unwrap(),
         Some(want.clone())
     );
     // A second edit of other fields keeps the first one's text.
@@ -82,12 +87,12 @@ pub fn update_changes_only_the_given_fields(open: Open) {
     want.link = None;
     want.due_date_ts = Some(1_800_000_000);
     assert_eq!(
-        s.update(GROUP, b.id, &clear, None).unwrap(),
+        s.update(GROUP, b.id, &clear, &Origin::NONE).unwrap(),
         Some(want.clone())
     );
     assert_eq!(s.get(GROUP, b.id).unwrap(), Some(want));
     assert_eq!(
-        s.update(GROUP, BountyId::new(50), &text_only, None)
+        s.update(GROUP, BountyId::new(50), &text_only, &Origin::NONE)
             .unwrap(),
         None
     );
@@ -96,7 +101,7 @@ pub fn update_changes_only_the_given_fields(open: Open) {
 pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let b = s.add(GROUP, new("start", ANN), None).unwrap();
+    let b = s.add(GROUP, new("start", ANN), &Origin::NONE).unwrap();
     std::thread::scope(|scope| {
         let texts = Arc::clone(&s);
         scope.spawn(move || {
@@ -105,7 +110,7 @@ pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
                     text: Some(format!("text {i}")),
                     ..BountyPatch::default()
                 };
-                texts.update(GROUP, b.id, &patch, None).unwrap();
+                texts.update(GROUP, b.id, &patch, &Origin::NONE).unwrap();
             }
         });
         let dues = Arc::clone(&s);
@@ -115,7 +120,7 @@ pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
                     due_date_ts: Some(Some(1_800_000_000 + i)),
                     ..BountyPatch::default()
                 };
-                dues.update(GROUP, b.id, &patch, None).unwrap();
+                dues.update(GROUP, b.id, &patch, &Origin::NONE).unwrap();
             }
         });
     });
@@ -130,20 +135,20 @@ pub fn concurrent_edits_of_different_fields_both_survive(open: Open) {
 pub fn deleted_ids_are_never_reused(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.add(GROUP, new("a", ANN), None).unwrap();
-    let b = s.add(GROUP, new("b", ANN), None).unwrap();
-    assert!(s.delete(GROUP, b.id, None).unwrap());
-    assert!(!s.delete(GROUP, b.id, None).unwrap());
+    s.add(GROUP, new("a", ANN), &Origin::NONE).unwrap();
+    let b = s.add(GROUP, new("b", ANN), &Origin::NONE).unwrap();
+    assert!(s.delete(GROUP, b.id, &Origin::NONE).unwrap());
+    assert!(!s.delete(GROUP, b.id, &Origin::NONE).unwrap());
     assert_eq!(
-        s.add(GROUP, new("c", ANN), None).unwrap().id,
+        s.add(GROUP, new("c", ANN), &Origin::NONE).unwrap().id,
         BountyId::new(3)
     );
     // Even when the highest id is gone and the store is reopened.
-    assert!(s.delete(GROUP, BountyId::new(3), None).unwrap());
+    assert!(s.delete(GROUP, BountyId::new(3), &Origin::NONE).unwrap());
     drop(s);
     let s = open(dir.path());
     assert_eq!(
-        s.add(GROUP, new("d", ANN), None).unwrap().id,
+        s.add(GROUP, new("d", ANN), &Origin::NONE).unwrap().id,
         BountyId::new(4)
     );
 }
@@ -152,39 +157,57 @@ pub fn tracking_is_per_user_per_chat(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     for chat in [GROUP, OTHER] {
-        s.add(chat, new("a", ANN), None).unwrap();
-        s.add(chat, new("b", ANN), None).unwrap();
+        s.add(chat, new("a", ANN), &Origin::NONE).unwrap();
+        s.add(chat, new("b", ANN), &Origin::NONE).unwrap();
     }
-    assert!(s.track(GROUP, ANN, BountyId::new(2), None).unwrap());
-    assert!(!s.track(GROUP, ANN, BountyId::new(2), None).unwrap());
-    assert!(s.track(GROUP, ANN, BountyId::new(1), None).unwrap());
+    assert!(
+        s.track(GROUP, ANN, BountyId::new(2), &Origin::NONE)
+            .unwrap()
+    );
+    assert!(
+        !s.track(GROUP, ANN, BountyId::new(2), &Origin::NONE)
+            .unwrap()
+    );
+    assert!(
+        s.track(GROUP, ANN, BountyId::new(1), &Origin::NONE)
+            .unwrap()
+    );
     assert_eq!(
         s.tracked(GROUP, ANN).unwrap(),
         vec![BountyId::new(2), BountyId::new(1)]
     );
     assert!(s.tracked(GROUP, BOB).unwrap().is_empty());
     assert!(s.tracked(OTHER, ANN).unwrap().is_empty());
-    assert!(s.untrack(GROUP, ANN, BountyId::new(2), None).unwrap());
-    assert!(!s.untrack(GROUP, ANN, BountyId::new(2), None).unwrap());
+    assert!(
+        s.untrack(GROUP, ANN, BountyId::new(2), &Origin::NONE)
+            .unwrap()
+    );
+    assert!(
+        !s.untrack(GROUP, ANN, BountyId::new(2), &Origin::NONE)
+            .unwrap()
+    );
     assert_eq!(s.tracked(GROUP, ANN).unwrap(), vec![BountyId::new(1)]);
     let private = ChatId::new(ANN.get());
-    s.add(private, new("mine", ANN), None).unwrap();
-    assert!(s.track(private, ANN, BountyId::new(1), None).unwrap());
+    s.add(private, new("mine", ANN), &Origin::NONE).unwrap();
+    assert!(
+        s.track(private, ANN, BountyId::new(1), &Origin::NONE)
+            .unwrap()
+    );
     assert_eq!(s.tracked(private, ANN).unwrap(), vec![BountyId::new(1)]);
 }
 
 pub fn chats_are_isolated(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let b = s.add(GROUP, new("group only", ANN), None).unwrap();
+    let b = s.add(GROUP, new("group only", ANN), &Origin::NONE).unwrap();
     assert!(s.list(OTHER).unwrap().is_empty());
     assert_eq!(s.get(OTHER, b.id).unwrap(), None);
-    assert!(!s.delete(OTHER, b.id, None).unwrap());
+    assert!(!s.delete(OTHER, b.id, &Origin::NONE).unwrap());
     let patch = BountyPatch {
         text: Some("hijacked".into()),
         ..BountyPatch::default()
     };
-    assert_eq!(s.update(OTHER, b.id, &patch, None).unwrap(), None);
+    assert_eq!(s.update(OTHER, b.id, &patch, &Origin::NONE).unwrap(), None);
     assert_eq!(s.list(GROUP).unwrap(), vec![b]);
 }
 
@@ -193,8 +216,8 @@ pub fn ensure_user_creates_and_never_deletes(open: Open) {
     let s = open(dir.path());
     s.ensure_user(GROUP, ANN).unwrap();
     assert!(s.list(GROUP).unwrap().is_empty());
-    let b = s.add(GROUP, new("keep", ANN), None).unwrap();
-    s.track(GROUP, ANN, b.id, None).unwrap();
+    let b = s.add(GROUP, new("keep", ANN), &Origin::NONE).unwrap();
+    s.track(GROUP, ANN, b.id, &Origin::NONE).unwrap();
     s.ensure_user(GROUP, ANN).unwrap();
     s.ensure_user(ChatId::new(ANN.get()), ANN).unwrap();
     assert_eq!(s.list(GROUP).unwrap(), vec![b.clone()]);
@@ -209,7 +232,8 @@ pub fn concurrent_adds_from_threads_lose_nothing(open: Open) {
             let s = Arc::clone(&s);
             scope.spawn(move || {
                 for i in 0..25 {
-                    s.add(GROUP, new(&format!("{t}-{i}"), ANN), None).unwrap();
+                    s.add(GROUP, new(&format!("{t}-{i}"), ANN), &Origin::NONE)
+                        .unwrap();
                 }
             });
         }
@@ -222,10 +246,10 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     const NEW: ChatId = ChatId::new(-1_000_000_000_042);
-    let a = s.add(OTHER, new("a", ANN), None).unwrap();
-    let b = s.add(OTHER, new("b", BOB), None).unwrap();
-    s.delete(OTHER, b.id, None).unwrap();
-    s.track(OTHER, BOB, a.id, None).unwrap();
+    let a = s.add(OTHER, new("a", ANN), &Origin::NONE).unwrap();
+    let b = s.add(OTHER, new("b", BOB), &Origin::NONE).unwrap();
+    s.delete(OTHER, b.id, &Origin::NONE).unwrap();
+    s.track(OTHER, BOB, a.id, &Origin::NONE).unwrap();
     assert!(s.migrate_chat(OTHER, NEW).unwrap().moved);
     assert!(
         !s.migrate_chat(OTHER, NEW).unwrap().moved,
@@ -237,7 +261,7 @@ pub fn migrating_a_chat_moves_everything_once(open: Open) {
     assert_eq!(s.list(NEW).unwrap(), vec![a.clone()]);
     assert_eq!(s.tracked(NEW, BOB).unwrap(), vec![a.id]);
     assert_eq!(
-        s.add(NEW, new("c", ANN), None).unwrap().id,
+        s.add(NEW, new("c", ANN), &Origin::NONE).unwrap().id,
         BountyId::new(3),
         "the counter moved too"
     );
@@ -252,15 +276,15 @@ pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
     let s = open(dir.path());
     const NEW: ChatId = ChatId::new(-1_000_000_000_043);
     // The old group: #1, #2 (deleted), #3; Bob bookmarks #1 and #3.
-    let one = s.add(OTHER, new("old one", ANN), None).unwrap();
-    let two = s.add(OTHER, new("old two", ANN), None).unwrap();
-    let three = s.add(OTHER, new("old three", BOB), None).unwrap();
-    s.delete(OTHER, two.id, None).unwrap();
-    s.track(OTHER, BOB, one.id, None).unwrap();
-    s.track(OTHER, BOB, three.id, None).unwrap();
+    let one = s.add(OTHER, new("old one", ANN), &Origin::NONE).unwrap();
+    let two = s.add(OTHER, new("old two", ANN), &Origin::NONE).unwrap();
+    let three = s.add(OTHER, new("old three", BOB), &Origin::NONE).unwrap();
+    s.delete(OTHER, two.id, &Origin::NONE).unwrap();
+    s.track(OTHER, BOB, one.id, &Origin::NONE).unwrap();
+    s.track(OTHER, BOB, three.id, &Origin::NONE).unwrap();
     // The new supergroup was written to first: its own #1, bookmarked by Bob.
-    let fresh = s.add(NEW, new("new one", ANN), None).unwrap();
-    s.track(NEW, BOB, fresh.id, None).unwrap();
+    let fresh = s.add(NEW, new("new one", ANN), &Origin::NONE).unwrap();
+    s.track(NEW, BOB, fresh.id, &Origin::NONE).unwrap();
 
     let moved = s.migrate_chat(OTHER, NEW).unwrap();
     assert!(moved.moved && moved.merged);
@@ -290,7 +314,7 @@ pub fn migrating_into_a_chat_with_bounties_joins_them(open: Open) {
     assert!(s.list(OTHER).unwrap().iter().all(|b| now_new.contains(b)));
     assert!(!s.migrate_chat(OTHER, NEW).unwrap().moved, "idempotent");
     assert_eq!(
-        s.add(NEW, new("next", ANN), None).unwrap().id,
+        s.add(NEW, new("next", ANN), &Origin::NONE).unwrap().id,
         BountyId::new(5),
         "no id is handed out twice"
     );
@@ -301,12 +325,22 @@ pub fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice(open: Open)
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
         const NEW: ChatId = ChatId::new(-1_000_000_000_044);
-        s.add(OTHER, new("before the move", ANN), Some(UpdateId::new(1)))
-            .unwrap();
-        s.track(OTHER, BOB, BountyId::new(1), Some(UpdateId::new(2)))
-            .unwrap();
+        s.add(
+            OTHER,
+            new("before the move", ANN),
+            &Origin::update(UpdateId::new(1)),
+        )
+        .unwrap();
+        s.track(
+            OTHER,
+            BOB,
+            BountyId::new(1),
+            &Origin::update(UpdateId::new(2)),
+        )
+        .unwrap();
         if new_chat_has_bounties {
-            s.add(NEW, new("new chat's own", ANN), None).unwrap();
+            s.add(NEW, new("new chat's own", ANN), &Origin::NONE)
+                .unwrap();
         }
         assert!(s.migrate_chat(OTHER, NEW).unwrap().moved);
         // Delivered again after a crash: recognised, wherever the data went.
@@ -319,7 +353,7 @@ pub fn after_a_move_nothing_of_the_old_chat_is_lost_or_applied_twice(open: Open)
             "{new_chat_has_bounties}"
         );
         // A late message in the old chat, then the other migration notice.
-        s.add(OTHER, new("late in the old chat", ANN), None)
+        s.add(OTHER, new("late in the old chat", ANN), &Origin::NONE)
             .unwrap();
         s.migrate_chat(OTHER, NEW).unwrap();
         let texts: Vec<String> = s.list(NEW).unwrap().into_iter().map(|b| b.text).collect();
@@ -344,34 +378,36 @@ pub fn an_update_changes_the_store_once(open: Open) {
     let s = open(dir.path());
     let (u1, u2, u3) = (UpdateId::new(901), UpdateId::new(902), UpdateId::new(903));
     assert!(!s.processed(GROUP, ANN, u1).unwrap());
-    let b = s.add(GROUP, new("once", ANN), Some(u1)).unwrap();
+    let b = s.add(GROUP, new("once", ANN), &Origin::update(u1)).unwrap();
     assert!(
         s.processed(GROUP, ANN, u1).unwrap(),
         "recorded with the change"
     );
-    let again = s.add(GROUP, new("once", ANN), Some(u1)).unwrap_err();
+    let again = s
+        .add(GROUP, new("once", ANN), &Origin::update(u1))
+        .unwrap_err();
     assert!(
         matches!(again, StoreError::AlreadyProcessed { update } if update == u1),
         "{again}"
     );
     assert_eq!(s.list(GROUP).unwrap().len(), 1, "not added twice");
     // Bookmarks live in their own file on JSON: recorded there, seen there.
-    assert!(s.track(GROUP, BOB, b.id, Some(u2)).unwrap());
+    assert!(s.track(GROUP, BOB, b.id, &Origin::update(u2)).unwrap());
     assert!(s.processed(GROUP, BOB, u2).unwrap());
     assert!(
-        s.untrack(GROUP, BOB, b.id, Some(u2)).is_err(),
+        s.untrack(GROUP, BOB, b.id, &Origin::update(u2)).is_err(),
         "same update again"
     );
     assert_eq!(s.tracked(GROUP, BOB).unwrap(), vec![b.id]);
-    assert!(s.delete(GROUP, b.id, Some(u3)).unwrap());
+    assert!(s.delete(GROUP, b.id, &Origin::update(u3)).unwrap());
     assert!(matches!(
-        s.delete(GROUP, b.id, Some(u3)),
+        s.delete(GROUP, b.id, &Origin::update(u3)),
         Err(StoreError::AlreadyProcessed { .. })
     ));
     assert!(!s.processed(OTHER, ANN, UpdateId::new(904)).unwrap());
     // Without an update id, nothing is recorded and nothing refused.
-    s.add(GROUP, new("plain", ANN), None).unwrap();
-    s.add(GROUP, new("plain", ANN), None).unwrap();
+    s.add(GROUP, new("plain", ANN), &Origin::NONE).unwrap();
+    s.add(GROUP, new("plain", ANN), &Origin::NONE).unwrap();
     assert_eq!(s.list(GROUP).unwrap().len(), 2);
 }
 
@@ -379,7 +415,7 @@ pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     for chat in [GROUP, ChatId::new(ANN.get())] {
-        let b = s.add(chat, new("work", ANN), None).unwrap();
+        let b = s.add(chat, new("work", ANN), &Origin::NONE).unwrap();
         assert_eq!(b.status, Status::Open);
         assert_eq!(b.claimed_by_user_id, None);
         let claim = |who: UserId| BountyPatch {
@@ -387,10 +423,16 @@ pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
             if_claimed_by: Some(None),
             ..BountyPatch::default()
         };
-        let got = s.update(chat, b.id, &claim(BOB), None).unwrap().unwrap();
+        let got = s
+            .update(chat, b.id, &claim(BOB), &Origin::NONE)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.claimed_by_user_id, Some(BOB));
         // A second claim finds the bounty taken: nothing changes, the holder is shown.
-        let lost = s.update(chat, b.id, &claim(ANN), None).unwrap().unwrap();
+        let lost = s
+            .update(chat, b.id, &claim(ANN), &Origin::NONE)
+            .unwrap()
+            .unwrap();
         assert_eq!(lost.claimed_by_user_id, Some(BOB));
         assert_eq!(
             s.get(chat, b.id).unwrap().unwrap().claimed_by_user_id,
@@ -400,7 +442,7 @@ pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
             status: Some((Status::Done, Some(1_796_000_000))),
             ..BountyPatch::default()
         };
-        let finished = s.update(chat, b.id, &done, None).unwrap().unwrap();
+        let finished = s.update(chat, b.id, &done, &Origin::NONE).unwrap().unwrap();
         assert_eq!(
             (
                 finished.status,
@@ -416,14 +458,23 @@ pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
             claimed_by_user_id: Some(None),
             ..BountyPatch::default()
         };
-        let released = s.update(chat, b.id, &release, None).unwrap().unwrap();
+        let released = s
+            .update(chat, b.id, &release, &Origin::NONE)
+            .unwrap()
+            .unwrap();
         let late_claim = BountyPatch {
             if_status: Some(Status::Open),
             ..claim(ANN)
         };
-        let refused = s.update(chat, b.id, &late_claim, None).unwrap().unwrap();
+        let refused = s
+            .update(chat, b.id, &late_claim, &Origin::NONE)
+            .unwrap()
+            .unwrap();
         assert_eq!(refused, released, "a done bounty is not claimed");
-        let reclaimed = s.update(chat, b.id, &claim(BOB), None).unwrap().unwrap();
+        let reclaimed = s
+            .update(chat, b.id, &claim(BOB), &Origin::NONE)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             reclaimed.claimed_by_user_id,
             Some(BOB),
@@ -435,7 +486,10 @@ pub fn claims_and_status_are_stored_and_a_claim_is_conditional(open: Open) {
             if_claimed_by: Some(Some(BOB)),
             ..BountyPatch::default()
         };
-        let open_again = s.update(chat, b.id, &reopen, None).unwrap().unwrap();
+        let open_again = s
+            .update(chat, b.id, &reopen, &Origin::NONE)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (
                 open_again.status,
@@ -475,14 +529,14 @@ pub fn names_are_remembered_per_chat_and_updated(open: Open) {
 pub fn trackers_of_a_bounty_are_listed(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let b = s.add(GROUP, new("t", ANN), None).unwrap();
+    let b = s.add(GROUP, new("t", ANN), &Origin::NONE).unwrap();
     assert_eq!(s.trackers(GROUP, b.id).unwrap(), vec![]);
-    s.track(GROUP, BOB, b.id, None).unwrap();
-    s.track(GROUP, ANN, b.id, None).unwrap();
+    s.track(GROUP, BOB, b.id, &Origin::NONE).unwrap();
+    s.track(GROUP, ANN, b.id, &Origin::NONE).unwrap();
     assert_eq!(s.trackers(GROUP, b.id).unwrap(), vec![ANN, BOB]);
     let private = ChatId::new(ANN.get());
-    let p = s.add(private, new("p", ANN), None).unwrap();
-    s.track(private, ANN, p.id, None).unwrap();
+    let p = s.add(private, new("p", ANN), &Origin::NONE).unwrap();
+    s.track(private, ANN, p.id, &Origin::NONE).unwrap();
     assert_eq!(s.trackers(private, p.id).unwrap(), vec![ANN]);
 }
 
@@ -491,10 +545,10 @@ pub fn names_claims_and_status_follow_a_chat_move(open: Open) {
     let s = open(dir.path());
     for to in [ChatId::new(-500), ChatId::new(-600)] {
         let from = ChatId::new(to.get() + 1);
-        let b = s.add(from, new("moving", ANN), None).unwrap();
+        let b = s.add(from, new("moving", ANN), &Origin::NONE).unwrap();
         if to == ChatId::new(-600) {
             // The new chat has data already: the two are merged.
-            s.add(to, new("there first", BOB), None).unwrap();
+            s.add(to, new("there first", BOB), &Origin::NONE).unwrap();
             s.remember_name(to, BOB, "Bob").unwrap();
         }
         s.remember_name(from, ANN, "Ann").unwrap();
@@ -503,7 +557,7 @@ pub fn names_claims_and_status_follow_a_chat_move(open: Open) {
             status: Some((Status::Done, Some(5))),
             ..BountyPatch::default()
         };
-        s.update(from, b.id, &patch, None).unwrap();
+        s.update(from, b.id, &patch, &Origin::NONE).unwrap();
         s.migrate_chat(from, to).unwrap();
         let moved = s.list(to).unwrap();
         let m = moved.iter().find(|x| x.text == "moving").unwrap();
@@ -540,14 +594,14 @@ pub fn settings_default_to_utc_and_off_and_can_be_set_and_cleared(open: Open) {
             time_zone: Some(Some(zone("Europe/Berlin"))),
             ..SettingsPatch::default()
         };
-        let after = s.update_settings(chat, &tz, None).unwrap();
+        let after = s.update_settings(chat, &tz, &Origin::NONE).unwrap();
         assert_eq!(after.time_zone, Some(zone("Europe/Berlin")));
         assert_eq!(after.remind_at, None);
         let remind = SettingsPatch {
             remind_at: Some(Some(at("09:30"))),
             ..SettingsPatch::default()
         };
-        s.update_settings(chat, &remind, None).unwrap();
+        s.update_settings(chat, &remind, &Origin::NONE).unwrap();
         let both = s.settings(chat).unwrap();
         assert_eq!(
             both,
@@ -561,7 +615,7 @@ pub fn settings_default_to_utc_and_off_and_can_be_set_and_cleared(open: Open) {
             remind_at: Some(None),
             ..SettingsPatch::default()
         };
-        s.update_settings(chat, &off, None).unwrap();
+        s.update_settings(chat, &off, &Origin::NONE).unwrap();
         assert_eq!(s.settings(chat).unwrap().remind_at, None);
         assert_eq!(
             s.settings(chat).unwrap().time_zone,
@@ -571,7 +625,7 @@ pub fn settings_default_to_utc_and_off_and_can_be_set_and_cleared(open: Open) {
             time_zone: Some(None),
             ..SettingsPatch::default()
         };
-        s.update_settings(chat, &reset, None).unwrap();
+        s.update_settings(chat, &reset, &Origin::NONE).unwrap();
         assert_eq!(s.settings(chat).unwrap(), ChatSettings::default());
     }
     assert_eq!(s.settings(OTHER).unwrap(), ChatSettings::default());
@@ -580,11 +634,11 @@ pub fn settings_default_to_utc_and_off_and_can_be_set_and_cleared(open: Open) {
         time_zone: Some(Some(zone("Asia/Tokyo"))),
         ..SettingsPatch::default()
     };
-    s.update_settings(GROUP, &tz, Some(UpdateId::new(5)))
+    s.update_settings(GROUP, &tz, &Origin::update(UpdateId::new(5)))
         .unwrap();
     assert!(s.processed(GROUP, ANN, UpdateId::new(5)).unwrap());
     assert!(matches!(
-        s.update_settings(GROUP, &tz, Some(UpdateId::new(5))),
+        s.update_settings(GROUP, &tz, &Origin::update(UpdateId::new(5))),
         Err(StoreError::AlreadyProcessed { .. })
     ));
 }
@@ -771,7 +825,7 @@ pub fn settings_and_digests_follow_a_chat_move(open: Open) {
         time_zone: Some(Some(zone("America/New_York"))),
         remind_at: Some(Some(at("08:00"))),
     };
-    s.update_settings(OTHER, &tz, None).unwrap();
+    s.update_settings(OTHER, &tz, &Origin::NONE).unwrap();
     s.claim_digest(OTHER, DAY, T0).unwrap();
     s.migrate_chat(OTHER, GROUP).unwrap();
     assert_eq!(s.settings(GROUP).unwrap().remind_at, Some(at("08:00")));
@@ -790,7 +844,7 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
             remind_at: Some(hhmm.map(at)),
             ..SettingsPatch::default()
         };
-        s.update_settings(chat, &patch, None).unwrap();
+        s.update_settings(chat, &patch, &Origin::NONE).unwrap();
     };
     let (a, b, c, private) = (
         ChatId::new(-300),
@@ -798,7 +852,8 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
         ChatId::new(-100),
         ChatId::new(ANN.get()),
     );
-    s.add(c, new("no settings at all", ANN), None).unwrap();
+    s.add(c, new("no settings at all", ANN), &Origin::NONE)
+        .unwrap();
     remind(a, Some("09:00"));
     remind(b, Some("18:30"));
     remind(private, Some("07:15"));
@@ -806,9 +861,9 @@ pub fn reminder_chats_are_the_chats_with_a_reminder_time_once_each(open: Open) {
         time_zone: Some(Some(zone("Asia/Tokyo"))),
         ..SettingsPatch::default()
     };
-    s.update_settings(b, &tz, None).unwrap();
+    s.update_settings(b, &tz, &Origin::NONE).unwrap();
     // A time zone alone does not turn the digest on; off turns it off.
-    s.update_settings(c, &tz, None).unwrap();
+    s.update_settings(c, &tz, &Origin::NONE).unwrap();
     remind(a, None);
     remind(a, Some("10:00"));
     let listed: Vec<(ChatId, ChatSettings)> = s
@@ -911,7 +966,7 @@ pub fn a_moved_chat_is_found_at_its_supergroup(open: Open) {
     let old = ChatId::new(-4_557);
     let new_chat = ChatId::new(-1_000_000_004_557);
     assert_eq!(s.moved_to(old).unwrap(), old, "not moved yet");
-    s.add(old, new("before", ANN), None).unwrap();
+    s.add(old, new("before", ANN), &Origin::NONE).unwrap();
     s.migrate_chat(old, new_chat).unwrap();
     assert_eq!(s.moved_to(old).unwrap(), new_chat);
     assert_eq!(s.moved_to(new_chat).unwrap(), new_chat);
@@ -932,7 +987,7 @@ pub fn a_read_only_command_delivered_twice_is_answered_once(open: Open) {
     use bountybot::command::{Context, Outcome, handle_update};
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.add(GROUP, new("listed", ANN), None).unwrap();
+    s.add(GROUP, new("listed", ANN), &Origin::NONE).unwrap();
     let update = UpdateId::new(5_151);
     let ctx = Context {
         chat: GROUP,
@@ -964,14 +1019,18 @@ pub fn after_a_move_the_anonymous_admins_bounties_are_the_supergroups(open: Open
     let to = ChatId::new(-1_000_000_004_558);
     // Posted by the group's anonymous administrators: the group acts as itself.
     let b = s
-        .add(old, new("by the admins", old.acting_as_itself()), None)
+        .add(
+            old,
+            new("by the admins", old.acting_as_itself()),
+            &Origin::NONE,
+        )
         .unwrap();
     let claim = BountyPatch {
         claimed_by_user_id: Some(Some(old.acting_as_itself())),
         ..BountyPatch::default()
     };
-    s.update(old, b.id, &claim, None).unwrap();
-    s.add(old, new("by Ann", ANN), None).unwrap();
+    s.update(old, b.id, &claim, &Origin::NONE).unwrap();
+    s.add(old, new("by Ann", ANN), &Origin::NONE).unwrap();
     s.migrate_chat(old, to).unwrap();
     s.migrate_chat(old, to).unwrap();
     let moved = s.list(to).unwrap();

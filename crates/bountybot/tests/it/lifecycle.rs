@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
-use bountybot::store::BountyStore;
+use bountybot::store::prelude::*;
 
 const GROUP: ChatId = ChatId::new(-100_555);
 const ANN: UserId = UserId::new(11);

@@ -5,10 +5,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 
+use bountybot::domain::NewBounty;
 use bountybot::domain::{ChatId, UserId};
 use bountybot::store::json::JsonStore;
+use bountybot::store::prelude::*;
 use bountybot::store::sqlite::SqliteStore;
-use bountybot::store::{BountyStore, NewBounty};
 
 use crate::support::{Data, files};
 
@@ -66,7 +67,7 @@ fn moving_to_json_keeps_json_that_is_newer_than_the_database() {
     ok(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     restore_archived_json(&d.dir());
     JsonStore::new(d.dir())
-        .add(ChatId::new(GROUP), bounty("B"), None)
+        .add(ChatId::new(GROUP), bounty("B"), &Origin::NONE)
         .unwrap();
 
     let out = ok(&d, &["migrate-storage", "--to", "json", "--execute"]);
@@ -91,11 +92,11 @@ fn diverged_backends_are_reported_and_kept_until_a_side_is_chosen() {
     ok(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     restore_archived_json(&d.dir());
     JsonStore::new(d.dir())
-        .add(ChatId::new(GROUP), bounty("only in json"), None)
+        .add(ChatId::new(GROUP), bounty("only in json"), &Origin::NONE)
         .unwrap();
     {
         let db = SqliteStore::open(&d.dir().join("bountybot.db")).unwrap();
-        db.add(ChatId::new(GROUP), bounty("only in sqlite"), None)
+        db.add(ChatId::new(GROUP), bounty("only in sqlite"), &Origin::NONE)
             .unwrap();
     }
     let before = files(&d.dir());
@@ -143,7 +144,9 @@ fn unclean_stop_with(dir: &Path, text: &str) {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::copy(dir.join("bountybot.db"), work.join("bountybot.db")).unwrap();
     let store = SqliteStore::open(&work.join("bountybot.db")).unwrap();
-    store.add(ChatId::new(GROUP), bounty(text), None).unwrap();
+    store
+        .add(ChatId::new(GROUP), bounty(text), &Origin::NONE)
+        .unwrap();
     for f in ["bountybot.db", "bountybot.db-wal"] {
         std::fs::copy(work.join(f), dir.join(f)).unwrap();
     }
@@ -165,7 +168,7 @@ fn a_stray_wal_is_never_replayed_onto_a_new_database() {
     // Someone moves only the database away, and the bot runs on JSON again.
     std::fs::rename(d.dir().join("bountybot.db"), d.tmp.path().join("moved.db")).unwrap();
     JsonStore::new(d.dir())
-        .add(ChatId::new(-800), bounty("new json"), None)
+        .add(ChatId::new(-800), bounty("new json"), &Origin::NONE)
         .unwrap();
     let before = files(&d.dir());
     for args in [

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Barrier};
 
 use bountybot::store::StoreError;
-use bountybot::store::postgres::{DatabaseUrl, PostgresStore};
+use bountybot::store::postgres::{DatabaseUrl, Error, PostgresStore, SchemaError};
 
 use crate::support::postgres::fresh_database;
 
@@ -57,7 +57,8 @@ fn a_schema_from_a_newer_or_different_bountybot_is_refused() {
     .unwrap();
     let e = PostgresStore::open(&url).unwrap_err();
     assert!(
-        matches!(&e, StoreError::PostgresSchema(m) if m.contains("migration 99 (0099_future.sql)") && m.contains("newer")),
+        matches!(&e, StoreError::Postgres(p) if matches!(&**p, Error::Schema(SchemaError::Unknown { version: 99, name }) if name == "0099_future.sql"))
+            && e.to_string().contains("newer"),
         "{e}"
     );
     c.batch_execute(
@@ -94,7 +95,7 @@ fn a_wrong_password_or_server_is_reported_without_the_password() {
 fn giving_up_on_a_missing_id_never_lets_an_update_pass_its_chats_pending_one() {
     use bountybot::domain::ChatId;
     use bountybot::domain::UpdateId;
-    use bountybot::store::BountyStore;
+    use bountybot::store::prelude::*;
     use std::time::Duration;
     let Some(url) = fresh_database() else { return };
     let s = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();
@@ -119,7 +120,7 @@ fn giving_up_on_a_missing_id_never_lets_an_update_pass_its_chats_pending_one() {
 fn update_ids_that_start_again_lower_are_not_held_up() {
     use bountybot::domain::ChatId;
     use bountybot::domain::UpdateId;
-    use bountybot::store::BountyStore;
+    use bountybot::store::prelude::*;
     use std::time::Duration;
     let Some(url) = fresh_database() else { return };
     let s = PostgresStore::open(&DatabaseUrl::new(url)).unwrap();

@@ -15,7 +15,7 @@ use bountybot::reminder::{
     DigestSender, EMPTY_DIGEST, Failure, PassOptions, Report, STALE_CLAIM_SECS, SendError,
     remind_pass,
 };
-use bountybot::store::BountyStore;
+use bountybot::store::prelude::*;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -770,7 +770,7 @@ impl DigestSender for TakenOver {
             .store
             .reclaim_digest(chat, self.date, later, STALE_CLAIM_SECS)
             .unwrap();
-        assert_eq!(took, bountybot::store::DigestClaim::Got);
+        assert_eq!(took, bountybot::domain::DigestClaim::Got);
         Err(SendError {
             chat,
             failure: Failure::Transient,

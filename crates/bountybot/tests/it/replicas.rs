@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bountybot::domain::ChatId;
 use bountybot::store::postgres::{DatabaseUrl, PostgresStore};
-use bountybot::store::{BountyStore, Portable};
+use bountybot::store::prelude::*;
 use tokio::sync::Semaphore;
 
 use crate::support::fake_bot_api::{FakeBotApi, message};

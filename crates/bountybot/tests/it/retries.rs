@@ -17,6 +17,7 @@ const GROUP: i64 = -4_500_300;
 const ANN: i64 = 501;
 const SECRET: &str = "retry-secret-0123456789";
 
+#[derive(Clone)]
 enum Backend {
     Json,
     Sqlite,
@@ -279,6 +280,87 @@ async fn updates_of_a_moved_group_go_to_the_supergroup_on_sqlite() {
 async fn updates_of_a_moved_group_go_to_the_supergroup_on_postgres() {
     if let Some(backend) = postgres().await {
         updates_of_a_moved_group_go_to_the_supergroup(backend).await;
+    }
+}
+
+/// A group moves to a supergroup; then `migrate-storage` carries the data from JSON to
+/// SQLite, to PostgreSQL (when it can be had here) and back to JSON. On each backend
+/// in turn, the old group's first `/add` delivered again is not applied again, and a
+/// late message of the old group goes to the supergroup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_group_stays_moved_through_migrate_storage_to_each_backend() {
+    const OLD: i64 = -4_557;
+    const NEW: i64 = -1_000_000_004_557;
+    let d = Data::new();
+    let mut chain = vec![Backend::Json, Backend::Sqlite];
+    chain.extend(postgres().await);
+    chain.push(Backend::Json);
+    let url = chain.iter().find_map(|b| match b {
+        Backend::Postgres(url) => Some(url.clone()),
+        _ => None,
+    });
+    {
+        let api = FakeBotApi::start().await;
+        let _bot = start(&d, &api, Backend::Json, &[]);
+        api.push(message(1, OLD, ANN, "/add Before the move"));
+        api.wait_until("the first answer", |s, _| !s.is_empty())
+            .await;
+        // The old group's updates are handled in order: the move, then this one.
+        api.push(migrated_to(2, OLD, NEW));
+        api.push(message(3, OLD, ANN, "/add After the move"));
+        api.wait_until("the answer in the supergroup", |s, _| {
+            s.iter()
+                .any(|m| m.chat_id == NEW && m.text.contains("After the move"))
+        })
+        .await;
+    }
+    for (round, to) in (1..).zip(&chain[1..]) {
+        let name = match to {
+            Backend::Json => "json",
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        let mut migrate = d.cmd();
+        migrate.args(["migrate-storage", "--to", name, "--execute"]);
+        if let Some(url) = &url {
+            migrate.env("BOUNTYBOT_DATABASE_URL", url);
+        }
+        let out = migrate.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let api = FakeBotApi::start().await;
+        let _bot = start(&d, &api, to.clone(), &[]);
+        let late = format!("Late {round} on {name}");
+        api.push(message(1, OLD, ANN, "/add Before the move"));
+        api.push(message(10 * round, OLD, ANN, &format!("/add {late}")));
+        api.wait_until("the late message's answer", |s, _| {
+            s.iter().any(|m| m.text.contains(&late))
+        })
+        .await;
+        api.push(message(10 * round + 1, NEW, ANN, "/bounty all"));
+        let sent = api
+            .wait_until("the supergroup's list", |s, _| {
+                s.iter()
+                    .any(|m| m.text.starts_with("<b>All bounties") && m.text.contains(&late))
+            })
+            .await;
+        let added: Vec<&Sent> = sent.iter().filter(|m| m.text.contains("Added")).collect();
+        assert_eq!(
+            added.len(),
+            1,
+            "{name}: only the late message is added: {sent:?}"
+        );
+        assert_eq!(added[0].chat_id, NEW, "{name}: in the supergroup: {sent:?}");
+        let list = sent.last().unwrap();
+        assert_eq!(list.chat_id, NEW);
+        assert_eq!(
+            list.text.matches("Before the move").count(),
+            1,
+            "{name}: {list:?}"
+        );
     }
 }
 

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bountybot::command::{Context, handle};
+use bountybot::domain::ChatSettings;
 use bountybot::domain::{ChatId, ReminderTime, UserId, ZoneName};
-use bountybot::store::{BountyStore, ChatSettings};
+use bountybot::store::prelude::*;
 
 const GROUP: ChatId = ChatId::new(-100_666);
 const ANN: UserId = UserId::new(11);

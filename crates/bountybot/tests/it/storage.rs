@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bountybot::store::Portable;
+use bountybot::store::prelude::*;
 use bountybot::store::sqlite::{SqliteStore, export_conn};
 
 use crate::support::{Data, ids};
@@ -302,8 +302,9 @@ fn eight_processes_adding_at_once_lose_nothing_on_sqlite() {
 
 #[test]
 fn round_trip_carries_claims_done_bounties_and_names_exactly() {
+    use bountybot::domain::Status;
     use bountybot::domain::{ChatId, UserId};
-    use bountybot::store::{BountyStore, Status};
+    use bountybot::store::prelude::*;
     let d = Data::new();
     seed(&d);
     d.send(-100_200, 3, "/claim 1");
@@ -349,7 +350,8 @@ fn round_trip_carries_claims_done_bounties_and_names_exactly() {
 #[test]
 fn round_trip_carries_settings_and_digest_records_exactly() {
     use bountybot::domain::{ChatId, ReminderTime, ZoneName};
-    use bountybot::store::{BountyStore, DigestClaim, SettingsPatch};
+    use bountybot::domain::{DigestClaim, SettingsPatch};
+    use bountybot::store::prelude::*;
     let d = Data::new();
     seed(&d);
     let day = jiff::civil::date(2026, 11, 20);
@@ -359,13 +361,13 @@ fn round_trip_carries_settings_and_digest_records_exactly() {
             time_zone: Some(Some(ZoneName::parse("Europe/Berlin").unwrap())),
             remind_at: Some(Some(ReminderTime::parse("09:00").unwrap())),
         };
-        json.update_settings(ChatId::new(-100_200), &patch, None)
+        json.update_settings(ChatId::new(-100_200), &patch, &Origin::NONE)
             .unwrap();
         let only_time = SettingsPatch {
             remind_at: Some(Some(ReminderTime::parse("18:45").unwrap())),
             ..SettingsPatch::default()
         };
-        json.update_settings(ChatId::new(55), &only_time, None)
+        json.update_settings(ChatId::new(55), &only_time, &Origin::NONE)
             .unwrap();
         assert_eq!(
             json.claim_digest(ChatId::new(-100_200), day, 1_795_000_000)

@@ -5,8 +5,8 @@
 
 use std::process::Output;
 
-use bountybot::store::Portable;
 use bountybot::store::postgres::{DatabaseUrl, PostgresStore};
+use bountybot::store::prelude::*;
 
 use crate::storage::{db_export, seed, snapshot};
 use crate::support::Data;

@@ -1,10 +1,20 @@
 //! The bot's vocabulary, parsed once at the edge: chat and user ids, bounty ids,
-//! bounty text, links and due dates.
+//! bounty text, links and due dates; the bounty itself ([`bounty`]) and a chat's
+//! settings and digests ([`chat`]), with the rules on them that need no storage.
+
+pub mod bounty;
+pub mod chat;
 
 use std::fmt;
 
 use jiff::civil::{Date, Weekday};
 use serde::{Deserialize, Serialize};
+
+pub use bounty::{Bounty, BountyPatch, ChatMove, NewBounty, Status, renumber};
+pub use chat::{
+    ChatSettings, DIGESTS_KEPT_DAYS, DigestClaim, DigestRecord, MAX_NAME_CHARS, SettingsPatch,
+    clean_name, decide_claim, digests_kept_from,
+};
 
 /// A number that is no id of its kind (see [`ChatId`], [`UserId`], [`BountyId`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +111,16 @@ impl ChatId {
     /// The user a private chat is with: their ids are the same number.
     pub fn private_user(self) -> UserId {
         UserId(self.0)
+    }
+
+    /// Whose bookmarks `user`'s are in this chat: their own in a group, the chat's (its
+    /// owner's) in a private chat.
+    pub fn bookmark_owner(self, user: UserId) -> UserId {
+        if self.is_group() {
+            user
+        } else {
+            self.private_user()
+        }
     }
 }
 
