@@ -31,6 +31,7 @@
 
 pub mod admins;
 pub mod digest;
+pub mod doctor;
 pub mod entities;
 pub mod identity;
 pub mod send;

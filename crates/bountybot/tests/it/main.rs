@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod concurrency;
 mod conformance;
+mod doctor;
 mod exactly_once;
 mod lifecycle;
 mod moves;
