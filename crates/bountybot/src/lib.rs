@@ -6,7 +6,8 @@
 //! - [`repl`]: a local front end reading messages from stdin;
 //! - [`telegram`]: the bot on the Telegram Bot API (polling or webhook);
 //! - [`crash`]: the crash points the crash tests stop the binary at;
-//! - [`doctor`]: the storage checks of `bountybot doctor`.
+//! - [`doctor`]: the storage checks of `bountybot doctor`;
+//! - [`metrics`]: the counters `/metrics` shows.
 //!
 //! The binary (`main.rs`) wires these to the command line.
 
@@ -14,6 +15,7 @@ pub mod command;
 pub mod crash;
 pub mod doctor;
 pub mod domain;
+pub mod metrics;
 pub mod reminder;
 pub mod repl;
 pub mod store;

@@ -8,6 +8,7 @@ mod conformance;
 mod doctor;
 mod exactly_once;
 mod lifecycle;
+mod metrics;
 mod moves;
 mod postgres;
 mod remind_cli;
