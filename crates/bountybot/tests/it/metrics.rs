@@ -1,6 +1,7 @@
 //! `GET /metrics` on the webhook listener of `bountybot run` (the real binary): who
 //! may read it, that `promtool check metrics` accepts it, and that its counters move
-//! with updates (one failing once, then redelivered twice), a sticker, and a 429.
+//! with updates (one failing once, then redelivered twice), a sticker, a 429, and a
+//! reply to a chat that removed the bot.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -196,6 +197,34 @@ async fn metrics_are_local_or_token_only_pass_promtool_and_count_updates_replies
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_promtool_accepts(&text);
+
+    // A reply to a chat that removed the bot is given up.
+    api.fail_next_send(Failure::Forbidden);
+    let answer = client
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .json(&message(9, ANN, ANN, "/add Never told"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = scrape().await;
+        let want = [
+            ("bountybot_updates_total{outcome=\"done\"}", 2.0),
+            ("bountybot_replies_queued_total", 3.0),
+            ("bountybot_replies_given_up_total{reason=\"gone\"}", 1.0),
+        ];
+        if want.iter().all(|(s, v)| value(&text, s) == Some(*v)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "counters did not reach {want:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Through a proxy or tunnel, or by a public name: as if there were no such page.
     let refused = [
