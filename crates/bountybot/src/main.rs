@@ -26,6 +26,7 @@ enum Command {
     Stats(cli::stats::Args),
     Send(cli::send::Args),
     Remind(cli::remind::Args),
+    Doctor(cli::doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => cli::stats::run(g, a),
         Command::Send(a) => cli::send::run(g, a),
         Command::Remind(a) => cli::remind::run(g, a),
+        Command::Doctor(a) => cli::doctor::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! One module per subcommand: its arguments and its `run`; shared options and the
 //! data dir's lock here.
 
+pub mod doctor;
 pub mod migrate_storage;
 pub mod remind;
 pub mod repl;

@@ -67,6 +67,13 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=10_000)
     )]
     max_open_connections: u32,
+    /// Webhook mode: a file holding the bearer token (16 to 256 printable ASCII
+    /// characters, e.g. from `openssl rand -hex 32`; the file readable by its owner
+    /// only) that opens GET /metrics on the listener from elsewhere than this machine.
+    /// Without it, only requests made on this machine straight to the listener (no
+    /// proxy or tunnel headers) may read the metrics.
+    #[arg(long, env = "BOUNTYBOT_METRICS_TOKEN_FILE", value_name = "FILE")]
+    metrics_token_file: Option<std::path::PathBuf>,
 }
 
 /// How to make a webhook secret, told with every refusal of one.
@@ -87,6 +94,13 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
             Some(WebhookSecret::parse(secret).map_err(|e| UsageError(format!("{e}: {MAKE_ONE}")))?)
         }
         _ => None,
+    };
+    let metrics_token = match &args.metrics_token_file {
+        Some(path) => Some(
+            statekit::scrape::ScrapeToken::from_file(path)
+                .map_err(|e| UsageError(statekit::error::Chain(&e).to_string()))?,
+        ),
+        None => None,
     };
     let Some(token) = token else {
         return Err(UsageError(
@@ -118,6 +132,8 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
             idle: std::time::Duration::from_secs(args.idle_timeout),
             max_connections: args.max_open_connections,
         },
+        metrics_token,
+        metrics: bountybot::metrics::BotMetrics::new(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

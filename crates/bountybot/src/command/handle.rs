@@ -119,6 +119,9 @@ pub enum Outcome {
     /// changed. A Telegram update is not confirmed, so that Telegram delivers it again;
     /// the front end tells the chat once ([`RETRY_NOTICE`]).
     Retry(StoreError),
+    /// A redelivered update, processed before: nothing changed, nothing to say. A
+    /// Telegram update is confirmed.
+    Duplicate,
 }
 
 /// What a chat is told, once, when its command meets a failure that may pass and
@@ -132,6 +135,7 @@ pub fn handle(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> Option<
     match handle_update(store, ctx, text) {
         Outcome::Done(reply) => reply,
         Outcome::Retry(e) => Some(storage_failure(ctx, &e)),
+        Outcome::Duplicate => None,
     }
 }
 
@@ -180,7 +184,7 @@ pub fn handle_command(t: &Turn<'_, '_>, cmd: Command) -> Outcome {
         match store.processed(ctx.chat, ctx.user, update) {
             Ok(true) => {
                 tracing::info!(update_id = %update, chat = %ctx.chat, "skipping an update processed before");
-                return Outcome::Done(None);
+                return Outcome::Duplicate;
             }
             Ok(false) => {}
             Err(e) if e.is_transient() => return retry(ctx, e),
@@ -198,7 +202,7 @@ pub fn handle_command(t: &Turn<'_, '_>, cmd: Command) -> Outcome {
             Outcome::Done(Some(reply))
         }
         // A redelivered update whose change is stored: nothing to do again.
-        Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
+        Err(StoreError::AlreadyProcessed { .. }) => Outcome::Duplicate,
         Err(e) if e.is_transient() => retry(ctx, e),
         Err(e) => Outcome::Done(Some(storage_failure(ctx, &e))),
     }
@@ -221,7 +225,7 @@ fn answered_once(store: &dyn BountyStore, ctx: &Context<'_>, w: &Origin, reply: 
     match store.note(ctx.chat, w) {
         Ok(()) => Outcome::Done(Some(reply)),
         // Answered before (a redelivery).
-        Err(StoreError::AlreadyProcessed { .. }) => Outcome::Done(None),
+        Err(StoreError::AlreadyProcessed { .. }) => Outcome::Duplicate,
         Err(e) if e.is_transient() => retry(ctx, e),
         Err(e) => {
             // A damaged file: the answer still goes out (it may say so itself).
@@ -1314,7 +1318,7 @@ mod tests {
         let written = json_writes(dir, || {
             assert!(matches!(
                 handle_update(&spy, &ctx, "/add counted"),
-                Outcome::Done(None)
+                Outcome::Duplicate
             ));
             calls = spy.calls();
         });
@@ -1344,7 +1348,7 @@ mod tests {
         // Delivered again: not "there is no bounty #1", but nothing, after one look.
         assert!(matches!(
             handle_update(&spy, &ctx, "/delete 1"),
-            Outcome::Done(None)
+            Outcome::Duplicate
         ));
         assert_eq!(spy.calls(), ["processed"]);
     }

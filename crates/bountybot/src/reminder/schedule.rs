@@ -14,6 +14,7 @@ use statekit::error::Chain;
 
 use super::{DigestSender, PassOptions, Report, remind_pass};
 use crate::domain::ChatId;
+use crate::metrics::BotMetrics;
 use crate::store::BountyStore;
 
 /// The running scheduler; [`Scheduler::stop`] ends it.
@@ -56,11 +57,13 @@ impl StopSignal {
 }
 
 impl Scheduler {
-    /// Starts the scheduler thread: a pass now, then one at the start of each minute.
+    /// Starts the scheduler thread: a pass now, then one at the start of each minute,
+    /// each counted in `metrics`.
     pub fn start(
         store: Arc<dyn BountyStore>,
         sender: Box<dyn DigestSender + Send>,
         opts: PassOptions,
+        metrics: BotMetrics,
     ) -> std::io::Result<Scheduler> {
         let signal = Arc::new(StopSignal::default());
         let thread = {
@@ -78,8 +81,14 @@ impl Scheduler {
                             &opts,
                             signal.flag(),
                         ) {
-                            Ok(report) => log(&report, &mut known),
-                            Err(e) => tracing::error!("reminder pass failed: {}", Chain(&e)),
+                            Ok(report) => {
+                                metrics.reminder_pass(true, report.sent.len());
+                                log(&report, &mut known);
+                            }
+                            Err(e) => {
+                                metrics.reminder_pass(false, 0);
+                                tracing::error!("reminder pass failed: {}", Chain(&e));
+                            }
                         }
                         if signal.sleep(until_next_minute(Timestamp::now())) {
                             return;

@@ -8,6 +8,7 @@ use teloxide::types::{LinkPreviewOptions, ParseMode};
 
 use super::send::{is_gone, is_transient};
 use crate::domain::ChatId as Chat;
+use crate::metrics::BotMetrics;
 use crate::reminder::{DigestSender, Failure, SendError};
 
 /// Sends through `bot`, blocking on `runtime`: call it from a plain thread, never from
@@ -17,12 +18,25 @@ use crate::reminder::{DigestSender, Failure, SendError};
 pub struct BotSender {
     bot: Bot,
     runtime: tokio::runtime::Handle,
+    metrics: Option<BotMetrics>,
 }
 
 impl BotSender {
     /// A sender through `bot` on `runtime`.
     pub fn new(bot: Bot, runtime: tokio::runtime::Handle) -> BotSender {
-        BotSender { bot, runtime }
+        BotSender {
+            bot,
+            runtime,
+            metrics: None,
+        }
+    }
+
+    /// Counts Telegram's 429 answers in `metrics`.
+    pub fn counting(self, metrics: BotMetrics) -> BotSender {
+        BotSender {
+            metrics: Some(metrics),
+            ..self
+        }
     }
 }
 
@@ -44,7 +58,12 @@ impl DigestSender for BotSender {
             Err(e) => e,
         };
         let failure = match &error {
-            RequestError::RetryAfter(wait) => Failure::RetryAfter(wait.duration()),
+            RequestError::RetryAfter(wait) => {
+                if let Some(m) = &self.metrics {
+                    m.rate_limited();
+                }
+                Failure::RetryAfter(wait.duration())
+            }
             RequestError::MigrateToChatId(to) => {
                 Chat::try_from(to.0).map_or(Failure::Refused, Failure::Moved)
             }

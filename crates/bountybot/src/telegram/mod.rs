@@ -26,11 +26,16 @@
 //! Beside the updates, a [`Scheduler`] thread runs a reminder pass every minute and
 //! sends the daily digests that are due ([`crate::reminder`]).
 //!
+//! In webhook mode the listener also serves `GET /metrics` ([`crate::metrics`]) to
+//! a request straight from this machine, or one with the token of
+//! `--metrics-token-file` (`statekit::scrape`'s rule); anyone else gets 404.
+//!
 //! SIGINT and SIGTERM stop fetching, let the updates in flight finish, send what is
 //! queued (for at most [`FLUSH_ON_STOP`]), and exit.
 
 pub mod admins;
 pub mod digest;
+pub mod doctor;
 pub mod entities;
 pub mod identity;
 pub mod send;
@@ -51,6 +56,7 @@ use crate::command::{Context, Outcome, Reply, handle_update};
 use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
 use crate::domain::UpdateId;
+use crate::metrics::{BotMetrics, UpdateOutcome};
 use crate::reminder::PassOptions;
 use crate::reminder::schedule::Scheduler;
 use crate::store::{BountyStore, Leadership};
@@ -168,6 +174,10 @@ pub struct RunOptions {
     pub max_connections: u8,
     /// Webhook mode: the bounds on the listener's connections.
     pub limits: statekit::http::Limits,
+    /// Webhook mode: the token that opens `/metrics` from elsewhere than this machine.
+    pub metrics_token: Option<statekit::scrape::ScrapeToken>,
+    /// Where the bot counts what it does.
+    pub metrics: BotMetrics,
 }
 
 struct BotState {
@@ -179,6 +189,7 @@ struct BotState {
     username: String,
     /// Updates whose chat was told that a failure will be tried again.
     told: std::sync::Mutex<std::collections::HashSet<UpdateId>>,
+    metrics: BotMetrics,
 }
 
 /// Most updates remembered as told ([`BotState::told`]); past it the memory restarts.
@@ -229,33 +240,34 @@ pub async fn run(
         tracing::warn!("setMyCommands failed: {}", Chain(&e));
     }
     let state = Arc::new(BotState {
-        outbox: send::Outbox::new(bot.clone(), Arc::clone(&store)),
+        outbox: send::Outbox::new(bot.clone(), Arc::clone(&store), opts.metrics.clone()),
         store,
         chats: KeyedMutex::new(),
         admins: admins::Admins::new(bot.clone()),
         username: username.clone(),
         told: std::sync::Mutex::default(),
+        metrics: opts.metrics.clone(),
     });
     tracing::info!(bot = %username, "bot started");
     let reminders = Scheduler::start(
         Arc::clone(&state.store),
-        Box::new(digest::BotSender::new(
-            bot.clone(),
-            tokio::runtime::Handle::current(),
-        )),
+        Box::new(
+            digest::BotSender::new(bot.clone(), tokio::runtime::Handle::current())
+                .counting(opts.metrics.clone()),
+        ),
         PassOptions::default(),
+        opts.metrics.clone(),
     )
     .context("starting the reminder thread")?;
     let served = match opts.webhook {
-        Some((url, listen, secret)) => {
+        Some(hook) => {
             serve_webhook(
                 &bot,
                 Arc::clone(&state),
-                url,
-                listen,
-                secret,
+                hook,
                 opts.max_connections,
                 opts.limits,
+                opts.metrics_token,
             )
             .await
         }
@@ -442,11 +454,10 @@ async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) -> Option<u3
 async fn serve_webhook(
     bot: &Bot,
     state: Arc<BotState>,
-    url: url::Url,
-    listen: SocketAddr,
-    secret: Option<WebhookSecret>,
+    (url, listen, secret): (url::Url, SocketAddr, Option<WebhookSecret>),
     max_connections: u8,
     limits: statekit::http::Limits,
+    metrics_token: Option<statekit::scrape::ScrapeToken>,
 ) -> anyhow::Result<()> {
     // One connection (the default): Telegram then posts updates one after another, in
     // order. More: the store keeps each chat's order (PostgreSQL replicas).
@@ -462,9 +473,20 @@ async fn serve_webhook(
         "" => "/".to_string(),
         p => p.to_string(),
     };
-    let app = axum::Router::new()
-        .route(&path, axum::routing::post(on_webhook))
-        .with_state((state, secret.map(Arc::new)));
+    let metrics = MetricsAccess {
+        metrics: state.metrics.clone(),
+        token: metrics_token.map(Arc::new),
+    };
+    let mut app = axum::Router::new().route(&path, axum::routing::post(on_webhook));
+    if path != METRICS_PATH {
+        app = app.route(
+            METRICS_PATH,
+            axum::routing::get(on_metrics).with_state(metrics),
+        );
+    } else {
+        tracing::warn!("the webhook's path is {METRICS_PATH}: the metrics are not served");
+    }
+    let app = app.with_state((state, secret.map(Arc::new)));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -476,6 +498,41 @@ async fn serve_webhook(
 }
 
 type WebhookState = (Arc<BotState>, Option<Arc<WebhookSecret>>);
+
+/// The path the metrics are served at on the webhook listener.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// What `/metrics` needs: the counters, and the token that opens them from elsewhere.
+#[derive(Clone)]
+struct MetricsAccess {
+    metrics: BotMetrics,
+    token: Option<Arc<statekit::scrape::ScrapeToken>>,
+}
+
+/// `GET /metrics`: the counters to a local request or one with the token; 404 to
+/// anyone else, as for a path that does not exist.
+async fn on_metrics(
+    axum::extract::State(access): axum::extract::State<MetricsAccess>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(a)| *a);
+    if !statekit::scrape::allows(access.token.as_deref(), peer, request.headers()) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        access.metrics.render(),
+    )
+        .into_response()
+}
 
 async fn on_webhook(
     axum::extract::State((state, secret)): axum::extract::State<WebhookState>,
@@ -517,10 +574,17 @@ async fn on_webhook(
 /// has in work (or that has not arrived yet) before it goes ahead anyway.
 pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Processes one update (see the module docs for the order of work), in its chat's
-/// order across replicas: noted as received, after the chat's earlier updates, then
-/// marked done. False when it is to be delivered again (a failure that may pass).
+/// Processes one update (see the module docs for the order of work) and counts its
+/// outcome. False when it is to be delivered again (a failure that may pass).
 async fn process_update(state: &Arc<BotState>, update: Update) -> bool {
+    let outcome = handle_one(state, update).await;
+    state.metrics.update(outcome);
+    outcome.confirmed()
+}
+
+/// Processes one update in its chat's order across replicas: noted as received,
+/// after the chat's earlier updates, then marked done.
+async fn handle_one(state: &Arc<BotState>, update: Update) -> UpdateOutcome {
     let id = UpdateId::new(update.id.0);
     let message = match update.kind {
         UpdateKind::Message(msg) => Chat::try_from(msg.chat.id.0).ok().map(|chat| (chat, msg)),
@@ -538,7 +602,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) -> bool {
         if let Ok(Err(e)) = noted {
             tracing::warn!(update_id = %id, "cannot note the update: {}", Chain(&e));
         }
-        return true;
+        return UpdateOutcome::Ignored;
     };
     let store = Arc::clone(&state.store);
     let ordered = tokio::task::spawn_blocking(move || {
@@ -556,7 +620,7 @@ async fn process_update(state: &Arc<BotState>, update: Update) -> bool {
         }
         Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e)),
     }
-    let confirmed = process_message(state, id, chat, msg).await;
+    let outcome = process_message(state, id, chat, msg).await;
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.update_done(chat, id)).await {
         Ok(Ok(())) => {}
@@ -567,38 +631,45 @@ async fn process_update(state: &Arc<BotState>, update: Update) -> bool {
             tracing::warn!(update_id = %id, %chat, "cannot mark the update done: {}", Chain(&e))
         }
     }
-    confirmed
+    outcome
 }
 
-/// Processes one message of a chat; false when it is to be delivered again.
+/// Processes one message of a chat.
 async fn process_message(
     state: &Arc<BotState>,
     id: UpdateId,
     chat: Chat,
     msg: teloxide::types::Message,
-) -> bool {
+) -> UpdateOutcome {
+    let moved = |done: bool| {
+        if done {
+            UpdateOutcome::Done
+        } else {
+            UpdateOutcome::Retried
+        }
+    };
     if let Some(to) = msg.migrate_to_chat_id() {
         if let Ok(to) = Chat::try_from(to.0) {
-            return migrate(state, chat, to, id).await;
+            return moved(migrate(state, chat, to, id).await);
         }
         tracing::error!(update_id = %id, %chat, "ignoring a move to chat 0");
-        return true;
+        return UpdateOutcome::Ignored;
     }
     if let Some(from) = msg.migrate_from_chat_id() {
         if let Ok(from) = Chat::try_from(from.0) {
-            return migrate(state, from, chat, id).await;
+            return moved(migrate(state, from, chat, id).await);
         }
         tracing::error!(update_id = %id, %chat, "ignoring a move from chat 0");
-        return true;
+        return UpdateOutcome::Ignored;
     }
     let Some(text) = msg.text() else {
-        return true; // stickers, photos, service messages
+        return UpdateOutcome::Ignored; // stickers, photos, service messages
     };
     let user = match identity::sender(&msg) {
         identity::Sender::Acting(user) => user,
         identity::Sender::Ignored(why) => {
             tracing::debug!(update_id = %id, %chat, "ignoring {why}");
-            return true;
+            return UpdateOutcome::Ignored;
         }
     };
     // Words with a hidden link (`text_link`) keep their URL for the parser.
@@ -651,16 +722,20 @@ async fn process_message(
             (chat, Outcome::Done(None))
         }
     };
-    let (reply, confirmed) = match outcome {
+    let (reply, counted) = match outcome {
         Outcome::Done(reply) => {
             state.forget_told(id);
-            (reply, true)
+            (reply, UpdateOutcome::Done)
+        }
+        Outcome::Duplicate => {
+            state.forget_told(id);
+            (None, UpdateOutcome::Duplicate)
         }
         Outcome::Retry(_) => {
             let notice = state
                 .first_telling(id)
                 .then(|| Reply(vec![RETRY_NOTICE.to_string()]));
-            (notice, false)
+            (notice, UpdateOutcome::Retried)
         }
     };
     if let Some(reply) = reply {
@@ -684,7 +759,7 @@ async fn process_message(
             update_id: id.get(),
         });
     }
-    confirmed
+    counted
 }
 
 /// Moves a chat's data after a group became a supergroup; idempotent. When the new
@@ -771,6 +846,8 @@ mod tests {
             )),
             max_connections: 1,
             limits: statekit::http::Limits::default(),
+            metrics_token: None,
+            metrics: BotMetrics::new(),
         };
         let shown = format!("{opts:?}");
         assert!(

@@ -25,6 +25,7 @@ use teloxide::{ApiError, RequestError};
 use tokio::sync::{Notify, mpsc};
 
 use crate::domain::ChatId as Chat;
+use crate::metrics::{BotMetrics, GivenUp};
 use crate::store::BountyStore;
 
 /// Attempts per message before giving up.
@@ -62,6 +63,7 @@ pub struct Job {
 pub struct Outbox {
     bot: Bot,
     store: Arc<dyn BountyStore>,
+    metrics: BotMetrics,
     queues: Mutex<HashMap<Chat, mpsc::UnboundedSender<Job>>>,
     pending: AtomicUsize,
     idle: Notify,
@@ -76,11 +78,12 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// An empty outbox sending through `bot`.
-    pub fn new(bot: Bot, store: Arc<dyn BountyStore>) -> Arc<Outbox> {
+    /// An empty outbox sending through `bot`, counting in `metrics`.
+    pub fn new(bot: Bot, store: Arc<dyn BountyStore>, metrics: BotMetrics) -> Arc<Outbox> {
         Arc::new(Outbox {
             bot,
             store,
+            metrics,
             queues: Mutex::new(HashMap::new()),
             pending: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -90,6 +93,7 @@ impl Outbox {
     /// Queues `job` behind the chat's earlier replies; returns at once.
     pub fn push(self: &Arc<Self>, job: Job) {
         let chat = job.target.chat;
+        self.metrics.reply_queued();
         self.pending.fetch_add(1, Ordering::SeqCst);
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         let job = match queues.get(&chat) {
@@ -143,7 +147,7 @@ impl Outbox {
                     }
                 }
             };
-            send_job(&self.bot, &self.store, job).await;
+            send_job(&self.bot, &self.store, &self.metrics, job).await;
             if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
                 self.idle.notify_waiters();
             }
@@ -152,24 +156,37 @@ impl Outbox {
 }
 
 /// Sends a job's messages one after another.
-async fn send_job(bot: &Bot, store: &Arc<dyn BountyStore>, job: Job) {
+async fn send_job(bot: &Bot, store: &Arc<dyn BountyStore>, metrics: &BotMetrics, job: Job) {
     let mut target = job.target;
     for text in job.messages {
-        if !send_one(bot, store, &mut target, text, job.update_id).await {
-            return;
+        match send_one(bot, store, metrics, &mut target, text, job.update_id).await {
+            Sent::Delivered => {}
+            Sent::GivenUp(why) => {
+                metrics.reply_given_up(why);
+                // The chat cannot be reached: the rest of the reply is dropped too.
+                if why == GivenUp::Gone {
+                    return;
+                }
+            }
         }
     }
 }
 
-/// Sends one message, retrying what can be retried; false if the chat cannot be
-/// reached any more (the rest of the reply is dropped too).
+/// What became of one message.
+enum Sent {
+    Delivered,
+    GivenUp(GivenUp),
+}
+
+/// Sends one message, retrying what can be retried (each 429 counted in `metrics`).
 async fn send_one(
     bot: &Bot,
     store: &Arc<dyn BountyStore>,
+    metrics: &BotMetrics,
     target: &mut Target,
     text: String,
     update_id: u32,
-) -> bool {
+) -> Sent {
     let mut backoff = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=MAX_ATTEMPTS {
@@ -193,20 +210,21 @@ async fn send_one(
         let error = match request.await {
             Ok(_) => {
                 crate::crash::crash_point("sent");
-                return true;
+                return Sent::Delivered;
             }
             Err(e) => e,
         };
         last = Chain(&error).to_string();
         match error {
             RequestError::RetryAfter(wait) => {
+                metrics.rate_limited();
                 tracing::warn!(chat = %target.chat, update_id, "rate limited: retrying in {:?}", wait.duration());
                 tokio::time::sleep(wait.duration()).await;
             }
             RequestError::MigrateToChatId(to) => {
                 let Ok(to) = Chat::try_from(to.0) else {
                     tracing::error!(chat = %target.chat, update_id, "Telegram says the chat moved to chat 0; dropping the reply");
-                    return true;
+                    return Sent::GivenUp(GivenUp::Refused);
                 };
                 let from = target.chat;
                 let store = Arc::clone(store);
@@ -224,7 +242,7 @@ async fn send_one(
             }
             RequestError::Api(e) if is_gone(&e) => {
                 tracing::warn!(chat = %target.chat, update_id, "cannot reach the chat ({}); dropping the reply", Chain(&e));
-                return false;
+                return Sent::GivenUp(GivenUp::Gone);
             }
             e if is_transient(&e) => {
                 tracing::warn!(chat = %target.chat, update_id, attempt, "cannot send a reply ({}); retrying in {backoff:?}", Chain(&e));
@@ -233,7 +251,7 @@ async fn send_one(
             }
             e => {
                 tracing::error!(chat = %target.chat, update_id, "reply refused by Telegram, dropped: {}", Chain(&e));
-                return true;
+                return Sent::GivenUp(GivenUp::Refused);
             }
         }
     }
@@ -243,7 +261,7 @@ async fn send_one(
         attempts = MAX_ATTEMPTS,
         "giving up on a reply: {last}"
     );
-    true
+    Sent::GivenUp(GivenUp::Attempts)
 }
 
 /// Errors worth another attempt: the network, Telegram's own failures (5xx, which

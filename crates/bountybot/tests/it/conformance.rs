@@ -948,6 +948,7 @@ pub fn a_failure_that_passes_then_redelivery_applies_and_answers_once(open: Open
         match handle_update(s.as_ref(), &ctx, "/add Outlasts a failure") {
             Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
             Outcome::Retry(e) => panic!("failed again: {e:?}"),
+            Outcome::Duplicate => {}
         }
     }
     assert_eq!(answers.len(), 1, "answered once: {answers:?}");
@@ -1003,6 +1004,7 @@ pub fn a_read_only_command_delivered_twice_is_answered_once(open: Open) {
         match handle_update(s.as_ref(), &ctx, "/bounty") {
             Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
             Outcome::Retry(e) => panic!("{e:?}"),
+            Outcome::Duplicate => {}
         }
     }
     assert_eq!(answers.len(), 1, "answered once: {answers:?}");

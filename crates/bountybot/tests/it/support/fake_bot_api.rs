@@ -2,8 +2,10 @@
 //!
 //! Serves `getMe`, `getUpdates` (offset semantics: updates below the offset are
 //! confirmed and dropped), `setMyCommands`, `sendMessage`, `deleteWebhook` and
-//! `setWebhook` (method names in any letter case, as the real API accepts), records
-//! what the bot sent, and fails the next sends with 429 or 403 on demand.
+//! `setWebhook`, `getWebhookInfo` (the URL last set, and a pending count and last
+//! error on demand) (method names in any letter case, as the real API accepts),
+//! records what the bot sent, fails the next sends with 429 or 403 on demand, and
+//! refuses the token (401 on every method) on demand.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -59,6 +61,10 @@ struct Inner {
     /// The `allowed_updates` of the last `getUpdates` or `setWebhook` that gave them.
     allowed_updates: Mutex<Option<Value>>,
     changed: Notify,
+    /// While set, every method answers 401 Unauthorized (a revoked token).
+    token_refused: std::sync::atomic::AtomicBool,
+    /// What `getWebhookInfo` answers: `url` follows `setWebhook`/`deleteWebhook`.
+    webhook: Mutex<Value>,
 }
 
 /// The running fake; its server stops when the test's runtime ends.
@@ -82,6 +88,8 @@ impl FakeBotApi {
             admins: Mutex::default(),
             allowed_updates: Mutex::default(),
             changed: Notify::new(),
+            token_refused: std::sync::atomic::AtomicBool::new(false),
+            webhook: Mutex::new(no_webhook()),
         });
         let app = axum::Router::new()
             .route("/{bot}/{method}", post(dispatch))
@@ -110,6 +118,25 @@ impl FakeBotApi {
         }
         queue.sort_by_key(|u| u["update_id"].as_i64());
         self.inner.changed.notify_waiters();
+    }
+
+    /// Answers 401 Unauthorized to every method from now on, as for a revoked token.
+    pub fn refuse_token(&self) {
+        self.inner
+            .token_refused
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes `getWebhookInfo` report `url` set, `pending` updates waiting and, if
+    /// given, a last delivery error (its Unix time and message).
+    pub fn set_webhook_info(&self, url: &str, pending: u32, last_error: Option<(i64, &str)>) {
+        let mut info = json!({"url": url, "has_custom_certificate": false,
+            "pending_update_count": pending, "max_connections": 1});
+        if let Some((date, message)) = last_error {
+            info["last_error_date"] = json!(date);
+            info["last_error_message"] = json!(message);
+        }
+        *self.inner.webhook.lock().unwrap() = info;
     }
 
     pub fn fail_next_send(&self, f: Failure) {
@@ -186,6 +213,11 @@ fn ok(result: Value) -> (StatusCode, Json<Value>) {
     (StatusCode::OK, Json(json!({"ok": true, "result": result})))
 }
 
+/// `getWebhookInfo`'s answer with no webhook set.
+fn no_webhook() -> Value {
+    json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})
+}
+
 fn chat_json(id: i64) -> Value {
     if id > 0 {
         json!({"id": id, "type": "private", "first_name": "User"})
@@ -207,13 +239,31 @@ async fn dispatch(
     if !body["allowed_updates"].is_null() {
         *inner.allowed_updates.lock().unwrap() = Some(body["allowed_updates"].clone());
     }
+    if inner
+        .token_refused
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
+        );
+    }
     match method.as_str() {
         "getme" => ok(json!({
             "id": 4242, "is_bot": true, "first_name": "Bounty", "username": BOT_USERNAME,
             "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
             "can_connect_to_business": false, "has_main_web_app": false
         })),
-        "setmycommands" | "deletewebhook" | "setwebhook" => ok(json!(true)),
+        "setmycommands" => ok(json!(true)),
+        "setwebhook" => {
+            let url = body["url"].as_str().unwrap_or("").to_string();
+            inner.webhook.lock().unwrap()["url"] = json!(url);
+            ok(json!(true))
+        }
+        "deletewebhook" => {
+            *inner.webhook.lock().unwrap() = no_webhook();
+            ok(json!(true))
+        }
         "getchatadministrators" => {
             let chat = body["chat_id"].as_i64().unwrap_or(0);
             let admins = inner
@@ -232,9 +282,7 @@ async fn dispatch(
                 .collect();
             ok(Value::Array(members))
         }
-        "getwebhookinfo" => {
-            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
-        }
+        "getwebhookinfo" => ok(inner.webhook.lock().unwrap().clone()),
         "getupdates" => {
             let offset = body["offset"].as_i64().unwrap_or(0);
             let wait = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0))
