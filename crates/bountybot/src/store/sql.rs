@@ -223,7 +223,8 @@ pub(crate) fn names<S: IntSql>(
         .collect()
 }
 
-/// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member.
+/// Remembers `user`'s (cleaned) `name` in `chat`; a named user is a member. An
+/// unchanged name writes no new row version (most changes come with a known name).
 pub(crate) fn put_name<S: IntSql>(
     s: &mut S,
     chat: ChatId,
@@ -233,7 +234,8 @@ pub(crate) fn put_name<S: IntSql>(
     ensure_member(s, chat, user)?;
     s.exec_with(
         "INSERT INTO names (chat_id, user_id, name) VALUES ($1, $2, $3)
-         ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name",
+         ON CONFLICT (chat_id, user_id) DO UPDATE SET name = excluded.name
+         WHERE names.name <> excluded.name",
         &[
             Param::Int(Some(chat.get())),
             Param::Int(Some(user.get())),
