@@ -95,6 +95,31 @@ async fn wait_listening(port: u16) {
     panic!("replica on port {port} did not start");
 }
 
+/// `n` webhook replicas on `url`, each on a port of its own, listening.
+async fn webhook_replicas(api: &FakeBotApi, url: &str, n: usize) -> (Vec<Replica>, Vec<u16>) {
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let mut replicas = Vec::with_capacity(n);
+    for p in &ports {
+        let (hook, listen) = (
+            format!("http://127.0.0.1:{p}/hook"),
+            format!("127.0.0.1:{p}"),
+        );
+        let flags = [
+            "--webhook",
+            &hook,
+            "--listen",
+            &listen,
+            "--max-connections",
+            "40",
+        ];
+        replicas.push(Replica::start(api, url, &flags));
+    }
+    for p in &ports {
+        wait_listening(*p).await;
+    }
+    (replicas, ports)
+}
+
 /// A small deterministic random source (xorshift), so a failure can be replayed.
 struct Dice(u64);
 
@@ -135,29 +160,7 @@ async fn three_webhook_replicas_apply_each_update_once_and_in_order_through_a_ki
     const UPDATES: i64 = 5_000;
     const CHATS: i64 = 50;
     let api = FakeBotApi::start().await;
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut replicas: Vec<Replica> = ports
-        .iter()
-        .map(|p| {
-            let hook = format!("http://127.0.0.1:{p}/hook");
-            let listen = format!("127.0.0.1:{p}");
-            Replica::start(
-                &api,
-                &url,
-                &[
-                    "--webhook",
-                    &hook,
-                    "--listen",
-                    &listen,
-                    "--max-connections",
-                    "40",
-                ],
-            )
-        })
-        .collect();
-    for p in &ports {
-        wait_listening(*p).await;
-    }
+    let (mut replicas, ports) = webhook_replicas(&api, &url, 3).await;
     // Telegram, as the test plays it: updates in id order, several in flight, each to
     // a replica the load balancer picks; a tenth delivered a second time later; an
     // update whose replica fails is delivered again to another.
@@ -393,29 +396,7 @@ async fn two_webhook_replicas_lose_nothing_and_apply_nothing_twice_when_postgres
     const UPDATES: i64 = 600;
     const CHATS: i64 = 20;
     let api = FakeBotApi::start().await;
-    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
-    let replicas: Vec<Replica> = ports
-        .iter()
-        .map(|p| {
-            let hook = format!("http://127.0.0.1:{p}/hook");
-            let listen = format!("127.0.0.1:{p}");
-            Replica::start(
-                &api,
-                &url,
-                &[
-                    "--webhook",
-                    &hook,
-                    "--listen",
-                    &listen,
-                    "--max-connections",
-                    "40",
-                ],
-            )
-        })
-        .collect();
-    for p in &ports {
-        wait_listening(*p).await;
-    }
+    let (replicas, ports) = webhook_replicas(&api, &url, 2).await;
     let counts = Arc::new(Deliveries::default());
     // The crash: once a third of the updates are in, every server process quits at
     // once; the server starts again once the replicas have refused 8 deliveries for it

@@ -10,7 +10,7 @@ use honestcam::ops::doctor::{AuthKind, DoctorOptions, ServeSettings, doctor};
 use honestcam::ops::replica::Replica;
 
 use super::backup_verify::parse_lag;
-use super::serve::{DEFAULT_MAX_OPEN_CONNECTIONS, DEFAULT_MAX_OPEN_DATABASES};
+use super::serve::{AuthFlag, DEFAULT_MAX_OPEN_CONNECTIONS, DEFAULT_MAX_OPEN_DATABASES};
 use super::{LitestreamFlag, ReportedAsJson, UsageError};
 
 /// Check that the deployment is healthy, and say what to do about each problem.
@@ -80,17 +80,6 @@ pub struct Args {
     /// Oldest the last restore drill may be, e.g. 48h (default 48h).
     #[arg(long, default_value = "48h", value_parser = parse_lag)]
     max_drill_age: Duration,
-}
-
-/// `--auth`, as serve takes it.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum AuthFlag {
-    /// Cloudflare Access in front.
-    CloudflareAccess,
-    /// Local accounts with passwords.
-    Local,
-    /// No authentication.
-    None,
 }
 
 /// A size: bytes, or with K, M, G or T (powers of 1024).

@@ -178,9 +178,9 @@ impl Args {
     }
 }
 
-/// `--auth`.
+/// `--auth` (also `doctor`'s, which checks the mode serve runs with).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum AuthFlag {
+pub(super) enum AuthFlag {
     /// Cloudflare Access in front: a valid Access token on every request.
     CloudflareAccess,
     /// Local accounts with passwords, signing in at /login.
