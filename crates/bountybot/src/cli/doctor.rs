@@ -43,7 +43,7 @@ pub struct Args {
         long,
         env = "BOUNTYBOT_MAX_OPEN_CONNECTIONS",
         value_name = "N",
-        default_value_t = 64,
+        default_value_t = super::run::DEFAULT_MAX_OPEN_CONNECTIONS,
         value_parser = clap::value_parser!(u32).range(1..=10_000)
     )]
     max_open_connections: u32,

@@ -8,6 +8,9 @@ use bountybot::telegram::{self, BotToken, RunOptions, WebhookSecret};
 
 use super::{Global, UsageError, open_store, use_data_dir};
 
+/// Client connections the webhook listener serves at once by default.
+pub const DEFAULT_MAX_OPEN_CONNECTIONS: u32 = 64;
+
 /// Run the bot on Telegram. The token comes from BOUNTYBOT_TOKEN (or TELOXIDE_TOKEN).
 /// Long polling by default; --webhook <public-url> --listen <addr> for webhook mode.
 /// Holds the data dir while it runs (migrate-storage refuses meanwhile). Stops on
@@ -63,7 +66,7 @@ pub struct Args {
         long,
         env = "BOUNTYBOT_MAX_OPEN_CONNECTIONS",
         value_name = "N",
-        default_value_t = 64,
+        default_value_t = DEFAULT_MAX_OPEN_CONNECTIONS,
         value_parser = clap::value_parser!(u32).range(1..=10_000)
     )]
     max_open_connections: u32,
