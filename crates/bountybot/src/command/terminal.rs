@@ -3,7 +3,7 @@
 //! Over the tag subset [`super::render`] and [`handle`](mod@super::handle) emit: `<b>` (and
 //! `<strong>`) is bold and `<i>` (and `<em>`) italic, with ANSI codes when asked for
 //! and as plain text otherwise; `<a href="X">T</a>` is `T (X)`, or `X` alone when the
-//! text is the address; `&lt; &gt; &amp; &quot;` and numeric entities are decoded;
+//! text is the address, or `T` alone for a mention (`tg://user?id=...`); `&lt; &gt; &amp; &quot;` and numeric entities are decoded;
 //! every other tag (`<code>`...) is dropped and its text kept. Control characters
 //! (escape sequences from someone's bounty text among them) are shown as `�`, never
 //! passed to the terminal; line breaks and tabs stay.
@@ -141,7 +141,9 @@ impl Text {
             return;
         };
         let text = self.out.get(link.start..).unwrap_or_default();
-        if link.href.is_empty() || text.trim() == link.href {
+        // A mention (`tg://user?id=...`) opens nothing in a terminal: its name is enough.
+        let mention = link.href.starts_with("tg://") && !text.trim().is_empty();
+        if link.href.is_empty() || text.trim() == link.href || mention {
             return;
         }
         if text.trim().is_empty() {
@@ -347,6 +349,11 @@ mod tests {
             "here (https://x.org)"
         );
         assert_eq!(plain("<a title=\"t\">no address</a>"), "no address");
+        assert_eq!(
+            plain("tracked by <a href=\"tg://user?id=7\">Bo &lt;x&gt;</a>"),
+            "tracked by Bo <x>",
+            "a mention is its name"
+        );
     }
 
     #[test]
