@@ -2,10 +2,12 @@
 //!
 //! Each input line is one message from the current sender in the current chat. Lines
 //! `:as <user_id>` and `:chat <chat_id>` switch them. A prompt is shown only when
-//! `interactive` (stdin is a terminal), so scripts read replies alone.
+//! `interactive` (stdin is a terminal), so scripts read replies alone. Replies are
+//! printed in the [`Style`] asked for: read as text, or as Telegram HTML.
 
 use std::io::{self, BufRead, Write};
 
+use crate::command::terminal::{Style, show};
 use crate::command::{Context, handle};
 use crate::domain::{ChatId, UserId};
 use crate::store::BountyStore;
@@ -21,6 +23,9 @@ pub struct ReplOptions {
     pub bot_username: String,
     /// Show prompts.
     pub interactive: bool,
+    /// How replies are printed: as read ([`Style::Ansi`], [`Style::Plain`]) or as
+    /// Telegram HTML ([`Style::Raw`]).
+    pub style: Style,
 }
 
 /// Runs until the input ends. Each reply is written and flushed once its write is
@@ -77,7 +82,7 @@ pub fn run(
             };
             if let Some(reply) = handle(store, &ctx, line) {
                 for message in reply.0 {
-                    writeln!(out, "{message}")?;
+                    writeln!(out, "{}", show(&message, opts.style))?;
                 }
             }
         }
@@ -96,6 +101,10 @@ mod tests {
     use crate::store::json::JsonStore;
 
     fn run_on(input: &[u8], interactive: bool) -> (String, tempfile::TempDir) {
+        run_styled(input, interactive, Style::Raw)
+    }
+
+    fn run_styled(input: &[u8], interactive: bool, style: Style) -> (String, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonStore::new(dir.path());
         let opts = ReplOptions {
@@ -103,6 +112,7 @@ mod tests {
             user: UserId::new(3),
             bot_username: "bountybot".into(),
             interactive,
+            style,
         };
         let mut out = Vec::new();
         run(&store, &opts, input, &mut out).unwrap();
@@ -134,6 +144,17 @@ mod tests {
         assert_eq!(lines[2], "<b>Bounties in this group</b>");
         assert!(lines[3].starts_with("<b>#1</b> first · by user 3"), "{out}");
         assert_eq!(lines.len(), 4, "{out:?}");
+    }
+
+    #[test]
+    fn replies_are_printed_in_the_style_asked_for() {
+        let input = b"/add <first> & more\n";
+        let (plain, _dir) = run_styled(input, false, Style::Plain);
+        assert_eq!(plain, "Added bounty #1: <first> & more\n");
+        let (ansi, _dir) = run_styled(input, false, Style::Ansi);
+        assert_eq!(ansi, "Added bounty \x1b[1m#1\x1b[22m: <first> & more\n");
+        let (raw, _dir) = run_styled(input, false, Style::Raw);
+        assert_eq!(raw, "Added bounty <b>#1</b>: &lt;first&gt; &amp; more\n");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Context as _;
+use bountybot::command::terminal::Style;
 use bountybot::domain::{ChatId, UserId};
 use bountybot::repl::{self, ReplOptions};
 
@@ -18,6 +19,10 @@ pub struct Args {
     /// User to start as.
     #[arg(long, default_value_t = 1)]
     user: i64,
+    /// Print replies as the Telegram HTML the bot sends (default: as a person reads
+    /// them, bold in a terminal unless NO_COLOR is set).
+    #[arg(long)]
+    raw: bool,
 }
 
 pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
@@ -39,6 +44,11 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         user,
         bot_username: g.bot_username.clone(),
         interactive: stdin.is_terminal(),
+        style: Style::pick(
+            args.raw,
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ),
     };
     repl::run(
         store.as_ref(),

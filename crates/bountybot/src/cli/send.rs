@@ -1,5 +1,8 @@
 //! `bountybot send`.
 
+use std::io::IsTerminal;
+
+use bountybot::command::terminal::{Style, show};
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
 
@@ -14,6 +17,10 @@ pub struct Args {
     /// Sender's user id.
     #[arg(long)]
     user: i64,
+    /// Print the reply as the Telegram HTML the bot sends (default: as a person reads
+    /// it, bold in a terminal unless NO_COLOR is set).
+    #[arg(long)]
+    raw: bool,
     /// The message, e.g. "/add Fix the login bug +3d".
     message: String,
 }
@@ -34,9 +41,14 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         admin: false,
         name: None,
     };
+    let style = Style::pick(
+        args.raw,
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     if let Some(reply) = handle(store.as_ref(), &ctx, &args.message) {
         for m in reply.0 {
-            println!("{m}");
+            println!("{}", show(&m, style));
         }
     }
     Ok(())

@@ -298,8 +298,8 @@ fn past_the_end(pages: usize, what: &str, command: &str) -> Reply {
 fn usage_of(command: &str) -> &'static str {
     COMMANDS
         .iter()
-        .find(|(n, _)| *n == command)
-        .map_or("/help", |(_, u)| u)
+        .find(|c| c.name == command)
+        .map_or("/help", |c| c.about)
 }
 
 fn no_such(id: BountyId) -> Reply {
@@ -765,8 +765,8 @@ fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreErro
 /// Usage of every command, with examples.
 pub fn help_text() -> String {
     let mut s = String::from("<b>Bounty bot</b>\n");
-    for (name, what) in COMMANDS {
-        s.push_str(&format!("/{name}: {}\n", escape(what)));
+    for c in COMMANDS {
+        s.push_str(&format!("/{}: {}\n", c.name, escape(c.about)));
     }
     s.push_str(
         "\n<b>Examples</b>\n\
@@ -1065,8 +1065,8 @@ mod tests {
             "start never deletes"
         );
         let help = bot.say(GROUP, ANN, "/help");
-        for (name, _) in COMMANDS {
-            assert!(help.contains(&format!("/{name}")), "{name}");
+        for c in COMMANDS {
+            assert!(help.contains(&format!("/{}", c.name)), "{}", c.name);
         }
     }
 

@@ -130,35 +130,100 @@ impl Changes {
     }
 }
 
-/// The commands the bot knows, for `/help` and `setMyCommands`.
-pub const COMMANDS: [(&str, &str); 17] = [
-    (
+/// Who may use a command in a group. In a private chat its owner may use them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Any member (the command itself may still check who created or claimed a bounty).
+    Anyone,
+    /// Only the group's administrators (the chat's settings).
+    Admins,
+}
+
+/// One command the bot knows: its name, its one-line usage, and who may use it in a
+/// group. The one table behind `/help`, usage replies and Telegram's command menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandInfo {
+    /// The name, without `/` (1-32 lowercase letters, digits or `_`, as Telegram wants).
+    pub name: &'static str,
+    /// What it does and how to call it (1-256 characters).
+    pub about: &'static str,
+    /// Who may use it in a group.
+    pub in_groups: Who,
+}
+
+const fn info(name: &'static str, about: &'static str) -> CommandInfo {
+    CommandInfo {
+        name,
+        about,
+        in_groups: Who::Anyone,
+    }
+}
+
+const fn admins_only(name: &'static str, about: &'static str) -> CommandInfo {
+    CommandInfo {
+        name,
+        about,
+        in_groups: Who::Admins,
+    }
+}
+
+/// The commands the bot knows, for `/help` and the command menu (`setMyCommands`).
+pub const COMMANDS: [CommandInfo; 17] = [
+    info(
         "bounty",
         "list bounties: /bounty [open|done|all|overdue] [page]; one in full: /bounty #<id>",
     ),
-    ("show", "one bounty in full: /show <id>"),
-    ("add", "add a bounty: /add <text> [link] [due]"),
-    ("edit", "change your bounty: /edit <id> [text] [link] [due]"),
-    ("claim", "say you work on a bounty: /claim <id>"),
-    ("unclaim", "give a claimed bounty back: /unclaim <id>"),
-    ("done", "mark a bounty done: /done <id>"),
-    ("reopen", "open a done bounty again: /reopen <id>"),
-    ("delete", "delete your bounty: /delete <id>"),
-    ("track", "bookmark a bounty: /track <id>"),
-    ("untrack", "remove a bookmark: /untrack <id>"),
-    ("my", "your bookmarked bounties here: /my [page]"),
-    (
+    info("show", "one bounty in full: /show <id>"),
+    info("add", "add a bounty: /add <text> [link] [due]"),
+    info("edit", "change your bounty: /edit <id> [text] [link] [due]"),
+    info("claim", "say you work on a bounty: /claim <id>"),
+    info("unclaim", "give a claimed bounty back: /unclaim <id>"),
+    info("done", "mark a bounty done: /done <id>"),
+    info("reopen", "open a done bounty again: /reopen <id>"),
+    info("delete", "delete your bounty: /delete <id>"),
+    info("track", "bookmark a bounty: /track <id>"),
+    info("untrack", "remove a bookmark: /untrack <id>"),
+    info("my", "your bookmarked bounties here: /my [page]"),
+    admins_only(
         "timezone",
         "set the chat's time zone: /timezone Europe/Berlin",
     ),
-    (
+    admins_only(
         "remind",
         "daily digest of due bounties: /remind 09:00 or /remind off",
     ),
-    ("settings", "show the chat's time zone and reminder"),
-    ("start", "say hello"),
-    ("help", "how to use the bot"),
+    info("settings", "show the chat's time zone and reminder"),
+    info("start", "say hello"),
+    info("help", "how to use the bot"),
 ];
+
+/// The chats a command menu is for (Telegram's `BotCommandScope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuScope {
+    /// Private chats with the bot: every command (the owner runs the chat).
+    PrivateChats,
+    /// Groups, for their members: the commands [`Who::Anyone`] may use.
+    GroupChats,
+    /// Groups, for their administrators: every command.
+    GroupAdmins,
+}
+
+impl MenuScope {
+    /// Every scope the bot sets a menu for.
+    pub const ALL: [MenuScope; 3] = [
+        MenuScope::PrivateChats,
+        MenuScope::GroupChats,
+        MenuScope::GroupAdmins,
+    ];
+
+    /// The commands its menu shows, in the table's order.
+    pub fn commands(self) -> impl Iterator<Item = &'static CommandInfo> {
+        COMMANDS.iter().filter(move |c| match self {
+            MenuScope::PrivateChats | MenuScope::GroupAdmins => true,
+            MenuScope::GroupChats => c.in_groups == Who::Anyone,
+        })
+    }
+}
 
 /// What a message means to the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -524,6 +589,58 @@ mod tests {
             Parsed::Command(c) => c,
             other => panic!("{s:?} gave {other:?}"),
         }
+    }
+
+    #[test]
+    fn every_command_in_the_table_is_one_telegram_accepts_and_the_parser_knows() {
+        let mut names = std::collections::HashSet::new();
+        for c in COMMANDS {
+            assert!(
+                (1..=32).contains(&c.name.len())
+                    && c.name
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
+                "{c:?}"
+            );
+            assert!((1..=256).contains(&c.about.chars().count()), "{c:?}");
+            assert!(names.insert(c.name), "{} twice", c.name);
+            assert!(
+                !matches!(p(&format!("/{}", c.name)), Parsed::Unknown(_)),
+                "{c:?}"
+            );
+        }
+    }
+
+    /// The table and [`Command::needs_admin`] agree: a command only administrators may
+    /// use in a group is one whose front end asks who administers the group.
+    #[test]
+    fn the_admin_only_commands_are_the_ones_that_ask_for_an_administrator() {
+        let admin_only: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.in_groups == Who::Admins)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(admin_only, ["timezone", "remind"]);
+        for name in admin_only {
+            let example = match name {
+                "timezone" => "/timezone UTC",
+                "remind" => "/remind off",
+                other => panic!("give /{other} an example here"),
+            };
+            assert!(cmd(example).needs_admin(), "{example}");
+        }
+    }
+
+    #[test]
+    fn members_of_a_group_see_no_admin_only_command_in_their_menu() {
+        let names = |s: MenuScope| s.commands().map(|c| c.name).collect::<Vec<_>>();
+        let all: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        assert_eq!(names(MenuScope::PrivateChats), all);
+        assert_eq!(names(MenuScope::GroupAdmins), all);
+        let group = names(MenuScope::GroupChats);
+        assert_eq!(group.len(), all.len() - 2);
+        assert!(!group.contains(&"timezone") && !group.contains(&"remind"));
+        assert!(group.contains(&"delete") && group.contains(&"settings"));
     }
 
     fn day(d: Option<DueDate>) -> Option<String> {

@@ -23,6 +23,9 @@
 //! stays (a damaged file) is told to the chat and confirmed, so that one bad file does
 //! not stall the updates behind it.
 //!
+//! At start, before the first update, [`menu::sync`] sets Telegram's command menus
+//! that differ from the bot's commands.
+//!
 //! Beside the updates, a [`Scheduler`] thread runs a reminder pass every minute and
 //! sends the daily digests that are due ([`crate::reminder`]).
 //!
@@ -38,6 +41,7 @@ pub mod digest;
 pub mod doctor;
 pub mod entities;
 pub mod identity;
+pub mod menu;
 pub mod send;
 
 use std::collections::HashMap;
@@ -48,10 +52,9 @@ use anyhow::Context as _;
 use statekit::error::Chain;
 use statekit::lock::KeyedMutex;
 use teloxide::prelude::*;
-use teloxide::types::{AllowedUpdate, BotCommand, UpdateKind};
+use teloxide::types::{AllowedUpdate, UpdateKind};
 
 use crate::command::handle::RETRY_NOTICE;
-use crate::command::parse::COMMANDS;
 use crate::command::{Context, Outcome, Reply, handle_update};
 use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
@@ -232,13 +235,9 @@ pub async fn run(
         .await
         .context("getMe failed: is the token right and the API reachable?")?;
     let username = me.username().to_string();
-    let commands: Vec<BotCommand> = COMMANDS
-        .iter()
-        .map(|(name, what)| BotCommand::new(*name, *what))
-        .collect();
-    if let Err(e) = bot.set_my_commands(commands).await {
-        tracing::warn!("setMyCommands failed: {}", Chain(&e));
-    }
+    // Before the first update, so a menu read and set is done once the bot polls.
+    let menus = menu::sync(&bot).await;
+    tracing::debug!(?menus, "command menus");
     let state = Arc::new(BotState {
         outbox: send::Outbox::new(bot.clone(), Arc::clone(&store), opts.metrics.clone()),
         store,

@@ -18,7 +18,7 @@ fn group_files_have_the_documented_layout_and_shape() {
     );
     assert!(
         reply.starts_with(
-            "Added bounty <b>#1</b>: Fix login bug\nLink: <a href=\"https://github.com/example/repo/issues/1\">"
+            "Added bounty #1: Fix login bug\nLink: https://github.com/example/repo/issues/1\n"
         ) && reply.contains("\nDue: 2026-12-01 ("),
         "{reply}"
     );
@@ -99,16 +99,16 @@ fn repl_switches_sender_and_chat_and_prints_only_replies_when_piped() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        lines[0], "Added bounty <b>#1</b>: shared task",
+        lines[0], "Added bounty #1: shared task",
         "no prompt or banner first"
     );
     assert_eq!(lines[1], "Only the creator of #1 can edit it.");
     assert!(lines[2].starts_with("Tracking #1"));
     assert_eq!(
-        lines[3], "Added bounty <b>#1</b>: my own",
+        lines[3], "Added bounty #1: my own",
         "private chat of user 2 has its own ids"
     );
-    assert_eq!(lines[4], "<b>Your bounties</b>");
+    assert_eq!(lines[4], "Your bounties");
     assert_eq!(lines.len(), 6, "plain chatter gets no reply: {stdout}");
     assert_eq!(
         files(&d.dir()),
@@ -211,13 +211,10 @@ fn a_damaged_file_is_reported_kept_and_leaves_everything_else_working() {
     // The group's bounties, another member's bookmarks and other chats still work.
     assert!(d.send(-300, 7, "/bounty").contains("shared"));
     assert!(d.send(-300, 8, "/my").contains("shared"));
-    assert_eq!(
-        d.send(-300, 8, "/add more"),
-        "Added bounty <b>#2</b>: more\n"
-    );
+    assert_eq!(d.send(-300, 8, "/add more"), "Added bounty #2: more\n");
     assert_eq!(
         d.send(-400, 7, "/add elsewhere"),
-        "Added bounty <b>#1</b>: elsewhere\n"
+        "Added bounty #1: elsewhere\n"
     );
 }
 
@@ -324,4 +321,103 @@ fn the_first_write_creates_only_owner_only_files_and_directories_whatever_the_um
         }
         assert!(seen >= 3, "the write made files (sqlite: {sqlite})");
     }
+}
+
+/// `bountybot send` with `args` before the message; stdout, asserting success.
+fn send_with(d: &Data, args: &[&str], message: &str) -> String {
+    let out = d
+        .cmd()
+        .args(["send", "--chat", "-100123", "--user", "456"])
+        .args(args)
+        .arg(message)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn send_prints_the_reply_as_read_and_raw_keeps_the_html() {
+    let d = Data::new();
+    let add = "/add Pay <Bob> & \"Ann\" https://x.org/?a=1&b=2 \u{1b}[2J";
+    assert_eq!(
+        send_with(&d, &[], add),
+        "Added bounty #1: Pay <Bob> & \"Ann\" https://x.org/?a=1&b=2 \u{FFFD}[2J\n\
+         Link: https://x.org/?a=1&b=2\n",
+        "read as text; someone's escape sequence is not passed to the terminal"
+    );
+    let shown = send_with(&d, &[], "/show 1");
+    assert!(
+        shown.starts_with("Bounty #1 (open)\nPay <Bob> & \"Ann\" https://x.org/?a=1&b=2 "),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("</") && !shown.contains("<a ") && !shown.contains("&lt;"),
+        "{shown}"
+    );
+    assert_eq!(
+        send_with(&d, &["--raw"], "/add Fix <this>"),
+        "Added bounty <b>#2</b>: Fix &lt;this&gt;\n"
+    );
+    let raw = send_with(&d, &["--raw"], "/show 1");
+    assert!(
+        raw.starts_with("<b>Bounty #1</b> (open)\nPay &lt;Bob&gt; &amp; &quot;Ann&quot; <a href=\"https://x.org/?a=1&amp;b=2\">"),
+        "{raw}"
+    );
+}
+
+/// Runs `bountybot send` on a pseudo-terminal (through `script`), or `None` (said
+/// loudly) when `script` is missing and `BOUNTYBOT_REQUIRE_SCRIPT=1` is not set.
+fn send_on_a_terminal(d: &Data, no_color: Option<&str>, message: &str) -> Option<String> {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|p| p.join("script").is_file()));
+    if !found {
+        if std::env::var("BOUNTYBOT_REQUIRE_SCRIPT").is_ok_and(|v| v == "1") {
+            panic!("BOUNTYBOT_REQUIRE_SCRIPT=1 but script (util-linux) is not installed");
+        }
+        eprintln!(
+            "\n!!!! SKIPPED terminal check of send: script not found; install util-linux !!!!\n"
+        );
+        return None;
+    }
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        "exec \"$BB_BIN\" send --chat -100123 --user 456 \"$BB_MESSAGE\"",
+        "/dev/null",
+    ])
+    .env("BOUNTYBOT_DATA_DIR", d.dir())
+    .env_remove("BOUNTYBOT_USERNAME")
+    .env("BB_BIN", crate::support::BIN)
+    .env("BB_MESSAGE", message)
+    .stdin(std::process::Stdio::null());
+    match no_color {
+        Some(v) => cmd.env("NO_COLOR", v),
+        None => cmd.env_remove("NO_COLOR"),
+    };
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap().replace("\r\n", "\n"))
+}
+
+#[test]
+fn on_a_terminal_bold_is_bold_unless_no_color_is_set() {
+    let d = Data::new();
+    let Some(bold) = send_on_a_terminal(&d, None, "/add On a terminal") else {
+        return;
+    };
+    assert_eq!(bold, "Added bounty \u{1b}[1m#1\u{1b}[22m: On a terminal\n");
+    let Some(plain) = send_on_a_terminal(&d, Some("1"), "/add No colour") else {
+        return;
+    };
+    assert_eq!(plain, "Added bounty #2: No colour\n");
 }

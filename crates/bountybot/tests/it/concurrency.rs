@@ -154,8 +154,8 @@ fn kill_9_mid_stream_keeps_every_acknowledged_bounty_and_every_file_parseable() 
     while acked.len() < 150 {
         let line = lines.next().unwrap().unwrap();
         let id: u64 = line
-            .strip_prefix("Added bounty <b>#")
-            .and_then(|r| r.split('<').next())
+            .strip_prefix("Added bounty #")
+            .and_then(|r| r.split(':').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("unexpected reply {line:?}"));
         acked.push(id);

@@ -8,6 +8,7 @@ mod conformance;
 mod doctor;
 mod exactly_once;
 mod lifecycle;
+mod menu;
 mod metrics;
 mod moves;
 mod postgres;

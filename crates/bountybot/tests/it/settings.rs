@@ -202,7 +202,7 @@ fn help_lists_the_settings_commands() {
     });
     let names: Vec<&str> = bountybot::command::parse::COMMANDS
         .iter()
-        .map(|(n, _)| *n)
+        .map(|c| c.name)
         .collect();
     for c in ["timezone", "remind", "settings"] {
         assert!(names.contains(&c), "{c}");

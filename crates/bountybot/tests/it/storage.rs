@@ -118,7 +118,7 @@ fn the_bot_keeps_working_on_sqlite_after_the_move() {
     plan(&d, &["migrate-storage", "--to", "sqlite", "--execute"]);
     assert_eq!(
         d.send(-100_200, 2, "/add Fourth"),
-        "Added bounty <b>#4</b>: Fourth\n",
+        "Added bounty #4: Fourth\n",
         "ids continue, 3 stays retired"
     );
     assert!(

@@ -143,7 +143,7 @@ fn the_bot_works_on_postgres_and_stats_count_it() {
     };
     assert_eq!(
         send("-100200", "2", "/add Fourth"),
-        "Added bounty <b>#4</b>: Fourth\n",
+        "Added bounty #4: Fourth\n",
         "ids continue, 3 stays retired"
     );
     assert!(

@@ -1,11 +1,13 @@
 //! A small fake Telegram Bot API for end-to-end tests, on a loopback port.
 //!
 //! Serves `getMe`, `getUpdates` (offset semantics: updates below the offset are
-//! confirmed and dropped), `setMyCommands`, `sendMessage`, `deleteWebhook` and
+//! confirmed and dropped), `setMyCommands` and `getMyCommands` (a menu per scope),
+//! `sendMessage`, `deleteWebhook` and
 //! `setWebhook`, `getWebhookInfo` (the URL last set, and a pending count and last
 //! error on demand) (method names in any letter case, as the real API accepts),
 //! records what the bot sent, fails the next sends with 429 or 403 on demand, and
-//! refuses the token (401 on every method) on demand.
+//! refuses the token (401 on every method) on demand. Every call wakes the waiters
+//! of [`FakeBotApi::wait_for_call`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -65,6 +67,12 @@ struct Inner {
     token_refused: std::sync::atomic::AtomicBool,
     /// What `getWebhookInfo` answers: `url` follows `setWebhook`/`deleteWebhook`.
     webhook: Mutex<Value>,
+    /// The command menu per scope type (`default` when none is given).
+    menus: Mutex<std::collections::HashMap<String, Value>>,
+    /// The scope of every `setMyCommands` that was answered, in order.
+    menu_sets: Mutex<Vec<String>>,
+    /// While set, `setMyCommands` and `getMyCommands` answer 400.
+    menu_refused: std::sync::atomic::AtomicBool,
 }
 
 /// The running fake; its server stops when the test's runtime ends.
@@ -90,6 +98,9 @@ impl FakeBotApi {
             changed: Notify::new(),
             token_refused: std::sync::atomic::AtomicBool::new(false),
             webhook: Mutex::new(no_webhook()),
+            menus: Mutex::default(),
+            menu_sets: Mutex::default(),
+            menu_refused: std::sync::atomic::AtomicBool::new(false),
         });
         let app = axum::Router::new()
             .route("/{bot}/{method}", post(dispatch))
@@ -137,6 +148,49 @@ impl FakeBotApi {
             info["last_error_message"] = json!(message);
         }
         *self.inner.webhook.lock().unwrap() = info;
+    }
+
+    /// The command menu of `scope` (`all_group_chats`...), if one was set.
+    pub fn menu(&self, scope: &str) -> Option<Value> {
+        self.inner.menus.lock().unwrap().get(scope).cloned()
+    }
+
+    /// Sets the menu of `scope` as if someone had set it before.
+    pub fn set_menu(&self, scope: &str, commands: Value) {
+        self.inner
+            .menus
+            .lock()
+            .unwrap()
+            .insert(scope.to_string(), commands);
+    }
+
+    /// The scope of every `setMyCommands` answered so far, in order.
+    pub fn menu_sets(&self) -> Vec<String> {
+        self.inner.menu_sets.lock().unwrap().clone()
+    }
+
+    /// Answers 400 to `setMyCommands` and `getMyCommands` from now on.
+    pub fn refuse_menus(&self) {
+        self.inner
+            .menu_refused
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits (up to 30 s) until `method` (lowercase) was called `n` times in total.
+    pub async fn wait_for_call(&self, method: &str, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let notified = self.inner.changed.notified();
+            if self.calls().iter().filter(|c| *c == method).count() >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "timed out waiting for {n} calls of {method}; calls: {:?}",
+                    self.calls()
+                );
+            }
+        }
     }
 
     pub fn fail_next_send(&self, f: Failure) {
@@ -235,6 +289,7 @@ async fn dispatch(
 ) -> (StatusCode, Json<Value>) {
     let method = method.to_ascii_lowercase();
     inner.calls.lock().unwrap().push(method.clone());
+    inner.changed.notify_waiters();
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     if !body["allowed_updates"].is_null() {
         *inner.allowed_updates.lock().unwrap() = Some(body["allowed_updates"].clone());
@@ -254,7 +309,34 @@ async fn dispatch(
             "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
             "can_connect_to_business": false, "has_main_web_app": false
         })),
-        "setmycommands" => ok(json!(true)),
+        "setmycommands" | "getmycommands"
+            if inner.menu_refused.load(std::sync::atomic::Ordering::SeqCst) =>
+        {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"ok": false, "error_code": 400, "description": "Bad Request: menus refused by the test"}),
+                ),
+            )
+        }
+        "setmycommands" => {
+            let scope = body["scope"]["type"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
+            inner
+                .menus
+                .lock()
+                .unwrap()
+                .insert(scope.clone(), body["commands"].clone());
+            inner.menu_sets.lock().unwrap().push(scope);
+            ok(json!(true))
+        }
+        "getmycommands" => {
+            let scope = body["scope"]["type"].as_str().unwrap_or("default");
+            let menu = inner.menus.lock().unwrap().get(scope).cloned();
+            ok(menu.unwrap_or_else(|| json!([])))
+        }
         "setwebhook" => {
             let url = body["url"].as_str().unwrap_or("").to_string();
             inner.webhook.lock().unwrap()["url"] = json!(url);
