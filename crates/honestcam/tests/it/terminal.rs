@@ -682,16 +682,31 @@ fn legacy_file(f: &Fixture, content: &str) -> PathBuf {
 }
 
 fn import(f: &Fixture, file: &Path, mode: &str) -> Value {
+    let file = file.to_str().unwrap();
     f.plan(&[
         "study",
         "import",
-        file.to_str().unwrap(),
+        file,
         "--property",
         SLUG,
         "--user",
         "Kim",
         mode,
     ])
+}
+
+/// `honestcam study import FILE --property SLUG --user USER EXTRA...`.
+fn run_import(f: &Fixture, file: &Path, user: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "study",
+        "import",
+        file.to_str().unwrap(),
+        "--property",
+        SLUG,
+    ];
+    args.extend(["--user", user]);
+    args.extend(extra);
+    f.run(&args)
 }
 
 /// A blob of the old quiz: two answers, an old and a recent one, and keys of its own.
@@ -804,16 +819,7 @@ fn import_takes_the_users_entry_of_a_map_of_progress_blobs() {
         &f,
         &json!({"Lee": old_blob(), "Max": old_blob()}).to_string(),
     );
-    let out = f.run(&[
-        "study",
-        "import",
-        file.to_str().unwrap(),
-        "--property",
-        SLUG,
-        "--user",
-        "Kim",
-        "--execute",
-    ]);
+    let out = run_import(&f, &file, "Kim", &["--execute"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("holds progress for Lee, Max, not for Kim"),
@@ -825,18 +831,7 @@ fn import_takes_the_users_entry_of_a_map_of_progress_blobs() {
     // Only an editor or admin keeps progress: a viewer's import is refused.
     f.ok(&["user", "add", "vic@example.org", "--role", "viewer"]);
     let file = legacy_file(&f, &old_blob().to_string());
-    let out = f.run(&[
-        "study",
-        "import",
-        file.to_str().unwrap(),
-        "--property",
-        SLUG,
-        "--user",
-        "Vic",
-        "--as",
-        "vic@example.org",
-        "--execute",
-    ]);
+    let out = run_import(&f, &file, "Vic", &["--as", "vic@example.org", "--execute"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("vic@example.org is a viewer"),
@@ -854,16 +849,7 @@ fn import_refuses_a_malformed_or_oversized_file_naming_the_fault() {
         "{\n  \"quiz\": {\"answers\": {\n    \"x\": [1,,2]\n}}}\n",
     );
     let before = state(&f.storage(), &f.slug());
-    let out = f.run(&[
-        "study",
-        "import",
-        file.to_str().unwrap(),
-        "--property",
-        SLUG,
-        "--user",
-        "Kim",
-        "--execute",
-    ]);
+    let out = run_import(&f, &file, "Kim", &["--execute"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -878,15 +864,7 @@ fn import_refuses_a_malformed_or_oversized_file_naming_the_fault() {
     let bad =
         json!({"quiz": {"answers": {qs[0].id: {"choice": 0, "correct": true, "at": "last week"}}}});
     std::fs::write(&file, bad.to_string()).unwrap();
-    let out = f.run(&[
-        "study",
-        "import",
-        file.to_str().unwrap(),
-        "--property",
-        SLUG,
-        "--user",
-        "Kim",
-    ]);
+    let out = run_import(&f, &file, "Kim", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("has \"at\": \"last week\", which is not an RFC 3339 time"),
@@ -900,15 +878,7 @@ fn import_refuses_a_malformed_or_oversized_file_naming_the_fault() {
         "x".repeat(honestcam::ops::study_import::MAX_FILE_BYTES as usize)
     );
     std::fs::write(&file, big).unwrap();
-    let out = f.run(&[
-        "study",
-        "import",
-        file.to_str().unwrap(),
-        "--property",
-        SLUG,
-        "--user",
-        "Kim",
-    ]);
+    let out = run_import(&f, &file, "Kim", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("a progress file has at most 4194304"),
