@@ -81,7 +81,7 @@ pub fn run(
                 name: None,
             };
             if let Some(reply) = handle(store, &ctx, line) {
-                for message in reply.0 {
+                for message in reply.messages {
                     writeln!(out, "{}", show(&message, opts.style))?;
                 }
             }

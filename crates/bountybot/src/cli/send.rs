@@ -47,7 +47,7 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         std::env::var_os("NO_COLOR").as_deref(),
     );
     if let Some(reply) = handle(store.as_ref(), &ctx, &args.message) {
-        for m in reply.0 {
+        for m in reply.messages {
             println!("{}", show(&m, style));
         }
     }

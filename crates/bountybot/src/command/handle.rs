@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use statekit::error::Chain;
 
+use super::button::Keyboard;
 use super::parse::{COMMANDS, Changes, Command, Filter, Parsed, parse};
 use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
 use crate::domain::{
@@ -105,9 +106,25 @@ impl<'a, 'b> Turn<'a, 'b> {
     }
 }
 
-/// The bot's answer: one or more Telegram HTML messages, sent in order.
+/// The bot's answer: one or more Telegram HTML messages, sent in order, and the
+/// buttons under the last one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply(pub Vec<String>);
+pub struct Reply {
+    /// The messages, as Telegram HTML.
+    pub messages: Vec<String>,
+    /// Inline buttons under the last message (none when empty).
+    pub buttons: Keyboard,
+}
+
+impl Reply {
+    /// `messages` without buttons.
+    pub fn new(messages: Vec<String>) -> Reply {
+        Reply {
+            messages,
+            buttons: Keyboard::new(),
+        }
+    }
+}
 
 /// What became of a message: finished, or to be tried again.
 #[derive(Debug)]
@@ -154,7 +171,7 @@ pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> 
             store,
             ctx,
             &unnamed,
-            Reply(vec![format!(
+            Reply::new(vec![format!(
                 "I don't know {}. Send /help for what I can do.",
                 escape(&quoted(&format!("/{name}")))
             )]),
@@ -163,7 +180,7 @@ pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> 
             store,
             ctx,
             &unnamed,
-            Reply(vec![format!(
+            Reply::new(vec![format!(
                 "⚠️ {}\nUsage: {}",
                 escape(&reason),
                 escape(usage_of(command))
@@ -268,7 +285,7 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
         ),
         _ => "⚠️ Sorry, something went wrong storing that; the operator has been told.".into(),
     };
-    Reply(vec![text])
+    Reply::new(vec![text])
 }
 
 /// A stored file's name as the chat may see it: relative to the data dir, never an
@@ -290,7 +307,7 @@ fn past_the_end(pages: usize, what: &str, command: &str) -> Reply {
     } else {
         ("are", "pages")
     };
-    Reply(vec![format!(
+    Reply::new(vec![format!(
         "There {verb} only {pages} {noun} of {what} here. The last one: /{command} {pages}"
     )])
 }
@@ -303,14 +320,14 @@ fn usage_of(command: &str) -> &'static str {
 }
 
 fn no_such(id: BountyId) -> Reply {
-    Reply(vec![format!(
+    Reply::new(vec![format!(
         "There is no bounty #{id} in this chat. Send /bounty for the list."
     )])
 }
 
 /// One line of text as a reply.
 fn say(text: impl Into<String>) -> Result<Reply, StoreError> {
-    Ok(Reply(vec![text.into()]))
+    Ok(Reply::new(vec![text.into()]))
 }
 
 /// Dispatches `cmd` to its function.
@@ -372,7 +389,7 @@ fn list(t: &Turn<'_, '_>, filter: Filter, page: usize) -> Result<Reply, StoreErr
     let names = names(t.store, t.ctx);
     Ok(
         match list_page(title, &command, list, page, today, &names) {
-            Page::Shown(message) => Reply(vec![message]),
+            Page::Shown(message) => Reply::new(vec![message]),
             Page::PastTheEnd(pages) => past_the_end(pages, "bounties", &command),
         },
     )
@@ -486,7 +503,7 @@ fn my(t: &Turn<'_, '_>, page: usize) -> Result<Reply, StoreError> {
     let names = names(t.store, t.ctx);
     Ok(
         match list_page("Your tracked bounties", "my", mine, page, t.today, &names) {
-            Page::Shown(message) => Reply(vec![message]),
+            Page::Shown(message) => Reply::new(vec![message]),
             Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
         },
     )
@@ -552,14 +569,14 @@ fn remind(t: &Turn<'_, '_>, at: Option<ReminderTime>) -> Result<Reply, StoreErro
 fn settings_refusal(ctx: &Context<'_>) -> Option<Reply> {
     if ctx.chat.is_group() {
         (!group_admin(ctx)).then(|| {
-            Reply(vec![
+            Reply::new(vec![
                 "Only a group administrator can change this chat's settings. /settings shows them."
                     .to_string(),
             ])
         })
     } else {
         (ctx.user.get() != ctx.chat.get()).then(|| {
-            Reply(vec![
+            Reply::new(vec![
                 "Only this chat's owner can change its settings.".to_string(),
             ])
         })
@@ -581,7 +598,7 @@ fn settings_reply(s: &ChatSettings, ctx: &Context<'_>) -> Reply {
     } else {
         "you"
     };
-    Reply(vec![format!(
+    Reply::new(vec![format!(
         "<b>Settings</b>\nTime zone: {zone}\nDaily digest: {remind}\n\n\
          To change them ({who}): /timezone Europe/Berlin, /remind 09:00, /remind off"
     )])
@@ -632,19 +649,19 @@ fn claim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
         return Ok(no_such(id));
     };
     if b.status == Status::Done {
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "#{id} is done already. /reopen {id} first if there is more to do."
         )]));
     }
     let taken = |holder: UserId| -> Result<Reply, StoreError> {
-        Ok(Reply(vec![format!(
+        Ok(Reply::new(vec![format!(
             "#{id} is claimed by {} already. They can /unclaim {id} (or a group administrator can).",
             name_in(store, ctx, holder)
         )]))
     };
     match b.claimed_by_user_id {
         Some(holder) if holder == ctx.user => {
-            return Ok(Reply(vec![format!("You claim #{id} already.")]));
+            return Ok(Reply::new(vec![format!("You claim #{id} already.")]));
         }
         Some(holder) => return taken(holder),
         None => {}
@@ -660,12 +677,12 @@ fn claim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
     };
     if b.status == Status::Done {
         // Marked done between the check above and the claim: nothing was claimed.
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "#{id} is done already. /reopen {id} first if there is more to do."
         )]));
     }
     match b.claimed_by_user_id {
-        Some(holder) if holder == ctx.user => Ok(Reply(vec![format!(
+        Some(holder) if holder == ctx.user => Ok(Reply::new(vec![format!(
             "You claimed #{id}: {}. /done {id} when it is finished.",
             escape(&b.text)
         )])),
@@ -681,10 +698,10 @@ fn unclaim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
         return Ok(no_such(id));
     };
     let Some(holder) = b.claimed_by_user_id else {
-        return Ok(Reply(vec![format!("Nobody claims #{id}.")]));
+        return Ok(Reply::new(vec![format!("Nobody claims #{id}.")]));
     };
     if holder != ctx.user && !group_admin(ctx) {
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "Only {}, who claims #{id} (or a group administrator), can unclaim it.",
             name_in(store, ctx, holder)
         )]));
@@ -703,11 +720,11 @@ fn unclaim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
             } else {
                 format!("{}'s claim", name_in(store, ctx, holder))
             };
-            Ok(Reply(vec![format!(
+            Ok(Reply::new(vec![format!(
                 "Released {whose} on #{id}; anyone can /claim {id} now."
             )]))
         }
-        Some(_) => Ok(Reply(vec![format!(
+        Some(_) => Ok(Reply::new(vec![format!(
             "#{id} changed meanwhile; see /bounty #{id}."
         )])),
     }
@@ -727,7 +744,7 @@ fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreErro
         return Ok(no_such(id));
     };
     if b.status == to {
-        return Ok(Reply(vec![if to == Status::Done {
+        return Ok(Reply::new(vec![if to == Status::Done {
             format!("#{id} is done already.")
         } else {
             format!("#{id} is open already.")
@@ -736,7 +753,7 @@ fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreErro
     let creator = b.created_by_user_id == ctx.user;
     let claimer = b.claimed_by_user_id == Some(ctx.user);
     if !creator && !claimer && !group_admin(ctx) {
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "Only the creator of #{id}, its claimer or a group administrator can {verb} it."
         )]));
     }
@@ -748,15 +765,15 @@ fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreErro
     };
     match store.update(chat, id, &patch, &t.write())? {
         None => Ok(no_such(id)),
-        Some(b) if b.status == to && to == Status::Done => Ok(Reply(vec![format!(
+        Some(b) if b.status == to && to == Status::Done => Ok(Reply::new(vec![format!(
             "Done: bounty <b>#{id}</b>: {}. /reopen {id} if it is not.",
             escape(&b.text)
         )])),
-        Some(b) if b.status == to => Ok(Reply(vec![format!(
+        Some(b) if b.status == to => Ok(Reply::new(vec![format!(
             "Reopened bounty <b>#{id}</b>: {}.",
             escape(&b.text)
         )])),
-        Some(_) => Ok(Reply(vec![format!(
+        Some(_) => Ok(Reply::new(vec![format!(
             "#{id} changed meanwhile; see /bounty #{id}."
         )])),
     }
@@ -840,7 +857,7 @@ mod tests {
                 admin: false,
                 name: None,
             };
-            handle(&self.store, &ctx, text).map(|r| r.0.join("\n---\n"))
+            handle(&self.store, &ctx, text).map(|r| r.messages.join("\n---\n"))
         }
     }
 
@@ -905,7 +922,7 @@ mod tests {
                 admin: true,
                 name: None,
             };
-            handle(&bot.store, &ctx, text).unwrap().0.join("\n")
+            handle(&bot.store, &ctx, text).unwrap().messages.join("\n")
         };
         assert!(admin("/edit 1 text=mine").contains("Only the creator of #1 can edit"));
         assert_eq!(admin("/delete 1"), "Deleted bounty #1.");
@@ -1281,7 +1298,7 @@ mod tests {
             name: Some(name),
         };
         match handle_update(spy, &ctx, "/add counted") {
-            Outcome::Done(Some(r)) => assert!(r.0[0].starts_with("Added"), "{r:?}"),
+            Outcome::Done(Some(r)) => assert!(r.messages[0].starts_with("Added"), "{r:?}"),
             other => panic!("{other:?}"),
         }
         spy.calls()
@@ -1341,7 +1358,7 @@ mod tests {
             name: Some("Ann"),
         };
         match handle_update(&spy, &ctx, "/delete 1") {
-            Outcome::Done(Some(r)) => assert_eq!(r.0, ["Deleted bounty #1."]),
+            Outcome::Done(Some(r)) => assert_eq!(r.messages, ["Deleted bounty #1."]),
             other => panic!("{other:?}"),
         }
         assert_eq!(spy.calls(), ["processed", "get", "delete"]);
@@ -1394,7 +1411,7 @@ mod tests {
         };
         let reply = handle(&racing, &ctx, "/edit 1 text=renamed")
             .unwrap()
-            .0
+            .messages
             .join("\n");
         assert!(
             reply.contains("renamed") && reply.contains("2026-12-24"),
