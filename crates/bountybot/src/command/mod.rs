@@ -11,4 +11,4 @@ pub mod parse;
 pub mod render;
 pub mod terminal;
 
-pub use handle::{Context, Outcome, Reply, handle, handle_update};
+pub use handle::{Context, Outcome, Reply, handle, handle_tap, handle_update, tap};
