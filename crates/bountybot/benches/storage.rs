@@ -127,7 +127,7 @@ fn say(store: &dyn BountyStore, text: &str) -> usize {
         admin: false,
         name: None,
     };
-    handle(store, &ctx, text).map_or(0, |r| r.0.len())
+    handle(store, &ctx, text).map_or(0, |r| r.messages.len())
 }
 
 struct Row {

@@ -3,12 +3,20 @@
 //! Each input line is one message from the current sender in the current chat. Lines
 //! `:as <user_id>` and `:chat <chat_id>` switch them. A prompt is shown only when
 //! `interactive` (stdin is a terminal), so scripts read replies alone. Replies are
-//! printed in the [`Style`] asked for: read as text, or as Telegram HTML.
+//! printed in the [`Style`] asked for: read as text, or as Telegram HTML; a reply's
+//! inline buttons follow it as text, a line a row (`[Claim] [Done] [Track] [Delete]`).
+//!
+//! A line `tap <label>` taps that button of the last reply (the label's letter case
+//! and brackets do not matter), as the current sender: the button's data goes through
+//! the same reading and the same command as a tap in Telegram
+//! ([`crate::command::tap`]), so the one who taps is the actor. A reply without
+//! buttons, or a switch of chat, leaves nothing to tap.
 
 use std::io::{self, BufRead, Write};
 
-use crate::command::terminal::{Style, show};
-use crate::command::{Context, handle};
+use crate::command::button::Keyboard;
+use crate::command::terminal::{Style, buttons, show};
+use crate::command::{Context, Reply, handle, tap};
 use crate::domain::{ChatId, UserId};
 use crate::store::BountyStore;
 
@@ -38,10 +46,11 @@ pub fn run(
 ) -> io::Result<()> {
     let mut chat = opts.chat;
     let mut user = opts.user;
+    let mut last = Keyboard::new();
     if opts.interactive {
         writeln!(
             out,
-            "bountybot repl: chat {chat}, user {user}. :as <user_id>, :chat <chat_id>, Ctrl-D to quit."
+            "bountybot repl: chat {chat}, user {user}. :as <user_id>, :chat <chat_id>, tap <button>, Ctrl-D to quit."
         )?;
     }
     let mut input = input;
@@ -67,7 +76,10 @@ pub fn run(
             }
         } else if let Some(arg) = trimmed.strip_prefix(":chat") {
             match arg.trim().parse::<i64>().map(ChatId::try_from) {
-                Ok(Ok(id)) => chat = id,
+                Ok(Ok(id)) => {
+                    chat = id;
+                    last.clear();
+                }
                 _ => writeln!(out, "usage: :chat <chat id> (negative for a group)")?,
             }
         } else if !trimmed.is_empty() {
@@ -80,10 +92,28 @@ pub fn run(
                 admin: false,
                 name: None,
             };
-            if let Some(reply) = handle(store, &ctx, line) {
-                for message in reply.0 {
-                    writeln!(out, "{}", show(&message, opts.style))?;
+            let reply = match tapped(trimmed) {
+                Some(label) => {
+                    let Some(button) = last
+                        .iter()
+                        .flatten()
+                        .find(|b| b.label.eq_ignore_ascii_case(label))
+                    else {
+                        let offered: Vec<String> = buttons(&last).collect();
+                        if offered.is_empty() {
+                            writeln!(out, "tap: the last reply has no buttons")?;
+                        } else {
+                            writeln!(out, "tap: no such button; there are {}", offered.join(" "))?;
+                        }
+                        out.flush()?;
+                        continue;
+                    };
+                    tap(store, &ctx, &button.action.data())
                 }
+                None => handle(store, &ctx, line),
+            };
+            if let Some(reply) = reply {
+                last = print(&mut out, reply, opts.style)?;
             }
         }
         out.flush()?;
@@ -92,6 +122,34 @@ pub fn run(
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// The label of a `tap <label>` line (`[Label]` or `Label`), or `None` for any other.
+fn tapped(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("tap")?;
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let label = rest.trim();
+    Some(
+        label
+            .strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+            .unwrap_or(label)
+            .trim(),
+    )
+}
+
+/// Writes `reply`'s messages in `style` and its buttons under them; the buttons are
+/// what a `tap` line may tap next.
+fn print(out: &mut impl Write, reply: Reply, style: Style) -> io::Result<Keyboard> {
+    for message in &reply.messages {
+        writeln!(out, "{}", show(message, style))?;
+    }
+    for row in buttons(&reply.buttons) {
+        writeln!(out, "{row}")?;
+    }
+    Ok(reply.buttons)
 }
 
 #[cfg(test)]
@@ -166,5 +224,54 @@ mod tests {
         );
         let store = JsonStore::new(dir.path());
         assert_eq!(store.list(ChatId::new(-7)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_tap_acts_on_the_last_replys_button_as_the_current_sender() {
+        let (out, dir) = run_styled(
+            b"tap Claim\n/add fix it\n/claim 1\n:as 4\ntap unclaim\nhello\ntap [Track]\ntap frob\ntapping\n:chat -8\ntap Claim\n",
+            false,
+            Style::Plain,
+        );
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "tap: the last reply has no buttons",
+                "Added bounty #1: fix it",
+                "You claimed #1: fix it. /done 1 when it is finished.",
+                "[Unclaim] [Done] [Track] [Delete]",
+                // User 4 is not the claimer: refused, as /unclaim 1 would be.
+                "Only user 3, who claims #1 (or a group administrator), can unclaim it.",
+                "[Unclaim] [Done] [Track] [Delete]",
+                // Chatter gets no reply and leaves the buttons to tap.
+                "Tracking #1. See your list with /my.",
+                "[Unclaim] [Done] [Untrack] [Delete]",
+                "tap: no such button; there are [Unclaim] [Done] [Untrack] [Delete]",
+                // A switch of chat leaves nothing to tap.
+                "tap: the last reply has no buttons",
+            ],
+            "{out}"
+        );
+        let store = JsonStore::new(dir.path());
+        let chat = ChatId::new(-7);
+        let b = store
+            .get(chat, crate::domain::BountyId::new(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.claimed_by_user_id, Some(UserId::new(3)));
+        assert_eq!(
+            store.tracked(chat, UserId::new(4)).unwrap(),
+            [crate::domain::BountyId::new(1)]
+        );
+        assert!(store.tracked(chat, UserId::new(3)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_a_tap_line_is_a_tap() {
+        assert_eq!(tapped("tap Claim"), Some("Claim"));
+        assert_eq!(tapped("tap  [Yes, delete] "), Some("Yes, delete"));
+        assert_eq!(tapped("tap"), Some(""));
+        assert_eq!(tapped("tapping"), None);
+        assert_eq!(tapped("/tap Claim"), None);
     }
 }

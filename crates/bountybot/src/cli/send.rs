@@ -2,13 +2,14 @@
 
 use std::io::IsTerminal;
 
-use bountybot::command::terminal::{Style, show};
+use bountybot::command::terminal::{Style, buttons, show};
 use bountybot::command::{Context, handle};
 use bountybot::domain::{ChatId, UserId};
 
 use super::{Global, UsageError, open_store, use_data_dir};
 
-/// Send one message and print the reply (printed once its write is durable).
+/// Send one message and print the reply (printed once its write is durable), and its
+/// inline buttons as text under it (`[Claim] [Done] [Track] [Delete]`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Chat id (negative for a group).
@@ -47,8 +48,11 @@ pub fn run(g: &Global, args: Args) -> anyhow::Result<()> {
         std::env::var_os("NO_COLOR").as_deref(),
     );
     if let Some(reply) = handle(store.as_ref(), &ctx, &args.message) {
-        for m in reply.0 {
+        for m in reply.messages {
             println!("{}", show(&m, style));
+        }
+        for row in buttons(&reply.buttons) {
+            println!("{row}");
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use statekit::error::Chain;
 
+use super::button::{Action, Keyboard, bounty_buttons, delete_question};
 use super::parse::{COMMANDS, Changes, Command, Filter, Parsed, parse};
 use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
 use crate::domain::{
@@ -105,9 +106,25 @@ impl<'a, 'b> Turn<'a, 'b> {
     }
 }
 
-/// The bot's answer: one or more Telegram HTML messages, sent in order.
+/// The bot's answer: one or more Telegram HTML messages, sent in order, and the
+/// buttons under the last one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply(pub Vec<String>);
+pub struct Reply {
+    /// The messages, as Telegram HTML.
+    pub messages: Vec<String>,
+    /// Inline buttons under the last message (none when empty).
+    pub buttons: Keyboard,
+}
+
+impl Reply {
+    /// `messages` without buttons.
+    pub fn new(messages: Vec<String>) -> Reply {
+        Reply {
+            messages,
+            buttons: Keyboard::new(),
+        }
+    }
+}
 
 /// What became of a message: finished, or to be tried again.
 #[derive(Debug)]
@@ -154,7 +171,7 @@ pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> 
             store,
             ctx,
             &unnamed,
-            Reply(vec![format!(
+            Reply::new(vec![format!(
                 "I don't know {}. Send /help for what I can do.",
                 escape(&quoted(&format!("/{name}")))
             )]),
@@ -163,7 +180,7 @@ pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> 
             store,
             ctx,
             &unnamed,
-            Reply(vec![format!(
+            Reply::new(vec![format!(
                 "⚠️ {}\nUsage: {}",
                 escape(&reason),
                 escape(usage_of(command))
@@ -194,7 +211,115 @@ pub fn handle_command(t: &Turn<'_, '_>, cmd: Command) -> Outcome {
         }
     }
     let reads_only = cmd.reads_only();
-    match run(t, cmd) {
+    let subject = buttons_for(&cmd);
+    let result = run(t, cmd).map(|reply| with_buttons(t, subject, reply));
+    finish_turn(t, reads_only, result)
+}
+
+/// Handles a tap on an inline button whose `callback_data` is `data`: read strictly
+/// ([`Action::parse`]) and run as the command typing it would run, by the one who
+/// tapped ([`Context::user`]), under the same rules. Data the bot did not write gets a
+/// polite refusal and changes nothing.
+pub fn handle_tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Outcome {
+    let t = Turn::new(store, ctx);
+    let action = match Action::parse(data) {
+        Ok(action) => action,
+        Err(e) => {
+            tracing::info!(chat = %ctx.chat, user = %ctx.user, error = %e, "refused a button's data");
+            let unnamed = Origin {
+                update: ctx.update,
+                sender: None,
+            };
+            return answered_once(store, ctx, &unnamed, stale_button());
+        }
+    };
+    match (action, action.command()) {
+        (_, Some(cmd)) => handle_command(&t, cmd),
+        (Action::AskDelete(id), None) => finish_turn(&t, true, ask_delete(&t, id)),
+        (_, None) => finish_turn(&t, true, Ok(stale_button())),
+    }
+}
+
+/// Handles a tap as [`handle`] does a message.
+pub fn tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Option<Reply> {
+    match handle_tap(store, ctx, data) {
+        Outcome::Done(reply) => reply,
+        Outcome::Retry(e) => Some(storage_failure(ctx, &e)),
+        Outcome::Duplicate => None,
+    }
+}
+
+/// The answer to a button the bot did not make (or no longer knows).
+fn stale_button() -> Reply {
+    Reply::new(vec![
+        "⚠️ I don't know that button. Send /bounty for the list.".to_string(),
+    ])
+}
+
+/// The bounty whose buttons go under the reply to `cmd`: the one it shows or acts on
+/// (not an edit's or a delete's).
+fn buttons_for(cmd: &Command) -> Option<BountyId> {
+    match *cmd {
+        Command::Show(id)
+        | Command::Claim(id)
+        | Command::Unclaim(id)
+        | Command::Done(id)
+        | Command::Reopen(id)
+        | Command::Track(id)
+        | Command::Untrack(id) => Some(id),
+        _ => None,
+    }
+}
+
+/// `reply` with the buttons of bounty `id` as it is now, for the one acting (whether
+/// they track it). The buttons only decorate: a failure to read is logged and the reply
+/// goes without them; a bounty that is gone has none.
+fn with_buttons(t: &Turn<'_, '_>, id: Option<BountyId>, mut reply: Reply) -> Reply {
+    let Some(id) = id else {
+        return reply;
+    };
+    let b = match t.store.get(t.chat(), id) {
+        Ok(Some(b)) => b,
+        Ok(None) => return reply,
+        Err(e) => {
+            warn_decoration(t.ctx, &e, "bounty for its buttons");
+            return reply;
+        }
+    };
+    let tracked = t
+        .store
+        .tracked(t.chat(), t.ctx.user)
+        .inspect_err(|e| warn_decoration(t.ctx, e, "tracked bounties"))
+        .is_ok_and(|tracked| tracked.contains(&id));
+    reply.buttons = bounty_buttons(&b, tracked);
+    reply
+}
+
+/// The "sure?" before a delete: only to whom may delete (its creator, or a group
+/// administrator), with a button that deletes and one that keeps it. Reads only.
+fn ask_delete(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+    let Some(b) = t.store.get(t.chat(), id)? else {
+        return Ok(no_such(id));
+    };
+    if b.created_by_user_id != t.ctx.user && !group_admin(t.ctx) {
+        return say(format!(
+            "Only the creator of #{id} (or a group administrator) can delete it."
+        ));
+    }
+    Ok(Reply {
+        messages: vec![format!(
+            "Delete bounty <b>#{id}</b>: {}? This cannot be undone.",
+            escape(&b.text)
+        )],
+        buttons: delete_question(id),
+    })
+}
+
+/// What a command's `result` makes of the turn `t`: a write's reply as it is; a
+/// read-only one's answered once; a refusal's remembering the sender's name.
+fn finish_turn(t: &Turn<'_, '_>, reads_only: bool, result: Result<Reply, StoreError>) -> Outcome {
+    let (store, ctx) = (t.store, t.ctx);
+    match result {
         Ok(reply) if t.wrote.get() => Outcome::Done(Some(reply)),
         Ok(reply) if reads_only => answered_once(store, ctx, &ctx.write(), reply),
         Ok(reply) => {
@@ -268,7 +393,7 @@ fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
         ),
         _ => "⚠️ Sorry, something went wrong storing that; the operator has been told.".into(),
     };
-    Reply(vec![text])
+    Reply::new(vec![text])
 }
 
 /// A stored file's name as the chat may see it: relative to the data dir, never an
@@ -290,7 +415,7 @@ fn past_the_end(pages: usize, what: &str, command: &str) -> Reply {
     } else {
         ("are", "pages")
     };
-    Reply(vec![format!(
+    Reply::new(vec![format!(
         "There {verb} only {pages} {noun} of {what} here. The last one: /{command} {pages}"
     )])
 }
@@ -303,14 +428,14 @@ fn usage_of(command: &str) -> &'static str {
 }
 
 fn no_such(id: BountyId) -> Reply {
-    Reply(vec![format!(
+    Reply::new(vec![format!(
         "There is no bounty #{id} in this chat. Send /bounty for the list."
     )])
 }
 
 /// One line of text as a reply.
 fn say(text: impl Into<String>) -> Result<Reply, StoreError> {
-    Ok(Reply(vec![text.into()]))
+    Ok(Reply::new(vec![text.into()]))
 }
 
 /// Dispatches `cmd` to its function.
@@ -372,7 +497,7 @@ fn list(t: &Turn<'_, '_>, filter: Filter, page: usize) -> Result<Reply, StoreErr
     let names = names(t.store, t.ctx);
     Ok(
         match list_page(title, &command, list, page, today, &names) {
-            Page::Shown(message) => Reply(vec![message]),
+            Page::Shown(message) => Reply::new(vec![message]),
             Page::PastTheEnd(pages) => past_the_end(pages, "bounties", &command),
         },
     )
@@ -486,7 +611,7 @@ fn my(t: &Turn<'_, '_>, page: usize) -> Result<Reply, StoreError> {
     let names = names(t.store, t.ctx);
     Ok(
         match list_page("Your tracked bounties", "my", mine, page, t.today, &names) {
-            Page::Shown(message) => Reply(vec![message]),
+            Page::Shown(message) => Reply::new(vec![message]),
             Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
         },
     )
@@ -552,14 +677,14 @@ fn remind(t: &Turn<'_, '_>, at: Option<ReminderTime>) -> Result<Reply, StoreErro
 fn settings_refusal(ctx: &Context<'_>) -> Option<Reply> {
     if ctx.chat.is_group() {
         (!group_admin(ctx)).then(|| {
-            Reply(vec![
+            Reply::new(vec![
                 "Only a group administrator can change this chat's settings. /settings shows them."
                     .to_string(),
             ])
         })
     } else {
         (ctx.user.get() != ctx.chat.get()).then(|| {
-            Reply(vec![
+            Reply::new(vec![
                 "Only this chat's owner can change its settings.".to_string(),
             ])
         })
@@ -581,7 +706,7 @@ fn settings_reply(s: &ChatSettings, ctx: &Context<'_>) -> Reply {
     } else {
         "you"
     };
-    Reply(vec![format!(
+    Reply::new(vec![format!(
         "<b>Settings</b>\nTime zone: {zone}\nDaily digest: {remind}\n\n\
          To change them ({who}): /timezone Europe/Berlin, /remind 09:00, /remind off"
     )])
@@ -632,19 +757,19 @@ fn claim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
         return Ok(no_such(id));
     };
     if b.status == Status::Done {
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "#{id} is done already. /reopen {id} first if there is more to do."
         )]));
     }
     let taken = |holder: UserId| -> Result<Reply, StoreError> {
-        Ok(Reply(vec![format!(
+        Ok(Reply::new(vec![format!(
             "#{id} is claimed by {} already. They can /unclaim {id} (or a group administrator can).",
             name_in(store, ctx, holder)
         )]))
     };
     match b.claimed_by_user_id {
         Some(holder) if holder == ctx.user => {
-            return Ok(Reply(vec![format!("You claim #{id} already.")]));
+            return Ok(Reply::new(vec![format!("You claim #{id} already.")]));
         }
         Some(holder) => return taken(holder),
         None => {}
@@ -660,12 +785,12 @@ fn claim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
     };
     if b.status == Status::Done {
         // Marked done between the check above and the claim: nothing was claimed.
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "#{id} is done already. /reopen {id} first if there is more to do."
         )]));
     }
     match b.claimed_by_user_id {
-        Some(holder) if holder == ctx.user => Ok(Reply(vec![format!(
+        Some(holder) if holder == ctx.user => Ok(Reply::new(vec![format!(
             "You claimed #{id}: {}. /done {id} when it is finished.",
             escape(&b.text)
         )])),
@@ -681,10 +806,10 @@ fn unclaim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
         return Ok(no_such(id));
     };
     let Some(holder) = b.claimed_by_user_id else {
-        return Ok(Reply(vec![format!("Nobody claims #{id}.")]));
+        return Ok(Reply::new(vec![format!("Nobody claims #{id}.")]));
     };
     if holder != ctx.user && !group_admin(ctx) {
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "Only {}, who claims #{id} (or a group administrator), can unclaim it.",
             name_in(store, ctx, holder)
         )]));
@@ -703,11 +828,11 @@ fn unclaim(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
             } else {
                 format!("{}'s claim", name_in(store, ctx, holder))
             };
-            Ok(Reply(vec![format!(
+            Ok(Reply::new(vec![format!(
                 "Released {whose} on #{id}; anyone can /claim {id} now."
             )]))
         }
-        Some(_) => Ok(Reply(vec![format!(
+        Some(_) => Ok(Reply::new(vec![format!(
             "#{id} changed meanwhile; see /bounty #{id}."
         )])),
     }
@@ -727,7 +852,7 @@ fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreErro
         return Ok(no_such(id));
     };
     if b.status == to {
-        return Ok(Reply(vec![if to == Status::Done {
+        return Ok(Reply::new(vec![if to == Status::Done {
             format!("#{id} is done already.")
         } else {
             format!("#{id} is open already.")
@@ -736,7 +861,7 @@ fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreErro
     let creator = b.created_by_user_id == ctx.user;
     let claimer = b.claimed_by_user_id == Some(ctx.user);
     if !creator && !claimer && !group_admin(ctx) {
-        return Ok(Reply(vec![format!(
+        return Ok(Reply::new(vec![format!(
             "Only the creator of #{id}, its claimer or a group administrator can {verb} it."
         )]));
     }
@@ -748,15 +873,15 @@ fn finish(t: &Turn<'_, '_>, id: BountyId, to: Status) -> Result<Reply, StoreErro
     };
     match store.update(chat, id, &patch, &t.write())? {
         None => Ok(no_such(id)),
-        Some(b) if b.status == to && to == Status::Done => Ok(Reply(vec![format!(
+        Some(b) if b.status == to && to == Status::Done => Ok(Reply::new(vec![format!(
             "Done: bounty <b>#{id}</b>: {}. /reopen {id} if it is not.",
             escape(&b.text)
         )])),
-        Some(b) if b.status == to => Ok(Reply(vec![format!(
+        Some(b) if b.status == to => Ok(Reply::new(vec![format!(
             "Reopened bounty <b>#{id}</b>: {}.",
             escape(&b.text)
         )])),
-        Some(_) => Ok(Reply(vec![format!(
+        Some(_) => Ok(Reply::new(vec![format!(
             "#{id} changed meanwhile; see /bounty #{id}."
         )])),
     }
@@ -840,8 +965,119 @@ mod tests {
                 admin: false,
                 name: None,
             };
-            handle(&self.store, &ctx, text).map(|r| r.0.join("\n---\n"))
+            handle(&self.store, &ctx, text).map(|r| r.messages.join("\n---\n"))
         }
+    }
+
+    impl Bot {
+        fn ctx(chat: ChatId, user: UserId) -> Context<'static> {
+            Context {
+                chat,
+                user,
+                now: "2026-11-23T12:00:00Z".parse().unwrap(),
+                bot_username: "BountyBot",
+                update: None,
+                admin: false,
+                name: None,
+            }
+        }
+
+        /// The reply's text and the labels of its buttons.
+        fn with_buttons(&self, chat: ChatId, user: UserId, text: &str) -> (String, Vec<&str>) {
+            let r = handle(&self.store, &Bot::ctx(chat, user), text).unwrap();
+            (r.messages.join("\n"), labels(&r))
+        }
+
+        fn tap(&self, chat: ChatId, user: UserId, data: &str) -> (String, Vec<&str>) {
+            let r = tap(&self.store, &Bot::ctx(chat, user), data).unwrap();
+            (r.messages.join("\n"), labels(&r))
+        }
+    }
+
+    fn labels(r: &Reply) -> Vec<&'static str> {
+        r.buttons.iter().flatten().map(|b| b.label).collect()
+    }
+
+    #[test]
+    fn a_bounty_and_each_action_on_it_carry_the_buttons_its_state_allows() {
+        let bot = Bot::new();
+        let (_, added) = bot.with_buttons(GROUP, ANN, "/add Fix the bug");
+        assert!(added.is_empty(), "{added:?}");
+        let steps: [(UserId, &str, [&str; 4]); 7] = [
+            (ANN, "/show 1", ["Claim", "Done", "Track", "Delete"]),
+            (BOB, "/claim 1", ["Unclaim", "Done", "Track", "Delete"]),
+            (BOB, "/track 1", ["Unclaim", "Done", "Untrack", "Delete"]),
+            (BOB, "/done 1", ["Unclaim", "Reopen", "Untrack", "Delete"]),
+            (ANN, "/reopen 1", ["Unclaim", "Done", "Track", "Delete"]),
+            (BOB, "/unclaim 1", ["Claim", "Done", "Untrack", "Delete"]),
+            (BOB, "/untrack 1", ["Claim", "Done", "Track", "Delete"]),
+        ];
+        for (user, text, want) in steps {
+            let (reply, got) = bot.with_buttons(GROUP, user, text);
+            assert_eq!(got, want, "{text}: {reply}");
+        }
+        let (_, done) = bot.with_buttons(GROUP, ANN, "/done 1");
+        assert_eq!(done, ["Reopen", "Track", "Delete"], "done and unclaimed");
+        // A refusal shows the bounty's buttons as it is; a bounty that is gone has none.
+        let (reply, refused) = bot.with_buttons(GROUP, BOB, "/reopen 1");
+        assert!(reply.starts_with("Only the creator"), "{reply}");
+        assert_eq!(refused, ["Reopen", "Track", "Delete"]);
+        for text in ["/show 9", "/claim 9", "/bounty", "/delete 1", "/show 1"] {
+            let (reply, none) = bot.with_buttons(GROUP, ANN, text);
+            assert!(none.is_empty(), "{text}: {reply} {none:?}");
+        }
+    }
+
+    #[test]
+    fn a_tap_acts_as_the_one_who_taps_under_the_same_rules() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add Ann's task");
+        let (reply, buttons) = bot.tap(GROUP, BOB, "c:1");
+        assert!(reply.starts_with("You claimed #1"), "{reply}");
+        assert_eq!(buttons, ["Unclaim", "Done", "Track", "Delete"]);
+        let b = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
+        assert_eq!(b.claimed_by_user_id, Some(BOB), "the tapper claims");
+        // Delete asks first, and only whom may delete.
+        let (reply, buttons) = bot.tap(GROUP, BOB, "D:1");
+        assert!(reply.starts_with("Only the creator of #1"), "{reply}");
+        assert!(buttons.is_empty());
+        let (reply, buttons) = bot.tap(GROUP, ANN, "D:1");
+        assert_eq!(
+            reply,
+            "Delete bounty <b>#1</b>: Ann's task? This cannot be undone."
+        );
+        assert_eq!(buttons, ["Yes, delete", "Keep it"]);
+        assert!(bot.store.get(GROUP, BountyId::new(1)).unwrap().is_some());
+        let (reply, _) = bot.tap(GROUP, BOB, "Y:1");
+        assert!(reply.starts_with("Only the creator of #1"), "{reply}");
+        let (reply, buttons) = bot.tap(GROUP, ANN, "s:1");
+        assert!(reply.contains("Ann's task"), "{reply}");
+        assert_eq!(buttons, ["Unclaim", "Done", "Track", "Delete"]);
+        assert_eq!(bot.tap(GROUP, ANN, "Y:1").0, "Deleted bounty #1.");
+        assert!(bot.store.get(GROUP, BountyId::new(1)).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_forged_button_is_refused_and_changes_nothing() {
+        let bot = Bot::new();
+        bot.say(GROUP, ANN, "/add Ann's task");
+        // Bounty 1 of another chat is not this chat's: a button acts only where tapped.
+        let (reply, _) = bot.tap(OTHER_GROUP, BOB, "c:1");
+        assert!(
+            reply.starts_with("There is no bounty #1 in this chat"),
+            "{reply}"
+        );
+        for forged in ["c:0", "c:1;d:1", "z:1", "", "c:01", &"c:1".repeat(30)] {
+            let (reply, buttons) = bot.tap(GROUP, BOB, forged);
+            assert!(
+                reply.contains("I don't know that button"),
+                "{forged}: {reply}"
+            );
+            assert!(buttons.is_empty());
+        }
+        let b = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
+        assert_eq!(b.claimed_by_user_id, None);
+        assert_eq!(b.status, Status::Open);
     }
 
     fn private(u: UserId) -> ChatId {
@@ -905,7 +1141,7 @@ mod tests {
                 admin: true,
                 name: None,
             };
-            handle(&bot.store, &ctx, text).unwrap().0.join("\n")
+            handle(&bot.store, &ctx, text).unwrap().messages.join("\n")
         };
         assert!(admin("/edit 1 text=mine").contains("Only the creator of #1 can edit"));
         assert_eq!(admin("/delete 1"), "Deleted bounty #1.");
@@ -1281,7 +1517,7 @@ mod tests {
             name: Some(name),
         };
         match handle_update(spy, &ctx, "/add counted") {
-            Outcome::Done(Some(r)) => assert!(r.0[0].starts_with("Added"), "{r:?}"),
+            Outcome::Done(Some(r)) => assert!(r.messages[0].starts_with("Added"), "{r:?}"),
             other => panic!("{other:?}"),
         }
         spy.calls()
@@ -1341,7 +1577,7 @@ mod tests {
             name: Some("Ann"),
         };
         match handle_update(&spy, &ctx, "/delete 1") {
-            Outcome::Done(Some(r)) => assert_eq!(r.0, ["Deleted bounty #1."]),
+            Outcome::Done(Some(r)) => assert_eq!(r.messages, ["Deleted bounty #1."]),
             other => panic!("{other:?}"),
         }
         assert_eq!(spy.calls(), ["processed", "get", "delete"]);
@@ -1394,7 +1630,7 @@ mod tests {
         };
         let reply = handle(&racing, &ctx, "/edit 1 text=renamed")
             .unwrap()
-            .0
+            .messages
             .join("\n");
         assert!(
             reply.contains("renamed") && reply.contains("2026-12-24"),

@@ -25,6 +25,8 @@
 
 use std::borrow::Cow;
 
+use super::button::Keyboard;
+
 /// Longest tag read as a tag, `<` and `>` included; a longer one is text.
 pub const MAX_TAG_BYTES: usize = 8 * 1024;
 
@@ -308,6 +310,16 @@ fn attribute<'a>(attrs: &'a str, name: &str) -> Option<&'a str> {
         from = at + name.len();
     }
     None
+}
+
+/// A reply's inline buttons as text, a line a row: `[Claim] [Done] [Track] [Delete]`.
+pub fn buttons(k: &Keyboard) -> impl Iterator<Item = String> + '_ {
+    k.iter().map(|row| {
+        row.iter()
+            .map(|b| format!("[{}]", b.label))
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }
 
 #[cfg(test)]

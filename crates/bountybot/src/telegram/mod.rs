@@ -733,7 +733,7 @@ async fn process_message(
         Outcome::Retry(_) => {
             let notice = state
                 .first_telling(id)
-                .then(|| Reply(vec![RETRY_NOTICE.to_string()]));
+                .then(|| Reply::new(vec![RETRY_NOTICE.to_string()]));
             (notice, UpdateOutcome::Retried)
         }
     };
@@ -754,7 +754,7 @@ async fn process_message(
         };
         state.outbox.push(send::Job {
             target,
-            messages: reply.0,
+            messages: reply.messages,
             update_id: id.get(),
         });
     }

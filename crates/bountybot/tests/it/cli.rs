@@ -104,12 +104,13 @@ fn repl_switches_sender_and_chat_and_prints_only_replies_when_piped() {
     );
     assert_eq!(lines[1], "Only the creator of #1 can edit it.");
     assert!(lines[2].starts_with("Tracking #1"));
+    assert_eq!(lines[3], "[Claim] [Done] [Untrack] [Delete]");
     assert_eq!(
-        lines[3], "Added bounty #1: my own",
+        lines[4], "Added bounty #1: my own",
         "private chat of user 2 has its own ids"
     );
-    assert_eq!(lines[4], "Your bounties");
-    assert_eq!(lines.len(), 6, "plain chatter gets no reply: {stdout}");
+    assert_eq!(lines[5], "Your bounties");
+    assert_eq!(lines.len(), 7, "plain chatter gets no reply: {stdout}");
     assert_eq!(
         files(&d.dir()),
         [
@@ -121,6 +122,76 @@ fn repl_switches_sender_and_chat_and_prints_only_replies_when_piped() {
             "2/.lock",
             "2/user.json"
         ]
+    );
+}
+
+#[test]
+fn repl_taps_the_last_replys_buttons_as_the_current_sender() {
+    let d = Data::new();
+    let out = d.repl(
+        &["--chat", "-100500", "--user", "1"],
+        "/show 1\n/add shared task\n/show 1\n:as 2\ntap Claim\n:as 3\ntap done\n\
+         :as 1\ntap [Done]\ntap Delete\ntap Yes, delete\ntap Keep it\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |i: usize| lines.get(i).copied().unwrap_or_default();
+    assert!(at(0).starts_with("There is no bounty #1"), "{stdout}");
+    assert_eq!(at(1), "Added bounty #1: shared task", "{stdout}");
+    let shown = lines
+        .iter()
+        .position(|l| l.starts_with("Bounty #1"))
+        .unwrap();
+    let rest = &lines[shown..];
+    let buttons = rest.iter().position(|l| l.starts_with('[')).unwrap();
+    let rest = &rest[buttons..];
+    assert_eq!(
+        rest,
+        [
+            "[Claim] [Done] [Track] [Delete]",
+            // User 2 taps Claim: they claim it.
+            "You claimed #1: shared task. /done 1 when it is finished.",
+            "[Unclaim] [Done] [Track] [Delete]",
+            // User 3 may not finish it: the same rule as /done.
+            "Only the creator of #1, its claimer or a group administrator can finish it.",
+            "[Unclaim] [Done] [Track] [Delete]",
+            // Its creator may.
+            "Done: bounty #1: shared task. /reopen 1 if it is not.",
+            "[Unclaim] [Reopen] [Track] [Delete]",
+            // Delete asks first.
+            "Delete bounty #1: shared task? This cannot be undone.",
+            "[Yes, delete] [Keep it]",
+            "Deleted bounty #1.",
+            "tap: the last reply has no buttons",
+        ],
+        "{stdout}"
+    );
+    assert_eq!(d.json("-100500/group.json")["bounties"], json!([]));
+}
+
+#[test]
+fn send_shows_the_buttons_under_the_reply() {
+    let d = Data::new();
+    d.send(-100123, 7, "/add shared");
+    assert_eq!(
+        d.send(-100123, 8, "/claim 1"),
+        "You claimed #1: shared. /done 1 when it is finished.\n\
+         [Unclaim] [Done] [Track] [Delete]\n"
+    );
+    assert_eq!(
+        send_with(&d, &["--raw"], "/done 1"),
+        "Only the creator of #1, its claimer or a group administrator can finish it.\n\
+         [Unclaim] [Done] [Track] [Delete]\n",
+        "user 456 sees the buttons as they stand for them"
+    );
+    assert_eq!(
+        send_with(&d, &["--raw"], "/track 1"),
+        "Tracking #1. See your list with /my.\n[Unclaim] [Done] [Untrack] [Delete]\n"
     );
 }
 

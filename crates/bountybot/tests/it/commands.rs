@@ -69,7 +69,7 @@ fn say(store: &dyn BountyStore, text: &str) -> Option<Vec<String>> {
         admin: false,
         name: None,
     };
-    handle(store, &ctx, text).map(|r| r.0)
+    handle(store, &ctx, text).map(|r| r.messages)
 }
 
 fn bounty(id: u64, text: &str) -> Bounty {

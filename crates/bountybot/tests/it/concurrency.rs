@@ -113,7 +113,7 @@ async fn eight_tasks_adding_at_once_lose_nothing() {
                 })
                 .await
                 .unwrap();
-                assert!(reply.unwrap().0[0].starts_with("Added"));
+                assert!(reply.unwrap().messages[0].starts_with("Added"));
             }
         }));
     }

@@ -946,7 +946,7 @@ pub fn a_failure_that_passes_then_redelivery_applies_and_answers_once(open: Open
     let mut answers = Vec::new();
     for _ in 0..2 {
         match handle_update(s.as_ref(), &ctx, "/add Outlasts a failure") {
-            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
+            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.messages)),
             Outcome::Retry(e) => panic!("failed again: {e:?}"),
             Outcome::Duplicate => {}
         }
@@ -1002,7 +1002,7 @@ pub fn a_read_only_command_delivered_twice_is_answered_once(open: Open) {
     let mut answers = Vec::new();
     for _ in 0..2 {
         match handle_update(s.as_ref(), &ctx, "/bounty") {
-            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.0)),
+            Outcome::Done(reply) => answers.extend(reply.into_iter().flat_map(|r| r.messages)),
             Outcome::Retry(e) => panic!("{e:?}"),
             Outcome::Duplicate => {}
         }
@@ -1050,7 +1050,7 @@ pub fn after_a_move_the_anonymous_admins_bounties_are_the_supergroups(open: Open
         name: None,
     };
     let reply = match handle_update(s.as_ref(), &ctx, &format!("/edit {} text=renamed", b.id)) {
-        Outcome::Done(Some(r)) => r.0.join("\n"),
+        Outcome::Done(Some(r)) => r.messages.join("\n"),
         other => panic!("{other:?}"),
     };
     assert!(reply.starts_with("Updated"), "{reply}");

@@ -61,7 +61,7 @@ impl Bot {
         };
         handle(self.store.as_ref(), &ctx, text)
             .unwrap_or_else(|| panic!("no reply to {text:?}"))
-            .0
+            .messages
             .join("\n")
     }
 
@@ -211,7 +211,7 @@ fn in_a_private_chat_the_owner_does_everything_and_administrators_do_not_count()
         };
         let reply = handle(bot.store.as_ref(), &admin, "/reopen 1")
             .unwrap()
-            .0
+            .messages
             .join("");
         assert!(
             reply.starts_with("Only the creator of #1"),
@@ -219,7 +219,7 @@ fn in_a_private_chat_the_owner_does_everything_and_administrators_do_not_count()
         );
         let reply = handle(bot.store.as_ref(), &admin, "/unclaim 1")
             .unwrap()
-            .0
+            .messages
             .join("");
         assert!(reply.starts_with("Only user 11, who claims #1"), "{reply}");
         assert!(bot.say(private, ANN, "/reopen 1").starts_with("Reopened"));

@@ -47,7 +47,7 @@ impl Bot {
         };
         handle(self.store.as_ref(), &ctx, text)
             .unwrap_or_else(|| panic!("no reply to {text:?}"))
-            .0
+            .messages
             .join("\n")
     }
 
