@@ -6,8 +6,8 @@
 //! printed in the [`Style`] asked for: read as text, or as Telegram HTML; a reply's
 //! inline buttons follow it as text, a line a row (`[Claim] [Done] [Track] [Delete]`).
 //!
-//! A line `tap <label>` taps that button of the last reply (the label's letter case
-//! and brackets do not matter), as the current sender: the button's data goes through
+//! A line `tap <label>` taps that button of the last reply (the label's letter case,
+//! brackets and a page button's arrow do not matter: `tap next`), as the current sender: the button's data goes through
 //! the same reading and the same command as a tap in Telegram
 //! ([`crate::command::tap`]), so the one who taps is the actor. A reply without
 //! buttons, or a switch of chat, leaves nothing to tap.
@@ -94,10 +94,7 @@ pub fn run(
             };
             let reply = match tapped(trimmed) {
                 Some(label) => {
-                    let Some(button) = last
-                        .iter()
-                        .flatten()
-                        .find(|b| b.label.eq_ignore_ascii_case(label))
+                    let Some(button) = last.iter().flatten().find(|b| names(&b.label, label))
                     else {
                         let offered: Vec<String> = buttons(&last).collect();
                         if offered.is_empty() {
@@ -138,6 +135,17 @@ fn tapped(line: &str) -> Option<&str> {
             .unwrap_or(label)
             .trim(),
     )
+}
+
+/// Whether `typed` names the button labelled `label`: the label itself, in any ASCII
+/// case, or without its arrows (`tap next` taps `Next ▶`, `tap prev` taps `◀ Prev`).
+fn names(label: &str, typed: &str) -> bool {
+    let bare = |s: &str| {
+        s.trim_matches(|c: char| c == '◀' || c == '▶' || c.is_whitespace())
+            .to_string()
+    };
+    label.eq_ignore_ascii_case(typed)
+        || (!bare(typed).is_empty() && bare(label).eq_ignore_ascii_case(&bare(typed)))
 }
 
 /// Writes `reply`'s messages in `style` and its buttons under them; the buttons are
@@ -201,7 +209,8 @@ mod tests {
         assert_eq!(lines[1], "usage: :as <positive user id>");
         assert_eq!(lines[2], "<b>Bounties in this group</b>");
         assert!(lines[3].starts_with("<b>#1</b> first · by user 3"), "{out}");
-        assert_eq!(lines.len(), 4, "{out:?}");
+        assert_eq!(lines[4], "[#1]", "the button that opens it");
+        assert_eq!(lines.len(), 5, "{out:?}");
     }
 
     #[test]
@@ -264,6 +273,19 @@ mod tests {
             [crate::domain::BountyId::new(1)]
         );
         assert!(store.tracked(chat, UserId::new(3)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_page_button_is_named_with_or_without_its_arrow() {
+        for typed in ["Next ▶", "next", "NEXT", " Next ▶ "] {
+            assert!(names("Next ▶", typed.trim()), "{typed:?}");
+        }
+        assert!(names("◀ Prev", "prev"));
+        assert!(names("#12", "#12"));
+        for typed in ["", "▶", "Nex", "#1", "Next ▶ more"] {
+            assert!(!names("Next ▶", typed), "{typed:?}");
+        }
+        assert!(!names("#12", "#1"));
     }
 
     #[test]

@@ -3,17 +3,22 @@
 //! A button's data is a short ASCII string naming one action and the chat's bounty by
 //! id: `c:12` claim, `u:12` unclaim, `d:12` done, `r:12` reopen, `t:12` track, `x:12`
 //! untrack, `s:12` show, `D:12` ask before deleting, `Y:12` delete (the "sure?"
-//! answered), `p:2:open` a listing's page. Whoever taps is the actor; the data names
+//! answered), `p:2:open` a page of `/bounty`, `m:2` a page of `/my`. Whoever taps is the actor; the data names
 //! no user and no chat, so a button can only act on a bounty of the chat it was
 //! tapped in, under the tapper's own rights. Data coming back from Telegram is input
 //! like any typed text: [`Action::parse`] takes exactly the forms above (at most
 //! [`MAX_DATA`] bytes, numbers without sign or leading zero) and refuses the rest.
+
+use std::borrow::Cow;
 
 use super::parse::{Command, Filter};
 use crate::domain::{Bounty, BountyId, Status, parse_id};
 
 /// Telegram's limit on a button's `callback_data`, in bytes.
 pub const MAX_DATA: usize = 64;
+
+/// Most buttons in one row (Telegram's limit on an inline keyboard's row).
+pub const MAX_ROW: usize = 8;
 
 /// The longest number [`Action::parse`] reads (a `u64` has at most 20 digits).
 const MAX_DIGITS: usize = 20;
@@ -46,6 +51,8 @@ pub enum Action {
         /// Which page, from 1.
         page: usize,
     },
+    /// `m:<page>`: `/my <page>`.
+    MyPage(usize),
 }
 
 /// Why a button's data was refused. The data is not kept: it may be anything.
@@ -73,6 +80,7 @@ impl Action {
             Action::AskDelete(id) => format!("D:{id}"),
             Action::Delete(id) => format!("Y:{id}"),
             Action::Page { filter, page } => format!("p:{page}:{}", filter.word()),
+            Action::MyPage(page) => format!("m:{page}"),
         }
     }
 
@@ -92,6 +100,12 @@ impl Action {
                 .find(|f| f.word() == filter)
                 .ok_or(DataError::Malformed)?;
             return Ok(Action::Page { filter, page });
+        }
+        if kind == "m" {
+            let page = number(rest)?
+                .parse::<usize>()
+                .map_err(|_| DataError::Malformed)?;
+            return Ok(Action::MyPage(page));
         }
         let id = parse_id(number(rest)?).map_err(|_| DataError::Malformed)?;
         Ok(match kind {
@@ -121,14 +135,15 @@ impl Action {
             Action::Show(id) => Command::Show(id),
             Action::Delete(id) => Command::Delete(id),
             Action::Page { filter, page } => Command::List { filter, page },
+            Action::MyPage(page) => Command::My { page },
             Action::AskDelete(_) => return None,
         })
     }
 
     /// A button doing this, labelled `label`.
-    pub fn button(self, label: &'static str) -> Button {
+    pub fn button(self, label: impl Into<Cow<'static, str>>) -> Button {
         Button {
-            label,
+            label: label.into(),
             action: self,
         }
     }
@@ -148,10 +163,10 @@ fn number(s: &str) -> Result<&str, DataError> {
 }
 
 /// One inline button: what it says and what a tap does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
     /// What the button says.
-    pub label: &'static str,
+    pub label: Cow<'static, str>,
     /// What a tap does ([`Action::data`] is its `callback_data`).
     pub action: Action,
 }
@@ -191,6 +206,59 @@ pub fn delete_question(id: BountyId) -> Keyboard {
     ]]
 }
 
+/// Which listing a page belongs to, so its page buttons turn the same listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// `/bounty <filter>`.
+    Bounties(Filter),
+    /// `/my`.
+    Tracked,
+}
+
+impl Listing {
+    /// The button that shows page `page` of this listing.
+    fn page(self, page: usize) -> Action {
+        match self {
+            Listing::Bounties(filter) => Action::Page { filter, page },
+            Listing::Tracked => Action::MyPage(page),
+        }
+    }
+}
+
+/// The buttons under page `page` of `pages` of `listing` showing the bounties `shown`
+/// (in the order listed): one `#id` button a bounty opening its view, at most
+/// [`MAX_ROW`] a row, then `◀ Prev` and `Next ▶` where there is such a page. Nothing
+/// for an empty page.
+pub fn listing_buttons(
+    listing: Listing,
+    page: usize,
+    pages: usize,
+    shown: &[BountyId],
+) -> Keyboard {
+    if shown.is_empty() {
+        return Keyboard::new();
+    }
+    let mut rows: Keyboard = shown
+        .chunks(MAX_ROW)
+        .map(|ids| {
+            ids.iter()
+                .map(|&id| Action::Show(id).button(format!("#{id}")))
+                .collect()
+        })
+        .collect();
+    let mut turn = Vec::with_capacity(2);
+    if page > 1 {
+        turn.push(listing.page(page - 1).button("◀ Prev"));
+    }
+    if page < pages {
+        turn.push(listing.page(page + 1).button("Next ▶"));
+    }
+    if !turn.is_empty() {
+        rows.push(turn);
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +290,8 @@ mod tests {
                 page: usize::MAX,
             });
         }
+        all.push(Action::MyPage(1));
+        all.push(Action::MyPage(usize::MAX));
         all
     }
 
@@ -237,6 +307,7 @@ mod tests {
             Action::Show(i) => format!("/show {i}"),
             Action::Delete(i) => format!("/delete {i}"),
             Action::Page { filter, page } => format!("/bounty {} {page}", filter.word()),
+            Action::MyPage(page) => format!("/my {page}"),
             Action::AskDelete(_) => return None,
         })
     }
@@ -293,6 +364,11 @@ mod tests {
             "p::open",
             "p:1:open:",
             "p:99999999999999999999999:all",
+            "m:",
+            "m:0",
+            "m:01",
+            "m:1:open",
+            "m:99999999999999999999999",
             "s:12\n",
             "D:12;Y:12",
         ] {
@@ -320,8 +396,8 @@ mod tests {
         }
     }
 
-    fn labels(k: &Keyboard) -> Vec<&'static str> {
-        k.iter().flatten().map(|b| b.label).collect()
+    fn labels(k: &Keyboard) -> Vec<&str> {
+        k.iter().flatten().map(|b| b.label.as_ref()).collect()
     }
 
     #[test]
@@ -377,6 +453,89 @@ mod tests {
         assert_eq!(k[0][1].action.command(), Some(Command::Show(id(7))));
     }
 
+    fn ids(range: std::ops::RangeInclusive<u64>) -> Vec<BountyId> {
+        range.map(id).collect()
+    }
+
+    /// Each row's labels.
+    fn rows(k: &Keyboard) -> Vec<Vec<&str>> {
+        k.iter()
+            .map(|row| row.iter().map(|b| b.label.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_page_opens_its_bounties_and_turns_to_the_pages_there_are() {
+        let open = Listing::Bounties(Filter::Open);
+        // A single page: its bounties, no page buttons.
+        let k = listing_buttons(open, 1, 1, &ids(1..=3));
+        assert_eq!(rows(&k), [vec!["#1", "#2", "#3"]]);
+        // The first of three: Next only.
+        let k = listing_buttons(open, 1, 3, &ids(1..=2));
+        assert_eq!(rows(&k), [vec!["#1", "#2"], vec!["Next ▶"]]);
+        assert_eq!(
+            k[1][0].action,
+            Action::Page {
+                filter: Filter::Open,
+                page: 2
+            }
+        );
+        // A middle one: both, each turning the same listing.
+        let done = Listing::Bounties(Filter::Done);
+        let k = listing_buttons(done, 2, 3, &ids(21..=21));
+        assert_eq!(rows(&k), [vec!["#21"], vec!["◀ Prev", "Next ▶"]]);
+        assert_eq!(
+            k[1][0].action,
+            Action::Page {
+                filter: Filter::Done,
+                page: 1
+            }
+        );
+        assert_eq!(
+            k[1][1].action,
+            Action::Page {
+                filter: Filter::Done,
+                page: 3
+            }
+        );
+        // The last: Prev only; /my turns /my's pages.
+        let k = listing_buttons(Listing::Tracked, 3, 3, &ids(41..=42));
+        assert_eq!(rows(&k), [vec!["#41", "#42"], vec!["◀ Prev"]]);
+        assert_eq!(k[1][0].action, Action::MyPage(2));
+        assert_eq!(k[1][0].action.command(), Some(Command::My { page: 2 }));
+        // An empty listing: nothing to tap.
+        assert!(listing_buttons(open, 1, 1, &[]).is_empty());
+        // Each bounty's button opens it.
+        let k = listing_buttons(open, 1, 1, &ids(7..=7));
+        assert_eq!(k[0][0].action.command(), Some(Command::Show(id(7))));
+    }
+
+    #[test]
+    fn a_full_page_of_the_largest_ids_keeps_within_telegrams_limits() {
+        use crate::command::render::PAGE_SIZE;
+        let biggest = u64::MAX - PAGE_SIZE as u64 + 1;
+        for filter in [Filter::Open, Filter::Done, Filter::All, Filter::Overdue] {
+            for listing in [Listing::Bounties(filter), Listing::Tracked] {
+                let k = listing_buttons(
+                    listing,
+                    usize::MAX - 1,
+                    usize::MAX,
+                    &ids(biggest..=u64::MAX),
+                );
+                let shown: usize = k.iter().map(Vec::len).sum();
+                assert_eq!(shown, PAGE_SIZE + 2);
+                for row in &k {
+                    assert!(!row.is_empty() && row.len() <= MAX_ROW, "{}", row.len());
+                    for b in row {
+                        let data = b.action.data();
+                        assert!(data.len() <= MAX_DATA, "{data}");
+                        assert_eq!(Action::parse(&data), Ok(b.action), "{data}");
+                    }
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn any_bytes_are_read_or_refused_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
@@ -388,7 +547,7 @@ mod tests {
         }
 
         #[test]
-        fn shaped_data_is_read_or_refused_without_panic(data in "[cudrtxsDYp]:[0-9+-]{0,22}(:[a-zA-Z]{0,8})?") {
+        fn shaped_data_is_read_or_refused_without_panic(data in "[cudrtxsDYpm]:[0-9+-]{0,22}(:[a-zA-Z]{0,8})?") {
             if let Ok(a) = Action::parse(&data) {
                 prop_assert_eq!(a.data(), data);
             }

@@ -17,9 +17,11 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use statekit::error::Chain;
 
-use super::button::{Action, Keyboard, bounty_buttons, delete_question};
+use super::button::{Action, Keyboard, Listing, bounty_buttons, delete_question, listing_buttons};
 use super::parse::{COMMANDS, Changes, Command, Filter, Parsed, parse};
-use super::render::{Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page};
+use super::render::{
+    Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page, sort_for_display,
+};
 use crate::domain::{
     Bounty, BountyId, BountyPatch, BountyText, ChatId, ChatSettings, DueDate, NewBounty,
     ReminderTime, SettingsPatch, Status, UpdateId, UserId, ZoneName, quoted, ts_to_date,
@@ -468,7 +470,7 @@ fn list(t: &Turn<'_, '_>, filter: Filter, page: usize) -> Result<Reply, StoreErr
     if all.is_empty() {
         return say("No bounties yet. Add one with /add &lt;text&gt; [link] [due].");
     }
-    let list: Vec<Bounty> = all
+    let mut list: Vec<Bounty> = all
         .into_iter()
         .filter(|b| shown_by(filter, b, today))
         .collect();
@@ -495,12 +497,32 @@ fn list(t: &Turn<'_, '_>, filter: Filter, page: usize) -> Result<Reply, StoreErr
         f => format!("bounty {}", f.word()),
     };
     let names = names(t.store, t.ctx);
+    let buttons = page_buttons(Listing::Bounties(filter), &mut list, page);
     Ok(
         match list_page(title, &command, list, page, today, &names) {
-            Page::Shown(message) => Reply::new(vec![message]),
+            Page::Shown(message) => Reply {
+                messages: vec![message],
+                buttons,
+            },
             Page::PastTheEnd(pages) => past_the_end(pages, "bounties", &command),
         },
     )
+}
+
+/// The buttons under page `page` of `listing` showing `bounties` (sorted here as
+/// [`list_page`] shows them): one opening each bounty on the page, and the page turns
+/// there are. None past the end.
+fn page_buttons(listing: Listing, bounties: &mut [Bounty], page: usize) -> Keyboard {
+    sort_for_display(bounties);
+    let pages = bounties.len().div_ceil(PAGE_SIZE).max(1);
+    let page = page.max(1);
+    let shown: Vec<BountyId> = bounties
+        .iter()
+        .skip((page - 1).saturating_mul(PAGE_SIZE))
+        .take(PAGE_SIZE)
+        .map(|b| b.id)
+        .collect();
+    listing_buttons(listing, page, pages, &shown)
 }
 
 /// `/bounty #id`: one bounty in full, with who tracks it.
@@ -599,7 +621,7 @@ fn untrack(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
 /// `/my`: the bounties the sender tracks.
 fn my(t: &Turn<'_, '_>, page: usize) -> Result<Reply, StoreError> {
     let tracked = t.store.tracked(t.chat(), t.ctx.user)?;
-    let mine: Vec<Bounty> = t
+    let mut mine: Vec<Bounty> = t
         .store
         .list(t.chat())?
         .into_iter()
@@ -609,9 +631,13 @@ fn my(t: &Turn<'_, '_>, page: usize) -> Result<Reply, StoreError> {
         return say("You track no bounties here. Use /track &lt;id&gt; to bookmark one.");
     }
     let names = names(t.store, t.ctx);
+    let buttons = page_buttons(Listing::Tracked, &mut mine, page);
     Ok(
         match list_page("Your tracked bounties", "my", mine, page, t.today, &names) {
-            Page::Shown(message) => Reply::new(vec![message]),
+            Page::Shown(message) => Reply {
+                messages: vec![message],
+                buttons,
+            },
             Page::PastTheEnd(pages) => past_the_end(pages, "your tracked bounties", "my"),
         },
     )
@@ -983,19 +1009,23 @@ mod tests {
         }
 
         /// The reply's text and the labels of its buttons.
-        fn with_buttons(&self, chat: ChatId, user: UserId, text: &str) -> (String, Vec<&str>) {
+        fn with_buttons(&self, chat: ChatId, user: UserId, text: &str) -> (String, Vec<String>) {
             let r = handle(&self.store, &Bot::ctx(chat, user), text).unwrap();
             (r.messages.join("\n"), labels(&r))
         }
 
-        fn tap(&self, chat: ChatId, user: UserId, data: &str) -> (String, Vec<&str>) {
+        fn tap(&self, chat: ChatId, user: UserId, data: &str) -> (String, Vec<String>) {
             let r = tap(&self.store, &Bot::ctx(chat, user), data).unwrap();
             (r.messages.join("\n"), labels(&r))
         }
     }
 
-    fn labels(r: &Reply) -> Vec<&'static str> {
-        r.buttons.iter().flatten().map(|b| b.label).collect()
+    fn labels(r: &Reply) -> Vec<String> {
+        r.buttons
+            .iter()
+            .flatten()
+            .map(|b| b.label.to_string())
+            .collect()
     }
 
     #[test]
@@ -1026,6 +1056,60 @@ mod tests {
             let (reply, none) = bot.with_buttons(GROUP, ANN, text);
             assert!(none.is_empty(), "{text}: {reply} {none:?}");
         }
+    }
+
+    #[test]
+    fn a_listing_opens_its_bounties_and_its_page_buttons_turn_the_same_listing() {
+        let bot = Bot::new();
+        for n in 1..=25 {
+            bot.say(GROUP, ANN, &format!("/add Task {n}"));
+        }
+        let numbered = |range: std::ops::RangeInclusive<u64>| -> Vec<String> {
+            range.map(|n| format!("#{n}")).collect()
+        };
+        let (first, buttons) = bot.with_buttons(GROUP, BOB, "/bounty");
+        assert!(first.contains("(page 1 of 2)"), "{first}");
+        let mut want = numbered(1..=20);
+        want.push("Next ▶".into());
+        assert_eq!(buttons, want);
+        let (second, buttons) = bot.tap(GROUP, BOB, "p:2:open");
+        assert!(second.contains("(page 2 of 2)"), "{second}");
+        let mut want = numbered(21..=25);
+        want.push("◀ Prev".into());
+        assert_eq!(buttons, want);
+        assert_eq!(bot.tap(GROUP, BOB, "p:1:open").1.last().unwrap(), "Next ▶");
+        // The filter is kept: page 2 of every bounty once one is done.
+        bot.say(GROUP, ANN, "/done 3");
+        let (all, buttons) = bot.tap(GROUP, BOB, "p:2:all");
+        assert!(
+            all.starts_with("<b>All bounties in this group</b> (page 2 of 2)"),
+            "{all}"
+        );
+        assert_eq!(buttons.first().map(String::as_str), Some("#21"));
+        let (done, buttons) = bot.with_buttons(GROUP, BOB, "/bounty done");
+        assert!(done.contains("Task 3"), "{done}");
+        assert_eq!(buttons, ["#3"], "one page: no page buttons");
+        // Past the end, or an empty listing: nothing to tap.
+        for text in ["/bounty 9", "/bounty overdue", "/my"] {
+            let (reply, none) = bot.with_buttons(GROUP, BOB, text);
+            assert!(none.is_empty(), "{text}: {reply} {none:?}");
+        }
+        // /my turns its own pages.
+        for n in 1..=21 {
+            bot.say(GROUP, BOB, &format!("/track {n}"));
+        }
+        let (_, buttons) = bot.with_buttons(GROUP, BOB, "/my");
+        assert_eq!(buttons.last().map(String::as_str), Some("Next ▶"));
+        let (mine, buttons) = bot.tap(GROUP, BOB, "m:2");
+        assert!(
+            mine.starts_with("<b>Your tracked bounties</b> (page 2 of 2)"),
+            "{mine}"
+        );
+        assert_eq!(buttons, ["#21", "◀ Prev"]);
+        // A bounty's button opens its view with the buttons its state allows.
+        let (view, buttons) = bot.tap(GROUP, BOB, "s:21");
+        assert!(view.contains("Task 21"), "{view}");
+        assert_eq!(buttons, ["Claim", "Done", "Untrack", "Delete"]);
     }
 
     #[test]

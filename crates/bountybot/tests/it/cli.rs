@@ -110,7 +110,8 @@ fn repl_switches_sender_and_chat_and_prints_only_replies_when_piped() {
         "private chat of user 2 has its own ids"
     );
     assert_eq!(lines[5], "Your bounties");
-    assert_eq!(lines.len(), 7, "plain chatter gets no reply: {stdout}");
+    assert_eq!(lines[7], "[#1]", "the button that opens it");
+    assert_eq!(lines.len(), 8, "plain chatter gets no reply: {stdout}");
     assert_eq!(
         files(&d.dir()),
         [
@@ -172,6 +173,57 @@ fn repl_taps_the_last_replys_buttons_as_the_current_sender() {
         "{stdout}"
     );
     assert_eq!(d.json("-100500/group.json")["bounties"], json!([]));
+}
+
+#[test]
+fn repl_turns_a_listings_page_opens_a_bounty_and_claims_it_by_taps() {
+    let d = Data::new();
+    let mut input: String = (1..=21).map(|n| format!("/add task {n}\n")).collect();
+    input.push_str("/bounty\n:as 2\ntap next\ntap #21\ntap Claim\ntap [◀ Prev]\n");
+    let out = d.repl(&["--chat", "-100500", "--user", "1"], &input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().skip(21).collect();
+    let at = |i: usize| lines.get(i).copied().unwrap_or_default();
+    // Page 1: its title, 20 lines, how to see the next, then the buttons.
+    assert_eq!(at(0), "Bounties in this group (page 1 of 2)", "{stdout}");
+    assert_eq!(
+        at(22),
+        "[#1] [#2] [#3] [#4] [#5] [#6] [#7] [#8]",
+        "{stdout}"
+    );
+    assert_eq!(at(23), "[#9] [#10] [#11] [#12] [#13] [#14] [#15] [#16]");
+    assert_eq!(at(24), "[#17] [#18] [#19] [#20]");
+    assert_eq!(at(25), "[Next ▶]");
+    // User 2 taps Next: page 2 of the same listing.
+    assert_eq!(at(26), "Bounties in this group (page 2 of 2)", "{stdout}");
+    assert!(at(27).starts_with("#21 task 21"), "{stdout}");
+    assert_eq!(at(28), "[#21]");
+    assert_eq!(at(29), "[◀ Prev]");
+    // Taps #21: its view, with its actions.
+    assert!(at(30).starts_with("Bounty #21"), "{stdout}");
+    let buttons = 30 + lines[30..].iter().position(|l| l.starts_with('[')).unwrap();
+    assert_eq!(
+        lines[buttons], "[Claim] [Done] [Track] [Delete]",
+        "{stdout}"
+    );
+    // Taps Claim: user 2 claims it; Prev is no longer offered.
+    assert_eq!(
+        &lines[buttons + 1..],
+        [
+            "You claimed #21: task 21. /done 21 when it is finished.",
+            "[Unclaim] [Done] [Track] [Delete]",
+            "tap: no such button; there are [Unclaim] [Done] [Track] [Delete]",
+        ],
+        "{stdout}"
+    );
+    let group = d.json("-100500/group.json");
+    assert_eq!(group["bounties"][20]["id"], json!(21));
+    assert_eq!(group["bounties"][20]["claimed_by_user_id"], json!(2));
 }
 
 #[test]
