@@ -259,6 +259,34 @@ mod tests {
         assert!(data.properties().unwrap().is_empty(), "_ops is no property");
     }
 
+    /// Drills recorded at the same moment (two `backup-verify` runs, say) each keep
+    /// their record: the folder's lock serialises the read-modify-write.
+    #[test]
+    fn drills_recorded_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        std::thread::scope(|s| {
+            for t in 0..6_i64 {
+                let data = &data;
+                s.spawn(move || {
+                    for i in 0..4 {
+                        record(data, drill(1_700_000_000 + t * 10 + i, false)).unwrap();
+                    }
+                });
+            }
+        });
+        let mut at: Vec<i64> = read(&data)
+            .unwrap()
+            .iter()
+            .map(|d| d.at.as_second())
+            .collect();
+        at.sort_unstable();
+        let want: Vec<i64> = (0..6)
+            .flat_map(|t| (0..4).map(move |i| 1_700_000_000 + t * 10 + i))
+            .collect();
+        assert_eq!(at, want, "every drill once");
+    }
+
     #[test]
     fn a_drill_that_checked_nothing_is_no_success() {
         let d = drill(1_700_000_000, true);
