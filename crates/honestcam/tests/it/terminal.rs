@@ -672,6 +672,80 @@ async fn answers_in_the_portal_and_in_the_terminal_at_once_all_land() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_while_the_portal_takes_answers_loses_neither() {
+    let f = migrated();
+    let app = f.spawn_app(&[], &[]);
+    let order = first_questions(17);
+    let (portal, rest) = order.split_at(8);
+    let (imported, first) = rest.split_at(8);
+    let blob = |qs: &[&Question]| {
+        let answers: serde_json::Map<String, Value> = qs
+            .iter()
+            .map(|q| {
+                let at = "2026-01-05T10:00:00Z";
+                (
+                    q.id.to_string(),
+                    json!({"choice": q.answer, "correct": true, "at": at}),
+                )
+            })
+            .collect();
+        json!({"quiz": {"answers": answers}}).to_string()
+    };
+    // The user exists, named Kim, before the two meet.
+    let file = legacy_file(&f, &blob(first));
+    let out = run_import(&f, &file, "Kim", &["--execute"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The import runs while the portal's page answers other questions as the same user.
+    let file = legacy_file(&f, &blob(imported));
+    let importing = {
+        let mut args = vec!["study".to_string(), "import".into()];
+        args.push(file.to_str().unwrap().into());
+        args.extend(["--property", SLUG, "--user", "Kim", "--execute"].map(String::from));
+        Command::new(BIN)
+            .args(&args)
+            .env("HONESTCAM_DATA_DIR", f.dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let posts: Vec<_> = portal
+        .iter()
+        .map(|q| {
+            let url = app.url("/study/answer");
+            let form = [
+                ("question", q.id.to_string()),
+                ("choice", wrong(q).to_string()),
+            ];
+            tokio::spawn(async move {
+                client()
+                    .post(url)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for p in posts {
+        assert_eq!(p.await.unwrap(), 303);
+    }
+    let out = tokio::task::block_in_place(|| importing.wait_with_output()).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (name, blob) = saved(&f, &local());
+    assert_eq!(name, "Kim");
+    let mut expected: Vec<_> = first
+        .iter()
+        .chain(imported)
+        .map(|q| (q.id.to_string(), q.answer, true))
+        .chain(portal.iter().map(|q| (q.id.to_string(), wrong(q), false)))
+        .collect();
+    expected.sort();
+    assert_eq!(choices(&blob), expected, "every answer of both");
+}
+
 /// The old quiz's file, in a folder of its own.
 fn legacy_file(f: &Fixture, content: &str) -> PathBuf {
     let dir = f.tmp.path().join("home").join(".honestcam");
