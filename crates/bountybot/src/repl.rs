@@ -92,7 +92,7 @@ pub fn run(
                 admin: false,
                 name: None,
             };
-            let reply = match tapped(trimmed) {
+            match tapped(trimmed) {
                 Some(label) => {
                     let Some(button) = last.iter().flatten().find(|b| names(&b.label, label))
                     else {
@@ -105,12 +105,22 @@ pub fn run(
                         out.flush()?;
                         continue;
                     };
-                    tap(store, &ctx, &button.action.data())
+                    if let Some(answer) = tap(store, &ctx, &button.action.data()) {
+                        if let Some(notice) = &answer.notice {
+                            let kind = if answer.alert { "alert" } else { "toast" };
+                            // Plain text, control characters already shown as `�`.
+                            writeln!(out, "({kind}) {notice}")?;
+                        }
+                        if let Some(message) = answer.message {
+                            last = print(&mut out, message, opts.style)?;
+                        }
+                    }
                 }
-                None => handle(store, &ctx, line),
-            };
-            if let Some(reply) = reply {
-                last = print(&mut out, reply, opts.style)?;
+                None => {
+                    if let Some(reply) = handle(store, &ctx, line) {
+                        last = print(&mut out, reply, opts.style)?;
+                    }
+                }
             }
         }
         out.flush()?;
@@ -242,6 +252,9 @@ mod tests {
             false,
             Style::Plain,
         );
+        let today = jiff::Zoned::now()
+            .with_time_zone(jiff::tz::TimeZone::UTC)
+            .date();
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
             [
@@ -249,11 +262,22 @@ mod tests {
                 "Added bounty #1: fix it",
                 "You claimed #1: fix it. /done 1 when it is finished.",
                 "[Unclaim] [Done] [Track] [Delete]",
-                // User 4 is not the claimer: refused, as /unclaim 1 would be.
-                "Only user 3, who claims #1 (or a group administrator), can unclaim it.",
+                // User 4 is not the claimer: refused, as /unclaim 1 would be, and the
+                // bounty shown as it is.
+                "(alert) Only user 3, who claims #1 (or a group administrator), can unclaim it.",
+                "Bounty #1 (open)",
+                "fix it",
+                &format!("Created by user 3 on {today}"),
+                "Claimed by user 3",
+                "Tracked by nobody",
                 "[Unclaim] [Done] [Track] [Delete]",
                 // Chatter gets no reply and leaves the buttons to tap.
-                "Tracking #1. See your list with /my.",
+                "(toast) Tracking #1. See your list with /my.",
+                "Bounty #1 (open)",
+                "fix it",
+                &format!("Created by user 3 on {today}"),
+                "Claimed by user 3",
+                "Tracked by user 4",
                 "[Unclaim] [Done] [Untrack] [Delete]",
                 "tap: no such button; there are [Unclaim] [Done] [Untrack] [Delete]",
                 // A switch of chat leaves nothing to tap.

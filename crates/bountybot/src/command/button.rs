@@ -3,7 +3,8 @@
 //! A button's data is a short ASCII string naming one action and the chat's bounty by
 //! id: `c:12` claim, `u:12` unclaim, `d:12` done, `r:12` reopen, `t:12` track, `x:12`
 //! untrack, `s:12` show, `D:12` ask before deleting, `Y:12` delete (the "sure?"
-//! answered), `p:2:open` a page of `/bounty`, `m:2` a page of `/my`. Whoever taps is the actor; the data names
+//! answered), `k:12` keep it (the "sure?" declined: the view again, in place),
+//! `p:2:open` a page of `/bounty`, `m:2` a page of `/my`. Whoever taps is the actor; the data names
 //! no user and no chat, so a button can only act on a bounty of the chat it was
 //! tapped in, under the tapper's own rights. Data coming back from Telegram is input
 //! like any typed text: [`Action::parse`] takes exactly the forms above (at most
@@ -44,6 +45,8 @@ pub enum Action {
     AskDelete(BountyId),
     /// `Y:<id>`: `/delete <id>` (the question answered).
     Delete(BountyId),
+    /// `k:<id>`: `/show <id>` in place of the question (the question declined).
+    Keep(BountyId),
     /// `p:<page>:<filter>`: `/bounty <filter> <page>`.
     Page {
         /// Which bounties.
@@ -79,6 +82,7 @@ impl Action {
             Action::Show(id) => format!("s:{id}"),
             Action::AskDelete(id) => format!("D:{id}"),
             Action::Delete(id) => format!("Y:{id}"),
+            Action::Keep(id) => format!("k:{id}"),
             Action::Page { filter, page } => format!("p:{page}:{}", filter.word()),
             Action::MyPage(page) => format!("m:{page}"),
         }
@@ -118,6 +122,7 @@ impl Action {
             "s" => Action::Show(id),
             "D" => Action::AskDelete(id),
             "Y" => Action::Delete(id),
+            "k" => Action::Keep(id),
             _ => return Err(DataError::Malformed),
         })
     }
@@ -132,7 +137,7 @@ impl Action {
             Action::Reopen(id) => Command::Reopen(id),
             Action::Track(id) => Command::Track(id),
             Action::Untrack(id) => Command::Untrack(id),
-            Action::Show(id) => Command::Show(id),
+            Action::Show(id) | Action::Keep(id) => Command::Show(id),
             Action::Delete(id) => Command::Delete(id),
             Action::Page { filter, page } => Command::List { filter, page },
             Action::MyPage(page) => Command::My { page },
@@ -202,7 +207,7 @@ pub fn bounty_buttons(b: &Bounty, tracked: bool) -> Keyboard {
 pub fn delete_question(id: BountyId) -> Keyboard {
     vec![vec![
         Action::Delete(id).button("Yes, delete"),
-        Action::Show(id).button("Keep it"),
+        Action::Keep(id).button("Keep it"),
     ]]
 }
 
@@ -282,6 +287,7 @@ mod tests {
             Action::Show(i),
             Action::AskDelete(i),
             Action::Delete(i),
+            Action::Keep(i),
         ];
         for filter in [Filter::Open, Filter::Done, Filter::All, Filter::Overdue] {
             all.push(Action::Page { filter, page: 1 });
@@ -304,7 +310,7 @@ mod tests {
             Action::Reopen(i) => format!("/reopen {i}"),
             Action::Track(i) => format!("/track {i}"),
             Action::Untrack(i) => format!("/untrack {i}"),
-            Action::Show(i) => format!("/show {i}"),
+            Action::Show(i) | Action::Keep(i) => format!("/show {i}"),
             Action::Delete(i) => format!("/delete {i}"),
             Action::Page { filter, page } => format!("/bounty {} {page}", filter.word()),
             Action::MyPage(page) => format!("/my {page}"),
@@ -547,7 +553,7 @@ mod tests {
         }
 
         #[test]
-        fn shaped_data_is_read_or_refused_without_panic(data in "[cudrtxsDYpm]:[0-9+-]{0,22}(:[a-zA-Z]{0,8})?") {
+        fn shaped_data_is_read_or_refused_without_panic(data in "[cudrtxsDYkpm]:[0-9+-]{0,22}(:[a-zA-Z]{0,8})?") {
             if let Ok(a) = Action::parse(&data) {
                 prop_assert_eq!(a.data(), data);
             }

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use statekit::error::Chain;
 
-use super::button::{Action, Keyboard, Listing, bounty_buttons, delete_question, listing_buttons};
+use super::button::{Keyboard, Listing, bounty_buttons, delete_question, listing_buttons};
 use super::parse::{COMMANDS, Changes, Command, Filter, Parsed, parse};
 use super::render::{
     Names, PAGE_SIZE, Page, confirmation, escape, full_view, list_page, sort_for_display,
@@ -218,46 +218,6 @@ pub fn handle_command(t: &Turn<'_, '_>, cmd: Command) -> Outcome {
     finish_turn(t, reads_only, result)
 }
 
-/// Handles a tap on an inline button whose `callback_data` is `data`: read strictly
-/// ([`Action::parse`]) and run as the command typing it would run, by the one who
-/// tapped ([`Context::user`]), under the same rules. Data the bot did not write gets a
-/// polite refusal and changes nothing.
-pub fn handle_tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Outcome {
-    let t = Turn::new(store, ctx);
-    let action = match Action::parse(data) {
-        Ok(action) => action,
-        Err(e) => {
-            tracing::info!(chat = %ctx.chat, user = %ctx.user, error = %e, "refused a button's data");
-            let unnamed = Origin {
-                update: ctx.update,
-                sender: None,
-            };
-            return answered_once(store, ctx, &unnamed, stale_button());
-        }
-    };
-    match (action, action.command()) {
-        (_, Some(cmd)) => handle_command(&t, cmd),
-        (Action::AskDelete(id), None) => finish_turn(&t, true, ask_delete(&t, id)),
-        (_, None) => finish_turn(&t, true, Ok(stale_button())),
-    }
-}
-
-/// Handles a tap as [`handle`] does a message.
-pub fn tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Option<Reply> {
-    match handle_tap(store, ctx, data) {
-        Outcome::Done(reply) => reply,
-        Outcome::Retry(e) => Some(storage_failure(ctx, &e)),
-        Outcome::Duplicate => None,
-    }
-}
-
-/// The answer to a button the bot did not make (or no longer knows).
-fn stale_button() -> Reply {
-    Reply::new(vec![
-        "⚠️ I don't know that button. Send /bounty for the list.".to_string(),
-    ])
-}
-
 /// The bounty whose buttons go under the reply to `cmd`: the one it shows or acts on
 /// (not an edit's or a delete's).
 fn buttons_for(cmd: &Command) -> Option<BountyId> {
@@ -276,7 +236,7 @@ fn buttons_for(cmd: &Command) -> Option<BountyId> {
 /// `reply` with the buttons of bounty `id` as it is now, for the one acting (whether
 /// they track it). The buttons only decorate: a failure to read is logged and the reply
 /// goes without them; a bounty that is gone has none.
-fn with_buttons(t: &Turn<'_, '_>, id: Option<BountyId>, mut reply: Reply) -> Reply {
+pub(super) fn with_buttons(t: &Turn<'_, '_>, id: Option<BountyId>, mut reply: Reply) -> Reply {
     let Some(id) = id else {
         return reply;
     };
@@ -299,7 +259,7 @@ fn with_buttons(t: &Turn<'_, '_>, id: Option<BountyId>, mut reply: Reply) -> Rep
 
 /// The "sure?" before a delete: only to whom may delete (its creator, or a group
 /// administrator), with a button that deletes and one that keeps it. Reads only.
-fn ask_delete(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+pub(super) fn ask_delete(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
     let Some(b) = t.store.get(t.chat(), id)? else {
         return Ok(no_such(id));
     };
@@ -319,7 +279,11 @@ fn ask_delete(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
 
 /// What a command's `result` makes of the turn `t`: a write's reply as it is; a
 /// read-only one's answered once; a refusal's remembering the sender's name.
-fn finish_turn(t: &Turn<'_, '_>, reads_only: bool, result: Result<Reply, StoreError>) -> Outcome {
+pub(super) fn finish_turn(
+    t: &Turn<'_, '_>,
+    reads_only: bool,
+    result: Result<Reply, StoreError>,
+) -> Outcome {
     let (store, ctx) = (t.store, t.ctx);
     match result {
         Ok(reply) if t.wrote.get() => Outcome::Done(Some(reply)),
@@ -348,7 +312,12 @@ fn retry(ctx: &Context<'_>, e: StoreError) -> Outcome {
 
 /// `reply`, which changed nothing, with `w` noted (its update recorded as processed, so
 /// that the update delivered again is not answered again: [`crate::store::Ledger::note`]).
-fn answered_once(store: &dyn BountyStore, ctx: &Context<'_>, w: &Origin, reply: Reply) -> Outcome {
+pub(super) fn answered_once(
+    store: &dyn BountyStore,
+    ctx: &Context<'_>,
+    w: &Origin,
+    reply: Reply,
+) -> Outcome {
     match store.note(ctx.chat, w) {
         Ok(()) => Outcome::Done(Some(reply)),
         // Answered before (a redelivery).
@@ -375,7 +344,7 @@ fn remember(store: &dyn BountyStore, ctx: &Context<'_>) {
 }
 
 /// Logs `e` for the operator and tells the chat as little as is useful.
-fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
+pub(super) fn storage_failure(ctx: &Context<'_>, e: &StoreError) -> Reply {
     tracing::error!(
         chat = %ctx.chat,
         user = %ctx.user,
@@ -526,7 +495,7 @@ fn page_buttons(listing: Listing, bounties: &mut [Bounty], page: usize) -> Keybo
 }
 
 /// `/bounty #id`: one bounty in full, with who tracks it.
-fn show(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+pub(super) fn show(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
     let Some(b) = t.store.get(t.chat(), id)? else {
         return Ok(no_such(id));
     };
@@ -1013,11 +982,6 @@ mod tests {
             let r = handle(&self.store, &Bot::ctx(chat, user), text).unwrap();
             (r.messages.join("\n"), labels(&r))
         }
-
-        fn tap(&self, chat: ChatId, user: UserId, data: &str) -> (String, Vec<String>) {
-            let r = tap(&self.store, &Bot::ctx(chat, user), data).unwrap();
-            (r.messages.join("\n"), labels(&r))
-        }
     }
 
     fn labels(r: &Reply) -> Vec<String> {
@@ -1056,112 +1020,6 @@ mod tests {
             let (reply, none) = bot.with_buttons(GROUP, ANN, text);
             assert!(none.is_empty(), "{text}: {reply} {none:?}");
         }
-    }
-
-    #[test]
-    fn a_listing_opens_its_bounties_and_its_page_buttons_turn_the_same_listing() {
-        let bot = Bot::new();
-        for n in 1..=25 {
-            bot.say(GROUP, ANN, &format!("/add Task {n}"));
-        }
-        let numbered = |range: std::ops::RangeInclusive<u64>| -> Vec<String> {
-            range.map(|n| format!("#{n}")).collect()
-        };
-        let (first, buttons) = bot.with_buttons(GROUP, BOB, "/bounty");
-        assert!(first.contains("(page 1 of 2)"), "{first}");
-        let mut want = numbered(1..=20);
-        want.push("Next ▶".into());
-        assert_eq!(buttons, want);
-        let (second, buttons) = bot.tap(GROUP, BOB, "p:2:open");
-        assert!(second.contains("(page 2 of 2)"), "{second}");
-        let mut want = numbered(21..=25);
-        want.push("◀ Prev".into());
-        assert_eq!(buttons, want);
-        assert_eq!(bot.tap(GROUP, BOB, "p:1:open").1.last().unwrap(), "Next ▶");
-        // The filter is kept: page 2 of every bounty once one is done.
-        bot.say(GROUP, ANN, "/done 3");
-        let (all, buttons) = bot.tap(GROUP, BOB, "p:2:all");
-        assert!(
-            all.starts_with("<b>All bounties in this group</b> (page 2 of 2)"),
-            "{all}"
-        );
-        assert_eq!(buttons.first().map(String::as_str), Some("#21"));
-        let (done, buttons) = bot.with_buttons(GROUP, BOB, "/bounty done");
-        assert!(done.contains("Task 3"), "{done}");
-        assert_eq!(buttons, ["#3"], "one page: no page buttons");
-        // Past the end, or an empty listing: nothing to tap.
-        for text in ["/bounty 9", "/bounty overdue", "/my"] {
-            let (reply, none) = bot.with_buttons(GROUP, BOB, text);
-            assert!(none.is_empty(), "{text}: {reply} {none:?}");
-        }
-        // /my turns its own pages.
-        for n in 1..=21 {
-            bot.say(GROUP, BOB, &format!("/track {n}"));
-        }
-        let (_, buttons) = bot.with_buttons(GROUP, BOB, "/my");
-        assert_eq!(buttons.last().map(String::as_str), Some("Next ▶"));
-        let (mine, buttons) = bot.tap(GROUP, BOB, "m:2");
-        assert!(
-            mine.starts_with("<b>Your tracked bounties</b> (page 2 of 2)"),
-            "{mine}"
-        );
-        assert_eq!(buttons, ["#21", "◀ Prev"]);
-        // A bounty's button opens its view with the buttons its state allows.
-        let (view, buttons) = bot.tap(GROUP, BOB, "s:21");
-        assert!(view.contains("Task 21"), "{view}");
-        assert_eq!(buttons, ["Claim", "Done", "Untrack", "Delete"]);
-    }
-
-    #[test]
-    fn a_tap_acts_as_the_one_who_taps_under_the_same_rules() {
-        let bot = Bot::new();
-        bot.say(GROUP, ANN, "/add Ann's task");
-        let (reply, buttons) = bot.tap(GROUP, BOB, "c:1");
-        assert!(reply.starts_with("You claimed #1"), "{reply}");
-        assert_eq!(buttons, ["Unclaim", "Done", "Track", "Delete"]);
-        let b = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
-        assert_eq!(b.claimed_by_user_id, Some(BOB), "the tapper claims");
-        // Delete asks first, and only whom may delete.
-        let (reply, buttons) = bot.tap(GROUP, BOB, "D:1");
-        assert!(reply.starts_with("Only the creator of #1"), "{reply}");
-        assert!(buttons.is_empty());
-        let (reply, buttons) = bot.tap(GROUP, ANN, "D:1");
-        assert_eq!(
-            reply,
-            "Delete bounty <b>#1</b>: Ann's task? This cannot be undone."
-        );
-        assert_eq!(buttons, ["Yes, delete", "Keep it"]);
-        assert!(bot.store.get(GROUP, BountyId::new(1)).unwrap().is_some());
-        let (reply, _) = bot.tap(GROUP, BOB, "Y:1");
-        assert!(reply.starts_with("Only the creator of #1"), "{reply}");
-        let (reply, buttons) = bot.tap(GROUP, ANN, "s:1");
-        assert!(reply.contains("Ann's task"), "{reply}");
-        assert_eq!(buttons, ["Unclaim", "Done", "Track", "Delete"]);
-        assert_eq!(bot.tap(GROUP, ANN, "Y:1").0, "Deleted bounty #1.");
-        assert!(bot.store.get(GROUP, BountyId::new(1)).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_forged_button_is_refused_and_changes_nothing() {
-        let bot = Bot::new();
-        bot.say(GROUP, ANN, "/add Ann's task");
-        // Bounty 1 of another chat is not this chat's: a button acts only where tapped.
-        let (reply, _) = bot.tap(OTHER_GROUP, BOB, "c:1");
-        assert!(
-            reply.starts_with("There is no bounty #1 in this chat"),
-            "{reply}"
-        );
-        for forged in ["c:0", "c:1;d:1", "z:1", "", "c:01", &"c:1".repeat(30)] {
-            let (reply, buttons) = bot.tap(GROUP, BOB, forged);
-            assert!(
-                reply.contains("I don't know that button"),
-                "{forged}: {reply}"
-            );
-            assert!(buttons.is_empty());
-        }
-        let b = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
-        assert_eq!(b.claimed_by_user_id, None);
-        assert_eq!(b.status, Status::Open);
     }
 
     fn private(u: UserId) -> ChatId {

@@ -126,6 +126,13 @@ fn repl_switches_sender_and_chat_and_prints_only_replies_when_piped() {
     );
 }
 
+/// Today's date in UTC, as the replies show it.
+fn today() -> jiff::civil::Date {
+    jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
 #[test]
 fn repl_taps_the_last_replys_buttons_as_the_current_sender() {
     let d = Data::new();
@@ -150,23 +157,38 @@ fn repl_taps_the_last_replys_buttons_as_the_current_sender() {
         .unwrap();
     let rest = &lines[shown..];
     let buttons = rest.iter().position(|l| l.starts_with('[')).unwrap();
-    let rest = &rest[buttons..];
+    // Each tap's notice, then the message as it is now (its first line) and its
+    // buttons.
+    let seen: Vec<&str> = rest[buttons..]
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.starts_with(['(', '['])
+                || l.starts_with("Bounty #")
+                || l.starts_with("Delete")
+                || l.starts_with("tap:")
+        })
+        .collect();
     assert_eq!(
-        rest,
+        seen,
         [
             "[Claim] [Done] [Track] [Delete]",
             // User 2 taps Claim: they claim it.
-            "You claimed #1: shared task. /done 1 when it is finished.",
+            "(toast) You claimed #1: shared task. /done 1 when it is finished.",
+            "Bounty #1 (open)",
             "[Unclaim] [Done] [Track] [Delete]",
             // User 3 may not finish it: the same rule as /done.
-            "Only the creator of #1, its claimer or a group administrator can finish it.",
+            "(alert) Only the creator of #1, its claimer or a group administrator can finish it.",
+            "Bounty #1 (open)",
             "[Unclaim] [Done] [Track] [Delete]",
             // Its creator may.
-            "Done: bounty #1: shared task. /reopen 1 if it is not.",
+            "(toast) Done: bounty #1: shared task. /reopen 1 if it is not.",
+            &format!("Bounty #1 (done on {})", today()),
             "[Unclaim] [Reopen] [Track] [Delete]",
             // Delete asks first.
             "Delete bounty #1: shared task? This cannot be undone.",
             "[Yes, delete] [Keep it]",
+            "(toast) Deleted bounty #1.",
             "Deleted bounty #1.",
             "tap: the last reply has no buttons",
         ],
@@ -213,9 +235,13 @@ fn repl_turns_a_listings_page_opens_a_bounty_and_claims_it_by_taps() {
     );
     // Taps Claim: user 2 claims it; Prev is no longer offered.
     assert_eq!(
-        &lines[buttons + 1..],
+        lines[buttons + 1..]
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(['(', '[']) || l.starts_with("tap:"))
+            .collect::<Vec<_>>(),
         [
-            "You claimed #21: task 21. /done 21 when it is finished.",
+            "(toast) You claimed #21: task 21. /done 21 when it is finished.",
             "[Unclaim] [Done] [Track] [Delete]",
             "tap: no such button; there are [Unclaim] [Done] [Track] [Delete]",
         ],
