@@ -145,6 +145,17 @@ impl Action {
         })
     }
 
+    /// Whether a group administrator may do more with this tap than its tapper could
+    /// (so the front end asks who administers the group): its command's
+    /// [`Command::needs_admin`], and the question before a delete, which only those
+    /// who may delete are asked.
+    pub fn needs_admin(self) -> bool {
+        match self {
+            Action::AskDelete(id) => Command::Delete(id).needs_admin(),
+            other => other.command().is_some_and(|c| c.needs_admin()),
+        }
+    }
+
     /// A button doing this, labelled `label`.
     pub fn button(self, label: impl Into<Cow<'static, str>>) -> Button {
         Button {
@@ -342,6 +353,24 @@ mod tests {
                 (cmd, text) => panic!("{a:?}: {cmd:?} vs {text:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_taps_that_ask_for_an_administrator_are_the_typed_commands_that_do() {
+        let admin: Vec<Action> = every_action(3)
+            .into_iter()
+            .filter(|a| a.needs_admin())
+            .collect();
+        assert_eq!(
+            admin,
+            [
+                Action::Unclaim(id(3)),
+                Action::Done(id(3)),
+                Action::Reopen(id(3)),
+                Action::AskDelete(id(3)),
+                Action::Delete(id(3)),
+            ]
+        );
     }
 
     #[test]

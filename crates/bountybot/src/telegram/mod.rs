@@ -16,6 +16,13 @@
 //!    first ([`crate::command::handle::handle_command`]);
 //! 3. the reply goes to the [`send::Outbox`] and is sent outside the chat's turn.
 //!
+//! A tap on one of the bot's buttons (a `callback_query`) takes the same path in the
+//! chat of the tapped message, as the one who tapped: [`crate::command::answer_tap`]
+//! runs the button's command under the typed command's rules and ledger, the tap is
+//! answered with `answerCallbackQuery` (a toast, or an alert when it changed nothing),
+//! and the answer replaces the tapped message through the outbox (or follows it, for
+//! a listing's bounty button). A redelivered tap changes nothing and shows nothing.
+//!
 //! A storage failure that may pass ([`crate::store::StoreError::is_transient`], e.g.
 //! PostgreSQL restarting) leaves its update unconfirmed: the webhook answers 500 and
 //! polling asks again from that update on (after a backoff), so Telegram delivers it
@@ -52,22 +59,25 @@ use anyhow::Context as _;
 use statekit::error::Chain;
 use statekit::lock::KeyedMutex;
 use teloxide::prelude::*;
-use teloxide::types::{AllowedUpdate, UpdateKind};
+use teloxide::types::{AllowedUpdate, CallbackQuery, MessageId, ThreadId, UpdateKind};
 
+use crate::command::button::Action;
 use crate::command::handle::RETRY_NOTICE;
-use crate::command::{Context, Outcome, Reply, handle_update};
+use crate::command::{Context, Outcome, Placement, Reply, TapOutcome, answer_tap, handle_update};
 use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
-use crate::domain::UpdateId;
+use crate::domain::{UpdateId, UserId};
 use crate::metrics::{BotMetrics, UpdateOutcome};
 use crate::reminder::PassOptions;
 use crate::reminder::schedule::Scheduler;
 use crate::store::{BountyStore, Leadership};
 
-/// The updates the bot asks Telegram for: messages, and changes of a member's role
-/// (so that a demoted administrator loses its rights at once, see [`admins`]).
-pub const ALLOWED_UPDATES: [AllowedUpdate; 3] = [
+/// The updates the bot asks Telegram for: messages, taps on its buttons, and changes
+/// of a member's role (so that a demoted administrator loses its rights at once, see
+/// [`admins`]).
+pub const ALLOWED_UPDATES: [AllowedUpdate; 4] = [
     AllowedUpdate::Message,
+    AllowedUpdate::CallbackQuery,
     AllowedUpdate::ChatMember,
     AllowedUpdate::MyChatMember,
 ];
@@ -184,6 +194,7 @@ pub struct RunOptions {
 }
 
 struct BotState {
+    bot: Bot,
     store: Arc<dyn BountyStore>,
     outbox: Arc<send::Outbox>,
     /// One turn at a time per chat in this process, in arrival order.
@@ -239,6 +250,7 @@ pub async fn run(
     let menus = menu::sync(&bot).await;
     tracing::debug!(?menus, "command menus");
     let state = Arc::new(BotState {
+        bot: bot.clone(),
         outbox: send::Outbox::new(bot.clone(), Arc::clone(&store), opts.metrics.clone()),
         store,
         chats: KeyedMutex::new(),
@@ -417,6 +429,7 @@ async fn process_batch(state: &Arc<BotState>, updates: Vec<Update>) -> Option<u3
         // before the demoted member's next command.
         let key = match &u.kind {
             UpdateKind::Message(m) => Some(m.chat.id.0),
+            UpdateKind::CallbackQuery(q) => q.message.as_ref().map(|m| m.chat().id.0),
             UpdateKind::ChatMember(c) | UpdateKind::MyChatMember(c) => Some(c.chat.id.0),
             _ => None,
         };
@@ -585,17 +598,20 @@ async fn process_update(state: &Arc<BotState>, update: Update) -> bool {
 /// after the chat's earlier updates, then marked done.
 async fn handle_one(state: &Arc<BotState>, update: Update) -> UpdateOutcome {
     let id = UpdateId::new(update.id.0);
-    let message = match update.kind {
-        UpdateKind::Message(msg) => Chat::try_from(msg.chat.id.0).ok().map(|chat| (chat, msg)),
+    let work = match update.kind {
+        UpdateKind::Message(msg) => Chat::try_from(msg.chat.id.0)
+            .ok()
+            .map(|chat| (chat, Work::Message(Box::new(msg)))),
+        UpdateKind::CallbackQuery(query) => tapped_in(state, query),
         UpdateKind::ChatMember(change) | UpdateKind::MyChatMember(change) => {
             state.admins.role_changed(&change);
             None
         }
         _ => None,
     };
-    let Some((chat, msg)) = message else {
-        // Edited messages, callbacks and the rest are not for this bot; their ids are
-        // noted anyway, so that no replica waits for them as missing.
+    let Some((chat, work)) = work else {
+        // Edited messages and the rest are not for this bot; their ids are noted
+        // anyway, so that no replica waits for them as missing.
         let store = Arc::clone(&state.store);
         let noted = tokio::task::spawn_blocking(move || store.update_ignored(id)).await;
         if let Ok(Err(e)) = noted {
@@ -619,7 +635,10 @@ async fn handle_one(state: &Arc<BotState>, update: Update) -> UpdateOutcome {
         }
         Err(e) => tracing::warn!(update_id = %id, %chat, "cannot order the update: {}", Chain(&e)),
     }
-    let outcome = process_message(state, id, chat, msg).await;
+    let outcome = match work {
+        Work::Message(msg) => process_message(state, id, chat, *msg).await,
+        Work::Tap(tap) => process_tap(state, id, chat, tap).await,
+    };
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.update_done(chat, id)).await {
         Ok(Ok(())) => {}
@@ -631,6 +650,169 @@ async fn handle_one(state: &Arc<BotState>, update: Update) -> UpdateOutcome {
         }
     }
     outcome
+}
+
+/// What an update asks of its chat.
+enum Work {
+    /// A message (a command, or a service message).
+    Message(Box<teloxide::types::Message>),
+    /// A tap on one of the bot's buttons.
+    Tap(Tap),
+}
+
+/// A tap on a button of the bot's message `message`, in forum topic `thread`.
+struct Tap {
+    query: Box<CallbackQuery>,
+    message: MessageId,
+    thread: Option<ThreadId>,
+}
+
+/// The chat and tap of `query`; `None` (answered, with nothing to do) for a button of
+/// a message sent in inline mode, which this bot has none of.
+fn tapped_in(state: &Arc<BotState>, query: CallbackQuery) -> Option<(Chat, Work)> {
+    let Some(message) = &query.message else {
+        answer_query(state, &query, None, false);
+        return None;
+    };
+    let chat = Chat::try_from(message.chat().id.0).ok()?;
+    let tap = Tap {
+        message: message.id(),
+        thread: message
+            .regular_message()
+            .and_then(|m| m.thread_id.filter(|_| m.is_topic_message)),
+        query: Box::new(query),
+    };
+    Some((chat, Work::Tap(tap)))
+}
+
+/// Answers a tap (`answerCallbackQuery`, so the client stops waiting): with `notice`
+/// as a toast, or as an alert when `alert`. Sent on its own, without holding the
+/// update; a failure (a query answered before) is only logged.
+fn answer_query(state: &Arc<BotState>, query: &CallbackQuery, notice: Option<String>, alert: bool) {
+    let mut request = state.bot.answer_callback_query(query.id.clone());
+    if let Some(text) = notice {
+        request = request.text(text).show_alert(alert);
+    }
+    tokio::spawn(async move {
+        if let Err(e) = request.await {
+            tracing::debug!("cannot answer a tap: {}", Chain(&e));
+        }
+    });
+}
+
+/// Processes a tap on a button of the bot's message in `chat`, as the one who tapped.
+async fn process_tap(state: &Arc<BotState>, id: UpdateId, chat: Chat, tap: Tap) -> UpdateOutcome {
+    let query = &tap.query;
+    let user = match i64::try_from(query.from.id.0).map(UserId::try_from) {
+        Ok(Ok(user)) if !query.from.is_bot => user,
+        _ => {
+            tracing::debug!(update_id = %id, %chat, "ignoring a tap of a bot or a user id out of range");
+            answer_query(state, query, None, false);
+            return UpdateOutcome::Ignored;
+        }
+    };
+    // A game's button has no data; every button of this bot has.
+    let data = query.data.clone().unwrap_or_default();
+    // Only taps an administrator may make on others' bounties ask who administers
+    // the group.
+    let admin = chat.is_group()
+        && Action::parse(&data).is_ok_and(Action::needs_admin)
+        && state.admins.is_admin(chat, user).await;
+    let name = query.from.full_name();
+    let st = Arc::clone(state);
+    let turn = state.chats.lock(chat).await;
+    crash_point("received");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let chat = match data_chat(&st, chat, id) {
+            Ok(chat) => chat,
+            Err(e) => return (chat, TapOutcome::Retry(e)),
+        };
+        let ctx = Context {
+            chat,
+            user,
+            now: jiff::Timestamp::now(),
+            bot_username: &st.username,
+            update: Some(id),
+            admin,
+            name: Some(&name),
+        };
+        (chat, answer_tap(st.store.as_ref(), &ctx, &data))
+    })
+    .await;
+    crash_point("stored");
+    drop(turn);
+    let (to, outcome) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(update_id = %id, %chat, "the tap failed: {}", Chain(&e));
+            answer_query(state, query, None, false);
+            return UpdateOutcome::Done;
+        }
+    };
+    let tapped = match outcome {
+        TapOutcome::Done(tapped) => {
+            state.forget_told(id);
+            tapped
+        }
+        TapOutcome::Duplicate => {
+            state.forget_told(id);
+            // Answered before; answering again only stops a spinner left by a crash.
+            answer_query(state, query, None, false);
+            return UpdateOutcome::Duplicate;
+        }
+        TapOutcome::Retry(_) => {
+            let notice = state.first_telling(id).then(|| RETRY_NOTICE.to_string());
+            answer_query(state, query, notice, false);
+            return UpdateOutcome::Retried;
+        }
+    };
+    answer_query(state, query, tapped.notice, tapped.alert);
+    if let Some(reply) = tapped.message {
+        let (target, edit) = if to != chat {
+            // The old group's messages cannot be edited or answered in the supergroup.
+            let target = send::Target {
+                chat: to,
+                thread: None,
+                reply_to: None,
+            };
+            (target, None)
+        } else {
+            let target = send::Target {
+                chat,
+                thread: tap.thread,
+                reply_to: (tapped.placement == Placement::New).then_some(tap.message),
+            };
+            (
+                target,
+                (tapped.placement == Placement::Replace).then_some(tap.message),
+            )
+        };
+        state.outbox.push(send::Job {
+            target,
+            messages: reply.messages,
+            buttons: reply.buttons,
+            edit,
+            update_id: id.get(),
+        });
+    }
+    UpdateOutcome::Done
+}
+
+/// The chat `chat`'s data lives in: a basic group that became a supergroup has it in
+/// the supergroup, where its late or redelivered updates belong. A failure that may
+/// pass is returned; any other is logged and the chat taken as it is.
+fn data_chat(state: &BotState, chat: Chat, id: UpdateId) -> Result<Chat, crate::store::StoreError> {
+    if !chat.is_basic_group() {
+        return Ok(chat);
+    }
+    match state.store.moved_to(chat) {
+        Ok(to) => Ok(to),
+        Err(e) if e.is_transient() => Err(e),
+        Err(e) => {
+            tracing::warn!(update_id = %id, %chat, "cannot tell whether the chat moved: {}", Chain(&e));
+            Ok(chat)
+        }
+    }
 }
 
 /// Processes one message of a chat.
@@ -686,19 +868,9 @@ async fn process_message(
     let turn = state.chats.lock(chat).await;
     crash_point("received");
     let outcome = tokio::task::spawn_blocking(move || {
-        // A group that became a supergroup: its late or redelivered updates are the
-        // supergroup's.
-        let chat = if chat.is_basic_group() {
-            match st.store.moved_to(chat) {
-                Ok(to) => to,
-                Err(e) if e.is_transient() => return (chat, Outcome::Retry(e)),
-                Err(e) => {
-                    tracing::warn!(update_id = %id, %chat, "cannot tell whether the chat moved: {}", Chain(&e));
-                    chat
-                }
-            }
-        } else {
-            chat
+        let chat = match data_chat(&st, chat, id) {
+            Ok(chat) => chat,
+            Err(e) => return (chat, Outcome::Retry(e)),
         };
         let ctx = Context {
             chat,
@@ -755,6 +927,8 @@ async fn process_message(
         state.outbox.push(send::Job {
             target,
             messages: reply.messages,
+            buttons: reply.buttons,
+            edit: None,
             update_id: id.get(),
         });
     }
@@ -782,15 +956,14 @@ async fn migrate(state: &Arc<BotState>, from: Chat, to: Chat, update: UpdateId) 
         tracing::info!(%from, %to, merged = moved.merged, "moved chat data to the supergroup");
     }
     if let Some(text) = merge_notice(&moved) {
-        state.outbox.push(send::Job {
-            target: send::Target {
-                chat: to,
-                thread: None,
-                reply_to: None,
-            },
-            messages: vec![text],
-            update_id: update.get(),
-        });
+        let target = send::Target {
+            chat: to,
+            thread: None,
+            reply_to: None,
+        };
+        state
+            .outbox
+            .push(send::Job::send(target, vec![text], update.get()));
     }
     true
 }
