@@ -1,6 +1,7 @@
 //! bountybot integration tests: one binary, a module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod buttons;
 mod cli;
 mod commands;
 mod concurrency;

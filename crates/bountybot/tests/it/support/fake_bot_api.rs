@@ -2,7 +2,9 @@
 //!
 //! Serves `getMe`, `getUpdates` (offset semantics: updates below the offset are
 //! confirmed and dropped), `setMyCommands` and `getMyCommands` (a menu per scope),
-//! `sendMessage`, `deleteWebhook` and
+//! `sendMessage` (with inline buttons), `editMessageText` (answering "message is not
+//! modified" when nothing changes, and "message can't be edited" for messages made
+//! too old on demand), `answerCallbackQuery`, `deleteWebhook` and
 //! `setWebhook`, `getWebhookInfo` (the URL last set, and a pending count and last
 //! error on demand) (method names in any letter case, as the real API accepts),
 //! records what the bot sent, fails the next sends with 429 or 403 on demand, and
@@ -22,7 +24,8 @@ use tokio::sync::Notify;
 
 pub const BOT_USERNAME: &str = "TestBountyBot";
 
-/// A message the bot sent.
+/// A message the bot sent; its `message_id` is its place in [`FakeBotApi::sent`],
+/// from 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
     pub chat_id: i64,
@@ -33,6 +36,26 @@ pub struct Sent {
     pub reply_to: Option<i64>,
     /// `link_preview_options.is_disabled`.
     pub preview_off: bool,
+    /// The inline buttons: each row's `(text, callback_data)`.
+    pub buttons: Vec<Vec<(String, String)>>,
+}
+
+/// An `editMessageText` that changed a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub text: String,
+    /// The buttons the message has now.
+    pub buttons: Vec<Vec<(String, String)>>,
+}
+
+/// An `answerCallbackQuery`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub query_id: String,
+    pub text: Option<String>,
+    pub alert: bool,
 }
 
 /// A scripted failure for the next `sendMessage`.
@@ -52,6 +75,14 @@ struct Inner {
     /// Every update ever delivered, for re-delivery.
     delivered: Mutex<Vec<Value>>,
     sent: Mutex<Vec<Sent>>,
+    /// Each chat's messages by id, as they read now (sent, then edited).
+    messages: Mutex<std::collections::HashMap<(i64, i64), (String, Value)>>,
+    /// Messages `editMessageText` refuses as too old.
+    too_old: Mutex<std::collections::HashSet<(i64, i64)>>,
+    edits: Mutex<Vec<Edit>>,
+    /// Every `editMessageText` call, changed or not.
+    edit_calls: std::sync::atomic::AtomicUsize,
+    answers: Mutex<Vec<Answer>>,
     send_attempts: Mutex<u32>,
     failures: Mutex<VecDeque<Failure>>,
     send_delay: Mutex<Duration>,
@@ -88,6 +119,11 @@ impl FakeBotApi {
             queue: Mutex::default(),
             delivered: Mutex::default(),
             sent: Mutex::default(),
+            messages: Mutex::default(),
+            too_old: Mutex::default(),
+            edits: Mutex::default(),
+            edit_calls: std::sync::atomic::AtomicUsize::new(0),
+            answers: Mutex::default(),
             send_attempts: Mutex::default(),
             failures: Mutex::default(),
             send_delay: Mutex::default(),
@@ -221,6 +257,58 @@ impl FakeBotApi {
 
     pub fn sent(&self) -> Vec<Sent> {
         self.inner.sent.lock().unwrap().clone()
+    }
+
+    /// Queues `updates` at once, so that one `getUpdates` delivers them together (a
+    /// duplicate among them is delivered twice in one batch).
+    pub fn push_batch(&self, updates: &[Value]) {
+        self.inner.queue.lock().unwrap().extend_from_slice(updates);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Every edit that changed a message, in order.
+    pub fn edits(&self) -> Vec<Edit> {
+        self.inner.edits.lock().unwrap().clone()
+    }
+
+    /// How many times `editMessageText` was called (a change or not).
+    pub fn edit_calls(&self) -> usize {
+        self.inner
+            .edit_calls
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Every `answerCallbackQuery`, in order.
+    pub fn answers(&self) -> Vec<Answer> {
+        self.inner.answers.lock().unwrap().clone()
+    }
+
+    /// Makes `editMessageText` refuse message `message_id` of `chat` as too old.
+    pub fn make_too_old(&self, chat: i64, message_id: i64) {
+        self.inner
+            .too_old
+            .lock()
+            .unwrap()
+            .insert((chat, message_id));
+    }
+
+    /// Waits (up to 30 s) until `pred` holds for the edits and answers so far.
+    pub async fn wait_for_taps(&self, what: &str, pred: impl Fn(&[Edit], &[Answer]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let notified = self.inner.changed.notified();
+            if pred(&self.edits(), &self.answers()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "timed out waiting for {what}; edits {:#?}, answers {:#?}, calls {:?}",
+                    self.edits(),
+                    self.answers(),
+                    self.calls()
+                );
+            }
+        }
     }
 
     pub fn send_attempts(&self) -> u32 {
@@ -434,9 +522,14 @@ async fn dispatch(
                     thread: body["message_thread_id"].as_i64(),
                     reply_to: body["reply_parameters"]["message_id"].as_i64(),
                     preview_off: body["link_preview_options"]["is_disabled"] == true,
+                    buttons: buttons(&body["reply_markup"]),
                 });
                 sent.len()
             };
+            inner.messages.lock().unwrap().insert(
+                (chat_id, n as i64),
+                (text.clone(), body["reply_markup"].clone()),
+            );
             inner.changed.notify_waiters();
             let delay = *inner.send_delay.lock().unwrap();
             if !delay.is_zero() {
@@ -446,6 +539,66 @@ async fn dispatch(
                 json!({"message_id": n, "date": 1_795_000_000, "chat": chat_json(chat_id), "text": text}),
             )
         }
+        "editmessagetext" => {
+            inner
+                .edit_calls
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let chat_id = body["chat_id"].as_i64().unwrap_or(0);
+            let message_id = body["message_id"].as_i64().unwrap_or(0);
+            let text = body["text"].as_str().unwrap_or("").to_string();
+            let markup = body["reply_markup"].clone();
+            let bad = |description: &str| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"ok": false, "error_code": 400, "description": description})),
+                )
+            };
+            if inner
+                .too_old
+                .lock()
+                .unwrap()
+                .contains(&(chat_id, message_id))
+            {
+                inner.changed.notify_waiters();
+                return bad("Bad Request: message can't be edited");
+            }
+            let mut messages = inner.messages.lock().unwrap();
+            let Some(current) = messages.get_mut(&(chat_id, message_id)) else {
+                drop(messages);
+                inner.changed.notify_waiters();
+                return bad("Bad Request: message to edit not found");
+            };
+            // An edit without markup removes the buttons.
+            let unchanged = current.0 == text && buttons(&current.1) == buttons(&markup);
+            if unchanged {
+                drop(messages);
+                inner.changed.notify_waiters();
+                return bad(
+                    "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+                );
+            }
+            *current = (text.clone(), markup.clone());
+            drop(messages);
+            inner.edits.lock().unwrap().push(Edit {
+                chat_id,
+                message_id,
+                text: text.clone(),
+                buttons: buttons(&markup),
+            });
+            inner.changed.notify_waiters();
+            ok(
+                json!({"message_id": message_id, "date": 1_795_000_000, "edit_date": 1_795_000_001, "chat": chat_json(chat_id), "text": text}),
+            )
+        }
+        "answercallbackquery" => {
+            inner.answers.lock().unwrap().push(Answer {
+                query_id: body["callback_query_id"].as_str().unwrap_or("").to_string(),
+                text: body["text"].as_str().map(str::to_string),
+                alert: body["show_alert"] == true,
+            });
+            inner.changed.notify_waiters();
+            ok(json!(true))
+        }
         _ => (
             StatusCode::NOT_FOUND,
             Json(
@@ -453,6 +606,45 @@ async fn dispatch(
             ),
         ),
     }
+}
+
+/// The buttons of a `reply_markup`: each row's `(text, callback_data)`.
+fn buttons(markup: &Value) -> Vec<Vec<(String, String)>> {
+    markup["inline_keyboard"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    row.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|b| {
+                            (
+                                b["text"].as_str().unwrap_or("").to_string(),
+                                b["callback_data"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A tap by `user` on a button with `data` under the bot's message `message_id` in
+/// `chat` (query id `q<update_id>`).
+pub fn callback(update_id: i64, chat: i64, user: i64, message_id: i64, data: &str) -> Value {
+    json!({"update_id": update_id, "callback_query": {
+        "id": format!("q{update_id}"),
+        "from": {"id": user, "is_bot": false, "first_name": format!("User{user}")},
+        "message": {
+            "message_id": message_id, "date": 1_795_000_000, "chat": chat_json(chat),
+            "from": {"id": 4242, "is_bot": true, "first_name": "Bounty", "username": BOT_USERNAME},
+            "text": "a message of the bot"
+        },
+        "chat_instance": format!("ci{chat}"),
+        "data": data,
+    }})
 }
 
 /// A text message update in `chat` from `user`, with a `bot_command` entity when it
