@@ -2,8 +2,9 @@
 //! what the tap gets back as Telegram shows it.
 //!
 //! A tap is answered in two parts: a short notice for the one who tapped (a toast,
-//! or an alert to dismiss when the tap changed nothing), and the message, which shows
-//! the result. Taps that act on a bounty (Claim, Unclaim, Done, Reopen, Track,
+//! or an alert to dismiss when the tap changed nothing; none where the message says
+//! it all: a page, the delete question, a deletion), and the message, which shows the
+//! result. Taps that act on a bounty (Claim, Unclaim, Done, Reopen, Track,
 //! Untrack, Delete and its question) and page turns replace the tapped message; a
 //! listing's `#12` button sends the bounty's view as a new message, so the listing
 //! stays to open the others.
@@ -212,10 +213,8 @@ fn tapped(t: &Turn<'_, '_>, action: Action, reply: Reply, effect: Effect) -> Tap
         // The question, or why not.
         Action::AskDelete(_) if reply.buttons.is_empty() => Tapped::refused(&reply),
         Action::AskDelete(_) => replaced(reply),
-        Action::Delete(_) if !effect.same => Tapped {
-            notice: notice(&reply),
-            ..replaced(reply)
-        },
+        // "Deleted bounty #12." says it all.
+        Action::Delete(_) if !effect.same => replaced(reply),
         Action::Delete(id) => Tapped {
             message: view(t, id),
             ..Tapped::refused(&reply)
@@ -434,7 +433,7 @@ mod tests {
         );
         assert!(s.text.contains("Ann's task"));
         let s = bot.tap(GROUP, ANN, "Y:1");
-        assert_eq!((s.notice.as_str(), s.alert), ("Deleted bounty #1.", false));
+        assert_eq!((s.notice.as_str(), s.alert), ("", false));
         assert_eq!(s.text, "Deleted bounty #1.");
         assert!(s.buttons.is_empty());
         assert!(bot.bounty(1).is_none());

@@ -235,7 +235,11 @@ async fn delete_asks_then_deletes(sqlite: bool) {
     let answer = bot
         .tap(GROUP, ANN, view, &data(&question.buttons, "Yes, delete"))
         .await;
-    assert_eq!(answer.text.as_deref(), Some("Deleted bounty #1."));
+    assert_eq!(
+        (answer.text, answer.alert),
+        (None, false),
+        "the message says it"
+    );
     let deleted = bot.edit(view, 2).await;
     assert_eq!(deleted.text, "Deleted bounty #1.");
     assert!(deleted.buttons.is_empty(), "{:?}", deleted.buttons);

@@ -188,7 +188,6 @@ fn repl_taps_the_last_replys_buttons_as_the_current_sender() {
             // Delete asks first.
             "Delete bounty #1: shared task? This cannot be undone.",
             "[Yes, delete] [Keep it]",
-            "(toast) Deleted bounty #1.",
             "Deleted bounty #1.",
             "tap: the last reply has no buttons",
         ],
@@ -569,4 +568,81 @@ fn on_a_terminal_bold_is_bold_unless_no_color_is_set() {
         return;
     };
     assert_eq!(plain, "Added bounty #2: No colour\n");
+}
+
+/// The line before each transcript in the docs that this test runs.
+const CHECKED: &str = "<!-- transcript checked by crates/bountybot/tests/it/cli.rs -->";
+
+/// Each `$ command` of the transcripts marked [`CHECKED`] in `docs`, with the output
+/// shown under it. A command goes on over lines ending in `\`.
+fn transcripts(docs: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut lines = docs.lines();
+    while let Some(line) = lines.next() {
+        if line != CHECKED {
+            continue;
+        }
+        assert_eq!(lines.next(), Some("```console"), "a console block follows");
+        let mut current: Option<(String, String)> = None;
+        let mut continued = false;
+        for line in lines.by_ref() {
+            if line == "```" {
+                break;
+            }
+            if continued {
+                let (command, _) = current.as_mut().unwrap();
+                command.push('\n');
+                command.push_str(line);
+                continued = line.ends_with('\\');
+            } else if let Some(command) = line.strip_prefix("$ ") {
+                found.extend(current.take());
+                current = Some((command.to_string(), String::new()));
+                continued = line.ends_with('\\');
+            } else {
+                let (_, output) = current.as_mut().expect("output after a command");
+                output.push_str(line);
+                output.push('\n');
+            }
+        }
+        found.extend(current);
+    }
+    found
+}
+
+#[test]
+fn the_transcripts_in_the_docs_are_what_the_commands_print() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/bountybot.md");
+    let docs = std::fs::read_to_string(path).unwrap();
+    let shown = transcripts(&docs);
+    assert!(
+        !shown.is_empty(),
+        "no transcript marked {CHECKED} in {path}"
+    );
+    let bin_dir = std::path::Path::new(crate::support::BIN).parent().unwrap();
+    let path_var = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (command, want) in shown {
+        let d = Data::new();
+        let out = std::process::Command::new("bash")
+            .args(["-c", &format!("set -o pipefail; {command}")])
+            .env("PATH", &path_var)
+            .env("BOUNTYBOT_DATA_DIR", d.dir())
+            .env_remove("BOUNTYBOT_USERNAME")
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The docs were written on 2026-12-07.
+        let got = String::from_utf8(out.stdout)
+            .unwrap()
+            .replace(&today().to_string(), "2026-12-07");
+        assert_eq!(got, want, "{command}");
+    }
 }
