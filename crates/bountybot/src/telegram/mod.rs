@@ -766,7 +766,6 @@ async fn process_tap(state: &Arc<BotState>, id: UpdateId, chat: Chat, tap: Tap) 
             return UpdateOutcome::Retried;
         }
     };
-    answer_query(state, query, tapped.notice, tapped.alert);
     if let Some(reply) = tapped.message {
         let (target, edit) = if to != chat {
             // The old group's messages cannot be edited or answered in the supergroup.
@@ -795,6 +794,8 @@ async fn process_tap(state: &Arc<BotState>, id: UpdateId, chat: Chat, tap: Tap) 
             update_id: id.get(),
         });
     }
+    // After the message is queued: whoever sees the answer finds the message on its way.
+    answer_query(state, query, tapped.notice, tapped.alert);
     UpdateOutcome::Done
 }
 

@@ -344,3 +344,34 @@ async fn a_message_too_old_to_edit_gets_the_answer_as_a_new_message(sqlite: bool
     assert_eq!(bot.api.edits(), []);
     assert_eq!(bot.api.edit_calls(), 1, "tried once, then sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_a_newer_edit_of_the_same_message_waits_behind_is_skipped() {
+    let bot = Bot::start(false).await;
+    for n in 1..=41 {
+        bot.say(GROUP, ANN, &format!("/add task {n}")).await;
+    }
+    let (listing, first) = bot.say(GROUP, BOB, "/bounty").await;
+    assert!(first.text.contains("(page 1 of 3)"), "{}", first.text);
+    // The first edit is on its way to Telegram...
+    bot.api.hold_sends();
+    bot.tap(GROUP, BOB, listing, "p:2:open").await;
+    bot.api
+        .wait_for_taps("the first edit in flight", |_, _| bot.api.edit_calls() >= 1)
+        .await;
+    // ...when two more taps on the same listing come in.
+    let (third, back) = (bot.update_id(), bot.update_id());
+    bot.api.push_batch(&[
+        callback(third, GROUP, BOB, listing, "p:3:open"),
+        callback(back, GROUP, CARL, listing, "p:1:open"),
+    ]);
+    answer_to(&bot.api, third).await;
+    answer_to(&bot.api, back).await;
+    bot.api.release_sends();
+    let second = bot.edit(listing, 1).await;
+    assert!(second.text.contains("(page 2 of 3)"), "{}", second.text);
+    // Page 3 would have shown for a moment only: the listing goes to page 1.
+    let last = bot.edit(listing, 2).await;
+    assert_eq!(last.text, first.text);
+    assert_eq!(bot.api.edit_calls(), 2, "page 3 was never sent");
+}

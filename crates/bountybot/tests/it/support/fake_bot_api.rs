@@ -242,7 +242,8 @@ impl FakeBotApi {
             .insert(chat, users.to_vec());
     }
 
-    /// Makes every `sendMessage` wait until [`FakeBotApi::release_sends`].
+    /// Makes every `sendMessage` and `editMessageText` wait until
+    /// [`FakeBotApi::release_sends`] (an edit is counted before it waits).
     pub fn hold_sends(&self) {
         self.inner.held.send_replace(true);
     }
@@ -543,6 +544,9 @@ async fn dispatch(
             inner
                 .edit_calls
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            inner.changed.notify_waiters();
+            let mut held = inner.held.subscribe();
+            let _ = held.wait_for(|h| !*h).await;
             let chat_id = body["chat_id"].as_i64().unwrap_or(0);
             let message_id = body["message_id"].as_i64().unwrap_or(0);
             let text = body["text"].as_str().unwrap_or("").to_string();
