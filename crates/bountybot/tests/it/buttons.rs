@@ -375,3 +375,38 @@ async fn an_edit_a_newer_edit_of_the_same_message_waits_behind_is_skipped() {
     assert_eq!(last.text, first.text);
     assert_eq!(bot.api.edit_calls(), 2, "page 3 was never sent");
 }
+
+on_each_backend!(two_members_tapping_claim_at_once_get_one_claim_and_one_alert);
+async fn two_members_tapping_claim_at_once_get_one_claim_and_one_alert(sqlite: bool) {
+    let bot = Bot::start(sqlite).await;
+    bot.say(GROUP, ANN, "/add Only one may claim").await;
+    let (view, shown) = bot.say(GROUP, ANN, "/show 1").await;
+    let claim = data(&shown.buttons, "Claim");
+    let (bob, carl) = (bot.update_id(), bot.update_id());
+    bot.api.push_batch(&[
+        callback(bob, GROUP, BOB, view, &claim),
+        callback(carl, GROUP, CARL, view, &claim),
+    ]);
+    let (first, second) = (
+        answer_to(&bot.api, bob).await,
+        answer_to(&bot.api, carl).await,
+    );
+    assert!(!first.alert, "{first:?}");
+    assert!(second.alert, "{second:?}");
+    assert!(
+        second
+            .text
+            .unwrap_or_default()
+            .contains("#1 is claimed by User602 already"),
+    );
+    let (_, now) = bot.say(GROUP, ANN, "/show 1").await;
+    assert!(now.text.contains("Claimed by User602"), "{}", now.text);
+    // The message ends showing Bob's claim, however its edits went.
+    bot.api
+        .wait_for_taps("the message showing the claim", |edits, _| {
+            edits
+                .last()
+                .is_some_and(|e| e.message_id == view && e.text.contains("Claimed by User602"))
+        })
+        .await;
+}

@@ -232,3 +232,81 @@ async fn a_crash_a_move_and_a_restart_apply_nothing_twice() {
         crash_move_restart(from, to, &url).await;
     }
 }
+
+/// A tap crashed at `received` or `stored`, then delivered again after a restart:
+/// applied once, and never answered "already" (which a second application would say).
+async fn tap_crash_then_redeliver(sqlite: bool) {
+    use crate::support::fake_bot_api::callback;
+    const BOB: i64 = 502;
+    for step in ["received", "stored"] {
+        let api = FakeBotApi::start().await;
+        let d = Data::new();
+        if sqlite {
+            d.use_sqlite();
+        }
+        let added = d
+            .cmd()
+            .arg("send")
+            .args(d.storage_args())
+            .args(["--chat", &GROUP.to_string(), "--user", &ANN.to_string()])
+            .arg("/add Tapped once")
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{added:?}");
+        let mut crashed = spawn(&d, &api, Some(step));
+        // Bob taps Claim under a message of the bot's.
+        api.push(callback(1, GROUP, BOB, 77, "c:1"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = crashed.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no crash at {step}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(!status.success(), "aborted at {step}");
+
+        // Restarted: the tap comes again (never confirmed), then a /show.
+        let mut bot = spawn(&d, &api, None);
+        api.push(message(2, GROUP, ANN, "/show 1"));
+        let sent = api
+            .wait_until("the view after the restart", |s, _| {
+                s.iter().any(|m| m.text.starts_with("<b>Bounty #1</b>"))
+            })
+            .await;
+        let _ = bot.kill();
+        let _ = bot.wait();
+        let view = sent
+            .iter()
+            .find(|m| m.text.starts_with("<b>Bounty #1</b>"))
+            .unwrap();
+        assert!(
+            view.text.contains("Claimed by User502"),
+            "claimed by the tapper after a crash at {step}: {}",
+            view.text
+        );
+        let answers = api.answers();
+        assert!(
+            answers.iter().all(|a| !a.alert),
+            "no 'already' after a crash at {step}: {answers:?}"
+        );
+        let toasts = answers.iter().filter(|a| a.text.is_some()).count();
+        let expected = match step {
+            // Not processed before the crash: processed, and answered, after it.
+            "received" => 1,
+            // Stored, not answered: skipped on redelivery.
+            _ => 0,
+        };
+        assert_eq!(toasts, expected, "after a crash at {step}: {answers:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_crashed_at_any_step_then_redelivered_is_applied_once_on_json() {
+    tap_crash_then_redeliver(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_crashed_at_any_step_then_redelivered_is_applied_once_on_sqlite() {
+    tap_crash_then_redeliver(true).await;
+}
