@@ -6,11 +6,13 @@
 //! printed in the [`Style`] asked for: read as text, or as Telegram HTML; a reply's
 //! inline buttons follow it as text, a line a row (`[Claim] [Done] [Track] [Delete]`).
 //!
-//! A line `tap <label>` taps that button of the last reply (the label's letter case,
-//! brackets and a page button's arrow do not matter: `tap next`), as the current sender: the button's data goes through
-//! the same reading and the same command as a tap in Telegram
-//! ([`crate::command::tap`]), so the one who taps is the actor. A reply without
-//! buttons, or a switch of chat, leaves nothing to tap.
+//! A line `tap <label>` taps that button of the last message (the label's letter case,
+//! brackets and a page button's arrow do not matter: `tap next`), as the current
+//! sender: the button's data goes through the same reading and the same command as a
+//! tap in Telegram ([`crate::command::tap()`]), so the one who taps is the actor. The
+//! tap's notice prints as `(toast) ...` or `(alert) ...`, then the message as it is
+//! now, whose buttons are the next to tap. A reply without buttons, or a switch of
+//! chat, leaves nothing to tap.
 
 use std::io::{self, BufRead, Write};
 

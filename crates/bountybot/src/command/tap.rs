@@ -104,7 +104,7 @@ pub fn answer_tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Tap
     TapOutcome::Done(tapped(&t, action, reply, Effect { changed, same }))
 }
 
-/// Handles a tap as [`crate::command::handle`] does a message (for the REPL, which
+/// Handles a tap as [`crate::command::handle()`] does a message (for the REPL, which
 /// does not try again): a failure that may pass is told as an alert.
 pub fn tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Option<Tapped> {
     match answer_tap(store, ctx, data) {
