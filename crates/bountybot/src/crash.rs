@@ -18,8 +18,8 @@ pub(crate) fn crash_point(step: &str) {
 }
 
 /// Environment variable arming injected storage failures, for tests: a comma-separated
-/// list of `step:chat` (e.g. `add:-4300200`); each entry makes the named store step
-/// fail once for that chat, with a failure that passes ([`arm_failure`] does the same
+/// list of `step:chat` (e.g. `add:-4300200`; the steps: `add`, `update`); each entry
+/// makes the named store step fail once for that chat, with a failure that passes ([`arm_failure`] does the same
 /// from a test in the same process).
 pub const FAIL_ONCE_ENV: &str = "BOUNTYBOT_TEST_FAIL_ONCE";
 

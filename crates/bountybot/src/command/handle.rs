@@ -193,8 +193,8 @@ pub fn handle_update(store: &dyn BountyStore, ctx: &Context<'_>, text: &str) -> 
 }
 
 /// Runs a parsed command in `t`: a command that reads before it writes is skipped when
-/// its update was processed; a read-only one is answered once (its update noted with
-/// the sender's name); a refusal, which stores nothing, remembers the name alone.
+/// its update was processed; one that writes nothing (a read, or a refusal) is
+/// answered once, its update noted with the sender's name.
 pub fn handle_command(t: &Turn<'_, '_>, cmd: Command) -> Outcome {
     let (store, ctx) = (t.store, t.ctx);
     if cmd.reads_first()
@@ -212,10 +212,9 @@ pub fn handle_command(t: &Turn<'_, '_>, cmd: Command) -> Outcome {
             }
         }
     }
-    let reads_only = cmd.reads_only();
     let subject = buttons_for(&cmd);
     let result = run(t, cmd).map(|reply| with_buttons(t, subject, reply));
-    finish_turn(t, reads_only, result)
+    finish_turn(t, result)
 }
 
 /// The bounty whose buttons go under the reply to `cmd`: the one it shows or acts on
@@ -277,21 +276,16 @@ pub(super) fn ask_delete(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreE
     })
 }
 
-/// What a command's `result` makes of the turn `t`: a write's reply as it is; a
-/// read-only one's answered once; a refusal's remembering the sender's name.
-pub(super) fn finish_turn(
-    t: &Turn<'_, '_>,
-    reads_only: bool,
-    result: Result<Reply, StoreError>,
-) -> Outcome {
+/// What a command's `result` makes of the turn `t`: a write's reply as it is (its
+/// update went with the write); a read's or a refusal's answered once, its update
+/// noted with the sender's name.
+pub(super) fn finish_turn(t: &Turn<'_, '_>, result: Result<Reply, StoreError>) -> Outcome {
     let (store, ctx) = (t.store, t.ctx);
     match result {
         Ok(reply) if t.wrote.get() => Outcome::Done(Some(reply)),
-        Ok(reply) if reads_only => answered_once(store, ctx, &ctx.write(), reply),
-        Ok(reply) => {
-            remember(store, ctx);
-            Outcome::Done(Some(reply))
-        }
+        // A read, or a refusal: answered once, so that the update delivered again (after
+        // the state changed) is not run again with another result.
+        Ok(reply) => answered_once(store, ctx, &ctx.write(), reply),
         // A redelivered update whose change is stored: nothing to do again.
         Err(StoreError::AlreadyProcessed { .. }) => Outcome::Duplicate,
         Err(e) if e.is_transient() => retry(ctx, e),
@@ -328,18 +322,6 @@ pub(super) fn answered_once(
             tracing::warn!(chat = %ctx.chat, error = %Chain(&e), "cannot record an answered update");
             Outcome::Done(Some(reply))
         }
-    }
-}
-
-/// Remembers the sender's name where the command stored nothing. A failure is logged
-/// and does not stop the command.
-fn remember(store: &dyn BountyStore, ctx: &Context<'_>) {
-    let w = Origin {
-        update: None,
-        ..ctx.write()
-    };
-    if let Err(e) = store.note(ctx.chat, &w) {
-        tracing::warn!(chat = %ctx.chat, user = %ctx.user, error = %Chain(&e), "cannot remember a name");
     }
 }
 
@@ -1529,6 +1511,44 @@ mod tests {
             Outcome::Duplicate
         ));
         assert_eq!(spy.calls(), ["processed"]);
+    }
+
+    #[test]
+    fn a_refusal_delivered_again_after_the_state_changed_is_not_run_again() {
+        let bot = Bot::new();
+        let in_update = |user: UserId, update: u32| Context {
+            update: Some(UpdateId::new(update)),
+            ..Bot::ctx(GROUP, user)
+        };
+        let run = |ctx: &Context<'_>, text: &str| handle_update(&bot.store, ctx, text);
+        assert!(matches!(
+            run(&in_update(ANN, 1), "/add Ann's task"),
+            Outcome::Done(_)
+        ));
+        assert!(matches!(
+            run(&in_update(ANN, 2), "/claim 1"),
+            Outcome::Done(_)
+        ));
+        // Bob may not finish what Ann claims: refused.
+        match run(&in_update(BOB, 3), "/done 1") {
+            Outcome::Done(Some(r)) => assert!(r.messages[0].starts_with("Only the creator")),
+            other => panic!("{other:?}"),
+        }
+        // Ann lets go; then Telegram delivers Bob's /done again.
+        assert!(matches!(
+            run(&in_update(ANN, 4), "/unclaim 1"),
+            Outcome::Done(_)
+        ));
+        assert!(matches!(
+            run(&in_update(BOB, 5), "/claim 1"),
+            Outcome::Done(_)
+        ));
+        assert!(matches!(
+            run(&in_update(BOB, 3), "/done 1"),
+            Outcome::Duplicate
+        ));
+        let b = bot.store.get(GROUP, BountyId::new(1)).unwrap().unwrap();
+        assert_eq!(b.status, Status::Open, "the refused /done stays refused");
     }
 
     #[test]

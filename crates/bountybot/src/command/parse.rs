@@ -275,19 +275,6 @@ impl Command {
                 | Command::Reopen(_)
         )
     }
-
-    /// Whether the command only reads (its update is recorded as processed apart, so
-    /// that it is answered once).
-    pub fn reads_only(&self) -> bool {
-        matches!(
-            self,
-            Command::List { .. }
-                | Command::Show(_)
-                | Command::My { .. }
-                | Command::Settings
-                | Command::Help
-        )
-    }
 }
 
 /// Parses `text` for the bot named `bot_username`, with relative dates from `today`.

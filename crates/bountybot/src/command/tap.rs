@@ -25,8 +25,9 @@ use crate::store::{BountyStore, Origin, StoreError};
 
 use super::handle::Context;
 
-/// Most characters of a notice (Telegram's limit on `answerCallbackQuery`'s text).
-pub const MAX_NOTICE_CHARS: usize = 200;
+/// Longest notice, in UTF-16 code units as Telegram counts (its limit on
+/// `answerCallbackQuery`'s text is 200 characters).
+pub const MAX_NOTICE_UNITS: usize = 200;
 
 /// Where a tap's message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,7 @@ pub enum Placement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tapped {
     /// A short plain-text notice for the one who tapped, at most
-    /// [`MAX_NOTICE_CHARS`] characters; `None` for a tap whose message says it all.
+    /// [`MAX_NOTICE_UNITS`] long; `None` for a tap whose message says it all.
     pub notice: Option<String>,
     /// Whether the notice is an alert: the tap was refused or changed nothing.
     pub alert: bool,
@@ -52,6 +53,16 @@ pub struct Tapped {
 }
 
 impl Tapped {
+    /// An alert saying `text`, the tapped message left as it is.
+    pub fn alert(text: &str) -> Tapped {
+        Tapped {
+            notice: Some(bounded(text)),
+            alert: true,
+            message: None,
+            placement: Placement::Replace,
+        }
+    }
+
     /// An alert saying `reply`'s first message, the tapped message left as it is.
     fn refused(reply: &Reply) -> Tapped {
         Tapped {
@@ -90,8 +101,8 @@ pub fn answer_tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Tap
     let changed = before.as_ref().is_some_and(|b| b.outdates(action));
     let outcome = match (action, action.command()) {
         (_, Some(cmd)) => handle_command(&t, cmd),
-        (Action::AskDelete(id), None) => finish_turn(&t, true, ask_delete(&t, id)),
-        (_, None) => finish_turn(&t, true, Ok(stale_button())),
+        (Action::AskDelete(id), None) => finish_turn(&t, ask_delete(&t, id)),
+        (_, None) => finish_turn(&t, Ok(stale_button())),
     };
     let reply = match outcome {
         Outcome::Done(Some(reply)) => reply,
@@ -261,13 +272,23 @@ fn notice(reply: &Reply) -> Option<String> {
     Some(bounded(&to_text(text, false)))
 }
 
-/// `text` on one line, at most [`MAX_NOTICE_CHARS`] characters (cut with `…`).
+/// `text` on one line, at most [`MAX_NOTICE_UNITS`] UTF-16 code units (cut with `…`
+/// between characters).
 fn bounded(text: &str) -> String {
     let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() <= MAX_NOTICE_CHARS {
+    if line.encode_utf16().count() <= MAX_NOTICE_UNITS {
         return line;
     }
-    let mut cut: String = line.chars().take(MAX_NOTICE_CHARS - 1).collect();
+    // Room for the `…`, one unit.
+    let mut cut = String::new();
+    let mut units = 0;
+    for c in line.chars() {
+        units += c.len_utf16();
+        if units > MAX_NOTICE_UNITS - 1 {
+            break;
+        }
+        cut.push(c);
+    }
     cut.push('…');
     cut
 }
@@ -583,8 +604,19 @@ mod tests {
         assert_eq!(bounded("a\n b  c"), "a b c");
         let long = "x".repeat(500);
         let cut = bounded(&long);
-        assert_eq!(cut.chars().count(), MAX_NOTICE_CHARS);
+        assert_eq!(cut.encode_utf16().count(), MAX_NOTICE_UNITS);
         assert!(cut.ends_with('…'));
+        // Telegram counts UTF-16 units: an emoji is two, and is never cut in half.
+        let emoji = "🙂".repeat(150);
+        let cut = bounded(&emoji);
+        assert!(
+            cut.encode_utf16().count() <= MAX_NOTICE_UNITS,
+            "{}",
+            cut.len()
+        );
+        assert_eq!(cut, format!("{}…", "🙂".repeat(99)));
+        let fits = "🙂".repeat(100);
+        assert_eq!(bounded(&fits), fits);
         let r = Reply::new(vec!["<b>#1</b> &lt;ok&gt;".into()]);
         assert_eq!(notice(&r).as_deref(), Some("#1 <ok>"));
     }

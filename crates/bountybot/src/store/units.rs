@@ -92,6 +92,7 @@ impl<U: Units> Bounties for U {
         patch: &BountyPatch,
         w: &Origin,
     ) -> Result<Option<Bounty>, StoreError> {
+        super::injected_failure("update", chat)?;
         // Read and write in one unit of work: no other writer in between.
         let patch = patch.clone();
         write_for(self, chat, w, move |tx| sql::update(tx, chat, id, &patch))

@@ -21,7 +21,9 @@
 //! runs the button's command under the typed command's rules and ledger, the tap is
 //! answered with `answerCallbackQuery` (a toast, or an alert when it changed nothing),
 //! and the answer replaces the tapped message through the outbox (or follows it, for
-//! a listing's bounty button). A redelivered tap changes nothing and shows nothing.
+//! a listing's bounty button). A redelivered tap changes nothing and shows nothing; a
+//! tap that is to be tried again is not answered yet (Telegram takes one answer per
+//! tap); a button of a group that became a supergroup is refused ([`MOVED_BUTTON`]).
 //!
 //! A storage failure that may pass ([`crate::store::StoreError::is_transient`], e.g.
 //! PostgreSQL restarting) leaves its update unconfirmed: the webhook answers 500 and
@@ -63,7 +65,9 @@ use teloxide::types::{AllowedUpdate, CallbackQuery, MessageId, ThreadId, UpdateK
 
 use crate::command::button::Action;
 use crate::command::handle::RETRY_NOTICE;
-use crate::command::{Context, Outcome, Placement, Reply, TapOutcome, answer_tap, handle_update};
+use crate::command::{
+    Context, Outcome, Placement, Reply, TapOutcome, Tapped, answer_tap, handle_update,
+};
 use crate::crash::crash_point;
 use crate::domain::ChatId as Chat;
 use crate::domain::{UpdateId, UserId};
@@ -667,6 +671,10 @@ struct Tap {
     thread: Option<ThreadId>,
 }
 
+/// The answer to a button of a group that became a supergroup.
+pub const MOVED_BUTTON: &str =
+    "This group became a supergroup: send /bounty there for the bounties as they are now.";
+
 /// The chat and tap of `query`; `None` (answered, with nothing to do) for a button of
 /// a message sent in inline mode, which this bot has none of.
 fn tapped_in(state: &Arc<BotState>, query: CallbackQuery) -> Option<(Chat, Work)> {
@@ -674,7 +682,10 @@ fn tapped_in(state: &Arc<BotState>, query: CallbackQuery) -> Option<(Chat, Work)
         answer_query(state, &query, None, false);
         return None;
     };
-    let chat = Chat::try_from(message.chat().id.0).ok()?;
+    let Ok(chat) = Chat::try_from(message.chat().id.0) else {
+        answer_query(state, &query, None, false);
+        return None;
+    };
     let tap = Tap {
         message: message.id(),
         thread: message
@@ -723,10 +734,13 @@ async fn process_tap(state: &Arc<BotState>, id: UpdateId, chat: Chat, tap: Tap) 
     let turn = state.chats.lock(chat).await;
     crash_point("received");
     let outcome = tokio::task::spawn_blocking(move || {
-        let chat = match data_chat(&st, chat, id) {
-            Ok(chat) => chat,
-            Err(e) => return (chat, TapOutcome::Retry(e)),
-        };
+        match data_chat(&st, chat, id) {
+            Ok(to) if to == chat => {}
+            // A button of the old group: its bounties may have other numbers in the
+            // supergroup, so the button may name another one there.
+            Ok(_) => return TapOutcome::Done(Tapped::alert(MOVED_BUTTON)),
+            Err(e) => return TapOutcome::Retry(e),
+        }
         let ctx = Context {
             chat,
             user,
@@ -736,12 +750,12 @@ async fn process_tap(state: &Arc<BotState>, id: UpdateId, chat: Chat, tap: Tap) 
             admin,
             name: Some(&name),
         };
-        (chat, answer_tap(st.store.as_ref(), &ctx, &data))
+        answer_tap(st.store.as_ref(), &ctx, &data)
     })
     .await;
     crash_point("stored");
     drop(turn);
-    let (to, outcome) = match outcome {
+    let outcome = match outcome {
         Ok(done) => done,
         Err(e) => {
             tracing::error!(update_id = %id, %chat, "the tap failed: {}", Chain(&e));
@@ -750,47 +764,27 @@ async fn process_tap(state: &Arc<BotState>, id: UpdateId, chat: Chat, tap: Tap) 
         }
     };
     let tapped = match outcome {
-        TapOutcome::Done(tapped) => {
-            state.forget_told(id);
-            tapped
-        }
+        TapOutcome::Done(tapped) => tapped,
         TapOutcome::Duplicate => {
-            state.forget_told(id);
             // Answered before; answering again only stops a spinner left by a crash.
             answer_query(state, query, None, false);
             return UpdateOutcome::Duplicate;
         }
-        TapOutcome::Retry(_) => {
-            let notice = state.first_telling(id).then(|| RETRY_NOTICE.to_string());
-            answer_query(state, query, notice, false);
-            return UpdateOutcome::Retried;
-        }
+        // Not answered: a tap can be answered once, and its answer is the one given
+        // when Telegram delivers it again.
+        TapOutcome::Retry(_) => return UpdateOutcome::Retried,
     };
     if let Some(reply) = tapped.message {
-        let (target, edit) = if to != chat {
-            // The old group's messages cannot be edited or answered in the supergroup.
-            let target = send::Target {
-                chat: to,
-                thread: None,
-                reply_to: None,
-            };
-            (target, None)
-        } else {
-            let target = send::Target {
+        let replace = tapped.placement == Placement::Replace;
+        state.outbox.push(send::Job {
+            target: send::Target {
                 chat,
                 thread: tap.thread,
-                reply_to: (tapped.placement == Placement::New).then_some(tap.message),
-            };
-            (
-                target,
-                (tapped.placement == Placement::Replace).then_some(tap.message),
-            )
-        };
-        state.outbox.push(send::Job {
-            target,
+                reply_to: (!replace).then_some(tap.message),
+            },
             messages: reply.messages,
             buttons: reply.buttons,
-            edit,
+            edit: replace.then_some(tap.message),
             update_id: id.get(),
         });
     }

@@ -212,13 +212,22 @@ impl Outbox {
                     }
                 },
             };
-            let superseded = job.edit.is_some_and(|message| {
-                while let Ok(next) = rx.try_recv() {
-                    ahead.push_back(next);
+            // An edit is skipped when a newer edit of its message waits behind it, and
+            // waits its turn at the message's pace (looking behind it again after).
+            let mut skip = superseded(&job, &mut rx, &mut ahead);
+            if let (Some(message), false) = (job.edit, skip) {
+                let wait = reserve_edit(
+                    &mut self.edited.lock().unwrap_or_else(PoisonError::into_inner),
+                    (chat, message),
+                    tokio::time::Instant::now(),
+                    edit_gap(chat),
+                );
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                    skip = superseded(&job, &mut rx, &mut ahead);
                 }
-                ahead.iter().any(|next| next.edit == Some(message))
-            });
-            if superseded {
+            }
+            if skip {
                 tracing::debug!(%chat, update_id = job.update_id, "skipping an edit a newer one replaces");
             } else {
                 self.send_job(job).await;
@@ -234,13 +243,6 @@ impl Outbox {
         let (bot, store, metrics) = (&self.bot, &self.store, &self.metrics);
         let mut target = job.target;
         if let (Some(message), [text]) = (job.edit, job.messages.as_slice()) {
-            let wait = reserve_edit(
-                &mut self.edited.lock().unwrap_or_else(PoisonError::into_inner),
-                (target.chat, message),
-                tokio::time::Instant::now(),
-                edit_gap(target.chat),
-            );
-            tokio::time::sleep(wait).await;
             match edit_one(
                 bot,
                 metrics,
@@ -288,6 +290,22 @@ impl Outbox {
             }
         }
     }
+}
+
+/// Whether `job` edits a message that a newer job, taken from `rx` into `ahead`, edits
+/// again: the first edit would show for a moment only.
+fn superseded(
+    job: &Job,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    ahead: &mut std::collections::VecDeque<Job>,
+) -> bool {
+    let Some(message) = job.edit else {
+        return false;
+    };
+    while let Ok(next) = rx.try_recv() {
+        ahead.push_back(next);
+    }
+    ahead.iter().any(|next| next.edit == Some(message))
 }
 
 /// Inline buttons as Telegram takes them.

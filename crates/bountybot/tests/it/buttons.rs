@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::support::Data;
 use crate::support::fake_bot_api::{Answer, Edit, FakeBotApi, Sent, callback, message};
-use crate::telegram::{Running, start};
+use crate::telegram::{Running, start_with_env};
 
 const GROUP: i64 = -1_001_000_000_321;
 const OTHER_GROUP: i64 = -1_001_000_000_654;
@@ -25,12 +25,16 @@ struct Bot {
 
 impl Bot {
     async fn start(sqlite: bool) -> Bot {
+        Bot::start_with_env(sqlite, &[]).await
+    }
+
+    async fn start_with_env(sqlite: bool, env: &[(&str, &str)]) -> Bot {
         let api = FakeBotApi::start().await;
         let d = Data::new();
         if sqlite {
             d.use_sqlite();
         }
-        let bot = start(&d, &api, &d.storage_args());
+        let bot = start_with_env(&d, &api, &d.storage_args(), env);
         Bot {
             api,
             _d: d,
@@ -409,4 +413,60 @@ async fn two_members_tapping_claim_at_once_get_one_claim_and_one_alert(sqlite: b
                 .is_some_and(|e| e.message_id == view && e.text.contains("Claimed by User602"))
         })
         .await;
+}
+
+on_each_backend!(a_tap_that_meets_a_passing_failure_is_answered_once_when_done);
+async fn a_tap_that_meets_a_passing_failure_is_answered_once_when_done(sqlite: bool) {
+    let fail = format!("update:{GROUP}");
+    let bot = Bot::start_with_env(sqlite, &[(bountybot::crash::FAIL_ONCE_ENV, &fail)]).await;
+    bot.say(GROUP, ANN, "/add Outlasts a failure").await;
+    let (view, shown) = bot.say(GROUP, ANN, "/show 1").await;
+    // The claim fails once in storage; Telegram delivers the tap again.
+    let answer = bot
+        .tap(GROUP, BOB, view, &data(&shown.buttons, "Claim"))
+        .await;
+    assert_eq!(
+        answer.text.as_deref(),
+        Some("You claimed #1: Outlasts a failure. /done 1 when it is finished."),
+        "the answer is the outcome's, not a notice that it will be tried again"
+    );
+    assert!(!answer.alert);
+    let edited = bot.edit(view, 1).await;
+    assert!(
+        edited.text.contains("Claimed by User602"),
+        "{}",
+        edited.text
+    );
+    let (_, now) = bot.say(GROUP, ANN, "/show 1").await;
+    assert!(now.text.contains("Claimed by User602"), "{}", now.text);
+    let answers = bot.api.answers();
+    assert_eq!(answers.len(), 1, "one answer to one tap: {answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_button_of_a_group_that_became_a_supergroup_asks_for_a_fresh_listing() {
+    use crate::support::fake_bot_api::migrated_to;
+    const OLD: i64 = -4_100_777;
+    const NEW: i64 = -1_001_000_000_777;
+    let bot = Bot::start(false).await;
+    bot.say(OLD, ANN, "/add From the old group").await;
+    let (view, shown) = bot.say(OLD, ANN, "/show 1").await;
+    // The old group's notice that it moved, then a tap there, in the old group's order.
+    bot.api.push(migrated_to(bot.update_id(), OLD, NEW));
+    let answer = bot
+        .tap(OLD, BOB, view, &data(&shown.buttons, "Claim"))
+        .await;
+    assert!(answer.alert);
+    assert_eq!(
+        answer.text.as_deref(),
+        Some(bountybot::telegram::MOVED_BUTTON)
+    );
+    // The old group's bounties are the supergroup's now, unclaimed.
+    let (_, now) = bot.say(NEW, ANN, "/show 1").await;
+    assert!(
+        now.text.contains("From the old group") && now.text.contains("Not claimed"),
+        "{}",
+        now.text
+    );
+    assert_eq!(bot.api.edits(), []);
 }

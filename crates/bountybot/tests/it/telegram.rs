@@ -44,6 +44,13 @@ pub fn start(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
     start_with(d, api, Command::new(BIN), extra)
 }
 
+/// [`start`] with more environment variables.
+pub fn start_with_env(d: &Data, api: &FakeBotApi, extra: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut cmd = Command::new(BIN);
+    cmd.envs(env.iter().copied());
+    start_with(d, api, cmd, extra)
+}
+
 /// Starts `bountybot run` under `ulimit -n 256`.
 pub fn start_under_256_descriptors(d: &Data, api: &FakeBotApi, extra: &[&str]) -> Running {
     let mut sh = Command::new("sh");

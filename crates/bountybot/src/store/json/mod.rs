@@ -360,6 +360,7 @@ impl Bounties for JsonStore {
         patch: &BountyPatch,
         w: &Origin,
     ) -> Result<Option<Bounty>, StoreError> {
+        super::injected_failure("update", chat)?;
         self.modify(chat, w, |doc| {
             match doc.bounties.iter_mut().find(|b| b.id == id) {
                 Some(slot) if !patch.applies_to(slot) => (Some(slot.clone()), false),
