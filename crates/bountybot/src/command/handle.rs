@@ -235,7 +235,7 @@ fn buttons_for(cmd: &Command) -> Option<BountyId> {
 /// `reply` with the buttons of bounty `id` as it is now, for the one acting (whether
 /// they track it). The buttons only decorate: a failure to read is logged and the reply
 /// goes without them; a bounty that is gone has none.
-pub(super) fn with_buttons(t: &Turn<'_, '_>, id: Option<BountyId>, mut reply: Reply) -> Reply {
+fn with_buttons(t: &Turn<'_, '_>, id: Option<BountyId>, mut reply: Reply) -> Reply {
     let Some(id) = id else {
         return reply;
     };
@@ -477,17 +477,23 @@ fn page_buttons(listing: Listing, bounties: &mut [Bounty], page: usize) -> Keybo
 }
 
 /// `/bounty #id`: one bounty in full, with who tracks it.
-pub(super) fn show(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
+fn show(t: &Turn<'_, '_>, id: BountyId) -> Result<Reply, StoreError> {
     let Some(b) = t.store.get(t.chat(), id)? else {
         return Ok(no_such(id));
     };
+    say(view_of(t, &b))
+}
+
+/// Bounty `b` in full, with the names of who made, claims and tracks it (what `/show`
+/// says). Names and trackers only decorate: a failure to read them is logged.
+pub(super) fn view_of(t: &Turn<'_, '_>, b: &Bounty) -> String {
     let names = names(t.store, t.ctx);
     let trackers = t
         .store
-        .trackers(t.chat(), id)
+        .trackers(t.chat(), b.id)
         .inspect_err(|e| warn_decoration(t.ctx, e, "trackers"))
         .ok();
-    say(full_view(&b, t.today, &names, trackers.as_deref()))
+    full_view(b, t.today, &names, trackers.as_deref())
 }
 
 /// `/add`: a new bounty, the sender its creator; one store write.

@@ -14,13 +14,14 @@
 //! typed command would, and its notice says the bounty changed; the message is then
 //! shown as the bounty is now.
 
+use super::button::bounty_buttons;
 use super::button::{Action, DataError};
 use super::handle::{
-    Outcome, Reply, Turn, answered_once, ask_delete, finish_turn, handle_command, show,
-    storage_failure, with_buttons,
+    Outcome, Reply, Turn, answered_once, ask_delete, finish_turn, handle_command, storage_failure,
+    view_of,
 };
 use super::terminal::to_text;
-use crate::domain::BountyId;
+use crate::domain::{Bounty, BountyId};
 use crate::store::{BountyStore, Origin, StoreError};
 
 use super::handle::Context;
@@ -97,7 +98,9 @@ pub fn answer_tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Tap
     let t = Turn::new(store, ctx);
     // The bounty as the tap found it: to tell whether the button was still its own,
     // and whether the tap changed anything.
-    let before = acted_on(action).and_then(|id| Snapshot::take(&t, id));
+    let before = acted_on(action)
+        .and_then(|id| Seen::read(&t, id))
+        .map(|seen| seen.snapshot());
     let changed = before.as_ref().is_some_and(|b| b.outdates(action));
     let outcome = match (action, action.command()) {
         (_, Some(cmd)) => handle_command(&t, cmd),
@@ -110,9 +113,11 @@ pub fn answer_tap(store: &dyn BountyStore, ctx: &Context<'_>, data: &str) -> Tap
         Outcome::Retry(e) => return TapOutcome::Retry(e),
         Outcome::Duplicate => return TapOutcome::Duplicate,
     };
-    let same =
-        before.is_some_and(|b| Some(b) == acted_on(action).and_then(|id| Snapshot::take(&t, id)));
-    TapOutcome::Done(tapped(&t, action, reply, Effect { changed, same }))
+    // The bounty as the tap left it: to tell whether it changed anything, and to show.
+    let after = acted_on(action).and_then(|id| Seen::read(&t, id));
+    let same = before.is_some_and(|b| after.as_ref().is_some_and(|a| a.snapshot() == b));
+    let now = after.and_then(|seen| seen.view(&t));
+    TapOutcome::Done(tapped(action, reply, Effect { changed, same }, now))
 }
 
 /// Handles a tap as [`crate::command::handle()`] does a message (for the REPL, which
@@ -170,17 +175,43 @@ struct Snapshot {
     tracked: bool,
 }
 
-impl Snapshot {
+/// A bounty as read for a tap: itself (`None` once it is gone), and whether the one
+/// who taps tracks it.
+struct Seen {
+    bounty: Option<Bounty>,
+    tracked: bool,
+}
+
+impl Seen {
     /// Bounty `id` now; `None` when it cannot be read (the command tells why).
-    fn take(t: &Turn<'_, '_>, id: BountyId) -> Option<Snapshot> {
-        let b = t.store.get(t.ctx.chat, id).ok()?;
+    fn read(t: &Turn<'_, '_>, id: BountyId) -> Option<Seen> {
+        let bounty = t.store.get(t.ctx.chat, id).ok()?;
         let tracked = t.store.tracked(t.ctx.chat, t.ctx.user).ok()?.contains(&id);
-        Some(Snapshot {
-            state: b.map(|b| (b.claimed_by_user_id, b.status)),
-            tracked,
-        })
+        Some(Seen { bounty, tracked })
     }
 
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            state: self
+                .bounty
+                .as_ref()
+                .map(|b| (b.claimed_by_user_id, b.status)),
+            tracked: self.tracked,
+        }
+    }
+
+    /// The bounty in full with the buttons its state allows the one who taps; `None`
+    /// once it is gone (the message is then left as it is).
+    fn view(self, t: &Turn<'_, '_>) -> Option<Reply> {
+        let b = self.bounty?;
+        Some(Reply {
+            messages: vec![view_of(t, &b)],
+            buttons: bounty_buttons(&b, self.tracked),
+        })
+    }
+}
+
+impl Snapshot {
     /// Whether the bounty would no longer offer `action`'s button: it was claimed,
     /// released, finished or reopened since the message was sent. Tracking is the
     /// tapper's own, not the bounty's, and a bounty that is gone is the command's to
@@ -207,8 +238,9 @@ struct Effect {
     same: bool,
 }
 
-/// What the tap on `action`, answered with `reply`, gets back in `t`.
-fn tapped(t: &Turn<'_, '_>, action: Action, reply: Reply, effect: Effect) -> Tapped {
+/// What the tap on `action`, answered with `reply`, gets back; `now` is the view of
+/// the bounty it acted on, as the tap left it.
+fn tapped(action: Action, reply: Reply, effect: Effect, now: Option<Reply>) -> Tapped {
     let replaced = |message: Reply| Tapped {
         notice: None,
         alert: false,
@@ -226,8 +258,8 @@ fn tapped(t: &Turn<'_, '_>, action: Action, reply: Reply, effect: Effect) -> Tap
         Action::AskDelete(_) => replaced(reply),
         // "Deleted bounty #12." says it all.
         Action::Delete(_) if !effect.same => replaced(reply),
-        Action::Delete(id) => Tapped {
-            message: view(t, id),
+        Action::Delete(_) => Tapped {
+            message: now,
             ..Tapped::refused(&reply)
         },
         Action::Claim(id)
@@ -246,24 +278,11 @@ fn tapped(t: &Turn<'_, '_>, action: Action, reply: Reply, effect: Effect) -> Tap
             Tapped {
                 notice: said,
                 alert: effect.same || effect.changed,
-                message: view(t, id),
+                message: now,
                 placement: Placement::Replace,
             }
         }
     }
-}
-
-/// Bounty `id` as it is now, with the buttons for the one who tapped; `None` when it
-/// is gone or cannot be read (the message is then left as it is).
-fn view(t: &Turn<'_, '_>, id: BountyId) -> Option<Reply> {
-    let reply = show(t, id)
-        .inspect_err(|e| {
-            tracing::warn!(chat = %t.ctx.chat, error = %statekit::error::Chain(e), "cannot read the bounty to show after a tap");
-        })
-        .ok()?;
-    let reply = with_buttons(t, Some(id), reply);
-    // A bounty that is gone has no buttons and is no view to show.
-    (!reply.buttons.is_empty()).then_some(reply)
 }
 
 /// `reply`'s first message as a notice: plain text, bounded.
