@@ -54,6 +54,19 @@ fn bounties(d: &Data) -> Vec<String> {
         .collect()
 }
 
+/// Waits (up to 30 s) until `crashed` has aborted at `step`.
+async fn aborted(crashed: &mut std::process::Child, step: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = crashed.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no crash at {step}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(!status.success(), "aborted at {step}");
+}
+
 async fn crash_then_redeliver(sqlite: bool) {
     for step in ["received", "stored", "sent"] {
         let api = FakeBotApi::start().await;
@@ -63,15 +76,7 @@ async fn crash_then_redeliver(sqlite: bool) {
         }
         let mut crashed = spawn(&d, &api, Some(step));
         api.push(message(1, GROUP, ANN, "/add Exactly once"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = crashed.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "no crash at {step}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert!(!status.success(), "aborted at {step}");
+        aborted(&mut crashed, step).await;
         let replies_before = api.sent().len();
 
         // Restarted: update 1 comes again (never confirmed), then a second one.
@@ -256,15 +261,7 @@ async fn tap_crash_then_redeliver(sqlite: bool) {
         let mut crashed = spawn(&d, &api, Some(step));
         // Bob taps Claim under a message of the bot's.
         api.push(callback(1, GROUP, BOB, 77, "c:1"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = crashed.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "no crash at {step}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert!(!status.success(), "aborted at {step}");
+        aborted(&mut crashed, step).await;
 
         // Restarted: the tap comes again (never confirmed), then a /show.
         let mut bot = spawn(&d, &api, None);
