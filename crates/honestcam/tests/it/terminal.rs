@@ -33,6 +33,32 @@ fn wrong(q: &Question) -> usize {
     (q.answer + 1) % q.choices.len()
 }
 
+/// Answers each of `questions` wrong through the portal's study page, all at once.
+async fn answer_wrong_on_the_page(app: &App, questions: &[&Question]) {
+    let posts: Vec<_> = questions
+        .iter()
+        .map(|q| {
+            let url = app.url("/study/answer");
+            let form = [
+                ("question", q.id.to_string()),
+                ("choice", wrong(q).to_string()),
+            ];
+            tokio::spawn(async move {
+                client()
+                    .post(url)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for p in posts {
+        assert_eq!(p.await.unwrap(), 303);
+    }
+}
+
 /// The progress of `who`'s study user, and its display name.
 fn saved(f: &Fixture, who: &Identity) -> (String, Progress) {
     let storage = f.storage();
@@ -630,28 +656,7 @@ async fn answers_in_the_portal_and_in_the_terminal_at_once_all_land() {
             }
         });
         // Meanwhile, the portal's page answers the other questions as the same user.
-        let posts: Vec<_> = portal
-            .iter()
-            .map(|q| {
-                let url = app.url("/study/answer");
-                let form = [
-                    ("question", q.id.to_string()),
-                    ("choice", wrong(q).to_string()),
-                ];
-                tokio::spawn(async move {
-                    client()
-                        .post(url)
-                        .form(&form)
-                        .send()
-                        .await
-                        .unwrap()
-                        .status()
-                })
-            })
-            .collect();
-        for p in posts {
-            assert_eq!(p.await.unwrap(), 303);
-        }
+        answer_wrong_on_the_page(&app, portal).await;
         typing.join().unwrap();
         let out = child.wait_with_output().unwrap();
         let text = reader.join().unwrap().join("\n");
@@ -710,28 +715,7 @@ async fn an_import_while_the_portal_takes_answers_loses_neither() {
             .spawn()
             .unwrap()
     };
-    let posts: Vec<_> = portal
-        .iter()
-        .map(|q| {
-            let url = app.url("/study/answer");
-            let form = [
-                ("question", q.id.to_string()),
-                ("choice", wrong(q).to_string()),
-            ];
-            tokio::spawn(async move {
-                client()
-                    .post(url)
-                    .form(&form)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
-        })
-        .collect();
-    for p in posts {
-        assert_eq!(p.await.unwrap(), 303);
-    }
+    answer_wrong_on_the_page(&app, portal).await;
     let out = tokio::task::block_in_place(|| importing.wait_with_output()).unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let (name, blob) = saved(&f, &local());
