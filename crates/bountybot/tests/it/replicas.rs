@@ -505,3 +505,112 @@ async fn two_webhook_replicas_lose_nothing_and_apply_nothing_twice_when_postgres
         assert_eq!(&have, want, "chat {chat}: every update applied, each once");
     }
 }
+
+/// Posts `update` to replica `first` (then the other ones, in turn, until one
+/// accepts it), as Telegram retries a webhook delivery.
+async fn deliver(
+    client: reqwest::Client,
+    ports: Vec<u16>,
+    first: usize,
+    update: serde_json::Value,
+) {
+    let mut target = first;
+    for _ in 0..40 {
+        let answer = client
+            .post(format!("http://127.0.0.1:{}/hook", ports[target]))
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .json(&update)
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status().is_success() => return,
+            _ => {
+                target = (target + 1) % ports.len();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    panic!("{update} was never accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taps_spread_over_two_replicas_apply_once_and_in_order() {
+    use crate::support::fake_bot_api::callback;
+    let Some(url) = tokio::task::block_in_place(fresh_database) else {
+        return;
+    };
+    const CHAT: i64 = -1_001_000_000_888;
+    const ANN: i64 = 7;
+    const TAPS: i64 = 40;
+    let api = FakeBotApi::start().await;
+    let (_replicas, ports) = webhook_replicas(&api, &url, 2).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    deliver(
+        client.clone(),
+        ports.clone(),
+        0,
+        message(1, CHAT, ANN, "/add Back and forth"),
+    )
+    .await;
+    // Ann taps Done, Reopen, Done... under one message: each tap is right only after
+    // the one before it, so one out of order would be refused ("done already"). A
+    // tenth are delivered twice, a little later; each goes to either replica, several
+    // in flight.
+    let mut dice = Dice(0x2545_F491_4F6C_DD1D);
+    let mut order: Vec<(i64, usize)> = Vec::new();
+    let mut again: Vec<(i64, usize)> = Vec::new();
+    for id in 2..2 + TAPS {
+        order.push((id, dice.below(2)));
+        if dice.below(10) == 0 {
+            again.push((id, dice.below(2)));
+        }
+        if id % 5 == 0 {
+            order.append(&mut again);
+        }
+    }
+    order.append(&mut again);
+    let in_flight = Arc::new(Semaphore::new(4));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (id, replica) in order {
+        let data = if id % 2 == 0 { "d:1" } else { "r:1" };
+        let tap = callback(id, CHAT, ANN, 77, data);
+        let permit = Arc::clone(&in_flight).acquire_owned().await.unwrap();
+        let (client, ports) = (client.clone(), ports.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            deliver(client, ports, replica, tap).await;
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    api.wait_for_taps("an answer to every tap", |_, answers| {
+        answers.iter().filter(|a| a.text.is_some()).count() >= TAPS as usize
+    })
+    .await;
+    let answers = api.answers();
+    let said: Vec<_> = answers.iter().filter(|a| a.text.is_some()).collect();
+    assert_eq!(said.len(), TAPS as usize, "one answer a tap: {said:#?}");
+    for a in &said {
+        assert!(!a.alert, "every tap applied, in order: {a:?}");
+        let id: i64 = a.query_id[1..].parse().unwrap();
+        let want = if id % 2 == 0 {
+            "Done: bounty"
+        } else {
+            "Reopened bounty"
+        };
+        assert!(a.text.as_deref().unwrap_or("").starts_with(want), "{a:?}");
+    }
+    // Forty taps from open: open again.
+    let b = tokio::task::block_in_place(|| {
+        let store = PostgresStore::open(&DatabaseUrl::new(url.clone())).unwrap();
+        store
+            .get(ChatId::new(CHAT), bountybot::domain::BountyId::new(1))
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(b.status, bountybot::domain::Status::Open);
+}
